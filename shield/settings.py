@@ -1,0 +1,164 @@
+"""Settings: `shield.yaml` + `SHIELD_*` environment -> these frozen dataclasses, once, at start.
+
+The field names are the product's interface: the YAML keys are exactly these names, and
+every key has an environment variable made of its path (`admin.listen` -> SHIELD_ADMIN_LISTEN).
+The loader (shield.settings_load) walks these dataclasses generically, so a new setting is
+one field with a default and one line of README.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from shield.facts import DEFAULT_WINDOWS, Window
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+# The bundled rule pack and demo GeoIP data (repo-relative; the Dockerfile copies both),
+# used when the config names none.
+BUNDLED_RULES = PROJECT_DIR / "rules"
+BUNDLED_GEOIP = PROJECT_DIR / "geoip" / "demo.mmdb"
+
+
+@dataclass(slots=True, frozen=True)
+class FieldRef:
+    """Where a value lives in a request: {json: a.b}, {form: f}, {header: H} or {query: q}."""
+
+    source: Literal["json", "form", "header", "query"]
+    path: str
+
+
+@dataclass(slots=True, frozen=True)
+class ValueMatch:
+    """A response field (JSON dotted path or header name) and the values that mean success/failure."""
+
+    field: str
+    success: tuple[str, ...] = ()
+    failure: tuple[str, ...] = ()
+
+
+@dataclass(slots=True, frozen=True)
+class OutcomeSettings:
+    """How to read a login's result from the upstream's answer: header, then JSON, then status."""
+
+    success_status: frozenset[int] = frozenset({200})
+    failure_status: frozenset[int] = frozenset({401, 403})
+    json: ValueMatch | None = None
+    header: ValueMatch | None = None
+
+
+@dataclass(slots=True, frozen=True)
+class RouteSettings:
+    name: str
+    path: str  # exact, or a glob such as /api/*/login
+    methods: frozenset[str] = frozenset({"POST"})
+    account: FieldRef | None = None
+    password: FieldRef | None = None
+    outcome: OutcomeSettings = field(default_factory=OutcomeSettings)
+    max_body: int = 64 * 1024
+    on_store_error: Literal["allow", "challenge"] = "allow"
+
+
+DEFAULT_ROUTES: tuple[RouteSettings, ...] = (
+    RouteSettings(
+        name="login",
+        path="/api/login",
+        account=FieldRef("json", "username"),
+        password=FieldRef("json", "password"),
+    ),
+)
+
+
+@dataclass(slots=True, frozen=True)
+class GeoipSettings:
+    country: Path | None = BUNDLED_GEOIP  # GeoLite2/GeoIP2 Country or City
+    asn: Path | None = BUNDLED_GEOIP  # GeoLite2/GeoIP2 ASN
+
+
+@dataclass(slots=True, frozen=True)
+class AdminSettings:
+    listen: str = "127.0.0.1:9000"
+    token: str | None = None  # secret: from SHIELD_ADMIN_TOKEN or admin.token_file
+
+
+@dataclass(slots=True, frozen=True)
+class UpstreamSettings:
+    connect_timeout: float = 2.0
+    read_timeout: float = 30.0
+    pool_size: int = 256  # keep-alive connections to the upstream per worker
+    max_response_inspect: int = 64 * 1024  # protected responses read up to this to classify
+
+
+@dataclass(slots=True, frozen=True)
+class LogSettings:
+    level: Literal["debug", "info", "warning", "error"] = "info"
+    format: Literal["auto", "json", "console"] = "auto"  # auto: console on a TTY, else JSON
+    account_in_clear: bool = False  # log the normalised account beside its keyed hash
+
+
+@dataclass(slots=True, frozen=True)
+class ClientSettings:
+    """What the legitimate clients look like: the mobile app and the device id carriers."""
+
+    app_ua_pattern: str | None = None  # regex matched against User-Agent -> ua.app
+    app_version_header: str | None = None  # header the real app always sends
+    device_header: str | None = None  # header carrying the app's device id
+    device_cookie: str = "shield_device"  # shield's signed device cookie for browsers
+    device_cookie_ttl: int = 400 * 86400
+    tls_fingerprint_header: str | None = None  # e.g. X-JA4 set by the TLS terminator
+    secure_cookies: bool = False  # set Secure on cookies (behind HTTPS)
+
+
+@dataclass(slots=True, frozen=True)
+class ChallengeSettings:
+    ttl: int = 300  # seconds a puzzle may be solved in
+    base_difficulty: int = 16  # leading zero bits at the challenge threshold
+    max_difficulty: int = 22
+    bind: Literal["ip", "subnet"] = "ip"  # subnet suits mobile carriers that rotate addresses
+    pass_ttl: int = 3600  # how long a solved challenge's pass lowers the score
+    pass_credit: int = 40  # score removed while a pass is valid
+    solve_credit: int = 40  # score removed from the request that carries a solution
+
+
+@dataclass(slots=True, frozen=True)
+class DelaySettings:
+    max_seconds: float = 5.0
+    max_concurrent: int = 1000  # above it, a delayed request is answered 429 instead
+
+
+@dataclass(slots=True, frozen=True)
+class MemoryStoreSettings:
+    max_keys: int = 1_000_000
+    history_days: int = 90
+    history_size: int = 10
+
+
+@dataclass(slots=True, frozen=True)
+class Settings:
+    listen: str = "127.0.0.1:8000"
+    upstream: str = "http://127.0.0.1:8080"
+    workers: int = 0  # 0: one per CPU
+    trusted_proxies: tuple[IPNetwork, ...] = (
+        ipaddress.ip_network("127.0.0.1/32"),
+        ipaddress.ip_network("::1/128"),
+    )
+    home_countries: frozenset[str] = frozenset({"JP"})
+    store: str = "memory://"
+    geoip: GeoipSettings = field(default_factory=GeoipSettings)
+    rules: Path = BUNDLED_RULES
+    mode: Literal["enforce", "shadow"] = "enforce"
+    routes: tuple[RouteSettings, ...] = DEFAULT_ROUTES
+    admin: AdminSettings = field(default_factory=AdminSettings)
+    secret: bytes = b""  # secret: from SHIELD_SECRET or secret_file; random per start if unset
+    upstream_options: UpstreamSettings = field(default_factory=UpstreamSettings)
+    log: LogSettings = field(default_factory=LogSettings)
+    client: ClientSettings = field(default_factory=ClientSettings)
+    challenge: ChallengeSettings = field(default_factory=ChallengeSettings)
+    delay: DelaySettings = field(default_factory=DelaySettings)
+    memory: MemoryStoreSettings = field(default_factory=MemoryStoreSettings)
+    windows: tuple[Window, ...] = DEFAULT_WINDOWS
+    reload_rules: bool = True  # watch rules/ and reload on change

@@ -1,0 +1,125 @@
+"""The Store port: what shield remembers, behind one interface with two implementations.
+
+A protected request makes exactly one call, `observe`, which counts the attempt in every
+dimension, reads back every counter, the account's history and any active ban. The
+outcome (read from the upstream's answer) is recorded by a second call, `record_outcome`,
+off the request path. `MemoryStore` and `RedisStore` pass the same contract suite.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Protocol
+
+from shield.model import Ban, BanScope, Outcome
+
+
+class StoreUnavailable(Exception):
+    """The backing store cannot be reached; the caller falls back to local counters."""
+
+
+@dataclass(slots=True, frozen=True)
+class Observation:
+    """The keys of one protected attempt, as the store counts them.
+
+    Every value is already safe to store: account, password and pair are keyed hashes.
+    A None dimension is not counted (no account in the body, no GeoIP data, ...).
+    """
+
+    route: str
+    ip: str
+    subnet: str
+    asn: str | None = None
+    country: str | None = None
+    account: str | None = None
+    fp: str | None = None
+    device: str | None = None
+    password: str | None = None
+    pair: str | None = None
+    lat: float | None = None
+    lon: float | None = None
+
+    def dimension(self, name: str) -> str | None:
+        """The value of a counted dimension by its fact prefix (see shield.facts.DIMENSIONS)."""
+        value: str | None = getattr(self, name)
+        return value
+
+
+@dataclass(slots=True, frozen=True)
+class AccountHistory:
+    """What a successful login teaches about an account (last N of each, 90-day expiry)."""
+
+    countries: tuple[str, ...] = ()
+    asns: tuple[str, ...] = ()
+    devices: tuple[str, ...] = ()
+    fingerprints: tuple[str, ...] = ()
+    last_success_at: float | None = None
+    last_lat: float | None = None
+    last_lon: float | None = None
+    last_country: str | None = None
+
+
+@dataclass(slots=True, frozen=True)
+class Signals:
+    """Everything the store knows about one attempt, read in the same call that counted it.
+
+    `counters` holds every name of `shield.facts.counter_names(windows)` (zero when nothing
+    was counted; the attempt being observed is included in the attempt counts).
+    """
+
+    counters: Mapping[str, int]
+    history: AccountHistory | None
+    ban: Ban | None
+
+
+class Store(Protocol):
+    async def observe(self, obs: Observation, now: float) -> Signals:
+        """Count one attempt everywhere, return all counters, history and the harshest active ban
+        matching any of ip/subnet/asn/account/fp. One round trip."""
+        ...
+
+    async def record_outcome(
+        self, obs: Observation, outcome: Outcome, *, familiar: bool, now: float
+    ) -> None:
+        """Record a login's outcome: failures/successes per dimension, the familiar/unfamiliar
+        failure split for the account, and on success the account history."""
+        ...
+
+    async def add_ban(
+        self,
+        scope: BanScope,
+        value: str,
+        *,
+        ttl: float,
+        reason: str,
+        now: float,
+        source: str = "rules",
+        escalate: bool = True,
+        max_ttl: float = 7 * 86400,
+    ) -> Ban:
+        """Record a ban. With `escalate`, a repeat offender (banned before within max_ttl) gets
+        ttl * 2**(offenses-1), capped at max_ttl."""
+        ...
+
+    async def remove_ban(self, scope: BanScope, value: str) -> bool:
+        """Lift a ban; False when there was none."""
+        ...
+
+    async def bans(self, now: float) -> list[Ban]:
+        """Every active ban."""
+        ...
+
+    async def find_ban(self, keys: Mapping[BanScope, str], now: float) -> Ban | None:
+        """The harshest active ban matching any of the given scope values (one round trip)."""
+        ...
+
+    async def claim_once(self, key: str, *, ttl: float, now: float) -> bool:
+        """True the first time `key` is claimed within ttl, False after (challenge replay)."""
+        ...
+
+    async def ping(self) -> None:
+        """Raise StoreUnavailable when the store cannot be reached."""
+        ...
+
+    async def close(self) -> None: ...
