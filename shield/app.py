@@ -1,0 +1,238 @@
+"""The proxy application: match the route, stream unprotected traffic, buffer protected bodies.
+
+Protected requests are handed to a `ProtectedHandler` (the lead's pipeline); without one the
+buffered body is forwarded byte for byte. Every failure becomes a short JSON answer with the
+request id; the detail goes to the log.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol
+
+import structlog
+from aiohttp import web
+
+from shield.clock import SystemClock
+from shield.forward import (
+    AiohttpForwarder,
+    Forwarded,
+    Forwarder,
+    RequestContext,
+    StreamAborted,
+    UpstreamError,
+)
+from shield.identity.client_ip import client_ip, parse_ip
+from shield.observe.metrics import Metrics
+from shield.routes import RouteMatcher
+from shield.settings import RouteSettings, Settings
+
+
+class Clock(Protocol):
+    def now(self) -> float: ...
+    def monotonic(self) -> float: ...
+
+
+class ProtectedHandler(Protocol):
+    """Answers a protected request whose body is already read (at most route.max_body bytes)."""
+
+    async def __call__(
+        self, request: web.Request, route: RouteSettings, body: bytes, ctx: RequestContext
+    ) -> web.StreamResponse: ...
+
+
+BanCheck = Callable[[str], Awaitable[web.StreamResponse | None]]
+
+SETTINGS_KEY = web.AppKey("shield.settings", Settings)
+METRICS_KEY = web.AppKey("shield.metrics", Metrics)
+FORWARDER_KEY = web.AppKey("shield.forwarder", Forwarder)
+PASSTHROUGH = "passthrough"  # the route label of unprotected traffic
+
+# security: an incoming request id is echoed into logs and upstream headers; keep it tame.
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:+/=-]{1,128}")
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+def error_response(status: int, error: str, request_id: str) -> web.Response:
+    resp = web.json_response({"error": error, "request_id": request_id}, status=status)
+    resp.headers["X-Request-ID"] = request_id
+    return resp
+
+
+async def read_body(request: web.Request, limit: int) -> bytes:
+    """The whole body, or BodyTooLarge as soon as it passes `limit` (declared or actually sent)."""
+    declared = request.content_length
+    if declared is not None and declared > limit:
+        raise BodyTooLarge
+    parts: list[bytes] = []
+    size = 0
+    while True:
+        chunk = await request.content.readany()
+        if not chunk:
+            return b"".join(parts)
+        size += len(chunk)
+        if size > limit:  # security: chunked or lying bodies must not grow memory past the limit
+            raise BodyTooLarge
+        parts.append(chunk)
+
+
+def _is_websocket(request: web.Request) -> bool:
+    upgrade = request.headers.get("Upgrade", "")
+    return upgrade.lower() == "websocket" and "upgrade" in request.headers.get("Connection", "").lower()
+
+
+class ProxyHandler:
+    """The catch-all request handler; one instance per app, state only in its fields."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        clock: Clock,
+        metrics: Metrics,
+        forwarder: Forwarder,
+        protected: ProtectedHandler | None,
+        ban_check: BanCheck | None,
+    ) -> None:
+        self.settings = settings
+        self.clock = clock
+        self.metrics = metrics
+        self.forwarder = forwarder
+        self.protected = protected
+        self.ban_check = ban_check
+        self.routes = RouteMatcher(settings.routes)
+        self.trusted = settings.trusted_proxies
+        self.log = structlog.get_logger().bind()
+
+    def context(self, request: web.Request) -> RequestContext:
+        peer = request.remote or ""
+        peer_ip = parse_ip(peer)
+        trusted = peer_ip is not None and any(peer_ip.version == n.version and peer_ip in n for n in self.trusted)
+        cip = client_ip(peer, request.headers, self.trusted) if trusted else str(peer_ip or peer)
+        rid = request.headers.get("X-Request-ID", "") if trusted else ""
+        if not _REQUEST_ID.fullmatch(rid):
+            rid = secrets.token_hex(12)
+        return RequestContext(rid, cip, str(peer_ip or peer), trusted, self.clock.monotonic())
+
+    async def __call__(self, request: web.Request) -> web.StreamResponse:
+        ctx = self.context(request)
+        route = self.routes.match(request.method, request.path)
+        if route is not None:
+            ctx.route = route.name
+        try:
+            if self.ban_check is not None:
+                banned = await self.ban_check(ctx.client_ip)
+                if banned is not None:
+                    return banned
+            if route is None:
+                return await self._passthrough(request, ctx)
+            return await self._protected(request, route, ctx)
+        except web.HTTPException:
+            raise
+        except Exception:
+            # security: the client gets a status and the request id, never a traceback.
+            self.log.exception("request.failed", request_id=ctx.request_id, path=request.path)
+            resp = error_response(500, "internal_error", ctx.request_id)
+            self._log_request(request, ctx, resp.status, 0, resp.content_length or 0)
+            return resp
+
+    async def _passthrough(self, request: web.Request, ctx: RequestContext) -> web.StreamResponse:
+        ctx.route = PASSTHROUGH
+        try:
+            if _is_websocket(request) and isinstance(self.forwarder, AiohttpForwarder):
+                fw = await self.forwarder.websocket(request, ctx)
+            else:
+                fw = await self.forwarder.stream(request, ctx)
+        except UpstreamError as exc:
+            return self._upstream_failed(request, ctx, exc)
+        except StreamAborted as exc:
+            fw = exc.forwarded
+            self.log.warning("stream.aborted", request_id=ctx.request_id, cause=type(exc.cause).__name__)
+        self._finish(request, ctx, fw)
+        return fw.response
+
+    async def _protected(self, request: web.Request, route: RouteSettings, ctx: RequestContext) -> web.StreamResponse:
+        try:
+            body = await read_body(request, route.max_body)
+        except BodyTooLarge:
+            resp = error_response(413, "body_too_large", ctx.request_id)
+            resp.force_close()  # the rest of the body is never read; do not reuse the connection
+            self._log_request(request, ctx, 413, 0, resp.content_length or 0)
+            return resp
+        if self.protected is not None:
+            return await self.protected(request, route, body, ctx)
+        try:
+            reply = await self.forwarder.exchange(request, body, ctx)
+            fw = await self.forwarder.send(request, reply)
+        except UpstreamError as exc:
+            return self._upstream_failed(request, ctx, exc)
+        except StreamAborted as exc:
+            fw = exc.forwarded
+        self._finish(request, ctx, fw)
+        return fw.response
+
+    def _upstream_failed(self, request: web.Request, ctx: RequestContext, exc: UpstreamError) -> web.Response:
+        status = 504 if exc.kind == "timeout" else 502
+        self.metrics.upstream_error(exc.kind)
+        self.log.error(
+            "upstream.unreachable", request_id=ctx.request_id, kind=exc.kind, detail=exc.detail,
+            upstream=self.settings.upstream,
+        )
+        resp = error_response(status, f"upstream_{exc.kind}", ctx.request_id)
+        self._log_request(request, ctx, status, 0, resp.content_length or 0)
+        return resp
+
+    def _finish(self, request: web.Request, ctx: RequestContext, fw: Forwarded) -> None:
+        self.metrics.upstream_time(ctx.route, fw.upstream_seconds)
+        self._log_request(request, ctx, fw.response.status, fw.upstream_status, fw.bytes_sent)
+
+    def _log_request(
+        self, request: web.Request, ctx: RequestContext, status: int, upstream_status: int, nbytes: int
+    ) -> None:
+        self.metrics.request(ctx.route, status)
+        self.log.info(
+            "request",
+            request_id=ctx.request_id,
+            client_ip=ctx.client_ip,
+            method=request.method,
+            path=request.path,
+            route=ctx.route,
+            status=status,
+            upstream_status=upstream_status or None,
+            bytes=nbytes,
+            duration_ms=round((self.clock.monotonic() - ctx.started) * 1000, 3),
+        )
+
+
+def build_app(
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    metrics: Metrics,
+    forwarder: Forwarder | None = None,
+    protected: ProtectedHandler | None = None,
+    ban_check: BanCheck | None = None,
+    **app_kwargs: Any,
+) -> web.Application:
+    """The proxy app. The forwarder is closed on app cleanup."""
+    fwd: Forwarder = forwarder if forwarder is not None else AiohttpForwarder(settings)
+    handler = ProxyHandler(
+        settings, clock=clock or SystemClock(), metrics=metrics, forwarder=fwd, protected=protected,
+        ban_check=ban_check,
+    )
+    app = web.Application(handler_args={"max_field_size": 16384}, **app_kwargs)
+    app[SETTINGS_KEY] = settings
+    app[METRICS_KEY] = metrics
+    app[FORWARDER_KEY] = fwd
+    app.router.add_route("*", "/{tail:.*}", handler)
+
+    async def close_forwarder(_app: web.Application) -> None:
+        await fwd.close()
+
+    app.on_cleanup.append(close_forwarder)
+    return app

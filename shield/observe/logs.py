@@ -1,0 +1,123 @@
+"""Structured logs: one JSON object per line on stdout, with secrets removed before rendering.
+
+Configured once at start (`configure_logging`); every module then logs through
+`structlog.get_logger()`. Field names are snake_case, `event` is a dotted name
+(`request`, `shield.started`, `upstream.unreachable`), `ts` is ISO-8601 UTC.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+from collections.abc import Mapping, MutableMapping
+from typing import IO, Any
+
+import orjson
+import structlog
+from structlog.typing import EventDict, Processor, WrappedLogger
+
+from shield.settings import LogSettings
+
+MASK = "[redacted]"
+
+# Lower-case key names whose values never reach a log line, at any nesting.
+SENSITIVE_KEYS = frozenset(
+    {
+        "password",
+        "passwd",
+        "pass",
+        "authorization",
+        "proxy-authorization",
+        "cookie",
+        "set-cookie",
+        "token",
+        "secret",
+        "admin_token",
+        "shield-challenge-response",
+        "shield-pass",
+        "x-api-key",
+    }
+)
+
+# The same names inside free text (exception messages, reprs): `password=x`, `'password': 'x'`,
+# `"Authorization": "Bearer x"`, `Cookie: a=b`.
+_IN_TEXT = re.compile(
+    r"""(?ix)
+    (?P<key>["']?(?:password|passwd|authorization|proxy-authorization|set-cookie|cookie|token|secret
+        |shield-challenge-response|shield-pass|x-api-key)["']?)
+    (?P<sep>\s*[:=]\s*)
+    (?P<val>"[^"]*"|'[^']*'|[^\s,;&}\])]+(?:[ ][^\s,;&}\])]+)?)
+    """
+)
+
+_LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
+
+
+def _is_sensitive(key: object) -> bool:
+    if not isinstance(key, str):
+        return False
+    k = key.lower()
+    return k in SENSITIVE_KEYS or k.endswith(("password", "_token", "_secret"))
+
+
+def redact_text(text: str) -> str:
+    """Mask `name=value` style secrets inside free text."""
+    return _IN_TEXT.sub(lambda m: f"{m['key']}{m['sep']}{MASK}", text)
+
+
+def redact(value: Any) -> Any:
+    """A copy of `value` with every sensitive key's value masked, at any depth."""
+    if isinstance(value, Mapping):
+        return {k: (MASK if _is_sensitive(k) else redact(v)) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        # header lists arrive as (name, value) pairs
+        if len(value) == 2 and _is_sensitive(value[0]) and isinstance(value[1], str):
+            return (value[0], MASK)
+        return [redact(v) for v in value]
+    if isinstance(value, str):
+        return redact_text(value)
+    return value
+
+
+def redaction_processor(_logger: WrappedLogger, _method: str, event_dict: EventDict) -> EventDict:
+    """structlog processor: runs after exceptions are formatted, so tracebacks are masked too."""
+    return {k: (MASK if _is_sensitive(k) else redact(v)) for k, v in event_dict.items()}
+
+
+def _orjson_dumps(obj: Any, default: Any = None) -> bytes:
+    return orjson.dumps(obj, default=default or str)
+
+
+def build_processors(*, console: bool) -> list[Processor]:
+    shared: list[Processor] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True, key="ts"),
+        structlog.processors.format_exc_info,
+        redaction_processor,
+    ]
+    if console:
+        return [*shared, structlog.dev.ConsoleRenderer(colors=False)]
+    return [*shared, structlog.processors.JSONRenderer(serializer=_orjson_dumps)]
+
+
+def configure_logging(settings: LogSettings, *, stream: IO[Any] | None = None) -> None:
+    """Configure structlog for this process. `stream` defaults to stdout."""
+    out = stream if stream is not None else sys.stdout
+    console = settings.format == "console" or (settings.format == "auto" and out.isatty())
+    if console:
+        factory: Any = structlog.PrintLoggerFactory(file=out)
+    else:
+        factory = structlog.BytesLoggerFactory(file=getattr(out, "buffer", out))
+    structlog.configure(
+        processors=build_processors(console=console),
+        wrapper_class=structlog.make_filtering_bound_logger(_LEVELS[settings.level]),
+        logger_factory=factory,
+        cache_logger_on_first_use=False,
+    )
+
+
+def without_secrets(headers: Mapping[str, str] | MutableMapping[str, str]) -> dict[str, str]:
+    """Headers as a plain dict safe to log."""
+    return {k: (MASK if _is_sensitive(k) else v) for k, v in headers.items()}
