@@ -1,0 +1,172 @@
+"""The policy: thresholds that turn a total score into an action, per route, and how to ban.
+
+policy.yaml (or a `policy:` section in any one rule file):
+
+    policy:
+      thresholds: {tag: 30, delay: 50, challenge: 60, block: 90, ban: 150}
+      delay_seconds: 2
+      difficulty_step: 20      # one more proof-of-work bit per 20 points above `challenge`
+      retry_after: 60          # Retry-After of a rate-limited (429) block
+      ban: {scope: ip, ttl: 1h, escalation: 2, max_ttl: 7d}
+      routes:
+        reset: {thresholds: {challenge: 40, block: 80}}
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+
+import yaml
+
+from shield.model import BAN_SCOPES, Action, BanScope
+from shield.rules.source import Source, check_keys, duration, integer, mapping, number, scalar
+
+THRESHOLD_ACTIONS = (Action.TAG, Action.DELAY, Action.CHALLENGE, Action.BLOCK, Action.BAN)
+
+
+@dataclass(slots=True, frozen=True)
+class Thresholds:
+    """Minimum total score for each action; None switches that action off."""
+
+    tag: int | None = 30
+    delay: int | None = 50
+    challenge: int | None = 60
+    block: int | None = 90
+    ban: int | None = 150
+
+    def action_for(self, score: int) -> Action:
+        for action in reversed(THRESHOLD_ACTIONS):
+            limit = getattr(self, action.value)
+            if limit is not None and score >= limit:
+                return action
+        return Action.ALLOW
+
+
+@dataclass(slots=True, frozen=True)
+class BanSpec:
+    scope: BanScope = "ip"
+    ttl: float = 3600.0
+
+
+@dataclass(slots=True, frozen=True)
+class BanPolicy:
+    scope: BanScope = "ip"
+    ttl: float = 3600.0
+    escalation: float = 2.0  # each repeat offense multiplies the ttl (the ban store applies it)
+    max_ttl: float = 7 * 86400.0
+
+
+@dataclass(slots=True, frozen=True)
+class RuleMeta:
+    """What decide needs to know about a rule beyond its score: its tags and ban."""
+
+    tags: frozenset[str] = frozenset()
+    ban: BanSpec | None = None
+
+
+@dataclass(slots=True, frozen=True)
+class Policy:
+    thresholds: Thresholds = field(default_factory=Thresholds)
+    routes: Mapping[str, Thresholds] = field(default_factory=dict)
+    delay_seconds: float = 2.0
+    difficulty_step: int = 20
+    retry_after: int = 60
+    ban: BanPolicy = field(default_factory=BanPolicy)
+    rules: Mapping[str, RuleMeta] = field(default_factory=dict)
+    ruleset: str = ""  # the rule-set hash, carried into every Decision
+
+    def for_route(self, route: str) -> Thresholds:
+        return self.routes.get(route, self.thresholds)
+
+
+_KEYS = ("thresholds", "delay_seconds", "difficulty_step", "retry_after", "ban", "routes")
+
+
+def parse_policy(src: Source, node: yaml.Node) -> Policy | None:
+    items = mapping(src, node, "policy")
+    if items is None:
+        return None
+    check_keys(src, items, _KEYS, "policy")
+    policy = Policy()
+    if "thresholds" in items:
+        policy = replace(policy, thresholds=parse_thresholds(src, items["thresholds"][1], Thresholds()))
+    for key in ("delay_seconds",):
+        if key in items and (v := number(src, items[key][1], f"policy.{key}")) is not None:
+            policy = replace(policy, delay_seconds=v)
+    for key in ("difficulty_step", "retry_after"):
+        if key in items and (n := integer(src, items[key][1], f"policy.{key}")) is not None:
+            if n <= 0:
+                src.error(items[key][1], f"policy.{key} must be positive")
+            else:
+                step = key == "difficulty_step"
+                policy = replace(policy, difficulty_step=n) if step else replace(policy, retry_after=n)
+    if "ban" in items:
+        policy = replace(policy, ban=parse_ban_policy(src, items["ban"][1]))
+    if "routes" in items:
+        policy = replace(policy, routes=parse_routes(src, items["routes"][1], policy.thresholds))
+    return policy
+
+
+def parse_thresholds(src: Source, node: yaml.Node, base: Thresholds) -> Thresholds:
+    items = mapping(src, node, "thresholds")
+    if items is None:
+        return base
+    check_keys(src, items, [a.value for a in THRESHOLD_ACTIONS], "thresholds")
+    values: dict[str, int | None] = {}
+    for key, (_, vnode) in items.items():
+        if key not in base.__slots__:
+            continue
+        if isinstance(vnode, yaml.ScalarNode) and vnode.value in ("", "~", "null", "off"):
+            values[key] = None
+        elif (n := integer(src, vnode, f"thresholds.{key}")) is not None:
+            values[key] = n
+    result = replace(base, **values)
+    limits = [(a.value, getattr(result, a.value)) for a in THRESHOLD_ACTIONS if getattr(result, a.value) is not None]
+    for (lo_name, lo), (hi_name, hi) in itertools.pairwise(limits):
+        if hi <= lo:
+            src.error(node, f"thresholds must grow with the action: {hi_name} ({hi}) <= {lo_name} ({lo})")
+    return result
+
+
+def parse_ban_scope(src: Source, node: yaml.Node, what: str) -> BanScope | None:
+    value = scalar(src, node, what)
+    for scope in BAN_SCOPES:
+        if value == scope:
+            return scope
+    if value is not None:
+        src.error(node, f"{what} must be one of {', '.join(BAN_SCOPES)}, not {value!r}")
+    return None
+
+
+def parse_ban_policy(src: Source, node: yaml.Node) -> BanPolicy:
+    items = mapping(src, node, "policy.ban")
+    ban = BanPolicy()
+    if items is None:
+        return ban
+    check_keys(src, items, ("scope", "ttl", "escalation", "max_ttl"), "policy.ban")
+    if "scope" in items and (scope := parse_ban_scope(src, items["scope"][1], "policy.ban.scope")):
+        ban = replace(ban, scope=scope)
+    for key in ("ttl", "max_ttl"):
+        if key in items and (d := duration(src, items[key][1], f"policy.ban.{key}")) is not None:
+            ban = replace(ban, ttl=d) if key == "ttl" else replace(ban, max_ttl=d)
+    if "escalation" in items and (e := number(src, items["escalation"][1], "policy.ban.escalation")) is not None:
+        if e < 1:
+            src.error(items["escalation"][1], "policy.ban.escalation must be at least 1")
+        else:
+            ban = replace(ban, escalation=e)
+    return ban
+
+
+def parse_routes(src: Source, node: yaml.Node, base: Thresholds) -> dict[str, Thresholds]:
+    items = mapping(src, node, "policy.routes")
+    out: dict[str, Thresholds] = {}
+    for name, (_, vnode) in (items or {}).items():
+        route = mapping(src, vnode, f"policy.routes.{name}")
+        if route is None:
+            continue
+        check_keys(src, route, ("thresholds",), f"policy.routes.{name}")
+        if "thresholds" in route:
+            out[name] = parse_thresholds(src, route["thresholds"][1], base)
+    return out

@@ -1,0 +1,47 @@
+"""The two sentinels of compiled conditions and the shape of a compiled node."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Final
+
+
+class _Sentinel:
+    __slots__ = ("label",)
+
+    def __init__(self, label: str) -> None:
+        self.label = label
+
+    def __repr__(self) -> str:
+        return self.label
+
+
+# A fact that is not in the request's facts: comparisons with it are false.
+MISSING: Final = _Sentinel("MISSING")
+# A memo slot not yet computed for this request.
+UNSET: Final = _Sentinel("UNSET")
+
+# A compiled node: (facts, per-request memo) -> value.
+Fn = Callable[[Mapping[str, Any], list[Any]], Any]
+
+
+@dataclass(slots=True, frozen=True)
+class Compiled:
+    type: str  # bool | num | str | ip | strset | list[str] | list[num] | list[any] | cidrs | named:<kind>
+    fn: Fn
+    reads: frozenset[str]  # every fact the node reads
+    required: frozenset[str]  # facts whose absence makes the node false (rule can be skipped)
+    const: Any = MISSING  # the value, for literal nodes
+
+
+def human(typ: str) -> str:
+    return {
+        "num": "number",
+        "str": "string",
+        "bool": "true/false value",
+        "ip": "IP address",
+        "strset": "set of strings",
+        "cidrs": "cidr() network set",
+    }.get(typ, typ.replace("named:", "named list of ").replace("list[", "list of ").rstrip("]"))
+
