@@ -1,0 +1,150 @@
+"""RuleBook: the live rule set, swapped atomically on SIGHUP, on file change or from the admin API.
+
+A reload compiles the whole folder aside; only a rule set that compiled without a single
+error replaces the current one (one attribute assignment, so a request in flight keeps the
+set it started with). On a bad file the old rules stay and every error is logged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import structlog
+from aiohttp import web
+
+from shield.facts import DEFAULT_WINDOWS, Window
+from shield.model import NamedList
+from shield.rules.load import load_rules
+from shield.rules.score import RuleSet
+from shield.rules.source import RuleErrors
+
+ListsLoader = Callable[[Path], Mapping[str, NamedList]]
+log = structlog.get_logger()
+
+
+@dataclass(slots=True, frozen=True)
+class ReloadResult:
+    ok: bool
+    hash: str  # the active rule set's hash after the attempt (the old one when rejected)
+    rules: int
+    errors: tuple[str, ...] = ()
+
+
+def no_lists(_folder: Path) -> Mapping[str, NamedList]:
+    return {}
+
+
+def _snapshot(folder: Path) -> tuple[tuple[str, int, int], ...]:
+    """What the watcher compares: name, mtime and size of every rule and list file."""
+    found: list[tuple[str, int, int]] = []
+    for sub in (folder, folder / "lists"):
+        with contextlib.suppress(OSError):
+            for p in sorted(sub.iterdir()):
+                if p.suffix in (".yaml", ".yml", ".txt") and p.is_file():
+                    st = p.stat()
+                    found.append((str(p), st.st_mtime_ns, st.st_size))
+    return tuple(found)
+
+
+class RuleBook:
+    """Holds the current RuleSet; `current` is read on every request, `reload()` replaces it."""
+
+    def __init__(
+        self,
+        folder: Path,
+        *,
+        lists_loader: ListsLoader = no_lists,
+        windows: Sequence[Window] = DEFAULT_WINDOWS,
+        routes: Sequence[str] | None = None,
+        on_reload: Callable[[ReloadResult], None] | None = None,
+    ) -> None:
+        """Loads the rules now; raises RuleErrors (or the lists loader's error) if they are bad at start."""
+        self.folder = folder
+        self._lists_loader = lists_loader
+        self._windows = windows
+        self._routes = routes
+        self._on_reload = on_reload
+        self._watcher: asyncio.Task[None] | None = None
+        self.current: RuleSet = self._load()
+        log.info("rules.loaded", hash=self.current.hash, rules=len(self.current), folder=str(folder))
+
+    def _load(self) -> RuleSet:
+        lists = self._lists_loader(self.folder / "lists")
+        return load_rules(self.folder, lists=lists, windows=self._windows, routes=self._routes)
+
+    def reload(self) -> ReloadResult:
+        try:
+            fresh = self._load()
+        except RuleErrors as e:
+            errors = tuple(str(err) for err in e.errors)
+        except ValueError as e:  # the lists loader reports bad list files as ValueError subclasses
+            errors = tuple(str(e).splitlines())
+        else:
+            old, self.current = self.current.hash, fresh
+            result = ReloadResult(True, fresh.hash, len(fresh))
+            log.info("rules.loaded", hash=fresh.hash, previous=old, rules=len(fresh), folder=str(self.folder))
+            self._notify(result)
+            return result
+        result = ReloadResult(False, self.current.hash, len(self.current), errors)
+        log.error("rules.rejected", hash=self.current.hash, errors=list(errors), folder=str(self.folder))
+        self._notify(result)
+        return result
+
+    def _notify(self, result: ReloadResult) -> None:
+        if self._on_reload is not None:
+            self._on_reload(result)
+
+    def watch(self, *, interval: float = 1.0, debounce: float = 0.5) -> asyncio.Task[None]:
+        """Start the polling watcher (idempotent); `close()` cancels it."""
+        if self._watcher is None or self._watcher.done():
+            self._watcher = asyncio.create_task(self._watch(interval, debounce), name="rules.watcher")
+        return self._watcher
+
+    async def _watch(self, interval: float, debounce: float) -> None:
+        seen = _snapshot(self.folder)
+        while True:
+            await asyncio.sleep(interval)
+            now = _snapshot(self.folder)
+            if now == seen:
+                continue
+            # an editor writes in several steps: wait until the folder holds still
+            while True:
+                await asyncio.sleep(debounce)
+                settled = _snapshot(self.folder)
+                if settled == now:
+                    break
+                now = settled
+            seen = now
+            self.reload()
+
+    async def close(self) -> None:
+        if self._watcher is not None:
+            self._watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watcher
+            self._watcher = None
+
+
+def reload_routes(book: RuleBook) -> list[web.RouteDef]:
+    """POST /rules/reload and GET /rules for the admin app (which guards them with its token)."""
+
+    async def reload(_request: web.Request) -> web.Response:
+        result = book.reload()
+        body = {"ok": result.ok, "hash": result.hash, "rules": result.rules, "errors": list(result.errors)}
+        return web.json_response(body, status=200 if result.ok else 422)
+
+    async def show(_request: web.Request) -> web.Response:
+        rs = book.current
+        return web.json_response({
+            "hash": rs.hash,
+            "rules": len(rs),
+            "shadow": sum(1 for r in rs.rules if r.shadow),
+            "lists": list(rs.lists),
+            "folder": str(book.folder),
+        })
+
+    return [web.post("/rules/reload", reload), web.get("/rules", show)]
