@@ -162,3 +162,4 @@ class Settings:
     memory: MemoryStoreSettings = field(default_factory=MemoryStoreSettings)
     windows: tuple[Window, ...] = DEFAULT_WINDOWS
     reload_rules: bool = True  # watch rules/ and reload on change
+    shutdown_grace: float = 10.0  # seconds in-flight requests may finish after SIGTERM

@@ -11,7 +11,7 @@ import logging
 import re
 import sys
 from collections.abc import Mapping, MutableMapping
-from typing import IO, Any
+from typing import Any, TextIO
 
 import orjson
 import structlog
@@ -102,14 +102,15 @@ def build_processors(*, console: bool) -> list[Processor]:
     return [*shared, structlog.processors.JSONRenderer(serializer=_orjson_dumps)]
 
 
-def configure_logging(settings: LogSettings, *, stream: IO[Any] | None = None) -> None:
+def configure_logging(settings: LogSettings, *, stream: TextIO | None = None) -> None:
     """Configure structlog for this process. `stream` defaults to stdout."""
-    out = stream if stream is not None else sys.stdout
+    out: TextIO = stream if stream is not None else sys.stdout
     console = settings.format == "console" or (settings.format == "auto" and out.isatty())
     if console:
         factory: Any = structlog.PrintLoggerFactory(file=out)
     else:
-        factory = structlog.BytesLoggerFactory(file=getattr(out, "buffer", out))
+        binary: Any = getattr(out, "buffer", out)
+        factory = structlog.BytesLoggerFactory(file=binary)
     structlog.configure(
         processors=build_processors(console=console),
         wrapper_class=structlog.make_filtering_bound_logger(_LEVELS[settings.level]),

@@ -1,0 +1,114 @@
+"""The admin listener (its own port): health, readiness, metrics, and the token-guarded API.
+
+/healthz and /readyz answer without a token (orchestrators probe them); every other route,
+/metrics included, needs `Authorization: Bearer <admin token>`. With no token configured those
+routes answer 403 and say how to set one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+from collections.abc import Awaitable, Callable, Sequence
+from urllib.parse import urlsplit
+
+import structlog
+from aiohttp import web
+
+from shield.observe.metrics import Metrics
+from shield.settings import Settings
+
+ReadyCheck = Callable[[], Awaitable[None]]
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+ADMIN_DISABLED = "no admin token configured: set SHIELD_ADMIN_TOKEN or admin.token_file"
+OPEN_PATHS = frozenset({"/healthz", "/readyz"})
+READY_TIMEOUT = 2.0  # a probe that hangs must not hang the orchestrator's probe
+
+
+def _json_error(status: int, error: str, message: str) -> web.Response:
+    return web.json_response({"error": error, "message": message}, status=status)
+
+
+def token_guard(token: str | None) -> Callable[..., Awaitable[web.StreamResponse]]:
+    expected = token.encode() if token else b""
+
+    @web.middleware
+    async def guard(
+        request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
+        if request.path in OPEN_PATHS:
+            return await handler(request)
+        if not expected:
+            return _json_error(
+                403, "admin_disabled", "no admin token configured: set SHIELD_ADMIN_TOKEN or admin.token_file"
+            )
+        scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+        # security: constant-time comparison, so response timing does not reveal the token prefix.
+        if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), expected):
+            resp = _json_error(401, "unauthorized", "missing or wrong bearer token")
+            resp.headers["WWW-Authenticate"] = 'Bearer realm="shield-admin"'
+            return resp
+        return await handler(request)
+
+    return guard
+
+
+async def _healthz(_request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+def _readyz(checks: Sequence[ReadyCheck]) -> Callable[[web.Request], Awaitable[web.Response]]:
+    log = structlog.get_logger()
+
+    async def readyz(_request: web.Request) -> web.Response:
+        problems: list[str] = []
+        for check in checks:
+            name = getattr(check, "__name__", type(check).__name__)
+            try:
+                await asyncio.wait_for(check(), READY_TIMEOUT)
+            except Exception as exc:
+                problems.append(f"{name}: {type(exc).__name__}: {exc}"[:300])
+        if problems:
+            log.warning("admin.not_ready", problems=problems)
+            return web.json_response({"status": "not_ready", "problems": problems}, status=503)
+        return web.json_response({"status": "ready"})
+
+    return readyz
+
+
+def _metrics(metrics: Metrics) -> Callable[[web.Request], Awaitable[web.Response]]:
+    async def handler(_request: web.Request) -> web.Response:
+        return web.Response(body=metrics.exposition(), content_type="text/plain", charset="utf-8")
+
+    return handler
+
+
+def build_admin_app(
+    settings: Settings,
+    *,
+    metrics: Metrics,
+    ready_checks: Sequence[ReadyCheck],
+    extra_routes: Sequence[web.RouteDef] = (),
+) -> web.Application:
+    app = web.Application(middlewares=[token_guard(settings.admin.token)], client_max_size=64 * 1024)
+    app.router.add_get("/healthz", _healthz)
+    app.router.add_get("/readyz", _readyz(tuple(ready_checks)))
+    app.router.add_get("/metrics", _metrics(metrics))
+    app.router.add_routes(extra_routes)
+    return app
+
+
+def upstream_ready_check(settings: Settings) -> ReadyCheck:
+    """Ready when a TCP connection to the upstream opens within the connect timeout."""
+    url = urlsplit(settings.upstream)
+    host = url.hostname or "127.0.0.1"
+    port = url.port or (443 if url.scheme == "https" else 80)
+
+    async def upstream() -> None:
+        _reader, writer = await asyncio.wait_for(
+            asyncio.open_connection(host, port), settings.upstream_options.connect_timeout
+        )
+        writer.close()
+        await writer.wait_closed()
+
+    return upstream

@@ -1,0 +1,1 @@
+"""Subcommands of `shield`: one module each, discovered by shield.cli."""
