@@ -1,0 +1,52 @@
+"""`shield geoip build CSV OUT.mmdb`: make a MaxMind DB for tests, demos or private ranges.
+
+    shield geoip build geoip/demo.csv geoip/demo.mmdb
+
+CSV columns: network,country,continent,latitude,longitude,accuracy_radius,asn,asn_org,note
+(an empty cell omits the field; note is ignored). Bad lines are reported with their line
+numbers and exit status 2; nothing is written then. OUT is replaced atomically, so a
+running shield picks it up live.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TextIO
+
+from shield.geoip_build import CsvError, build_from_csv
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Fill the `geoip` parser (the lead's cli.py calls this on its subparser)."""
+    sub = parser.add_subparsers(dest="geoip_command", required=True)
+    build = sub.add_parser("build", help="build an .mmdb (GeoIP2 City + ASN schema) from a CSV")
+    build.add_argument("csv", type=Path, help="input CSV (see geoip/demo.csv)")
+    build.add_argument("out", type=Path, help="output .mmdb, replaced atomically")
+
+
+def run(args: argparse.Namespace, *, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
+    """Execute a parsed `geoip` command; 0 on success, 2 on bad input."""
+    try:
+        count = build_from_csv(args.csv, args.out)
+    except CsvError as exc:
+        for problem in exc.problems:
+            err.write(f"shield geoip build: {problem}\n")
+        return 2
+    except OSError as exc:
+        err.write(f"shield geoip build: cannot write {args.out}: {exc.strerror or exc}\n")
+        return 2
+    out.write(f"wrote {args.out}: {count} networks\n")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None, *, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
+    parser = argparse.ArgumentParser(prog="shield geoip", description=__doc__.split("\n\n")[0] if __doc__ else None)
+    add_arguments(parser)
+    return run(parser.parse_args(argv), out=out, err=err)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
