@@ -99,8 +99,12 @@ def _json(data: object, status: int = 200) -> web.Response:
     return web.Response(body=orjson.dumps(data), status=status, content_type="application/json")
 
 
+_ERROR_CODES = {400: "bad_request", 404: "not_found", 413: "too_large"}
+
+
 def _error(status: int, message: str) -> web.Response:
-    return _json({"error": message}, status)
+    """The admin API's error shape (same as shield.admin): a stable code and a readable message."""
+    return _json({"error": _ERROR_CODES[status], "message": message}, status)
 
 
 @dataclass(slots=True, frozen=True)

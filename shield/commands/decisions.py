@@ -71,9 +71,9 @@ async def _call(session: aiohttp.ClientSession, method: str, url: str, body: Any
             try:
                 payload = orjson.loads(raw) if raw else {}
             except orjson.JSONDecodeError:
-                payload = {"error": raw.decode(errors="replace")[:200]}
+                payload = {"message": raw.decode(errors="replace")[:200]}
             if resp.status >= 400:
-                message = payload.get("error") if isinstance(payload, dict) else None
+                message = (payload.get("message") or payload.get("error")) if isinstance(payload, dict) else None
                 raise CommandError(f"{method} {url}: {resp.status} {message or resp.reason}")
             return payload
     except aiohttp.ClientError as exc:
