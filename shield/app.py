@@ -119,7 +119,7 @@ class ProxyHandler:
             rid = secrets.token_hex(12)
         return RequestContext(rid, cip, str(peer_ip or peer), trusted, self.clock.monotonic())
 
-    async def __call__(self, request: web.Request) -> web.StreamResponse:
+    async def handle(self, request: web.Request) -> web.StreamResponse:
         ctx = self.context(request)
         route = self.routes.match(request.method, request.path)
         if route is not None:
@@ -229,7 +229,7 @@ def build_app(
     app[SETTINGS_KEY] = settings
     app[METRICS_KEY] = metrics
     app[FORWARDER_KEY] = fwd
-    app.router.add_route("*", "/{tail:.*}", handler)
+    app.router.add_route("*", "/{tail:.*}", handler.handle)
 
     async def close_forwarder(_app: web.Application) -> None:
         await fwd.close()

@@ -1,0 +1,76 @@
+"""A real shield app on a real socket in front of the real upstream fixture, with its log captured."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+import structlog
+from aiohttp import web
+
+from shield.app import build_app
+from shield.observe.logs import configure_logging
+from shield.observe.metrics import Metrics
+from shield.settings import LogSettings, Settings
+from tests.fixtures.upstream import Upstream, free_port
+
+
+@dataclasses.dataclass
+class Proxy:
+    url: str
+    metrics: Metrics
+    settings: Settings
+
+
+LogLines = Callable[[], list[dict[str, Any]]]
+
+
+@pytest.fixture
+def log_lines(tmp_path: Path) -> Iterator[LogLines]:
+    """Configure shield's JSON logging into a file; call the fixture to get the parsed lines."""
+    path = tmp_path / "shield.log"
+    with path.open("w", encoding="utf-8") as stream:
+        configure_logging(LogSettings(level="debug", format="json"), stream=stream)
+
+        def read() -> list[dict[str, Any]]:
+            stream.flush()
+            return [orjson.loads(line) for line in path.read_bytes().splitlines()]
+
+        yield read
+    structlog.reset_defaults()
+
+
+StartProxy = Callable[..., Any]
+
+
+@pytest.fixture
+async def start_proxy(upstream: Upstream, log_lines: LogLines) -> AsyncIterator[StartProxy]:
+    """start_proxy(**settings_changes, protected=..., forwarder=...) -> Proxy on a free port."""
+    runners: list[web.AppRunner] = []
+
+    async def start(protected: Any = None, ban_check: Any = None, **changes: Any) -> Proxy:
+        changes.setdefault("upstream", upstream.url)
+        settings = dataclasses.replace(Settings(), **changes)
+        metrics = Metrics()
+        app = build_app(settings, metrics=metrics, protected=protected, ban_check=ban_check)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        port = free_port()
+        await web.TCPSite(runner, "127.0.0.1", port).start()
+        runners.append(runner)
+        return Proxy(f"http://127.0.0.1:{port}", metrics, settings)
+
+    yield start
+    for runner in runners:
+        await runner.cleanup()
+
+
+@pytest.fixture
+async def proxy(start_proxy: StartProxy) -> Proxy:
+    """Shield with default settings (POST /api/login protected) in front of the upstream."""
+    p: Proxy = await start_proxy()
+    return p
