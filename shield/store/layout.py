@@ -1,0 +1,62 @@
+"""What the stores count and in which order: windows, buckets and counter names.
+
+Both stores approximate sliding windows with BUCKETS sub-buckets aligned on absolute time:
+a window of W seconds sums its last BUCKETS buckets of W/BUCKETS seconds, the current one
+included. An attempt is therefore always counted for at least W - W/BUCKETS seconds and
+never for W seconds or more. Distinct counts use exact last-seen times instead (exact
+sliding windows) until they grow large (see memory.py and redis.py).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from shield.facts import DIMENSIONS, DISTINCT, SITE_WINDOWS, Window
+
+BUCKETS = 12
+# Measures kept per dimension (a: attempts, f: failures, s: successes) and their fact words.
+MEASURES: tuple[tuple[str, str], ...] = (("a", "attempts"), ("f", "failures"), ("s", "successes"))
+# Extra account measures: failures from familiar / unfamiliar contexts.
+ACCOUNT_MEASURES: tuple[tuple[str, str], ...] = (("ff", "failures_familiar"), ("fu", "failures_unfamiliar"))
+SITE_MEASURES: tuple[tuple[str, str], ...] = (*MEASURES, ("u", "unknown"))
+SITE = "site"
+
+
+def bucket_width(window: Window) -> float:
+    return window.seconds / BUCKETS
+
+
+def bucket_of(now: float, width: float) -> int:
+    return math.floor(now / width)
+
+
+@dataclass(slots=True, frozen=True)
+class Plan:
+    """The counter names for a configuration's windows, in the order the Redis script returns them.
+
+    Per dimension and window: attempts, failures, successes, then the dimension's distinct
+    measures (facts.DISTINCT order); then the account's familiar/unfamiliar failures per
+    window; then the site measures per site window.
+    """
+
+    windows: tuple[Window, ...]
+    names: tuple[str, ...]
+
+    @classmethod
+    def build(cls, windows: Sequence[Window]) -> Plan:
+        names: list[str] = []
+        for dim in DIMENSIONS:
+            for w in windows:
+                names += [f"{dim}.{word}_{w.name}" for _, word in MEASURES]
+                names += [f"{dim}.{measure}_{w.name}" for measure in DISTINCT.get(dim, {})]
+        for w in windows:
+            names += [f"account.{word}_{w.name}" for _, word in ACCOUNT_MEASURES]
+        for w in SITE_WINDOWS:
+            names += [f"{SITE}.{word}_{w.name}" for _, word in SITE_MEASURES]
+        return cls(windows=tuple(windows), names=tuple(names))
+
+    @property
+    def max_window(self) -> int:
+        return max(w.seconds for w in (*self.windows, *SITE_WINDOWS))

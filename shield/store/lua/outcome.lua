@@ -1,0 +1,44 @@
+-- A login's outcome. ARGV: now, measure ('s' or 'f'), familiar ('1' or '0'), the DIMS values,
+-- lat, lon ('' when unknown).
+local now = tonumber(ARGV[1])
+local m, familiar = ARGV[2], ARGV[3] == '1'
+local vals = {}
+for i = 1, #DIMS do vals[i] = ARGV[i + 3] end
+local lat, lon = ARGV[#DIMS + 4], ARGV[#DIMS + 5]
+
+for d = 1, #DIMS do
+  if vals[d] ~= '' then
+    local key = counter_key(d, vals[d])
+    bump(now, key, DWW, m)
+    if d == ACCOUNT and m == 'f' then bump(now, key, DWW, familiar and 'ff' or 'fu') end
+  end
+end
+bump(now, P .. 'site', SWW, m)
+
+if m ~= 's' or vals[ACCOUNT] == '' then return 0 end
+-- Success: update the account history (same shape as shield.store.records.updated_record).
+local hkey = P .. 'h:' .. vals[ACCOUNT]
+local raw = redis.call('GET', hkey)
+local rec = {}
+if raw then
+  local ok, decoded = pcall(cjson.decode, raw)
+  if ok and type(decoded) == 'table' then rec = decoded end
+end
+local horizon = now - HDAYS * 86400
+local new = {t = now}
+for _, spec in ipairs(HISTORY) do
+  local kind, v = spec[1], vals[spec[2]]
+  local kept = {}
+  if v ~= '' then kept[1] = {v, now} end
+  if type(rec[kind]) == 'table' then
+    for _, e in ipairs(rec[kind]) do
+      if #kept >= HSIZE then break end
+      if e[2] > horizon and e[1] ~= v then kept[#kept + 1] = e end
+    end
+  end
+  new[kind] = kept
+end
+if lat ~= '' and lon ~= '' then new.lat, new.lon = tonumber(lat), tonumber(lon) end
+if vals[COUNTRY] ~= '' then new.cc = vals[COUNTRY] end
+redis.call('SET', hkey, cjson.encode(new), 'PX', HDAYS * 86400000)
+return 1
