@@ -1,0 +1,225 @@
+"""The traffic generator: replays a simulated timeline of login attempts against a URL.
+
+Two ways to compress time:
+- in-process, deterministic: pass `advance_clock`; it is called with each event's simulated
+  offset (seconds since the start of the run, never decreasing) just before the event is sent,
+  so a shield built on a FakeClock sees the simulated timeline, and events go as fast as it answers;
+- over HTTP against a real shield: pass `speed` (simulated seconds per real second) and events
+  are sent at their compressed real time.
+Clients behave as their kind would: browsers keep cookies (one aiohttp CookieJar per device),
+apps keep the Shield-Pass they earned, everyone solves challenges up to the difficulty it is
+willing to pay, real users retry once after a 429.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+import orjson
+from yarl import URL
+
+from shield.challenge.pages import MITIGATED_HEADER as MITIGATED
+from shield.challenge.passes import PASS_HEADER
+from shield.challenge.pow import RESPONSE_HEADER
+from shield.client import ChallengeError, solve
+from shield.sim.events import Event
+
+DELAYED = "Shield-Delayed"  # asked of the lead: set on responses that were held by the tarpit
+LOGIN_PATH = "/api/login"
+TRANSFER_PATH = "/api/transfer"
+
+
+@dataclass(slots=True, frozen=True)
+class Result:
+    """What happened to one Event. `stopped`: shield answered it and the app never saw it."""
+
+    t: float
+    actor: str
+    segments: tuple[str, ...]
+    username: str
+    first_mitigation: str = ""  # the first Shield-Mitigated seen: challenge | block | ban
+    challenged: bool = False
+    solved: bool = False
+    delayed: bool = False
+    rate_limited: bool = False
+    stopped: bool = False
+    success: bool = False
+    transferred: bool = False
+    error: str = ""
+
+
+@dataclass(slots=True, frozen=True)
+class DriverOptions:
+    target: str
+    concurrency: int = 50
+    speed: float | None = None  # simulated seconds per real second; None: as fast as the target answers
+    advance_clock: Callable[[float], None] | None = None
+    timeout: float = 30.0
+
+
+@dataclass(slots=True)
+class _Device:
+    jar: aiohttp.CookieJar
+    shield_pass: str | None = None
+
+
+@dataclass(slots=True)
+class _Exchange:
+    status: int
+    headers: dict[str, str]
+    body: Any
+
+
+@dataclass(slots=True)
+class Driver:
+    options: DriverOptions
+    session: aiohttp.ClientSession
+    devices: dict[str, _Device] = field(default_factory=dict)
+
+    @property
+    def origin(self) -> str:
+        return str(URL(self.options.target).origin())
+
+    def device(self, key: str) -> _Device | None:
+        if not key:
+            return None
+        if key not in self.devices:
+            self.devices[key] = _Device(aiohttp.CookieJar(unsafe=True))
+        return self.devices[key]
+
+    async def post(self, event: Event, path: str, payload: Any, extra: dict[str, str]) -> _Exchange:
+        url = URL(self.options.target).with_path(path)
+        origin = self.origin
+        headers = {k: v.replace("{origin}", origin) for k, v in event.headers}
+        headers["X-Forwarded-For"] = event.client_ip
+        dev = self.device(event.device)
+        if dev is not None:
+            cookies = dev.jar.filter_cookies(url)
+            if cookies:
+                headers["Cookie"] = "; ".join(f"{k}={m.value}" for k, m in cookies.items())
+            if dev.shield_pass and not any(k == "User-Agent" and v.startswith("Mozilla") for k, v in event.headers):
+                headers[PASS_HEADER] = dev.shield_pass  # apps send the pass back as a header, browsers as the cookie
+        headers.update(extra)
+        async with self.session.post(url, data=orjson.dumps(payload), headers=headers) as resp:
+            raw = await resp.read()
+            if dev is not None:
+                dev.jar.update_cookies(resp.cookies, resp.url)
+                if resp.headers.get(PASS_HEADER):
+                    dev.shield_pass = resp.headers[PASS_HEADER]
+            try:
+                body = orjson.loads(raw) if raw else None
+            except orjson.JSONDecodeError:
+                body = None
+            return _Exchange(resp.status, dict(resp.headers), body)
+
+    async def attempt(self, event: Event) -> Result:
+        try:
+            return await self._attempt(event)
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            return Result(event.t, event.actor, event.segments, event.username, stopped=True, error=type(exc).__name__)
+
+    async def _attempt(self, event: Event) -> Result:
+        payload = {"username": event.username, "password": event.password}
+        ex = await self.post(event, LOGIN_PATH, payload, {})
+        first = ex.headers.get(MITIGATED, "")
+        challenged = solved = rate_limited = False
+        delayed = DELAYED in ex.headers
+        if first == "challenge":
+            challenged = True
+            answer = await self._solve(ex.body, event.max_difficulty)
+            if answer is not None:
+                solved = True
+                ex = await self.post(event, LOGIN_PATH, payload, {RESPONSE_HEADER: answer})
+        if ex.status == 429 and event.retries_after_429:
+            rate_limited = True
+            await self._wait_retry_after(ex.headers.get("Retry-After", "1"))
+            ex = await self.post(event, LOGIN_PATH, payload, {})
+        delayed = delayed or DELAYED in ex.headers
+        stopped = MITIGATED in ex.headers or ex.status in (403, 429)
+        success = not stopped and ex.status == 200 and isinstance(ex.body, dict) and "session" in ex.body
+        transferred = False
+        if success and event.transfer:
+            assert isinstance(ex.body, dict)
+            tx = await self.post(
+                event,
+                TRANSFER_PATH,
+                {"to": "acct-0001", "amount": 30000},
+                {"Authorization": f"Bearer {ex.body['session']}"},
+            )
+            transferred = tx.status == 200
+        return Result(
+            event.t,
+            event.actor,
+            event.segments,
+            event.username,
+            first,
+            challenged,
+            solved,
+            delayed,
+            rate_limited,
+            stopped,
+            success,
+            transferred,
+        )
+
+    async def _solve(self, body: Any, max_difficulty: int) -> str | None:
+        challenge = body.get("challenge") if isinstance(body, dict) else None
+        if not isinstance(challenge, dict):
+            return None
+        try:
+            if int(challenge.get("difficulty", 99)) > max_difficulty:
+                return None  # not worth it to this client
+            return await asyncio.get_running_loop().run_in_executor(None, solve, challenge)
+        except (ChallengeError, ValueError, TypeError):
+            return None
+
+    async def _wait_retry_after(self, value: str) -> None:
+        if self.options.speed is None:
+            return  # simulated time: the retry happens "later" without waiting
+        try:
+            seconds = float(value)
+        except ValueError:
+            seconds = 1.0
+        await asyncio.sleep(min(seconds / self.options.speed, 5.0))
+
+
+async def drive(
+    events: Sequence[Event], options: DriverOptions, *, on_result: Callable[[Result], None] | None = None
+) -> list[Result]:
+    """Replay the events in order with at most `concurrency` in flight; results in event order."""
+    results: list[Result | None] = [None] * len(events)
+    limit = asyncio.Semaphore(options.concurrency)
+    connector = aiohttp.TCPConnector(limit=options.concurrency, force_close=False)
+    timeout = aiohttp.ClientTimeout(total=options.timeout)
+    async with aiohttp.ClientSession(
+        connector=connector, timeout=timeout, cookie_jar=aiohttp.DummyCookieJar(), auto_decompress=True
+    ) as session:
+        driver = Driver(options, session)
+        started = time.monotonic()
+        t0 = events[0].t if events else 0.0
+
+        async def one(i: int, event: Event) -> None:
+            try:
+                results[i] = result = await driver.attempt(event)
+                if on_result is not None:
+                    on_result(result)
+            finally:
+                limit.release()
+
+        tasks = []
+        for i, event in enumerate(events):
+            await limit.acquire()
+            if options.speed is not None:
+                wait = (event.t - t0) / options.speed - (time.monotonic() - started)
+                if wait > 0:
+                    await asyncio.sleep(wait)
+            if options.advance_clock is not None:
+                options.advance_clock(event.t)
+            tasks.append(asyncio.create_task(one(i, event), name=f"sim-event-{i}"))
+        await asyncio.gather(*tasks)
+    return [r for r in results if r is not None]

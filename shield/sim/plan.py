@@ -1,0 +1,36 @@
+"""One simulated run's whole timeline: the user database, the population's logins and the campaigns."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from shield.sim.campaigns import campaign_events
+from shield.sim.events import Account, Event, merge
+from shield.sim.population import login_events, make_accounts, make_users
+from shield.sim.scenario import Scenario
+
+
+@dataclass(slots=True, frozen=True)
+class Plan:
+    accounts: tuple[Account, ...]
+    campaigns: tuple[Scenario, ...]
+    duration: float  # simulated seconds, long enough for every campaign
+    events: tuple[Event, ...]
+
+
+def accounts_for(users: int, seed: int) -> tuple[Account, ...]:
+    """The demo user database for (users, seed): `shield demo-upstream --users N --seed S` builds the same."""
+    return make_accounts(users, random.Random(seed))
+
+
+def make_plan(*, users: int, seed: int, duration: float, scenarios: Sequence[Scenario]) -> Plan:
+    """Same arguments, same timeline: everything is drawn from random.Random seeded from `seed`
+    and each scenario's own seed."""
+    accounts = accounts_for(users, seed)
+    end = max([duration, *(s.start + s.duration for s in scenarios)])
+    population = make_users(accounts, duration=end, rng=random.Random(seed * 7919 + 1))
+    legit = login_events(population, duration=end, seed=seed * 7919 + 2)
+    attacks = [campaign_events(s, accounts) for s in scenarios]
+    return Plan(accounts, tuple(scenarios), end, tuple(merge(legit, *attacks)))
