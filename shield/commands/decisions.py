@@ -99,7 +99,7 @@ def _remaining(d: dict[str, Any]) -> str:
     return "".join(parts[:2]) or "0s"
 
 
-async def run(args: argparse.Namespace, *, out: TextIO = sys.stdout) -> int:
+async def run_async(args: argparse.Namespace, *, out: TextIO) -> int:
     """Run one `shield decisions` command; raises CommandError with a readable message."""
     token = read_token(args.token_file)
     base = args.admin.rstrip("/")
@@ -124,13 +124,16 @@ async def run(args: argparse.Namespace, *, out: TextIO = sys.stdout) -> int:
     return 0
 
 
-def main(argv: Sequence[str] | None = None, *, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
-    parser = argparse.ArgumentParser(prog="shield decisions", description=__doc__.split("\n\n")[0] if __doc__ else None)
-    add_arguments(parser)
-    args = parser.parse_args(argv)
+def run(args: argparse.Namespace, *, out: TextIO | None = None, err: TextIO | None = None) -> int:
+    """The `shield decisions` handler (shield.cli): exit 0, or 1 with one line on stderr."""
     try:
-        return asyncio.run(run(args, out=out))
+        return asyncio.run(run_async(args, out=out or sys.stdout))
     except CommandError as exc:
-        err.write(f"shield decisions: {exc}\n")
+        (err or sys.stderr).write(f"shield decisions: {exc}\n")
         return 1
 
+
+def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None, err: TextIO | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="shield decisions", description=__doc__)
+    add_arguments(parser)
+    return run(parser.parse_args(argv), out=out, err=err)

@@ -11,7 +11,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from shield.commands.decisions import CommandError, add_arguments, run
+from shield.commands.decisions import CommandError, add_arguments, run_async
 from tests.admin.decisions_server import TOKEN, Admin, decisions_server
 
 
@@ -34,7 +34,7 @@ def parse(*argv: str) -> argparse.Namespace:
 
 async def cli(*argv: str) -> str:
     out = io.StringIO()
-    assert await run(parse(*argv), out=out) == 0
+    assert await run_async(parse(*argv), out=out) == 0
     return out.getvalue()
 
 
@@ -81,7 +81,7 @@ async def test_failures_are_one_readable_line(
 ) -> None:
     monkeypatch.setenv("SHIELD_ADMIN_TOKEN", token)
     with pytest.raises(CommandError, match=message.replace("(", r"\(")):
-        await run(parse("--admin", admin.url, *argv), out=io.StringIO())
+        await run_async(parse("--admin", admin.url, *argv), out=io.StringIO())
 
 
 @pytest.mark.usefixtures("token_env")
@@ -90,13 +90,23 @@ async def test_unreachable_admin_is_a_clear_error() -> None:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     with pytest.raises(CommandError, match=f"cannot reach the admin API at http://127.0.0.1:{port}/decisions"):
-        await run(parse("--admin", f"http://127.0.0.1:{port}", "list"), out=io.StringIO())
+        await run_async(parse("--admin", f"http://127.0.0.1:{port}", "list"), out=io.StringIO())
 
 
 @pytest.mark.usefixtures("token_env")
 async def test_missing_token_file_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(CommandError, match="cannot read token file"):
-        await run(parse("--token-file", str(tmp_path / "nope"), "list"), out=io.StringIO())
+        await run_async(parse("--token-file", str(tmp_path / "nope"), "list"), out=io.StringIO())
+
+
+def test_shield_cli_dispatches_to_decisions(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from shield.cli import main
+
+    monkeypatch.delenv("SHIELD_ADMIN_TOKEN", raising=False)
+    assert main(["decisions", "list"]) == 1
+    assert capsys.readouterr().err == "shield decisions: no admin token: set SHIELD_ADMIN_TOKEN or pass --token-file\n"
 
 
 def test_main_prints_errors_without_a_traceback(monkeypatch: pytest.MonkeyPatch) -> None:
