@@ -1,0 +1,85 @@
+"""explain: every fact, every rule that matched with its score, the total and the action, for one request.
+
+Pure. `shield explain` (the lead's command) turns a request description into facts and calls this.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from shield.decide import decide
+from shield.model import Decision, Facts, FactValue
+from shield.rules.policy import Policy
+from shield.rules.score import Rule, RuleSet
+from shield.settings import ChallengeSettings
+
+
+@dataclass(slots=True, frozen=True)
+class Explanation:
+    route: str
+    facts: tuple[tuple[str, FactValue], ...]  # sorted by name
+    matched: tuple[Rule, ...]  # enforcing rules that matched, in file order
+    shadow: tuple[Rule, ...]
+    decision: Decision
+    ruleset: str
+
+
+def explain(
+    ruleset: RuleSet,
+    policy: Policy,
+    facts: Facts,
+    route: str,
+    *,
+    challenge: ChallengeSettings | None = None,
+    credit: int = 0,
+    solved: bool = False,
+) -> Explanation:
+    verdict = ruleset.score(facts, route)
+    decision = decide(verdict, route, policy, challenge=challenge or ChallengeSettings(), credit=credit, solved=solved)
+    by_id: Mapping[str, Rule] = ruleset.by_id()
+    return Explanation(
+        route=route,
+        facts=tuple(sorted(facts.items())),
+        matched=tuple(by_id[h.id] for h in verdict.hits),
+        shadow=tuple(by_id[h.id] for h in verdict.shadow_hits),
+        decision=decision,
+        ruleset=ruleset.hash,
+    )
+
+
+def _show(value: FactValue) -> str:
+    if isinstance(value, frozenset):
+        return "{" + ", ".join(sorted(value)) + "}"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return repr(value) if isinstance(value, str) else str(value)
+
+
+def _effect(rule: Rule) -> str:
+    return f"{rule.score:+d}" if rule.action is None else rule.action.value
+
+
+def render(e: Explanation, *, all_facts: bool = True) -> str:
+    """The text report. all_facts=False leaves out counters that are zero."""
+    d = e.decision
+    lines = [f"route {e.route}  rule set {e.ruleset}", "", "facts:"]
+    shown = [(k, v) for k, v in e.facts if all_facts or not (isinstance(v, int | float) and v == 0)]
+    width = max((len(k) for k, _ in shown), default=0)
+    lines += [f"  {k.ljust(width)}  {_show(v)}" for k, v in shown]
+    lines += ["", "rules matched:" if e.matched else "rules matched: none"]
+    lines += [f"  {_effect(r).rjust(6)}  {r.id}  ({r.path}:{r.line})  {r.description}" for r in e.matched]
+    if e.shadow:
+        lines += ["", "shadow rules matched (not enforced):"]
+        lines += [f"  {_effect(r).rjust(6)}  {r.id}  ({r.path}:{r.line})" for r in e.shadow]
+    lines += ["", f"total score {d.score} -> {d.action.value}"]
+    if d.shadow_action is not None:
+        lines.append(f"with shadow rules: {d.shadow_action.value}")
+    details = {"delay_s": d.delay_s, "difficulty": d.difficulty, "retry_after_s": d.retry_after_s, "ban_ttl": d.ban_ttl}
+    extra = [f"{k}={v:g}" for k, v in details.items() if v]
+    if d.ban_scope:
+        extra.insert(0, f"ban_scope={d.ban_scope}")
+    if extra:
+        lines.append("  " + " ".join(extra))
+    lines += [f"  because: {r}" for r in d.reasons]
+    return "\n".join(lines) + "\n"
