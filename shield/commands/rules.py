@@ -76,10 +76,18 @@ def test(folder: Path, routes: str | None, quiet: bool, out: TextIO, err: TextIO
     return 1 if failed or not cases else 0
 
 
+def _shown(folder: Path) -> Path:
+    """Paths in messages relative to the working directory when inside it: rules/geo.yaml:14:9."""
+    try:
+        return folder.resolve().relative_to(Path.cwd())
+    except ValueError:
+        return folder
+
+
 def run(args: argparse.Namespace, *, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
     if args.rules_command == "schema":
         out.write(json.dumps(rule_file_schema(), indent=2) + "\n")
         return 0
     if args.rules_command == "check":
-        return check(args.dir, args.routes, out, err)
-    return test(args.dir, args.routes, args.quiet, out, err)
+        return check(_shown(args.dir), args.routes, out, err)
+    return test(_shown(args.dir), args.routes, args.quiet, out, err)
