@@ -112,7 +112,8 @@ def serve(settings: Settings, factory: AppFactory) -> int:
     """Serve until told to stop; the process exit status."""
     n = effective_workers(settings)
     if n == 1:
-        return _run_worker(settings, factory, 0, False)
+        status = _run_worker(settings, factory, 0, False)
+        return 1 if status == EXIT_BIND_FAILED else status
     return _Supervisor(settings, factory, n).run()
 
 

@@ -25,8 +25,12 @@ CASES = [
     ("trusted_peer_without_headers_is_client", "127.0.0.1", {}, "127.0.0.1"),
     ("walk_skips_trusted_hops", "127.0.0.1", {"X-Forwarded-For": "198.51.100.9, 10.1.2.3"}, "198.51.100.9"),
     ("spoofed_left_entries_are_ignored", "127.0.0.1", {"X-Forwarded-For": "6.6.6.6, 198.51.100.9"}, "198.51.100.9"),
-    ("spoofed_left_entries_behind_two_proxies", "10.0.0.5",
-     {"X-Forwarded-For": "6.6.6.6, 198.51.100.9, 10.9.9.9"}, "198.51.100.9"),
+    (
+        "spoofed_left_entries_behind_two_proxies",
+        "10.0.0.5",
+        {"X-Forwarded-For": "6.6.6.6, 198.51.100.9, 10.9.9.9"},
+        "198.51.100.9",
+    ),
     ("all_hops_trusted_gives_leftmost", "127.0.0.1", {"X-Forwarded-For": "10.1.1.1, 10.2.2.2"}, "10.1.1.1"),
     ("garbage_hop_stops_walk", "127.0.0.1", {"X-Forwarded-For": "198.51.100.9, garbage"}, "127.0.0.1"),
     ("garbage_left_of_client_is_ignored", "127.0.0.1", {"X-Forwarded-For": "garbage, 198.51.100.9"}, "198.51.100.9"),
@@ -41,11 +45,19 @@ CASES = [
     ("ipv6_untrusted_peer_ignores_xff", "2001:db8::9", {"X-Forwarded-For": "2001:db8::1"}, "2001:db8::9"),
     ("forwarded_header_used_when_no_xff", "127.0.0.1", {"Forwarded": "for=198.51.100.9;proto=https"}, "198.51.100.9"),
     ("forwarded_quoted_ipv6", "127.0.0.1", {"Forwarded": 'for="[2001:db8::1]:443"'}, "2001:db8::1"),
-    ("forwarded_walk_right_to_left", "127.0.0.1", {"Forwarded": "for=6.6.6.6, for=198.51.100.9, for=10.0.0.1"},
-     "198.51.100.9"),
+    (
+        "forwarded_walk_right_to_left",
+        "127.0.0.1",
+        {"Forwarded": "for=6.6.6.6, for=198.51.100.9, for=10.0.0.1"},
+        "198.51.100.9",
+    ),
     ("forwarded_unknown_stops_walk", "127.0.0.1", {"Forwarded": "for=unknown"}, "127.0.0.1"),
-    ("xff_wins_over_forwarded", "127.0.0.1", {"X-Forwarded-For": "198.51.100.9", "Forwarded": "for=6.6.6.6"},
-     "198.51.100.9"),
+    (
+        "xff_wins_over_forwarded",
+        "127.0.0.1",
+        {"X-Forwarded-For": "198.51.100.9", "Forwarded": "for=6.6.6.6"},
+        "198.51.100.9",
+    ),
     ("overlong_hop_is_garbage", "127.0.0.1", {"X-Forwarded-For": "1" * 100}, "127.0.0.1"),
 ]
 
@@ -79,8 +91,19 @@ def test_no_trusted_proxies_means_peer_only() -> None:
         ("[::1", None),
         ("_hidden", None),
     ],
-    ids=["v4", "spaces", "v4_port", "v6_brackets", "v6_brackets_port", "zone", "mapped", "bad_octet", "empty",
-         "open_bracket", "obfuscated"],
+    ids=[
+        "v4",
+        "spaces",
+        "v4_port",
+        "v6_brackets",
+        "v6_brackets_port",
+        "zone",
+        "mapped",
+        "bad_octet",
+        "empty",
+        "open_bracket",
+        "obfuscated",
+    ],
 )
 def test_parse_ip(text: str, expected: str | None) -> None:
     ip = parse_ip(text)

@@ -48,7 +48,10 @@ async def test_request_headers_arrive_unchanged_minus_hop_by_hop(proxy: Proxy, u
         "TE": "trailers",
         "Proxy-Authorization": "Basic eA==",
     }
-    async with aiohttp.ClientSession() as s, s.get(URL(f"{proxy.url}/echo/a%20b?x=1&y=%2F", encoded=True), headers=sent) as r:
+    async with (
+        aiohttp.ClientSession() as s,
+        s.get(URL(f"{proxy.url}/echo/a%20b?x=1&y=%2F", encoded=True), headers=sent) as r,
+    ):
         assert r.status == 200
         rec = await r.json()
     got = _headers(rec)
@@ -70,9 +73,8 @@ async def test_response_headers_come_back_including_repeated_set_cookie(proxy: P
 
 
 async def test_upstream_cookies_are_not_kept_between_users(proxy: Proxy) -> None:
-    async with aiohttp.ClientSession() as s:
-        async with s.get(f"{proxy.url}/echo"):  # upstream sets cookies a and b
-            pass
+    async with aiohttp.ClientSession() as s, s.get(f"{proxy.url}/echo"):  # upstream sets cookies a and b
+        pass
     async with aiohttp.ClientSession() as s, s.get(f"{proxy.url}/echo") as r:
         assert "cookie" not in _headers(await r.json())
 
@@ -134,8 +136,10 @@ async def test_100mb_download_streams_without_memory_growth(proxy: Proxy) -> Non
     [
         b"POST /api/login HTTP/1.1\r\nHost: x\r\nContent-Length: 70000\r\n\r\n" + b"a" * 10,
         b"POST /api/login HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
-        + b"".join(b"%x\r\n" % 8192 + b"a" * 8192 + b"\r\n" for _ in range(9)) + b"0\r\n\r\n",
-        b"POST /api/login HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n10000\r\n" + b"a" * 65536
+        + b"".join(b"%x\r\n" % 8192 + b"a" * 8192 + b"\r\n" for _ in range(9))
+        + b"0\r\n\r\n",
+        b"POST /api/login HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n10000\r\n"
+        + b"a" * 65536
         + b"\r\n1\r\nb\r\n0\r\n\r\n",
     ],
     ids=["declared_too_large", "chunked_too_large", "chunked_one_over"],
@@ -175,9 +179,7 @@ async def test_unreachable_upstream_is_502_json_logged_and_counted(
 @pytest.mark.parametrize("path", ["/slow?s=2", "/api/login"], ids=["passthrough", "protected"])
 async def test_slow_upstream_is_504(start_proxy: StartProxy, upstream: Upstream, path: str) -> None:
     route = RouteSettings(name="login", path="/slow", methods=frozenset({"POST"}))
-    p = await start_proxy(
-        upstream_options=UpstreamSettings(read_timeout=0.3), routes=(route,) if "api" in path else ()
-    )
+    p = await start_proxy(upstream_options=UpstreamSettings(read_timeout=0.3), routes=(route,) if "api" in path else ())
     target = "/slow?s=2"
     async with aiohttp.ClientSession() as s, s.post(f"{p.url}{target}", data=b"x") as r:
         assert r.status == 504
@@ -194,10 +196,14 @@ async def test_websocket_upgrade_passes_through(proxy: Proxy) -> None:
 
 
 XFF_CASES = [
-    ("trusted_peer_xff_appended", ("127.0.0.1/32",), {"X-Forwarded-For": "198.51.100.9"},
-     "198.51.100.9", "198.51.100.9, 127.0.0.1"),
-    ("untrusted_peer_xff_replaced", ("10.0.0.0/8",), {"X-Forwarded-For": "198.51.100.9"},
-     "127.0.0.1", "127.0.0.1"),
+    (
+        "trusted_peer_xff_appended",
+        ("127.0.0.1/32",),
+        {"X-Forwarded-For": "198.51.100.9"},
+        "198.51.100.9",
+        "198.51.100.9, 127.0.0.1",
+    ),
+    ("untrusted_peer_xff_replaced", ("10.0.0.0/8",), {"X-Forwarded-For": "198.51.100.9"}, "127.0.0.1", "127.0.0.1"),
     ("no_xff", ("127.0.0.1/32",), {}, "127.0.0.1", "127.0.0.1"),
 ]
 
@@ -206,8 +212,12 @@ XFF_CASES = [
     ("trusted", "headers", "client", "upstream_xff"), [c[1:] for c in XFF_CASES], ids=[c[0] for c in XFF_CASES]
 )
 async def test_xff_through_the_proxy(
-    start_proxy: StartProxy, log_lines: LogLines, trusted: tuple[str, ...], headers: dict[str, str],
-    client: str, upstream_xff: str,
+    start_proxy: StartProxy,
+    log_lines: LogLines,
+    trusted: tuple[str, ...],
+    headers: dict[str, str],
+    client: str,
+    upstream_xff: str,
 ) -> None:
     import ipaddress
 
@@ -258,7 +268,8 @@ async def test_handler_crash_is_500_json_without_traceback(start_proxy: StartPro
     async with aiohttp.ClientSession() as s, s.post(f"{p.url}/api/login", data=b"{}") as r:
         assert r.status == 500
         text = await r.text()
-    assert "boom" not in text and "Traceback" not in text
+    assert "boom" not in text
+    assert "Traceback" not in text
     assert json.loads(text)["error"] == "internal_error"
     failed = [x for x in log_lines() if x["event"] == "request.failed"]
     assert "boom in pipeline" in failed[0]["exception"]
@@ -278,8 +289,19 @@ async def test_request_log_line_has_the_documented_fields(proxy: Proxy, log_line
     async with aiohttp.ClientSession() as s, s.get(f"{proxy.url}/status/404") as r:
         await r.read()
     line = [x for x in log_lines() if x["event"] == "request"][-1]
-    assert set(line) >= {"request_id", "client_ip", "method", "path", "route", "status", "upstream_status", "bytes",
-                         "duration_ms", "ts", "level"}
+    assert set(line) >= {
+        "request_id",
+        "client_ip",
+        "method",
+        "path",
+        "route",
+        "status",
+        "upstream_status",
+        "bytes",
+        "duration_ms",
+        "ts",
+        "level",
+    }
     assert (line["status"], line["upstream_status"], line["route"]) == (404, 404, "passthrough")
     assert line["ts"].endswith("Z")
     assert b'shield_requests_total{route="passthrough",status="404"} 1.0' in proxy.metrics.exposition()

@@ -32,8 +32,20 @@ MATCHER = RouteMatcher(
         ("POST", "/other", None),
         ("POST", "/API/login", None),
     ],
-    ids=["exact", "wrong_method", "trailing_slash", "double_slash", "dot_segment", "dotdot_segment", "glob_segment",
-         "glob_lowercase_method_config", "glob_is_one_segment", "double_star", "unprotected", "case_sensitive"],
+    ids=[
+        "exact",
+        "wrong_method",
+        "trailing_slash",
+        "double_slash",
+        "dot_segment",
+        "dotdot_segment",
+        "glob_segment",
+        "glob_lowercase_method_config",
+        "glob_is_one_segment",
+        "double_star",
+        "unprotected",
+        "case_sensitive",
+    ],
 )
 def test_route_match(method: str, path: str, route: str | None) -> None:
     found = MATCHER.match(method, path)

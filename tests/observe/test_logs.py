@@ -1,0 +1,95 @@
+"""Logs: JSON lines, and no secret ever reaches one."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import orjson
+import pytest
+import structlog
+
+from shield.observe.logs import MASK, configure_logging, redact, redact_text
+from shield.settings import LogSettings
+
+PASSWORD = "hunter2-S3cret!"
+
+
+@pytest.fixture
+def log_file(tmp_path: Path) -> Iterator[Path]:
+    path = tmp_path / "out.log"
+    with path.open("w", encoding="utf-8") as stream:
+        configure_logging(LogSettings(format="json", level="debug"), stream=stream)
+        yield path
+        stream.flush()
+    structlog.reset_defaults()
+
+
+LEAKS = [
+    ("top_level", {"password": PASSWORD}),
+    ("nested_dict", {"body": {"user": "a", "credentials": {"Password": PASSWORD}}}),
+    ("header_dict", {"headers": {"Authorization": f"Bearer {PASSWORD}", "Cookie": f"s={PASSWORD}"}}),
+    ("header_pairs", {"headers": [["Set-Cookie", f"s={PASSWORD}"], ["Shield-Pass", PASSWORD]]}),
+    ("list_of_dicts", {"items": [{"token": PASSWORD}, {"admin_token": PASSWORD}]}),
+    ("challenge_response", {"shield-challenge-response": PASSWORD}),
+    ("free_text_kv", {"detail": f"login failed password={PASSWORD} for alice"}),
+    ("free_text_json", {"detail": f'body was {{"username": "a", "password": "{PASSWORD}"}}'}),
+    ("free_text_header", {"detail": f"Authorization: Bearer {PASSWORD}"}),
+    ("new_password_key", {"new_password": PASSWORD}),
+    ("secret_key", {"secret": PASSWORD.encode()}),
+]
+
+
+@pytest.mark.parametrize("fields", [x[1] for x in LEAKS], ids=[x[0] for x in LEAKS])
+def test_no_password_reaches_any_line(log_file: Path, fields: dict[str, object]) -> None:
+    structlog.get_logger().info("test.event", **fields)
+    text = log_file.read_text()
+    assert text.strip(), "nothing was logged"
+    assert PASSWORD not in text
+    assert MASK in text
+
+
+def test_no_password_reaches_an_exception_line(log_file: Path) -> None:
+    try:
+        raise ValueError(f"could not parse {{'username': 'a', 'password': '{PASSWORD}'}}")
+    except ValueError:
+        structlog.get_logger().exception("request.failed", request_id="r1")
+    line = orjson.loads(log_file.read_text().splitlines()[-1])
+    assert "ValueError" in line["exception"]
+    assert PASSWORD not in line["exception"]
+
+
+def test_lines_are_json_with_utc_ts_and_dotted_event(log_file: Path) -> None:
+    structlog.get_logger().info("shield.started", listen="127.0.0.1:8000")
+    line = orjson.loads(log_file.read_text().splitlines()[-1])
+    assert line["event"] == "shield.started"
+    assert line["ts"].endswith("Z")
+    assert "T" in line["ts"]
+    assert line["level"] == "info"
+
+
+def test_level_filters(tmp_path: Path) -> None:
+    path = tmp_path / "l.log"
+    with path.open("w") as stream:
+        configure_logging(LogSettings(format="json", level="warning"), stream=stream)
+        structlog.get_logger().info("quiet")
+        structlog.get_logger().warning("loud")
+    structlog.reset_defaults()
+    assert [orjson.loads(x)["event"] for x in path.read_text().splitlines()] == ["loud"]
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ({"a": 1, "pw": {"password": "x"}}, {"a": 1, "pw": {"password": MASK}}),
+        ("user=alice", "user=alice"),
+        ("token=abc&x=1", f"token={MASK}&x=1"),
+    ],
+    ids=["nested", "harmless_text", "query_string"],
+)
+def test_redact(value: object, expected: object) -> None:
+    assert redact(value) == expected
+
+
+def test_redact_text_keeps_the_key_names() -> None:
+    assert redact_text("Cookie: sid=1") == f"Cookie: {MASK}"

@@ -1,0 +1,113 @@
+"""The admin listener over a real socket: open health probes, token-guarded everything else."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp import web
+
+from shield.admin import build_admin_app, upstream_ready_check
+from shield.observe.metrics import Metrics
+from shield.settings import AdminSettings, Settings
+from tests.fixtures.upstream import Upstream, free_port
+
+TOKEN = "correct-horse"
+
+
+async def _extra(_request: web.Request) -> web.Response:
+    return web.json_response({"extra": True})
+
+
+@pytest.fixture
+async def start_admin() -> AsyncIterator[Callable[..., Any]]:
+    runners: list[web.AppRunner] = []
+
+    async def start(token: str | None, ready_checks: Any = (), upstream: str = "http://127.0.0.1:1") -> str:
+        settings = dataclasses.replace(Settings(), upstream=upstream, admin=AdminSettings(token=token))
+        metrics = Metrics()
+        metrics.request("login", 200)
+        app = build_admin_app(
+            settings, metrics=metrics, ready_checks=ready_checks, extra_routes=[web.get("/extra", _extra)]
+        )
+        runner = web.AppRunner(app)
+        await runner.setup()
+        port = free_port()
+        await web.TCPSite(runner, "127.0.0.1", port).start()
+        runners.append(runner)
+        return f"http://127.0.0.1:{port}"
+
+    yield start
+    for r in runners:
+        await r.cleanup()
+
+
+@pytest.mark.parametrize(
+    ("token", "path", "auth", "status"),
+    [
+        (TOKEN, "/healthz", None, 200),
+        (None, "/healthz", None, 200),
+        (TOKEN, "/readyz", None, 200),
+        (TOKEN, "/metrics", f"Bearer {TOKEN}", 200),
+        (TOKEN, "/extra", f"Bearer {TOKEN}", 200),
+        (TOKEN, "/extra", "bearer " + TOKEN, 200),
+        (TOKEN, "/metrics", None, 401),
+        (TOKEN, "/extra", "Bearer wrong", 401),
+        (TOKEN, "/extra", f"Basic {TOKEN}", 401),
+        (TOKEN, "/extra", f"Bearer {TOKEN}x", 401),
+        (None, "/metrics", f"Bearer {TOKEN}", 403),
+        (None, "/extra", None, 403),
+        (TOKEN, "/nowhere", f"Bearer {TOKEN}", 404),
+        (TOKEN, "/nowhere", None, 401),
+    ],
+    ids=[
+        "health_open",
+        "health_open_without_token_config",
+        "ready_open",
+        "metrics_with_token",
+        "extra_with_token",
+        "scheme_case_insensitive",
+        "metrics_without_token",
+        "wrong_token",
+        "wrong_scheme",
+        "token_prefix_match",
+        "no_token_configured_metrics",
+        "no_token_configured_extra",
+        "unknown_route_authorised",
+        "unknown_route_unauthorised_does_not_leak",
+    ],
+)
+async def test_admin_access(
+    start_admin: Callable[..., Any], token: str | None, path: str, auth: str | None, status: int
+) -> None:
+    url = await start_admin(token)
+    headers = {"Authorization": auth} if auth else {}
+    async with aiohttp.ClientSession() as s, s.get(url + path, headers=headers) as r:
+        assert r.status == status
+
+
+async def test_metrics_are_prometheus_text(start_admin: Callable[..., Any]) -> None:
+    url = await start_admin(TOKEN)
+    async with aiohttp.ClientSession() as s, s.get(f"{url}/metrics", headers={"Authorization": f"Bearer {TOKEN}"}) as r:
+        assert r.content_type == "text/plain"
+        assert 'shield_requests_total{route="login",status="200"} 1.0' in await r.text()
+
+
+async def test_readyz_reports_an_unreachable_upstream(start_admin: Callable[..., Any]) -> None:
+    settings = dataclasses.replace(Settings(), upstream=f"http://127.0.0.1:{free_port()}")
+    url = await start_admin(TOKEN, ready_checks=[upstream_ready_check(settings)])
+    async with aiohttp.ClientSession() as s, s.get(f"{url}/readyz") as r:
+        assert r.status == 503
+        body = await r.json()
+    assert body["status"] == "not_ready"
+    assert body["problems"][0].startswith("upstream:")
+
+
+async def test_readyz_ok_when_upstream_listens(start_admin: Callable[..., Any], upstream: Upstream) -> None:
+    settings = dataclasses.replace(Settings(), upstream=upstream.url)
+    url = await start_admin(TOKEN, ready_checks=[upstream_ready_check(settings)])
+    async with aiohttp.ClientSession() as s, s.get(f"{url}/readyz") as r:
+        assert r.status == 200
