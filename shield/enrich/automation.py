@@ -24,7 +24,7 @@ AUTOMATION: tuple[tuple[str, str], ...] = (
     ("python-urllib", r"Python-urllib/"),
     ("aiohttp", r"aiohttp/"),
     ("httpx", r"python-httpx/"),
-    ("python", r"^Python/\d|^python/"),
+    ("python", r"^Python/\d(?!.*aiohttp/)"),
     ("scrapy", r"Scrapy/"),
     ("mechanize", r"mechanize/"),
     ("Go-http-client", r"Go-http-client/"),
