@@ -124,33 +124,34 @@ class Driver:
             return Result(event.t, event.actor, event.segments, event.username, stopped=True, error=type(exc).__name__)
 
     async def _attempt(self, event: Event) -> Result:
+        """One login as the client would do it: solve a challenge once, retry once after a 429."""
         payload = {"username": event.username, "password": event.password}
-        ex = await self.post(event, LOGIN_PATH, payload, {})
-        first = ex.headers.get(MITIGATED, "")
-        challenged = solved = rate_limited = False
-        delayed = DELAYED in ex.headers
-        if first == "challenge":
-            challenged = True
-            answer = await self._solve(ex.body, event.max_difficulty)
-            if answer is not None:
-                solved = True
-                ex = await self.post(event, LOGIN_PATH, payload, {RESPONSE_HEADER: answer})
-        if ex.status == 429 and event.retries_after_429:
-            rate_limited = True
-            await self._wait_retry_after(ex.headers.get("Retry-After", "1"))
-            ex = await self.post(event, LOGIN_PATH, payload, {})
-        delayed = delayed or DELAYED in ex.headers
+        extra: dict[str, str] = {}
+        first = ""
+        challenged = solved = rate_limited = delayed = False
+        for _ in range(3):
+            ex = await self.post(event, LOGIN_PATH, payload, extra)
+            first = first or ex.headers.get(MITIGATED, "")
+            delayed = delayed or DELAYED in ex.headers
+            extra = {}
+            if ex.headers.get(MITIGATED) == "challenge" and not solved:
+                challenged = True
+                answer = await self._solve(ex.body, event.max_difficulty)
+                if answer is None:
+                    break
+                solved, extra = True, {RESPONSE_HEADER: answer}
+            elif ex.status == 429 and event.retries_after_429 and not rate_limited:
+                rate_limited = True
+                await self._wait_retry_after(ex.headers.get("Retry-After", "1"))
+            else:
+                break
         stopped = MITIGATED in ex.headers or ex.status in (403, 429)
-        success = not stopped and ex.status == 200 and isinstance(ex.body, dict) and "session" in ex.body
+        session = ex.body.get("session") if isinstance(ex.body, dict) and not stopped and ex.status == 200 else None
+        success = isinstance(session, str)
         transferred = False
         if success and event.transfer:
-            assert isinstance(ex.body, dict)
-            tx = await self.post(
-                event,
-                TRANSFER_PATH,
-                {"to": "acct-0001", "amount": 30000},
-                {"Authorization": f"Bearer {ex.body['session']}"},
-            )
+            auth = {"Authorization": f"Bearer {session}"}
+            tx = await self.post(event, TRANSFER_PATH, {"to": "acct-0001", "amount": 30000}, auth)
             transferred = tx.status == 200
         return Result(
             event.t,
