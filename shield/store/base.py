@@ -79,9 +79,7 @@ class Store(Protocol):
         matching any of ip/subnet/asn/account/fp. One round trip."""
         ...
 
-    async def record_outcome(
-        self, obs: Observation, outcome: Outcome, *, familiar: bool, now: float
-    ) -> None:
+    async def record_outcome(self, obs: Observation, outcome: Outcome, *, familiar: bool, now: float) -> None:
         """Record a login's outcome: failures/successes per dimension, the familiar/unfamiliar
         failure split for the account, and on success the account history."""
         ...

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
 from shield.facts import DIMENSIONS, DISTINCT, SITE_WINDOWS
 from shield.model import BAN_SCOPES, Ban, BanScope, Outcome
@@ -21,28 +21,27 @@ from shield.settings import Settings
 from shield.store.base import AccountHistory, Observation, Signals
 from shield.store.layout import (
     ACCOUNT_MEASURES,
-    BUCKETS,
     MEASURES,
     SITE,
     SITE_MEASURES,
     Plan,
-    bucket_of,
     bucket_width,
 )
 from shield.store.records import escalated_ttl, harshest, history_from_record, updated_record
+from shield.store.sampled import SampledSet
+from shield.store.sliding import FF, FU, MEASURE_INDEX, A, F, S, SlidingCounts, U
 
-DISTINCT_CAP = 1024  # members kept per distinct set; the count saturates above (stated in docs)
 EXPIRED_SWEEP = 8  # expired entries dropped from the LRU's front per write, amortised
 
 
 class _Counts:
-    """The counters of one dimension value: {(window index, measure): {bucket: count}}."""
+    """The counters of one dimension value (one SlidingCounts per window) and its distinct sets."""
 
-    __slots__ = ("distinct", "series")
+    __slots__ = ("distinct", "windows")
 
-    def __init__(self) -> None:
-        self.series: dict[tuple[int, str], dict[int, int]] = {}
-        self.distinct: dict[str, dict[str, float]] = {}
+    def __init__(self, widths: list[float], measures: int) -> None:
+        self.windows = [SlidingCounts(w, measures) for w in widths]
+        self.distinct: dict[str, SampledSet] = {}
 
 
 class _Entry:
@@ -71,10 +70,21 @@ class MemoryStore:
         self._zero = dict.fromkeys(self._plan.names, 0)
         self._dim_windows = [(i, w.seconds, bucket_width(w)) for i, w in enumerate(settings.windows)]
         self._site_windows = [(i, w.seconds, bucket_width(w)) for i, w in enumerate(SITE_WINDOWS)]
+        measures = {dim: MEASURES + ACCOUNT_MEASURES if dim == "account" else MEASURES for dim in DIMENSIONS}
         self._names = {
-            dim: [[(m, f"{dim}.{word}_{w.name}") for m, word in MEASURES] for w in settings.windows]
+            dim: [[(MEASURE_INDEX[m], f"{dim}.{word}_{w.name}") for m, word in measures[dim]] for w in settings.windows]
             for dim in DIMENSIONS
         }
+        self._site_names = [
+            [(MEASURE_INDEX[m], f"{SITE}.{word}_{w.name}") for m, word in SITE_MEASURES] for w in SITE_WINDOWS
+        ]
+        dim_widths = [bucket_width(w) for w in settings.windows]
+        site_widths = [bucket_width(w) for w in SITE_WINDOWS]
+        self._factory = lambda: _Counts(dim_widths, len(MEASURES))
+        self._account_factory = lambda: _Counts(dim_widths, len(MEASURES) + len(ACCOUNT_MEASURES))
+        self._site_factory = lambda: _Counts(site_widths, len(SITE_MEASURES))
+        self._window_names = [w.name for w in settings.windows]
+        self._max_dim_window = max(w.seconds for w in settings.windows)
         self._ttl = self._plan.max_window + max(w for _, _, w in (*self._dim_windows, *self._site_windows))
 
     def __len__(self) -> int:
@@ -91,32 +101,40 @@ class MemoryStore:
             if value is None:
                 continue
             counts = self._counts(dim, value, now)
-            self._bump(counts, self._dim_windows, "a", now)
-            self._read(counts, dim, counters, now)
+            for window, names in zip(counts.windows, self._names[dim], strict=True):
+                window.add(now, A)
+                totals = window.current(now)
+                for index, name in names:
+                    counters[name] = totals[index]
             for measure, other in DISTINCT.get(dim, {}).items():
                 self._distinct(counts, measure, obs.dimension(other), f"{dim}.{measure}", counters, now)
-            if dim == "account":
-                self._read_account(counts, counters, now)
         site = self._counts(SITE, "", now)
-        self._bump(site, self._site_windows, "a", now)
-        if obs.account is not None and history is None:
-            self._bump(site, self._site_windows, "u", now)
-        self._read_site(site, counters, now)
+        unknown = obs.account is not None and history is None
+        for window, names in zip(site.windows, self._site_names, strict=True):
+            window.add(now, A)
+            if unknown:
+                window.add(now, U)
+            totals = window.current(now)
+            for index, name in names:
+                counters[name] = totals[index]
         ban = self._find(_ban_keys(obs), now)
         return Signals(counters=counters, history=history, ban=ban)
 
     async def record_outcome(self, obs: Observation, outcome: Outcome, *, familiar: bool, now: float) -> None:
         if outcome is Outcome.UNKNOWN:
             return
-        measure = "s" if outcome is Outcome.SUCCESS else "f"
+        index = S if outcome is Outcome.SUCCESS else F
         for dim in DIMENSIONS:
             value = obs.dimension(dim)
-            if value is not None:
-                counts = self._counts(dim, value, now)
-                self._bump(counts, self._dim_windows, measure, now)
-                if dim == "account" and outcome is Outcome.FAILURE:
-                    self._bump(counts, self._dim_windows, "ff" if familiar else "fu", now)
-        self._bump(self._counts(SITE, "", now), self._site_windows, measure, now)
+            if value is None:
+                continue
+            extra = FF if familiar else FU
+            for window in self._counts(dim, value, now).windows:
+                window.add(now, index)
+                if dim == "account" and index == F:
+                    window.add(now, extra)
+        for window in self._counts(SITE, "", now).windows:
+            window.add(now, index)
         if outcome is Outcome.SUCCESS and obs.account is not None:
             entry = self._touch(("h", obs.account), now, self._history_days * 86400.0, dict)
             entry.value = updated_record(entry.value, obs, now, days=self._history_days, size=self._history_size)
@@ -173,70 +191,27 @@ class MemoryStore:
     # -- counters ------------------------------------------------------------------------------
 
     def _counts(self, dim: str, value: str, now: float) -> _Counts:
-        counts: _Counts = self._touch(("c", f"{dim}:{value}"), now, self._ttl, _Counts).value
-        return counts
-
-    @staticmethod
-    def _bump(counts: _Counts, windows: list[tuple[int, int, float]], measure: str, now: float) -> None:
-        for wi, _, width in windows:
-            series = counts.series.setdefault((wi, measure), {})
-            b = bucket_of(now, width)
-            series[b] = series.get(b, 0) + 1
-
-    @staticmethod
-    def _sum(counts: _Counts, wi: int, measure: str, width: float, now: float) -> int:
-        series = counts.series.get((wi, measure))
-        if not series:
-            return 0
-        oldest = bucket_of(now, width) - BUCKETS
-        stale = [b for b in series if b <= oldest]
-        for b in stale:
-            del series[b]
-        return sum(series.values())
-
-    def _read(self, counts: _Counts, dim: str, out: dict[str, int], now: float) -> None:
-        for (wi, _, width), names in zip(self._dim_windows, self._names[dim], strict=True):
-            for measure, name in names:
-                out[name] = self._sum(counts, wi, measure, width, now)
-
-    def _read_account(self, counts: _Counts, out: dict[str, int], now: float) -> None:
-        for (wi, _, width), w in zip(self._dim_windows, self._plan.windows, strict=True):
-            for measure, word in ACCOUNT_MEASURES:
-                out[f"account.{word}_{w.name}"] = self._sum(counts, wi, measure, width, now)
-
-    def _read_site(self, counts: _Counts, out: dict[str, int], now: float) -> None:
-        for (wi, _, width), w in zip(self._site_windows, SITE_WINDOWS, strict=True):
-            for measure, word in SITE_MEASURES:
-                out[f"{SITE}.{word}_{w.name}"] = self._sum(counts, wi, measure, width, now)
+        entry = self._lru.get(("c", f"{dim}:{value}"))
+        if entry is not None and entry.expires > now:
+            # The hot path: an entity seen recently (inlined _touch).
+            entry.expires = now + self._ttl
+            self._lru.move_to_end(("c", f"{dim}:{value}"))
+            counts: _Counts = entry.value
+            return counts
+        factory = self._site_factory if dim == SITE else self._account_factory if dim == "account" else self._factory
+        return cast(_Counts, self._touch(("c", f"{dim}:{value}"), now, self._ttl, factory).value)
 
     def _distinct(
         self, counts: _Counts, measure: str, member: str | None, prefix: str, out: dict[str, int], now: float
     ) -> None:
-        """Exact sliding distinct counts from last-seen times (ordered oldest first)."""
-        seen = counts.distinct.setdefault(measure, {})
-        horizon = now - self._dim_windows[-1][1] if self._dim_windows else now
-        while seen:
-            first = next(iter(seen))
-            if seen[first] > horizon:
-                break
-            del seen[first]
-            self._units -= 1
+        members = counts.distinct.get(measure)
+        if members is None:
+            members = counts.distinct[measure] = SampledSet()
+        self._units -= members.prune(now - self._max_dim_window)
         if member is not None:
-            if seen.pop(member, None) is None:
-                self._charge(1)
-            seen[member] = now
-            if len(seen) > DISTINCT_CAP:
-                del seen[next(iter(seen))]
-                self._units -= 1
-        times = list(seen.values())
-        for (_, seconds, _), w in zip(self._dim_windows, self._plan.windows, strict=True):
-            cutoff = now - seconds
-            n = 0
-            for t in reversed(times):  # newest first: stop at the first one out of the window
-                if t <= cutoff:
-                    break
-                n += 1
-            out[f"{prefix}_{w.name}"] = n
+            self._charge(members.add(member, now))
+        for (_, seconds, _), name in zip(self._dim_windows, self._window_names, strict=True):
+            out[f"{prefix}_{name}"] = members.count_since(now - seconds)
 
     # -- history -------------------------------------------------------------------------------
 

@@ -85,7 +85,7 @@ async def test_distinct_counts_are_exact_and_slide(store: Store) -> None:
     assert later.counters["account.distinct_ips_10m"] == 3
 
 
-@pytest.mark.parametrize("members", [64, 300], ids=["exact_at_64", "approx_at_300"])
+@pytest.mark.parametrize("members", [64, 200], ids=["exact_at_64", "approx_at_200"])
 async def test_large_distinct_counts_stay_within_stated_error(store: Store, members: int) -> None:
     now = FakeClock().now()
     for i in range(members):

@@ -1,0 +1,83 @@
+"""MemoryStore's memory stays bounded whatever an attacker rotates."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from shield.clock import FakeClock
+from shield.model import Outcome
+from shield.settings import MemoryStoreSettings, Settings
+from shield.store.base import Observation
+from shield.store.memory import MemoryStore
+from shield.store.sampled import CAP
+
+
+def store_with(max_keys: int) -> MemoryStore:
+    return MemoryStore(replace(Settings(), memory=MemoryStoreSettings(max_keys=max_keys)))
+
+
+def rotating(i: int) -> Observation:
+    ip = f"10.{30 + i % 5}.{(i // 250) % 250}.{i % 250}"
+    return Observation(
+        route="login",
+        ip=ip,
+        subnet=ip.rsplit(".", 1)[0] + ".0/24",
+        asn=str(64530 + i % 5),
+        country="CN",
+        account=f"victim-{i}",
+        fp=f"fp-{i % 50}",
+        device=f"dev-{i}",
+        password=f"pw-{i}",
+        pair=f"pair-{i}",
+    )
+
+
+@pytest.mark.parametrize("max_keys", [200, 5_000], ids=["tiny", "small"])
+async def test_rotating_ips_and_accounts_never_exceed_the_key_cap(max_keys: int) -> None:
+    store, clock = store_with(max_keys), FakeClock()
+    for i in range(4_000):
+        obs = rotating(i)
+        await store.observe(obs, clock.now())
+        await store.record_outcome(
+            obs, Outcome.SUCCESS if i % 10 == 0 else Outcome.FAILURE, familiar=False, now=clock.now()
+        )
+        await store.claim_once(f"nonce-{i}", ttl=300, now=clock.now())
+        assert len(store) <= max_keys
+        clock.advance(0.01)
+
+
+async def test_recent_keys_survive_eviction_of_old_ones() -> None:
+    store, clock = store_with(20_000), FakeClock()
+    for i in range(3_000):
+        await store.observe(rotating(i), clock.now())
+    hot = Observation(route="login", ip="10.10.0.1", subnet="10.10.0.0/24", account="alice")
+    await store.observe(hot, clock.now())
+    for i in range(10_000, 10_040):
+        await store.observe(rotating(i), clock.now())
+    counters = (await store.observe(hot, clock.now())).counters
+    assert counters["ip.attempts_1m"] == 2
+    assert counters["site.attempts_5m"] == 3_042  # the site entry is touched by every attempt
+
+
+async def test_expired_entries_are_dropped_as_new_ones_arrive() -> None:
+    store, clock = store_with(100_000), FakeClock()
+    for i in range(1_000):
+        await store.observe(rotating(i), clock.now())
+    busy = len(store)
+    clock.advance(86400 + 7200 + 1)  # past the longest window and its last bucket
+    for i in range(1_000, 1_200):
+        await store.observe(rotating(i), clock.now())
+    assert len(store) < busy / 2
+
+
+async def test_large_distinct_sets_are_sampled_in_bounded_memory() -> None:
+    store, clock = store_with(100_000), FakeClock()
+    for i in range(5_000):
+        obs = Observation(route="login", ip="10.40.0.1", subnet="10.40.0.0/24", account=f"victim-{i}")
+        signals = await store.observe(obs, clock.now())
+    # 3.4 standard errors of the sampled estimate (see shield.store.sampled)
+    assert abs(signals.counters["ip.distinct_accounts_1h"] - 5_000) < 5_000 * 0.3
+    # per account: its entry and one distinct_ips member; ip and subnet: an entry and at most CAP members each
+    assert len(store) <= 5_000 * 2 + 2 * (CAP + 1) + 1
