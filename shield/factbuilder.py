@@ -175,7 +175,8 @@ class FactBuilder:
             facts["ip.version"] = addr.version
         if (private := _is_private(ip)) is not None:
             facts["ip.private"] = private
-        facts.update(geo_facts(self._geo.lookup(ip), ip, home_countries=self._home, lists=self._lists))
+        if addr is not None:
+            facts.update(geo_facts(self._geo.lookup(ip), ip, home_countries=self._home, lists=self._lists))
         return IpFacts(ip, str(facts["ip.subnet"]), tuple(facts.items()))
 
     def build(
@@ -251,7 +252,7 @@ class FactBuilder:
             malformed=creds.malformed,
         )
         # Browsers get shield's cookie; the app carries its own id in a header.
-        needs_cookie = device.id is None and not ua.app and not (client.device_header and device.present)
+        needs_cookie = not ua.app and (not device.present or device.signed_ok is False)
         return RequestFacts(attempt, facts, mint_device_cookie(self._keyer) if needs_cookie else None)
 
 

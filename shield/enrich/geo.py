@@ -83,7 +83,7 @@ class ReloadingReader:
             return None
         try:
             record = reader.get(ip)
-        except (ValueError, maxminddb.InvalidDatabaseError):
+        except (TypeError, ValueError, maxminddb.InvalidDatabaseError):
             return None  # security: a damaged database costs facts, never the request
         return record if isinstance(record, dict) else None
 
