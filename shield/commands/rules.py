@@ -84,7 +84,8 @@ def _shown(folder: Path) -> Path:
         return folder
 
 
-def run(args: argparse.Namespace, *, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
+def run(args: argparse.Namespace, *, out: TextIO | None = None, err: TextIO | None = None) -> int:
+    out, err = out or sys.stdout, err or sys.stderr  # looked up per call: tests and callers swap them
     if args.rules_command == "schema":
         out.write(json.dumps(rule_file_schema(), indent=2) + "\n")
         return 0

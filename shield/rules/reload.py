@@ -101,11 +101,12 @@ class RuleBook:
     def watch(self, *, interval: float = 1.0, debounce: float = 0.5) -> asyncio.Task[None]:
         """Start the polling watcher (idempotent); `close()` cancels it."""
         if self._watcher is None or self._watcher.done():
-            self._watcher = asyncio.create_task(self._watch(interval, debounce), name="rules.watcher")
+            # the baseline is taken now, so a change made before the task first runs is not missed
+            baseline = _snapshot(self.folder)
+            self._watcher = asyncio.create_task(self._watch(baseline, interval, debounce), name="rules.watcher")
         return self._watcher
 
-    async def _watch(self, interval: float, debounce: float) -> None:
-        seen = _snapshot(self.folder)
+    async def _watch(self, seen: tuple[tuple[str, int, int], ...], interval: float, debounce: float) -> None:
         while True:
             await asyncio.sleep(interval)
             now = _snapshot(self.folder)
@@ -119,7 +120,10 @@ class RuleBook:
                     break
                 now = settled
             seen = now
-            self.reload()
+            try:
+                self.reload()
+            except Exception:  # the watcher must outlive any surprise; the old rules stay
+                log.exception("rules.watcher_failed", folder=str(self.folder))
 
     async def close(self) -> None:
         if self._watcher is not None:

@@ -36,6 +36,14 @@ from shield.settings import ChallengeSettings
 
 CASE_KEYS = ("name", "route", "facts", "counters", "credit", "solved", "expect")
 EXPECT_KEYS = ("action", "rules", "includes", "excludes", "shadow_rules", "rate_limited", "score")
+_TYPE_WORDS = {
+    "bool": "true or false",
+    "int": "a whole number",
+    "float": "a number",
+    "str": "a string",
+    "ip": "an IP address",
+    "strset": "a list of strings",
+}
 CALM_SITE: Mapping[str, FactValue] = {
     "site.attack_level": 0,
     "site.failure_ratio_5m": 0.0,
@@ -126,7 +134,7 @@ def _facts(src: Source, node: yaml.Node, specs: Mapping[str, FactSpec]) -> dict[
         value = yaml.load(yaml.serialize(vnode), Loader=yaml.CSafeLoader)
         checked = _typed(value, spec.type)
         if checked is None:
-            src.error(vnode, f"{name} is a {spec.type}, not {value!r}")
+            src.error(vnode, f"{name} must be {_TYPE_WORDS[spec.type]}, not {value!r}")
             continue
         out[name] = checked
     return out

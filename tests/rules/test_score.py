@@ -1,0 +1,123 @@
+"""Scoring a request: enforcing and shadow rules, routes, direct actions, skipped groups, bad fact types."""
+
+from __future__ import annotations
+
+import pytest
+
+from shield.model import Action, FactValue
+from shield.rules.load import load_texts
+from shield.rules.policy import BanSpec
+from shield.rules.score import RuleSet
+
+RULES = """
+rules:
+  - id: overseas
+    description: d
+    when: ip.overseas
+    score: 30
+  - id: failures
+    description: d
+    when: ip.failures_10m >= 10
+    score: 40
+  - id: failures_shadow
+    description: a stricter threshold being tried out
+    when: ip.failures_10m >= 5
+    score: 50
+    mode: shadow
+  - id: tor_ban
+    description: d
+    when: ip.tor
+    action: ban
+    ban: {scope: subnet, ttl: 2h}
+  - id: tor_shadow_block
+    description: d
+    when: ip.tor and ip.overseas
+    action: block
+    mode: shadow
+  - id: reset_only
+    description: d
+    when: ip.overseas
+    score: 20
+    routes: [reset]
+  - id: office
+    description: d
+    when: account == "ops"
+    action: allow
+  - id: off
+    description: d
+    when: ip.overseas
+    score: 1000
+    enabled: false
+"""
+
+
+@pytest.fixture(scope="module")
+def ruleset() -> RuleSet:
+    return load_texts({"r.yaml": RULES}, lists={})
+
+
+@pytest.mark.parametrize(
+    ("facts", "route", "score", "hits", "shadow", "forced", "shadow_forced"),
+    [
+        ({}, "login", 0, [], [], None, None),
+        ({"ip.overseas": True}, "login", 30, ["overseas"], [], None, None),
+        ({"ip.overseas": True}, "reset", 50, ["overseas", "reset_only"], [], None, None),
+        ({"ip.failures_10m": 7}, "login", 0, [], ["failures_shadow"], None, None),
+        ({"ip.failures_10m": 12}, "login", 40, ["failures"], ["failures_shadow"], None, None),
+        ({"ip.tor": True, "ip.overseas": True}, "login", 30, ["overseas", "tor_ban"], ["tor_shadow_block"],
+         Action.BAN, Action.BLOCK),
+        ({"account": "ops", "ip.tor": True}, "login", 0, ["tor_ban", "office"], [], Action.BAN, None),
+        ({"account": "ops"}, "login", 0, ["office"], [], Action.ALLOW, None),
+    ],
+    ids=["nothing", "overseas", "route-rule", "shadow-only", "shadow-beside-enforced", "forced-ban-and-shadow-block",
+         "harshest-forced-wins", "allow-rule"],
+)
+def test_verdict(ruleset: RuleSet, facts: dict[str, FactValue], route: str, score: int, hits: list[str],
+                 shadow: list[str], forced: Action | None, shadow_forced: Action | None) -> None:
+    v = ruleset.score(facts, route)
+    assert (v.score, sorted(h.id for h in v.hits), [h.id for h in v.shadow_hits], v.forced_action,
+            v.shadow_forced_action) == (score, sorted(hits), shadow, forced, shadow_forced)
+
+
+def test_disabled_rules_are_checked_but_not_loaded(ruleset: RuleSet) -> None:
+    assert "off" not in ruleset.by_id()
+    assert len(ruleset) == 7
+
+
+def test_a_fact_of_the_wrong_type_does_not_break_scoring(ruleset: RuleSet) -> None:
+    v = ruleset.score({"ip.failures_10m": "many", "ip.overseas": True}, "login")
+    assert [h.id for h in v.hits] == ["overseas"]
+
+
+def test_the_ban_and_tags_of_rules_reach_the_policy(ruleset: RuleSet) -> None:
+    meta = ruleset.policy.rules["tor_ban"]
+    assert meta.ban == BanSpec("subnet", 7200.0)
+    assert ruleset.policy.ruleset == ruleset.hash
+
+
+def test_hash_ignores_comments_and_layout_but_not_content() -> None:
+    a = load_texts({"r.yaml": RULES}, lists={}).hash
+    b = load_texts({"r.yaml": "# a comment\n" + RULES.replace("score: 30", "score:   30")}, lists={}).hash
+    c = load_texts({"r.yaml": RULES.replace("score: 30", "score: 31")}, lists={}).hash
+    assert a == b != c
+    assert len(a) == 12
+
+
+def test_shared_sub_expression_is_computed_once_per_request() -> None:
+    calls = []
+
+    class CountingFacts(dict[str, FactValue]):
+        def get(self, key: str, default: object = None) -> object:  # type: ignore[override]
+            calls.append(key)
+            return super().get(key, default)
+
+    body = "rules:\n" + "".join(
+        f"  - id: r{i}\n    description: d\n    when: ip.failures_10m > 0.5 * ip.attempts_10m and ip.asn == {i}\n"
+        f"    score: 1\n"
+        for i in range(5)
+    )
+    rs = load_texts({"r.yaml": body}, lists={})
+    v = rs.score(CountingFacts({"ip.failures_10m": 9, "ip.attempts_10m": 10, "ip.asn": 3}), "login")
+    assert [h.id for h in v.hits] == ["r3"]
+    assert calls.count("ip.failures_10m") == 1
+    assert calls.count("ip.asn") == 5
