@@ -7,6 +7,7 @@ request id; the detail goes to the log.
 
 from __future__ import annotations
 
+import functools
 import re
 import secrets
 from collections.abc import Awaitable, Callable
@@ -108,16 +109,22 @@ class ProxyHandler:
         self.routes = RouteMatcher(settings.routes)
         self.trusted = settings.trusted_proxies
         self.log = structlog.get_logger().bind()
+        self._peer = functools.lru_cache(maxsize=4096)(self._peer_uncached)
+
+    def _peer_uncached(self, peer: str) -> tuple[str, bool]:
+        peer_ip = parse_ip(peer)
+        trusted = peer_ip is not None and any(peer_ip.version == n.version and peer_ip in n for n in self.trusted)
+        return str(peer_ip or peer), trusted
 
     def context(self, request: web.Request) -> RequestContext:
         peer = request.remote or ""
-        peer_ip = parse_ip(peer)
-        trusted = peer_ip is not None and any(peer_ip.version == n.version and peer_ip in n for n in self.trusted)
-        cip = client_ip(peer, request.headers, self.trusted) if trusted else str(peer_ip or peer)
+        # Parsing an address costs microseconds; keep-alive clients and proxies repeat theirs.
+        peer, trusted = self._peer(peer)
+        cip = client_ip(peer, request.headers, self.trusted) if trusted else peer
         rid = request.headers.get("X-Request-ID", "") if trusted else ""
         if not _REQUEST_ID.fullmatch(rid):
             rid = secrets.token_hex(12)
-        return RequestContext(rid, cip, str(peer_ip or peer), trusted, self.clock.monotonic())
+        return RequestContext(rid, cip, peer, trusted, self.clock.monotonic())
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         ctx = self.context(request)

@@ -63,6 +63,8 @@ def _is_sensitive(key: object) -> bool:
 
 def redact_text(text: str) -> str:
     """Mask `name=value` style secrets inside free text."""
+    if ":" not in text and "=" not in text:  # the common case (ids, paths, addresses) skips the regex
+        return text
     return _IN_TEXT.sub(lambda m: f"{m['key']}{m['sep']}{MASK}", text)
 
 
