@@ -174,10 +174,10 @@ http {{
 
 
 @contextmanager
-def shield(port: int, upstream: str, tmp: Path, *, protected: bool) -> Iterator[None]:
+def shield(port: int, upstream: str, tmp: Path, *, protected: bool, log_level: str = "info") -> Iterator[None]:
     config = tmp / ("protected.yaml" if protected else "passthrough.yaml")
     config.write_text("" if protected else "routes: []\n")
-    env = {**os.environ, "SHIELD_SECRET": "bench", "SHIELD_LOG_FORMAT": "json"}
+    env = {**os.environ, "SHIELD_SECRET": "bench", "SHIELD_LOG_FORMAT": "json", "SHIELD_LOG_LEVEL": log_level}
     cmd = [
         *SHIELD,
         "run",
@@ -317,6 +317,9 @@ def main() -> None:
             "nginx": lambda p: nginx(p, up_port, tmp),
             "bare aiohttp proxy": lambda p: bare_proxy(p, upstream),
             "shield pass-through": lambda p: shield(p, upstream, tmp, protected=False),
+            "shield pass-through, no request log": lambda p: shield(
+                p, upstream, tmp, protected=False, log_level="warning"
+            ),
             "shield default route": lambda p: shield(p, upstream, tmp, protected=True),
         }
         for name, start in targets.items():
@@ -326,7 +329,7 @@ def main() -> None:
                 for label, post, path in (("GET /", False, "/"), ("POST /api/login", True, "/api/login")):
                     res = run_wrk(base + path, post=post, duration=args.duration, connections=args.connections, tmp=tmp)
                     rows.append((name, label, res))
-                    print(f"  {name:22} {label:16} {res.rps:9.0f} req/s", file=sys.stderr)
+                    print(f"  {name:36} {label:16} {res.rps:9.0f} req/s", file=sys.stderr)
                 res = paced(port, args.rate, args.paced_seconds)
                 rows.append((name, f"paced {args.rate}/s", res))
     print_table(rows, args)

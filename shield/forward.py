@@ -121,13 +121,15 @@ def connection_tokens(headers: Mapping[str, str]) -> frozenset[str]:
 
 
 def upstream_request_headers(request: web.Request, ctx: RequestContext) -> CIMultiDict[str]:
-    """The client's headers minus hop-by-hop, plus the X-Forwarded-* and X-Request-ID shield sets."""
+    """The client's headers minus hop-by-hop and Shield-*, plus the X-Forwarded-* and X-Request-ID shield sets."""
     src = request.headers
     extra = connection_tokens(src)
     out: CIMultiDict[str] = CIMultiDict()
     for name, value in src.items():
         low = name.lower()
-        if low in HOP_BY_HOP or low in _FORWARDING or low in extra:
+        # security: Shield-* headers are shield's own (tags, challenge solutions, passes); a client
+        # must not pre-tag itself or hand its pass to the app.
+        if low in HOP_BY_HOP or low in _FORWARDING or low in extra or low.startswith("shield-"):
             continue
         out.add(name, value)
     prior_xff = ", ".join(src.getall("X-Forwarded-For", ())) if ctx.peer_trusted else ""

@@ -66,6 +66,34 @@ async def test_request_headers_arrive_unchanged_minus_hop_by_hop(proxy: Proxy, u
     assert len(got["x-request-id"]) == 24
 
 
+@pytest.mark.parametrize("path", ["/echo/x", "/api/login"], ids=["passthrough", "protected"])
+async def test_client_sent_shield_headers_never_reach_the_upstream(proxy: Proxy, upstream: Upstream, path: str) -> None:
+    sent = {"Shield-Score": "0", "Shield-Action": "allow", "Shield-Pass": "p", "shield-challenge-response": "t.1"}
+    async with aiohttp.ClientSession() as s, s.post(f"{proxy.url}{path}", data=b"{}", headers=sent) as r:
+        await r.read()
+    assert not [k for k, _ in upstream.requests[-1]["headers"] if k.lower().startswith("shield-")]
+
+
+async def test_exchange_extra_headers_reach_the_upstream(start_proxy: StartProxy, upstream: Upstream) -> None:
+    from shield.app import FORWARDER_KEY
+
+    async def handler(
+        request: web.Request, route: RouteSettings, body: bytes, ctx: RequestContext
+    ) -> web.StreamResponse:
+        fwd = request.app[FORWARDER_KEY]
+        reply = await fwd.exchange(request, body, ctx, {"Shield-Score": "42"})
+        assert reply.status == 401
+        assert b"invalid_credentials" in reply.body
+        return (await fwd.send(request, reply, {"X-Outcome": "failure"})).response
+
+    p = await start_proxy(protected=handler)
+    async with aiohttp.ClientSession() as s, s.post(f"{p.url}/api/login", json={"password": "no"}) as r:
+        assert r.status == 401
+        assert r.headers["X-Outcome"] == "failure"
+        assert (await r.json())["error"] == "invalid_credentials"
+    assert ["Shield-Score", "42"] in upstream.requests[-1]["headers"]
+
+
 async def test_response_headers_come_back_including_repeated_set_cookie(proxy: Proxy) -> None:
     async with aiohttp.ClientSession() as s, s.get(f"{proxy.url}/echo") as r:
         assert r.headers["X-Upstream"] == "echo"
@@ -305,3 +333,27 @@ async def test_request_log_line_has_the_documented_fields(proxy: Proxy, log_line
     assert (line["status"], line["upstream_status"], line["route"]) == (404, 404, "passthrough")
     assert line["ts"].endswith("Z")
     assert b'shield_requests_total{route="passthrough",status="404"} 1.0' in proxy.metrics.exposition()
+
+
+async def test_exchange_inspects_the_start_and_streams_the_rest(start_proxy: StartProxy) -> None:
+    from shield.app import FORWARDER_KEY
+
+    inspected: list[tuple[int, bool]] = []
+
+    async def handler(
+        request: web.Request, route: RouteSettings, body: bytes, ctx: RequestContext
+    ) -> web.StreamResponse:
+        fwd = request.app[FORWARDER_KEY]
+        reply = await fwd.exchange(request, body, ctx)
+        inspected.append((len(reply.body), reply.complete))
+        return (await fwd.send(request, reply)).response
+
+    route = RouteSettings(name="big", path="/big", methods=frozenset({"GET"}))
+    p = await start_proxy(
+        protected=handler, routes=(route,), upstream_options=UpstreamSettings(max_response_inspect=1000)
+    )
+    async with aiohttp.ClientSession() as s, s.get(f"{p.url}/big?mb=2") as r:
+        data = await r.read()
+    assert len(data) == 2 * 1024 * 1024
+    assert data[:512] == bytes(range(256)) * 2
+    assert inspected == [(1000, False)]
