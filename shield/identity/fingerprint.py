@@ -9,6 +9,7 @@ Headers that change per request (length, cookies, proxy additions) are left out.
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -23,6 +24,7 @@ _MAX_NAMES = 64
 
 # Chromium browsers that send sec-ch-ua since version 90 (over HTTPS or localhost).
 _SEC_CH_UA_FAMILIES = frozenset({"Chrome", "Chrome Mobile", "Chromium", "Edge", "Opera"})
+_BROTLI = re.compile(r"(?:^|,)\s*br\s*(?:[;,]|$)", re.IGNORECASE)
 # Browser families and the first major version that advertises brotli (over HTTPS).
 _BROTLI_SINCE: Mapping[str, int] = {
     "Chrome": 51,
@@ -56,7 +58,13 @@ def fingerprint_id(
     raw_headers: Sequence[tuple[bytes, bytes]], headers: Mapping[str, str], ua: UserAgentInfo, tls: str | None
 ) -> str:
     """12 hex characters identifying the client's HTTP dialect (not the person)."""
-    names = b",".join([name for name, _ in raw_headers[:_MAX_NAMES] if not _is_volatile(name.lower())])
+    names = b",".join(
+        [
+            name
+            for name, _ in raw_headers[:_MAX_NAMES]
+            if (lower := name.lower()) not in _VOLATILE and not lower.startswith(_VOLATILE_PREFIXES)
+        ]
+    )
     get = headers.get
     parts = "\n".join(
         (
@@ -70,10 +78,6 @@ def fingerprint_id(
     )
     # Not a secret: blake2b only for a well-spread short id.
     return hashlib.blake2b(names + b"\n" + parts.encode("utf-8", "replace"), digest_size=6).hexdigest()
-
-
-def _is_volatile(lower_name: bytes) -> bool:
-    return lower_name in _VOLATILE or lower_name.startswith(_VOLATILE_PREFIXES)
 
 
 def inconsistencies(
@@ -90,15 +94,11 @@ def inconsistencies(
     if browser and "accept-language" not in headers:
         reasons.append("browser_without_accept_language")
     since = _BROTLI_SINCE.get(ua.family)
-    if browser and since is not None and major >= since and "br" not in _codings(headers.get("accept-encoding", "")):
+    if browser and since is not None and major >= since and not _BROTLI.search(headers.get("accept-encoding", "")):
         reasons.append("modern_browser_without_br")
     if ua.app and app_version_header and app_version_header.lower() not in headers:
         reasons.append("app_without_version_header")
     return frozenset(reasons)
-
-
-def _codings(value: str) -> set[str]:
-    return {part.split(";", 1)[0].strip().lower() for part in value.split(",")}
 
 
 def fingerprint(

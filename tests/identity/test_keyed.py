@@ -69,3 +69,13 @@ def test_token_signed_under_another_secret_is_refused(keyer: Keyer) -> None:
 def test_tampered_value_is_refused(keyer: Keyer) -> None:
     _, sig = keyer.sign("abc").split(".")
     assert keyer.verify(f"abd.{sig}") is None
+
+
+@pytest.mark.parametrize("data", [b"", b"alice@example.com", b"x" * 200], ids=["empty", "short", "longer-than-block"])
+def test_ids_are_standard_hmac_sha256(data: bytes) -> None:
+    import base64
+    import hmac
+
+    derived = hmac.digest(SECRET, b"shield/v1/account", "sha256")
+    expected = base64.urlsafe_b64encode(hmac.digest(derived, data, "sha256")[:16]).rstrip(b"=").decode()
+    assert Keyer(SECRET).account_id(data.decode()) == expected
