@@ -26,6 +26,8 @@ from shield.settings import Settings
 from shield.settings_load import split_listen
 
 EXIT_BIND_FAILED = 3
+EXIT_START_FAILED = 4
+_FATAL = frozenset({EXIT_BIND_FAILED, EXIT_START_FAILED})  # restarting would fail the same way
 
 
 @dataclass(slots=True, frozen=True)
@@ -65,7 +67,11 @@ async def _start(app: web.Application, listen: str, *, reuse_port: bool, grace: 
 async def serve_worker(settings: Settings, factory: AppFactory, *, index: int, reuse_port: bool) -> int:
     """Run one worker until SIGTERM/SIGINT, then drain and return the exit status."""
     log = structlog.get_logger().bind(worker=index, pid=os.getpid())
-    apps = await factory(settings, index == 0)
+    try:
+        apps = await factory(settings, index == 0)
+    except Exception:
+        log.exception("shield.start_failed")
+        return EXIT_START_FAILED
     runners: list[web.AppRunner] = []
     try:
         runners.append(await _start(apps.proxy, settings.listen, reuse_port=reuse_port, grace=settings.shutdown_grace))
@@ -113,7 +119,7 @@ def serve(settings: Settings, factory: AppFactory) -> int:
     n = effective_workers(settings)
     if n == 1:
         status = _run_worker(settings, factory, 0, False)
-        return 1 if status == EXIT_BIND_FAILED else status
+        return 1 if status in _FATAL else status
     return _Supervisor(settings, factory, n).run()
 
 
@@ -149,7 +155,7 @@ class _Supervisor:
             for index, proc in list(self.procs.items()):
                 if proc.exitcode is None or self.stopping:
                     continue
-                if proc.exitcode == EXIT_BIND_FAILED:
+                if proc.exitcode in _FATAL:
                     status = 1
                     self._on_signal(signal.SIGTERM, None)
                     break
