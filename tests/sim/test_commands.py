@@ -1,0 +1,82 @@
+"""The simulate and demo-upstream commands: clear answers on bad input, outputs written on a real run."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from shield.cli import main
+from shield.commands.demo_upstream import parse_listen
+from shield.sim.plan import accounts_for
+from shield.sim.run import demo_app
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--scenario", "no-such-campaign"], "no such scenario file"),
+        (["--duration", "forever"], "is not a duration"),
+        (["--users", "0"], "must be positive"),
+    ],
+    ids=["unknown-scenario", "bad-duration", "no-users"],
+)
+def test_simulate_refuses_bad_input_with_exit_2(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["simulate", "--target", "http://127.0.0.1:9", *argv]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_simulate_reports_a_bad_scenario_file_with_its_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: x\nlist:\n  size: many\n")
+    assert main(["simulate", "--target", "http://127.0.0.1:9", "--scenario", str(bad)]) == 2
+    assert f"{bad}:3:3: list.size: expected int" in capsys.readouterr().err
+
+
+async def test_simulate_against_the_app_writes_table_json_and_chart(tmp_path: Path) -> None:
+    out = tmp_path / "run.json"
+    async with demo_app(accounts_for(300, 1)) as url:
+        argv = [
+            "simulate",
+            "--target",
+            url,
+            "--scenario",
+            "naive",
+            "--users",
+            "300",
+            "--scale",
+            "0.02",
+            "--duration",
+            "2h",
+            "--json",
+            str(out),
+        ]
+        status = await asyncio.to_thread(main, argv)
+    assert status == 0
+    data = json.loads(out.read_text())
+    assert data["campaigns"][0]["name"] == "naive"
+    assert data["campaigns"][0]["attempts"] == 100
+    assert data["campaigns"][0]["compromised"] == 1  # 1% of 100 pairs, straight at the app
+    assert ET.parse(out.with_suffix(".svg")).getroot().tag.endswith("svg")
+
+
+@pytest.mark.parametrize(
+    ("value", "parsed"),
+    [("127.0.0.1:8080", ("127.0.0.1", 8080)), ("[::1]:8080", ("::1", 8080)), (":8080", ("127.0.0.1", 8080))],
+    ids=["ipv4", "ipv6", "host-defaults-to-loopback"],
+)
+def test_demo_upstream_listen_parses(value: str, parsed: tuple[str, int]) -> None:
+    assert parse_listen(value) == parsed
+
+
+@pytest.mark.parametrize(
+    "value", ["8080", "host:http", "host:70000"], ids=["no-colon", "port-not-number", "port-range"]
+)
+def test_demo_upstream_bad_listen_is_refused(value: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["demo-upstream", "--listen", value]) == 2
+    assert "expected HOST:PORT" in capsys.readouterr().err
