@@ -1,0 +1,195 @@
+"""Assembly: settings -> the running parts (store, facts, rules, pipeline, apps, background tasks).
+
+`build_service` is the one place that knows every component; `shield run` calls it in each
+worker, `shield demo`, `shield simulate` and the end-to-end tests call it in-process (with a
+FakeClock when they replay simulated time).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+import structlog
+from aiohttp import web
+
+from shield.admin import build_admin_app, upstream_ready_check
+from shield.admin_decisions import decision_routes
+from shield.admin_explain import explain_routes
+from shield.app import build_app, error_response
+from shield.bancache import BanCache
+from shield.clock import SystemClock
+from shield.enrich.lists import load_lists
+from shield.factbuilder import FactBuilder
+from shield.forward import AiohttpForwarder, Forwarder, RequestContext, UpstreamError
+from shield.identity.client_ip import subnet_of
+from shield.identity.credentials import normalise_account
+from shield.identity.keyed import Keyer
+from shield.model import Clock
+from shield.observe.metrics import Metrics
+from shield.pipeline import Pipeline
+from shield.respond import banned
+from shield.rules.reload import ReloadResult, RuleBook, reload_routes
+from shield.settings import Settings
+from shield.store.base import Store
+from shield.store.connect import open_store
+from shield.store.resilient import ResilientStore
+
+log = structlog.get_logger()
+
+GEOIP_REFRESH_S = 5.0
+
+
+@dataclass(slots=True)
+class Service:
+    """Every long-lived part of one worker, and the tasks it runs."""
+
+    settings: Settings
+    clock: Clock
+    metrics: Metrics
+    store: Store
+    keyer: Keyer
+    rules: RuleBook
+    facts: FactBuilder
+    bans: BanCache
+    pipeline: Pipeline
+    proxy: web.Application
+    admin: web.Application | None
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    def start(self) -> None:
+        """Background work: ban cache refresh, rules watcher, GeoIP refresh, SIGHUP reload."""
+        self.bans.start(self.clock.now)
+        if self.settings.reload_rules:
+            self.rules.watch()
+        self.tasks.append(asyncio.create_task(self._refresh_geoip(), name="shield.geoip_refresh"))
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            # not on Windows, and only from the main thread of a process
+            asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, self._sighup)
+
+    def _sighup(self) -> None:
+        log.info("rules.reload_requested", trigger="SIGHUP")
+        self.rules.reload()
+
+    async def _refresh_geoip(self) -> None:
+        while True:
+            await asyncio.sleep(GEOIP_REFRESH_S)
+            try:
+                self.facts.refresh()
+            except Exception:  # a broken new file must never stop the refresher
+                log.exception("geoip.refresh_failed")
+
+    async def close(self) -> None:
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            asyncio.get_running_loop().remove_signal_handler(signal.SIGHUP)
+        for task in self.tasks:
+            task.cancel()
+        for task in self.tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self.tasks.clear()
+        await self.pipeline.drain()
+        await self.rules.close()
+        await self.bans.close()
+        await self.store.close()
+        self.facts.close()
+
+
+def _upstream_failed(metrics: Metrics, settings: Settings) -> Callable[..., web.Response]:
+    def answer(request: web.Request, ctx: RequestContext, exc: UpstreamError) -> web.Response:
+        status = 504 if exc.kind == "timeout" else 502
+        metrics.upstream_error(exc.kind)
+        metrics.request(ctx.route, status)
+        log.error("upstream.unreachable", request_id=ctx.request_id, kind=exc.kind, detail=exc.detail,
+                  upstream=settings.upstream)
+        return error_response(status, f"upstream_{exc.kind}", ctx.request_id)
+
+    return answer
+
+
+def _ban_check(bans: BanCache, clock: Clock, metrics: Metrics) -> Callable[[str], Awaitable[web.StreamResponse | None]]:
+    async def check(client_ip: str) -> web.StreamResponse | None:
+        ban = bans.find({"ip": client_ip, "subnet": subnet_of(client_ip)}, clock.now())
+        if ban is None:
+            return None
+        metrics.request("banned", 403)
+        return banned("-")
+
+    return check
+
+
+def _store_hooks(metrics: Metrics) -> tuple[Callable[[str], None], Callable[[bool], None]]:
+    def on_state(up: bool) -> None:
+        metrics.store_up.set(1 if up else 0)
+
+    return metrics.store_error, on_state
+
+
+def build_service(
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    with_admin: bool = True,
+    store: Store | None = None,
+    forwarder: Forwarder | None = None,
+) -> Service:
+    """Build one worker's parts. Raises RuleErrors when the rules are bad at start."""
+    clock = clock or SystemClock()
+    metrics = Metrics()
+    on_error, on_state = _store_hooks(metrics)
+    metrics.store_up.set(1)
+    store = store or open_store(settings.store, settings, on_error=on_error, on_state=on_state)
+    keyer = Keyer(settings.secret)
+
+    def on_reload(result: ReloadResult) -> None:
+        metrics.rules_reloads_total.labels(result="ok" if result.ok else "rejected").inc()
+
+    rules = RuleBook(
+        settings.rules, lists_loader=load_lists, windows=settings.windows,
+        routes=[r.name for r in settings.routes], on_reload=on_reload,
+    )
+    facts = FactBuilder.from_settings(settings, keyer=keyer, lists=load_lists(settings.rules / "lists"))
+    bans = BanCache(store)
+    fwd = forwarder or AiohttpForwarder(settings)
+    degraded: Callable[[], bool] = (lambda: store.degraded) if isinstance(store, ResilientStore) else (lambda: False)
+    pipeline = Pipeline(
+        settings, facts=facts, store=store, rules=rules, forwarder=fwd, clock=clock, metrics=metrics, bans=bans,
+        upstream_failed=_upstream_failed(metrics, settings), degraded=degraded,
+    )
+    proxy = build_app(
+        settings, clock=clock, metrics=metrics, forwarder=fwd, protected=pipeline,
+        ban_check=_ban_check(bans, clock, metrics),
+    )
+    admin = None
+    if with_admin:
+
+        def account_key(account: str) -> str:
+            return keyer.account_id(normalise_account(account))
+
+        extra = [
+            *reload_routes(rules),
+            *decision_routes(store, clock, account_key=account_key, on_change=bans.poke),
+            *explain_routes(settings, facts, rules, clock),
+        ]
+
+        async def store_ready() -> None:
+            await store.ping()
+
+        admin = build_admin_app(
+            settings, metrics=metrics, ready_checks=[upstream_ready_check(settings), store_ready],
+            extra_routes=extra,
+        )
+    service = Service(settings, clock, metrics, store, keyer, rules, facts, bans, pipeline, proxy, admin)
+
+    async def on_startup(_app: web.Application) -> None:
+        service.start()
+
+    async def on_cleanup(_app: web.Application) -> None:
+        await service.close()
+
+    proxy.on_startup.append(on_startup)
+    proxy.on_cleanup.append(on_cleanup)
+    return service
