@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -12,32 +11,40 @@ from aiohttp.test_utils import TestServer
 
 from shield.admin_decisions import decision_routes
 from shield.clock import FakeClock
-from tests.challenge.tiny_store import TinyStore
+from shield.identity.credentials import normalise_account
+from shield.identity.keyed import Keyer
+from shield.settings import Settings
+from shield.store.base import Store
+from shield.store.memory import MemoryStore
 
 TOKEN = "admin-token-for-tests"
 
 
+KEYER = Keyer(b"deployment-secret-for-admin-tests")
+
+
 def account_key(name: str) -> str:
-    """Stands in for Keyer.account_id: keyed, deterministic, visibly not the name."""
-    return "acct_" + hashlib.sha256(b"k\x00" + name.lower().encode()).hexdigest()[:16]
+    """What the lead wires: the deployment's keyed hash of the normalised account name."""
+    return KEYER.account_id(normalise_account(name))
 
 
 @dataclass
 class Admin:
     url: str
-    store: TinyStore
+    store: Store
     clock: FakeClock
     changes: list[int] = field(default_factory=list)
 
 
 @asynccontextmanager
-async def decisions_server(*, guarded: bool = False) -> AsyncIterator[Admin]:
-    store, clock, changes = TinyStore(), FakeClock(), []
+async def decisions_server(*, guarded: bool = False, store: Store | None = None) -> AsyncIterator[Admin]:
+    store = store if store is not None else MemoryStore(Settings())
+    clock, changes = FakeClock(), []
     routes = decision_routes(store, clock, account_key=account_key, on_change=lambda: changes.append(1))
     if guarded:
         from shield.admin import build_admin_app
         from shield.observe.metrics import Metrics
-        from shield.settings import AdminSettings, Settings
+        from shield.settings import AdminSettings
 
         settings = Settings(admin=AdminSettings(token=TOKEN))
         app = build_admin_app(settings, metrics=Metrics(), ready_checks=(), extra_routes=routes)

@@ -7,16 +7,27 @@ from typing import Any
 
 import aiohttp
 import pytest
+import redis.asyncio
 from structlog.testing import capture_logs
 
 from shield.admin_decisions import BadDecision, parse_ttl
+from shield.settings import Settings
+from shield.store.base import Store
+from shield.store.memory import MemoryStore
+from shield.store.redis import RedisStore
 from tests.admin.decisions_server import TOKEN, Admin, account_key, decisions_server
 
 
-@pytest.fixture
-async def admin() -> AsyncIterator[Admin]:
-    async with decisions_server() as server:
+@pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.redis)])
+async def admin(request: pytest.FixtureRequest) -> AsyncIterator[Admin]:
+    """The routes over each real store: bans must list, expire and lift the same on both."""
+    if request.param == "memory":
+        store: Store = MemoryStore(Settings())
+    else:
+        store = RedisStore(redis.asyncio.from_url(request.getfixturevalue("redis_url")), Settings())
+    async with decisions_server(store=store) as server:
         yield server
+    await store.close()
 
 
 @pytest.fixture

@@ -13,7 +13,9 @@ from shield.challenge.passes import check_pass, issue_pass, pass_headers, read_p
 from shield.challenge.pow import Binding, issue, read_solution, verify
 from shield.clock import SystemClock
 from shield.model import Clock
-from tests.challenge.tiny_store import TinyStore
+from shield.settings import Settings
+from shield.store.base import Store
+from shield.store.memory import MemoryStore
 
 SECRET = b"test-secret-0123456789abcdef0123"
 FORM = """<!doctype html><html><head><title>Sign in</title></head><body>
@@ -24,7 +26,7 @@ FORM = """<!doctype html><html><head><title>Sign in</title></head><body>
 @dataclass
 class Guarded:
     difficulty: int = 8
-    store: TinyStore = field(default_factory=TinyStore)
+    store: Store = field(default_factory=lambda: MemoryStore(Settings()))
     clock: Clock = field(default_factory=SystemClock)
     verdicts: list[str] = field(default_factory=list)
     bodies: list[bytes] = field(default_factory=list)

@@ -7,13 +7,17 @@ import hashlib
 import hmac
 
 import pytest
+import redis.asyncio
 from hypothesis import given
 from hypothesis import strategies as st
 
 from shield.challenge import pow
 from shield.challenge.pow import Binding, VerifyStatus, issue, verify
 from shield.client import solve, solve_nonce
-from tests.challenge.tiny_store import TinyStore
+from shield.settings import Settings
+from shield.store.base import Store
+from shield.store.memory import MemoryStore
+from shield.store.redis import RedisStore
 
 SECRET = b"s" * 32
 NOW = 1_700_000_000.0
@@ -136,14 +140,20 @@ def test_subnet_binding_accepts_a_new_address_in_the_same_subnet() -> None:
     assert verify(SECRET, value, binding=ip_bound, now=NOW).status is VerifyStatus.WRONG_BINDING
 
 
-async def test_replayed_solution_is_refused_by_claim_once() -> None:
-    store = TinyStore()
+@pytest.mark.parametrize("kind", ["memory", pytest.param("redis", marks=pytest.mark.redis)])
+async def test_replayed_solution_is_refused_by_claim_once(kind: str, request: pytest.FixtureRequest) -> None:
+    store: Store = (
+        MemoryStore(Settings())
+        if kind == "memory"
+        else RedisStore(redis.asyncio.from_url(request.getfixturevalue("redis_url")), Settings())
+    )
     value = solved()
     first = verify(SECRET, value, binding=ALICE, now=NOW)
     again = verify(SECRET, value, binding=ALICE, now=NOW + 5)
     assert first.replay_key == again.replay_key
     assert await store.claim_once(first.replay_key or "", ttl=first.replay_ttl, now=NOW)
     assert not await store.claim_once(again.replay_key or "", ttl=again.replay_ttl, now=NOW + 5)
+    await store.close()
 
 
 def test_two_nonces_for_one_token_share_the_replay_key() -> None:
