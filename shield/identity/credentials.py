@@ -107,8 +107,16 @@ def _read(
         return body.json_field(ref.path)
     if ref.source == "form":
         return body.form_field(ref.path)
-    value = headers.get(ref.path.lower()) if ref.source == "header" else query.get(ref.path)
-    return _MISSING if value is None else value
+    if ref.source == "query":
+        value = query.get(ref.path)
+        return _MISSING if value is None else value
+    raw = headers.get(ref.path.lower())
+    if raw is None:
+        return _MISSING
+    try:
+        return raw.encode("latin-1").decode("utf-8")  # header values arrive as latin-1; accounts are UTF-8
+    except UnicodeError:
+        return _MISSING
 
 
 def extract_credentials(
