@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from types import MappingProxyType
 from typing import Any
 
 from shield.enrich.geo import GeoLookup, GeoRecord, normalise_ip
@@ -34,7 +35,7 @@ class IpFacts:
 
     ip: str
     subnet: str
-    facts: tuple[tuple[str, FactValue], ...]
+    facts: MappingProxyType[str, FactValue]  # read-only; build() copies it
 
 
 @dataclass(slots=True, frozen=True)
@@ -157,6 +158,17 @@ class FactBuilder:
             home_countries=settings.home_countries,
         )
 
+    def with_lists(self, lists: Mapping[str, NamedList]) -> FactBuilder:
+        """A builder sharing this one's GeoIP readers and UA parser, with reloaded lists (rules reload)."""
+        return FactBuilder(
+            keyer=self._keyer,
+            lists=lists,
+            geo=self._geo,
+            ua_parser=self._ua,
+            client=self._client,
+            home_countries=self._home,
+        )
+
     def refresh(self) -> bool:
         """Pick up replaced GeoIP files (call every few seconds); True when a reader was swapped."""
         swapped = self._geo.refresh()
@@ -177,7 +189,7 @@ class FactBuilder:
             facts["ip.private"] = private
         if addr is not None:
             facts.update(geo_facts(self._geo.lookup(ip), ip, home_countries=self._home, lists=self._lists))
-        return IpFacts(ip, str(facts["ip.subnet"]), tuple(facts.items()))
+        return IpFacts(ip, str(facts["ip.subnet"]), MappingProxyType(facts))
 
     def build(
         self,
@@ -218,7 +230,7 @@ class FactBuilder:
         where: IpFacts = self._ip_facts(client_ip)
         ip, subnet = where.ip, where.subnet
 
-        facts: dict[str, FactValue] = dict(where.facts)
+        facts: dict[str, FactValue] = where.facts.copy()
         facts |= {
             "request.route": route.name,
             "request.method": method.upper(),

@@ -392,3 +392,22 @@ def test_any_request_yields_facts(
 ) -> None:
     rf = build(builder, headers, ip, body)
     assert len(rf.attempt.fingerprint) == 12
+
+
+def test_with_lists_swaps_lists_and_forgets_cached_addresses(builder: FactBuilder, tmp_path: Path) -> None:
+    assert build(builder, ch.curl(), "10.41.0.1").facts["ip.bad"] is False
+    (tmp_path / "bad_cidrs.txt").write_text("10.41.0.0/16\n")
+    reloaded = builder.with_lists(load_lists(tmp_path))
+    facts = build(reloaded, ch.curl(), "10.41.0.1").facts
+    assert subset(facts, {"ip.bad": True, "ip.tor": "<absent>", "ip.country": "NL"}) == {
+        "ip.bad": True,
+        "ip.tor": "<absent>",
+        "ip.country": "NL",
+    }
+    assert build(builder, ch.curl(), "10.41.0.1").facts["ip.bad"] is False
+
+
+def test_cached_address_facts_are_not_shared_between_requests(builder: FactBuilder) -> None:
+    first = build(builder, ch.curl(), "10.42.0.1").facts
+    first["ip.country"] = "XX"
+    assert build(builder, ch.curl(), "10.42.0.1").facts["ip.country"] == "SG"
