@@ -22,7 +22,7 @@ from shield.commands.simulate import write_outputs
 from shield.sim import scenario as scenarios
 from shield.sim.driver import Result
 from shield.sim.events import LEGIT
-from shield.sim.harness import in_process_builder, with_shield
+from shield.sim.harness import with_shield
 from shield.sim.plan import make_plan
 from shield.sim.report import Report, build_report
 from shield.sim.run import RunOptions, baseline_results
@@ -34,7 +34,7 @@ AFTER_CAMPAIGN = 1800.0  # real users keep logging in for half an hour after the
 
 
 async def measure(
-    names: list[str], *, users: int, seed: int, scale: float, seconds: float, progress: bool
+    names: list[str], *, users: int, seed: int, scale: float, seconds: float | None, progress: bool
 ) -> tuple[Report, list[Target]]:
     results: list[Result] = []
     baseline: list[Result] = []
@@ -43,7 +43,7 @@ async def measure(
         plan = make_plan(users=users, seed=seed, duration=s.start + s.duration + AFTER_CAMPAIGN, scenarios=[s])
         print(f"{s.name}: {len(plan.events)} events over {plan.duration / 3600:.1f} simulated hours", file=sys.stderr)
         baseline += await baseline_results(plan, RunOptions(progress=progress))
-        results += await with_shield(plan, seconds=seconds, progress=progress)
+        results += await with_shield(plan, in_process=seconds is None, seconds=seconds or 0.0, progress=progress)
     duration = max(s.start + s.duration + AFTER_CAMPAIGN for s in chosen)
     report = build_report(results, chosen, duration=duration, baseline=baseline)
     return report, evaluate(report.campaigns, [r for r in results if r.actor == LEGIT])
@@ -65,18 +65,26 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--users", type=int, default=10000, help="accounts / real users (default 10000)")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--scale", type=float, default=0.5, help="campaign list size factor (default 0.5)")
-    p.add_argument("--seconds", type=float, default=60.0, help="real seconds per campaign in subprocess mode")
+    p.add_argument(
+        "--subprocess",
+        type=float,
+        metavar="SECONDS",
+        help="run `shield run` in a subprocess, each campaign compressed into SECONDS of real time "
+        "(default: in-process on a fake clock)",
+    )
     p.add_argument("--json", type=Path, help="write the report as JSON (and the chart next to it)")
     p.add_argument("--update", type=Path, metavar="FILE.md", help="rewrite the benchmark section of this file")
     p.add_argument("--progress", action="store_true", help="progress bars even without a TTY")
     args = p.parse_args(argv)
     names = args.campaign or scenarios.bundled_names()
     mode = (
-        "in-process, FakeClock" if in_process_builder() else f"shield run subprocess, {args.seconds:.0f} s per campaign"
+        f"shield run subprocess, {args.subprocess:.0f} s per campaign" if args.subprocess else "in-process, FakeClock"
     )
     started = time.monotonic()
     report, targets = asyncio.run(
-        measure(names, users=args.users, seed=args.seed, scale=args.scale, seconds=args.seconds, progress=args.progress)
+        measure(
+            names, users=args.users, seed=args.seed, scale=args.scale, seconds=args.subprocess, progress=args.progress
+        )
     )
     took = time.monotonic() - started
     print(render(report))

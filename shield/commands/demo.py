@@ -38,7 +38,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument("--users", type=int, default=20000, help="accounts in the demo app (default 20000)")
     p.add_argument("--seed", type=int, default=1, help="seed of the population (default 1)")
     p.add_argument("--attempts", type=int, default=6000, help="size of the leaked list (default 6000)")
-    p.add_argument("--seconds", type=float, default=45.0, help="real time to spread the run over in subprocess mode")
+    p.add_argument(
+        "--subprocess",
+        type=float,
+        metavar="SECONDS",
+        help="run `shield run` as a subprocess and spread the run over SECONDS of real time (default: in-process)",
+    )
     p.add_argument("--json", type=Path, metavar="FILE", help="write the report as JSON")
     p.add_argument(
         "--chart", type=Path, metavar="FILE.svg", default=Path("shield-demo.svg"), help="default shield-demo.svg"
@@ -61,13 +66,14 @@ async def demo(args: argparse.Namespace) -> Report:
         file=sys.stderr,
     )
     base = await baseline_results(plan, RunOptions(progress=True))
-    results = await with_shield(plan, seconds=args.seconds, progress=True)
+    in_process = args.subprocess is None
+    results = await with_shield(plan, in_process=in_process, seconds=args.subprocess or 0.0, progress=True)
     return build_report(results, plan.campaigns, duration=plan.duration, baseline=base)
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.users < 1 or args.attempts < 1 or args.seconds <= 0:
-        print("shield demo: --users, --attempts and --seconds must be positive", file=sys.stderr)
+    if args.users < 1 or args.attempts < 1 or (args.subprocess is not None and args.subprocess <= 0):
+        print("shield demo: --users, --attempts and --subprocess must be positive", file=sys.stderr)
         return 2
     try:
         report = asyncio.run(demo(args))

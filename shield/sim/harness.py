@@ -1,46 +1,25 @@
-"""Shield in front of a fresh demo app, for `shield demo` and the detection benchmark.
-
-In-process on a FakeClock when the pipeline exposes its builder (deterministic: the driver moves
-the clock to each event's simulated time, and events go as fast as shield answers); otherwise
-`shield run` in a subprocess, with simulated time compressed into real time.
-"""
+"""Shield in front of a fresh demo app, for `shield demo`, the detection benchmark and its CI test."""
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
-import importlib
 import os
 import secrets
 import sys
 import tempfile
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any, cast
 
 import aiohttp
-from aiohttp import web
 
 from shield.clock import FakeClock
-from shield.settings import Settings
+from shield.observe.logs import configure_logging
+from shield.service import build_service
+from shield.settings import LogSettings, Settings
 from shield.sim.driver import Result
 from shield.sim.plan import Plan
 from shield.sim.run import RunOptions, demo_app, free_port, run_events, serve
-
-# The lead's in-process wiring: `build_shield(settings, *, clock) -> web.Application` (awaitable).
-# With it the demo runs on a FakeClock (deterministic, as fast as shield answers); without it,
-# `shield run` in a subprocess with simulated time compressed into real time.
-IN_PROCESS_BUILDER = ("shield.pipeline", "build_shield")
-ShieldBuilder = Callable[..., Awaitable[web.Application]]
-
-
-def in_process_builder() -> ShieldBuilder | None:
-    module, name = IN_PROCESS_BUILDER
-    try:
-        found: Any = getattr(importlib.import_module(module), name, None)
-    except ImportError:
-        return None
-    return cast(ShieldBuilder, found) if callable(found) else None
 
 
 @asynccontextmanager
@@ -94,13 +73,22 @@ async def _wait_ready(url: str, proc: asyncio.subprocess.Process, log_name: str)
     raise RuntimeError(f"shield did not answer on {url} within 15 s; its log: {log_name}")
 
 
-async def with_shield(plan: Plan, *, seconds: float, progress: bool = False) -> list[Result]:
-    """Run the plan through shield in front of a fresh demo app; `seconds`: real time in subprocess mode."""
-    builder = in_process_builder()
-    if builder is None:
+async def with_shield(
+    plan: Plan, *, in_process: bool = True, seconds: float = 60.0, progress: bool = False
+) -> list[Result]:
+    """Run the plan through shield (default settings and rules) in front of a fresh demo app.
+
+    In-process (default): shield.service on a FakeClock that the driver moves to each event's
+    simulated time; deterministic, as fast as shield answers. Otherwise `shield run` in a
+    subprocess with the simulated run compressed into `seconds` of real time.
+    """
+    if not in_process:
         options = RunOptions(speed=plan.duration / seconds, progress=progress)
         async with demo_app(plan.accounts) as app_url, shield_subprocess(app_url) as url:
             return await run_events(plan, url, options, label="with shield")
+    # The in-process shield logs like `shield run` would: only warnings, to stderr, so the
+    # report is not buried under one decision line per simulated login.
+    configure_logging(LogSettings(level="warning", format="json"), stream=sys.stderr)
     clock = FakeClock()
     t0, m0 = clock.t, clock.mono
 
@@ -109,7 +97,7 @@ async def with_shield(plan: Plan, *, seconds: float, progress: bool = False) -> 
 
     async with demo_app(plan.accounts, now=clock.now) as app_url:
         settings = dataclasses.replace(Settings(), upstream=app_url, secret=secrets.token_bytes(32))
-        async with serve(await builder(settings, clock=clock)) as url:
-            return await run_events(
-                plan, url, RunOptions(advance_clock=advance, progress=progress), label="with shield"
-            )
+        service = build_service(settings, clock=clock, with_admin=False)
+        async with serve(service.proxy) as url:
+            options = RunOptions(advance_clock=advance, progress=progress)
+            return await run_events(plan, url, options, label="with shield")

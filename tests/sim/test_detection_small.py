@@ -22,7 +22,7 @@ async def test_overseas_stuffing_is_stopped_and_real_users_pass() -> None:
     attack = scenario.load("overseas-stuffing").scaled(SCALE)
     plan = make_plan(users=USERS, seed=1, duration=attack.start + attack.duration + 1800, scenarios=[attack])
     baseline = await baseline_results(plan, RunOptions())
-    results = await with_shield(plan, seconds=15)
+    results = await with_shield(plan)
     report = build_report(results, [attack], duration=plan.duration, baseline=baseline)
     targets = evaluate(report.campaigns, [r for r in results if r.actor == LEGIT])
     assert report.campaigns[0].compromised_baseline, "the attack must be able to take accounts without shield"
