@@ -120,8 +120,10 @@ class ProxyHandler:
         peer = request.remote or ""
         # Parsing an address costs microseconds; keep-alive clients and proxies repeat theirs.
         peer, trusted = self._peer(peer)
-        cip = client_ip(peer, request.headers, self.trusted) if trusted else peer
-        rid = request.headers.get("X-Request-ID", "") if trusted else ""
+        headers = request.headers
+        forwarded = trusted and ("X-Forwarded-For" in headers or "Forwarded" in headers)
+        cip = client_ip(peer, headers, self.trusted) if forwarded else peer
+        rid = headers.get("X-Request-ID", "") if trusted else ""
         if not _REQUEST_ID.fullmatch(rid):
             rid = secrets.token_hex(12)
         return RequestContext(rid, cip, peer, trusted, self.clock.monotonic())
