@@ -22,7 +22,14 @@ Handler = Callable[[argparse.Namespace], int]
 
 def _command_modules() -> list[ModuleType]:
     names = sorted(m.name for m in pkgutil.iter_modules(shield.commands.__path__) if not m.name.startswith("_"))
-    return [importlib.import_module(f"shield.commands.{name}") for name in names]
+    modules: list[ModuleType] = []
+    for name in names:
+        try:
+            modules.append(importlib.import_module(f"shield.commands.{name}"))
+        except Exception as exc:
+            # One broken command (a missing optional dependency) must not take `shield run` down with it.
+            print(f"shield: command {name!r} unavailable: {type(exc).__name__}: {exc}", file=sys.stderr)
+    return modules
 
 
 def _register(module: ModuleType, subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
