@@ -12,6 +12,7 @@ import contextlib
 import signal
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import structlog
 from aiohttp import web
@@ -135,8 +136,12 @@ def build_service(
     with_admin: bool = True,
     store: Store | None = None,
     forwarder: Forwarder | None = None,
+    ua_resolver: Any = None,
 ) -> Service:
-    """Build one worker's parts. Raises RuleErrors when the rules are bad at start."""
+    """Build one worker's parts. Raises RuleErrors when the rules are bad at start.
+
+    `ua_resolver` shares an already built ua-parser resolver (it takes a while to build).
+    """
     clock = clock or SystemClock()
     metrics = Metrics()
     on_error, on_state = _store_hooks(metrics)
@@ -151,7 +156,9 @@ def build_service(
         settings.rules, lists_loader=load_lists, windows=settings.windows,
         routes=[r.name for r in settings.routes], on_reload=on_reload,
     )
-    facts = FactBuilder.from_settings(settings, keyer=keyer, lists=load_lists(settings.rules / "lists"))
+    facts = FactBuilder.from_settings(
+        settings, keyer=keyer, lists=load_lists(settings.rules / "lists"), ua_resolver=ua_resolver
+    )
     bans = BanCache(store)
     fwd = forwarder or AiohttpForwarder(settings)
     degraded: Callable[[], bool] = (lambda: store.degraded) if isinstance(store, ResilientStore) else (lambda: False)

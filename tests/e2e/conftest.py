@@ -1,0 +1,107 @@
+"""A whole shield in-process on real sockets, in front of the real test upstream."""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from aiohttp import web
+
+from shield.clock import FakeClock
+from shield.observe.logs import configure_logging
+from shield.service import Service, build_service
+from shield.settings import FieldRef, LogSettings, RouteSettings, Settings
+from shield.store.base import Store
+from tests.fixtures.upstream import Upstream, free_port
+
+# One rule per action, keyed on the account name, plus an outcome-aware lockout rule.
+TEST_RULES = """
+policy:
+  thresholds: {tag: 30, delay: 50, challenge: 60, block: 90, ban: 150}
+  delay_seconds: 0.2
+  retry_after: 30
+  ban: {scope: ip, ttl: 10m, escalation: 2, max_ttl: 1h}
+rules:
+  - {id: tag_me, description: tag, when: 'account == "tag"', score: 30}
+  - {id: delay_me, description: delay, when: 'account == "delay"', score: 50}
+  - {id: challenge_me, description: challenge, when: 'account == "challenge"', score: 60}
+  - {id: block_me, description: block, when: 'account == "block"', score: 95}
+  - {id: rate_me, description: rate, when: 'account == "rate" and ip.attempts_1m > 2', score: 95, tags: [rate]}
+  - {id: ban_me, description: ban, when: 'account == "ban"', action: ban, ban: {scope: ip, ttl: 10m}}
+  - {id: shadow_me, description: shadow, when: 'account == "shadow"', score: 95, mode: shadow}
+  - id: unfamiliar_lockout
+    description: failures from unfamiliar contexts lock the account (for them only)
+    when: account.failures_unfamiliar_10m >= 3
+    score: 95
+"""
+
+SECRET = b"e2e-secret-0123456789abcdef"
+
+
+@dataclass
+class Stack:
+    url: str
+    clock: FakeClock
+    service: Service
+    upstream: Upstream
+    logs: io.BytesIO
+
+    def lines(self) -> list[dict[str, Any]]:
+        return [orjson.loads(line) for line in self.logs.getvalue().splitlines() if line.startswith(b"{")]
+
+    def decisions(self) -> list[dict[str, Any]]:
+        return [line for line in self.lines() if line.get("event") == "decision"]
+
+
+def rules_dir(tmp_path: Path, text: str = TEST_RULES) -> Path:
+    folder = tmp_path / "rules"
+    (folder / "lists").mkdir(parents=True)
+    (folder / "test.yaml").write_text(text)
+    return folder
+
+
+def stack_settings(upstream: Upstream, rules: Path, **changes: Any) -> Settings:
+    route = RouteSettings(
+        name="login", path="/api/login", account=FieldRef("json", "username"), password=FieldRef("json", "password"),
+    )
+    base = Settings(
+        listen=f"127.0.0.1:{free_port()}", upstream=upstream.url, secret=SECRET, rules=rules, routes=(route,),
+        reload_rules=False, log=LogSettings(format="json"),
+    )
+    return dataclasses.replace(base, **changes)
+
+
+@pytest.fixture(scope="session")
+def ua_resolver() -> Any:
+    from shield.enrich.useragent import make_resolver
+
+    return make_resolver()
+
+
+@pytest.fixture
+async def make_stack(upstream: Upstream, tmp_path: Path, ua_resolver: Any) -> AsyncIterator[Callable[..., Any]]:
+    """make_stack(store=None, rules_text=TEST_RULES, **settings) -> a started Stack."""
+    runners: list[web.AppRunner] = []
+
+    async def start(*, store: Store | None = None, rules_text: str = TEST_RULES, **changes: Any) -> Stack:
+        logs = io.BytesIO()
+        configure_logging(LogSettings(format="json", level="debug"), stream=logs)  # type: ignore[arg-type]
+        settings = stack_settings(upstream, rules_dir(tmp_path / f"s{len(runners)}", rules_text), **changes)
+        clock = FakeClock()
+        service = build_service(settings, clock=clock, with_admin=False, store=store, ua_resolver=ua_resolver)
+        runner = web.AppRunner(service.proxy, access_log=None)
+        await runner.setup()
+        host, port = settings.listen.rsplit(":", 1)
+        await web.TCPSite(runner, host, int(port)).start()
+        runners.append(runner)
+        return Stack(f"http://{settings.listen}", clock, service, upstream, logs)
+
+    yield start
+    for runner in runners:
+        await runner.cleanup()
