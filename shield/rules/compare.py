@@ -38,8 +38,11 @@ def _logic(node: Binary, left: Compiled, right: Compiled) -> Compiled:
     a, b = left.fn, right.fn
     reads = left.reads | right.reads
     if node.op == "and":
-        return Compiled("bool", lambda f, m: a(f, m) and b(f, m), reads, left.required | right.required)
-    return Compiled("bool", lambda f, m: a(f, m) or b(f, m), reads, left.required & right.required)
+        both, gate = left.truthy | right.truthy, left.gate or right.gate
+        fn: Fn = lambda f, m: a(f, m) and b(f, m)  # noqa: E731
+        return Compiled("bool", fn, reads, left.required | right.required, truthy=both, gate=gate)
+    either = left.truthy & right.truthy
+    return Compiled("bool", lambda f, m: a(f, m) or b(f, m), reads, left.required & right.required, truthy=either)
 
 
 def _value_fn(node: Node, c: Compiled) -> Fn:
@@ -71,7 +74,9 @@ def _comparison(node: Binary, left: Compiled, right: Compiled) -> Compiled:
             v = f.get(name, MISSING)
             return v is not MISSING and cmp(v, const)
 
-        return Compiled("bool", fact_vs_const, reads, reads)
+        numeric = isinstance(const, int | float) and not isinstance(const, bool)
+        gate = (name, op, float(const)) if op in (">=", ">") and numeric else None
+        return Compiled("bool", fact_vs_const, reads, reads, gate=gate)
 
     def general(f: Mapping[str, Any], m: list[Any]) -> bool:
         x = a(f, m)

@@ -72,7 +72,7 @@ class Compiler:
                 v = memo[slot] = inner(facts, memo)
             return v
 
-        return Compiled(c.type, fn, c.reads, c.required)
+        return Compiled(c.type, fn, c.reads, c.required, truthy=c.truthy, gate=c.gate)
 
     def _compile(self, node: Node) -> Compiled:
         if isinstance(node, Lit):
@@ -105,7 +105,7 @@ class Compiler:
             def truth(facts: Mapping[str, Any], memo: list[Any]) -> bool:
                 return facts.get(name) is True
 
-            return Compiled("bool", truth, reads, reads)
+            return Compiled("bool", truth, reads, reads, truthy=reads)
 
         def value(facts: Mapping[str, Any], memo: list[Any]) -> Any:
             return facts.get(name, MISSING)

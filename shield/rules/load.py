@@ -236,6 +236,7 @@ def _compile(drafts: list[_Draft], compiler: Compiler, routes: Collection[str] |
                 id=rid, description=str(f.get("description") or ""), when=d.when_node.value, check=compiled.fn,
                 score=f.get("score") or 0, action=f.get("action"), ban=f.get("ban"),  # type: ignore[arg-type]
                 routes=f.get("routes"), tags=f.get("tags", frozenset()), shadow=bool(f.get("shadow")),  # type: ignore[arg-type]
-                reads=compiled.reads, required=compiled.required, path=d.src.path, line=d.node.start_mark.line + 1,
+                reads=compiled.reads, required=compiled.required, truthy=compiled.truthy, gate=compiled.gate,
+                path=d.src.path, line=d.node.start_mark.line + 1,
             ))
     return rules

@@ -1,18 +1,22 @@
 """Scoring: the compiled rule set applied to one request's facts. Pure, no I/O, no clock.
 
-Rules are grouped by the facts they require (facts whose absence makes the rule false), so a
-group whose facts are missing is skipped with one lookup per fact; equal sub-expressions share
-one memo slot per request (see condition.py).
+Rules are indexed by one guard each: a threshold the rule needs reached (`ip.failures_10m >= 20`:
+rules on one counter are sorted by threshold and found by binary search), else a true/false
+fact it needs true (`ip.overseas` in `ip.overseas and ...`), else a fact it needs present. A group of rules whose
+guard fails is skipped with one dict lookup, so rules about travellers cost nothing on domestic
+traffic. Equal sub-expressions share one memo slot per request (see condition.py).
 """
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from shield.model import Action, Facts, RuleHit, Verdict
 from shield.rules.policy import BanSpec, Policy
-from shield.rules.values import UNSET, Fn
+from shield.rules.values import UNSET, Fn, Gate
 
 
 @dataclass(slots=True, frozen=True)
@@ -29,6 +33,8 @@ class Rule:
     shadow: bool = False
     reads: frozenset[str] = frozenset()
     required: frozenset[str] = frozenset()
+    truthy: frozenset[str] = frozenset()
+    gate: Gate | None = None
     path: str = ""
     line: int = 0
     hit: RuleHit = field(init=False)
@@ -38,14 +44,35 @@ class Rule:
         object.__setattr__(self, "hit", RuleHit(self.id, self.score, self.action, self.shadow))
 
 
-Plan = tuple[tuple[tuple[str, ...], tuple[Rule, ...]], ...]
+NO_GUARD, MUST_BE_TRUE, MUST_BE_PRESENT, REACH_GE, REACH_GT = 0, 1, 2, 3, 4
+# (guard kind, fact, rules, thresholds): for REACH_* the rules are sorted by threshold, and only
+# those whose threshold the fact's value reaches are evaluated (found by binary search).
+Plan = tuple[tuple[int, str, tuple[Rule, ...], tuple[float, ...]], ...]
 
 
 def _plan(rules: Iterable[Rule]) -> Plan:
-    groups: dict[tuple[str, ...], list[Rule]] = {}
+    """Group rules by one guard each; the most popular candidate guard wins, so groups stay few."""
+    rules = list(rules)
+    truthy = Counter(f for r in rules for f in r.truthy)
+    present = Counter(f for r in rules for f in r.required)
+    groups: dict[tuple[int, str], list[Rule]] = {}
     for rule in rules:
-        groups.setdefault(tuple(sorted(rule.required)), []).append(rule)
-    return tuple((req, tuple(rs)) for req, rs in groups.items())
+        if rule.gate is not None:
+            key = (REACH_GE if rule.gate[1] == ">=" else REACH_GT, rule.gate[0])
+        elif rule.truthy:
+            key = (MUST_BE_TRUE, max(sorted(rule.truthy), key=truthy.__getitem__))
+        elif rule.required:
+            key = (MUST_BE_PRESENT, max(sorted(rule.required), key=present.__getitem__))
+        else:
+            key = (NO_GUARD, "")
+        groups.setdefault(key, []).append(rule)
+    plan = []
+    for (kind, name), members in groups.items():
+        if kind in (REACH_GE, REACH_GT):
+            members.sort(key=lambda r: r.gate[2] if r.gate else 0.0)
+        thresholds = tuple(r.gate[2] if r.gate else 0.0 for r in members)
+        plan.append((kind, name, tuple(members), thresholds))
+    return tuple(plan)
 
 
 class RuleSet:
@@ -85,9 +112,19 @@ class RuleSet:
         shadow_hits: list[RuleHit] = []
         forced: Action | None = None
         shadow_forced: Action | None = None
-        for required, rules in plan:
-            if any(name not in facts for name in required):
-                continue
+        for kind, name, rules, thresholds in plan:
+            if kind == MUST_BE_TRUE:
+                if facts.get(name) is not True:
+                    continue
+            elif kind == MUST_BE_PRESENT:
+                if name not in facts:
+                    continue
+            elif kind != NO_GUARD:
+                value = facts.get(name)
+                if value.__class__ is not int and value.__class__ is not float:
+                    continue  # absent (or not a number: the comparison would be false or an error)
+                reach = bisect_right(thresholds, value) if kind == REACH_GE else bisect_left(thresholds, value)
+                rules = rules[:reach]
             for rule in rules:
                 try:
                     matched = rule.check(facts, memo)

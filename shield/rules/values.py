@@ -22,6 +22,9 @@ MISSING: Final = _Sentinel("MISSING")
 # A memo slot not yet computed for this request.
 UNSET: Final = _Sentinel("UNSET")
 
+# (fact, ">=" or ">", threshold): lets the scorer skip a rule by a binary search over thresholds.
+Gate = tuple[str, str, float]
+
 # A compiled node: (facts, per-request memo) -> value.
 Fn = Callable[[Mapping[str, Any], list[Any]], Any]
 
@@ -33,6 +36,8 @@ class Compiled:
     reads: frozenset[str]  # every fact the node reads
     required: frozenset[str]  # facts whose absence makes the node false (rule can be skipped)
     const: Any = MISSING  # the value, for literal nodes
+    truthy: frozenset[str] = frozenset()  # bool facts that must be true for the node to be true
+    gate: Gate | None = None  # a `fact >= n` / `fact > n` that must hold for the node to be true
 
 
 def human(typ: str) -> str:

@@ -71,7 +71,7 @@ def test_bad_list_file_is_a_rejected_reload(folder: Path) -> None:
     assert result.errors
 
 
-async def wait_for(check: Callable[[], bool], seconds: float = 5.0) -> None:
+async def wait_for(check: Callable[[], bool], seconds: float = 30.0) -> None:
     async with asyncio.timeout(seconds):
         while not check():  # noqa: ASYNC110 - the condition is a watcher's side effect, not an event we own
             await asyncio.sleep(0.01)

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from shield.model import Action, FactValue
 from shield.rules.load import load_texts
 from shield.rules.policy import BanSpec
 from shield.rules.score import RuleSet
+from shield.rules.values import UNSET
 
 RULES = """
 rules:
@@ -121,3 +124,40 @@ def test_shared_sub_expression_is_computed_once_per_request() -> None:
     assert [h.id for h in v.hits] == ["r3"]
     assert calls.count("ip.failures_10m") == 1
     assert calls.count("ip.asn") == 5
+
+
+INDEXED = """
+rules:
+  - {id: ge20, description: d, when: "ip.failures_10m >= 20", score: 1}
+  - {id: ge5, description: d, when: "ip.failures_10m >= 5 and ip.overseas", score: 2}
+  - {id: gt20, description: d, when: "ip.failures_10m > 20", score: 4}
+  - {id: gt0, description: d, when: "ip.failures_10m > 0 and not ip.tor", score: 8}
+  - {id: ratio, description: d, when: "ip.failures_10m > 0.5 * ip.attempts_10m and ip.attempts_10m >= 10", score: 16}
+  - {id: either, description: d, when: "ip.overseas or ip.failures_10m >= 100", score: 32}
+  - {id: notover, description: d, when: "not ip.overseas", score: 64}
+  - {id: frac, description: d, when: "account.travel_kmh > 900.5", score: 128}
+"""
+
+
+@given(
+    failures=st.one_of(st.none(), st.integers(min_value=-1, max_value=120)),
+    attempts=st.one_of(st.none(), st.integers(min_value=0, max_value=50)),
+    overseas=st.one_of(st.none(), st.booleans()),
+    tor=st.one_of(st.none(), st.booleans()),
+    kmh=st.one_of(st.none(), st.floats(min_value=0, max_value=2000)),
+)
+def test_the_index_skips_exactly_the_rules_that_cannot_match(
+    failures: int | None, attempts: int | None, overseas: bool | None, tor: bool | None, kmh: float | None
+) -> None:
+    rs = _indexed()
+    values = {"ip.failures_10m": failures, "ip.attempts_10m": attempts, "ip.overseas": overseas, "ip.tor": tor,
+              "account.travel_kmh": kmh}
+    facts = {k: v for k, v in values.items() if v is not None}
+    expected = {r.id for r in rs.rules if r.check(facts, [UNSET] * rs.memo_size)}
+    assert {h.id for h in rs.score(facts, "login").hits} == expected
+
+
+def _indexed(cache: dict[str, RuleSet] = {}) -> RuleSet:  # noqa: B006 - compiled once for all examples
+    if "rs" not in cache:
+        cache["rs"] = load_texts({"r.yaml": INDEXED}, lists={})
+    return cache["rs"]
