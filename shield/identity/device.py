@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from shield.identity.keyed import Keyer
 
@@ -19,8 +19,9 @@ _APP_ID = re.compile(r"[A-Za-z0-9._:\-]{1,128}")
 _COOKIE_ID = re.compile(r"[A-Za-z0-9_\-]{22}")
 
 
-@dataclass(slots=True, frozen=True)
-class DeviceId:
+class DeviceId(NamedTuple):
+    # A NamedTuple, not a frozen dataclass: built on every request, and 4x cheaper to construct.
+
     id: str | None  # "a:<app id>" or "c:<cookie id>"; None when absent or not trustworthy
     present: bool  # the request carried a device header or cookie
     signed_ok: bool | None  # for a cookie: is its signature valid; None without a cookie
@@ -35,9 +36,7 @@ def cookie_value(cookie_header: str, name: str) -> str | None:
     return None
 
 
-def read_device(
-    headers: Mapping[str, str], *, device_header: str | None, cookie_name: str, keyer: Keyer
-) -> DeviceId:
+def read_device(headers: Mapping[str, str], *, device_header: str | None, cookie_name: str, keyer: Keyer) -> DeviceId:
     """The device id of a request: the app header wins over the cookie."""
     if device_header:
         app_id = headers.get(device_header.lower())

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from shield.enrich.useragent import UserAgentInfo
 
@@ -43,8 +43,9 @@ _BROWSERS = frozenset(
 )
 
 
-@dataclass(slots=True, frozen=True)
-class Fingerprint:
+class Fingerprint(NamedTuple):
+    # A NamedTuple, not a frozen dataclass: built on every request, and 4x cheaper to construct.
+
     id: str  # 12 hex characters
     reasons: frozenset[str]
     tls: str | None
