@@ -56,6 +56,10 @@ def _show(value: FactValue) -> str:
     return repr(value) if isinstance(value, str) else str(value)
 
 
+def _zero(value: FactValue) -> bool:
+    return not isinstance(value, bool) and isinstance(value, int | float) and value == 0
+
+
 def _effect(rule: Rule) -> str:
     return f"{rule.score:+d}" if rule.action is None else rule.action.value
 
@@ -64,7 +68,7 @@ def render(e: Explanation, *, all_facts: bool = True) -> str:
     """The text report. all_facts=False leaves out counters that are zero."""
     d = e.decision
     lines = [f"route {e.route}  rule set {e.ruleset}", "", "facts:"]
-    shown = [(k, v) for k, v in e.facts if all_facts or not (isinstance(v, int | float) and v == 0)]
+    shown = [(k, v) for k, v in e.facts if all_facts or not _zero(v)]
     width = max((len(k) for k, _ in shown), default=0)
     lines += [f"  {k.ljust(width)}  {_show(v)}" for k, v in shown]
     lines += ["", "rules matched:" if e.matched else "rules matched: none"]
