@@ -113,6 +113,25 @@
     });
   }
 
+  var MAX_RELOADS = 3;
+  var RELOAD_WINDOW_MS = 5 * 60 * 1000;
+
+  function reloadAllowed() {
+    try {
+      var key = "shield_reloads:" + location.pathname;
+      var now = Date.now();
+      var seen = JSON.parse(sessionStorage.getItem(key) || "null");
+      var rounds = seen && now - seen.t < RELOAD_WINDOW_MS ? seen.n : 0;
+      if (rounds >= MAX_RELOADS) return false;
+      sessionStorage.setItem(key, JSON.stringify({ n: rounds + 1, t: seen && rounds ? seen.t : now }));
+    } catch (e) {
+      // No sessionStorage (disabled or sandboxed): reload once at most, by this page's own memory.
+      if (window.shieldReloaded) return false;
+      window.shieldReloaded = true;
+    }
+    return true;
+  }
+
   function say(text) { document.getElementById("shield-status").textContent = text; }
 
   function done(data, nonce, engine) {
@@ -124,6 +143,11 @@
     console.log("shield: solved with " + engine + " nonce=" + nonce);
     document.documentElement.setAttribute("data-shield-engine", engine);
     if (data.method === "GET" || data.method === "HEAD") {
+      // A request still refused after solving would reload forever: give up after a few rounds.
+      if (!reloadAllowed()) {
+        say("Your browser was checked, but this request is still refused. Please try again later.");
+        return;
+      }
       say("Verified. Loading\u2026");
       location.replace(location.href);
     } else {

@@ -4,12 +4,12 @@ with Web Crypto and with its own SHA-256 (no crypto.subtle, as on a plain-http o
 from __future__ import annotations
 
 import hashlib
-import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+import pytest_asyncio
 from aiohttp.test_utils import TestServer
 
 from tests.challenge.guarded_app import Guarded
@@ -17,6 +17,7 @@ from tests.challenge.guarded_app import Guarded
 CHROMIUM = "/usr/bin/chromium"
 pytestmark = [
     pytest.mark.browser,
+    pytest.mark.asyncio(loop_scope="module"),
     pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed at /usr/bin/chromium"),
 ]
 ARGS = [
@@ -35,22 +36,31 @@ NO_WEBCRYPTO = "delete Crypto.prototype.subtle;"
 TIMEOUT_MS = 20_000
 
 
-@pytest.fixture
-async def browser(tmp_path: Path) -> AsyncIterator[Any]:
+@pytest_asyncio.fixture(loop_scope="module", scope="module")
+async def chromium() -> AsyncIterator[Any]:
+    """One Chromium for the module (starting it is most of the cost); playwright's launch() gives
+    it a fresh temporary profile of its own."""
     from playwright.async_api import async_playwright
 
     async with async_playwright() as pw:
-        context = await pw.chromium.launch_persistent_context(
-            str(tmp_path / "profile"), executable_path=CHROMIUM, args=ARGS, headless=True
-        )
+        launched = await pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         try:
-            yield context
+            yield launched
         finally:
-            await context.close()
-    shutil.rmtree(tmp_path / "profile", ignore_errors=True)
+            await launched.close()
 
 
-@pytest.fixture
+@pytest_asyncio.fixture(loop_scope="module")
+async def browser(chromium: Any) -> AsyncIterator[Any]:
+    """A fresh context per test: its own cookies and storage, like a new private window."""
+    context = await chromium.new_context()
+    try:
+        yield context
+    finally:
+        await context.close()
+
+
+@pytest_asyncio.fixture(loop_scope="module")
 async def guarded() -> AsyncIterator[tuple[Guarded, int]]:
     g = Guarded(difficulty=10)
     server = TestServer(g.app(), host="127.0.0.1")
@@ -116,6 +126,23 @@ async def test_form_post_is_resubmitted_without_echoing_the_password(
     await page.wait_for_selector("#welcome", timeout=TIMEOUT_MS)
     assert g.verdicts == ["ok"]
     assert g.bodies[-1] == b"username=alice&password=hunter2"
+
+
+async def test_page_stops_reloading_when_solving_does_not_help(browser: Any) -> None:
+    g = Guarded(difficulty=4, still_refused=True)
+    server = TestServer(g.app(), host="127.0.0.1")
+    await server.start_server()
+    try:
+        page, _ = await _open(browser)
+        await page.goto(f"http://127.0.0.1:{server.port}/protected")
+        await page.wait_for_function(
+            "document.getElementById('shield-status').textContent.includes('still refused')", timeout=TIMEOUT_MS
+        )
+        # The first answer and three rounds of solve + reload, then the page gives up.
+        assert g.verdicts == ["ok", "ok", "ok"]
+        assert len(g.bodies) == 4
+    finally:
+        await server.close()
 
 
 async def test_page_sha256_matches_hashlib(browser: Any) -> None:

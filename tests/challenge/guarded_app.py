@@ -28,6 +28,7 @@ class Guarded:
     difficulty: int = 8
     store: Store = field(default_factory=lambda: MemoryStore(Settings()))
     clock: Clock = field(default_factory=SystemClock)
+    still_refused: bool = False  # a solved request whose score is still too high: challenged again
     verdicts: list[str] = field(default_factory=list)
     bodies: list[bytes] = field(default_factory=list)
 
@@ -45,7 +46,7 @@ class Guarded:
             result = verify(SECRET, solution, binding=binding, now=now)
             fresh = result.ok and await self.store.claim_once(result.replay_key or "", ttl=result.replay_ttl, now=now)
             self.verdicts.append(result.status.value if not result.ok else ("ok" if fresh else "replay"))
-            if fresh:
+            if fresh and not self.still_refused:
                 headers = pass_headers(issue_pass(SECRET, binding=binding, now=now, ttl=600), ttl=600, secure=False)
                 headers.append(("Set-Cookie", clear_solution_cookie(secure=False)))
                 response = web.Response(text="<h1 id='welcome'>welcome</h1>", content_type="text/html")
