@@ -92,11 +92,15 @@ def test_blocked_body_is_exactly_error_and_request_id() -> None:
 
 def test_tag_headers_name_score_action_and_matched_rules() -> None:
     decision = Decision(
-        Action.TAG, 35, hits=(RuleHit("new_country", 20), RuleHit("hosting_asn", 15)),
+        Action.TAG,
+        35,
+        hits=(RuleHit("new_country", 20), RuleHit("hosting_asn", 15)),
         shadow_hits=(RuleHit("experimental", 50, shadow=True),),
     )
     assert tag_headers(decision) == {
-        "Shield-Score": "35", "Shield-Action": "tag", "Shield-Reasons": "new_country,hosting_asn",
+        "Shield-Score": "35",
+        "Shield-Action": "tag",
+        "Shield-Reasons": "new_country,hosting_asn",
     }
 
 
@@ -120,5 +124,9 @@ def test_client_sent_shield_headers_are_stripped_case_insensitively() -> None:
         ]
     )
     out = strip_shield_headers(incoming.items())
-    assert list(out.items()) == [("Host", "app"), ("X-Shield-Note", "kept: not a Shield-* header"), ("Accept", "a"),
-                                 ("Accept", "b")]
+    assert list(out.items()) == [
+        ("Host", "app"),
+        ("X-Shield-Note", "kept: not a Shield-* header"),
+        ("Accept", "a"),
+        ("Accept", "b"),
+    ]

@@ -111,7 +111,9 @@ def challenge_response(
         body = page.render(challenge, request_id=request_id, method=method)
         return web.Response(status=403, text=body, content_type="text/html", charset="utf-8", headers=headers)
     return web.Response(
-        status=403, body=challenge_json(challenge, request_id=request_id), content_type="application/json",
+        status=403,
+        body=challenge_json(challenge, request_id=request_id),
+        content_type="application/json",
         headers=headers,
     )
 

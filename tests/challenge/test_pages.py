@@ -33,8 +33,21 @@ CHROME = "text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image
         (None, False),
         ("text/html," * 1000, False),
     ],
-    ids=["chrome", "html", "xhtml", "any", "json", "axios", "json-preferred", "html-preferred", "q0", "bad-q",
-         "empty", "none", "huge"],
+    ids=[
+        "chrome",
+        "html",
+        "xhtml",
+        "any",
+        "json",
+        "axios",
+        "json-preferred",
+        "html-preferred",
+        "q0",
+        "bad-q",
+        "empty",
+        "none",
+        "huge",
+    ],
 )
 def test_prefers_html(accept: str | None, html: bool) -> None:
     assert prefers_html(accept) is html
