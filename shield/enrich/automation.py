@@ -1,72 +1,89 @@
 """Our maintained list of automation user agents: HTTP libraries, headless browsers and tools.
 
 Real browsers never match; the configured app overrides a match (an app built on okhttp).
-One scan of one alternation: the entry that matches earliest in the user agent names the
-tool (on a tie, the earlier line). To add a tool, add a line here and a row to the test
-table in tests/enrich/test_useragent.py.
+Each entry is a lower-case needle searched in the lower-cased user agent (a C-speed substring
+test) and, where the needle alone is too loose, a regex that must also match. The first entry
+in list order wins, so specific tools come before the languages they are written in
+(aiohttp before python, Apache-HttpClient before Java). One big regex alternation was 40x
+slower: an attacker rotating user agents would have made every request pay for it.
+To add a tool, add a line here and a row to the table in tests/enrich/test_useragent.py.
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
-# (name reported as ua.automation_name, regex searched in the User-Agent, case-insensitive)
-AUTOMATION: tuple[tuple[str, str], ...] = (
-    ("HeadlessChrome", r"HeadlessChrome"),
-    ("PhantomJS", r"PhantomJS"),
-    ("Puppeteer", r"Puppeteer"),
-    ("Playwright", r"Playwright"),
-    ("Selenium", r"Selenium|webdriver"),
-    ("SlimerJS", r"SlimerJS"),
-    ("curl", r"^curl/|\bcurl/\d"),
-    ("wget", r"^Wget/|\bWget/\d"),
-    ("python-requests", r"python-requests/"),
-    ("python-urllib", r"Python-urllib/"),
-    ("aiohttp", r"aiohttp/"),
-    ("httpx", r"python-httpx/"),
-    ("python", r"^Python/\d(?!.*aiohttp/)"),
-    ("scrapy", r"Scrapy/"),
-    ("mechanize", r"mechanize/"),
-    ("Go-http-client", r"Go-http-client/"),
-    ("okhttp", r"^okhttp/"),
-    ("Apache-HttpClient", r"Apache-HttpClient/"),
-    ("Java", r"^Java/\d|\bJava/\d"),
-    ("node-fetch", r"node-fetch"),
-    ("axios", r"^axios/"),
-    ("got", r"^got \(|^got/"),
-    ("undici", r"^undici"),
-    ("node", r"^node$|^Node\.js/"),
-    ("libwww-perl", r"libwww-perl/"),
-    ("php", r"^PHP/|GuzzleHttp/"),
-    ("ruby", r"^Ruby|Faraday v"),
-    ("reqwest", r"^reqwest/"),
-    ("Postman", r"PostmanRuntime/"),
-    ("Insomnia", r"^insomnia/"),
-    ("PowerShell", r"WindowsPowerShell/|PowerShell/"),
-    ("HTTPie", r"^HTTPie/"),
-    ("Hydra", r"Mozilla/4\.0 \(Hydra\)|^Hydra"),
-    ("sqlmap", r"sqlmap/"),
-    ("nmap", r"Nmap Scripting Engine"),
-    ("zgrab", r"zgrab/"),
-    ("masscan", r"masscan/"),
-    ("Nuclei", r"Nuclei"),
-    ("OpenBullet", r"OpenBullet"),
+# (name reported as ua.automation_name, lower-case needle, optional regex on the raw UA, case-insensitive)
+AUTOMATION: tuple[tuple[str, str, str | None], ...] = (
+    ("HeadlessChrome", "headlesschrome", None),
+    ("PhantomJS", "phantomjs", None),
+    ("Puppeteer", "puppeteer", None),
+    ("Playwright", "playwright", None),
+    ("Selenium", "selenium", None),
+    ("Selenium", "webdriver", None),
+    ("SlimerJS", "slimerjs", None),
+    ("curl", "curl/", r"(?:^|[^\w-])curl/\d"),
+    ("wget", "wget/", r"(?:^|[^\w-])wget/\d"),
+    ("python-requests", "python-requests/", None),
+    ("python-urllib", "python-urllib/", None),
+    ("aiohttp", "aiohttp/", None),
+    ("httpx", "python-httpx/", None),
+    ("scrapy", "scrapy/", None),
+    ("mechanize", "mechanize/", None),
+    ("Go-http-client", "go-http-client/", None),
+    ("okhttp", "okhttp/", r"^okhttp/"),
+    ("Apache-HttpClient", "apache-httpclient/", None),
+    ("node-fetch", "node-fetch", None),
+    ("axios", "axios/", r"^axios/"),
+    ("got", "got", r"^got(?: \(|/)"),
+    ("undici", "undici", r"^undici"),
+    ("libwww-perl", "libwww-perl/", None),
+    ("php", "guzzlehttp/", None),
+    ("php", "php/", r"^PHP/"),
+    ("ruby", "faraday v", None),
+    ("ruby", "ruby", r"^Ruby"),
+    ("reqwest", "reqwest/", r"^reqwest/"),
+    ("Postman", "postmanruntime/", None),
+    ("Insomnia", "insomnia/", r"^insomnia/"),
+    ("PowerShell", "powershell/", None),
+    ("HTTPie", "httpie/", r"^HTTPie/"),
+    ("Hydra", "hydra", r"\(Hydra\)|^Hydra"),
+    ("sqlmap", "sqlmap/", None),
+    ("nmap", "nmap scripting engine", None),
+    ("zgrab", "zgrab/", None),
+    ("masscan", "masscan/", None),
+    ("Nuclei", "nuclei", None),
+    ("OpenBullet", "openbullet", None),
+    ("Java", "java/", r"(?:^|\W)Java/\d"),
+    ("python", "python/", r"^Python/\d"),
+    ("node", "node", r"^node$|^Node\.js/"),
 )
 
 
-def compile_automation(entries: tuple[tuple[str, str], ...] = AUTOMATION) -> tuple[re.Pattern[str], tuple[str, ...]]:
-    """One alternation with a group per entry: a single scan, `lastindex` names the entry."""
-    names = tuple(name for name, _ in entries)
-    pattern = "|".join(f"({regex})" for _, regex in entries)
-    for _, regex in entries:
-        if re.compile(regex).groups:
-            raise ValueError(f"automation pattern {regex!r} must not contain capturing groups")
-    return re.compile(pattern, re.IGNORECASE), names
+@dataclass(slots=True, frozen=True)
+class AutomationEntry:
+    name: str
+    needle: str
+    pattern: re.Pattern[str] | None
 
 
-def automation_name(ua: str, compiled: re.Pattern[str], names: tuple[str, ...]) -> str | None:
+def compile_automation(
+    entries: tuple[tuple[str, str, str | None], ...] = AUTOMATION,
+) -> tuple[AutomationEntry, ...]:
+    """The list, compiled once; a needle that is not lower case could never match and is refused."""
+    compiled = []
+    for name, needle, regex in entries:
+        if not needle or needle != needle.lower():
+            raise ValueError(f"automation needle {needle!r} of {name} must be non-empty lower case")
+        compiled.append(AutomationEntry(name, needle, re.compile(regex, re.IGNORECASE) if regex else None))
+    return tuple(compiled)
+
+
+def automation_name(ua: str, entries: tuple[AutomationEntry, ...]) -> str | None:
     """The name of the first automation entry the user agent matches, or None."""
-    match = compiled.search(ua)
-    if match is None or match.lastindex is None:
-        return None
-    return names[match.lastindex - 1]
+    lower = ua.lower()
+    for entry in entries:
+        if entry.needle in lower and (entry.pattern is None or entry.pattern.search(ua)):
+            return entry.name
+    return None

@@ -87,7 +87,7 @@ class UserAgentParser:
         result = self._resolver(ua, Domain.ALL)
         agent, os, device = result.user_agent, result.os, result.device
         app = bool(self._app and self._app.search(ua))
-        tool = None if app else automation_name(ua, *self._automation)
+        tool = None if app else automation_name(ua, self._automation)
         os_family = os.family if os is not None else "Other"
         return UserAgentInfo(
             family=agent.family if agent is not None else "Other",

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from shield.enrich.automation import AUTOMATION, compile_automation
+from shield.enrich.automation import compile_automation
 from shield.enrich.useragent import MAX_UA_CHARS, UserAgentParser
 from tests.identity.client_headers import (
     ANDROID_APP_UA,
@@ -185,7 +185,22 @@ def test_huge_user_agent_is_cut_before_parsing(parser: UserAgentParser) -> None:
     assert parser.parse("curl/8.5.0" + "x" * 1_000_000) == parser.parse(("curl/8.5.0" + "x" * 1_000_000)[:MAX_UA_CHARS])
 
 
-def test_automation_patterns_have_no_capturing_groups() -> None:
-    with pytest.raises(ValueError, match="capturing"):
-        compile_automation((("bad", r"(a)b"),))
-    compile_automation(AUTOMATION)
+@pytest.mark.parametrize("needle", ["", "Curl/"], ids=["empty", "upper-case"])
+def test_automation_needles_must_be_lower_case(needle: str) -> None:
+    with pytest.raises(ValueError, match="lower case"):
+        compile_automation((("bad", needle, None),))
+
+
+@pytest.mark.parametrize(
+    ("ua", "name"),
+    [
+        ("Mozilla/5.0 (compatible; MSIE 10.0) gotham", None),
+        ("Mozilla/5.0 Nodeo", None),
+        ("my-curl/1.0 browser", None),
+        ("Mozilla/5.0 (X11) java/17", "Java"),
+        ("got (https://github.com/sindresorhus/got)", "got"),
+    ],
+    ids=["got-inside-a-word", "node-inside-a-word", "curl-inside-a-name", "java-after-a-space", "got-itself"],
+)
+def test_loose_needles_need_their_pattern(parser: UserAgentParser, ua: str, name: str | None) -> None:
+    assert parser.parse(ua).automation_name == name
