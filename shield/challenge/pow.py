@@ -37,6 +37,7 @@ _MAC_BYTES = 32
 # version, seed, difficulty, expires_at, binding hash
 _PAYLOAD = struct.Struct(f">B{SEED_BYTES}sBQ{_BINDING_BYTES}s")
 _TOKEN_BYTES = _PAYLOAD.size + _MAC_BYTES
+_B64URL = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
 
 
 def b64url_encode(data: bytes) -> str:
@@ -53,9 +54,6 @@ def b64url_decode(text: str) -> bytes:
         raise ValueError("not base64url") from exc
 
 
-_B64URL = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
-
-
 @dataclass(slots=True, frozen=True)
 class Binding:
     """Who a challenge or pass belongs to: a client (address or subnet), a route, a fingerprint."""
@@ -70,8 +68,12 @@ class Binding:
         return cls(client=subnet if bind == "subnet" else ip, route=route, fingerprint=fingerprint)
 
     def digest(self) -> bytes:
-        parts = (self.client, self.route, self.fingerprint)
-        return hashlib.sha256(_BINDING_DOMAIN + b"\x00".join(p.encode() for p in parts)).digest()[:_BINDING_BYTES]
+        h = hashlib.sha256(_BINDING_DOMAIN)
+        for part in (self.client, self.route, self.fingerprint):
+            raw = part.encode("utf-8", "surrogatepass")
+            # Length-prefixed, so no two different bindings encode to the same bytes.
+            h.update(len(raw).to_bytes(4, "big") + raw)
+        return h.digest()[:_BINDING_BYTES]
 
 
 @dataclass(slots=True, frozen=True)

@@ -8,6 +8,8 @@ import re
 
 import orjson
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from shield.challenge.pages import challenge_json, challenge_response, clear_solution_cookie, prefers_html
 from shield.challenge.pow import Binding, issue
@@ -109,3 +111,8 @@ def test_page_data_cannot_break_out_of_its_script_element() -> None:
 
 def test_solution_cookie_is_cleared() -> None:
     assert clear_solution_cookie(secure=True) == "shield_challenge=; Max-Age=0; Path=/; SameSite=Lax; Secure"
+
+
+@given(st.text(max_size=300))
+def test_prefers_html_never_raises(accept: str) -> None:
+    assert prefers_html(accept) in (True, False)

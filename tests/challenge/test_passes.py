@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from shield.challenge import pow
 from shield.challenge.passes import check_pass, issue_pass, pass_cookie, pass_headers, read_pass
@@ -74,3 +76,8 @@ def test_pass_cookie_attributes(secure: bool, expected: str) -> None:
 )
 def test_read_pass(headers: dict[str, str], cookies: dict[str, str], expected: str | None) -> None:
     assert read_pass(headers, cookies) == expected
+
+
+@given(st.text(max_size=300))
+def test_check_pass_never_raises(value: str) -> None:
+    assert check_pass(SECRET, value, binding=ALICE, now=NOW) is False

@@ -130,6 +130,19 @@ def test_verify(make, binding: Binding, at: float, status: VerifyStatus) -> None
     assert (result.replay_key is not None) is (status is VerifyStatus.OK)
 
 
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [
+        (Binding("a\x00b", "c", "d"), Binding("a", "b\x00c", "d")),
+        (Binding("ab", "c", "d"), Binding("a", "bc", "d")),
+        (Binding("", "", "x"), Binding("", "x", "")),
+    ],
+    ids=["separator-inside", "shifted-boundary", "empty-parts"],
+)
+def test_different_bindings_never_share_a_digest(a: Binding, b: Binding) -> None:
+    assert a.digest() != b.digest()
+
+
 def test_subnet_binding_accepts_a_new_address_in_the_same_subnet() -> None:
     def bind(ip: str) -> Binding:
         return Binding.of(ip=ip, subnet="100.64.3.0/24", route="login", fingerprint="fp", bind="subnet")
@@ -187,3 +200,8 @@ def test_read_solution(headers: dict[str, str], cookies: dict[str, str], expecte
 @given(st.text(max_size=400))
 def test_verify_never_raises_on_arbitrary_input(value: str) -> None:
     assert verify(SECRET, value, binding=ALICE, now=NOW).status in set(VerifyStatus)
+
+
+@given(st.text(alphabet="ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.", max_size=200))
+def test_verify_never_raises_on_near_valid_input(value: str) -> None:
+    assert verify(SECRET, value, binding=ALICE, now=NOW).status is not VerifyStatus.OK
