@@ -15,10 +15,13 @@ from urllib.parse import urlsplit
 import structlog
 from aiohttp import web
 
-from shield.observe.metrics import Metrics
+from shield.observe.metrics import Metrics, merge_expositions
 from shield.settings import Settings
 
 ReadyCheck = Callable[[], Awaitable[None]]
+PeerMetrics = Callable[[], Awaitable[list[bytes]]]
+# Set by the worker supervisor when other workers' metrics must be merged into this listener's.
+PEER_METRICS_KEY: web.AppKey[PeerMetrics] = web.AppKey("shield.peer_metrics")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 ADMIN_DISABLED = "no admin token configured: set SHIELD_ADMIN_TOKEN or admin.token_file"
 OPEN_PATHS = frozenset({"/healthz", "/readyz"})
@@ -77,8 +80,12 @@ def _readyz(checks: Sequence[ReadyCheck]) -> Callable[[web.Request], Awaitable[w
 
 
 def _metrics(metrics: Metrics) -> Callable[[web.Request], Awaitable[web.Response]]:
-    async def handler(_request: web.Request) -> web.Response:
-        return web.Response(body=metrics.exposition(), content_type="text/plain", charset="utf-8")
+    async def handler(request: web.Request) -> web.Response:
+        body = metrics.exposition()
+        peers = request.app.get(PEER_METRICS_KEY)
+        if peers is not None:
+            body = merge_expositions([body, *await peers()])
+        return web.Response(body=body, content_type="text/plain", charset="utf-8")
 
     return handler
 

@@ -75,7 +75,7 @@ async def default_apps(settings: Settings, with_admin: bool) -> Apps:
     admin = None
     if with_admin:
         admin = build_admin_app(settings, metrics=metrics, ready_checks=[upstream_ready_check(settings)])
-    return Apps(proxy, admin)
+    return Apps(proxy, admin, metrics)
 
 
 def run(args: argparse.Namespace, factory: AppFactory = default_apps) -> int:

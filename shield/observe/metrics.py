@@ -6,10 +6,12 @@ cached helpers below instead, which keep each label child after its first use.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Generic, TypeVar
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.metrics import MetricWrapperBase
+from prometheus_client.parser import text_string_to_metric_families
 
 M = TypeVar("M", bound=MetricWrapperBase)
 
@@ -114,3 +116,40 @@ class Metrics:
 
 def _flag(value: bool) -> str:
     return "true" if value else "false"
+
+
+# Gauges that every worker reports identically (state read from the shared store): merged with
+# max, not summed. `_created` timestamps are merged with min; everything else is summed.
+_SHARED_GAUGES = frozenset({"shield_bans_active", "shield_store_up"})
+
+
+def merge_expositions(texts: Sequence[bytes]) -> bytes:
+    """One Prometheus text exposition from several workers' (same metric names, per-worker values)."""
+    families: dict[str, tuple[str, str, dict[tuple[str, tuple[tuple[str, str], ...]], float]]] = {}
+    for text in texts:
+        for fam in text_string_to_metric_families(text.decode()):
+            _doc, _type, samples = families.setdefault(fam.name, (fam.documentation, fam.type, {}))
+            for s in fam.samples:
+                key = (s.name, tuple(sorted(s.labels.items())))
+                if key not in samples:
+                    samples[key] = s.value
+                elif fam.name.endswith("_created"):
+                    samples[key] = min(samples[key], s.value)
+                elif fam.name in _SHARED_GAUGES:
+                    samples[key] = max(samples[key], s.value)
+                else:
+                    samples[key] += s.value
+    lines: list[str] = []
+    for name, (doc, mtype, samples) in families.items():
+        shown = f"{name}_total" if mtype == "counter" else name
+        lines.append(f"# HELP {shown} {_escape(doc, help_text=True)}")
+        lines.append(f"# TYPE {shown} {mtype}")
+        for (sample, labels), value in samples.items():
+            rendered = ",".join(f'{k}="{_escape(v)}"' for k, v in labels)
+            lines.append(f"{sample}{{{rendered}}} {value!r}" if rendered else f"{sample} {value!r}")
+    return ("\n".join(lines) + "\n").encode()
+
+
+def _escape(value: str, *, help_text: bool = False) -> str:
+    out = value.replace("\\", "\\\\").replace("\n", "\\n")
+    return out if help_text else out.replace('"', '\\"')

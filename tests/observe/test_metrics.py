@@ -54,3 +54,34 @@ def test_cached_children_keep_counting() -> None:
     for _ in range(3):
         m.request("passthrough", 502)
     assert b'shield_requests_total{route="passthrough",status="502"} 3.0' in m.exposition()
+
+
+def test_worker_expositions_merge_by_summing_except_shared_gauges() -> None:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from shield.observe.metrics import merge_expositions
+
+    a, b = Metrics(), Metrics()
+    a.request("login", 200)
+    b.request("login", 200)
+    b.request("login", 401)
+    a.upstream_time("login", 0.004)
+    b.upstream_time("login", 2.0)
+    for m in (a, b):
+        m.bans_active.set(7)
+        m.store_up.set(1)
+    a.delayed_inflight.set(2)
+    b.delayed_inflight.set(3)
+    merged = merge_expositions([a.exposition(), b.exposition()]).decode()
+    for needle in (
+        'shield_requests_total{route="login",status="200"} 2.0',
+        'shield_requests_total{route="login",status="401"} 1.0',
+        'shield_upstream_seconds_bucket{le="0.005",route="login"} 1.0',
+        'shield_upstream_seconds_bucket{le="+Inf",route="login"} 2.0',
+        'shield_upstream_seconds_count{route="login"} 2.0',
+        "shield_bans_active 7.0",
+        "shield_store_up 1.0",
+        "shield_delayed_inflight 5.0",
+    ):
+        assert needle in merged, needle
+    assert {f.name for f in text_string_to_metric_families(merged)} >= {"shield_requests", "shield_upstream_seconds"}
