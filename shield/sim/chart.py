@@ -69,6 +69,13 @@ def _panel(series: Series, y0: float, *, legit: bool, summary: Sequence[str]) ->
     if any(series.challenged):
         out.append(f'<polyline points="{points}" fill="none" stroke="{CHALLENGE_COLOR}" stroke-dasharray="4 2"/>')
     if not legit:
+        for i, ok in enumerate(series.baseline_successes):
+            if ok:  # what the same traffic took without shield: hollow markers one row up
+                r = 2 + ok**0.5
+                out.append(
+                    f'<circle cx="{LEFT + (i + 0.5) * bw:.1f}" cy="{base - 16:.1f}" r="{r:.1f}" fill="none" '
+                    f'stroke="{ATTACK_COLORS["account taken over"]}" stroke-width="1.2"/>'
+                )
         for i, ok in enumerate(series.successes):
             if ok:  # takeovers are the point of the chart: a marker under the axis even when the bar is a sliver
                 r = 2 + ok**0.5
@@ -113,6 +120,9 @@ def _legend(y: float) -> list[str]:
         f'<line x1="{x}" y1="{y - 4}" x2="{x + 20}" y2="{y - 4}" stroke="{CHALLENGE_COLOR}" stroke-dasharray="4 2"/>'
     )
     out.append(_text(x + 26, y, "challenged", size=12))
+    x += 120
+    out.append(f'<circle cx="{x + 6}" cy="{y - 4}" r="5" fill="none" stroke="{ATTACK_COLORS["account taken over"]}"/>')
+    out.append(_text(x + 16, y, "taken over without shield", size=12))
     return out
 
 

@@ -56,6 +56,7 @@ class Series:
     stopped: tuple[int, ...]  # answered by shield
     successes: tuple[int, ...]  # logged in
     challenged: tuple[int, ...]  # got a challenge (solved or not)
+    baseline_successes: tuple[int, ...] = ()  # logged in when the same traffic went straight at the app
 
 
 @dataclass(slots=True, frozen=True)
@@ -114,7 +115,9 @@ def segment_row(segment: str, results: Sequence[Result]) -> SegmentRow:
     )
 
 
-def series(name: str, results: Sequence[Result], *, t0: float, t1: float, bins: int) -> Series:
+def series(
+    name: str, results: Sequence[Result], *, t0: float, t1: float, bins: int, baseline: Sequence[Result] = ()
+) -> Series:
     bin_s = max(1.0, (t1 - t0) / bins)
     attempts, stopped, successes, challenged = [0] * bins, [0] * bins, [0] * bins, [0] * bins
     for r in results:
@@ -123,7 +126,11 @@ def series(name: str, results: Sequence[Result], *, t0: float, t1: float, bins: 
         stopped[i] += r.stopped
         successes[i] += r.success
         challenged[i] += r.challenged
-    return Series(name, t0, bin_s, tuple(attempts), tuple(stopped), tuple(successes), tuple(challenged))
+    base = [0] * bins if baseline else []
+    for r in baseline:
+        if r.success:
+            base[min(bins - 1, max(0, int((r.t - t0) // bin_s)))] += 1
+    return Series(name, t0, bin_s, tuple(attempts), tuple(stopped), tuple(successes), tuple(challenged), tuple(base))
 
 
 def _window(s: Scenario, duration: float) -> tuple[float, float]:
@@ -157,7 +164,12 @@ def build_report(
         series=tuple(
             [
                 series(
-                    s.name, by_actor.get(s.name, []), t0=_window(s, duration)[0], t1=_window(s, duration)[1], bins=60
+                    s.name,
+                    by_actor.get(s.name, []),
+                    t0=_window(s, duration)[0],
+                    t1=_window(s, duration)[1],
+                    bins=60,
+                    baseline=base_by_actor.get(s.name, []),
                 )
                 for s in campaigns
             ]

@@ -42,7 +42,9 @@ def test_chart_is_well_formed_svg_with_a_panel_per_campaign_and_real_users(tmp_p
         assert title in texts
     assert any(t and t.startswith("taken over: 1 (without shield 1)") for t in texts)
     assert root.findall(f"{SVG}rect")
-    assert root.findall(f"{SVG}circle")  # the takeover marker
+    circles = root.findall(f"{SVG}circle")
+    assert any(c.get("fill") != "none" for c in circles)  # taken over through shield
+    assert any(c.get("fill") == "none" for c in circles)  # taken over in the baseline run
     assert root.findall(f"{SVG}polyline")  # real users' challenges
 
 
