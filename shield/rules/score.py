@@ -9,7 +9,7 @@ traffic. Equal sub-expressions share one memo slot per request (see condition.py
 
 from __future__ import annotations
 
-from bisect import bisect_left, bisect_right
+from bisect import bisect_right
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -44,9 +44,10 @@ class Rule:
         object.__setattr__(self, "hit", RuleHit(self.id, self.score, self.action, self.shadow))
 
 
-NO_GUARD, MUST_BE_TRUE, MUST_BE_PRESENT, REACH_GE, REACH_GT = 0, 1, 2, 3, 4
-# (guard kind, fact, rules, thresholds): for REACH_* the rules are sorted by threshold, and only
-# those whose threshold the fact's value reaches are evaluated (found by binary search).
+NO_GUARD, MUST_BE_TRUE, MUST_BE_PRESENT, REACH = 0, 1, 2, 3
+# (guard kind, fact, rules, thresholds): for REACH the rules are sorted by threshold, and only
+# those whose threshold is at most the fact's value are evaluated (found by binary search; a
+# `> n` rule at exactly n is evaluated and is false, one group per fact keeps groups few).
 Plan = tuple[tuple[int, str, tuple[Rule, ...], tuple[float, ...]], ...]
 
 
@@ -58,7 +59,7 @@ def _plan(rules: Iterable[Rule]) -> Plan:
     groups: dict[tuple[int, str], list[Rule]] = {}
     for rule in rules:
         if rule.gate is not None:
-            key = (REACH_GE if rule.gate[1] == ">=" else REACH_GT, rule.gate[0])
+            key = (REACH, rule.gate[0])
         elif rule.truthy:
             key = (MUST_BE_TRUE, max(sorted(rule.truthy), key=truthy.__getitem__))
         elif rule.required:
@@ -68,7 +69,7 @@ def _plan(rules: Iterable[Rule]) -> Plan:
         groups.setdefault(key, []).append(rule)
     plan = []
     for (kind, name), members in groups.items():
-        if kind in (REACH_GE, REACH_GT):
+        if kind == REACH:
             members.sort(key=lambda r: r.gate[2] if r.gate else 0.0)
         thresholds = tuple(r.gate[2] if r.gate else 0.0 for r in members)
         plan.append((kind, name, tuple(members), thresholds))
@@ -123,8 +124,7 @@ class RuleSet:
                 value = facts.get(name)
                 if value.__class__ is not int and value.__class__ is not float:
                     continue  # absent (or not a number: the comparison would be false or an error)
-                reach = bisect_right(thresholds, value) if kind == REACH_GE else bisect_left(thresholds, value)
-                rules = rules[:reach]
+                rules = rules[: bisect_right(thresholds, value)]
             for rule in rules:
                 try:
                     matched = rule.check(facts, memo)
