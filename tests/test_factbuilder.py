@@ -186,6 +186,18 @@ def subset(facts: dict[str, Any], expected: dict[str, Any]) -> dict[str, Any]:
             },
         ),
         (
+            ch.headless_chromium(),
+            "10.50.3.3",
+            {
+                "ua.automation": True,
+                "ua.automation_name": "HeadlessChrome",
+                "fp.inconsistent": False,
+                "ip.hosting": True,
+                "ip.asn_org": "Demo VPN JP",
+                "ip.overseas": False,
+            },
+        ),
+        (
             [],
             "10.10.4.5",
             {
@@ -205,6 +217,7 @@ def subset(facts: dict[str, Any], expected: dict[str, Any]) -> dict[str, Any]:
         "firefox-ipv6",
         "safari-unknown-address",
         "tls-fingerprint",
+        "headless-chromium-via-vpn",
         "no-headers",
     ],
 )

@@ -118,3 +118,29 @@ def app(*, ua: str = ANDROID_APP_UA, version: bool = True, device: str | None = 
         (b"User-Agent", ua.encode()),
     ]
     return headers
+
+
+def headless_chromium() -> Headers:
+    """Captured from Debian's chromium 156 driven by Playwright: fetch() POST to http://127.0.0.1."""
+    return [
+        (b"Host", b"127.0.0.1:18765"),
+        (b"Connection", b"keep-alive"),
+        (b"Content-Length", b"2"),
+        (b"sec-ch-ua-platform", b'"Linux"'),
+        (
+            b"User-Agent",
+            b"Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) HeadlessChrome/156.0.0.0 "
+            b"Safari/537.36",
+        ),
+        (b"sec-ch-ua", b'"Not:A-Brand";v="8", "Chromium";v="156"'),
+        (b"Content-Type", b"application/json"),
+        (b"sec-ch-ua-mobile", b"?0"),
+        (b"Accept", b"*/*"),
+        (b"Origin", b"http://127.0.0.1:18765"),
+        (b"Sec-Fetch-Site", b"same-origin"),
+        (b"Sec-Fetch-Mode", b"cors"),
+        (b"Sec-Fetch-Dest", b"empty"),
+        (b"Referer", b"http://127.0.0.1:18765/"),
+        (b"Accept-Encoding", b"gzip, deflate, br, zstd"),
+        (b"Accept-Language", b"en-US,en;q=0.9"),
+    ]

@@ -90,6 +90,16 @@ def test_inconsistencies(parser: UserAgentParser, raw: Headers, reasons: set[str
     assert fp.inconsistent is bool(reasons)
 
 
+def test_real_chromium_on_localhost_is_consistent(parser: UserAgentParser) -> None:
+    captured = ch.headless_chromium()
+    assert fp_of(parser, captured).reasons == set()
+    as_desktop_chrome = [
+        (k, v.replace(b"HeadlessChrome", b"Chrome")) if k == b"User-Agent" else (k, v) for k, v in captured
+    ]
+    assert parser.parse(dict(as_desktop_chrome)[b"User-Agent"].decode()).family == "Chrome"
+    assert fp_of(parser, as_desktop_chrome).reasons == set()
+
+
 def test_id_is_12_hex_and_stable(parser: UserAgentParser) -> None:
     a, b = fp_of(parser, ch.chrome()), fp_of(parser, ch.chrome())
     assert a.id == b.id
