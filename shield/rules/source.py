@@ -62,16 +62,19 @@ class Source:
         if node.style in (None, "", "'", '"') and start.line == end.line:
             return start.line + 1, start.column + 1 + offset + (1 if node.style in ("'", '"') else 0)
         lines = self.text.split("\n")
-        first = start.line + 1 if node.style in ("|", ">") else start.line
-        first_col = 0 if node.style in ("|", ">") else start.column + (1 if node.style in ("'", '"') else 0)
+        block = node.style in ("|", ">")
+        first = start.line + 1 if block else start.line
+        first_col = 0 if block else start.column + (1 if node.style in ("'", '"') else 0)
+        # a block scalar keeps spaces beyond its indentation (set by its first line) as content
+        body = [ln for ln in lines[first : end.line + 1] if ln.strip()]
+        block_indent = len(body[0]) - len(body[0].lstrip(" ")) if block and body else 0
         remaining = offset
         for i in range(first, min(end.line + 1, len(lines))):
-            raw = lines[i] if i != first or first_col == 0 else lines[i][first_col:]
-            indent = len(raw) - len(raw.lstrip(" "))
-            content = raw.strip() if node.style != "|" else raw[indent:]
+            raw = lines[i][first_col:] if i == first else lines[i]
+            indent = block_indent if block else len(raw) - len(raw.lstrip(" "))
+            content = raw[indent:] if block else raw.strip()
             if remaining <= len(content):
-                base = first_col if i == first and first_col else 0
-                return i + 1, base + indent + remaining + 1
+                return i + 1, (first_col if i == first else 0) + indent + remaining + 1
             remaining -= len(content) + 1
         return start.line + 1, start.column + 1
 
