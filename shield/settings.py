@@ -117,7 +117,7 @@ class ClientSettings:
 class ChallengeSettings:
     ttl: int = 300  # seconds a puzzle may be solved in
     base_difficulty: int = 16  # leading zero bits at the challenge threshold
-    max_difficulty: int = 22
+    max_difficulty: int = 20  # ~1.5 s on a phone browser; 22 is too harsh for real users
     bind: Literal["ip", "subnet"] = "ip"  # subnet suits mobile carriers that rotate addresses
     pass_ttl: int = 3600  # how long a solved challenge's pass lowers the score
     pass_credit: int = 40  # score removed while a pass is valid
