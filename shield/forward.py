@@ -215,6 +215,8 @@ class AiohttpForwarder:
         self, request: web.Request, body: bytes, ctx: RequestContext, extra_headers: Mapping[str, str] | None = None
     ) -> UpstreamReply:
         headers = upstream_request_headers(request, ctx)
+        # An uncompressed answer, so the outcome (a JSON field) can be read from its first bytes.
+        headers.popall("Accept-Encoding", None)
         if extra_headers:
             headers.update(extra_headers)
         if body or "Content-Length" in headers:

@@ -94,6 +94,13 @@ async def test_exchange_extra_headers_reach_the_upstream(start_proxy: StartProxy
     assert ["Shield-Score", "42"] in upstream.requests[-1]["headers"]
 
 
+async def test_protected_requests_ask_the_upstream_for_an_uncompressed_answer(proxy: Proxy, upstream: Upstream) -> None:
+    headers = {"Accept-Encoding": "gzip, br"}
+    async with aiohttp.ClientSession() as s, s.post(f"{proxy.url}/api/login", json={}, headers=headers) as r:
+        await r.read()
+    assert "accept-encoding" not in _headers(upstream.requests[-1])
+
+
 async def test_response_headers_come_back_including_repeated_set_cookie(proxy: Proxy) -> None:
     async with aiohttp.ClientSession() as s, s.get(f"{proxy.url}/echo") as r:
         assert r.headers["X-Upstream"] == "echo"
