@@ -48,11 +48,8 @@ async def shield_url(upstream: Upstream, tmp_path: Path) -> AsyncIterator[tuple[
         await runner.cleanup()
 
 
-# Known integration bug (owner: shield/identity/fingerprint.py): the page's script-initiated reload
-# lacks `Sec-Fetch-User`, which the first, browser-initiated navigation sent, so the fingerprint id
-# and with it the challenge binding change: shield answers wrong_binding. Making sec-fetch-user
-# volatile in the fingerprint fixes it (checked); then remove this marker.
-@pytest.mark.xfail(strict=True, reason="fingerprint changes across the page's reload (Sec-Fetch-User)")
+# The page's script-initiated reload lacks `Sec-Fetch-User`, which the first navigation sent: the
+# fingerprint must ignore such per-navigation headers or the challenge binding breaks.
 @pytest.mark.parametrize("init_script", [None, "delete Crypto.prototype.subtle;"], ids=["webcrypto", "js-sha256"])
 async def test_browser_solves_shields_challenge_and_keeps_its_pass(
     shield_url: tuple[str, Any], init_script: str | None
