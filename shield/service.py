@@ -79,7 +79,7 @@ class Service:
         while True:
             await asyncio.sleep(GEOIP_REFRESH_S)
             try:
-                self.facts.refresh()
+                self.pipeline.facts.refresh()
             except Exception:  # a broken new file must never stop the refresher
                 log.exception("geoip.refresh_failed")
 
@@ -149,8 +149,14 @@ def build_service(
     store = store or open_store(settings.store, settings, on_error=on_error, on_state=on_state)
     keyer = Keyer(settings.secret)
 
+    holder: list[Pipeline] = []
+
     def on_reload(result: ReloadResult) -> None:
         metrics.rules_reloads_total.labels(result="ok" if result.ok else "rejected").inc()
+        if result.ok and holder:
+            # the lists behind ip.hosting, ip.tor, ... follow the rules they were edited with
+            pipeline = holder[0]
+            pipeline.facts = pipeline.facts.with_lists(load_lists(settings.rules / "lists"))
 
     rules = RuleBook(
         settings.rules, lists_loader=load_lists, windows=settings.windows,
@@ -166,6 +172,7 @@ def build_service(
         settings, facts=facts, store=store, rules=rules, forwarder=fwd, clock=clock, metrics=metrics, bans=bans,
         upstream_failed=_upstream_failed(metrics, settings), degraded=degraded,
     )
+    holder.append(pipeline)
     proxy = build_app(
         settings, clock=clock, metrics=metrics, forwarder=fwd, protected=pipeline,
         ban_check=_ban_check(bans, clock, metrics),
