@@ -62,9 +62,9 @@ def update_section(path: Path, body: str) -> None:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--campaign", action="append", help="only these campaigns (repeatable; default: all bundled)")
-    p.add_argument("--users", type=int, default=10000, help="accounts / real users (default 10000)")
+    p.add_argument("--users", type=int, default=5000, help="accounts / real users (default 5000)")
     p.add_argument("--seed", type=int, default=1)
-    p.add_argument("--scale", type=float, default=0.5, help="campaign list size factor (default 0.5)")
+    p.add_argument("--scale", type=float, default=0.25, help="campaign list size factor (default 0.25)")
     p.add_argument(
         "--subprocess",
         type=float,

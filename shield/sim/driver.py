@@ -14,8 +14,10 @@ willing to pay, real users retry once after a 429.
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -79,6 +81,7 @@ class _Exchange:
 class Driver:
     options: DriverOptions
     session: aiohttp.ClientSession
+    solver: Executor | None = None  # where puzzles are solved (a process pool: real CPU work in parallel)
     devices: dict[str, _Device] = field(default_factory=dict)
 
     @property
@@ -175,7 +178,7 @@ class Driver:
         try:
             if int(challenge.get("difficulty", 99)) > max_difficulty:
                 return None  # not worth it to this client
-            return await asyncio.get_running_loop().run_in_executor(None, solve, challenge)
+            return await asyncio.get_running_loop().run_in_executor(self.solver, solve, dict(challenge))
         except (ChallengeError, ValueError, TypeError):
             return None
 
@@ -193,6 +196,14 @@ async def drive(
     events: Sequence[Event], options: DriverOptions, *, on_result: Callable[[Result], None] | None = None
 ) -> list[Result]:
     """Replay the events in order with at most `concurrency` in flight; results in event order."""
+    # Solving is real SHA-256 work (what the client pays); a process pool spreads it over the CPUs.
+    with ProcessPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        return await _replay(events, options, pool, on_result)
+
+
+async def _replay(
+    events: Sequence[Event], options: DriverOptions, pool: Executor, on_result: Callable[[Result], None] | None
+) -> list[Result]:
     results: list[Result | None] = [None] * len(events)
     limit = asyncio.Semaphore(options.concurrency)
     connector = aiohttp.TCPConnector(limit=options.concurrency, force_close=False)
@@ -200,7 +211,7 @@ async def drive(
     async with aiohttp.ClientSession(
         connector=connector, timeout=timeout, cookie_jar=aiohttp.DummyCookieJar(), auto_decompress=True
     ) as session:
-        driver = Driver(options, session)
+        driver = Driver(options, session, pool)
         started = time.monotonic()
         t0 = events[0].t if events else 0.0
 
