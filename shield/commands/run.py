@@ -17,11 +17,13 @@ from pathlib import Path
 
 import structlog
 
+from shield import preflight
 from shield.admin import build_admin_app, upstream_ready_check
 from shield.app import build_app
 from shield.clock import SystemClock
 from shield.observe.logs import configure_logging
 from shield.observe.metrics import Metrics
+from shield.service import build_service
 from shield.settings import Settings
 from shield.settings_load import SettingsError, load_settings
 from shield.workers import AppFactory, Apps, serve
@@ -78,7 +80,13 @@ async def default_apps(settings: Settings, with_admin: bool) -> Apps:
     return Apps(proxy, admin, metrics)
 
 
-def run(args: argparse.Namespace, factory: AppFactory = default_apps) -> int:
+async def service_apps(settings: Settings, with_admin: bool) -> Apps:
+    """The protecting proxy: one Service (store, facts, rules, pipeline) per worker."""
+    service = build_service(settings, with_admin=with_admin)
+    return Apps(service.proxy, service.admin, service.metrics)
+
+
+def run(args: argparse.Namespace, factory: AppFactory = service_apps) -> int:
     try:
         settings = settings_from_args(args)
     except SettingsError as exc:
@@ -86,7 +94,16 @@ def run(args: argparse.Namespace, factory: AppFactory = default_apps) -> int:
         for problem in exc.problems:
             print(f"  {problem}", file=sys.stderr)
         return 2
+    found = preflight.problems(settings)
+    if found:
+        print("shield: cannot start:", file=sys.stderr)
+        for problem in found:
+            print(f"  {problem}", file=sys.stderr)
+        return 2
     configure_logging(settings.log)
+    settings, warning = preflight.worker_count(settings)
+    if warning:
+        structlog.get_logger().warning("workers.memory_store", message=warning)
     settings, generated = with_secret(settings)
     if generated:
         structlog.get_logger().warning(
