@@ -223,7 +223,13 @@ class Pipeline:
     ) -> web.StreamResponse:
         challenge_label = state.label
         answer: web.StreamResponse | None = None
-        if decision.enforced:
+        delayed = 0.0
+        if decision.enforced and decision.action is Action.DELAY:
+            if await self.tarpit.hold(decision.delay_s):
+                delayed = min(decision.delay_s, self.tarpit.max_seconds)
+            else:  # the tarpit is full: refuse rather than hold more sockets
+                answer = rate_limited(rf.attempt.request_id, max(1, int(decision.delay_s)))
+        elif decision.enforced:
             answer = await self._refuse(request, rf, decision, state, now)
             if answer is not None and decision.action is Action.CHALLENGE:
                 challenge_label = "issued"
@@ -239,7 +245,7 @@ class Pipeline:
             upstream_status, upstream_ms = reply.status, reply.upstream_seconds * 1000
             ctype = reply.headers.get("Content-Type")
             outcome = classify(route.outcome, reply.status, reply.headers, reply.body, ctype)
-            answer = await self._send(request, reply, rf, state, now)
+            answer = await self._send(request, reply, rf, state, now, delayed)
             self.metrics.upstream_time(route.name, reply.upstream_seconds)
             if outcome is not Outcome.UNKNOWN:
                 self._record(obs, outcome, familiar=facts.get("account.familiar") is True, now=now)
@@ -254,10 +260,6 @@ class Pipeline:
         self, request: web.Request, rf: RequestFacts, decision: Decision, state: ChallengeState, now: float
     ) -> web.StreamResponse | None:
         action = decision.action
-        if action is Action.DELAY:
-            if not await self.tarpit.hold(decision.delay_s):
-                return rate_limited(rf.attempt.request_id, max(1, int(decision.delay_s)))
-            return None
         if action is Action.BAN:
             return banned(rf.attempt.request_id)
         challenge = None
@@ -275,9 +277,17 @@ class Pipeline:
         )
 
     async def _send(
-        self, request: web.Request, reply: UpstreamReply, rf: RequestFacts, state: ChallengeState, now: float
+        self,
+        request: web.Request,
+        reply: UpstreamReply,
+        rf: RequestFacts,
+        state: ChallengeState,
+        now: float,
+        delayed: float,
     ) -> web.StreamResponse:
         extra: dict[str, str] = {}
+        if delayed:
+            extra["Shield-Delayed"] = f"{delayed:g}"
         cookies: list[str] = []
         secure = self.settings.client.secure_cookies
         if state.solved:

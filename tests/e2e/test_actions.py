@@ -52,6 +52,7 @@ async def test_delay_holds_the_request_then_forwards_it(make_stack: Any) -> None
     assert resp.status == 401
     assert stack.upstream.requests
     assert held >= 0.2  # the policy's delay_seconds: a lower bound, not a speed claim
+    assert resp.headers["Shield-Delayed"] == "0.2"
     assert stack.decisions()[-1]["action"] == "delay"
 
 
