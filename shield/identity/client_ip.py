@@ -8,6 +8,7 @@ was written by the client and may be forged.
 from __future__ import annotations
 
 import ipaddress
+import socket
 from collections.abc import Iterable, Mapping, Sequence
 
 from shield.settings import IPNetwork
@@ -34,6 +35,10 @@ def parse_ip(text: str) -> IPAddress | None:
     elif s.count(":") == 1:
         s = s.split(":", 1)[0]
     s = s.split("%", 1)[0]  # zone ids are local to the sender
+    try:  # a dotted quad: inet_pton is ~20x faster than ipaddress's parser
+        return ipaddress.IPv4Address(socket.inet_pton(socket.AF_INET, s))
+    except OSError:
+        pass
     try:
         ip = ipaddress.ip_address(s)
     except ValueError:
@@ -103,5 +108,6 @@ def subnet_of(ip: str) -> str:
     addr = parse_ip(ip)
     if addr is None:
         return ip
-    prefix = 24 if addr.version == 4 else 48
-    return str(ipaddress.ip_network(f"{addr}/{prefix}", strict=False))
+    if addr.version == 4:
+        return f"{ipaddress.IPv4Address(int(addr) & 0xFFFFFF00)}/24"
+    return f"{ipaddress.IPv6Address(int(addr) & ~((1 << 80) - 1))}/48"
