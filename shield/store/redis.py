@@ -37,6 +37,7 @@ from shield.store.layout import BUCKETS, Plan, bucket_width
 from shield.store.records import HISTORY_LISTS, history_from_record
 
 DISTINCT_EXACT = 64  # members counted exactly per distinct set; HyperLogLog above
+HLL_REFRESH = 1.0  # seconds between full HyperLogLog merges of one set (cached counts in between)
 _PREFIX_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 # Errors that mean "Redis is not answering", as opposed to a bug in a script or an argument.
 UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (
@@ -205,7 +206,7 @@ def _prelude(plan: Plan, prefix: str, days: int, size: int) -> str:
             f"local ACCOUNT, COUNTRY = {index['account']}, {index['country']}",
             f"local MAXW = {max(w.seconds for w in plan.windows)}",
             f"local TTL_MS = {ttl_ms}",
-            f"local HDAYS, HSIZE, CAP = {days}, {size}, {DISTINCT_EXACT}",
+            f"local HDAYS, HSIZE, CAP, REFRESH = {days}, {size}, {DISTINCT_EXACT}, {HLL_REFRESH}",
             "cjson.encode_number_precision(14)  -- the maximum: milliseconds survive",
             "",
         )

@@ -209,3 +209,12 @@ async def test_claim_once_refuses_a_replay_within_ttl(store: Store) -> None:
 
 async def test_ping_answers_when_reachable(store: Store) -> None:
     await store.ping()
+
+
+async def test_large_distinct_counts_slide_out_of_short_windows(store: Store) -> None:
+    now = FakeClock().now()
+    for i in range(100):
+        await store.observe(attempt(ip=f"10.30.1.{i}", account=f"victim-{i}"), now + i * 0.01)
+    later = (await store.observe(attempt(ip="10.30.2.1", account="late"), now + 120)).counters
+    assert later["password.distinct_accounts_1m"] == 1
+    assert abs(later["password.distinct_accounts_10m"] - 101) <= 3

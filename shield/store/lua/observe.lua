@@ -4,28 +4,6 @@ local now = tonumber(ARGV[1])
 local vals = {}
 for i = 1, #DIMS do vals[i] = ARGV[i + 1] end
 
--- sums[window][measure] over the live buckets; stale buckets are deleted on the way.
-local function read(key, ws)
-  local sums, cur = {}, {}
-  for i = 1, #ws do
-    sums[i] = {}
-    cur[i] = math.floor(now / ws[i])
-  end
-  local all = redis.call('HGETALL', key)
-  local stale = {}
-  for j = 1, #all, 2 do
-    local wi, b, m = string.match(all[j], '^(%d+):(-?%d+):(%a+)$')
-    wi, b = tonumber(wi), tonumber(b)
-    if wi == nil or wi > #ws or b <= cur[wi] - BUCKETS then
-      stale[#stale + 1] = all[j]
-    else
-      sums[wi][m] = (sums[wi][m] or 0) + tonumber(all[j + 1])
-    end
-  end
-  if #stale > 0 then redis.call('HDEL', key, unpack(stale)) end
-  return sums
-end
-
 local function hll_keys(base, wi)
   local keys, cur = {}, math.floor(now / DWW[wi])
   for b = cur - BUCKETS + 1, cur do keys[#keys + 1] = base .. wi .. ':' .. b end
@@ -45,7 +23,7 @@ local function distinct(key, member)
     local live, stale = {}, {}
     for j = 1, #all, 2 do
       local t = tonumber(all[j + 1])
-      if all[j] == '~h' or now - t >= MAXW then
+      if string.sub(all[j], 1, 1) == '~' or t == nil or now - t >= MAXW then
         stale[#stale + 1] = all[j]
       else
         live[#live + 1] = {all[j], t}
@@ -74,16 +52,31 @@ local function distinct(key, member)
       end
     end
     redis.call('DEL', key)
-  elseif member ~= '' then
+  end
+  local added = {}
+  if member ~= '' then
     for wi = 1, #DW do
       local hk = base .. wi .. ':' .. math.floor(now / DWW[wi])
-      redis.call('PFADD', hk, member)
+      added[wi] = redis.call('PFADD', hk, member)
       redis.call('PEXPIRE', hk, TTL_MS)
     end
   end
-  redis.call('HSET', key, '~h', ARGV[1])
+  -- Merging 12 HyperLogLogs per window is the expensive part: do it at most once per REFRESH
+  -- seconds; in between, add the members that changed a register to the cached counts.
+  local state = redis.call('HMGET', key, '~t', '~c')
+  local at = tonumber(state[1])
+  if at and now >= at and now - at < REFRESH and state[2] then
+    local i = 0
+    for c in string.gmatch(state[2], '%d+') do
+      i = i + 1
+      counts[i] = tonumber(c) + (added[i] or 0)
+    end
+  else
+    for wi = 1, #DW do counts[wi] = redis.call('PFCOUNT', unpack(hll_keys(base, wi))) end
+    redis.call('HSET', key, '~t', ARGV[1])
+  end
+  redis.call('HSET', key, '~h', ARGV[1], '~c', table.concat(counts, ','))
   redis.call('PEXPIRE', key, TTL_MS)
-  for wi = 1, #DW do counts[wi] = redis.call('PFCOUNT', unpack(hll_keys(base, wi))) end
   return counts
 end
 
@@ -105,8 +98,8 @@ for d = 1, #DIMS do
   local sums, dcounts = nil, {}
   if v ~= '' then
     local key = counter_key(d, v)
-    bump(now, key, DWW, 'a')
-    sums = read(key, DWW)
+    bump(now, key, DWW, measures(d), 'a')
+    sums = totals(key, DWW, measures(d))
     for k, spec in ipairs(DISTINCT[d]) do
       dcounts[k] = distinct(P .. 'd:' .. DIMS[d] .. ':' .. v .. ':' .. spec[1], vals[spec[2]])
     end
@@ -123,9 +116,9 @@ for wi = 1, #DW do
 end
 
 local site = P .. 'site'
-bump(now, site, SWW, 'a')
-if vals[ACCOUNT] ~= '' and not known then bump(now, site, SWW, 'u') end
-local ssums = read(site, SWW)
+bump(now, site, SWW, MS_SITE, 'a')
+if vals[ACCOUNT] ~= '' and not known then bump(now, site, SWW, MS_SITE, 'u') end
+local ssums = totals(site, SWW, MS_SITE)
 for wi = 1, #SW do
   for _, m in ipairs({'a', 'f', 's', 'u'}) do out[#out + 1] = ssums[wi][m] or 0 end
 end

@@ -9,11 +9,11 @@ local lat, lon = ARGV[#DIMS + 4], ARGV[#DIMS + 5]
 for d = 1, #DIMS do
   if vals[d] ~= '' then
     local key = counter_key(d, vals[d])
-    bump(now, key, DWW, m)
-    if d == ACCOUNT and m == 'f' then bump(now, key, DWW, familiar and 'ff' or 'fu') end
+    bump(now, key, DWW, measures(d), m)
+    if d == ACCOUNT and m == 'f' then bump(now, key, DWW, MS_ACCOUNT, familiar and 'ff' or 'fu') end
   end
 end
-bump(now, P .. 'site', SWW, m)
+bump(now, P .. 'site', SWW, MS_SITE, m)
 
 if m ~= 's' or vals[ACCOUNT] == '' then return 0 end
 -- Success: update the account history (same shape as shield.store.records.updated_record).

@@ -1,0 +1,173 @@
+"""Store benchmark: per-call cost, round trips per request and memory per 100k tracked IPs.
+
+    .venv/bin/python bench/store.py [--tracked 100000] [--calls 5000]
+
+Starts its own redis-server (Debian's /usr/bin/redis-server) on a free port, no persistence.
+Traffic is credential stuffing as seen in the wild: every attempt from a new IP (/24s of the
+demo CN/US/VN/BR/RU ranges) on a new account with a new password, a few fingerprints.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import tracemalloc
+from pathlib import Path
+
+import redis
+from redis.asyncio import BlockingConnectionPool, Redis
+
+from shield.model import Outcome
+from shield.settings import Settings
+from shield.store.base import Observation, Store
+from shield.store.memory import MemoryStore
+from shield.store.redis import RedisStore
+
+COUNTRIES = (("CN", "64530", 30), ("US", "64531", 31), ("VN", "64532", 32), ("BR", "64533", 33), ("RU", "64534", 34))
+
+
+def attempt(i: int) -> Observation:
+    country, asn, octet = COUNTRIES[i % len(COUNTRIES)]
+    n = i // len(COUNTRIES)
+    ip = f"10.{octet}.{(n // 250) % 256}.{n % 250 + 1}"
+    return Observation(
+        route="login",
+        ip=ip,
+        subnet=ip.rsplit(".", 1)[0] + ".0/24",
+        asn=asn,
+        country=country,
+        account=f"acct-{i:08x}",
+        fp=f"fp-{i % 40}",
+        device=None,
+        password=f"pw-{i:08x}",
+        pair=f"pair-{i:08x}",
+        lat=39.9,
+        lon=116.4,
+    )
+
+
+async def per_call_us(store: Store, calls: int, start: int) -> tuple[float, float]:
+    now = 1_700_000_000.0
+    t0 = time.perf_counter()
+    for i in range(start, start + calls):
+        await store.observe(attempt(i), now + i * 0.001)
+    observe = (time.perf_counter() - t0) / calls * 1e6
+    t0 = time.perf_counter()
+    for i in range(start, start + calls):
+        await store.record_outcome(attempt(i), Outcome.FAILURE, familiar=False, now=now + i * 0.001)
+    outcome = (time.perf_counter() - t0) / calls * 1e6
+    return observe, outcome
+
+
+async def load(store: Store, count: int, start: int, concurrency: int = 1) -> float:
+    """Observe `count` new attempts; observes per second."""
+    now = 1_700_000_000.0
+    t0 = time.perf_counter()
+    for batch in range(start, start + count, concurrency):
+        await asyncio.gather(*(store.observe(attempt(i), now + i * 0.001) for i in range(batch, batch + concurrency)))
+    return count / (time.perf_counter() - t0)
+
+
+async def bench_memory(tracked: int, calls: int) -> dict[str, str]:
+    store = MemoryStore(Settings())
+    await per_call_us(store, 500, 10_000_000)  # warm up
+    observe, outcome = await per_call_us(store, calls, 0)
+    gc.collect()
+    tracemalloc.start()
+    before = tracemalloc.get_traced_memory()[0]
+    await load(store, tracked, 20_000_000)
+    gc.collect()
+    used = tracemalloc.get_traced_memory()[0] - before
+    tracemalloc.stop()
+    return {
+        "observe_us": f"{observe:.0f}",
+        "outcome_us": f"{outcome:.0f}",
+        "round_trips": "0",
+        "per_s_64": "-",
+        "mem_100k": f"{used * 100_000 / tracked / 2**20:.0f} MiB",
+    }
+
+
+async def bench_redis(port: int, tracked: int, calls: int) -> dict[str, str]:
+    pool = BlockingConnectionPool.from_url(f"redis://127.0.0.1:{port}/0", max_connections=64, timeout=5)
+    store = RedisStore(Redis(connection_pool=pool), Settings())
+    await store.load_scripts()
+    await per_call_us(store, 500, 10_000_000)
+    redis.Redis(port=port).flushall()
+    store.round_trips = 0
+    observe, outcome = await per_call_us(store, calls, 0)
+    trips = store.round_trips / (2 * calls)
+    rate = await load(store, min(tracked, 20_000), 30_000_000, concurrency=64)
+    sync = redis.Redis(port=port)
+    sync.flushall()
+    before = int(sync.info("memory")["used_memory"])
+    await load(store, tracked, 20_000_000, concurrency=64)
+    used = int(sync.info("memory")["used_memory"]) - before
+    one_ip = sum(int(sync.memory_usage(k) or 0) for k in sync.scan_iter(match="{shield}:*:ip:10.30.0.1*"))
+    await store.close()
+    return {
+        "observe_us": f"{observe:.0f}",
+        "outcome_us": f"{outcome:.0f}",
+        "round_trips": f"{trips:.2f}",
+        "per_s_64": f"{rate:.0f}",
+        "mem_100k": f"{used * 100_000 / tracked / 2**20:.0f} MiB (one IP's keys: {one_ip} B)",
+    }
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def start_redis(workdir: Path) -> tuple[subprocess.Popen[bytes], int]:
+    binary = shutil.which("redis-server") or "/usr/bin/redis-server"
+    port = free_port()
+    args = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+    process = subprocess.Popen([*args, "--dir", str(workdir)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for _ in range(200):
+        try:
+            redis.Redis(port=port).ping()
+            return process, port
+        except redis.ConnectionError:
+            time.sleep(0.05)
+    raise RuntimeError("redis-server did not start")
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--tracked", type=int, default=100_000, help="attempts (new IP + account each) to load")
+    parser.add_argument("--calls", type=int, default=5_000, help="sequential calls timed per store")
+    args = parser.parse_args()
+    rows = {"memory": await bench_memory(args.tracked, args.calls)}
+    with tempfile.TemporaryDirectory() as tmp:
+        process, port = start_redis(Path(tmp))
+        try:
+            rows["redis"] = await bench_redis(port, args.tracked, args.calls)
+        finally:
+            process.kill()
+            process.wait()
+    print(
+        f"store bench: {args.calls} sequential calls, {args.tracked} tracked attempts, python {sys.version.split()[0]}"
+    )
+    print(
+        "| store | observe (us) | record_outcome (us) | round trips / call | observes/s (64 in flight) "
+        "| memory per 100k tracked IPs |"
+    )
+    print("|---|---|---|---|---|---|")
+    for name, r in rows.items():
+        print(
+            f"| {name} | {r['observe_us']} | {r['outcome_us']} | {r['round_trips']} | {r['per_s_64']} | {r['mem_100k']} |"
+        )
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
