@@ -165,7 +165,8 @@ async def main() -> None:
     print("|---|---|---|---|---|---|")
     for name, r in rows.items():
         print(
-            f"| {name} | {r['observe_us']} | {r['outcome_us']} | {r['round_trips']} | {r['per_s_64']} | {r['mem_100k']} |"
+            f"| {name} | {r['observe_us']} | {r['outcome_us']} | {r['round_trips']} "
+            f"| {r['per_s_64']} | {r['mem_100k']} |"
         )
 
 
