@@ -45,7 +45,6 @@ async def test_redis_outage_is_survived_and_recovered_from(make_stack: Any, rest
 
 
 async def test_route_policy_challenge_applies_while_the_store_is_down(make_stack: Any, restartable_redis: Any) -> None:
-    import dataclasses
 
     from shield.settings import FieldRef, RouteSettings
 
