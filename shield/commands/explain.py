@@ -27,9 +27,11 @@ from shield.enrich.lists import load_lists
 from shield.explain_request import DescriptionError, describe_facts, parse_description
 from shield.factbuilder import FactBuilder
 from shield.identity.keyed import Keyer
+from shield.observe.logs import configure_logging
 from shield.rules.explain import explain, render
 from shield.rules.load import load_rules
 from shield.rules.source import RuleErrors
+from shield.settings import LogSettings
 from shield.settings_load import SettingsError, load_settings
 
 
@@ -81,7 +83,29 @@ def _token() -> str:
     return os.environ.get("SHIELD_ADMIN_TOKEN", "")
 
 
+def _late_options(args: argparse.Namespace) -> None:
+    """`shield explain req.json --json`: REMAINDER keeps options written after a FILE; take them back
+    (a curl command line keeps its own dashes)."""
+    words, rest = list(args.request), []
+    if words and words[0] == "curl":
+        return
+    while words:
+        word = words.pop(0)
+        if word == "--json":
+            args.json = True
+        elif word in ("--config", "-c", "--rules", "--admin") and words:
+            value = words.pop(0)
+            setattr(args, {"-c": "config", "--config": "config"}.get(word, word[2:]),
+                    value if word == "--admin" else Path(value))
+        else:
+            rest.append(word)
+    args.request = rest
+
+
 def run(args: argparse.Namespace) -> int:
+    _late_options(args)
+    # the report owns stdout; shield's own events (GeoIP loaded, ...) go to stderr, warnings only
+    configure_logging(LogSettings(level="warning"), stream=sys.stderr)
     try:
         text = _read(args.request)
         if args.admin:
