@@ -173,6 +173,9 @@ def build_service(
         upstream_failed=_upstream_failed(metrics, settings), degraded=degraded,
     )
     holder.append(pipeline)
+    # gauges read at scrape time: no bookkeeping on the request path
+    metrics.bans_active.set_function(lambda: float(len(bans)))
+    metrics.delayed_inflight.set_function(lambda: float(pipeline.tarpit.inflight))
     proxy = build_app(
         settings, clock=clock, metrics=metrics, forwarder=fwd, protected=pipeline,
         ban_check=_ban_check(bans, clock, metrics),

@@ -75,6 +75,10 @@ async def test_an_admin_ban_bites_on_the_proxy_and_lifting_it_lets_the_client_ba
         async with s.get(admin + "/decisions", headers=AUTH) as r:
             bans = await r.json()
         assert "10.42.9.0/24" in str(bans)
+        async with s.get(admin + "/metrics", headers=AUTH) as r:
+            exposition = await r.text()
+        assert "shield_bans_active 1.0" in exposition
+        assert 'shield_requests_total{route="banned",status="403"} 1.0' in exposition
         async with s.delete(admin + "/decisions/subnet/10.42.9.0/24", headers=AUTH) as r:
             assert r.status in (200, 204)
         assert await eventually_status(s, proxy + "/anything", who, 200)
