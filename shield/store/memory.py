@@ -19,38 +19,41 @@ from shield.facts import DIMENSIONS, DISTINCT, SITE_WINDOWS
 from shield.model import BAN_SCOPES, Ban, BanScope, Outcome
 from shield.settings import Settings
 from shield.store.base import AccountHistory, Observation, Signals
-from shield.store.layout import (
-    ACCOUNT_MEASURES,
-    MEASURES,
-    SITE,
-    SITE_MEASURES,
-    Plan,
-    bucket_width,
-)
+from shield.store.layout import ACCOUNT_MEASURES, MEASURES, SITE, SITE_MEASURES, Plan
 from shield.store.records import escalated_ttl, harshest, history_from_record, updated_record
-from shield.store.sampled import SampledSet
-from shield.store.sliding import FF, FU, MEASURE_INDEX, A, F, S, SlidingCounts, U
+from shield.store.sampled import Distinct, SampledSet, small_add, small_count_since
+from shield.store.sliding import FF, FU, MEASURE_INDEX, A, F, S, U, estimate, roll, weights
 
 EXPIRED_SWEEP = 8  # expired entries dropped from the LRU's front per write, amortised
 
 
 class _Counts:
-    """The counters of one dimension value (one SlidingCounts per window) and its distinct sets."""
+    """One dimension value: two-bucket counters (shield.store.sliding) and its distinct sets."""
 
-    __slots__ = ("distinct", "windows")
+    __slots__ = ("counts", "distinct", "expires", "t")
 
-    def __init__(self, widths: list[float], measures: int) -> None:
-        self.windows = [SlidingCounts(w, measures) for w in widths]
-        self.distinct: dict[str, SampledSet] = {}
+    def __init__(self, size: int, sets: int, now: float, expires: float) -> None:
+        self.counts = [0] * size
+        self.distinct: list[Distinct | None] | None = [None] * sets if sets else None
+        self.t = now  # the last write: every window's current bucket follows from it
+        self.expires = expires
+
+    @property
+    def units(self) -> int:
+        """Members of sampled (large) sets cost a unit each; small sets ride on the entry's unit."""
+        return 1 + sum(len(d) for d in self.distinct or () if isinstance(d, SampledSet))
 
 
 class _Entry:
-    __slots__ = ("expires", "units", "value")
+    __slots__ = ("expires", "value")
 
     def __init__(self, value: Any, expires: float) -> None:
         self.value = value
         self.expires = expires
-        self.units = 1
+
+    @property
+    def units(self) -> int:
+        return 1
 
 
 class MemoryStore:
@@ -63,32 +66,37 @@ class MemoryStore:
         self._max_keys = max(1, settings.memory.max_keys)
         self._history_days = settings.memory.history_days
         self._history_size = settings.memory.history_size
-        self._lru: OrderedDict[tuple[str, str], _Entry] = OrderedDict()
+        self._lru: OrderedDict[tuple[str, str], _Counts | _Entry] = OrderedDict()
         self._units = 0
         self._bans: dict[tuple[BanScope, str], Ban] = {}
         self._offenses: dict[tuple[BanScope, str], tuple[int, float, float]] = {}
         self._zero = dict.fromkeys(self._plan.names, 0)
-        self._dim_windows = [(i, w.seconds, bucket_width(w)) for i, w in enumerate(settings.windows)]
-        self._site_windows = [(i, w.seconds, bucket_width(w)) for i, w in enumerate(SITE_WINDOWS)]
-        measures = {dim: MEASURES + ACCOUNT_MEASURES if dim == "account" else MEASURES for dim in DIMENSIONS}
-        self._names = {
-            dim: [[(MEASURE_INDEX[m], f"{dim}.{word}_{w.name}") for m, word in measures[dim]] for w in settings.windows]
+        self._widths = [float(w.seconds) for w in settings.windows]
+        self._site_widths = [float(w.seconds) for w in SITE_WINDOWS]
+        self._measures = {dim: len(MEASURES + ACCOUNT_MEASURES if dim == "account" else MEASURES) for dim in DIMENSIONS}
+        self._measures[SITE] = len(SITE_MEASURES)
+        # Per dimension: (counter position, fact name) for every window's measures, in window order.
+        self._names: dict[str, list[list[tuple[int, str]]]] = {}
+        for dim in (*DIMENSIONS, SITE):
+            m = self._measures[dim]
+            pairs = SITE_MEASURES if dim == SITE else MEASURES + ACCOUNT_MEASURES if dim == "account" else MEASURES
+            windows = SITE_WINDOWS if dim == SITE else settings.windows
+            self._names[dim] = [
+                [(2 * (i * m + MEASURE_INDEX[k]), f"{dim}.{word}_{w.name}") for k, word in pairs]
+                for i, w in enumerate(windows)
+            ]
+        self._distinct_specs = {
+            dim: [
+                (k, other, [(w.seconds, f"{dim}.{measure}_{w.name}") for w in settings.windows])
+                for k, (measure, other) in enumerate(DISTINCT.get(dim, {}).items())
+            ]
             for dim in DIMENSIONS
         }
-        self._site_names = [
-            [(MEASURE_INDEX[m], f"{SITE}.{word}_{w.name}") for m, word in SITE_MEASURES] for w in SITE_WINDOWS
-        ]
-        dim_widths = [bucket_width(w) for w in settings.windows]
-        site_widths = [bucket_width(w) for w in SITE_WINDOWS]
-        self._factory = lambda: _Counts(dim_widths, len(MEASURES))
-        self._account_factory = lambda: _Counts(dim_widths, len(MEASURES) + len(ACCOUNT_MEASURES))
-        self._site_factory = lambda: _Counts(site_widths, len(SITE_MEASURES))
-        self._window_names = [w.name for w in settings.windows]
         self._max_dim_window = max(w.seconds for w in settings.windows)
-        self._ttl = self._plan.max_window + max(w for _, _, w in (*self._dim_windows, *self._site_windows))
+        self._ttl = 2.0 * self._plan.max_window  # the previous bucket of the longest window
 
     def __len__(self) -> int:
-        """Units in use (entries plus distinct members): never above memory.max_keys."""
+        """Units in use (entries plus members of large distinct sets): never above memory.max_keys."""
         return self._units
 
     # -- the Store port ------------------------------------------------------------------------
@@ -96,27 +104,19 @@ class MemoryStore:
     async def observe(self, obs: Observation, now: float) -> Signals:
         counters = dict(self._zero)
         history = self._history(obs.account, now) if obs.account is not None else None
+        weights_now = weights(now, self._widths)
         for dim in DIMENSIONS:
             value = obs.dimension(dim)
             if value is None:
                 continue
-            counts = self._counts(dim, value, now)
-            for window, names in zip(counts.windows, self._names[dim], strict=True):
-                window.add(now, A)
-                totals = window.current(now)
-                for index, name in names:
-                    counters[name] = totals[index]
-            for measure, other in DISTINCT.get(dim, {}).items():
-                self._distinct(counts, measure, obs.dimension(other), f"{dim}.{measure}", counters, now)
+            entity = self._counts(dim, value, now)
+            self._add(entity, dim, A, -1, now, counters, weights_now)
+            specs = self._distinct_specs[dim]
+            if specs:
+                self._distinct(entity, specs, obs, counters, now)
         site = self._counts(SITE, "", now)
         unknown = obs.account is not None and history is None
-        for window, names in zip(site.windows, self._site_names, strict=True):
-            window.add(now, A)
-            if unknown:
-                window.add(now, U)
-            totals = window.current(now)
-            for index, name in names:
-                counters[name] = totals[index]
+        self._add(site, SITE, A, U if unknown else -1, now, counters, weights(now, self._site_widths))
         ban = self._find(_ban_keys(obs), now)
         return Signals(counters=counters, history=history, ban=ban)
 
@@ -128,13 +128,9 @@ class MemoryStore:
             value = obs.dimension(dim)
             if value is None:
                 continue
-            extra = FF if familiar else FU
-            for window in self._counts(dim, value, now).windows:
-                window.add(now, index)
-                if dim == "account" and index == F:
-                    window.add(now, extra)
-        for window in self._counts(SITE, "", now).windows:
-            window.add(now, index)
+            extra = (FF if familiar else FU) if dim == "account" and index == F else -1
+            self._add(self._counts(dim, value, now), dim, index, extra, now, None, None)
+        self._add(self._counts(SITE, "", now), SITE, index, -1, now, None, None)
         if outcome is Outcome.SUCCESS and obs.account is not None:
             entry = self._touch(("h", obs.account), now, self._history_days * 86400.0, dict)
             entry.value = updated_record(entry.value, obs, now, days=self._history_days, size=self._history_size)
@@ -191,40 +187,94 @@ class MemoryStore:
     # -- counters ------------------------------------------------------------------------------
 
     def _counts(self, dim: str, value: str, now: float) -> _Counts:
-        entry = self._lru.get(("c", f"{dim}:{value}"))
-        if entry is not None and entry.expires > now:
-            # The hot path: an entity seen recently (inlined _touch).
-            entry.expires = now + self._ttl
-            self._lru.move_to_end(("c", f"{dim}:{value}"))
-            counts: _Counts = entry.value
-            return counts
-        factory = self._site_factory if dim == SITE else self._account_factory if dim == "account" else self._factory
-        return cast(_Counts, self._touch(("c", f"{dim}:{value}"), now, self._ttl, factory).value)
+        key = (dim, value)
+        entity = self._lru.get(key)
+        if entity is not None and entity.expires > now:
+            # The hot path: an entity seen recently.
+            entity.expires = now + self._ttl
+            self._lru.move_to_end(key)
+            return cast(_Counts, entity)
+        if entity is not None:
+            self._drop(key)
+        widths = self._site_widths if dim == SITE else self._widths
+        sets = len(self._distinct_specs.get(dim, ()))
+        fresh = _Counts(2 * len(widths) * self._measures[dim], sets, now, now + self._ttl)
+        self._lru[key] = fresh
+        self._charge(1)
+        self._sweep(now)
+        return fresh
+
+    def _add(
+        self,
+        entity: _Counts,
+        dim: str,
+        index: int,
+        extra: int,
+        now: float,
+        out: dict[str, int] | None,
+        weights_now: list[float] | None,
+    ) -> None:
+        """Count measure `index` (and `extra` unless -1) in every window; with `out`, write the estimates."""
+        counts, m = entity.counts, self._measures[dim]
+        if now > entity.t:
+            roll(counts, entity.t, now, self._site_widths if dim == SITE else self._widths, m)
+            entity.t = now
+        for i in range(0, len(counts), 2 * m):
+            counts[i + 2 * index] += 1
+            if extra >= 0:
+                counts[i + 2 * extra] += 1
+        if out is None or weights_now is None:
+            return
+        late = now < entity.t  # a late write reads the buckets as of the entity's last write
+        ws = weights(entity.t, self._site_widths if dim == SITE else self._widths) if late else weights_now
+        for weight, names in zip(ws, self._names[dim], strict=True):
+            for pos, name in names:
+                out[name] = estimate(counts[pos], counts[pos + 1], weight)
 
     def _distinct(
-        self, counts: _Counts, measure: str, member: str | None, prefix: str, out: dict[str, int], now: float
+        self,
+        entity: _Counts,
+        specs: list[tuple[int, str, list[tuple[int, str]]]],
+        obs: Observation,
+        out: dict[str, int],
+        now: float,
     ) -> None:
-        members = counts.distinct.get(measure)
-        if members is None:
-            members = counts.distinct[measure] = SampledSet()
-        self._units -= members.prune(now - self._max_dim_window)
-        if member is not None:
-            self._charge(members.add(member, now))
-        for (_, seconds, _), name in zip(self._dim_windows, self._window_names, strict=True):
-            out[f"{prefix}_{name}"] = members.count_since(now - seconds)
+        sets = entity.distinct
+        assert sets is not None  # every dimension with specs has sets
+        horizon = now - self._max_dim_window
+        for k, other, windows in specs:
+            member = obs.dimension(other)
+            members = sets[k]
+            if isinstance(members, SampledSet):
+                self._units -= members.prune(horizon)
+                if member is not None:
+                    self._charge(members.add(member, now))
+                for seconds, name in windows:
+                    out[name] = members.count_since(now - seconds)
+                continue
+            if member is not None:
+                members = sets[k] = small_add(members or [], member, now, horizon)
+                if isinstance(members, SampledSet):
+                    self._charge(len(members))
+                    for seconds, name in windows:
+                        out[name] = members.count_since(now - seconds)
+                    continue
+            if members:
+                for seconds, name in windows:
+                    out[name] = small_count_since(members, now - seconds)
 
     # -- history -------------------------------------------------------------------------------
 
     def _history(self, account: str, now: float) -> AccountHistory | None:
         entry = self._lru.get(("h", account))
-        if entry is None or entry.expires <= now:
+        if not isinstance(entry, _Entry) or entry.expires <= now:
             return None
         return history_from_record(entry.value, now, self._history_days)
 
     # -- the LRU -------------------------------------------------------------------------------
 
     def _touch(self, key: tuple[str, str], now: float, ttl: float, factory: Any) -> _Entry:
-        entry = self._lru.get(key)
+        entry = cast(_Entry | None, self._lru.get(key))
         if entry is None or entry.expires <= now:
             if entry is not None:
                 self._drop(key)
@@ -242,10 +292,7 @@ class MemoryStore:
         self._evict_over_budget()
 
     def _drop(self, key: tuple[str, str]) -> None:
-        entry = self._lru.pop(key)
-        self._units -= 1
-        if isinstance(entry.value, _Counts):
-            self._units -= sum(len(s) for s in entry.value.distinct.values())
+        self._units -= self._lru.pop(key).units
 
     def _evict_over_budget(self) -> None:
         # The newest entry is never evicted: it is the one being written right now.

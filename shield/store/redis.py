@@ -33,7 +33,7 @@ from shield.facts import DIMENSIONS, DISTINCT, SITE_WINDOWS
 from shield.model import BAN_SCOPES, Ban, BanScope, Outcome
 from shield.settings import Settings
 from shield.store.base import Observation, Signals, StoreUnavailable
-from shield.store.layout import BUCKETS, Plan, bucket_width
+from shield.store.layout import Plan
 from shield.store.records import HISTORY_LISTS, history_from_record
 
 DISTINCT_EXACT = 64  # members counted exactly per distinct set; HyperLogLog above
@@ -191,12 +191,10 @@ def _prelude(plan: Plan, prefix: str, days: int, size: int) -> str:
     distinct = ", ".join(
         "{" + ", ".join(f'{{"{m}", {index[o]}}}' for m, o in DISTINCT.get(dim, {}).items()) + "}" for dim in DIMENSIONS
     )
-    widths = [bucket_width(w) for w in (*plan.windows, *SITE_WINDOWS)]
-    ttl_ms = int((plan.max_window + max(widths)) * 1000)
+    ttl_ms = int(2 * plan.max_window * 1000)  # the previous bucket of the longest window
     return "\n".join(
         (
             f'local P = "{prefix}"',
-            f"local BUCKETS = {BUCKETS}",
             "local DIMS = {" + ", ".join(f'"{d}"' for d in DIMENSIONS) + "}",
             "local DW = {" + ", ".join(str(w.seconds) for w in plan.windows) + "}",
             "local SW = {" + ", ".join(str(w.seconds) for w in SITE_WINDOWS) + "}",

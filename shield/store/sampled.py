@@ -1,7 +1,10 @@
-"""SampledSet: sliding-window distinct counts in bounded memory (the MemoryStore's HyperLogLog).
+"""Sliding-window distinct counts in bounded memory (the MemoryStore's HyperLogLog).
 
-Members are kept with their last-seen time, oldest first, so a window's distinct count is
-one binary search. Up to CAP members the count is exact. Beyond, the set switches to adaptive
+A set starts as a flat list [member, last_seen, member, last_seen, ...] (SMALL members at most:
+the common case, one member, costs one list) and becomes a SampledSet beyond.
+
+SampledSet keeps members with their last-seen time, oldest first, so a window's distinct count
+is one binary search. Up to CAP members the count is exact. Beyond, the set switches to adaptive
 (Wegman) sampling: it keeps only members whose hash has its `level` low bits zero (one in
 2**level), raising the level whenever it overflows, and scales counts by 2**level. The
 estimate is unbiased with a relative standard error of about 1/sqrt(CAP/2) (under 9% for
@@ -14,6 +17,7 @@ from __future__ import annotations
 from bisect import bisect_right
 
 CAP = 256
+SMALL = 8
 
 
 class SampledSet:
@@ -56,3 +60,29 @@ class SampledSet:
         """Distinct members seen after `cutoff` (estimated once the set is sampled)."""
         times = list(self.seen.values())
         return (len(times) - bisect_right(times, cutoff)) << self.level
+
+
+Distinct = list[object] | SampledSet
+
+
+def small_add(items: list[object], member: str, now: float, horizon: float) -> Distinct:
+    """Record `member` in a small set (dropping members last seen at or before `horizon`)."""
+    kept: list[object] = [member, now]
+    for j in range(0, len(items), 2):
+        seen = items[j + 1]
+        if items[j] != member and seen > horizon:  # type: ignore[operator]
+            kept += (items[j], seen)
+    if len(kept) <= 2 * SMALL:
+        return kept
+    big = SampledSet()
+    for j in range(len(kept) - 2, -1, -2):  # oldest first (kept is newest first)
+        big.add(kept[j], kept[j + 1])  # type: ignore[arg-type]
+    return big
+
+
+def small_count_since(items: list[object], cutoff: float) -> int:
+    n = 0
+    for j in range(1, len(items), 2):
+        if items[j] > cutoff:  # type: ignore[operator]
+            n += 1
+    return n

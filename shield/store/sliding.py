@@ -1,47 +1,50 @@
-"""SlidingCounts: one entity's counters over one window, in BUCKETS time buckets.
+"""Two-bucket sliding windows (Cloudflare's approximation), shared arithmetic of both stores.
 
-Each bucket holds a small row of counts (one per measure) and the window keeps running
-totals, so reading a window is O(1): buckets that fell out of the window are subtracted as
-they leave (they sit at the front, being inserted in time order).
+A window of W seconds keeps two fixed buckets, each W wide and aligned on absolute time: the
+current one and the previous one. The estimate over the window ending at `now` is
+
+    current + round(previous * (1 - elapsed / W))
+
+where `elapsed` is how far `now` is into the current bucket: the previous bucket is assumed to
+be spread evenly and only the part of it still inside the window is counted. At a steady rate
+the estimate is exact up to rounding; for a burst it is off by at most the previous bucket's
+count times the part of W the burst was not spread over. One attempt is counted for at least
+W/2 and never for 3W/2 or more.
+
+One entity's counters are a flat list: for window i and measure m (M measures) the current
+count at 2*(i*M + m) and the previous at 2*(i*M + m) + 1, plus the time of the last write, from
+which every window's current bucket follows. The Redis script (lua/common.lua) mirrors this.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
-from shield.store.layout import BUCKETS
-
-# Row positions: attempts, failures, successes, then the account's familiar / unfamiliar
+# Measure positions: attempts, failures, successes, then the account's familiar / unfamiliar
 # failures (account entities) or the attempts on unknown accounts (the site entity).
 A, F, S, FF, FU = 0, 1, 2, 3, 4
 U = 3
 MEASURE_INDEX = {"a": A, "f": F, "s": S, "ff": FF, "fu": FU, "u": U}
 
 
-class SlidingCounts:
-    __slots__ = ("buckets", "totals", "width")
+def roll(counts: list[int], last: float, now: float, widths: Sequence[float], measures: int) -> None:
+    """Move every window's buckets from the last write (`last`) to `now` (now > last)."""
+    for i, width in enumerate(widths):
+        cur = math.floor(now / width)
+        lb = math.floor(last / width)
+        if lb == cur:
+            continue
+        base = 2 * i * measures
+        for j in range(base, base + 2 * measures, 2):
+            counts[j + 1] = counts[j] if lb == cur - 1 else 0
+            counts[j] = 0
 
-    def __init__(self, width: float, measures: int) -> None:
-        self.width = width
-        self.totals = [0] * measures
-        self.buckets: dict[int, list[int]] = {}
 
-    def add(self, now: float, index: int) -> None:
-        b = math.floor(now / self.width)
-        row = self.buckets.get(b)
-        if row is None:
-            row = self.buckets[b] = [0] * len(self.totals)
-        row[index] += 1
-        self.totals[index] += 1
+def weights(now: float, widths: Sequence[float]) -> list[float]:
+    """Per window, the weight of the previous bucket at `now`."""
+    return [1.0 - (now / w - math.floor(now / w)) for w in widths]
 
-    def current(self, now: float) -> list[int]:
-        """The totals over the window ending at `now` (the caller must not modify them)."""
-        oldest = math.floor(now / self.width) - BUCKETS
-        buckets, totals = self.buckets, self.totals
-        while buckets:
-            first = next(iter(buckets))
-            if first > oldest:
-                break
-            for i, v in enumerate(buckets.pop(first)):
-                totals[i] -= v
-        return totals
+
+def estimate(current: int, previous: int, weight: float) -> int:
+    return current + math.floor(previous * weight + 0.5) if previous else current

@@ -1,15 +1,12 @@
 -- Shared by every script (prepended after the generated configuration prelude).
--- Sliding windows: BUCKETS sub-buckets per window. Fields of a counter hash, per window i:
---   "i:<bucket>:<m>"  the bucket's count of measure m
---   "i:t:<m>"         the running total of m over the live buckets
---   "i:o"             the oldest live bucket (live buckets never span more than BUCKETS)
--- Reading a window is one HMGET of totals; a bucket is subtracted once, when it leaves.
-local function widths(seconds)
-  local r = {}
-  for i, s in ipairs(seconds) do r[i] = s / BUCKETS end
-  return r
-end
-local DWW, SWW = widths(DW), widths(SW)
+-- Sliding windows, approximated with two fixed buckets per window (shield.store.sliding):
+-- a window of W seconds keeps its current bucket (W wide, aligned on absolute time) and the
+-- previous one, weighted by the part of it still inside the window. One hash per entity:
+--   "t"           the time of the last write (every window's current bucket is derived from it)
+--   "<m><i>"      measure m in window i's current bucket, "<m><i>p" in its previous bucket
+--   "<k>|<member>" distinct set k's member -> last seen (exact, small sets)
+--   "<k>~"        set k went HyperLogLog at that time; "<k>~t" / "<k>~p" its cached merge
+local DWW, SWW = DW, SW  -- bucket widths: one window each
 local MS = {'a', 'f', 's'}
 local MS_ACCOUNT = {'a', 'f', 's', 'ff', 'fu'}
 local MS_SITE = {'a', 'f', 's', 'u'}
@@ -19,65 +16,83 @@ local function measures(d)
   return MS
 end
 
--- Subtract the buckets that left each window; the oldest live bucket per window.
-local function advance(now, key, ws, ms)
-  local of = {}
-  for i = 1, #ws do of[i] = i .. ':o' end
-  local olds = redis.call('HMGET', key, unpack(of))
+-- The counter fields of an entity (for HMGET when its distinct members are not needed).
+local function counter_fields(ws, ms)
+  local f = {'t'}
   for i = 1, #ws do
-    local o = tonumber(olds[i])
-    local limit = math.floor(now / ws[i]) - BUCKETS
-    if o and o <= limit then
-      for b = o, math.min(limit, o + BUCKETS - 1) do
-        for _, m in ipairs(ms) do
-          local f = i .. ':' .. b .. ':' .. m
-          local v = redis.call('HGET', key, f)
-          if v then
-            redis.call('HINCRBY', key, i .. ':t:' .. m, -tonumber(v))
-            redis.call('HDEL', key, f)
-          end
-        end
-      end
-      o = limit + 1
-      redis.call('HSET', key, i .. ':o', o)
-    end
-    olds[i] = o
+    for _, m in ipairs(ms) do f[#f + 1] = m .. i; f[#f + 1] = m .. i .. 'p' end
   end
-  return olds
+  return f
 end
 
-local function bump(now, key, ws, ms, m)
-  local olds = advance(now, key, ws, ms)
+local function as_table(fields, vals)
+  local h = {}
+  for j = 1, #fields do h[fields[j]] = vals[j] end
+  return h
+end
+
+local function hgetall(key)
+  local all = redis.call('HGETALL', key)
+  local h = {}
+  for j = 1, #all, 2 do h[all[j]] = all[j + 1] end
+  return h
+end
+
+-- Move every window's buckets from the last write to `now` (h is updated, writes appended to w).
+-- A late write (now before the last one) counts in the current bucket.
+local function roll(h, ws, ms, now, w)
+  local last = tonumber(h.t)
+  if last and now <= last then return last end
   for i = 1, #ws do
-    local b = math.floor(now / ws[i])
-    local o = olds[i]
-    if not o then
-      redis.call('HSET', key, i .. ':o', b)
-    elseif b < o then
-      b = o -- a late write (now older than the last one) lands in the oldest live bucket
+    local cur = math.floor(now / ws[i])
+    local lb = last and math.floor(last / ws[i])
+    if lb ~= cur then
+      for _, m in ipairs(ms) do
+        local f = m .. i
+        local p = 0
+        if lb == cur - 1 then p = tonumber(h[f]) or 0 end
+        if (tonumber(h[f .. 'p']) or 0) ~= p then h[f .. 'p'] = p; w[#w + 1] = f .. 'p'; w[#w + 1] = p end
+        if (tonumber(h[f]) or 0) ~= 0 then h[f] = 0; w[#w + 1] = f; w[#w + 1] = 0 end
+      end
     end
-    redis.call('HINCRBY', key, i .. ':' .. b .. ':' .. m, 1)
-    redis.call('HINCRBY', key, i .. ':t:' .. m, 1)
   end
+  h.t = now
+  w[#w + 1] = 't'; w[#w + 1] = ARGV[1]
+  return now
+end
+
+local function add(h, ws, m, w)
+  for i = 1, #ws do
+    local f = m .. i
+    local v = (tonumber(h[f]) or 0) + 1
+    h[f] = v
+    w[#w + 1] = f; w[#w + 1] = v
+  end
+end
+
+-- The estimate of measure m over window i at time `at` (the entity's last write or later).
+local function estimate(h, ws, i, m, at)
+  local c, p = tonumber(h[m .. i]) or 0, tonumber(h[m .. i .. 'p']) or 0
+  if p == 0 then return c end
+  local weight = 1 - (at / ws[i] - math.floor(at / ws[i]))
+  return c + math.floor(p * weight + 0.5)
+end
+
+local function write(key, w)
+  if #w > 0 then redis.call('HSET', key, unpack(w)) end
   redis.call('PEXPIRE', key, TTL_MS)
 end
 
--- sums[window][measure], after advance (bump advances).
-local function totals(key, ws, ms)
-  local f = {}
-  for i = 1, #ws do
-    for _, m in ipairs(ms) do f[#f + 1] = i .. ':t:' .. m end
-  end
-  local vals = redis.call('HMGET', key, unpack(f))
-  local sums, k = {}, 0
-  for i = 1, #ws do
-    sums[i] = {}
-    for _, m in ipairs(ms) do
-      k = k + 1
-      sums[i][m] = tonumber(vals[k]) or 0
-    end
-  end
-  return sums
+-- Count measure m now in a counter hash read with counter_fields (record_outcome's path).
+local function bump(now, key, ws, ms, m, m2)
+  local fields = counter_fields(ws, ms)
+  local h = as_table(fields, redis.call('HMGET', key, unpack(fields)))
+  local w = {}
+  roll(h, ws, ms, now, w)
+  add(h, ws, m, w)
+  if m2 then add(h, ws, m2, w) end
+  write(key, w)
+  return h
 end
 
 local function counter_key(d, v)

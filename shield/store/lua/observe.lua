@@ -4,79 +4,80 @@ local now = tonumber(ARGV[1])
 local vals = {}
 for i = 1, #DIMS do vals[i] = ARGV[i + 1] end
 
-local function hll_keys(base, wi)
-  local keys, cur = {}, math.floor(now / DWW[wi])
-  for b = cur - BUCKETS + 1, cur do keys[#keys + 1] = base .. wi .. ':' .. b end
-  return keys
-end
-
--- Distinct members per window: exact (member -> last seen) up to CAP members within the
--- largest window, then HyperLogLogs per (window, bucket), merged by PFCOUNT.
-local function distinct(key, member)
+-- Distinct set k of an entity (hash h, already read): exact member -> last seen up to CAP live
+-- members, then HyperLogLogs per (window, bucket) with the same two-bucket approximation.
+local function distinct(key, base, h, k, member, w, del)
   local counts = {}
-  local base = key .. ':x:'
-  local mode = redis.call('HGET', key, '~h')
-  local hll = mode and now - tonumber(mode) < MAXW
-  if not hll then
-    if member ~= '' then redis.call('HSET', key, member, ARGV[1]) end
-    local all = redis.call('HGETALL', key)
-    local live, stale = {}, {}
-    for j = 1, #all, 2 do
-      local t = tonumber(all[j + 1])
-      if string.sub(all[j], 1, 1) == '~' or t == nil or now - t >= MAXW then
-        stale[#stale + 1] = all[j]
-      else
-        live[#live + 1] = {all[j], t}
+  local mode = tonumber(h[k .. '~'])
+  if not (mode and now - mode < MAXW) then
+    local prefix = k .. '|'
+    local live = {}
+    if member ~= '' then h[prefix .. member] = ARGV[1]; w[#w + 1] = prefix .. member; w[#w + 1] = ARGV[1] end
+    for f, t in pairs(h) do
+      if string.sub(f, 1, #prefix) == prefix then
+        local seen = tonumber(t)
+        if now - seen >= MAXW then del[#del + 1] = f else live[#live + 1] = {string.sub(f, #prefix + 1), seen} end
       end
     end
-    if #stale > 0 then redis.call('HDEL', key, unpack(stale)) end
     if #live <= CAP then
       for wi = 1, #DW do
         local n = 0
-        for _, e in ipairs(live) do
-          if now - e[2] < DW[wi] then n = n + 1 end
-        end
+        for _, e in ipairs(live) do if now - e[2] < DW[wi] then n = n + 1 end end
         counts[wi] = n
       end
-      redis.call('PEXPIRE', key, TTL_MS)
       return counts
     end
     -- Too many members: seed the HyperLogLogs from the exact set, then count with them.
     for _, e in ipairs(live) do
+      del[#del + 1] = prefix .. e[1]
       for wi = 1, #DW do
-        if now - e[2] < DW[wi] then
-          local hk = base .. wi .. ':' .. math.floor(e[2] / DWW[wi])
+        local b = math.floor(e[2] / DW[wi])
+        if b >= math.floor(now / DW[wi]) - 1 then
+          local hk = base .. wi .. ':' .. b
           redis.call('PFADD', hk, e[1])
           redis.call('PEXPIRE', hk, TTL_MS)
         end
       end
     end
-    redis.call('DEL', key)
+    -- drop the pending write of the member just added (it is in the HyperLogLogs now)
+    if member ~= '' then w[#w] = nil; w[#w] = nil end
   end
-  local added = {}
-  if member ~= '' then
-    for wi = 1, #DW do
-      local hk = base .. wi .. ':' .. math.floor(now / DWW[wi])
-      added[wi] = redis.call('PFADD', hk, member)
+  w[#w + 1] = k .. '~'; w[#w + 1] = ARGV[1]
+  local cur = {}
+  for wi = 1, #DW do
+    local hk = base .. wi .. ':' .. math.floor(now / DW[wi])
+    if member ~= '' then
+      redis.call('PFADD', hk, member)
       redis.call('PEXPIRE', hk, TTL_MS)
     end
+    cur[wi] = redis.call('PFCOUNT', hk)
   end
-  -- Merging 12 HyperLogLogs per window is the expensive part: do it at most once per REFRESH
-  -- seconds; in between, add the members that changed a register to the cached counts.
-  local state = redis.call('HMGET', key, '~t', '~c')
-  local at = tonumber(state[1])
-  if at and now >= at and now - at < REFRESH and state[2] then
-    local i = 0
-    for c in string.gmatch(state[2], '%d+') do
-      i = i + 1
-      counts[i] = tonumber(c) + (added[i] or 0)
+  -- Members of the previous bucket not seen in the current one: a union of two HyperLogLogs,
+  -- the expensive part, merged at most once per REFRESH seconds and per bucket.
+  local at = tonumber(h[k .. '~t'])
+  local prev = {}
+  local fresh = at and now >= at and now - at < REFRESH
+  if fresh then
+    for wi = 1, #DW do
+      if math.floor(at / DW[wi]) ~= math.floor(now / DW[wi]) then fresh = false end
     end
-  else
-    for wi = 1, #DW do counts[wi] = redis.call('PFCOUNT', unpack(hll_keys(base, wi))) end
-    redis.call('HSET', key, '~t', ARGV[1])
   end
-  redis.call('HSET', key, '~h', ARGV[1], '~c', table.concat(counts, ','))
-  redis.call('PEXPIRE', key, TTL_MS)
+  if fresh and h[k .. '~p'] then
+    local i = 0
+    for c in string.gmatch(h[k .. '~p'], '%d+') do i = i + 1; prev[i] = tonumber(c) end
+  else
+    for wi = 1, #DW do
+      local b = math.floor(now / DW[wi])
+      local union = redis.call('PFCOUNT', base .. wi .. ':' .. b, base .. wi .. ':' .. (b - 1))
+      prev[wi] = math.max(0, union - cur[wi])
+    end
+    w[#w + 1] = k .. '~t'; w[#w + 1] = ARGV[1]
+    w[#w + 1] = k .. '~p'; w[#w + 1] = table.concat(prev, ',')
+  end
+  for wi = 1, #DW do
+    local weight = 1 - (now / DW[wi] - math.floor(now / DW[wi]))
+    counts[wi] = cur[wi] + math.floor((prev[wi] or 0) * weight + 0.5)
+  end
   return counts
 end
 
@@ -90,37 +91,46 @@ if vals[ACCOUNT] ~= '' then
   end
 end
 
-local out = {}
-local MEASURES = {'a', 'f', 's'}
-local acct_sums = nil
+local out, n = {}, 0
+local acct, acct_at = nil, now
 for d = 1, #DIMS do
   local v = vals[d]
-  local sums, dcounts = nil, {}
   if v ~= '' then
     local key = counter_key(d, v)
-    bump(now, key, DWW, measures(d), 'a')
-    sums = totals(key, DWW, measures(d))
+    local h = hgetall(key)
+    local w, del = {}, {}
+    local ms = measures(d)
+    local at = roll(h, DWW, ms, now, w)
+    add(h, DWW, 'a', w)
+    local dcounts = {}
     for k, spec in ipairs(DISTINCT[d]) do
-      dcounts[k] = distinct(P .. 'd:' .. DIMS[d] .. ':' .. v .. ':' .. spec[1], vals[spec[2]])
+      dcounts[k] = distinct(key, P .. 'x:' .. DIMS[d] .. ':' .. v .. ':' .. k .. ':', h, k, vals[spec[2]], w, del)
     end
-    if d == ACCOUNT then acct_sums = sums end
-  end
-  for wi = 1, #DW do
-    for _, m in ipairs(MEASURES) do out[#out + 1] = sums and sums[wi][m] or 0 end
-    for k = 1, #DISTINCT[d] do out[#out + 1] = dcounts[k] and dcounts[k][wi] or 0 end
+    if #del > 0 then redis.call('HDEL', key, unpack(del)) end
+    write(key, w)
+    if d == ACCOUNT then acct, acct_at = h, at end
+    for wi = 1, #DW do
+      out[n + 1] = estimate(h, DWW, wi, 'a', at)
+      out[n + 2] = estimate(h, DWW, wi, 'f', at)
+      out[n + 3] = estimate(h, DWW, wi, 's', at)
+      n = n + 3
+      for k = 1, #DISTINCT[d] do n = n + 1; out[n] = dcounts[k][wi] end
+    end
+  else
+    for _ = 1, #DW * (3 + #DISTINCT[d]) do n = n + 1; out[n] = 0 end
   end
 end
 for wi = 1, #DW do
-  out[#out + 1] = acct_sums and acct_sums[wi]['ff'] or 0
-  out[#out + 1] = acct_sums and acct_sums[wi]['fu'] or 0
+  out[n + 1] = acct and estimate(acct, DWW, wi, 'ff', acct_at) or 0
+  out[n + 2] = acct and estimate(acct, DWW, wi, 'fu', acct_at) or 0
+  n = n + 2
 end
 
 local site = P .. 'site'
-bump(now, site, SWW, MS_SITE, 'a')
-if vals[ACCOUNT] ~= '' and not known then bump(now, site, SWW, MS_SITE, 'u') end
-local ssums = totals(site, SWW, MS_SITE)
+local sh = bump(now, site, SWW, MS_SITE, 'a', (vals[ACCOUNT] ~= '' and not known) and 'u' or nil)
+local sat = math.max(now, tonumber(sh.t) or now)
 for wi = 1, #SW do
-  for _, m in ipairs({'a', 'f', 's', 'u'}) do out[#out + 1] = ssums[wi][m] or 0 end
+  for _, m in ipairs(MS_SITE) do n = n + 1; out[n] = estimate(sh, SWW, wi, m, sat) end
 end
 
 -- The harshest active ban on any of ip/subnet/asn/account/fp.

@@ -8,9 +8,9 @@ local lat, lon = ARGV[#DIMS + 4], ARGV[#DIMS + 5]
 
 for d = 1, #DIMS do
   if vals[d] ~= '' then
-    local key = counter_key(d, vals[d])
-    bump(now, key, DWW, measures(d), m)
-    if d == ACCOUNT and m == 'f' then bump(now, key, DWW, MS_ACCOUNT, familiar and 'ff' or 'fu') end
+    local extra = nil
+    if d == ACCOUNT and m == 'f' then extra = familiar and 'ff' or 'fu' end
+    bump(now, counter_key(d, vals[d]), DWW, measures(d), m, extra)
   end
 end
 bump(now, P .. 'site', SWW, MS_SITE, m)
