@@ -3,12 +3,19 @@
 Compares the last 5 minutes with the rest of the last 24 hours, so a wave spread over
 thousands of quiet IPs still raises sensitivity within a minute. Pure: counters in, facts out.
 
-attack_level = min(3, rate_points + failure_points), and 0 below MIN_VOLUME attempts in 5 min:
+attack_level = min(3, rate_points + failure_points + unknown_points), and 0 below MIN_VOLUME attempts in 5 min:
   rate_points:    attempts_5m / baseline_5m >= 3 -> 1, >= 10 -> 2
                   (baseline_5m: the other 23h55m's attempts per 5 min, floored at BASELINE_FLOOR)
   failure_points: with at least MIN_FINISHED finished logins in 5 min,
                   failure_ratio_5m >= max(base + 0.2, 0.5) -> 1, >= max(base + 0.4, 0.8) -> 2
                   (base: the other 23h55m's failure ratio, DEFAULT_FAILURE_RATIO without data)
+  unknown_points: unknown_ratio_5m >= max(base + UNKNOWN_JUMP, UNKNOWN_FLOOR) -> 1
+                  (base: the other 23h55m's share of attempts on never-seen accounts, DEFAULT_UNKNOWN_RATIO
+                  without data)
+
+Why unknown_points: once shield stops a wave, its attempts never reach the app, so there are few
+finished logins and the failure ratio cannot rise; the share of attempts on accounts that never
+logged in is counted on every attempt, stopped or not, and a leaked list is mostly such accounts.
 """
 
 from __future__ import annotations
@@ -21,6 +28,9 @@ MIN_VOLUME = 50  # a quiet site at night must not flip on three typos
 MIN_FINISHED = 20
 BASELINE_FLOOR = 10.0  # attempts per 5 min assumed at least, so a fresh start is not "infinitely" up
 DEFAULT_FAILURE_RATIO = 0.2
+DEFAULT_UNKNOWN_RATIO = 0.2
+UNKNOWN_JUMP = 0.25  # ~3.5 standard deviations of a 50-attempt sample around a 50% share
+UNKNOWN_FLOOR = 0.5
 SLOTS_PER_DAY = 288  # 5-minute slots in 24 hours
 
 
@@ -42,12 +52,22 @@ def site_facts(counters: Mapping[str, int]) -> dict[str, FactValue]:
             failures_24h=fail24,
             finished_5m=fail5 + ok5,
             finished_24h=fail24 + ok24,
+            unknown_5m=unk5,
+            unknown_24h=unk24,
         ),
     }
 
 
 def attack_level(
-    *, attempts_5m: int, attempts_24h: int, failures_5m: int, failures_24h: int, finished_5m: int, finished_24h: int
+    *,
+    attempts_5m: int,
+    attempts_24h: int,
+    failures_5m: int,
+    failures_24h: int,
+    finished_5m: int,
+    finished_24h: int,
+    unknown_5m: int = 0,
+    unknown_24h: int = 0,
 ) -> int:
     """0 calm, 1 elevated, 2 high, 3 under attack (formula in the module docstring)."""
     if attempts_5m < MIN_VOLUME:
@@ -65,7 +85,9 @@ def attack_level(
             failure_points = 2
         elif ratio >= max(base + 0.2, 0.5):
             failure_points = 1
-    return min(3, rate_points + failure_points)
+    unknown_base = max(0, unknown_24h - unknown_5m) / before if before > 0 else DEFAULT_UNKNOWN_RATIO
+    unknown_points = 1 if unknown_5m / attempts_5m >= max(unknown_base + UNKNOWN_JUMP, UNKNOWN_FLOOR) else 0
+    return min(3, rate_points + failure_points + unknown_points)
 
 
 def _ratio(part: int, whole: int) -> float:

@@ -38,6 +38,10 @@ def counters(*, att5: int, fail5: int, ok5: int, unk5: int = 0, day: dict[str, i
         (counters(att5=1_200, fail5=100, ok5=1_050), 2),
         (counters(att5=200, fail5=170, ok5=28), 2),
         (counters(att5=600, fail5=500, ok5=60, day={}), 3),
+        (counters(att5=400, fail5=5, ok5=3, unk5=300), 2),
+        (counters(att5=100, fail5=9, ok5=90, unk5=40), 0),
+        (counters(att5=100, fail5=9, ok5=90, unk5=60, day={**DAY_NORMAL, "site.unknown_24h": 14_400}), 0),
+        (counters(att5=100, fail5=9, ok5=90, unk5=80, day={**DAY_NORMAL, "site.unknown_24h": 14_400}), 1),
     ],
     ids=[
         "normal_traffic_is_calm",
@@ -50,6 +54,10 @@ def counters(*, att5: int, fail5: int, ok5: int, unk5: int = 0, day: dict[str, i
         "ten_times_rate_of_successful_logins_is_high",
         "low_and_slow_all_failures_is_high",
         "fresh_start_with_no_history_and_a_wave_is_under_attack",
+        "a_wave_shield_stops_before_the_app_still_raises_the_level_through_unknown_accounts",
+        "a_modest_rise_of_unknown_accounts_stays_calm",
+        "a_new_deployment_where_half_the_accounts_are_unknown_stays_calm",
+        "unknown_accounts_far_above_a_high_daily_share_are_elevated",
     ],
 )
 def test_attack_level(c: dict[str, int], level: int) -> None:
