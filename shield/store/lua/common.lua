@@ -10,6 +10,13 @@ local DWW, SWW = DW, SW  -- bucket widths: one window each
 local MS = {'a', 'f', 's'}
 local MS_ACCOUNT = {'a', 'f', 's', 'ff', 'fu'}
 local MS_SITE = {'a', 'f', 's', 'u'}
+-- Field names, built once per call instead of once per use: FC[i][m] current, FPV[i][m] previous.
+local FC, FPV = {}, {}
+for i = 1, math.max(#DW, #SW) do
+  FC[i], FPV[i] = {}, {}
+  for _, m in ipairs(MS_ACCOUNT) do FC[i][m] = m .. i; FPV[i][m] = m .. i .. 'p' end
+  FC[i]['u'] = 'u' .. i; FPV[i]['u'] = 'u' .. i .. 'p'
+end
 
 local function measures(d)
   if d == ACCOUNT then return MS_ACCOUNT end
@@ -20,7 +27,7 @@ end
 local function counter_fields(ws, ms)
   local f = {'t'}
   for i = 1, #ws do
-    for _, m in ipairs(ms) do f[#f + 1] = m .. i; f[#f + 1] = m .. i .. 'p' end
+    for _, m in ipairs(ms) do f[#f + 1] = FC[i][m]; f[#f + 1] = FPV[i][m] end
   end
   return f
 end
@@ -48,10 +55,10 @@ local function roll(h, ws, ms, now, w)
     local lb = last and math.floor(last / ws[i])
     if lb ~= cur then
       for _, m in ipairs(ms) do
-        local f = m .. i
+        local f, fp = FC[i][m], FPV[i][m]
         local p = 0
         if lb == cur - 1 then p = tonumber(h[f]) or 0 end
-        if (tonumber(h[f .. 'p']) or 0) ~= p then h[f .. 'p'] = p; w[#w + 1] = f .. 'p'; w[#w + 1] = p end
+        if (tonumber(h[fp]) or 0) ~= p then h[fp] = p; w[#w + 1] = fp; w[#w + 1] = p end
         if (tonumber(h[f]) or 0) ~= 0 then h[f] = 0; w[#w + 1] = f; w[#w + 1] = 0 end
       end
     end
@@ -63,7 +70,7 @@ end
 
 local function add(h, ws, m, w)
   for i = 1, #ws do
-    local f = m .. i
+    local f = FC[i][m]
     local v = (tonumber(h[f]) or 0) + 1
     h[f] = v
     w[#w + 1] = f; w[#w + 1] = v
@@ -72,7 +79,7 @@ end
 
 -- The estimate of measure m over window i at time `at` (the entity's last write or later).
 local function estimate(h, ws, i, m, at)
-  local c, p = tonumber(h[m .. i]) or 0, tonumber(h[m .. i .. 'p']) or 0
+  local c, p = tonumber(h[FC[i][m]]) or 0, tonumber(h[FPV[i][m]]) or 0
   if p == 0 then return c end
   local weight = 1 - (at / ws[i] - math.floor(at / ws[i]))
   return c + math.floor(p * weight + 0.5)

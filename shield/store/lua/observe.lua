@@ -43,37 +43,44 @@ local function distinct(key, base, h, k, member, w, del)
     if member ~= '' then w[#w] = nil; w[#w] = nil end
   end
   w[#w + 1] = k .. '~'; w[#w + 1] = ARGV[1]
-  local cur = {}
+  local added = {}
   for wi = 1, #DW do
-    local hk = base .. wi .. ':' .. math.floor(now / DW[wi])
+    added[wi] = 0
     if member ~= '' then
-      redis.call('PFADD', hk, member)
-      redis.call('PEXPIRE', hk, TTL_MS)
+      local hk = base .. wi .. ':' .. math.floor(now / DW[wi])
+      -- a register changed (always so for a new key): (re)arm the expiry; unchanged keys keep theirs
+      if redis.call('PFADD', hk, member) == 1 then
+        added[wi] = 1
+        redis.call('PEXPIRE', hk, TTL_MS)
+      end
     end
-    cur[wi] = redis.call('PFCOUNT', hk)
   end
-  -- Members of the previous bucket not seen in the current one: a union of two HyperLogLogs,
-  -- the expensive part, merged at most once per REFRESH seconds and per bucket.
+  -- Counting is the expensive part (a union of two HyperLogLogs per window): at most once per
+  -- REFRESH seconds and per bucket; in between, members that changed a register add one.
   local at = tonumber(h[k .. '~t'])
-  local prev = {}
-  local fresh = at and now >= at and now - at < REFRESH
+  local cur, prev = {}, {}
+  local fresh = at and now >= at and now - at < REFRESH and h[k .. '~c'] and h[k .. '~p']
   if fresh then
     for wi = 1, #DW do
       if math.floor(at / DW[wi]) ~= math.floor(now / DW[wi]) then fresh = false end
     end
   end
-  if fresh and h[k .. '~p'] then
+  if fresh then
     local i = 0
+    for c in string.gmatch(h[k .. '~c'], '%d+') do i = i + 1; cur[i] = tonumber(c) + added[i] end
+    i = 0
     for c in string.gmatch(h[k .. '~p'], '%d+') do i = i + 1; prev[i] = tonumber(c) end
   else
     for wi = 1, #DW do
       local b = math.floor(now / DW[wi])
+      cur[wi] = redis.call('PFCOUNT', base .. wi .. ':' .. b)
       local union = redis.call('PFCOUNT', base .. wi .. ':' .. b, base .. wi .. ':' .. (b - 1))
       prev[wi] = math.max(0, union - cur[wi])
     end
     w[#w + 1] = k .. '~t'; w[#w + 1] = ARGV[1]
     w[#w + 1] = k .. '~p'; w[#w + 1] = table.concat(prev, ',')
   end
+  w[#w + 1] = k .. '~c'; w[#w + 1] = table.concat(cur, ',')
   for wi = 1, #DW do
     local weight = 1 - (now / DW[wi] - math.floor(now / DW[wi]))
     counts[wi] = cur[wi] + math.floor((prev[wi] or 0) * weight + 0.5)
