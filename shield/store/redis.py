@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import itertools
 import re
 from collections.abc import Mapping, Sequence
 from importlib import resources
@@ -29,7 +30,7 @@ from redis import exceptions as rexc
 from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
 
-from shield.facts import DIMENSIONS, DISTINCT, SITE_WINDOWS
+from shield.facts import DIMENSIONS, DISTINCT, SITE_WINDOWS, Window
 from shield.model import BAN_SCOPES, Ban, BanScope, Outcome
 from shield.settings import Settings
 from shield.store.base import Observation, Signals, StoreUnavailable
@@ -191,7 +192,8 @@ def _prelude(plan: Plan, prefix: str, days: int, size: int) -> str:
     distinct = ", ".join(
         "{" + ", ".join(f'{{"{m}", {index[o]}}}' for m, o in DISTINCT.get(dim, {}).items()) + "}" for dim in DIMENSIONS
     )
-    ttl_ms = int(2 * plan.max_window * 1000)  # the previous bucket of the longest window
+    rearm = plan.max_window / 24  # seconds between two PEXPIREs of a busy key
+    ttl_ms = int((2 * plan.max_window + rearm) * 1000)  # the longest window's previous bucket, + rearm
     return "\n".join(
         (
             f'local P = "{prefix}"',
@@ -203,12 +205,19 @@ def _prelude(plan: Plan, prefix: str, days: int, size: int) -> str:
             "local HISTORY = {" + ", ".join(f'{{"{k}", {index[d]}}}' for k, d in HISTORY_LISTS) + "}",
             f"local ACCOUNT, COUNTRY = {index['account']}, {index['country']}",
             f"local MAXW = {max(w.seconds for w in plan.windows)}",
-            f"local TTL_MS = {ttl_ms}",
+            f"local NESTED = {'true' if _nested(plan.windows) else 'false'}",
+            f"local TTL_MS, REARM = {ttl_ms}, {rearm!r}",
             f"local HDAYS, HSIZE, CAP, REFRESH = {days}, {size}, {DISTINCT_EXACT}, {HLL_REFRESH}",
             "cjson.encode_number_precision(14)  -- the maximum: milliseconds survive",
             "",
         )
     )
+
+
+def _nested(windows: Sequence[Window]) -> bool:
+    """Whether every window's buckets lie inside the next longer window's (sorted, each a multiple)."""
+    seconds = [w.seconds for w in windows]
+    return seconds == sorted(seconds) and all(b % a == 0 for a, b in itertools.pairwise(seconds))
 
 
 def _values(obs: Observation) -> Sequence[str]:

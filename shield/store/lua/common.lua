@@ -2,104 +2,107 @@
 -- Sliding windows, approximated with two fixed buckets per window (shield.store.sliding):
 -- a window of W seconds keeps its current bucket (W wide, aligned on absolute time) and the
 -- previous one, weighted by the part of it still inside the window. One hash per entity:
---   "t"           the time of the last write (every window's current bucket is derived from it)
---   "<m><i>"      measure m in window i's current bucket, "<m><i>p" in its previous bucket
+--   "n"            the counters, packed (struct): the time of the last write (every window's
+--                  current bucket follows from it), the time the key's expiry was last armed, then
+--                  per window i and measure j the current and the previous bucket's count (int32)
 --   "<k>|<member>" distinct set k's member -> last seen (exact, small sets)
---   "<k>~"        set k went HyperLogLog at that time; "<k>~t" / "<k>~p" its cached merge
-local DWW, SWW = DW, SW  -- bucket widths: one window each
+--   "<k>~"         set k went HyperLogLog at that time; "<k>~t" / "<k>~c" / "<k>~p" its cached counts
+-- Bucket starts and previous-bucket weights depend only on `now`: computed once per call.
+local DWW, SWW = DW, SW
 local MS = {'a', 'f', 's'}
 local MS_ACCOUNT = {'a', 'f', 's', 'ff', 'fu'}
 local MS_SITE = {'a', 'f', 's', 'u'}
--- Field names, built once per call instead of once per use: FC[i][m] current, FPV[i][m] previous.
-local FC, FPV = {}, {}
-for i = 1, math.max(#DW, #SW) do
-  FC[i], FPV[i] = {}, {}
-  for _, m in ipairs(MS_ACCOUNT) do FC[i][m] = m .. i; FPV[i][m] = m .. i .. 'p' end
-  FC[i]['u'] = 'u' .. i; FPV[i]['u'] = 'u' .. i .. 'p'
-end
+local MI = {a = 1, f = 2, s = 3, ff = 4, fu = 5, u = 4}
+local NOW = tonumber(ARGV[1]) or 0 -- ban_remove passes no time
 
-local function measures(d)
-  if d == ACCOUNT then return MS_ACCOUNT end
-  return MS
-end
-
--- The counter fields of an entity (for HMGET when its distinct members are not needed).
-local function counter_fields(ws, ms)
-  local f = {'t'}
-  for i = 1, #ws do
-    for _, m in ipairs(ms) do f[#f + 1] = FC[i][m]; f[#f + 1] = FPV[i][m] end
+local function frame(ws, m)
+  local f = {ws = ws, m = m, start = {}, weight = {}, fmt = '<dd' .. string.rep('i4', 2 * #ws * m)}
+  for i, w in ipairs(ws) do
+    local b = math.floor(NOW / w)
+    f.start[i] = b * w
+    f.weight[i] = 1 - (NOW / w - b)
   end
   return f
 end
+local FRAMES = {[3] = frame(DW, 3), [5] = frame(DW, 5)}
+local SITE_FRAME = frame(SW, 4)
 
-local function as_table(fields, vals)
-  local h = {}
-  for j = 1, #fields do h[fields[j]] = vals[j] end
-  return h
+local function frame_of(d)
+  if d == ACCOUNT then return FRAMES[5] end
+  return FRAMES[3]
 end
 
-local function hgetall(key)
-  local all = redis.call('HGETALL', key)
-  local h = {}
-  for j = 1, #all, 2 do h[all[j]] = all[j + 1] end
-  return h
+local function unpack_counts(fr, raw)
+  if raw then
+    local a = {struct.unpack(fr.fmt, raw)}
+    a[#a] = nil -- struct.unpack's next position
+    return a
+  end
+  local a = {0, 0}
+  for j = 3, 2 * #fr.ws * fr.m + 2 do a[j] = 0 end
+  return a
 end
 
--- Move every window's buckets from the last write to `now` (h is updated, writes appended to w).
--- A late write (now before the last one) counts in the current bucket.
-local function roll(h, ws, ms, now, w)
-  local last = tonumber(h.t)
-  if last and now <= last then return last end
-  for i = 1, #ws do
-    local cur = math.floor(now / ws[i])
-    local lb = last and math.floor(last / ws[i])
-    if lb ~= cur then
-      for _, m in ipairs(ms) do
-        local f, fp = FC[i][m], FPV[i][m]
-        local p = 0
-        if lb == cur - 1 then p = tonumber(h[f]) or 0 end
-        if (tonumber(h[fp]) or 0) ~= p then h[fp] = p; w[#w + 1] = fp; w[#w + 1] = p end
-        if (tonumber(h[f]) or 0) ~= 0 then h[f] = 0; w[#w + 1] = f; w[#w + 1] = 0 end
+-- Move every window's buckets from the last write to now. A late write (now before the last one)
+-- counts in the last write's buckets.
+local function roll(fr, a)
+  local last = a[1]
+  if NOW <= last then return end
+  if last == 0 then a[1] = NOW; return end -- a new entity: nothing to move
+  local m = fr.m
+  for i, w in ipairs(fr.ws) do
+    local start = fr.start[i]
+    if last < start then
+      local keep = last >= start - w -- the last write is in what is now the previous bucket
+      local base = 3 + 2 * (i - 1) * m
+      for j = base, base + 2 * m - 2, 2 do
+        if keep then a[j + 1] = a[j] else a[j + 1] = 0 end
+        a[j] = 0
       end
     end
   end
-  h.t = now
-  w[#w + 1] = 't'; w[#w + 1] = ARGV[1]
-  return now
+  a[1] = NOW
 end
 
-local function add(h, ws, m, w)
-  for i = 1, #ws do
-    local f = FC[i][m]
-    local v = (tonumber(h[f]) or 0) + 1
-    h[f] = v
-    w[#w + 1] = f; w[#w + 1] = v
+local function add(fr, a, j)
+  local m = fr.m
+  for i = 1, #fr.ws do
+    local k = 2 * ((i - 1) * m + j) + 1
+    a[k] = a[k] + 1
   end
 end
 
--- The estimate of measure m over window i at time `at` (the entity's last write or later).
-local function estimate(h, ws, i, m, at)
-  local c, p = tonumber(h[FC[i][m]]) or 0, tonumber(h[FPV[i][m]]) or 0
+-- The estimate of measure j over window i (weights of now; a late write reads them at its last write).
+local function estimate(fr, a, i, j, late)
+  local k = 2 * ((i - 1) * fr.m + j) + 1
+  local c, p = a[k], a[k + 1]
   if p == 0 then return c end
-  local weight = 1 - (at / ws[i] - math.floor(at / ws[i]))
+  local weight = fr.weight[i]
+  if late then
+    local w = fr.ws[i]
+    weight = 1 - (a[1] / w - math.floor(a[1] / w))
+  end
   return c + math.floor(p * weight + 0.5)
 end
 
-local function write(key, w)
-  if #w > 0 then redis.call('HSET', key, unpack(w)) end
-  redis.call('PEXPIRE', key, TTL_MS)
+-- The key's expiry is (re)armed at most once per REARM seconds: TTL_MS covers the longest window's
+-- previous bucket plus REARM, so a key always outlives the last write that matters by 2 windows.
+local function pack_counts(key, fr, a)
+  if NOW - a[2] >= REARM or NOW < a[2] then
+    redis.call('PEXPIRE', key, TTL_MS)
+    a[2] = NOW
+  end
+  return struct.pack(fr.fmt, unpack(a))
 end
 
--- Count measure m now in a counter hash read with counter_fields (record_outcome's path).
-local function bump(now, key, ws, ms, m, m2)
-  local fields = counter_fields(ws, ms)
-  local h = as_table(fields, redis.call('HMGET', key, unpack(fields)))
-  local w = {}
-  roll(h, ws, ms, now, w)
-  add(h, ws, m, w)
-  if m2 then add(h, ws, m2, w) end
-  write(key, w)
-  return h
+-- Count measure j (and j2) now in an entity's counters (record_outcome's path: no members read).
+local function bump(key, fr, j, j2)
+  local a = unpack_counts(fr, redis.call('HGET', key, 'n'))
+  roll(fr, a)
+  add(fr, a, j)
+  if j2 then add(fr, a, j2) end
+  redis.call('HSET', key, 'n', pack_counts(key, fr, a))
+  return a
 end
 
 local function counter_key(d, v)

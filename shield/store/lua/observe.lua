@@ -1,91 +1,139 @@
 -- One protected attempt: count it everywhere, read every counter, the history and the bans.
 -- ARGV: now, then one value per dimension (DIMS order; '' when absent).
-local now = tonumber(ARGV[1])
+local now = NOW
 local vals = {}
 for i = 1, #DIMS do vals[i] = ARGV[i + 1] end
+local NDW = #DW
 
--- Distinct set k of an entity (hash h, already read): exact member -> last seen up to CAP live
--- members, then HyperLogLogs per (window, bucket) with the same two-bucket approximation.
-local function distinct(key, base, h, k, member, w, del)
-  local counts = {}
-  local mode = tonumber(h[k .. '~'])
-  if not (mode and now - mode < MAXW) then
-    local prefix = k .. '|'
-    local live = {}
-    if member ~= '' then h[prefix .. member] = ARGV[1]; w[#w + 1] = prefix .. member; w[#w + 1] = ARGV[1] end
-    for f, t in pairs(h) do
-      if string.sub(f, 1, #prefix) == prefix then
-        local seen = tonumber(t)
-        if now - seen >= MAXW then del[#del + 1] = f else live[#live + 1] = {string.sub(f, #prefix + 1), seen} end
-      end
-    end
-    if #live <= CAP then
-      for wi = 1, #DW do
-        local n = 0
-        for _, e in ipairs(live) do if now - e[2] < DW[wi] then n = n + 1 end end
-        counts[wi] = n
-      end
-      return counts
-    end
-    -- Too many members: seed the HyperLogLogs from the exact set, then count with them.
-    for _, e in ipairs(live) do
-      del[#del + 1] = prefix .. e[1]
-      for wi = 1, #DW do
-        local b = math.floor(e[2] / DW[wi])
-        if b >= math.floor(now / DW[wi]) - 1 then
-          local hk = base .. wi .. ':' .. b
-          redis.call('PFADD', hk, e[1])
-          redis.call('PEXPIRE', hk, TTL_MS)
-        end
-      end
-    end
-    -- drop the pending write of the member just added (it is in the HyperLogLogs now)
-    if member ~= '' then w[#w] = nil; w[#w] = nil end
-  end
-  w[#w + 1] = k .. '~'; w[#w + 1] = ARGV[1]
+local WEIGHT, CURSFX, PREVSFX = FRAMES[3].weight, {}, {}
+for wi = 1, NDW do
+  local b = math.floor(now / DW[wi])
+  CURSFX[wi], PREVSFX[wi] = wi .. ':' .. b, wi .. ':' .. (b - 1)
+end
+-- A large set's state, packed in field "<k>~": since when it is a HyperLogLog, when its counts were
+-- last merged, then per window the current bucket's count and the previous bucket's own members.
+local HLLFMT, HLLLEN = '<dd' .. string.rep('i4', 2 * NDW), 16 + 8 * NDW
+
+-- A large set (HyperLogLog mode): PFADD the member into each window's current bucket, count with
+-- the same two-bucket weighting. Counting (a union of two HyperLogLogs per window) is the expensive
+-- part: done at most once per REFRESH seconds and per bucket; in between, members that changed a
+-- register add one to the cached counts.
+local function hll_counts(state, base, k, member, w)
+  local st = state and {struct.unpack(HLLFMT, state)}
   local added = {}
-  for wi = 1, #DW do
-    added[wi] = 0
-    if member ~= '' then
-      local hk = base .. wi .. ':' .. math.floor(now / DW[wi])
-      -- a register changed (always so for a new key): (re)arm the expiry; unchanged keys keep theirs
-      if redis.call('PFADD', hk, member) == 1 then
-        added[wi] = 1
-        redis.call('PEXPIRE', hk, TTL_MS)
+  for wi = 1, NDW do added[wi] = 0 end
+  if member ~= '' then
+    for wi = 1, NDW do
+      added[wi] = redis.call('PFADD', base .. CURSFX[wi], member)
+      -- security (cost): windows nest, so a member that changed nothing in a shorter window's bucket
+      -- changes nothing in the longer ones (their registers are never lower): skip those PFADDs.
+      if NESTED and added[wi] == 0 then break end
+    end
+  end
+  local at = st and st[2]
+  local fresh = at and now >= at and now - at < REFRESH
+  if fresh then
+    for wi = 1, NDW do
+      if at < FRAMES[3].start[wi] then fresh = false end
+    end
+  end
+  local cur, prev = {}, {}
+  if fresh then
+    for wi = 1, NDW do
+      local c = st[2 + wi]
+      if c == 0 and added[wi] == 1 then -- the bucket's first member: the key was just created
+        redis.call('PEXPIRE', base .. CURSFX[wi], TTL_MS)
+      end
+      cur[wi] = c + added[wi]
+      prev[wi] = st[2 + NDW + wi]
+    end
+  else
+    at = now
+    for wi = 1, NDW do
+      local hk = base .. CURSFX[wi]
+      cur[wi] = redis.call('PFCOUNT', hk)
+      prev[wi] = math.max(0, redis.call('PFCOUNT', hk, base .. PREVSFX[wi]) - cur[wi])
+      -- a new bucket always forces this merge: its key gets its expiry here
+      redis.call('PEXPIRE', hk, TTL_MS)
+    end
+  end
+  local packed = {now, at}
+  local counts = {}
+  for wi = 1, NDW do
+    packed[2 + wi], packed[2 + NDW + wi] = cur[wi], prev[wi]
+    counts[wi] = cur[wi] + math.floor(prev[wi] * WEIGHT[wi] + 0.5)
+  end
+  w[#w + 1] = k .. '~'; w[#w + 1] = struct.pack(HLLFMT, unpack(packed))
+  return counts
+end
+
+-- Distinct sets of one entity (hash h, already read): exact member -> last seen up to CAP live
+-- members per set, then HyperLogLogs. One pass over the hash for all of the entity's sets.
+local function distinct_all(d, v, h, w, del)
+  local specs = DISTINCT[d]
+  local hll, live = {}, {}
+  for k = 1, #specs do
+    local state = h[k .. '~']
+    hll[k] = state ~= nil and #state == HLLLEN and now - struct.unpack('<d', state) < MAXW
+    live[k] = {}
+  end
+  for f, t in pairs(h) do
+    if string.byte(f, 2) == 124 then -- "<k>|<member>"
+      local k = string.byte(f, 1) - 48
+      local seen = tonumber(t)
+      if hll[k] == false and seen and now - seen < MAXW then
+        local l = live[k]
+        l[#l + 1] = f
+        l[#l + 1] = seen
+      else
+        del[#del + 1] = f
       end
     end
   end
-  -- Counting is the expensive part (a union of two HyperLogLogs per window): at most once per
-  -- REFRESH seconds and per bucket; in between, members that changed a register add one.
-  local at = tonumber(h[k .. '~t'])
-  local cur, prev = {}, {}
-  local fresh = at and now >= at and now - at < REFRESH and h[k .. '~c'] and h[k .. '~p']
-  if fresh then
-    for wi = 1, #DW do
-      if math.floor(at / DW[wi]) ~= math.floor(now / DW[wi]) then fresh = false end
+  local out = {}
+  for k, spec in ipairs(specs) do
+    local member = vals[spec[2]]
+    local counts
+    if not hll[k] then
+      local l = live[k]
+      if member ~= '' then
+        local f = k .. '|' .. member
+        if h[f] == nil then l[#l + 1] = f; l[#l + 1] = now else
+          for j = 1, #l, 2 do if l[j] == f then l[j + 1] = now end end
+        end
+        w[#w + 1] = f; w[#w + 1] = ARGV[1]
+      end
+      if #l <= 2 * CAP then
+        counts = {}
+        for wi = 1, NDW do
+          local n, span = 0, DW[wi]
+          for j = 2, #l, 2 do if now - l[j] < span then n = n + 1 end end
+          counts[wi] = n
+        end
+      else
+        -- Too many members: seed the HyperLogLogs from the exact set, then count with them.
+        local base = P .. 'x:' .. DIMS[d] .. ':' .. v .. ':' .. k .. ':'
+        if member ~= '' then w[#w] = nil; w[#w] = nil end
+        for j = 1, #l, 2 do
+          del[#del + 1] = l[j]
+          local name = string.sub(l[j], 3)
+          for wi = 1, NDW do
+            local b = math.floor(l[j + 1] / DW[wi])
+            if b >= math.floor(now / DW[wi]) - 1 then
+              local hk = base .. wi .. ':' .. b
+              redis.call('PFADD', hk, name)
+              redis.call('PEXPIRE', hk, TTL_MS)
+            end
+          end
+        end
+        counts = hll_counts(nil, base, k, '', w)
+      end
+    else
+      counts = hll_counts(h[k .. '~'], P .. 'x:' .. DIMS[d] .. ':' .. v .. ':' .. k .. ':', k, member, w)
     end
+    out[k] = counts
   end
-  if fresh then
-    local i = 0
-    for c in string.gmatch(h[k .. '~c'], '%d+') do i = i + 1; cur[i] = tonumber(c) + added[i] end
-    i = 0
-    for c in string.gmatch(h[k .. '~p'], '%d+') do i = i + 1; prev[i] = tonumber(c) end
-  else
-    for wi = 1, #DW do
-      local b = math.floor(now / DW[wi])
-      cur[wi] = redis.call('PFCOUNT', base .. wi .. ':' .. b)
-      local union = redis.call('PFCOUNT', base .. wi .. ':' .. b, base .. wi .. ':' .. (b - 1))
-      prev[wi] = math.max(0, union - cur[wi])
-    end
-    w[#w + 1] = k .. '~t'; w[#w + 1] = ARGV[1]
-    w[#w + 1] = k .. '~p'; w[#w + 1] = table.concat(prev, ',')
-  end
-  w[#w + 1] = k .. '~c'; w[#w + 1] = table.concat(cur, ',')
-  for wi = 1, #DW do
-    local weight = 1 - (now / DW[wi] - math.floor(now / DW[wi]))
-    counts[wi] = cur[wi] + math.floor((prev[wi] or 0) * weight + 0.5)
-  end
-  return counts
+  return out
 end
 
 -- The account's history (returned raw; the caller decodes it) and whether it is still live.
@@ -99,45 +147,55 @@ if vals[ACCOUNT] ~= '' then
 end
 
 local out, n = {}, 0
-local acct, acct_at = nil, now
+local acct, acct_late = nil, false
 for d = 1, #DIMS do
   local v = vals[d]
+  local nd = #DISTINCT[d]
   if v ~= '' then
     local key = counter_key(d, v)
-    local h = hgetall(key)
-    local w, del = {}, {}
-    local ms = measures(d)
-    local at = roll(h, DWW, ms, now, w)
-    add(h, DWW, 'a', w)
-    local dcounts = {}
-    for k, spec in ipairs(DISTINCT[d]) do
-      dcounts[k] = distinct(key, P .. 'x:' .. DIMS[d] .. ':' .. v .. ':' .. k .. ':', h, k, vals[spec[2]], w, del)
-    end
+    local all = redis.call('HGETALL', key)
+    local h = {}
+    for j = 1, #all, 2 do h[all[j]] = all[j + 1] end
+    local fr = frame_of(d)
+    local a = unpack_counts(fr, h.n)
+    roll(fr, a)
+    add(fr, a, 1)
+    local late = a[1] > now
+    local w, del = {'n', pack_counts(key, fr, a)}, {}
+    local dcounts = distinct_all(d, v, h, w, del)
     if #del > 0 then redis.call('HDEL', key, unpack(del)) end
-    write(key, w)
-    if d == ACCOUNT then acct, acct_at = h, at end
-    for wi = 1, #DW do
-      out[n + 1] = estimate(h, DWW, wi, 'a', at)
-      out[n + 2] = estimate(h, DWW, wi, 'f', at)
-      out[n + 3] = estimate(h, DWW, wi, 's', at)
+    redis.call('HSET', key, unpack(w))
+    if d == ACCOUNT then acct, acct_late = a, late end
+    local m2 = 2 * fr.m
+    for wi = 1, NDW do
+      local base = 3 + (wi - 1) * m2
+      if late then
+        for j = 1, 3 do out[n + j] = estimate(fr, a, wi, j, true) end
+      else
+        local weight = WEIGHT[wi]
+        for j = 0, 2 do
+          local c, p = a[base + 2 * j], a[base + 2 * j + 1]
+          if p ~= 0 then c = c + math.floor(p * weight + 0.5) end
+          out[n + 1 + j] = c
+        end
+      end
       n = n + 3
-      for k = 1, #DISTINCT[d] do n = n + 1; out[n] = dcounts[k][wi] end
+      for k = 1, nd do n = n + 1; out[n] = dcounts[k][wi] end
     end
   else
-    for _ = 1, #DW * (3 + #DISTINCT[d]) do n = n + 1; out[n] = 0 end
+    for _ = 1, NDW * (3 + nd) do n = n + 1; out[n] = 0 end
   end
 end
-for wi = 1, #DW do
-  out[n + 1] = acct and estimate(acct, DWW, wi, 'ff', acct_at) or 0
-  out[n + 2] = acct and estimate(acct, DWW, wi, 'fu', acct_at) or 0
+for wi = 1, NDW do
+  out[n + 1] = acct and estimate(FRAMES[5], acct, wi, 4, acct_late) or 0
+  out[n + 2] = acct and estimate(FRAMES[5], acct, wi, 5, acct_late) or 0
   n = n + 2
 end
 
-local site = P .. 'site'
-local sh = bump(now, site, SWW, MS_SITE, 'a', (vals[ACCOUNT] ~= '' and not known) and 'u' or nil)
-local sat = math.max(now, tonumber(sh.t) or now)
+local sa = bump(P .. 'site', SITE_FRAME, 1, (vals[ACCOUNT] ~= '' and not known) and 4 or nil)
+local slate = sa[1] > now
 for wi = 1, #SW do
-  for _, m in ipairs(MS_SITE) do n = n + 1; out[n] = estimate(sh, SWW, wi, m, sat) end
+  for j = 1, 4 do n = n + 1; out[n] = estimate(SITE_FRAME, sa, wi, j, slate) end
 end
 
 -- The harshest active ban on any of ip/subnet/asn/account/fp.

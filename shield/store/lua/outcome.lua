@@ -1,6 +1,6 @@
 -- A login's outcome. ARGV: now, measure ('s' or 'f'), familiar ('1' or '0'), the DIMS values,
 -- lat, lon ('' when unknown).
-local now = tonumber(ARGV[1])
+local now = NOW
 local m, familiar = ARGV[2], ARGV[3] == '1'
 local vals = {}
 for i = 1, #DIMS do vals[i] = ARGV[i + 3] end
@@ -9,11 +9,11 @@ local lat, lon = ARGV[#DIMS + 4], ARGV[#DIMS + 5]
 for d = 1, #DIMS do
   if vals[d] ~= '' then
     local extra = nil
-    if d == ACCOUNT and m == 'f' then extra = familiar and 'ff' or 'fu' end
-    bump(now, counter_key(d, vals[d]), DWW, measures(d), m, extra)
+    if d == ACCOUNT and m == 'f' then extra = MI[familiar and 'ff' or 'fu'] end
+    bump(counter_key(d, vals[d]), frame_of(d), MI[m], extra)
   end
 end
-bump(now, P .. 'site', SWW, MS_SITE, m)
+bump(P .. 'site', SITE_FRAME, MI[m])
 
 if m ~= 's' or vals[ACCOUNT] == '' then return 0 end
 -- Success: update the account history (same shape as shield.store.records.updated_record).
