@@ -87,12 +87,11 @@ end
 
 -- The key's expiry is (re)armed at most once per REARM seconds: TTL_MS covers the longest window's
 -- previous bucket plus REARM, so a key always outlives the last write that matters by 2 windows.
-local function pack_counts(key, fr, a)
-  if NOW - a[2] >= REARM or NOW < a[2] then
-    redis.call('PEXPIRE', key, TTL_MS)
-    a[2] = NOW
-  end
-  return struct.pack(fr.fmt, unpack(a))
+-- Returns the packed counters and whether to PEXPIRE the key (after writing it: a new key must exist).
+local function pack_counts(fr, a)
+  local arm = NOW - a[2] >= REARM or NOW < a[2]
+  if arm then a[2] = NOW end
+  return struct.pack(fr.fmt, unpack(a)), arm
 end
 
 -- Count measure j (and j2) now in an entity's counters (record_outcome's path: no members read).
@@ -101,7 +100,9 @@ local function bump(key, fr, j, j2)
   roll(fr, a)
   add(fr, a, j)
   if j2 then add(fr, a, j2) end
-  redis.call('HSET', key, 'n', pack_counts(key, fr, a))
+  local packed, arm = pack_counts(fr, a)
+  redis.call('HSET', key, 'n', packed)
+  if arm then redis.call('PEXPIRE', key, TTL_MS) end
   return a
 end
 

@@ -161,10 +161,12 @@ for d = 1, #DIMS do
     roll(fr, a)
     add(fr, a, 1)
     local late = a[1] > now
-    local w, del = {'n', pack_counts(key, fr, a)}, {}
+    local packed, arm = pack_counts(fr, a)
+    local w, del = {'n', packed}, {}
     local dcounts = distinct_all(d, v, h, w, del)
     if #del > 0 then redis.call('HDEL', key, unpack(del)) end
     redis.call('HSET', key, unpack(w))
+    if arm then redis.call('PEXPIRE', key, TTL_MS) end
     if d == ACCOUNT then acct, acct_late = a, late end
     local m2 = 2 * fr.m
     for wi = 1, NDW do

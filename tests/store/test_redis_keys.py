@@ -1,0 +1,48 @@
+"""Redis keys: every counter, distinct-set and HyperLogLog key expires; one hash per entity."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+import redis
+
+from shield.clock import FakeClock
+from shield.model import Outcome
+from shield.store.base import Observation
+from shield.store.connect import StoreOptions, open_redis
+from tests.store.conftest import SETTINGS
+
+
+def stuffing(i: int) -> Observation:
+    ip = f"10.50.{i // 250}.{i % 250}"
+    return Observation(
+        route="login",
+        ip=ip,
+        subnet=ip.rsplit(".", 1)[0] + ".0/24",
+        asn="64550",
+        country="CN",
+        account=f"victim-{i}",
+        fp="fp-1",
+        password=f"pw-{i}",
+        pair=f"pair-{i}",
+    )
+
+
+async def test_every_key_but_the_ban_tables_expires(redis_url: str) -> None:
+    parts = urlsplit(redis_url)
+    store = open_redis(parts.scheme, parts, StoreOptions(), SETTINGS)
+    now = FakeClock().now()
+    try:
+        for i in range(150):  # the asn, country and fp sets outgrow the exact limit: HyperLogLogs
+            await store.observe(stuffing(i), now + i)
+            await store.record_outcome(stuffing(i), Outcome.FAILURE, familiar=False, now=now + i)
+        await store.record_outcome(stuffing(0), Outcome.SUCCESS, familiar=True, now=now + 200)
+        await store.add_ban("ip", "10.50.0.1", ttl=60, reason="r", now=now)
+    finally:
+        await store.close()
+    sync = redis.Redis.from_url(redis_url)
+    keys = {k.decode() for k in sync.scan_iter("{shield}:*")}
+    assert {k for k in keys if sync.pttl(k) < 0} == {"{shield}:bans", "{shield}:offenses"}
+    assert any(k.startswith("{shield}:x:asn:64550:") for k in keys)  # the large set went HyperLogLog
+    assert "{shield}:c:ip:10.50.0.1" in keys
+    assert not any(k.startswith("{shield}:d:") for k in keys)  # distinct sets live in the entity's hash
