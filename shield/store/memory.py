@@ -11,6 +11,8 @@ pruned when they expire.
 
 from __future__ import annotations
 
+import math
+from array import array
 from collections import OrderedDict
 from collections.abc import Mapping
 from typing import Any, cast
@@ -21,35 +23,55 @@ from shield.settings import Settings
 from shield.store.base import AccountHistory, Observation, Signals
 from shield.store.layout import ACCOUNT_MEASURES, MEASURES, SITE, SITE_MEASURES, Plan
 from shield.store.records import escalated_ttl, harshest, history_from_record, updated_record
-from shield.store.sampled import Distinct, SampledSet, small_add, small_count_since
-from shield.store.sliding import FF, FU, MEASURE_INDEX, A, F, S, U, estimate, roll, weights
+from shield.store.sampled import SMALL, SampledSet
+from shield.store.sliding import FF, FU, MEASURE_INDEX, A, F, S, U, roll, weights
 
 EXPIRED_SWEEP = 8  # expired entries dropped from the LRU's front per write, amortised
+ZEROS = array("B", [0] * 64)  # sliced into a new entity's counters (faster than building a list)
+NARROW_MAX = 253  # a byte-sized count this high is widened before the next increment
 
 
 class _Counts:
-    """One dimension value: two-bucket counters (shield.store.sliding) and its distinct sets."""
+    """One dimension value: two-bucket counters (shield.store.sliding) and its distinct sets.
 
-    __slots__ = ("counts", "distinct", "expires", "t")
+    `counts` is a byte array (current, previous per window and measure), widened to int32 the first
+    time a count reaches 254: most entities (a rotating attacker's IPs, accounts, passwords) never
+    count that high. `sets` holds the small distinct sets flat, as (set index, member, last seen, ...)
+    (the common case, a member or two, costs one short tuple); a set outgrowing SMALL members moves
+    to `big` as a SampledSet.
+    """
 
-    def __init__(self, size: int, sets: int, now: float, expires: float) -> None:
-        self.counts = [0] * size
-        self.distinct: list[Distinct | None] | None = [None] * sets if sets else None
+    __slots__ = ("big", "counts", "sets", "t")
+
+    def __init__(self, size: int, now: float) -> None:
+        self.counts = array("B", ZEROS[:size])
+        self.sets: tuple[Any, ...] | None = None
+        self.big: dict[int, SampledSet] | None = None
         self.t = now  # the last write: every window's current bucket follows from it
-        self.expires = expires
+
+    def expired(self, now: float, ttl: float) -> bool:
+        return now - self.t >= ttl
+
+    @property
+    def touched(self) -> float:
+        return self.t
 
     @property
     def units(self) -> int:
         """Members of sampled (large) sets cost a unit each; small sets ride on the entry's unit."""
-        return 1 + sum(len(d) for d in self.distinct or () if isinstance(d, SampledSet))
+        return 1 + sum(len(d) for d in self.big.values()) if self.big else 1
 
 
 class _Entry:
-    __slots__ = ("expires", "value")
+    __slots__ = ("expires", "touched", "value")
 
-    def __init__(self, value: Any, expires: float) -> None:
+    def __init__(self, value: Any, expires: float, touched: float) -> None:
         self.value = value
         self.expires = expires
+        self.touched = touched
+
+    def expired(self, now: float, ttl: float) -> bool:
+        return now >= self.expires
 
     @property
     def units(self) -> int:
@@ -66,7 +88,12 @@ class MemoryStore:
         self._max_keys = max(1, settings.memory.max_keys)
         self._history_days = settings.memory.history_days
         self._history_size = settings.memory.history_size
-        self._lru: OrderedDict[tuple[str, str], _Counts | _Entry] = OrderedDict()
+        # One LRU per kind (each dimension, the site, histories "h", claims "o"), keyed by the bare value:
+        # no key tuple per entity. Eviction takes the least recently touched front of all of them.
+        self._lru: dict[str, OrderedDict[str, _Counts | _Entry]] = {
+            kind: OrderedDict() for kind in (*DIMENSIONS, SITE, "h", "o")
+        }
+        self._entries = 0
         self._units = 0
         self._bans: dict[tuple[BanScope, str], Ban] = {}
         self._offenses: dict[tuple[BanScope, str], tuple[int, float, float]] = {}
@@ -85,13 +112,17 @@ class MemoryStore:
                 [(2 * (i * m + MEASURE_INDEX[k]), f"{dim}.{word}_{w.name}") for k, word in pairs]
                 for i, w in enumerate(windows)
             ]
+        # Per dimension: (set index, the dimension counted, one fact name per window).
         self._distinct_specs = {
             dim: [
-                (k, other, [(w.seconds, f"{dim}.{measure}_{w.name}") for w in settings.windows])
+                (k, other, [f"{dim}.{measure}_{w.name}" for w in settings.windows])
                 for k, (measure, other) in enumerate(DISTINCT.get(dim, {}).items())
             ]
             for dim in DIMENSIONS
         }
+        self._spans = [float(w.seconds) for w in settings.windows]
+        self._attempt_positions = {dim: [names[A][0] for names in self._names[dim]] for dim in DIMENSIONS}
+        self._attempt_names = {dim: [names[A][1] for names in self._names[dim]] for dim in DIMENSIONS}
         self._max_dim_window = max(w.seconds for w in settings.windows)
         self._ttl = 2.0 * self._plan.max_window  # the previous bucket of the longest window
 
@@ -109,12 +140,15 @@ class MemoryStore:
             value = obs.dimension(dim)
             if value is None:
                 continue
-            entity = self._counts(dim, value, now)
+            entity, new = self._counts(dim, value, now)
+            if new:  # the common case under credential stuffing: a first attempt, one member per set
+                self._first(entity, dim, obs, counters, now)
+                continue
             self._add(entity, dim, A, -1, now, counters, weights_now)
             specs = self._distinct_specs[dim]
             if specs:
                 self._distinct(entity, specs, obs, counters, now)
-        site = self._counts(SITE, "", now)
+        site, _ = self._counts(SITE, "", now)
         unknown = obs.account is not None and history is None
         self._add(site, SITE, A, U if unknown else -1, now, counters, weights(now, self._site_widths))
         ban = self._find(_ban_keys(obs), now)
@@ -129,10 +163,10 @@ class MemoryStore:
             if value is None:
                 continue
             extra = (FF if familiar else FU) if dim == "account" and index == F else -1
-            self._add(self._counts(dim, value, now), dim, index, extra, now, None, None)
-        self._add(self._counts(SITE, "", now), SITE, index, -1, now, None, None)
+            self._add(self._counts(dim, value, now)[0], dim, index, extra, now, None, None)
+        self._add(self._counts(SITE, "", now)[0], SITE, index, -1, now, None, None)
         if outcome is Outcome.SUCCESS and obs.account is not None:
-            entry = self._touch(("h", obs.account), now, self._history_days * 86400.0, dict)
+            entry = self._touch("h", obs.account, now, self._history_days * 86400.0, dict)
             entry.value = updated_record(entry.value, obs, now, days=self._history_days, size=self._history_size)
 
     async def add_ban(
@@ -172,10 +206,10 @@ class MemoryStore:
         return self._find(keys, now)
 
     async def claim_once(self, key: str, *, ttl: float, now: float) -> bool:
-        entry = self._lru.get(("o", key))
-        if entry is not None and entry.expires > now:
+        entry = self._lru["o"].get(key)
+        if isinstance(entry, _Entry) and entry.expires > now:
             return False
-        self._touch(("o", key), now, ttl, bool)
+        self._touch("o", key, now, ttl, bool)
         return True
 
     async def ping(self) -> None:
@@ -186,23 +220,38 @@ class MemoryStore:
 
     # -- counters ------------------------------------------------------------------------------
 
-    def _counts(self, dim: str, value: str, now: float) -> _Counts:
-        key = (dim, value)
-        entity = self._lru.get(key)
-        if entity is not None and entity.expires > now:
-            # The hot path: an entity seen recently.
-            entity.expires = now + self._ttl
-            self._lru.move_to_end(key)
-            return cast(_Counts, entity)
+    def _counts(self, dim: str, value: str, now: float) -> tuple[_Counts, bool]:
+        """The entity of `value`, and whether it was just created."""
+        lru = self._lru[dim]
+        entity = lru.get(value)
+        if entity is not None and not entity.expired(now, self._ttl):
+            lru.move_to_end(value)
+            return cast(_Counts, entity), False
         if entity is not None:
-            self._drop(key)
+            self._drop(dim, value)
         widths = self._site_widths if dim == SITE else self._widths
-        sets = len(self._distinct_specs.get(dim, ()))
-        fresh = _Counts(2 * len(widths) * self._measures[dim], sets, now, now + self._ttl)
-        self._lru[key] = fresh
+        fresh = _Counts(2 * len(widths) * self._measures[dim], now)
+        lru[value] = fresh
+        self._entries += 1
         self._charge(1)
         self._sweep(now)
-        return fresh
+        return fresh, True
+
+    def _first(self, entity: _Counts, dim: str, obs: Observation, out: dict[str, int], now: float) -> None:
+        """A new entity's first attempt: one in every window, every set holds its one member."""
+        counts = entity.counts
+        for pos in self._attempt_positions[dim]:
+            counts[pos] = 1
+        for name in self._attempt_names[dim]:
+            out[name] = 1
+        flat: list[Any] = []
+        for k, other, names in self._distinct_specs[dim]:
+            member = obs.dimension(other)
+            if member is not None:
+                flat += (k, member, now)
+                for name in names:
+                    out[name] = 1
+        entity.sets = tuple(flat) or None
 
     def _add(
         self,
@@ -216,6 +265,8 @@ class MemoryStore:
     ) -> None:
         """Count measure `index` (and `extra` unless -1) in every window; with `out`, write the estimates."""
         counts, m = entity.counts, self._measures[dim]
+        if counts.typecode == "B" and max(counts) >= NARROW_MAX:
+            counts = entity.counts = array("i", counts)
         if now > entity.t:
             roll(counts, entity.t, now, self._site_widths if dim == SITE else self._widths, m)
             entity.t = now
@@ -229,84 +280,136 @@ class MemoryStore:
         ws = weights(entity.t, self._site_widths if dim == SITE else self._widths) if late else weights_now
         for weight, names in zip(ws, self._names[dim], strict=True):
             for pos, name in names:
-                out[name] = estimate(counts[pos], counts[pos + 1], weight)
+                c, p = counts[pos], counts[pos + 1]
+                if p:
+                    c += int(p * weight + 0.5)
+                if c:  # out starts at zero
+                    out[name] = c
 
     def _distinct(
         self,
         entity: _Counts,
-        specs: list[tuple[int, str, list[tuple[int, str]]]],
+        specs: list[tuple[int, str, list[str]]],
         obs: Observation,
         out: dict[str, int],
         now: float,
     ) -> None:
-        sets = entity.distinct
-        assert sets is not None  # every dimension with specs has sets
         horizon = now - self._max_dim_window
-        for k, other, windows in specs:
+        cutoffs = [now - span for span in self._spans]
+        big, small = entity.big, entity.sets
+        added: list[tuple[int, str]] = []
+        for k, other, names in specs:
             member = obs.dimension(other)
-            members = sets[k]
-            if isinstance(members, SampledSet):
-                self._units -= members.prune(horizon)
+            sampled = big.get(k) if big else None
+            if sampled is None:
                 if member is not None:
-                    self._charge(members.add(member, now))
-                for seconds, name in windows:
-                    out[name] = members.count_since(now - seconds)
+                    added.append((k, member))
                 continue
+            self._units -= sampled.prune(horizon)
             if member is not None:
-                members = sets[k] = small_add(members or [], member, now, horizon)
-                if isinstance(members, SampledSet):
-                    self._charge(len(members))
-                    for seconds, name in windows:
-                        out[name] = members.count_since(now - seconds)
-                    continue
-            if members:
-                for seconds, name in windows:
-                    out[name] = small_count_since(members, now - seconds)
+                self._charge(sampled.add(member, now))
+            for name, n in zip(names, sampled.counts_since(cutoffs), strict=True):
+                out[name] = n
+        if not added and not small:
+            return
+        kept: list[Any] = []
+        for k, member in added:
+            kept += (k, member, now)
+        if small:
+            for j in range(0, len(small), 3):
+                if small[j + 2] > horizon and (small[j], small[j + 1]) not in added:
+                    kept += small[j : j + 3]
+        tallies: dict[int, list[int]] = {}
+        for j in range(0, len(kept), 3):
+            k, seen = kept[j], kept[j + 2]
+            row = tallies.get(k)
+            if row is None:
+                row = tallies[k] = [0] * (len(cutoffs) + 1)
+            row[-1] += 1
+            for wi, cutoff in enumerate(cutoffs):
+                if seen > cutoff:
+                    row[wi] += 1
+        for k, _, names in specs:
+            row = tallies.get(k)
+            if row is None:
+                continue
+            if row[-1] > SMALL:
+                kept = self._promote(entity, k, kept)
+                row = entity.big[k].counts_since(cutoffs) if entity.big else row
+            for name, n in zip(names, row, strict=False):
+                out[name] = n
+        entity.sets = tuple(kept) or None
+
+    def _promote(self, entity: _Counts, k: int, kept: list[Any]) -> list[Any]:
+        """Move set k out of the small list into a SampledSet; the small list without it."""
+        sampled = SampledSet()
+        members = sorted((kept[j + 2], kept[j + 1]) for j in range(0, len(kept), 3) if kept[j] == k)
+        for seen, member in members:  # oldest first
+            sampled.add(member, seen)
+        if entity.big is None:
+            entity.big = {}
+        entity.big[k] = sampled
+        self._charge(len(sampled))
+        return [v for j in range(0, len(kept), 3) if kept[j] != k for v in kept[j : j + 3]]
 
     # -- history -------------------------------------------------------------------------------
 
     def _history(self, account: str, now: float) -> AccountHistory | None:
-        entry = self._lru.get(("h", account))
+        entry = self._lru["h"].get(account)
         if not isinstance(entry, _Entry) or entry.expires <= now:
             return None
         return history_from_record(entry.value, now, self._history_days)
 
     # -- the LRU -------------------------------------------------------------------------------
 
-    def _touch(self, key: tuple[str, str], now: float, ttl: float, factory: Any) -> _Entry:
-        entry = cast(_Entry | None, self._lru.get(key))
+    def _touch(self, kind: str, key: str, now: float, ttl: float, factory: Any) -> _Entry:
+        lru = self._lru[kind]
+        entry = cast(_Entry | None, lru.get(key))
         if entry is None or entry.expires <= now:
             if entry is not None:
-                self._drop(key)
-            entry = _Entry(factory(), now + ttl)
-            self._lru[key] = entry
+                self._drop(kind, key)
+            entry = _Entry(factory(), now + ttl, now)
+            lru[key] = entry
+            self._entries += 1
             self._charge(1)
             self._sweep(now)
         else:
             entry.expires = now + ttl
-            self._lru.move_to_end(key)
+            entry.touched = now
+            lru.move_to_end(key)
         return entry
 
     def _charge(self, units: int) -> None:
         self._units += units
         self._evict_over_budget()
 
-    def _drop(self, key: tuple[str, str]) -> None:
-        self._units -= self._lru.pop(key).units
+    def _drop(self, kind: str, key: str) -> None:
+        self._units -= self._lru[kind].pop(key).units
+        self._entries -= 1
 
     def _evict_over_budget(self) -> None:
         # The newest entry is never evicted: it is the one being written right now.
-        while self._units > self._max_keys and len(self._lru) > 1:
-            self._drop(next(iter(self._lru)))
+        while self._units > self._max_keys and self._entries > 1:
+            oldest, when = None, math.inf
+            for kind, lru in self._lru.items():
+                if lru:
+                    touched = lru[next(iter(lru))].touched
+                    if touched < when:
+                        oldest, when = kind, touched
+            if oldest is None:
+                return
+            lru = self._lru[oldest]
+            self._drop(oldest, next(iter(lru)))
 
     def _sweep(self, now: float) -> None:
-        for _ in range(EXPIRED_SWEEP):
-            if not self._lru:
-                return
-            key = next(iter(self._lru))
-            if self._lru[key].expires > now:
-                return
-            self._drop(key)
+        swept = 0
+        for kind, lru in self._lru.items():
+            while lru and swept < EXPIRED_SWEEP:
+                key = next(iter(lru))
+                if not lru[key].expired(now, self._ttl):
+                    break
+                self._drop(kind, key)
+                swept += 1
 
     # -- bans ----------------------------------------------------------------------------------
 

@@ -1,7 +1,6 @@
 """Sliding-window distinct counts in bounded memory (the MemoryStore's HyperLogLog).
 
-A set starts as a flat list [member, last_seen, member, last_seen, ...] (SMALL members at most:
-the common case, one member, costs one list) and becomes a SampledSet beyond.
+The MemoryStore keeps sets of up to SMALL members in a flat list of its entity; beyond, a SampledSet.
 
 SampledSet keeps members with their last-seen time, oldest first, so a window's distinct count
 is one binary search. Up to CAP members the count is exact. Beyond, the set switches to adaptive
@@ -58,31 +57,9 @@ class SampledSet:
 
     def count_since(self, cutoff: float) -> int:
         """Distinct members seen after `cutoff` (estimated once the set is sampled)."""
+        return self.counts_since([cutoff])[0]
+
+    def counts_since(self, cutoffs: list[float]) -> list[int]:
+        """count_since for several cutoffs, reading the set once."""
         times = list(self.seen.values())
-        return (len(times) - bisect_right(times, cutoff)) << self.level
-
-
-Distinct = list[object] | SampledSet
-
-
-def small_add(items: list[object], member: str, now: float, horizon: float) -> Distinct:
-    """Record `member` in a small set (dropping members last seen at or before `horizon`)."""
-    kept: list[object] = [member, now]
-    for j in range(0, len(items), 2):
-        seen = items[j + 1]
-        if items[j] != member and seen > horizon:  # type: ignore[operator]
-            kept += (items[j], seen)
-    if len(kept) <= 2 * SMALL:
-        return kept
-    big = SampledSet()
-    for j in range(len(kept) - 2, -1, -2):  # oldest first (kept is newest first)
-        big.add(kept[j], kept[j + 1])  # type: ignore[arg-type]
-    return big
-
-
-def small_count_since(items: list[object], cutoff: float) -> int:
-    n = 0
-    for j in range(1, len(items), 2):
-        if items[j] > cutoff:  # type: ignore[operator]
-            n += 1
-    return n
+        return [(len(times) - bisect_right(times, cutoff)) << self.level for cutoff in cutoffs]

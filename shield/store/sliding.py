@@ -19,7 +19,7 @@ which every window's current bucket follows. The Redis script (lua/common.lua) m
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import MutableSequence, Sequence
 
 # Measure positions: attempts, failures, successes, then the account's familiar / unfamiliar
 # failures (account entities) or the attempts on unknown accounts (the site entity).
@@ -28,7 +28,7 @@ U = 3
 MEASURE_INDEX = {"a": A, "f": F, "s": S, "ff": FF, "fu": FU, "u": U}
 
 
-def roll(counts: list[int], last: float, now: float, widths: Sequence[float], measures: int) -> None:
+def roll(counts: MutableSequence[int], last: float, now: float, widths: Sequence[float], measures: int) -> None:
     """Move every window's buckets from the last write (`last`) to `now` (now > last)."""
     for i, width in enumerate(widths):
         cur = math.floor(now / width)

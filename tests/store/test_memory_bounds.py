@@ -81,3 +81,14 @@ async def test_large_distinct_sets_are_sampled_in_bounded_memory() -> None:
     assert abs(signals.counters["ip.distinct_accounts_1h"] - 5_000) < 5_000 * 0.3
     # per account: its entry and one distinct_ips member; ip and subnet: an entry and at most CAP members each
     assert len(store) <= 5_000 * 2 + 2 * (CAP + 1) + 1
+
+
+async def test_a_busy_entity_counts_past_a_byte() -> None:
+    # Counters start as bytes and widen at 254: the count must go on, exactly.
+    store, clock = store_with(100_000), FakeClock()
+    for _ in range(600):
+        signals = await store.observe(rotating(7), clock.now())
+        await store.record_outcome(rotating(7), Outcome.FAILURE, familiar=False, now=clock.now())
+    assert signals.counters["ip.attempts_1m"] == 600
+    assert signals.counters["ip.failures_1m"] == 599
+    assert signals.counters["site.attempts_24h"] == 600
