@@ -46,3 +46,6 @@ async def test_every_key_but_the_ban_tables_expires(redis_url: str) -> None:
     assert any(k.startswith("{shield}:x:asn:64550:") for k in keys)  # the large set went HyperLogLog
     assert "{shield}:c:ip:10.50.0.1" in keys
     assert not any(k.startswith("{shield}:d:") for k in keys)  # distinct sets live in the entity's hash
+    # Every field under Redis's 64-byte listpack limit: a bigger one makes the hash a hash table (2-3x)
+    for key in ("{shield}:c:ip:10.50.0.1", "{shield}:c:account:victim-0", "{shield}:c:asn:64550", "{shield}:site"):
+        assert sync.object("encoding", key) in (b"listpack", b"ziplist"), key

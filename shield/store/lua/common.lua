@@ -2,9 +2,11 @@
 -- Sliding windows, approximated with two fixed buckets per window (shield.store.sliding):
 -- a window of W seconds keeps its current bucket (W wide, aligned on absolute time) and the
 -- previous one, weighted by the part of it still inside the window. One hash per entity:
---   "n"            the counters, packed (struct): the time of the last write (every window's
---                  current bucket follows from it), the time the key's expiry was last armed, then
---                  per window i and measure j the current and the previous bucket's count (int32)
+--   "n"            packed (struct) doubles: the time of the last write (every window's current
+--                  bucket follows from it) and the time the key's expiry was last armed
+--   "<i>"          window i's counts, packed int32: per measure j the current and the previous
+--                  bucket (one field per window keeps every value under Redis's 64-byte listpack
+--                  limit: a bigger value turns the whole hash into a real hash table, 2-3x the memory)
 --   "<k>|<member>" distinct set k's member -> last seen (exact, small sets)
 --   "<k>~"         set k went HyperLogLog at that time; "<k>~t" / "<k>~c" / "<k>~p" its cached counts
 -- Bucket starts and previous-bucket weights depend only on `now`: computed once per call.
@@ -16,7 +18,8 @@ local MI = {a = 1, f = 2, s = 3, ff = 4, fu = 5, u = 4}
 local NOW = tonumber(ARGV[1]) or 0 -- ban_remove passes no time
 
 local function frame(ws, m)
-  local f = {ws = ws, m = m, start = {}, weight = {}, fmt = '<dd' .. string.rep('i4', 2 * #ws * m)}
+  local f = {ws = ws, m = m, start = {}, weight = {}, wfmt = '<' .. string.rep('i4', 2 * m), fields = {'n'}}
+  for i = 1, #ws do f.fields[i + 1] = tostring(i) end
   for i, w in ipairs(ws) do
     local b = math.floor(NOW / w)
     f.start[i] = b * w
@@ -32,14 +35,21 @@ local function frame_of(d)
   return FRAMES[3]
 end
 
+-- The counters as one flat array: last write, armed, then per window and measure current, previous.
+-- raw[1] is field "n", raw[1 + i] window i's field (nil when absent).
 local function unpack_counts(fr, raw)
-  if raw then
-    local a = {struct.unpack(fr.fmt, raw)}
-    a[#a] = nil -- struct.unpack's next position
-    return a
-  end
   local a = {0, 0}
-  for j = 3, 2 * #fr.ws * fr.m + 2 do a[j] = 0 end
+  if raw[1] then a[1], a[2] = struct.unpack('<dd', raw[1]) end
+  local k, n = 3, 2 * fr.m
+  for i = 1, #fr.ws do
+    local r = raw[i + 1]
+    if r then
+      local t = {struct.unpack(fr.wfmt, r)}
+      for j = 1, n do a[k] = t[j]; k = k + 1 end
+    else
+      for _ = 1, n do a[k] = 0; k = k + 1 end
+    end
+  end
   return a
 end
 
@@ -87,21 +97,32 @@ end
 
 -- The key's expiry is (re)armed at most once per REARM seconds: TTL_MS covers the longest window's
 -- previous bucket plus REARM, so a key always outlives the last write that matters by 2 windows.
--- Returns the packed counters and whether to PEXPIRE the key (after writing it: a new key must exist).
-local function pack_counts(fr, a)
+-- Appends the packed counters' fields to w; whether to PEXPIRE the key (after writing it: a new
+-- key must exist first).
+local function pack_counts(fr, a, w)
   local arm = NOW - a[2] >= REARM or NOW < a[2]
   if arm then a[2] = NOW end
-  return struct.pack(fr.fmt, unpack(a)), arm
+  local n = #w
+  w[n + 1], w[n + 2] = 'n', struct.pack('<dd', a[1], a[2])
+  n = n + 2
+  local m2 = 2 * fr.m
+  for i = 1, #fr.ws do
+    local s = 3 + (i - 1) * m2
+    w[n + 1], w[n + 2] = fr.fields[i + 1], struct.pack(fr.wfmt, unpack(a, s, s + m2 - 1))
+    n = n + 2
+  end
+  return arm
 end
 
 -- Count measure j (and j2) now in an entity's counters (record_outcome's path: no members read).
 local function bump(key, fr, j, j2)
-  local a = unpack_counts(fr, redis.call('HGET', key, 'n'))
+  local a = unpack_counts(fr, redis.call('HMGET', key, unpack(fr.fields)))
   roll(fr, a)
   add(fr, a, j)
   if j2 then add(fr, a, j2) end
-  local packed, arm = pack_counts(fr, a)
-  redis.call('HSET', key, 'n', packed)
+  local w = {}
+  local arm = pack_counts(fr, a, w)
+  redis.call('HSET', key, unpack(w))
   if arm then redis.call('PEXPIRE', key, TTL_MS) end
   return a
 end

@@ -157,12 +157,14 @@ for d = 1, #DIMS do
     local h = {}
     for j = 1, #all, 2 do h[all[j]] = all[j + 1] end
     local fr = frame_of(d)
-    local a = unpack_counts(fr, h.n)
+    local raw = {h.n}
+    for i = 1, NDW do raw[i + 1] = h[fr.fields[i + 1]] end
+    local a = unpack_counts(fr, raw)
     roll(fr, a)
     add(fr, a, 1)
     local late = a[1] > now
-    local packed, arm = pack_counts(fr, a)
-    local w, del = {'n', packed}, {}
+    local w, del = {}, {}
+    local arm = pack_counts(fr, a, w)
     local dcounts = distinct_all(d, v, h, w, del)
     if #del > 0 then redis.call('HDEL', key, unpack(del)) end
     redis.call('HSET', key, unpack(w))
