@@ -1,35 +1,24 @@
-"""What the stores count and in which order: windows, buckets and counter names.
+"""What the stores count and in which order: measures and counter names.
 
-Both stores approximate sliding windows with BUCKETS sub-buckets aligned on absolute time:
-a window of W seconds sums its last BUCKETS buckets of W/BUCKETS seconds, the current one
-included. An attempt is therefore always counted for at least W - W/BUCKETS seconds and
-never for W seconds or more. Distinct counts use exact last-seen times instead (exact
-sliding windows) until they grow large (see memory.py and redis.py).
+Both stores approximate sliding windows with two fixed buckets per window (shield.store.sliding):
+an attempt is counted for at least W/2 and never for 3W/2 or more; at a steady rate the estimate is
+exact up to rounding. Distinct counts use exact last-seen times instead (exact sliding windows)
+until they grow large (see memory.py and redis.py).
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from shield.facts import DIMENSIONS, DISTINCT, SITE_WINDOWS, Window
 
-BUCKETS = 12
 # Measures kept per dimension (a: attempts, f: failures, s: successes) and their fact words.
 MEASURES: tuple[tuple[str, str], ...] = (("a", "attempts"), ("f", "failures"), ("s", "successes"))
 # Extra account measures: failures from familiar / unfamiliar contexts.
 ACCOUNT_MEASURES: tuple[tuple[str, str], ...] = (("ff", "failures_familiar"), ("fu", "failures_unfamiliar"))
 SITE_MEASURES: tuple[tuple[str, str], ...] = (*MEASURES, ("u", "unknown"))
 SITE = "site"
-
-
-def bucket_width(window: Window) -> float:
-    return window.seconds / BUCKETS
-
-
-def bucket_of(now: float, width: float) -> int:
-    return math.floor(now / width)
 
 
 @dataclass(slots=True, frozen=True)

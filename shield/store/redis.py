@@ -3,16 +3,20 @@
 Key layout (every key starts with the hash tag `{<prefix>}:`, default `{shield}:`, so each
 script touches one Redis Cluster slot):
 
-  {shield}:c:<dim>:<value>            hash  "<window>:<bucket>:<measure>" -> count (a, f, s, ff, fu)
-  {shield}:site                       hash  the same for the site windows (a, f, s, u)
-  {shield}:d:<dim>:<value>:<measure>  hash  member -> last seen (exact distinct counts, up to 64)
-  {shield}:d:...:<measure>:x:<w>:<b>  HLL   per window bucket, once a set outgrows 64 members
+  {shield}:c:<dim>:<value>            hash  one entity: "n" last write + expiry armed (packed doubles),
+                                            "<i>" window i's counts (packed int32: current, previous
+                                            bucket per measure), "<k>|<member>" -> last seen (small
+                                            distinct set k, up to 64), "<k>~" a large set's HLL state
+  {shield}:site                       hash  the same counters for the site windows (a, f, s, u)
+  {shield}:x:<dim>:<value>:<k>:<i>:<b> HLL  set k's members in window i's bucket b (large sets only)
   {shield}:h:<account>                JSON  the account history (shield.store.records)
   {shield}:bans / {shield}:offenses   hash  "<scope>:<value>" -> ban JSON / "count|last|kept"
   {shield}:o:<key>                    str   claim_once expiry
 
-Counters and distinct sets expire (PEXPIRE) one bucket after the longest window, histories
-`memory.history_days` after the last success. All window arithmetic uses the caller's `now`.
+Windows are two-bucket approximations (shield.store.sliding; lua/common.lua mirrors it). Counters
+and sets expire (PEXPIRE, re-armed at most hourly) two longest windows plus an hour after the last
+write, histories `memory.history_days` after the last success. All window arithmetic uses the
+caller's `now`.
 """
 
 from __future__ import annotations
