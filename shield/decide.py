@@ -14,6 +14,7 @@ from shield.rules.policy import Policy, Thresholds
 from shield.settings import ChallengeSettings
 
 RATE_TAG = "rate"
+AGGREGATE_TAG = "aggregate"
 
 
 def decide(
@@ -28,11 +29,16 @@ def decide(
 ) -> Decision:
     """`credit` is the score removed for a valid pass or a solution; `solved`: this request carries one."""
     limits = policy.for_route(route)
-    total = verdict.score - credit
+    over = _over_aggregate_cap(verdict.hits, policy)
+    total = verdict.score - credit - over
     action, reasons = _action(total, verdict.forced_action, verdict.hits, limits, solved=solved)
+    if over:
+        reasons = (*reasons, f"aggregate rules capped at {policy.aggregate_cap} (-{over})")
     shadow_action = None
     if verdict.shadow_hits:
-        shadow_total = total + sum(h.score for h in verdict.shadow_hits)
+        all_hits = verdict.hits + verdict.shadow_hits
+        shadow_total = verdict.score - credit + sum(h.score for h in verdict.shadow_hits)
+        shadow_total -= _over_aggregate_cap(all_hits, policy)
         forced = _harshest(verdict.forced_action, verdict.shadow_forced_action)
         shadow_action, _ = _action(shadow_total, forced, verdict.hits + verdict.shadow_hits, limits, solved=solved)
     scope, ttl = _ban(action, verdict.hits, policy)
@@ -73,6 +79,18 @@ def _action(
         action = Action.TAG if limits.tag is not None and total >= limits.tag else Action.ALLOW
         reasons.append("challenge solved")
     return action, tuple(reasons)
+
+
+def _over_aggregate_cap(hits: tuple[RuleHit, ...], policy: Policy) -> int:
+    """Points of `aggregate`-tagged rules above policy.aggregate_cap (0 without a cap)."""
+    if policy.aggregate_cap is None:
+        return 0
+    crowd = 0
+    for h in hits:
+        meta = policy.rules.get(h.id)
+        if h.score > 0 and meta is not None and AGGREGATE_TAG in meta.tags:
+            crowd += h.score
+    return max(0, crowd - policy.aggregate_cap)
 
 
 def _harshest(a: Action | None, b: Action | None) -> Action | None:

@@ -71,6 +71,10 @@ class Policy:
     thresholds: Thresholds = field(default_factory=Thresholds)
     routes: Mapping[str, Thresholds] = field(default_factory=dict)
     delay_seconds: float = 2.0
+    # Rules tagged `aggregate` judge a crowd the client belongs to (a fingerprint, a network, a
+    # country, the whole site), which real users share with an attack: together they add at most
+    # this much, so crowd evidence alone can challenge but never block. None: no cap.
+    aggregate_cap: int | None = None
     difficulty_step: int = 20
     retry_after: int = 60
     ban: BanPolicy = field(default_factory=BanPolicy)
@@ -81,7 +85,7 @@ class Policy:
         return self.routes.get(route, self.thresholds)
 
 
-_KEYS = ("thresholds", "delay_seconds", "difficulty_step", "retry_after", "ban", "routes")
+_KEYS = ("thresholds", "delay_seconds", "difficulty_step", "retry_after", "ban", "routes", "aggregate_cap")
 
 
 def parse_policy(src: Source, node: yaml.Node) -> Policy | None:
@@ -95,6 +99,12 @@ def parse_policy(src: Source, node: yaml.Node) -> Policy | None:
     for key in ("delay_seconds",):
         if key in items and (v := number(src, items[key][1], f"policy.{key}")) is not None:
             policy = replace(policy, delay_seconds=v)
+    cap_node = items["aggregate_cap"][1] if "aggregate_cap" in items else None
+    if cap_node is not None and (cap := integer(src, cap_node, "policy.aggregate_cap")) is not None:
+        if cap < 0:
+            src.error(cap_node, "policy.aggregate_cap must be >= 0")
+        else:
+            policy = replace(policy, aggregate_cap=cap)
     for key in ("difficulty_step", "retry_after"):
         if key in items and (n := integer(src, items[key][1], f"policy.{key}")) is not None:
             if n <= 0:

@@ -59,6 +59,7 @@ def _policy() -> dict[str, Any]:
         "properties": {
             "thresholds": _thresholds(),
             "delay_seconds": {"type": "number", "minimum": 0},
+            "aggregate_cap": {"type": "integer", "minimum": 0},
             "difficulty_step": {"type": "integer", "minimum": 1},
             "retry_after": {"type": "integer", "minimum": 1},
             "ban": {

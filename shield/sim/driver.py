@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import os
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -201,6 +202,10 @@ async def drive(
         return await _replay(events, options, pool, on_result)
 
 
+# How far (simulated seconds) the clock may run ahead of the oldest event still in flight.
+MAX_LAG_S = 30.0
+
+
 async def _replay(
     events: Sequence[Event], options: DriverOptions, pool: Executor, on_result: Callable[[Result], None] | None
 ) -> list[Result]:
@@ -224,6 +229,7 @@ async def _replay(
                 limit.release()
 
         tasks = []
+        inflight: deque[tuple[float, asyncio.Task[None]]] = deque()
         for i, event in enumerate(events):
             await limit.acquire()
             if options.speed is not None:
@@ -231,7 +237,13 @@ async def _replay(
                 if wait > 0:
                     await asyncio.sleep(wait)
             if options.advance_clock is not None:
+                # A client solving a puzzle must not see the simulated clock run past its challenge's
+                # expiry because other slots kept dispatching: wait for events older than MAX_LAG_S.
+                while inflight and (inflight[0][1].done() or inflight[0][0] < event.t - MAX_LAG_S):
+                    await asyncio.wait([inflight.popleft()[1]])
                 options.advance_clock(event.t)
-            tasks.append(asyncio.create_task(one(i, event), name=f"sim-event-{i}"))
+            task = asyncio.create_task(one(i, event), name=f"sim-event-{i}")
+            tasks.append(task)
+            inflight.append((event.t, task))
         await asyncio.gather(*tasks)
     return [r for r in results if r is not None]
