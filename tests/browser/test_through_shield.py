@@ -64,11 +64,19 @@ async def test_browser_solves_shields_challenge_and_keeps_its_pass(
             if init_script:
                 await page.add_init_script(init_script)
             statuses: list[tuple[int, str | None]] = []
-            page.on("response", lambda r: statuses.append((r.status, r.headers.get("shield-mitigated"))))
-            async with page.expect_response(lambda r: r.status == 200, timeout=TIMEOUT_MS):
-                first = await page.goto(url + "/account")
+            page.on(
+                "response",
+                lambda r: statuses.append((r.status, r.headers.get("shield-mitigated")))
+                if r.url.endswith("/account") else None,
+            )
+            # only the page itself: a favicon fetch also answers 200 and would end the wait early
+            async with page.expect_response(lambda r: r.status == 200 and r.url.endswith("/account"),
+                                            timeout=TIMEOUT_MS):
+                # "commit": the page solves and reloads itself, possibly before its own load event
+                first = await page.goto(url + "/account", wait_until="commit")
                 assert first is not None
                 assert (first.status, first.headers.get("shield-mitigated")) == (403, "challenge")
+            await page.wait_for_load_state("load")
             assert statuses == [(403, "challenge"), (200, None)]
             cookies = {c["name"] for c in await page.context.cookies()}
             assert "shield_pass" in cookies
