@@ -40,6 +40,6 @@ def test_the_7pay_pattern_is_blocked_even_after_the_solve_credit(pack: RuleSet) 
     assert seven_pay
     for case in seven_pay:
         assert pack.policy.thresholds.block is not None
-        # mid-wave (attack level 2+): at level 1 a crew that solves puzzles drops to tag, see docs/rules.md
+        # mid-wave (attack level 2+): at level 1 a crew that solves puzzles drops to tag, see the README, Rules
         if "account.known" in case.facts and case.credit == 0 and case.facts["site.attack_level"] >= 2:
             assert pack.score(case.facts, "login").score - credit >= pack.policy.thresholds.block, case.name

@@ -57,7 +57,7 @@ async def test_absent_dimension_is_not_counted(store: Store) -> None:
 
 @pytest.mark.parametrize("window", DEFAULT_WINDOWS, ids=[w.name for w in DEFAULT_WINDOWS])
 async def test_attempt_leaves_each_window_within_the_stated_error(store: Store, window: object) -> None:
-    # Relaxed for the two-bucket approximation (docs/store.md, Accuracy): an attempt counts fully while
+    # Relaxed for the two-bucket approximation (README, Store: Accuracy): an attempt counts fully while
     # its W-wide bucket is current, then with a weight falling linearly over the next W, rounded half up.
     # One attempt is therefore counted for at least W/2 and never for 3W/2 or more.
     seconds = window.seconds  # type: ignore[attr-defined]
