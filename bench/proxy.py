@@ -177,7 +177,12 @@ http {{
 def shield(port: int, upstream: str, tmp: Path, *, protected: bool, log_level: str = "info") -> Iterator[list[int]]:
     config = tmp / ("protected.yaml" if protected else "passthrough.yaml")
     config.write_text("" if protected else "routes: []\n")
-    env = {**os.environ, "SHIELD_SECRET": "bench-secret-0123456789abcdef", "SHIELD_LOG_FORMAT": "json", "SHIELD_LOG_LEVEL": log_level}
+    env = {
+        **os.environ,
+        "SHIELD_SECRET": "bench-secret-0123456789abcdef",
+        "SHIELD_LOG_FORMAT": "json",
+        "SHIELD_LOG_LEVEL": log_level,
+    }
     cmd = [
         *SHIELD,
         "run",

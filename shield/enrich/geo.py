@@ -47,7 +47,7 @@ def normalise_ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | N
     """
     try:
         return ipaddress.IPv4Address(socket.inet_pton(socket.AF_INET, text))
-    except OSError:
+    except (OSError, ValueError):  # ValueError: an embedded NUL
         pass
     text = text.strip().strip("[]").split("%", 1)[0]
     try:

@@ -37,7 +37,7 @@ def parse_ip(text: str) -> IPAddress | None:
     s = s.split("%", 1)[0]  # zone ids are local to the sender
     try:  # a dotted quad: inet_pton is ~20x faster than ipaddress's parser
         return ipaddress.IPv4Address(socket.inet_pton(socket.AF_INET, s))
-    except OSError:
+    except (OSError, ValueError):  # ValueError: an embedded NUL
         pass
     try:
         ip = ipaddress.ip_address(s)

@@ -76,6 +76,8 @@ async def test_browser_solves_shields_challenge_and_keeps_its_pass(
                 first = await page.goto(url + "/account", wait_until="commit")
                 assert first is not None
                 assert (first.status, first.headers.get("shield-mitigated")) == (403, "challenge")
+            # the 200 may arrive before its document replaces the challenge page: wait for the swap
+            await page.wait_for_function("!document.getElementById('shield-challenge')", timeout=TIMEOUT_MS)
             await page.wait_for_load_state("load")
             assert statuses == [(403, "challenge"), (200, None)]
             cookies = {c["name"] for c in await page.context.cookies()}
