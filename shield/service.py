@@ -113,6 +113,8 @@ def _upstream_failed(metrics: Metrics, settings: Settings) -> Callable[..., web.
 
 def _ban_check(bans: BanCache, clock: Clock, metrics: Metrics) -> Callable[[str], Awaitable[web.StreamResponse | None]]:
     async def check(client_ip: str) -> web.StreamResponse | None:
+        if not len(bans):  # the common case: nothing to look up, not even the subnet
+            return None
         ban = bans.find({"ip": client_ip, "subnet": subnet_of(client_ip)}, clock.now())
         if ban is None:
             return None
