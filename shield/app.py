@@ -82,6 +82,15 @@ async def read_body(request: web.Request, limit: int) -> bytes:
         parts.append(chunk)
 
 
+def upstream_failure(exc: UpstreamError, request_id: str, *, metrics: Metrics, upstream: str) -> web.Response:
+    """502 (unreachable) or 504 (timeout) with the request id; logged and counted once here."""
+    metrics.upstream_error(exc.kind)
+    structlog.get_logger().error(
+        "upstream.unreachable", request_id=request_id, kind=exc.kind, detail=exc.detail, upstream=upstream
+    )
+    return error_response(504 if exc.kind == "timeout" else 502, f"upstream_{exc.kind}", request_id)
+
+
 def _is_websocket(request: web.Request) -> bool:
     upgrade = request.headers.get("Upgrade", "")
     return upgrade.lower() == "websocket" and "upgrade" in request.headers.get("Connection", "").lower()
@@ -186,14 +195,8 @@ class ProxyHandler:
         return fw.response
 
     def _upstream_failed(self, request: web.Request, ctx: RequestContext, exc: UpstreamError) -> web.Response:
-        status = 504 if exc.kind == "timeout" else 502
-        self.metrics.upstream_error(exc.kind)
-        self.log.error(
-            "upstream.unreachable", request_id=ctx.request_id, kind=exc.kind, detail=exc.detail,
-            upstream=self.settings.upstream,
-        )
-        resp = error_response(status, f"upstream_{exc.kind}", ctx.request_id)
-        self._log_request(request, ctx, status, 0, resp.content_length or 0)
+        resp = upstream_failure(exc, ctx.request_id, metrics=self.metrics, upstream=self.settings.upstream)
+        self._log_request(request, ctx, resp.status, 0, resp.content_length or 0)
         return resp
 
     def _finish(self, request: web.Request, ctx: RequestContext, fw: Forwarded) -> None:

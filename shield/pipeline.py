@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 import structlog
 from aiohttp import web
 
+from shield.app import upstream_failure
 from shield.bancache import BanCache
 from shield.challenge import passes, pow
 from shield.challenge.pages import clear_solution_cookie
@@ -33,8 +34,6 @@ from shield.site import site_facts
 from shield.store.base import Observation, Signals, Store
 
 log = structlog.get_logger()
-
-UpstreamFailed = Callable[[web.Request, RequestContext, UpstreamError], web.Response]
 
 
 @dataclass(slots=True, frozen=True)
@@ -69,7 +68,6 @@ class Pipeline:
         clock: Clock,
         metrics: Metrics,
         bans: BanCache,
-        upstream_failed: UpstreamFailed,
         degraded: Callable[[], bool] = lambda: False,
     ) -> None:
         self.settings = settings
@@ -80,7 +78,6 @@ class Pipeline:
         self.clock = clock
         self.metrics = metrics
         self.bans = bans
-        self.upstream_failed = upstream_failed
         self.degraded = degraded
         self.tarpit = Tarpit(settings.delay.max_concurrent, max_seconds=settings.delay.max_seconds)
         self._secret = settings.secret
@@ -241,14 +238,15 @@ class Pipeline:
             try:
                 reply = await self.forwarder.exchange(request, body, ctx, extra)
             except UpstreamError as exc:
-                return self.upstream_failed(request, ctx, exc)
-            upstream_status, upstream_ms = reply.status, reply.upstream_seconds * 1000
-            ctype = reply.headers.get("Content-Type")
-            outcome = classify(route.outcome, reply.status, reply.headers, reply.body, ctype)
-            answer = await self._send(request, reply, rf, state, now, delayed)
-            self.metrics.upstream_time(route.name, reply.upstream_seconds)
-            if outcome is not Outcome.UNKNOWN:
-                self._record(obs, outcome, familiar=facts.get("account.familiar") is True, now=now)
+                answer = upstream_failure(exc, ctx.request_id, metrics=self.metrics, upstream=self.settings.upstream)
+            else:
+                upstream_status, upstream_ms = reply.status, reply.upstream_seconds * 1000
+                ctype = reply.headers.get("Content-Type")
+                outcome = classify(route.outcome, reply.status, reply.headers, reply.body, ctype)
+                answer = await self._send(request, reply, rf, state, now, delayed)
+                self.metrics.upstream_time(route.name, reply.upstream_seconds)
+                if outcome is not Outcome.UNKNOWN:
+                    self._record(obs, outcome, familiar=facts.get("account.familiar") is True, now=now)
         total_ms = (self.clock.monotonic() - ctx.started) * 1000
         self._observe(
             rf, facts, decision, challenge_label, answer.status, upstream_status, outcome,
@@ -265,11 +263,9 @@ class Pipeline:
         challenge = None
         if action is Action.CHALLENGE:
             cs = self.settings.challenge
-            challenge = pow.issue(
-                self._secret, binding=state.binding, difficulty=min(decision.difficulty or cs.base_difficulty,
-                                                                    cs.max_difficulty),
-                now=now, ttl=cs.ttl,
-            )
+            # decide sets the difficulty of every challenge, capped at challenge.max_difficulty
+            challenge = pow.issue(self._secret, binding=state.binding, difficulty=decision.difficulty, now=now,
+                                  ttl=cs.ttl)
             self.metrics.challenge("issued")
         return refusal(
             decision, rf.attempt.request_id, challenge=challenge, accept=request.headers.get("Accept"),

@@ -20,12 +20,12 @@ from aiohttp import web
 from shield.admin import build_admin_app, upstream_ready_check
 from shield.admin_decisions import decision_routes
 from shield.admin_explain import explain_routes
-from shield.app import build_app, error_response
+from shield.app import build_app
 from shield.bancache import BanCache
 from shield.clock import SystemClock
 from shield.enrich.lists import load_lists
 from shield.factbuilder import FactBuilder
-from shield.forward import AiohttpForwarder, Forwarder, RequestContext, UpstreamError
+from shield.forward import AiohttpForwarder, Forwarder
 from shield.identity.client_ip import subnet_of
 from shield.identity.credentials import normalise_account
 from shield.identity.keyed import Keyer
@@ -99,18 +99,6 @@ class Service:
         self.facts.close()
 
 
-def _upstream_failed(metrics: Metrics, settings: Settings) -> Callable[..., web.Response]:
-    def answer(request: web.Request, ctx: RequestContext, exc: UpstreamError) -> web.Response:
-        status = 504 if exc.kind == "timeout" else 502
-        metrics.upstream_error(exc.kind)
-        metrics.request(ctx.route, status)
-        log.error("upstream.unreachable", request_id=ctx.request_id, kind=exc.kind, detail=exc.detail,
-                  upstream=settings.upstream)
-        return error_response(status, f"upstream_{exc.kind}", ctx.request_id)
-
-    return answer
-
-
 def _ban_check(bans: BanCache, clock: Clock, metrics: Metrics) -> Callable[[str], Awaitable[web.StreamResponse | None]]:
     async def check(client_ip: str) -> web.StreamResponse | None:
         if not len(bans):  # the common case: nothing to look up, not even the subnet
@@ -172,7 +160,7 @@ def build_service(
     degraded: Callable[[], bool] = (lambda: store.degraded) if isinstance(store, ResilientStore) else (lambda: False)
     pipeline = Pipeline(
         settings, facts=facts, store=store, rules=rules, forwarder=fwd, clock=clock, metrics=metrics, bans=bans,
-        upstream_failed=_upstream_failed(metrics, settings), degraded=degraded,
+        degraded=degraded,
     )
     holder.append(pipeline)
     # gauges read at scrape time: no bookkeeping on the request path

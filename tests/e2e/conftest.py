@@ -66,12 +66,13 @@ def rules_dir(tmp_path: Path, text: str = TEST_RULES) -> Path:
     return folder
 
 
-def stack_settings(upstream: Upstream, rules: Path, **changes: Any) -> Settings:
+def stack_settings(test_upstream: Upstream, rules: Path, /, **changes: Any) -> Settings:
+    """Settings in front of the test upstream; `changes` override any field (even `upstream`)."""
     route = RouteSettings(
         name="login", path="/api/login", account=FieldRef("json", "username"), password=FieldRef("json", "password"),
     )
     base = Settings(
-        listen=f"127.0.0.1:{free_port()}", upstream=upstream.url, secret=SECRET, rules=rules, routes=(route,),
+        listen=f"127.0.0.1:{free_port()}", upstream=test_upstream.url, secret=SECRET, rules=rules, routes=(route,),
         reload_rules=False, log=LogSettings(format="json"),
     )
     return dataclasses.replace(base, **changes)

@@ -178,3 +178,17 @@ async def test_a_shadow_rule_is_logged_but_never_changes_the_action(make_stack: 
     assert line["action"] == "allow"
     assert line["shadow_action"] == "block"
     assert line["shadow_rules"] == [{"id": "shadow_me", "score": 95}]
+
+
+async def test_unreachable_upstream_is_a_502_with_its_decision_line(make_stack: Any) -> None:
+    from tests.fixtures.upstream import free_port
+
+    stack = await make_stack(upstream=f"http://127.0.0.1:{free_port()}")  # nothing listens there
+    async with aiohttp.ClientSession() as s:
+        resp = await login(s, stack, "alice", "right")
+        body = await resp.json()
+    assert resp.status == 502
+    assert body == {"error": "upstream_unreachable", "request_id": body["request_id"]}
+    line = stack.decisions()[-1]
+    assert (line["status"], line["upstream_status"], line["outcome"]) == (502, None, "unknown")
+    assert any(entry["event"] == "upstream.unreachable" for entry in stack.lines())
