@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import orjson
 from aiohttp import web
 
@@ -17,14 +19,18 @@ def _jsonable(value: FactValue) -> object:
     return sorted(value) if isinstance(value, frozenset) else value
 
 
-def explain_routes(settings: Settings, facts: FactBuilder, rules: RuleBook, clock: Clock) -> list[web.RouteDef]:
+def explain_routes(
+    settings: Settings, facts: Callable[[], FactBuilder], rules: RuleBook, clock: Clock
+) -> list[web.RouteDef]:
+    """`facts` gives the current fact builder (a rules reload replaces it with new lists)."""
+
     async def post_explain(request: web.Request) -> web.Response:
         try:
             data = orjson.loads(await request.read())
             if not isinstance(data, dict):
                 raise DescriptionError("the description must be a JSON object")
             desc = from_mapping(data)
-            route, _rf, all_facts = describe_facts(desc, settings, facts, now=clock.now())
+            route, _rf, all_facts = describe_facts(desc, settings, facts(), now=clock.now())
         except (orjson.JSONDecodeError, DescriptionError, TypeError, ValueError) as exc:
             return web.json_response({"error": "bad_description", "message": str(exc)}, status=400)
         ruleset = rules.current

@@ -10,8 +10,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import structlog
@@ -29,7 +30,7 @@ from shield.forward import AiohttpForwarder, Forwarder
 from shield.identity.client_ip import subnet_of
 from shield.identity.credentials import normalise_account
 from shield.identity.keyed import Keyer
-from shield.model import Clock
+from shield.model import Clock, NamedList
 from shield.observe.metrics import Metrics
 from shield.pipeline import Pipeline
 from shield.respond import banned
@@ -54,12 +55,16 @@ class Service:
     store: Store
     keyer: Keyer
     rules: RuleBook
-    facts: FactBuilder
     bans: BanCache
     pipeline: Pipeline
     proxy: web.Application
     admin: web.Application | None
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    @property
+    def facts(self) -> FactBuilder:
+        """The pipeline's fact builder (replaced when a rules reload brings new lists)."""
+        return self.pipeline.facts
 
     def start(self) -> None:
         """Background work: ban cache refresh, rules watcher, GeoIP refresh, SIGHUP reload."""
@@ -79,7 +84,7 @@ class Service:
         while True:
             await asyncio.sleep(GEOIP_REFRESH_S)
             try:
-                self.pipeline.facts.refresh()
+                self.facts.refresh()
             except Exception:  # a broken new file must never stop the refresher
                 log.exception("geoip.refresh_failed")
 
@@ -139,22 +144,24 @@ def build_service(
     store = store or open_store(settings.store, settings, on_error=on_error, on_state=on_state)
     keyer = Keyer(settings.secret)
 
-    holder: list[Pipeline] = []
+    # The rule book loads rules/lists/ (at start and on every reload); enrichment uses the same
+    # objects, so the lists are read once and ip.hosting, ip.tor, ... follow the rules' edits.
+    last_lists: dict[str, Mapping[str, NamedList]] = {}
+
+    def lists_loader(folder: Path) -> Mapping[str, NamedList]:
+        last_lists["current"] = load_lists(folder)
+        return last_lists["current"]
 
     def on_reload(result: ReloadResult) -> None:
         metrics.rules_reloads_total.labels(result="ok" if result.ok else "rejected").inc()
-        if result.ok and holder:
-            # the lists behind ip.hosting, ip.tor, ... follow the rules they were edited with
-            pipeline = holder[0]
-            pipeline.facts = pipeline.facts.with_lists(load_lists(settings.rules / "lists"))
+        if result.ok:
+            pipeline.facts = pipeline.facts.with_lists(last_lists["current"])
 
     rules = RuleBook(
-        settings.rules, lists_loader=load_lists, windows=settings.windows,
+        settings.rules, lists_loader=lists_loader, windows=settings.windows,
         routes=[r.name for r in settings.routes], on_reload=on_reload,
     )
-    facts = FactBuilder.from_settings(
-        settings, keyer=keyer, lists=load_lists(settings.rules / "lists"), ua_resolver=ua_resolver
-    )
+    facts = FactBuilder.from_settings(settings, keyer=keyer, lists=last_lists["current"], ua_resolver=ua_resolver)
     bans = BanCache(store)
     fwd = forwarder or AiohttpForwarder(settings)
     degraded: Callable[[], bool] = (lambda: store.degraded) if isinstance(store, ResilientStore) else (lambda: False)
@@ -162,7 +169,6 @@ def build_service(
         settings, facts=facts, store=store, rules=rules, forwarder=fwd, clock=clock, metrics=metrics, bans=bans,
         degraded=degraded,
     )
-    holder.append(pipeline)
     # gauges read at scrape time: no bookkeeping on the request path
     metrics.bans_active.set_function(lambda: float(len(bans)))
     metrics.delayed_inflight.set_function(lambda: float(pipeline.tarpit.inflight))
@@ -179,7 +185,7 @@ def build_service(
         extra = [
             *reload_routes(rules),
             *decision_routes(store, clock, account_key=account_key, on_change=bans.poke),
-            *explain_routes(settings, facts, rules, clock),
+            *explain_routes(settings, lambda: pipeline.facts, rules, clock),
         ]
 
         async def store_ready() -> None:
@@ -189,7 +195,7 @@ def build_service(
             settings, metrics=metrics, ready_checks=[upstream_ready_check(settings), store_ready],
             extra_routes=extra,
         )
-    service = Service(settings, clock, metrics, store, keyer, rules, facts, bans, pipeline, proxy, admin)
+    service = Service(settings, clock, metrics, store, keyer, rules, bans, pipeline, proxy, admin)
 
     async def on_startup(_app: web.Application) -> None:
         service.start()

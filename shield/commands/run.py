@@ -18,11 +18,7 @@ from pathlib import Path
 import structlog
 
 from shield import preflight
-from shield.admin import build_admin_app, upstream_ready_check
-from shield.app import build_app
-from shield.clock import SystemClock
 from shield.observe.logs import configure_logging
-from shield.observe.metrics import Metrics
 from shield.service import build_service
 from shield.settings import Settings
 from shield.settings_load import SettingsError, load_settings
@@ -65,19 +61,6 @@ def with_secret(settings: Settings) -> tuple[Settings, bool]:
     if settings.secret:
         return settings, False
     return dataclasses.replace(settings, secret=secrets.token_bytes(32)), True
-
-
-async def default_apps(settings: Settings, with_admin: bool) -> Apps:
-    """Pass-through proxy with the default protected-route handling (buffer, forward, log).
-
-    The request pipeline replaces this factory to add protection.
-    """
-    metrics = Metrics()
-    proxy = build_app(settings, clock=SystemClock(), metrics=metrics)
-    admin = None
-    if with_admin:
-        admin = build_admin_app(settings, metrics=metrics, ready_checks=[upstream_ready_check(settings)])
-    return Apps(proxy, admin, metrics)
 
 
 async def service_apps(settings: Settings, with_admin: bool) -> Apps:

@@ -34,13 +34,17 @@ def parse_ip(text: str) -> IPAddress | None:
         s = s[1:end]
     elif s.count(":") == 1:
         s = s.split(":", 1)[0]
-    s = s.split("%", 1)[0]  # zone ids are local to the sender
-    try:  # a dotted quad: inet_pton is ~20x faster than ipaddress's parser
-        return ipaddress.IPv4Address(socket.inet_pton(socket.AF_INET, s))
+    return parse_bare_ip(s.split("%", 1)[0])  # zone ids are local to the sender
+
+
+def parse_bare_ip(text: str) -> IPAddress | None:
+    """An address written bare (no port, brackets or zone), IPv4-mapped IPv6 made IPv4; None otherwise."""
+    try:  # a dotted quad: inet_pton is ~20x faster than ipaddress's parser, and as strict
+        return ipaddress.IPv4Address(socket.inet_pton(socket.AF_INET, text))
     except (OSError, ValueError):  # ValueError: an embedded NUL
         pass
     try:
-        ip = ipaddress.ip_address(s)
+        ip = ipaddress.ip_address(text)
     except ValueError:
         return None
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
