@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -53,7 +54,7 @@ def test_curl_from_a_hosting_network_with_a_library_is_explained() -> None:
     assert proc.returncode == 0, proc.stderr
     assert "automation_ua" in proc.stdout
     assert "hosting_asn" in proc.stdout
-    assert "ip.country          'US'" in proc.stdout or "ip.country" in proc.stdout
+    assert re.search(r"^\s+ip\.country\s+'US'$", proc.stdout, re.M)
     assert "-> block" in proc.stdout
 
 
