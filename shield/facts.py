@@ -141,6 +141,7 @@ _STATIC: tuple[FactSpec, ...] = (
     FactSpec("account.new_country", "bool", "Known account, ip.country never seen on a success", "history"),
     FactSpec("account.new_asn", "bool", "Known account, ip.asn never seen on a success", "history"),
     FactSpec("account.new_device", "bool", "Known account, device and fingerprint never seen", "history"),
+    FactSpec("account.new_subnet", "bool", "Known account, ip.subnet never seen on a success", "history"),
     FactSpec(
         "account.familiar",
         "bool",

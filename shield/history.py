@@ -21,8 +21,8 @@ MIN_ELAPSED_S = 1.0
 
 
 def history_facts(history: AccountHistory | None, facts: Mapping[str, FactValue], now: float) -> dict[str, FactValue]:
-    """account.known, new_country, new_asn, new_device, familiar, travel_kmh, last_success_age_s,
-    known_countries."""
+    """account.known, new_country, new_asn, new_device, new_subnet, familiar, travel_kmh,
+    last_success_age_s, known_countries."""
     if facts.get("account.present") is False:
         return {}
     if history is None or history.last_success_at is None:
@@ -46,6 +46,9 @@ def history_facts(history: AccountHistory | None, facts: Mapping[str, FactValue]
     fp_known = isinstance(fp, str) and fp in history.fingerprints
     if device is not None or fp is not None:
         out["account.new_device"] = not device_known and not fp_known
+    subnet = facts.get("ip.subnet")
+    if isinstance(subnet, str):
+        out["account.new_subnet"] = subnet not in history.subnets
     out["account.familiar"] = device_known or (country_known and asn_known)
     speed = _travel_kmh(history, facts, now)
     if speed is not None:

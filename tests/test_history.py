@@ -17,6 +17,7 @@ HOME = AccountHistory(
     asns=("64510",),
     devices=("dev-home",),
     fingerprints=("fp-home",),
+    subnets=("10.10.1.0/24",),
     last_success_at=NOW - 3600,
     last_lat=TOKYO[0],
     last_lon=TOKYO[1],
@@ -79,6 +80,14 @@ def test_known_account_novelty_and_familiarity(facts: dict[str, FactValue], expe
     assert got["account.last_success_age_s"] == 3600
     for name, value in expected.items():
         assert got[name] == value, name
+
+
+@pytest.mark.parametrize(
+    ("subnet", "new"), [("10.10.1.0/24", False), ("10.11.7.0/24", True)], ids=["home_subnet", "another_subnet"]
+)
+def test_new_subnet_is_against_the_subnets_of_successful_logins(subnet: str, new: bool) -> None:
+    got = history_facts(HOME, req(**{"ip.subnet": subnet, "ip.country": "JP", "ip.asn": 64510}), NOW)
+    assert got["account.new_subnet"] is new
 
 
 def test_unknown_account_is_only_known_false() -> None:

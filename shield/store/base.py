@@ -54,6 +54,7 @@ class AccountHistory:
     asns: tuple[str, ...] = ()
     devices: tuple[str, ...] = ()
     fingerprints: tuple[str, ...] = ()
+    subnets: tuple[str, ...] = ()  # the client subnets (ip.subnet) of successful logins
     last_success_at: float | None = None
     last_lat: float | None = None
     last_lon: float | None = None

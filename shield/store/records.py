@@ -3,7 +3,7 @@
 The account history is kept as one small record per account (the Redis store keeps the
 same shape as JSON and updates it in Lua):
   {"c": [[country, seen_at], ...], "a": [[asn, t], ...], "d": [[device, t], ...],
-   "f": [[fingerprint, t], ...], "t": last_success_at, "lat": .., "lon": .., "cc": country}
+   "f": [[fingerprint, t], ...], "s": [[subnet, t], ...], "t": last_success_at, "lat": .., "lon": .., "cc": country}
 newest first, at most `size` entries per list, each entry dropped `days` after it was last seen.
 """
 
@@ -16,7 +16,13 @@ from shield.model import Ban
 from shield.store.base import AccountHistory, Observation
 
 DAY = 86400.0
-HISTORY_LISTS: tuple[tuple[str, str], ...] = (("c", "country"), ("a", "asn"), ("d", "device"), ("f", "fp"))
+HISTORY_LISTS: tuple[tuple[str, str], ...] = (
+    ("c", "country"),
+    ("a", "asn"),
+    ("d", "device"),
+    ("f", "fp"),
+    ("s", "subnet"),
+)
 
 
 def history_from_record(record: Mapping[str, Any] | None, now: float, days: int) -> AccountHistory | None:
@@ -40,6 +46,7 @@ def history_from_record(record: Mapping[str, Any] | None, now: float, days: int)
         asns=recent("a"),
         devices=recent("d"),
         fingerprints=recent("f"),
+        subnets=recent("s"),
         last_success_at=float(last),
         last_lat=float(lat) if isinstance(lat, int | float) else None,
         last_lon=float(lon) if isinstance(lon, int | float) else None,

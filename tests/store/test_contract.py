@@ -156,6 +156,7 @@ async def test_history_is_learned_only_from_a_success(store: Store) -> None:
     assert after.history.asns == ("64510",)
     assert after.history.devices == ("dev-1",)
     assert after.history.fingerprints == ("fp-1",)
+    assert after.history.subnets == (obs.subnet,)
     assert after.history.last_success_at == pytest.approx(now + 2)
     assert (after.history.last_lat, after.history.last_lon) == (pytest.approx(35.69), pytest.approx(139.69))
     assert after.history.last_country == "JP"
@@ -171,6 +172,16 @@ async def test_history_keeps_newest_entries_and_expires_them_after_90_days(store
     assert signals.history.countries == ("US", "TW", "KR")  # history_size=3, JP aged out
     gone = await store.observe(attempt(), now + 3 * 30 * DAY + 90 * DAY + 1)
     assert gone.history is None
+
+
+async def test_history_keeps_the_newest_subnets(store: Store) -> None:
+    now = FakeClock().now()
+    for i, ip in enumerate(["10.10.1.5", "10.10.2.5", "10.10.1.9", "10.10.3.5", "10.10.4.5"]):
+        await store.record_outcome(attempt(ip=ip), Outcome.SUCCESS, familiar=True, now=now + i)
+    signals = await store.observe(attempt(), now + 10)
+    assert signals.history is not None
+    # history_size=3, newest first; a subnet seen again moves to the front instead of repeating
+    assert signals.history.subnets == ("10.10.4.0/24", "10.10.3.0/24", "10.10.1.0/24")
 
 
 async def test_ban_escalates_for_repeat_offenders_up_to_max_ttl(store: Store) -> None:
