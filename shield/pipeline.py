@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from typing import Literal
 
 import structlog
 from aiohttp import web
@@ -79,6 +80,9 @@ class Pipeline:
         self.metrics = metrics
         self.bans = bans
         self.degraded = degraded
+        # enforce, or shadow: decide and log, let everything through. An attribute, so an
+        # embedding (the simulation's history replay) can switch it without a rebuild.
+        self.mode: Literal["enforce", "shadow"] = settings.mode
         self.tarpit = Tarpit(settings.delay.max_concurrent, max_seconds=settings.delay.max_seconds)
         self._secret = settings.secret
         self._tasks: set[asyncio.Task[None]] = set()
@@ -163,13 +167,13 @@ class Pipeline:
         if ban is not None:
             return Decision(
                 action=Action.BAN, score=0, ruleset=ruleset.hash, reasons=(f"banned:{ban.scope}",),
-                enforced=self.settings.mode == "enforce",
+                enforced=self.mode == "enforce",
             )
         cs = self.settings.challenge
         credit = (cs.solve_credit if state.solved else 0) + (cs.pass_credit if state.passed else 0)
         verdict = ruleset.score(facts, route.name)
         decision = decide(
-            verdict, route.name, ruleset.policy, challenge=cs, mode=self.settings.mode,
+            verdict, route.name, ruleset.policy, challenge=cs, mode=self.mode,
             credit=credit, solved=state.solved,
         )
         if (

@@ -14,6 +14,7 @@ willing to pay, real users retry once after a 429.
 from __future__ import annotations
 
 import asyncio
+import math
 import os
 import time
 from collections import deque
@@ -194,12 +195,29 @@ class Driver:
 
 
 async def drive(
-    events: Sequence[Event], options: DriverOptions, *, on_result: Callable[[Result], None] | None = None
+    events: Sequence[Event],
+    options: DriverOptions,
+    *,
+    on_result: Callable[[Result], None] | None = None,
+    prior: Sequence[Event] = (),
 ) -> list[Result]:
-    """Replay the events in order with at most `concurrency` in flight; results in event order."""
+    """Replay the events in order with at most `concurrency` in flight; results in event order.
+
+    `prior` events (the population's history) go first through the same clients, so devices keep
+    their cookies; their results are dropped, and they are dispatched as fast as `concurrency`
+    allows, with no lag bound: before the run, nobody solves a puzzle against the clock.
+    """
     # Solving is real SHA-256 work (what the client pays); a process pool spreads it over the CPUs.
     with ProcessPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
-        return await _replay(events, options, pool, on_result)
+        timeout = aiohttp.ClientTimeout(total=options.timeout)
+        connector = aiohttp.TCPConnector(limit=options.concurrency, force_close=False)
+        async with aiohttp.ClientSession(
+            connector=connector, timeout=timeout, cookie_jar=aiohttp.DummyCookieJar(), auto_decompress=True
+        ) as session:
+            driver = Driver(options, session, pool)
+            if prior:
+                await _replay(driver, prior, on_result, max_lag=math.inf)
+            return await _replay(driver, events, on_result, max_lag=MAX_LAG_S)
 
 
 # How far (simulated seconds) the clock may run ahead of the oldest event still in flight.
@@ -207,43 +225,38 @@ MAX_LAG_S = 30.0
 
 
 async def _replay(
-    events: Sequence[Event], options: DriverOptions, pool: Executor, on_result: Callable[[Result], None] | None
+    driver: Driver, events: Sequence[Event], on_result: Callable[[Result], None] | None, *, max_lag: float
 ) -> list[Result]:
+    options = driver.options
     results: list[Result | None] = [None] * len(events)
     limit = asyncio.Semaphore(options.concurrency)
-    connector = aiohttp.TCPConnector(limit=options.concurrency, force_close=False)
-    timeout = aiohttp.ClientTimeout(total=options.timeout)
-    async with aiohttp.ClientSession(
-        connector=connector, timeout=timeout, cookie_jar=aiohttp.DummyCookieJar(), auto_decompress=True
-    ) as session:
-        driver = Driver(options, session, pool)
-        started = time.monotonic()
-        t0 = events[0].t if events else 0.0
+    started = time.monotonic()
+    t0 = events[0].t if events else 0.0
 
-        async def one(i: int, event: Event) -> None:
-            try:
-                results[i] = result = await driver.attempt(event)
-                if on_result is not None:
-                    on_result(result)
-            finally:
-                limit.release()
+    async def one(i: int, event: Event) -> None:
+        try:
+            results[i] = result = await driver.attempt(event)
+            if on_result is not None:
+                on_result(result)
+        finally:
+            limit.release()
 
-        tasks = []
-        inflight: deque[tuple[float, asyncio.Task[None]]] = deque()
-        for i, event in enumerate(events):
-            await limit.acquire()
-            if options.speed is not None:
-                wait = (event.t - t0) / options.speed - (time.monotonic() - started)
-                if wait > 0:
-                    await asyncio.sleep(wait)
-            if options.advance_clock is not None:
-                # A client solving a puzzle must not see the simulated clock run past its challenge's
-                # expiry because other slots kept dispatching: wait for events older than MAX_LAG_S.
-                while inflight and (inflight[0][1].done() or inflight[0][0] < event.t - MAX_LAG_S):
-                    await asyncio.wait([inflight.popleft()[1]])
-                options.advance_clock(event.t)
-            task = asyncio.create_task(one(i, event), name=f"sim-event-{i}")
-            tasks.append(task)
-            inflight.append((event.t, task))
-        await asyncio.gather(*tasks)
+    tasks = []
+    inflight: deque[tuple[float, asyncio.Task[None]]] = deque()
+    for i, event in enumerate(events):
+        await limit.acquire()
+        if options.speed is not None:
+            wait = (event.t - t0) / options.speed - (time.monotonic() - started)
+            if wait > 0:
+                await asyncio.sleep(wait)
+        if options.advance_clock is not None:
+            # A client solving a puzzle must not see the simulated clock run past its challenge's
+            # expiry because other slots kept dispatching: wait for events older than max_lag.
+            while inflight and (inflight[0][1].done() or inflight[0][0] < event.t - max_lag):
+                await asyncio.wait([inflight.popleft()[1]])
+            options.advance_clock(event.t)
+        task = asyncio.create_task(one(i, event), name=f"sim-event-{i}")
+        tasks.append(task)
+        inflight.append((event.t, task))
+    await asyncio.gather(*tasks)
     return [r for r in results if r is not None]

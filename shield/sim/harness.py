@@ -82,12 +82,14 @@ async def with_shield(
 
     In-process (default): shield.service on a FakeClock that the driver moves to each event's
     simulated time; deterministic, as fast as shield answers. Otherwise `shield run` in a
-    subprocess with the simulated run compressed into `seconds` of real time.
+    subprocess with the simulated run compressed into `seconds` of real time; that shield runs on
+    the real clock, so the plan's history (days before the run) cannot be replayed into it: it is
+    a shield deployed today, with no account history.
     """
     if not in_process:
         options = RunOptions(speed=plan.duration / seconds, progress=progress)
         async with demo_app(plan.accounts) as app_url, shield_subprocess(app_url) as url:
-            return await run_events(plan, url, options, label="with shield")
+            return await run_events(plan, url, options, label="with shield", history=False)
     # The in-process shield logs errors only, to stderr, so the
     # report is not buried under one decision line per simulated login.
     configure_logging(LogSettings(level="error", format="json"), stream=sys.stderr)
@@ -96,6 +98,9 @@ async def with_shield(
 
     def advance(t: float) -> None:
         clock.t, clock.mono = t0 + t, m0 + t
+        # The plan's history (t < 0) is a shield that ran in shadow mode for weeks, learning the
+        # accounts' devices and networks without stopping anyone; the measured run enforces.
+        service.pipeline.mode = "shadow" if t < 0 else "enforce"
 
     async with demo_app(plan.accounts, now=clock.now) as app_url:
         # The tarpit sleeps in real time; on simulated time a hold costs the attacker nothing we

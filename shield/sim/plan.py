@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from shield.sim.campaigns import campaign_events
 from shield.sim.events import Account, Event, merge
-from shield.sim.population import login_events, make_accounts, make_users
+from shield.sim.population import history_events, login_events, make_accounts, make_users
 from shield.sim.scenario import Scenario
 
 
@@ -18,6 +18,12 @@ class Plan:
     campaigns: tuple[Scenario, ...]
     duration: float  # simulated seconds, long enough for every campaign
     events: tuple[Event, ...]
+    # Real users' logins before t=0 (negative t), replayed through shield first and left out of
+    # every report: the account history a deployed shield already has.
+    history: tuple[Event, ...] = ()
+
+
+HISTORY_DAYS = 30.0
 
 
 def accounts_for(users: int, seed: int) -> tuple[Account, ...]:
@@ -25,12 +31,19 @@ def accounts_for(users: int, seed: int) -> tuple[Account, ...]:
     return make_accounts(users, random.Random(seed))
 
 
-def make_plan(*, users: int, seed: int, duration: float, scenarios: Sequence[Scenario]) -> Plan:
+def make_plan(
+    *, users: int, seed: int, duration: float, scenarios: Sequence[Scenario], history_days: float = HISTORY_DAYS
+) -> Plan:
     """Same arguments, same timeline: everything is drawn from random.Random seeded from `seed`
-    and each scenario's own seed."""
+    and each scenario's own seed. `history_days` of real users' logins precede the run (0: none,
+    a shield deployed today)."""
     accounts = accounts_for(users, seed)
     end = max([duration, *(s.start + s.duration for s in scenarios)])
     population = make_users(accounts, duration=end, rng=random.Random(seed * 7919 + 1))
     legit = login_events(population, duration=end, seed=seed * 7919 + 2)
     attacks = [campaign_events(s, accounts) for s in scenarios]
-    return Plan(accounts, tuple(scenarios), end, tuple(merge(legit, *attacks)))
+    # History only for the accounts the run touches: the others would change nothing but its length.
+    touched = {e.username for stream in (legit, *attacks) for e in stream}
+    known = tuple(u for u in population if u.account.username in touched)
+    history = history_events(known, days=history_days, seed=seed * 7919 + 3) if history_days > 0 else []
+    return Plan(accounts, tuple(scenarios), end, tuple(merge(legit, *attacks)), tuple(history))

@@ -13,7 +13,7 @@ from shield.sim.driver import Result
 from shield.sim.events import LEGIT
 from shield.sim.scenario import Scenario
 
-SEGMENTS = ("all", "app", "browser", "carrier-nat", "residential", "traveller", "vpn", "typo")
+SEGMENTS = ("all", "app", "browser", "carrier-nat", "residential", "away", "new-device", "traveller", "vpn", "typo")
 FIRST_MINUTE = 60.0
 
 

@@ -54,11 +54,16 @@ class RunOptions:
     progress: bool = False  # force the bar even without a TTY
 
 
-async def run_events(plan: Plan, target: str, options: RunOptions, *, label: str) -> list[Result]:
-    bar = Progress.auto(len(plan.events), label, force=options.progress)
+async def run_events(
+    plan: Plan, target: str, options: RunOptions, *, label: str, history: bool = True
+) -> list[Result]:
+    """The plan's events through `target`, after its history (whose results are dropped) when
+    `history` is set: the same clients, so devices keep the cookies shield gave them before."""
+    prior = plan.history if history else ()
+    bar = Progress.auto(len(prior) + len(plan.events), label, force=options.progress)
     opts = DriverOptions(target, options.concurrency, options.speed, options.advance_clock)
     try:
-        return await drive(plan.events, opts, on_result=lambda r: bar.step(stopped=r.stopped))
+        return await drive(plan.events, opts, on_result=lambda r: bar.step(stopped=r.stopped), prior=prior)
     finally:
         bar.close()
 
@@ -66,10 +71,11 @@ async def run_events(plan: Plan, target: str, options: RunOptions, *, label: str
 async def baseline_results(plan: Plan, options: RunOptions, *, target: str | None = None) -> list[Result]:
     """The same traffic with no shield in front: against `target`, or a fresh in-process demo app."""
     fast = RunOptions(concurrency=options.concurrency, progress=options.progress)
+    # The app keeps no history: without shield, what happened before the run changes nothing.
     if target:
-        return await run_events(plan, target, fast, label="without shield")
+        return await run_events(plan, target, fast, label="without shield", history=False)
     async with demo_app(plan.accounts) as url:
-        return await run_events(plan, url, fast, label="without shield")
+        return await run_events(plan, url, fast, label="without shield", history=False)
 
 
 async def simulate(

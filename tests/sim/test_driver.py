@@ -147,3 +147,11 @@ async def test_app_side_ledger_agrees_with_the_driver() -> None:
     assert app_side == driver_side
     assert len(driver_side) == 6
     assert stats["attempts"] == len(plan.events)
+
+
+async def test_prior_events_teach_the_clients_and_leave_no_results(gate_url: str) -> None:
+    prior = [_event(-3600, "10.10.0.5", max_difficulty=20, device="d1")]
+    event = _event(1, "10.10.0.5", max_difficulty=20, device="d1")
+    (result,) = await drive([event], DriverOptions(gate_url), prior=prior)
+    # the pass earned before the run rides along: the same device is not asked again
+    assert (result.t, result.challenged, result.success) == (1, False, True)

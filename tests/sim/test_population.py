@@ -54,7 +54,7 @@ def test_typo_share_is_five_to_eight_percent_of_logins(plan) -> None:  # type: i
 
 def test_every_real_user_segment_is_present(plan) -> None:  # type: ignore[no-untyped-def]
     segments = Counter(s for e in plan.events if e.actor == LEGIT for s in e.segments)
-    for seg in ("app", "browser", "carrier-nat", "residential", "traveller", "vpn", "typo"):
+    for seg in ("app", "browser", "carrier-nat", "residential", "away", "new-device", "traveller", "vpn", "typo"):
         assert segments[seg] > 0, seg
     assert segments["app"] > segments["browser"]  # mostly the mobile app
 
@@ -108,3 +108,25 @@ def test_world_table_addresses_are_inside_their_networks() -> None:
     for cidr, net in NETWORKS.items():
         for _ in range(20):
             assert ipaddress.ip_address(net.address(rng)) in ipaddress.ip_network(cidr)
+
+
+def test_history_precedes_the_run_with_the_users_own_devices(plan) -> None:  # type: ignore[no-untyped-def]
+    assert plan.history
+    assert all(-30 * DAY <= e.t < 0 and e.actor == LEGIT for e in plan.history)
+    assert [e.t for e in plan.history] == sorted(e.t for e in plan.history)
+    known = {e.device for e in plan.history}
+    run = [e for e in plan.events if e.actor == LEGIT]
+    # most logins in the run come from a device shield saw before; a new device never did
+    assert sum(e.device in known for e in run) / len(run) > 0.9
+    assert not any(e.device in known for e in run if "new-device" in e.segments)
+    assert not any("traveller" in e.segments or "new-device" in e.segments for e in plan.history)
+
+
+def test_new_devices_are_about_two_percent_of_logins(plan) -> None:  # type: ignore[no-untyped-def]
+    run = [e for e in plan.events if e.actor == LEGIT and "typo" not in e.segments]
+    share = sum("new-device" in e.segments for e in run) / len(run)
+    assert 0.01 <= share <= 0.03
+
+
+def test_no_history_is_a_shield_deployed_today() -> None:
+    assert make_plan(users=50, seed=1, duration=DAY, scenarios=[], history_days=0).history == ()
