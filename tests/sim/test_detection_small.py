@@ -1,4 +1,5 @@
-"""The small detection benchmark CI runs: overseas-stuffing and the real-user targets, through shield."""
+"""The small detection benchmark CI runs: overseas-stuffing, low-and-slow and the real-user targets,
+through shield, so a rule change that breaks them fails the build."""
 
 from __future__ import annotations
 
@@ -16,9 +17,8 @@ USERS = 1000
 SCALE = 0.25  # 5000 attempts (the detection benchmark's size), about 50 of them valid pairs
 
 
-@pytest.mark.slow
-async def test_overseas_stuffing_is_stopped_and_real_users_pass() -> None:
-    attack = scenario.load("overseas-stuffing").scaled(SCALE)
+async def _measure(name: str, scale: float) -> None:
+    attack = scenario.load(name).scaled(scale)
     plan = make_plan(users=USERS, seed=1, duration=attack.start + attack.duration + 1800, scenarios=[attack])
     baseline = await baseline_results(plan, RunOptions())
     results = await with_shield(plan)
@@ -26,3 +26,13 @@ async def test_overseas_stuffing_is_stopped_and_real_users_pass() -> None:
     targets = evaluate(report.campaigns, [r for r in results if r.actor == LEGIT])
     assert report.campaigns[0].compromised_baseline, "the attack must be able to take accounts without shield"
     assert all(t.met for t in targets), "\n" + targets_table(targets)
+
+
+@pytest.mark.slow
+async def test_overseas_stuffing_is_stopped_and_real_users_pass() -> None:
+    await _measure("overseas-stuffing", SCALE)
+
+
+@pytest.mark.slow
+async def test_low_and_slow_is_challenged_and_real_users_pass() -> None:
+    await _measure("low-and-slow", 1.0)  # 60 targeted accounts, about 180 guesses over two days
