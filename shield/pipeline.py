@@ -28,7 +28,7 @@ from shield.model import Action, Ban, BanScope, Clock, Decision, FactValue, Outc
 from shield.observe.decision_log import Timings, decision_fields
 from shield.observe.metrics import Metrics
 from shield.outcome import classify
-from shield.respond import banned, rate_limited, refusal, tag_headers
+from shield.respond import banned, rate_limited, refusal, upstream_tags
 from shield.rules.reload import RuleBook
 from shield.settings import RouteSettings, Settings
 from shield.site import site_facts
@@ -238,7 +238,7 @@ class Pipeline:
         outcome = Outcome.UNKNOWN
         upstream_ms: float | None = None
         if answer is None:
-            extra = tag_headers(decision) if decision.enforced and decision.action is Action.TAG else None
+            extra = upstream_tags(decision, solved=state.solved)
             try:
                 reply = await self.forwarder.exchange(request, body, ctx, extra)
             except UpstreamError as exc:

@@ -80,6 +80,19 @@ def tag_headers(decision: Decision) -> dict[str, str]:
     }
 
 
+def upstream_tags(decision: Decision, *, solved: bool) -> dict[str, str] | None:
+    """The risk headers a forwarded request carries to the app: on a tag, and when the client
+    solved the challenge its rules asked for (the solve credit may have brought the action down to
+    allow; the app still needs to know why it was asked, to step up with a second factor)."""
+    if not decision.enforced:
+        return None
+    if decision.action is Action.TAG:
+        return tag_headers(decision)
+    if solved and decision.hits:
+        return {**tag_headers(decision), "Shield-Challenge": "solved"}
+    return None
+
+
 def strip_shield_headers(headers: Iterable[tuple[str, str]]) -> CIMultiDict[str]:
     """A copy of the request headers without any `Shield-*` header the client sent.
 

@@ -100,6 +100,26 @@ async def test_challenge_solved_by_the_reference_client_passes_and_earns_a_pass(
     assert any(line.get("event") == "challenge.failed" and line.get("reason") == "replayed" for line in stack.lines())
 
 
+async def test_after_a_solved_challenge_the_app_is_told_why_it_was_asked(make_stack: Any) -> None:
+    stack = await make_stack()
+    async with aiohttp.ClientSession() as s:
+        first = await login(s, stack, "challenge", "right")
+        answer = solve((await first.json())["challenge"])
+        second = await login(s, stack, "challenge", "right", **{"Shield-Challenge-Response": answer})
+    assert second.status == 200
+    (passed,) = stack.upstream.requests  # the challenged attempt itself never reached the app
+    seen = {k.lower(): v for k, v in passed["headers"]}
+    assert (seen["shield-challenge"], seen["shield-reasons"]) == ("solved", "challenge_me")
+    assert seen["shield-action"] == stack.decisions()[-1]["action"]
+
+
+async def test_an_allowed_login_carries_no_risk_headers(make_stack: Any) -> None:
+    stack = await make_stack()
+    async with aiohttp.ClientSession() as s:
+        await login(s, stack, "alice", "right")
+    assert not any(k.lower().startswith("shield-") for k, _ in stack.upstream.requests[-1]["headers"])
+
+
 async def test_a_forged_solution_is_refused(make_stack: Any) -> None:
     stack = await make_stack()
     async with aiohttp.ClientSession() as s:
