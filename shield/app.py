@@ -18,13 +18,14 @@ from aiohttp import web
 
 from shield.clock import SystemClock
 from shield.forward import (
-    AiohttpForwarder,
     Forwarded,
     Forwarder,
     RequestContext,
     StreamAborted,
     UpstreamError,
+    WebSocketForwarder,
 )
+from shield.forwarding import make_forwarder
 from shield.identity.client_ip import client_ip, parse_ip
 from shield.observe.metrics import Metrics
 from shield.routes import RouteMatcher
@@ -162,7 +163,7 @@ class ProxyHandler:
     async def _passthrough(self, request: web.Request, ctx: RequestContext) -> web.StreamResponse:
         ctx.route = PASSTHROUGH
         try:
-            if _is_websocket(request) and isinstance(self.forwarder, AiohttpForwarder):
+            if _is_websocket(request) and isinstance(self.forwarder, WebSocketForwarder):
                 fw = await self.forwarder.websocket(request, ctx)
             else:
                 fw = await self.forwarder.stream(request, ctx)
@@ -232,7 +233,7 @@ def build_app(
     **app_kwargs: Any,
 ) -> web.Application:
     """The proxy app. The forwarder is closed on app cleanup."""
-    fwd: Forwarder = forwarder if forwarder is not None else AiohttpForwarder(settings)
+    fwd: Forwarder = forwarder if forwarder is not None else make_forwarder(settings)
     handler = ProxyHandler(
         settings, clock=clock or SystemClock(), metrics=metrics, forwarder=fwd, protected=protected,
         ban_check=ban_check,

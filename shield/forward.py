@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import Literal, Protocol, runtime_checkable
 
 import aiohttp
 from aiohttp import web
@@ -80,6 +80,12 @@ class Forwarded:
     upstream_seconds: float  # until the upstream's response headers
 
 
+class PendingBody(Protocol):
+    """The unread rest of an upstream answer, owned by the forwarder that read its start."""
+
+    def close(self) -> None: ...
+
+
 @dataclass(slots=True)
 class UpstreamReply:
     """An upstream answer whose head and first `max_response_inspect` bytes are read."""
@@ -89,7 +95,7 @@ class UpstreamReply:
     body: bytes
     complete: bool  # False: more body follows on `_response`
     upstream_seconds: float
-    _response: aiohttp.ClientResponse | None = field(default=None, repr=False)
+    _response: PendingBody | None = field(default=None, repr=False)
 
     def release(self) -> None:
         """Drop the upstream response when the client gets another answer."""
@@ -110,6 +116,13 @@ class Forwarder(Protocol):
     ) -> Forwarded: ...
 
     async def close(self) -> None: ...
+
+
+@runtime_checkable
+class WebSocketForwarder(Protocol):
+    """A forwarder that can also relay a WebSocket session."""
+
+    async def websocket(self, request: web.Request, ctx: RequestContext) -> Forwarded: ...
 
 
 def connection_tokens(headers: Mapping[str, str]) -> frozenset[str]:
@@ -145,8 +158,16 @@ def upstream_request_headers(request: web.Request, ctx: RequestContext) -> CIMul
 
 
 def client_response_headers(headers: Mapping[str, str], out: CIMultiDict[str]) -> CIMultiDict[str]:
-    extra = connection_tokens(headers)
-    for name, value in headers.items():
+    return response_header_pairs(headers.items(), out)
+
+
+def response_header_pairs(pairs: Iterable[tuple[str, str]], out: CIMultiDict[str]) -> CIMultiDict[str]:
+    """The upstream's response headers minus hop-by-hop ones (and those its Connection names)."""
+    pairs = pairs if isinstance(pairs, list) else list(pairs)
+    extra = frozenset(
+        t.strip().lower() for n, v in pairs if n.lower() == "connection" for t in v.split(",") if t.strip()
+    )
+    for name, value in pairs:
         low = name.lower()
         if low in HOP_BY_HOP or low in extra:
             continue
@@ -240,7 +261,7 @@ class AiohttpForwarder:
         out.headers.extend(reply.headers)
         if extra_headers:
             out.headers.update(extra_headers)
-        resp = reply._response
+        resp = reply._response if isinstance(reply._response, aiohttp.ClientResponse) else None
         try:
             await out.prepare(request)
             sent = await _pump(resp, out, reply.body, Forwarded(out, reply.status, 0, reply.upstream_seconds))

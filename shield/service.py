@@ -26,7 +26,8 @@ from shield.bancache import BanCache
 from shield.clock import SystemClock
 from shield.enrich.lists import load_lists
 from shield.factbuilder import FactBuilder
-from shield.forward import AiohttpForwarder, Forwarder
+from shield.forward import Forwarder
+from shield.forwarding import make_forwarder
 from shield.identity.client_ip import subnet_of
 from shield.identity.credentials import normalise_account
 from shield.identity.keyed import Keyer
@@ -163,7 +164,7 @@ def build_service(
     )
     facts = FactBuilder.from_settings(settings, keyer=keyer, lists=last_lists["current"], ua_resolver=ua_resolver)
     bans = BanCache(store)
-    fwd = forwarder or AiohttpForwarder(settings)
+    fwd = forwarder or make_forwarder(settings)
     degraded: Callable[[], bool] = (lambda: store.degraded) if isinstance(store, ResilientStore) else (lambda: False)
     pipeline = Pipeline(
         settings, facts=facts, store=store, rules=rules, forwarder=fwd, clock=clock, metrics=metrics, bans=bans,

@@ -91,6 +91,9 @@ class UpstreamSettings:
     read_timeout: float = 30.0
     pool_size: int = 256  # keep-alive connections to the upstream per worker
     max_response_inspect: int = 64 * 1024  # protected responses read up to this to classify
+    # h1: shield's own HTTP/1.1 client (plain-HTTP upstreams); aiohttp: aiohttp's ClientSession,
+    # always used for an https:// upstream and for WebSocket upgrades.
+    client: Literal["h1", "aiohttp"] = "h1"
 
 
 @dataclass(slots=True, frozen=True)

@@ -15,7 +15,7 @@ from aiohttp import web
 from shield.app import build_app
 from shield.observe.logs import configure_logging
 from shield.observe.metrics import Metrics
-from shield.settings import LogSettings, Settings
+from shield.settings import LogSettings, Settings, UpstreamSettings
 from tests.fixtures.upstream import Upstream, free_port
 
 
@@ -48,12 +48,20 @@ StartProxy = Callable[..., Any]
 
 
 @pytest.fixture
-async def start_proxy(upstream: Upstream, log_lines: LogLines) -> AsyncIterator[StartProxy]:
+def proxy_client() -> str:
+    """The upstream client (upstream_options.client); test_forwarding runs every test on both."""
+    return "h1"
+
+
+@pytest.fixture
+async def start_proxy(upstream: Upstream, log_lines: LogLines, proxy_client: str) -> AsyncIterator[StartProxy]:
     """start_proxy(**settings_changes, protected=..., forwarder=...) -> Proxy on a free port."""
     runners: list[web.AppRunner] = []
 
     async def start(protected: Any = None, ban_check: Any = None, **changes: Any) -> Proxy:
         changes.setdefault("upstream", upstream.url)
+        options = changes.get("upstream_options", UpstreamSettings())
+        changes["upstream_options"] = dataclasses.replace(options, client=proxy_client)
         settings = dataclasses.replace(Settings(), **changes)
         metrics = Metrics()
         app = build_app(settings, metrics=metrics, protected=protected, ban_check=ban_check)

@@ -19,6 +19,13 @@ from tests.fixtures.upstream import Upstream, free_port
 from tests.proxy.conftest import LogLines, Proxy, StartProxy
 
 
+@pytest.fixture(params=["h1", "aiohttp"])
+def proxy_client(request: pytest.FixtureRequest) -> str:
+    """Both upstream clients pass the same forwarding contract."""
+    client: str = request.param
+    return client
+
+
 def _headers(rec: dict[str, Any]) -> dict[str, str]:
     return {k.lower(): v for k, v in rec["headers"]}
 

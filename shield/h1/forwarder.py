@@ -1,0 +1,238 @@
+"""`H1Forwarder`: the `Forwarder` on shield's own HTTP/1.1 client (asyncio protocol + httptools).
+
+Measured (`./dev bench proxy`), aiohttp's ClientSession was about 40% of a worker's CPU on
+pass-through traffic; this client writes one pre-built head, parses the answer in C and hands
+chunks straight to the server leg. WebSocket upgrades go to the aiohttp implementation.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+
+from aiohttp import web
+from multidict import CIMultiDict
+from yarl import URL
+
+from shield.forward import (
+    AiohttpForwarder,
+    Forwarded,
+    RequestContext,
+    StreamAborted,
+    UpstreamError,
+    UpstreamReply,
+    response_header_pairs,
+)
+from shield.h1.connection import ConnectionClosed, UpstreamConnection
+from shield.h1.head import request_head
+from shield.h1.pool import ConnectionPool
+from shield.settings import Settings
+
+_CHUNK_MAX = 64 * 1024
+
+
+class _Pending:
+    """The rest of an answer `exchange` did not read, until `send` streams it or drops it."""
+
+    def __init__(self, conn: UpstreamConnection, pool: ConnectionPool, read_timeout: float) -> None:
+        self.conn, self.pool, self.read_timeout = conn, pool, read_timeout
+        self._done = False
+
+    def close(self) -> None:
+        if not self._done:
+            self._done = True
+            self.pool.discard(self.conn)
+
+    def finish(self) -> None:
+        if not self._done:
+            self._done = True
+            self.pool.release(self.conn)
+
+
+class H1Forwarder:
+    """One pool of keep-alive connections per worker to a plain-HTTP upstream."""
+
+    def __init__(self, settings: Settings) -> None:
+        url = URL(settings.upstream)
+        if url.scheme != "http" or url.host is None:
+            raise ValueError("the h1 client speaks plain HTTP to the upstream; use upstream_options.client: aiohttp")
+        opts = settings.upstream_options
+        self._host, self._port = url.host, url.port or 80
+        self._prefix = url.raw_path.rstrip("/").encode()
+        self._default_host = (url.raw_authority or url.host).encode()
+        self._connect_timeout, self._read_timeout = opts.connect_timeout, opts.read_timeout
+        self._inspect = opts.max_response_inspect
+        self._size = opts.pool_size
+        self._pool: ConnectionPool | None = None
+        self._ws = AiohttpForwarder(settings)
+
+    def _conns(self) -> ConnectionPool:
+        if self._pool is None:  # created inside the running loop
+            self._pool = ConnectionPool(self._host, self._port, size=self._size, connect_timeout=self._connect_timeout)
+        return self._pool
+
+    def _target(self, request: web.Request) -> bytes:
+        return self._prefix + request.raw_path.encode()
+
+    # -- Forwarder -----------------------------------------------------------------------------
+
+    async def stream(self, request: web.Request, ctx: RequestContext) -> Forwarded:
+        body = request.body_exists
+        length = request.content_length if body else None
+        chunked = body and length is None
+        head = request_head(
+            request, ctx, target=self._target(request), default_host=self._default_host,
+            body_length=None, chunked=chunked,
+        )
+        pool = self._conns()
+        t0 = time.monotonic()
+        conn = await self._open(pool, head, request, replayable=not body, chunked=chunked)
+        elapsed = time.monotonic() - t0
+        out = web.StreamResponse(status=conn.status, reason=conn.reason or None)
+        response_header_pairs(conn.headers, out.headers)
+        progress = Forwarded(out, conn.status, 0, elapsed)
+        try:
+            await out.prepare(request)
+            await _pump(conn, out, b"", progress, self._read_timeout)
+        except BaseException as exc:
+            pool.discard(conn)
+            if isinstance(exc, ConnectionClosed | TimeoutError | ConnectionError):
+                out.force_close()
+                raise StreamAborted(progress, exc) from exc
+            raise
+        pool.release(conn)
+        return progress
+
+    async def exchange(
+        self, request: web.Request, body: bytes, ctx: RequestContext, extra_headers: Mapping[str, str] | None = None
+    ) -> UpstreamReply:
+        head = request_head(
+            request, ctx, target=self._target(request), default_host=self._default_host,
+            body_length=len(body), extra=extra_headers, identity_encoding=True,
+        )
+        pool = self._conns()
+        t0 = time.monotonic()
+        conn = await self._open(pool, head + body if body else head, None, replayable=True)
+        elapsed = time.monotonic() - t0
+        try:
+            first = await _read_up_to(conn, self._inspect, self._read_timeout)
+        except BaseException as exc:
+            pool.discard(conn)
+            if isinstance(exc, TimeoutError):
+                raise UpstreamError("timeout", "reading the answer") from exc
+            if isinstance(exc, ConnectionClosed):
+                raise UpstreamError("unreachable", str(exc)) from exc
+            raise
+        headers = response_header_pairs(conn.headers, CIMultiDict())
+        complete = conn.drained
+        pending = _Pending(conn, pool, self._read_timeout)
+        if complete:
+            pending.finish()
+        return UpstreamReply(conn.status, headers, first, complete, elapsed, None if complete else pending)
+
+    async def send(
+        self, request: web.Request, reply: UpstreamReply, extra_headers: Mapping[str, str] | None = None
+    ) -> Forwarded:
+        out = web.StreamResponse(status=reply.status)
+        out.headers.extend(reply.headers)
+        if extra_headers:
+            out.headers.update(extra_headers)
+        pending = reply._response
+        progress = Forwarded(out, reply.status, 0, reply.upstream_seconds)
+        try:
+            await out.prepare(request)
+            if isinstance(pending, _Pending):
+                await _pump(pending.conn, out, reply.body, progress, pending.read_timeout)
+                pending.finish()
+            else:
+                await _pump(None, out, reply.body, progress, self._read_timeout)
+        except (ConnectionClosed, TimeoutError, ConnectionError) as exc:
+            out.force_close()
+            raise StreamAborted(progress, exc) from exc
+        finally:
+            reply.release()
+        return progress
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            self._pool.close()
+            self._pool = None
+        await self._ws.close()
+
+    async def websocket(self, request: web.Request, ctx: RequestContext) -> Forwarded:
+        return await self._ws.websocket(request, ctx)
+
+    # -- one exchange --------------------------------------------------------------------------
+
+    async def _open(
+        self, pool: ConnectionPool, head: bytes, request: web.Request | None, *, replayable: bool, chunked: bool = False
+    ) -> UpstreamConnection:
+        """Send the request (head, then the client's body when `request` is given) and wait for
+        the answer's head. A reused connection that the upstream had closed is retried once on a
+        fresh one when the request can be sent again (no streamed body)."""
+        fresh = False
+        while True:
+            try:
+                conn = await pool.acquire(fresh=fresh)
+            except TimeoutError as exc:
+                raise UpstreamError("timeout", "connecting") from exc
+            except OSError as exc:
+                raise UpstreamError("unreachable", f"{type(exc).__name__}: {exc}") from exc
+            conn.begin(head_request=(request is not None and request.method == "HEAD"))
+            try:
+                await conn.write(head)
+                if request is not None and request.body_exists:
+                    await _send_body(conn, request, chunked=chunked)
+                await conn.head(self._read_timeout)
+                return conn
+            except ConnectionClosed as exc:
+                pool.discard(conn)
+                if conn.used and exc.before_response and replayable and not fresh:
+                    fresh = True
+                    continue
+                raise UpstreamError("unreachable", str(exc)) from exc
+            except TimeoutError as exc:
+                pool.discard(conn)
+                raise UpstreamError("timeout", "waiting for the answer") from exc
+            except BaseException:
+                pool.discard(conn)
+                raise
+
+
+async def _send_body(conn: UpstreamConnection, request: web.Request, *, chunked: bool) -> None:
+    async for data in request.content.iter_chunked(_CHUNK_MAX):
+        if chunked:
+            await conn.write(b"%x\r\n%b\r\n" % (len(data), data))
+        else:
+            await conn.write(data)
+    if chunked:
+        await conn.write(b"0\r\n\r\n")
+
+
+async def _pump(
+    conn: UpstreamConnection | None, out: web.StreamResponse, first: bytes, progress: Forwarded, idle_s: float
+) -> None:
+    if first:
+        await out.write(first)
+        progress.bytes_sent += len(first)
+    if conn is not None:
+        while chunk := await conn.read(idle_s):
+            await out.write(chunk)
+            progress.bytes_sent += len(chunk)
+    await out.write_eof()
+
+
+async def _read_up_to(conn: UpstreamConnection, limit: int, idle_s: float) -> bytes:
+    parts: list[bytes] = []
+    size = 0
+    while size < limit:
+        chunk = await conn.read(idle_s)
+        if not chunk:
+            break
+        parts.append(chunk)
+        size += len(chunk)
+    data = b"".join(parts)
+    if len(data) > limit:  # the overshoot stays queued: `send` streams it after the start
+        conn.unread(data[limit:])
+        data = data[:limit]
+    return data
