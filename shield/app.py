@@ -27,6 +27,7 @@ from shield.forward import (
 )
 from shield.forwarding import make_forwarder
 from shield.identity.client_ip import client_ip, parse_ip
+from shield.observe.logs import RequestLines
 from shield.observe.metrics import Metrics
 from shield.routes import RouteMatcher
 from shield.settings import RouteSettings, Settings
@@ -208,18 +209,19 @@ class ProxyHandler:
         self, request: web.Request, ctx: RequestContext, status: int, upstream_status: int, nbytes: int
     ) -> None:
         self.metrics.request(ctx.route, status)
-        self.log.info(
-            "request",
-            request_id=ctx.request_id,
-            client_ip=ctx.client_ip,
-            method=request.method,
-            path=request.path,
-            route=ctx.route,
-            status=status,
-            upstream_status=upstream_status or None,
-            bytes=nbytes,
-            duration_ms=round((self.clock.monotonic() - ctx.started) * 1000, 3),
-        )
+        fields = {
+            "request_id": ctx.request_id,
+            "client_ip": ctx.client_ip,
+            "method": request.method,
+            "path": request.path,
+            "route": ctx.route,
+            "status": status,
+            "upstream_status": upstream_status or None,
+            "bytes": nbytes,
+            "duration_ms": round((self.clock.monotonic() - ctx.started) * 1000, 3),
+        }
+        if not RequestLines.write(fields):
+            self.log.info("request", **fields)
 
 
 def build_app(

@@ -3,7 +3,8 @@
 from collections.abc import Iterator
 
 import pytest
-import structlog
+
+from shield.observe.logs import reset_logging
 
 pytest_plugins = [
     "tests.fixtures.redis",
@@ -16,4 +17,4 @@ def _fresh_structlog() -> Iterator[None]:
     """structlog's configuration is process-wide: a test that configures it must not leak a level
     or a stream into the next test's capture_logs()."""
     yield
-    structlog.reset_defaults()
+    reset_logging()

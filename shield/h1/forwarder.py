@@ -29,6 +29,7 @@ from shield.h1.pool import ConnectionPool
 from shield.settings import Settings
 
 _CHUNK_MAX = 64 * 1024
+_SMALL_BODY = 64 * 1024
 
 
 class _Pending:
@@ -86,7 +87,12 @@ class H1Forwarder:
         )
         pool = self._conns()
         t0 = time.monotonic()
-        conn = await self._open(pool, head, request, replayable=not body, chunked=chunked)
+        if length is not None and length <= _SMALL_BODY:
+            # A small body (an API call) goes out with its head in one write and can be replayed.
+            data = await request.read()
+            conn = await self._open(pool, head + data, None, replayable=True, method=request.method)
+        else:
+            conn = await self._open(pool, head, request, replayable=not body, chunked=chunked, method=request.method)
         elapsed = time.monotonic() - t0
         out = web.StreamResponse(status=conn.status, reason=conn.reason or None)
         response_header_pairs(conn.headers, out.headers)
@@ -112,7 +118,7 @@ class H1Forwarder:
         )
         pool = self._conns()
         t0 = time.monotonic()
-        conn = await self._open(pool, head + body if body else head, None, replayable=True)
+        conn = await self._open(pool, head + body if body else head, None, replayable=True, method=request.method)
         elapsed = time.monotonic() - t0
         try:
             first = await _read_up_to(conn, self._inspect, self._read_timeout)
@@ -165,7 +171,14 @@ class H1Forwarder:
     # -- one exchange --------------------------------------------------------------------------
 
     async def _open(
-        self, pool: ConnectionPool, head: bytes, request: web.Request | None, *, replayable: bool, chunked: bool = False
+        self,
+        pool: ConnectionPool,
+        head: bytes,
+        request: web.Request | None,
+        *,
+        replayable: bool,
+        method: str,
+        chunked: bool = False,
     ) -> UpstreamConnection:
         """Send the request (head, then the client's body when `request` is given) and wait for
         the answer's head. A reused connection that the upstream had closed is retried once on a
@@ -178,7 +191,7 @@ class H1Forwarder:
                 raise UpstreamError("timeout", "connecting") from exc
             except OSError as exc:
                 raise UpstreamError("unreachable", f"{type(exc).__name__}: {exc}") from exc
-            conn.begin(head_request=(request is not None and request.method == "HEAD"))
+            conn.begin(head_request=method == "HEAD")
             try:
                 await conn.write(head)
                 if request is not None and request.body_exists:

@@ -11,7 +11,8 @@ import logging
 import re
 import sys
 from collections.abc import Mapping, MutableMapping
-from typing import Any, TextIO
+from datetime import UTC, datetime
+from typing import Any, BinaryIO, TextIO
 
 import orjson
 import structlog
@@ -133,21 +134,55 @@ def build_processors(*, console: bool) -> list[Processor]:
     return [*shared, structlog.processors.JSONRenderer(serializer=_orjson_dumps)]
 
 
+class RequestLines:
+    """The canonical `request` line on its hot path: rendered straight to JSON, same fields,
+    same order and same `ts` format as structlog's pipeline, a fifth of the cost (a worker spent
+    ~10% of its CPU in structlog for this one line). Logging is process-wide configuration, as
+    structlog's own is: `configure_logging` points this at its JSON stream, or at nothing when
+    lines are not JSON or info is filtered out, and then `write` returns False (use structlog).
+    """
+
+    stream: BinaryIO | None = None
+
+    @classmethod
+    def write(cls, fields: dict[str, Any]) -> bool:
+        out = cls.stream
+        if out is None:
+            return False
+        path = fields.get("path")
+        if isinstance(path, str) and (":" in path or "=" in path):
+            fields["path"] = redact_text(path)
+        fields["event"], fields["level"] = "request", "info"
+        fields["ts"] = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+        out.write(orjson.dumps(fields) + b"\n")
+        out.flush()
+        return True
+
+
 def configure_logging(settings: LogSettings, *, stream: TextIO | None = None) -> None:
     """Configure structlog for this process. `stream` defaults to stdout."""
     out: TextIO = stream if stream is not None else sys.stdout
     console = settings.format == "console" or (settings.format == "auto" and out.isatty())
+    RequestLines.stream = None
     if console:
         factory: Any = structlog.PrintLoggerFactory(file=out)
     else:
         binary: Any = getattr(out, "buffer", out)
         factory = structlog.BytesLoggerFactory(file=binary)
+        if _LEVELS[settings.level] <= logging.INFO:
+            RequestLines.stream = binary
     structlog.configure(
         processors=build_processors(console=console),
         wrapper_class=structlog.make_filtering_bound_logger(_LEVELS[settings.level]),
         logger_factory=factory,
         cache_logger_on_first_use=False,
     )
+
+
+def reset_logging() -> None:
+    """Back to structlog's defaults (tests: a configured stream must not outlive its file)."""
+    structlog.reset_defaults()
+    RequestLines.stream = None
 
 
 def without_secrets(headers: Mapping[str, str] | MutableMapping[str, str]) -> dict[str, str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -9,7 +10,7 @@ import orjson
 import pytest
 import structlog
 
-from shield.observe.logs import MASK, configure_logging, redact, redact_text
+from shield.observe.logs import MASK, RequestLines, configure_logging, redact, redact_text, reset_logging
 from shield.settings import LogSettings
 
 PASSWORD = "hunter2-S3cret!"
@@ -22,7 +23,7 @@ def log_file(tmp_path: Path) -> Iterator[Path]:
         configure_logging(LogSettings(format="json", level="debug"), stream=stream)
         yield path
         stream.flush()
-    structlog.reset_defaults()
+    reset_logging()
 
 
 LEAKS = [
@@ -74,7 +75,7 @@ def test_level_filters(tmp_path: Path) -> None:
         configure_logging(LogSettings(format="json", level="warning"), stream=stream)
         structlog.get_logger().info("quiet")
         structlog.get_logger().warning("loud")
-    structlog.reset_defaults()
+    reset_logging()
     assert [orjson.loads(x)["event"] for x in path.read_text().splitlines()] == ["loud"]
 
 
@@ -93,3 +94,39 @@ def test_redact(value: object, expected: object) -> None:
 
 def test_redact_text_keeps_the_key_names() -> None:
     assert redact_text("Cookie: sid=1") == f"Cookie: {MASK}"
+
+
+def _request_fields(path: str) -> dict[str, object]:
+    return {
+        "request_id": "r1", "client_ip": "10.0.0.1", "method": "GET", "path": path, "route": "passthrough",
+        "status": 200, "upstream_status": 200, "bytes": 5, "duration_ms": 1.25,
+    }
+
+
+def test_the_fast_request_line_is_the_structlog_line(log_file: Path) -> None:
+    stream = RequestLines.stream
+    assert stream is not None  # JSON at debug: the fast path is on
+    assert RequestLines.write(_request_fields("/a"))
+    RequestLines.stream = None  # the same fields through structlog's pipeline
+    structlog.get_logger().info("request", **_request_fields("/a"))
+    RequestLines.stream = stream
+    fast, slow = (orjson.loads(line) for line in log_file.read_bytes().splitlines())
+    assert list(fast) == list(slow)
+    assert {k: v for k, v in fast.items() if k != "ts"} == {k: v for k, v in slow.items() if k != "ts"}
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z", fast["ts"])
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z", slow["ts"])
+
+
+def test_the_fast_request_line_redacts_a_secret_in_the_path(log_file: Path) -> None:
+    RequestLines.write(_request_fields(f"/reset;password={PASSWORD}"))
+    assert PASSWORD not in log_file.read_text()
+
+
+@pytest.mark.parametrize(
+    "settings", [LogSettings(format="console"), LogSettings(format="json", level="warning")], ids=["console", "quiet"]
+)
+def test_the_fast_path_is_off_unless_json_lines_at_info(tmp_path: Path, settings: LogSettings) -> None:
+    with (tmp_path / "x.log").open("w", encoding="utf-8") as stream:
+        configure_logging(settings, stream=stream)
+        assert RequestLines.write(_request_fields("/a")) is False
+    reset_logging()

@@ -9,11 +9,10 @@ from typing import Any
 
 import orjson
 import pytest
-import structlog
 from aiohttp import web
 
 from shield.app import build_app
-from shield.observe.logs import configure_logging
+from shield.observe.logs import configure_logging, reset_logging
 from shield.observe.metrics import Metrics
 from shield.settings import LogSettings, Settings, UpstreamSettings
 from tests.fixtures.upstream import Upstream, free_port
@@ -41,7 +40,7 @@ def log_lines(tmp_path: Path) -> Iterator[LogLines]:
             return [orjson.loads(line) for line in path.read_bytes().splitlines()]
 
         yield read
-    structlog.reset_defaults()
+    reset_logging()
 
 
 StartProxy = Callable[..., Any]
