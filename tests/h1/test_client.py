@@ -278,3 +278,49 @@ async def test_close_closes_every_pooled_connection(raw_upstream: Any) -> None:
     assert not conn.closed
     await fwd.close()
     assert conn.closed
+
+
+async def test_a_client_that_leaves_mid_download_gives_its_connection_slot_back(
+    raw_upstream: Any, through: Any
+) -> None:
+    big = answer(headers=("Content-Length: 20000000",), body=b"x" * 20_000_000)
+    up = await raw_upstream(lambda _h, _b: big)
+    url = await through(up.url, pool_size=1)  # one slot: a leaked one would hang the next request
+    async with aiohttp.ClientSession() as s:
+        resp = await s.get(url + "/big")
+        await resp.content.read(65536)
+        resp.close()  # the client goes away with most of the body unsent
+    async with asyncio.timeout(10):
+        for _ in range(3):
+            status, *_rest = await fetch(url + "/big", "HEAD")
+            assert status == 200
+    assert up.connections >= 2  # the abandoned connection was closed, not pooled
+
+
+async def test_a_cancelled_request_closes_its_connection_and_frees_its_slot() -> None:
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read(1 << 16)
+        await asyncio.sleep(5)
+        writer.close()
+
+    server = await asyncio.start_server(silent, "127.0.0.1", 0)
+    url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+    fwd = H1Forwarder(dataclasses.replace(Settings(), upstream=url, upstream_options=UpstreamSettings(pool_size=1)))
+    pool = fwd._conns()
+    try:
+        conn = await pool.acquire()
+        conn.begin(head_request=False)
+        await conn.write(b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")
+        waiter = asyncio.ensure_future(conn.head(30))
+        await asyncio.sleep(0.05)
+        waiter.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await waiter
+        pool.discard(conn)  # what H1Forwarder does on any exception, cancellation included
+        assert conn.closed
+        async with asyncio.timeout(5):
+            again = await pool.acquire()  # the one slot came back
+        pool.discard(again)
+    finally:
+        await fwd.close()
+        server.close()
