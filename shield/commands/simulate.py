@@ -57,6 +57,16 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument("--concurrency", type=int, default=50, help="requests in flight (default 50)")
     p.add_argument("--baseline", action="store_true", help="also run the same traffic at a fresh in-process demo app")
     p.add_argument("--baseline-target", metavar="URL", help="run the baseline at this app instead")
+    p.add_argument(
+        "--history-days",
+        type=float,
+        default=0.0,
+        metavar="DAYS",
+        help="first replay DAYS of the real users' earlier logins, as fast as the target answers, so "
+        "the shield knows their devices and networks (default 0: a shield deployed today). On a real "
+        "clock the replay also lands in the last hour's and day's counters: compare runs that use "
+        "the same setting",
+    )
     p.add_argument("--json", type=Path, metavar="FILE", help="write the report as JSON")
     p.add_argument("--chart", type=Path, metavar="FILE.svg", help="write the chart (default: next to --json)")
     p.add_argument("--progress", action="store_true", help="show the progress bar even when stderr is not a TTY")
@@ -82,10 +92,15 @@ def run(args: argparse.Namespace) -> int:
     except (scenarios.ScenarioError, ValueError) as exc:
         print(f"shield simulate: {exc}", file=sys.stderr)
         return 2
-    if args.users < 1 or args.concurrency < 1 or (args.speed is not None and args.speed <= 0):
-        print("shield simulate: --users, --concurrency and --speed must be positive", file=sys.stderr)
+    if args.users < 1 or args.concurrency < 1 or (args.speed is not None and args.speed <= 0) or args.history_days < 0:
+        print(
+            "shield simulate: --users, --concurrency and --speed must be positive, --history-days not negative",
+            file=sys.stderr,
+        )
         return 2
-    plan = make_plan(users=args.users, seed=args.seed, duration=duration, scenarios=chosen)
+    plan = make_plan(
+        users=args.users, seed=args.seed, duration=duration, scenarios=chosen, history_days=args.history_days
+    )
     options = RunOptions(concurrency=args.concurrency, speed=args.speed, progress=args.progress)
     report = asyncio.run(
         simulate(plan, args.target, options, baseline=args.baseline, baseline_target=args.baseline_target)

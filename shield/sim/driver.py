@@ -205,7 +205,8 @@ async def drive(
 
     `prior` events (the population's history) go first through the same clients, so devices keep
     their cookies; their results are dropped, and they are dispatched as fast as `concurrency`
-    allows, with no lag bound: before the run, nobody solves a puzzle against the clock.
+    allows (never paced by `speed`), with no lag bound: before the run, nobody solves a puzzle
+    against the clock.
     """
     # Solving is real SHA-256 work (what the client pays); a process pool spreads it over the CPUs.
     with ProcessPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
@@ -216,8 +217,8 @@ async def drive(
         ) as session:
             driver = Driver(options, session, pool)
             if prior:
-                await _replay(driver, prior, on_result, max_lag=math.inf)
-            return await _replay(driver, events, on_result, max_lag=MAX_LAG_S)
+                await _replay(driver, prior, on_result, max_lag=math.inf, paced=False)
+            return await _replay(driver, events, on_result, max_lag=MAX_LAG_S, paced=True)
 
 
 # How far (simulated seconds) the clock may run ahead of the oldest event still in flight.
@@ -225,7 +226,12 @@ MAX_LAG_S = 30.0
 
 
 async def _replay(
-    driver: Driver, events: Sequence[Event], on_result: Callable[[Result], None] | None, *, max_lag: float
+    driver: Driver,
+    events: Sequence[Event],
+    on_result: Callable[[Result], None] | None,
+    *,
+    max_lag: float,
+    paced: bool,
 ) -> list[Result]:
     options = driver.options
     results: list[Result | None] = [None] * len(events)
@@ -245,7 +251,7 @@ async def _replay(
     inflight: deque[tuple[float, asyncio.Task[None]]] = deque()
     for i, event in enumerate(events):
         await limit.acquire()
-        if options.speed is not None:
+        if paced and options.speed is not None:
             wait = (event.t - t0) / options.speed - (time.monotonic() - started)
             if wait > 0:
                 await asyncio.sleep(wait)

@@ -3,6 +3,7 @@ against a small gate built on shield's own challenge module (puzzles, passes, 42
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from collections.abc import AsyncIterator
 
@@ -155,3 +156,12 @@ async def test_prior_events_teach_the_clients_and_leave_no_results(gate_url: str
     (result,) = await drive([event], DriverOptions(gate_url), prior=prior)
     # the pass earned before the run rides along: the same device is not asked again
     assert (result.t, result.challenged, result.success) == (1, False, True)
+
+
+async def test_prior_events_are_not_paced_by_speed(gate_url: str) -> None:
+    # 30 days before the run at real-time speed: paced, the history alone would take 30 days.
+    prior = [_event(-30 * 86400, "10.10.0.5", max_difficulty=20, device="d1")]
+    options = DriverOptions(gate_url, speed=1.0)
+    async with asyncio.timeout(10):
+        (result,) = await drive([_event(0, "10.10.0.5", max_difficulty=20, device="d1")], options, prior=prior)
+    assert result.success
