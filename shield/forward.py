@@ -1,4 +1,6 @@
-"""Forwarding to the upstream behind one small interface, so a leaner client can replace aiohttp's.
+"""Forwarding to the upstream behind one small interface: the `Forwarder` protocol, what it
+returns, and the header rules every implementation applies (`shield.h1`, the default;
+`shield.forward_aiohttp` for TLS upstreams and WebSockets; `shield.forwarding` picks one).
 
 `stream` passes a request through with both bodies streamed; `exchange` replays a buffered
 protected body and reads the start of the answer so the caller can classify it before `send`.
@@ -7,18 +9,12 @@ Failures raise `UpstreamError` ("unreachable" -> 502, "timeout" -> 504); the app
 
 from __future__ import annotations
 
-import asyncio
-import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal, Protocol, runtime_checkable
 
-import aiohttp
 from aiohttp import web
 from multidict import CIMultiDict
-from yarl import URL
-
-from shield.settings import Settings
 
 # RFC 9110 7.6.1 plus the legacy names proxies still meet.
 HOP_BY_HOP = frozenset(
@@ -36,9 +32,6 @@ HOP_BY_HOP = frozenset(
 )
 # Set by shield from what it knows; a client's own copies are replaced (from untrusted peers dropped).
 _FORWARDING = frozenset({"x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "x-request-id"})
-_CHUNK = 64 * 1024
-# The client leg negotiates its own handshake with the upstream.
-_WS_HANDSHAKE = ("Sec-WebSocket-Key", "Sec-WebSocket-Version", "Sec-WebSocket-Extensions", "Sec-WebSocket-Protocol")
 UpstreamErrorKind = Literal["unreachable", "timeout"]
 
 
@@ -173,186 +166,3 @@ def response_header_pairs(pairs: Iterable[tuple[str, str]], out: CIMultiDict[str
             continue
         out.add(name, value)
     return out
-
-
-class AiohttpForwarder:
-    """The aiohttp ClientSession implementation: one pooled session per worker."""
-
-    def __init__(self, settings: Settings) -> None:
-        opts = settings.upstream_options
-        self._base = settings.upstream.rstrip("/")
-        self._inspect = opts.max_response_inspect
-        self._timeout = aiohttp.ClientTimeout(
-            total=None, sock_connect=opts.connect_timeout, sock_read=opts.read_timeout
-        )
-        self._pool_size = opts.pool_size
-        self._session: aiohttp.ClientSession | None = None
-
-    def _client(self) -> aiohttp.ClientSession:
-        # Created lazily inside the running loop (a session binds to its loop).
-        if self._session is None:
-            self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=self._pool_size, limit_per_host=0, ttl_dns_cache=60),
-                # security: a shared cookie jar would hand one user's session cookies to the next user.
-                cookie_jar=aiohttp.DummyCookieJar(),
-                timeout=self._timeout,
-                auto_decompress=False,  # bodies pass byte for byte, compressed or not
-                skip_auto_headers=("User-Agent", "Accept", "Accept-Encoding", "Content-Type"),
-            )
-        return self._session
-
-    def _url(self, request: web.Request) -> URL:
-        return URL(self._base + request.raw_path, encoded=True)
-
-    async def _open(
-        self, request: web.Request, headers: CIMultiDict[str], data: object
-    ) -> tuple[aiohttp.ClientResponse, float]:
-        t0 = time.monotonic()
-        try:
-            resp = await self._client().request(
-                request.method, self._url(request), headers=headers, data=data, allow_redirects=False,
-                compress=None, chunked=None,
-            )
-        except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
-            raise UpstreamError("timeout", type(exc).__name__) from exc
-        except aiohttp.ClientError as exc:
-            raise UpstreamError("unreachable", f"{type(exc).__name__}: {exc}") from exc
-        return resp, time.monotonic() - t0
-
-    async def stream(self, request: web.Request, ctx: RequestContext) -> Forwarded:
-        headers = upstream_request_headers(request, ctx)
-        data = request.content if request.body_exists else None
-        resp, elapsed = await self._open(request, headers, data)
-        try:
-            out = web.StreamResponse(status=resp.status, reason=resp.reason)
-            client_response_headers(resp.headers, out.headers)
-            await out.prepare(request)
-            sent = await _pump(resp, out, b"", Forwarded(out, resp.status, 0, elapsed))
-        finally:
-            resp.release()
-        return Forwarded(out, resp.status, sent, elapsed)
-
-    async def exchange(
-        self, request: web.Request, body: bytes, ctx: RequestContext, extra_headers: Mapping[str, str] | None = None
-    ) -> UpstreamReply:
-        headers = upstream_request_headers(request, ctx)
-        # An uncompressed answer, so the outcome (a JSON field) can be read from its first bytes.
-        headers.popall("Accept-Encoding", None)
-        if extra_headers:
-            headers.update(extra_headers)
-        if body or "Content-Length" in headers:
-            headers["Content-Length"] = str(len(body))
-        resp, elapsed = await self._open(request, headers, body if body else None)
-        try:
-            head = await _read_up_to(resp, self._inspect)
-        except (TimeoutError, aiohttp.ClientError) as exc:
-            resp.close()
-            raise UpstreamError("timeout" if isinstance(exc, TimeoutError) else "unreachable", str(exc)) from exc
-        complete = resp.content.at_eof()
-        reply_headers = client_response_headers(resp.headers, CIMultiDict())
-        if complete:
-            resp.release()
-        return UpstreamReply(resp.status, reply_headers, head, complete, elapsed, None if complete else resp)
-
-    async def send(
-        self, request: web.Request, reply: UpstreamReply, extra_headers: Mapping[str, str] | None = None
-    ) -> Forwarded:
-        out = web.StreamResponse(status=reply.status)
-        out.headers.extend(reply.headers)
-        if extra_headers:
-            out.headers.update(extra_headers)
-        resp = reply._response if isinstance(reply._response, aiohttp.ClientResponse) else None
-        try:
-            await out.prepare(request)
-            sent = await _pump(resp, out, reply.body, Forwarded(out, reply.status, 0, reply.upstream_seconds))
-        finally:
-            reply.release()
-        return Forwarded(out, reply.status, sent, reply.upstream_seconds)
-
-    async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
-
-    async def websocket(self, request: web.Request, ctx: RequestContext) -> Forwarded:
-        """Relay a WebSocket session frame by frame in both directions."""
-        headers = upstream_request_headers(request, ctx)
-        for name in _WS_HANDSHAKE:
-            headers.popall(name, None)
-        protocols = tuple(p.strip() for p in request.headers.get("Sec-WebSocket-Protocol", "").split(",") if p.strip())
-        t0 = time.monotonic()
-        try:
-            upstream = await self._client().ws_connect(self._url(request), headers=headers, protocols=protocols)
-        except aiohttp.WSServerHandshakeError as exc:
-            raise UpstreamError("unreachable", f"websocket handshake: {exc.status}") from exc
-        except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
-            raise UpstreamError("timeout", type(exc).__name__) from exc
-        except aiohttp.ClientError as exc:
-            raise UpstreamError("unreachable", f"{type(exc).__name__}: {exc}") from exc
-        elapsed = time.monotonic() - t0
-        down = web.WebSocketResponse(protocols=(upstream.protocol,) if upstream.protocol else ())
-        await down.prepare(request)
-        async with upstream:
-            await _relay(down, upstream)
-        return Forwarded(down, 101, 0, elapsed)
-
-
-async def _pump(
-    resp: aiohttp.ClientResponse | None, out: web.StreamResponse, first: bytes, progress: Forwarded
-) -> int:
-    """Copy the body to the client; on failure mark the connection for closing and raise StreamAborted."""
-    try:
-        if first:
-            await out.write(first)
-            progress.bytes_sent += len(first)
-        if resp is not None:
-            async for chunk in resp.content.iter_chunked(_CHUNK):
-                await out.write(chunk)
-                progress.bytes_sent += len(chunk)
-        await out.write_eof()
-    except (aiohttp.ClientError, TimeoutError, ConnectionError) as exc:
-        # A half-sent body must not be followed by another response on the same connection.
-        out.force_close()
-        if resp is not None:
-            resp.close()
-        raise StreamAborted(progress, exc) from exc
-    return progress.bytes_sent
-
-
-async def _read_up_to(resp: aiohttp.ClientResponse, limit: int) -> bytes:
-    parts: list[bytes] = []
-    size = 0
-    while size < limit:
-        chunk = await resp.content.read(limit - size)
-        if not chunk:
-            break
-        parts.append(chunk)
-        size += len(chunk)
-    return b"".join(parts)
-
-
-async def _relay(down: web.WebSocketResponse, up: aiohttp.ClientWebSocketResponse) -> None:
-    async def client_to_upstream() -> None:
-        async for msg in down:
-            if msg.type == aiohttp.WSMsgType.TEXT:
-                await up.send_str(msg.data)
-            elif msg.type == aiohttp.WSMsgType.BINARY:
-                await up.send_bytes(msg.data)
-        await up.close()
-
-    async def upstream_to_client() -> None:
-        async for msg in up:
-            if msg.type == aiohttp.WSMsgType.TEXT:
-                await down.send_str(msg.data)
-            elif msg.type == aiohttp.WSMsgType.BINARY:
-                await down.send_bytes(msg.data)
-        await down.close()
-
-    tasks = [
-        asyncio.create_task(client_to_upstream(), name="ws.client_to_upstream"),
-        asyncio.create_task(upstream_to_client(), name="ws.upstream_to_client"),
-    ]
-    _done, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-    for task in pending:
-        task.cancel()
-    await asyncio.gather(*pending, return_exceptions=True)

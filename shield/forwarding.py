@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from yarl import URL
 
-from shield.forward import AiohttpForwarder, Forwarder
+from shield.forward import Forwarder
+from shield.forward_aiohttp import AiohttpForwarder
 from shield.h1.forwarder import H1Forwarder
 from shield.settings import Settings
 

@@ -15,7 +15,6 @@ from multidict import CIMultiDict
 from yarl import URL
 
 from shield.forward import (
-    AiohttpForwarder,
     Forwarded,
     RequestContext,
     StreamAborted,
@@ -23,6 +22,7 @@ from shield.forward import (
     UpstreamReply,
     response_header_pairs,
 )
+from shield.forward_aiohttp import AiohttpForwarder
 from shield.h1.connection import ConnectionClosed, UpstreamConnection
 from shield.h1.head import request_head
 from shield.h1.pool import ConnectionPool
