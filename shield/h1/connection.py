@@ -33,6 +33,7 @@ class UpstreamConnection(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.closed = False
         self.used = False  # served a request before: a failure on it may be a stale keep-alive
+        self._expecting = False  # a request was sent and its answer is not complete yet
         self._parser = httptools.HttpResponseParser(self)
         self._loop = asyncio.get_running_loop()
         self._can_write: asyncio.Future[None] | None = None
@@ -62,12 +63,20 @@ class UpstreamConnection(asyncio.Protocol):
         self.transport = cast(asyncio.Transport, transport)
 
     def data_received(self, data: bytes) -> None:
+        if not self._expecting:
+            # security: bytes nobody asked for would be read as the next request's answer
+            # (response desync); a connection that sends them is not trusted with another request.
+            self.close()
+            return
         self._got_bytes = True
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserUpgrade:
             self._fail(ConnectionClosed("unexpected protocol upgrade", before_response=False))
         except httptools.HttpParserError as exc:
+            if self.complete:  # the answer is whole; what followed it in the same read is not ours
+                self.close()
+                return
             self._fail(ConnectionClosed(f"malformed response: {exc}", before_response=not self._head_done))
 
     def eof_received(self) -> bool | None:
@@ -92,6 +101,10 @@ class UpstreamConnection(asyncio.Protocol):
             self._can_write.set_result(None)
 
     # -- httptools callbacks -------------------------------------------------------------------
+
+    def on_message_begin(self) -> None:
+        if not self._expecting:
+            raise _Unsolicited  # a second answer after the complete one (see data_received)
 
     def on_status(self, status: bytes) -> None:
         self.reason = status.decode("latin-1")
@@ -129,6 +142,7 @@ class UpstreamConnection(asyncio.Protocol):
         if self.complete or not self._head_done:
             return
         self.complete = True
+        self._expecting = False
         if self._no_body:
             self.keep_alive = False  # the parser still expects the declared body: start afresh
         _wake(self._body_waiter)
@@ -139,13 +153,19 @@ class UpstreamConnection(asyncio.Protocol):
         """Prepare for a new exchange on this connection."""
         self._reset()
         self._no_body = head_request
+        self._expecting = True
 
-    async def write(self, data: bytes) -> None:
+    async def write(self, data: bytes, idle_s: float | None = None) -> None:
+        """Send bytes, waiting while the transport's buffer is full; TimeoutError when the upstream
+        has taken none of it for `idle_s` (it stopped reading the request), None: no limit."""
         if self.closed or self.transport is None:
             raise ConnectionClosed("connection closed", before_response=not self._got_bytes)
         self.transport.write(data)
         if self._can_write is not None and not self._can_write.done():
-            await self._can_write
+            if idle_s is None:
+                await self._can_write
+            else:
+                await self._wait(self._can_write, idle_s)
 
     async def head(self, idle_s: float) -> None:
         """Wait for the response head; TimeoutError after `idle_s` without it."""
@@ -205,6 +225,10 @@ class UpstreamConnection(asyncio.Protocol):
         _wake(self._head_waiter)
         _wake(self._body_waiter)
         self.close()
+
+
+class _Unsolicited(Exception):
+    """Raised from the parser's callback to stop it at an answer no request is waiting for."""
 
 
 def _expire(waiter: asyncio.Future[None]) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import deque
 
 from shield.h1.connection import UpstreamConnection
 
@@ -12,10 +13,15 @@ IDLE_SECONDS = 30.0  # below the usual server keep-alive timeouts (nginx 75 s, g
 
 
 class ConnectionPool:
-    def __init__(self, host: str, port: int, *, size: int, connect_timeout: float) -> None:
+    def __init__(
+        self, host: str, port: int, *, size: int, connect_timeout: float, idle_seconds: float = IDLE_SECONDS
+    ) -> None:
         self._host, self._port = host, port
         self._connect_timeout = connect_timeout
-        self._idle: list[tuple[UpstreamConnection, float]] = []
+        self._idle_seconds = idle_seconds
+        # Oldest on the left, most recently released on the right: reuse takes from the right (a
+        # warm connection), expiry from the left, so a burst's extra connections do not linger.
+        self._idle: deque[tuple[UpstreamConnection, float]] = deque()
         self._slots = asyncio.Semaphore(size)
 
     async def acquire(self, *, fresh: bool = False) -> UpstreamConnection:
@@ -33,9 +39,11 @@ class ConnectionPool:
 
     def release(self, conn: UpstreamConnection) -> None:
         """Back to the pool when its exchange finished cleanly, else closed."""
+        now = time.monotonic()
+        self._expire(now)
         if conn.reusable:
             conn.used = True
-            self._idle.append((conn, time.monotonic()))
+            self._idle.append((conn, now))
         else:
             conn.close()
         self._slots.release()
@@ -54,11 +62,18 @@ class ConnectionPool:
         while self._idle:
             conn, since = self._idle.pop()
             transport = conn.transport
-            if conn.closed or transport is None or transport.is_closing() or now - since > IDLE_SECONDS:
+            # Closed by the upstream while idle (its FIN already read): never written to.
+            if conn.closed or transport is None or transport.is_closing() or now - since >= self._idle_seconds:
                 conn.close()
                 continue
             return conn
         return None
+
+    def _expire(self, now: float) -> None:
+        """Close idle connections from the oldest while they are too old or already closed."""
+        idle = self._idle
+        while idle and (idle[0][0].closed or now - idle[0][1] >= self._idle_seconds):
+            idle.popleft()[0].close()
 
     async def _connect(self) -> UpstreamConnection:
         loop = asyncio.get_running_loop()
