@@ -9,7 +9,7 @@ Failures raise `UpstreamError` ("unreachable" -> 502, "timeout" -> 504); the app
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal, Protocol, runtime_checkable
 
@@ -42,6 +42,55 @@ class StreamAborted(Exception):
         super().__init__(f"stream aborted: {type(cause).__name__}")
         self.forwarded = forwarded
         self.cause = cause
+
+
+class ClientBodyFailed(Exception):
+    """The client's request body broke off (the client went away mid-upload, or sent bad framing):
+    the client's failure, not the upstream's, so it is never a 502."""
+
+    def __init__(self, cause: Exception) -> None:
+        super().__init__(f"request body: {type(cause).__name__}")
+        self.cause = cause
+
+    def aborted(self) -> StreamAborted:
+        """As the request log records it: 499 (nginx's "client closed request"; nobody receives it)
+        when the client is gone, else 400. The connection is not reused: where the body ends is unknown."""
+        resp = web.Response(status=499 if isinstance(self.cause, ConnectionError) else 400)
+        resp.force_close()
+        return StreamAborted(Forwarded(resp, 0, 0, 0.0), self.cause)
+
+
+class ClientBody:
+    """The client's body as the upstream leg reads it, chunk by chunk as it arrives; a failure to
+    read it is raised as (and remembered as) `ClientBodyFailed`."""
+
+    __slots__ = ("_content", "failed")
+
+    def __init__(self, request: web.Request) -> None:
+        self._content = request.content
+        self.failed: ClientBodyFailed | None = None
+
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        return self._chunks()
+
+    async def _chunks(self) -> AsyncIterator[bytes]:
+        while True:
+            try:
+                data = await self._content.readany()
+            except Exception as exc:
+                self.failed = ClientBodyFailed(exc)
+                raise self.failed from exc
+            if not data:
+                return
+            yield data
+
+
+async def read_client_body(request: web.Request) -> bytes:
+    """The whole (small) body; ClientBodyFailed when it breaks off."""
+    try:
+        return await request.read()
+    except Exception as exc:
+        raise ClientBodyFailed(exc) from exc
 
 
 class UpstreamError(Exception):

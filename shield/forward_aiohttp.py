@@ -17,6 +17,7 @@ from multidict import CIMultiDict
 from yarl import URL
 
 from shield.forward import (
+    ClientBody,
     Forwarded,
     RequestContext,
     StreamAborted,
@@ -62,7 +63,7 @@ class AiohttpForwarder:
         return URL(self._base + request.raw_path, encoded=True)
 
     async def _open(
-        self, request: web.Request, headers: CIMultiDict[str], data: object
+        self, request: web.Request, headers: CIMultiDict[str], data: bytes | ClientBody | None
     ) -> tuple[aiohttp.ClientResponse, float]:
         t0 = time.monotonic()
         try:
@@ -70,15 +71,20 @@ class AiohttpForwarder:
                 request.method, self._url(request), headers=headers, data=data, allow_redirects=False,
                 compress=None, chunked=None,
             )
-        except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
-            raise UpstreamError("timeout", type(exc).__name__) from exc
-        except aiohttp.ClientError as exc:
-            raise UpstreamError("unreachable", f"{type(exc).__name__}: {exc}") from exc
+        except Exception as exc:
+            if isinstance(data, ClientBody) and data.failed is not None:
+                raise data.failed.aborted() from exc  # the client's body broke off, not the upstream
+            if isinstance(exc, TimeoutError | aiohttp.ServerTimeoutError):
+                raise UpstreamError("timeout", type(exc).__name__) from exc
+            if isinstance(exc, aiohttp.ClientError):
+                raise UpstreamError("unreachable", f"{type(exc).__name__}: {exc}") from exc
+            raise
         return resp, time.monotonic() - t0
 
     async def stream(self, request: web.Request, ctx: RequestContext) -> Forwarded:
         headers = upstream_request_headers(request, ctx)
-        data = request.content if request.body_exists else None
+        # The client's Content-Length stays in `headers`: aiohttp sends chunked only without one.
+        data = ClientBody(request) if request.body_exists else None
         resp, elapsed = await self._open(request, headers, data)
         try:
             out = web.StreamResponse(status=resp.status, reason=resp.reason)

@@ -15,11 +15,14 @@ from multidict import CIMultiDict
 from yarl import URL
 
 from shield.forward import (
+    ClientBody,
+    ClientBodyFailed,
     Forwarded,
     RequestContext,
     StreamAborted,
     UpstreamError,
     UpstreamReply,
+    read_client_body,
     response_header_pairs,
 )
 from shield.forward_aiohttp import AiohttpForwarder
@@ -28,7 +31,6 @@ from shield.h1.head import request_head
 from shield.h1.pool import ConnectionPool
 from shield.settings import Settings
 
-_CHUNK_MAX = 64 * 1024
 _SMALL_BODY = 64 * 1024
 
 
@@ -86,13 +88,18 @@ class H1Forwarder:
             body_length=None, chunked=chunked,
         )
         pool = self._conns()
-        t0 = time.monotonic()
-        if length is not None and length <= _SMALL_BODY:
-            # A small body (an API call) goes out with its head in one write and can be replayed.
-            data = await request.read()
-            conn = await self._open(pool, head + data, None, replayable=True, method=request.method)
-        else:
-            conn = await self._open(pool, head, request, replayable=not body, chunked=chunked, method=request.method)
+        try:
+            if length is not None and length <= _SMALL_BODY:
+                # A small body (an API call) goes out with its head in one write and can be replayed.
+                data = await read_client_body(request)
+                t0 = time.monotonic()
+                conn = await self._open(pool, head + data, None, replayable=True, method=request.method)
+            else:
+                t0 = time.monotonic()
+                conn = await self._open(pool, head, request, replayable=not body, chunked=chunked,
+                                        method=request.method)
+        except ClientBodyFailed as exc:
+            raise exc.aborted() from exc.cause
         elapsed = time.monotonic() - t0
         out = web.StreamResponse(status=conn.status, reason=conn.reason or None)
         response_header_pairs(conn.headers, out.headers)
@@ -193,9 +200,9 @@ class H1Forwarder:
                 raise UpstreamError("unreachable", f"{type(exc).__name__}: {exc}") from exc
             conn.begin(head_request=method == "HEAD")
             try:
-                await conn.write(head)
+                await conn.write(head, self._read_timeout)
                 if request is not None and request.body_exists:
-                    await _send_body(conn, request, chunked=chunked)
+                    await _send_body(conn, request, chunked=chunked, idle_s=self._read_timeout)
                 await conn.head(self._read_timeout)
                 return conn
             except ConnectionClosed as exc:
@@ -212,14 +219,13 @@ class H1Forwarder:
                 raise
 
 
-async def _send_body(conn: UpstreamConnection, request: web.Request, *, chunked: bool) -> None:
-    async for data in request.content.iter_chunked(_CHUNK_MAX):
-        if chunked:
-            await conn.write(b"%x\r\n%b\r\n" % (len(data), data))
-        else:
-            await conn.write(data)
+async def _send_body(conn: UpstreamConnection, request: web.Request, *, chunked: bool, idle_s: float) -> None:
+    """Stream the client's body on, at the pace both sides allow (the server leg pauses reading
+    from the client while its buffer is full; `conn.write` waits while the upstream's is)."""
+    async for data in ClientBody(request):
+        await conn.write(b"%x\r\n%b\r\n" % (len(data), data) if chunked else data, idle_s)
     if chunked:
-        await conn.write(b"0\r\n\r\n")
+        await conn.write(b"0\r\n\r\n", idle_s)
 
 
 async def _pump(

@@ -371,3 +371,26 @@ async def test_exchange_inspects_the_start_and_streams_the_rest(start_proxy: Sta
     assert len(data) == 2 * 1024 * 1024
     assert data[:512] == bytes(range(256)) * 2
     assert inspected == [(1000, False)]
+
+
+async def test_a_client_gone_mid_upload_is_an_aborted_stream_not_a_failure(
+    proxy: Proxy, log_lines: LogLines
+) -> None:
+    host, port = proxy.url.removeprefix("http://").split(":")
+    _reader, writer = await asyncio.open_connection(host, int(port))
+    writer.write(b"POST /echo/upload HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n\r\n" + b"a" * 100_000)
+    await writer.drain()
+    writer.close()  # a tenth of the declared body: the client is gone mid-upload
+
+    def request_line() -> dict[str, Any] | None:
+        return next((line for line in log_lines() if line["event"] == "request"), None)
+
+    async with asyncio.timeout(10):
+        while (line := request_line()) is None:  # noqa: ASYNC110 (polling a log file: no event to wait on)
+            await asyncio.sleep(0.01)
+    events = [line["event"] for line in log_lines()]
+    # Nobody to answer and nothing wrong with shield or the upstream: no 500, no 502, no traceback.
+    assert "stream.aborted" in events
+    assert "request.failed" not in events
+    assert "upstream.unreachable" not in events
+    assert line["status"] == 499
