@@ -244,10 +244,15 @@ class Pipeline:
             except UpstreamError as exc:
                 answer = upstream_failure(exc, ctx.request_id, metrics=self.metrics, upstream=self.settings.upstream)
             else:
-                upstream_status, upstream_ms = reply.status, reply.upstream_seconds * 1000
-                ctype = reply.headers.get("Content-Type")
-                outcome = classify(route.outcome, reply.status, reply.headers, reply.body, ctype)
-                answer = await self._send(request, reply, rf, state, now, delayed)
+                try:
+                    upstream_status, upstream_ms = reply.status, reply.upstream_seconds * 1000
+                    ctype = reply.headers.get("Content-Type")
+                    outcome = classify(route.outcome, reply.status, reply.headers, reply.body, ctype)
+                    answer = await self._send(request, reply, rf, state, now, delayed)
+                finally:
+                    # send releases it; an exception before that must not strand the upstream
+                    # connection (with the h1 client, its pool slot for good).
+                    reply.release()
                 self.metrics.upstream_time(route.name, reply.upstream_seconds)
                 if outcome is not Outcome.UNKNOWN:
                     self._record(obs, outcome, familiar=facts.get("account.familiar") is True, now=now)
