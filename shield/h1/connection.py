@@ -206,6 +206,11 @@ class UpstreamConnection(asyncio.Protocol):
         self._buffered += len(data)
 
     @property
+    def ready(self) -> bool:
+        """`read` would return at once: a chunk is queued, or the body is over."""
+        return bool(self._chunks) or self.complete or self._error is not None
+
+    @property
     def drained(self) -> bool:
         """The whole answer arrived and was read."""
         return self.complete and not self._chunks

@@ -3,6 +3,7 @@ shield writes (nothing added), and what comes back (status, reason, repeated hea
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -10,7 +11,7 @@ import aiohttp
 import pytest
 from yarl import URL
 
-from tests.h1.conftest import answer, fetch
+from tests.h1.conftest import answer, fetch, read_request
 
 # The common framings (Content-Length, chunked, until close, 204, 304, 100) are in test_client.py.
 FRAMINGS = [
@@ -99,3 +100,24 @@ async def test_the_request_target_is_sent_as_the_client_wrote_it(scripted_upstre
     async with aiohttp.ClientSession() as s, s.get(target, allow_redirects=False) as r:
         await r.read()
     assert up.seen[0].head.startswith(b"GET /a%2Fb/%7Ec?q=1&q=%20 HTTP/1.1\r\n")
+
+
+async def test_a_streaming_answers_head_reaches_the_client_before_its_body(raw_server: Any, h1_shield: Any) -> None:
+    """The head of a small answer is held back to leave with its body in one send; one whose body
+    is not there yet (a stream, a long poll) must not wait for it."""
+    go_on = asyncio.Event()
+
+    async def streams(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(answer(headers=("Transfer-Encoding: chunked", "X-Stream: yes")))
+        await go_on.wait()  # the body only after the client has seen the head
+        writer.write(b"5\r\nlater\r\n0\r\n\r\n")
+        await writer.drain()
+        writer.close()
+
+    url = await h1_shield(await raw_server(streams))
+    async with aiohttp.ClientSession() as s:
+        async with asyncio.timeout(10):
+            r = await s.get(url + "/events")
+        go_on.set()
+        assert (r.status, r.headers["X-Stream"], await r.read()) == (200, "yes", b"later")
