@@ -35,6 +35,7 @@ class UpstreamConnection(asyncio.Protocol):
         self.used = False  # served a request before: a failure on it may be a stale keep-alive
         self._expecting = False  # a request was sent and its answer is not complete yet
         self._parser = httptools.HttpResponseParser(self)
+        self._stale_parser = False  # it still waits for a HEAD answer's declared body
         self._loop = asyncio.get_running_loop()
         self._can_write: asyncio.Future[None] | None = None
         self._reset()
@@ -130,7 +131,10 @@ class UpstreamConnection(asyncio.Protocol):
 
     def on_body(self, body: bytes) -> None:
         if self.complete:
-            return  # a HEAD answer's declared body never comes; anything else here is garbage
+            # a HEAD answer's declared body never comes: bytes here are an upstream that sent it
+            # anyway; they are dropped, and a connection that does that is not trusted again
+            self.keep_alive = False
+            return
         self._chunks.append(body)
         self._buffered += len(body)
         if self._buffered > HIGH_WATER and not self._paused and self.transport is not None:
@@ -144,7 +148,9 @@ class UpstreamConnection(asyncio.Protocol):
         self.complete = True
         self._expecting = False
         if self._no_body:
-            self.keep_alive = False  # the parser still expects the declared body: start afresh
+            self._stale_parser = True  # it still expects the declared body: the next exchange
+            # gets a fresh parser, and the connection stays pooled (bytes arriving before that
+            # next request are unsolicited and close it, see data_received)
         _wake(self._body_waiter)
 
     # -- the request's side --------------------------------------------------------------------
@@ -152,6 +158,9 @@ class UpstreamConnection(asyncio.Protocol):
     def begin(self, *, head_request: bool) -> None:
         """Prepare for a new exchange on this connection."""
         self._reset()
+        if self._stale_parser:
+            self._parser = httptools.HttpResponseParser(self)
+            self._stale_parser = False
         self._no_body = head_request
         self._expecting = True
 

@@ -149,12 +149,36 @@ async def test_every_response_framing_arrives_byte_for_byte(
     assert (await fetch(url + "/x"))[::3] == (status, body)
 
 
-async def test_head_answer_has_no_body_and_its_connection_is_not_reused(raw_upstream: Any, through: Any) -> None:
-    up = await raw_upstream(lambda _h, _b: answer(headers=("Content-Length: 1000",)))
+async def test_head_answer_has_no_body_and_its_connection_is_reused(raw_upstream: Any, through: Any) -> None:
+    def script(head: bytes, _b: bytes) -> bytes:
+        if head.startswith(b"HEAD"):
+            return answer(headers=("Content-Length: 1000",))
+        return answer(headers=("Content-Length: 3",), body=b"get")
+
+    up = await raw_upstream(script)
     url = await through(up.url)
     status, _r, headers, body = await fetch(url + "/x", "HEAD")
     assert (status, body, headers["content-length"]) == (200, b"", ["1000"])
     await fetch(url + "/x", "HEAD")
+    # the parser that waited for the HEAD answer's 1000 bytes is replaced: a GET on the same
+    # connection reads its own answer, not the first 3 of those 1000
+    assert (await fetch(url + "/x"))[::3] == (200, b"get")
+    assert (up.connections, len(up.requests)) == (1, 3)
+
+
+async def test_a_body_after_a_head_answer_is_unsolicited_and_closes_the_connection(
+    raw_upstream: Any, through: Any
+) -> None:
+    def script(head: bytes, _b: bytes) -> bytes:
+        if head.startswith(b"HEAD"):  # a broken upstream sends the body anyway
+            return answer(headers=("Content-Length: 5",), body=b"ghost")
+        return answer(headers=("Content-Length: 3",), body=b"get")
+
+    up = await raw_upstream(script)
+    url = await through(up.url)
+    assert (await fetch(url + "/x", "HEAD"))[::3] == (200, b"")
+    await asyncio.sleep(0.05)
+    assert (await fetch(url + "/x"))[::3] == (200, b"get")  # never "ghost" read as an answer
     assert up.connections == 2
 
 
