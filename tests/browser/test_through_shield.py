@@ -10,14 +10,13 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
-from aiohttp import web
 
 from shield.clock import FakeClock
 from shield.service import build_service
 from shield.settings import RouteSettings
 from tests.browser.test_challenge_page import ARGS, CHROMIUM, TIMEOUT_MS
 from tests.e2e.conftest import rules_dir, stack_settings
-from tests.fixtures.upstream import Upstream
+from tests.fixtures.upstream import AppServers, Upstream
 
 pytestmark = [
     pytest.mark.browser,
@@ -38,14 +37,8 @@ async def shield_url(upstream: Upstream, tmp_path: Path) -> AsyncIterator[tuple[
     route = RouteSettings(name="page", path="/account", methods=frozenset({"GET"}))
     settings = stack_settings(upstream, rules_dir(tmp_path, RULES), routes=(route,))
     service = build_service(settings, clock=FakeClock(t=1_800_000_000.0), with_admin=False)
-    runner = web.AppRunner(service.proxy, access_log=None)
-    await runner.setup()
-    host, port = settings.listen.rsplit(":", 1)
-    await web.TCPSite(runner, host, int(port)).start()
-    try:
-        yield f"http://{settings.listen}", service
-    finally:
-        await runner.cleanup()
+    async with AppServers() as servers:
+        yield await servers.start(service.proxy, settings.listen), service
 
 
 # The page's script-initiated reload lacks `Sec-Fetch-User`, which the first navigation sent: the

@@ -11,14 +11,13 @@ from typing import Any
 
 import orjson
 import pytest
-from aiohttp import web
 
 from shield.clock import FakeClock
 from shield.observe.logs import configure_logging
 from shield.service import Service, build_service
 from shield.settings import FieldRef, LogSettings, RouteSettings, Settings
 from shield.store.base import Store
-from tests.fixtures.upstream import Upstream, free_port
+from tests.fixtures.upstream import AppServers, Upstream, free_port
 
 # One rule per action, keyed on the account name, plus an outcome-aware lockout rule.
 TEST_RULES = """
@@ -88,21 +87,18 @@ def ua_resolver() -> Any:
 @pytest.fixture
 async def make_stack(upstream: Upstream, tmp_path: Path, ua_resolver: Any) -> AsyncIterator[Callable[..., Any]]:
     """make_stack(store=None, rules_text=TEST_RULES, **settings) -> a started Stack."""
-    runners: list[web.AppRunner] = []
+    stacks = 0
+    async with AppServers() as servers:
 
-    async def start(*, store: Store | None = None, rules_text: str = TEST_RULES, **changes: Any) -> Stack:
-        logs = io.BytesIO()
-        configure_logging(LogSettings(format="json", level="debug"), stream=logs)  # type: ignore[arg-type]
-        settings = stack_settings(upstream, rules_dir(tmp_path / f"s{len(runners)}", rules_text), **changes)
-        clock = FakeClock()
-        service = build_service(settings, clock=clock, with_admin=False, store=store, ua_resolver=ua_resolver)
-        runner = web.AppRunner(service.proxy, access_log=None)
-        await runner.setup()
-        host, port = settings.listen.rsplit(":", 1)
-        await web.TCPSite(runner, host, int(port)).start()
-        runners.append(runner)
-        return Stack(f"http://{settings.listen}", clock, service, upstream, logs)
+        async def start(*, store: Store | None = None, rules_text: str = TEST_RULES, **changes: Any) -> Stack:
+            nonlocal stacks
+            logs = io.BytesIO()
+            configure_logging(LogSettings(format="json", level="debug"), stream=logs)  # type: ignore[arg-type]
+            settings = stack_settings(upstream, rules_dir(tmp_path / f"s{stacks}", rules_text), **changes)
+            stacks += 1
+            clock = FakeClock()
+            service = build_service(settings, clock=clock, with_admin=False, store=store, ua_resolver=ua_resolver)
+            url = await servers.start(service.proxy, settings.listen)
+            return Stack(url, clock, service, upstream, logs)
 
-    yield start
-    for runner in runners:
-        await runner.cleanup()
+        yield start

@@ -10,13 +10,12 @@ from typing import Any
 
 import aiohttp
 import pytest
-from aiohttp import web
 
 from shield.clock import FakeClock
 from shield.service import build_service
 from shield.settings import AdminSettings
 from tests.e2e.conftest import rules_dir, stack_settings
-from tests.fixtures.upstream import Upstream, free_port
+from tests.fixtures.upstream import AppServers, Upstream, free_port
 
 TOKEN = "admin-token-for-tests"
 
@@ -26,17 +25,10 @@ async def both(upstream: Upstream, tmp_path: Path, ua_resolver: Any) -> AsyncIte
     settings = stack_settings(upstream, rules_dir(tmp_path))
     settings = dataclasses.replace(settings, admin=AdminSettings(listen=f"127.0.0.1:{free_port()}", token=TOKEN))
     service = build_service(settings, clock=FakeClock(), ua_resolver=ua_resolver)
-    runners = []
-    for app, listen in ((service.proxy, settings.listen), (service.admin, settings.admin.listen)):
-        assert app is not None
-        runner = web.AppRunner(app, access_log=None)
-        await runner.setup()
-        host, port = listen.rsplit(":", 1)
-        await web.TCPSite(runner, host, int(port)).start()
-        runners.append(runner)
-    yield f"http://{settings.listen}", f"http://{settings.admin.listen}"
-    for runner in reversed(runners):
-        await runner.cleanup()
+    assert service.admin is not None
+    async with AppServers() as servers:
+        proxy = await servers.start(service.proxy, settings.listen)
+        yield proxy, await servers.start(service.admin, settings.admin.listen)
 
 
 AUTH = {"Authorization": f"Bearer {TOKEN}"}

@@ -13,12 +13,11 @@ from typing import Any
 
 import aiohttp
 import pytest
-from aiohttp import web
 
 from shield.app import build_app
 from shield.observe.metrics import Metrics
 from shield.settings import Settings, UpstreamSettings
-from tests.fixtures.upstream import free_port
+from tests.fixtures.upstream import AppServers
 
 
 @dataclasses.dataclass(frozen=True)
@@ -138,23 +137,17 @@ async def scripted_upstream(raw_server: Callable[[Handler], Any]) -> Callable[[S
 @pytest.fixture
 async def h1_shield() -> AsyncIterator[Callable[..., Any]]:
     """h1_shield(upstream_url, *, cancel_on_disconnect=False, **upstream_options) -> shield's URL (h1 client)."""
-    runners: list[web.AppRunner] = []
+    async with AppServers() as servers:
 
-    async def start(url: str, *, cancel_on_disconnect: bool = False, **options: Any) -> str:
-        opts = dataclasses.replace(UpstreamSettings(), client="h1", **options)
-        settings = dataclasses.replace(Settings(), upstream=url, upstream_options=opts)
-        app = build_app(settings, metrics=Metrics())
-        # handler_cancellation: a client that goes away cancels its handler, mid-await.
-        runner = web.AppRunner(app, access_log=None, handler_cancellation=cancel_on_disconnect)
-        await runner.setup()
-        port = free_port()
-        await web.TCPSite(runner, "127.0.0.1", port).start()
-        runners.append(runner)
-        return f"http://127.0.0.1:{port}"
+        async def start(url: str, *, cancel_on_disconnect: bool = False, **options: Any) -> str:
+            opts = dataclasses.replace(UpstreamSettings(), client="h1", **options)
+            settings = dataclasses.replace(Settings(), upstream=url, upstream_options=opts)
+            # handler_cancellation: a client that goes away cancels its handler, mid-await.
+            return await servers.start(
+                build_app(settings, metrics=Metrics()), handler_cancellation=cancel_on_disconnect
+            )
 
-    yield start
-    for runner in runners:
-        await runner.cleanup()
+        yield start
 
 
 def answer(status: str = "200 OK", headers: tuple[str, ...] = (), body: bytes = b"", version: str = "1.1") -> bytes:

@@ -10,12 +10,11 @@ from typing import Any
 
 import aiohttp
 import pytest
-from aiohttp import web
 
 import shield.pipeline
 from shield.service import build_service
 from shield.settings import FieldRef, RouteSettings, Settings, UpstreamSettings
-from tests.fixtures.upstream import Upstream, free_port
+from tests.fixtures.upstream import AppServers, Upstream
 
 
 async def test_a_failure_after_exchange_releases_the_upstream_connection(
@@ -42,18 +41,13 @@ async def test_a_failure_after_exchange_releases_the_upstream_connection(
 
     monkeypatch.setattr(shield.pipeline, "classify", classify_failing_once)
     service = build_service(settings, with_admin=False)
-    runner = web.AppRunner(service.proxy, access_log=None)
-    await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    try:
+    async with AppServers() as servers:
+        url = await servers.start(service.proxy)
         # The echo answer is longer than max_response_inspect: its rest is left pending on the connection.
         login = {"username": "a", "password": "b"}
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as s:
-            async with s.post(f"http://127.0.0.1:{port}/echo/login", json=login) as r:
+            async with s.post(f"{url}/echo/login", json=login) as r:
                 assert r.status == 500
-            async with s.post(f"http://127.0.0.1:{port}/echo/login", json=login) as r:
+            async with s.post(f"{url}/echo/login", json=login) as r:
                 assert r.status == 200
                 assert (await r.json())["path"] == "/echo/login"
-    finally:
-        await runner.cleanup()

@@ -9,13 +9,12 @@ from typing import Any
 
 import orjson
 import pytest
-from aiohttp import web
 
 from shield.app import build_app
 from shield.observe.logs import configure_logging, reset_logging
 from shield.observe.metrics import Metrics
 from shield.settings import LogSettings, Settings, UpstreamSettings
-from tests.fixtures.upstream import Upstream, free_port
+from tests.fixtures.upstream import AppServers, Upstream
 
 
 @dataclasses.dataclass
@@ -55,25 +54,18 @@ def proxy_client() -> str:
 @pytest.fixture
 async def start_proxy(upstream: Upstream, log_lines: LogLines, proxy_client: str) -> AsyncIterator[StartProxy]:
     """start_proxy(**settings_changes, protected=..., forwarder=...) -> Proxy on a free port."""
-    runners: list[web.AppRunner] = []
+    async with AppServers() as servers:
 
-    async def start(protected: Any = None, ban_check: Any = None, **changes: Any) -> Proxy:
-        changes.setdefault("upstream", upstream.url)
-        options = changes.get("upstream_options", UpstreamSettings())
-        changes["upstream_options"] = dataclasses.replace(options, client=proxy_client)
-        settings = dataclasses.replace(Settings(), **changes)
-        metrics = Metrics()
-        app = build_app(settings, metrics=metrics, protected=protected, ban_check=ban_check)
-        runner = web.AppRunner(app, access_log=None)
-        await runner.setup()
-        port = free_port()
-        await web.TCPSite(runner, "127.0.0.1", port).start()
-        runners.append(runner)
-        return Proxy(f"http://127.0.0.1:{port}", metrics, settings)
+        async def start(protected: Any = None, ban_check: Any = None, **changes: Any) -> Proxy:
+            changes.setdefault("upstream", upstream.url)
+            options = changes.get("upstream_options", UpstreamSettings())
+            changes["upstream_options"] = dataclasses.replace(options, client=proxy_client)
+            settings = dataclasses.replace(Settings(), **changes)
+            metrics = Metrics()
+            app = build_app(settings, metrics=metrics, protected=protected, ban_check=ban_check)
+            return Proxy(await servers.start(app), metrics, settings)
 
-    yield start
-    for runner in runners:
-        await runner.cleanup()
+        yield start
 
 
 @pytest.fixture

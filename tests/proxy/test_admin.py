@@ -13,7 +13,7 @@ from aiohttp import web
 from shield.admin import build_admin_app, upstream_ready_check
 from shield.observe.metrics import Metrics
 from shield.settings import AdminSettings, Settings
-from tests.fixtures.upstream import Upstream, free_port
+from tests.fixtures.upstream import AppServers, Upstream, free_port
 
 TOKEN = "correct-horse"
 
@@ -24,25 +24,18 @@ async def _extra(_request: web.Request) -> web.Response:
 
 @pytest.fixture
 async def start_admin() -> AsyncIterator[Callable[..., Any]]:
-    runners: list[web.AppRunner] = []
+    async with AppServers() as servers:
 
-    async def start(token: str | None, ready_checks: Any = (), upstream: str = "http://127.0.0.1:1") -> str:
-        settings = dataclasses.replace(Settings(), upstream=upstream, admin=AdminSettings(token=token))
-        metrics = Metrics()
-        metrics.request("login", 200)
-        app = build_admin_app(
-            settings, metrics=metrics, ready_checks=ready_checks, extra_routes=[web.get("/extra", _extra)]
-        )
-        runner = web.AppRunner(app)
-        await runner.setup()
-        port = free_port()
-        await web.TCPSite(runner, "127.0.0.1", port).start()
-        runners.append(runner)
-        return f"http://127.0.0.1:{port}"
+        async def start(token: str | None, ready_checks: Any = (), upstream: str = "http://127.0.0.1:1") -> str:
+            settings = dataclasses.replace(Settings(), upstream=upstream, admin=AdminSettings(token=token))
+            metrics = Metrics()
+            metrics.request("login", 200)
+            app = build_admin_app(
+                settings, metrics=metrics, ready_checks=ready_checks, extra_routes=[web.get("/extra", _extra)]
+            )
+            return await servers.start(app)
 
-    yield start
-    for r in runners:
-        await r.cleanup()
+        yield start
 
 
 @pytest.mark.parametrize(
