@@ -194,26 +194,24 @@ async def _read_up_to(resp: aiohttp.ClientResponse, limit: int) -> bytes:
     return b"".join(parts)
 
 
+_WebSocket = web.WebSocketResponse | aiohttp.ClientWebSocketResponse
+
+
+async def _copy(source: _WebSocket, sink: _WebSocket) -> None:
+    """Text and binary messages from one end to the other (aiohttp answers pings itself), then
+    close the other end when this one closes."""
+    async for msg in source:
+        if msg.type == aiohttp.WSMsgType.TEXT:
+            await sink.send_str(msg.data)
+        elif msg.type == aiohttp.WSMsgType.BINARY:
+            await sink.send_bytes(msg.data)
+    await sink.close()
+
+
 async def _relay(down: web.WebSocketResponse, up: aiohttp.ClientWebSocketResponse) -> None:
-    async def client_to_upstream() -> None:
-        async for msg in down:
-            if msg.type == aiohttp.WSMsgType.TEXT:
-                await up.send_str(msg.data)
-            elif msg.type == aiohttp.WSMsgType.BINARY:
-                await up.send_bytes(msg.data)
-        await up.close()
-
-    async def upstream_to_client() -> None:
-        async for msg in up:
-            if msg.type == aiohttp.WSMsgType.TEXT:
-                await down.send_str(msg.data)
-            elif msg.type == aiohttp.WSMsgType.BINARY:
-                await down.send_bytes(msg.data)
-        await down.close()
-
     tasks = [
-        asyncio.create_task(client_to_upstream(), name="ws.client_to_upstream"),
-        asyncio.create_task(upstream_to_client(), name="ws.upstream_to_client"),
+        asyncio.create_task(_copy(down, up), name="ws.client_to_upstream"),
+        asyncio.create_task(_copy(up, down), name="ws.upstream_to_client"),
     ]
     _done, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
     for task in pending:
