@@ -32,20 +32,34 @@ class CommandError(Exception):
     """A failure the user can act on; printed as one line, exit status 1 (2 for usage)."""
 
 
+def _connection_options(parser: argparse.ArgumentParser, *, defaults: bool) -> None:
+    """--admin, --token-file, --json. Without defaults (on each subcommand) an option given after the
+    subcommand overrides the one before it, and one not given there leaves the earlier value alone."""
+    kw: dict[str, Any] = {} if defaults else {"default": argparse.SUPPRESS}
+    parser.add_argument(
+        "--admin", help=f"admin API base URL (default {DEFAULT_ADMIN})", **({"default": DEFAULT_ADMIN} | kw)
+    )
+    parser.add_argument("--token-file", type=Path, help=f"file holding the admin token (default: ${TOKEN_ENV})", **kw)
+    parser.add_argument("--json", action="store_true", help="print the API's JSON instead of a table", **kw)
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Fill the `decisions` parser (the lead's cli.py calls this on its subparser)."""
-    parser.add_argument("--admin", default=DEFAULT_ADMIN, help=f"admin API base URL (default {DEFAULT_ADMIN})")
-    parser.add_argument("--token-file", type=Path, help=f"file holding the admin token (default: ${TOKEN_ENV})")
-    parser.add_argument("--json", action="store_true", help="print the API's JSON instead of a table")
+    """Fill the `decisions` parser (the lead's cli.py calls this on its subparser).
+
+    The connection options are accepted before and after the subcommand (`shield decisions list
+    --json` as `shield decisions list --help` shows it, and `shield decisions --json list`)."""
+    _connection_options(parser, defaults=True)
+    common = argparse.ArgumentParser(add_help=False)
+    _connection_options(common, defaults=False)
     sub = parser.add_subparsers(dest="decisions_command", required=True)
-    lst = sub.add_parser("list", help="active bans")
+    lst = sub.add_parser("list", help="active bans", parents=[common])
     lst.add_argument("--scope", choices=BAN_SCOPES)
-    add = sub.add_parser("add", help="ban a client")
+    add = sub.add_parser("add", help="ban a client", parents=[common])
     add.add_argument("scope", choices=BAN_SCOPES)
     add.add_argument("value", help="address, network, AS number, account name or fingerprint id")
     add.add_argument("--ttl", default="1h", help="duration: seconds or 90s, 30m, 1h, 2d, 1w (default 1h)")
     add.add_argument("--reason", default="admin")
-    delete = sub.add_parser("delete", help="lift a ban")
+    delete = sub.add_parser("delete", help="lift a ban", parents=[common])
     delete.add_argument("scope", choices=BAN_SCOPES)
     delete.add_argument("value")
 
@@ -63,7 +77,7 @@ def read_token(token_file: Path | None) -> str:
     return token
 
 
-async def _call(session: aiohttp.ClientSession, method: str, url: str, body: Any = None) -> Any:
+async def call_api(session: aiohttp.ClientSession, method: str, url: str, body: Any = None) -> Any:
     data = orjson.dumps(body) if body is not None else None
     try:
         async with session.request(method, url, data=data) as resp:
@@ -110,15 +124,15 @@ async def run_async(args: argparse.Namespace, *, out: TextIO) -> int:
     async with aiohttp.ClientSession(headers=headers, timeout=timeout) as session:
         if args.decisions_command == "list":
             url = f"{base}/decisions" + (f"?scope={args.scope}" if args.scope else "")
-            payload = await _call(session, "GET", url)
+            payload = await call_api(session, "GET", url)
             text = format_table(payload["decisions"])
         elif args.decisions_command == "add":
             body = {"scope": args.scope, "value": args.value, "ttl": args.ttl, "reason": args.reason}
-            payload = await _call(session, "POST", f"{base}/decisions", body)
+            payload = await call_api(session, "POST", f"{base}/decisions", body)
             text = f"banned {payload['scope']} {payload['value']} for {_remaining(payload)} ({payload['reason']})"
         else:
             url = f"{base}/decisions/{args.scope}/{quote(args.value, safe='')}"
-            payload = await _call(session, "DELETE", url)
+            payload = await call_api(session, "DELETE", url)
             text = f"lifted {payload['lifted']['scope']} {payload['lifted']['value']}"
     out.write((orjson.dumps(payload, option=orjson.OPT_INDENT_2).decode() if args.json else text) + "\n")
     return 0

@@ -116,3 +116,33 @@ def test_main_prints_errors_without_a_traceback(monkeypatch: pytest.MonkeyPatch)
     err = io.StringIO()
     assert main(["list"], out=io.StringIO(), err=err) == 1
     assert err.getvalue() == "shield decisions: no admin token: set SHIELD_ADMIN_TOKEN or pass --token-file\n"
+
+
+@pytest.mark.usefixtures("token_env")
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ("--admin", "URL", "--json", "list", "--scope", "ip"),
+        ("list", "--json", "--scope", "ip", "--admin", "URL"),
+        ("list", "--scope", "ip", "--admin", "URL", "--json"),
+    ],
+    ids=["before-subcommand", "after-subcommand", "last"],
+)
+async def test_global_options_work_before_and_after_the_subcommand(admin: Admin, argv: tuple[str, ...]) -> None:
+    """`--help` of a subcommand shows --admin/--json/--token-file: they must parse there too."""
+    await cli("--admin", admin.url, "add", "ip", "10.60.0.1")
+    as_json = orjson.loads(await cli(*(admin.url if a == "URL" else a for a in argv)))
+    assert [(d["scope"], d["value"]) for d in as_json["decisions"]] == [("ip", "10.60.0.1")]
+
+
+def test_options_after_the_subcommand_do_not_reset_those_before() -> None:
+    args = parse("--admin", "http://10.9.9.9:9000", "--json", "list")
+    assert (args.admin, args.json) == ("http://10.9.9.9:9000", True)
+    args = parse("add", "ip", "10.0.0.1", "--admin", "http://10.1.1.1:1", "--token-file", "/t")
+    assert (args.admin, str(args.token_file), args.json) == ("http://10.1.1.1:1", "/t", False)
+
+
+def test_subcommand_help_shows_the_global_options(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        parse("list", "--help")
+    assert "--json" in capsys.readouterr().out
