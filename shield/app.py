@@ -209,6 +209,8 @@ class ProxyHandler:
         self, request: web.Request, ctx: RequestContext, status: int, upstream_status: int, nbytes: int
     ) -> None:
         self.metrics.request(ctx.route, status)
+        if not self.settings.log.requests:
+            return
         fields = {
             "request_id": ctx.request_id,
             "client_ip": ctx.client_ip,

@@ -25,7 +25,7 @@ from shield.factbuilder import FactBuilder, RequestFacts, observation
 from shield.forward import Forwarder, RequestContext, StreamAborted, UpstreamError, UpstreamReply
 from shield.history import history_facts
 from shield.model import Action, Ban, BanScope, Clock, Decision, FactValue, Outcome
-from shield.observe.decision_log import Timings, decision_fields
+from shield.observe.decision_log import Timings, decision_fields, request_fields
 from shield.observe.metrics import Metrics
 from shield.outcome import classify
 from shield.respond import banned, rate_limited, refusal, upstream_tags
@@ -259,7 +259,7 @@ class Pipeline:
         total_ms = (self.clock.monotonic() - ctx.started) * 1000
         self._observe(
             rf, facts, decision, challenge_label, answer.status, upstream_status, outcome,
-            Timings(timings[0], timings[1], upstream_ms, total_ms), degraded,
+            Timings(timings[0], timings[1], upstream_ms, total_ms), degraded, host=request.host,
         )
         return answer
 
@@ -340,6 +340,8 @@ class Pipeline:
         outcome: Outcome,
         timings: Timings,
         degraded: bool,
+        *,
+        host: str | None = None,
     ) -> None:
         route = rf.attempt.route
         self.metrics.request(route, status)
@@ -357,6 +359,7 @@ class Pipeline:
                 outcome=outcome, timings=timings, store_degraded=degraded,
                 account_in_clear=self.settings.log.account_in_clear,
             ),
+            **request_fields(facts, host=host),
         )
 
 

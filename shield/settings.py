@@ -99,8 +99,10 @@ class UpstreamSettings:
 @dataclass(slots=True, frozen=True)
 class LogSettings:
     level: Literal["debug", "info", "warning", "error"] = "info"
-    format: Literal["auto", "json", "console"] = "auto"  # auto: console on a TTY, else JSON
+    # auto: console on a TTY, else JSON; ecs: JSON in Elastic Common Schema (shield.observe.ecs)
+    format: Literal["auto", "json", "console", "ecs"] = "auto"
     account_in_clear: bool = False  # log the normalised account beside its keyed hash
+    requests: bool = True  # false: no `request` line for pass-through traffic (decisions stay)
 
 
 @dataclass(slots=True, frozen=True)

@@ -12,7 +12,11 @@ from typing import Any
 from shield.model import Attempt, Decision, Facts, Outcome
 
 # Bump when a field changes meaning; consumers can pin it.
-SCHEMA_VERSION = 1
+# 2: + method, path, host, user_agent, tls_fingerprint (request_fields)
+SCHEMA_VERSION = 2
+
+# security: client-chosen text is cut so one request cannot write a megabyte log line.
+MAX_TEXT = 512
 
 
 @dataclass(slots=True, frozen=True)
@@ -74,3 +78,23 @@ def decision_fields(
     if account_in_clear and attempt.account is not None:
         fields["account"] = attempt.account
     return fields
+
+
+def request_fields(facts: Facts, *, host: str | None) -> dict[str, Any]:
+    """What the request looked like (schema 2): method, path, host, user agent, TLS fingerprint.
+
+    The TLS fingerprint is the JA3/JA4 value the TLS terminator put in `client.tls_fingerprint_header`.
+    The path carries no query string (it may hold tokens); the log redaction masks `name=value` in it.
+    """
+    tls = facts.get("fp.ja4", facts.get("fp.ja3"))
+    return {
+        "method": facts.get("request.method"),
+        "path": _cut(facts.get("request.path")),
+        "host": _cut(host),
+        "user_agent": _cut(facts.get("ua")) or None,
+        "tls_fingerprint": _cut(tls),
+    }
+
+
+def _cut(value: object) -> str | None:
+    return value[:MAX_TEXT] if isinstance(value, str) else None

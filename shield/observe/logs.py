@@ -18,6 +18,7 @@ import orjson
 import structlog
 from structlog.typing import EventDict, Processor, WrappedLogger
 
+from shield.observe.ecs import ecs_processor
 from shield.settings import LogSettings
 
 MASK = "[redacted]"
@@ -121,7 +122,7 @@ def _orjson_dumps(obj: Any, default: Any = None) -> bytes:
     return orjson.dumps(obj, default=default or str)
 
 
-def build_processors(*, console: bool) -> list[Processor]:
+def build_processors(*, console: bool, ecs: bool = False) -> list[Processor]:
     shared: list[Processor] = [
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
@@ -131,6 +132,8 @@ def build_processors(*, console: bool) -> list[Processor]:
     ]
     if console:
         return [*shared, structlog.dev.ConsoleRenderer(colors=False)]
+    if ecs:
+        shared.append(ecs_processor)
     return [*shared, structlog.processors.JSONRenderer(serializer=_orjson_dumps)]
 
 
@@ -169,10 +172,11 @@ def configure_logging(settings: LogSettings, *, stream: TextIO | None = None) ->
     else:
         binary: Any = getattr(out, "buffer", out)
         factory = structlog.BytesLoggerFactory(file=binary)
-        if _LEVELS[settings.level] <= logging.INFO:
+        # ECS lines take structlog's pipeline (the mapping processor); the fast path writes shield's own shape.
+        if _LEVELS[settings.level] <= logging.INFO and settings.format != "ecs":
             RequestLines.stream = binary
     structlog.configure(
-        processors=build_processors(console=console),
+        processors=build_processors(console=console, ecs=settings.format == "ecs"),
         wrapper_class=structlog.make_filtering_bound_logger(_LEVELS[settings.level]),
         logger_factory=factory,
         cache_logger_on_first_use=False,

@@ -93,7 +93,9 @@ async def make_stack(upstream: Upstream, tmp_path: Path, ua_resolver: Any) -> As
         async def start(*, store: Store | None = None, rules_text: str = TEST_RULES, **changes: Any) -> Stack:
             nonlocal stacks
             logs = io.BytesIO()
-            configure_logging(LogSettings(format="json", level="debug"), stream=logs)  # type: ignore[arg-type]
+            # the stack's own log settings (format json or ecs), always at debug
+            log = dataclasses.replace(changes.get("log", LogSettings(format="json")), level="debug")
+            configure_logging(log, stream=logs)  # type: ignore[arg-type]
             settings = stack_settings(upstream, rules_dir(tmp_path / f"s{stacks}", rules_text), **changes)
             stacks += 1
             clock = FakeClock()

@@ -13,6 +13,8 @@ DECISION_FIELDS = {
     "fingerprint", "device_id", "ua_family", "score", "action", "enforced", "rules", "shadow_rules",
     "shadow_action", "ruleset", "challenge", "status", "upstream_status", "outcome", "malformed",
     "store_degraded", "shield_ms", "store_ms", "upstream_ms", "duration_ms", "event", "level", "ts",
+    # schema 2
+    "method", "path", "host", "user_agent", "tls_fingerprint",
 }
 PASSWORD = "hunter2-correct-horse-battery"
 
@@ -34,6 +36,30 @@ async def test_decision_line_has_every_documented_field(make_stack: Any) -> None
     assert line["account_id"]
     assert line["account_id"] != "tag"
     assert line["ruleset"] == stack.service.rules.current.hash
+    assert line["schema"] == 2
+    assert (line["method"], line["path"], line["user_agent"]) == ("POST", "/api/login", "curl/8.5.0")
+    assert line["host"] == stack.url.removeprefix("http://")
+    assert line["tls_fingerprint"] is None  # no client.tls_fingerprint_header configured
+    assert line["outcome"] == "failure"  # written after the upstream answered, so the outcome is known
+
+
+async def test_decision_line_carries_the_tls_fingerprint_header(make_stack: Any) -> None:
+    from shield.settings import ClientSettings
+
+    stack = await make_stack(client=ClientSettings(tls_fingerprint_header="X-JA4"))
+    ja4 = "t13d1516h2_8daaf6152771_b186095e22b6"
+    async with aiohttp.ClientSession() as s:
+        await s.post(stack.url + "/api/login", json={"username": "a", "password": "right"}, headers={"X-JA4": ja4})
+    (line,) = stack.decisions()
+    assert (line["tls_fingerprint"], line["outcome"]) == (ja4, "success")
+
+
+async def test_a_huge_user_agent_is_cut_in_the_line(make_stack: Any) -> None:
+    stack = await make_stack()
+    async with aiohttp.ClientSession() as s:
+        await s.post(stack.url + "/api/login", json={"username": "a", "password": "x"},
+                     headers={"User-Agent": "A" * 5000})
+    assert stack.decisions()[0]["user_agent"] == "A" * 512
 
 
 async def test_account_in_clear_only_when_the_operator_opts_in(make_stack: Any) -> None:
