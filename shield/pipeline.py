@@ -33,6 +33,7 @@ from shield.rules.reload import RuleBook
 from shield.settings import RouteSettings, Settings
 from shield.site import site_facts
 from shield.store.base import Observation, Signals, Store
+from shield.takeover import event_fields, suspected, takeover_risk, with_risk_tag
 
 log = structlog.get_logger()
 
@@ -237,8 +238,11 @@ class Pipeline:
         upstream_status: int | None = None
         outcome = Outcome.UNKNOWN
         upstream_ms: float | None = None
+        risk = takeover_risk(facts, self.rules.current.policy.takeover) if rf.attempt.account_id else None
         if answer is None:
             extra = upstream_tags(decision, solved=state.solved)
+            if risk is not None and decision.enforced:
+                extra = with_risk_tag(extra, decision)
             try:
                 reply = await self.forwarder.exchange(request, body, ctx, extra)
             except UpstreamError as exc:
@@ -261,7 +265,17 @@ class Pipeline:
             rf, facts, decision, challenge_label, answer.status, upstream_status, outcome,
             Timings(timings[0], timings[1], upstream_ms, total_ms), degraded, host=request.host,
         )
+        if suspected(risk, outcome):
+            self._takeover(rf, facts, str(risk))
         return answer
+
+    def _takeover(self, rf: RequestFacts, facts: dict[str, FactValue], risk: str) -> None:
+        self.metrics.takeover_suspected(risk)
+        log.warning(
+            "takeover.suspected", request_id=rf.attempt.request_id, route=rf.attempt.route,
+            account_id=rf.attempt.account_id, client_ip=rf.attempt.client_ip, device_id=rf.attempt.device_id,
+            **event_fields(risk, facts, self.rules.current.policy.takeover),
+        )
 
     async def _refuse(
         self, request: web.Request, rf: RequestFacts, decision: Decision, state: ChallengeState, now: float

@@ -68,6 +68,10 @@ class Metrics:
         self.store_up = Gauge("shield_store_up", "1 when the store answers", registry=r)
         self.rules_reloads_total = Counter("shield_rules_reloads", "Rule reloads", ["result"], registry=r)
         self.delayed_inflight = Gauge("shield_delayed_inflight", "Requests being delayed now", registry=r)
+        self.takeover_suspected_total = Counter(
+            "shield_takeover_suspected", "Logins that succeeded after takeover risk (shield.takeover)", ["reason"],
+            registry=r,
+        )
         self._requests = _Children(self.requests_total)
         self._upstream = _Children(self.upstream_seconds)
         self._upstream_errors = _Children(self.upstream_errors_total)
@@ -108,6 +112,9 @@ class Metrics:
 
     def rules_reload(self, result: str) -> None:
         self._reloads.get(result).inc()
+
+    def takeover_suspected(self, reason: str) -> None:
+        self.takeover_suspected_total.labels(reason).inc()
 
     def exposition(self) -> bytes:
         """The Prometheus text format of every metric."""

@@ -20,7 +20,7 @@ from shield.model import Action, NamedList
 from shield.rules.condition import Compiler
 from shield.rules.expr import ExprError, Node, parse
 from shield.rules.inline_lists import parse_lists
-from shield.rules.policy import BanSpec, Policy, RuleMeta, parse_ban_scope, parse_policy
+from shield.rules.policy import BanSpec, Policy, RuleMeta, TakeoverPolicy, parse_ban_scope, parse_policy
 from shield.rules.score import Rule, RuleSet
 from shield.rules.source import (
     RuleError,
@@ -99,6 +99,13 @@ def load_texts(
     for src, node, _ in policies[1:]:
         errors.append(RuleError(src.path, node.start_mark.line + 1, node.start_mark.column + 1,
                                 f"a second policy section (the first is in {policies[0][0].path})"))
+    if policies and policies[0][2].takeover != TakeoverPolicy() and (
+        (window := policies[0][2].takeover.window) not in {w.name for w in windows}
+    ):
+        src, node, _ = policies[0]
+        names = ", ".join(w.name for w in windows)
+        errors.append(RuleError(src.path, node.start_mark.line + 1, node.start_mark.column + 1,
+                                f"policy.takeover.window {window!r} is not a counter window ({names})"))
     compiler = Compiler(catalog(windows), all_lists)
     for d in drafts:
         compiler.count(d.tree)
@@ -108,6 +115,11 @@ def load_texts(
         raise RuleErrors(errors)
     digest = ruleset_hash(texts)
     policy = policies[0][2] if policies else Policy()
+    if policy.takeover == TakeoverPolicy() and windows and policy.takeover.window not in {w.name for w in windows}:
+        # untouched defaults and no 1h window configured: the shortest window of an hour or more
+        by_length = sorted(windows, key=lambda w: w.seconds)
+        window = next((w for w in by_length if w.seconds >= 3600), by_length[-1]).name
+        policy = replace(policy, takeover=replace(policy.takeover, window=window))
     meta = {r.id: RuleMeta(r.tags, r.ban) for r in rules}
     policy = replace(policy, rules=meta, ruleset=digest)
     return RuleSet(rules, policy, hash=digest, memo_size=compiler.slots, lists=sorted(all_lists))

@@ -8,6 +8,7 @@ policy.yaml (or a `policy:` section in any one rule file):
       difficulty_step: 20      # one more proof-of-work bit per 20 points above `challenge`
       retry_after: 60          # Retry-After of a rate-limited (429) block
       ban: {scope: ip, ttl: 1h, escalation: 2, max_ttl: 7d}
+      takeover: {failures: 5, addresses: 3, window: 1h, wave_level: 2}   # see shield.takeover
       routes:
         reset: {thresholds: {challenge: 40, block: 80}}
 """
@@ -59,6 +60,16 @@ class BanPolicy:
 
 
 @dataclass(slots=True, frozen=True)
+class TakeoverPolicy:
+    """When a login looks like an account takeover (shield.takeover reads it)."""
+
+    failures: int = 5  # failed logins on the account in `window` before this attempt ...
+    addresses: int = 3  # ... from at least this many distinct addresses (this one included)
+    window: str = "1h"  # one of the configured counter windows
+    wave_level: int = 2  # site.attack_level at which a new device from a new country is suspect; 0: never
+
+
+@dataclass(slots=True, frozen=True)
 class RuleMeta:
     """What decide needs to know about a rule beyond its score: its tags and ban."""
 
@@ -78,6 +89,7 @@ class Policy:
     difficulty_step: int = 20
     retry_after: int = 60
     ban: BanPolicy = field(default_factory=BanPolicy)
+    takeover: TakeoverPolicy = field(default_factory=TakeoverPolicy)
     rules: Mapping[str, RuleMeta] = field(default_factory=dict)
     ruleset: str = ""  # the rule-set hash, carried into every Decision
 
@@ -85,7 +97,9 @@ class Policy:
         return self.routes.get(route, self.thresholds)
 
 
-_KEYS = ("thresholds", "delay_seconds", "difficulty_step", "retry_after", "ban", "routes", "aggregate_cap")
+_KEYS = (
+    "thresholds", "delay_seconds", "difficulty_step", "retry_after", "ban", "routes", "aggregate_cap", "takeover",
+)
 
 
 def parse_policy(src: Source, node: yaml.Node) -> Policy | None:
@@ -116,7 +130,31 @@ def parse_policy(src: Source, node: yaml.Node) -> Policy | None:
         policy = replace(policy, ban=parse_ban_policy(src, items["ban"][1]))
     if "routes" in items:
         policy = replace(policy, routes=parse_routes(src, items["routes"][1], policy.thresholds))
+    if "takeover" in items:
+        policy = replace(policy, takeover=parse_takeover(src, items["takeover"][1]))
     return policy
+
+
+def parse_takeover(src: Source, node: yaml.Node) -> TakeoverPolicy:
+    items = mapping(src, node, "policy.takeover")
+    takeover = TakeoverPolicy()
+    if items is None:
+        return takeover
+    check_keys(src, items, TakeoverPolicy.__slots__, "policy.takeover")
+    counts: dict[str, int] = {}
+    for key, least in (("failures", 1), ("addresses", 1), ("wave_level", 0)):
+        if key in items and (n := integer(src, items[key][1], f"policy.takeover.{key}")) is not None:
+            if n < least:
+                src.error(items[key][1], f"policy.takeover.{key} must be >= {least}")
+            else:
+                counts[key] = n
+    takeover = replace(
+        takeover, failures=counts.get("failures", takeover.failures),
+        addresses=counts.get("addresses", takeover.addresses), wave_level=counts.get("wave_level", takeover.wave_level),
+    )
+    if "window" in items and (w := scalar(src, items["window"][1], "policy.takeover.window")) is not None:
+        takeover = replace(takeover, window=w)  # checked against the configured windows by load_texts
+    return takeover
 
 
 def parse_thresholds(src: Source, node: yaml.Node, base: Thresholds) -> Thresholds:

@@ -72,6 +72,16 @@ def _policy() -> dict[str, Any]:
                     "max_ttl": _DURATION,
                 },
             },
+            "takeover": {
+                "type": "object",
+                "additionalProperties": False,
+                "properties": {
+                    "failures": {"type": "integer", "minimum": 1},
+                    "addresses": {"type": "integer", "minimum": 1},
+                    "window": {"type": "string"},
+                    "wave_level": {"type": "integer", "minimum": 0, "maximum": 3},
+                },
+            },
             "routes": {
                 "type": "object",
                 "additionalProperties": {
