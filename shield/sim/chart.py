@@ -96,16 +96,70 @@ def _clock(t: float) -> str:
 
 
 def _axis(y: float, series: Series, plot_w: float) -> list[str]:
-    span = series.bin_s * len(series.attempts)
+    return time_axis(y, t0=series.t0, bin_s=series.bin_s, bins=len(series.attempts), plot_w=plot_w)
+
+
+def time_axis(y: float, *, t0: float, bin_s: float, bins: int, plot_w: float) -> list[str]:
+    """Ticks and `d0 HH:MM` labels under a plot of `bins` bins from t0 (seconds from day 0's midnight)."""
+    span = bin_s * max(bins, 1)
     steps = [60, 300, 600, 1800, 3600, 7200, 4 * 3600, 6 * 3600, 12 * 3600, 86400]
     step = next((s for s in steps if span / s <= 8), 86400)
     out = []
-    t = (series.t0 // step + 1) * step if series.t0 % step else series.t0
-    while t <= series.t0 + span + 1e-6:
-        x = LEFT + (t - series.t0) / span * plot_w
+    t = (t0 // step + 1) * step if t0 % step else t0
+    while t <= t0 + span + 1e-6:
+        x = LEFT + (t - t0) / span * plot_w
         out.append(f'<line x1="{x:.1f}" y1="{y}" x2="{x:.1f}" y2="{y + 4}" stroke="#444"/>')
         out.append(_text(x, y + 16, _clock(t), size=10, anchor="middle"))
         t += step
+    return out
+
+
+def text(x: float, y: float, s: str, *, size: int = 12, anchor: str = "start", weight: str = "normal") -> str:
+    """An escaped SVG text element (the chart's own font and sizes)."""
+    return _text(x, y, s, size=size, anchor=anchor, weight=weight)
+
+
+def stacked_bars(
+    layers: Sequence[tuple[str, Sequence[int]]], y0: float, *, title: str, height: int = PANEL_H
+) -> list[str]:
+    """A titled panel of stacked bars per time bin: `layers` are (colour, counts per bin), bottom first."""
+    plot_w, plot_h = WIDTH - LEFT - RIGHT, height - 60
+    base = y0 + plot_h + 20
+    bins = max((len(counts) for _, counts in layers), default=0)
+    totals = [sum(counts[i] for _, counts in layers if i < len(counts)) for i in range(bins)]
+    top = _nice_max(max(totals, default=0))
+    bw = plot_w / max(bins, 1)
+    out = [_text(LEFT, y0 + 12, title, size=14, weight="bold")]
+    out.append(f'<line x1="{LEFT}" y1="{base}" x2="{LEFT + plot_w}" y2="{base}" stroke="#444"/>')
+    out.append(f'<line x1="{LEFT}" y1="{base - plot_h}" x2="{LEFT}" y2="{base}" stroke="#444"/>')
+    out.append(_text(LEFT - 6, base, "0", size=10, anchor="end"))
+    out.append(_text(LEFT - 6, base - plot_h + 4, str(top), size=10, anchor="end"))
+    for i in range(bins):
+        y = base
+        for color, counts in layers:
+            count = counts[i] if i < len(counts) else 0
+            if count <= 0:
+                continue
+            h = count / top * plot_h
+            y -= h
+            out.append(
+                f'<rect x="{LEFT + i * bw:.1f}" y="{y:.1f}" width="{max(bw - 0.5, 0.5):.1f}" '
+                f'height="{h:.1f}" fill="{color}"/>'
+            )
+    return out
+
+
+def bar_list(items: Sequence[tuple[str, int]], y0: float, *, title: str, color: str) -> list[str]:
+    """A titled list of horizontal bars, one row per (label, count), longest first as given."""
+    out = [_text(LEFT, y0 + 12, title, size=14, weight="bold")]
+    most = max((n for _, n in items), default=0) or 1
+    bar_w = WIDTH - LEFT - RIGHT - 220
+    for k, (label, n) in enumerate(items):
+        y = y0 + 30 + 20 * k
+        out.append(_text(LEFT + 210, y + 11, label, size=12, anchor="end"))
+        w = max(n / most * bar_w, 1)
+        out.append(f'<rect x="{LEFT + 220}" y="{y}" width="{w:.1f}" height="14" fill="{color}"/>')
+        out.append(_text(LEFT + 226 + w, y + 11, str(n), size=11))
     return out
 
 
