@@ -46,7 +46,7 @@ FIELD_MAP: dict[str, str] = {
 _CATEGORY: dict[str, tuple[str, list[str], list[str]]] = {
     "decision": ("event", ["authentication"], ["info"]),
     "request": ("event", ["web"], ["access"]),
-    "takeover.suspected": ("alert", ["authentication"], ["indicator"]),
+    "takeover.suspected": ("alert", ["authentication"], ["info"]),
 }
 _DEFAULT_CATEGORY = ("event", ["process"], ["info"])
 _JA3_LEN = 32

@@ -21,13 +21,22 @@ FIXTURE = Path(__file__).with_name("ecs_fields.txt")
 def ecs_fixture() -> tuple[str, frozenset[str]]:
     version, names = "", set()
     for line in FIXTURE.read_text().splitlines():
-        if not line or line.startswith("#"):
+        if not line or line.startswith(("#", "category ")):
             continue
         if line.startswith("ecs_version:"):
             version = line.split(":", 1)[1].strip()
         else:
             names.add(line.strip())
     return version, frozenset(names)
+
+
+def expected_types() -> dict[str, set[str]]:
+    out: dict[str, set[str]] = {}
+    for line in FIXTURE.read_text().splitlines():
+        if line.startswith("category "):
+            category, types = line.removeprefix("category ").split(":")
+            out[category] = set(types.split())
+    return out
 
 
 def leaf_keys(doc: dict[str, Any], prefix: str = "") -> Iterator[str]:
@@ -72,9 +81,13 @@ def test_the_fixture_names_the_version_we_claim() -> None:
 @pytest.mark.parametrize("line", [DECISION, REQUEST, TAKEOVER], ids=["decision", "request", "takeover"])
 def test_every_emitted_key_is_ecs_or_under_shield(line: dict[str, Any]) -> None:
     _, names = ecs_fixture()
-    keys = set(leaf_keys(to_ecs(dict(line))))
+    doc = to_ecs(dict(line))
+    keys = set(leaf_keys(doc))
     stray = {k for k in keys if k not in names and not k.startswith("shield.")}
     assert not stray
+    allowed = expected_types()
+    for category in doc["event"]["category"]:
+        assert set(doc["event"]["type"]) <= allowed[category]
 
 
 def test_decision_maps_the_fields_a_siem_searches_on() -> None:
