@@ -83,3 +83,13 @@ def test_promtool_unit_tests_fire_each_alert() -> None:
     tests = Path(__file__).with_name("alerts_test.yaml")
     result = subprocess.run([promtool(), "test", "rules", str(tests)], capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_dashboard_panels_are_distinct_and_use_the_datasource_variable() -> None:
+    dash = json.loads(DASHBOARD.read_text())
+    ids = [p["id"] for p in dash["panels"]]
+    assert len(ids) == len(set(ids))
+    assert "datasource" in {v["name"] for v in dash["templating"]["list"]}
+    for panel in dash["panels"]:
+        assert panel["datasource"]["uid"] == "${datasource}"
+        assert panel["targets"], panel["title"]

@@ -151,3 +151,12 @@ async def test_admin_mode_prints_bans_once_and_filters_them() -> None:
     (line,) = [orjson.loads(x) for x in out.getvalue().splitlines()]
     assert (line["event"], line["scope"], line["value"], line["client_ip"]) == ("ban.active", "ip", "10.40.1.2",
                                                                                 "10.40.1.2")
+
+
+def test_reads_stdin_with_a_dash() -> None:
+    lines = orjson.dumps(BLOCK) + b"\n" + orjson.dumps(ALLOW) + b"\n"
+    result = subprocess.run(
+        [sys.executable, "-m", "shield.cli", "tail", "-", "--rule", "automation_ua"],
+        input=lines, capture_output=True, check=True, timeout=60,
+    )
+    assert [orjson.loads(x)["action"] for x in result.stdout.splitlines()] == ["block"]
