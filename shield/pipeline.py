@@ -29,6 +29,7 @@ from shield.observe.decision_log import Timings, decision_fields, request_fields
 from shield.observe.metrics import Metrics
 from shield.outcome import classify
 from shield.respond import banned, rate_limited, refusal, upstream_tags
+from shield.rules.policy import TakeoverPolicy
 from shield.rules.reload import RuleBook
 from shield.settings import RouteSettings, Settings
 from shield.site import site_facts
@@ -238,7 +239,8 @@ class Pipeline:
         upstream_status: int | None = None
         outcome = Outcome.UNKNOWN
         upstream_ms: float | None = None
-        risk = takeover_risk(facts, self.rules.current.policy.takeover) if rf.attempt.account_id else None
+        takeover = self.rules.current.policy.takeover  # one read: a reload mid-request must not mix windows
+        risk = takeover_risk(facts, takeover) if rf.attempt.account_id else None
         if answer is None:
             extra = upstream_tags(decision, solved=state.solved)
             if risk is not None and decision.enforced:
@@ -266,15 +268,15 @@ class Pipeline:
             Timings(timings[0], timings[1], upstream_ms, total_ms), degraded, host=request.host,
         )
         if suspected(risk, outcome):
-            self._takeover(rf, facts, str(risk))
+            self._takeover(rf, facts, str(risk), takeover)
         return answer
 
-    def _takeover(self, rf: RequestFacts, facts: dict[str, FactValue], risk: str) -> None:
+    def _takeover(self, rf: RequestFacts, facts: dict[str, FactValue], risk: str, policy: TakeoverPolicy) -> None:
         self.metrics.takeover_suspected(risk)
         log.warning(
             "takeover.suspected", request_id=rf.attempt.request_id, route=rf.attempt.route,
             account_id=rf.attempt.account_id, client_ip=rf.attempt.client_ip, device_id=rf.attempt.device_id,
-            **event_fields(risk, facts, self.rules.current.policy.takeover),
+            **event_fields(risk, facts, policy),
         )
 
     async def _refuse(
