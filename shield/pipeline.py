@@ -110,7 +110,7 @@ class Pipeline:
             await self._ban(decision, rf, facts, now)
         return await self._act(
             request, route, body, ctx, rf, facts, obs, decision, state,
-            timings=(shield_ms, store_ms), degraded=degraded, now=now,
+            timings=(shield_ms, store_ms), degraded=degraded, now=now, ban=signals.ban,
         )
 
     # -- the pure-ish steps -------------------------------------------------------------
@@ -221,6 +221,7 @@ class Pipeline:
         timings: tuple[float, float],
         degraded: bool,
         now: float,
+        ban: Ban | None = None,
     ) -> web.StreamResponse:
         challenge_label = state.label
         answer: web.StreamResponse | None = None
@@ -259,7 +260,7 @@ class Pipeline:
         total_ms = (self.clock.monotonic() - ctx.started) * 1000
         self._observe(
             rf, facts, decision, challenge_label, answer.status, upstream_status, outcome,
-            Timings(timings[0], timings[1], upstream_ms, total_ms), degraded,
+            Timings(timings[0], timings[1], upstream_ms, total_ms), degraded, ban=ban, now=now,
         )
         return answer
 
@@ -340,6 +341,9 @@ class Pipeline:
         outcome: Outcome,
         timings: Timings,
         degraded: bool,
+        *,
+        ban: Ban | None,
+        now: float,
     ) -> None:
         route = rf.attempt.route
         self.metrics.request(route, status)
@@ -355,7 +359,7 @@ class Pipeline:
             **decision_fields(
                 rf.attempt, facts, decision, challenge=challenge, status=status, upstream_status=upstream_status,
                 outcome=outcome, timings=timings, store_degraded=degraded,
-                account_in_clear=self.settings.log.account_in_clear,
+                account_in_clear=self.settings.log.account_in_clear, ban=ban, now=now,
             ),
         )
 

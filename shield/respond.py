@@ -24,7 +24,7 @@ _MAX_RETRY_AFTER = 86400
 
 
 def _refusal(status: int, error: str, request_id: str, mitigated: str, extra: Mapping[str, str] = {}) -> web.Response:
-    headers = {MITIGATED_HEADER: mitigated, "Cache-Control": "no-store", **extra}
+    headers = {MITIGATED_HEADER: mitigated, "Cache-Control": "no-store", "X-Request-ID": request_id, **extra}
     body = orjson.dumps({"error": error, "request_id": request_id})
     return web.Response(status=status, body=body, content_type="application/json", headers=headers)
 

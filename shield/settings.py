@@ -101,6 +101,9 @@ class LogSettings:
     level: Literal["debug", "info", "warning", "error"] = "info"
     format: Literal["auto", "json", "console"] = "auto"  # auto: console on a TTY, else JSON
     account_in_clear: bool = False  # log the normalised account beside its keyed hash
+    # Per ban and second, this many refused requests get their own `decision` line; the rest of that
+    # second are folded into one `decision.folded` line with their count. 0: never fold.
+    ban_lines_per_second: int = 10
 
 
 @dataclass(slots=True, frozen=True)
