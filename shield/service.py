@@ -37,7 +37,7 @@ from shield.observe.metrics import Metrics
 from shield.pipeline import Pipeline
 from shield.rules.reload import ReloadResult, RuleBook, reload_routes
 from shield.settings import Settings
-from shield.store.base import Store
+from shield.store.base import Store, StoreUnavailable
 from shield.store.connect import open_store
 from shield.store.resilient import ResilientStore
 
@@ -162,6 +162,7 @@ def build_service(
     # gauges read at scrape time: no bookkeeping on the request path
     metrics.bans_active.set_function(lambda: float(len(bans)))
     metrics.delayed_inflight.set_function(lambda: float(pipeline.tarpit.inflight))
+    metrics.store_degraded.set_function(lambda: 1.0 if degraded() else 0.0)
     ban_lines = BanLines(per_second=settings.log.ban_lines_per_second)
     ban_check = BanRefusals(
         bans=bans, store=store, rules=rules, clock=clock, metrics=metrics, lines=ban_lines, degraded=degraded
@@ -180,11 +181,19 @@ def build_service(
         ]
 
         async def store_ready() -> None:
+            if isinstance(store, ResilientStore):
+                # Redis down is served from local counters: degraded (see the notes), not unready.
+                with contextlib.suppress(StoreUnavailable):
+                    await store.ping()
+                return
             await store.ping()
+
+        def degraded_notes() -> list[str]:
+            return ["store: shared store unavailable, deciding from per-process counters"] if degraded() else []
 
         admin = build_admin_app(
             settings, metrics=metrics, ready_checks=[upstream_ready_check(settings), store_ready],
-            extra_routes=extra,
+            degraded=degraded_notes, extra_routes=extra,
         )
     service = Service(settings, clock, metrics, store, keyer, rules, bans, pipeline, proxy, admin, ban_lines)
 
