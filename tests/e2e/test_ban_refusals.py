@@ -130,3 +130,28 @@ async def test_a_too_large_body_leaves_a_request_line_with_its_request_id(make_s
     assert body["request_id"] != "-"
     (line,) = [x for x in stack.lines() if x.get("request_id") == body["request_id"]]
     assert (line["event"], line["status"]) == ("request", 413)
+
+
+async def test_every_refusal_answers_a_request_id_that_is_on_a_log_line(make_stack: Any) -> None:
+    """block, rate limit, challenge, a forged solution, an upstream that is down, a ban: each on record."""
+    from tests.fixtures.upstream import free_port
+
+    stack = await make_stack()
+    down = await make_stack(upstream=f"http://127.0.0.1:{free_port()}")
+    answers = []
+    async with aiohttp.ClientSession() as s:
+        answers.append(await login(s, stack, "block"))
+        for _ in range(3):
+            rated = await login(s, stack, "rate")
+        answers.append(rated)
+        answers.append(await login(s, stack, "challenge"))
+        answers.append(await login(s, stack, "challenge", **{"Shield-Challenge-Response": "AAAA.1"}))
+        answers.append(await login(s, down, "alice"))
+        answers.append(await login(s, stack, "ban"))
+        answers.append(await login(s, stack, "alice"))  # refused on the ban fast path
+        bodies = [await r.json() for r in answers]
+    assert [r.status for r in answers] == [403, 429, 403, 403, 502, 403, 403]
+    logged = {line.get("request_id") for line in stack.lines() + down.lines()}
+    for resp, body in zip(answers, bodies, strict=True):
+        assert body["request_id"] not in ("", "-")
+        assert body["request_id"] in logged, (resp.status, body)
