@@ -76,11 +76,10 @@ class BanRefusals:
         started = self._clock.monotonic()
         label = route.name if route is not None else PASSTHROUGH
         store_ms = 0.0
-        degraded = False
         if route is not None:
             await self._store.observe(Observation(route=route.name, ip=ctx.client_ip, subnet=subnet), now)
             store_ms = (self._clock.monotonic() - started) * 1000
-            degraded = self._degraded()
+        degraded = self._degraded()
         self._metrics.request("banned", 403)
         self._metrics.decision(label, "ban", shadow=False)
         total_ms = (self._clock.monotonic() - ctx.started) * 1000
