@@ -13,6 +13,7 @@ import secrets
 from collections.abc import Awaitable, Callable
 
 import orjson
+import pytest
 from aiohttp import web
 
 from shield.clock import FakeClock
@@ -26,6 +27,7 @@ from shield.sim.run import RunOptions, demo_app, run_events, serve
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
+@pytest.mark.slow
 async def test_every_protected_request_of_a_mixed_attack_is_on_record() -> None:
     attacks = [scenario.load("overseas-stuffing").scaled(0.02), scenario.load("naive").scaled(0.2)]
     plan = make_plan(users=200, seed=3, duration=max(a.start + a.duration for a in attacks) + 600, scenarios=attacks)
