@@ -19,6 +19,8 @@ from shield.observe.metrics import Metrics, merge_expositions
 from shield.settings import Settings
 
 ReadyCheck = Callable[[], Awaitable[None]]
+# What works but in a lesser way (a store answering from local counters): reported, never unready.
+DegradedNotes = Callable[[], list[str]]
 PeerMetrics = Callable[[], Awaitable[list[bytes]]]
 # Set by the worker supervisor when other workers' metrics must be merged into this listener's.
 PEER_METRICS_KEY: web.AppKey[PeerMetrics] = web.AppKey("shield.peer_metrics")
@@ -60,7 +62,13 @@ async def _healthz(_request: web.Request) -> web.Response:
     return web.json_response({"status": "ok"})
 
 
-def _readyz(checks: Sequence[ReadyCheck]) -> Callable[[web.Request], Awaitable[web.Response]]:
+def _readyz(checks: Sequence[ReadyCheck], notes: DegradedNotes) -> Callable[[web.Request], Awaitable[web.Response]]:
+    """200 while shield can serve, 503 only when it cannot (a check failed).
+
+    A degraded part (the shared store down, shield deciding from per-process counters) is still
+    ready: in Kubernetes an unready replica leaves the Service, and a store outage hits every
+    replica at once, so a 503 there would take the whole site down instead of serving it.
+    """
     log = structlog.get_logger()
 
     async def readyz(_request: web.Request) -> web.Response:
@@ -71,10 +79,14 @@ def _readyz(checks: Sequence[ReadyCheck]) -> Callable[[web.Request], Awaitable[w
                 await asyncio.wait_for(check(), READY_TIMEOUT)
             except Exception as exc:
                 problems.append(f"{name}: {type(exc).__name__}: {exc}"[:300])
+        degraded = notes()  # after the checks: a check may have just found the store gone
         if problems:
             log.warning("admin.not_ready", problems=problems)
-            return web.json_response({"status": "not_ready", "problems": problems}, status=503)
-        return web.json_response({"status": "ready"})
+            return web.json_response(
+                {"status": "not_ready", "problems": problems, "degraded": bool(degraded), "notes": degraded},
+                status=503,
+            )
+        return web.json_response({"status": "ready", "degraded": bool(degraded), "notes": degraded})
 
     return readyz
 
@@ -95,11 +107,12 @@ def build_admin_app(
     *,
     metrics: Metrics,
     ready_checks: Sequence[ReadyCheck],
+    degraded: DegradedNotes = list,
     extra_routes: Sequence[web.RouteDef] = (),
 ) -> web.Application:
     app = web.Application(middlewares=[token_guard(settings.admin.token)], client_max_size=64 * 1024)
     app.router.add_get("/healthz", _healthz)
-    app.router.add_get("/readyz", _readyz(tuple(ready_checks)))
+    app.router.add_get("/readyz", _readyz(tuple(ready_checks), degraded))
     app.router.add_get("/metrics", _metrics(metrics))
     app.router.add_routes(extra_routes)
     return app

@@ -46,7 +46,8 @@ class ProtectedHandler(Protocol):
     ) -> web.StreamResponse: ...
 
 
-BanCheck = Callable[[str], Awaitable[web.StreamResponse | None]]
+# Runs before routing's work and before any body is read: None to go on, or the answer to a banned client.
+BanCheck = Callable[[web.Request, RequestContext, RouteSettings | None], Awaitable[web.StreamResponse | None]]
 
 SETTINGS_KEY = web.AppKey("shield.settings", Settings)
 METRICS_KEY = web.AppKey("shield.metrics", Metrics)
@@ -146,7 +147,7 @@ class ProxyHandler:
             ctx.route = route.name
         try:
             if self.ban_check is not None:
-                banned = await self.ban_check(ctx.client_ip)
+                banned = await self.ban_check(request, ctx, route)
                 if banned is not None:
                     return banned
             if route is None:

@@ -112,7 +112,7 @@ class Pipeline:
             await self._ban(decision, rf, facts, now)
         return await self._act(
             request, route, body, ctx, rf, facts, obs, decision, state,
-            timings=(shield_ms, store_ms), degraded=degraded, now=now,
+            timings=(shield_ms, store_ms), degraded=degraded, now=now, ban=signals.ban,
         )
 
     # -- the pure-ish steps -------------------------------------------------------------
@@ -223,6 +223,7 @@ class Pipeline:
         timings: tuple[float, float],
         degraded: bool,
         now: float,
+        ban: Ban | None = None,
     ) -> web.StreamResponse:
         challenge_label = state.label
         answer: web.StreamResponse | None = None
@@ -265,7 +266,8 @@ class Pipeline:
         total_ms = (self.clock.monotonic() - ctx.started) * 1000
         self._observe(
             rf, facts, decision, challenge_label, answer.status, upstream_status, outcome,
-            Timings(timings[0], timings[1], upstream_ms, total_ms), degraded, host=request.host,
+            Timings(timings[0], timings[1], upstream_ms, total_ms), degraded, ban=ban, now=now,
+            host=request.host,
         )
         if suspected(risk, outcome):
             self._takeover(rf, facts, str(risk), takeover)
@@ -357,6 +359,8 @@ class Pipeline:
         timings: Timings,
         degraded: bool,
         *,
+        ban: Ban | None,
+        now: float,
         host: str | None = None,
     ) -> None:
         route = rf.attempt.route
@@ -373,7 +377,7 @@ class Pipeline:
             **decision_fields(
                 rf.attempt, facts, decision, challenge=challenge, status=status, upstream_status=upstream_status,
                 outcome=outcome, timings=timings, store_degraded=degraded,
-                account_in_clear=self.settings.log.account_in_clear,
+                account_in_clear=self.settings.log.account_in_clear, ban=ban, now=now,
             ),
             **request_fields(facts, host=host),
         )

@@ -24,7 +24,7 @@ _MAX_RETRY_AFTER = 86400
 
 
 def _refusal(status: int, error: str, request_id: str, mitigated: str, extra: Mapping[str, str] = {}) -> web.Response:
-    headers = {MITIGATED_HEADER: mitigated, "Cache-Control": "no-store", **extra}
+    headers = {MITIGATED_HEADER: mitigated, "Cache-Control": "no-store", "X-Request-ID": request_id, **extra}
     body = orjson.dumps({"error": error, "request_id": request_id})
     return web.Response(status=status, body=body, content_type="application/json", headers=headers)
 
@@ -86,11 +86,11 @@ def upstream_tags(decision: Decision, *, solved: bool) -> dict[str, str] | None:
     allow; the app still needs to know why it was asked, to step up with a second factor)."""
     if not decision.enforced:
         return None
-    if decision.action is Action.TAG:
-        return tag_headers(decision)
-    if solved and decision.hits:
-        return {**tag_headers(decision), "Shield-Challenge": "solved"}
-    return None
+    tags = tag_headers(decision) if decision.action is Action.TAG or (solved and decision.hits) else None
+    if tags is not None and solved:
+        # a tagged client that solved a challenge must say so too: the app steps up knowing both
+        tags["Shield-Challenge"] = "solved"
+    return tags
 
 
 def strip_shield_headers(headers: Iterable[tuple[str, str]]) -> CIMultiDict[str]:

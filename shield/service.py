@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,22 +22,22 @@ from shield.admin import build_admin_app, upstream_ready_check
 from shield.admin_decisions import decision_routes
 from shield.admin_explain import explain_routes
 from shield.app import build_app
+from shield.ban_refusal import BanRefusals
 from shield.bancache import BanCache
 from shield.clock import SystemClock
 from shield.enrich.lists import load_lists
 from shield.factbuilder import FactBuilder
 from shield.forward import Forwarder
 from shield.forwarding import make_forwarder
-from shield.identity.client_ip import subnet_of
 from shield.identity.credentials import normalise_account
 from shield.identity.keyed import Keyer
 from shield.model import Clock, NamedList
+from shield.observe.ban_lines import BanLines
 from shield.observe.metrics import Metrics
 from shield.pipeline import Pipeline
-from shield.respond import banned
 from shield.rules.reload import ReloadResult, RuleBook, reload_routes
 from shield.settings import Settings
-from shield.store.base import Store
+from shield.store.base import Store, StoreUnavailable
 from shield.store.connect import open_store
 from shield.store.resilient import ResilientStore
 
@@ -60,6 +60,7 @@ class Service:
     pipeline: Pipeline
     proxy: web.Application
     admin: web.Application | None
+    ban_lines: BanLines
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     @property
@@ -99,23 +100,11 @@ class Service:
                 await task
         self.tasks.clear()
         await self.pipeline.drain()
+        self.ban_lines.close()
         await self.rules.close()
         await self.bans.close()
         await self.store.close()
         self.facts.close()
-
-
-def _ban_check(bans: BanCache, clock: Clock, metrics: Metrics) -> Callable[[str], Awaitable[web.StreamResponse | None]]:
-    async def check(client_ip: str) -> web.StreamResponse | None:
-        if not len(bans):  # the common case: nothing to look up, not even the subnet
-            return None
-        ban = bans.find({"ip": client_ip, "subnet": subnet_of(client_ip)}, clock.now())
-        if ban is None:
-            return None
-        metrics.request("banned", 403)
-        return banned("-")
-
-    return check
 
 
 def _store_hooks(metrics: Metrics) -> tuple[Callable[[str], None], Callable[[bool], None]]:
@@ -173,10 +162,12 @@ def build_service(
     # gauges read at scrape time: no bookkeeping on the request path
     metrics.bans_active.set_function(lambda: float(len(bans)))
     metrics.delayed_inflight.set_function(lambda: float(pipeline.tarpit.inflight))
-    proxy = build_app(
-        settings, clock=clock, metrics=metrics, forwarder=fwd, protected=pipeline,
-        ban_check=_ban_check(bans, clock, metrics),
+    metrics.store_degraded.set_function(lambda: 1.0 if degraded() else 0.0)
+    ban_lines = BanLines(per_second=settings.log.ban_lines_per_second)
+    ban_check = BanRefusals(
+        bans=bans, store=store, rules=rules, clock=clock, metrics=metrics, lines=ban_lines, degraded=degraded
     )
+    proxy = build_app(settings, clock=clock, metrics=metrics, forwarder=fwd, protected=pipeline, ban_check=ban_check)
     admin = None
     if with_admin:
 
@@ -190,13 +181,21 @@ def build_service(
         ]
 
         async def store_ready() -> None:
+            if isinstance(store, ResilientStore):
+                # Redis down is served from local counters: degraded (see the notes), not unready.
+                with contextlib.suppress(StoreUnavailable):
+                    await store.ping()
+                return
             await store.ping()
+
+        def degraded_notes() -> list[str]:
+            return ["store: shared store unavailable, deciding from per-process counters"] if degraded() else []
 
         admin = build_admin_app(
             settings, metrics=metrics, ready_checks=[upstream_ready_check(settings), store_ready],
-            extra_routes=extra,
+            degraded=degraded_notes, extra_routes=extra,
         )
-    service = Service(settings, clock, metrics, store, keyer, rules, bans, pipeline, proxy, admin)
+    service = Service(settings, clock, metrics, store, keyer, rules, bans, pipeline, proxy, admin, ban_lines)
 
     async def on_startup(_app: web.Application) -> None:
         service.start()

@@ -103,6 +103,9 @@ class LogSettings:
     format: Literal["auto", "json", "console", "ecs"] = "auto"
     account_in_clear: bool = False  # log the normalised account beside its keyed hash
     requests: bool = True  # false: no `request` line for pass-through traffic (decisions stay)
+    # Per ban and second, this many refused requests get their own `decision` line; the rest of that
+    # second are folded into one `decision.folded` line with their count. 0: never fold.
+    ban_lines_per_second: int = 10
 
 
 @dataclass(slots=True, frozen=True)

@@ -21,8 +21,10 @@ from urllib.parse import urlsplit
 
 import yaml
 
+from shield.challenge.pow import MAX_DIFFICULTY
 from shield.facts import Window
-from shield.settings import FieldRef, RouteSettings, Settings
+from shield.settings import ChallengeSettings, FieldRef, RouteSettings, Settings
+from shield.yaml_compose import AliasRefused, compose
 
 ENV_PREFIX = "SHIELD_"
 HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT"})
@@ -77,12 +79,14 @@ class _Loader:
             self.problems.append(f"{path}: cannot read: {exc.strerror or exc}")
             return {}
         try:
-            node = yaml.compose(text, Loader=yaml.CSafeLoader)
+            node = compose(text)  # security: aliases refused before anything expands them
             data = yaml.load(text, Loader=yaml.CSafeLoader)
+        except AliasRefused as exc:
+            self.problems.append(f"{path}{_place(exc.problem_mark)}: {exc.problem}")
+            return {}
         except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            line = f":{mark.line + 1}" if mark is not None else ""
-            self.problems.append(f"{path}{line}: not valid YAML: {getattr(exc, 'problem', exc)}")
+            where = _place(getattr(exc, "problem_mark", None))
+            self.problems.append(f"{path}{where}: not valid YAML: {getattr(exc, 'problem', exc)}")
             return {}
         if data is None:
             return {}
@@ -96,12 +100,12 @@ class _Loader:
         if isinstance(node, yaml.MappingNode):
             for k, v in node.value:
                 key = f"{path}.{k.value}" if path else str(k.value)
-                self.origin[key] = f"{name}:{k.start_mark.line + 1}"
+                self.origin[key] = f"{name}{_place(k.start_mark)}"
                 self._record_lines(v, key, name)
         elif isinstance(node, yaml.SequenceNode):
             for i, v in enumerate(node.value):
                 key = f"{path}[{i}]"
-                self.origin[key] = f"{name}:{v.start_mark.line + 1}"
+                self.origin[key] = f"{name}{_place(v.start_mark)}"
                 self._record_lines(v, key, name)
 
     def apply_env(self, raw: dict[str, Any], env: Mapping[str, str]) -> None:
@@ -237,6 +241,11 @@ class _Loader:
 _BAD: Any = object()
 
 
+def _place(mark: yaml.Mark | None) -> str:
+    """`:line:col` (1-based) of a YAML mark, or nothing."""
+    return f":{mark.line + 1}:{mark.column + 1}" if mark is not None else ""
+
+
 def _kind(value: Any) -> str:
     return {dict: "a mapping", list: "a list", type(None): "nothing"}.get(type(value), repr(value))
 
@@ -343,6 +352,21 @@ def _check(loader: _Loader, s: Settings) -> None:
     seen: set[str] = set()
     for i, route in enumerate(s.routes):
         _check_route(loader, route, f"routes[{i}]", seen)
+    _check_challenge(loader, s.challenge)
+
+
+def _check_challenge(loader: _Loader, c: ChallengeSettings) -> None:
+    # security: the token stores the difficulty in a byte and verify() refuses more than the PoW's
+    # maximum; a puzzle beyond it could never be solved, so every challenged client would be locked out.
+    if c.max_difficulty > MAX_DIFFICULTY:
+        loader.problem(
+            "challenge.max_difficulty", f"at most {MAX_DIFFICULTY} (the proof of work's limit), got {c.max_difficulty}"
+        )
+    if c.base_difficulty > c.max_difficulty:
+        loader.problem(
+            "challenge.base_difficulty",
+            f"must not exceed challenge.max_difficulty ({c.max_difficulty}), got {c.base_difficulty}",
+        )
 
 
 def _check_route(loader: _Loader, route: RouteSettings, path: str, seen: set[str]) -> None:

@@ -130,3 +130,23 @@ def test_client_sent_shield_headers_are_stripped_case_insensitively() -> None:
         ("Accept", "a"),
         ("Accept", "b"),
     ]
+
+
+@pytest.mark.parametrize(
+    ("action", "solved", "expected"),
+    [
+        pytest.param(Action.TAG, True, "solved", id="tag-after-solving"),
+        pytest.param(Action.ALLOW, True, "solved", id="allow-after-solving"),
+        pytest.param(Action.DELAY, True, "solved", id="delay-after-solving"),
+        pytest.param(Action.TAG, False, None, id="tag-without-solving"),
+    ],
+)
+def test_a_solved_challenge_is_told_upstream_whatever_the_forwarded_action(
+    action: Action, solved: bool, expected: str | None
+) -> None:
+    from shield.respond import upstream_tags
+
+    decision = Decision(action, 35, hits=(RuleHit("challenge_hard", 75),))
+    tags = upstream_tags(decision, solved=solved) or {}
+    assert tags.get("Shield-Challenge") == expected
+    assert tags["Shield-Reasons"] == "challenge_hard"

@@ -9,7 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from shield.model import Attempt, Decision, Facts, Outcome
+from aiohttp import web
+
+from shield.model import Attempt, Ban, Decision, Facts, Outcome
 
 # Bump when a field changes meaning; consumers can pin it.
 # 2: + method, path, host, user_agent, tls_fingerprint (request_fields)
@@ -39,8 +41,13 @@ def decision_fields(
     timings: Timings,
     store_degraded: bool,
     account_in_clear: bool,
+    ban: Ban | None = None,
+    now: float = 0.0,
 ) -> dict[str, Any]:
-    """Everything the SOC needs to understand one decision; never a password, cookie or token."""
+    """Everything the SOC needs to understand one decision; never a password, cookie or token.
+
+    `ban` is the active ban that refused the request (its scope, reason and the TTL left at `now`).
+    """
     fields: dict[str, Any] = {
         "schema": SCHEMA_VERSION,
         "request_id": attempt.request_id,
@@ -72,7 +79,9 @@ def decision_fields(
         "upstream_ms": None if timings.upstream_ms is None else round(timings.upstream_ms, 3),
         "duration_ms": round(timings.total_ms, 3),
     }
-    if decision.ban_scope is not None:
+    if ban is not None:
+        fields.update(ban_fields(ban, now))
+    elif decision.ban_scope is not None:
         fields["ban_scope"] = decision.ban_scope
         fields["ban_ttl_s"] = decision.ban_ttl
     if account_in_clear and attempt.account is not None:
@@ -96,5 +105,76 @@ def request_fields(facts: Facts, *, host: str | None) -> dict[str, Any]:
     }
 
 
+def refused_request_fields(request: web.Request) -> dict[str, Any]:
+    """The schema-2 request fields of a request refused before its facts were built (the ban fast path)."""
+    return {
+        "method": request.method,
+        "path": _cut(request.path),
+        "host": _cut(request.host),
+        "user_agent": _cut(request.headers.get("User-Agent")),
+        "tls_fingerprint": None,  # security: read only from trusted proxies, in the facts the fast path skips
+    }
+
+
 def _cut(value: object) -> str | None:
     return value[:MAX_TEXT] if isinstance(value, str) else None
+def ban_fields(ban: Ban, now: float) -> dict[str, Any]:
+    """What the SOC needs about the ban that refused a request (its value is the client's own address,
+    subnet, ASN, account id or fingerprint, already on the line)."""
+    return {
+        "ban_scope": ban.scope,
+        "ban_reason": ban.reason,
+        "ban_source": ban.source,
+        "ban_ttl_s": round(max(0.0, ban.expires_at - now), 3),
+    }
+
+
+def ban_refusal_fields(
+    *,
+    request_id: str,
+    route: str,
+    client_ip: str,
+    subnet: str,
+    ban: Ban,
+    ruleset: str,
+    store_degraded: bool,
+    timings: Timings,
+    now: float,
+) -> dict[str, Any]:
+    """The decision line of a request refused on the ban fast path, before its body was read.
+
+    Same fields as `decision_fields`; what only the body or enrichment would tell is null.
+    """
+    fields: dict[str, Any] = {
+        "schema": SCHEMA_VERSION,
+        "request_id": request_id,
+        "route": route,
+        "client_ip": client_ip,
+        "subnet": subnet,
+        "country": None,
+        "asn": None,
+        "asn_org": None,
+        "account_id": None,
+        "fingerprint": None,
+        "device_id": None,
+        "ua_family": None,
+        "score": 0,
+        "action": "ban",
+        "enforced": True,
+        "rules": [],
+        "shadow_rules": [],
+        "shadow_action": None,
+        "ruleset": ruleset,
+        "challenge": "none",
+        "status": 403,
+        "upstream_status": None,
+        "outcome": "unknown",
+        "malformed": False,
+        "store_degraded": store_degraded,
+        "shield_ms": round(timings.shield_ms, 3),
+        "store_ms": round(timings.store_ms, 3),
+        "upstream_ms": None,
+        "duration_ms": round(timings.total_ms, 3),
+    }
+    fields.update(ban_fields(ban, now))
+    return fields

@@ -66,6 +66,9 @@ class Metrics:
         self.bans_total = Counter("shield_bans", "Bans added", ["scope"], registry=r)
         self.store_errors_total = Counter("shield_store_errors", "Store call failures", ["op"], registry=r)
         self.store_up = Gauge("shield_store_up", "1 when the store answers", registry=r)
+        self.store_degraded = Gauge(
+            "shield_store_degraded", "1 while deciding from per-process counters (shared store down)", registry=r
+        )
         self.rules_reloads_total = Counter("shield_rules_reloads", "Rule reloads", ["result"], registry=r)
         self.delayed_inflight = Gauge("shield_delayed_inflight", "Requests being delayed now", registry=r)
         self.takeover_suspected_total = Counter(
@@ -127,7 +130,7 @@ def _flag(value: bool) -> str:
 
 # Gauges that every worker reports identically (state read from the shared store): merged with
 # max, not summed. `_created` timestamps are merged with min; everything else is summed.
-_SHARED_GAUGES = frozenset({"shield_bans_active", "shield_store_up"})
+_SHARED_GAUGES = frozenset({"shield_bans_active", "shield_store_up", "shield_store_degraded"})
 
 
 def merge_expositions(texts: Sequence[bytes]) -> bytes:

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 
 import yaml
 
+from shield.yaml_compose import AliasRefused, compose
+
 
 @dataclass(slots=True, frozen=True)
 class RuleError:
@@ -42,7 +44,12 @@ class Source:
 
     def compose(self) -> yaml.Node | None:
         try:
-            return yaml.compose(self.text, Loader=yaml.CSafeLoader)
+            return compose(self.text)  # security: aliases refused (a "billion laughs" file hangs no reader)
+        except AliasRefused as e:
+            mark = e.problem_mark
+            line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+            self.errors.append(RuleError(self.path, line, col, str(e.problem)))
+            return None
         except yaml.MarkedYAMLError as e:
             mark = e.problem_mark or e.context_mark
             line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)

@@ -7,6 +7,8 @@ from typing import Any
 
 import yaml
 
+from shield.yaml_compose import compose
+
 Position = tuple[int, int]  # 1-based line, column
 
 
@@ -16,7 +18,7 @@ class YamlShapeError(ValueError):
 
 def load_with_positions(text: str) -> tuple[Any, dict[str, Position]]:
     """Parse one YAML document; positions maps dotted key paths ("list.size") to where they sit."""
-    node = yaml.compose(text, Loader=yaml.CSafeLoader)
+    node = compose(text)  # security: aliases refused before _convert would expand them
     positions: dict[str, Position] = {}
     if node is None:
         return None, positions

@@ -98,7 +98,7 @@ class ResilientStore:
         return await self._call("claim_once", lambda s: s.claim_once(key, ttl=ttl, now=now))
 
     async def ping(self) -> None:
-        """Raises StoreUnavailable while degraded (the health endpoint reports it)."""
+        """Raises StoreUnavailable while degraded (readiness reports that as degraded, not unready)."""
         if self._down:
             raise StoreUnavailable("store unavailable: answering from local counters")
         await self._call("ping", lambda s: s.ping())

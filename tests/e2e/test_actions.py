@@ -113,6 +113,20 @@ async def test_after_a_solved_challenge_the_app_is_told_why_it_was_asked(make_st
     assert seen["shield-action"] == stack.decisions()[-1]["action"]
 
 
+async def test_a_client_that_solved_and_is_then_tagged_still_carries_the_solved_header(make_stack: Any) -> None:
+    from tests.e2e.conftest import TEST_RULES
+
+    hard = "  - {id: challenge_hard, description: hard, when: 'account == \"hard\"', score: 75}\n"
+    stack = await make_stack(rules_text=TEST_RULES + hard)
+    async with aiohttp.ClientSession() as s:
+        first = await login(s, stack, "hard", "right")
+        answer = solve((await first.json())["challenge"])
+        await login(s, stack, "hard", "right", **{"Shield-Challenge-Response": answer})
+    assert stack.decisions()[-1]["action"] == "tag"  # 75 - solve credit 40 = 35: tagged
+    seen = {k.lower(): v for k, v in stack.upstream.requests[-1]["headers"]}
+    assert (seen["shield-action"], seen["shield-challenge"]) == ("tag", "solved")
+
+
 async def test_an_allowed_login_carries_no_risk_headers(make_stack: Any) -> None:
     stack = await make_stack()
     async with aiohttp.ClientSession() as s:

@@ -318,8 +318,10 @@ async def test_handler_crash_is_500_json_without_traceback(start_proxy: StartPro
 
 
 async def test_ban_check_answers_before_forwarding(start_proxy: StartProxy, upstream: Upstream) -> None:
-    async def ban_check(ip: str) -> web.StreamResponse | None:
-        return web.json_response({"error": "banned"}, status=403) if ip == "127.0.0.1" else None
+    async def ban_check(
+        request: web.Request, ctx: RequestContext, route: RouteSettings | None
+    ) -> web.StreamResponse | None:
+        return web.json_response({"error": "banned"}, status=403) if ctx.client_ip == "127.0.0.1" else None
 
     p = await start_proxy(ban_check=ban_check)
     async with aiohttp.ClientSession() as s, s.get(f"{p.url}/echo") as r:

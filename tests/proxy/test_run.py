@@ -155,12 +155,12 @@ async def test_bad_config_exits_2_listing_every_problem(tmp_path: Path) -> None:
     text = err.decode()
     assert "Traceback" not in text
     for expected in (
-        "shield.yaml:1: listen: expected HOST:PORT",
-        "shield.yaml:2: upstrem: unknown key (did you mean 'upstream'?)",
-        "shield.yaml:3: workers: expected an integer, got 'two'",
-        "shield.yaml:4: trusted_proxies[0]: not a valid CIDR",
-        "shield.yaml:8: routes[0].methods: unknown method 'PSOT' (did you mean 'POST'?)",
-        "shield.yaml:9: routes[1].name: duplicate route name 'login'",
+        "shield.yaml:1:1: listen: expected HOST:PORT",
+        "shield.yaml:2:1: upstrem: unknown key (did you mean 'upstream'?)",
+        "shield.yaml:3:1: workers: expected an integer, got 'two'",
+        "shield.yaml:4:19: trusted_proxies[0]: not a valid CIDR",
+        "shield.yaml:8:5: routes[0].methods: unknown method 'PSOT' (did you mean 'POST'?)",
+        "shield.yaml:9:5: routes[1].name: duplicate route name 'login'",
         "env SHIELD_DELAY_MAX_SECONDS: delay.max_seconds: expected a number",
         "--admin-listen: admin.listen: expected HOST:PORT",
     ):

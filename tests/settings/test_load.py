@@ -124,7 +124,7 @@ BAD = [
     (
         "unknown_key_did_you_mean",
         "upstrem: http://x\n",
-        "shield.yaml:1: upstrem: unknown key (did you mean 'upstream'?)",
+        "shield.yaml:1:1: upstrem: unknown key (did you mean 'upstream'?)",
     ),
     ("nested_unknown_key", "admin: {listn: x}\n", "admin.listn: unknown key (did you mean 'listen'?)"),
     ("wrong_type_int", "workers: many\n", "workers: expected an integer, got 'many'"),
@@ -155,6 +155,17 @@ BAD = [
     ("top_level_list", "- a\n- b\n", "the top level must be a mapping"),
     ("invalid_yaml", "listen: [\n", "not valid YAML"),
     ("missing_secret_file", "secret_file: nope.txt\n", "secret_file: cannot read"),
+    (
+        "max_difficulty_beyond_the_pow",
+        "challenge:\n  max_difficulty: 64\n",
+        "shield.yaml:2:3: challenge.max_difficulty: at most 32 (the proof of work's limit), got 64",
+    ),
+    (
+        "base_difficulty_above_max",
+        "challenge: {base_difficulty: 24, max_difficulty: 20}\n",
+        "challenge.base_difficulty: must not exceed challenge.max_difficulty (20), got 24",
+    ),
+    ("yaml_alias", "a: &x [1, 2]\nb: *x\n", "shield.yaml:2:4: YAML aliases are not allowed"),
 ]
 
 
@@ -194,3 +205,16 @@ def test_listen_addresses(value: str, ok: bool) -> None:
 def test_env_var_names_follow_key_paths() -> None:
     assert env_var("admin.listen") == "SHIELD_ADMIN_LISTEN"
     assert env_var("upstream_options.read_timeout") == "SHIELD_UPSTREAM_OPTIONS_READ_TIMEOUT"
+
+
+def test_a_yaml_alias_bomb_is_refused_fast_with_its_place(tmp_path: Path) -> None:
+    import time
+
+    from tests.settings.yaml_bombs import billion_laughs
+
+    config = write(tmp_path, billion_laughs())
+    t0 = time.monotonic()
+    with pytest.raises(SettingsError) as err:
+        load_settings(config, env={})
+    assert time.monotonic() - t0 < 1.0
+    assert any(f"{config}:2:" in p and "YAML aliases are not allowed" in p for p in err.value.problems), err.value

@@ -1,0 +1,97 @@
+"""The decision lines of ban refusals, folded under a flood and never dropped.
+
+A banned bot can send thousands of requests a second, each refused in microseconds; one JSON line
+each would make the log the bottleneck (and the log shipper's bill). Per ban and per second, the
+first `per_second` refusals get their own `decision` line; the others of that second are counted
+and written as one `decision.folded` line (the ban, the count, the first and last request ids)
+when the second is over: at the ban's next refusal in a later second, or a second after folding
+began at the latest, or at shutdown. `per_second=0` writes every line.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+
+from shield.model import Ban, BanScope
+
+FOLDED_EVENT = "decision.folded"
+FLUSH_AFTER_S = 1.0
+MAX_TRACKED = 4096  # bans tracked at once; past seconds are flushed and forgotten beyond it
+
+
+@dataclass(slots=True)
+class _Second:
+    """One ban's refusals within one second of the clock."""
+
+    second: int
+    lines: int = 0
+    folded: int = 0
+    first_id: str = ""
+    last_id: str = ""
+    last: dict[str, Any] | None = None
+    timer: asyncio.TimerHandle | None = None
+
+
+class BanLines:
+    """Writes (or folds) the decision line of each ban refusal; see the module docstring."""
+
+    __slots__ = ("_log", "_per_second", "_seconds")
+
+    def __init__(self, *, per_second: int, logger: Any = None) -> None:
+        self._per_second = per_second
+        self._seconds: dict[tuple[BanScope, str], _Second] = {}
+        self._log = logger if logger is not None else structlog.get_logger()
+
+    def write(self, ban: Ban, fields: dict[str, Any], now: float) -> None:
+        key = (ban.scope, ban.value)
+        second = int(now)
+        window = self._seconds.get(key)
+        if window is not None and window.second != second:
+            self._flush(key)
+            window = None
+        if window is None:
+            if len(self._seconds) >= MAX_TRACKED:
+                self._forget_before(second)
+            window = self._seconds[key] = _Second(second)
+        window.lines += 1
+        if not self._per_second or window.lines <= self._per_second:
+            self._log.info("decision", **fields)
+            return
+        window.folded += 1
+        window.first_id = window.first_id or fields["request_id"]
+        window.last_id, window.last = fields["request_id"], fields
+        if window.timer is None:
+            # the summary must not wait for a refusal that may never come
+            loop = asyncio.get_running_loop()
+            window.timer = loop.call_later(FLUSH_AFTER_S, self._flush, key)
+
+    def _flush(self, key: tuple[BanScope, str]) -> None:
+        window = self._seconds.pop(key, None)
+        if window is None:
+            return
+        if window.timer is not None:
+            window.timer.cancel()
+        if window.folded and window.last is not None:
+            last = window.last
+            self._log.info(
+                FOLDED_EVENT,
+                schema=last["schema"], ban_scope=key[0], ban_value=key[1], ban_reason=last.get("ban_reason"),
+                ban_ttl_s=last.get("ban_ttl_s"), action="ban", status=last["status"], route=last["route"],
+                client_ip=last["client_ip"], count=window.folded, second=window.second,
+                first_request_id=window.first_id, last_request_id=window.last_id,
+            )
+
+    def _forget_before(self, second: int) -> None:
+        for key in [k for k, w in self._seconds.items() if w.second < second]:
+            self._flush(key)
+
+    def close(self) -> None:
+        """Write every pending summary (shutdown)."""
+        for key in list(self._seconds):
+            with contextlib.suppress(Exception):  # a failing log sink must not block shutdown
+                self._flush(key)
