@@ -68,6 +68,8 @@ class Metrics:
         self.store_up = Gauge("shield_store_up", "1 when the store answers", registry=r)
         self.rules_reloads_total = Counter("shield_rules_reloads", "Rule reloads", ["result"], registry=r)
         self.delayed_inflight = Gauge("shield_delayed_inflight", "Requests being delayed now", registry=r)
+        # geodefaults: 0 means no GeoIP database is open, so geo facts are absent and geo rules inactive
+        self.geoip_loaded = Gauge("shield_geoip_loaded", "1 when a GeoIP database is loaded, else 0", registry=r)
         self._requests = _Children(self.requests_total)
         self._upstream = _Children(self.upstream_seconds)
         self._upstream_errors = _Children(self.upstream_errors_total)
@@ -120,7 +122,7 @@ def _flag(value: bool) -> str:
 
 # Gauges that every worker reports identically (state read from the shared store): merged with
 # max, not summed. `_created` timestamps are merged with min; everything else is summed.
-_SHARED_GAUGES = frozenset({"shield_bans_active", "shield_store_up"})
+_SHARED_GAUGES = frozenset({"shield_bans_active", "shield_store_up", "shield_geoip_loaded"})
 
 
 def merge_expositions(texts: Sequence[bytes]) -> bytes:
