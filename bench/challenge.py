@@ -19,7 +19,7 @@ from shield.challenge.pow import Binding, issue, verify
 from shield.client import solve
 
 SECRET = b"b" * 32
-BIND = Binding("10.10.1.2", "login", "fp")
+BIND = Binding("198.18.1.2", "login", "fp")
 
 
 def solve_times(difficulty: int, seeds: int) -> tuple[float, float, float]:

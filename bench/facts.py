@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/facts.py [--n 50000]
 
-Uses the demo GeoIP database and the bundled lists; prints one row per client kind.
+Uses the demo world (its GeoIP database and lists) and the bundled lists; prints one row per client kind.
 """
 
 from __future__ import annotations
@@ -12,16 +12,17 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from shield.enrich.lists import load_lists
+from shield.enrich.lists import load_list_folders
 from shield.enrich.useragent import UserAgentParser, make_resolver
 from shield.factbuilder import FactBuilder
 from shield.identity.keyed import Keyer
 from shield.settings import BUNDLED_RULES, DEFAULT_ROUTES, ClientSettings, Settings
+from shield.sim.world import demo_world
 
 BODY = b'{"username": "Alice@Example.com", "password": "correct horse battery staple"}'
 CLIENTS: dict[str, tuple[str, list[tuple[bytes, bytes]]]] = {
     "browser (Chrome 131, new device)": (
-        "10.10.4.5",
+        "2001:db8:1004::5",
         [
             (b"Host", b"shop.example.jp"),
             (b"Connection", b"keep-alive"),
@@ -46,7 +47,7 @@ CLIENTS: dict[str, tuple[str, list[tuple[bytes, bytes]]]] = {
         ],
     ),
     "app (DemoPay Android)": (
-        "100.64.9.9",
+        "198.18.9.9",
         [
             (b"X-App-Version", b"5.2.1"),
             (b"X-Device-Id", b"3f2c9a1e-55aa-4b7d-9e0f-1c2d3e4f5a6b"),
@@ -59,7 +60,7 @@ CLIENTS: dict[str, tuple[str, list[tuple[bytes, bytes]]]] = {
         ],
     ),
     "curl (hosting)": (
-        "10.40.1.2",
+        "198.51.100.2",
         [
             (b"Host", b"api.example.jp"),
             (b"User-Agent", b"curl/8.5.0"),
@@ -86,16 +87,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     parser.add_argument("--n", type=int, default=20000, help="calls per run (5 runs, best kept)")
     args = parser.parse_args()
-    settings = Settings(
-        client=ClientSettings(
-            app_ua_pattern=r"^DemoPay/",
-            app_version_header="X-App-Version",
-            device_header="X-Device-Id",
+    settings = demo_world(
+        Settings(
+            client=ClientSettings(
+                app_ua_pattern=r"^DemoPay/",
+                app_version_header="X-App-Version",
+                device_header="X-Device-Id",
+            )
         )
     )
-    builder = FactBuilder.from_settings(
-        settings, keyer=Keyer(b"bench-secret-0123456789abcdef"), lists=load_lists(Path(BUNDLED_RULES) / "lists")
-    )
+    lists = load_list_folders(Path(BUNDLED_RULES) / "lists", settings.extra_lists)
+    builder = FactBuilder.from_settings(settings, keyer=Keyer(b"bench-secret-0123456789abcdef"), lists=lists)
     route = DEFAULT_ROUTES[0]
     print(f"{'client':36} {'us/request':>10} {'requests/s':>12}")
     for name, (ip, headers) in CLIENTS.items():

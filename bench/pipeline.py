@@ -23,13 +23,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from shield.decide import decide
-from shield.enrich.lists import load_lists
+from shield.enrich.lists import load_list_folders
 from shield.enrich.useragent import make_resolver
 from shield.factbuilder import FactBuilder, observation
 from shield.history import history_facts
 from shield.identity.keyed import Keyer
 from shield.rules.load import load_rules
 from shield.settings import Settings
+from shield.sim.world import demo_world
 from shield.site import site_facts
 from shield.store.base import Store
 from shield.store.connect import open_store
@@ -55,7 +56,7 @@ class Steps:
 
 
 async def replay(store: Store, settings: Settings, builder: FactBuilder, n: int) -> Steps:
-    lists = load_lists(settings.rules / "lists")
+    lists = load_list_folders(settings.rules / "lists", settings.extra_lists)
     ruleset = load_rules(settings.rules, lists=lists, windows=settings.windows)
     route = settings.routes[0]
     steps = Steps()
@@ -65,7 +66,8 @@ async def replay(store: Store, settings: Settings, builder: FactBuilder, n: int)
         headers = [(b"Host", b"shield"), (b"User-Agent", ua), (b"Accept", b"*/*"),
                    (b"Content-Type", b"application/json")]
         body = b'{"username": "user%d@example.com", "password": "pw%d"}' % (i % 5000, i % 300)
-        ip = f"10.{30 + i % 13}.{(i // 250) % 250}.{i % 250}"
+        # the demo world's foreign residential and hosting /40s (and two outside it), 250 /48s each
+        ip = f"2001:db8:{30 + i % 13}{(i // 250) % 250:02x}::{i % 250:x}"
         with steps.time("facts"):
             rf = builder.build(request_id="b", route=route, method="POST", path="/api/login", query={},
                                raw_headers=headers, body=body, client_ip=ip)
@@ -113,9 +115,9 @@ def redis_server() -> Iterator[str | None]:
 
 
 async def measure(url: str, n: int, resolver: object) -> dict[str, float]:
-    settings = Settings(secret=secrets.token_bytes(32), store=url)
-    builder = FactBuilder.from_settings(settings, keyer=Keyer(settings.secret),
-                                        lists=load_lists(settings.rules / "lists"), ua_resolver=resolver)
+    settings = demo_world(Settings(secret=secrets.token_bytes(32), store=url))
+    lists = load_list_folders(settings.rules / "lists", settings.extra_lists)
+    builder = FactBuilder.from_settings(settings, keyer=Keyer(settings.secret), lists=lists, ua_resolver=resolver)
     store = open_store(url, settings)
     try:
         await replay(store, settings, builder, min(n, 2000))  # warm the caches and connections

@@ -5,12 +5,12 @@ remember (counters, account history) and any fact to force. Nothing is counted: 
 request never changes shield's memory.
 
 JSON form:
-    {"method": "POST", "path": "/api/login", "client_ip": "10.40.0.7",
+    {"method": "POST", "path": "/api/login", "client_ip": "198.51.100.7",
      "headers": {"User-Agent": "python-requests/2.31"}, "body": {"username": "a", "password": "b"},
      "counters": {"ip.failures_10m": 25}, "history": {"countries": ["JP"], "asns": ["64500"]},
      "facts": {"site.attack_level": 2}}
 curl form:
-    curl -X POST http://shield/api/login -H 'User-Agent: curl/8.5' -d '{"username": "a"}' --client-ip 10.40.0.7
+    curl -X POST http://shield/api/login -H 'User-Agent: curl/8.5' -d '{"username": "a"}' --client-ip 198.51.100.7
 """
 
 from __future__ import annotations

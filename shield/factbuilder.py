@@ -169,6 +169,11 @@ class FactBuilder:
             home_countries=self._home,
         )
 
+    @property
+    def geo_loaded(self) -> bool:
+        """A GeoIP database is open (the shield_geoip_loaded gauge)."""
+        return self._geo.loaded
+
     def refresh(self) -> bool:
         """Pick up replaced GeoIP files (call every few seconds); True when a reader was swapped."""
         swapped = self._geo.refresh()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from shield.enrich.lists import ListError, load_lists
+from shield.enrich.lists import ListError, load_list_folders
 from shield.model import NamedList
 from shield.rules.load import load_rules
 from shield.rules.source import RuleErrors
@@ -31,7 +31,7 @@ def problems(settings: Settings) -> list[str]:
         found.append(f"rules: {settings.rules}: not a folder")
         return found
     try:
-        lists = load_lists(lists_dir) if lists_dir.is_dir() else {}
+        lists = load_list_folders(lists_dir, settings.extra_lists)
     except ListError as exc:
         found.extend(exc.problems)
     try:
@@ -59,3 +59,19 @@ def worker_count(settings: Settings) -> tuple[Settings, str | None]:
         )
     return settings, None
 
+
+
+def geoip_warning(settings: Settings) -> str | None:
+    """What a start without a GeoIP database loses, said once before the workers fork (geoip.missing).
+
+    A configured file that does not exist yet is each reader's own warning (it is loaded when it appears).
+    """
+    missing = [name for name in ("country", "asn") if getattr(settings.geoip, name) is None]
+    if not missing:
+        return None
+    facts = {"country": "ip.country, ip.overseas, ip.lat/lon", "asn": "ip.asn, ip.hosting"}
+    return (
+        f"no GeoIP database configured ({' and '.join(f'geoip.{m}' for m in missing)}): "
+        f"{'; '.join(facts[m] for m in missing)} are absent and the rules that need them never fire; "
+        "point geoip.country and geoip.asn at a MaxMind, IPinfo or DB-IP .mmdb (see geoip/README.md)"
+    )

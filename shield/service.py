@@ -25,7 +25,7 @@ from shield.app import build_app
 from shield.ban_refusal import BanRefusals
 from shield.bancache import BanCache
 from shield.clock import SystemClock
-from shield.enrich.lists import load_lists
+from shield.enrich.lists import load_list_folders
 from shield.factbuilder import FactBuilder
 from shield.forward import Forwarder
 from shield.forwarding import make_forwarder
@@ -139,7 +139,7 @@ def build_service(
     last_lists: dict[str, Mapping[str, NamedList]] = {}
 
     def lists_loader(folder: Path) -> Mapping[str, NamedList]:
-        last_lists["current"] = load_lists(folder)
+        last_lists["current"] = load_list_folders(folder, settings.extra_lists)
         return last_lists["current"]
 
     def on_reload(result: ReloadResult) -> None:
@@ -162,6 +162,7 @@ def build_service(
     # gauges read at scrape time: no bookkeeping on the request path
     metrics.bans_active.set_function(lambda: float(len(bans)))
     metrics.delayed_inflight.set_function(lambda: float(pipeline.tarpit.inflight))
+    metrics.geoip_loaded.set_function(lambda: 1.0 if pipeline.facts.geo_loaded else 0.0)
     metrics.store_degraded.set_function(lambda: 1.0 if degraded() else 0.0)
     ban_lines = BanLines(per_second=settings.log.ban_lines_per_second)
     ban_check = BanRefusals(

@@ -18,10 +18,13 @@ from shield.facts import DEFAULT_WINDOWS, Window
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
-# The bundled rule pack and demo GeoIP data (repo-relative; the Dockerfile copies both),
-# used when the config names none.
+# The bundled rule pack (repo-relative; the Dockerfile copies it), used when the config names none.
 BUNDLED_RULES = PROJECT_DIR / "rules"
-BUNDLED_GEOIP = PROJECT_DIR / "geoip" / "demo.mmdb"
+# The demo world: a made-up GeoIP database over documentation and benchmarking ranges, and the
+# lists that go with it (its hosting ASNs, carriers, relays). Only `shield demo`, `./dev run`, the
+# simulator and the tests that ask for it load these; a plain `shield run` has no GeoIP.
+DEMO_GEOIP = PROJECT_DIR / "geoip" / "demo.mmdb"
+DEMO_LISTS = PROJECT_DIR / "geoip" / "demo-lists"
 
 
 @dataclass(slots=True, frozen=True)
@@ -75,8 +78,10 @@ DEFAULT_ROUTES: tuple[RouteSettings, ...] = (
 
 @dataclass(slots=True, frozen=True)
 class GeoipSettings:
-    country: Path | None = BUNDLED_GEOIP  # GeoLite2/GeoIP2 Country or City
-    asn: Path | None = BUNDLED_GEOIP  # GeoLite2/GeoIP2 ASN
+    """None: no database, so no geo facts and the geo rules stay inactive (`geoip.missing` at start)."""
+
+    country: Path | None = None  # an mmdb with country (and location): GeoLite2/GeoIP2 City or Country, IPinfo, DB-IP
+    asn: Path | None = None  # an mmdb with the ASN: GeoLite2/GeoIP2 ASN, IPinfo, DB-IP (may be the same file)
 
 
 @dataclass(slots=True, frozen=True)
@@ -158,6 +163,7 @@ class Settings:
     store: str = "memory://"
     geoip: GeoipSettings = field(default_factory=GeoipSettings)
     rules: Path = BUNDLED_RULES
+    extra_lists: tuple[Path, ...] = ()  # more list folders; a list named like one in rules/lists/ adds to it
     mode: Literal["enforce", "shadow"] = "enforce"
     routes: tuple[RouteSettings, ...] = DEFAULT_ROUTES
     admin: AdminSettings = field(default_factory=AdminSettings)

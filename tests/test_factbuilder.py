@@ -9,13 +9,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from shield.enrich.lists import load_lists
+from shield.enrich.lists import load_list_folders, load_lists
 from shield.enrich.useragent import make_resolver
 from shield.factbuilder import FactBuilder, RequestFacts, observation
 from shield.facts import catalog
 from shield.geoip_build import build_from_csv
 from shield.identity.keyed import Keyer
 from shield.settings import BUNDLED_RULES, DEFAULT_ROUTES, PROJECT_DIR, ClientSettings, GeoipSettings, Settings
+from shield.sim.world import demo_world
 from shield.store.base import Observation
 from tests.identity import client_headers as ch
 
@@ -39,9 +40,9 @@ def resolver() -> Any:
 
 @pytest.fixture(scope="module")
 def builder(resolver: Any) -> FactBuilder:
-    return FactBuilder.from_settings(
-        Settings(client=CLIENT), keyer=KEYER, lists=load_lists(BUNDLED_RULES / "lists"), ua_resolver=resolver
-    )
+    settings_ = demo_world(Settings(client=CLIENT))
+    lists = load_list_folders(BUNDLED_RULES / "lists", settings_.extra_lists)
+    return FactBuilder.from_settings(settings_, keyer=KEYER, lists=lists, ua_resolver=resolver)
 
 
 def build(
@@ -72,11 +73,11 @@ def subset(facts: dict[str, Any], expected: dict[str, Any]) -> dict[str, Any]:
     [
         (
             ch.chrome(),
-            "10.10.4.5",
+            "2001:db8:1004::5",
             {
-                "ip": "10.10.4.5",
-                "ip.version": 4,
-                "ip.subnet": "10.10.4.0/24",
+                "ip": "2001:db8:1004::5",
+                "ip.version": 6,
+                "ip.subnet": "2001:db8:1004::/48",
                 "ip.country": "JP",
                 "ip.asn": 64510,
                 "ip.asn_org": "Demo Hikari Fiber JP",
@@ -97,7 +98,7 @@ def subset(facts: dict[str, Any], expected: dict[str, Any]) -> dict[str, Any]:
         ),
         (
             ch.app(),
-            "100.64.9.9",
+            "198.18.9.9",
             {
                 "ip.country": "JP",
                 "ip.asn": 64500,
@@ -116,7 +117,7 @@ def subset(facts: dict[str, Any], expected: dict[str, Any]) -> dict[str, Any]:
         ),
         (
             ch.app(version=False),
-            "100.64.9.9",
+            "198.18.9.9",
             {
                 "ua.app": True,
                 "fp.inconsistent": True,
@@ -125,7 +126,7 @@ def subset(facts: dict[str, Any], expected: dict[str, Any]) -> dict[str, Any]:
         ),
         (
             ch.curl(),
-            "10.40.1.2",
+            "198.51.100.2",
             {
                 "ip.country": "US",
                 "ip.continent": "NA",
@@ -140,9 +141,9 @@ def subset(facts: dict[str, Any], expected: dict[str, Any]) -> dict[str, Any]:
         ),
         (
             ch.python_requests(),
-            "::ffff:10.60.0.9",
+            "::ffff:192.0.2.9",
             {
-                "ip": "10.60.0.9",
+                "ip": "192.0.2.9",
                 "ip.version": 4,
                 "ip.tor": True,
                 "ip.country": "DE",
@@ -179,7 +180,7 @@ def subset(facts: dict[str, Any], expected: dict[str, Any]) -> dict[str, Any]:
         ),
         (
             [*ch.chrome(), (b"X-JA4", b"t13d1516h2_8daaf6152771_02713d6af862")],
-            "10.10.4.5",
+            "2001:db8:1004::5",
             {
                 "fp.ja4": "t13d1516h2_8daaf6152771_02713d6af862",
                 "fp.ja3": "<absent>",
@@ -187,7 +188,7 @@ def subset(facts: dict[str, Any], expected: dict[str, Any]) -> dict[str, Any]:
         ),
         (
             ch.headless_chromium(),
-            "10.50.3.3",
+            "2001:db8:5003::3",
             {
                 "ua.automation": True,
                 "ua.automation_name": "HeadlessChrome",
@@ -199,7 +200,7 @@ def subset(facts: dict[str, Any], expected: dict[str, Any]) -> dict[str, Any]:
         ),
         (
             [],
-            "10.10.4.5",
+            "2001:db8:1004::5",
             {
                 "ua": "",
                 "fp.reasons": frozenset({"no_user_agent"}),
@@ -231,8 +232,8 @@ def test_facts_of_real_clients(
 @pytest.mark.parametrize(
     ("raw", "ip", "body"),
     [
-        (ch.chrome(), "10.10.4.5", BODY),
-        (ch.app(), "100.64.1.1", BODY),
+        (ch.chrome(), "2001:db8:1004::5", BODY),
+        (ch.app(), "198.18.1.1", BODY),
         (ch.curl(), "2001:db8:300::1", b"{}"),
         ([], "garbage", b"\xff"),
     ],
@@ -249,13 +250,13 @@ def test_every_fact_is_in_the_catalog_with_its_type(
 
 
 def test_attempt_and_observation_carry_keyed_ids_only(builder: FactBuilder) -> None:
-    rf = build(builder, ch.app(), "100.64.9.9")
+    rf = build(builder, ch.app(), "198.18.9.9")
     assert rf.attempt.account == "alice@example.com"
     assert rf.attempt.account_id == KEYER.account_id("alice@example.com")
     assert observation(rf) == Observation(
         route="login",
-        ip="100.64.9.9",
-        subnet="100.64.9.0/24",
+        ip="198.18.9.9",
+        subnet="198.18.9.0/24",
         asn="64500",
         country="JP",
         account=KEYER.account_id("alice@example.com"),
@@ -275,7 +276,7 @@ def test_unknown_address_has_no_geo_dimensions(builder: FactBuilder) -> None:
 
 
 def test_malformed_body_is_a_fact_not_an_error(builder: FactBuilder) -> None:
-    rf = build(builder, ch.curl(), "10.40.1.2", body=b"username=bob")
+    rf = build(builder, ch.curl(), "198.51.100.2", body=b"username=bob")
     assert rf.attempt.malformed is True
     assert subset(rf.facts, {"request.malformed": True, "account.present": False, "request.body_bytes": 12}) == {
         "request.malformed": True,
@@ -298,24 +299,24 @@ def test_malformed_body_is_a_fact_not_an_error(builder: FactBuilder) -> None:
 def test_new_device_cookie_only_for_browsers_without_one(
     builder: FactBuilder, raw: list[tuple[bytes, bytes]], mints: bool
 ) -> None:
-    assert (build(builder, raw, "10.10.4.5").new_device_cookie is not None) is mints
+    assert (build(builder, raw, "2001:db8:1004::5").new_device_cookie is not None) is mints
 
 
 def test_browser_returning_with_its_cookie_is_recognised(builder: FactBuilder) -> None:
-    token = build(builder, ch.chrome(), "10.10.4.5").new_device_cookie
+    token = build(builder, ch.chrome(), "2001:db8:1004::5").new_device_cookie
     assert token is not None
-    again = build(builder, ch.chrome(cookie=f"theme=dark; shield_device={token}"), "10.10.4.5")
+    again = build(builder, ch.chrome(cookie=f"theme=dark; shield_device={token}"), "2001:db8:1004::5")
     assert subset(again.facts, {"device.present": True, "device.signed_ok": True}) == {
         "device.present": True,
         "device.signed_ok": True,
     }
     assert again.new_device_cookie is None
     assert again.attempt.device_id == again.facts["device.id"]
-    assert again.attempt.fingerprint == build(builder, ch.chrome(), "10.10.4.5").attempt.fingerprint
+    assert again.attempt.fingerprint == build(builder, ch.chrome(), "2001:db8:1004::5").attempt.fingerprint
 
 
 def test_forged_cookie_is_replaced(builder: FactBuilder) -> None:
-    rf = build(builder, ch.chrome(cookie="shield_device=AAAAAAAAAAAAAAAAAAAAAA.forged"), "10.10.4.5")
+    rf = build(builder, ch.chrome(cookie="shield_device=AAAAAAAAAAAAAAAAAAAAAA.forged"), "2001:db8:1004::5")
     assert subset(rf.facts, {"device.signed_ok": False, "device.id": "<absent>"}) == {
         "device.signed_ok": False,
         "device.id": "<absent>",
@@ -325,9 +326,9 @@ def test_forged_cookie_is_replaced(builder: FactBuilder) -> None:
 
 def test_home_countries_decide_overseas(resolver: Any) -> None:
     builder = FactBuilder.from_settings(
-        Settings(home_countries=frozenset({"US"})), keyer=KEYER, lists={}, ua_resolver=resolver
+        demo_world(Settings(home_countries=frozenset({"US"}))), keyer=KEYER, lists={}, ua_resolver=resolver
     )
-    facts = build(builder, ch.curl(), "10.10.1.1").facts
+    facts = build(builder, ch.curl(), "2001:db8:1001::1").facts
     assert subset(facts, {"ip.overseas": True, "ip.hosting": "<absent>", "ip.tor": "<absent>"}) == {
         "ip.overseas": True,
         "ip.hosting": "<absent>",
@@ -338,9 +339,9 @@ def test_home_countries_decide_overseas(resolver: Any) -> None:
 def test_without_geoip_the_geo_facts_are_absent(resolver: Any, tmp_path: Path) -> None:
     settings_ = Settings(geoip=GeoipSettings(country=tmp_path / "none.mmdb", asn=None))
     builder = FactBuilder.from_settings(settings_, keyer=KEYER, lists={}, ua_resolver=resolver)
-    facts = build(builder, ch.curl(), "10.10.1.1").facts
+    facts = build(builder, ch.curl(), "2001:db8:1001::1").facts
     assert not any(name in facts for name in ("ip.country", "ip.asn", "ip.lat", "ip.overseas"))
-    assert facts["ip"] == "10.10.1.1"
+    assert facts["ip"] == "2001:db8:1001::1"
 
 
 def test_refresh_picks_up_a_replaced_database_and_forgets_cached_addresses(resolver: Any, tmp_path: Path) -> None:
@@ -348,17 +349,17 @@ def test_refresh_picks_up_a_replaced_database_and_forgets_cached_addresses(resol
     build_from_csv(PROJECT_DIR / "geoip" / "demo.csv", live)
     settings_ = Settings(geoip=GeoipSettings(country=live, asn=live))
     builder = FactBuilder.from_settings(settings_, keyer=KEYER, lists={}, ua_resolver=resolver)
-    assert build(builder, ch.curl(), "10.10.1.1").facts["ip.country"] == "JP"
+    assert build(builder, ch.curl(), "2001:db8:1001::1").facts["ip.country"] == "JP"
     moved = tmp_path / "moved.csv"
     moved.write_text(
         "network,country,continent,latitude,longitude,accuracy_radius,asn,asn_org,note\n"
-        "10.10.0.0/16,KR,AS,,,,64535,Demo Broadband KR,\n"
+        "2001:db8:1000::/40,KR,AS,,,,64535,Demo Broadband KR,\n"
     )
     build_from_csv(moved, tmp_path / "new.mmdb")
     os.replace(tmp_path / "new.mmdb", live)
     builder.refresh()
     assert builder.refresh() is True
-    assert subset(build(builder, ch.curl(), "10.10.1.1").facts, {"ip.country": "KR", "ip.asn": 64535}) == {
+    assert subset(build(builder, ch.curl(), "2001:db8:1001::1").facts, {"ip.country": "KR", "ip.asn": 64535}) == {
         "ip.country": "KR",
         "ip.asn": 64535,
     }
@@ -374,7 +375,7 @@ def test_other_routes_read_their_own_fields(builder: FactBuilder) -> None:
         query={},
         raw_headers=ch.curl(),
         body=b"",
-        client_ip="10.10.1.1",
+        client_ip="2001:db8:1001::1",
     )
     assert subset(
         rf.facts,
@@ -398,7 +399,8 @@ def test_other_routes_read_their_own_fields(builder: FactBuilder) -> None:
 @given(
     headers=st.lists(st.tuples(st.binary(min_size=1, max_size=20), st.binary(max_size=60)), max_size=12),
     body=st.binary(max_size=200),
-    ip=st.sampled_from(["10.10.1.1", "::ffff:10.40.0.1", "2001:db8:100::1", "garbage", ""]) | st.text(max_size=20),
+    ip=st.sampled_from(["198.18.1.1", "::ffff:198.51.100.1", "2001:db8:100::1", "10.42.0.7", "garbage", ""])
+    | st.text(max_size=20),
 )
 def test_any_request_yields_facts(
     builder: FactBuilder, headers: list[tuple[bytes, bytes]], body: bytes, ip: str
@@ -408,19 +410,19 @@ def test_any_request_yields_facts(
 
 
 def test_with_lists_swaps_lists_and_forgets_cached_addresses(builder: FactBuilder, tmp_path: Path) -> None:
-    assert build(builder, ch.curl(), "10.41.0.1").facts["ip.bad"] is False
-    (tmp_path / "bad_cidrs.txt").write_text("10.41.0.0/16\n")
+    assert build(builder, ch.curl(), "2001:db8:4100::1").facts["ip.bad"] is False
+    (tmp_path / "bad_cidrs.txt").write_text("2001:db8:4100::/40\n")
     reloaded = builder.with_lists(load_lists(tmp_path))
-    facts = build(reloaded, ch.curl(), "10.41.0.1").facts
+    facts = build(reloaded, ch.curl(), "2001:db8:4100::1").facts
     assert subset(facts, {"ip.bad": True, "ip.tor": "<absent>", "ip.country": "NL"}) == {
         "ip.bad": True,
         "ip.tor": "<absent>",
         "ip.country": "NL",
     }
-    assert build(builder, ch.curl(), "10.41.0.1").facts["ip.bad"] is False
+    assert build(builder, ch.curl(), "2001:db8:4100::1").facts["ip.bad"] is False
 
 
 def test_cached_address_facts_are_not_shared_between_requests(builder: FactBuilder) -> None:
-    first = build(builder, ch.curl(), "10.42.0.1").facts
+    first = build(builder, ch.curl(), "2001:db8:4200::1").facts
     first["ip.country"] = "XX"
-    assert build(builder, ch.curl(), "10.42.0.1").facts["ip.country"] == "SG"
+    assert build(builder, ch.curl(), "2001:db8:4200::1").facts["ip.country"] == "SG"

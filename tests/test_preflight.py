@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from shield import preflight
-from shield.settings import BUNDLED_RULES, Settings
+from shield.settings import BUNDLED_RULES, DEMO_LISTS, GeoipSettings, Settings
 
 
 def test_bundled_defaults_have_no_problem() -> None:
@@ -55,3 +55,34 @@ def test_memory_store_defaults_to_one_worker(store: str, workers: int, expect_wo
     settings, warning = preflight.worker_count(dataclasses.replace(Settings(), store=store, workers=workers))
     assert settings.workers == expect_workers
     assert (warning is not None) == warns
+
+
+@pytest.mark.parametrize(
+    ("country", "asn", "expected"),
+    [
+        (None, None, ["geoip.country and geoip.asn", "ip.country", "ip.asn, ip.hosting", "MaxMind, IPinfo or DB-IP"]),
+        (Path("/x/City.mmdb"), None, ["(geoip.asn)", "ip.asn, ip.hosting are absent"]),
+        (None, Path("/x/ASN.mmdb"), ["(geoip.country)", "ip.country, ip.overseas"]),
+    ],
+    ids=["none", "country-only", "asn-only"],
+)
+def test_a_start_without_geoip_says_what_is_missing(
+    country: Path | None, asn: Path | None, expected: list[str]
+) -> None:
+    warning = preflight.geoip_warning(Settings(geoip=GeoipSettings(country=country, asn=asn)))
+    assert warning is not None
+    for part in expected:
+        assert part in warning
+
+
+def test_a_start_with_both_databases_says_nothing() -> None:
+    # a configured file that is missing is the reader's own warning (it loads the file when it appears)
+    assert preflight.geoip_warning(Settings(geoip=GeoipSettings(Path("/x/c.mmdb"), Path("/x/a.mmdb")))) is None
+
+
+def test_extra_lists_are_checked_before_start(tmp_path: Path) -> None:
+    (tmp_path / "hosting_asns.txt").write_text("# kind: int\nAS64500\n")
+    found = preflight.problems(dataclasses.replace(Settings(), extra_lists=(tmp_path, tmp_path / "nope")))
+    assert f"{tmp_path / 'hosting_asns.txt'}:2: 'AS64500' is not an integer" in found
+    assert f"{tmp_path / 'nope'}:0: extra_lists: not a folder" in found
+    assert preflight.problems(dataclasses.replace(Settings(), extra_lists=(DEMO_LISTS,))) == []

@@ -1,8 +1,8 @@
 """`shield decisions list|add|delete`: manage bans on a running shield through its admin API.
 
     shield decisions list [--scope ip] [--json]
-    shield decisions add ip 10.40.1.2 --ttl 1h --reason "stuffing from hosting"
-    shield decisions delete subnet 10.40.0.0/16
+    shield decisions add ip 198.51.100.2 --ttl 1h --reason "stuffing from hosting"
+    shield decisions delete subnet 198.51.100.0/24
 
 The admin URL is --admin (default http://127.0.0.1:9000); the bearer token comes from
 SHIELD_ADMIN_TOKEN or --token-file.

@@ -1,8 +1,9 @@
-"""`shield explain`: why would shield do what it does with this request?
+r"""`shield explain`: why would shield do what it does with this request?
 
     shield explain request.json                      a JSON description (see below)
     shield explain -                                 the description on standard input
-    shield explain curl -X POST http://x/api/login -H 'User-Agent: curl/8.5' -d '{"username":"a"}' --client-ip 10.40.0.7
+    shield explain curl -X POST http://x/api/login -H 'User-Agent: curl/8.5' -d '{"username":"a"}' \
+        --client-ip 198.51.100.7
     shield explain --admin http://127.0.0.1:9000 request.json   ask a running shield (its rules, its GeoIP)
 
 Prints every fact, every rule that matched with its score, the total and the action.
@@ -23,7 +24,7 @@ from pathlib import Path
 
 import orjson
 
-from shield.enrich.lists import load_lists
+from shield.enrich.lists import ListError, load_list_folders
 from shield.explain_request import DescriptionError, describe_facts, parse_description
 from shield.factbuilder import FactBuilder
 from shield.identity.keyed import Keyer
@@ -112,7 +113,7 @@ def run(args: argparse.Namespace) -> int:
             return _remote(args.admin, text, args.json)
         settings = load_settings(args.config, env=os.environ, overrides={"rules": args.rules} if args.rules else {})
         folder = settings.rules
-        lists = load_lists(folder / "lists") if (folder / "lists").is_dir() else {}
+        lists = load_list_folders(folder / "lists", settings.extra_lists)
         ruleset = load_rules(folder, lists=lists, windows=settings.windows, routes=[r.name for r in settings.routes])
         keyer = Keyer(settings.secret or b"explain-only-secret!")  # ids are shown hashed; any key works
         builder = FactBuilder.from_settings(settings, keyer=keyer, lists=lists)
@@ -122,6 +123,9 @@ def run(args: argparse.Namespace) -> int:
         return 2
     except SettingsError as exc:
         print("shield explain: the configuration has problems:", *exc.problems, sep="\n  ", file=sys.stderr)
+        return 2
+    except ListError as exc:
+        print("shield explain: the lists have errors:", *exc.problems, sep="\n  ", file=sys.stderr)
         return 2
     except RuleErrors as exc:
         print("shield explain: the rules have errors:", *map(str, exc.errors), sep="\n  ", file=sys.stderr)

@@ -87,6 +87,8 @@ def run(args: argparse.Namespace, factory: AppFactory = service_apps) -> int:
     settings, warning = preflight.worker_count(settings)
     if warning:
         structlog.get_logger().warning("workers.memory_store", message=warning)
+    if geoip := preflight.geoip_warning(settings):
+        structlog.get_logger().warning("geoip.missing", message=geoip)
     settings, generated = with_secret(settings)
     if generated:
         structlog.get_logger().warning(

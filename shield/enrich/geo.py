@@ -1,9 +1,12 @@
-"""GeoIP: country, continent, location and ASN of the client IP from MaxMind databases.
+"""GeoIP: country, continent, location and ASN of the client IP from MaxMind DB (.mmdb) files.
 
-Reads GeoIP2/GeoLite2 Country or City and ASN files (one file may serve both, as our demo
-database does). `refresh()` notices a replaced file (geoipupdate writes a temp file and
-renames it) and swaps readers atomically: the old reader serves until the new one opened
-and answered a probe; a corrupt file is logged and ignored. A missing file means absent facts.
+Reads GeoIP2/GeoLite2 Country or City and ASN files, DB-IP's (the same layout) or IPinfo's (a
+flat one, see shield.enrich.mmdb_fields); one file may serve both, as IPinfo's and our demo
+database do. Private, loopback, CGNAT and reserved client addresses are never looked up
+(shield.enrich.reserved): whatever a database says of them describes some other network.
+`refresh()` notices a replaced file (geoipupdate writes a temp file and renames it) and swaps
+readers atomically: the old reader serves until the new one opened and answered a probe; a
+corrupt file is logged and ignored. A missing file means absent facts.
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ from typing import Any
 import maxminddb
 import structlog
 
+from shield.enrich import mmdb_fields as fields
+from shield.enrich.reserved import geo_eligible
 from shield.identity.client_ip import parse_bare_ip
 
 _PROBE = "1.1.1.1"
@@ -120,21 +125,6 @@ class ReloadingReader:
             self._reader = None
 
 
-def _dig(record: dict[str, Any], *path: str) -> Any:
-    node: Any = record
-    for key in path:
-        if not isinstance(node, dict):
-            return None
-        node = node.get(key)
-    return node
-
-
-def _typed(value: Any, kind: type) -> Any:
-    if kind is float and isinstance(value, int | float) and not isinstance(value, bool):
-        return float(value)
-    return value if isinstance(value, kind) and not isinstance(value, bool) else None
-
-
 class GeoLookup:
     """Country/City and ASN lookups over one or two reloading readers."""
 
@@ -157,8 +147,16 @@ class GeoLookup:
             swapped = self._asn.refresh() or swapped
         return swapped
 
+    @property
+    def loaded(self) -> bool:
+        """True when at least one database is open (shield_geoip_loaded)."""
+        return any(r is not None and r.loaded for r in (self._country, self._asn))
+
     def lookup(self, ip: str) -> GeoRecord:
         """Everything known about a normalised IP string; EMPTY when nothing is."""
+        addr = normalise_ip(ip)
+        if addr is None or not geo_eligible(addr):
+            return EMPTY  # security: a pod, VPN or CGNAT address must not read as some country's hosting
         geo = self._country.get(ip) if self._country is not None else None
         net = geo if self._asn is self._country else (self._asn.get(ip) if self._asn is not None else None)
         if geo is None and net is None:
@@ -166,13 +164,13 @@ class GeoLookup:
         geo = geo or {}
         net = net or {}
         return GeoRecord(
-            country=_typed(_dig(geo, "country", "iso_code"), str),
-            continent=_typed(_dig(geo, "continent", "code"), str),
-            lat=_typed(_dig(geo, "location", "latitude"), float),
-            lon=_typed(_dig(geo, "location", "longitude"), float),
-            accuracy_km=_typed(_dig(geo, "location", "accuracy_radius"), int),
-            asn=_typed(net.get("autonomous_system_number"), int),
-            asn_org=_typed(net.get("autonomous_system_organization"), str),
+            country=fields.country(geo),
+            continent=fields.continent(geo),
+            lat=fields.typed(fields.dig(geo, "location", "latitude"), float),
+            lon=fields.typed(fields.dig(geo, "location", "longitude"), float),
+            accuracy_km=fields.typed(fields.dig(geo, "location", "accuracy_radius"), int),
+            asn=fields.asn(net),
+            asn_org=fields.asn_org(net),
         )
 
     def close(self) -> None:

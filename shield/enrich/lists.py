@@ -183,3 +183,41 @@ def load_lists(folder: Path) -> dict[str, NamedList]:
     if problems:
         raise ListError(problems)
     return lists
+
+
+def _union(name: str, a: NamedList, b: NamedList, where: Path) -> NamedList:
+    if isinstance(a, IntList) and isinstance(b, IntList):
+        return IntList(name, a.values | b.values)
+    if isinstance(a, StrList) and isinstance(b, StrList):
+        return StrList(name, a.values | b.values)
+    if isinstance(a, CidrList) and isinstance(b, CidrList):
+        def both(x: _Ranges, y: _Ranges) -> _Ranges:
+            return _Ranges.merge([*zip(x.starts, x.ends, strict=True), *zip(y.starts, y.ends, strict=True)])
+
+        return CidrList(name, both(a.v4, b.v4), both(a.v6, b.v6), a.entries + b.entries)
+    kinds = f"{getattr(b, 'kind', '?')} here, {getattr(a, 'kind', '?')} before"
+    raise ListError([f"{where / (name + '.txt')}:0: list {name!r} adds to a list of another kind ({kinds})"])
+
+
+def load_list_folders(folder: Path, extra: Iterable[Path] = ()) -> dict[str, NamedList]:
+    """rules/lists/ plus the `extra_lists` folders (the demo world's, an operator's feed folder):
+    a list of the same name adds its entries to the one before; all problems reported at once."""
+    lists = load_lists(folder)
+    problems: list[str] = []
+    for more in extra:
+        if not more.is_dir():
+            problems.append(f"{more}:0: extra_lists: not a folder")
+            continue
+        try:
+            added = load_lists(more)
+        except ListError as exc:
+            problems.extend(exc.problems)
+            continue
+        for name, lst in added.items():
+            try:
+                lists[name] = _union(name, lists[name], lst, more) if name in lists else lst
+            except ListError as exc:
+                problems.extend(exc.problems)
+    if problems:
+        raise ListError(problems)
+    return lists

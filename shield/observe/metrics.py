@@ -75,6 +75,8 @@ class Metrics:
             "shield_takeover_suspected", "Logins that succeeded after takeover risk (shield.takeover)", ["reason"],
             registry=r,
         )
+        # geodefaults: 0 means no GeoIP database is open, so geo facts are absent and geo rules inactive
+        self.geoip_loaded = Gauge("shield_geoip_loaded", "1 when a GeoIP database is loaded, else 0", registry=r)
         self._requests = _Children(self.requests_total)
         self._upstream = _Children(self.upstream_seconds)
         self._upstream_errors = _Children(self.upstream_errors_total)
@@ -130,7 +132,7 @@ def _flag(value: bool) -> str:
 
 # Gauges that every worker reports identically (state read from the shared store): merged with
 # max, not summed. `_created` timestamps are merged with min; everything else is summed.
-_SHARED_GAUGES = frozenset({"shield_bans_active", "shield_store_up", "shield_store_degraded"})
+_SHARED_GAUGES = frozenset({"shield_bans_active", "shield_store_up", "shield_store_degraded", "shield_geoip_loaded"})
 
 
 def merge_expositions(texts: Sequence[bytes]) -> bytes:

@@ -20,6 +20,7 @@ from shield.settings import DelaySettings, LogSettings, Settings
 from shield.sim.driver import Result
 from shield.sim.plan import Plan
 from shield.sim.run import RunOptions, demo_app, free_port, run_events, serve
+from shield.sim.world import DEMO_ENV, demo_world
 
 SIM_MAX_DELAY_S = 0.01
 
@@ -43,7 +44,7 @@ async def shield_subprocess(upstream: str) -> AsyncIterator[str]:
         "--workers",
         "1",
     ]
-    env = {**os.environ, "SHIELD_SECRET": os.environ.get("SHIELD_SECRET") or secrets.token_hex(32)}
+    env = {**os.environ, **DEMO_ENV, "SHIELD_SECRET": os.environ.get("SHIELD_SECRET") or secrets.token_hex(32)}
     proc = await asyncio.create_subprocess_exec(*cmd, stdout=log, stderr=asyncio.subprocess.STDOUT, env=env)
     url = f"http://127.0.0.1:{port}"
     try:
@@ -78,7 +79,7 @@ async def _wait_ready(url: str, proc: asyncio.subprocess.Process, log_name: str)
 async def with_shield(
     plan: Plan, *, in_process: bool = True, seconds: float = 60.0, progress: bool = False
 ) -> list[Result]:
-    """Run the plan through shield (default settings and rules) in front of a fresh demo app.
+    """Run the plan through shield (default settings and rules, the demo world) in front of a fresh demo app.
 
     In-process (default): shield.service on a FakeClock that the driver moves to each event's
     simulated time; deterministic, as fast as shield answers. Otherwise `shield run` in a
@@ -106,7 +107,9 @@ async def with_shield(
         # The tarpit sleeps in real time; on simulated time a hold costs the attacker nothing we
         # measure, so it is shortened to keep the run fast.
         delay = dataclasses.replace(DelaySettings(), max_seconds=SIM_MAX_DELAY_S)
-        settings = dataclasses.replace(Settings(), upstream=app_url, secret=secrets.token_bytes(32), delay=delay)
+        settings = dataclasses.replace(
+            demo_world(Settings()), upstream=app_url, secret=secrets.token_bytes(32), delay=delay
+        )
         service = build_service(settings, clock=clock, with_admin=False)
         async with serve(service.proxy) as url:
             options = RunOptions(advance_clock=advance, progress=progress)

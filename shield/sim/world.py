@@ -1,15 +1,21 @@
 """The simulated world: the address ranges of the demo GeoIP database, by what they stand for.
 
 Addresses only ever travel in X-Forwarded-For from 127.0.0.1; nothing is contacted at them.
-The table mirrors geoip/demo.csv exactly, so the simulator and the demo database agree.
+The table mirrors geoip/demo.csv exactly, so the simulator and the demo database agree. It lives
+in documentation and benchmarking space only (198.18.0.0/15, 192.0.2.0/24, 198.51.100.0/24,
+2001:db8::/32): never in ranges real networks use inside. IPv4 runs out there, so most networks
+are IPv6 /40s: 256 /48s each, shield's IPv6 subnet, as a /16 holds 256 of its IPv4 /24s.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import random
 from dataclasses import dataclass
 from typing import Literal
+
+from shield.settings import DEMO_GEOIP, DEMO_LISTS, GeoipSettings, Settings
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 Kind = Literal["mobile", "residential", "hosting", "vpn", "tor"]
@@ -30,26 +36,27 @@ class Network:
 NETWORKS: dict[str, Network] = {
     n.cidr: n
     for n in (
-        Network("100.64.0.0/16", "JP", 64500, "Demo Mobile East JP", "mobile"),
-        Network("100.65.0.0/16", "JP", 64501, "Demo Mobile West JP", "mobile"),
-        Network("10.10.0.0/16", "JP", 64510, "Demo Hikari Fiber JP", "residential"),
-        Network("10.11.0.0/16", "JP", 64511, "Demo Cable Osaka JP", "residential"),
-        Network("10.12.0.0/16", "JP", 64512, "Demo Net Sapporo JP", "residential"),
-        Network("10.20.0.0/16", "JP", 64520, "Demo Cloud Tokyo", "hosting"),
-        Network("10.30.0.0/16", "CN", 64530, "Demo Telecom CN", "residential"),
-        Network("10.31.0.0/16", "US", 64531, "Demo Cable US", "residential"),
-        Network("10.32.0.0/16", "VN", 64532, "Demo Broadband VN", "residential"),
-        Network("10.33.0.0/16", "BR", 64533, "Demo Telecom BR", "residential"),
-        Network("10.34.0.0/16", "RU", 64534, "Demo Net RU", "residential"),
-        Network("10.35.0.0/16", "KR", 64535, "Demo Broadband KR", "residential"),
-        Network("10.36.0.0/16", "US", 64536, "Demo Hotel WiFi Hawaii", "residential"),
-        Network("10.37.0.0/16", "TW", 64537, "Demo Net TW", "residential"),
-        Network("10.40.0.0/16", "US", 64540, "Demo Hosting US", "hosting"),
-        Network("10.41.0.0/16", "NL", 64541, "Demo Hosting NL", "hosting"),
-        Network("10.42.0.0/16", "SG", 64542, "Demo Hosting SG", "hosting"),
-        Network("10.50.0.0/16", "JP", 64550, "Demo VPN JP", "vpn"),
-        Network("10.51.0.0/16", "US", 64551, "Demo VPN US", "vpn"),
-        Network("10.60.0.0/24", "DE", 64560, "Demo Relay DE", "tor"),
+        Network("198.18.0.0/16", "JP", 64500, "Demo Mobile East JP", "mobile"),
+        Network("198.19.0.0/16", "JP", 64501, "Demo Mobile West JP", "mobile"),
+        Network("2001:db8:1000::/40", "JP", 64510, "Demo Hikari Fiber JP", "residential"),
+        Network("2001:db8:1100::/40", "JP", 64511, "Demo Cable Osaka JP", "residential"),
+        Network("2001:db8:1200::/40", "JP", 64512, "Demo Net Sapporo JP", "residential"),
+        Network("2001:db8:2000::/40", "JP", 64520, "Demo Cloud Tokyo", "hosting"),
+        Network("2001:db8:3000::/40", "CN", 64530, "Demo Telecom CN", "residential"),
+        Network("2001:db8:3100::/40", "US", 64531, "Demo Cable US", "residential"),
+        Network("2001:db8:3200::/40", "VN", 64532, "Demo Broadband VN", "residential"),
+        Network("2001:db8:3300::/40", "BR", 64533, "Demo Telecom BR", "residential"),
+        Network("2001:db8:3400::/40", "RU", 64534, "Demo Net RU", "residential"),
+        Network("2001:db8:3500::/40", "KR", 64535, "Demo Broadband KR", "residential"),
+        Network("2001:db8:3600::/40", "US", 64536, "Demo Hotel WiFi Hawaii", "residential"),
+        Network("2001:db8:3700::/40", "TW", 64537, "Demo Net TW", "residential"),
+        Network("2001:db8:4000::/40", "US", 64540, "Demo Hosting US", "hosting"),
+        Network("2001:db8:4100::/40", "NL", 64541, "Demo Hosting NL", "hosting"),
+        Network("2001:db8:4200::/40", "SG", 64542, "Demo Hosting SG", "hosting"),
+        Network("198.51.100.0/24", "US", 64540, "Demo Hosting US", "hosting"),
+        Network("2001:db8:5000::/40", "JP", 64550, "Demo VPN JP", "vpn"),
+        Network("2001:db8:5100::/40", "US", 64551, "Demo VPN US", "vpn"),
+        Network("192.0.2.0/24", "DE", 64560, "Demo Relay DE", "tor"),
         Network("2001:db8:100::/40", "JP", 64500, "Demo Mobile East JP", "mobile"),
         Network("2001:db8:200::/40", "JP", 64510, "Demo Hikari Fiber JP", "residential"),
         Network("2001:db8:300::/40", "US", 64540, "Demo Hosting US", "hosting"),
@@ -58,14 +65,16 @@ NETWORKS: dict[str, Network] = {
 
 # Named pools scenario files may use instead of raw CIDRs.
 POOLS: dict[str, tuple[str, ...]] = {
-    "jp-mobile": ("100.64.0.0/16", "100.65.0.0/16"),
-    "jp-residential": ("10.10.0.0/16", "10.11.0.0/16", "10.12.0.0/16"),
-    "jp-hosting": ("10.20.0.0/16",),
-    "foreign-residential": ("10.30.0.0/16", "10.31.0.0/16", "10.32.0.0/16", "10.33.0.0/16", "10.34.0.0/16"),
-    "foreign-hosting": ("10.40.0.0/16", "10.41.0.0/16", "10.42.0.0/16"),
-    "travel": ("10.35.0.0/16", "10.36.0.0/16", "10.37.0.0/16"),
-    "vpn": ("10.50.0.0/16", "10.51.0.0/16"),
-    "tor": ("10.60.0.0/24",),
+    "jp-mobile": ("198.18.0.0/16", "198.19.0.0/16"),
+    "jp-residential": ("2001:db8:1000::/40", "2001:db8:1100::/40", "2001:db8:1200::/40"),
+    "jp-hosting": ("2001:db8:2000::/40",),
+    "foreign-residential": (
+        "2001:db8:3000::/40", "2001:db8:3100::/40", "2001:db8:3200::/40", "2001:db8:3300::/40", "2001:db8:3400::/40",
+    ),
+    "foreign-hosting": ("2001:db8:4000::/40", "2001:db8:4100::/40", "2001:db8:4200::/40"),
+    "travel": ("2001:db8:3500::/40", "2001:db8:3600::/40", "2001:db8:3700::/40"),
+    "vpn": ("2001:db8:5000::/40", "2001:db8:5100::/40"),
+    "tor": ("192.0.2.0/24",),
 }
 
 # Carrier NAT: the mobile carriers put many subscribers behind a few shared addresses.
@@ -96,6 +105,20 @@ def resolve_subnet(name: str) -> tuple[IPNetwork, ...]:
 
 
 def address_in(net: IPNetwork, rng: random.Random) -> str:
-    """A random host address inside the network (never the network or broadcast address)."""
-    span = max(1, min(net.num_addresses - 2, 2**32))
+    """A random host address anywhere inside the network (never its first or last address)."""
+    span = max(1, net.num_addresses - 2)
     return str(net.network_address + 1 + rng.randrange(span))
+
+
+# The same for a `shield run` subprocess (and ./dev run): SHIELD_* variables override the defaults.
+DEMO_ENV: dict[str, str] = {
+    "SHIELD_GEOIP_COUNTRY": str(DEMO_GEOIP),
+    "SHIELD_GEOIP_ASN": str(DEMO_GEOIP),
+    "SHIELD_EXTRA_LISTS": str(DEMO_LISTS),
+}
+
+
+def demo_world(settings: Settings) -> Settings:
+    """The settings with the demo world loaded: its GeoIP database and its lists (hosting ASNs, carriers, relays)."""
+    geoip = GeoipSettings(country=DEMO_GEOIP, asn=DEMO_GEOIP)
+    return dataclasses.replace(settings, geoip=geoip, extra_lists=(*settings.extra_lists, DEMO_LISTS))

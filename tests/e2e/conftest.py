@@ -15,7 +15,7 @@ import pytest
 from shield.clock import FakeClock
 from shield.observe.logs import configure_logging
 from shield.service import Service, build_service
-from shield.settings import FieldRef, LogSettings, RouteSettings, Settings
+from shield.settings import DEMO_GEOIP, FieldRef, GeoipSettings, LogSettings, RouteSettings, Settings
 from shield.store.base import Store
 from tests.fixtures.upstream import AppServers, Upstream, free_port
 
@@ -73,6 +73,7 @@ def stack_settings(test_upstream: Upstream, rules: Path, /, **changes: Any) -> S
     base = Settings(
         listen=f"127.0.0.1:{free_port()}", upstream=test_upstream.url, secret=SECRET, rules=rules, routes=(route,),
         reload_rules=False, log=LogSettings(format="json"),
+        geoip=GeoipSettings(country=DEMO_GEOIP, asn=DEMO_GEOIP),  # the demo world's database, not its lists
     )
     return dataclasses.replace(base, **changes)
 

@@ -11,7 +11,7 @@ import pytest
 from shield.client import solve
 
 LOGIN = "/api/login"
-FOREIGN = {"X-Forwarded-For": "10.31.0.7", "User-Agent": "Mozilla/5.0 (X11; Linux x86_64) Firefox/131.0"}
+FOREIGN = {"X-Forwarded-For": "2001:db8:3100::7", "User-Agent": "Mozilla/5.0 (X11; Linux x86_64) Firefox/131.0"}
 
 
 async def login(

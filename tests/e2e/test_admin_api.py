@@ -57,21 +57,22 @@ async def test_admin_routes_refuse_a_missing_or_wrong_token(both: tuple[str, str
 
 async def test_an_admin_ban_bites_on_the_proxy_and_lifting_it_lets_the_client_back(both: tuple[str, str]) -> None:
     proxy, admin = both
-    who = {"X-Forwarded-For": "10.42.9.9"}
+    who = {"X-Forwarded-For": "198.51.100.9"}
     async with aiohttp.ClientSession() as s:
         async with s.post(admin + "/decisions", headers=AUTH,
-                          json={"scope": "subnet", "value": "10.42.9.0/24", "ttl": "1h", "reason": "incident 42"}) as r:
+                          json={"scope": "subnet", "value": "198.51.100.0/24", "ttl": "1h", "reason": "incident 42"},
+                          ) as r:
             assert r.status in (200, 201)
         # the ban cache refreshes at once after an admin change (and every second anyway)
         assert await eventually_status(s, proxy + "/anything", who, 403)
         async with s.get(admin + "/decisions", headers=AUTH) as r:
             bans = await r.json()
-        assert "10.42.9.0/24" in str(bans)
+        assert "198.51.100.0/24" in str(bans)
         async with s.get(admin + "/metrics", headers=AUTH) as r:
             exposition = await r.text()
         assert "shield_bans_active 1.0" in exposition
         assert 'shield_requests_total{route="banned",status="403"} 1.0' in exposition
-        async with s.delete(admin + "/decisions/subnet/10.42.9.0/24", headers=AUTH) as r:
+        async with s.delete(admin + "/decisions/subnet/198.51.100.0/24", headers=AUTH) as r:
             assert r.status in (200, 204)
         assert await eventually_status(s, proxy + "/anything", who, 200)
 
@@ -82,7 +83,7 @@ async def test_rules_and_explain_over_the_admin_api(both: tuple[str, str]) -> No
         async with s.get(admin + "/rules", headers=AUTH) as r:
             info = await r.json()
         async with s.post(admin + "/explain", headers=AUTH, json={
-            "method": "POST", "path": "/api/login", "client_ip": "10.31.0.7",
+            "method": "POST", "path": "/api/login", "client_ip": "2001:db8:3100::7",
             "body": {"username": "block", "password": "x"},
         }) as r:
             explained = await r.json()

@@ -24,12 +24,12 @@ async def test_decision_line_has_every_documented_field(make_stack: Any) -> None
     async with aiohttp.ClientSession() as s:
         await s.post(
             stack.url + "/api/login", json={"username": "Tag", "password": "x"},
-            headers={"X-Forwarded-For": "10.31.0.7", "User-Agent": "curl/8.5.0"},
+            headers={"X-Forwarded-For": "2001:db8:3100::7", "User-Agent": "curl/8.5.0"},
         )
     (line,) = stack.decisions()
     assert set(line) == DECISION_FIELDS
-    assert line["client_ip"] == "10.31.0.7"
-    assert line["subnet"] == "10.31.0.0/24"
+    assert line["client_ip"] == "2001:db8:3100::7"
+    assert line["subnet"] == "2001:db8:3100::/48"
     assert (line["country"], line["asn"], line["asn_org"]) == ("US", 64531, "Demo Cable US")
     assert line["ua_family"] == "curl"
     assert line["rules"] == [{"id": "tag_me", "score": 30}]

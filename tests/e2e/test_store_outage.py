@@ -10,7 +10,7 @@ import aiohttp
 from shield.settings import Settings
 from shield.store.connect import open_store
 
-FOREIGN = {"X-Forwarded-For": "10.31.0.7"}
+FOREIGN = {"X-Forwarded-For": "2001:db8:3100::7"}
 
 
 async def login(session: aiohttp.ClientSession, url: str, account: str, password: str = "wrong") -> int:

@@ -71,9 +71,9 @@ async def test_the_risk_tag_joins_the_rules_reasons_on_a_tagged_request(make_sta
 
 async def test_new_device_and_new_country_during_a_wave(make_stack: Any) -> None:
     stack = await make_stack(rules_text=RULES)
-    owner = {"X-Forwarded-For": "10.10.0.5", "User-Agent": "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5) Safari/604.1"}
-    thief = {"X-Forwarded-For": "10.34.0.9", "User-Agent": "Mozilla/5.0 (X11; Linux x86_64) Firefox/131.0"}
-    async with aiohttp.ClientSession() as s:  # the owner's phone, at home in Japan
+    owner = {"X-Forwarded-For": "2001:db8:1000::5", "User-Agent": "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5) Safari/604.1"}
+    thief = {"X-Forwarded-For": "2001:db8:3400::9", "User-Agent": "Mozilla/5.0 (X11; Linux x86_64) Firefox/131.0"}
+    async with aiohttp.ClientSession() as s:  # the owner's phone, at home in Japan (demo world: documentation ranges)
         assert (await s.post(stack.url + "/api/login", json={"username": "victim", "password": "right"},
                              headers=owner)).status == 200
         await stack.service.pipeline.drain()
@@ -85,14 +85,14 @@ async def test_new_device_and_new_country_during_a_wave(make_stack: Any) -> None
     async with aiohttp.ClientSession() as wave:  # a leaked list: 60 failed logins on 60 accounts
         for n in range(60):
             await wave.post(stack.url + "/api/login", json={"username": f"user{n}", "password": "guess"},
-                            headers={"X-Forwarded-For": f"10.40.{n}.1"})
+                            headers={"X-Forwarded-For": f"2001:db8:40{n:02x}::1"})
         await stack.service.pipeline.drain()
     async with aiohttp.ClientSession() as s:  # a new device from Vietnam, during the wave
-        thief = {"X-Forwarded-For": "10.32.0.9", "User-Agent": "Mozilla/5.0 (Windows NT 10.0) Chrome/131.0"}
+        thief = {"X-Forwarded-For": "2001:db8:3200::9", "User-Agent": "Mozilla/5.0 (Windows NT 10.0) Chrome/131.0"}
         assert (await s.post(stack.url + "/api/login", json={"username": "victim", "password": "right"},
                              headers=thief)).status == 200
         await stack.service.pipeline.drain()
-    assert stack.decisions()[-1]["client_ip"] == "10.32.0.9"
+    assert stack.decisions()[-1]["client_ip"] == "2001:db8:3200::9"
     assert upstream_reasons(stack)[-1] == "takeover_risk"
     (event,) = [line for line in stack.lines() if line["event"] == "takeover.suspected"]
     assert event["reason"] == "new_device_new_country_in_wave"

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import io
+import ipaddress
 import subprocess
 import sys
 from pathlib import Path
@@ -155,6 +156,28 @@ def test_shipped_demo_database_is_built_from_the_shipped_csv(tmp_path: Path) -> 
         maxminddb.open_database(str(tmp_path / "demo.mmdb")) as fresh,
         maxminddb.open_database(str(PROJECT_DIR / "geoip" / "demo.mmdb")) as shipped,
     ):
-        for ip in ("10.10.1.1", "100.64.1.1", "10.60.0.1", "2001:db8:300::1", "10.42.9.9", "10.60.1.1"):
+        for ip in ("2001:db8:1001::1", "198.18.1.1", "192.0.2.1", "2001:db8:300::1", "2001:db8:4209::9", "192.0.3.1"):
             assert fresh.get(ip) == shipped.get(ip)
-        assert shipped.get("10.42.9.9")["autonomous_system_number"] == 64542
+        assert shipped.get("2001:db8:4209::9")["autonomous_system_number"] == 64542
+        assert fresh.metadata().node_count == shipped.metadata().node_count
+
+
+DOCUMENTATION_AND_BENCHMARKING = [
+    ipaddress.ip_network(n)
+    for n in ("192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24", "198.18.0.0/15", "2001:db8::/32")
+]
+
+
+def _inside(net: ipaddress.IPv4Network | ipaddress.IPv6Network) -> bool:
+    return any(
+        net.version == r.version and net.subnet_of(r)  # type: ignore[arg-type]
+        for r in DOCUMENTATION_AND_BENCHMARKING
+    )
+
+
+def test_the_demo_world_lives_in_documentation_and_benchmarking_ranges_only() -> None:
+    """Never space real networks use inside: the old world read a k3s pod (10.42.0.0/16) as SG hosting."""
+    rows = parse_csv((PROJECT_DIR / "geoip" / "demo.csv").read_text(), "demo.csv")
+    outside = [str(row.network) for row in rows if not _inside(row.network)]
+    assert rows
+    assert outside == []

@@ -4,9 +4,9 @@ from pathlib import Path
 
 import pytest
 
-from shield.enrich.lists import CidrList, ListError, load_lists, parse_list
+from shield.enrich.lists import CidrList, ListError, load_list_folders, load_lists, parse_list
 from shield.model import FactValue
-from shield.settings import BUNDLED_RULES
+from shield.settings import BUNDLED_RULES, DEMO_LISTS
 
 
 def one(text: str, name: str = "l") -> object:
@@ -150,18 +150,66 @@ def test_missing_folder_means_no_lists(tmp_path: Path) -> None:
     assert load_lists(tmp_path / "nope") == {}
 
 
-def test_bundled_lists_load_with_the_demo_world() -> None:
+def test_bundled_lists_load_without_the_demo_world() -> None:
     lists = load_lists(BUNDLED_RULES / "lists")
     assert {name: named.kind for name, named in lists.items()} == {
         "allow_cidrs": "cidr",
         "bad_cidrs": "cidr",
+        "carrier_nat_asns": "int",
         "hosting_asns": "int",
         "tor_exits": "cidr",
     }
+    assert lists["hosting_asns"].contains(16509)
+    assert not any(lists["hosting_asns"].contains(asn) for asn in (64520, 64540, 64541, 64542, 64550, 64551))
+    assert lists["carrier_nat_asns"].contains(9605)
+    assert not lists["carrier_nat_asns"].contains(64500)
+    assert not lists["tor_exits"].contains("192.0.2.200")
+
+
+def test_the_demo_lists_add_to_the_bundled_ones() -> None:
+    lists = load_list_folders(BUNDLED_RULES / "lists", [DEMO_LISTS])
     assert all(lists["hosting_asns"].contains(asn) for asn in (16509, 64520, 64540, 64541, 64542, 64550, 64551))
     assert not lists["hosting_asns"].contains(64510)
-    assert lists["tor_exits"].contains("10.60.0.200")
-    assert not lists["tor_exits"].contains("10.61.0.1")
+    assert lists["carrier_nat_asns"].contains(9605)
+    assert lists["carrier_nat_asns"].contains(64500)
+    assert lists["tor_exits"].contains("192.0.2.200")
+    assert not lists["tor_exits"].contains("192.0.3.1")
+    assert lists["bad_cidrs"].kind == "cidr"
+
+
+def test_extra_folders_add_entries_of_every_kind(tmp_path: Path) -> None:
+    base, extra = tmp_path / "base", tmp_path / "extra"
+    base.mkdir()
+    extra.mkdir()
+    (base / "nets.txt").write_text("198.51.100.0/25\n2001:db8::/48\n")
+    (extra / "nets.txt").write_text("198.51.100.128/25\n203.0.113.0/24\n")
+    (base / "vip.txt").write_text("alice\n")
+    (extra / "vip.txt").write_text("Bob\n")
+    (extra / "only_here.txt").write_text("64500\n")
+    lists = load_list_folders(base, [extra])
+    assert [lists["nets"].contains(ip) for ip in ("198.51.100.1", "198.51.100.200", "203.0.113.9", "2001:db8::1")] == [
+        True, True, True, True,
+    ]
+    assert not lists["nets"].contains("192.0.2.1")
+    assert isinstance(lists["nets"], CidrList)
+    assert len(lists["nets"].v4.starts) == 2  # the two halves of 198.51.100.0/24 merged into one range
+    assert lists["vip"].contains("alice")
+    assert lists["vip"].contains("bob")
+    assert lists["only_here"].contains(64500)
+
+
+def test_extra_folders_refuse_a_kind_change_and_a_missing_folder(tmp_path: Path) -> None:
+    base, extra = tmp_path / "base", tmp_path / "extra"
+    base.mkdir()
+    extra.mkdir()
+    (base / "hosting_asns.txt").write_text("16509\n")
+    (extra / "hosting_asns.txt").write_text("# kind: cidr\n198.51.100.0/24\n")
+    with pytest.raises(ListError) as err:
+        load_list_folders(base, [extra, tmp_path / "nope"])
+    assert err.value.problems == [
+        f"{extra / 'hosting_asns.txt'}:0: list 'hosting_asns' adds to a list of another kind (cidr here, int before)",
+        f"{tmp_path / 'nope'}:0: extra_lists: not a folder",
+    ]
 
 
 def test_large_cidr_list_is_merged(tmp_path: Path) -> None:

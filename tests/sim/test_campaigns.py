@@ -77,7 +77,7 @@ def test_low_and_slow_makes_one_or_two_attempts_a_day_per_target() -> None:
 
 def test_naive_stays_in_one_hosting_slash_24_with_one_library_agent() -> None:
     events = campaign_events(scenario.load("naive"), ACCOUNTS)
-    net = ipaddress.ip_network("10.40.7.0/24")
+    net = ipaddress.ip_network("198.51.100.0/24")
     assert all(ipaddress.ip_address(e.client_ip) in net for e in events)
     assert {dict(e.headers)["User-Agent"] for e in events} == {dict(events[0].headers)["User-Agent"]}
 

@@ -7,6 +7,10 @@ from collections import Counter
 
 import pytest
 
+from shield.enrich.geo import GeoLookup
+from shield.geoip_build import parse_csv
+from shield.identity.client_ip import subnet_of
+from shield.settings import DEMO_GEOIP, PROJECT_DIR
 from shield.sim import scenario
 from shield.sim.events import LEGIT
 from shield.sim.plan import accounts_for, make_plan
@@ -92,6 +96,9 @@ def test_versions_update_during_the_run(plan) -> None:  # type: ignore[no-untype
     assert {"5.2.1", "5.3.0"} <= versions
 
 
+DEMO_CSV = PROJECT_DIR / "geoip" / "demo.csv"
+
+
 def test_chrome_sends_client_hints_and_japanese_accept_language(plan) -> None:  # type: ignore[no-untyped-def]
     chrome = [dict(e.headers) for e in plan.events if e.actor == LEGIT and "Chrome/" in dict(e.headers)["User-Agent"]]
     assert chrome
@@ -108,6 +115,29 @@ def test_world_table_addresses_are_inside_their_networks() -> None:
     for cidr, net in NETWORKS.items():
         for _ in range(20):
             assert ipaddress.ip_address(net.address(rng)) in ipaddress.ip_network(cidr)
+
+
+def test_world_table_mirrors_the_demo_database_csv() -> None:
+    rows = parse_csv(DEMO_CSV.read_text(), "demo.csv")
+    csv_world = {
+        str(r.network): (r.record["country"]["iso_code"], r.record["autonomous_system_number"].value,
+                         r.record["autonomous_system_organization"])
+        for r in rows
+    }
+    assert {cidr: (n.country, n.asn, n.org) for cidr, n in NETWORKS.items()} == csv_world
+
+
+def test_world_addresses_spread_over_as_many_subnets_as_the_old_slash_16s() -> None:
+    """A /40 holds 256 of shield's IPv6 subnets (/48) as a /16 held 256 IPv4 /24s: keep them all in use."""
+    import random
+
+    rng = random.Random(0)
+    geo = GeoLookup(country=DEMO_GEOIP, asn=DEMO_GEOIP)
+    for cidr, net in NETWORKS.items():
+        addresses = [net.address(rng) for _ in range(400)]
+        subnets = {subnet_of(a) for a in addresses}
+        assert len(subnets) >= min(150, ipaddress.ip_network(cidr).num_addresses // 256), cidr  # ~200 expected
+        assert all(geo.lookup(a).asn == net.asn for a in addresses[:20]), cidr
 
 
 def test_history_precedes_the_run_with_the_users_own_devices(plan) -> None:  # type: ignore[no-untyped-def]

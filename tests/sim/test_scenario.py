@@ -54,7 +54,7 @@ def test_a_copied_file_loads_by_path(tmp_path: Path) -> None:
         (GOOD.replace("duration: 30m", "duration: soon"), ":4:1: duration: 'soon' is not a duration"),
         (GOOD.replace("valid_share: 0.01", "valid_share: 3"), ":7:3: list.valid_share: must be between 0 and 1"),
         (GOOD.replace("foreign-hosting", "moon-base"), ":9:11: addresses.pools.moon-base: unknown address pool"),
-        (GOOD.replace("foreign-hosting", "192.0.2.0/24"), "addresses.pools.192.0.2.0/24: unknown address pool"),
+        (GOOD.replace("foreign-hosting", "203.0.113.0/24"), "addresses.pools.203.0.113.0/24: unknown address pool"),
         (GOOD + "agents:\n  kinds: {lynx: 1}\n", ":11:11: agents.kinds.lynx: unknown agent kind"),
         (GOOD + "agents:\n  rotate: hourly\n", ":11:3: agents.rotate: expected one of per_request"),
         (GOOD + "speed: 9\n", ":10:1: speed: unknown key"),
