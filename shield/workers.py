@@ -28,6 +28,7 @@ import structlog
 from aiohttp import web
 
 from shield.admin import PEER_METRICS_KEY, PeerMetrics
+from shield.cpu_quota import available_cpus
 from shield.observe.metrics import Metrics
 from shield.settings import Settings
 from shield.settings_load import split_listen
@@ -48,7 +49,8 @@ AppFactory = Callable[[Settings, bool], Awaitable[Apps]]  # (settings, with_admi
 
 
 def effective_workers(settings: Settings) -> int:
-    return settings.workers or (os.cpu_count() or 1)
+    """`workers: 0` -> one per CPU this container may use (its cgroup quota), not per host CPU."""
+    return settings.workers or available_cpus()
 
 
 def _new_loop() -> asyncio.AbstractEventLoop:
