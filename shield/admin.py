@@ -16,13 +16,10 @@ from urllib.parse import urlsplit
 import structlog
 from aiohttp import web
 
-from shield.observe.metrics import Metrics, merge_expositions
+from shield.observe.metrics import Metrics
 from shield.settings import Settings
 
 ReadyCheck = Callable[[], Awaitable[None]]
-PeerMetrics = Callable[[], Awaitable[list[bytes]]]
-# Set by the worker supervisor when other workers' metrics must be merged into this listener's.
-PEER_METRICS_KEY: web.AppKey[PeerMetrics] = web.AppKey("shield.peer_metrics")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 ADMIN_DISABLED = "no admin token configured: set SHIELD_ADMIN_TOKEN or admin.token_file"
 OPEN_PATHS = frozenset({"/healthz", "/readyz"})
@@ -90,11 +87,9 @@ def _readyz(checks: Sequence[ReadyCheck]) -> Callable[[web.Request], Awaitable[w
 
 
 def _metrics(metrics: Metrics) -> Callable[[web.Request], Awaitable[web.Response]]:
-    async def handler(request: web.Request) -> web.Response:
+    async def handler(_request: web.Request) -> web.Response:
+        # every worker's metrics when there are several (prometheus-client's multiprocess files)
         body = metrics.exposition()
-        peers = request.app.get(PEER_METRICS_KEY)
-        if peers is not None:
-            body = merge_expositions([body, *await peers()])
         return web.Response(body=body, content_type="text/plain", charset="utf-8")
 
     return handler

@@ -32,6 +32,7 @@ from shield.identity.client_ip import subnet_of
 from shield.identity.credentials import normalise_account
 from shield.identity.keyed import Keyer
 from shield.model import Clock, NamedList
+from shield.observe import multiproc
 from shield.observe.metrics import Metrics
 from shield.pipeline import Pipeline
 from shield.respond import banned
@@ -44,6 +45,7 @@ from shield.store.resilient import ResilientStore
 log = structlog.get_logger()
 
 GEOIP_REFRESH_S = 5.0
+GAUGE_SAMPLE_S = 1.0
 
 
 @dataclass(slots=True)
@@ -73,6 +75,8 @@ class Service:
         if self.settings.reload_rules:
             self.rules.watch()
         self.tasks.append(asyncio.create_task(self._refresh_geoip(), name="shield.geoip_refresh"))
+        if self.metrics.multiprocess_dir is not None:
+            self.tasks.append(asyncio.create_task(self._sample_gauges(), name="shield.metrics_sampler"))
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
             # not on Windows, and only from the main thread of a process
             asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, self._sighup)
@@ -88,6 +92,12 @@ class Service:
                 self.facts.refresh()
             except Exception:  # a broken new file must never stop the refresher
                 log.exception("geoip.refresh_failed")
+
+    async def _sample_gauges(self) -> None:
+        """With several workers, scrape-time gauges are written to the shared files for worker 0 to read."""
+        while True:
+            self.metrics.sample_gauges()
+            await asyncio.sleep(GAUGE_SAMPLE_S)
 
     async def close(self) -> None:
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
@@ -139,7 +149,7 @@ def build_service(
     `ua_resolver` shares an already built ua-parser resolver (it takes a while to build).
     """
     clock = clock or SystemClock()
-    metrics = Metrics()
+    metrics = Metrics(multiprocess_dir=multiproc.current())
     on_error, on_state = _store_hooks(metrics)
     metrics.store_up.set(1)
     store = store or open_store(settings.store, settings, on_error=on_error, on_state=on_state)
@@ -171,8 +181,8 @@ def build_service(
         degraded=degraded,
     )
     # gauges read at scrape time: no bookkeeping on the request path
-    metrics.bans_active.set_function(lambda: float(len(bans)))
-    metrics.delayed_inflight.set_function(lambda: float(pipeline.tarpit.inflight))
+    metrics.gauge_function(metrics.bans_active, lambda: float(len(bans)))
+    metrics.gauge_function(metrics.delayed_inflight, lambda: float(pipeline.tarpit.inflight))
     proxy = build_app(
         settings, clock=clock, metrics=metrics, forwarder=fwd, protected=pipeline,
         ban_check=_ban_check(bans, clock, metrics),
