@@ -68,7 +68,8 @@ async def replay(store: Store, settings: Settings, builder: FactBuilder, n: int)
         ip = f"10.{30 + i % 13}.{(i // 250) % 250}.{i % 250}"
         with steps.time("facts"):
             rf = builder.build(request_id="b", route=route, method="POST", path="/api/login", query={},
-                               raw_headers=headers, body=body, client_ip=ip)
+                               raw_headers=headers, body=body, client_ip=ip,
+                               peer_trusted=True)
             obs = observation(rf)
         with steps.time("store"):
             signals = await store.observe(obs, now + i * 0.01)
