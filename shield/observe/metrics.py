@@ -38,8 +38,10 @@ LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0
 # Shield's own work per protected request is expected in the sub-millisecond range.
 PIPELINE_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1.0, 5.0)
 # One store round trip: tens of microseconds in memory, ~0.2-2 ms to a nearby Redis.
-# A typed view of prometheus-client's untyped constructor (no `type: ignore` to go stale).
-_multiprocess_collector: Callable[..., Collector] = MultiProcessCollector
+# A typed view of prometheus-client's untyped merge (no `type: ignore` to go stale).
+_merge_files: Callable[[list[str], bool], Iterable[Metric]] = MultiProcessCollector.merge
+# Every file holds at least its 8-byte header once prometheus-client has sized it.
+_FILE_HEADER_BYTES = 8
 STORE_BUCKETS = (0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0)
 
 
@@ -50,6 +52,29 @@ class BuildInfo(Collector):
         family = GaugeMetricFamily("shield_build_info", "Shield build", labels=["version", "python"])
         family.add_metric([shield_version(), python_version()], 1.0)
         yield family
+
+
+class SharedFiles(Collector):
+    """Every worker's values from the multiprocess folder, skipping files not yet sized.
+
+    prometheus-client creates a worker's file before sizing it; reading it in between raises and
+    fails the whole scrape, and a worker killed in that window leaves the empty file for good
+    (prometheus/client_python#1199). Such a file holds no value yet, so skipping it loses nothing.
+    """
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    def collect(self) -> Iterable[Metric]:
+        files = [str(p) for p in sorted(self.folder.glob("*.db")) if _sized(p)]
+        return _merge_files(files, True)
+
+
+def _sized(path: Path) -> bool:
+    try:
+        return path.stat().st_size >= _FILE_HEADER_BYTES
+    except OSError:  # removed by mark_process_dead meanwhile
+        return False
 
 
 def _add_process_collectors(registry: CollectorRegistry) -> None:
@@ -141,7 +166,7 @@ class Metrics:
     def _merged_registry(folder: Path) -> CollectorRegistry:
         """Every worker's values from the shared folder, plus what is computed here at scrape time."""
         merged = CollectorRegistry()
-        _multiprocess_collector(merged, path=str(folder))
+        merged.register(SharedFiles(folder))
         merged.register(BuildInfo())
         _add_process_collectors(merged)
         return merged

@@ -120,3 +120,12 @@ def test_multiprocess_exposition_sums_workers_and_keeps_a_dead_ones_counts(multi
         "python_info{",
     ):
         assert needle in text, needle
+
+
+def test_an_empty_file_left_by_a_worker_killed_at_birth_does_not_break_the_scrape(multiprocess_folder: Path) -> None:
+    # prometheus-client creates a worker's file before sizing it; a worker SIGKILLed in between leaves
+    # a 0-byte file for good (prometheus/client_python#1199), and a scrape that reads it raises.
+    _run_worker(multiprocess_folder, 2, 0, 0)
+    (multiprocess_folder / "counter_999999.db").write_bytes(b"")
+    text = Metrics(multiprocess_dir=multiprocess_folder).exposition().decode()
+    assert 'shield_requests_total{route="login",status="200"} 2.0' in text

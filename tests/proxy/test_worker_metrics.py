@@ -40,8 +40,9 @@ async def _scrape(admin: str) -> str:
     async with aiohttp.ClientSession() as s, s.get(
         f"{admin}/metrics", headers={"Authorization": f"Bearer {TOKEN}"}
     ) as r:
-        assert r.status == 200
-        return await r.text()
+        text = await r.text()
+        assert r.status == 200, text
+        return text
 
 
 async def _served(admin: str) -> float:
