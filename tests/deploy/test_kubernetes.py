@@ -33,7 +33,10 @@ def _shield_container() -> dict[str, Any]:
     return next(c for c in pod["containers"] if c["name"] == "shield")
 
 
-@pytest.mark.parametrize(("filename", "doc"), _documents(), ids=lambda v: v if isinstance(v, str) else "")
+@pytest.mark.parametrize(
+    ("filename", "doc"),
+    [pytest.param(f, d, id=f"{f}:{d['kind']}/{d['metadata']['name']}") for f, d in _documents()],
+)
 def test_manifest_validates_strictly(filename: str, doc: dict[str, Any]) -> None:
     kubernetes_validate = pytest.importorskip("kubernetes_validate")
     kubernetes_validate.validate(doc, KUBE_VERSION, strict=True)
