@@ -80,6 +80,14 @@ def _ancestors(root: Path, path: str | None) -> list[Path]:
     return [root.joinpath(*parts[:i]) for i in range(len(parts), -1, -1)]
 
 
+def _schedulable_cpus() -> int | None:
+    """The CPUs this process may run on (taskset, cpuset), else the host's."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # not on this platform, or refused by a seccomp filter
+        return os.cpu_count()
+
+
 def _read(path: Path) -> str | None:
     try:
         return path.read_text()
@@ -97,7 +105,7 @@ def available_cpus(
 ) -> int:
     """CPUs for this process: cgroup v2 `cpu.max`, then v1 `cpu.cfs_*`, then the CPUs it may run on."""
     if cpu_count is None:
-        cpu_count = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+        cpu_count = _schedulable_cpus()
     v2_path, v1_path = cgroup_paths(_read(proc_self_cgroup))
     v2 = _tightest([quota_from_v2(_read(d / "cpu.max")) for d in _ancestors(root, v2_path)])
     v1_dirs = [*_ancestors(root / "cpu", v1_path), *_ancestors(root / "cpu,cpuacct", v1_path)]
