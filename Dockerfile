@@ -1,29 +1,40 @@
 # shield: credential-stuffing defense reverse proxy.
 #   docker build -t shield .
-#   docker run -p 8000:8000 -e SHIELD_UPSTREAM=http://app:8080 -e SHIELD_SECRET_FILE=/run/secrets/shield shield
-# Config, rules and GeoIP data live in /etc/shield; mount your own over any of them.
-FROM python:3.11-slim
+#   docker run --read-only --tmpfs /tmp -p 8000:8000 -e SHIELD_UPSTREAM=http://app:8080 \
+#     -e SHIELD_SECRET_FILE=/run/secrets/shield -v "$PWD/secret:/run/secrets/shield:ro" \
+#     -v /var/lib/GeoIP:/var/lib/shield/geoip:ro shield
+# Config (/etc/shield/shield.yaml) and rules (/etc/shield/rules) are in the image; mount your own
+# over either. No GeoIP data is: mount GeoLite2/GeoIP2 files at /var/lib/shield/geoip.
 
-ENV PYTHONDONTWRITEBYTECODE=1 \
-    PYTHONUNBUFFERED=1 \
-    PIP_NO_CACHE_DIR=1 \
+# Build stage: a virtualenv at the same path as in the final image, from the lock.
+FROM python:3.11-slim AS build
+ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
-
-# The same install as the README: pip install . from the source tree.
+RUN python -m venv /opt/shield
+# The dependency layer: only the lock is copied first, so a source change reuses this layer.
+# Every pin carries its hashes (--require-hashes); the build backend (setuptools, wheel) is locked too.
+COPY requirements/runtime.txt /tmp/runtime.txt
+RUN /opt/shield/bin/pip install --no-cache-dir --require-hashes --no-deps -r /tmp/runtime.txt
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY shield ./shield
-RUN pip install --no-cache-dir . \
-    && groupadd --system --gid 10001 shield \
+# Bytecode is compiled here, at build time: the final image never writes a .pyc.
+RUN /opt/shield/bin/pip install --no-cache-dir --no-deps --no-build-isolation . \
+    && /opt/shield/bin/pip uninstall --yes setuptools wheel pip
+
+# Final stage: the virtualenv, the rules and the config; no compiler, no pip, no source tree.
+FROM python:3.11-slim
+# PYTHONDONTWRITEBYTECODE: the root filesystem is read-only. TMPDIR is the only writable place it
+# needs (mount a tmpfs/emptyDir there): it holds the per-run Prometheus multiprocess folder.
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    TMPDIR=/tmp \
+    PATH=/opt/shield/bin:$PATH
+RUN groupadd --system --gid 10001 shield \
     && useradd --system --uid 10001 --gid 10001 --home-dir /nonexistent --shell /usr/sbin/nologin shield
-
+COPY --from=build /opt/shield /opt/shield
 COPY rules /etc/shield/rules
-COPY geoip /etc/shield/geoip
-COPY shield.example.yaml /etc/shield/shield.yaml
-
-# Inside a container the proxy and admin listeners face the container network.
-ENV SHIELD_LISTEN=0.0.0.0:8000 \
-    SHIELD_ADMIN_LISTEN=0.0.0.0:9000
+COPY deploy/docker/shield.yaml /etc/shield/shield.yaml
 
 USER 10001:10001
 WORKDIR /etc/shield

@@ -112,6 +112,7 @@ def main() -> None:
                 raw_headers=headers,
                 body=BODY,
                 client_ip=ip,
+                peer_trusted=True,
             )
 
         call()  # warm the caches

@@ -70,7 +70,8 @@ async def replay(store: Store, settings: Settings, builder: FactBuilder, n: int)
         ip = f"2001:db8:{30 + i % 13}{(i // 250) % 250:02x}::{i % 250:x}"
         with steps.time("facts"):
             rf = builder.build(request_id="b", route=route, method="POST", path="/api/login", query={},
-                               raw_headers=headers, body=body, client_ip=ip)
+                               raw_headers=headers, body=body, client_ip=ip,
+                               peer_trusted=True)
             obs = observation(rf)
         with steps.time("store"):
             signals = await store.observe(obs, now + i * 0.01)

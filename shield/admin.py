@@ -1,8 +1,9 @@
 """The admin listener (its own port): health, readiness, metrics, and the token-guarded API.
 
-/healthz and /readyz answer without a token (orchestrators probe them); every other route,
-/metrics included, needs `Authorization: Bearer <admin token>`. With no token configured those
-routes answer 403 and say how to set one.
+/healthz and /readyz answer without a token (orchestrators probe them); every other route
+needs `Authorization: Bearer <admin token>`. GET /metrics also takes the read-only
+`admin.metrics_token`, so a Prometheus scraper never holds the token that adds bans and reloads
+rules. With no token configured those routes answer 403 and say how to set one.
 """
 
 from __future__ import annotations
@@ -15,18 +16,16 @@ from urllib.parse import urlsplit
 import structlog
 from aiohttp import web
 
-from shield.observe.metrics import Metrics, merge_expositions
+from shield.observe.metrics import Metrics
 from shield.settings import Settings
 
 ReadyCheck = Callable[[], Awaitable[None]]
 # What works but in a lesser way (a store answering from local counters): reported, never unready.
 DegradedNotes = Callable[[], list[str]]
-PeerMetrics = Callable[[], Awaitable[list[bytes]]]
-# Set by the worker supervisor when other workers' metrics must be merged into this listener's.
-PEER_METRICS_KEY: web.AppKey[PeerMetrics] = web.AppKey("shield.peer_metrics")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 ADMIN_DISABLED = "no admin token configured: set SHIELD_ADMIN_TOKEN or admin.token_file"
 OPEN_PATHS = frozenset({"/healthz", "/readyz"})
+METRICS_PATH = "/metrics"
 READY_TIMEOUT = 2.0  # a probe that hangs must not hang the orchestrator's probe
 
 
@@ -34,8 +33,15 @@ def _json_error(status: int, error: str, message: str) -> web.Response:
     return web.json_response({"error": error, "message": message}, status=status)
 
 
-def token_guard(token: str | None) -> Callable[..., Awaitable[web.StreamResponse]]:
+def _bearer_matches(request: web.Request, expected: bytes) -> bool:
+    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+    # security: constant-time comparison, so response timing does not reveal the token prefix.
+    return bool(expected) and scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), expected)
+
+
+def token_guard(token: str | None, *, metrics_token: str | None = None) -> Callable[..., Awaitable[web.StreamResponse]]:
     expected = token.encode() if token else b""
+    reader = metrics_token.encode() if metrics_token else b""
 
     @web.middleware
     async def guard(
@@ -43,13 +49,14 @@ def token_guard(token: str | None) -> Callable[..., Awaitable[web.StreamResponse
     ) -> web.StreamResponse:
         if request.path in OPEN_PATHS:
             return await handler(request)
+        # security: the read-only token opens GET /metrics and nothing else (no bans, no reloads).
+        if request.path == METRICS_PATH and request.method in ("GET", "HEAD") and _bearer_matches(request, reader):
+            return await handler(request)
         if not expected:
             return _json_error(
                 403, "admin_disabled", "no admin token configured: set SHIELD_ADMIN_TOKEN or admin.token_file"
             )
-        scheme, _, given = request.headers.get("Authorization", "").partition(" ")
-        # security: constant-time comparison, so response timing does not reveal the token prefix.
-        if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), expected):
+        if not _bearer_matches(request, expected):
             resp = _json_error(401, "unauthorized", "missing or wrong bearer token")
             resp.headers["WWW-Authenticate"] = 'Bearer realm="shield-admin"'
             return resp
@@ -92,11 +99,9 @@ def _readyz(checks: Sequence[ReadyCheck], notes: DegradedNotes) -> Callable[[web
 
 
 def _metrics(metrics: Metrics) -> Callable[[web.Request], Awaitable[web.Response]]:
-    async def handler(request: web.Request) -> web.Response:
+    async def handler(_request: web.Request) -> web.Response:
+        # every worker's metrics when there are several (prometheus-client's multiprocess files)
         body = metrics.exposition()
-        peers = request.app.get(PEER_METRICS_KEY)
-        if peers is not None:
-            body = merge_expositions([body, *await peers()])
         return web.Response(body=body, content_type="text/plain", charset="utf-8")
 
     return handler
@@ -110,7 +115,8 @@ def build_admin_app(
     degraded: DegradedNotes = list,
     extra_routes: Sequence[web.RouteDef] = (),
 ) -> web.Application:
-    app = web.Application(middlewares=[token_guard(settings.admin.token)], client_max_size=64 * 1024)
+    guard = token_guard(settings.admin.token, metrics_token=settings.admin.metrics_token)
+    app = web.Application(middlewares=[guard], client_max_size=64 * 1024)
     app.router.add_get("/healthz", _healthz)
     app.router.add_get("/readyz", _readyz(tuple(ready_checks), degraded))
     app.router.add_get("/metrics", _metrics(metrics))

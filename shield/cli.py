@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from types import ModuleType
 
 import shield.commands
+from shield.version import python_version, shield_version
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -52,6 +53,9 @@ def _register(module: ModuleType, subparsers: argparse._SubParsersAction[argpars
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="shield", description="Credential-stuffing defense reverse proxy.", allow_abbrev=False
+    )
+    parser.add_argument(
+        "--version", action="version", version=f"shield {shield_version()} (Python {python_version()})"
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for module in _command_modules():

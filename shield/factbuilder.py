@@ -207,8 +207,13 @@ class FactBuilder:
         raw_headers: Sequence[tuple[bytes, bytes]],
         body: bytes,
         client_ip: str,
+        peer_trusted: bool,
     ) -> RequestFacts:
-        """The Attempt and facts of one protected request. Never raises on client input."""
+        """The Attempt and facts of one protected request. Never raises on client input.
+
+        `peer_trusted`: the socket peer is in trusted_proxies (the TLS terminator); only then is its
+        TLS fingerprint header believed.
+        """
         headers = header_map(raw_headers)
         creds = extract_credentials(
             route=route,
@@ -226,7 +231,9 @@ class FactBuilder:
             headers,
             ua,
             has_ua=bool(ua_text.strip()),
-            tls_header=client.tls_fingerprint_header,
+            # security: a client that reaches shield directly could name any JA3/JA4 (to pass as a common
+            # browser, or rotate its fingerprint); the header counts only when a trusted proxy set it.
+            tls_header=client.tls_fingerprint_header if peer_trusted else None,
             app_version_header=client.app_version_header,
         )
         device = read_device(

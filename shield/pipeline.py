@@ -97,12 +97,15 @@ class Pipeline:
         rf = self.facts.build(
             request_id=ctx.request_id, route=route, method=request.method, path=request.path,
             query=request.query, raw_headers=request.raw_headers, body=body, client_ip=ctx.client_ip,
+            peer_trusted=ctx.peer_trusted,
         )
         state = await self._challenge_state(request, rf, route, now)
         obs = observation(rf)
         t_store = self.clock.monotonic()
         signals = await self.store.observe(obs, now)
-        store_ms = (self.clock.monotonic() - t_store) * 1000
+        store_s = self.clock.monotonic() - t_store
+        store_ms = store_s * 1000
+        self.metrics.store_time("observe", store_s)
         degraded = self.degraded()
         facts = self._facts(rf, signals, state, now)
         decision = self._decide(facts, route, signals.ban, state, degraded)
@@ -255,6 +258,7 @@ class Pipeline:
                     upstream_status, upstream_ms = reply.status, reply.upstream_seconds * 1000
                     ctype = reply.headers.get("Content-Type")
                     outcome = classify(route.outcome, reply.status, reply.headers, reply.body, ctype)
+                    self.metrics.login_outcome(route.name, outcome.value)
                     answer = await self._send(request, reply, rf, state, now, delayed)
                 finally:
                     # send releases it; an exception before that must not strand the upstream

@@ -32,6 +32,7 @@ from shield.forwarding import make_forwarder
 from shield.identity.credentials import normalise_account
 from shield.identity.keyed import Keyer
 from shield.model import Clock, NamedList
+from shield.observe import multiproc
 from shield.observe.ban_lines import BanLines
 from shield.observe.metrics import Metrics
 from shield.pipeline import Pipeline
@@ -44,6 +45,7 @@ from shield.store.resilient import ResilientStore
 log = structlog.get_logger()
 
 GEOIP_REFRESH_S = 5.0
+GAUGE_SAMPLE_S = 1.0
 
 
 @dataclass(slots=True)
@@ -74,6 +76,8 @@ class Service:
         if self.settings.reload_rules:
             self.rules.watch()
         self.tasks.append(asyncio.create_task(self._refresh_geoip(), name="shield.geoip_refresh"))
+        if self.metrics.multiprocess_dir is not None:
+            self.tasks.append(asyncio.create_task(self._sample_gauges(), name="shield.metrics_sampler"))
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
             # not on Windows, and only from the main thread of a process
             asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, self._sighup)
@@ -89,6 +93,12 @@ class Service:
                 self.facts.refresh()
             except Exception:  # a broken new file must never stop the refresher
                 log.exception("geoip.refresh_failed")
+
+    async def _sample_gauges(self) -> None:
+        """With several workers, scrape-time gauges are written to the shared files for worker 0 to read."""
+        while True:
+            self.metrics.sample_gauges()
+            await asyncio.sleep(GAUGE_SAMPLE_S)
 
     async def close(self) -> None:
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
@@ -128,7 +138,7 @@ def build_service(
     `ua_resolver` shares an already built ua-parser resolver (it takes a while to build).
     """
     clock = clock or SystemClock()
-    metrics = Metrics()
+    metrics = Metrics(multiprocess_dir=multiproc.current())
     on_error, on_state = _store_hooks(metrics)
     metrics.store_up.set(1)
     store = store or open_store(settings.store, settings, on_error=on_error, on_state=on_state)
@@ -160,10 +170,10 @@ def build_service(
         degraded=degraded,
     )
     # gauges read at scrape time: no bookkeeping on the request path
-    metrics.bans_active.set_function(lambda: float(len(bans)))
-    metrics.delayed_inflight.set_function(lambda: float(pipeline.tarpit.inflight))
-    metrics.geoip_loaded.set_function(lambda: 1.0 if pipeline.facts.geo_loaded else 0.0)
-    metrics.store_degraded.set_function(lambda: 1.0 if degraded() else 0.0)
+    metrics.gauge_function(metrics.bans_active, lambda: float(len(bans)))
+    metrics.gauge_function(metrics.delayed_inflight, lambda: float(pipeline.tarpit.inflight))
+    metrics.gauge_function(metrics.geoip_loaded, lambda: 1.0 if pipeline.facts.geo_loaded else 0.0)
+    metrics.gauge_function(metrics.store_degraded, lambda: 1.0 if degraded() else 0.0)
     ban_lines = BanLines(per_second=settings.log.ban_lines_per_second)
     ban_check = BanRefusals(
         bans=bans, store=store, rules=rules, clock=clock, metrics=metrics, lines=ban_lines, degraded=degraded

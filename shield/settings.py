@@ -88,6 +88,8 @@ class GeoipSettings:
 class AdminSettings:
     listen: str = "127.0.0.1:9000"
     token: str | None = None  # secret: from SHIELD_ADMIN_TOKEN or admin.token_file
+    # secret, read-only: GET /metrics only (a scraper's token cannot add bans or reload rules)
+    metrics_token: str | None = None
 
 
 @dataclass(slots=True, frozen=True)
@@ -154,7 +156,7 @@ class MemoryStoreSettings:
 class Settings:
     listen: str = "127.0.0.1:8000"
     upstream: str = "http://127.0.0.1:8080"
-    workers: int = 0  # 0: one per CPU
+    workers: int = 0  # 0: one per CPU of the container's quota (cgroup cpu.max), else of the host
     trusted_proxies: tuple[IPNetwork, ...] = (
         ipaddress.ip_network("127.0.0.1/32"),
         ipaddress.ip_network("::1/128"),

@@ -30,7 +30,11 @@ ENV_PREFIX = "SHIELD_"
 HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT"})
 STORE_SCHEMES = frozenset({"memory", "redis", "rediss", "redis+sentinel", "redis+cluster", "unix"})
 # Keys that are not Settings fields: where a secret is read from, never the secret itself.
-SECRET_FILES = {"secret_file": "secret", "admin.token_file": "admin.token"}
+SECRET_FILES = {
+    "secret_file": "secret",
+    "admin.token_file": "admin.token",
+    "admin.metrics_token_file": "admin.metrics_token",
+}
 _WINDOW = re.compile(r"^(\d+)([smhd])$")
 _PARENT = re.compile(r"(\.[^.\[]+|\[\d+\]|^[^.\[]+)$")
 _UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -330,7 +334,9 @@ def _read_secret_files(loader: _Loader, settings: Settings, files: dict[str, Pat
         if target == "secret":
             settings = dataclasses.replace(settings, secret=value.encode())
         else:
-            settings = dataclasses.replace(settings, admin=dataclasses.replace(settings.admin, token=value))
+            field_name = target.removeprefix("admin.")
+            admin = dataclasses.replace(settings.admin, **{field_name: value})
+            settings = dataclasses.replace(settings, admin=admin)
     return settings
 
 

@@ -2,7 +2,8 @@
 
 workers=1 serves in this process; workers>1 forks that many children, each with its own event
 loop, upstream pool and app. The admin listener runs in worker 0 only (one port, one process);
-its /metrics merges every worker's metrics, read over private unix sockets in a temp folder.
+its /metrics merges every worker's metrics through prometheus-client's multiprocess files in a
+per-run folder (shield.observe.multiproc), so a dead worker's counts stay in the totals.
 The parent only supervises: it forwards SIGTERM/SIGINT, restarts a worker that died, and exits
 0 once every worker has drained.
 """
@@ -12,23 +13,19 @@ from __future__ import annotations
 import asyncio
 import multiprocessing
 import os
-import shutil
 import signal
 import sys
-import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from multiprocessing.process import BaseProcess
-from pathlib import Path
 from types import FrameType
 
-import aiohttp
 import structlog
 from aiohttp import web
 
-from shield.admin import PEER_METRICS_KEY, PeerMetrics
-from shield.observe.metrics import Metrics
+from shield.cpu_quota import available_cpus
+from shield.observe import multiproc
 from shield.settings import Settings
 from shield.settings_load import split_listen
 
@@ -41,14 +38,14 @@ _FATAL = frozenset({EXIT_BIND_FAILED, EXIT_START_FAILED})  # restarting would fa
 class Apps:
     proxy: web.Application
     admin: web.Application | None = None  # None: no admin listener in this worker
-    metrics: Metrics | None = None  # this worker's metrics, merged into worker 0's /metrics
 
 
 AppFactory = Callable[[Settings, bool], Awaitable[Apps]]  # (settings, with_admin) -> apps
 
 
 def effective_workers(settings: Settings) -> int:
-    return settings.workers or (os.cpu_count() or 1)
+    """`workers: 0` -> one per CPU this container may use (its cgroup quota), not per host CPU."""
+    return settings.workers or available_cpus()
 
 
 def _new_loop() -> asyncio.AbstractEventLoop:
@@ -72,45 +69,7 @@ async def _start(app: web.Application, listen: str, *, reuse_port: bool, grace: 
     return runner
 
 
-def _metrics_app(metrics: Metrics) -> web.Application:
-    async def expose(_request: web.Request) -> web.Response:
-        return web.Response(body=metrics.exposition(), content_type="text/plain")
-
-    app = web.Application()
-    app.router.add_get("/metrics", expose)
-    return app
-
-
-def _peer_fetcher(peers_dir: Path, index: int, workers: int) -> PeerMetrics:
-    """Reads the other workers' metrics over their private unix sockets (a dead one is skipped)."""
-    socks = [peers_dir / f"worker-{i}.sock" for i in range(workers) if i != index]
-
-    async def fetch() -> list[bytes]:
-        texts: list[bytes] = []
-        for sock in socks:
-            try:
-                async with (
-                    aiohttp.ClientSession(connector=aiohttp.UnixConnector(path=str(sock))) as session,
-                    session.get("http://worker/metrics", timeout=aiohttp.ClientTimeout(total=1.0)) as resp,
-                ):
-                    texts.append(await resp.read())
-            except (aiohttp.ClientError, TimeoutError):
-                continue
-        return texts
-
-    return fetch
-
-
-async def _start_unix(app: web.Application, path: Path) -> web.AppRunner:
-    runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
-    await runner.setup()
-    await web.UnixSite(runner, str(path)).start()
-    return runner
-
-
-async def serve_worker(
-    settings: Settings, factory: AppFactory, *, index: int, reuse_port: bool, peers_dir: Path | None = None
-) -> int:
+async def serve_worker(settings: Settings, factory: AppFactory, *, index: int, reuse_port: bool) -> int:
     """Run one worker until SIGTERM/SIGINT, then drain and return the exit status."""
     log = structlog.get_logger().bind(worker=index, pid=os.getpid())
     try:
@@ -122,11 +81,7 @@ async def serve_worker(
     try:
         runners.append(await _start(apps.proxy, settings.listen, reuse_port=reuse_port, grace=settings.shutdown_grace))
         if apps.admin is not None:
-            if peers_dir is not None:
-                apps.admin[PEER_METRICS_KEY] = _peer_fetcher(peers_dir, index, effective_workers(settings))
             runners.append(await _start(apps.admin, settings.admin.listen, reuse_port=False, grace=1.0))
-        if peers_dir is not None and apps.metrics is not None:
-            runners.append(await _start_unix(_metrics_app(apps.metrics), peers_dir / f"worker-{index}.sock"))
     except OSError as exc:
         log.error("shield.bind_failed", error=str(exc), listen=settings.listen, admin_listen=settings.admin.listen)
         for runner in runners:
@@ -154,21 +109,17 @@ async def serve_worker(
     return 0
 
 
-def _run_worker(
-    settings: Settings, factory: AppFactory, index: int, reuse_port: bool, peers_dir: Path | None = None
-) -> int:
+def _run_worker(settings: Settings, factory: AppFactory, index: int, reuse_port: bool) -> int:
     loop = _new_loop()
     try:
-        return loop.run_until_complete(
-            serve_worker(settings, factory, index=index, reuse_port=reuse_port, peers_dir=peers_dir)
-        )
+        return loop.run_until_complete(serve_worker(settings, factory, index=index, reuse_port=reuse_port))
     finally:
         loop.close()
 
 
-def _child(settings: Settings, factory: AppFactory, index: int, peers_dir: Path) -> None:
+def _child(settings: Settings, factory: AppFactory, index: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent turns Ctrl-C into one SIGTERM
-    sys.exit(_run_worker(settings, factory, index, True, peers_dir))
+    sys.exit(_run_worker(settings, factory, index, True))
 
 
 def serve(settings: Settings, factory: AppFactory) -> int:
@@ -189,11 +140,11 @@ class _Supervisor:
         self.procs: dict[int, BaseProcess] = {}
         self.stopping = False
         self.log = structlog.get_logger().bind(pid=os.getpid())
-        self.peers_dir = Path(tempfile.mkdtemp(prefix="shield-workers-"))
+        self.metrics_dir = multiproc.start()  # before the first fork: every worker inherits it
 
     def _spawn(self, index: int) -> None:
         proc = self.ctx.Process(
-            target=_child, args=(self.settings, self.factory, index, self.peers_dir), name=f"shield-worker-{index}"
+            target=_child, args=(self.settings, self.factory, index), name=f"shield-worker-{index}"
         )
         proc.start()
         self.procs[index] = proc
@@ -220,6 +171,8 @@ class _Supervisor:
                     self._on_signal(signal.SIGTERM, None)
                     break
                 self.log.error("worker.died", worker=index, exitcode=proc.exitcode)
+                if proc.pid is not None:
+                    multiproc.worker_exited(self.metrics_dir, proc.pid)
                 self._spawn(index)
         deadline = time.monotonic() + self.settings.shutdown_grace + 5.0
         for proc in self.procs.values():
@@ -227,5 +180,5 @@ class _Supervisor:
             if proc.exitcode is None:
                 proc.kill()
                 proc.join()
-        shutil.rmtree(self.peers_dir, ignore_errors=True)
+        multiproc.stop(self.metrics_dir)
         return status

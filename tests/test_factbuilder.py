@@ -61,6 +61,7 @@ def build(
         raw_headers=raw,
         body=body,
         client_ip=ip,
+        peer_trusted=True,
     )
 
 
@@ -376,6 +377,7 @@ def test_other_routes_read_their_own_fields(builder: FactBuilder) -> None:
         raw_headers=ch.curl(),
         body=b"",
         client_ip="2001:db8:1001::1",
+        peer_trusted=True,
     )
     assert subset(
         rf.facts,

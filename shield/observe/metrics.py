@@ -2,16 +2,34 @@
 
 `.labels()` costs a dict lookup plus lock and tuple building; the hot path calls the small
 cached helpers below instead, which keep each label child after its first use.
+
+With `multiprocess_dir` (workers > 1, see shield.observe.multiproc) the values live in files shared
+by every worker and the exposition merges them all; gauges computed at scrape time are then
+written by `sample_gauges` (every second, and before each scrape) so other workers can read them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Generic, TypeVar
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    GCCollector,
+    Histogram,
+    PlatformCollector,
+    ProcessCollector,
+    generate_latest,
+)
+from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.metrics import MetricWrapperBase
-from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client.multiprocess import MultiProcessCollector
+from prometheus_client.registry import Collector
+
+from shield.version import python_version, shield_version
 
 M = TypeVar("M", bound=MetricWrapperBase)
 
@@ -19,6 +37,51 @@ M = TypeVar("M", bound=MetricWrapperBase)
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 # Shield's own work per protected request is expected in the sub-millisecond range.
 PIPELINE_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1.0, 5.0)
+# One store round trip: tens of microseconds in memory, ~0.2-2 ms to a nearby Redis.
+# A typed view of prometheus-client's untyped merge (no `type: ignore` to go stale).
+_merge_files: Callable[[list[str], bool], Iterable[Metric]] = MultiProcessCollector.merge
+# Every file holds at least its 8-byte header once prometheus-client has sized it.
+_FILE_HEADER_BYTES = 8
+STORE_BUCKETS = (0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0)
+
+
+class BuildInfo(Collector):
+    """`shield_build_info{version,python} 1`: which build answers, computed at scrape time (no file)."""
+
+    def collect(self) -> Iterable[Metric]:
+        family = GaugeMetricFamily("shield_build_info", "Shield build", labels=["version", "python"])
+        family.add_metric([shield_version(), python_version()], 1.0)
+        yield family
+
+
+class SharedFiles(Collector):
+    """Every worker's values from the multiprocess folder, skipping files not yet sized.
+
+    prometheus-client creates a worker's file before sizing it; reading it in between raises and
+    fails the whole scrape, and a worker killed in that window leaves the empty file for good
+    (prometheus/client_python#1199). Such a file holds no value yet, so skipping it loses nothing.
+    """
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    def collect(self) -> Iterable[Metric]:
+        files = [str(p) for p in sorted(self.folder.glob("*.db")) if _sized(p)]
+        return _merge_files(files, True)
+
+
+def _sized(path: Path) -> bool:
+    try:
+        return path.stat().st_size >= _FILE_HEADER_BYTES
+    except OSError:  # removed by mark_process_dead meanwhile
+        return False
+
+
+def _add_process_collectors(registry: CollectorRegistry) -> None:
+    """process_* (CPU, memory, fds of the process serving the scrape) and python_* (version, GC)."""
+    ProcessCollector(registry=registry)
+    PlatformCollector(registry=registry)
+    GCCollector(registry=registry)
 
 
 class _Children(Generic[M]):
@@ -41,8 +104,10 @@ class _Children(Generic[M]):
 class Metrics:
     """Every metric shield exposes, owning its registry."""
 
-    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+    def __init__(self, registry: CollectorRegistry | None = None, *, multiprocess_dir: Path | None = None) -> None:
         self.registry = registry if registry is not None else CollectorRegistry(auto_describe=True)
+        self.multiprocess_dir = multiprocess_dir
+        self._sampled: list[tuple[Gauge, Callable[[], float]]] = []
         r = self.registry
         self.requests_total = Counter("shield_requests", "Requests answered", ["route", "status"], registry=r)
         self.upstream_seconds = Histogram(
@@ -62,21 +127,37 @@ class Metrics:
         self.challenges_total = Counter(
             "shield_challenges", "Challenges issued, passed, failed", ["event"], registry=r
         )
-        self.bans_active = Gauge("shield_bans_active", "Bans currently in force", registry=r)
+        # every worker reads the same store: merged with the max of the live workers, not summed
+        self.bans_active = Gauge(
+            "shield_bans_active", "Bans currently in force", registry=r, multiprocess_mode="livemax"
+        )
         self.bans_total = Counter("shield_bans", "Bans added", ["scope"], registry=r)
         self.store_errors_total = Counter("shield_store_errors", "Store call failures", ["op"], registry=r)
-        self.store_up = Gauge("shield_store_up", "1 when the store answers", registry=r)
+        self.store_up = Gauge("shield_store_up", "1 when the store answers", registry=r, multiprocess_mode="livemax")
         self.store_degraded = Gauge(
-            "shield_store_degraded", "1 while deciding from per-process counters (shared store down)", registry=r
+            "shield_store_degraded", "1 while deciding from per-process counters (shared store down)", registry=r,
+            multiprocess_mode="livemax",
+        )
+        self.store_seconds = Histogram(
+            "shield_store_seconds", "Store round trip (the one call before a decision)", ["op"],
+            buckets=STORE_BUCKETS, registry=r,
+        )
+        self.login_outcomes_total = Counter(
+            "shield_login_outcomes", "Protected requests' outcomes as read from the upstream's answer",
+            ["route", "outcome"], registry=r,
         )
         self.rules_reloads_total = Counter("shield_rules_reloads", "Rule reloads", ["result"], registry=r)
-        self.delayed_inflight = Gauge("shield_delayed_inflight", "Requests being delayed now", registry=r)
+        self.delayed_inflight = Gauge(
+            "shield_delayed_inflight", "Requests being delayed now", registry=r, multiprocess_mode="livesum"
+        )
         self.takeover_suspected_total = Counter(
             "shield_takeover_suspected", "Logins that succeeded after takeover risk (shield.takeover)", ["reason"],
             registry=r,
         )
-        # geodefaults: 0 means no GeoIP database is open, so geo facts are absent and geo rules inactive
-        self.geoip_loaded = Gauge("shield_geoip_loaded", "1 when a GeoIP database is loaded, else 0", registry=r)
+        # 0 means no GeoIP database is open, so geo facts are absent and geo rules inactive
+        self.geoip_loaded = Gauge(
+            "shield_geoip_loaded", "1 when a GeoIP database is loaded, else 0", registry=r, multiprocess_mode="livemax"
+        )
         self._requests = _Children(self.requests_total)
         self._upstream = _Children(self.upstream_seconds)
         self._upstream_errors = _Children(self.upstream_errors_total)
@@ -87,6 +168,31 @@ class Metrics:
         self._bans = _Children(self.bans_total)
         self._store_errors = _Children(self.store_errors_total)
         self._reloads = _Children(self.rules_reloads_total)
+        self._store = _Children(self.store_seconds)
+        self._outcomes = _Children(self.login_outcomes_total)
+        r.register(BuildInfo())
+        _add_process_collectors(r)
+        self._exposed = r if multiprocess_dir is None else self._merged_registry(multiprocess_dir)
+
+    @staticmethod
+    def _merged_registry(folder: Path) -> CollectorRegistry:
+        """Every worker's values from the shared folder, plus what is computed here at scrape time."""
+        merged = CollectorRegistry()
+        merged.register(SharedFiles(folder))
+        merged.register(BuildInfo())
+        _add_process_collectors(merged)
+        return merged
+
+    def gauge_function(self, gauge: Gauge, fn: Callable[[], float]) -> None:
+        """A gauge read from `fn` at scrape time (in-process), or written by sample_gauges (multiprocess)."""
+        if self.multiprocess_dir is None:
+            gauge.set_function(fn)
+        else:
+            self._sampled.append((gauge, fn))
+
+    def sample_gauges(self) -> None:
+        for gauge, fn in self._sampled:
+            gauge.set(fn())
 
     def request(self, route: str, status: int) -> None:
         self._requests.get(route, str(status)).inc()
@@ -121,47 +227,17 @@ class Metrics:
     def takeover_suspected(self, reason: str) -> None:
         self.takeover_suspected_total.labels(reason).inc()
 
+    def store_time(self, op: str, seconds: float) -> None:
+        self._store.get(op).observe(seconds)
+
+    def login_outcome(self, route: str, outcome: str) -> None:
+        self._outcomes.get(route, outcome).inc()
+
     def exposition(self) -> bytes:
-        """The Prometheus text format of every metric."""
-        return generate_latest(self.registry)
+        """The Prometheus text format of every metric (of every worker, in multiprocess mode)."""
+        self.sample_gauges()
+        return generate_latest(self._exposed)
 
 
 def _flag(value: bool) -> str:
     return "true" if value else "false"
-
-
-# Gauges that every worker reports identically (state read from the shared store): merged with
-# max, not summed. `_created` timestamps are merged with min; everything else is summed.
-_SHARED_GAUGES = frozenset({"shield_bans_active", "shield_store_up", "shield_store_degraded", "shield_geoip_loaded"})
-
-
-def merge_expositions(texts: Sequence[bytes]) -> bytes:
-    """One Prometheus text exposition from several workers' (same metric names, per-worker values)."""
-    families: dict[str, tuple[str, str, dict[tuple[str, tuple[tuple[str, str], ...]], float]]] = {}
-    for text in texts:
-        for fam in text_string_to_metric_families(text.decode()):
-            _doc, _type, samples = families.setdefault(fam.name, (fam.documentation, fam.type, {}))
-            for s in fam.samples:
-                key = (s.name, tuple(sorted(s.labels.items())))
-                if key not in samples:
-                    samples[key] = s.value
-                elif fam.name.endswith("_created"):
-                    samples[key] = min(samples[key], s.value)
-                elif fam.name in _SHARED_GAUGES:
-                    samples[key] = max(samples[key], s.value)
-                else:
-                    samples[key] += s.value
-    lines: list[str] = []
-    for name, (doc, mtype, samples) in families.items():
-        shown = f"{name}_total" if mtype == "counter" else name
-        lines.append(f"# HELP {shown} {_escape(doc, help_text=True)}")
-        lines.append(f"# TYPE {shown} {mtype}")
-        for (sample, labels), value in samples.items():
-            rendered = ",".join(f'{k}="{_escape(v)}"' for k, v in labels)
-            lines.append(f"{sample}{{{rendered}}} {value!r}" if rendered else f"{sample} {value!r}")
-    return ("\n".join(lines) + "\n").encode()
-
-
-def _escape(value: str, *, help_text: bool = False) -> str:
-    out = value.replace("\\", "\\\\").replace("\n", "\\n")
-    return out if help_text else out.replace('"', '\\"')

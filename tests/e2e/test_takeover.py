@@ -71,7 +71,9 @@ async def test_the_risk_tag_joins_the_rules_reasons_on_a_tagged_request(make_sta
 
 async def test_new_device_and_new_country_during_a_wave(make_stack: Any) -> None:
     stack = await make_stack(rules_text=RULES)
-    owner = {"X-Forwarded-For": "2001:db8:1000::5", "User-Agent": "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5) Safari/604.1"}
+    owner = {
+        "X-Forwarded-For": "2001:db8:1000::5", "User-Agent": "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5) Safari/604.1"
+    }
     thief = {"X-Forwarded-For": "2001:db8:3400::9", "User-Agent": "Mozilla/5.0 (X11; Linux x86_64) Firefox/131.0"}
     async with aiohttp.ClientSession() as s:  # the owner's phone, at home in Japan (demo world: documentation ranges)
         assert (await s.post(stack.url + "/api/login", json={"username": "victim", "password": "right"},

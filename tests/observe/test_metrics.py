@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import multiprocessing
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
 from prometheus_client import REGISTRY
 
+from shield.observe import multiproc
 from shield.observe.metrics import Metrics
+from shield.version import python_version, shield_version
 
 
 def test_each_metrics_owns_its_registry() -> None:
@@ -30,6 +37,8 @@ def test_every_documented_metric_is_exposed() -> None:
     m.bans_active.set(3)
     m.store_up.set(1)
     m.delayed_inflight.inc()
+    m.login_outcome("login", "success")
+    m.store_time("observe", 0.0004)
     text = m.exposition().decode()
     for needle in (
         'shield_requests_total{route="login",status="200"} 1.0',
@@ -45,6 +54,11 @@ def test_every_documented_metric_is_exposed() -> None:
         "shield_bans_active 3.0",
         "shield_store_up 1.0",
         "shield_delayed_inflight 1.0",
+        'shield_login_outcomes_total{outcome="success",route="login"} 1.0',
+        'shield_store_seconds_bucket{le="0.0005",op="observe"} 1.0',
+        f'shield_build_info{{python="{python_version()}",version="{shield_version()}"}} 1.0',
+        "process_cpu_seconds_total",
+        "python_gc_objects_collected_total",
     ):
         assert needle in text, needle
 
@@ -56,32 +70,62 @@ def test_cached_children_keep_counting() -> None:
     assert b'shield_requests_total{route="passthrough",status="502"} 3.0' in m.exposition()
 
 
-def test_worker_expositions_merge_by_summing_except_shared_gauges() -> None:
-    from prometheus_client.parser import text_string_to_metric_families
+def _worker(folder: Path, requests: int, inflight: int, bans: int) -> None:
+    """One forked worker: its own Metrics, writing into the shared folder."""
+    m = Metrics(multiprocess_dir=folder)
+    for _ in range(requests):
+        m.request("login", 200)
+    m.upstream_time("login", 0.004)
+    m.login_outcome("login", "failure")
+    m.store_time("observe", 0.0003)
+    m.gauge_function(m.delayed_inflight, lambda: float(inflight))
+    m.gauge_function(m.bans_active, lambda: float(bans))
+    m.sample_gauges()
 
-    from shield.observe.metrics import merge_expositions
 
-    a, b = Metrics(), Metrics()
-    a.request("login", 200)
-    b.request("login", 200)
-    b.request("login", 401)
-    a.upstream_time("login", 0.004)
-    b.upstream_time("login", 2.0)
-    for m in (a, b):
-        m.bans_active.set(7)
-        m.store_up.set(1)
-    a.delayed_inflight.set(2)
-    b.delayed_inflight.set(3)
-    merged = merge_expositions([a.exposition(), b.exposition()]).decode()
+@pytest.fixture
+def multiprocess_folder() -> Iterator[Path]:
+    folder = multiproc.start()
+    try:
+        yield folder
+    finally:
+        multiproc.stop(folder)
+    assert multiproc.current() is None
+    assert not folder.exists()
+
+
+def _run_worker(folder: Path, *args: int) -> int:
+    proc = multiprocessing.get_context("fork").Process(target=_worker, args=(folder, *args))
+    proc.start()
+    proc.join(10)
+    assert proc.exitcode == 0
+    assert proc.pid is not None
+    return proc.pid
+
+
+def test_multiprocess_exposition_sums_workers_and_keeps_a_dead_ones_counts(multiprocess_folder: Path) -> None:
+    first = _run_worker(multiprocess_folder, 2, 3, 7)
+    _run_worker(multiprocess_folder, 1, 4, 7)
+    multiproc.worker_exited(multiprocess_folder, first)  # died: its counts stay, its live gauges go
+    text = Metrics(multiprocess_dir=multiprocess_folder).exposition().decode()
     for needle in (
-        'shield_requests_total{route="login",status="200"} 2.0',
-        'shield_requests_total{route="login",status="401"} 1.0',
-        'shield_upstream_seconds_bucket{le="0.005",route="login"} 1.0',
-        'shield_upstream_seconds_bucket{le="+Inf",route="login"} 2.0',
-        'shield_upstream_seconds_count{route="login"} 2.0',
+        'shield_requests_total{route="login",status="200"} 3.0',
+        'shield_upstream_seconds_bucket{le="0.005",route="login"} 2.0',
+        'shield_login_outcomes_total{outcome="failure",route="login"} 2.0',
+        'shield_store_seconds_count{op="observe"} 2.0',
+        "shield_delayed_inflight 4.0",
         "shield_bans_active 7.0",
-        "shield_store_up 1.0",
-        "shield_delayed_inflight 5.0",
+        "shield_build_info{",
+        "process_resident_memory_bytes",
+        "python_info{",
     ):
-        assert needle in merged, needle
-    assert {f.name for f in text_string_to_metric_families(merged)} >= {"shield_requests", "shield_upstream_seconds"}
+        assert needle in text, needle
+
+
+def test_an_empty_file_left_by_a_worker_killed_at_birth_does_not_break_the_scrape(multiprocess_folder: Path) -> None:
+    # prometheus-client creates a worker's file before sizing it; a worker SIGKILLed in between leaves
+    # a 0-byte file for good (prometheus/client_python#1199), and a scrape that reads it raises.
+    _run_worker(multiprocess_folder, 2, 0, 0)
+    (multiprocess_folder / "counter_999999.db").write_bytes(b"")
+    text = Metrics(multiprocess_dir=multiprocess_folder).exposition().decode()
+    assert 'shield_requests_total{route="login",status="200"} 2.0' in text

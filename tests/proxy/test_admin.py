@@ -104,3 +104,53 @@ async def test_readyz_ok_when_upstream_listens(start_admin: Callable[..., Any], 
     url = await start_admin(TOKEN, ready_checks=[upstream_ready_check(settings)])
     async with aiohttp.ClientSession() as s, s.get(f"{url}/readyz") as r:
         assert r.status == 200
+
+
+METRICS_TOKEN = "read-only-scraper"
+
+
+@pytest.fixture
+async def start_admin_with_metrics_token() -> AsyncIterator[Callable[..., Any]]:
+    async with AppServers() as servers:
+
+        async def start(token: str | None) -> str:
+            admin = AdminSettings(token=token, metrics_token=METRICS_TOKEN)
+            settings = dataclasses.replace(Settings(), upstream="http://127.0.0.1:1", admin=admin)
+            app = build_admin_app(
+                settings, metrics=Metrics(), ready_checks=(), extra_routes=[web.get("/extra", _extra)]
+            )
+            return await servers.start(app)
+
+        yield start
+
+
+@pytest.mark.parametrize(
+    ("token", "path", "auth", "status"),
+    [
+        (TOKEN, "/metrics", METRICS_TOKEN, 200),
+        (TOKEN, "/metrics", TOKEN, 200),
+        (TOKEN, "/metrics", None, 401),
+        (TOKEN, "/metrics", "wrong", 401),
+        (TOKEN, "/extra", METRICS_TOKEN, 401),
+        (TOKEN, "/decisions", METRICS_TOKEN, 401),
+        (None, "/metrics", METRICS_TOKEN, 200),
+        (None, "/extra", METRICS_TOKEN, 403),
+    ],
+    ids=[
+        "metrics_token_reads_metrics",
+        "admin_token_still_reads_metrics",
+        "metrics_without_token",
+        "metrics_wrong_token",
+        "metrics_token_cannot_call_the_write_api",
+        "metrics_token_cannot_read_decisions",
+        "metrics_token_without_admin_token",
+        "no_admin_token_write_api_disabled",
+    ],
+)
+async def test_metrics_token_is_read_only(
+    start_admin_with_metrics_token: Callable[..., Any], token: str | None, path: str, auth: str | None, status: int
+) -> None:
+    url = await start_admin_with_metrics_token(token)
+    headers = {"Authorization": f"Bearer {auth}"} if auth else {}
+    async with aiohttp.ClientSession() as s, s.get(url + path, headers=headers) as r:
+        assert r.status == status

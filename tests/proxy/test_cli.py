@@ -24,3 +24,14 @@ def test_run_flags_parse() -> None:
         ["run", "--upstream", "http://u:1", "--listen", "[::1]:8001", "--workers", "2", "--mode", "shadow"]
     )
     assert (args.upstream, args.listen, args.workers, args.mode) == ("http://u:1", "[::1]:8001", "2", "shadow")
+
+
+def test_version_comes_from_the_package_metadata() -> None:
+    import platform
+    import subprocess
+    import sys
+    from importlib.metadata import version
+
+    result = subprocess.run([sys.executable, "-m", "shield.cli", "--version"], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == f"shield {version('shield')} (Python {platform.python_version()})"
