@@ -101,6 +101,8 @@ class LogSettings:
     level: Literal["debug", "info", "warning", "error"] = "info"
     format: Literal["auto", "json", "console"] = "auto"  # auto: console on a TTY, else JSON
     account_in_clear: bool = False  # log the normalised account beside its keyed hash
+    # the facts on each decision line, for `shield replay`: those the rules read, every fact, or none
+    decision_facts: Literal["rules", "catalog", "off"] = "rules"
 
 
 @dataclass(slots=True, frozen=True)

@@ -35,6 +35,7 @@ def decision_fields(
     timings: Timings,
     store_degraded: bool,
     account_in_clear: bool,
+    facts_record: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Everything the SOC needs to understand one decision; never a password, cookie or token."""
     fields: dict[str, Any] = {
@@ -73,4 +74,6 @@ def decision_fields(
         fields["ban_ttl_s"] = decision.ban_ttl
     if account_in_clear and attempt.account is not None:
         fields["account"] = attempt.account
+    if facts_record is not None:  # the facts on record (shield.observe.fact_record), for `shield replay`
+        fields["facts"] = facts_record
     return fields
