@@ -8,12 +8,22 @@ exactly the recorded actions. (A later redesign moves it to shield/decision/.)
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Literal
+from typing import Literal, Protocol
 
 from shield.decide import decide
-from shield.model import Action, BanScope, Decision, Facts
+from shield.model import Action, BanScope, Decision, Facts, Verdict
+from shield.rules.policy import Policy
 from shield.rules.score import RuleSet
 from shield.settings import ChallengeSettings, RouteSettings
+
+
+class Decider(Protocol):
+    """decide()'s signature: replay passes a memoised decide (a few hundred verdicts recur in millions of lines)."""
+
+    def __call__(
+        self, verdict: Verdict, route: str, policy: Policy, *, challenge: ChallengeSettings,
+        mode: Literal["enforce", "shadow"], credit: int, solved: bool,
+    ) -> Decision: ...
 
 
 def evaluate(
@@ -27,6 +37,7 @@ def evaluate(
     solved: bool = False,
     passed: bool = False,
     degraded: bool = False,
+    decider: Decider = decide,
 ) -> Decision:
     """`banned`: the scope of an active ban on this request; `solved`/`passed`: its challenge state;
     `degraded`: the shared store was unreachable (the route's on_store_error applies)."""
@@ -37,7 +48,7 @@ def evaluate(
         )
     credit = (challenge.solve_credit if solved else 0) + (challenge.pass_credit if passed else 0)
     verdict = ruleset.score(facts, route.name)
-    decision = decide(
+    decision = decider(
         verdict, route.name, ruleset.policy, challenge=challenge, mode=mode, credit=credit, solved=solved,
     )
     if (

@@ -9,17 +9,20 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from functools import lru_cache
 from typing import Any, Literal
 
 import orjson
 
-from shield.evaluate import evaluate
+from shield.decide import decide
+from shield.evaluate import Decider, evaluate
 from shield.facts import catalog, counter_names
-from shield.model import Decision, FactValue
+from shield.model import Decision, FactValue, Verdict
 from shield.observe.fact_record import FACTS_SCHEMA
+from shield.rules.policy import Policy
 from shield.rules.score import RuleSet
-from shield.settings import RouteSettings, Settings
+from shield.settings import ChallengeSettings, RouteSettings, Settings
 
 POLICY = "(policy)"  # a change no rule's hit explains: thresholds, credits, on_store_error
 _MARK = b'"decision"'
@@ -29,7 +32,8 @@ _MARK = b'"decision"'
 class Change:
     """One recorded decision whose action the candidate changes."""
 
-    where: str  # LOG:line
+    log: str
+    line: int
     request_id: str
     ts: str | None
     route: str
@@ -40,6 +44,10 @@ class Change:
     score_before: int
     score_after: int
     rules: tuple[str, ...]  # the rules whose effect differs (matched, no longer matched, rescored)
+
+    @property
+    def where(self) -> str:
+        return f"{self.log}:{self.line}"
 
     @property
     def transition(self) -> str:
@@ -63,6 +71,21 @@ class ReplayDiff:
     on_record: set[str] = field(default_factory=set)  # fact names seen in `rules`-scope records
     rules_scope: int = 0
 
+    def merge(self, other: ReplayDiff, *, line_offset: int = 0) -> None:
+        """Add a later part's counts and changes (its line numbers moved down by `line_offset`)."""
+        self.lines += other.lines
+        self.decisions += other.decisions
+        self.replayed += other.replayed
+        self.rescored += other.rescored
+        self.rules_scope += other.rules_scope
+        for mine, theirs in ((self.skipped, other.skipped), (self.recorded_rulesets, other.recorded_rulesets),
+                             (self.transitions, other.transitions)):
+            mine.update(theirs)
+        for rule, counts in other.by_rule.items():
+            self.by_rule.setdefault(rule, Counter()).update(counts)
+        self.changes += [replace(c, line=c.line + line_offset) for c in other.changes]
+        self.on_record |= other.on_record
+
     def unrecorded(self, reads: frozenset[str]) -> list[str]:
         """Facts the candidate reads that no `rules`-scope record carried (replayed as absent)."""
         return sorted(reads - self.on_record) if self.rules_scope else []
@@ -82,6 +105,21 @@ class ReplayDiff:
         }
 
 
+def _memoised_decide(policy: Policy) -> Decider:
+    """decide() for one policy, memoised on what varies (pure, so a cached Decision is the same Decision)."""
+
+    @lru_cache(maxsize=1 << 16)
+    def cached(verdict: Verdict, route: str, challenge: ChallengeSettings, mode: Literal["enforce", "shadow"],
+               credit: int, solved: bool) -> Decision:
+        return decide(verdict, route, policy, challenge=challenge, mode=mode, credit=credit, solved=solved)
+
+    def decider(verdict: Verdict, route: str, policy: Policy, *, challenge: ChallengeSettings,
+                mode: Literal["enforce", "shadow"], credit: int, solved: bool) -> Decision:
+        return cached(verdict, route, challenge, mode, credit, solved)
+
+    return decider
+
+
 class Replayer:
     """Feed it log lines; it keeps the diff. Non-decision lines are counted and passed over."""
 
@@ -93,21 +131,22 @@ class Replayer:
         self.strsets = tuple(s.name for s in catalog(settings.windows).values() if s.type == "strset")
         self.diff = ReplayDiff(ruleset.hash)
         self.mode: Literal["enforce", "shadow"] = "enforce"  # the action does not depend on it
+        self._decide = _memoised_decide(ruleset.policy)
 
-    def feed(self, raw: bytes, where: str) -> None:
+    def feed(self, raw: bytes, log: str, line: int) -> None:
         diff = self.diff
         diff.lines += 1
         if _MARK not in raw:
             return
         try:
-            line = orjson.loads(raw)
+            doc = orjson.loads(raw)
         except orjson.JSONDecodeError:
             diff.skipped["not JSON"] += 1
             return
-        if not isinstance(line, dict) or line.get("event") != "decision":
+        if not isinstance(doc, dict) or doc.get("event") != "decision":
             return
         diff.decisions += 1
-        record = line.get("facts")
+        record = doc.get("facts")
         if not isinstance(record, dict):
             diff.skipped["no facts on record"] += 1
             return
@@ -115,11 +154,11 @@ class Replayer:
             diff.skipped[f"facts schema {record.get('v')!r}"] += 1
             return
         try:
-            self._replay(line, record, where)
+            self._replay(doc, record, (log, line))
         except (KeyError, TypeError, ValueError, AttributeError):
             diff.skipped["malformed line"] += 1
 
-    def _replay(self, line: dict[str, Any], record: dict[str, Any], where: str) -> None:
+    def _replay(self, line: dict[str, Any], record: dict[str, Any], where: tuple[str, int]) -> None:
         values: dict[str, Any] = record["values"]
         for name in self.strsets:
             if name in values:
@@ -135,13 +174,13 @@ class Replayer:
         decision = evaluate(
             self.ruleset, facts, route, challenge=self.settings.challenge, mode=self.mode, banned=record.get("ban"),
             solved=values.get("challenge.solved") is True, passed=values.get("challenge.passed") is True,
-            degraded=line.get("store_degraded") is True,
+            degraded=line.get("store_degraded") is True, decider=self._decide,
         )
         self.diff.replayed += 1
         self.diff.recorded_rulesets[str(line.get("ruleset"))] += 1
         self._compare(line, decision, where)
 
-    def _compare(self, line: dict[str, Any], d: Decision, where: str) -> None:
+    def _compare(self, line: dict[str, Any], d: Decision, where: tuple[str, int]) -> None:
         before, after = line["action"], d.action.value
         if before == after:
             if line.get("score") != d.score:
@@ -151,7 +190,7 @@ class Replayer:
         now = {(h.id, h.score) for h in d.hits}
         rules = tuple(sorted({rid for rid, _ in recorded ^ now})) or (POLICY,)
         change = Change(
-            where=where, request_id=str(line.get("request_id")), ts=line.get("ts"), route=line["route"],
+            log=where[0], line=where[1], request_id=str(line.get("request_id")), ts=line.get("ts"), route=line["route"],
             client_ip=line.get("client_ip"), account_id=line.get("account_id"), before=before, after=after,
             score_before=int(line.get("score") or 0), score_after=d.score, rules=rules,
         )

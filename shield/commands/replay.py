@@ -16,14 +16,13 @@ import argparse
 import os
 import sys
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
-from typing import BinaryIO
 
 import orjson
 
 from shield.enrich.lists import load_lists
-from shield.replay import ReplayDiff, Replayer
+from shield.replay import ReplayDiff
+from shield.replay_files import replay_logs
 from shield.rules.load import load_rules
 from shield.rules.score import RuleSet
 from shield.rules.source import RuleErrors
@@ -41,6 +40,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument("--config", "-c", type=Path, help="the candidate shield.yaml (routes, windows, challenge)")
     p.add_argument("--json", type=Path, metavar="OUT", help="write the diff, every change included, as JSON")
     p.add_argument("--samples", type=int, default=5, help="sample lines shown per transition (default 5)")
+    p.add_argument("--jobs", "-j", type=int, default=os.cpu_count() or 1,
+                   help="worker processes for large files (default: one per CPU)")
     p.set_defaults(handler=run)
 
 
@@ -50,22 +51,6 @@ def candidate(rules: Path, config: Path | None) -> tuple[RuleSet, Settings]:
     lists = load_lists(folder / "lists") if (folder / "lists").is_dir() else {}
     ruleset = load_rules(folder, lists=lists, windows=settings.windows, routes=[r.name for r in settings.routes])
     return ruleset, settings
-
-
-def _lines(name: str) -> Iterator[tuple[bytes, str]]:
-    stream: BinaryIO
-    with (open(name, "rb") if name != "-" else os.fdopen(os.dup(sys.stdin.fileno()), "rb")) as stream:
-        for number, raw in enumerate(stream, 1):
-            yield raw, f"{name}:{number}"
-
-
-def replay(ruleset: RuleSet, settings: Settings, logs: list[str]) -> ReplayDiff:
-    replayer = Replayer(ruleset, settings)
-    feed = replayer.feed
-    for name in logs:
-        for raw, where in _lines(name):
-            feed(raw, where)
-    return replayer.diff
 
 
 def render(diff: ReplayDiff, *, reads: frozenset[str], samples: int) -> str:
@@ -101,7 +86,7 @@ def render(diff: ReplayDiff, *, reads: frozenset[str], samples: int) -> str:
 def run(args: argparse.Namespace) -> int:
     try:
         ruleset, settings = candidate(args.rules, args.config)
-        diff = replay(ruleset, settings, args.logs)
+        diff = replay_logs(ruleset, settings, args.logs, jobs=args.jobs)
     except SettingsError as exc:
         print("shield replay: the configuration has problems:", *exc.problems, sep="\n  ", file=sys.stderr)
         return 2

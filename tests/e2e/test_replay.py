@@ -10,8 +10,9 @@ from typing import Any
 import aiohttp
 
 from shield.client import solve
-from shield.commands.replay import candidate, replay
+from shield.commands.replay import candidate
 from shield.replay import POLICY, ReplayDiff
+from shield.replay_files import replay_logs as replay
 from shield.rules.load import load_rules
 from shield.settings import LogSettings
 from tests.e2e.conftest import TEST_RULES, Stack, rules_dir
