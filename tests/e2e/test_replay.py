@@ -4,10 +4,12 @@ one rule's new score changes exactly the decisions it should."""
 from __future__ import annotations
 
 import dataclasses
+import itertools
 from pathlib import Path
 from typing import Any
 
 import aiohttp
+import orjson
 
 from shield.client import solve
 from shield.commands.replay import candidate
@@ -94,3 +96,47 @@ async def test_facts_the_record_lacks_are_named(make_stack: Any, tmp_path: Path)
     ruleset, settings = candidate(stack.service.settings.rules, None)
     diff = replay(ruleset, settings, [str(log)])
     assert "account" in diff.unrecorded(ruleset.reads)
+
+
+async def test_the_command_prints_the_diff_and_writes_it_as_json(
+    make_stack: Any, tmp_path: Path, capsys: Any
+) -> None:
+    from shield.cli import main
+
+    _, log = await _recorded(make_stack, tmp_path, log=CLEAR)
+    changed = rules_dir(tmp_path / "candidate", TEST_RULES.replace("block: 90", "block: 96"))
+    out = tmp_path / "diff.json"
+    assert main(["replay", "--rules", str(changed), "--json", str(out), str(log)]) == 1
+    text = capsys.readouterr().out
+    assert "changed: 3 (25.00%)" in text  # block_me and twice rate_me score 95
+    assert "block -> challenge" in text
+    assert f"{log}:" in text  # a sample line names its place
+    diff = orjson.loads(out.read_bytes())
+    assert (diff["changed"], diff["transitions"], diff["by_rule"]) == (
+        3, {"block->challenge": 3}, {POLICY: {"block->challenge": 3}})
+    assert main(["replay", "--rules", str(tmp_path / "nowhere"), str(log)]) == 2
+
+
+async def test_workers_give_the_serial_diff(make_stack: Any, tmp_path: Path, monkeypatch: Any) -> None:
+    import shield.replay_files as files
+
+    stack, log = await _recorded(make_stack, tmp_path, log=CLEAR)
+    log.write_bytes(log.read_bytes() * 40)  # 480 decisions, in parts
+    rules = rules_dir(tmp_path / "candidate", TEST_RULES.replace("score: 30", "score: 60"))
+    serial = _replay(stack, log, rules)
+    monkeypatch.setattr(files, "MIN_PART", 1000)
+    parallel = files.replay_logs(load_rules(rules), stack.service.settings, [str(log)], jobs=3)
+    assert parallel.as_json() == serial.as_json()
+    assert len(serial.changes) == 40
+
+
+def test_split_cuts_a_file_at_line_starts(tmp_path: Path) -> None:
+    from shield.replay_files import split
+
+    path = tmp_path / "x.log"
+    data = b"".join(b"line %d %s\n" % (i, b"x" * (i % 7)) for i in range(1000))
+    path.write_bytes(data)
+    parts = split(str(path), 4)
+    assert (len(parts), parts[0].start, parts[-1].end) == (4, 0, len(data))
+    assert all(a.end == b.start for a, b in itertools.pairwise(parts))
+    assert all(data[p.start - 1:p.start] == b"\n" for p in parts[1:])
