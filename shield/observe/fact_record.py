@@ -16,6 +16,7 @@ from functools import lru_cache
 from typing import Any, Literal
 
 from shield.model import Decision, Facts, FactValue
+from shield.observe.logs import Redacted, redact_text
 
 # Bump when the record's shape or a value's encoding changes; `shield replay` refuses others.
 FACTS_SCHEMA = 1
@@ -36,9 +37,11 @@ def _names(reads: frozenset[str]) -> tuple[str, ...]:
 
 def _encode(value: FactValue) -> Any:
     if isinstance(value, frozenset):
-        return sorted(value)
-    if isinstance(value, str) and len(value) > MAX_TEXT:
-        return value[:MAX_TEXT]
+        return sorted(value)  # fixed vocabularies (fp.reasons)
+    if isinstance(value, str):
+        value = value[:MAX_TEXT]
+        # security: client text (ua) gets the log's free-text masking here, as the record skips the processor
+        return redact_text(value) if ":" in value or "=" in value else value
     return value
 
 
@@ -64,7 +67,7 @@ def fact_record(
         values = _values(facts, _names(reads), skip_zero_counters=False, account_in_clear=account_in_clear)
     else:
         values = _values(facts, sorted(facts), skip_zero_counters=True, account_in_clear=account_in_clear)
-    record: dict[str, Any] = {"v": FACTS_SCHEMA, "scope": scope, "values": values}
+    record = Redacted(v=FACTS_SCHEMA, scope=scope, values=values)  # fact names are never sensitive keys
     for reason in decision.reasons:
         if reason.startswith("banned:"):  # an active ban decided, not the rules
             record["ban"] = reason[len("banned:"):]

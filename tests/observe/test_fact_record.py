@@ -63,3 +63,23 @@ def test_an_active_ban_is_on_record() -> None:
     banned = Decision(action=Action.BAN, score=0, reasons=("banned:subnet",))
     assert record("rules", d=banned)["ban"] == "subnet"
     assert "ban" not in record("rules")
+
+
+def test_client_text_is_masked_like_any_log_text() -> None:
+    facts: dict[str, FactValue] = {"ua": "Mozilla/5.0 (password=hunter2)"}
+    values = fact_record(facts, ALLOW, reads=frozenset({"ua"}), scope="rules", account_in_clear=False)["values"]
+    assert values["ua"] == "Mozilla/5.0 (password=[redacted])"
+
+
+def test_no_fact_name_is_a_key_the_log_would_mask() -> None:
+    from shield.facts import catalog
+    from shield.observe.logs import _is_sensitive
+
+    assert [name for name in catalog() if _is_sensitive(name)] == []
+
+
+def test_the_record_passes_the_redaction_processor_untouched() -> None:
+    from shield.observe.logs import redaction_processor
+
+    r = record("rules", reads=frozenset({"ip.asn"}))
+    assert redaction_processor(None, "info", {"facts": r})["facts"] is r
