@@ -49,11 +49,16 @@ def _values(facts: Facts, names: Iterable[str], *, skip_zero_counters: bool, acc
     out: dict[str, Any] = {}
     for name in names:
         value = facts.get(name)
-        if value is None or (name == "account" and not account_in_clear):
+        if value is None:
             continue  # absent facts stay absent on replay
-        if skip_zero_counters and value == 0 and value.__class__ is int and _COUNTER.search(name):
-            continue
-        out[name] = _encode(value)
+        cls = value.__class__
+        if cls is int:  # most facts: counters (checked first, the hot path of every decision line)
+            if not (skip_zero_counters and value == 0 and _COUNTER.search(name)):
+                out[name] = value
+        elif cls is bool or cls is float:
+            out[name] = value
+        elif name != "account" or account_in_clear:
+            out[name] = _encode(value)
     return out
 
 
