@@ -8,6 +8,7 @@ Workers are forked: the compiled rule set (closures, which do not pickle) is inh
 
 from __future__ import annotations
 
+import gzip
 import itertools
 import multiprocessing
 import os
@@ -72,14 +73,23 @@ def replay_logs(ruleset: RuleSet, settings: Settings, logs: list[str], *, jobs: 
     """Replay every line of `logs` ('-': standard input) in order; `jobs` > 1 uses worker processes."""
     diff = Replayer(ruleset, settings).diff
     for name in logs:
-        if name == "-" or jobs <= 1 or os.path.getsize(name) < MIN_PART * 2:
+        if name == "-" or name.endswith(".gz") or jobs <= 1 or os.path.getsize(name) < MIN_PART * 2:
             replayer = Replayer(ruleset, settings)
-            with open(name, "rb") if name != "-" else os.fdopen(os.dup(sys.stdin.fileno()), "rb") as stream:
+            with _open(name) as stream:
                 _feed(replayer, stream, name)
             diff.merge(replayer.diff)
         else:
             _replay_parallel(ruleset, settings, name, jobs, diff)
     return diff
+
+
+def _open(name: str) -> BinaryIO:
+    """A log by name: '-' is standard input, *.gz is read through gzip (rotated logs)."""
+    if name == "-":
+        return os.fdopen(os.dup(sys.stdin.fileno()), "rb")
+    if name.endswith(".gz"):
+        return gzip.open(name, "rb")  # type: ignore[return-value]
+    return open(name, "rb")
 
 
 def _replay_parallel(ruleset: RuleSet, settings: Settings, name: str, jobs: int, into: ReplayDiff) -> None:

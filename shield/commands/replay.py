@@ -2,9 +2,9 @@
 
     shield replay --rules CANDIDATE_DIR [--config shield.yaml] [--json diff.json] LOG...
 
-Reads the `decision` lines of each LOG (JSON lines as shield writes them; `-` is standard input),
-scores each again from the facts on record against the candidate rules and config, through the
-same evaluate() the proxy decides with, and prints how many decisions change (allow -> challenge,
+Reads the `decision` lines of each LOG (JSON lines as shield writes them; `-` is standard input,
+*.gz is gunzipped), scores each again from the facts on record against the candidate rules and
+config, through the same evaluate() the proxy decides with, and prints how many decisions change (allow -> challenge,
 challenge -> block, ...), by rule, with sample lines. Lines without facts on record
 (`log.decision_facts: off`, or written before it existed) are counted and skipped.
 Exit 0 when nothing changes, 1 when some decisions change, 2 on a usage or rules error.

@@ -140,3 +140,16 @@ def test_split_cuts_a_file_at_line_starts(tmp_path: Path) -> None:
     assert (len(parts), parts[0].start, parts[-1].end) == (4, 0, len(data))
     assert all(a.end == b.start for a, b in itertools.pairwise(parts))
     assert all(data[p.start - 1:p.start] == b"\n" for p in parts[1:])
+
+
+async def test_a_rotated_gzip_log_replays_the_same(make_stack: Any, tmp_path: Path) -> None:
+    import gzip
+
+    stack, log = await _recorded(make_stack, tmp_path, log=CLEAR)
+    packed = tmp_path / "shield.log.1.gz"
+    packed.write_bytes(gzip.compress(log.read_bytes()))
+    rules = rules_dir(tmp_path / "candidate", TEST_RULES.replace("score: 30", "score: 60"))
+    plain, unpacked = _replay(stack, log, rules).as_json(), _replay(stack, packed, rules).as_json()
+    assert [c.pop("where") for c in unpacked["changes"]] == [f"{packed}:4"]
+    assert [c.pop("where") for c in plain["changes"]] == [f"{log}:4"]
+    assert unpacked == plain
