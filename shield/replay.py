@@ -159,7 +159,10 @@ class Replayer:
             diff.skipped["malformed line"] += 1
 
     def _replay(self, line: dict[str, Any], record: dict[str, Any], where: tuple[str, int]) -> None:
-        values: dict[str, Any] = record["values"]
+        values = record["values"]
+        name = line["route"]
+        if not (isinstance(values, dict) and isinstance(name, str) and isinstance(line["action"], str)):
+            raise ValueError("not a decision line shield wrote")
         for name in self.strsets:
             if name in values:
                 values[name] = frozenset(values[name])
@@ -169,7 +172,6 @@ class Replayer:
             self.diff.on_record.update(values)
             self.diff.rules_scope += 1
             facts = values
-        name = line["route"]
         route = self.routes.get(name) or RouteSettings(name=name, path="")
         decision = evaluate(
             self.ruleset, facts, route, challenge=self.settings.challenge, mode=self.mode, banned=record.get("ban"),
