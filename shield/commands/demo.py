@@ -82,6 +82,9 @@ def run(args: argparse.Namespace) -> int:
     if args.users < 1 or args.attempts < 1 or (args.subprocess is not None and args.subprocess <= 0):
         print("shield demo: --users, --attempts and --subprocess must be positive", file=sys.stderr)
         return 2
+    if args.log is not None and args.subprocess is not None:
+        print("shield demo: --log is for the in-process run (a subprocess logs to a temporary file)", file=sys.stderr)
+        return 2
     try:
         report = asyncio.run(demo(args))
     except RuntimeError as exc:
