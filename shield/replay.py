@@ -163,9 +163,9 @@ class Replayer:
         name = line["route"]
         if not (isinstance(values, dict) and isinstance(name, str) and isinstance(line["action"], str)):
             raise ValueError("not a decision line shield wrote")
-        for name in self.strsets:
-            if name in values:
-                values[name] = frozenset(values[name])
+        for fact in self.strsets:
+            if fact in values:
+                values[fact] = frozenset(values[fact])
         if record.get("scope") == "catalog":
             facts: Mapping[str, Any] = {**self.zeros, **values}
         else:

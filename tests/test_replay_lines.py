@@ -63,3 +63,13 @@ def test_other_events_are_not_decisions() -> None:
     r.feed(b'{"event":"request","path":"/decision"}', "log", 1)
     r.feed(b'{"event":"challenge.failed","note":"decision"}', "log", 2)
     assert (r.diff.lines, r.diff.decisions) == (2, 0)
+
+
+def test_a_line_is_scored_on_its_own_route() -> None:
+    rules = ("rules:\n  - {id: tor, description: t, when: ip.tor, score: 35}\n"
+             "policy:\n  routes:\n    reset: {thresholds: {tag: 10, delay: 20, challenge: 30, block: 40}}\n")
+    r = Replayer(load_texts({"r.yaml": rules}, lists={}), Settings())
+    recorded = {"rules": [{"id": "tor", "score": 35}], "score": 35}
+    r.feed(line(route="login", action="tag", **recorded), "log", 1)  # 35 is a tag on login
+    r.feed(line(route="reset", action="challenge", **recorded), "log", 2)  # and a challenge on reset
+    assert (r.diff.replayed, r.diff.changes) == (2, [])
