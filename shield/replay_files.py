@@ -2,8 +2,8 @@
 processes (one per CPU by default) whose diffs are merged in file order, so the result and the
 order of the changes are the same as a serial replay's.
 
-Workers are forked: the compiled rule set (closures, which do not pickle) is inherited, and only
-(path, start, end) goes out and a ReplayDiff comes back.
+Workers are forked: the compiled rule set (closures, which do not pickle) is inherited through
+the pool's initializer, and only (path, start, end) goes out and a ReplayDiff comes back.
 """
 
 from __future__ import annotations
@@ -30,8 +30,14 @@ class Part:
     end: int
 
 
-# The candidate a forked worker inherits (set just before the pool forks, cleared after).
+# A worker process's candidate, set by the pool's initializer in the child only (forked: the
+# arguments are inherited, not pickled; the parent's module state is never touched).
 _CANDIDATE: tuple[RuleSet, Settings] | None = None
+
+
+def _start_worker(ruleset: RuleSet, settings: Settings) -> None:
+    global _CANDIDATE
+    _CANDIDATE = (ruleset, settings)
 
 
 def _feed(replayer: Replayer, stream: BinaryIO, name: str, limit: int | None = None) -> int:
@@ -93,14 +99,10 @@ def _open(name: str) -> BinaryIO:
 
 
 def _replay_parallel(ruleset: RuleSet, settings: Settings, name: str, jobs: int, into: ReplayDiff) -> None:
-    global _CANDIDATE
     parts = split(name, min(jobs, max(1, os.path.getsize(name) // MIN_PART)))
-    _CANDIDATE = (ruleset, settings)
-    try:
-        with multiprocessing.get_context("fork").Pool(len(parts)) as pool:
-            results = pool.map(_replay_part, parts, chunksize=1)
-    finally:
-        _CANDIDATE = None
+    context = multiprocessing.get_context("fork")
+    with context.Pool(len(parts), initializer=_start_worker, initargs=(ruleset, settings)) as pool:
+        results = pool.map(_replay_part, parts, chunksize=1)
     offset = 0
     for part_diff, lines in results:
         into.merge(part_diff, line_offset=offset)
