@@ -25,6 +25,7 @@ from shield.identity.client_ip import subnet_of
 from shield.model import Ban, Clock
 from shield.observe.ban_lines import BanLines
 from shield.observe.decision_log import Timings, ban_refusal_fields, refused_request_fields
+from shield.observe.fact_record import FactScope, ban_record
 from shield.observe.metrics import Metrics
 from shield.respond import banned
 from shield.rules.reload import RuleBook
@@ -37,7 +38,7 @@ PASSTHROUGH = "passthrough"  # the route label of unprotected traffic (shield.ap
 class BanRefusals:
     """The `ban_check` of shield.app: None to go on, or the 403 of a banned client."""
 
-    __slots__ = ("_bans", "_clock", "_degraded", "_lines", "_metrics", "_rules", "_store")
+    __slots__ = ("_bans", "_clock", "_degraded", "_facts_scope", "_lines", "_metrics", "_rules", "_store")
 
     def __init__(
         self,
@@ -49,7 +50,9 @@ class BanRefusals:
         metrics: Metrics,
         lines: BanLines,
         degraded: Callable[[], bool] = lambda: False,
+        facts_scope: FactScope = "rules",
     ) -> None:
+        self._facts_scope = facts_scope
         self._bans = bans
         self._store = store
         self._rules = rules
@@ -89,5 +92,7 @@ class BanRefusals:
             timings=Timings((self._clock.monotonic() - started) * 1000, store_ms, None, total_ms), now=now,
         )
         fields.update(refused_request_fields(request))
+        if (record := ban_record(scope=self._facts_scope, ban_scope=ban.scope)) is not None:
+            fields["facts"] = record  # replay keeps a ban refusal a ban, whatever the candidate rules say
         self._lines.write(ban, fields, now)
         return banned(ctx.request_id)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Literal
 
 import structlog
@@ -19,13 +19,14 @@ from shield.app import upstream_failure
 from shield.bancache import BanCache
 from shield.challenge import passes, pow
 from shield.challenge.pages import clear_solution_cookie
-from shield.decide import decide
 from shield.delay import Tarpit
+from shield.evaluate import evaluate
 from shield.factbuilder import FactBuilder, RequestFacts, observation
 from shield.forward import Forwarder, RequestContext, StreamAborted, UpstreamError, UpstreamReply
 from shield.history import history_facts
 from shield.model import Action, Ban, BanScope, Clock, Decision, FactValue, Outcome
 from shield.observe.decision_log import Timings, decision_fields, request_fields
+from shield.observe.fact_record import fact_record
 from shield.observe.metrics import Metrics
 from shield.outcome import classify
 from shield.respond import banned, rate_limited, refusal, upstream_tags
@@ -168,28 +169,11 @@ class Pipeline:
         state: ChallengeState,
         degraded: bool,
     ) -> Decision:
-        ruleset = self.rules.current
-        if ban is not None:
-            return Decision(
-                action=Action.BAN, score=0, ruleset=ruleset.hash, reasons=(f"banned:{ban.scope}",),
-                enforced=self.mode == "enforce",
-            )
-        cs = self.settings.challenge
-        credit = (cs.solve_credit if state.solved else 0) + (cs.pass_credit if state.passed else 0)
-        verdict = ruleset.score(facts, route.name)
-        decision = decide(
-            verdict, route.name, ruleset.policy, challenge=cs, mode=self.mode,
-            credit=credit, solved=state.solved,
+        return evaluate(
+            self.rules.current, facts, route, challenge=self.settings.challenge, mode=self.mode,
+            banned=ban.scope if ban is not None else None, solved=state.solved, passed=state.passed,
+            degraded=degraded,
         )
-        if (
-            degraded
-            and route.on_store_error == "challenge"
-            and decision.action.severity < Action.CHALLENGE.severity
-            and not (state.solved or state.passed)
-        ):
-            # Without shared memory the counters are this process's only: ask for work instead.
-            decision = _replace_action(decision, Action.CHALLENGE, cs.base_difficulty, "store_unavailable")
-        return decision
 
     async def _ban(self, decision: Decision, rf: RequestFacts, facts: dict[str, FactValue], now: float) -> None:
         scope = decision.ban_scope or "ip"
@@ -376,12 +360,17 @@ class Pipeline:
             self.metrics.rule_hit(hit.id, shadow=False)
         for hit in decision.shadow_hits:
             self.metrics.rule_hit(hit.id, shadow=True)
+        logs = self.settings.log
+        record = fact_record(
+            facts, decision, reads=self.rules.current.reads, scope=logs.decision_facts,
+            account_in_clear=logs.account_in_clear,
+        )
         log.info(
             "decision",
             **decision_fields(
                 rf.attempt, facts, decision, challenge=challenge, status=status, upstream_status=upstream_status,
                 outcome=outcome, timings=timings, store_degraded=degraded,
-                account_in_clear=self.settings.log.account_in_clear, ban=ban, now=now,
+                account_in_clear=logs.account_in_clear, facts_record=record, ban=ban, now=now,
             ),
             **request_fields(facts, host=host),
         )
@@ -399,10 +388,6 @@ def _ban_value(scope: BanScope, rf: RequestFacts, facts: dict[str, FactValue]) -
     if scope == "account":
         return a.account_id
     return a.fingerprint
-
-
-def _replace_action(decision: Decision, action: Action, difficulty: int, reason: str) -> Decision:
-    return replace(decision, action=action, difficulty=difficulty, reasons=(*decision.reasons, reason))
 
 
 def _device_cookie(settings: Settings, value: str) -> str:

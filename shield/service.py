@@ -176,7 +176,8 @@ def build_service(
     metrics.gauge_function(metrics.store_degraded, lambda: 1.0 if degraded() else 0.0)
     ban_lines = BanLines(per_second=settings.log.ban_lines_per_second)
     ban_check = BanRefusals(
-        bans=bans, store=store, rules=rules, clock=clock, metrics=metrics, lines=ban_lines, degraded=degraded
+        bans=bans, store=store, rules=rules, clock=clock, metrics=metrics, lines=ban_lines, degraded=degraded,
+        facts_scope=settings.log.decision_facts,
     )
     proxy = build_app(settings, clock=clock, metrics=metrics, forwarder=fwd, protected=pipeline, ban_check=ban_check)
     admin = None

@@ -113,6 +113,8 @@ class LogSettings:
     # Per ban and second, this many refused requests get their own `decision` line; the rest of that
     # second are folded into one `decision.folded` line with their count. 0: never fold.
     ban_lines_per_second: int = 10
+    # the facts on each decision line, for `shield replay`: those the rules read, every fact, or none
+    decision_facts: Literal["rules", "catalog", "off"] = "rules"
 
 
 @dataclass(slots=True, frozen=True)

@@ -46,6 +46,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     p.add_argument("--json", type=Path, metavar="FILE", help="write the report as JSON")
     p.add_argument(
+        "--log", type=Path, metavar="FILE", help="write shield's log (its decision lines) to FILE (in-process runs)"
+    )
+    p.add_argument(
         "--chart", type=Path, metavar="FILE.svg", default=Path("shield-demo.svg"), help="default shield-demo.svg"
     )
     p.set_defaults(handler=run)
@@ -67,13 +70,20 @@ async def demo(args: argparse.Namespace) -> Report:
     )
     base = await baseline_results(plan, RunOptions(progress=True))
     in_process = args.subprocess is None
-    results = await with_shield(plan, in_process=in_process, seconds=args.subprocess or 0.0, progress=True)
+    if args.log is not None and in_process:
+        with args.log.open("w", encoding="utf-8") as log:
+            results = await with_shield(plan, in_process=True, progress=True, log=log)
+    else:
+        results = await with_shield(plan, in_process=in_process, seconds=args.subprocess or 0.0, progress=True)
     return build_report(results, plan.campaigns, duration=plan.duration, baseline=base)
 
 
 def run(args: argparse.Namespace) -> int:
     if args.users < 1 or args.attempts < 1 or (args.subprocess is not None and args.subprocess <= 0):
         print("shield demo: --users, --attempts and --subprocess must be positive", file=sys.stderr)
+        return 2
+    if args.log is not None and args.subprocess is not None:
+        print("shield demo: --log is for the in-process run (a subprocess logs to a temporary file)", file=sys.stderr)
         return 2
     try:
         report = asyncio.run(demo(args))

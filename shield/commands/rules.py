@@ -1,44 +1,80 @@
-"""`shield rules check|test|schema`: validate a rule folder, run its test cases, print the JSON Schema.
+"""`shield rules check|test|schema`: validate a rule folder, run its test cases, print the JSON Schemas.
 
-    shield rules check [DIR]    exit 0 and a summary line, or 1 and every error as path:line:col: message
-    shield rules test [DIR]     run DIR/tests/*.yaml; PASS/FAIL per case, exit 1 on any failure
-    shield rules schema         JSON Schema (draft 2020-12) of the rule files, for editors
+    shield rules check [DIR] [--config FILE]   exit 0 and a summary line, or 1 and every error as path:line:col: message
+    shield rules test [DIR] [--config FILE]    run DIR/tests/*.yaml; PASS/FAIL per case, exit 1 on any failure
+    shield rules test --coverage [--strict]    also list the rules no case matches; --strict: exit 1 on any
+    shield rules schema [--tests]              JSON Schema (draft 2020-12) of the rule files (or of rule test files)
 
-DIR defaults to the bundled pack (rules/). Named lists are read from DIR/lists/.
+DIR defaults to the config's `rules:` with --config, else the bundled pack (rules/). Named lists
+are read from DIR/lists/. With --config, facts are checked against its `windows:` and rules'
+`routes:` against its routes, as `shield run` does.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
 from shield.enrich.lists import load_lists
+from shield.facts import DEFAULT_WINDOWS, Window
 from shield.rules.load import load_rules
-from shield.rules.ruletest import describe, load_cases, run_case
+from shield.rules.ruletest import describe, load_cases, run_case, untested
+from shield.rules.ruletest_schema import rule_test_schema
 from shield.rules.schema import rule_file_schema
 from shield.rules.score import RuleSet
 from shield.rules.source import RuleErrors
-from shield.settings import BUNDLED_RULES
+from shield.settings import BUNDLED_RULES, ChallengeSettings
+from shield.settings_load import SettingsError, load_settings
+
+
+@dataclass(slots=True, frozen=True)
+class Target:
+    """What to check the rules against: the folder, counter windows, routes and challenge credits."""
+
+    folder: Path
+    windows: Sequence[Window] = DEFAULT_WINDOWS
+    routes: Sequence[str] | None = None
+    challenge: ChallengeSettings = field(default_factory=ChallengeSettings)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="rules_command", required=True)
     for name, text in (("check", "validate every rule file"), ("test", "run the rule test cases")):
         p = sub.add_parser(name, help=text)
-        p.add_argument("dir", nargs="?", type=Path, default=BUNDLED_RULES, help="rule folder (default: bundled pack)")
+        p.add_argument("dir", nargs="?", type=Path, help="rule folder (default: the config's, else the bundled pack)")
         p.add_argument("--routes", help="comma-separated configured route names, to check rules' routes: against")
+        p.add_argument("--config", "-c", type=Path, help="shield.yaml: its windows, routes and rules folder")
     test = sub.choices["test"]
     test.add_argument("-q", "--quiet", action="store_true", help="print failures and the summary only")
-    sub.add_parser("schema", help="print the JSON Schema of rule files")
+    test.add_argument("--coverage", action="store_true", help="list the rules that no test case matches")
+    test.add_argument("--strict", action="store_true", help="with --coverage: exit 1 when a rule is untested")
+    schema = sub.add_parser("schema", help="print the JSON Schema of rule files")
+    schema.add_argument("--tests", action="store_true", help="the schema of rule test files (rules/tests/*.yaml)")
 
 
-def _load(folder: Path, routes: str | None, err: TextIO) -> RuleSet | None:
+def _target(args: argparse.Namespace, err: TextIO) -> Target | None:
+    routes = args.routes.split(",") if args.routes else None
+    if args.config is None:
+        return Target(_shown(args.dir or BUNDLED_RULES), routes=routes)
     try:
-        lists = load_lists(folder / "lists") if (folder / "lists").is_dir() else {}
-        return load_rules(folder, lists=lists, routes=routes.split(",") if routes else None)
+        settings = load_settings(args.config, env=os.environ)
+    except SettingsError as exc:
+        err.write("".join(f"{problem}\n" for problem in exc.problems))
+        return None
+    return Target(_shown(args.dir or settings.rules), settings.windows,
+                  routes or [r.name for r in settings.routes], settings.challenge)
+
+
+def _load(t: Target, err: TextIO) -> RuleSet | None:
+    try:
+        lists = load_lists(t.folder / "lists") if (t.folder / "lists").is_dir() else {}
+        return load_rules(t.folder, lists=lists, windows=t.windows, routes=t.routes)
     except RuleErrors as e:
         for error in e.errors:
             err.write(f"{error}\n")
@@ -48,8 +84,8 @@ def _load(folder: Path, routes: str | None, err: TextIO) -> RuleSet | None:
     return None
 
 
-def check(folder: Path, routes: str | None, out: TextIO, err: TextIO) -> int:
-    ruleset = _load(folder, routes, err)
+def check(t: Target, out: TextIO, err: TextIO) -> int:
+    ruleset = _load(t, err)
     if ruleset is None:
         return 1
     shadow = sum(1 for r in ruleset.rules if r.shadow)
@@ -57,23 +93,30 @@ def check(folder: Path, routes: str | None, out: TextIO, err: TextIO) -> int:
     return 0
 
 
-def test(folder: Path, routes: str | None, quiet: bool, out: TextIO, err: TextIO) -> int:
-    ruleset = _load(folder, routes, err)
+def test(t: Target, args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    ruleset = _load(t, err)
     if ruleset is None:
         return 1
     try:
-        cases = load_cases(folder / "tests")
+        cases = load_cases(t.folder / "tests", t.windows)
     except RuleErrors as e:
         err.write("".join(f"{error}\n" for error in e.errors))
         return 1
     failed = 0
-    for case in cases:
-        result = run_case(ruleset, case)
+    results = [run_case(ruleset, case, challenge=t.challenge) for case in cases]
+    for result in results:
         failed += not result.passed
-        if not (quiet and result.passed):
+        if not (args.quiet and result.passed):
             out.write(describe(result) + "\n")
     out.write(f"{len(cases) - failed} passed, {failed} failed ({len(cases)} cases, rule set {ruleset.hash})\n")
-    return 1 if failed or not cases else 0
+    status = 1 if failed or not cases else 0
+    if args.coverage or args.strict:
+        missing = untested(ruleset, results)
+        out.write(f"coverage: {len(ruleset) - len(missing)} of {len(ruleset)} rules matched by a case\n")
+        out.writelines(f"untested: {r.id} ({r.path}:{r.line})\n" for r in missing)
+        if missing and args.strict:
+            status = 1
+    return status
 
 
 def _shown(folder: Path) -> Path:
@@ -87,8 +130,11 @@ def _shown(folder: Path) -> Path:
 def run(args: argparse.Namespace, *, out: TextIO | None = None, err: TextIO | None = None) -> int:
     out, err = out or sys.stdout, err or sys.stderr  # looked up per call: tests and callers swap them
     if args.rules_command == "schema":
-        out.write(json.dumps(rule_file_schema(), indent=2) + "\n")
+        out.write(json.dumps(rule_test_schema() if args.tests else rule_file_schema(), indent=2) + "\n")
         return 0
+    target = _target(args, err)
+    if target is None:
+        return 2
     if args.rules_command == "check":
-        return check(_shown(args.dir), args.routes, out, err)
-    return test(_shown(args.dir), args.routes, args.quiet, out, err)
+        return check(target, out, err)
+    return test(target, args, out, err)

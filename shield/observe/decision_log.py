@@ -43,6 +43,7 @@ def decision_fields(
     account_in_clear: bool,
     ban: Ban | None = None,
     now: float = 0.0,
+    facts_record: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Everything the SOC needs to understand one decision; never a password, cookie or token.
 
@@ -86,6 +87,8 @@ def decision_fields(
         fields["ban_ttl_s"] = decision.ban_ttl
     if account_in_clear and attempt.account is not None:
         fields["account"] = attempt.account
+    if facts_record is not None:  # the facts on record (shield.observe.fact_record), for `shield replay`
+        fields["facts"] = facts_record
     return fields
 
 

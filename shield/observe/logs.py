@@ -105,6 +105,11 @@ def redact(value: Any) -> Any:
     return value
 
 
+class Redacted(dict[str, Any]):
+    """A mapping whose builder already masked its secrets (the facts on record): the processor passes it
+    as is, instead of walking a few dozen values on every decision line (~100 us)."""
+
+
 def redaction_processor(_logger: WrappedLogger, _method: str, event_dict: EventDict) -> EventDict:
     """structlog processor: runs after exceptions are formatted, so tracebacks are masked too."""
     for key, value in event_dict.items():
@@ -113,6 +118,8 @@ def redaction_processor(_logger: WrappedLogger, _method: str, event_dict: EventD
         elif type(value) is str:  # the hot path: request lines are short strings and numbers
             if ":" in value or "=" in value:
                 event_dict[key] = redact_text(value)
+        elif value.__class__ is Redacted:
+            continue
         elif not isinstance(value, int | float | None):
             event_dict[key] = redact(value)
     return event_dict

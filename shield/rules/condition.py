@@ -17,10 +17,12 @@ from typing import Any
 from shield.facts import FactSpec
 from shield.model import NamedList
 from shield.rules.compare import compile_binary, compile_pattern
-from shield.rules.expr import Binary, Call, ExprError, ListLit, Lit, Name, Node, Unary, canonical
+from shield.rules.expr import Binary, Call, ExprError, ExprErrors, ListLit, Lit, Name, Node, Unary, canonical
 from shield.rules.values import MISSING, UNSET, Compiled, Fn, human
 
 FUNCTIONS = ("cidr", "matches", "glob")
+# A node that could not be compiled (its error is noted): never run, only passed up.
+BROKEN = Compiled("broken", lambda facts, memo: MISSING, frozenset(), frozenset())
 _FACT_TYPES = {"bool": "bool", "int": "num", "float": "num", "str": "str", "ip": "ip", "strset": "strset"}
 
 
@@ -33,6 +35,7 @@ class Compiler:
         self.uses: Counter[str] = Counter()
         self.cache: dict[str, Compiled] = {}
         self.slots = 0
+        self.errors: list[ExprError] = []  # of the condition being compiled: all are reported
 
     def count(self, node: Node) -> None:
         """First pass: count composite sub-expressions, so the repeated ones get a memo slot."""
@@ -45,17 +48,37 @@ class Compiler:
                 self.count(child)
 
     def condition(self, node: Node) -> Compiled:
+        """The compiled condition, or ExprErrors with every problem in it."""
         compiled = self.compile(node)
+        self.raise_errors()
         if compiled.type != "bool":
             raise ExprError(f"a condition must be true or false, but this is a {human(compiled.type)}", node.pos)
         return compiled
 
+    def check(self, node: Node) -> None:
+        """Raise ExprErrors with every problem of an expression (a fragment of a broken condition)."""
+        self.compile(node)
+        self.raise_errors()
+
+    def raise_errors(self) -> None:
+        errors, self.errors = self.errors, []
+        if errors:
+            raise ExprErrors(errors)
+
     def compile(self, node: Node) -> Compiled:
+        """A node's closure; a problem is noted in `errors` and gives BROKEN, which its parents pass
+        on without a message of their own (one mistake, one message)."""
         key = canonical(node)
         hit = self.cache.get(key)
         if hit is not None:
             return hit
-        compiled = self._compile(node)
+        try:
+            compiled = self._compile(node)
+        except ExprError as e:
+            self.errors.append(e)
+            return BROKEN
+        if compiled is BROKEN:
+            return BROKEN  # not cached: the same mistake in another rule is reported there too
         if self.uses[key] > 1 and compiled.const is MISSING:
             compiled = self._memoised(compiled)
         self.cache[key] = compiled
@@ -86,6 +109,8 @@ class Compiler:
         if isinstance(node, Unary):
             return self._unary(node)
         left, right = self.compile(node.left), self.compile(node.right)
+        if left is BROKEN or right is BROKEN:
+            return BROKEN
         return compile_binary(node, left, right)
 
     def _name(self, node: Name) -> Compiled:
@@ -123,6 +148,8 @@ class Compiler:
 
     def _unary(self, node: Unary) -> Compiled:
         inner = self.compile(node.operand)
+        if inner is BROKEN:
+            return BROKEN
         f = inner.fn
         if node.op == "not":
             if inner.type != "bool":
@@ -144,6 +171,8 @@ class Compiler:
             if len(node.args) != 2:
                 raise ExprError(f"{node.func}() takes a value and a pattern string", node.pos)
             subject = self.compile(node.args[0])
+            if subject is BROKEN:
+                return BROKEN
             return compile_pattern(node.func, subject, node.args[1], node.pos)
         raise ExprError(f"unknown function '{node.func}'{_suggest(node.func, FUNCTIONS)}", node.pos)
 

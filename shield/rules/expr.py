@@ -34,6 +34,17 @@ class ExprError(Exception):
         self.pos = pos
 
 
+class ExprErrors(ExprError):
+    """Every problem of one expression: syntax errors past the first are found by resuming at the
+    next top-level `and` / `or`; `fragments` are the parts after such a point that parsed, whose
+    facts and types can still be checked. Reads as its first error where one is expected."""
+
+    def __init__(self, errors: list[ExprError], fragments: tuple[Node, ...] = ()) -> None:
+        super().__init__(errors[0].message, errors[0].pos)
+        self.errors = errors
+        self.fragments = fragments
+
+
 @dataclass(slots=True, frozen=True)
 class Token:
     kind: str  # num | str | name | op | kw | end
@@ -93,11 +104,17 @@ def tokenize(text: str) -> list[Token]:
     if len(text) > MAX_EXPRESSION:
         raise ExprError(f"expression longer than {MAX_EXPRESSION} characters", 0)
     tokens: list[Token] = []
+    errors: list[ExprError] = []
     pos = 0
     while pos < len(text):
         m = _TOKEN.match(text, pos)
         if m is None:
-            raise ExprError(f"unexpected character {text[pos]!r}", pos)
+            if text[pos] in "'\"":  # the rest is the string's: nothing more to report in it
+                errors.append(ExprError("unterminated string", pos))
+                break
+            errors.append(ExprError(f"unexpected character {text[pos]!r}", pos))
+            pos += 1  # report every stray character, not only the first
+            continue
         kind = m.lastgroup or ""
         if kind != "ws":
             word = m.group()
@@ -105,8 +122,8 @@ def tokenize(text: str) -> list[Token]:
                 kind = "kw"
             tokens.append(Token(kind, word, pos))
         pos = m.end()
-    if pos < len(text):
-        raise ExprError("unterminated string", pos)
+    if errors:
+        raise ExprErrors(errors)
     tokens.append(Token("end", "", len(text)))
     return tokens
 
@@ -172,11 +189,39 @@ class Parser:
         return tok
 
     def parse(self) -> Node:
-        node = self.expression(0)
-        tok = self.peek()
-        if tok.kind != "end":
-            raise ExprError(f"unexpected {describe(tok)} (missing 'and' / 'or'?)", tok.pos)
-        return node
+        errors: list[ExprError] = []
+        fragments: list[Node] = []
+        while True:
+            try:
+                node = self.expression(0)
+                tok = self.peek()
+                if tok.kind != "end":
+                    raise ExprError(f"unexpected {describe(tok)} (missing 'and' / 'or'?)", tok.pos)
+            except ExprError as e:
+                errors.append(e)
+                resume = self.resume_after(e.pos)
+                if resume is None:
+                    break
+                self.i, self.depth = resume, 0
+                continue
+            if not errors:
+                return node
+            fragments.append(node)
+            break
+        raise ExprErrors(errors, tuple(fragments))
+
+    def resume_after(self, pos: int) -> int | None:
+        """The token after the first `and` / `or` outside brackets at or after `pos`: the rest
+        parses on its own there, so a later error is a real one, not an echo of the first."""
+        depth = 0
+        for i, tok in enumerate(self.tokens):
+            if tok.kind == "op" and tok.text in ("(", "["):
+                depth += 1
+            elif tok.kind == "op" and tok.text in (")", "]"):
+                depth -= 1
+            elif depth == 0 and tok.pos >= pos and tok.kind == "kw" and tok.text in ("and", "or"):
+                return i + 1
+        return None
 
     def expression(self, power: int) -> Node:
         self.depth += 1
@@ -268,7 +313,7 @@ def describe(tok: Token) -> str:
 
 
 def parse(text: str) -> Node:
-    """Parse one condition; raises ExprError with the offset of the problem."""
+    """Parse one condition; raises ExprErrors with the offset of every problem found."""
     return Parser(text).parse()
 
 

@@ -18,7 +18,7 @@ import yaml
 from shield.facts import DEFAULT_WINDOWS, Window, catalog
 from shield.model import Action, NamedList
 from shield.rules.condition import Compiler
-from shield.rules.expr import ExprError, Node, parse
+from shield.rules.expr import ExprError, ExprErrors, Node, parse
 from shield.rules.inline_lists import parse_lists
 from shield.rules.policy import BanSpec, Policy, RuleMeta, TakeoverPolicy, parse_ban_scope, parse_policy
 from shield.rules.score import Rule, RuleSet
@@ -48,9 +48,10 @@ class _Draft:
     src: Source
     node: yaml.MappingNode
     when_node: yaml.ScalarNode
-    tree: Node
+    tree: Node | None  # None: the condition has syntax errors (already reported)
     fields: dict[str, object]
     enabled: bool
+    fragments: tuple[Node, ...] = ()  # what parsed after a syntax error: its facts and types are checked
 
 
 def rule_files(folder: Path) -> list[Path]:
@@ -108,7 +109,8 @@ def load_texts(
                                 f"policy.takeover.window {window!r} is not a counter window ({names})"))
     compiler = Compiler(catalog(windows), all_lists)
     for d in drafts:
-        compiler.count(d.tree)
+        if d.tree is not None:
+            compiler.count(d.tree)
     rules = _compile(drafts, compiler, routes)
     errors += [e for s in sources for e in s.errors if e not in errors]
     if errors:
@@ -180,9 +182,15 @@ def _read_rule(src: Source, node: yaml.Node) -> _Draft | None:
     try:
         tree = parse(when.value)
     except ExprError as e:
-        src.error_in(when, e.pos, e.message)
-        return None
+        _report(src, when, e)
+        fragments = e.fragments if isinstance(e, ExprErrors) else ()
+        return _Draft(src, node, when, None, fields, enabled is not False, fragments)
     return _Draft(src, node, when, tree, fields, enabled is not False)
+
+
+def _report(src: Source, when: yaml.ScalarNode, e: ExprError) -> None:
+    for error in e.errors if isinstance(e, ExprErrors) else (e,):
+        src.error_in(when, error.pos, error.message)
 
 
 def _read_effect(src: Source, node: yaml.Node, items: dict[str, tuple[yaml.Node, yaml.Node]],
@@ -238,9 +246,13 @@ def _compile(drafts: list[_Draft], compiler: Compiler, routes: Collection[str] |
                 known = ", ".join(sorted(routes))
                 d.src.error(routes_node, f"unknown route '{name}' (configured: {known})")
         try:
+            if d.tree is None:
+                for fragment in d.fragments:
+                    compiler.check(fragment)
+                continue
             compiled = compiler.condition(d.tree)
         except ExprError as e:
-            d.src.error_in(d.when_node, e.pos, e.message)
+            _report(d.src, d.when_node, e)
             continue
         if d.enabled and isinstance(rid, str):
             f = d.fields

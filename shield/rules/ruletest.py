@@ -30,7 +30,7 @@ import yaml
 from shield.decide import decide
 from shield.facts import DEFAULT_WINDOWS, FactSpec, Window, catalog, counter_names
 from shield.model import Action, Decision, FactValue
-from shield.rules.score import RuleSet
+from shield.rules.score import Rule, RuleSet
 from shield.rules.source import RuleErrors, Source, boolean, check_keys, integer, mapping, scalar, sequence
 from shield.settings import ChallengeSettings
 
@@ -170,6 +170,12 @@ def run_case(ruleset: RuleSet, case: Case, *, challenge: ChallengeSettings | Non
     decision = decide(verdict, case.route, ruleset.policy, challenge=challenge or ChallengeSettings(),
                       credit=case.credit, solved=case.solved)
     return CaseResult(case, decision, tuple(_check(case.expect, decision, set(ruleset.by_id()))))
+
+
+def untested(ruleset: RuleSet, results: Sequence[CaseResult]) -> list[Rule]:
+    """The rules no case matched (enforcing or shadow), in file order."""
+    matched = {h.id for r in results for h in (*r.decision.hits, *r.decision.shadow_hits)}
+    return [rule for rule in ruleset.rules if rule.id not in matched]
 
 
 def _check(expect: Mapping[str, Any], d: Decision, known: set[str]) -> list[str]:

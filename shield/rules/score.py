@@ -79,7 +79,7 @@ def _plan(rules: Iterable[Rule]) -> Plan:
 class RuleSet:
     """An immutable, compiled set of rules and its policy, identified by a short hash."""
 
-    __slots__ = ("_default", "_plans", "hash", "lists", "memo_size", "policy", "rules")
+    __slots__ = ("_default", "_plans", "hash", "lists", "memo_size", "policy", "reads", "rules")
 
     def __init__(
         self,
@@ -95,6 +95,7 @@ class RuleSet:
         self.hash = hash
         self.memo_size = memo_size
         self.lists = tuple(lists)
+        self.reads: frozenset[str] = frozenset().union(*(r.reads for r in self.rules))  # every fact any rule reads
         routes = {r for rule in self.rules for r in (rule.routes or ())}
         self._default = _plan(r for r in self.rules if r.routes is None)
         self._plans = {route: _plan(r for r in self.rules if r.routes is None or route in r.routes) for route in routes}

@@ -10,6 +10,7 @@ import sys
 import tempfile
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import TextIO
 
 import aiohttp
 
@@ -77,7 +78,8 @@ async def _wait_ready(url: str, proc: asyncio.subprocess.Process, log_name: str)
 
 
 async def with_shield(
-    plan: Plan, *, in_process: bool = True, seconds: float = 60.0, progress: bool = False
+    plan: Plan, *, in_process: bool = True, seconds: float = 60.0, progress: bool = False,
+    log: TextIO | None = None,
 ) -> list[Result]:
     """Run the plan through shield (default settings and rules, the demo world) in front of a fresh demo app.
 
@@ -91,9 +93,9 @@ async def with_shield(
         options = RunOptions(speed=plan.duration / seconds, progress=progress)
         async with demo_app(plan.accounts) as app_url, shield_subprocess(app_url) as url:
             return await run_events(plan, url, options, label="with shield", history=False)
-    # The in-process shield logs errors only, to stderr, so the
-    # report is not buried under one decision line per simulated login.
-    configure_logging(LogSettings(level="error", format="json"), stream=sys.stderr)
+    # The in-process shield logs errors only, to stderr, so the report is not buried under one
+    # decision line per simulated login; with `log` every line goes there (for `shield replay`).
+    configure_logging(LogSettings(level="info" if log else "error", format="json"), stream=log or sys.stderr)
     clock = FakeClock()
     t0, m0 = clock.t, clock.mono
 

@@ -16,6 +16,7 @@ DECISION_FIELDS = {
     # schema 2
     "method", "path", "host", "user_agent", "tls_fingerprint",
 }
+DECISION_FIELDS |= {"facts"}  # the facts on record (log.decision_facts), for `shield replay`
 PASSWORD = "hunter2-correct-horse-battery"
 
 
@@ -93,3 +94,23 @@ async def test_no_password_cookie_or_token_reaches_any_log_line(make_stack: Any)
     assert stack.decisions(), "no decision line was written"
     for secret in secrets:
         assert secret not in text
+
+
+async def test_facts_on_record_hold_what_the_rules_read_and_no_account_name(make_stack: Any) -> None:
+    stack = await make_stack()
+    async with aiohttp.ClientSession() as s:
+        await s.post(stack.url + "/api/login", json={"username": "Tag", "password": PASSWORD})
+    facts = stack.decisions()[-1]["facts"]
+    assert (facts["v"], facts["scope"]) == (1, "rules")
+    reads = stack.service.rules.current.reads | {"challenge.solved", "challenge.passed"}
+    assert set(facts["values"]) == reads - {"account"}  # the account is named by account_id only
+    assert "tag" not in str(facts).lower()
+
+
+async def test_decision_facts_off_leaves_them_out(make_stack: Any) -> None:
+    from shield.settings import LogSettings
+
+    stack = await make_stack(log=LogSettings(format="json", decision_facts="off"))
+    async with aiohttp.ClientSession() as s:
+        await s.post(stack.url + "/api/login", json={"username": "Tag", "password": "x"})
+    assert "facts" not in stack.decisions()[-1]

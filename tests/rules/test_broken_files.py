@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from shield.commands.rules import check
+from shield.commands.rules import Target, check
 from shield.rules.load import load_rules
 from shield.rules.source import RuleErrors
 
@@ -26,6 +26,16 @@ EXPECTED = [
     "tests/rules/broken/policy.yaml:3:16: policy.retry_after must be positive",
     "tests/rules/broken/second_policy.yaml:1:1: a second policy section"
     " (the first is in tests/rules/broken/policy.yaml)",
+    "tests/rules/broken/several.yaml:4:11: unknown fact 'ip.failure_10m' (did you mean 'ip.failures_10m'?)",
+    "tests/rules/broken/several.yaml:4:35: unknown fact 'account.knwn' (did you mean 'account.known'?)",
+    "tests/rules/broken/several.yaml:9:11: unknown list 'lists.hosting_asn' (did you mean 'lists.hosting_asns'?)",
+    "tests/rules/broken/several.yaml:9:32: '>' compares numbers, but ua.family is a string",
+    "tests/rules/broken/several.yaml:9:49: unknown function 'cidr_match'",
+    "tests/rules/broken/several.yaml:14:18: unexpected 'ip.bad' (missing 'and' / 'or'?)",
+    "tests/rules/broken/several.yaml:14:38: expected a value but found 'or'",
+    "tests/rules/broken/several.yaml:14:41: unknown fact 'ip.tr' (did you mean 'ip.tor'?)",
+    "tests/rules/broken/several.yaml:19:27: unexpected character '$'",
+    "tests/rules/broken/several.yaml:19:42: unexpected character '&'",
     "tests/rules/broken/structure.yaml:2:5: rule is missing 'description'",
     "tests/rules/broken/structure.yaml:6:5: rule needs either 'score' or 'action' (not both)",
     "tests/rules/broken/structure.yaml:12:5: rule needs either 'score' or 'action' (not both)",
@@ -60,7 +70,7 @@ def test_every_error_of_every_file_is_reported_with_its_place() -> None:
 def test_rules_check_exits_1_and_prints_every_error(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(BROKEN.parent.parent.parent)
     out, err = io.StringIO(), io.StringIO()
-    status = check(Path("tests/rules/broken"), None, out, err)
+    status = check(Target(Path("tests/rules/broken")), out, err)
     assert status == 1
     assert err.getvalue().splitlines() == [*EXPECTED, f"{len(EXPECTED)} errors"]
     assert out.getvalue() == ""

@@ -167,7 +167,7 @@ def test_a_comparison_with_an_absent_fact_is_false(text: str, expected: bool) ->
         ("(ip.tor", "expected ')' but found end of expression", 7),
         ("[1, 'a'] == 1", "a list holds either numbers or strings, not a mix (and no true/false)", 0),
         ("ip.tor & ip.bad", "unexpected character '&'", 7),
-        ("'abc", "unexpected character \"'\"", 0),
+        ("'abc", "unterminated string", 0),
         ("'a\\qb' == ua", "unknown escape \\q (use \\\\ for a backslash)", 2),
         ("[ip.asn] == 1", "a list holds only literals (numbers or strings)", 1),
         ("lists.hosting_asns", "a condition must be true or false, but this is a named list of int", 0),

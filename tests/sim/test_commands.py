@@ -11,8 +11,10 @@ import pytest
 
 from shield.cli import main
 from shield.commands.demo_upstream import parse_listen
+from shield.settings import BUNDLED_RULES
 from shield.sim.plan import accounts_for
 from shield.sim.run import demo_app
+from shield.sim.world import DEMO_ENV
 
 
 @pytest.mark.parametrize(
@@ -80,3 +82,22 @@ def test_demo_upstream_listen_parses(value: str, parsed: tuple[str, int]) -> Non
 def test_demo_upstream_bad_listen_is_refused(value: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["demo-upstream", "--listen", value]) == 2
     assert "expected HOST:PORT" in capsys.readouterr().err
+
+
+def test_demo_log_records_decisions_that_replay_unchanged(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    log, chart = tmp_path / "demo.log", tmp_path / "demo.svg"
+    assert main(["demo", "--users", "200", "--attempts", "50", "--log", str(log), "--chart", str(chart)]) == 0
+    decisions = [line for line in log.read_bytes().splitlines() if b'"event":"decision"' in line]
+    assert len(decisions) > 100
+    capsys.readouterr()
+    # the deciding pack and config: the demo's lists (its carriers, hosting ASNs) come with the demo world
+    for name, value in DEMO_ENV.items():
+        monkeypatch.setenv(name, value)
+    assert main(["replay", "--rules", str(BUNDLED_RULES), "--samples", "0", str(log)]) == 0
+    assert f"replayed {len(decisions)} of {len(decisions)} decisions" in capsys.readouterr().out
+
+
+def test_demo_log_is_for_the_in_process_run(tmp_path: Path) -> None:
+    assert main(["demo", "--log", str(tmp_path / "x.log"), "--subprocess", "5"]) == 2

@@ -1,0 +1,86 @@
+"""Facts on record: the compact snapshot of one request's facts that its `decision` line carries.
+
+`shield replay` scores recorded decisions again from it, so it holds what scoring needs and
+nothing secret: the facts the rule set reads (scope `rules`, the default) or every fact (scope
+`catalog`, with counters at zero left out: the store fills every counter, so a missing one is
+0). Never a password (it is never a fact) nor a cookie or token (no fact holds one; `device.id` is
+the id shield signed, not the signed cookie). The account name is on record only with
+`log.account_in_clear`; otherwise the line's `account_id`, a keyed hash, names it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from functools import lru_cache
+from typing import Any, Literal
+
+from shield.model import Decision, Facts, FactValue
+from shield.observe.logs import Redacted, redact_text
+
+# Bump when the record's shape or a value's encoding changes; `shield replay` refuses others.
+FACTS_SCHEMA = 1
+# security: strings from the client (ua, request.path) are cut here, so no request inflates the line
+MAX_TEXT = 256
+# Read by evaluate() beyond the rules (the challenge credit): always on record.
+DECIDE_READS = frozenset({"challenge.solved", "challenge.passed"})
+_COUNTER = re.compile(r"_\d+[smhd]$")  # ip.failures_10m, site.attempts_5m: windowed counters
+
+FactScope = Literal["rules", "catalog", "off"]
+
+
+@lru_cache(maxsize=16)
+def _names(reads: frozenset[str]) -> tuple[str, ...]:
+    """The recorded names in a stable order (one sort per rule set, not per request)."""
+    return tuple(sorted(reads | DECIDE_READS))
+
+
+def _encode(value: FactValue) -> Any:
+    if isinstance(value, frozenset):
+        return sorted(value)  # fixed vocabularies (fp.reasons)
+    if isinstance(value, str):
+        value = value[:MAX_TEXT]
+        # security: client text (ua) gets the log's free-text masking here, as the record skips the processor
+        return redact_text(value) if ":" in value or "=" in value else value
+    return value
+
+
+def _values(facts: Facts, names: Iterable[str], *, skip_zero_counters: bool, account_in_clear: bool) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name in names:
+        value = facts.get(name)
+        if value is None:
+            continue  # absent facts stay absent on replay
+        cls = value.__class__
+        if cls is int:  # most facts: counters (checked first, the hot path of every decision line)
+            if not (skip_zero_counters and value == 0 and _COUNTER.search(name)):
+                out[name] = value
+        elif cls is bool or cls is float:
+            out[name] = value
+        elif name != "account" or account_in_clear:
+            out[name] = _encode(value)
+    return out
+
+
+def fact_record(
+    facts: Facts, decision: Decision, *, reads: frozenset[str], scope: FactScope, account_in_clear: bool
+) -> dict[str, Any] | None:
+    """The `facts` field of a decision line, or None when `log.decision_facts` is off."""
+    if scope == "off":
+        return None
+    if scope == "rules":
+        values = _values(facts, _names(reads), skip_zero_counters=False, account_in_clear=account_in_clear)
+    else:
+        values = _values(facts, sorted(facts), skip_zero_counters=True, account_in_clear=account_in_clear)
+    record = Redacted(v=FACTS_SCHEMA, scope=scope, values=values)  # fact names are never sensitive keys
+    for reason in decision.reasons:
+        if reason.startswith("banned:"):  # an active ban decided, not the rules
+            record["ban"] = reason[len("banned:"):]
+    return record
+
+
+def ban_record(*, scope: FactScope, ban_scope: str) -> dict[str, Any] | None:
+    """The `facts` field of a line refused on the ban fast path: no facts were built, the ban decided."""
+    if scope == "off":
+        return None
+    return Redacted(v=FACTS_SCHEMA, scope=scope, values={}, ban=ban_scope)
