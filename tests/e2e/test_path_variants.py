@@ -1,0 +1,19 @@
+"""A path variant of a protected route is scored, and the upstream still gets the client's own target."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import aiohttp
+from yarl import URL
+
+
+async def test_a_variant_is_scored_and_the_upstream_gets_the_original_target(make_stack: Any) -> None:
+    stack = await make_stack()
+    target = "/API/Login.json;jsessionid=1"
+    body = {"username": "tag", "password": "x"}
+    async with aiohttp.ClientSession() as s, s.post(URL(stack.url + target, encoded=True), json=body) as resp:
+        await resp.read()
+    (line,) = stack.decisions()
+    assert (line["route"], line["action"]) == ("login", "tag")
+    assert stack.upstream.requests[-1]["raw_path"] == target
