@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 import yaml
 
 from shield.facts import Window
+from shield.linear_regex import RegexRefused, compile_linear
 from shield.settings import FieldRef, RouteSettings, Settings
 
 ENV_PREFIX = "SHIELD_"
@@ -343,6 +344,16 @@ def _check(loader: _Loader, s: Settings) -> None:
     seen: set[str] = set()
     for i, route in enumerate(s.routes):
         _check_route(loader, route, f"routes[{i}]", seen)
+    _check_patterns(loader, s)
+
+
+def _check_patterns(loader: _Loader, s: Settings) -> None:
+    """security: an operator's regex runs on attacker-chosen text: RE2 only, refused at load otherwise."""
+    if s.client.app_ua_pattern:
+        try:
+            compile_linear(s.client.app_ua_pattern)
+        except RegexRefused as e:
+            loader.problem("client.app_ua_pattern", e.message)
 
 
 def _check_route(loader: _Loader, route: RouteSettings, path: str, seen: set[str]) -> None:
