@@ -89,8 +89,10 @@ DEFAULT_ROUTES: tuple[RouteSettings, ...] = (
     RouteSettings(
         name="login",
         path="/api/login",
-        account=FieldRef("json", "username"),
-        password=FieldRef("json", "password"),
+        # security: every place a common framework reads a login from (Express, Rails and PHP take JSON, form and
+        # query alike): a login sent as a form or a query string must reach the account counters too
+        account=(FieldRef("json", "username"), FieldRef("form", "username"), FieldRef("query", "username")),
+        password=(FieldRef("json", "password"), FieldRef("form", "password"), FieldRef("query", "password")),
     ),
 )
 

@@ -217,6 +217,11 @@ class _Loader:
             return self._bad(path, f"not a valid CIDR: {exc}")
 
     def _field_ref(self, value: Any, path: str) -> Any:
+        if isinstance(value, list):  # several sources, in order: [{json: username}, {form: username}]
+            if not value:
+                return self._bad(path, "expected at least one source")
+            refs = [self._field_ref(v, f"{path}[{i}]") for i, v in enumerate(value)]
+            return _BAD if any(r is _BAD for r in refs) else tuple(refs)
         sources = typing.get_args(typing.get_type_hints(FieldRef)["source"])
         if isinstance(value, dict) and len(value) == 1:
             ((source, where),) = value.items()

@@ -55,6 +55,10 @@ CASES = [
     ("default_dup_json_escaped_key", None, b'{"username": "decoy", "user\\u006eame": "victim", "password": "x"}',
      JSON, q(), "victim", True),
     ("default_dup_password_form", None, b"username=victim&password=a&password=b", FORM, q(), "victim", True),
+    ("form_type_reads_the_form_first", None, b'{"username": "decoy", "x": "&username=victim&password=x"}', FORM,
+     q(), "victim", True),
+    ("json_type_reads_json_first", None, b'{"username": "victim", "x": "&username=decoy&password=x"}', JSON,
+     q(), "victim", True),
     ("first_dup_form", "first", b"username=decoy&username=victim&password=x", FORM, q(), "decoy", False),
     ("first_dup_query", "first", b"", FORM, q(("username", "decoy"), ("username", "victim"), ("password", "x")),
      "decoy", False),
@@ -79,7 +83,8 @@ def test_account_source_and_duplicates(
     route = DEFAULT if duplicates is None else replace(DEFAULT, duplicates=duplicates)  # type: ignore[arg-type]
     creds = extract(route, body, content_type, query)
     assert (creds.account, creds.malformed) == (account, malformed)
-    assert creds.account_id is not None and creds.pair_id is not None  # reaches the account and pair counters
+    assert creds.account_id is not None  # reaches the account counters
+    assert creds.pair_id is not None  # and the pair counters
 
 
 def test_a_json_only_route_still_reads_only_json() -> None:
@@ -122,5 +127,5 @@ def test_bad_sources_and_duplicates_are_refused_with_their_place(tmp_path: Path)
     with pytest.raises(SettingsError) as caught:
         load_settings(config, env={})
     text = str(caught.value)
-    assert f"{config}:4:31: routes[0].account[1]: expected one of" in text
-    assert f"{config}:5:17: routes[0].duplicates: must be one of first, last, malformed, got 'newest'" in text
+    assert "shield.yaml:4: routes[0].account[1]: expected one of {json: a.b}" in text
+    assert "shield.yaml:5: routes[0].duplicates: must be one of first, last, malformed, got 'newest'" in text
