@@ -12,14 +12,15 @@ from shield.settings import MemoryStoreSettings, Settings
 from shield.store.base import Observation
 from shield.store.memory import MemoryStore
 
-MAX_KEYS = 2_000
+MAX_KEYS = 3_000
+FLOOD = MAX_KEYS  # junk attempts: each makes about 8 new keys, so the budget is crossed about 8 times over
 
 
 def junk(i: int) -> Observation:
-    """A one-off attempt: a fresh address, account, password and device each time."""
-    ip = f"10.{100 + i % 50}.{(i // 250) % 250}.{i % 250}"
+    """A one-off attempt: a fresh address, subnet, account, password and device each time (two ASNs, one country)."""
+    ip = f"10.{100 + i // 62500}.{(i // 250) % 250}.{i % 250}"
     return Observation(
-        route="login", ip=ip, subnet=ip.rsplit(".", 1)[0] + ".0/24", asn=str(64600 + i % 50), country="US",
+        route="login", ip=ip, subnet=f"{ip}/32", asn=str(64600 + i % 2), country="US",
         account=f"junk-{i}", fp=f"junk-fp-{i}", device=f"junk-dev-{i}", password=f"junk-pw-{i}", pair=f"junk-pair-{i}",
     )
 
@@ -41,7 +42,7 @@ async def test_a_flood_past_max_keys_keeps_the_attacked_accounts_failures(junk_f
         await store.observe(guess(i), clock.now())
         await store.record_outcome(guess(i), Outcome.FAILURE, familiar=False, now=clock.now())
         clock.advance(1.0)
-    for i in range(3 * MAX_KEYS):  # security: every junk attempt makes new keys, far past the budget
+    for i in range(FLOOD):  # security: every junk attempt makes new keys, far past the budget
         await store.observe(junk(i), clock.now())
         if junk_fails:
             await store.record_outcome(junk(i), Outcome.FAILURE, familiar=False, now=clock.now())
@@ -58,7 +59,7 @@ async def test_junk_goes_before_an_entry_that_has_failed_once() -> None:
     clock = FakeClock()
     await store.observe(guess(0), clock.now())
     await store.record_outcome(guess(0), Outcome.FAILURE, familiar=False, now=clock.now())
-    for i in range(3 * MAX_KEYS):
+    for i in range(FLOOD):
         await store.observe(junk(i), clock.now())
         clock.advance(0.01)
     counters = (await store.observe(guess(1), clock.now())).counters
