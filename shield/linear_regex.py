@@ -9,7 +9,7 @@ offset of the construct, and every accepted pattern runs in time proportional to
 from __future__ import annotations
 
 import re
-from typing import Protocol
+from typing import Any, Protocol
 
 import re2
 
@@ -44,13 +44,43 @@ _OPENERS = (
 )
 
 
+class _Linear:
+    """An RE2 pattern that also takes text UTF-8 cannot encode (a lone surrogate reads as U+FFFD)."""
+
+    __slots__ = ("_rx",)
+
+    def __init__(self, rx: Any) -> None:
+        self._rx = rx
+
+    def search(self, text: str) -> object | None:
+        try:
+            return self._rx.search(text)  # type: ignore[no-any-return]
+        except UnicodeEncodeError:  # security: a client-sent lone surrogate must not raise out of a rule
+            return self._rx.search(_scrub(text))  # type: ignore[no-any-return]
+
+    def fullmatch(self, text: str) -> object | None:
+        try:
+            return self._rx.fullmatch(text)  # type: ignore[no-any-return]
+        except UnicodeEncodeError:
+            return self._rx.fullmatch(_scrub(text))  # type: ignore[no-any-return]
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _scrub(text: str) -> str:
+    return _SURROGATE.sub("\ufffd", text)  # one character for one: `.` still matches it
+
+
 def compile_linear(pattern: str) -> LinearPattern:
     """`pattern` compiled with RE2, or RegexRefused saying why not and where."""
     try:
-        compiled: LinearPattern = re2.compile(pattern, RE2_OPTIONS)
+        compiled = re2.compile(pattern, RE2_OPTIONS)
     except re2.error as exc:
         raise _refusal(pattern, exc) from None
-    return compiled
+    except UnicodeEncodeError:
+        raise RegexRefused("a regular expression must be valid Unicode (no lone surrogates)", 0) from None
+    return _Linear(compiled)
 
 
 def _refusal(pattern: str, exc: Exception) -> RegexRefused:

@@ -85,3 +85,9 @@ def test_app_ua_pattern_re2_cannot_run_is_refused_at_load_with_its_place(tmp_pat
         load_settings(config, env={})
     # the settings loader's places are file:line (the key's line)
     assert str(caught.value) == "shield.yaml:2: client.app_ua_pattern: cannot run in linear time (RE2): lookaround (?!"
+
+
+def test_a_lone_surrogate_in_the_subject_is_matched_not_raised() -> None:
+    # An account read by the fallback JSON parser may hold a lone surrogate, which UTF-8 (RE2's input) cannot encode.
+    compiler, compiled = _matcher('account matches "^x.y$"')
+    assert compiled.fn({"account": "x\ud800y"}, [UNSET] * compiler.slots) is True  # type: ignore[attr-defined]
