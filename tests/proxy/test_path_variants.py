@@ -7,10 +7,13 @@ routed them to the login handler.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from shield.routes import RouteMatcher
 from shield.settings import PathFolds, RouteSettings
+from shield.settings_load import load_settings
 
 STRICT = PathFolds(case=False, path_params=False, backslash=False, format_suffix=False)
 MATCHER = RouteMatcher(
@@ -94,3 +97,12 @@ def test_path_variant(method: str, target: str, route: str | None) -> None:
     found = MATCHER.match(method, target)
     assert (found.name if found else None) == route
 
+
+
+def test_folds_load_per_route_from_yaml(tmp_path: Path) -> None:
+    config = tmp_path / "shield.yaml"
+    config.write_text("routes:\n  - name: login\n    path: /Login\n    fold: {case: false, format_suffix: false}\n")
+    (route,) = load_settings(config, env={}).routes
+    assert route.fold == PathFolds(case=False, path_params=True, backslash=True, format_suffix=False)
+    matcher = RouteMatcher((route,))
+    assert [bool(matcher.match("POST", t)) for t in ("/Login;x", "/login", "/Login.json")] == [True, False, False]
