@@ -21,6 +21,8 @@ MAX_DECODES = 3  # %25-encoded layers undone at most (a double-decoding server, 
 def spellings(target: str, fold: PathFolds) -> tuple[str, ...]:
     """Every canonical spelling of `target` (a raw or decoded request target; the query is ignored)."""
     path = target.split("?", 1)[0].split("#", 1)[0]
+    if not path.startswith(("/", "\\")):
+        path = origin_path(path)
     layers = [path]
     while "%" in layers[-1] and len(layers) <= MAX_DECODES:
         decoded = unquote(layers[-1], errors="replace")
@@ -35,6 +37,14 @@ def spellings(target: str, fold: PathFolds) -> tuple[str, ...]:
             if spelling not in out:
                 out.append(spelling)
     return tuple(out)
+
+
+def origin_path(target: str) -> str:
+    """The path of an absolute-form target (`http://host/api/login` -> `/api/login`), as servers route it."""
+    scheme, sep, rest = target.partition("://")
+    if not sep or "/" in scheme:
+        return "/" + target  # neither a path nor an absolute URL: compared as a relative path
+    return "/" + rest.partition("/")[2]
 
 
 def fold_path(path: str, fold: PathFolds) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import aiohttp
@@ -22,3 +23,21 @@ async def test_a_variant_is_scored_and_the_upstream_gets_the_original_target(mak
     (line,) = stack.decisions()
     assert (line["route"], line["action"]) == ("login", "tag")
     assert stack.upstream.requests[-1]["raw_path"] == target
+
+
+async def test_an_absolute_form_target_is_scored(make_stack: Any) -> None:
+    # `POST http://host/api/login HTTP/1.1`: servers route the path part; shield must score it the same.
+    stack = await make_stack()
+    host, port = stack.url.removeprefix("http://").split(":")
+    body = b'{"username": "tag", "password": "x"}'
+    reader, writer = await asyncio.open_connection(host, int(port))
+    writer.write(
+        b"POST http://shop.example/api/login HTTP/1.1\r\nHost: shop.example\r\nContent-Type: application/json\r\n"
+        b"Content-Length: %d\r\nConnection: close\r\n\r\n%s" % (len(body), body)
+    )
+    await writer.drain()
+    answer = await asyncio.wait_for(reader.read(1 << 16), 5)
+    writer.close()
+    assert answer.startswith(b"HTTP/1.1 401")
+    (line,) = stack.decisions()
+    assert (line["route"], line["action"]) == ("login", "tag")
