@@ -10,6 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from shield.routes import RouteMatcher
 from shield.settings import PathFolds, RouteSettings
@@ -110,3 +112,33 @@ def test_folds_load_per_route_from_yaml(tmp_path: Path) -> None:
     assert route.fold == PathFolds(case=False, path_params=True, backslash=True, format_suffix=False)
     matcher = RouteMatcher((route,))
     assert [bool(matcher.match("POST", t)) for t in ("/Login;x", "/login", "/Login.json")] == [True, False, False]
+
+
+SEGMENT = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789-_", min_size=1, max_size=8)
+
+
+@st.composite
+def spelled(draw: st.DrawFn) -> tuple[str, str]:
+    """A route path and one spelling of it that some framework routes to the same handler."""
+    segments = draw(st.lists(SEGMENT, min_size=1, max_size=4))
+    out: list[str] = []
+    for seg in segments:
+        if draw(st.booleans()):
+            seg = "".join(c.upper() if draw(st.booleans()) else c for c in seg)
+        if draw(st.booleans()):
+            i = draw(st.integers(0, len(seg) - 1))
+            seg = seg[:i] + f"%{ord(seg[i]):02{draw(st.sampled_from('xX'))}}" + seg[i + 1 :]
+        if draw(st.booleans()):
+            seg += ";" + draw(SEGMENT)
+        noise = draw(st.sampled_from(["", ".", "x/..", "", ""]))
+        sep = draw(st.sampled_from(["/", "/", "//", "\\", "%5C", "%2F"]))
+        out.append(f"{sep}{noise}{sep if noise else ''}{seg}")
+    suffix = draw(st.sampled_from(["", "", "/", ".json", ".xml", "?a=b"]))
+    return "/" + "/".join(segments), "".join(out) + suffix
+
+
+@given(spelled())
+@settings(max_examples=300, deadline=None)
+def test_every_generated_spelling_of_a_route_matches_it(case: tuple[str, str]) -> None:
+    path, target = case
+    assert RouteMatcher((RouteSettings(name="r", path=path),)).match("POST", target) is not None, target
