@@ -59,10 +59,10 @@ class PathFolds:
     per-framework folds, all on by default: a fold the app does not do only protects a path the app answers 404.
     """
 
-    case: bool = True  # /API/Login: Express, ASP.NET, IIS, Laravel route case-insensitively
+    case: bool = True  # /API/Login: Express (default), ASP.NET, IIS route case-insensitively
     path_params: bool = True  # /api;x/login;jsessionid=1: Tomcat, Spring, Jetty drop ;params in every segment
     backslash: bool = True  # /api\login and %5C: IIS/ASP.NET and some Node servers read them as /
-    format_suffix: bool = True  # /api/login.json: Rails (.:format), Spring suffix patterns, Laravel/Django formats
+    format_suffix: bool = True  # /api/login.json: Rails (.:format), Spring suffix patterns, DRF format suffixes
 
 
 # Where a field is read, in order: one source or several (the first present wins).
