@@ -18,6 +18,7 @@ import orjson
 from multidict import MultiMapping
 
 from shield.identity.keyed import Keyer
+from shield.identity.multipart import multipart_fields
 from shield.settings import FieldRef, FieldSources, RouteSettings
 
 # security: an account name is a store key and a log field; longer ones are cut, not stored whole.
@@ -78,7 +79,8 @@ class _Body:
     """The request body, parsed lazily at most once per format."""
 
     body: bytes
-    content_type: str
+    content_type: str  # the media type alone, lower-cased
+    header: str  # the whole Content-Type header (a multipart boundary lives there)
     _json: Any = _MISSING
     _pairs: Any = _MISSING
     _form: dict[str, list[str]] | None = None
@@ -116,8 +118,10 @@ class _Body:
         return self._form.get(name, [])
 
     def _parse_form(self) -> dict[str, list[str]]:
+        if self.content_type == "multipart/form-data":
+            return multipart_fields(self.body, self.header)
         if self.content_type.startswith("multipart/") or b"=" not in self.body:
-            return {}  # multipart is not supported: the field reads as missing, the request as malformed
+            return {}  # other multiparts are not read: the field reads as missing, the request as malformed
         try:
             text = self.body.decode("utf-8")
             pairs = parse_qsl(text, keep_blank_values=True, errors="strict", max_num_fields=1000)
@@ -173,7 +177,7 @@ def _values(
 
 def _ordered(refs: tuple[FieldRef, ...], content_type: str) -> tuple[FieldRef, ...]:
     """The body source the Content-Type names first, as the app's body parser picks by it; else config order."""
-    if content_type == _FORM_TYPE:
+    if content_type in (_FORM_TYPE, "multipart/form-data"):
         preferred = "form"
     elif content_type in _JSON_TYPES or content_type.endswith("+json"):
         preferred = "json"
@@ -228,7 +232,7 @@ def extract_credentials(
 ) -> Credentials:
     """Read, normalise and key the route's account and password. `headers` is keyed by lower-case name."""
     kind = content_type.split(";", 1)[0].strip().lower()
-    parsed = _Body(body, kind)
+    parsed = _Body(body, kind, content_type)
     malformed = False
     account: str | None = None
     password: str | None = None

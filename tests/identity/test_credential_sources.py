@@ -11,10 +11,13 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from multidict import MultiDict
 
 from shield.identity.credentials import Credentials, extract_credentials
 from shield.identity.keyed import Keyer
+from shield.identity.multipart import multipart_fields
 from shield.settings import DEFAULT_ROUTES, FieldRef, RouteSettings
 from shield.settings_load import SettingsError, load_settings
 
@@ -129,3 +132,40 @@ def test_bad_sources_and_duplicates_are_refused_with_their_place(tmp_path: Path)
     text = str(caught.value)
     assert "shield.yaml:4: routes[0].account[1]: expected one of {json: a.b}" in text
     assert "shield.yaml:5: routes[0].duplicates: must be one of first, last, malformed, got 'newest'" in text
+
+
+def multipart(*fields: tuple[str, str], boundary: str = "XyZ") -> bytes:
+    parts = [
+        f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n' for name, value in fields
+    ]
+    return ("".join(parts) + f"--{boundary}--\r\n").encode()
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "account", "malformed"),
+    [
+        (multipart(("username", "victim"), ("password", "x")), "multipart/form-data; boundary=XyZ", "victim", False),
+        (multipart(("username", "Vict\u00f6r"), ("password", "x")), 'multipart/form-data; boundary="XyZ"',
+         "vict\u00f6r", False),
+        (multipart(("username", "decoy"), ("username", "victim"), ("password", "x")),
+         "multipart/form-data; boundary=XyZ", "victim", True),
+        (multipart(("username", "victim"), ("password", "x")), "multipart/form-data", None, True),
+        (b"--XyZ\r\nContent-Disposition: form-data; name=\"username\"; filename=\"a.txt\"\r\n\r\nvictim\r\n--XyZ--\r\n",
+         "multipart/form-data; boundary=XyZ", None, True),
+        (b"garbage", "multipart/form-data; boundary=XyZ", None, True),
+    ],
+    ids=["fields", "quoted_boundary_utf8", "repeated_field", "no_boundary", "file_part_is_not_a_field", "garbage"],
+)
+def test_a_multipart_login_reaches_the_account_counters(
+    body: bytes, content_type: str, account: str | None, malformed: bool
+) -> None:
+    # security: Django, Rails, PHP and Express (multer) read a login sent as multipart/form-data
+    creds = extract(DEFAULT, body, content_type)
+    assert (creds.account, creds.malformed) == (account, malformed)
+
+
+@given(st.binary(max_size=512), st.text(max_size=80))
+@settings(max_examples=300, deadline=None)
+def test_any_multipart_body_and_header_is_answered_never_raised(body: bytes, header: str) -> None:
+    assert isinstance(multipart_fields(body, "multipart/form-data; " + header), dict)
+    assert isinstance(extract(DEFAULT, body, "multipart/form-data; " + header).malformed, bool)
