@@ -11,6 +11,7 @@ import json
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, NamedTuple
 from urllib.parse import parse_qsl
 
@@ -110,7 +111,7 @@ class _Body:
         # security: an escaped key (`"user\u006eame"`) is the same key; only then, or when a key's text occurs
         # twice, can the path repeat, and only then is the slower duplicate-aware parse needed.
         body = self.body
-        return b"\\" in body or any(body.count(b'"' + p.encode() + b'"') > 1 for p in parts)
+        return b"\\" in body or any(body.count(needle) > 1 for needle in _quoted(tuple(parts)))
 
     def form_values(self, name: str) -> list[str]:
         if self._form is None:
@@ -131,6 +132,11 @@ class _Body:
         for key, value in pairs:
             form.setdefault(key, []).append(value)
         return form
+
+
+@lru_cache(maxsize=256)
+def _quoted(parts: tuple[str, ...]) -> tuple[bytes, ...]:
+    return tuple(b'"' + p.encode() + b'"' for p in parts)
 
 
 def _parse_json(body: bytes) -> Any:
@@ -162,6 +168,8 @@ def _values(
     if ref.source == "form":
         return body.form_values(ref.path)
     if ref.source == "query":
+        if not query:
+            return []
         if isinstance(query, MultiMapping):
             return list(query.getall(ref.path, []))
         value = query.get(ref.path)
@@ -175,6 +183,7 @@ def _values(
         return [_MISSING]
 
 
+@lru_cache(maxsize=256)
 def _ordered(refs: tuple[FieldRef, ...], content_type: str) -> tuple[FieldRef, ...]:
     """The body source the Content-Type names first, as the app's body parser picks by it; else config order."""
     if content_type in (_FORM_TYPE, "multipart/form-data"):
@@ -237,12 +246,12 @@ def extract_credentials(
     account: str | None = None
     password: str | None = None
     if route.account is not None:
-        raw, bad = _read(_ordered(field_sources(route.account), kind), parsed, headers, query, route.duplicates)
+        raw, bad = _read(_ordered(field_sources(route.account), kind[:64]), parsed, headers, query, route.duplicates)
         malformed |= bad
         if not isinstance(raw, _Missing):
             account = normalise_account(raw) or None
     if route.password is not None:
-        raw, bad = _read(_ordered(field_sources(route.password), kind), parsed, headers, query, route.duplicates)
+        raw, bad = _read(_ordered(field_sources(route.password), kind[:64]), parsed, headers, query, route.duplicates)
         malformed |= bad
         if not isinstance(raw, _Missing):
             password = raw or None
