@@ -88,16 +88,24 @@ class _Body:
 
     def json_values(self, path: str, *, every: bool) -> list[Any]:
         """Every value at the dotted `path` in document order; `every` reads duplicate keys too (slower)."""
-        parts = path.split(".")
-        if every and self._may_repeat(parts):
-            if self._pairs is _MISSING:
-                self._pairs = _parse_json_pairs(self.body)
-            nodes: list[Any] = [self._pairs]
-        else:
-            if self._json is _MISSING:
-                self._json = _parse_json(self.body)
-            nodes = [self._json]
-        for part in parts:
+        if every and self._may_repeat(path):
+            return self._every_value(path)
+        if self._json is _MISSING:
+            self._json = _parse_json(self.body)
+        node: Any = self._json
+        for part in path.split("."):
+            if not isinstance(node, dict):
+                return []
+            node = node.get(part, _MISSING)
+            if node is _MISSING:
+                return []
+        return [node]
+
+    def _every_value(self, path: str) -> list[Any]:
+        if self._pairs is _MISSING:
+            self._pairs = _parse_json_pairs(self.body)
+        nodes: list[Any] = [self._pairs]
+        for part in path.split("."):
             found: list[Any] = []
             for node in nodes:
                 if isinstance(node, _Pairs) and part in node.repeated:
@@ -107,11 +115,11 @@ class _Body:
             nodes = found
         return nodes
 
-    def _may_repeat(self, parts: list[str]) -> bool:
+    def _may_repeat(self, path: str) -> bool:
         # security: an escaped key (`"user\u006eame"`) is the same key; only then, or when a key's text occurs
         # twice, can the path repeat, and only then is the slower duplicate-aware parse needed.
         body = self.body
-        return b"\\" in body or any(body.count(needle) > 1 for needle in _quoted(tuple(parts)))
+        return b"\\" in body or any(body.count(needle) > 1 for needle in _quoted(path))
 
     def form_values(self, name: str) -> list[str]:
         if self._form is None:
@@ -135,8 +143,9 @@ class _Body:
 
 
 @lru_cache(maxsize=256)
-def _quoted(parts: tuple[str, ...]) -> tuple[bytes, ...]:
-    return tuple(b'"' + p.encode() + b'"' for p in parts)
+def _quoted(path: str) -> tuple[bytes, ...]:
+    """`user.email` -> (b'"user"', b'"email"'): the key texts a repeat of the path would show twice."""
+    return tuple(b'"' + p.encode() + b'"' for p in path.split("."))
 
 
 def _parse_json(body: bytes) -> Any:
@@ -183,7 +192,6 @@ def _values(
         return [_MISSING]
 
 
-@lru_cache(maxsize=256)
 def _ordered(refs: tuple[FieldRef, ...], content_type: str) -> tuple[FieldRef, ...]:
     """The body source the Content-Type names first, as the app's body parser picks by it; else config order."""
     if content_type in (_FORM_TYPE, "multipart/form-data"):
@@ -192,6 +200,8 @@ def _ordered(refs: tuple[FieldRef, ...], content_type: str) -> tuple[FieldRef, .
         preferred = "json"
     else:
         return refs
+    if refs[0].source == preferred:
+        return refs  # the common case: no sort
     return tuple(sorted(refs, key=lambda r: r.source != preferred))  # stable: config order otherwise
 
 
@@ -246,12 +256,12 @@ def extract_credentials(
     account: str | None = None
     password: str | None = None
     if route.account is not None:
-        raw, bad = _read(_ordered(field_sources(route.account), kind[:64]), parsed, headers, query, route.duplicates)
+        raw, bad = _read(_ordered(field_sources(route.account), kind), parsed, headers, query, route.duplicates)
         malformed |= bad
         if not isinstance(raw, _Missing):
             account = normalise_account(raw) or None
     if route.password is not None:
-        raw, bad = _read(_ordered(field_sources(route.password), kind[:64]), parsed, headers, query, route.duplicates)
+        raw, bad = _read(_ordered(field_sources(route.password), kind), parsed, headers, query, route.duplicates)
         malformed |= bad
         if not isinstance(raw, _Missing):
             password = raw or None
