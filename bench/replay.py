@@ -25,7 +25,7 @@ from shield.evaluate import evaluate
 from shield.model import Attempt, Outcome
 from shield.observe.decision_log import Timings, decision_fields
 from shield.observe.fact_record import fact_record
-from shield.replay_files import replay_logs
+from shield.replay_files import candidate_rules, replay_logs
 from shield.rules.load import load_rules
 from shield.rules.ruletest import load_cases
 from shield.settings import BUNDLED_RULES, RouteSettings, Settings
@@ -69,13 +69,14 @@ def main() -> None:
         shutil.copytree(BUNDLED_RULES, candidate)
         geo = candidate / "geo.yaml"
         geo.write_text(geo.read_text().replace("when: ip.hosting\n    score: 20", "when: ip.hosting\n    score: 40"))
-        ruleset = load_rules(candidate, lists=load_lists(candidate / "lists"))
+        settings = Settings(rules=candidate)
+        ruleset = candidate_rules(settings)
         size = log.stat().st_size
         print(f"{args.lines} lines, {size / args.lines:.0f} bytes each on average, candidate rule set {ruleset.hash}")
         print(f"{'jobs':>4}  {'seconds':>8}  {'lines/s':>9}  {'cpu s':>6}  changed")  # cpu s: this process only
         for jobs in sorted({1, args.jobs}):
             cpu, wall = time.process_time(), time.perf_counter()
-            diff = replay_logs(ruleset, Settings(), [str(log)], jobs=jobs)
+            diff = replay_logs(ruleset, settings, [str(log)], jobs=jobs)
             wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
             print(f"{jobs:>4}  {wall:8.2f}  {args.lines / wall:9.0f}  {cpu:6.2f}  {len(diff.changes)}")
 

@@ -142,7 +142,7 @@ class ProxyHandler:
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         ctx = self.context(request)
-        route = self.routes.match(request.method, request.path)
+        route = self.routes.match(request.method, request.raw_path)  # raw: shield decodes it as servers may
         if route is not None:
             ctx.route = route.name
         try:

@@ -22,6 +22,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 import orjson
+from multidict import MultiDict
 
 from shield.factbuilder import FactBuilder, RequestFacts
 from shield.facts import catalog, counter_names
@@ -79,7 +80,7 @@ def from_mapping(data: Mapping[str, Any]) -> RequestDescription:
     return RequestDescription(
         method=str(data.get("method", "POST")).upper(),
         path=split.path,
-        query=dict(parse_qsl(split.query)),
+        query=MultiDict(parse_qsl(split.query, keep_blank_values=True)),
         client_ip=str(data.get("client_ip", "127.0.0.1")),
         headers=tuple((str(k), str(v)) for k, v in pairs),
         body=raw,
@@ -132,7 +133,8 @@ def _from_curl(command: str) -> RequestDescription:
     split = urlsplit(url)
     return RequestDescription(
         method=(method or ("POST" if body else "GET")).upper(), path=split.path or "/",
-        query=dict(parse_qsl(split.query)), client_ip=ip, headers=tuple(headers), body=body,
+        query=MultiDict(parse_qsl(split.query, keep_blank_values=True)), client_ip=ip, headers=tuple(headers),
+        body=body,
     )
 
 

@@ -2,8 +2,11 @@
 processes (one per CPU by default) whose diffs are merged in file order, so the result and the
 order of the changes are the same as a serial replay's.
 
-Workers are forked: the compiled rule set (closures, which do not pickle) is inherited through
-the pool's initializer, and only (path, start, end) goes out and a ReplayDiff comes back.
+Workers are spawned, never forked: a fork copies whatever lock another thread of the parent held
+at that moment (a logging handler, an executor queue) and the child can wait on it forever. The
+compiled rule set (closures, which do not pickle) is rebuilt in each worker from the candidate's
+settings by `candidate_rules`, the same function the parent used; only (path, start, end) goes out
+and a ReplayDiff comes back.
 """
 
 from __future__ import annotations
@@ -16,7 +19,9 @@ import sys
 from dataclasses import dataclass
 from typing import BinaryIO
 
+from shield.enrich.lists import load_list_folders
 from shield.replay import ReplayDiff, Replayer
+from shield.rules.load import load_rules
 from shield.rules.score import RuleSet
 from shield.settings import Settings
 
@@ -30,13 +35,23 @@ class Part:
     end: int
 
 
-# A worker process's candidate, set by the pool's initializer in the child only (forked: the
-# arguments are inherited, not pickled; the parent's module state is never touched).
+# A worker process's candidate, set by the pool's initializer in the child only.
 _CANDIDATE: tuple[RuleSet, Settings] | None = None
 
 
-def _start_worker(ruleset: RuleSet, settings: Settings) -> None:
+def candidate_rules(settings: Settings) -> RuleSet:
+    """The rule set the proxy would load with these settings: rules/ plus rules/lists/ and extra_lists."""
+    folder = settings.rules
+    # the lists the proxy decides with: rules/lists/ plus the config's extra_lists (the demo world's, a feed folder)
+    lists = load_list_folders(folder / "lists", settings.extra_lists) if (folder / "lists").is_dir() else {}
+    return load_rules(folder, lists=lists, windows=settings.windows, routes=[r.name for r in settings.routes])
+
+
+def _start_worker(settings: Settings, expected: str) -> None:
     global _CANDIDATE
+    ruleset = candidate_rules(settings)
+    if ruleset.hash != expected:  # the rules changed on disk, or the caller's rule set is not these settings'
+        raise RuntimeError(f"replay worker loaded rule set {ruleset.hash}, expected {expected}")
     _CANDIDATE = (ruleset, settings)
 
 
@@ -53,7 +68,7 @@ def _feed(replayer: Replayer, stream: BinaryIO, name: str, limit: int | None = N
 
 
 def _replay_part(part: Part) -> tuple[ReplayDiff, int]:
-    assert _CANDIDATE is not None, "a replay worker runs only in a forked pool"
+    assert _CANDIDATE is not None, "a replay worker runs only in the pool"
     replayer = Replayer(*_CANDIDATE)
     with open(part.path, "rb") as stream:
         stream.seek(part.start)
@@ -76,7 +91,10 @@ def split(path: str, parts: int) -> list[Part]:
 
 
 def replay_logs(ruleset: RuleSet, settings: Settings, logs: list[str], *, jobs: int = 1) -> ReplayDiff:
-    """Replay every line of `logs` ('-': standard input) in order; `jobs` > 1 uses worker processes."""
+    """Replay every line of `logs` ('-': standard input) in order; `jobs` > 1 uses worker processes.
+
+    `ruleset` must be `candidate_rules(settings)`: workers rebuild it from the settings (and check its hash).
+    """
     diff = Replayer(ruleset, settings).diff
     for name in logs:
         if name == "-" or name.endswith(".gz") or jobs <= 1 or os.path.getsize(name) < MIN_PART * 2:
@@ -100,8 +118,8 @@ def _open(name: str) -> BinaryIO:
 
 def _replay_parallel(ruleset: RuleSet, settings: Settings, name: str, jobs: int, into: ReplayDiff) -> None:
     parts = split(name, min(jobs, max(1, os.path.getsize(name) // MIN_PART)))
-    context = multiprocessing.get_context("fork")
-    with context.Pool(len(parts), initializer=_start_worker, initargs=(ruleset, settings)) as pool:
+    context = multiprocessing.get_context("spawn")
+    with context.Pool(len(parts), initializer=_start_worker, initargs=(settings, ruleset.hash)) as pool:
         results = pool.map(_replay_part, parts, chunksize=1)
     offset = 0
     for part_diff, lines in results:

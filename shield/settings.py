@@ -55,12 +55,34 @@ class OutcomeSettings:
 
 
 @dataclass(slots=True, frozen=True)
+class PathFolds:
+    """How a request path is folded before it is compared with a route's path (README: which framework needs which).
+
+    Percent-decoding, dot segments and duplicate slashes are always handled; these four are the
+    per-framework folds, all on by default: a fold the app does not do only protects a path the app answers 404.
+    """
+
+    case: bool = True  # /API/Login: Express (default), ASP.NET, IIS route case-insensitively
+    path_params: bool = True  # /api;x/login;jsessionid=1: Tomcat, Spring, Jetty drop ;params in every segment
+    backslash: bool = True  # /api\login and %5C: IIS/ASP.NET and some Node servers read them as /
+    format_suffix: bool = True  # /api/login.json: Rails (.:format), Spring suffix patterns, DRF format suffixes
+
+
+# Where a field is read, in order: one source or several (the first present wins).
+FieldSources = FieldRef | tuple[FieldRef, ...]
+
+
+@dataclass(slots=True, frozen=True)
 class RouteSettings:
     name: str
     path: str  # exact, or a glob such as /api/*/login
     methods: frozenset[str] = frozenset({"POST"})
-    account: FieldRef | None = None
-    password: FieldRef | None = None
+    account: FieldSources | None = None
+    password: FieldSources | None = None
+    # A field sent twice (form, query or JSON key): first (Flask, Go, Java servlets), last (Django, Rack, PHP,
+    # JSON parsers), or malformed: flagged, and counted under the last value.
+    duplicates: Literal["first", "last", "malformed"] = "malformed"
+    fold: PathFolds = field(default_factory=PathFolds)
     outcome: OutcomeSettings = field(default_factory=OutcomeSettings)
     max_body: int = 64 * 1024
     on_store_error: Literal["allow", "challenge"] = "allow"
@@ -70,8 +92,10 @@ DEFAULT_ROUTES: tuple[RouteSettings, ...] = (
     RouteSettings(
         name="login",
         path="/api/login",
-        account=FieldRef("json", "username"),
-        password=FieldRef("json", "password"),
+        # security: every place a common framework reads a login from (Express, Rails and PHP take JSON, form and
+        # query alike): a login sent as a form or a query string must reach the account counters too
+        account=(FieldRef("json", "username"), FieldRef("form", "username"), FieldRef("query", "username")),
+        password=(FieldRef("json", "password"), FieldRef("form", "password"), FieldRef("query", "password")),
     ),
 )
 

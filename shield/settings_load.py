@@ -23,6 +23,7 @@ import yaml
 
 from shield.challenge.pow import MAX_DIFFICULTY
 from shield.facts import Window
+from shield.linear_regex import RegexRefused, compile_linear
 from shield.settings import ChallengeSettings, FieldRef, RouteSettings, Settings
 from shield.yaml_compose import AliasRefused, compose
 
@@ -224,6 +225,11 @@ class _Loader:
             return self._bad(path, f"not a valid CIDR: {exc}")
 
     def _field_ref(self, value: Any, path: str) -> Any:
+        if isinstance(value, list):  # several sources, in order: [{json: username}, {form: username}]
+            if not value:
+                return self._bad(path, "expected at least one source")
+            refs = [self._field_ref(v, f"{path}[{i}]") for i, v in enumerate(value)]
+            return _BAD if any(r is _BAD for r in refs) else tuple(refs)
         sources = typing.get_args(typing.get_type_hints(FieldRef)["source"])
         if isinstance(value, dict) and len(value) == 1:
             ((source, where),) = value.items()
@@ -359,6 +365,7 @@ def _check(loader: _Loader, s: Settings) -> None:
     for i, route in enumerate(s.routes):
         _check_route(loader, route, f"routes[{i}]", seen)
     _check_challenge(loader, s.challenge)
+    _check_patterns(loader, s)
 
 
 def _check_challenge(loader: _Loader, c: ChallengeSettings) -> None:
@@ -373,6 +380,15 @@ def _check_challenge(loader: _Loader, c: ChallengeSettings) -> None:
             "challenge.base_difficulty",
             f"must not exceed challenge.max_difficulty ({c.max_difficulty}), got {c.base_difficulty}",
         )
+
+
+def _check_patterns(loader: _Loader, s: Settings) -> None:
+    """security: an operator's regex runs on attacker-chosen text: RE2 only, refused at load otherwise."""
+    if s.client.app_ua_pattern:
+        try:
+            compile_linear(s.client.app_ua_pattern)
+        except RegexRefused as e:
+            loader.problem("client.app_ua_pattern", e.message)
 
 
 def _check_route(loader: _Loader, route: RouteSettings, path: str, seen: set[str]) -> None:

@@ -277,7 +277,7 @@ def test_unknown_address_has_no_geo_dimensions(builder: FactBuilder) -> None:
 
 
 def test_malformed_body_is_a_fact_not_an_error(builder: FactBuilder) -> None:
-    rf = build(builder, ch.curl(), "198.51.100.2", body=b"username=bob")
+    rf = build(builder, ch.curl(), "198.51.100.2", body=b"username bob")  # neither JSON nor a form
     assert rf.attempt.malformed is True
     assert subset(rf.facts, {"request.malformed": True, "account.present": False, "request.body_bytes": 12}) == {
         "request.malformed": True,

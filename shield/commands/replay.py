@@ -20,10 +20,8 @@ from pathlib import Path
 
 import orjson
 
-from shield.enrich.lists import load_list_folders
 from shield.replay import ReplayDiff
-from shield.replay_files import replay_logs
-from shield.rules.load import load_rules
+from shield.replay_files import candidate_rules, replay_logs
 from shield.rules.score import RuleSet
 from shield.rules.source import RuleErrors
 from shield.settings import Settings
@@ -47,11 +45,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 def candidate(rules: Path, config: Path | None) -> tuple[RuleSet, Settings]:
     settings = load_settings(config, env=os.environ, overrides={"rules": rules})
-    folder = settings.rules
-    # the lists the proxy decides with: rules/lists/ plus the config's extra_lists (the demo world's, a feed folder)
-    lists = load_list_folders(folder / "lists", settings.extra_lists) if (folder / "lists").is_dir() else {}
-    ruleset = load_rules(folder, lists=lists, windows=settings.windows, routes=[r.name for r in settings.routes])
-    return ruleset, settings
+    return candidate_rules(settings), settings
 
 
 def render(diff: ReplayDiff, *, reads: frozenset[str], samples: int) -> str:

@@ -7,7 +7,6 @@ is bounded by the cache size and the parse cost by the length cut below.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -16,6 +15,7 @@ from ua_parser import Domain, load_builtins
 from ua_parser.regex import Resolver
 
 from shield.enrich.automation import AUTOMATION, automation_name, compile_automation
+from shield.linear_regex import compile_linear
 
 # security: regexes over a 100 kB header would burn CPU; real user agents are < 300 chars.
 MAX_UA_CHARS = 512
@@ -69,7 +69,8 @@ class UserAgentParser:
 
     def __init__(self, *, app_pattern: str | None, cache_size: int = 8192, resolver: Any = None) -> None:
         self._resolver = resolver if resolver is not None else make_resolver()
-        self._app = re.compile(app_pattern) if app_pattern else None
+        # security: an operator's pattern runs on every attacker-chosen User-Agent: RE2, linear time
+        self._app = compile_linear(app_pattern) if app_pattern else None
         self._automation = compile_automation(AUTOMATION)
         self._cached = lru_cache(maxsize=cache_size)(self._parse)
 

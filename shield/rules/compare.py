@@ -9,10 +9,11 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from shield.linear_regex import RegexRefused, compile_linear
 from shield.rules.expr import Binary, ExprError, Lit, Name, Node
 from shield.rules.values import MISSING, Compiled, Fn, human
 
-MAX_SUBJECT = 2048  # security: regexes only ever see this many characters, bounding backtracking cost
+MAX_SUBJECT = 2048  # regexes only ever see this many characters (RE2 is linear in them)
 _ORDER = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
 _EQUAL = {"==": operator.eq, "!=": operator.ne}
 _SAME = {("num", "num"), ("str", "str"), ("bool", "bool"), ("ip", "ip"), ("ip", "str"), ("str", "ip")}
@@ -161,12 +162,16 @@ def compile_pattern(kind: str, subject: Compiled, pattern: Node, pos: int) -> Co
         raise ExprError(f"'{kind}' needs a text value on its left, not a {human(subject.type)}", pos)
     if not isinstance(pattern, Lit) or not isinstance(pattern.value, str):
         raise ExprError(f"'{kind}' needs a string literal pattern", pattern.pos)
-    try:
-        rx = re.compile(pattern.value if kind == "matches" else fnmatch.translate(pattern.value))
-    except re.error as e:
-        raise ExprError(f"bad regular expression: {e.msg}", pattern.pos + (e.pos or 0) + 1) from None
+    test: Callable[[str], object]
+    if kind == "matches":
+        try:
+            test = compile_linear(pattern.value).search  # security: RE2, no catastrophic backtracking
+        except RegexRefused as e:
+            raise ExprError(e.message, pattern.pos + e.offset + 1) from None
+    else:
+        # fnmatch.translate emits atomic groups for '*': Python's `re` runs a glob without backtracking blow-up
+        test = re.compile(fnmatch.translate(pattern.value)).match
     f = subject.fn
-    test = rx.search if kind == "matches" else rx.match
 
     def matcher(facts: Mapping[str, Any], memo: list[Any]) -> bool:
         v = f(facts, memo)

@@ -1,19 +1,18 @@
 """MemoryStore: the embedded default store. One process, bounded memory, survives nothing.
 
-Everything lives in one LRU (an OrderedDict) of entries: per-dimension counters (with their
-distinct-count members), account histories and challenge claims. Every entry and every
-distinct member costs one unit of `memory.max_keys`; when the budget is exceeded the least
-recently touched entries go first, and expired entries are dropped as they reach the front.
-An attacker rotating IPs and accounts therefore pushes out old entries instead of growing
-the process. Bans are kept apart (they must not be evicted by a flood of new keys) and are
-pruned when they expire.
+Everything lives in a bounded key space (shield.store.keyspace) of entries: per-dimension
+counters (with their distinct-count members), account histories and challenge claims. Every entry
+and every distinct member costs one unit of `memory.max_keys`; when the budget is exceeded, junk
+(entries with no recorded outcome) goes first, oldest first, then the entries with the fewest
+recorded outcomes, so a flood of one-off attempts cannot evict the failure counters of an account
+under attack. Expired entries are dropped as they reach the front. An attacker rotating IPs and
+accounts therefore pushes out old junk instead of growing the process. Bans are kept apart (they
+must not be evicted by a flood of new keys) and are pruned when they expire.
 """
 
 from __future__ import annotations
 
-import math
 from array import array
-from collections import OrderedDict
 from collections.abc import Mapping
 from typing import Any, cast
 
@@ -21,12 +20,12 @@ from shield.facts import DIMENSIONS, DISTINCT, SITE_WINDOWS
 from shield.model import BAN_SCOPES, Ban, BanScope, Outcome
 from shield.settings import Settings
 from shield.store.base import AccountHistory, Observation, Signals
+from shield.store.keyspace import Keyspace
 from shield.store.layout import ACCOUNT_MEASURES, MEASURES, SITE, SITE_MEASURES, Plan
 from shield.store.records import escalated_ttl, harshest, history_from_record, updated_record
 from shield.store.sampled import SMALL, SampledSet
 from shield.store.sliding import FF, FU, MEASURE_INDEX, A, F, S, U, roll, weights
 
-EXPIRED_SWEEP = 8  # expired entries dropped from the LRU's front per write, amortised
 ZEROS = array("B", [0] * 64)  # sliced into a new entity's counters (faster than building a list)
 NARROW_MAX = 253  # a byte-sized count this high is widened before the next increment
 
@@ -41,13 +40,14 @@ class _Counts:
     to `big` as a SampledSet.
     """
 
-    __slots__ = ("big", "counts", "sets", "t")
+    __slots__ = ("big", "counts", "hits", "sets", "t")
 
     def __init__(self, size: int, now: float) -> None:
         self.counts = array("B", ZEROS[:size])
         self.sets: tuple[Any, ...] | None = None
         self.big: dict[int, SampledSet] | None = None
         self.t = now  # the last write: every window's current bucket follows from it
+        self.hits = 0  # recorded outcomes: what eviction weighs (shield.store.keyspace)
 
     def expired(self, now: float, ttl: float) -> bool:
         return now - self.t >= ttl
@@ -63,12 +63,13 @@ class _Counts:
 
 
 class _Entry:
-    __slots__ = ("expires", "touched", "value")
+    __slots__ = ("expires", "hits", "touched", "value")
 
-    def __init__(self, value: Any, expires: float, touched: float) -> None:
+    def __init__(self, value: Any, expires: float, touched: float, hits: int) -> None:
         self.value = value
         self.expires = expires
         self.touched = touched
+        self.hits = hits
 
     def expired(self, now: float, ttl: float) -> bool:
         return now >= self.expires
@@ -85,16 +86,8 @@ class MemoryStore:
 
     def __init__(self, settings: Settings) -> None:
         self._plan = Plan.build(settings.windows)
-        self._max_keys = max(1, settings.memory.max_keys)
         self._history_days = settings.memory.history_days
         self._history_size = settings.memory.history_size
-        # One LRU per kind (each dimension, the site, histories "h", claims "o"), keyed by the bare value:
-        # no key tuple per entity. Eviction takes the least recently touched front of all of them.
-        self._lru: dict[str, OrderedDict[str, _Counts | _Entry]] = {
-            kind: OrderedDict() for kind in (*DIMENSIONS, SITE, "h", "o")
-        }
-        self._entries = 0
-        self._units = 0
         self._bans: dict[tuple[BanScope, str], Ban] = {}
         self._offenses: dict[tuple[BanScope, str], tuple[int, float, float]] = {}
         self._zero = dict.fromkeys(self._plan.names, 0)
@@ -125,10 +118,13 @@ class MemoryStore:
         self._attempt_names = {dim: [names[A][1] for names in self._names[dim]] for dim in DIMENSIONS}
         self._max_dim_window = max(w.seconds for w in settings.windows)
         self._ttl = 2.0 * self._plan.max_window  # the previous bucket of the longest window
+        # One LRU per kind and tier (each dimension, the site, histories "h", claims "o"), keyed by the bare
+        # value: no key tuple per entity.
+        self._keys = Keyspace((*DIMENSIONS, SITE, "h", "o"), max_units=settings.memory.max_keys, ttl=self._ttl)
 
     def __len__(self) -> int:
         """Units in use (entries plus members of large distinct sets): never above memory.max_keys."""
-        return self._units
+        return self._keys.units
 
     # -- the Store port ------------------------------------------------------------------------
 
@@ -163,10 +159,10 @@ class MemoryStore:
             if value is None:
                 continue
             extra = (FF if familiar else FU) if dim == "account" and index == F else -1
-            self._add(self._counts(dim, value, now)[0], dim, index, extra, now, None, None)
-        self._add(self._counts(SITE, "", now)[0], SITE, index, -1, now, None, None)
+            self._outcome(dim, value, index, extra, now)
+        self._outcome(SITE, "", index, -1, now)
         if outcome is Outcome.SUCCESS and obs.account is not None:
-            entry = self._touch("h", obs.account, now, self._history_days * 86400.0, dict)
+            entry = self._touch("h", obs.account, now, self._history_days * 86400.0, dict, hits=1)
             entry.value = updated_record(entry.value, obs, now, days=self._history_days, size=self._history_size)
 
     async def add_ban(
@@ -206,7 +202,7 @@ class MemoryStore:
         return self._find(keys, now)
 
     async def claim_once(self, key: str, *, ttl: float, now: float) -> bool:
-        entry = self._lru["o"].get(key)
+        entry = self._keys.get("o", key)
         if isinstance(entry, _Entry) and entry.expires > now:
             return False
         self._touch("o", key, now, ttl, bool)
@@ -222,20 +218,24 @@ class MemoryStore:
 
     def _counts(self, dim: str, value: str, now: float) -> tuple[_Counts, bool]:
         """The entity of `value`, and whether it was just created."""
-        lru = self._lru[dim]
-        entity = lru.get(value)
+        keys = self._keys
+        entity = keys.get(dim, value)
         if entity is not None and not entity.expired(now, self._ttl):
-            lru.move_to_end(value)
+            keys.refresh(dim, value, entity)
             return cast(_Counts, entity), False
         if entity is not None:
-            self._drop(dim, value)
+            keys.drop(dim, value)
         widths = self._site_widths if dim == SITE else self._widths
         fresh = _Counts(2 * len(widths) * self._measures[dim], now)
-        lru[value] = fresh
-        self._entries += 1
-        self._charge(1)
-        self._sweep(now)
+        keys.add(dim, value, fresh, now)
         return fresh, True
+
+    def _outcome(self, dim: str, value: str, index: int, extra: int, now: float) -> None:
+        """Count an outcome; the entity is now worth keeping (it leaves the junk tier)."""
+        entity = self._counts(dim, value, now)[0]
+        self._add(entity, dim, index, extra, now, None, None)
+        entity.hits += 1
+        self._keys.promote(dim, value, entity)
 
     def _first(self, entity: _Counts, dim: str, obs: Observation, out: dict[str, int], now: float) -> None:
         """A new entity's first attempt: one in every window, every set holds its one member."""
@@ -305,9 +305,9 @@ class MemoryStore:
                 if member is not None:
                     added.append((k, member))
                 continue
-            self._units -= sampled.prune(horizon)
+            self._keys.release(sampled.prune(horizon))
             if member is not None:
-                self._charge(sampled.add(member, now))
+                self._keys.charge(sampled.add(member, now))
             for name, n in zip(names, sampled.counts_since(cutoffs), strict=True):
                 out[name] = n
         if not added and not small:
@@ -349,67 +349,33 @@ class MemoryStore:
         if entity.big is None:
             entity.big = {}
         entity.big[k] = sampled
-        self._charge(len(sampled))
+        self._keys.charge(len(sampled))
         return [v for j in range(0, len(kept), 3) if kept[j] != k for v in kept[j : j + 3]]
 
     # -- history -------------------------------------------------------------------------------
 
     def _history(self, account: str, now: float) -> AccountHistory | None:
-        entry = self._lru["h"].get(account)
+        entry = self._keys.get("h", account)
         if not isinstance(entry, _Entry) or entry.expires <= now:
             return None
         return history_from_record(entry.value, now, self._history_days)
 
     # -- the LRU -------------------------------------------------------------------------------
 
-    def _touch(self, kind: str, key: str, now: float, ttl: float, factory: Any) -> _Entry:
-        lru = self._lru[kind]
-        entry = cast(_Entry | None, lru.get(key))
+    def _touch(self, kind: str, key: str, now: float, ttl: float, factory: Any, *, hits: int = 0) -> _Entry:
+        keys = self._keys
+        entry = cast(_Entry | None, keys.get(kind, key))
         if entry is None or entry.expires <= now:
             if entry is not None:
-                self._drop(kind, key)
-            entry = _Entry(factory(), now + ttl, now)
-            lru[key] = entry
-            self._entries += 1
-            self._charge(1)
-            self._sweep(now)
+                keys.drop(kind, key)
+            entry = _Entry(factory(), now + ttl, now, hits)
+            keys.add(kind, key, entry, now)
         else:
             entry.expires = now + ttl
             entry.touched = now
-            lru.move_to_end(key)
+            entry.hits += hits
+            keys.refresh(kind, key, entry)
         return entry
-
-    def _charge(self, units: int) -> None:
-        self._units += units
-        self._evict_over_budget()
-
-    def _drop(self, kind: str, key: str) -> None:
-        self._units -= self._lru[kind].pop(key).units
-        self._entries -= 1
-
-    def _evict_over_budget(self) -> None:
-        # The newest entry is never evicted: it is the one being written right now.
-        while self._units > self._max_keys and self._entries > 1:
-            oldest, when = None, math.inf
-            for kind, lru in self._lru.items():
-                if lru:
-                    touched = lru[next(iter(lru))].touched
-                    if touched < when:
-                        oldest, when = kind, touched
-            if oldest is None:
-                return
-            lru = self._lru[oldest]
-            self._drop(oldest, next(iter(lru)))
-
-    def _sweep(self, now: float) -> None:
-        swept = 0
-        for kind, lru in self._lru.items():
-            while lru and swept < EXPIRED_SWEEP:
-                key = next(iter(lru))
-                if not lru[key].expired(now, self._ttl):
-                    break
-                self._drop(kind, key)
-                swept += 1
 
     # -- bans ----------------------------------------------------------------------------------
 

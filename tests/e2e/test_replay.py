@@ -125,7 +125,8 @@ async def test_workers_give_the_serial_diff(make_stack: Any, tmp_path: Path, mon
     rules = rules_dir(tmp_path / "candidate", TEST_RULES.replace("score: 30", "score: 60"))
     serial = _replay(stack, log, rules)
     monkeypatch.setattr(files, "MIN_PART", 1000)
-    parallel = files.replay_logs(load_rules(rules), stack.service.settings, [str(log)], jobs=3)
+    candidate = dataclasses.replace(stack.service.settings, rules=rules)
+    parallel = files.replay_logs(files.candidate_rules(candidate), candidate, [str(log)], jobs=3)
     assert parallel.as_json() == serial.as_json()
     assert len(serial.changes) == 40
 

@@ -30,7 +30,7 @@ MATCHER = RouteMatcher(
         ("POST", "/api/v2/x/login", None),
         ("POST", "/pay/card/confirm", "pay"),
         ("POST", "/other", None),
-        ("POST", "/API/login", None),
+        ("POST", "/API/login", "login"),
     ],
     ids=[
         "exact",
@@ -44,7 +44,7 @@ MATCHER = RouteMatcher(
         "glob_is_one_segment",
         "double_star",
         "unprotected",
-        "case_sensitive",
+        "case_folded_by_default",
     ],
 )
 def test_route_match(method: str, path: str, route: str | None) -> None:

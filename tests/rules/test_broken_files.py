@@ -21,6 +21,7 @@ EXPECTED = [
     "tests/rules/broken/patterns.yaml:4:33: bad regular expression: missing ), unterminated subpattern",
     "tests/rules/broken/patterns.yaml:9:36: bad network '10.0.0.0/33' in cidr()",
     "tests/rules/broken/patterns.yaml:14:11: unknown function 'cidr_match'",
+    "tests/rules/broken/patterns.yaml:19:24: cannot run in linear time (RE2): lookaround (?!",
     "tests/rules/broken/policy.yaml:2:15: thresholds must grow with the action: challenge (40) <= delay (50)",
     "tests/rules/broken/policy.yaml:2:62: unknown key 'bann' in thresholds (did you mean 'ban'?)",
     "tests/rules/broken/policy.yaml:3:16: policy.retry_after must be positive",
