@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Mapping
+from types import SimpleNamespace
 
 import aiohttp
 from aiohttp import web
@@ -43,6 +44,7 @@ class AiohttpForwarder:
         self._timeout = aiohttp.ClientTimeout(
             total=None, sock_connect=opts.connect_timeout, sock_read=opts.read_timeout
         )
+        self._acquire_timeout = opts.pool_acquire_timeout
         self._pool_size = opts.pool_size
         self._session: aiohttp.ClientSession | None = None
 
@@ -56,6 +58,7 @@ class AiohttpForwarder:
                 timeout=self._timeout,
                 auto_decompress=False,  # bodies pass byte for byte, compressed or not
                 skip_auto_headers=("User-Agent", "Accept", "Accept-Encoding", "Content-Type"),
+                trace_configs=[_pool_wait_trace()],
             )
         return self._session
 
@@ -66,14 +69,22 @@ class AiohttpForwarder:
         self, request: web.Request, headers: CIMultiDict[str], data: bytes | ClientBody | None
     ) -> tuple[aiohttp.ClientResponse, float]:
         t0 = time.monotonic()
+        pool_wait = _PoolWait(self._acquire_timeout)
         try:
-            resp = await self._client().request(
-                request.method, self._url(request), headers=headers, data=data, allow_redirects=False,
-                compress=None, chunked=None,
-            )
+            # security: slow clients holding every pooled connection get a quick 503, never a hang;
+            # the deadline runs only while the request waits in the pool's queue (see _PoolWait).
+            async with asyncio.timeout(None) as pool_wait.deadline:
+                resp = await self._client().request(
+                    request.method, self._url(request), headers=headers, data=data, allow_redirects=False,
+                    compress=None, chunked=None, trace_request_ctx=pool_wait,
+                )
         except Exception as exc:
             if isinstance(data, ClientBody) and data.failed is not None:
                 raise data.failed.aborted() from exc  # the client's body broke off, not the upstream
+            if pool_wait.waiting:
+                raise UpstreamError(
+                    "overloaded", f"no free upstream connection within {self._acquire_timeout} s"
+                ) from exc
             if isinstance(exc, TimeoutError | aiohttp.ServerTimeoutError):
                 raise UpstreamError("timeout", type(exc).__name__) from exc
             if isinstance(exc, aiohttp.ClientError):
@@ -158,6 +169,38 @@ class AiohttpForwarder:
         async with upstream:
             await _relay(down, upstream)
         return Forwarded(down, 101, 0, elapsed)
+
+
+class _PoolWait:
+    """A request's wait in the connector's queue for a pooled connection: aiohttp's own connect
+    timeout would lump the wait and the connect together, so the trace hooks below arm a
+    deadline when the request is queued and lift it when a connection is handed over."""
+
+    __slots__ = ("acquire_timeout", "deadline", "waiting")
+
+    def __init__(self, acquire_timeout: float) -> None:
+        self.acquire_timeout = acquire_timeout
+        self.deadline: asyncio.Timeout | None = None
+        self.waiting = False
+
+
+def _pool_wait_trace() -> aiohttp.TraceConfig:
+    async def queued(_s: aiohttp.ClientSession, ctx: SimpleNamespace, _p: object) -> None:
+        wait = ctx.trace_request_ctx
+        if isinstance(wait, _PoolWait) and wait.deadline is not None:
+            wait.waiting = True
+            wait.deadline.reschedule(asyncio.get_running_loop().time() + wait.acquire_timeout)
+
+    async def dequeued(_s: aiohttp.ClientSession, ctx: SimpleNamespace, _p: object) -> None:
+        wait = ctx.trace_request_ctx
+        if isinstance(wait, _PoolWait) and wait.deadline is not None:
+            wait.waiting = False
+            wait.deadline.reschedule(None)
+
+    trace = aiohttp.TraceConfig()
+    trace.on_connection_queued_start.append(queued)
+    trace.on_connection_queued_end.append(dequeued)
+    return trace
 
 
 async def _pump(

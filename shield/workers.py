@@ -28,8 +28,9 @@ import structlog
 from aiohttp import web
 
 from shield.admin import PEER_METRICS_KEY, PeerMetrics
+from shield.listener import ADMIN_LIMITS, LimitedRunner, fd_budget
 from shield.observe.metrics import Metrics
-from shield.settings import Settings
+from shield.settings import LimitsSettings, Settings
 from shield.settings_load import split_listen
 
 EXIT_BIND_FAILED = 3
@@ -60,8 +61,12 @@ def _new_loop() -> asyncio.AbstractEventLoop:
     return loop
 
 
-async def _start(app: web.Application, listen: str, *, reuse_port: bool, grace: float) -> web.AppRunner:
-    runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=grace)
+async def _start(
+    app: web.Application, listen: str, *, reuse_port: bool, grace: float, limits: LimitsSettings, name: str
+) -> web.AppRunner:
+    runner = LimitedRunner(
+        app, limits=limits, name=name, access_log=None, handle_signals=False, shutdown_timeout=grace
+    )
     await runner.setup()
     host, port = split_listen(listen)
     try:
@@ -119,12 +124,22 @@ async def serve_worker(
         log.exception("shield.start_failed")
         return EXIT_START_FAILED
     runners: list[web.AppRunner] = []
+    limits, warning = fd_budget(settings.limits, pool_size=settings.upstream_options.pool_size)
+    if warning:
+        log.warning("limits.fd_limit", message=warning)
+    grace = settings.shutdown_grace
     try:
-        runners.append(await _start(apps.proxy, settings.listen, reuse_port=reuse_port, grace=settings.shutdown_grace))
+        runners.append(
+            await _start(apps.proxy, settings.listen, reuse_port=reuse_port, grace=_drain(grace), limits=limits,
+                         name="proxy")
+        )
         if apps.admin is not None:
             if peers_dir is not None:
                 apps.admin[PEER_METRICS_KEY] = _peer_fetcher(peers_dir, index, effective_workers(settings))
-            runners.append(await _start(apps.admin, settings.admin.listen, reuse_port=False, grace=1.0))
+            runners.append(
+                await _start(apps.admin, settings.admin.listen, reuse_port=False, grace=min(1.0, _drain(grace)),
+                             limits=ADMIN_LIMITS, name="admin")
+            )
         if peers_dir is not None and apps.metrics is not None:
             runners.append(await _start_unix(_metrics_app(apps.metrics), peers_dir / f"worker-{index}.sock"))
     except OSError as exc:
@@ -145,13 +160,22 @@ async def serve_worker(
         routes=[r.name for r in settings.routes],
     )
     await stop.wait()
-    log.info("shield.stopping", grace_seconds=settings.shutdown_grace)
-    # Stops accepting, waits for in-flight requests up to the grace period, then runs on_cleanup
-    # (which closes the upstream session).
-    for runner in runners:
-        await runner.cleanup()
+    log.info("shield.stopping", grace_seconds=grace)
+    # Stops accepting, lets in-flight requests finish for most of the grace, aborts the rest, then
+    # runs on_cleanup (upstream pool, store, ...). Every listener drains at once, and the whole
+    # stop is bounded by the grace: what is still running then is dropped with the process.
+    try:
+        async with asyncio.timeout(grace):
+            await asyncio.gather(*(runner.cleanup() for runner in runners))
+    except TimeoutError:
+        log.warning("shield.stop_forced", grace_seconds=grace)
     log.info("shield.stopped")
     return 0
+
+
+def _drain(grace: float) -> float:
+    """The part of the grace in-flight requests get; the rest is for closing pools and stores."""
+    return max(grace - 0.5, grace * 0.5)
 
 
 def _run_worker(
@@ -221,7 +245,7 @@ class _Supervisor:
                     break
                 self.log.error("worker.died", worker=index, exitcode=proc.exitcode)
                 self._spawn(index)
-        deadline = time.monotonic() + self.settings.shutdown_grace + 5.0
+        deadline = time.monotonic() + self.settings.shutdown_grace + 2.0  # workers stop within the grace
         for proc in self.procs.values():
             proc.join(max(0.0, deadline - time.monotonic()))
             if proc.exitcode is None:

@@ -28,7 +28,7 @@ from shield.forward import (
 from shield.forward_aiohttp import AiohttpForwarder
 from shield.h1.connection import ConnectionClosed, UpstreamConnection
 from shield.h1.head import request_head
-from shield.h1.pool import ConnectionPool
+from shield.h1.pool import ConnectionPool, PoolExhausted
 from shield.settings import Settings
 
 _SMALL_BODY = 64 * 1024
@@ -65,13 +65,16 @@ class H1Forwarder:
         self._default_host = (url.raw_authority or url.host).encode()
         self._connect_timeout, self._read_timeout = opts.connect_timeout, opts.read_timeout
         self._inspect = opts.max_response_inspect
-        self._size = opts.pool_size
+        self._size, self._acquire_timeout = opts.pool_size, opts.pool_acquire_timeout
         self._pool: ConnectionPool | None = None
         self._ws = AiohttpForwarder(settings)
 
     def _conns(self) -> ConnectionPool:
         if self._pool is None:  # created inside the running loop
-            self._pool = ConnectionPool(self._host, self._port, size=self._size, connect_timeout=self._connect_timeout)
+            self._pool = ConnectionPool(
+                self._host, self._port, size=self._size, connect_timeout=self._connect_timeout,
+                acquire_timeout=self._acquire_timeout,
+            )
         return self._pool
 
     def _target(self, request: web.Request) -> bytes:
@@ -194,6 +197,9 @@ class H1Forwarder:
         while True:
             try:
                 conn = await pool.acquire(fresh=fresh)
+            except PoolExhausted as exc:
+                detail = f"no free upstream connection within {self._acquire_timeout} s"
+                raise UpstreamError("overloaded", detail) from exc
             except TimeoutError as exc:
                 raise UpstreamError("timeout", "connecting") from exc
             except OSError as exc:

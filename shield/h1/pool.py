@@ -12,12 +12,24 @@ from shield.h1.connection import UpstreamConnection
 IDLE_SECONDS = 30.0  # below the usual server keep-alive timeouts (nginx 75 s, gunicorn 2-5 s aside)
 
 
+class PoolExhausted(TimeoutError):
+    """Every connection stayed in use for the whole acquire timeout."""
+
+
 class ConnectionPool:
     def __init__(
-        self, host: str, port: int, *, size: int, connect_timeout: float, idle_seconds: float = IDLE_SECONDS
+        self,
+        host: str,
+        port: int,
+        *,
+        size: int,
+        connect_timeout: float,
+        acquire_timeout: float = 5.0,
+        idle_seconds: float = IDLE_SECONDS,
     ) -> None:
         self._host, self._port = host, port
         self._connect_timeout = connect_timeout
+        self._acquire_timeout = acquire_timeout
         self._idle_seconds = idle_seconds
         # Oldest on the left, most recently released on the right: reuse takes from the right (a
         # warm connection), expiry from the left, so a burst's extra connections do not linger.
@@ -25,8 +37,17 @@ class ConnectionPool:
         self._slots = asyncio.Semaphore(size)
 
     async def acquire(self, *, fresh: bool = False) -> UpstreamConnection:
-        """A connection for one exchange; the caller must `release` it. Raises OSError/TimeoutError."""
-        await self._slots.acquire()
+        """A connection for one exchange; the caller must `release` it. Raises OSError/TimeoutError,
+        PoolExhausted when no slot freed up within the acquire timeout."""
+        if self._slots.locked():  # the common case takes a free slot without arming a timer
+            # security: slow clients holding every connection must not make the others wait forever
+            try:
+                async with asyncio.timeout(self._acquire_timeout):
+                    await self._slots.acquire()
+            except TimeoutError:
+                raise PoolExhausted from None
+        else:
+            await self._slots.acquire()
         try:
             if not fresh:
                 conn = self._reuse()

@@ -49,7 +49,7 @@ class Metrics:
             "shield_upstream_seconds", "Upstream response time", ["route"], buckets=LATENCY_BUCKETS, registry=r
         )
         self.upstream_errors_total = Counter(
-            "shield_upstream_errors", "Upstream failures (unreachable, timeout)", ["kind"], registry=r
+            "shield_upstream_errors", "Upstream failures (unreachable, timeout, overloaded)", ["kind"], registry=r
         )
         self.pipeline_seconds = Histogram(
             "shield_pipeline_seconds", "Shield's own work per protected request", ["route"],

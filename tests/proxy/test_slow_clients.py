@@ -88,10 +88,15 @@ async def test_slow_readers_get_a_fast_503_then_release_the_pool(
                 assert r.status == 503
                 assert body["request_id"] == r.headers["X-Request-ID"]
             assert time.monotonic() - t0 < 1.5
-            # The slow readers are cut at the client write deadline and their connections freed.
-            for reader, _ in slow:
-                await closed_within(reader, 6)
+            # The slow readers are cut at the client write deadline and their connections freed
+            # (reading them now would make them fast readers: wait first, read after).
+            await asyncio.sleep(3)
             async with s.get(f"{shield.url}/echo", timeout=aiohttp.ClientTimeout(total=4)) as r:
                 assert r.status == 200
-        events = [orjson.loads(line).get("event") for line in shield.stdout.read_bytes().splitlines()]
+        for reader, writer in slow:
+            await closed_within(reader, 6)
+            writer.close()
+        lines = [orjson.loads(line) for line in shield.stdout.read_bytes().splitlines()]
+        events = [line.get("event") for line in lines]
         assert "upstream.pool_exhausted" in events
+        assert sum(line.get("write_timeout", 0) for line in lines if line["event"] == "clients.limited") == 2
