@@ -26,6 +26,7 @@ from typing import Any
 import orjson
 import structlog
 from aiohttp import web
+from aiohttp.http_exceptions import LineTooLong
 from aiohttp.http_parser import RawRequestMessage
 from aiohttp.streams import EMPTY_PAYLOAD, StreamReader
 from aiohttp.web_protocol import RequestHandler, _ErrInfo
@@ -194,7 +195,9 @@ class LimitedRequestHandler(RequestHandler):
         self, request: BaseRequest, status: int = 500, exc: BaseException | None = None, message: str | None = None
     ) -> web.StreamResponse:
         rid = secrets.token_hex(12)
-        error = "head_too_large" if isinstance(exc, HeadTooLarge) else "bad_request" if status < 500 else "internal"
+        if isinstance(exc, LineTooLong):  # a header (or request) line past limits.max_header_bytes
+            status = 431
+        error = "head_too_large" if status == 431 else "bad_request" if status < 500 else "internal"
         fields = {"request_id": rid, "status": status, "error": type(exc).__name__ if exc else None,
                   "peer": request.remote}
         if status >= 500:

@@ -5,10 +5,16 @@ tracebacks went to stderr as text with the raw header value or the whole buffer 
 from __future__ import annotations
 
 import asyncio
+import logging
+import warnings
 from pathlib import Path
+from typing import Any
 
 import orjson
+from aiohttp.http_exceptions import BadHttpMessage
 
+from shield.observe.logs import configure_logging, reset_logging
+from shield.settings import LogSettings
 from tests.fixtures.upstream import Upstream
 from tests.proxy.shield_process import raw, running_shield
 
@@ -45,3 +51,25 @@ async def test_broken_requests_leave_only_json_lines_without_secrets(upstream: U
         assert isinstance(orjson.loads(line), dict), line[:300]
     events = [orjson.loads(line).get("event") for line in lines]
     assert "http.bad_request" in events
+
+
+def test_library_loggers_write_json_without_exception_messages(tmp_path: Path, capfd: Any) -> None:
+    path = tmp_path / "shield.log"
+    with path.open("w", encoding="utf-8") as stream:
+        configure_logging(LogSettings(level="debug", format="json"), stream=stream)
+        try:
+            raise BadHttpMessage("Invalid header value char: b'Cookie: sid=" + MARK.decode() + "'")
+        except BadHttpMessage:
+            logging.getLogger("aiohttp.server").exception("Error handling request from %s", "127.0.0.1")
+        logging.getLogger("asyncio").error("Task exception was never retrieved\nfuture: <Task %s>", MARK.decode())
+        logging.getLogger("aiohttp.access").info('127.0.0.1 "GET /?password=%s HTTP/1.1" 200', MARK.decode())
+        warnings.warn("a library warning", UserWarning, stacklevel=1)
+        stream.flush()
+        reset_logging()
+    out, err = capfd.readouterr()
+    assert out == err == ""
+    lines = [orjson.loads(line) for line in path.read_bytes().splitlines()]
+    assert [line["logger"] for line in lines] == ["aiohttp.server", "asyncio", "aiohttp.access", "py.warnings"]
+    assert lines[0]["error"] == "BadHttpMessage"
+    assert lines[0]["frames"]
+    assert MARK not in path.read_bytes()
