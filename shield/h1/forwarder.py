@@ -73,7 +73,7 @@ class H1Forwarder:
         if self._pool is None:  # created inside the running loop
             self._pool = ConnectionPool(
                 self._host, self._port, size=self._size, connect_timeout=self._connect_timeout,
-                acquire_timeout=self._acquire_timeout,
+                acquire_timeout=self._acquire_timeout, reserved=self._size // 4,
             )
         return self._pool
 
@@ -96,11 +96,11 @@ class H1Forwarder:
                 # A small body (an API call) goes out with its head in one write and can be replayed.
                 data = await read_client_body(request)
                 t0 = time.monotonic()
-                conn = await self._open(pool, head + data, None, replayable=True, method=request.method)
+                conn = await self._open(pool, head + data, None, replayable=True, method=request.method, bulk=True)
             else:
                 t0 = time.monotonic()
                 conn = await self._open(pool, head, request, replayable=not body, chunked=chunked,
-                                        method=request.method)
+                                        method=request.method, bulk=True)
         except ClientBodyFailed as exc:
             raise exc.aborted() from exc.cause
         elapsed = time.monotonic() - t0
@@ -189,6 +189,7 @@ class H1Forwarder:
         replayable: bool,
         method: str,
         chunked: bool = False,
+        bulk: bool = False,
     ) -> UpstreamConnection:
         """Send the request (head, then the client's body when `request` is given) and wait for
         the answer's head. A reused connection that the upstream had closed is retried once on a
@@ -196,7 +197,7 @@ class H1Forwarder:
         fresh = False
         while True:
             try:
-                conn = await pool.acquire(fresh=fresh)
+                conn = await pool.acquire(fresh=fresh, bulk=bulk)
             except PoolExhausted as exc:
                 detail = f"no free upstream connection within {self._acquire_timeout} s"
                 raise UpstreamError("overloaded", detail) from exc
