@@ -6,11 +6,14 @@ for protected routes, so downloads held open by slow readers cannot starve the l
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import socket
 import time
 from collections import deque
 
 from shield.h1.connection import UpstreamConnection
 
+UPSTREAM_RCVBUF = 256 * 1024  # a LAN round trip at 10 Gbit/s fits; so does a slow reader's stall
 IDLE_SECONDS = 30.0  # below the usual server keep-alive timeouts (nginx 75 s, gunicorn 2-5 s aside)
 
 
@@ -133,5 +136,13 @@ class ConnectionPool:
     async def _connect(self) -> UpstreamConnection:
         loop = asyncio.get_running_loop()
         async with asyncio.timeout(self._connect_timeout):
-            _transport, conn = await loop.create_connection(UpstreamConnection, self._host, self._port)
+            transport, conn = await loop.create_connection(UpstreamConnection, self._host, self._port)
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            # security: a fixed receive buffer (no autotuning up to tcp_rmem's max, 6-32 MB): with
+            # its client not reading, an answer waits in the upstream's buffers, not in shield's
+            # kernel memory; a thousand slow readers otherwise pushed the host into TCP memory
+            # pressure and every connection's latency with it (bench/slowclients.py).
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, UPSTREAM_RCVBUF)
         return conn
