@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import resource
 import sys
 import time
 from collections.abc import AsyncIterator, Callable
@@ -50,15 +51,23 @@ async def _wait_ready(url: str, proc: asyncio.subprocess.Process) -> None:
 
 
 @asynccontextmanager
-async def running_shield(upstream: Upstream, folder: Path, env: dict[str, str]) -> AsyncIterator[Shield]:
-    """One worker in front of `upstream`, settings from `env` (SHIELD_* variables); killed at exit."""
+async def running_shield(
+    upstream: Upstream, folder: Path, env: dict[str, str], *, fd_limit: int | None = None
+) -> AsyncIterator[Shield]:
+    """One worker in front of `upstream`, settings from `env` (SHIELD_* variables), its file-handle
+    limit (soft and hard) lowered to `fd_limit` when given; killed at exit."""
+
+    def lower_fd_limit() -> None:
+        if fd_limit is not None:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (fd_limit, fd_limit))
+
     port, admin = free_port(), free_port()
     out, err = folder / "stdout.log", folder / "stderr.log"
     with out.open("wb") as fout, err.open("wb") as ferr:
         proc = await asyncio.create_subprocess_exec(
             *SHIELD, "run", "--upstream", upstream.url, "--listen", f"127.0.0.1:{port}",
             "--admin-listen", f"127.0.0.1:{admin}", "--workers", "1",
-            stdout=fout, stderr=ferr,
+            stdout=fout, stderr=ferr, preexec_fn=lower_fd_limit,
             env={**os.environ, "SHIELD_LOG_FORMAT": "json", "SHIELD_SHUTDOWN_GRACE": "5", **env},
         )
     try:

@@ -100,3 +100,28 @@ async def test_slow_readers_get_a_fast_503_then_release_the_pool(
         events = [line.get("event") for line in lines]
         assert "upstream.pool_exhausted" in events
         assert sum(line.get("write_timeout", 0) for line in lines if line["event"] == "clients.limited") == 2
+
+
+async def test_the_connection_cap_is_kept_under_the_file_handle_limit(upstream: Upstream, tmp_path: Path) -> None:
+    # 600 handles: the pool (256), the admin listener (64) and 128 spare leave room for 152 clients;
+    # the default cap of 10,000 would let a flood take every handle, the admin port's included.
+    async with running_shield(upstream, tmp_path, {}, fd_limit=600) as shield:
+        held = [await raw(shield, b"GET /echo HTTP/1.1\r\n") for _ in range(152)]
+        await asyncio.sleep(0.3)
+        reader, writer = await raw(shield, b"GET /echo HTTP/1.1\r\nHost: a\r\n\r\n")
+        assert await status_of(reader) == 503
+        writer.close()
+        async with aiohttp.ClientSession() as s, s.get(f"{shield.admin}/healthz") as r:
+            assert r.status == 200
+        for _, w in held:
+            w.close()
+    warnings = [orjson.loads(line) for line in shield.stdout.read_bytes().splitlines() if b"limits.fd_limit" in line]
+    assert "lowered to 152" in warnings[0]["message"]
+
+
+async def test_idle_keepalive_connection_is_closed_at_its_timeout(upstream: Upstream, tmp_path: Path) -> None:
+    async with running_shield(upstream, tmp_path, {"SHIELD_LIMITS_KEEPALIVE_TIMEOUT": "1"}) as shield:
+        reader, writer = await raw(shield, b"GET /echo HTTP/1.1\r\nHost: a\r\n\r\n")
+        assert await status_of(reader) == 200
+        assert await closed_within(reader, 6) <= 2.5  # the answer is read, then the idle connection goes
+        writer.close()
