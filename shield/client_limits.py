@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 import structlog
@@ -31,6 +31,7 @@ from aiohttp.http_parser import RawRequestMessage
 from aiohttp.streams import EMPTY_PAYLOAD, StreamReader
 from aiohttp.web_protocol import RequestHandler, _ErrInfo
 from aiohttp.web_request import BaseRequest
+from aiohttp.web_server import Server
 
 from shield.settings import LimitsSettings
 
@@ -59,6 +60,12 @@ def head_size(msg: RawRequestMessage) -> int:
     return line + sum(len(k) + len(v) + 4 for k, v in msg.raw_headers) + 2
 
 
+class Tally(Protocol):
+    """Where cut connections are counted (shield.listener.Tally logs them once a second)."""
+
+    def add(self, reason: str) -> None: ...
+
+
 class LimitedRequestHandler(RequestHandler):
     __slots__ = (
         "_body",
@@ -71,10 +78,10 @@ class LimitedRequestHandler(RequestHandler):
         "_write_timer",
     )
 
-    def __init__(self, manager: Any, *, limits: LimitsSettings, tally: Any, **kwargs: Any) -> None:
+    def __init__(self, manager: Server, *, limits: LimitsSettings, tally: Tally, **kwargs: Any) -> None:
         super().__init__(manager, **kwargs)
         self._limits = limits
-        self._tally = tally  # shield.listener.Tally: counts what was cut, logged once a second
+        self._tally = tally
         self._head_bytes = 0
         self._head_timer: asyncio.TimerHandle | None = None
         self._body: StreamReader | None = None
@@ -140,8 +147,11 @@ class LimitedRequestHandler(RequestHandler):
 
     def _head_deadline(self) -> None:
         self._head_timer = None
-        if self._request_in_progress or self._messages or self.transport is None:
-            return  # a pipelined head waits its turn; its own deadline starts with its next byte
+        if self.transport is None:
+            return
+        if self._request_in_progress or self._messages:  # a pipelined head: counted from its turn on
+            self._head_timer = self._loop.call_later(self._limits.header_read_timeout, self._head_deadline)
+            return
         if self._body is not None and not self._body.is_eof():
             return
         self._cut("head_timeout", canned(408, "Request Timeout", "head_timeout") if self._head_bytes else b"")
