@@ -88,6 +88,7 @@ def unroute_library_logs() -> None:
         if isinstance(handler, LibraryLogs):
             root.removeHandler(handler)
     logging.captureWarnings(False)
+    logging.raiseExceptions = True
     sys.excepthook = sys.__excepthook__
     threading.excepthook = threading.__excepthook__
     sys.unraisablehook = sys.__unraisablehook__
