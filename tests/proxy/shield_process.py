@@ -52,10 +52,11 @@ async def _wait_ready(url: str, proc: asyncio.subprocess.Process) -> None:
 
 @asynccontextmanager
 async def running_shield(
-    upstream: Upstream, folder: Path, env: dict[str, str], *, fd_limit: int | None = None
+    upstream: Upstream, folder: Path, env: dict[str, str], *, fd_limit: int | None = None, workers: int = 1
 ) -> AsyncIterator[Shield]:
-    """One worker in front of `upstream`, settings from `env` (SHIELD_* variables), its file-handle
-    limit (soft and hard) lowered to `fd_limit` when given; killed at exit."""
+    """`workers` worker processes (one: in-process) in front of `upstream`, settings from `env`
+    (SHIELD_* variables), the file-handle limit (soft and hard) lowered to `fd_limit` when given;
+    killed at exit."""
 
     def lower_fd_limit() -> None:
         if fd_limit is not None:
@@ -66,7 +67,7 @@ async def running_shield(
     with out.open("wb") as fout, err.open("wb") as ferr:
         proc = await asyncio.create_subprocess_exec(
             *SHIELD, "run", "--upstream", upstream.url, "--listen", f"127.0.0.1:{port}",
-            "--admin-listen", f"127.0.0.1:{admin}", "--workers", "1",
+            "--admin-listen", f"127.0.0.1:{admin}", "--workers", str(workers),
             stdout=fout, stderr=ferr, preexec_fn=lower_fd_limit,
             env={**os.environ, "SHIELD_LOG_FORMAT": "json", "SHIELD_SHUTDOWN_GRACE": "5", **env},
         )

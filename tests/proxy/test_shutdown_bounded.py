@@ -9,14 +9,18 @@ import time
 from pathlib import Path
 
 import orjson
+import pytest
 
 from tests.fixtures.upstream import Upstream
 from tests.proxy.shield_process import raw, running_shield
 
 
-async def test_sigterm_exits_within_the_grace_with_slow_connections_open(upstream: Upstream, tmp_path: Path) -> None:
+@pytest.mark.parametrize("workers", [1, 2], ids=["in_process", "two_workers"])
+async def test_sigterm_exits_within_the_grace_with_slow_connections_open(
+    upstream: Upstream, tmp_path: Path, workers: int
+) -> None:
     env = {"SHIELD_SHUTDOWN_GRACE": "2", "SHIELD_LIMITS_CLIENT_WRITE_TIMEOUT": "60"}
-    async with running_shield(upstream, tmp_path, env) as shield:
+    async with running_shield(upstream, tmp_path, env, workers=workers) as shield:
         held = [
             await raw(shield, b"GET /slow?s=8 HTTP/1.1\r\nHost: a\r\n\r\n"),  # in flight at the upstream
             await raw(shield, b"GET /big?mb=64 HTTP/1.1\r\nHost: a\r\n\r\n"),  # a download nobody reads
@@ -33,4 +37,4 @@ async def test_sigterm_exits_within_the_grace_with_slow_connections_open(upstrea
     assert shield.proc.returncode == 0
     assert took < 2 + 1.0, f"took {took:.1f} s with a grace of 2 s"
     events = [orjson.loads(line).get("event") for line in shield.stdout.read_bytes().splitlines()]
-    assert "shield.stopped" in events
+    assert events.count("shield.stopped") == workers
