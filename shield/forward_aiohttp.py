@@ -8,8 +8,9 @@ Used for https:// upstreams, for WebSocket upgrades (relayed frame by frame), an
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from types import SimpleNamespace
 
 import aiohttp
@@ -46,6 +47,10 @@ class AiohttpForwarder:
         )
         self._acquire_timeout = opts.pool_acquire_timeout
         self._pool_size = opts.pool_size
+        # security: streams and WebSockets (held open as long as their client likes) take at most
+        # three quarters of the pool; the rest is kept for protected routes' exchanges.
+        reserved = opts.pool_size // 4
+        self._streams = asyncio.Semaphore(opts.pool_size - reserved) if reserved else None
         self._session: aiohttp.ClientSession | None = None
 
     def _client(self) -> aiohttp.ClientSession:
@@ -92,7 +97,32 @@ class AiohttpForwarder:
             raise
         return resp, time.monotonic() - t0
 
+    @contextlib.asynccontextmanager
+    async def _stream_slot(self) -> AsyncIterator[None]:
+        """One of the pool's slots open to streams, waited for at most the acquire timeout."""
+        gate = self._streams
+        if gate is None:
+            yield
+            return
+        if gate.locked():
+            try:
+                async with asyncio.timeout(self._acquire_timeout):
+                    await gate.acquire()
+            except TimeoutError:
+                detail = f"no free upstream connection within {self._acquire_timeout} s"
+                raise UpstreamError("overloaded", detail) from None
+        else:
+            await gate.acquire()
+        try:
+            yield
+        finally:
+            gate.release()
+
     async def stream(self, request: web.Request, ctx: RequestContext) -> Forwarded:
+        async with self._stream_slot():
+            return await self._stream(request, ctx)
+
+    async def _stream(self, request: web.Request, ctx: RequestContext) -> Forwarded:
         headers = upstream_request_headers(request, ctx)
         # The client's Content-Length stays in `headers`: aiohttp sends chunked only without one.
         data = ClientBody(request) if request.body_exists else None
@@ -150,6 +180,10 @@ class AiohttpForwarder:
 
     async def websocket(self, request: web.Request, ctx: RequestContext) -> Forwarded:
         """Relay a WebSocket session frame by frame in both directions."""
+        async with self._stream_slot():
+            return await self._websocket(request, ctx)
+
+    async def _websocket(self, request: web.Request, ctx: RequestContext) -> Forwarded:
         headers = upstream_request_headers(request, ctx)
         for name in _WS_HANDSHAKE:
             headers.popall(name, None)

@@ -125,3 +125,30 @@ async def test_idle_keepalive_connection_is_closed_at_its_timeout(upstream: Upst
         assert await status_of(reader) == 200
         assert await closed_within(reader, 6) <= 2.5  # the answer is read, then the idle connection goes
         writer.close()
+
+
+@pytest.mark.parametrize("client", ["h1", "aiohttp"])
+async def test_a_login_passes_while_slow_readers_hold_every_stream_slot(
+    upstream: Upstream, tmp_path: Path, client: str
+) -> None:
+    env = {
+        "SHIELD_UPSTREAM_OPTIONS_CLIENT": client,
+        "SHIELD_UPSTREAM_OPTIONS_POOL_SIZE": "4",  # three for streams, one kept for protected routes
+        "SHIELD_UPSTREAM_OPTIONS_POOL_ACQUIRE_TIMEOUT": "0.5",
+        "SHIELD_MODE": "shadow",  # scored in full, never delayed: the time measured is the pool's
+    }
+    async with running_shield(upstream, tmp_path, env) as shield:
+        # One download more than the pool has connections: the first three hold theirs, the
+        # fourth may not take the logins' one (503 after the acquire timeout).
+        slow = [await raw(shield, b"GET /big?mb=64 HTTP/1.1\r\nHost: a\r\n\r\n") for _ in range(4)]
+        await asyncio.sleep(0.3)
+        async with aiohttp.ClientSession() as s:
+            t0 = time.monotonic()
+            login = {"username": "ann", "password": "right"}
+            async with s.post(f"{shield.url}/api/login", json=login, timeout=aiohttp.ClientTimeout(total=4)) as r:
+                assert r.status == 200
+            assert time.monotonic() - t0 < 0.5
+        statuses = sorted([await status_of(reader) for reader, _ in slow])
+        assert statuses == [200, 200, 200, 503]
+        for _, writer in slow:
+            writer.close()
