@@ -58,8 +58,8 @@ class ClientBodyFailed(Exception):
         when the client is gone, 408 when it stalled past limits.body_read_timeout, else 400. The
         connection is not reused: where the body ends is unknown."""
         cause = self.cause
-        resp = web.Response(status=499 if isinstance(cause, ConnectionError) else 408 if isinstance(cause, TimeoutError)
-                            else 400)
+        status = 499 if isinstance(cause, ConnectionError) else 408 if isinstance(cause, TimeoutError) else 400
+        resp = web.Response(status=status)
         resp.force_close()
         return StreamAborted(Forwarded(resp, 0, 0, 0.0), self.cause)
 
