@@ -20,6 +20,7 @@ from aiohttp.web_protocol import RequestHandler
 from aiohttp.web_server import Server
 
 from shield.client_limits import LimitedRequestHandler, canned
+from shield.observe.metrics import Metrics
 from shield.settings import LimitsSettings
 
 # File handles kept for everything but client connections: the upstream pool is counted
@@ -29,16 +30,20 @@ ADMIN_LIMITS = LimitsSettings(max_connections=64)
 
 
 class Tally:
-    """Counts connections cut by a limit; one `clients.limited` line a second at most, so 20,000
-    slow clients make 20,000 counts, not 20,000 lines."""
+    """Counts connections cut by a limit (shield_clients_limited_total{listener, reason}); one
+    `clients.limited` line a second at most, so 20,000 slow clients make 20,000 counts, not
+    20,000 lines."""
 
-    def __init__(self, listener: str) -> None:
+    def __init__(self, listener: str, metrics: Metrics | None = None) -> None:
         self.listener = listener
+        self.metrics = metrics
         self.counts: Counter[str] = Counter()
         self._flush: asyncio.TimerHandle | None = None
 
     def add(self, reason: str) -> None:
         self.counts[reason] += 1
+        if self.metrics is not None:
+            self.metrics.client_limited(self.listener, reason)
         if self._flush is None:
             self._flush = asyncio.get_running_loop().call_later(1.0, self.flush)
 
@@ -105,10 +110,12 @@ class _Refused(asyncio.Protocol):
 
 
 class LimitedRunner(web.AppRunner):
-    def __init__(self, app: web.Application, *, limits: LimitsSettings, name: str, **kwargs: Any) -> None:
+    def __init__(
+        self, app: web.Application, *, limits: LimitsSettings, name: str, metrics: Metrics | None = None, **kwargs: Any
+    ) -> None:
         super().__init__(app, **kwargs)
         self._limits = limits
-        self._tally = Tally(name)
+        self._tally = Tally(name, metrics)
 
     async def _make_server(self) -> Server:
         plain = await super()._make_server()

@@ -62,10 +62,18 @@ def _new_loop() -> asyncio.AbstractEventLoop:
 
 
 async def _start(
-    app: web.Application, listen: str, *, reuse_port: bool, grace: float, limits: LimitsSettings, name: str
+    app: web.Application,
+    listen: str,
+    *,
+    reuse_port: bool,
+    grace: float,
+    limits: LimitsSettings,
+    name: str,
+    metrics: Metrics | None = None,
 ) -> web.AppRunner:
     runner = LimitedRunner(
-        app, limits=limits, name=name, access_log=None, handle_signals=False, shutdown_timeout=grace
+        app, limits=limits, name=name, metrics=metrics, access_log=None, handle_signals=False,
+        shutdown_timeout=grace,
     )
     await runner.setup()
     host, port = split_listen(listen)
@@ -131,14 +139,14 @@ async def serve_worker(
     try:
         runners.append(
             await _start(apps.proxy, settings.listen, reuse_port=reuse_port, grace=_drain(grace), limits=limits,
-                         name="proxy")
+                         name="proxy", metrics=apps.metrics)
         )
         if apps.admin is not None:
             if peers_dir is not None:
                 apps.admin[PEER_METRICS_KEY] = _peer_fetcher(peers_dir, index, effective_workers(settings))
             runners.append(
                 await _start(apps.admin, settings.admin.listen, reuse_port=False, grace=min(1.0, _drain(grace)),
-                             limits=ADMIN_LIMITS, name="admin")
+                             limits=ADMIN_LIMITS, name="admin", metrics=apps.metrics)
             )
         if peers_dir is not None and apps.metrics is not None:
             runners.append(await _start_unix(_metrics_app(apps.metrics), peers_dir / f"worker-{index}.sock"))

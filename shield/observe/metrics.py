@@ -68,6 +68,9 @@ class Metrics:
         self.store_up = Gauge("shield_store_up", "1 when the store answers", registry=r)
         self.rules_reloads_total = Counter("shield_rules_reloads", "Rule reloads", ["result"], registry=r)
         self.delayed_inflight = Gauge("shield_delayed_inflight", "Requests being delayed now", registry=r)
+        self.clients_limited_total = Counter(
+            "shield_clients_limited", "Client connections cut by a limit", ["listener", "reason"], registry=r
+        )
         self._requests = _Children(self.requests_total)
         self._upstream = _Children(self.upstream_seconds)
         self._upstream_errors = _Children(self.upstream_errors_total)
@@ -78,6 +81,7 @@ class Metrics:
         self._bans = _Children(self.bans_total)
         self._store_errors = _Children(self.store_errors_total)
         self._reloads = _Children(self.rules_reloads_total)
+        self._limited = _Children(self.clients_limited_total)
 
     def request(self, route: str, status: int) -> None:
         self._requests.get(route, str(status)).inc()
@@ -108,6 +112,9 @@ class Metrics:
 
     def rules_reload(self, result: str) -> None:
         self._reloads.get(result).inc()
+
+    def client_limited(self, listener: str, reason: str) -> None:
+        self._limited.get(listener, reason).inc()
 
     def exposition(self) -> bytes:
         """The Prometheus text format of every metric."""

@@ -51,7 +51,7 @@ async def test_stalled_body_is_cut_at_the_body_deadline(upstream: Upstream, tmp_
 
 
 async def test_connections_over_the_cap_get_503_while_admin_answers(upstream: Upstream, tmp_path: Path) -> None:
-    env = {"SHIELD_LIMITS_MAX_CONNECTIONS": "3", "SHIELD_LIMITS_HEADER_READ_TIMEOUT": "30"}
+    env = {"SHIELD_LIMITS_MAX_CONNECTIONS": "3", "SHIELD_LIMITS_HEADER_READ_TIMEOUT": "30", "SHIELD_ADMIN_TOKEN": "t"}
     async with running_shield(upstream, tmp_path, env) as shield:
         held = [await raw(shield, b"GET /echo HTTP/1.1\r\n") for _ in range(3)]
         await asyncio.sleep(0.2)
@@ -60,6 +60,9 @@ async def test_connections_over_the_cap_get_503_while_admin_answers(upstream: Up
         writer.close()
         async with aiohttp.ClientSession() as s, s.get(f"{shield.admin}/healthz") as r:
             assert r.status == 200
+        metrics = f"{shield.admin}/metrics"
+        async with aiohttp.ClientSession() as s, s.get(metrics, headers={"Authorization": "Bearer t"}) as r:
+            assert 'shield_clients_limited_total{listener="proxy",reason="over_connection_cap"} 1.0' in await r.text()
         for _, w in held:
             w.close()
         await asyncio.sleep(0.3)
