@@ -18,6 +18,7 @@ from aiohttp import web
 
 from shield.clock import SystemClock
 from shield.forward import (
+    ClientBodyFailed,
     Forwarded,
     Forwarder,
     RequestContext,
@@ -69,14 +70,18 @@ def error_response(status: int, error: str, request_id: str) -> web.Response:
 
 
 async def read_body(request: web.Request, limit: int) -> bytes:
-    """The whole body, or BodyTooLarge as soon as it passes `limit` (declared or actually sent)."""
+    """The whole body, or BodyTooLarge as soon as it passes `limit` (declared or actually sent);
+    ClientBodyFailed when it breaks off."""
     declared = request.content_length
     if declared is not None and declared > limit:
         raise BodyTooLarge
     parts: list[bytes] = []
     size = 0
     while True:
-        chunk = await request.content.readany()
+        try:
+            chunk = await request.content.readany()
+        except Exception as exc:  # the client left, stalled past the body deadline, or broke the framing
+            raise ClientBodyFailed(exc) from exc
         if not chunk:
             return b"".join(parts)
         size += len(chunk)
@@ -85,13 +90,19 @@ async def read_body(request: web.Request, limit: int) -> bytes:
         parts.append(chunk)
 
 
+_FAILURE_STATUS = {"unreachable": 502, "timeout": 504, "overloaded": 503}
+
+
 def upstream_failure(exc: UpstreamError, request_id: str, *, metrics: Metrics, upstream: str) -> web.Response:
-    """502 (unreachable) or 504 (timeout) with the request id; logged and counted once here."""
+    """502 (unreachable), 504 (timeout) or 503 (every pooled connection busy past the acquire
+    timeout) with the request id; logged and counted once here."""
     metrics.upstream_error(exc.kind)
-    structlog.get_logger().error(
-        "upstream.unreachable", request_id=request_id, kind=exc.kind, detail=exc.detail, upstream=upstream
-    )
-    return error_response(504 if exc.kind == "timeout" else 502, f"upstream_{exc.kind}", request_id)
+    event = "upstream.pool_exhausted" if exc.kind == "overloaded" else "upstream.unreachable"
+    structlog.get_logger().error(event, request_id=request_id, kind=exc.kind, detail=exc.detail, upstream=upstream)
+    resp = error_response(_FAILURE_STATUS[exc.kind], f"upstream_{exc.kind}", request_id)
+    if exc.kind == "overloaded":
+        resp.headers["Retry-After"] = "1"
+    return resp
 
 
 def _is_websocket(request: web.Request) -> bool:
@@ -185,6 +196,10 @@ class ProxyHandler:
             resp.force_close()  # the rest of the body is never read; do not reuse the connection
             self._log_request(request, ctx, 413, 0, resp.content_length or 0)
             return resp
+        except ClientBodyFailed as exc:
+            fw = exc.aborted().forwarded
+            self._log_request(request, ctx, fw.response.status, 0, 0)
+            return fw.response
         if self.protected is not None:
             return await self.protected(request, route, body, ctx)
         try:

@@ -4,7 +4,8 @@ returns, and the header rules every implementation applies (`shield.h1`, the def
 
 `stream` passes a request through with both bodies streamed; `exchange` replays a buffered
 protected body and reads the start of the answer so the caller can classify it before `send`.
-Failures raise `UpstreamError` ("unreachable" -> 502, "timeout" -> 504); the app answers them.
+Failures raise `UpstreamError` ("unreachable" -> 502, "timeout" -> 504, "overloaded": no pooled
+connection freed up in time -> 503); the app answers them.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ HOP_BY_HOP = frozenset(
 )
 # Set by shield from what it knows; a client's own copies are replaced (from untrusted peers dropped).
 _FORWARDING = frozenset({"x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "x-request-id"})
-UpstreamErrorKind = Literal["unreachable", "timeout"]
+UpstreamErrorKind = Literal["unreachable", "timeout", "overloaded"]
 
 
 class StreamAborted(Exception):
@@ -54,8 +55,11 @@ class ClientBodyFailed(Exception):
 
     def aborted(self) -> StreamAborted:
         """As the request log records it: 499 (nginx's "client closed request"; nobody receives it)
-        when the client is gone, else 400. The connection is not reused: where the body ends is unknown."""
-        resp = web.Response(status=499 if isinstance(self.cause, ConnectionError) else 400)
+        when the client is gone, 408 when it stalled past limits.body_read_timeout, else 400. The
+        connection is not reused: where the body ends is unknown."""
+        cause = self.cause
+        status = 499 if isinstance(cause, ConnectionError) else 408 if isinstance(cause, TimeoutError) else 400
+        resp = web.Response(status=status)
         resp.force_close()
         return StreamAborted(Forwarded(resp, 0, 0, 0.0), self.cause)
 

@@ -8,8 +8,10 @@ Used for https:// upstreams, for WebSocket upgrades (relayed frame by frame), an
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
+from types import SimpleNamespace
 
 import aiohttp
 from aiohttp import web
@@ -43,7 +45,12 @@ class AiohttpForwarder:
         self._timeout = aiohttp.ClientTimeout(
             total=None, sock_connect=opts.connect_timeout, sock_read=opts.read_timeout
         )
+        self._acquire_timeout = opts.pool_acquire_timeout
         self._pool_size = opts.pool_size
+        # security: streams and WebSockets (held open as long as their client likes) take at most
+        # three quarters of the pool; the rest is kept for protected routes' exchanges.
+        reserved = opts.pool_size // 4
+        self._streams = asyncio.Semaphore(opts.pool_size - reserved) if reserved else None
         self._session: aiohttp.ClientSession | None = None
 
     def _client(self) -> aiohttp.ClientSession:
@@ -56,6 +63,7 @@ class AiohttpForwarder:
                 timeout=self._timeout,
                 auto_decompress=False,  # bodies pass byte for byte, compressed or not
                 skip_auto_headers=("User-Agent", "Accept", "Accept-Encoding", "Content-Type"),
+                trace_configs=[_pool_wait_trace()],
             )
         return self._session
 
@@ -66,14 +74,22 @@ class AiohttpForwarder:
         self, request: web.Request, headers: CIMultiDict[str], data: bytes | ClientBody | None
     ) -> tuple[aiohttp.ClientResponse, float]:
         t0 = time.monotonic()
+        pool_wait = _PoolWait(self._acquire_timeout)
         try:
-            resp = await self._client().request(
-                request.method, self._url(request), headers=headers, data=data, allow_redirects=False,
-                compress=None, chunked=None,
-            )
+            # security: slow clients holding every pooled connection get a quick 503, never a hang;
+            # the deadline runs only while the request waits in the pool's queue (see _PoolWait).
+            async with asyncio.timeout(None) as pool_wait.deadline:
+                resp = await self._client().request(
+                    request.method, self._url(request), headers=headers, data=data, allow_redirects=False,
+                    compress=None, chunked=None, trace_request_ctx=pool_wait,
+                )
         except Exception as exc:
             if isinstance(data, ClientBody) and data.failed is not None:
                 raise data.failed.aborted() from exc  # the client's body broke off, not the upstream
+            if pool_wait.waiting:
+                raise UpstreamError(
+                    "overloaded", f"no free upstream connection within {self._acquire_timeout} s"
+                ) from exc
             if isinstance(exc, TimeoutError | aiohttp.ServerTimeoutError):
                 raise UpstreamError("timeout", type(exc).__name__) from exc
             if isinstance(exc, aiohttp.ClientError):
@@ -81,7 +97,32 @@ class AiohttpForwarder:
             raise
         return resp, time.monotonic() - t0
 
+    @contextlib.asynccontextmanager
+    async def _stream_slot(self) -> AsyncIterator[None]:
+        """One of the pool's slots open to streams, waited for at most the acquire timeout."""
+        gate = self._streams
+        if gate is None:
+            yield
+            return
+        if gate.locked():
+            try:
+                async with asyncio.timeout(self._acquire_timeout):
+                    await gate.acquire()
+            except TimeoutError:
+                detail = f"no free upstream connection within {self._acquire_timeout} s"
+                raise UpstreamError("overloaded", detail) from None
+        else:
+            await gate.acquire()
+        try:
+            yield
+        finally:
+            gate.release()
+
     async def stream(self, request: web.Request, ctx: RequestContext) -> Forwarded:
+        async with self._stream_slot():
+            return await self._stream(request, ctx)
+
+    async def _stream(self, request: web.Request, ctx: RequestContext) -> Forwarded:
         headers = upstream_request_headers(request, ctx)
         # The client's Content-Length stays in `headers`: aiohttp sends chunked only without one.
         data = ClientBody(request) if request.body_exists else None
@@ -139,6 +180,10 @@ class AiohttpForwarder:
 
     async def websocket(self, request: web.Request, ctx: RequestContext) -> Forwarded:
         """Relay a WebSocket session frame by frame in both directions."""
+        async with self._stream_slot():
+            return await self._websocket(request, ctx)
+
+    async def _websocket(self, request: web.Request, ctx: RequestContext) -> Forwarded:
         headers = upstream_request_headers(request, ctx)
         for name in _WS_HANDSHAKE:
             headers.popall(name, None)
@@ -158,6 +203,38 @@ class AiohttpForwarder:
         async with upstream:
             await _relay(down, upstream)
         return Forwarded(down, 101, 0, elapsed)
+
+
+class _PoolWait:
+    """A request's wait in the connector's queue for a pooled connection: aiohttp's own connect
+    timeout would lump the wait and the connect together, so the trace hooks below arm a
+    deadline when the request is queued and lift it when a connection is handed over."""
+
+    __slots__ = ("acquire_timeout", "deadline", "waiting")
+
+    def __init__(self, acquire_timeout: float) -> None:
+        self.acquire_timeout = acquire_timeout
+        self.deadline: asyncio.Timeout | None = None
+        self.waiting = False
+
+
+def _pool_wait_trace() -> aiohttp.TraceConfig:
+    async def queued(_s: aiohttp.ClientSession, ctx: SimpleNamespace, _p: object) -> None:
+        wait = ctx.trace_request_ctx
+        if isinstance(wait, _PoolWait) and wait.deadline is not None:
+            wait.waiting = True
+            wait.deadline.reschedule(asyncio.get_running_loop().time() + wait.acquire_timeout)
+
+    async def dequeued(_s: aiohttp.ClientSession, ctx: SimpleNamespace, _p: object) -> None:
+        wait = ctx.trace_request_ctx
+        if isinstance(wait, _PoolWait) and wait.deadline is not None:
+            wait.waiting = False
+            wait.deadline.reschedule(None)
+
+    trace = aiohttp.TraceConfig()
+    trace.on_connection_queued_start.append(queued)
+    trace.on_connection_queued_end.append(dequeued)
+    return trace
 
 
 async def _pump(

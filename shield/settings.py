@@ -121,10 +121,27 @@ class UpstreamSettings:
     connect_timeout: float = 2.0
     read_timeout: float = 30.0
     pool_size: int = 256  # keep-alive connections to the upstream per worker
+    pool_acquire_timeout: float = 5.0  # seconds a request waits for a free one (then 503)
     max_response_inspect: int = 64 * 1024  # protected responses read up to this to classify
     # h1: shield's own HTTP/1.1 client (plain-HTTP upstreams); aiohttp: aiohttp's ClientSession,
     # always used for an https:// upstream and for WebSocket upgrades.
     client: Literal["h1", "aiohttp"] = "h1"
+
+
+@dataclass(slots=True, frozen=True)
+class LimitsSettings:
+    """What one client connection may cost the proxy listener (the admin listener has its own
+    fixed, small limits): time to send a head or a body, time to take an answer, head bytes,
+    and connections per worker."""
+
+    header_read_timeout: float = 10.0  # seconds from connect (or the head's first byte) to a whole head
+    body_read_timeout: float = 30.0  # seconds without a byte of a request body being uploaded
+    keepalive_timeout: float = 75.0  # seconds an idle keep-alive connection is kept
+    client_write_timeout: float = 30.0  # seconds a client may take no part of the answer
+    max_head_bytes: int = 32 * 1024  # request line + headers, in total (then 431)
+    max_header_bytes: int = 16 * 1024  # one header line (then 431)
+    max_headers: int = 100  # header lines per request (then 431)
+    max_connections: int = 10_000  # open client connections per worker (above: 503 and close)
 
 
 @dataclass(slots=True, frozen=True)
@@ -197,6 +214,7 @@ class Settings:
     admin: AdminSettings = field(default_factory=AdminSettings)
     secret: bytes = b""  # secret: from SHIELD_SECRET or secret_file; random per start if unset
     upstream_options: UpstreamSettings = field(default_factory=UpstreamSettings)
+    limits: LimitsSettings = field(default_factory=LimitsSettings)
     log: LogSettings = field(default_factory=LogSettings)
     client: ClientSettings = field(default_factory=ClientSettings)
     challenge: ChallengeSettings = field(default_factory=ChallengeSettings)

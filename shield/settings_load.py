@@ -361,6 +361,7 @@ def _check(loader: _Loader, s: Settings) -> None:
     for i, country in enumerate(sorted(s.home_countries)):
         if not re.fullmatch(r"[A-Z]{2}", country):
             loader.problem(f"home_countries[{i}]", f"expected an ISO 3166 two-letter code like JP, got {country!r}")
+    _check_limits(loader, s)
     seen: set[str] = set()
     for i, route in enumerate(s.routes):
         _check_route(loader, route, f"routes[{i}]", seen)
@@ -389,6 +390,26 @@ def _check_patterns(loader: _Loader, s: Settings) -> None:
             compile_linear(s.client.app_ua_pattern)
         except RegexRefused as e:
             loader.problem("client.app_ua_pattern", e.message)
+
+
+def _check_limits(loader: _Loader, s: Settings) -> None:
+    """security: a zero limit is no limit at all (a pool of 0 made every request wait forever,
+    a timeout of 0 would close every connection at once)."""
+    positive = {
+        "upstream_options.pool_size": s.upstream_options.pool_size,
+        "upstream_options.pool_acquire_timeout": s.upstream_options.pool_acquire_timeout,
+        "limits.header_read_timeout": s.limits.header_read_timeout,
+        "limits.body_read_timeout": s.limits.body_read_timeout,
+        "limits.keepalive_timeout": s.limits.keepalive_timeout,
+        "limits.client_write_timeout": s.limits.client_write_timeout,
+        "limits.max_head_bytes": s.limits.max_head_bytes,
+        "limits.max_header_bytes": s.limits.max_header_bytes,
+        "limits.max_headers": s.limits.max_headers,
+        "limits.max_connections": s.limits.max_connections,
+    }
+    for key, value in positive.items():
+        if value <= 0:
+            loader.problem(key, "must be at least 1" if isinstance(value, int) else "must be more than 0")
 
 
 def _check_route(loader: _Loader, route: RouteSettings, path: str, seen: set[str]) -> None:

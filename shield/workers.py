@@ -25,8 +25,10 @@ import structlog
 from aiohttp import web
 
 from shield.cpu_quota import available_cpus
+from shield.listener import ADMIN_LIMITS, LimitedRunner, fd_budget
 from shield.observe import multiproc
-from shield.settings import Settings
+from shield.observe.metrics import Metrics
+from shield.settings import LimitsSettings, Settings
 from shield.settings_load import split_listen
 
 EXIT_BIND_FAILED = 3
@@ -38,6 +40,7 @@ _FATAL = frozenset({EXIT_BIND_FAILED, EXIT_START_FAILED})  # restarting would fa
 class Apps:
     proxy: web.Application
     admin: web.Application | None = None  # None: no admin listener in this worker
+    metrics: Metrics | None = None  # this worker's metrics: the listeners count the connections they cut
 
 
 AppFactory = Callable[[Settings, bool], Awaitable[Apps]]  # (settings, with_admin) -> apps
@@ -57,8 +60,20 @@ def _new_loop() -> asyncio.AbstractEventLoop:
     return loop
 
 
-async def _start(app: web.Application, listen: str, *, reuse_port: bool, grace: float) -> web.AppRunner:
-    runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=grace)
+async def _start(
+    app: web.Application,
+    listen: str,
+    *,
+    reuse_port: bool,
+    grace: float,
+    limits: LimitsSettings,
+    name: str,
+    metrics: Metrics | None = None,
+) -> web.AppRunner:
+    runner = LimitedRunner(
+        app, limits=limits, name=name, metrics=metrics, access_log=None, handle_signals=False,
+        shutdown_timeout=grace,
+    )
     await runner.setup()
     host, port = split_listen(listen)
     try:
@@ -78,10 +93,20 @@ async def serve_worker(settings: Settings, factory: AppFactory, *, index: int, r
         log.exception("shield.start_failed")
         return EXIT_START_FAILED
     runners: list[web.AppRunner] = []
+    limits, warning = fd_budget(settings.limits, pool_size=settings.upstream_options.pool_size)
+    if warning:
+        log.warning("limits.fd_limit", message=warning)
+    grace = settings.shutdown_grace
     try:
-        runners.append(await _start(apps.proxy, settings.listen, reuse_port=reuse_port, grace=settings.shutdown_grace))
+        runners.append(
+            await _start(apps.proxy, settings.listen, reuse_port=reuse_port, grace=_drain(grace), limits=limits,
+                         name="proxy", metrics=apps.metrics)
+        )
         if apps.admin is not None:
-            runners.append(await _start(apps.admin, settings.admin.listen, reuse_port=False, grace=1.0))
+            runners.append(
+                await _start(apps.admin, settings.admin.listen, reuse_port=False, grace=min(1.0, _drain(grace)),
+                             limits=ADMIN_LIMITS, name="admin", metrics=apps.metrics)
+            )
     except OSError as exc:
         log.error("shield.bind_failed", error=str(exc), listen=settings.listen, admin_listen=settings.admin.listen)
         for runner in runners:
@@ -100,13 +125,22 @@ async def serve_worker(settings: Settings, factory: AppFactory, *, index: int, r
         routes=[r.name for r in settings.routes],
     )
     await stop.wait()
-    log.info("shield.stopping", grace_seconds=settings.shutdown_grace)
-    # Stops accepting, waits for in-flight requests up to the grace period, then runs on_cleanup
-    # (which closes the upstream session).
-    for runner in runners:
-        await runner.cleanup()
+    log.info("shield.stopping", grace_seconds=grace)
+    # Stops accepting, lets in-flight requests finish for most of the grace, aborts the rest, then
+    # runs on_cleanup (upstream pool, store, ...). Every listener drains at once, and the whole
+    # stop is bounded by the grace: what is still running then is dropped with the process.
+    try:
+        async with asyncio.timeout(grace):
+            await asyncio.gather(*(runner.cleanup() for runner in runners))
+    except TimeoutError:
+        log.warning("shield.stop_forced", grace_seconds=grace)
     log.info("shield.stopped")
     return 0
+
+
+def _drain(grace: float) -> float:
+    """The part of the grace in-flight requests get; the rest is for closing pools and stores."""
+    return max(grace - 0.5, grace * 0.5)
 
 
 def _run_worker(settings: Settings, factory: AppFactory, index: int, reuse_port: bool) -> int:
@@ -174,7 +208,7 @@ class _Supervisor:
                 if proc.pid is not None:
                     multiproc.worker_exited(self.metrics_dir, proc.pid)
                 self._spawn(index)
-        deadline = time.monotonic() + self.settings.shutdown_grace + 5.0
+        deadline = time.monotonic() + self.settings.shutdown_grace + 2.0  # workers stop within the grace
         for proc in self.procs.values():
             proc.join(max(0.0, deadline - time.monotonic()))
             if proc.exitcode is None:

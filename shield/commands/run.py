@@ -66,7 +66,7 @@ def with_secret(settings: Settings) -> tuple[Settings, bool]:
 async def service_apps(settings: Settings, with_admin: bool) -> Apps:
     """The protecting proxy: one Service (store, facts, rules, pipeline) per worker."""
     service = build_service(settings, with_admin=with_admin)
-    return Apps(service.proxy, service.admin)
+    return Apps(service.proxy, service.admin, service.metrics)
 
 
 def run(args: argparse.Namespace, factory: AppFactory = service_apps) -> int:

@@ -28,7 +28,7 @@ from shield.forward import (
 from shield.forward_aiohttp import AiohttpForwarder
 from shield.h1.connection import ConnectionClosed, UpstreamConnection
 from shield.h1.head import request_head
-from shield.h1.pool import ConnectionPool
+from shield.h1.pool import ConnectionPool, PoolExhausted
 from shield.settings import Settings
 
 _SMALL_BODY = 64 * 1024
@@ -65,13 +65,16 @@ class H1Forwarder:
         self._default_host = (url.raw_authority or url.host).encode()
         self._connect_timeout, self._read_timeout = opts.connect_timeout, opts.read_timeout
         self._inspect = opts.max_response_inspect
-        self._size = opts.pool_size
+        self._size, self._acquire_timeout = opts.pool_size, opts.pool_acquire_timeout
         self._pool: ConnectionPool | None = None
         self._ws = AiohttpForwarder(settings)
 
     def _conns(self) -> ConnectionPool:
         if self._pool is None:  # created inside the running loop
-            self._pool = ConnectionPool(self._host, self._port, size=self._size, connect_timeout=self._connect_timeout)
+            self._pool = ConnectionPool(
+                self._host, self._port, size=self._size, connect_timeout=self._connect_timeout,
+                acquire_timeout=self._acquire_timeout, reserved=self._size // 4,
+            )
         return self._pool
 
     def _target(self, request: web.Request) -> bytes:
@@ -93,11 +96,11 @@ class H1Forwarder:
                 # A small body (an API call) goes out with its head in one write and can be replayed.
                 data = await read_client_body(request)
                 t0 = time.monotonic()
-                conn = await self._open(pool, head + data, None, replayable=True, method=request.method)
+                conn = await self._open(pool, head + data, None, replayable=True, method=request.method, bulk=True)
             else:
                 t0 = time.monotonic()
                 conn = await self._open(pool, head, request, replayable=not body, chunked=chunked,
-                                        method=request.method)
+                                        method=request.method, bulk=True)
         except ClientBodyFailed as exc:
             raise exc.aborted() from exc.cause
         elapsed = time.monotonic() - t0
@@ -186,6 +189,7 @@ class H1Forwarder:
         replayable: bool,
         method: str,
         chunked: bool = False,
+        bulk: bool = False,
     ) -> UpstreamConnection:
         """Send the request (head, then the client's body when `request` is given) and wait for
         the answer's head. A reused connection that the upstream had closed is retried once on a
@@ -193,7 +197,10 @@ class H1Forwarder:
         fresh = False
         while True:
             try:
-                conn = await pool.acquire(fresh=fresh)
+                conn = await pool.acquire(fresh=fresh, bulk=bulk)
+            except PoolExhausted as exc:
+                detail = f"no free upstream connection within {self._acquire_timeout} s"
+                raise UpstreamError("overloaded", detail) from exc
             except TimeoutError as exc:
                 raise UpstreamError("timeout", "connecting") from exc
             except OSError as exc:

@@ -1,4 +1,5 @@
-"""Structured logs: one JSON object per line on stdout, with secrets removed before rendering.
+"""Structured logs: one JSON object per line on stdout, with secrets removed before rendering;
+the libraries' own loggers are routed into the same stream (shield.observe.library_logs).
 
 Configured once at start (`configure_logging`); every module then logs through
 `structlog.get_logger()`. Field names are snake_case, `event` is a dotted name
@@ -19,6 +20,7 @@ import structlog
 from structlog.typing import EventDict, Processor, WrappedLogger
 
 from shield.observe.ecs import ecs_processor
+from shield.observe.library_logs import route_library_logs, unroute_library_logs
 from shield.settings import LogSettings
 
 MASK = "[redacted]"
@@ -188,12 +190,14 @@ def configure_logging(settings: LogSettings, *, stream: TextIO | None = None) ->
         logger_factory=factory,
         cache_logger_on_first_use=False,
     )
+    route_library_logs(_LEVELS[settings.level])
 
 
 def reset_logging() -> None:
     """Back to structlog's defaults (tests: a configured stream must not outlive its file)."""
     structlog.reset_defaults()
     RequestLines.stream = None
+    unroute_library_logs()
 
 
 def without_secrets(headers: Mapping[str, str] | MutableMapping[str, str]) -> dict[str, str]:

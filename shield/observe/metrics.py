@@ -114,7 +114,7 @@ class Metrics:
             "shield_upstream_seconds", "Upstream response time", ["route"], buckets=LATENCY_BUCKETS, registry=r
         )
         self.upstream_errors_total = Counter(
-            "shield_upstream_errors", "Upstream failures (unreachable, timeout)", ["kind"], registry=r
+            "shield_upstream_errors", "Upstream failures (unreachable, timeout, overloaded)", ["kind"], registry=r
         )
         self.pipeline_seconds = Histogram(
             "shield_pipeline_seconds", "Shield's own work per protected request", ["route"],
@@ -147,6 +147,9 @@ class Metrics:
             ["route", "outcome"], registry=r,
         )
         self.rules_reloads_total = Counter("shield_rules_reloads", "Rule reloads", ["result"], registry=r)
+        self.clients_limited_total = Counter(
+            "shield_clients_limited", "Client connections cut by a limit", ["listener", "reason"], registry=r
+        )
         self.delayed_inflight = Gauge(
             "shield_delayed_inflight", "Requests being delayed now", registry=r, multiprocess_mode="livesum"
         )
@@ -168,6 +171,7 @@ class Metrics:
         self._bans = _Children(self.bans_total)
         self._store_errors = _Children(self.store_errors_total)
         self._reloads = _Children(self.rules_reloads_total)
+        self._limited = _Children(self.clients_limited_total)
         self._store = _Children(self.store_seconds)
         self._outcomes = _Children(self.login_outcomes_total)
         r.register(BuildInfo())
@@ -232,6 +236,9 @@ class Metrics:
 
     def login_outcome(self, route: str, outcome: str) -> None:
         self._outcomes.get(route, outcome).inc()
+
+    def client_limited(self, listener: str, reason: str) -> None:
+        self._limited.get(listener, reason).inc()
 
     def exposition(self) -> bytes:
         """The Prometheus text format of every metric (of every worker, in multiprocess mode)."""

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import yaml
 
-from shield.commands.rules import check
+from shield.commands.rules import Target, check
 from shield.settings import Settings
 from shield.settings_load import load_settings
 
@@ -124,5 +124,5 @@ def test_rules_configmap_passes_rules_check_as_mounted(tmp_path: Path) -> None:
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(data[item["key"]])
     out, err = io.StringIO(), io.StringIO()
-    assert check(tmp_path, "login", out, err) == 0, err.getvalue()
+    assert check(Target(tmp_path, routes=["login"]), out, err) == 0, err.getvalue()
     assert out.getvalue().startswith("ok: 3 rules")

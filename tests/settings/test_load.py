@@ -218,3 +218,24 @@ def test_a_yaml_alias_bomb_is_refused_fast_with_its_place(tmp_path: Path) -> Non
         load_settings(config, env={})
     assert time.monotonic() - t0 < 1.0
     assert any(f"{config}:2:" in p and "YAML aliases are not allowed" in p for p in err.value.problems), err.value
+
+
+def test_a_pool_of_zero_connections_is_refused_with_its_place(tmp_path: Path) -> None:
+    # security: a pool with no slot made every request wait forever while /readyz said ready
+    config = write(tmp_path, "upstream_options:\n  pool_size: 0\n")
+    with pytest.raises(SettingsError) as err:
+        load_settings(config, env={})
+    assert err.value.problems == ["shield.yaml:2:3: upstream_options.pool_size: must be at least 1"]
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "limits.header_read_timeout", "limits.body_read_timeout", "limits.client_write_timeout",
+        "limits.max_head_bytes", "limits.max_connections", "upstream_options.pool_acquire_timeout",
+    ],
+)
+def test_a_zero_limit_is_refused(key: str) -> None:
+    with pytest.raises(SettingsError) as err:
+        load_settings(None, env={env_var(key): "0"})
+    assert f"{key}: must be" in err.value.problems[0]
