@@ -26,6 +26,7 @@ from shield.forward import (
     client_response_headers,
     upstream_request_headers,
 )
+from shield.header_policy import HeaderPolicy
 from shield.settings import Settings
 
 _CHUNK = 64 * 1024
@@ -45,6 +46,7 @@ class AiohttpForwarder:
         )
         self._pool_size = opts.pool_size
         self._session: aiohttp.ClientSession | None = None
+        self._policy = HeaderPolicy.build(tls_fingerprint_header=settings.client.tls_fingerprint_header)
 
     def _client(self) -> aiohttp.ClientSession:
         # Created lazily inside the running loop (a session binds to its loop).
@@ -82,9 +84,15 @@ class AiohttpForwarder:
         return resp, time.monotonic() - t0
 
     async def stream(self, request: web.Request, ctx: RequestContext) -> Forwarded:
-        headers = upstream_request_headers(request, ctx)
-        # The client's Content-Length stays in `headers`: aiohttp sends chunked only without one.
+        headers = upstream_request_headers(request, ctx, self._policy)
+        # security: framing is shield's: one Content-Length, aiohttp's parse of the client's (the
+        # body it hands over is exactly that long); without one aiohttp sends chunked.
+        declared = headers.popall("Content-Length", None)
         data = ClientBody(request) if request.body_exists else None
+        if data is not None and request.content_length is not None:
+            headers["Content-Length"] = str(request.content_length)
+        elif data is None and declared:
+            headers["Content-Length"] = "0"
         resp, elapsed = await self._open(request, headers, data)
         try:
             out = web.StreamResponse(status=resp.status, reason=resp.reason)
@@ -98,7 +106,7 @@ class AiohttpForwarder:
     async def exchange(
         self, request: web.Request, body: bytes, ctx: RequestContext, extra_headers: Mapping[str, str] | None = None
     ) -> UpstreamReply:
-        headers = upstream_request_headers(request, ctx)
+        headers = upstream_request_headers(request, ctx, self._policy)
         # An uncompressed answer, so the outcome (a JSON field) can be read from its first bytes.
         headers.popall("Accept-Encoding", None)
         if extra_headers:
@@ -139,7 +147,7 @@ class AiohttpForwarder:
 
     async def websocket(self, request: web.Request, ctx: RequestContext) -> Forwarded:
         """Relay a WebSocket session frame by frame in both directions."""
-        headers = upstream_request_headers(request, ctx)
+        headers = upstream_request_headers(request, ctx, self._policy)
         for name in _WS_HANDSHAKE:
             headers.popall(name, None)
         protocols = tuple(p.strip() for p in request.headers.get("Sec-WebSocket-Protocol", "").split(",") if p.strip())
