@@ -152,6 +152,7 @@ def describe_facts(
     rf = builder.build(
         request_id="explain", route=route, method=desc.method, path=desc.path, query=desc.query,
         raw_headers=raw, body=desc.body, client_ip=desc.client_ip,
+        peer_trusted=True,  # the description states the headers as the trusted edge passes them
     )
     facts = dict(rf.facts)
     counters = dict.fromkeys(counter_names(settings.windows), 0)

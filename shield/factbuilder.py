@@ -16,6 +16,7 @@ from typing import Any
 
 from shield.enrich.geo import GeoLookup, GeoRecord, normalise_ip
 from shield.enrich.useragent import UserAgentInfo, UserAgentParser
+from shield.identity.body_decoding import decode_body
 from shield.identity.client_ip import subnet_of
 from shield.identity.credentials import extract_credentials
 from shield.identity.device import mint_device_cookie, read_device
@@ -202,17 +203,24 @@ class FactBuilder:
         raw_headers: Sequence[tuple[bytes, bytes]],
         body: bytes,
         client_ip: str,
+        peer_trusted: bool = False,
     ) -> RequestFacts:
-        """The Attempt and facts of one protected request. Never raises on client input."""
+        """The Attempt and facts of one protected request. Never raises on client input.
+        `peer_trusted`: the socket peer is a trusted proxy, whose headers about the client
+        (the TLS fingerprint) are believed."""
         headers = header_map(raw_headers)
+        # The body goes upstream as received; credentials are read from a decoded, bounded copy.
+        decoded = decode_body(body, headers.get("content-encoding", ""), limit=route.max_body)
         creds = extract_credentials(
             route=route,
             content_type=headers.get("content-type", ""),
             headers=headers,
             query=query,
-            body=body,
+            body=decoded.body,
             keyer=self._keyer,
         )
+        if not decoded.ok:  # an encoding shield cannot (or will not) undo: scored as malformed
+            creds = creds._replace(malformed=True)
         ua_text = headers.get("user-agent", "")
         ua = self._ua.parse(ua_text)
         client = self._client
@@ -221,7 +229,9 @@ class FactBuilder:
             headers,
             ua,
             has_ua=bool(ua_text.strip()),
-            tls_header=client.tls_fingerprint_header,
+            # security: a TLS fingerprint is a header any client can write; only a trusted
+            # proxy (the TLS terminator) is believed.
+            tls_header=client.tls_fingerprint_header if peer_trusted else None,
             app_version_header=client.app_version_header,
         )
         device = read_device(

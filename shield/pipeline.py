@@ -95,6 +95,7 @@ class Pipeline:
         rf = self.facts.build(
             request_id=ctx.request_id, route=route, method=request.method, path=request.path,
             query=request.query, raw_headers=request.raw_headers, body=body, client_ip=ctx.client_ip,
+            peer_trusted=ctx.peer_trusted,
         )
         state = await self._challenge_state(request, rf, route, now)
         obs = observation(rf)
