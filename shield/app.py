@@ -96,11 +96,17 @@ def upstream_failure(exc: UpstreamError, request_id: str, *, metrics: Metrics, u
 
 def framing_refusal(request: web.Request) -> str | None:
     """Why a request cannot be forwarded as the client framed it, or None."""
-    values = request.headers.getall("Connection", ())
+    headers = request.headers
+    values = headers.getall("Connection", ())
     if values and names_framing(connection_tokens(values)):
         # security: a Connection that names Content-Length, Transfer-Encoding or Host asks the
         # next hop to drop the header that frames or routes the message: refused, never obeyed.
         return "connection_names_framing_header"
+    codings = headers.getall("Transfer-Encoding", ())
+    if codings and [t.strip().lower() for v in codings for t in v.split(",")] != ["chunked"]:
+        # security: Transfer-Encoding is hop-by-hop and shield re-frames the body as chunked; a
+        # coding under it (gzip, chunked) would reach the upstream undeclared. nginx refuses too.
+        return "transfer_coding_not_chunked"
     return None
 
 

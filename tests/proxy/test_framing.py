@@ -117,3 +117,19 @@ async def test_gzip_request_body_reaches_upstream_byte_identical(
     assert seen.header(b"content-encoding") == [b"gzip"]
     assert seen.header(b"content-length") == [str(len(body)).encode()]
     assert recorder.errors == []
+
+
+@pytest.mark.parametrize("te", [b"gzip, chunked", b"deflate,chunked", b"identity, chunked"])
+async def test_a_transfer_coding_other_than_chunked_is_refused(
+    start_proxy: StartProxy, recorder: RecordingUpstream, log_lines: LogLines, te: bytes
+) -> None:
+    # Found by the differential test: the client's Transfer-Encoding is hop-by-hop, so shield
+    # re-framed the body as plain chunked and the upstream got gzip bytes with no word of it.
+    p = await start_proxy(upstream=recorder.url)
+    raw = b"POST /anything HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: %s\r\n\r\n5\r\nhello\r\n0\r\n\r\n" % te
+    answers = await exchange(p.url, raw)
+    assert [a.status_code for a in answers] == [400]
+    await asyncio.sleep(0.05)
+    assert recorder.requests == []
+    lines = [ln for ln in log_lines() if ln.get("event") == "request"]
+    assert [(ln["status"], ln["reason"]) for ln in lines] == [(400, "transfer_coding_not_chunked")]
