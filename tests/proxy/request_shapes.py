@@ -12,6 +12,7 @@ from __future__ import annotations
 import gzip
 import itertools
 import socket
+import time
 import zlib
 from dataclasses import dataclass
 
@@ -96,6 +97,8 @@ def requests(draw: st.DrawFn) -> Sent:
     lines += draw(header_lines()) + framing_lines
     if encoding:
         lines.append(b"Content-Encoding: " + encoding)
+    if framing != "none" and draw(st.integers(0, 8)) == 0:
+        lines.append(b"Expect: 100-continue")  # shield's server leg answers the 100 itself
     tokens = draw(st.lists(st.sampled_from(CONNECTION_TOKENS), max_size=3))
     if tokens:
         lines.append(b"Connection: " + ", ".join(tokens).encode())
@@ -109,6 +112,7 @@ class Shape:
     wire: bytes
     methods: list[bytes]  # of each message, for reading the answers (a HEAD answer has no body)
     close_at: int | None  # cut the bytes here and half-close: an early close
+    pause_at: int | None = None  # send the bytes in two writes, this far apart in the stream
 
 
 @st.composite
@@ -119,7 +123,9 @@ def shapes(draw: st.DrawFn) -> Shape:
     if draw(st.integers(0, 5)) == 0:
         last = len(sent[-1].wire)
         close_at = len(wire) - last + draw(st.integers(1, max(1, last - 1)))
-    return Shape(wire[:close_at] if close_at else wire, [s.method for s in sent], close_at)
+    wire = wire[:close_at] if close_at else wire
+    pause_at = draw(st.integers(1, len(wire))) if draw(st.integers(0, 3)) == 0 else None
+    return Shape(wire, [s.method for s in sent], close_at, pause_at)
 
 
 @dataclass(frozen=True)
@@ -170,9 +176,15 @@ def talk(url: str, shape: Shape, *, timeout: float = 5.0) -> list[Answer]:
     raises: shield's answers must be valid HTTP/1.1)."""
     host, port = url.removeprefix("http://").split(":")
     with socket.create_connection((host, int(port)), timeout=timeout) as sock:
-        sock.sendall(shape.wire)
-        if shape.close_at is not None:
-            sock.shutdown(socket.SHUT_WR)
+        try:
+            if shape.pause_at is not None:  # shield gets part of a head or body, then the rest
+                sock.sendall(shape.wire[: shape.pause_at])
+                time.sleep(0.005)
+            sock.sendall(shape.wire[shape.pause_at or 0 :])
+            if shape.close_at is not None:
+                sock.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass  # shield refused and closed before the rest was sent: its answer is still there to read
         return _answers(sock, shape.methods)
 
 
