@@ -116,3 +116,11 @@ async def test_shield_headers_are_stripped_in_any_case(start_proxy: StartProxy, 
     p = await start_proxy(upstream=recorder.url)
     seen = await forwarded(p.url, recorder, [(b"Shield-Challenge", b"solved"), (b"sHiElD-sCoRe", b"0")])
     assert {n for n, _ in seen.headers if n.startswith(b"shield")} == set()
+
+
+async def test_an_h2c_upgrade_never_reaches_the_app(start_proxy: StartProxy, recorder: RecordingUpstream) -> None:
+    # h2c smuggling: an upstream that switched protocols would give the client a tunnel past shield.
+    p = await start_proxy(upstream=recorder.url)
+    seen = await forwarded(p.url, recorder, [(b"Upgrade", b"h2c"), (b"Connection", b"Upgrade, HTTP2-Settings"),
+                                             (b"HTTP2-Settings", b"AAMAAABkAAQAAP__")])
+    assert [seen.header(n) for n in (b"upgrade", b"connection", b"http2-settings")] == [[], [], []]
