@@ -157,7 +157,7 @@ def upstream_request_headers(request: web.Request, ctx: RequestContext, policy: 
     """The client's headers as `policy` lets them through, plus the X-Forwarded-* and X-Request-ID shield sets
     (the `str` view of the table; `shield.h1.head` is the bytes view)."""
     src = request.headers
-    extra = connection_tokens(src.getall("Connection", [])) - FRAMING  # security: see shield.framing
+    extra = connection_tokens(src.getall("Connection", [])) - FRAMING  # security: see app.framing_refusal
     trusted = ctx.peer_trusted
     out: CIMultiDict[str] = CIMultiDict()
     for name, value in src.items():

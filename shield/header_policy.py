@@ -76,6 +76,8 @@ class HeaderPolicy:
 
     def drops(self, low: str, *, trusted: bool) -> bool:
         """`low`: a lower-cased header name."""
+        # security: Shield-* are shield's own (tags, challenge solutions, passes): a client must not
+        # pre-tag itself or hand its pass to the app.
         if low in self.dropped or low.startswith(SHIELD_PREFIX) or (not trusted and low in self.trusted_only):
             return True
         if "_" in low:

@@ -33,7 +33,7 @@ def request_head(
     `identity_encoding` drops Accept-Encoding so the answer can be read (protected routes)."""
     raw = request.raw_headers
     connection = [v for n, v in raw if n.lower() == b"connection"]
-    # security: framing is shield's; the app refuses a Connection naming it (shield.framing), and
+    # security: framing is shield's; the app refuses a Connection naming it (app.framing_refusal), and
     # here too it can only remove end-to-end headers.
     listed = _tokens(connection) - _FRAMING if connection else frozenset()
     trusted = ctx.peer_trusted
