@@ -55,7 +55,9 @@ def check(shields: ThreadedShields, client: str, shape: Shape) -> list[Answer]:
     parsed, ending = oracle(shape.wire)
     recorder = shields.recorder
     start, errors = len(recorder.requests), len(recorder.errors)
-    answers = talk(shields.urls[client], shape)
+    # One answer per request h11 reads (a HEAD answer has no body), one more for a refused tail.
+    methods = [p.method for p in parsed] + ([b"GET"] if ending != "clean" else [])
+    answers = talk(shields.urls[client], shape, methods, half_close=shape.close_at is not None)
     shields.settle()
     upstream = recorder.requests[start:]
     # The bytes shield wrote upstream are valid HTTP/1.1 to an independent parser.
@@ -126,7 +128,7 @@ CLASSIC = {
 @pytest.mark.parametrize("client", CLIENTS)
 @pytest.mark.parametrize("name", sorted(CLASSIC))
 def test_classic_smuggling_shapes_are_refused(shields: ThreadedShields, client: str, name: str) -> None:
-    shape = Shape(_POST + CLASSIC[name], [b"POST", b"GET"], None)
+    shape = Shape(_POST + CLASSIC[name], None)
     answers = check(shields, client, shape)
     assert [a.status for a in answers][:1] == [400], answers
     assert not any(r.target == b"/smuggled" for r in shields.recorder.requests)
