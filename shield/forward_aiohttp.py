@@ -97,8 +97,7 @@ class AiohttpForwarder:
         try:
             out = web.StreamResponse(status=resp.status, reason=resp.reason)
             client_response_headers(resp.headers, out.headers)
-            await out.prepare(request)
-            sent = await _pump(resp, out, b"", Forwarded(out, resp.status, 0, elapsed))
+            sent = await _pump(request, resp, out, b"", Forwarded(out, resp.status, 0, elapsed))
         finally:
             resp.release()
         return Forwarded(out, resp.status, sent, elapsed)
@@ -134,8 +133,7 @@ class AiohttpForwarder:
             out.headers.update(extra_headers)
         resp = reply._response if isinstance(reply._response, aiohttp.ClientResponse) else None
         try:
-            await out.prepare(request)
-            sent = await _pump(resp, out, reply.body, Forwarded(out, reply.status, 0, reply.upstream_seconds))
+            sent = await _pump(request, resp, out, reply.body, Forwarded(out, reply.status, 0, reply.upstream_seconds))
         finally:
             reply.release()
         return Forwarded(out, reply.status, sent, reply.upstream_seconds)
@@ -169,10 +167,13 @@ class AiohttpForwarder:
 
 
 async def _pump(
-    resp: aiohttp.ClientResponse | None, out: web.StreamResponse, first: bytes, progress: Forwarded
+    request: web.Request, resp: aiohttp.ClientResponse | None, out: web.StreamResponse, first: bytes,
+    progress: Forwarded,
 ) -> int:
-    """Copy the body to the client; on failure mark the connection for closing and raise StreamAborted."""
+    """Send the head and copy the body to the client; on failure (the client gone before or during
+    the answer, the upstream broken off) close both sides and raise StreamAborted."""
     try:
+        await out.prepare(request)
         if first:
             await out.write(first)
             progress.bytes_sent += len(first)

@@ -26,6 +26,7 @@ CONNECTION_TOKENS = ["keep-alive", "close", "x-hop", "content-length", "Transfer
 FRAMINGS = ["none", "cl", "cl-dup-same", "cl-list-same", "cl-conflict", "cl-short", "cl-plus", "chunked",
             "chunked-ext", "chunked-trailer", "te-cl", "te-cl-reversed", "te-gzip-chunked", "te-chunked-case",
             "te-twice", "te-identity", "cl-space-colon"]
+METHODS = (b"GET", b"POST", b"PUT", b"PATCH", b"DELETE", b"OPTIONS", b"HEAD")
 SMUGGLED = b"GET /smuggled HTTP/1.1\r\nHost: x\r\nShield-Challenge: solved\r\n\r\n"
 
 
@@ -84,7 +85,7 @@ def _framed(framing: str, body: bytes, cuts: list[int]) -> tuple[list[bytes], by
 
 @st.composite
 def requests(draw: st.DrawFn) -> Sent:
-    method = draw(st.sampled_from([b"GET", b"POST", b"PUT", b"PATCH", b"DELETE", b"OPTIONS", b"HEAD"]))
+    method = draw(st.sampled_from(METHODS))
     path = draw(st.sampled_from([b"/api/login", b"/anything", b"/a/b;c=d", b"/%7Ex/%2F?q=1&r=%20", b"/"]))
     framing = draw(st.sampled_from(FRAMINGS))
     inner = draw(st.one_of(st.binary(max_size=200), st.just(SMUGGLED), st.just(b'{"username": "u", "password": "p"}')))
@@ -134,12 +135,21 @@ class Parsed:
     body: bytes
 
 
-def oracle(wire: bytes) -> tuple[list[Parsed], str]:
+def next_method(rest: bytes) -> bytes:
+    """The method of the request `rest` starts with (GET when it is not one): a refused
+    request's answer is read as the answer to that method (HEAD: no body)."""
+    method = rest.split(b" ", 1)[0]
+    return method if method in METHODS else b"GET"
+
+
+def oracle(wire: bytes) -> tuple[list[Parsed], str, bytes]:
     """The requests h11 reads in `wire`, and how the bytes end: "clean", "cut" (an incomplete
-    request at the end) or "invalid" (h11 refuses what follows the complete ones)."""
+    request at the end) or "invalid" (h11 refuses what follows the complete ones), and the bytes
+    after the last complete request."""
     conn = h11.Connection(h11.SERVER)
     conn.receive_data(wire)
     out: list[Parsed] = []
+    rest = wire
     head: h11.Request | None = None
     body: list[bytes] = []
     try:
@@ -156,12 +166,13 @@ def oracle(wire: bytes) -> tuple[list[Parsed], str]:
                 conn.send(h11.Response(status_code=200, headers=[("Content-Length", "0")]))
                 conn.send(h11.EndOfMessage())
                 if conn.our_state is h11.MUST_CLOSE or conn.their_state is not h11.DONE:
-                    return out, "clean"  # Connection: close: what follows is never read
+                    return out, "clean", b""  # Connection: close: what follows is never read
                 conn.start_next_cycle()
+                rest = bytes(conn.trailing_data[0])
             elif event is h11.NEED_DATA:
-                return out, "cut" if head is not None or conn.trailing_data[0] else "clean"
+                return out, "cut" if head is not None or conn.trailing_data[0] else "clean", rest
     except h11.RemoteProtocolError:
-        return out, "invalid"
+        return out, "invalid", rest
 
 
 @dataclass(frozen=True)

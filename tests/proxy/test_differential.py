@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 
 from tests.fixtures.recorder import Recorded
 from tests.fixtures.threaded_shield import CLIENTS, ThreadedShields
-from tests.proxy.request_shapes import SMUGGLED, Answer, Parsed, Shape, oracle, shapes, talk
+from tests.proxy.request_shapes import SMUGGLED, Answer, Parsed, Shape, next_method, oracle, shapes, talk
 
 FUZZ = os.environ.get("SHIELD_FUZZ_PROFILE") == "fuzz"
 EXAMPLES = int(os.environ.get("SHIELD_FUZZ_EXAMPLES", "20000")) if FUZZ else 120
@@ -52,11 +52,11 @@ def _framing_is_shields(got: Recorded) -> None:
 
 
 def check(shields: ThreadedShields, client: str, shape: Shape) -> list[Answer]:
-    parsed, ending = oracle(shape.wire)
+    parsed, ending, rest = oracle(shape.wire)
     recorder = shields.recorder
     start, errors = len(recorder.requests), len(recorder.errors)
     # One answer per request h11 reads (a HEAD answer has no body), one more for a refused tail.
-    methods = [p.method for p in parsed] + ([b"GET"] if ending != "clean" else [])
+    methods = [p.method for p in parsed] + ([next_method(rest)] if ending != "clean" else [])
     answers = talk(shields.urls[client], shape, methods, half_close=shape.close_at is not None)
     shields.settle()
     upstream = recorder.requests[start:]
