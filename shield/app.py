@@ -27,6 +27,7 @@ from shield.forward import (
     WebSocketForwarder,
 )
 from shield.forwarding import make_forwarder
+from shield.header_policy import connection_tokens, names_framing
 from shield.identity.client_ip import client_ip, parse_ip
 from shield.observe.logs import RequestLines
 from shield.observe.metrics import Metrics
@@ -105,6 +106,22 @@ def upstream_failure(exc: UpstreamError, request_id: str, *, metrics: Metrics, u
     return resp
 
 
+def framing_refusal(request: web.Request) -> str | None:
+    """Why a request cannot be forwarded as the client framed it, or None."""
+    headers = request.headers
+    values = headers.getall("Connection", ())
+    if values and names_framing(connection_tokens(values)):
+        # security: a Connection that names Content-Length, Transfer-Encoding or Host asks the
+        # next hop to drop the header that frames or routes the message: refused, never obeyed.
+        return "connection_names_framing_header"
+    codings = headers.getall("Transfer-Encoding", ())
+    if codings and [t.strip().lower() for v in codings for t in v.split(",")] != ["chunked"]:
+        # security: Transfer-Encoding is hop-by-hop and shield re-frames the body as chunked; a
+        # coding under it (gzip, chunked) would reach the upstream undeclared. nginx refuses too.
+        return "transfer_coding_not_chunked"
+    return None
+
+
 def _is_websocket(request: web.Request) -> bool:
     upgrade = request.headers.get("Upgrade", "")
     return upgrade.lower() == "websocket" and "upgrade" in request.headers.get("Connection", "").lower()
@@ -156,6 +173,9 @@ class ProxyHandler:
         route = self.routes.match(request.method, request.raw_path)  # raw: shield decodes it as servers may
         if route is not None:
             ctx.route = route.name
+        refusal = framing_refusal(request)
+        if refusal is not None:
+            return self._refuse(request, ctx, refusal)
         try:
             if self.ban_check is not None:
                 banned = await self.ban_check(request, ctx, route)
@@ -212,6 +232,13 @@ class ProxyHandler:
         self._finish(request, ctx, fw)
         return fw.response
 
+    def _refuse(self, request: web.Request, ctx: RequestContext, reason: str) -> web.Response:
+        """400 for a request shield will not forward as framed; its body is never read."""
+        resp = error_response(400, "bad_request", ctx.request_id)
+        resp.force_close()  # security: where the unread body ends is the client's word, not shield's
+        self._log_request(request, ctx, 400, 0, resp.content_length or 0, reason=reason)
+        return resp
+
     def _upstream_failed(self, request: web.Request, ctx: RequestContext, exc: UpstreamError) -> web.Response:
         resp = upstream_failure(exc, ctx.request_id, metrics=self.metrics, upstream=self.settings.upstream)
         self._log_request(request, ctx, resp.status, 0, resp.content_length or 0)
@@ -222,7 +249,8 @@ class ProxyHandler:
         self._log_request(request, ctx, fw.response.status, fw.upstream_status, fw.bytes_sent)
 
     def _log_request(
-        self, request: web.Request, ctx: RequestContext, status: int, upstream_status: int, nbytes: int
+        self, request: web.Request, ctx: RequestContext, status: int, upstream_status: int, nbytes: int,
+        *, reason: str | None = None,
     ) -> None:
         self.metrics.request(ctx.route, status)
         if not self.settings.log.requests:
@@ -238,6 +266,8 @@ class ProxyHandler:
             "bytes": nbytes,
             "duration_ms": round((self.clock.monotonic() - ctx.started) * 1000, 3),
         }
+        if reason is not None:
+            fields["reason"] = reason
         if not RequestLines.write(fields):
             self.log.info("request", **fields)
 
@@ -258,7 +288,9 @@ def build_app(
         settings, clock=clock or SystemClock(), metrics=metrics, forwarder=fwd, protected=protected,
         ban_check=ban_check,
     )
-    app = web.Application(handler_args={"max_field_size": 16384}, **app_kwargs)
+    # security: auto_decompress off: request bodies go upstream exactly as received, encoding
+    # included (an inflated body under the compressed length was a second request upstream).
+    app = web.Application(handler_args={"max_field_size": 16384, "auto_decompress": False}, **app_kwargs)
     app[SETTINGS_KEY] = settings
     app[METRICS_KEY] = metrics
     app[FORWARDER_KEY] = fwd

@@ -16,6 +16,7 @@ from typing import Any
 
 from shield.enrich.geo import GeoLookup, GeoRecord, normalise_ip
 from shield.enrich.useragent import UserAgentInfo, UserAgentParser
+from shield.identity.body_decoding import decode_body
 from shield.identity.client_ip import subnet_of
 from shield.identity.credentials import extract_credentials
 from shield.identity.device import mint_device_cookie, read_device
@@ -215,14 +216,18 @@ class FactBuilder:
         TLS fingerprint header believed.
         """
         headers = header_map(raw_headers)
+        # The body goes upstream as received; credentials are read from a decoded, bounded copy.
+        decoded = decode_body(body, headers.get("content-encoding", ""), limit=route.max_body)
         creds = extract_credentials(
             route=route,
             content_type=headers.get("content-type", ""),
             headers=headers,
             query=query,
-            body=body,
+            body=decoded.body,
             keyer=self._keyer,
         )
+        if not decoded.ok:  # an encoding shield cannot (or will not) undo: scored as malformed
+            creds = creds._replace(malformed=True)
         ua_text = headers.get("user-agent", "")
         ua = self._ua.parse(ua_text)
         client = self._client

@@ -17,22 +17,8 @@ from typing import Literal, Protocol, runtime_checkable
 from aiohttp import web
 from multidict import CIMultiDict
 
-# RFC 9110 7.6.1 plus the legacy names proxies still meet.
-HOP_BY_HOP = frozenset(
-    {
-        "connection",
-        "keep-alive",
-        "proxy-connection",
-        "te",
-        "trailer",
-        "transfer-encoding",
-        "upgrade",
-        "proxy-authenticate",
-        "proxy-authorization",
-    }
-)
-# Set by shield from what it knows; a client's own copies are replaced (from untrusted peers dropped).
-_FORWARDING = frozenset({"x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "x-request-id"})
+from shield.header_policy import FRAMING, HOP_BY_HOP, HeaderPolicy, connection_tokens
+
 UpstreamErrorKind = Literal["unreachable", "timeout", "overloaded"]
 
 
@@ -171,32 +157,29 @@ class WebSocketForwarder(Protocol):
     async def websocket(self, request: web.Request, ctx: RequestContext) -> Forwarded: ...
 
 
-def connection_tokens(headers: Mapping[str, str]) -> frozenset[str]:
-    """Header names listed in Connection, which are hop-by-hop for this message only."""
-    value = headers.get("Connection")
-    if not value:
-        return frozenset()
-    return frozenset(t.strip().lower() for t in value.split(",") if t.strip())
-
-
-def upstream_request_headers(request: web.Request, ctx: RequestContext) -> CIMultiDict[str]:
-    """The client's headers minus hop-by-hop and Shield-*, plus the X-Forwarded-* and X-Request-ID shield sets."""
+def upstream_request_headers(request: web.Request, ctx: RequestContext, policy: HeaderPolicy) -> CIMultiDict[str]:
+    """The client's headers as `policy` lets them through, plus the X-Forwarded-* and X-Request-ID shield sets
+    (the `str` view of the table; `shield.h1.head` is the bytes view)."""
     src = request.headers
-    extra = connection_tokens(src)
+    extra = connection_tokens(src.getall("Connection", [])) - FRAMING  # security: see app.framing_refusal
+    trusted = ctx.peer_trusted
     out: CIMultiDict[str] = CIMultiDict()
     for name, value in src.items():
         low = name.lower()
-        # security: Shield-* headers are shield's own (tags, challenge solutions, passes); a client
-        # must not pre-tag itself or hand its pass to the app.
-        if low in HOP_BY_HOP or low in _FORWARDING or low in extra or low.startswith("shield-"):
+        if low in extra or policy.drops(low, trusted=trusted):
             continue
+        if low == "cookie":
+            kept = policy.cookie(value)
+            if kept is None:
+                continue
+            value = kept
         out.add(name, value)
-    prior_xff = ", ".join(src.getall("X-Forwarded-For", ())) if ctx.peer_trusted else ""
+    prior_xff = ", ".join(src.getall("X-Forwarded-For", ())) if trusted else ""
     out["X-Forwarded-For"] = f"{prior_xff}, {ctx.peer}" if prior_xff else ctx.peer
     # security: only a trusted proxy may tell the upstream which scheme/host the client used.
-    proto = src.get("X-Forwarded-Proto") if ctx.peer_trusted else None
+    proto = src.get("X-Forwarded-Proto") if trusted else None
     out["X-Forwarded-Proto"] = proto or request.scheme
-    host = (src.get("X-Forwarded-Host") if ctx.peer_trusted else None) or src.get("Host")
+    host = (src.get("X-Forwarded-Host") if trusted else None) or src.get("Host")
     if host:
         out["X-Forwarded-Host"] = host
     out["X-Request-ID"] = ctx.request_id

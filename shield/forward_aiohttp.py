@@ -28,6 +28,7 @@ from shield.forward import (
     client_response_headers,
     upstream_request_headers,
 )
+from shield.header_policy import HeaderPolicy
 from shield.settings import Settings
 
 _CHUNK = 64 * 1024
@@ -52,6 +53,7 @@ class AiohttpForwarder:
         reserved = opts.pool_size // 4
         self._streams = asyncio.Semaphore(opts.pool_size - reserved) if reserved else None
         self._session: aiohttp.ClientSession | None = None
+        self._policy = HeaderPolicy.build(tls_fingerprint_header=settings.client.tls_fingerprint_header)
 
     def _client(self) -> aiohttp.ClientSession:
         # Created lazily inside the running loop (a session binds to its loop).
@@ -123,15 +125,20 @@ class AiohttpForwarder:
             return await self._stream(request, ctx)
 
     async def _stream(self, request: web.Request, ctx: RequestContext) -> Forwarded:
-        headers = upstream_request_headers(request, ctx)
-        # The client's Content-Length stays in `headers`: aiohttp sends chunked only without one.
+        headers = upstream_request_headers(request, ctx, self._policy)
+        # security: framing is shield's: one Content-Length, aiohttp's parse of the client's (the
+        # body it hands over is exactly that long); without one aiohttp sends chunked.
+        declared = headers.popall("Content-Length", None)
         data = ClientBody(request) if request.body_exists else None
+        if data is not None and request.content_length is not None:
+            headers["Content-Length"] = str(request.content_length)
+        elif data is None and declared:
+            headers["Content-Length"] = "0"
         resp, elapsed = await self._open(request, headers, data)
         try:
             out = web.StreamResponse(status=resp.status, reason=resp.reason)
             client_response_headers(resp.headers, out.headers)
-            await out.prepare(request)
-            sent = await _pump(resp, out, b"", Forwarded(out, resp.status, 0, elapsed))
+            sent = await _pump(request, resp, out, b"", Forwarded(out, resp.status, 0, elapsed))
         finally:
             resp.release()
         return Forwarded(out, resp.status, sent, elapsed)
@@ -139,7 +146,7 @@ class AiohttpForwarder:
     async def exchange(
         self, request: web.Request, body: bytes, ctx: RequestContext, extra_headers: Mapping[str, str] | None = None
     ) -> UpstreamReply:
-        headers = upstream_request_headers(request, ctx)
+        headers = upstream_request_headers(request, ctx, self._policy)
         # An uncompressed answer, so the outcome (a JSON field) can be read from its first bytes.
         headers.popall("Accept-Encoding", None)
         if extra_headers:
@@ -167,8 +174,7 @@ class AiohttpForwarder:
             out.headers.update(extra_headers)
         resp = reply._response if isinstance(reply._response, aiohttp.ClientResponse) else None
         try:
-            await out.prepare(request)
-            sent = await _pump(resp, out, reply.body, Forwarded(out, reply.status, 0, reply.upstream_seconds))
+            sent = await _pump(request, resp, out, reply.body, Forwarded(out, reply.status, 0, reply.upstream_seconds))
         finally:
             reply.release()
         return Forwarded(out, reply.status, sent, reply.upstream_seconds)
@@ -184,7 +190,7 @@ class AiohttpForwarder:
             return await self._websocket(request, ctx)
 
     async def _websocket(self, request: web.Request, ctx: RequestContext) -> Forwarded:
-        headers = upstream_request_headers(request, ctx)
+        headers = upstream_request_headers(request, ctx, self._policy)
         for name in _WS_HANDSHAKE:
             headers.popall(name, None)
         protocols = tuple(p.strip() for p in request.headers.get("Sec-WebSocket-Protocol", "").split(",") if p.strip())
@@ -238,10 +244,13 @@ def _pool_wait_trace() -> aiohttp.TraceConfig:
 
 
 async def _pump(
-    resp: aiohttp.ClientResponse | None, out: web.StreamResponse, first: bytes, progress: Forwarded
+    request: web.Request, resp: aiohttp.ClientResponse | None, out: web.StreamResponse, first: bytes,
+    progress: Forwarded,
 ) -> int:
-    """Copy the body to the client; on failure mark the connection for closing and raise StreamAborted."""
+    """Send the head and copy the body to the client; on failure (the client gone before or during
+    the answer, the upstream broken off) close both sides and raise StreamAborted."""
     try:
+        await out.prepare(request)
         if first:
             await out.write(first)
             progress.bytes_sent += len(first)

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+import gzip
 import os
+import zlib
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -51,6 +53,8 @@ def build(
     ip: str,
     body: bytes = BODY,
     query: dict[str, str] | None = None,
+    *,
+    peer_trusted: bool = True,
 ) -> RequestFacts:
     return builder.build(
         request_id="req-1",
@@ -61,7 +65,7 @@ def build(
         raw_headers=raw,
         body=body,
         client_ip=ip,
-        peer_trusted=True,
+        peer_trusted=peer_trusted,
     )
 
 
@@ -428,3 +432,43 @@ def test_cached_address_facts_are_not_shared_between_requests(builder: FactBuild
     first = build(builder, ch.curl(), "2001:db8:4200::1").facts
     first["ip.country"] = "XX"
     assert build(builder, ch.curl(), "2001:db8:4200::1").facts["ip.country"] == "SG"
+
+
+JA4 = b"t13d1516h2_8daaf6152771_02713d6af862"
+
+
+@pytest.mark.parametrize(
+    ("trusted", "expected"), [(True, JA4.decode()), (False, "<absent>")], ids=["trusted", "untrusted"]
+)
+def test_tls_fingerprint_header_is_believed_only_from_a_trusted_proxy(
+    builder: FactBuilder, trusted: bool, expected: str
+) -> None:
+    # security: any client can write X-JA4; only the TLS terminator in front of shield knows it.
+    rf = build(builder, [*ch.chrome(), (b"X-JA4", JA4)], "10.10.4.5", peer_trusted=trusted)
+    assert rf.facts.get("fp.ja4", "<absent>") == expected
+
+
+@pytest.mark.parametrize(
+    ("encoding", "body"),
+    [("gzip", gzip.compress(BODY)), ("deflate", zlib.compress(BODY))],
+    ids=["gzip", "deflate"],
+)
+def test_a_compressed_login_is_read_from_a_decoded_copy(builder: FactBuilder, encoding: str, body: bytes) -> None:
+    plain = build(builder, ch.chrome(), "10.10.4.5")
+    packed = build(builder, [*ch.chrome(), (b"Content-Encoding", encoding.encode())], "10.10.4.5", body=body)
+    assert packed.attempt.account == "alice@example.com"
+    assert (packed.attempt.account_id, packed.attempt.pair_id) == (plain.attempt.account_id, plain.attempt.pair_id)
+    assert packed.facts["request.malformed"] is False
+    assert packed.facts["request.body_bytes"] == len(body)  # what was received, not what it inflates to
+
+
+@pytest.mark.parametrize(
+    ("encoding", "body"),
+    [("br", b"\x1b\x2f\x00"), ("gzip", gzip.compress(b'{"username": "' + b"a" * 200_000 + b'"}'))],
+    ids=["no-brotli-decoder", "bomb-over-max-body"],
+)
+def test_an_undecodable_body_is_malformed_without_an_account(
+    builder: FactBuilder, encoding: str, body: bytes
+) -> None:
+    rf = build(builder, [*ch.chrome(), (b"Content-Encoding", encoding.encode())], "10.10.4.5", body=body)
+    assert (rf.attempt.account, rf.facts["request.malformed"]) == (None, True)

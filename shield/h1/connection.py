@@ -34,6 +34,8 @@ class UpstreamConnection(asyncio.Protocol):
         self.closed = False
         self.used = False  # served a request before: a failure on it may be a stale keep-alive
         self._expecting = False  # a request was sent and its answer is not complete yet
+        self._request_done = False  # the whole request (head and body) was handed to the transport
+        self._early = False  # the answer began before the request was all written
         self._parser = httptools.HttpResponseParser(self)
         self._stale_parser = False  # it still waits for a HEAD answer's declared body
         self._loop = asyncio.get_running_loop()
@@ -69,6 +71,10 @@ class UpstreamConnection(asyncio.Protocol):
             # (response desync); a connection that sends them is not trusted with another request.
             self.close()
             return
+        if not self._request_done:
+            # security: an answer that starts while the request is still being written means the
+            # upstream stopped reading it; what it does with the rest is unknown: never reuse.
+            self._early = True
         self._got_bytes = True
         try:
             self._parser.feed_data(data)
@@ -163,6 +169,12 @@ class UpstreamConnection(asyncio.Protocol):
             self._stale_parser = False
         self._no_body = head_request
         self._expecting = True
+        self._request_done = False
+        self._early = False
+
+    def request_sent(self) -> None:
+        """The whole request is written: only now may a complete answer make the connection reusable."""
+        self._request_done = True
 
     async def write(self, data: bytes, idle_s: float | None = None) -> None:
         """Send bytes, waiting while the transport's buffer is full; TimeoutError when the upstream
@@ -226,7 +238,10 @@ class UpstreamConnection(asyncio.Protocol):
 
     @property
     def reusable(self) -> bool:
-        return self.complete and self.keep_alive and not self.closed and not self._chunks
+        return (
+            self.complete and self.keep_alive and self._request_done and not self._early
+            and not self.closed and not self._chunks
+        )
 
     def close(self) -> None:
         self.closed = True

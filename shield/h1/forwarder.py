@@ -29,6 +29,7 @@ from shield.forward_aiohttp import AiohttpForwarder
 from shield.h1.connection import ConnectionClosed, UpstreamConnection
 from shield.h1.head import request_head
 from shield.h1.pool import ConnectionPool, PoolExhausted
+from shield.header_policy import HeaderPolicy
 from shield.settings import Settings
 
 _SMALL_BODY = 64 * 1024
@@ -68,6 +69,7 @@ class H1Forwarder:
         self._size, self._acquire_timeout = opts.pool_size, opts.pool_acquire_timeout
         self._pool: ConnectionPool | None = None
         self._ws = AiohttpForwarder(settings)
+        self._policy = HeaderPolicy.build(tls_fingerprint_header=settings.client.tls_fingerprint_header)
 
     def _conns(self) -> ConnectionPool:
         if self._pool is None:  # created inside the running loop
@@ -82,25 +84,33 @@ class H1Forwarder:
 
     # -- Forwarder -----------------------------------------------------------------------------
 
+    def _head(
+        self, request: web.Request, ctx: RequestContext, body_length: int | None, *, chunked: bool = False,
+        extra: Mapping[str, str] | None = None, identity_encoding: bool = False,
+    ) -> bytes:
+        return request_head(
+            request, ctx, target=self._target(request), default_host=self._default_host, body_length=body_length,
+            policy=self._policy, chunked=chunked, extra=extra, identity_encoding=identity_encoding,
+        )
+
     async def stream(self, request: web.Request, ctx: RequestContext) -> Forwarded:
         body = request.body_exists
-        length = request.content_length if body else None
-        chunked = body and length is None
-        head = request_head(
-            request, ctx, target=self._target(request), default_host=self._default_host,
-            body_length=None, chunked=chunked,
-        )
+        # aiohttp's own parse of the client's framing: the body it hands over is exactly this long.
+        length = request.content_length if body else 0
+        chunked = length is None
         pool = self._conns()
         try:
             if length is not None and length <= _SMALL_BODY:
                 # A small body (an API call) goes out with its head in one write and can be replayed.
-                data = await read_client_body(request)
+                data = await read_client_body(request) if body else b""
+                head = self._head(request, ctx, len(data))
                 t0 = time.monotonic()
                 conn = await self._open(pool, head + data, None, replayable=True, method=request.method, bulk=True)
             else:
+                head = self._head(request, ctx, length, chunked=chunked)
                 t0 = time.monotonic()
-                conn = await self._open(pool, head, request, replayable=not body, chunked=chunked,
-                                        method=request.method, bulk=True)
+                conn = await self._open(pool, head, request, replayable=False, chunked=chunked,
+                                        method=request.method, length=length, bulk=True)
         except ClientBodyFailed as exc:
             raise exc.aborted() from exc.cause
         elapsed = time.monotonic() - t0
@@ -122,10 +132,7 @@ class H1Forwarder:
     async def exchange(
         self, request: web.Request, body: bytes, ctx: RequestContext, extra_headers: Mapping[str, str] | None = None
     ) -> UpstreamReply:
-        head = request_head(
-            request, ctx, target=self._target(request), default_host=self._default_host,
-            body_length=len(body), extra=extra_headers, identity_encoding=True,
-        )
+        head = self._head(request, ctx, len(body), extra=extra_headers, identity_encoding=True)
         pool = self._conns()
         t0 = time.monotonic()
         conn = await self._open(pool, head + body if body else head, None, replayable=True, method=request.method)
@@ -189,6 +196,7 @@ class H1Forwarder:
         replayable: bool,
         method: str,
         chunked: bool = False,
+        length: int | None = None,
         bulk: bool = False,
     ) -> UpstreamConnection:
         """Send the request (head, then the client's body when `request` is given) and wait for
@@ -209,7 +217,8 @@ class H1Forwarder:
             try:
                 await conn.write(head, self._read_timeout)
                 if request is not None and request.body_exists:
-                    await _send_body(conn, request, chunked=chunked, idle_s=self._read_timeout)
+                    await _send_body(conn, request, chunked=chunked, length=length, idle_s=self._read_timeout)
+                conn.request_sent()
                 await conn.head(self._read_timeout)
                 return conn
             except ConnectionClosed as exc:
@@ -226,11 +235,21 @@ class H1Forwarder:
                 raise
 
 
-async def _send_body(conn: UpstreamConnection, request: web.Request, *, chunked: bool, idle_s: float) -> None:
+async def _send_body(
+    conn: UpstreamConnection, request: web.Request, *, chunked: bool, length: int | None, idle_s: float
+) -> None:
     """Stream the client's body on, at the pace both sides allow (the server leg pauses reading
     from the client while its buffer is full; `conn.write` waits while the upstream's is)."""
+    sent = 0
     async for data in ClientBody(request):
+        sent += len(data)
+        if length is not None and sent > length:
+            # security: never more bytes than the head announced: the rest would be read upstream
+            # as another request. The connection is discarded by the caller.
+            raise ClientBodyFailed(ValueError("request body longer than its Content-Length"))
         await conn.write(b"%x\r\n%b\r\n" % (len(data), data) if chunked else data, idle_s)
+    if length is not None and sent != length:
+        raise ClientBodyFailed(ValueError("request body shorter than its Content-Length"))
     if chunked:
         await conn.write(b"0\r\n\r\n", idle_s)
 

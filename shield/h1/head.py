@@ -1,8 +1,8 @@
 """The request head shield sends upstream, built from the client's raw header bytes.
 
-The same rules as `shield.forward.upstream_request_headers` (hop-by-hop and Shield-* dropped,
-X-Forwarded-* and X-Request-ID set by shield), without decoding and re-encoding every header:
-the client's bytes go on as they came.
+The bytes view of `shield.header_policy` (the aiohttp forwarder uses its str view): the client's
+bytes go on as they came, without decoding and re-encoding every header. Framing is shield's:
+Content-Length / Transfer-Encoding are written here from the body shield sends.
 """
 
 from __future__ import annotations
@@ -11,16 +11,10 @@ from collections.abc import Mapping
 
 from aiohttp import web
 
-from shield.forward import HOP_BY_HOP, RequestContext
+from shield.forward import RequestContext
+from shield.header_policy import FRAMING, HeaderPolicy
 
-_DROP = frozenset(n.encode() for n in HOP_BY_HOP) | {
-    b"x-forwarded-for",
-    b"x-forwarded-proto",
-    b"x-forwarded-host",
-    b"x-request-id",
-    # The server leg answered the client's 100-continue; the upstream gets the whole body at once.
-    b"expect",
-}
+_FRAMING = frozenset(n.encode() for n in FRAMING)
 
 
 def request_head(
@@ -30,18 +24,21 @@ def request_head(
     target: bytes,
     default_host: bytes,
     body_length: int | None,
+    policy: HeaderPolicy,
     chunked: bool = False,
     extra: Mapping[str, str] | None = None,
     identity_encoding: bool = False,
 ) -> bytes:
-    """`body_length`: None keeps the client's own Content-Length (streamed body), else it is set.
+    """`body_length`: the length of the body shield sends (None: no body, or `chunked`).
     `identity_encoding` drops Accept-Encoding so the answer can be read (protected routes)."""
     raw = request.raw_headers
     connection = [v for n, v in raw if n.lower() == b"connection"]
-    drop = _DROP | _tokens(connection) if connection else _DROP
+    # security: framing is shield's; the app refuses a Connection naming it (app.framing_refusal), and
+    # here too it can only remove end-to-end headers.
+    listed = _tokens(connection) - _FRAMING if connection else frozenset()
+    trusted = ctx.peer_trusted
     replaced = {k.lower().encode() for k in extra} if extra else set()
-    if body_length is not None or chunked:
-        replaced.add(b"content-length")
+    replaced.add(b"content-length")  # security: written below from the body shield sends
     if identity_encoding:
         replaced.add(b"accept-encoding")
     parts = [request.method.encode(), b" ", target, b" HTTP/1.1\r\n"]
@@ -49,8 +46,7 @@ def request_head(
     proto = host = fwd_host = None
     for name, value in raw:
         low = name.lower()
-        if low in drop or low in replaced or low.startswith(b"shield-"):
-            # security: Shield-* are shield's own (tags, solutions, passes): never from the client.
+        if low in listed or low in replaced or policy.drops_raw(low, trusted=trusted):
             if low == b"x-forwarded-for":
                 xff.append(value)
             elif low == b"x-forwarded-proto":
@@ -60,15 +56,20 @@ def request_head(
             continue
         if low == b"host":
             host = value
+        elif low == b"cookie":
+            kept = policy.cookie_raw(value)
+            if kept is None:
+                continue
+            value = kept
         parts += (name, b": ", value, b"\r\n")
     if host is None:
         parts += (b"Host: ", default_host, b"\r\n")
     peer = ctx.peer.encode()
     # security: forwarded headers from an untrusted peer are dropped, never extended.
-    prior = b", ".join(xff) if ctx.peer_trusted else b""
+    prior = b", ".join(xff) if trusted else b""
     parts += (b"X-Forwarded-For: ", prior + b", " + peer if prior else peer, b"\r\n")
-    parts += (b"X-Forwarded-Proto: ", (proto if ctx.peer_trusted and proto else request.scheme.encode()), b"\r\n")
-    shown_host = (fwd_host if ctx.peer_trusted else None) or host
+    parts += (b"X-Forwarded-Proto: ", (proto if trusted and proto else request.scheme.encode()), b"\r\n")
+    shown_host = (fwd_host if trusted else None) or host
     if shown_host:
         parts += (b"X-Forwarded-Host: ", shown_host, b"\r\n")
     parts += (b"X-Request-ID: ", ctx.request_id.encode(), b"\r\n")

@@ -192,6 +192,7 @@ async def test_close_closes_every_pooled_connection(scripted_upstream: Any) -> N
     conn = await pool.acquire()
     conn.begin(head_request=False)
     await conn.write(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    conn.request_sent()
     await conn.head(5)
     assert await conn.read(5) == b"ok"
     assert await conn.read(5) == b""

@@ -96,6 +96,7 @@ async def test_idle_connections_past_their_age_are_closed(scripted_upstream: Any
     for conn in (first, second):
         conn.begin(head_request=False)
         await conn.write(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", 5)
+        conn.request_sent()
         await conn.head(5)
         assert (await conn.read(5), await conn.read(5)) == (b"ok", b"")
     pool.release(first)
