@@ -1,6 +1,6 @@
 """The proxy application: match the route, stream unprotected traffic, buffer protected bodies.
 
-Protected requests are handed to a `ProtectedHandler` (the lead's pipeline); without one the
+Protected requests are handed to a `ProtectedHandler` (the pipeline); without one the
 buffered body is forwarded byte for byte. Every failure becomes a short JSON answer with the
 request id; the detail goes to the log.
 """

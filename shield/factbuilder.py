@@ -1,6 +1,6 @@
 """The facts of one protected request: identity (who) and enrichment (what we know of them).
 
-The lead's pipeline calls `FactBuilder.build` once per protected request; it is pure CPU
+The pipeline calls `FactBuilder.build` once per protected request; it is pure CPU
 (no awaits, no logging) and fills exactly the identity and enrich names of shield.facts.
 Everything costly (regexes, the UA parser, GeoIP readers, lists) is built once in
 `from_settings`.

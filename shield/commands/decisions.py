@@ -44,7 +44,7 @@ def _connection_options(parser: argparse.ArgumentParser, *, defaults: bool) -> N
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Fill the `decisions` parser (the lead's cli.py calls this on its subparser).
+    """Fill the `decisions` parser (cli.py calls this on its subparser).
 
     The connection options are accepted before and after the subcommand (`shield decisions list
     --json` as `shield decisions list --help` shows it, and `shield decisions --json list`)."""

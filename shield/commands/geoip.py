@@ -16,11 +16,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
-from shield.geoip_build import CsvError, build_from_csv
-
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Fill the `geoip` parser (the lead's cli.py calls this on its subparser)."""
+    """Fill the `geoip` parser (cli.py calls this on its subparser)."""
     sub = parser.add_subparsers(dest="geoip_command", required=True)
     build = sub.add_parser("build", help="build an .mmdb (GeoIP2 City + ASN schema) from a CSV")
     build.add_argument("csv", type=Path, help="input CSV (see geoip/demo.csv)")
@@ -29,6 +27,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace, *, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
     """Execute a parsed `geoip` command; 0 on success, 2 on bad input."""
+    try:  # the writer is the geoip-build extra: the proxy itself never writes a database
+        from shield.geoip_build import CsvError, build_from_csv
+    except ImportError as exc:
+        err.write(f"shield geoip build: needs the geoip-build extra (pip install 'shield[geoip-build]'): {exc}\n")
+        return 2
     try:
         count = build_from_csv(args.csv, args.out)
     except CsvError as exc:

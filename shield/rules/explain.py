@@ -1,6 +1,6 @@
 """explain: every fact, every rule that matched with its score, the total and the action, for one request.
 
-Pure. `shield explain` (the lead's command) turns a request description into facts and calls this.
+Pure. `shield explain` turns a request description into facts and calls this.
 """
 
 from __future__ import annotations

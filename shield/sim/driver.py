@@ -33,7 +33,7 @@ from shield.challenge.pow import RESPONSE_HEADER
 from shield.client import ChallengeError, solve
 from shield.sim.events import Event
 
-DELAYED = "Shield-Delayed"  # asked of the lead: set on responses that were held by the tarpit
+DELAYED = "Shield-Delayed"  # set by shield on responses that were held by the tarpit
 LOGIN_PATH = "/api/login"
 TRANSFER_PATH = "/api/transfer"
 

@@ -24,7 +24,7 @@ KEYER = Keyer(b"deployment-secret-for-admin-tests")
 
 
 def account_key(name: str) -> str:
-    """What the lead wires: the deployment's keyed hash of the normalised account name."""
+    """What the service wires: the deployment's keyed hash of the normalised account name."""
     return KEYER.account_id(normalise_account(name))
 
 
