@@ -15,8 +15,8 @@ import statistics
 import time
 from pathlib import Path
 
+from shield.challenge.client import solve
 from shield.challenge.pow import Binding, issue, verify
-from shield.client import solve
 
 SECRET = b"b" * 32
 BIND = Binding("198.18.1.2", "login", "fp")
@@ -88,7 +88,7 @@ def main() -> None:
     parser.add_argument("--browser", action="store_true")
     parser.add_argument("--browser-runs", type=int, default=8)
     args = parser.parse_args()
-    print(f"Python client (shield.client.solve), {args.seeds} random seeds per difficulty")
+    print(f"Python client (shield.challenge.client.solve), {args.seeds} random seeds per difficulty")
     print(f"{'difficulty':>10}  {'median s':>9}  {'p90 s':>9}  {'mean s':>9}")
     for difficulty in (8, 12, 14, 16, 18, 20):
         med, p90, mean = solve_times(difficulty, args.seeds)

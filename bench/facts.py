@@ -12,11 +12,11 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from shield.enrich.lists import load_list_folders
-from shield.enrich.useragent import UserAgentParser, make_resolver
-from shield.factbuilder import FactBuilder
-from shield.identity.keyed import Keyer
-from shield.settings import BUNDLED_RULES, DEFAULT_ROUTES, ClientSettings, Settings
+from shield.facts.build import FactBuilder
+from shield.facts.enrich.lists import load_list_folders
+from shield.facts.enrich.useragent import UserAgentParser, make_resolver
+from shield.facts.identity.keyed import Keyer
+from shield.settings.schema import BUNDLED_RULES, DEFAULT_ROUTES, ClientSettings, Settings
 from shield.sim.world import demo_world
 
 BODY = b'{"username": "Alice@Example.com", "password": "correct horse battery staple"}'

@@ -3,7 +3,7 @@
     ./dev bench pipeline            (or .venv/bin/python bench/pipeline.py [--n 20000])
 
 Replays logins from rotating addresses, accounts and browsers (an attack's worst case for
-caches) through the same steps as shield.pipeline: facts (identity + enrichment), the one store
+caches) through the same steps as shield.proxy.pipeline: facts (identity + enrichment), the one store
 call, history and site facts, scoring with the bundled pack, decide. Prints microseconds per
 request for each step, for the memory store and for a real redis-server started here.
 """
@@ -22,16 +22,16 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from shield.decide import decide
-from shield.enrich.lists import load_list_folders
-from shield.enrich.useragent import make_resolver
-from shield.factbuilder import FactBuilder, observation
-from shield.history import history_facts
-from shield.identity.keyed import Keyer
+from shield.decision.decide import decide
+from shield.decision.history import history_facts
+from shield.decision.site import site_facts
+from shield.facts.build import FactBuilder, observation
+from shield.facts.enrich.lists import load_list_folders
+from shield.facts.enrich.useragent import make_resolver
+from shield.facts.identity.keyed import Keyer
 from shield.rules.load import load_rules
-from shield.settings import Settings
+from shield.settings.schema import Settings
 from shield.sim.world import demo_world
-from shield.site import site_facts
 from shield.store.base import Store
 from shield.store.connect import open_store
 

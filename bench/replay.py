@@ -20,15 +20,15 @@ from pathlib import Path
 
 import orjson
 
-from shield.enrich.lists import load_lists
-from shield.evaluate import evaluate
+from shield.decision.evaluate import evaluate
+from shield.facts.enrich.lists import load_lists
 from shield.model import Attempt, Outcome
 from shield.observe.decision_log import Timings, decision_fields
 from shield.observe.fact_record import fact_record
-from shield.replay_files import candidate_rules, replay_logs
+from shield.replay.files import candidate_rules, replay_logs
 from shield.rules.load import load_rules
 from shield.rules.ruletest import load_cases
-from shield.settings import BUNDLED_RULES, RouteSettings, Settings
+from shield.settings.schema import BUNDLED_RULES, RouteSettings, Settings
 
 
 def write_log(path: Path, lines: int, seed: int = 1) -> None:

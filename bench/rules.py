@@ -14,14 +14,14 @@ import statistics
 import time
 from collections.abc import Mapping, Sequence
 
-from shield.decide import decide
-from shield.enrich.lists import load_lists
-from shield.facts import catalog
+from shield.decision.decide import decide
+from shield.facts.catalog import catalog
+from shield.facts.enrich.lists import load_lists
 from shield.model import FactValue
 from shield.rules.load import load_rules, load_texts
 from shield.rules.ruletest import load_cases
 from shield.rules.score import RuleSet
-from shield.settings import BUNDLED_RULES, ChallengeSettings
+from shield.settings.schema import BUNDLED_RULES, ChallengeSettings
 
 TEMPLATES = (
     "{c} >= {n}",

@@ -26,7 +26,7 @@ import redis
 from redis.asyncio import BlockingConnectionPool, Redis
 
 from shield.model import Outcome
-from shield.settings import Settings
+from shield.settings.schema import Settings
 from shield.store.base import Observation, Store
 from shield.store.memory import MemoryStore
 from shield.store.redis import RedisStore

@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from types import ModuleType
 
 import shield.commands
-from shield.version import python_version, shield_version
+from shield.observe.version import python_version, shield_version
 
 Handler = Callable[[argparse.Namespace], int]
 

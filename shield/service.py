@@ -18,26 +18,26 @@ from typing import Any
 import structlog
 from aiohttp import web
 
-from shield.admin import build_admin_app, upstream_ready_check
-from shield.admin_decisions import decision_routes
-from shield.admin_explain import explain_routes
-from shield.app import build_app
-from shield.ban_refusal import BanRefusals
-from shield.bancache import BanCache
+from shield.admin.app import build_admin_app, upstream_ready_check
+from shield.admin.decisions import decision_routes
+from shield.admin.explain import explain_routes
 from shield.clock import SystemClock
-from shield.enrich.lists import load_list_folders
-from shield.factbuilder import FactBuilder
-from shield.forward import Forwarder
-from shield.forwarding import make_forwarder
-from shield.identity.credentials import normalise_account
-from shield.identity.keyed import Keyer
+from shield.facts.build import FactBuilder
+from shield.facts.enrich.lists import load_list_folders
+from shield.facts.identity.credentials import normalise_account
+from shield.facts.identity.keyed import Keyer
 from shield.model import Clock, NamedList
 from shield.observe import multiproc
 from shield.observe.ban_lines import BanLines
 from shield.observe.metrics import Metrics
-from shield.pipeline import Pipeline
+from shield.proxy.app import build_app
+from shield.proxy.ban_refusal import BanRefusals
+from shield.proxy.choose import make_forwarder
+from shield.proxy.forwarder import Forwarder
+from shield.proxy.pipeline import Pipeline
 from shield.rules.reload import ReloadResult, RuleBook, reload_routes
-from shield.settings import Settings
+from shield.settings.schema import Settings
+from shield.store.bancache import BanCache
 from shield.store.base import Store, StoreUnavailable
 from shield.store.connect import open_store
 from shield.store.resilient import ResilientStore

@@ -13,7 +13,7 @@ import sys
 
 from aiohttp import web
 
-from shield.demo_upstream import UserDB, build_demo_app
+from shield.sim.demo_app import UserDB, build_demo_app
 from shield.sim.plan import accounts_for
 
 

@@ -24,16 +24,16 @@ from pathlib import Path
 
 import orjson
 
-from shield.enrich.lists import ListError, load_list_folders
-from shield.explain_request import DescriptionError, describe_facts, parse_description
-from shield.factbuilder import FactBuilder
-from shield.identity.keyed import Keyer
+from shield.decision.explain_request import DescriptionError, describe_facts, parse_description
+from shield.facts.build import FactBuilder
+from shield.facts.enrich.lists import ListError, load_list_folders
+from shield.facts.identity.keyed import Keyer
 from shield.observe.logs import configure_logging
 from shield.rules.explain import explain, render
 from shield.rules.load import load_rules
 from shield.rules.source import RuleErrors
-from shield.settings import LogSettings
-from shield.settings_load import SettingsError, load_settings
+from shield.settings.load import SettingsError, load_settings
+from shield.settings.schema import LogSettings
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import orjson
 
-from shield.fact_table import fact_rows, markdown_table, text_table
-from shield.facts import DEFAULT_WINDOWS, catalog
-from shield.settings_load import SettingsError, load_settings
+from shield.facts.catalog import DEFAULT_WINDOWS, catalog
+from shield.facts.table import fact_rows, markdown_table, text_table
+from shield.settings.load import SettingsError, load_settings
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

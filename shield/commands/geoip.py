@@ -28,7 +28,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace, *, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
     """Execute a parsed `geoip` command; 0 on success, 2 on bad input."""
     try:  # the writer is the geoip-build extra: the proxy itself never writes a database
-        from shield.geoip_build import CsvError, build_from_csv
+        from shield.facts.enrich.geoip_build import CsvError, build_from_csv
     except ImportError as exc:
         err.write(f"shield geoip build: needs the geoip-build extra (pip install 'shield[geoip-build]'): {exc}\n")
         return 2

@@ -20,12 +20,12 @@ from pathlib import Path
 
 import orjson
 
-from shield.replay import ReplayDiff
-from shield.replay_files import candidate_rules, replay_logs
+from shield.replay.files import candidate_rules, replay_logs
+from shield.replay.replayer import ReplayDiff
 from shield.rules.score import RuleSet
 from shield.rules.source import RuleErrors
-from shield.settings import Settings
-from shield.settings_load import SettingsError, load_settings
+from shield.settings.load import SettingsError, load_settings
+from shield.settings.schema import Settings
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

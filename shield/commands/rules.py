@@ -21,16 +21,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
-from shield.enrich.lists import load_lists
-from shield.facts import DEFAULT_WINDOWS, Window
+from shield.facts.catalog import DEFAULT_WINDOWS, Window
+from shield.facts.enrich.lists import load_lists
 from shield.rules.load import load_rules
 from shield.rules.ruletest import describe, load_cases, run_case, untested
 from shield.rules.ruletest_schema import rule_test_schema
 from shield.rules.schema import rule_file_schema
 from shield.rules.score import RuleSet
 from shield.rules.source import RuleErrors
-from shield.settings import BUNDLED_RULES, ChallengeSettings
-from shield.settings_load import SettingsError, load_settings
+from shield.settings.load import SettingsError, load_settings
+from shield.settings.schema import BUNDLED_RULES, ChallengeSettings
 
 
 @dataclass(slots=True, frozen=True)

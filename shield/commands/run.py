@@ -17,12 +17,12 @@ from pathlib import Path
 
 import structlog
 
-from shield import preflight
 from shield.observe.logs import configure_logging
+from shield.proxy.workers import AppFactory, Apps, serve
+from shield.rules import preflight as preflight
 from shield.service import build_service
-from shield.settings import Settings
-from shield.settings_load import SettingsError, load_settings
-from shield.workers import AppFactory, Apps, serve
+from shield.settings.load import SettingsError, load_settings
+from shield.settings.schema import Settings
 
 # flag -> key path of the setting it overrides
 FLAGS = {

@@ -69,7 +69,7 @@ def to_ecs(fields: dict[str, Any]) -> dict[str, Any]:
                 _put(out, "rule.id", ids)
             _put(out, "shield.rules", value)
         elif key == "outcome" and value not in ("success", "failure", "unknown"):
-            _put(out, "shield.outcome", value)
+            _put(out, "shield.decision.outcome", value)
         elif value is not None:
             _put(out, FIELD_MAP.get(key, f"shield.{key}"), value)
     kind, category, etype = _CATEGORY.get(event, _DEFAULT_CATEGORY)

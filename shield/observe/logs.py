@@ -21,7 +21,7 @@ from structlog.typing import EventDict, Processor, WrappedLogger
 
 from shield.observe.ecs import ecs_processor
 from shield.observe.library_logs import route_library_logs, unroute_library_logs
-from shield.settings import LogSettings
+from shield.settings.schema import LogSettings
 
 MASK = "[redacted]"
 

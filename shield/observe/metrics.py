@@ -29,7 +29,7 @@ from prometheus_client.metrics import MetricWrapperBase
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 
-from shield.version import python_version, shield_version
+from shield.observe.version import python_version, shield_version
 
 M = TypeVar("M", bound=MetricWrapperBase)
 
@@ -154,8 +154,8 @@ class Metrics:
             "shield_delayed_inflight", "Requests being delayed now", registry=r, multiprocess_mode="livesum"
         )
         self.takeover_suspected_total = Counter(
-            "shield_takeover_suspected", "Logins that succeeded after takeover risk (shield.takeover)", ["reason"],
-            registry=r,
+            "shield_takeover_suspected", "Logins that succeeded after takeover risk (shield.decision.takeover)",
+            ["reason"], registry=r,
         )
         # 0 means no GeoIP database is open, so geo facts are absent and geo rules inactive
         self.geoip_loaded = Gauge(

@@ -9,8 +9,8 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from shield.linear_regex import RegexRefused, compile_linear
 from shield.rules.expr import Binary, ExprError, Lit, Name, Node
+from shield.rules.linear_regex import RegexRefused, compile_linear
 from shield.rules.values import MISSING, Compiled, Fn, human
 
 MAX_SUBJECT = 2048  # regexes only ever see this many characters (RE2 is linear in them)

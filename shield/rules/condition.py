@@ -14,7 +14,7 @@ from collections import Counter
 from collections.abc import Mapping
 from typing import Any
 
-from shield.facts import FactSpec
+from shield.facts.catalog import FactSpec
 from shield.model import NamedList
 from shield.rules.compare import compile_binary, compile_pattern
 from shield.rules.expr import Binary, Call, ExprError, ExprErrors, ListLit, Lit, Name, Node, Unary, canonical

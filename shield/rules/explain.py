@@ -8,11 +8,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from shield.decide import decide
+from shield.decision.decide import decide
 from shield.model import Decision, Facts, FactValue
 from shield.rules.policy import Policy
 from shield.rules.score import Rule, RuleSet
-from shield.settings import ChallengeSettings
+from shield.settings.schema import ChallengeSettings
 
 
 @dataclass(slots=True, frozen=True)

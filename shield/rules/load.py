@@ -15,7 +15,7 @@ from pathlib import Path
 
 import yaml
 
-from shield.facts import DEFAULT_WINDOWS, Window, catalog
+from shield.facts.catalog import DEFAULT_WINDOWS, Window, catalog
 from shield.model import Action, NamedList
 from shield.rules.condition import Compiler
 from shield.rules.expr import ExprError, ExprErrors, Node, parse

@@ -8,7 +8,7 @@ policy.yaml (or a `policy:` section in any one rule file):
       difficulty_step: 20      # one more proof-of-work bit per 20 points above `challenge`
       retry_after: 60          # Retry-After of a rate-limited (429) block
       ban: {scope: ip, ttl: 1h, escalation: 2, max_ttl: 7d}
-      takeover: {failures: 5, addresses: 3, window: 1h, wave_level: 2}   # see shield.takeover
+      takeover: {failures: 5, addresses: 3, window: 1h, wave_level: 2}   # see shield.decision.takeover
       routes:
         reset: {thresholds: {challenge: 40, block: 80}}
 """
@@ -61,7 +61,7 @@ class BanPolicy:
 
 @dataclass(slots=True, frozen=True)
 class TakeoverPolicy:
-    """When a login looks like an account takeover (shield.takeover reads it)."""
+    """When a login looks like an account takeover (shield.decision.takeover reads it)."""
 
     failures: int = 5  # failed logins on the account in `window` before this attempt ...
     addresses: int = 3  # ... from at least this many distinct addresses (this one included)

@@ -16,7 +16,7 @@ from pathlib import Path
 import structlog
 from aiohttp import web
 
-from shield.facts import DEFAULT_WINDOWS, Window
+from shield.facts.catalog import DEFAULT_WINDOWS, Window
 from shield.model import NamedList
 from shield.rules.load import load_rules
 from shield.rules.score import RuleSet

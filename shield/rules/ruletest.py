@@ -27,12 +27,12 @@ from typing import Any
 
 import yaml
 
-from shield.decide import decide
-from shield.facts import DEFAULT_WINDOWS, FactSpec, Window, catalog, counter_names
+from shield.decision.decide import decide
+from shield.facts.catalog import DEFAULT_WINDOWS, FactSpec, Window, catalog, counter_names
 from shield.model import Action, Decision, FactValue
 from shield.rules.score import Rule, RuleSet
 from shield.rules.source import RuleErrors, Source, boolean, check_keys, integer, mapping, scalar, sequence
-from shield.settings import ChallengeSettings
+from shield.settings.schema import ChallengeSettings
 
 CASE_KEYS = ("name", "route", "facts", "counters", "credit", "solved", "expect")
 EXPECT_KEYS = ("action", "rules", "includes", "excludes", "shadow_rules", "rate_limited", "score")

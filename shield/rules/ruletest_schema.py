@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from shield.facts import DEFAULT_WINDOWS, Window, catalog
+from shield.facts.catalog import DEFAULT_WINDOWS, Window, catalog
 from shield.model import Action
 from shield.rules.ruletest import CASE_KEYS, EXPECT_KEYS
 

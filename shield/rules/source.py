@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import yaml
 
-from shield.yaml_compose import AliasRefused, compose
+from shield.settings.yaml_compose import AliasRefused, compose
 
 
 @dataclass(slots=True, frozen=True)

@@ -27,10 +27,10 @@ import aiohttp
 import orjson
 from yarl import URL
 
+from shield.challenge.client import ChallengeError, solve
 from shield.challenge.pages import MITIGATED_HEADER as MITIGATED
 from shield.challenge.passes import PASS_HEADER
 from shield.challenge.pow import RESPONSE_HEADER
-from shield.client import ChallengeError, solve
 from shield.sim.events import Event
 
 DELAYED = "Shield-Delayed"  # set by shield on responses that were held by the tarpit

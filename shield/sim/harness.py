@@ -17,7 +17,7 @@ import aiohttp
 from shield.clock import FakeClock
 from shield.observe.logs import configure_logging
 from shield.service import build_service
-from shield.settings import DelaySettings, LogSettings, Settings
+from shield.settings.schema import DelaySettings, LogSettings, Settings
 from shield.sim.driver import Result
 from shield.sim.plan import Plan
 from shield.sim.run import RunOptions, demo_app, free_port, run_events, serve

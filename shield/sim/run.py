@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from shield.demo_upstream import UserDB, build_demo_app
+from shield.sim.demo_app import UserDB, build_demo_app
 from shield.sim.driver import DriverOptions, Result, drive
 from shield.sim.events import Account
 from shield.sim.plan import Plan

@@ -15,7 +15,7 @@ import random
 from dataclasses import dataclass
 from typing import Literal
 
-from shield.settings import DEMO_GEOIP, DEMO_LISTS, GeoipSettings, Settings
+from shield.settings.schema import DEMO_GEOIP, DEMO_LISTS, GeoipSettings, Settings
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 Kind = Literal["mobile", "residential", "hosting", "vpn", "tor"]

@@ -7,7 +7,7 @@ from typing import Any
 
 import yaml
 
-from shield.yaml_compose import compose
+from shield.settings.yaml_compose import compose
 
 Position = tuple[int, int]  # 1-based line, column
 

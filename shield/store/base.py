@@ -41,7 +41,7 @@ class Observation:
     lon: float | None = None
 
     def dimension(self, name: str) -> str | None:
-        """The value of a counted dimension by its fact prefix (see shield.facts.DIMENSIONS)."""
+        """The value of a counted dimension by its fact prefix (see shield.facts.catalog.DIMENSIONS)."""
         value: str | None = getattr(self, name)
         return value
 
@@ -65,7 +65,7 @@ class AccountHistory:
 class Signals:
     """Everything the store knows about one attempt, read in the same call that counted it.
 
-    `counters` holds every name of `shield.facts.counter_names(windows)` (zero when nothing
+    `counters` holds every name of `shield.facts.catalog.counter_names(windows)` (zero when nothing
     was counted; the attempt being observed is included in the attempt counts).
     """
 

@@ -28,7 +28,7 @@ from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.asyncio.sentinel import Sentinel
 
-from shield.settings import Settings
+from shield.settings.schema import Settings
 from shield.store.base import Store
 from shield.store.memory import MemoryStore
 from shield.store.redis import RedisStore

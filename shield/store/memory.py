@@ -16,9 +16,9 @@ from array import array
 from collections.abc import Mapping
 from typing import Any, cast
 
-from shield.facts import DIMENSIONS, DISTINCT, SITE_WINDOWS
+from shield.facts.catalog import DIMENSIONS, DISTINCT, SITE_WINDOWS
 from shield.model import BAN_SCOPES, Ban, BanScope, Outcome
-from shield.settings import Settings
+from shield.settings.schema import Settings
 from shield.store.base import AccountHistory, Observation, Signals
 from shield.store.keyspace import Keyspace
 from shield.store.layout import ACCOUNT_MEASURES, MEASURES, SITE, SITE_MEASURES, Plan

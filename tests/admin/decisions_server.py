@@ -9,11 +9,11 @@ from dataclasses import dataclass, field
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from shield.admin_decisions import decision_routes
+from shield.admin.decisions import decision_routes
 from shield.clock import FakeClock
-from shield.identity.credentials import normalise_account
-from shield.identity.keyed import Keyer
-from shield.settings import Settings
+from shield.facts.identity.credentials import normalise_account
+from shield.facts.identity.keyed import Keyer
+from shield.settings.schema import Settings
 from shield.store.base import Store
 from shield.store.memory import MemoryStore
 
@@ -42,9 +42,9 @@ async def decisions_server(*, guarded: bool = False, store: Store | None = None)
     clock, changes = FakeClock(), []
     routes = decision_routes(store, clock, account_key=account_key, on_change=lambda: changes.append(1))
     if guarded:
-        from shield.admin import build_admin_app
+        from shield.admin.app import build_admin_app
         from shield.observe.metrics import Metrics
-        from shield.settings import AdminSettings
+        from shield.settings.schema import AdminSettings
 
         settings = Settings(admin=AdminSettings(token=TOKEN))
         app = build_admin_app(settings, metrics=Metrics(), ready_checks=(), extra_routes=routes)

@@ -10,8 +10,8 @@ import pytest
 import redis.asyncio
 from structlog.testing import capture_logs
 
-from shield.admin_decisions import BadDecision, parse_ttl
-from shield.settings import Settings
+from shield.admin.decisions import BadDecision, parse_ttl
+from shield.settings.schema import Settings
 from shield.store.base import Store
 from shield.store.memory import MemoryStore
 from shield.store.redis import RedisStore

@@ -13,7 +13,7 @@ import pytest_asyncio
 
 from shield.clock import FakeClock
 from shield.service import build_service
-from shield.settings import RouteSettings
+from shield.settings.schema import RouteSettings
 from tests.browser.test_challenge_page import ARGS, CHROMIUM, TIMEOUT_MS
 from tests.e2e.conftest import rules_dir, stack_settings
 from tests.fixtures.upstream import AppServers, Upstream

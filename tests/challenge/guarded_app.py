@@ -13,7 +13,7 @@ from shield.challenge.passes import check_pass, issue_pass, pass_headers, read_p
 from shield.challenge.pow import Binding, issue, read_solution, verify
 from shield.clock import SystemClock
 from shield.model import Clock
-from shield.settings import Settings
+from shield.settings.schema import Settings
 from shield.store.base import Store
 from shield.store.memory import MemoryStore
 

@@ -9,7 +9,7 @@ import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
 
-from shield.client import ChallengeError, PassHolder, post_with_challenge, solve
+from shield.challenge.client import ChallengeError, PassHolder, post_with_challenge, solve
 from tests.challenge.guarded_app import Guarded
 
 Serve = Callable[[Guarded], Awaitable[str]]

@@ -12,9 +12,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from shield.challenge import pow
+from shield.challenge.client import solve, solve_nonce
 from shield.challenge.pow import Binding, VerifyStatus, issue, verify
-from shield.client import solve, solve_nonce
-from shield.settings import Settings
+from shield.settings.schema import Settings
 from shield.store.base import Store
 from shield.store.memory import MemoryStore
 from shield.store.redis import RedisStore

@@ -10,8 +10,8 @@ import pytest
 import yaml
 
 from shield.commands.rules import Target, check
-from shield.settings import Settings
-from shield.settings_load import load_settings
+from shield.settings.load import load_settings
+from shield.settings.schema import Settings
 
 KUBE_DIR = Path(__file__).resolve().parents[2] / "deploy" / "kubernetes"
 KUBE_VERSION = "1.33.0"  # the oldest Kubernetes these manifests promise to apply on

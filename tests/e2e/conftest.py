@@ -15,7 +15,7 @@ import pytest
 from shield.clock import FakeClock
 from shield.observe.logs import configure_logging
 from shield.service import Service, build_service
-from shield.settings import DEMO_GEOIP, FieldRef, GeoipSettings, LogSettings, RouteSettings, Settings
+from shield.settings.schema import DEMO_GEOIP, FieldRef, GeoipSettings, LogSettings, RouteSettings, Settings
 from shield.store.base import Store
 from tests.fixtures.upstream import AppServers, Upstream, free_port
 
@@ -80,7 +80,7 @@ def stack_settings(test_upstream: Upstream, rules: Path, /, **changes: Any) -> S
 
 @pytest.fixture(scope="session")
 def ua_resolver() -> Any:
-    from shield.enrich.useragent import make_resolver
+    from shield.facts.enrich.useragent import make_resolver
 
     return make_resolver()
 

@@ -8,7 +8,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from shield.client import solve
+from shield.challenge.client import solve
 
 LOGIN = "/api/login"
 FOREIGN = {"X-Forwarded-For": "2001:db8:3100::7", "User-Agent": "Mozilla/5.0 (X11; Linux x86_64) Firefox/131.0"}
@@ -159,7 +159,7 @@ async def test_a_pass_lowers_the_score_of_the_next_request(make_stack: Any) -> N
 async def test_ban_refuses_every_route_until_it_expires(make_stack: Any, store_kind: str, request: Any) -> None:
     store = None
     if store_kind == "redis":
-        from shield.settings import Settings
+        from shield.settings.schema import Settings
         from shield.store.connect import open_store
 
         store = open_store(request.getfixturevalue("redis_url"), Settings())

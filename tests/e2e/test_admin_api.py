@@ -13,7 +13,7 @@ import pytest
 
 from shield.clock import FakeClock
 from shield.service import build_service
-from shield.settings import AdminSettings
+from shield.settings.schema import AdminSettings
 from tests.e2e.conftest import rules_dir, stack_settings
 from tests.fixtures.upstream import AppServers, Upstream, free_port
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import aiohttp
 
-from shield.settings import LogSettings
+from shield.settings.schema import LogSettings
 from shield.store.base import Observation
 from tests.e2e.test_actions import FOREIGN, login
 

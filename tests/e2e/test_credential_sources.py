@@ -9,7 +9,7 @@ from typing import Any
 
 import aiohttp
 
-from shield.settings import DEFAULT_ROUTES
+from shield.settings.schema import DEFAULT_ROUTES
 
 FOREIGN = {"X-Forwarded-For": "10.31.0.7", "User-Agent": "Mozilla/5.0 (X11; Linux x86_64) Firefox/131.0"}
 

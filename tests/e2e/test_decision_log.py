@@ -6,7 +6,7 @@ from typing import Any
 
 import aiohttp
 
-from shield.client import solve
+from shield.challenge.client import solve
 
 DECISION_FIELDS = {
     "schema", "request_id", "route", "client_ip", "subnet", "country", "asn", "asn_org", "account_id",
@@ -45,7 +45,7 @@ async def test_decision_line_has_every_documented_field(make_stack: Any) -> None
 
 
 async def test_decision_line_carries_the_tls_fingerprint_header(make_stack: Any) -> None:
-    from shield.settings import ClientSettings
+    from shield.settings.schema import ClientSettings
 
     stack = await make_stack(client=ClientSettings(tls_fingerprint_header="X-JA4"))
     ja4 = "t13d1516h2_8daaf6152771_b186095e22b6"
@@ -64,7 +64,7 @@ async def test_a_huge_user_agent_is_cut_in_the_line(make_stack: Any) -> None:
 
 
 async def test_account_in_clear_only_when_the_operator_opts_in(make_stack: Any) -> None:
-    from shield.settings import LogSettings
+    from shield.settings.schema import LogSettings
 
     stack = await make_stack(log=LogSettings(format="json", account_in_clear=True))
     async with aiohttp.ClientSession() as s:
@@ -108,7 +108,7 @@ async def test_facts_on_record_hold_what_the_rules_read_and_no_account_name(make
 
 
 async def test_decision_facts_off_leaves_them_out(make_stack: Any) -> None:
-    from shield.settings import LogSettings
+    from shield.settings.schema import LogSettings
 
     stack = await make_stack(log=LogSettings(format="json", decision_facts="off"))
     async with aiohttp.ClientSession() as s:

@@ -29,7 +29,7 @@ def login_request(body: bytes, encoding: bytes) -> bytes:
 async def test_honest_gzip_login_reaches_upstream_byte_identical_and_is_scored_on_its_account(
     make_stack: Any, recorder: RecordingUpstream, client: str
 ) -> None:
-    from shield.settings import UpstreamSettings
+    from shield.settings.schema import UpstreamSettings
 
     stack = await make_stack(upstream=recorder.url, upstream_options=UpstreamSettings(client=client))
     body = gzip.compress(b'{"username": "tag", "password": "pw"}')

@@ -7,7 +7,7 @@ from typing import Any
 import aiohttp
 import orjson
 
-from shield.settings import LogSettings
+from shield.settings.schema import LogSettings
 from tests.observe.test_ecs import ecs_fixture, leaf_keys
 
 

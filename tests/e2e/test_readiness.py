@@ -12,7 +12,7 @@ import pytest
 
 from shield.clock import FakeClock
 from shield.service import build_service
-from shield.settings import AdminSettings, Settings
+from shield.settings.schema import AdminSettings, Settings
 from shield.store.connect import open_store
 from tests.e2e.conftest import rules_dir, stack_settings
 from tests.fixtures.upstream import AppServers, Upstream, free_port

@@ -11,12 +11,12 @@ from typing import Any
 import aiohttp
 import orjson
 
-from shield.client import solve
+from shield.challenge.client import solve
 from shield.commands.replay import candidate
-from shield.replay import POLICY, ReplayDiff
-from shield.replay_files import replay_logs as replay
+from shield.replay.files import replay_logs as replay
+from shield.replay.replayer import POLICY, ReplayDiff
 from shield.rules.load import load_rules
-from shield.settings import LogSettings
+from shield.settings.schema import LogSettings
 from tests.e2e.conftest import TEST_RULES, Stack, rules_dir
 
 CLEAR = LogSettings(format="json", account_in_clear=True)  # the test rules key on the account name
@@ -118,7 +118,7 @@ async def test_the_command_prints_the_diff_and_writes_it_as_json(
 
 
 async def test_workers_give_the_serial_diff(make_stack: Any, tmp_path: Path, monkeypatch: Any) -> None:
-    import shield.replay_files as files
+    import shield.replay.files as files
 
     stack, log = await _recorded(make_stack, tmp_path, log=CLEAR)
     log.write_bytes(log.read_bytes() * 40)  # 480 decisions, in parts
@@ -132,7 +132,7 @@ async def test_workers_give_the_serial_diff(make_stack: Any, tmp_path: Path, mon
 
 
 def test_split_cuts_a_file_at_line_starts(tmp_path: Path) -> None:
-    from shield.replay_files import split
+    from shield.replay.files import split
 
     path = tmp_path / "x.log"
     data = b"".join(b"line %d %s\n" % (i, b"x" * (i % 7)) for i in range(1000))

@@ -7,7 +7,7 @@ from typing import Any
 
 import aiohttp
 
-from shield.settings import Settings
+from shield.settings.schema import Settings
 from shield.store.connect import open_store
 
 FOREIGN = {"X-Forwarded-For": "2001:db8:3100::7"}
@@ -46,7 +46,7 @@ async def test_redis_outage_is_survived_and_recovered_from(make_stack: Any, rest
 
 async def test_route_policy_challenge_applies_while_the_store_is_down(make_stack: Any, restartable_redis: Any) -> None:
 
-    from shield.settings import FieldRef, RouteSettings
+    from shield.settings.schema import FieldRef, RouteSettings
 
     route = RouteSettings(name="login", path="/api/login", account=FieldRef("json", "username"),
                           password=FieldRef("json", "password"), on_store_error="challenge")

@@ -8,7 +8,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from shield.settings import ClientSettings
+from shield.settings.schema import ClientSettings
 
 JA4 = "t13d1516h2_8daaf6152771_02713d6af862"
 RULES = f"""

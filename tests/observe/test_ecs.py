@@ -13,7 +13,7 @@ import structlog
 
 from shield.observe.ecs import ECS_VERSION, FIELD_MAP, to_ecs
 from shield.observe.logs import configure_logging, reset_logging
-from shield.settings import LogSettings
+from shield.settings.schema import LogSettings
 
 FIXTURE = Path(__file__).with_name("ecs_fields.txt")
 

@@ -72,7 +72,7 @@ def test_client_text_is_masked_like_any_log_text() -> None:
 
 
 def test_no_fact_name_is_a_key_the_log_would_mask() -> None:
-    from shield.facts import catalog
+    from shield.facts.catalog import catalog
     from shield.observe.logs import _is_sensitive
 
     assert [name for name in catalog() if _is_sensitive(name)] == []

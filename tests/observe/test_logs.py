@@ -11,7 +11,7 @@ import pytest
 import structlog
 
 from shield.observe.logs import MASK, RequestLines, configure_logging, redact, redact_text, reset_logging
-from shield.settings import LogSettings
+from shield.settings.schema import LogSettings
 
 PASSWORD = "hunter2-S3cret!"
 

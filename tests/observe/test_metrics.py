@@ -11,7 +11,7 @@ from prometheus_client import REGISTRY
 
 from shield.observe import multiproc
 from shield.observe.metrics import Metrics
-from shield.version import python_version, shield_version
+from shield.observe.version import python_version, shield_version
 
 
 def test_each_metrics_owns_its_registry() -> None:

@@ -14,7 +14,7 @@ import orjson
 from aiohttp.http_exceptions import BadHttpMessage
 
 from shield.observe.logs import configure_logging, reset_logging
-from shield.settings import LogSettings
+from shield.settings.schema import LogSettings
 from tests.fixtures.upstream import Upstream
 from tests.proxy.shield_process import raw, running_shield
 

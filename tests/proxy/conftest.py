@@ -10,10 +10,10 @@ from typing import Any
 import orjson
 import pytest
 
-from shield.app import build_app
 from shield.observe.logs import configure_logging, reset_logging
 from shield.observe.metrics import Metrics
-from shield.settings import LogSettings, Settings, UpstreamSettings
+from shield.proxy.app import build_app
+from shield.settings.schema import LogSettings, Settings, UpstreamSettings
 from tests.fixtures.upstream import AppServers, Upstream
 
 

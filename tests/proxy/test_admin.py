@@ -10,9 +10,9 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from shield.admin import build_admin_app, upstream_ready_check
+from shield.admin.app import build_admin_app, upstream_ready_check
 from shield.observe.metrics import Metrics
-from shield.settings import AdminSettings, Settings
+from shield.settings.schema import AdminSettings, Settings
 from tests.fixtures.upstream import AppServers, Upstream, free_port
 
 TOKEN = "correct-horse"

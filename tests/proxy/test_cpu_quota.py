@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from shield.cpu_quota import available_cpus, cgroup_paths, cpus_from
+from shield.proxy.cpu_quota import available_cpus, cgroup_paths, cpus_from
 
 
 @pytest.mark.parametrize(

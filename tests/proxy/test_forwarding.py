@@ -13,8 +13,8 @@ import pytest
 from aiohttp import web
 from yarl import URL
 
-from shield.forward import RequestContext
-from shield.settings import RouteSettings, UpstreamSettings
+from shield.proxy.forwarder import RequestContext
+from shield.settings.schema import RouteSettings, UpstreamSettings
 from tests.fixtures.upstream import Upstream, free_port
 from tests.proxy.conftest import LogLines, Proxy, StartProxy
 
@@ -82,7 +82,7 @@ async def test_client_sent_shield_headers_never_reach_the_upstream(proxy: Proxy,
 
 
 async def test_exchange_extra_headers_reach_the_upstream(start_proxy: StartProxy, upstream: Upstream) -> None:
-    from shield.app import FORWARDER_KEY
+    from shield.proxy.app import FORWARDER_KEY
 
     async def handler(
         request: web.Request, route: RouteSettings, body: bytes, ctx: RequestContext
@@ -352,7 +352,7 @@ async def test_request_log_line_has_the_documented_fields(proxy: Proxy, log_line
 
 
 async def test_exchange_inspects_the_start_and_streams_the_rest(start_proxy: StartProxy) -> None:
-    from shield.app import FORWARDER_KEY
+    from shield.proxy.app import FORWARDER_KEY
 
     inspected: list[tuple[int, bool]] = []
 

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from shield.settings import ClientSettings, IPNetwork
+from shield.settings.schema import ClientSettings, IPNetwork
 from tests.fixtures.recorder import Recorded, RecordingUpstream
 from tests.proxy.conftest import StartProxy
 from tests.proxy.test_framing import exchange

@@ -13,9 +13,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from shield.routes import RouteMatcher
-from shield.settings import PathFolds, RouteSettings
-from shield.settings_load import load_settings
+from shield.proxy.routes import RouteMatcher
+from shield.settings.load import load_settings
+from shield.settings.schema import PathFolds, RouteSettings
 
 STRICT = PathFolds(case=False, path_params=False, backslash=False, format_suffix=False)
 MATCHER = RouteMatcher(

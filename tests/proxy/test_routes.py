@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from shield.routes import RouteMatcher, canonical_path
-from shield.settings import RouteSettings
+from shield.proxy.routes import RouteMatcher, canonical_path
+from shield.settings.schema import RouteSettings
 
 MATCHER = RouteMatcher(
     (

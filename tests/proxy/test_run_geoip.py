@@ -16,7 +16,7 @@ import aiohttp
 import orjson
 import pytest
 
-from shield.settings import PROJECT_DIR, GeoipSettings, Settings
+from shield.settings.schema import PROJECT_DIR, GeoipSettings, Settings
 from tests.fixtures.upstream import Upstream
 from tests.proxy.test_run import start_shield
 

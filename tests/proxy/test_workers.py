@@ -6,8 +6,8 @@ import dataclasses
 
 import pytest
 
-from shield.settings import Settings
-from shield.workers import Apps, effective_workers, serve
+from shield.proxy.workers import Apps, effective_workers, serve
+from shield.settings.schema import Settings
 from tests.fixtures.upstream import free_port
 
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from shield.decide import decide
+from shield.decision.decide import decide
 from shield.model import Action, RuleHit, Verdict
 from shield.rules.policy import Policy, RuleMeta, Thresholds
-from shield.settings import ChallengeSettings
+from shield.settings.schema import ChallengeSettings
 
 CROWD = RuleMeta(tags=frozenset({"aggregate"}))
 POLICY = Policy(

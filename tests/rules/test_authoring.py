@@ -11,7 +11,7 @@ import yaml
 
 from shield.cli import main
 from shield.rules.ruletest_schema import rule_test_schema
-from shield.settings import BUNDLED_RULES
+from shield.settings.schema import BUNDLED_RULES
 
 ONE_RULE = """rules:
   - {id: tested, description: t, when: ip.tor, score: 40}

@@ -8,8 +8,8 @@ import ipaddress
 
 import yaml
 
-from shield.enrich.lists import CidrList, IntList, load_lists
-from shield.settings import BUNDLED_RULES, PROJECT_DIR
+from shield.facts.enrich.lists import CidrList, IntList, load_lists
+from shield.settings.schema import BUNDLED_RULES, PROJECT_DIR
 
 DEMO_CSV = PROJECT_DIR / "geoip" / "demo.csv"
 # RFC 5398 documentation ASNs and RFC 6996 private-use ASNs: never a real network's number.

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from shield.enrich.lists import load_lists
+from shield.facts.enrich.lists import load_lists
 from shield.rules.load import load_rules
 from shield.rules.ruletest import Case, describe, load_cases, run_case
 from shield.rules.score import RuleSet
-from shield.settings import BUNDLED_RULES, DEFAULT_ROUTES, ChallengeSettings
+from shield.settings.schema import BUNDLED_RULES, DEFAULT_ROUTES, ChallengeSettings
 
 CASES = load_cases(BUNDLED_RULES / "tests")
 

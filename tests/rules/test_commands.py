@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from shield.cli import main
-from shield.settings import BUNDLED_RULES
+from shield.settings.schema import BUNDLED_RULES
 
 
 def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from shield.decide import decide
+from shield.decision.decide import decide
 from shield.model import Action, RuleHit, Verdict
 from shield.rules.policy import BanPolicy, BanSpec, Policy, RuleMeta, Thresholds
-from shield.settings import ChallengeSettings
+from shield.settings.schema import ChallengeSettings
 
 CHALLENGE = ChallengeSettings(base_difficulty=16, max_difficulty=20)
 POLICY = Policy(

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from shield.facts import catalog
+from shield.facts.catalog import catalog
 from shield.rules.condition import Compiler
 from shield.rules.expr import ExprError, ExprErrors, parse
 

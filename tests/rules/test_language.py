@@ -8,7 +8,7 @@ from typing import Literal
 
 import pytest
 
-from shield.facts import catalog
+from shield.facts.catalog import catalog
 from shield.model import FactValue
 from shield.rules.condition import Compiler
 from shield.rules.expr import ExprError, parse

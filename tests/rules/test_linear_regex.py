@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from shield.facts import catalog
+from shield.facts.catalog import catalog
 from shield.rules.condition import Compiler
 from shield.rules.expr import ExprError, parse
 from shield.rules.load import load_rules
@@ -67,7 +67,7 @@ def test_rules_check_refuses_a_backtracking_only_pattern_with_file_line_col(tmp_
 
 
 def test_app_ua_pattern_runs_in_linear_time() -> None:
-    from shield.enrich.useragent import UserAgentParser
+    from shield.facts.enrich.useragent import UserAgentParser
 
     parser = UserAgentParser(app_pattern=NESTED)
     start = time.perf_counter()
@@ -77,7 +77,7 @@ def test_app_ua_pattern_runs_in_linear_time() -> None:
 
 
 def test_app_ua_pattern_re2_cannot_run_is_refused_at_load_with_its_place(tmp_path: Path) -> None:
-    from shield.settings_load import SettingsError, load_settings
+    from shield.settings.load import SettingsError, load_settings
 
     config = tmp_path / "shield.yaml"
     config.write_text('client:\n  app_ua_pattern: "^MyApp/(?!0)"\n')

@@ -11,7 +11,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
-from shield.enrich.lists import load_lists
+from shield.facts.enrich.lists import load_lists
 from shield.rules.reload import ReloadResult, RuleBook, reload_routes
 from shield.rules.source import RuleErrors
 

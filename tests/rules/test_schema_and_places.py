@@ -10,7 +10,7 @@ import yaml
 from shield.rules.load import FILE_KEYS, RULE_KEYS, load_texts
 from shield.rules.schema import rule_file_schema
 from shield.rules.source import RuleErrors
-from shield.settings import BUNDLED_RULES
+from shield.settings.schema import BUNDLED_RULES
 
 
 def test_schema_describes_exactly_the_keys_the_loader_accepts() -> None:

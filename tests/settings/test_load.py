@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from shield.facts import Window
-from shield.settings import FieldRef, Settings
-from shield.settings_load import SettingsError, env_var, listen_problem, load_settings
+from shield.facts.catalog import Window
+from shield.settings.load import SettingsError, env_var, listen_problem, load_settings
+from shield.settings.schema import FieldRef, Settings
 
 
 def write(tmp_path: Path, text: str) -> Path:

@@ -11,7 +11,7 @@ import pytest
 
 from shield.cli import main
 from shield.commands.demo_upstream import parse_listen
-from shield.settings import BUNDLED_RULES
+from shield.settings.schema import BUNDLED_RULES
 from shield.sim.plan import accounts_for
 from shield.sim.run import demo_app
 from shield.sim.world import DEMO_ENV

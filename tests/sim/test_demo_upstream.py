@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 import aiohttp
 import pytest
 
-from shield.demo_upstream import UserDB, build_demo_app
+from shield.sim.demo_app import UserDB, build_demo_app
 from shield.sim.events import Account
 from shield.sim.run import serve
 

@@ -13,9 +13,9 @@ from aiohttp import web
 
 from shield.challenge import pow
 from shield.challenge.passes import PASS_HEADER, check_pass, issue_pass
-from shield.demo_upstream import UserDB
 from shield.sim import scenario
 from shield.sim.agents import app_headers, library_headers
+from shield.sim.demo_app import UserDB
 from shield.sim.driver import DriverOptions, drive
 from shield.sim.events import LEGIT, NEVER_SOLVES, Account, Event
 from shield.sim.plan import make_plan

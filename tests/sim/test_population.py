@@ -7,10 +7,10 @@ from collections import Counter
 
 import pytest
 
-from shield.enrich.geo import GeoLookup
-from shield.geoip_build import parse_csv
-from shield.identity.client_ip import subnet_of
-from shield.settings import DEMO_GEOIP, PROJECT_DIR
+from shield.facts.enrich.geo import GeoLookup
+from shield.facts.enrich.geoip_build import parse_csv
+from shield.proxy.client_ip import subnet_of
+from shield.settings.schema import DEMO_GEOIP, PROJECT_DIR
 from shield.sim import scenario
 from shield.sim.events import LEGIT
 from shield.sim.plan import accounts_for, make_plan

@@ -19,7 +19,7 @@ from aiohttp import web
 from shield.clock import FakeClock
 from shield.observe.logs import configure_logging
 from shield.service import build_service
-from shield.settings import DelaySettings, LogSettings, Settings
+from shield.settings.schema import DelaySettings, LogSettings, Settings
 from shield.sim import scenario
 from shield.sim.plan import make_plan
 from shield.sim.run import RunOptions, demo_app, run_events, serve

@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from shield.settings import MemoryStoreSettings, Settings
+from shield.settings.schema import MemoryStoreSettings, Settings
 from shield.store.base import Store
 from shield.store.connect import StoreOptions, open_redis
 from shield.store.memory import MemoryStore

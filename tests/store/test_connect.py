@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from shield.clock import FakeClock
-from shield.settings import Settings
+from shield.settings.schema import Settings
 from shield.store.base import Observation
 from shield.store.connect import StoreURLError, open_store
 from shield.store.memory import MemoryStore

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from shield.clock import FakeClock
-from shield.facts import DEFAULT_WINDOWS, counter_names
+from shield.facts.catalog import DEFAULT_WINDOWS, counter_names
 from shield.model import Outcome
 from shield.store.base import Observation, Store
 

@@ -8,7 +8,7 @@ import pytest
 
 from shield.clock import FakeClock
 from shield.model import Outcome
-from shield.settings import MemoryStoreSettings, Settings
+from shield.settings.schema import MemoryStoreSettings, Settings
 from shield.store.base import Observation
 from shield.store.memory import MemoryStore
 

@@ -11,7 +11,7 @@ from structlog.testing import capture_logs
 
 from shield.clock import FakeClock
 from shield.model import Outcome
-from shield.settings import Settings
+from shield.settings.schema import Settings
 from shield.store.base import Observation, StoreUnavailable
 from shield.store.connect import open_store
 from shield.store.resilient import ResilientStore

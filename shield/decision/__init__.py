@@ -1,0 +1,1 @@
+"""The pure decision core: history and site facts, decide, explain, outcome classification."""

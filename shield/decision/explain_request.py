@@ -1,0 +1,168 @@
+"""`shield explain` input: a request description (JSON or a curl command line) -> facts.
+
+The description says what a request looks like and, optionally, what the store would
+remember (counters, account history) and any fact to force. Nothing is counted: explaining a
+request never changes shield's memory.
+
+JSON form:
+    {"method": "POST", "path": "/api/login", "client_ip": "198.51.100.7",
+     "headers": {"User-Agent": "python-requests/2.31"}, "body": {"username": "a", "password": "b"},
+     "counters": {"ip.failures_10m": 25}, "history": {"countries": ["JP"], "asns": ["64500"]},
+     "facts": {"site.attack_level": 2}}
+curl form:
+    curl -X POST http://shield/api/login -H 'User-Agent: curl/8.5' -d '{"username": "a"}' --client-ip 198.51.100.7
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+import orjson
+from multidict import MultiDict
+
+from shield.decision.history import history_facts
+from shield.decision.site import site_facts
+from shield.facts.build import FactBuilder, RequestFacts
+from shield.facts.catalog import catalog, counter_names
+from shield.model import FactValue
+from shield.proxy.routes import RouteMatcher
+from shield.settings.schema import Settings
+from shield.store.base import AccountHistory
+
+
+class DescriptionError(ValueError):
+    """The request description cannot be understood; the message says why."""
+
+
+@dataclass(slots=True, frozen=True)
+class RequestDescription:
+    method: str = "POST"
+    path: str = "/api/login"
+    query: Mapping[str, str] = field(default_factory=dict)
+    client_ip: str = "127.0.0.1"
+    headers: tuple[tuple[str, str], ...] = ()
+    body: bytes = b""
+    counters: Mapping[str, int] = field(default_factory=dict)
+    history: AccountHistory | None = None
+    facts: Mapping[str, FactValue] = field(default_factory=dict)
+
+
+def parse_description(text: str) -> RequestDescription:
+    """JSON object, or a command line starting with `curl`."""
+    stripped = text.strip()
+    if stripped.startswith("curl"):
+        return _from_curl(stripped)
+    try:
+        data = orjson.loads(stripped)
+    except orjson.JSONDecodeError as exc:
+        raise DescriptionError(f"not JSON and not a curl command line: {exc}") from None
+    if not isinstance(data, dict):
+        raise DescriptionError("the description must be a JSON object")
+    return from_mapping(data)
+
+
+def from_mapping(data: Mapping[str, Any]) -> RequestDescription:
+    unknown = set(data) - {"method", "path", "client_ip", "headers", "body", "counters", "history", "facts", "url"}
+    if unknown:
+        raise DescriptionError(f"unknown keys: {', '.join(sorted(unknown))}")
+    path = str(data.get("path") or urlsplit(str(data.get("url", "/api/login"))).path or "/")
+    split = urlsplit(path)
+    body = data.get("body", b"")
+    raw = body if isinstance(body, bytes) else body.encode() if isinstance(body, str) else orjson.dumps(body)
+    headers = data.get("headers", {})
+    pairs = list(headers.items()) if isinstance(headers, dict) else [tuple(h) for h in headers]
+    if not isinstance(body, str | bytes) and not any(k.lower() == "content-type" for k, _ in pairs):
+        pairs.append(("Content-Type", "application/json"))
+    return RequestDescription(
+        method=str(data.get("method", "POST")).upper(),
+        path=split.path,
+        query=MultiDict(parse_qsl(split.query, keep_blank_values=True)),
+        client_ip=str(data.get("client_ip", "127.0.0.1")),
+        headers=tuple((str(k), str(v)) for k, v in pairs),
+        body=raw,
+        counters={str(k): int(v) for k, v in dict(data.get("counters", {})).items()},
+        history=_history(data.get("history")),
+        facts=dict(data.get("facts", {})),
+    )
+
+
+def _history(data: Any) -> AccountHistory | None:
+    if data is None:
+        return None
+    if not isinstance(data, dict):
+        raise DescriptionError("history must be an object")
+    tuples = {k: tuple(str(v) for v in data.get(k, ())) for k in ("countries", "asns", "devices", "fingerprints")}
+    return AccountHistory(
+        **tuples,
+        last_success_at=data.get("last_success_at"),
+        last_lat=data.get("last_lat"),
+        last_lon=data.get("last_lon"),
+        last_country=data.get("last_country"),
+    )
+
+
+def _from_curl(command: str) -> RequestDescription:
+    try:
+        argv = shlex.split(command)[1:]
+    except ValueError as exc:
+        raise DescriptionError(f"cannot split the command line: {exc}") from None
+    method, url, headers, body, ip = None, "/api/login", [], b"", "127.0.0.1"
+    it = iter(argv)
+    for arg in it:
+        if arg in ("-X", "--request"):
+            method = next(it, "POST")
+        elif arg in ("-H", "--header"):
+            name, _, value = next(it, "").partition(":")
+            headers.append((name.strip(), value.strip()))
+        elif arg in ("-d", "--data", "--data-raw", "--data-binary"):
+            body = next(it, "").encode()
+        elif arg in ("-A", "--user-agent"):
+            headers.append(("User-Agent", next(it, "")))
+        elif arg == "--client-ip":
+            ip = next(it, ip)
+        elif not arg.startswith("-"):
+            url = arg
+    if body and not any(k.lower() == "content-type" for k, _ in headers):
+        # curl -d sends a form unless told otherwise; a JSON-looking body is what people mean
+        headers.append(("Content-Type", "application/json" if body.lstrip()[:1] in (b"{", b"[") else
+                        "application/x-www-form-urlencoded"))
+    split = urlsplit(url)
+    return RequestDescription(
+        method=(method or ("POST" if body else "GET")).upper(), path=split.path or "/",
+        query=MultiDict(parse_qsl(split.query, keep_blank_values=True)), client_ip=ip, headers=tuple(headers),
+        body=body,
+    )
+
+
+def describe_facts(
+    desc: RequestDescription, settings: Settings, builder: FactBuilder, *, now: float
+) -> tuple[str, RequestFacts, dict[str, FactValue]]:
+    """(route name, the request's facts object, every fact as shield would see it)."""
+    route = RouteMatcher(settings.routes).match(desc.method, desc.path)
+    if route is None:
+        names = ", ".join(f"{r.name} ({' '.join(sorted(r.methods))} {r.path})" for r in settings.routes)
+        raise DescriptionError(f"{desc.method} {desc.path} is not a protected route; protected: {names}")
+    known = catalog(settings.windows)
+    for name in (*desc.counters, *desc.facts):
+        if name not in known:
+            raise DescriptionError(f"unknown fact {name!r}")
+    raw = tuple((k.encode("latin-1"), v.encode("latin-1")) for k, v in desc.headers)
+    rf = builder.build(
+        request_id="explain", route=route, method=desc.method, path=desc.path, query=desc.query,
+        raw_headers=raw, body=desc.body, client_ip=desc.client_ip,
+        peer_trusted=True,  # a described request is the one the terminator forwarded, headers and all
+    )
+    facts = dict(rf.facts)
+    counters = dict.fromkeys(counter_names(settings.windows), 0)
+    counters.update(desc.counters)
+    facts.update(counters)
+    facts.update(history_facts(desc.history, facts, now))
+    facts.update(site_facts(counters))
+    facts.setdefault("challenge.solved", False)
+    facts.setdefault("challenge.passed", False)
+    facts.update(desc.facts)
+    return route.name, rf, facts

@@ -1,0 +1,1 @@
+"""Facts about an attempt: identity (account, keyed hashes, fingerprint, device), enrichment, catalog."""

@@ -1,0 +1,308 @@
+"""The facts of one protected request: identity (who) and enrichment (what we know of them).
+
+The pipeline calls `FactBuilder.build` once per protected request; it is pure CPU
+(no awaits, no logging) and fills exactly the identity and enrich names of shield.facts.catalog.
+Everything costly (regexes, the UA parser, GeoIP readers, lists) is built once in
+`from_settings`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from types import MappingProxyType
+from typing import Any
+
+from shield.facts.enrich.geo import GeoLookup, GeoRecord, normalise_ip
+from shield.facts.enrich.useragent import UserAgentInfo, UserAgentParser
+from shield.facts.identity.body_decoding import decode_body
+from shield.facts.identity.credentials import extract_credentials
+from shield.facts.identity.device import mint_device_cookie, read_device
+from shield.facts.identity.fingerprint import Fingerprint, fingerprint, tls_kind
+from shield.facts.identity.keyed import Keyer
+from shield.model import Attempt, FactValue, NamedList
+from shield.proxy.client_ip import subnet_of
+from shield.settings.schema import ClientSettings, RouteSettings, Settings
+from shield.store.base import Observation
+
+# security: per-address results are cached; an attacker rotating addresses only evicts entries.
+IP_CACHE_SIZE = 65536
+
+
+@dataclass(slots=True, frozen=True)
+class IpFacts:
+    """Everything derived from the client address alone (cached per address)."""
+
+    ip: str
+    subnet: str
+    facts: MappingProxyType[str, FactValue]  # read-only; build() copies it
+
+
+@dataclass(slots=True, frozen=True)
+class RequestFacts:
+    attempt: Attempt
+    facts: dict[str, FactValue]
+    new_device_cookie: str | None  # set it on the response (a browser without a valid device cookie)
+
+
+def header_map(raw_headers: Sequence[tuple[bytes, bytes]]) -> dict[str, str]:
+    """Headers by lower-case name; repeated headers joined as HTTP allows (cookies with '; ')."""
+    headers: dict[str, str] = {}
+    for raw_name, raw_value in raw_headers:
+        name = raw_name.decode("latin-1").lower()
+        value = raw_value.decode("latin-1")
+        if name in headers:
+            headers[name] += ("; " if name == "cookie" else ", ") + value
+        else:
+            headers[name] = value
+    return headers
+
+
+def _is_private(ip: str) -> bool | None:
+    addr = normalise_ip(ip)
+    if addr is None:
+        return None
+    return bool(
+        addr.is_private
+        or addr.is_loopback
+        or addr.is_link_local
+        or addr.is_reserved
+        or addr.is_multicast
+        or addr.is_unspecified
+    )
+
+
+def geo_facts(
+    geo: GeoRecord, ip: str, *, home_countries: frozenset[str], lists: Mapping[str, NamedList]
+) -> dict[str, FactValue]:
+    """ip.country ... ip.allowlisted: only what is known (an unknown fact is absent)."""
+    facts: dict[str, FactValue] = {}
+    for name, value in (
+        ("ip.country", geo.country),
+        ("ip.continent", geo.continent),
+        ("ip.asn", geo.asn),
+        ("ip.asn_org", geo.asn_org),
+        ("ip.lat", geo.lat),
+        ("ip.lon", geo.lon),
+        ("ip.accuracy_km", geo.accuracy_km),
+    ):
+        if value is not None:
+            facts[name] = value
+    if geo.country is not None:
+        facts["ip.overseas"] = geo.country not in home_countries
+    if geo.asn is not None and (hosting := lists.get("hosting_asns")) is not None:
+        facts["ip.hosting"] = hosting.contains(geo.asn)
+    for fact, list_name in (("ip.tor", "tor_exits"), ("ip.bad", "bad_cidrs"), ("ip.allowlisted", "allow_cidrs")):
+        if (named := lists.get(list_name)) is not None:
+            facts[fact] = named.contains(ip)
+    return facts
+
+
+def ua_facts(ua_text: str, ua: UserAgentInfo) -> dict[str, FactValue]:
+    facts: dict[str, FactValue] = {
+        "ua": ua_text,
+        "ua.family": ua.family,
+        "ua.os": ua.os,
+        "ua.device": ua.device,
+        "ua.automation": ua.automation,
+        "ua.app": ua.app,
+    }
+    if ua.major is not None:
+        facts["ua.major"] = ua.major
+    if ua.automation_name is not None:
+        facts["ua.automation_name"] = ua.automation_name
+    return facts
+
+
+def fp_facts(fp: Fingerprint) -> dict[str, FactValue]:
+    facts: dict[str, FactValue] = {"fp.id": fp.id, "fp.inconsistent": fp.inconsistent, "fp.reasons": fp.reasons}
+    if fp.tls is not None:
+        facts[tls_kind(fp.tls)] = fp.tls
+    return facts
+
+
+class FactBuilder:
+    """Turns a protected request into an Attempt and its identity + enrich facts."""
+
+    __slots__ = ("_client", "_geo", "_home", "_ip_facts", "_keyer", "_lists", "_ua")
+
+    def __init__(
+        self,
+        *,
+        keyer: Keyer,
+        lists: Mapping[str, NamedList],
+        geo: GeoLookup,
+        ua_parser: UserAgentParser,
+        client: ClientSettings,
+        home_countries: frozenset[str],
+    ) -> None:
+        self._keyer = keyer
+        self._lists = lists
+        self._geo = geo
+        self._ua = ua_parser
+        self._client = client
+        self._home = home_countries
+        self._ip_facts = lru_cache(maxsize=IP_CACHE_SIZE)(self._address_facts)
+
+    @classmethod
+    def from_settings(
+        cls, settings: Settings, *, keyer: Keyer, lists: Mapping[str, NamedList], ua_resolver: Any = None
+    ) -> FactBuilder:
+        """Build every part once. `ua_resolver` shares an already built ua-parser resolver (tests)."""
+        return cls(
+            keyer=keyer,
+            lists=lists,
+            geo=GeoLookup(country=settings.geoip.country, asn=settings.geoip.asn),
+            ua_parser=UserAgentParser(app_pattern=settings.client.app_ua_pattern, resolver=ua_resolver),
+            client=settings.client,
+            home_countries=settings.home_countries,
+        )
+
+    def with_lists(self, lists: Mapping[str, NamedList]) -> FactBuilder:
+        """A builder sharing this one's GeoIP readers and UA parser, with reloaded lists (rules reload)."""
+        return FactBuilder(
+            keyer=self._keyer,
+            lists=lists,
+            geo=self._geo,
+            ua_parser=self._ua,
+            client=self._client,
+            home_countries=self._home,
+        )
+
+    @property
+    def geo_loaded(self) -> bool:
+        """A GeoIP database is open (the shield_geoip_loaded gauge)."""
+        return self._geo.loaded
+
+    def refresh(self) -> bool:
+        """Pick up replaced GeoIP files (call every few seconds); True when a reader was swapped."""
+        swapped = self._geo.refresh()
+        if swapped:
+            self._ip_facts.cache_clear()
+        return swapped
+
+    def close(self) -> None:
+        self._geo.close()
+
+    def _address_facts(self, client_ip: str) -> IpFacts:
+        addr = normalise_ip(client_ip)
+        ip = str(addr) if addr is not None else client_ip
+        facts: dict[str, FactValue] = {"ip": ip, "ip.subnet": subnet_of(ip)}
+        if addr is not None:
+            facts["ip.version"] = addr.version
+        if (private := _is_private(ip)) is not None:
+            facts["ip.private"] = private
+        if addr is not None:
+            facts.update(geo_facts(self._geo.lookup(ip), ip, home_countries=self._home, lists=self._lists))
+        return IpFacts(ip, str(facts["ip.subnet"]), MappingProxyType(facts))
+
+    def build(
+        self,
+        *,
+        request_id: str,
+        route: RouteSettings,
+        method: str,
+        path: str,
+        query: Mapping[str, str],
+        raw_headers: Sequence[tuple[bytes, bytes]],
+        body: bytes,
+        client_ip: str,
+        peer_trusted: bool,
+    ) -> RequestFacts:
+        """The Attempt and facts of one protected request. Never raises on client input.
+
+        `peer_trusted`: the socket peer is in trusted_proxies (the TLS terminator); only then is its
+        TLS fingerprint header believed.
+        """
+        headers = header_map(raw_headers)
+        # The body goes upstream as received; credentials are read from a decoded, bounded copy.
+        decoded = decode_body(body, headers.get("content-encoding", ""), limit=route.max_body)
+        creds = extract_credentials(
+            route=route,
+            content_type=headers.get("content-type", ""),
+            headers=headers,
+            query=query,
+            body=decoded.body,
+            keyer=self._keyer,
+        )
+        if not decoded.ok:  # an encoding shield cannot (or will not) undo: scored as malformed
+            creds = creds._replace(malformed=True)
+        ua_text = headers.get("user-agent", "")
+        ua = self._ua.parse(ua_text)
+        client = self._client
+        fp = fingerprint(
+            raw_headers,
+            headers,
+            ua,
+            has_ua=bool(ua_text.strip()),
+            # security: a client that reaches shield directly could name any JA3/JA4 (to pass as a common
+            # browser, or rotate its fingerprint); the header counts only when a trusted proxy set it.
+            tls_header=client.tls_fingerprint_header if peer_trusted else None,
+            app_version_header=client.app_version_header,
+        )
+        device = read_device(
+            headers, device_header=client.device_header, cookie_name=client.device_cookie, keyer=self._keyer
+        )
+        where: IpFacts = self._ip_facts(client_ip)
+        ip, subnet = where.ip, where.subnet
+
+        facts: dict[str, FactValue] = where.facts.copy()
+        facts |= {
+            "request.route": route.name,
+            "request.method": method.upper(),
+            "request.path": path,
+            "request.malformed": creds.malformed,
+            "request.body_bytes": len(body),
+            "account.present": creds.account_present,
+            "password.present": creds.password_present,
+            "device.present": device.present,
+        }
+        if creds.account is not None:
+            facts["account"] = creds.account
+        if device.id is not None:
+            facts["device.id"] = device.id
+        if device.signed_ok is not None:
+            facts["device.signed_ok"] = device.signed_ok
+        facts.update(ua_facts(ua_text, ua))
+        facts.update(fp_facts(fp))
+
+        attempt = Attempt(
+            request_id=request_id,
+            route=route.name,
+            client_ip=ip,
+            subnet=subnet,
+            account=creds.account,
+            account_id=creds.account_id,
+            password_id=creds.password_id,
+            pair_id=creds.pair_id,
+            fingerprint=fp.id,
+            device_id=device.id,
+            malformed=creds.malformed,
+        )
+        # Browsers get shield's cookie; the app carries its own id in a header.
+        needs_cookie = not ua.app and (not device.present or device.signed_ok is False)
+        return RequestFacts(attempt, facts, mint_device_cookie(self._keyer) if needs_cookie else None)
+
+
+def observation(rf: RequestFacts) -> Observation:
+    """The store keys of one attempt: hashes for account, password and pair; nothing in clear."""
+    facts, attempt = rf.facts, rf.attempt
+    asn = facts.get("ip.asn")
+    country = facts.get("ip.country")
+    lat = facts.get("ip.lat")
+    lon = facts.get("ip.lon")
+    return Observation(
+        route=attempt.route,
+        ip=attempt.client_ip,
+        subnet=attempt.subnet,
+        asn=str(asn) if isinstance(asn, int) else None,
+        country=country if isinstance(country, str) else None,
+        account=attempt.account_id,
+        fp=attempt.fingerprint,
+        device=attempt.device_id,
+        password=attempt.password_id,
+        pair=attempt.pair_id,
+        lat=lat if isinstance(lat, float) else None,
+        lon=lon if isinstance(lon, float) else None,
+    )

@@ -1,0 +1,1 @@
+"""The proxy: the aiohttp app, the protected pipeline, routes, forwarders (h1, aiohttp), workers."""

@@ -1,0 +1,303 @@
+"""The proxy application: match the route, stream unprotected traffic, buffer protected bodies.
+
+Protected requests are handed to a `ProtectedHandler` (the pipeline); without one the
+buffered body is forwarded byte for byte. Every failure becomes a short JSON answer with the
+request id; the detail goes to the log.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import secrets
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol
+
+import structlog
+from aiohttp import web
+
+from shield.clock import SystemClock
+from shield.observe.logs import RequestLines
+from shield.observe.metrics import Metrics
+from shield.proxy.choose import make_forwarder
+from shield.proxy.client_ip import client_ip, parse_ip
+from shield.proxy.forwarder import (
+    ClientBodyFailed,
+    Forwarded,
+    Forwarder,
+    RequestContext,
+    StreamAborted,
+    UpstreamError,
+    WebSocketForwarder,
+)
+from shield.proxy.header_policy import connection_tokens, names_framing
+from shield.proxy.routes import RouteMatcher
+from shield.settings.schema import RouteSettings, Settings
+
+
+class Clock(Protocol):
+    def now(self) -> float: ...
+    def monotonic(self) -> float: ...
+
+
+class ProtectedHandler(Protocol):
+    """Answers a protected request whose body is already read (at most route.max_body bytes)."""
+
+    async def __call__(
+        self, request: web.Request, route: RouteSettings, body: bytes, ctx: RequestContext
+    ) -> web.StreamResponse: ...
+
+
+# Runs before routing's work and before any body is read: None to go on, or the answer to a banned client.
+BanCheck = Callable[[web.Request, RequestContext, RouteSettings | None], Awaitable[web.StreamResponse | None]]
+
+SETTINGS_KEY = web.AppKey("shield.settings.schema", Settings)
+METRICS_KEY = web.AppKey("shield.metrics", Metrics)
+FORWARDER_KEY = web.AppKey("shield.forwarder", Forwarder)
+PASSTHROUGH = "passthrough"  # the route label of unprotected traffic
+
+# security: an incoming request id is echoed into logs and upstream headers; keep it tame.
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:+/=-]{1,128}")
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+def error_response(status: int, error: str, request_id: str) -> web.Response:
+    resp = web.json_response({"error": error, "request_id": request_id}, status=status)
+    resp.headers["X-Request-ID"] = request_id
+    return resp
+
+
+async def read_body(request: web.Request, limit: int) -> bytes:
+    """The whole body, or BodyTooLarge as soon as it passes `limit` (declared or actually sent);
+    ClientBodyFailed when it breaks off."""
+    declared = request.content_length
+    if declared is not None and declared > limit:
+        raise BodyTooLarge
+    parts: list[bytes] = []
+    size = 0
+    while True:
+        try:
+            chunk = await request.content.readany()
+        except Exception as exc:  # the client left, stalled past the body deadline, or broke the framing
+            raise ClientBodyFailed(exc) from exc
+        if not chunk:
+            return b"".join(parts)
+        size += len(chunk)
+        if size > limit:  # security: chunked or lying bodies must not grow memory past the limit
+            raise BodyTooLarge
+        parts.append(chunk)
+
+
+_FAILURE_STATUS = {"unreachable": 502, "timeout": 504, "overloaded": 503}
+
+
+def upstream_failure(exc: UpstreamError, request_id: str, *, metrics: Metrics, upstream: str) -> web.Response:
+    """502 (unreachable), 504 (timeout) or 503 (every pooled connection busy past the acquire
+    timeout) with the request id; logged and counted once here."""
+    metrics.upstream_error(exc.kind)
+    event = "upstream.pool_exhausted" if exc.kind == "overloaded" else "upstream.unreachable"
+    structlog.get_logger().error(event, request_id=request_id, kind=exc.kind, detail=exc.detail, upstream=upstream)
+    resp = error_response(_FAILURE_STATUS[exc.kind], f"upstream_{exc.kind}", request_id)
+    if exc.kind == "overloaded":
+        resp.headers["Retry-After"] = "1"
+    return resp
+
+
+def framing_refusal(request: web.Request) -> str | None:
+    """Why a request cannot be forwarded as the client framed it, or None."""
+    headers = request.headers
+    values = headers.getall("Connection", ())
+    if values and names_framing(connection_tokens(values)):
+        # security: a Connection that names Content-Length, Transfer-Encoding or Host asks the
+        # next hop to drop the header that frames or routes the message: refused, never obeyed.
+        return "connection_names_framing_header"
+    codings = headers.getall("Transfer-Encoding", ())
+    if codings and [t.strip().lower() for v in codings for t in v.split(",")] != ["chunked"]:
+        # security: Transfer-Encoding is hop-by-hop and shield re-frames the body as chunked; a
+        # coding under it (gzip, chunked) would reach the upstream undeclared. nginx refuses too.
+        return "transfer_coding_not_chunked"
+    return None
+
+
+def _is_websocket(request: web.Request) -> bool:
+    upgrade = request.headers.get("Upgrade", "")
+    return upgrade.lower() == "websocket" and "upgrade" in request.headers.get("Connection", "").lower()
+
+
+class ProxyHandler:
+    """The catch-all request handler; one instance per app, state only in its fields."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        clock: Clock,
+        metrics: Metrics,
+        forwarder: Forwarder,
+        protected: ProtectedHandler | None,
+        ban_check: BanCheck | None,
+    ) -> None:
+        self.settings = settings
+        self.clock = clock
+        self.metrics = metrics
+        self.forwarder = forwarder
+        self.protected = protected
+        self.ban_check = ban_check
+        self.routes = RouteMatcher(settings.routes)
+        self.trusted = settings.trusted_proxies
+        self.log = structlog.get_logger().bind()
+        self._peer = functools.lru_cache(maxsize=4096)(self._peer_uncached)
+
+    def _peer_uncached(self, peer: str) -> tuple[str, bool]:
+        peer_ip = parse_ip(peer)
+        trusted = peer_ip is not None and any(peer_ip.version == n.version and peer_ip in n for n in self.trusted)
+        return str(peer_ip or peer), trusted
+
+    def context(self, request: web.Request) -> RequestContext:
+        peer = request.remote or ""
+        # Parsing an address costs microseconds; keep-alive clients and proxies repeat theirs.
+        peer, trusted = self._peer(peer)
+        headers = request.headers
+        forwarded = trusted and ("X-Forwarded-For" in headers or "Forwarded" in headers)
+        cip = client_ip(peer, headers, self.trusted) if forwarded else peer
+        rid = headers.get("X-Request-ID", "") if trusted else ""
+        if not _REQUEST_ID.fullmatch(rid):
+            rid = secrets.token_hex(12)
+        return RequestContext(rid, cip, peer, trusted, self.clock.monotonic())
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        ctx = self.context(request)
+        route = self.routes.match(request.method, request.raw_path)  # raw: shield decodes it as servers may
+        if route is not None:
+            ctx.route = route.name
+        refusal = framing_refusal(request)
+        if refusal is not None:
+            return self._refuse(request, ctx, refusal)
+        try:
+            if self.ban_check is not None:
+                banned = await self.ban_check(request, ctx, route)
+                if banned is not None:
+                    return banned
+            if route is None:
+                return await self._passthrough(request, ctx)
+            return await self._protected(request, route, ctx)
+        except web.HTTPException:
+            raise
+        except Exception:
+            # security: the client gets a status and the request id, never a traceback.
+            self.log.exception("request.failed", request_id=ctx.request_id, path=request.path)
+            resp = error_response(500, "internal_error", ctx.request_id)
+            self._log_request(request, ctx, resp.status, 0, resp.content_length or 0)
+            return resp
+
+    async def _passthrough(self, request: web.Request, ctx: RequestContext) -> web.StreamResponse:
+        ctx.route = PASSTHROUGH
+        try:
+            if _is_websocket(request) and isinstance(self.forwarder, WebSocketForwarder):
+                fw = await self.forwarder.websocket(request, ctx)
+            else:
+                fw = await self.forwarder.stream(request, ctx)
+        except UpstreamError as exc:
+            return self._upstream_failed(request, ctx, exc)
+        except StreamAborted as exc:
+            fw = exc.forwarded
+            self.log.warning("stream.aborted", request_id=ctx.request_id, cause=type(exc.cause).__name__)
+        self._finish(request, ctx, fw)
+        return fw.response
+
+    async def _protected(self, request: web.Request, route: RouteSettings, ctx: RequestContext) -> web.StreamResponse:
+        try:
+            body = await read_body(request, route.max_body)
+        except BodyTooLarge:
+            resp = error_response(413, "body_too_large", ctx.request_id)
+            resp.force_close()  # the rest of the body is never read; do not reuse the connection
+            self._log_request(request, ctx, 413, 0, resp.content_length or 0)
+            return resp
+        except ClientBodyFailed as exc:
+            fw = exc.aborted().forwarded
+            self._log_request(request, ctx, fw.response.status, 0, 0)
+            return fw.response
+        if self.protected is not None:
+            return await self.protected(request, route, body, ctx)
+        try:
+            reply = await self.forwarder.exchange(request, body, ctx)
+            fw = await self.forwarder.send(request, reply)
+        except UpstreamError as exc:
+            return self._upstream_failed(request, ctx, exc)
+        except StreamAborted as exc:
+            fw = exc.forwarded
+        self._finish(request, ctx, fw)
+        return fw.response
+
+    def _refuse(self, request: web.Request, ctx: RequestContext, reason: str) -> web.Response:
+        """400 for a request shield will not forward as framed; its body is never read."""
+        resp = error_response(400, "bad_request", ctx.request_id)
+        resp.force_close()  # security: where the unread body ends is the client's word, not shield's
+        self._log_request(request, ctx, 400, 0, resp.content_length or 0, reason=reason)
+        return resp
+
+    def _upstream_failed(self, request: web.Request, ctx: RequestContext, exc: UpstreamError) -> web.Response:
+        resp = upstream_failure(exc, ctx.request_id, metrics=self.metrics, upstream=self.settings.upstream)
+        self._log_request(request, ctx, resp.status, 0, resp.content_length or 0)
+        return resp
+
+    def _finish(self, request: web.Request, ctx: RequestContext, fw: Forwarded) -> None:
+        self.metrics.upstream_time(ctx.route, fw.upstream_seconds)
+        self._log_request(request, ctx, fw.response.status, fw.upstream_status, fw.bytes_sent)
+
+    def _log_request(
+        self, request: web.Request, ctx: RequestContext, status: int, upstream_status: int, nbytes: int,
+        *, reason: str | None = None,
+    ) -> None:
+        self.metrics.request(ctx.route, status)
+        if not self.settings.log.requests:
+            return
+        fields = {
+            "request_id": ctx.request_id,
+            "client_ip": ctx.client_ip,
+            "method": request.method,
+            "path": request.path,
+            "route": ctx.route,
+            "status": status,
+            "upstream_status": upstream_status or None,
+            "bytes": nbytes,
+            "duration_ms": round((self.clock.monotonic() - ctx.started) * 1000, 3),
+        }
+        if reason is not None:
+            fields["reason"] = reason
+        if not RequestLines.write(fields):
+            self.log.info("request", **fields)
+
+
+def build_app(
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    metrics: Metrics,
+    forwarder: Forwarder | None = None,
+    protected: ProtectedHandler | None = None,
+    ban_check: BanCheck | None = None,
+    **app_kwargs: Any,
+) -> web.Application:
+    """The proxy app. The forwarder is closed on app cleanup."""
+    fwd: Forwarder = forwarder if forwarder is not None else make_forwarder(settings)
+    handler = ProxyHandler(
+        settings, clock=clock or SystemClock(), metrics=metrics, forwarder=fwd, protected=protected,
+        ban_check=ban_check,
+    )
+    # security: auto_decompress off: request bodies go upstream exactly as received, encoding
+    # included (an inflated body under the compressed length was a second request upstream).
+    app = web.Application(handler_args={"max_field_size": 16384, "auto_decompress": False}, **app_kwargs)
+    app[SETTINGS_KEY] = settings
+    app[METRICS_KEY] = metrics
+    app[FORWARDER_KEY] = fwd
+    app.router.add_route("*", "/{tail:.*}", handler.handle)
+
+    async def close_forwarder(_app: web.Application) -> None:
+        await fwd.close()
+
+    app.on_cleanup.append(close_forwarder)
+    return app

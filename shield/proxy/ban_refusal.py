@@ -1,0 +1,98 @@
+"""The ban fast path: refuse a banned client before anything is read, and keep the refusal on record.
+
+Runs first for every request, protected or not, so it must stay cheap: with no ban in force it is
+one length check; otherwise two dictionary lookups in the per-process BanCache (address and
+subnet), no body read, no rules. A refusal then answers 403 with the request's real id and
+records it like any other decision:
+
+- a `decision` line with the ban's scope, reason and remaining TTL (folded per ban and second
+  under a flood: shield.observe.ban_lines);
+- the decision metrics;
+- on a protected route, one store call counting the attempt for the address and its subnet (the
+  call every protected request makes), so a ban that expires does not hand the attacker a clean
+  slate. The body is never read, so no account, password or fingerprint is counted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from aiohttp import web
+
+from shield.model import Ban, Clock
+from shield.observe.ban_lines import BanLines
+from shield.observe.decision_log import Timings, ban_refusal_fields, refused_request_fields
+from shield.observe.fact_record import FactScope, ban_record
+from shield.observe.metrics import Metrics
+from shield.proxy.client_ip import subnet_of
+from shield.proxy.forwarder import RequestContext
+from shield.proxy.respond import banned
+from shield.rules.reload import RuleBook
+from shield.settings.schema import RouteSettings
+from shield.store.bancache import BanCache
+from shield.store.base import Observation, Store
+
+PASSTHROUGH = "passthrough"  # the route label of unprotected traffic (shield.proxy.app.PASSTHROUGH)
+
+
+class BanRefusals:
+    """The `ban_check` of shield.proxy.app: None to go on, or the 403 of a banned client."""
+
+    __slots__ = ("_bans", "_clock", "_degraded", "_facts_scope", "_lines", "_metrics", "_rules", "_store")
+
+    def __init__(
+        self,
+        *,
+        bans: BanCache,
+        store: Store,
+        rules: RuleBook,
+        clock: Clock,
+        metrics: Metrics,
+        lines: BanLines,
+        degraded: Callable[[], bool] = lambda: False,
+        facts_scope: FactScope = "rules",
+    ) -> None:
+        self._facts_scope = facts_scope
+        self._bans = bans
+        self._store = store
+        self._rules = rules
+        self._clock = clock
+        self._metrics = metrics
+        self._lines = lines
+        self._degraded = degraded
+
+    async def __call__(
+        self, request: web.Request, ctx: RequestContext, route: RouteSettings | None
+    ) -> web.StreamResponse | None:
+        if not len(self._bans):  # the common case: nothing to look up, not even the subnet
+            return None
+        now = self._clock.now()
+        subnet = subnet_of(ctx.client_ip)
+        ban = self._bans.find({"ip": ctx.client_ip, "subnet": subnet}, now)
+        if ban is None:
+            return None
+        return await self._refuse(request, ctx, route, subnet, ban, now)
+
+    async def _refuse(
+        self, request: web.Request, ctx: RequestContext, route: RouteSettings | None, subnet: str, ban: Ban, now: float
+    ) -> web.StreamResponse:
+        started = self._clock.monotonic()
+        label = route.name if route is not None else PASSTHROUGH
+        store_ms = 0.0
+        if route is not None:
+            await self._store.observe(Observation(route=route.name, ip=ctx.client_ip, subnet=subnet), now)
+            store_ms = (self._clock.monotonic() - started) * 1000
+        degraded = self._degraded()
+        self._metrics.request("banned", 403)
+        self._metrics.decision(label, "ban", shadow=False)
+        total_ms = (self._clock.monotonic() - ctx.started) * 1000
+        fields = ban_refusal_fields(
+            request_id=ctx.request_id, route=label, client_ip=ctx.client_ip, subnet=subnet, ban=ban,
+            ruleset=self._rules.current.hash, store_degraded=degraded,
+            timings=Timings((self._clock.monotonic() - started) * 1000, store_ms, None, total_ms), now=now,
+        )
+        fields.update(refused_request_fields(request))
+        if (record := ban_record(scope=self._facts_scope, ban_scope=ban.scope)) is not None:
+            fields["facts"] = record  # replay keeps a ban refusal a ban, whatever the candidate rules say
+        self._lines.write(ban, fields, now)
+        return banned(ctx.request_id)

@@ -1,0 +1,226 @@
+"""The client side of one connection, with deadlines and caps: aiohttp's request protocol plus
+what it lacks (issue 12, item 4).
+
+aiohttp bounds a header line and the idle keep-alive time, not the time to send a head, its
+total size, a stalled upload or a client that takes no part of the answer; uvicorn and nginx
+bound them with timers on the connection (timeout_keep_alive, client_header_timeout,
+send_timeout), which is what this does, one timer at a time and none per chunk:
+
+- head: from connect (or the first byte of the next head) to a whole head, else 408 and close;
+  more than `max_head_bytes` of head, else 431 and close;
+- body: no byte of an upload for `body_read_timeout` while shield is reading, else the body
+  fails (the handler answers 408) and the connection closes;
+- answer: the client leaves the send buffer full for `client_write_timeout`, else the connection
+  is aborted, which fails the handler's write and releases its upstream connection.
+
+A bad request is answered with a short JSON body and logged as one `http.bad_request` line with
+the error's class: never its message, which quotes the raw bytes (a Cookie, a password).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from typing import Any, Protocol
+
+import orjson
+import structlog
+from aiohttp import web
+from aiohttp.http_exceptions import LineTooLong
+from aiohttp.http_parser import RawRequestMessage
+from aiohttp.streams import EMPTY_PAYLOAD, StreamReader
+from aiohttp.web_protocol import RequestHandler, _ErrInfo
+from aiohttp.web_request import BaseRequest
+from aiohttp.web_server import Server
+
+from shield.settings.schema import LimitsSettings
+
+
+class BodyTimeout(TimeoutError):
+    """The client sent no byte of its request body for `body_read_timeout` seconds."""
+
+
+class HeadTooLarge(Exception):
+    """The request line and headers passed `max_head_bytes`."""
+
+
+def canned(status: int, reason: str, error: str) -> bytes:
+    """A whole short answer written straight to the transport (no request object exists yet)."""
+    rid = secrets.token_hex(12)
+    body = orjson.dumps({"error": error, "request_id": rid})
+    return (
+        f"HTTP/1.1 {status} {reason}\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n"
+        f"X-Request-ID: {rid}\r\nConnection: close\r\n\r\n"
+    ).encode() + body
+
+
+def head_size(msg: RawRequestMessage) -> int:
+    """The bytes of a parsed head, as sent with single spaces and CRLF line ends."""
+    line = len(msg.method) + len(msg.path) + 12
+    return line + sum(len(k) + len(v) + 4 for k, v in msg.raw_headers) + 2
+
+
+class Tally(Protocol):
+    """Where cut connections are counted (shield.proxy.listener.Tally logs them once a second)."""
+
+    def add(self, reason: str) -> None: ...
+
+
+class LimitedRequestHandler(RequestHandler):
+    __slots__ = (
+        "_body",
+        "_body_seen",
+        "_body_timer",
+        "_head_bytes",
+        "_head_timer",
+        "_limits",
+        "_tally",
+        "_write_timer",
+    )
+
+    def __init__(self, manager: Server, *, limits: LimitsSettings, tally: Tally, **kwargs: Any) -> None:
+        super().__init__(manager, **kwargs)
+        self._limits = limits
+        self._tally = tally
+        self._head_bytes = 0
+        self._head_timer: asyncio.TimerHandle | None = None
+        self._body: StreamReader | None = None
+        self._body_seen = 0.0
+        self._body_timer: asyncio.TimerHandle | None = None
+        self._write_timer: asyncio.TimerHandle | None = None
+
+    # -- connection ----------------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        self._head_timer = self._loop.call_later(self._limits.header_read_timeout, self._head_deadline)
+
+    def connection_lost(self, exc: BaseException | None) -> None:
+        for timer in (self._head_timer, self._body_timer, self._write_timer):
+            if timer is not None:
+                timer.cancel()
+        super().connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        if self._force_close or self._close:
+            return
+        if self._upgraded or self._payload_parser is not None:  # a WebSocket's frames: not a head
+            super().data_received(data)
+            return
+        body = self._body
+        in_head = body is None or body.is_eof()
+        if in_head:
+            self._body = None
+            if self._head_timer is None:  # the first byte of the next head on a kept-alive connection
+                self._head_timer = self._loop.call_later(self._limits.header_read_timeout, self._head_deadline)
+            self._head_bytes += len(data)
+        else:
+            self._body_seen = self._loop.time()
+        queued, count = len(self._messages), self._request_count
+        super().data_received(data)
+        if self._request_count != count:
+            self._heads_parsed(queued)
+        elif in_head and self._head_bytes > self._limits.max_head_bytes:
+            # security: an unfinished head past the cap is not buffered further
+            self._cut("head_too_large", canned(431, "Request Header Fields Too Large", "head_too_large"))
+
+    def _heads_parsed(self, queued: int) -> None:
+        """One or more heads were parsed in this read: check their size, watch the last body."""
+        self._head_bytes = 0
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+            self._head_timer = None
+        msgs = self._messages
+        for i in range(min(queued, len(msgs)), len(msgs)):
+            msg, _payload = msgs[i]
+            if isinstance(msg, RawRequestMessage) and head_size(msg) > self._limits.max_head_bytes:
+                # security: a whole head read in one go is refused the same as a trickled one
+                self._tally.add("head_too_large")
+                msgs[i] = (_ErrInfo(status=431, exc=HeadTooLarge(), message=""), EMPTY_PAYLOAD)
+        last = msgs[-1][1] if msgs else None
+        if last is not None and not last.is_eof():
+            self._body, self._body_seen = last, self._loop.time()
+            if self._body_timer is None:
+                self._body_timer = self._loop.call_later(self._limits.body_read_timeout, self._body_deadline)
+
+    # -- deadlines -----------------------------------------------------------------------------
+
+    def _head_deadline(self) -> None:
+        self._head_timer = None
+        if self.transport is None:
+            return
+        if self._request_in_progress or self._messages:  # a pipelined head: counted from its turn on
+            self._head_timer = self._loop.call_later(self._limits.header_read_timeout, self._head_deadline)
+            return
+        if self._body is not None and not self._body.is_eof():
+            return
+        self._cut("head_timeout", canned(408, "Request Timeout", "head_timeout") if self._head_bytes else b"")
+
+    def _body_deadline(self) -> None:
+        self._body_timer = None
+        body = self._body
+        if body is None or body.is_eof() or self.transport is None:
+            return
+        now = self._loop.time()
+        if self._reading_paused:  # shield is not reading (its buffer is full): not the client's delay
+            self._body_seen = now
+        wait = self._body_seen + self._limits.body_read_timeout - now
+        if wait > 0:
+            self._body_timer = self._loop.call_later(wait, self._body_deadline)
+            return
+        self._tally.add("body_timeout")
+        body.set_exception(BodyTimeout())
+        self._body = None
+        self.close()  # the handler answers 408; no further request on this connection
+
+    def pause_writing(self) -> None:
+        super().pause_writing()
+        if self._write_timer is None:
+            self._write_timer = self._loop.call_later(self._limits.client_write_timeout, self._write_deadline)
+
+    def resume_writing(self) -> None:
+        if self._write_timer is not None:
+            self._write_timer.cancel()
+            self._write_timer = None
+        super().resume_writing()
+
+    def _write_deadline(self) -> None:
+        self._write_timer = None
+        # security: a client that takes nothing would hold its handler and upstream connection
+        # forever; abort (close() would wait to flush the very buffer it does not read).
+        self._tally.add("write_timeout")
+        if self.transport is not None:
+            self.transport.abort()
+        self.force_close()
+
+    def _cut(self, reason: str, answer: bytes) -> None:
+        self._tally.add(reason)
+        if self.transport is not None and answer and not self._request_in_progress:
+            self.transport.write(answer)
+        self.force_close()
+
+    # -- errors: one JSON line, no raw bytes ---------------------------------------------------
+
+    def handle_error(
+        self, request: BaseRequest, status: int = 500, exc: BaseException | None = None, message: str | None = None
+    ) -> web.StreamResponse:
+        rid = secrets.token_hex(12)
+        if isinstance(exc, LineTooLong):  # a header (or request) line past limits.max_header_bytes
+            status = 431
+        error = "head_too_large" if status == 431 else "bad_request" if status < 500 else "internal"
+        fields = {"request_id": rid, "status": status, "error": type(exc).__name__ if exc else None,
+                  "peer": request.remote}
+        if status >= 500:
+            structlog.get_logger().error("http.server_error", **fields)
+        else:
+            structlog.get_logger().info("http.bad_request", **fields)
+        if request.writer.output_size > 0:  # the answer had started: the connection is broken
+            raise ConnectionError("answer already started")
+        resp = web.json_response({"error": error, "request_id": rid}, status=status)
+        resp.headers["X-Request-ID"] = rid
+        resp.force_close()
+        return resp
+
+    def log_exception(self, *args: Any, **kw: Any) -> None:
+        exc = kw.get("exc_info")
+        structlog.get_logger().error("http.server_error", error=type(exc).__name__ if exc else None)

@@ -1,0 +1,397 @@
+"""One protected request, start to finish: the only place that awaits the steps.
+
+identity+enrich (FactBuilder, pure) -> challenge state (pure) -> signals (one store call)
+-> history/site facts (pure) -> rules (pure) -> decide (pure) -> act -> outcome (off the
+request path) -> one `decision` log line and metrics.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
+
+import structlog
+from aiohttp import web
+
+from shield.challenge import passes, pow
+from shield.challenge.pages import clear_solution_cookie
+from shield.decision.evaluate import evaluate
+from shield.decision.history import history_facts
+from shield.decision.outcome import classify
+from shield.decision.site import site_facts
+from shield.decision.takeover import event_fields, suspected, takeover_risk, with_risk_tag
+from shield.facts.build import FactBuilder, RequestFacts, observation
+from shield.model import Action, Ban, BanScope, Clock, Decision, FactValue, Outcome
+from shield.observe.decision_log import Timings, decision_fields, request_fields
+from shield.observe.fact_record import fact_record
+from shield.observe.metrics import Metrics
+from shield.proxy.app import upstream_failure
+from shield.proxy.delay import Tarpit
+from shield.proxy.forwarder import Forwarder, RequestContext, StreamAborted, UpstreamError, UpstreamReply
+from shield.proxy.respond import banned, rate_limited, refusal, upstream_tags
+from shield.rules.policy import TakeoverPolicy
+from shield.rules.reload import RuleBook
+from shield.settings.schema import RouteSettings, Settings
+from shield.store.bancache import BanCache
+from shield.store.base import Observation, Signals, Store
+
+log = structlog.get_logger()
+
+
+@dataclass(slots=True, frozen=True)
+class ChallengeState:
+    """What the request carried: a solution (`solved`/`failed`) and/or a valid pass."""
+
+    binding: pow.Binding
+    solved: bool
+    failed: str | None  # why a carried solution was refused
+    passed: bool
+
+    @property
+    def label(self) -> str:
+        if self.solved:
+            return "solved"
+        if self.failed:
+            return f"failed:{self.failed}"
+        return "pass" if self.passed else "none"
+
+
+class Pipeline:
+    """The ProtectedHandler of shield.proxy.app: decides, acts, records, logs."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        facts: FactBuilder,
+        store: Store,
+        rules: RuleBook,
+        forwarder: Forwarder,
+        clock: Clock,
+        metrics: Metrics,
+        bans: BanCache,
+        degraded: Callable[[], bool] = lambda: False,
+    ) -> None:
+        self.settings = settings
+        self.facts = facts
+        self.store = store
+        self.rules = rules
+        self.forwarder = forwarder
+        self.clock = clock
+        self.metrics = metrics
+        self.bans = bans
+        self.degraded = degraded
+        # enforce, or shadow: decide and log, let everything through. An attribute, so an
+        # embedding (the simulation's history replay) can switch it without a rebuild.
+        self.mode: Literal["enforce", "shadow"] = settings.mode
+        self.tarpit = Tarpit(settings.delay.max_concurrent, max_seconds=settings.delay.max_seconds)
+        self._secret = settings.secret
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def __call__(
+        self, request: web.Request, route: RouteSettings, body: bytes, ctx: RequestContext
+    ) -> web.StreamResponse:
+        started = self.clock.monotonic()
+        now = self.clock.now()
+        rf = self.facts.build(
+            request_id=ctx.request_id, route=route, method=request.method, path=request.path,
+            query=request.query, raw_headers=request.raw_headers, body=body, client_ip=ctx.client_ip,
+            peer_trusted=ctx.peer_trusted,
+        )
+        state = await self._challenge_state(request, rf, route, now)
+        obs = observation(rf)
+        t_store = self.clock.monotonic()
+        signals = await self.store.observe(obs, now)
+        store_s = self.clock.monotonic() - t_store
+        store_ms = store_s * 1000
+        self.metrics.store_time("observe", store_s)
+        degraded = self.degraded()
+        facts = self._facts(rf, signals, state, now)
+        decision = self._decide(facts, route, signals.ban, state, degraded)
+        shield_ms = (self.clock.monotonic() - started) * 1000
+        self.metrics.pipeline_time(route.name, shield_ms / 1000)
+        if decision.action is Action.BAN and decision.enforced and signals.ban is None:
+            await self._ban(decision, rf, facts, now)
+        return await self._act(
+            request, route, body, ctx, rf, facts, obs, decision, state,
+            timings=(shield_ms, store_ms), degraded=degraded, now=now, ban=signals.ban,
+        )
+
+    # -- the pure-ish steps -------------------------------------------------------------
+
+    async def _challenge_state(
+        self, request: web.Request, rf: RequestFacts, route: RouteSettings, now: float
+    ) -> ChallengeState:
+        binding = pow.Binding.of(
+            ip=rf.attempt.client_ip, subnet=rf.attempt.subnet, route=route.name,
+            fingerprint=rf.attempt.fingerprint, bind=self.settings.challenge.bind,
+        )
+        passed = passes.check_pass(
+            self._secret, passes.read_pass(request.headers, request.cookies), binding=binding, now=now
+        )
+        solution = pow.read_solution(request.headers, request.cookies)
+        if solution is None:
+            return ChallengeState(binding, solved=False, failed=None, passed=passed)
+        result = pow.verify(self._secret, solution, binding=binding, now=now)
+        if not result.ok:
+            self.metrics.challenge("failed")
+            log.info("challenge.failed", request_id=rf.attempt.request_id, reason=result.status.value)
+            return ChallengeState(binding, solved=False, failed=result.status.value, passed=passed)
+        # security: a solution is good once; a replay is refused through the store.
+        key = result.replay_key or solution
+        fresh = await self.store.claim_once(key, ttl=self.settings.challenge.ttl + 60, now=now)
+        if not fresh:
+            self.metrics.challenge("failed")
+            log.info("challenge.failed", request_id=rf.attempt.request_id, reason="replayed")
+            return ChallengeState(binding, solved=False, failed="replayed", passed=passed)
+        self.metrics.challenge("passed")
+        log.info("challenge.passed", request_id=rf.attempt.request_id, route=route.name)
+        return ChallengeState(binding, solved=True, failed=None, passed=passed)
+
+    def _facts(
+        self, rf: RequestFacts, signals: Signals, state: ChallengeState, now: float
+    ) -> dict[str, FactValue]:
+        facts = rf.facts
+        facts.update(signals.counters)
+        facts.update(history_facts(signals.history, facts, now))
+        facts.update(site_facts(signals.counters))
+        facts["challenge.solved"] = state.solved
+        facts["challenge.passed"] = state.passed
+        return facts
+
+    def _decide(
+        self,
+        facts: dict[str, FactValue],
+        route: RouteSettings,
+        ban: Ban | None,
+        state: ChallengeState,
+        degraded: bool,
+    ) -> Decision:
+        return evaluate(
+            self.rules.current, facts, route, challenge=self.settings.challenge, mode=self.mode,
+            banned=ban.scope if ban is not None else None, solved=state.solved, passed=state.passed,
+            degraded=degraded,
+        )
+
+    async def _ban(self, decision: Decision, rf: RequestFacts, facts: dict[str, FactValue], now: float) -> None:
+        scope = decision.ban_scope or "ip"
+        value = _ban_value(scope, rf, facts)
+        if value is None:
+            return
+        policy = self.rules.current.policy
+        reason = ",".join(h.id for h in decision.hits[:8]) or "score"
+        ban = await self.store.add_ban(
+            scope, value, ttl=decision.ban_ttl or policy.ban.ttl, reason=reason, now=now,
+            max_ttl=policy.ban.max_ttl,
+        )
+        self.bans.put(ban)
+        self.metrics.ban(scope)
+        log.warning(
+            "ban.added", request_id=rf.attempt.request_id, scope=scope, value=value, ttl_s=ban.expires_at - now,
+            offenses=ban.offenses, reason=reason, source="rules",
+        )
+
+    # -- acting ---------------------------------------------------------------------------
+
+    async def _act(
+        self,
+        request: web.Request,
+        route: RouteSettings,
+        body: bytes,
+        ctx: RequestContext,
+        rf: RequestFacts,
+        facts: dict[str, FactValue],
+        obs: Observation,
+        decision: Decision,
+        state: ChallengeState,
+        *,
+        timings: tuple[float, float],
+        degraded: bool,
+        now: float,
+        ban: Ban | None = None,
+    ) -> web.StreamResponse:
+        challenge_label = state.label
+        answer: web.StreamResponse | None = None
+        delayed = 0.0
+        if decision.enforced and decision.action is Action.DELAY:
+            if await self.tarpit.hold(decision.delay_s):
+                delayed = min(decision.delay_s, self.tarpit.max_seconds)
+            else:  # the tarpit is full: refuse rather than hold more sockets
+                answer = rate_limited(rf.attempt.request_id, max(1, int(decision.delay_s)))
+        elif decision.enforced:
+            answer = await self._refuse(request, rf, decision, state, now)
+            if answer is not None and decision.action is Action.CHALLENGE:
+                challenge_label = "issued"
+        upstream_status: int | None = None
+        outcome = Outcome.UNKNOWN
+        upstream_ms: float | None = None
+        takeover = self.rules.current.policy.takeover  # one read: a reload mid-request must not mix windows
+        risk = takeover_risk(facts, takeover) if rf.attempt.account_id else None
+        if answer is None:
+            extra = upstream_tags(decision, solved=state.solved)
+            if risk is not None and decision.enforced:
+                extra = with_risk_tag(extra, decision)
+            try:
+                reply = await self.forwarder.exchange(request, body, ctx, extra)
+            except UpstreamError as exc:
+                answer = upstream_failure(exc, ctx.request_id, metrics=self.metrics, upstream=self.settings.upstream)
+            else:
+                try:
+                    upstream_status, upstream_ms = reply.status, reply.upstream_seconds * 1000
+                    ctype = reply.headers.get("Content-Type")
+                    outcome = classify(route.outcome, reply.status, reply.headers, reply.body, ctype)
+                    self.metrics.login_outcome(route.name, outcome.value)
+                    answer = await self._send(request, reply, rf, state, now, delayed)
+                finally:
+                    # send releases it; an exception before that must not strand the upstream
+                    # connection (with the h1 client, its pool slot for good).
+                    reply.release()
+                self.metrics.upstream_time(route.name, reply.upstream_seconds)
+                if outcome is not Outcome.UNKNOWN:
+                    self._record(obs, outcome, familiar=facts.get("account.familiar") is True, now=now)
+        total_ms = (self.clock.monotonic() - ctx.started) * 1000
+        self._observe(
+            rf, facts, decision, challenge_label, answer.status, upstream_status, outcome,
+            Timings(timings[0], timings[1], upstream_ms, total_ms), degraded, ban=ban, now=now,
+            host=request.host,
+        )
+        if suspected(risk, outcome):
+            self._takeover(rf, facts, str(risk), takeover)
+        return answer
+
+    def _takeover(self, rf: RequestFacts, facts: dict[str, FactValue], risk: str, policy: TakeoverPolicy) -> None:
+        self.metrics.takeover_suspected(risk)
+        log.warning(
+            "takeover.suspected", request_id=rf.attempt.request_id, route=rf.attempt.route,
+            account_id=rf.attempt.account_id, client_ip=rf.attempt.client_ip, device_id=rf.attempt.device_id,
+            **event_fields(risk, facts, policy),
+        )
+
+    async def _refuse(
+        self, request: web.Request, rf: RequestFacts, decision: Decision, state: ChallengeState, now: float
+    ) -> web.StreamResponse | None:
+        action = decision.action
+        if action is Action.BAN:
+            return banned(rf.attempt.request_id)
+        challenge = None
+        if action is Action.CHALLENGE:
+            cs = self.settings.challenge
+            # decide sets the difficulty of every challenge, capped at challenge.max_difficulty
+            challenge = pow.issue(self._secret, binding=state.binding, difficulty=decision.difficulty, now=now,
+                                  ttl=cs.ttl)
+            self.metrics.challenge("issued")
+        return refusal(
+            decision, rf.attempt.request_id, challenge=challenge, accept=request.headers.get("Accept"),
+            method=request.method,
+        )
+
+    async def _send(
+        self,
+        request: web.Request,
+        reply: UpstreamReply,
+        rf: RequestFacts,
+        state: ChallengeState,
+        now: float,
+        delayed: float,
+    ) -> web.StreamResponse:
+        extra: dict[str, str] = {}
+        if delayed:
+            extra["Shield-Delayed"] = f"{delayed:g}"
+        cookies: list[str] = []
+        secure = self.settings.client.secure_cookies
+        if state.solved:
+            cs = self.settings.challenge
+            value = passes.issue_pass(self._secret, binding=state.binding, now=now, ttl=cs.pass_ttl)
+            extra[passes.PASS_HEADER] = value
+            cookies.append(passes.pass_cookie(value, ttl=cs.pass_ttl, secure=secure))
+            if pow.SOLUTION_COOKIE in request.cookies:
+                cookies.append(clear_solution_cookie(secure=secure))
+        if rf.new_device_cookie is not None:
+            cookies.append(_device_cookie(self.settings, rf.new_device_cookie))
+        if cookies:
+            reply.headers.extend(("Set-Cookie", c) for c in cookies)
+        try:
+            fw = await self.forwarder.send(request, reply, extra or None)
+        except StreamAborted as exc:
+            fw = exc.forwarded
+        return fw.response
+
+    def _record(self, obs: Observation, outcome: Outcome, *, familiar: bool, now: float) -> None:
+        """Record the outcome off the request path; the task is referenced until it ends."""
+        task = asyncio.create_task(self._record_now(obs, outcome, familiar, now), name="shield.decision.outcome")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _record_now(self, obs: Observation, outcome: Outcome, familiar: bool, now: float) -> None:
+        try:
+            await self.store.record_outcome(obs, outcome, familiar=familiar, now=now)
+        except Exception:  # the resilient store already logs outages; this is a bug's last net
+            log.exception("outcome.record_failed")
+
+    async def drain(self) -> None:
+        """Wait for pending outcome writes (shutdown, tests)."""
+        if self._tasks:
+            await asyncio.gather(*tuple(self._tasks), return_exceptions=True)
+
+    def _observe(
+        self,
+        rf: RequestFacts,
+        facts: dict[str, FactValue],
+        decision: Decision,
+        challenge: str,
+        status: int,
+        upstream_status: int | None,
+        outcome: Outcome,
+        timings: Timings,
+        degraded: bool,
+        *,
+        ban: Ban | None,
+        now: float,
+        host: str | None = None,
+    ) -> None:
+        route = rf.attempt.route
+        self.metrics.request(route, status)
+        self.metrics.decision(route, decision.action.value, shadow=False)
+        if decision.shadow_action is not None:
+            self.metrics.decision(route, decision.shadow_action.value, shadow=True)
+        for hit in decision.hits:
+            self.metrics.rule_hit(hit.id, shadow=False)
+        for hit in decision.shadow_hits:
+            self.metrics.rule_hit(hit.id, shadow=True)
+        logs = self.settings.log
+        record = fact_record(
+            facts, decision, reads=self.rules.current.reads, scope=logs.decision_facts,
+            account_in_clear=logs.account_in_clear,
+        )
+        log.info(
+            "decision",
+            **decision_fields(
+                rf.attempt, facts, decision, challenge=challenge, status=status, upstream_status=upstream_status,
+                outcome=outcome, timings=timings, store_degraded=degraded,
+                account_in_clear=logs.account_in_clear, facts_record=record, ban=ban, now=now,
+            ),
+            **request_fields(facts, host=host),
+        )
+
+
+def _ban_value(scope: BanScope, rf: RequestFacts, facts: dict[str, FactValue]) -> str | None:
+    a = rf.attempt
+    if scope == "ip":
+        return a.client_ip
+    if scope == "subnet":
+        return a.subnet
+    if scope == "asn":
+        asn = facts.get("ip.asn")
+        return str(asn) if isinstance(asn, int) else None
+    if scope == "account":
+        return a.account_id
+    return a.fingerprint
+
+
+def _device_cookie(settings: Settings, value: str) -> str:
+    c = settings.client
+    cookie = f"{c.device_cookie}={value}; Max-Age={c.device_cookie_ttl}; Path=/; HttpOnly; SameSite=Lax"
+    return cookie + "; Secure" if c.secure_cookies else cookie
+

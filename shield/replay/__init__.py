@@ -1,0 +1,1 @@
+"""Replay: recorded decision lines scored again against a candidate rule pack and config."""

@@ -1,0 +1,1 @@
+"""Settings: shield.yaml + SHIELD_* env -> frozen dataclasses, every problem at once."""

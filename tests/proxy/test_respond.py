@@ -1,0 +1,152 @@
+"""Answers for decisions that stop a request, and the tag headers of the ones that go upstream."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+import pytest
+from multidict import CIMultiDict
+
+from shield.challenge.pow import Binding, issue
+from shield.model import Action, Decision, RuleHit
+from shield.proxy.respond import blocked, refusal, strip_shield_headers, tag_headers
+
+CHALLENGE = issue(b"k" * 32, binding=Binding("10.0.0.1", "login", "fp"), difficulty=4, now=1000.0, ttl=60)
+
+
+@pytest.mark.parametrize(
+    ("decision", "status", "headers", "body"),
+    [
+        pytest.param(
+            Decision(Action.BLOCK, 120),
+            403,
+            {"Shield-Mitigated": "block"},
+            {"error": "blocked", "request_id": "r1"},
+            id="block",
+        ),
+        pytest.param(
+            Decision(Action.BLOCK, 90, rate_limited=True, retry_after_s=30),
+            429,
+            {"Shield-Mitigated": "block", "Retry-After": "30"},
+            {"error": "rate_limited", "request_id": "r1"},
+            id="rate-limited",
+        ),
+        pytest.param(
+            Decision(Action.BLOCK, 90, rate_limited=True, retry_after_s=0),
+            429,
+            {"Shield-Mitigated": "block", "Retry-After": "1"},
+            {"error": "rate_limited", "request_id": "r1"},
+            id="rate-limited-retry-at-least-1s",
+        ),
+        pytest.param(
+            Decision(Action.BAN, 200, ban_scope="ip", ban_ttl=3600, reasons=("stuffing",)),
+            403,
+            {"Shield-Mitigated": "ban"},
+            {"error": "blocked", "request_id": "r1"},
+            id="ban-hides-scope-and-reason",
+        ),
+        pytest.param(
+            Decision(Action.CHALLENGE, 60, difficulty=4),
+            403,
+            {"Shield-Mitigated": "challenge"},
+            {"error": "challenge_required", "challenge": CHALLENGE.as_json(), "request_id": "r1"},
+            id="challenge",
+        ),
+    ],
+)
+def test_refusal_answers(decision: Decision, status: int, headers: dict[str, str], body: dict[str, Any]) -> None:
+    response = refusal(decision, "r1", challenge=CHALLENGE, accept="application/json")
+    assert response is not None
+    assert response.status == status
+    assert {k: response.headers[k] for k in headers} == headers
+    assert response.headers["Cache-Control"] == "no-store"
+    assert response.content_type == "application/json"
+    assert orjson.loads(response.body) == body  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "decision",
+    [
+        Decision(Action.ALLOW, 0),
+        Decision(Action.TAG, 30),
+        Decision(Action.DELAY, 50, delay_s=2),
+        Decision(Action.BLOCK, 120, enforced=False),
+        Decision(Action.BAN, 200, enforced=False),
+    ],
+    ids=["allow", "tag", "delay", "block-in-shadow", "ban-in-shadow"],
+)
+def test_no_refusal_for_forwarded_or_shadow_decisions(decision: Decision) -> None:
+    assert refusal(decision, "r1", challenge=CHALLENGE) is None
+
+
+def test_challenge_without_a_puzzle_fails_closed() -> None:
+    response = refusal(Decision(Action.CHALLENGE, 60), "r1")
+    assert response is not None
+    assert (response.status, response.headers["Shield-Mitigated"]) == (403, "block")
+
+
+def test_blocked_body_is_exactly_error_and_request_id() -> None:
+    assert orjson.loads(blocked("abc").body) == {"error": "blocked", "request_id": "abc"}  # type: ignore[arg-type]
+
+
+def test_tag_headers_name_score_action_and_matched_rules() -> None:
+    decision = Decision(
+        Action.TAG,
+        35,
+        hits=(RuleHit("new_country", 20), RuleHit("hosting_asn", 15)),
+        shadow_hits=(RuleHit("experimental", 50, shadow=True),),
+    )
+    assert tag_headers(decision) == {
+        "Shield-Score": "35",
+        "Shield-Action": "tag",
+        "Shield-Reasons": "new_country,hosting_asn",
+    }
+
+
+def test_tag_reasons_are_bounded() -> None:
+    decision = Decision(Action.TAG, 1, hits=tuple(RuleHit(f"r{i}", 1) for i in range(100)))
+    assert len(tag_headers(decision)["Shield-Reasons"].split(",")) == 32
+
+
+def test_client_sent_shield_headers_are_stripped_case_insensitively() -> None:
+    incoming = CIMultiDict(
+        [
+            ("Host", "app"),
+            ("shield-score", "0"),
+            ("SHIELD-ACTION", "allow"),
+            ("Shield-Reasons", "trusted"),
+            ("Shield-Pass", "x"),
+            ("Shield-Challenge-Response", "t.1"),
+            ("X-Shield-Note", "kept: not a Shield-* header"),
+            ("Accept", "a"),
+            ("Accept", "b"),
+        ]
+    )
+    out = strip_shield_headers(incoming.items())
+    assert list(out.items()) == [
+        ("Host", "app"),
+        ("X-Shield-Note", "kept: not a Shield-* header"),
+        ("Accept", "a"),
+        ("Accept", "b"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("action", "solved", "expected"),
+    [
+        pytest.param(Action.TAG, True, "solved", id="tag-after-solving"),
+        pytest.param(Action.ALLOW, True, "solved", id="allow-after-solving"),
+        pytest.param(Action.DELAY, True, "solved", id="delay-after-solving"),
+        pytest.param(Action.TAG, False, None, id="tag-without-solving"),
+    ],
+)
+def test_a_solved_challenge_is_told_upstream_whatever_the_forwarded_action(
+    action: Action, solved: bool, expected: str | None
+) -> None:
+    from shield.proxy.respond import upstream_tags
+
+    decision = Decision(action, 35, hits=(RuleHit("challenge_hard", 75),))
+    tags = upstream_tags(decision, solved=solved) or {}
+    assert tags.get("Shield-Challenge") == expected
+    assert tags["Shield-Reasons"] == "challenge_hard"
