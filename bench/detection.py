@@ -1,7 +1,7 @@
 """Detection benchmark: every bundled campaign against shield (default rules) over a real-user population.
 
     .venv/bin/python bench/detection.py                       # all campaigns, prints the tables
-    .venv/bin/python bench/detection.py --update README.md --json bench-detection.json
+    .venv/bin/python bench/detection.py --update docs/simulate.md --json bench-detection.json
 
 Each campaign runs on its own (same population, same seed) twice: straight at a fresh demo app
 (the baseline: what it would take without shield) and through shield. Prints the report and the

@@ -1,7 +1,7 @@
 """`shield facts`: every fact a rule may read, with its type, windows and meaning.
 
     shield facts                   a text table
-    shield facts --markdown        the README's table (between its `facts:begin` / `facts:end` markers)
+    shield facts --markdown        the docs' table (docs/facts.md, between its markers)
     shield facts --config FILE     with the config's `windows:` (default 1m, 10m, 1h, 24h)
     shield facts --json            one object per fact, every window spelled out
 """
@@ -26,7 +26,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     form = p.add_mutually_exclusive_group()
-    form.add_argument("--markdown", action="store_true", help="a Markdown table (the README's)")
+    form.add_argument("--markdown", action="store_true", help="a Markdown table (the docs' own)")
     form.add_argument("--json", action="store_true", help="JSON: every fact by its full name")
     p.add_argument("--config", "-c", type=Path, help="shield.yaml whose `windows:` name the counters")
     p.set_defaults(handler=run)

@@ -1,4 +1,4 @@
-"""The fact catalog as a table: `shield facts` prints it, and the README's catalog is this table.
+"""The fact catalog as a table: `shield facts` prints it, and docs/facts.md carries this table.
 
 Windowed facts (`ip.failures_10m`, `ip.failures_1h`, ...) are one row whose name says `<w>` and
 whose windows column lists the windows, so the table stays readable with any `windows:` setting.

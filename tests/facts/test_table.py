@@ -1,4 +1,4 @@
-"""`shield facts`: the catalog as a table, and the README's copy of it kept in step."""
+"""`shield facts`: the catalog as a table (the docs' copy is kept in step by tests/docs/test_docs.py)."""
 
 from __future__ import annotations
 
@@ -9,16 +9,7 @@ import pytest
 
 from shield.cli import main
 from shield.facts.catalog import DEFAULT_WINDOWS, Window, catalog
-from shield.facts.table import fact_rows, markdown_table
-from shield.settings.schema import PROJECT_DIR
-
-BEGIN, END = "<!-- shield facts --markdown: begin -->\n", "<!-- shield facts --markdown: end -->"
-
-
-def test_the_readme_table_is_the_catalog() -> None:
-    readme = (PROJECT_DIR / "README.md").read_text(encoding="utf-8")
-    table = readme.split(BEGIN, 1)[1].split(END, 1)[0]
-    assert table == markdown_table(fact_rows()), "run `shield facts --markdown` and paste it between the markers"
+from shield.facts.table import fact_rows
 
 
 def test_every_fact_is_in_exactly_one_row() -> None:
