@@ -35,6 +35,7 @@ from shield.rules.source import (
     sequence,
     text,
 )
+from shield.settings import yaml_reader
 
 FILE_KEYS = ("rules", "policy", "lists")
 RULE_KEYS = ("id", "description", "when", "score", "action", "ban", "routes", "tags", "mode", "enabled")
@@ -129,7 +130,7 @@ def load_texts(
 
 def ruleset_hash(texts: Mapping[str, str]) -> str:
     """sha256 of the canonical content (comments and spacing do not change it), 12 hex digits."""
-    canon = {Path(p).name: yaml.load(t, Loader=yaml.CSafeLoader) for p, t in texts.items()}
+    canon = {Path(p).name: yaml_reader.load(t, file=p) for p, t in texts.items()}
     blob = json.dumps(canon, sort_keys=True, separators=(",", ":"), default=str).encode()
     return hashlib.sha256(blob).hexdigest()[:12]
 

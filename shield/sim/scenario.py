@@ -10,9 +10,9 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal, cast
 
+from shield.settings.yaml_reader import Position, YamlUnreadable, read, unknown_key
 from shield.sim.agents import AGENT_KINDS, AgentKind
 from shield.sim.world import resolve_subnet
-from shield.sim.yamlpos import Position, YamlShapeError, read_yaml
 
 BUNDLED_DIR = Path(__file__).resolve().parent / "scenarios"
 Mode = Literal["stuffing", "spray", "targeted"]
@@ -102,9 +102,9 @@ def load(name_or_path: str) -> Scenario:
     if not path.is_file():
         raise ScenarioError(f"{name_or_path}: no such scenario file (bundled: {', '.join(bundled_names())})")
     try:
-        data, pos = read_yaml(path)
-    except YamlShapeError as exc:
-        raise ScenarioError(str(exc)) from None
+        data, pos = read(path)
+    except YamlUnreadable as exc:
+        raise ScenarioError(str(exc.problem)) from None
     return parse(data, pos, source=str(path))
 
 
@@ -116,8 +116,12 @@ class _Reader:
         self.errors: list[str] = []
 
     def error(self, path: str, message: str) -> None:
+        self.error_here(path, f"{path}: {message}")
+
+    def error_here(self, path: str, message: str) -> None:
+        """A problem whose message names its key itself."""
         line, col = self.pos.get(path) or self.pos.get(path.rsplit(".", 1)[0], (1, 1))
-        self.errors.append(f"{self.source}:{line}:{col}: {path}: {message}")
+        self.errors.append(f"{self.source}:{line}:{col}: {message}")
 
     def get(self, path: str, default: Any = None) -> Any:
         node: Any = self.data
@@ -206,7 +210,7 @@ def parse(data: Any, pos: dict[str, Position], *, source: str) -> Scenario:
     r = _Reader(data, pos, source)
     for key in data:
         if key not in _KNOWN:
-            r.error(key, f"unknown key (known: {', '.join(sorted(_KNOWN))})")
+            r.error_here(key, unknown_key(str(key), _KNOWN, "a scenario"))
     name = r.typed("name", str, Path(source).stem)
     pow_enabled = r.typed("pow_solve.enabled", bool, False)
     scenario = Scenario(
