@@ -5,7 +5,7 @@
     shield rules test --coverage [--strict]    also list the rules no case matches; --strict: exit 1 on any
     shield rules schema [--tests]              JSON Schema (draft 2020-12) of the rule files (or of rule test files)
 
-DIR defaults to the config's `rules:` with --config, else the bundled pack (rules/). Named lists
+DIR defaults to the config's `rules:` with --config, else the bundled pack (shield/rules/bundled/). Named lists
 are read from DIR/lists/. With --config, facts are checked against its `windows:` and rules'
 `routes:` against its routes, as `shield run` does.
 """

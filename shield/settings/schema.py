@@ -17,14 +17,18 @@ from shield.facts.catalog import DEFAULT_WINDOWS, Window
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
-PROJECT_DIR = Path(__file__).resolve().parents[2]
-# The bundled rule pack (repo-relative; the Dockerfile copies it), used when the config names none.
-BUNDLED_RULES = PROJECT_DIR / "rules"
+PACKAGE_DIR = Path(__file__).resolve().parents[1]
+PROJECT_DIR = PACKAGE_DIR.parent  # the source checkout (tests and docs read it); not in a wheel
+# The bundled rule pack, package data (a wheel ships it), used when the config names none.
+BUNDLED_RULES = PACKAGE_DIR / "rules" / "bundled"
 # The demo world: a made-up GeoIP database over documentation and benchmarking ranges, and the
 # lists that go with it (its hosting ASNs, carriers, relays). Only `shield demo`, `./dev run`, the
-# simulator and the tests that ask for it load these; a plain `shield run` has no GeoIP.
-DEMO_GEOIP = PROJECT_DIR / "geoip" / "demo.mmdb"
-DEMO_LISTS = PROJECT_DIR / "geoip" / "demo-lists"
+# simulator and the tests that ask for it load these; a plain `shield run` has no GeoIP. They are
+# the simulator's package data; this module only names where they are (it imports nothing of sim).
+DEMO_DATA = PACKAGE_DIR / "sim" / "data"
+DEMO_CSV = DEMO_DATA / "demo.csv"
+DEMO_GEOIP = DEMO_DATA / "demo.mmdb"
+DEMO_LISTS = DEMO_DATA / "demo-lists"
 
 
 @dataclass(slots=True, frozen=True)
