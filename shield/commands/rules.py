@@ -21,7 +21,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
-from shield.facts.catalog import DEFAULT_WINDOWS, Window
 from shield.facts.enrich.lists import load_lists
 from shield.rules.load import load_rules
 from shield.rules.ruletest import describe, load_cases, run_case, untested
@@ -30,7 +29,7 @@ from shield.rules.schema import rule_file_schema
 from shield.rules.score import RuleSet
 from shield.rules.source import RuleErrors
 from shield.settings.load import SettingsError, load_settings
-from shield.settings.schema import BUNDLED_RULES, ChallengeSettings
+from shield.settings.schema import BUNDLED_RULES, DEFAULT_WINDOWS, ChallengeSettings, Window
 
 
 @dataclass(slots=True, frozen=True)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import yaml
 
-from shield.facts.catalog import DEFAULT_WINDOWS, Window, catalog
+from shield.facts.catalog import catalog
 from shield.model import Action, NamedList
 from shield.rules.condition import Compiler
 from shield.rules.expr import ExprError, ExprErrors, Node, parse
@@ -36,6 +36,7 @@ from shield.rules.source import (
     text,
 )
 from shield.settings import yaml_reader
+from shield.settings.schema import DEFAULT_WINDOWS, Window
 
 FILE_KEYS = ("rules", "policy", "lists")
 RULE_KEYS = ("id", "description", "when", "score", "action", "ban", "routes", "tags", "mode", "enabled")

@@ -28,12 +28,12 @@ from typing import Any
 import yaml
 
 from shield.decision.decide import decide
-from shield.facts.catalog import DEFAULT_WINDOWS, FactSpec, Window, catalog, counter_names
+from shield.facts.catalog import FactSpec, catalog, counter_names
 from shield.model import Action, Decision, FactValue
 from shield.rules.score import Rule, RuleSet
 from shield.rules.source import RuleErrors, Source, boolean, check_keys, integer, mapping, scalar, sequence
 from shield.settings import yaml_reader
-from shield.settings.schema import ChallengeSettings
+from shield.settings.schema import DEFAULT_WINDOWS, ChallengeSettings, Window
 
 CASE_KEYS = ("name", "route", "facts", "counters", "credit", "solved", "expect")
 EXPECT_KEYS = ("action", "rules", "includes", "excludes", "shadow_rules", "rate_limited", "score")

@@ -18,11 +18,9 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from shield.challenge.pow import MAX_DIFFICULTY
-from shield.facts.catalog import Window
-from shield.rules.linear_regex import RegexRefused, compile_linear
 from shield.settings import yaml_reader
-from shield.settings.schema import ChallengeSettings, FieldRef, RouteSettings, Settings
+from shield.settings.linear_regex import RegexRefused, compile_linear
+from shield.settings.schema import MAX_DIFFICULTY, ChallengeSettings, FieldRef, RouteSettings, Settings, Window
 
 ENV_PREFIX = "SHIELD_"
 HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT"})

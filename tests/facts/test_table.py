@@ -8,9 +8,9 @@ import orjson
 import pytest
 
 from shield.cli import main
-from shield.facts.catalog import DEFAULT_WINDOWS, Window, catalog
+from shield.facts.catalog import catalog
 from shield.facts.table import fact_rows, markdown_table
-from shield.settings.schema import PROJECT_DIR
+from shield.settings.schema import DEFAULT_WINDOWS, PROJECT_DIR, Window
 
 BEGIN, END = "<!-- shield facts --markdown: begin -->\n", "<!-- shield facts --markdown: end -->"
 

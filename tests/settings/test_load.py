@@ -7,9 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from shield.facts.catalog import Window
 from shield.settings.load import SettingsError, env_var, listen_problem, load_settings
-from shield.settings.schema import FieldRef, Settings
+from shield.settings.schema import FieldRef, Settings, Window
 
 
 def write(tmp_path: Path, text: str) -> Path:
