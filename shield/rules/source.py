@@ -91,7 +91,7 @@ def mapping(src: Source, node: yaml.Node, what: str) -> dict[str, tuple[yaml.Nod
             src.error(k, f"{what}: keys must be plain names")
             continue
         if k.value in out:
-            src.error(k, f"duplicate key '{k.value}' in {what}")
+            src.error(k, yaml_reader.duplicate_key(k.value, what, out[k.value][0].start_mark.line + 1))
             continue
         out[k.value] = (k, v)
     return out

@@ -23,6 +23,7 @@ from shield.settings.linear_regex import RegexRefused, compile_linear
 from shield.settings.schema import MAX_DIFFICULTY, ChallengeSettings, FieldRef, RouteSettings, Settings, Window
 
 ENV_PREFIX = "SHIELD_"
+TOP = "the settings"  # how messages name the top level of shield.yaml
 HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT"})
 STORE_SCHEMES = frozenset({"memory", "redis", "rediss", "redis+sentinel", "redis+cluster", "unix"})
 # Keys that are not Settings fields: where a secret is read from, never the secret itself.
@@ -81,20 +82,21 @@ class _Loader:
     def read_yaml(self, path: Path) -> dict[str, Any]:
         file = str(path)
         try:
-            data, where = yaml_reader.read(path)  # security: aliases refused before anything expands them
+            doc = yaml_reader.read(path, top=TOP)  # security: aliases refused before anything expands them
         except OSError as exc:
             self.problems.append(f"{file}: cannot read: {exc.strerror or exc}")
             return {}
         except yaml_reader.YamlUnreadable as exc:
             self.problems.append(str(exc.problem))
             return {}
-        if data is None:
+        self.problems += [str(p) for p in doc.duplicates]  # the last one wins, but never in silence
+        if doc.data is None:
             return {}
-        if not isinstance(data, dict):
+        if not isinstance(doc.data, dict):
             self.problems.append(f"{file}:1:1: the top level must be a mapping of keys")
             return {}
-        self.origin.update({key: f"{file}:{line}:{col}" for key, (line, col) in where.items() if key})
-        return data
+        self.origin.update({key: f"{file}:{line}:{col}" for key, (line, col) in doc.positions.items() if key})
+        return doc.data
 
     def apply_env(self, raw: dict[str, Any], env: Mapping[str, str]) -> None:
         for path in _leaf_paths(Settings, "") + list(SECRET_FILES):
@@ -120,7 +122,7 @@ class _Loader:
         names = [f.name for f in fields(cls)]
         for key in data:
             if key not in names:
-                where = path or "the settings"
+                where = path or TOP
                 self.problem_here(_join(path, str(key)), yaml_reader.unknown_key(str(key), names, where))
         kwargs: dict[str, Any] = {}
         for f in fields(cls):

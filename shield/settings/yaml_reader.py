@@ -73,6 +73,11 @@ def unknown_key(key: str, allowed: Collection[str], where: str) -> str:
     return f"unknown key '{key}' in {where}{did_you_mean(key, allowed)}"
 
 
+def duplicate_key(key: str, where: str, first_line: int) -> str:
+    """The one message for a key written twice (a plain loader keeps the last without a word)."""
+    return f"duplicate key '{key}' in {where} (the first is at line {first_line})"
+
+
 def refuse_aliases(text: str) -> None:
     """Raise AliasRefused at the first alias of `text` (a syntax error raises as yaml.compose would)."""
     if "*" not in text:  # an alias needs one: most files skip the event scan
@@ -143,8 +148,40 @@ def _walk(node: yaml.Node, path: str, out: dict[str, Position]) -> None:
             _walk(item, f"{path}[{i}]", out)
 
 
-def read(path: Path, *, file: str | None = None) -> tuple[Any, dict[str, Position]]:
-    """A file -> (plain values, positions); YamlUnreadable names file:line:col (OSError as raised)."""
+def duplicates(node: yaml.Node | None, *, file: str, top: str) -> list[YamlProblem]:
+    """Every key written twice in one mapping; `top` names the top level, deeper ones are named by path."""
+    out: list[YamlProblem] = []
+    _duplicates(node, "", file, top, out)
+    return out
+
+
+def _duplicates(node: yaml.Node | None, path: str, file: str, top: str, out: list[YamlProblem]) -> None:
+    if isinstance(node, yaml.MappingNode):
+        first: dict[str, int] = {}
+        for key_node, value_node in node.value:
+            key = str(key_node.value)
+            sub = f"{path}.{key}" if path else key
+            if key in first:
+                out.append(at(file, key_node, duplicate_key(key, path or top, first[key])))
+            else:
+                first[key] = key_node.start_mark.line + 1
+            _duplicates(value_node, sub, file, top, out)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            _duplicates(item, f"{path}[{i}]", file, top, out)
+
+
+@dataclass(slots=True, frozen=True)
+class Document:
+    """One file read: its plain values, where every key sits, and the keys written twice."""
+
+    data: Any
+    positions: dict[str, Position]
+    duplicates: tuple[YamlProblem, ...]
+
+
+def read(path: Path, *, top: str, file: str | None = None) -> Document:
+    """A file -> Document; YamlUnreadable names file:line:col (OSError as raised)."""
     name = str(path) if file is None else file
     node = compose_text(path.read_text(encoding="utf-8"), file=name)
-    return construct(node, file=name), positions(node)
+    return Document(construct(node, file=name), positions(node), tuple(duplicates(node, file=name, top=top)))

@@ -15,6 +15,7 @@ from shield.sim.agents import AGENT_KINDS, AgentKind
 from shield.sim.world import resolve_subnet
 
 BUNDLED_DIR = Path(__file__).resolve().parent / "scenarios"
+TOP = "a scenario"  # how messages name the top level of a scenario file
 Mode = Literal["stuffing", "spray", "targeted"]
 Shape = Literal["constant", "burst", "ramp"]
 Rotate = Literal["per_request", "per_address", "fixed"]
@@ -102,10 +103,17 @@ def load(name_or_path: str) -> Scenario:
     if not path.is_file():
         raise ScenarioError(f"{name_or_path}: no such scenario file (bundled: {', '.join(bundled_names())})")
     try:
-        data, pos = read(path)
+        doc = read(path, top=TOP)
     except YamlUnreadable as exc:
         raise ScenarioError(str(exc.problem)) from None
-    return parse(data, pos, source=str(path))
+    problems = [str(p) for p in doc.duplicates]  # the last one wins, but never in silence
+    try:
+        scenario = parse(doc.data, doc.positions, source=str(path))
+    except ScenarioError as exc:
+        problems.append(str(exc))
+    if problems:
+        raise ScenarioError("\n".join(problems))
+    return scenario
 
 
 class _Reader:
@@ -210,7 +218,7 @@ def parse(data: Any, pos: dict[str, Position], *, source: str) -> Scenario:
     r = _Reader(data, pos, source)
     for key in data:
         if key not in _KNOWN:
-            r.error_here(key, unknown_key(str(key), _KNOWN, "a scenario"))
+            r.error_here(key, unknown_key(str(key), _KNOWN, TOP))
     name = r.typed("name", str, Path(source).stem)
     pow_enabled = r.typed("pow_solve.enabled", bool, False)
     scenario = Scenario(

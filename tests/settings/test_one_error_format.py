@@ -85,3 +85,11 @@ def test_every_line_has_the_one_shape(tmp_path: Path, kind: str) -> None:
     shape = re.compile(rf"^{re.escape(file)}:\d+:\d+: \S.*$")
     assert problems
     assert all(shape.match(p) for p in problems), problems
+
+
+@pytest.mark.parametrize("kind", list(KINDS))
+def test_a_duplicate_key_is_refused_the_same_everywhere(tmp_path: Path, kind: str) -> None:
+    # a YAML loader keeps the last of two equal keys without a word: the first value is silently lost
+    _, key, _, where, _ = KINDS[kind]
+    file, problems = _problems(tmp_path, kind, f"{key}: []\n{key}: []\n")
+    assert f"{file}:2:1: duplicate key '{key}' in {where} (the first is at line 1)" in problems, problems
