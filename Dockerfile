@@ -3,8 +3,9 @@
 #   docker run --read-only --tmpfs /tmp -p 8000:8000 -e SHIELD_UPSTREAM=http://app:8080 \
 #     -e SHIELD_SECRET_FILE=/run/secrets/shield -v "$PWD/secret:/run/secrets/shield:ro" \
 #     -v /var/lib/GeoIP:/var/lib/shield/geoip:ro shield
-# Config (/etc/shield/shield.yaml) and rules (/etc/shield/rules) are in the image; mount your own
-# over either. No GeoIP data is: mount GeoLite2/GeoIP2 files at /var/lib/shield/geoip.
+# Config (/etc/shield/shield.yaml) and rules (/etc/shield/rules, the pack installed with the package)
+# are in the image; mount your own over either. No GeoIP data is: mount GeoLite2/GeoIP2 files at
+# /var/lib/shield/geoip.
 
 # Build stage: a virtualenv at the same path as in the final image, from the lock.
 FROM python:3.11-slim AS build
@@ -33,7 +34,9 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 RUN groupadd --system --gid 10001 shield \
     && useradd --system --uid 10001 --gid 10001 --home-dir /nonexistent --shell /usr/sbin/nologin shield
 COPY --from=build /opt/shield /opt/shield
-COPY rules /etc/shield/rules
+# The rule pack is package data: /etc/shield/rules is the very copy the wheel installed, kept at a
+# path of its own so a ConfigMap or a bind mount can replace it without touching the package.
+COPY --from=build /opt/shield/lib/python3.11/site-packages/shield/rules/bundled /etc/shield/rules
 COPY deploy/docker/shield.yaml /etc/shield/shield.yaml
 
 USER 10001:10001

@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/rules.py [--rounds 2000]
 
-The requests are the facts of the bundled pack's own test cases (rules/tests/*.yaml: calm
+The requests are the facts of the bundled pack's own test cases (shield/rules/bundled/tests/*.yaml: calm
 users, travellers, carrier NAT, 7pay attackers), every counter present as in production.
 """
 

@@ -17,7 +17,8 @@ from typing import Any
 import aiohttp
 
 from shield.challenge.passes import PASS_HEADER
-from shield.challenge.pow import MAX_DIFFICULTY, RESPONSE_HEADER, b64url_decode, leading_zero_bits
+from shield.challenge.pow import RESPONSE_HEADER, b64url_decode, leading_zero_bits
+from shield.settings.schema import MAX_DIFFICULTY
 
 
 class ChallengeError(ValueError):

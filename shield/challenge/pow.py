@@ -19,10 +19,10 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Literal
 
+from shield.settings.schema import MAX_DIFFICULTY
+
 TOKEN_VERSION = 1
 SEED_BYTES = 16
-# security: a puzzle above this would never be solved by a phone; a token claiming more is forged anyway.
-MAX_DIFFICULTY = 32
 # security: bounds on what we decode and hash, so a huge or crafted header costs no CPU.
 MAX_RESPONSE_LEN = 256
 MAX_NONCE_DIGITS = 20

@@ -15,9 +15,10 @@ from pathlib import Path
 
 import orjson
 
-from shield.facts.catalog import DEFAULT_WINDOWS, catalog
+from shield.facts.catalog import catalog
 from shield.facts.table import fact_rows, markdown_table, text_table
 from shield.settings.load import SettingsError, load_settings
+from shield.settings.schema import DEFAULT_WINDOWS
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

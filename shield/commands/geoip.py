@@ -1,6 +1,6 @@
 """`shield geoip build CSV OUT.mmdb`: make a MaxMind DB for tests, demos or private ranges.
 
-    shield geoip build geoip/demo.csv geoip/demo.mmdb
+    shield geoip build shield/sim/data/demo.csv shield/sim/data/demo.mmdb
 
 CSV columns: network,country,continent,latitude,longitude,accuracy_radius,asn,asn_org,note
 (an empty cell omits the field; note is ignored). Bad lines are reported with their line
@@ -21,7 +21,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Fill the `geoip` parser (cli.py calls this on its subparser)."""
     sub = parser.add_subparsers(dest="geoip_command", required=True)
     build = sub.add_parser("build", help="build an .mmdb (GeoIP2 City + ASN schema) from a CSV")
-    build.add_argument("csv", type=Path, help="input CSV (see geoip/demo.csv)")
+    build.add_argument("csv", type=Path, help="input CSV (see shield/sim/data/demo.csv)")
     build.add_argument("out", type=Path, help="output .mmdb, replaced atomically")
 
 

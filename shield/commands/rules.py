@@ -5,7 +5,7 @@
     shield rules test --coverage [--strict]    also list the rules no case matches; --strict: exit 1 on any
     shield rules schema [--tests]              JSON Schema (draft 2020-12) of the rule files (or of rule test files)
 
-DIR defaults to the config's `rules:` with --config, else the bundled pack (rules/). Named lists
+DIR defaults to the config's `rules:` with --config, else the bundled pack (shield/rules/bundled/). Named lists
 are read from DIR/lists/. With --config, facts are checked against its `windows:` and rules'
 `routes:` against its routes, as `shield run` does.
 """
@@ -21,7 +21,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
-from shield.facts.catalog import DEFAULT_WINDOWS, Window
 from shield.facts.enrich.lists import load_lists
 from shield.rules.load import load_rules
 from shield.rules.ruletest import describe, load_cases, run_case, untested
@@ -30,7 +29,7 @@ from shield.rules.schema import rule_file_schema
 from shield.rules.score import RuleSet
 from shield.rules.source import RuleErrors
 from shield.settings.load import SettingsError, load_settings
-from shield.settings.schema import BUNDLED_RULES, ChallengeSettings
+from shield.settings.schema import BUNDLED_RULES, DEFAULT_WINDOWS, ChallengeSettings, Window
 
 
 @dataclass(slots=True, frozen=True)

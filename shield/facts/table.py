@@ -10,7 +10,8 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from shield.facts.catalog import DEFAULT_WINDOWS, Window, catalog
+from shield.facts.catalog import catalog
+from shield.settings.schema import DEFAULT_WINDOWS, Window
 
 _WINDOWED = re.compile(r"^(?P<stem>.+)_(?P<w>\d+[smhd])$")
 

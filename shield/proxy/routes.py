@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from shield.proxy.canonical_path import fold_path, spellings
-from shield.rules.linear_regex import LinearPattern, compile_linear
+from shield.settings.linear_regex import LinearPattern, compile_linear
 from shield.settings.schema import PathFolds, RouteSettings
 
 

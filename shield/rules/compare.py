@@ -10,8 +10,8 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from shield.rules.expr import Binary, ExprError, Lit, Name, Node
-from shield.rules.linear_regex import RegexRefused, compile_linear
 from shield.rules.values import MISSING, Compiled, Fn, human
+from shield.settings.linear_regex import RegexRefused, compile_linear
 
 MAX_SUBJECT = 2048  # regexes only ever see this many characters (RE2 is linear in them)
 _ORDER = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}

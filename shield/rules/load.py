@@ -15,7 +15,7 @@ from pathlib import Path
 
 import yaml
 
-from shield.facts.catalog import DEFAULT_WINDOWS, Window, catalog
+from shield.facts.catalog import catalog
 from shield.model import Action, NamedList
 from shield.rules.condition import Compiler
 from shield.rules.expr import ExprError, ExprErrors, Node, parse
@@ -35,6 +35,8 @@ from shield.rules.source import (
     sequence,
     text,
 )
+from shield.settings import yaml_reader
+from shield.settings.schema import DEFAULT_WINDOWS, Window
 
 FILE_KEYS = ("rules", "policy", "lists")
 RULE_KEYS = ("id", "description", "when", "score", "action", "ban", "routes", "tags", "mode", "enabled")
@@ -129,7 +131,7 @@ def load_texts(
 
 def ruleset_hash(texts: Mapping[str, str]) -> str:
     """sha256 of the canonical content (comments and spacing do not change it), 12 hex digits."""
-    canon = {Path(p).name: yaml.load(t, Loader=yaml.CSafeLoader) for p, t in texts.items()}
+    canon = {Path(p).name: yaml_reader.load(t, file=p) for p, t in texts.items()}
     blob = json.dumps(canon, sort_keys=True, separators=(",", ":"), default=str).encode()
     return hashlib.sha256(blob).hexdigest()[:12]
 

@@ -73,5 +73,5 @@ def geoip_warning(settings: Settings) -> str | None:
     return (
         f"no GeoIP database configured ({' and '.join(f'geoip.{m}' for m in missing)}): "
         f"{'; '.join(facts[m] for m in missing)} are absent and the rules that need them never fire; "
-        "point geoip.country and geoip.asn at a MaxMind, IPinfo or DB-IP .mmdb (see geoip/README.md)"
+        "point geoip.country and geoip.asn at a MaxMind, IPinfo or DB-IP .mmdb (see docs/geoip.md)"
     )

@@ -16,11 +16,11 @@ from pathlib import Path
 import structlog
 from aiohttp import web
 
-from shield.facts.catalog import DEFAULT_WINDOWS, Window
 from shield.model import NamedList
 from shield.rules.load import load_rules
 from shield.rules.score import RuleSet
 from shield.rules.source import RuleErrors
+from shield.settings.schema import DEFAULT_WINDOWS, Window
 
 ListsLoader = Callable[[Path], Mapping[str, NamedList]]
 log = structlog.get_logger()

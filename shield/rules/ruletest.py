@@ -28,11 +28,12 @@ from typing import Any
 import yaml
 
 from shield.decision.decide import decide
-from shield.facts.catalog import DEFAULT_WINDOWS, FactSpec, Window, catalog, counter_names
+from shield.facts.catalog import FactSpec, catalog, counter_names
 from shield.model import Action, Decision, FactValue
 from shield.rules.score import Rule, RuleSet
 from shield.rules.source import RuleErrors, Source, boolean, check_keys, integer, mapping, scalar, sequence
-from shield.settings.schema import ChallengeSettings
+from shield.settings import yaml_reader
+from shield.settings.schema import DEFAULT_WINDOWS, ChallengeSettings, Window
 
 CASE_KEYS = ("name", "route", "facts", "counters", "credit", "solved", "expect")
 EXPECT_KEYS = ("action", "rules", "includes", "excludes", "shadow_rules", "rate_limited", "score")
@@ -131,7 +132,7 @@ def _facts(src: Source, node: yaml.Node, specs: Mapping[str, FactSpec]) -> dict[
         if spec is None:
             src.error(knode, f"unknown fact '{name}'")
             continue
-        value = yaml.load(yaml.serialize(vnode), Loader=yaml.CSafeLoader)
+        value = yaml_reader.construct(vnode, file=src.path)
         checked = _typed(value, spec.type)
         if checked is None:
             src.error(vnode, f"{name} must be {_TYPE_WORDS[spec.type]}, not {value!r}")
@@ -156,7 +157,7 @@ def _expect(src: Source, node: yaml.Node) -> dict[str, Any]:
     check_keys(src, items, EXPECT_KEYS, "expect")
     out: dict[str, Any] = {}
     for key, (_, vnode) in items.items():
-        value = yaml.load(yaml.serialize(vnode), Loader=yaml.CSafeLoader)
+        value = yaml_reader.construct(vnode, file=src.path)
         if key == "action" and value not in {a.value for a in Action}:
             src.error(vnode, f"expect.action must be one of {', '.join(a.value for a in Action)}")
         elif key in ("rules", "includes", "excludes", "shadow_rules") and not isinstance(value, list):

@@ -10,9 +10,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from shield.facts.catalog import DEFAULT_WINDOWS, Window, catalog
+from shield.facts.catalog import catalog
 from shield.model import Action
 from shield.rules.ruletest import CASE_KEYS, EXPECT_KEYS
+from shield.settings.schema import DEFAULT_WINDOWS, Window
 
 _JSON_TYPES: dict[str, dict[str, Any]] = {
     "bool": {"type": "boolean"},

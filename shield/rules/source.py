@@ -1,18 +1,17 @@
 """YAML with places: every value keeps its file, line and column, so every error can say where.
 
-yaml.compose (C loader) gives nodes with start marks; these helpers read them and collect
-problems instead of stopping at the first, so an analyst sees every mistake at once.
+The one YAML reader (shield.settings.yaml_reader) gives nodes with start marks; these helpers read
+them and collect problems instead of stopping at the first, so an analyst sees every mistake at once.
 """
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field
 
 import yaml
 
-from shield.settings.yaml_compose import AliasRefused, compose
+from shield.settings import yaml_reader
 
 
 @dataclass(slots=True, frozen=True)
@@ -23,7 +22,7 @@ class RuleError:
     message: str
 
     def __str__(self) -> str:
-        return f"{self.path}:{self.line}:{self.col}: {self.message}"
+        return str(yaml_reader.YamlProblem(self.path, self.line, self.col, self.message))
 
 
 class RuleErrors(Exception):
@@ -44,16 +43,11 @@ class Source:
 
     def compose(self) -> yaml.Node | None:
         try:
-            return compose(self.text)  # security: aliases refused (a "billion laughs" file hangs no reader)
-        except AliasRefused as e:
-            mark = e.problem_mark
-            line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-            self.errors.append(RuleError(self.path, line, col, str(e.problem)))
-            return None
-        except yaml.MarkedYAMLError as e:
-            mark = e.problem_mark or e.context_mark
-            line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-            self.errors.append(RuleError(self.path, line, col, f"YAML: {e.problem or e.context}"))
+            # security: aliases refused (a "billion laughs" file hangs no reader)
+            return yaml_reader.compose_text(self.text, file=self.path)
+        except yaml_reader.YamlUnreadable as e:
+            p = e.problem
+            self.errors.append(RuleError(p.file, p.line, p.col, p.message))
             return None
 
     def error(self, node: yaml.Node, message: str) -> None:
@@ -97,7 +91,7 @@ def mapping(src: Source, node: yaml.Node, what: str) -> dict[str, tuple[yaml.Nod
             src.error(k, f"{what}: keys must be plain names")
             continue
         if k.value in out:
-            src.error(k, f"duplicate key '{k.value}' in {what}")
+            src.error(k, yaml_reader.duplicate_key(k.value, what, out[k.value][0].start_mark.line + 1))
             continue
         out[k.value] = (k, v)
     return out
@@ -106,9 +100,7 @@ def mapping(src: Source, node: yaml.Node, what: str) -> dict[str, tuple[yaml.Nod
 def check_keys(src: Source, items: dict[str, tuple[yaml.Node, yaml.Node]], allowed: Collection[str], what: str) -> None:
     for key, (knode, _) in items.items():
         if key not in allowed:
-            close = difflib.get_close_matches(key, list(allowed), n=1, cutoff=0.6)
-            hint = f" (did you mean '{close[0]}'?)" if close else f" (expected one of: {', '.join(sorted(allowed))})"
-            src.error(knode, f"unknown key '{key}' in {what}{hint}")
+            src.error(knode, yaml_reader.unknown_key(key, allowed, what))
 
 
 def scalar(src: Source, node: yaml.Node, what: str) -> str | None:

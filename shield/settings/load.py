@@ -7,7 +7,6 @@ a default needs no change here. Precedence: defaults < YAML < environment < CLI 
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import ipaddress
 import os
 import re
@@ -19,15 +18,12 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-import yaml
-
-from shield.challenge.pow import MAX_DIFFICULTY
-from shield.facts.catalog import Window
-from shield.rules.linear_regex import RegexRefused, compile_linear
-from shield.settings.schema import ChallengeSettings, FieldRef, RouteSettings, Settings
-from shield.settings.yaml_compose import AliasRefused, compose
+from shield.settings import yaml_reader
+from shield.settings.linear_regex import RegexRefused, compile_linear
+from shield.settings.schema import MAX_DIFFICULTY, ChallengeSettings, FieldRef, RouteSettings, Settings, Window
 
 ENV_PREFIX = "SHIELD_"
+TOP = "the settings"  # how messages name the top level of shield.yaml
 HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT"})
 STORE_SCHEMES = frozenset({"memory", "redis", "rediss", "redis+sentinel", "redis+cluster", "unix"})
 # Keys that are not Settings fields: where a secret is read from, never the secret itself.
@@ -42,7 +38,8 @@ _UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
 class SettingsError(Exception):
-    """Every problem of a configuration, one `place: key.path: reason` per line."""
+    """Every problem of a configuration, one `file:line:col: key.path: reason` per line (the place is
+    `env SHIELD_X` or `--flag` for a value that came from there)."""
 
     def __init__(self, problems: list[str]) -> None:
         super().__init__("\n".join(problems))
@@ -66,6 +63,11 @@ class _Loader:
         where = self._origin_of(path)
         self.problems.append(f"{where}: {path}: {reason}" if where else f"{path}: {reason}")
 
+    def problem_here(self, path: str, message: str) -> None:
+        """A problem whose message names its key itself: `place: message`."""
+        where = self._origin_of(path)
+        self.problems.append(f"{where}: {message}" if where else message)
+
     def _origin_of(self, path: str) -> str | None:
         """Where `path` or its nearest written parent came from."""
         p = path
@@ -78,40 +80,23 @@ class _Loader:
     # -- sources -------------------------------------------------------------------------------
 
     def read_yaml(self, path: Path) -> dict[str, Any]:
+        file = str(path)
         try:
-            text = path.read_text(encoding="utf-8")
+            doc = yaml_reader.read(path, top=TOP)  # security: aliases refused before anything expands them
         except OSError as exc:
-            self.problems.append(f"{path}: cannot read: {exc.strerror or exc}")
+            self.problems.append(f"{file}: cannot read: {exc.strerror or exc}")
             return {}
-        try:
-            node = compose(text)  # security: aliases refused before anything expands them
-            data = yaml.load(text, Loader=yaml.CSafeLoader)
-        except AliasRefused as exc:
-            self.problems.append(f"{path}{_place(exc.problem_mark)}: {exc.problem}")
+        except yaml_reader.YamlUnreadable as exc:
+            self.problems.append(str(exc.problem))
             return {}
-        except yaml.YAMLError as exc:
-            where = _place(getattr(exc, "problem_mark", None))
-            self.problems.append(f"{path}{where}: not valid YAML: {getattr(exc, 'problem', exc)}")
+        self.problems += [str(p) for p in doc.duplicates]  # the last one wins, but never in silence
+        if doc.data is None:
             return {}
-        if data is None:
+        if not isinstance(doc.data, dict):
+            self.problems.append(f"{file}:1:1: the top level must be a mapping of keys")
             return {}
-        if not isinstance(data, dict):
-            self.problems.append(f"{path}: the top level must be a mapping of keys")
-            return {}
-        self._record_lines(node, "", path.name)
-        return data
-
-    def _record_lines(self, node: yaml.Node | None, path: str, name: str) -> None:
-        if isinstance(node, yaml.MappingNode):
-            for k, v in node.value:
-                key = f"{path}.{k.value}" if path else str(k.value)
-                self.origin[key] = f"{name}{_place(k.start_mark)}"
-                self._record_lines(v, key, name)
-        elif isinstance(node, yaml.SequenceNode):
-            for i, v in enumerate(node.value):
-                key = f"{path}[{i}]"
-                self.origin[key] = f"{name}{_place(v.start_mark)}"
-                self._record_lines(v, key, name)
+        self.origin.update({key: f"{file}:{line}:{col}" for key, (line, col) in doc.positions.items() if key})
+        return doc.data
 
     def apply_env(self, raw: dict[str, Any], env: Mapping[str, str]) -> None:
         for path in _leaf_paths(Settings, "") + list(SECRET_FILES):
@@ -137,9 +122,8 @@ class _Loader:
         names = [f.name for f in fields(cls)]
         for key in data:
             if key not in names:
-                close = difflib.get_close_matches(str(key), names, n=1)
-                hint = f" (did you mean '{close[0]}'?)" if close else ""
-                self.problem(_join(path, str(key)), f"unknown key{hint}")
+                where = path or TOP
+                self.problem_here(_join(path, str(key)), yaml_reader.unknown_key(str(key), names, where))
         kwargs: dict[str, Any] = {}
         for f in fields(cls):
             if f.name not in data:
@@ -249,11 +233,6 @@ class _Loader:
 
 
 _BAD: Any = object()
-
-
-def _place(mark: yaml.Mark | None) -> str:
-    """`:line:col` (1-based) of a YAML mark, or nothing."""
-    return f":{mark.line + 1}:{mark.column + 1}" if mark is not None else ""
 
 
 def _kind(value: Any) -> str:
@@ -420,8 +399,7 @@ def _check_route(loader: _Loader, route: RouteSettings, path: str, seen: set[str
         loader.problem(f"{path}.path", f"must start with '/', got {route.path!r}")
     for method in sorted(route.methods):
         if method.upper() not in HTTP_METHODS:
-            close = difflib.get_close_matches(method.upper(), sorted(HTTP_METHODS), n=1)
-            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            hint = yaml_reader.did_you_mean(method.upper(), HTTP_METHODS)
             loader.problem(f"{path}.methods", f"unknown method {method!r}{hint}")
     if route.max_body == 0:
         loader.problem(f"{path}.max_body", "must be at least 1")

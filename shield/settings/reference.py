@@ -15,9 +15,8 @@ from dataclasses import dataclass, fields, is_dataclass
 from pathlib import Path
 from typing import Any
 
-from shield.facts.catalog import Window
 from shield.settings.load import SECRET_FILES, env_var
-from shield.settings.schema import Settings
+from shield.settings.schema import Settings, Window
 
 # Defaults that are not a value worth printing: a path on the build machine, or a secret made at start.
 _DEFAULT_TEXT = {

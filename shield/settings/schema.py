@@ -13,18 +13,39 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from shield.facts.catalog import DEFAULT_WINDOWS, Window
-
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+# security: a puzzle above this would never be solved by a phone; a token claiming more is forged anyway.
+# Here (not in shield.challenge.pow, which enforces it) so the loader refuses a config beyond it.
+MAX_DIFFICULTY = 32
 
-PROJECT_DIR = Path(__file__).resolve().parents[2]
-# The bundled rule pack (repo-relative; the Dockerfile copies it), used when the config names none.
-BUNDLED_RULES = PROJECT_DIR / "rules"
+PACKAGE_DIR = Path(__file__).resolve().parents[1]
+PROJECT_DIR = PACKAGE_DIR.parent  # the source checkout (tests and docs read it); not in a wheel
+# The bundled rule pack, package data (a wheel ships it), used when the config names none.
+BUNDLED_RULES = PACKAGE_DIR / "rules" / "bundled"
 # The demo world: a made-up GeoIP database over documentation and benchmarking ranges, and the
 # lists that go with it (its hosting ASNs, carriers, relays). Only `shield demo`, `./dev run`, the
-# simulator and the tests that ask for it load these; a plain `shield run` has no GeoIP.
-DEMO_GEOIP = PROJECT_DIR / "geoip" / "demo.mmdb"
-DEMO_LISTS = PROJECT_DIR / "geoip" / "demo-lists"
+# simulator and the tests that ask for it load these; a plain `shield run` has no GeoIP. They are
+# the simulator's package data; this module only names where they are (it imports nothing of sim).
+DEMO_DATA = PACKAGE_DIR / "sim" / "data"
+DEMO_CSV = DEMO_DATA / "demo.csv"
+DEMO_GEOIP = DEMO_DATA / "demo.mmdb"
+DEMO_LISTS = DEMO_DATA / "demo-lists"
+
+
+@dataclass(slots=True, frozen=True)
+class Window:
+    """A sliding window over which counters are kept, named as it appears in fact names (`windows:`)."""
+
+    name: str  # "1m", "10m", "1h", "24h"
+    seconds: int
+
+
+DEFAULT_WINDOWS: tuple[Window, ...] = (
+    Window("1m", 60),
+    Window("10m", 600),
+    Window("1h", 3600),
+    Window("24h", 86400),
+)
 
 
 @dataclass(slots=True, frozen=True)

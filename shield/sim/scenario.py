@@ -10,11 +10,12 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal, cast
 
+from shield.settings.yaml_reader import Position, YamlUnreadable, read, unknown_key
 from shield.sim.agents import AGENT_KINDS, AgentKind
 from shield.sim.world import resolve_subnet
-from shield.sim.yamlpos import Position, YamlShapeError, read_yaml
 
 BUNDLED_DIR = Path(__file__).resolve().parent / "scenarios"
+TOP = "a scenario"  # how messages name the top level of a scenario file
 Mode = Literal["stuffing", "spray", "targeted"]
 Shape = Literal["constant", "burst", "ramp"]
 Rotate = Literal["per_request", "per_address", "fixed"]
@@ -102,10 +103,17 @@ def load(name_or_path: str) -> Scenario:
     if not path.is_file():
         raise ScenarioError(f"{name_or_path}: no such scenario file (bundled: {', '.join(bundled_names())})")
     try:
-        data, pos = read_yaml(path)
-    except YamlShapeError as exc:
-        raise ScenarioError(str(exc)) from None
-    return parse(data, pos, source=str(path))
+        doc = read(path, top=TOP)
+    except YamlUnreadable as exc:
+        raise ScenarioError(str(exc.problem)) from None
+    problems = [str(p) for p in doc.duplicates]  # the last one wins, but never in silence
+    try:
+        scenario = parse(doc.data, doc.positions, source=str(path))
+    except ScenarioError as exc:
+        problems.append(str(exc))
+    if problems:
+        raise ScenarioError("\n".join(problems))
+    return scenario
 
 
 class _Reader:
@@ -116,8 +124,12 @@ class _Reader:
         self.errors: list[str] = []
 
     def error(self, path: str, message: str) -> None:
+        self.error_here(path, f"{path}: {message}")
+
+    def error_here(self, path: str, message: str) -> None:
+        """A problem whose message names its key itself."""
         line, col = self.pos.get(path) or self.pos.get(path.rsplit(".", 1)[0], (1, 1))
-        self.errors.append(f"{self.source}:{line}:{col}: {path}: {message}")
+        self.errors.append(f"{self.source}:{line}:{col}: {message}")
 
     def get(self, path: str, default: Any = None) -> Any:
         node: Any = self.data
@@ -206,7 +218,7 @@ def parse(data: Any, pos: dict[str, Position], *, source: str) -> Scenario:
     r = _Reader(data, pos, source)
     for key in data:
         if key not in _KNOWN:
-            r.error(key, f"unknown key (known: {', '.join(sorted(_KNOWN))})")
+            r.error_here(key, unknown_key(str(key), _KNOWN, TOP))
     name = r.typed("name", str, Path(source).stem)
     pow_enabled = r.typed("pow_solve.enabled", bool, False)
     scenario = Scenario(

@@ -1,7 +1,7 @@
 """The simulated world: the address ranges of the demo GeoIP database, by what they stand for.
 
 Addresses only ever travel in X-Forwarded-For from 127.0.0.1; nothing is contacted at them.
-The table mirrors geoip/demo.csv exactly, so the simulator and the demo database agree. It lives
+The table mirrors shield/sim/data/demo.csv exactly, so the simulator and the demo database agree. It lives
 in documentation and benchmarking space only (198.18.0.0/15, 192.0.2.0/24, 198.51.100.0/24,
 2001:db8::/32): never in ranges real networks use inside. IPv4 runs out there, so most networks
 are IPv6 /40s: 256 /48s each, shield's IPv6 subnet, as a /16 holds 256 of its IPv4 /24s.

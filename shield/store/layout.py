@@ -11,7 +11,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from shield.facts.catalog import DIMENSIONS, DISTINCT, SITE_WINDOWS, Window
+from shield.facts.catalog import DIMENSIONS, DISTINCT, SITE_WINDOWS
+from shield.settings.schema import Window
 
 # Measures kept per dimension (a: attempts, f: failures, s: successes) and their fact words.
 MEASURES: tuple[tuple[str, str], ...] = (("a", "attempts"), ("f", "failures"), ("s", "successes"))

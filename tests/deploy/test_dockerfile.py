@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from shield.settings.load import load_settings
-from shield.settings.schema import Settings
+from shield.settings.schema import BUNDLED_RULES, Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 HADOLINT = shutil.which("hadolint") or str(Path(sys.executable).parent / "hadolint")
@@ -121,5 +121,14 @@ def test_example_config_loads_and_names_every_default() -> None:
         if name in ("rules", "geoip", "secret"):
             continue  # paths are relative to the example's folder; the secret is never in the file
         assert getattr(example, name) == getattr(defaults, name), name
-    assert example.rules == ROOT / "rules"
+    assert example.rules == BUNDLED_RULES  # no path to copy wrong: the pack inside the package
     assert example.geoip == defaults.geoip  # no GeoIP unless the operator names a database: never the demo world
+
+
+def test_image_rules_are_the_pack_the_package_installed() -> None:
+    # the rule pack is package data: the image's /etc/shield/rules is the wheel's copy, not the source tree's
+    build, final = _stages((ROOT / "Dockerfile").read_text())
+    python = build[0].split(":")[1].split("-")[0]  # python:3.11-slim -> 3.11
+    site = f"/opt/shield/lib/python{python}/site-packages"
+    assert f"COPY --from=build {site}/shield/rules/bundled /etc/shield/rules" in final
+    assert not any(line.startswith("COPY rules") for line in final)

@@ -17,7 +17,7 @@ from shield.facts.enrich.geoip_build import build_from_csv
 from shield.facts.enrich.lists import load_list_folders, load_lists
 from shield.facts.enrich.useragent import make_resolver
 from shield.facts.identity.keyed import Keyer
-from shield.settings.schema import BUNDLED_RULES, DEFAULT_ROUTES, PROJECT_DIR, ClientSettings, GeoipSettings, Settings
+from shield.settings.schema import BUNDLED_RULES, DEFAULT_ROUTES, DEMO_CSV, ClientSettings, GeoipSettings, Settings
 from shield.sim.world import demo_world
 from shield.store.base import Observation
 from tests.facts.identity import client_headers as ch
@@ -351,7 +351,7 @@ def test_without_geoip_the_geo_facts_are_absent(resolver: Any, tmp_path: Path) -
 
 def test_refresh_picks_up_a_replaced_database_and_forgets_cached_addresses(resolver: Any, tmp_path: Path) -> None:
     live = tmp_path / "live.mmdb"
-    build_from_csv(PROJECT_DIR / "geoip" / "demo.csv", live)
+    build_from_csv(DEMO_CSV, live)
     settings_ = Settings(geoip=GeoipSettings(country=live, asn=live))
     builder = FactBuilder.from_settings(settings_, keyer=KEYER, lists={}, ua_resolver=resolver)
     assert build(builder, ch.curl(), "2001:db8:1001::1").facts["ip.country"] == "JP"

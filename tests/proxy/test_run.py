@@ -156,7 +156,7 @@ async def test_bad_config_exits_2_listing_every_problem(tmp_path: Path) -> None:
     assert "Traceback" not in text
     for expected in (
         "shield.yaml:1:1: listen: expected HOST:PORT",
-        "shield.yaml:2:1: upstrem: unknown key (did you mean 'upstream'?)",
+        "shield.yaml:2:1: unknown key 'upstrem' in the settings (did you mean 'upstream'?)",
         "shield.yaml:3:1: workers: expected an integer, got 'two'",
         "shield.yaml:4:19: trusted_proxies[0]: not a valid CIDR",
         "shield.yaml:8:5: routes[0].methods: unknown method 'PSOT' (did you mean 'POST'?)",

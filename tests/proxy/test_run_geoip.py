@@ -16,11 +16,10 @@ import aiohttp
 import orjson
 import pytest
 
-from shield.settings.schema import PROJECT_DIR, GeoipSettings, Settings
+from shield.settings.schema import DEMO_GEOIP, GeoipSettings, Settings
 from tests.fixtures.upstream import Upstream
 from tests.proxy.test_run import start_shield
 
-DEMO_GEOIP = PROJECT_DIR / "geoip" / "demo.mmdb"
 TOKEN = {"Authorization": "Bearer t0ken"}
 GEO_RULES = {"overseas_new_country", "overseas_new_asn", "overseas_new_device", "overseas_unknown_account",
              "impossible_travel", "hosting_asn", "hosting_unfamiliar_under_attack"}

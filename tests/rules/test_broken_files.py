@@ -57,7 +57,7 @@ EXPECTED = [
     "tests/rules/broken/types.yaml:16:11: a condition must be true or false, but this is a number",
     "tests/rules/broken/types.yaml:21:38: 'and' needs true/false on both sides, but this is a number",
     "tests/rules/broken/types.yaml:26:25: a list holds either numbers or strings, not a mix (and no true/false)",
-    "tests/rules/broken/yaml_syntax.yaml:6:10: YAML: did not find expected ',' or '}'",
+    "tests/rules/broken/yaml_syntax.yaml:6:10: not valid YAML: did not find expected ',' or '}'",
 ]
 
 

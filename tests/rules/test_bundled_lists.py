@@ -9,9 +9,8 @@ import ipaddress
 import yaml
 
 from shield.facts.enrich.lists import CidrList, IntList, load_lists
-from shield.settings.schema import BUNDLED_RULES, PROJECT_DIR
+from shield.settings.schema import BUNDLED_RULES, DEMO_CSV, DEMO_LISTS
 
-DEMO_CSV = PROJECT_DIR / "geoip" / "demo.csv"
 # RFC 5398 documentation ASNs and RFC 6996 private-use ASNs: never a real network's number.
 RESERVED_ASNS = (range(64496, 64512), range(64512, 65535), range(65536, 65552), range(4200000000, 4294967295))
 
@@ -50,7 +49,7 @@ def test_no_bundled_network_list_covers_the_demo_world() -> None:
 
 
 def test_the_demo_lists_name_the_demo_worlds_hosting_carriers_and_relays() -> None:
-    demo = load_lists(PROJECT_DIR / "geoip" / "demo-lists")
+    demo = load_lists(DEMO_LISTS)
     rows = _demo_rows()
     hosting = {int(r["asn"]) for r in rows if "hosting" in r["note"] or "VPN" in r["note"]}
     mobile = {int(r["asn"]) for r in rows if r["note"].startswith("mobile carrier")}

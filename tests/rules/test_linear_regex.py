@@ -85,7 +85,7 @@ def test_app_ua_pattern_re2_cannot_run_is_refused_at_load_with_its_place(tmp_pat
         load_settings(config, env={})
     # the settings loader's places are file:line:col (the key's value)
     assert str(caught.value) == (
-        "shield.yaml:2:3: client.app_ua_pattern: cannot run in linear time (RE2): lookaround (?!"
+        f"{config}:2:3: client.app_ua_pattern: cannot run in linear time (RE2): lookaround (?!"
     )
 
 

@@ -7,9 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from shield.facts.catalog import Window
 from shield.settings.load import SettingsError, env_var, listen_problem, load_settings
-from shield.settings.schema import FieldRef, Settings
+from shield.settings.schema import FieldRef, Settings, Window
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -124,9 +123,13 @@ BAD = [
     (
         "unknown_key_did_you_mean",
         "upstrem: http://x\n",
-        "shield.yaml:1:1: upstrem: unknown key (did you mean 'upstream'?)",
+        "shield.yaml:1:1: unknown key 'upstrem' in the settings (did you mean 'upstream'?)",
     ),
-    ("nested_unknown_key", "admin: {listn: x}\n", "admin.listn: unknown key (did you mean 'listen'?)"),
+    (
+        "nested_unknown_key",
+        "admin: {listn: x}\n",
+        "shield.yaml:1:9: unknown key 'listn' in admin (did you mean 'listen'?)",
+    ),
     ("wrong_type_int", "workers: many\n", "workers: expected an integer, got 'many'"),
     ("negative_int", "workers: -1\n", "workers: must not be negative"),
     ("wrong_type_bool", "reload_rules: maybe\n", "reload_rules: expected true or false"),
@@ -153,7 +156,7 @@ BAD = [
         "routes[0].methods: unknown method 'PSOT' (did you mean 'POST'?)",
     ),
     ("top_level_list", "- a\n- b\n", "the top level must be a mapping"),
-    ("invalid_yaml", "listen: [\n", "not valid YAML"),
+    ("invalid_yaml", "listen: [\n", "shield.yaml:2:1: not valid YAML: "),
     ("missing_secret_file", "secret_file: nope.txt\n", "secret_file: cannot read"),
     (
         "max_difficulty_beyond_the_pow",
@@ -225,7 +228,7 @@ def test_a_pool_of_zero_connections_is_refused_with_its_place(tmp_path: Path) ->
     config = write(tmp_path, "upstream_options:\n  pool_size: 0\n")
     with pytest.raises(SettingsError) as err:
         load_settings(config, env={})
-    assert err.value.problems == ["shield.yaml:2:3: upstream_options.pool_size: must be at least 1"]
+    assert err.value.problems == [f"{config}:2:3: upstream_options.pool_size: must be at least 1"]
 
 
 @pytest.mark.parametrize(

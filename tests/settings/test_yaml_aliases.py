@@ -15,7 +15,7 @@ import pytest
 
 from shield.rules.load import load_rules
 from shield.rules.ruletest import load_cases
-from shield.settings.yaml_compose import ALIASES_REFUSED
+from shield.settings.yaml_reader import ALIASES_REFUSED
 from shield.sim.scenario import load as load_scenario
 from tests.settings.yaml_bombs import billion_laughs
 

@@ -10,7 +10,7 @@ import pytest
 from shield.facts.enrich.geo import GeoLookup
 from shield.facts.enrich.geoip_build import parse_csv
 from shield.proxy.client_ip import subnet_of
-from shield.settings.schema import DEMO_GEOIP, PROJECT_DIR
+from shield.settings.schema import DEMO_CSV, DEMO_GEOIP
 from shield.sim import scenario
 from shield.sim.events import LEGIT
 from shield.sim.plan import accounts_for, make_plan
@@ -96,7 +96,6 @@ def test_versions_update_during_the_run(plan) -> None:  # type: ignore[no-untype
     assert {"5.2.1", "5.3.0"} <= versions
 
 
-DEMO_CSV = PROJECT_DIR / "geoip" / "demo.csv"
 
 
 def test_chrome_sends_client_hints_and_japanese_accept_language(plan) -> None:  # type: ignore[no-untyped-def]

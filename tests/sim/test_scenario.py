@@ -57,11 +57,11 @@ def test_a_copied_file_loads_by_path(tmp_path: Path) -> None:
         (GOOD.replace("foreign-hosting", "203.0.113.0/24"), "addresses.pools.203.0.113.0/24: unknown address pool"),
         (GOOD + "agents:\n  kinds: {lynx: 1}\n", ":11:11: agents.kinds.lynx: unknown agent kind"),
         (GOOD + "agents:\n  rotate: hourly\n", ":11:3: agents.rotate: expected one of per_request"),
-        (GOOD + "speed: 9\n", ":10:1: speed: unknown key"),
+        (GOOD + "speed: 9\n", ":10:1: unknown key 'speed' in a scenario (did you mean 'seed'?)"),
         (GOOD + "mode: spray\n", "passwords: mode spray needs a list of passwords"),
         (GOOD + "targets:\n  attempts_per_day: [3, 1]\n", ":11:3: targets.attempts_per_day: expected [low, high]"),
         (GOOD + "pow_solve:\n  enabled: yes please\n", ":11:3: pow_solve.enabled: expected bool"),
-        ("name: [unclosed\n", ":2:1: "),
+        ("name: [unclosed\n", ":2:1: not valid YAML: "),
         ("- just\n- a list\n", ":1:1: a scenario is a mapping"),
     ],
     ids=[

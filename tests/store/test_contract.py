@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 
 from shield.clock import FakeClock
-from shield.facts.catalog import DEFAULT_WINDOWS, counter_names
+from shield.facts.catalog import counter_names
 from shield.model import Outcome
+from shield.settings.schema import DEFAULT_WINDOWS
 from shield.store.base import Observation, Store
 
 DAY = 86400.0

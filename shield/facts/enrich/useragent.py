@@ -15,7 +15,7 @@ from ua_parser import Domain, load_builtins
 from ua_parser.regex import Resolver
 
 from shield.facts.enrich.automation import AUTOMATION, automation_name, compile_automation
-from shield.rules.linear_regex import compile_linear
+from shield.settings.linear_regex import compile_linear
 
 # security: regexes over a 100 kB header would burn CPU; real user agents are < 300 chars.
 MAX_UA_CHARS = 512

@@ -8,9 +8,8 @@ import structlog
 
 from shield.facts.enrich.geo import EMPTY, GeoLookup, GeoRecord, ReloadingReader, normalise_ip
 from shield.facts.enrich.geoip_build import build_from_csv
-from shield.settings.schema import PROJECT_DIR
+from shield.settings.schema import DEMO_CSV
 
-DEMO_CSV = PROJECT_DIR / "geoip" / "demo.csv"
 WORLD_V1 = """network,country,continent,latitude,longitude,accuracy_radius,asn,asn_org,note
 198.18.0.0/16,JP,AS,35.69,139.69,20,64510,Fiber JP,
 2001:db8:200::/40,JP,AS,35.69,139.69,20,64510,Fiber JP,

@@ -11,7 +11,7 @@ import pytest
 
 from shield.commands.geoip import main
 from shield.facts.enrich.geoip_build import CsvError, parse_csv
-from shield.settings.schema import PROJECT_DIR
+from shield.settings.schema import DEMO_CSV, DEMO_GEOIP
 
 HEADER = "network,country,continent,latitude,longitude,accuracy_radius,asn,asn_org,note\n"
 
@@ -144,7 +144,7 @@ def test_shipped_demo_database_is_built_from_the_shipped_csv(tmp_path: Path) -> 
             "shield.cli",
             "geoip",
             "build",
-            str(PROJECT_DIR / "geoip" / "demo.csv"),
+            str(DEMO_CSV),
             str(tmp_path / "demo.mmdb"),
         ],
         capture_output=True,
@@ -154,7 +154,7 @@ def test_shipped_demo_database_is_built_from_the_shipped_csv(tmp_path: Path) -> 
     assert result.returncode == 0, result.stderr
     with (
         maxminddb.open_database(str(tmp_path / "demo.mmdb")) as fresh,
-        maxminddb.open_database(str(PROJECT_DIR / "geoip" / "demo.mmdb")) as shipped,
+        maxminddb.open_database(str(DEMO_GEOIP)) as shipped,
     ):
         for ip in ("2001:db8:1001::1", "198.18.1.1", "192.0.2.1", "2001:db8:300::1", "2001:db8:4209::9", "192.0.3.1"):
             assert fresh.get(ip) == shipped.get(ip)
@@ -177,7 +177,7 @@ def _inside(net: ipaddress.IPv4Network | ipaddress.IPv6Network) -> bool:
 
 def test_the_demo_world_lives_in_documentation_and_benchmarking_ranges_only() -> None:
     """Never space real networks use inside: the old world read a k3s pod (10.42.0.0/16) as SG hosting."""
-    rows = parse_csv((PROJECT_DIR / "geoip" / "demo.csv").read_text(), "demo.csv")
+    rows = parse_csv(DEMO_CSV.read_text(), "demo.csv")
     outside = [str(row.network) for row in rows if not _inside(row.network)]
     assert rows
     assert outside == []
