@@ -1,17 +1,25 @@
-"""RedisStore: the shared store for several replicas, one Lua round trip per protected request.
+"""RedisStore: the shared store for several replicas, one round trip per protected request.
 
-Key layout (every key starts with the hash tag `{<prefix>}:`, default `{shield}:`, so each
-script touches one Redis Cluster slot):
+Key layout. Every entity (a dimension's value) has its own hash tag, so on Redis Cluster the
+entities spread over every slot and master (shield.store.routing), and all of one entity's keys
+share its slot:
 
-  {shield}:c:<dim>:<value>            hash  one entity: "n" last write + expiry armed (packed doubles),
+  {shield:<dim>:<value>}              hash  one entity: "n" last write + expiry armed (packed doubles),
                                             "<i>" window i's counts (packed int32: current, previous
                                             bucket per measure), "<k>|<member>" -> last seen (small
                                             distinct set k, up to 64), "<k>~" a large set's HLL state
-  {shield}:site                       hash  the same counters for the site windows (a, f, s, u)
-  {shield}:x:<dim>:<value>:<k>:<i>:<b> HLL  set k's members in window i's bucket b (large sets only)
-  {shield}:h:<account>                JSON  the account history (shield.store.records)
+  {shield:<dim>:<value>}:x:<k>:<i>:<b> HLL  set k's members in window i's bucket b (large sets only)
+  {shield:account:<account>}:h        JSON  the account history (shield.store.records)
+  {shield:site:<k>}                   hash  one site shard: the site windows' counters (a, f, s, u);
+                                            one shard per Cluster master, shard 0 on a single server
   {shield}:bans / {shield}:offenses   hash  "<scope>:<value>" -> ban JSON / "count|last|kept"
-  {shield}:o:<key>                    str   claim_once expiry
+  {shield:o:<key>}                    str   claim_once expiry
+
+One observe is one script call per master (every master: each holds a site shard), sent together
+and awaited together, so latency stays one round trip; each call counts the entities its master
+holds. Scripts on a Cluster carry `#!lua flags=allow-cross-slot-keys` (Redis >= 7.0): they declare
+their master's site shard (for routing) and touch only keys of that master. record_outcome is one
+call per master holding one of the attempt's entities.
 
 Windows are two-bucket approximations (shield.store.sliding; lua/common.lua mirrors it). Counters
 and sets expire (PEXPIRE, re-armed at most hourly) two longest windows plus an hour after the last
@@ -25,7 +33,7 @@ import asyncio
 import hashlib
 import itertools
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from importlib import resources
 from typing import Any
 
@@ -38,8 +46,10 @@ from shield.facts.catalog import DIMENSIONS, DISTINCT, SITE_WINDOWS, Window
 from shield.model import BAN_SCOPES, Ban, BanScope, Outcome
 from shield.settings.schema import Settings
 from shield.store.base import Observation, Signals, StoreUnavailable
-from shield.store.layout import Plan
+from shield.store.layout import SITE_MEASURES, Plan
 from shield.store.records import HISTORY_LISTS, history_from_record
+from shield.store.routing import ClusterRouter, Group, single
+from shield.store.sliding import estimate, weights
 
 DISTINCT_EXACT = 64  # members counted exactly per distinct set; HyperLogLog above
 HLL_REFRESH = 1.0  # seconds between full HyperLogLog merges of one set (cached counts in between)
@@ -88,23 +98,56 @@ class RedisStore:
         self._plan = Plan.build(settings.windows)
         self._days = settings.memory.history_days
         self._p = "{" + prefix + "}:"
+        self._tag = prefix + ":"
         self._bans_key = self._p + "bans"
+        clustered = isinstance(client, RedisCluster)
+        self._router = (
+            ClusterRouter(client, tag=self._tag, bans_key=self._bans_key) if isinstance(client, RedisCluster) else None
+        )
         # security: caps in-flight commands where the pool would raise instead of waiting (Cluster,
         # Sentinel), so a flood queues instead of turning into errors.
         self._gate = asyncio.Semaphore(concurrency) if concurrency else None
-        prelude = _prelude(self._plan, self._p, settings.memory.history_days, settings.memory.history_size)
-        self._scripts = {name: _Script(prelude + _lua(name)) for name in _SCRIPTS}
-        self.round_trips = 0  # commands sent to Redis; the benchmark prints it per observe
+        prelude = _prelude(self._plan, self._p, self._tag, settings.memory.history_days, settings.memory.history_size)
+        # security: on a Cluster, the per-master scripts may touch several slots of their own master
+        # (never another's: Redis refuses non-local keys), which needs the flag (Redis >= 7.0).
+        shebang = "#!lua flags=allow-cross-slot-keys\n" if clustered else ""
+        self._scripts = {
+            name: _Script((shebang if name in _PER_MASTER else "") + prelude + _lua(name)) for name in _SCRIPTS
+        }
+        self._site_widths = [w.seconds for w in SITE_WINDOWS]
+        self._site_names = [f"site.{word}_{w.name}" for w in SITE_WINDOWS for _, word in SITE_MEASURES]
+        self._names = self._plan.names[: len(self._plan.names) - len(self._site_names)]  # the site's come last
+        self.round_trips = 0  # round trips of latency (one per store call); the benchmark prints it
+        self.commands = 0  # commands sent (one per master and call on a Cluster)
 
     # -- the Store port ------------------------------------------------------------------------
 
     async def observe(self, obs: Observation, now: float) -> Signals:
-        counts, hist_raw, ban_raw = await self._run("observe", repr(now), *_values(obs))
+        values = _values(obs)
+        groups = await self._groups(values, every_master=True)
+
+        def args(g: Group) -> list[str]:
+            return [repr(now), g.owned, "1" if g.site else "0", "1" if g.bans else "0", *values]
+
+        replies = await self._per_master("observe", groups, args)
+        counts = [0] * len(self._names)
+        site = [0] * (2 * len(self._site_names))
+        hist_raw: bytes | None = None
+        bans: list[Ban] = []
+        for out, hist, ban, shard in replies:
+            # Every call returns every dimension's counters, zero where it owns none: add them up.
+            counts = [a + b for a, b in zip(counts, out, strict=True)]
+            site = [a + b for a, b in zip(site, shard, strict=True)]
+            hist_raw = hist_raw or hist or None
+            if ban:
+                bans.append(_ban(ban))
+        counters = dict(zip(self._names, counts, strict=True))
+        counters.update(self._site_estimates(site, now))
         history = history_from_record(orjson.loads(hist_raw), now, self._days) if hist_raw else None
         return Signals(
-            counters=dict(zip(self._plan.names, counts, strict=True)),
+            counters=counters,
             history=history,
-            ban=_ban(ban_raw) if ban_raw else None,
+            ban=max(bans, key=lambda b: b.expires_at) if bans else None,
         )
 
     async def record_outcome(self, obs: Observation, outcome: Outcome, *, familiar: bool, now: float) -> None:
@@ -113,7 +156,12 @@ class RedisStore:
         measure = "s" if outcome is Outcome.SUCCESS else "f"
         located = obs.lat is not None and obs.lon is not None
         lat, lon = (repr(obs.lat), repr(obs.lon)) if located else ("", "")
-        await self._run("outcome", repr(now), measure, "1" if familiar else "0", *_values(obs), lat, lon)
+        values = _values(obs)
+
+        def args(g: Group) -> list[str]:
+            return [repr(now), measure, "1" if familiar else "0", g.owned, "1" if g.site else "0", *values, lat, lon]
+
+        await self._per_master("outcome", await self._groups(values, every_master=False), args)
 
     async def add_ban(
         self,
@@ -147,7 +195,8 @@ class RedisStore:
         return max(active, key=lambda b: b.expires_at, default=None)
 
     async def claim_once(self, key: str, *, ttl: float, now: float) -> bool:
-        return bool(await self._run("claim", repr(now), key, repr(float(ttl))))
+        claim_key = "{" + self._tag + "o:" + key + "}"
+        return bool(await self._run("claim", repr(now), repr(float(ttl)), key=claim_key))
 
     async def ping(self) -> None:
         await self._call(self._client.ping())
@@ -162,17 +211,47 @@ class RedisStore:
 
     # -- calls ---------------------------------------------------------------------------------
 
-    async def _run(self, name: str, *args: str) -> Any:
-        script = self._scripts[name]
+    async def _groups(self, values: Sequence[str], *, every_master: bool) -> list[Group]:
+        if self._router is None:
+            return single(self._tag)
+        if isinstance(self._client, RedisCluster):
+            await self._call(self._client.initialize(), trip=False)  # the slot table (once)
+            self.commands -= 1
+        return self._router.groups(values, every_master=every_master)
+
+    async def _per_master(self, name: str, groups: list[Group], args: Callable[[Group], list[str]]) -> list[Any]:
+        """One script call per group, all in flight at once: one round trip of latency."""
+        self.round_trips += 1
         try:
-            return await self._call(self._client.evalsha(script.sha, 1, self._bans_key, *args))
+            return list(await asyncio.gather(*(self._run(name, *args(g), key=g.shard, trip=False) for g in groups)))
+        except rexc.ResponseError as e:
+            # A slot moved between our slot table and the call: refresh, count it as an outage.
+            if self._router is None or "non local key" not in str(e):
+                raise
+            self._router.forget()
+            raise StoreUnavailable(f"redis: {e}") from e
+
+    async def _run(self, name: str, *args: str, key: str | None = None, trip: bool = True) -> Any:
+        script = self._scripts[name]
+        key = key or self._bans_key
+        try:
+            return await self._call(self._client.evalsha(script.sha, 1, key, *args), trip=trip)
         except rexc.NoScriptError:
             # After a restart or failover the script cache is empty: load once, then retry.
-            await self._call(self._client.script_load(script.source))
-            return await self._call(self._client.evalsha(script.sha, 1, self._bans_key, *args))
+            await self._call(self._client.script_load(script.source), trip=False)  # every master on a Cluster
+            return await self._call(self._client.evalsha(script.sha, 1, key, *args), trip=False)
 
-    async def _call(self, command: Any) -> Any:
-        self.round_trips += 1
+    def _site_estimates(self, raw: Sequence[int], now: float) -> dict[str, int]:
+        """The site shards' summed buckets -> the site counters (per site window and measure)."""
+        per_window = len(SITE_MEASURES)
+        w = weights(now, self._site_widths)
+        return {
+            name: estimate(raw[2 * i], raw[2 * i + 1], w[i // per_window]) for i, name in enumerate(self._site_names)
+        }
+
+    async def _call(self, command: Any, *, trip: bool = True) -> Any:
+        self.round_trips += trip
+        self.commands += 1
         try:
             if self._gate is None:
                 return await command
@@ -183,6 +262,7 @@ class RedisStore:
 
 
 _SCRIPTS = ("observe", "outcome", "ban_add", "ban_list", "ban_remove", "claim")
+_PER_MASTER = ("observe", "outcome")
 
 
 def _lua(name: str) -> str:
@@ -190,7 +270,7 @@ def _lua(name: str) -> str:
     return (lua / "common.lua").read_text() + (lua / f"{name}.lua").read_text()
 
 
-def _prelude(plan: Plan, prefix: str, days: int, size: int) -> str:
+def _prelude(plan: Plan, prefix: str, tag: str, days: int, size: int) -> str:
     """The configuration as Lua constants: the scripts are generic, their SHA is per configuration."""
     index = {dim: i + 1 for i, dim in enumerate(DIMENSIONS)}
     distinct = ", ".join(
@@ -200,7 +280,7 @@ def _prelude(plan: Plan, prefix: str, days: int, size: int) -> str:
     ttl_ms = int((2 * plan.max_window + rearm) * 1000)  # the longest window's previous bucket, + rearm
     return "\n".join(
         (
-            f'local P = "{prefix}"',
+            f'local P, T, B = "{prefix}", "{tag}", "{prefix}bans"',
             "local DIMS = {" + ", ".join(f'"{d}"' for d in DIMENSIONS) + "}",
             "local DW = {" + ", ".join(str(w.seconds) for w in plan.windows) + "}",
             "local SW = {" + ", ".join(str(w.seconds) for w in SITE_WINDOWS) + "}",

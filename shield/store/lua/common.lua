@@ -127,6 +127,33 @@ local function bump(key, fr, j, j2)
   return a
 end
 
+-- Every entity has its own hash tag, so entities spread over the Cluster's slots (and masters);
+-- its HyperLogLogs and (accounts) history share the tag: one entity's keys sit on one node.
 local function counter_key(d, v)
-  return P .. 'c:' .. DIMS[d] .. ':' .. v
+  return '{' .. T .. DIMS[d] .. ':' .. v .. '}'
+end
+
+-- The site counters of one shard (KEYS[1]): bumped (measure j, j2) or only read, then returned
+-- raw, per site window and measure the current and previous bucket (the caller adds up the
+-- shards and estimates). A late shard (now before its last write) returns its estimates as current.
+local function site_shard(bump_it, j, j2)
+  local a
+  if bump_it then
+    a = bump(KEYS[1], SITE_FRAME, j, j2)
+  else
+    a = unpack_counts(SITE_FRAME, redis.call('HMGET', KEYS[1], unpack(SITE_FRAME.fields)))
+    roll(SITE_FRAME, a)
+  end
+  local late, out = a[1] > NOW, {}
+  for i = 1, #SW do
+    for m = 1, SITE_FRAME.m do
+      local k = 2 * ((i - 1) * SITE_FRAME.m + m) + 1
+      if late then
+        out[#out + 1] = estimate(SITE_FRAME, a, i, m, true); out[#out + 1] = 0
+      else
+        out[#out + 1] = a[k]; out[#out + 1] = a[k + 1]
+      end
+    end
+  end
+  return out
 end

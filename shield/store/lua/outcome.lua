@@ -1,23 +1,27 @@
--- A login's outcome. ARGV: now, measure ('s' or 'f'), familiar ('1' or '0'), the DIMS values,
--- lat, lon ('' when unknown).
+-- A login's outcome on one node. KEYS[1]: this node's site shard. ARGV: now, measure ('s' or 'f'),
+-- familiar ('1' or '0'), owned (one '1'/'0' per dimension), site ('1': count it in the shard), the
+-- DIMS values, lat, lon ('' when unknown).
 local now = NOW
 local m, familiar = ARGV[2], ARGV[3] == '1'
-local vals = {}
-for i = 1, #DIMS do vals[i] = ARGV[i + 3] end
-local lat, lon = ARGV[#DIMS + 4], ARGV[#DIMS + 5]
+local vals, own = {}, {}
+for i = 1, #DIMS do
+  vals[i] = ARGV[i + 5]
+  own[i] = string.byte(ARGV[4], i) == 49
+end
+local lat, lon = ARGV[#DIMS + 6], ARGV[#DIMS + 7]
 
 for d = 1, #DIMS do
-  if vals[d] ~= '' then
+  if vals[d] ~= '' and own[d] then
     local extra = nil
     if d == ACCOUNT and m == 'f' then extra = MI[familiar and 'ff' or 'fu'] end
     bump(counter_key(d, vals[d]), frame_of(d), MI[m], extra)
   end
 end
-bump(P .. 'site', SITE_FRAME, MI[m])
+if ARGV[5] == '1' then bump(KEYS[1], SITE_FRAME, MI[m]) end
 
-if m ~= 's' or vals[ACCOUNT] == '' then return 0 end
+if m ~= 's' or vals[ACCOUNT] == '' or not own[ACCOUNT] then return 0 end
 -- Success: update the account history (same shape as shield.store.records.updated_record).
-local hkey = P .. 'h:' .. vals[ACCOUNT]
+local hkey = counter_key(ACCOUNT, vals[ACCOUNT]) .. ':h'
 local raw = redis.call('GET', hkey)
 local rec = {}
 if raw then
