@@ -111,9 +111,27 @@ class RedisStore:
         # security: on a Cluster, the per-master scripts may touch several slots of their own master
         # (never another's: Redis refuses non-local keys), which needs the flag (Redis >= 7.0).
         shebang = "#!lua flags=allow-cross-slot-keys\n" if clustered else ""
+        common, bodies = _lua()
         self._scripts = {
-            name: _Script((shebang if name in _PER_MASTER else "") + prelude + _lua(name)) for name in _SCRIPTS
+            name: _Script(
+                (shebang if name in _PER_MASTER else "") + prelude + common + body + f"return run_{name}(KEYS, ARGV)\n"
+            )
+            for name, body in bodies.items()
         }
+        # The same code as one function library (Redis >= 7.0): loaded once per server, so a call
+        # runs only its function, not the whole chunk (constants, tables, closures) every time.
+        code = prelude + common + "".join(bodies.values())
+        self._library = "shield_" + hashlib.sha1(code.encode(), usedforsecurity=False).hexdigest()[:16]
+        self._library_code = (
+            f"#!lua name={self._library}\n"
+            + code
+            + "".join(
+                f"redis.register_function{{function_name='{self._library}_{name}', callback=run_{name}"
+                + (", flags={'allow-cross-slot-keys'}}\n" if name in _PER_MASTER else "}\n")
+                for name in bodies
+            )
+        )
+        self._functions = True  # False once the server says it has no FCALL (Redis < 7.0)
         self._site_widths = [w.seconds for w in SITE_WINDOWS]
         self._site_names = [f"site.{word}_{w.name}" for w in SITE_WINDOWS for _, word in SITE_MEASURES]
         self._names = self._plan.names[: len(self._plan.names) - len(self._site_names)]  # the site's come last
@@ -202,7 +220,11 @@ class RedisStore:
         await self._call(self._client.ping())
 
     async def load_scripts(self) -> None:
-        """Register every script now (optional: the first call of each loads it otherwise)."""
+        """Register the library and every script now (optional: the first call loads them otherwise)."""
+        try:
+            await self._call(self._client.function_load(self._library_code, replace=True), trip=False)
+        except rexc.ResponseError:
+            self._functions = False
         for script in self._scripts.values():
             await self._call(self._client.script_load(script.source))
 
@@ -232,8 +254,20 @@ class RedisStore:
             raise StoreUnavailable(f"redis: {e}") from e
 
     async def _run(self, name: str, *args: str, key: str | None = None, trip: bool = True) -> Any:
-        script = self._scripts[name]
         key = key or self._bans_key
+        if self._functions:
+            function = f"{self._library}_{name}"
+            try:
+                return await self._call(self._client.fcall(function, 1, key, *args), trip=trip)
+            except rexc.ResponseError as e:
+                if "function not found" in str(e).lower():
+                    # First use, or a restart or failover lost the library: load it, then retry.
+                    await self._call(self._client.function_load(self._library_code, replace=True), trip=False)
+                    return await self._call(self._client.fcall(function, 1, key, *args), trip=False)
+                if "unknown command" not in str(e).lower():
+                    raise
+                self._functions = False  # Redis < 7.0: the scripts below
+        script = self._scripts[name]
         try:
             return await self._call(self._client.evalsha(script.sha, 1, key, *args), trip=trip)
         except rexc.NoScriptError:
@@ -265,9 +299,14 @@ _SCRIPTS = ("observe", "outcome", "ban_add", "ban_list", "ban_remove", "claim")
 _PER_MASTER = ("observe", "outcome")
 
 
-def _lua(name: str) -> str:
+def _lua() -> tuple[str, dict[str, str]]:
+    """common.lua, and each script's body as `local function run_<name>(KEYS, ARGV)`."""
     lua = resources.files("shield.store") / "lua"
-    return (lua / "common.lua").read_text() + (lua / f"{name}.lua").read_text()
+    bodies = {
+        name: f"local function run_{name}(KEYS, ARGV)\nbegin(ARGV)\n{(lua / f'{name}.lua').read_text()}end\n"
+        for name in _SCRIPTS
+    }
+    return (lua / "common.lua").read_text(), bodies
 
 
 def _prelude(plan: Plan, prefix: str, tag: str, days: int, size: int) -> str:
@@ -292,7 +331,6 @@ def _prelude(plan: Plan, prefix: str, tag: str, days: int, size: int) -> str:
             f"local NESTED = {'true' if _nested(plan.windows) else 'false'}",
             f"local TTL_MS, REARM = {ttl_ms}, {rearm!r}",
             f"local HDAYS, HSIZE, CAP, REFRESH = {days}, {size}, {DISTINCT_EXACT}, {HLL_REFRESH}",
-            "cjson.encode_number_precision(14)  -- the maximum: milliseconds survive",
             "",
         )
     )

@@ -15,20 +15,31 @@ local MS = {'a', 'f', 's'}
 local MS_ACCOUNT = {'a', 'f', 's', 'ff', 'fu'}
 local MS_SITE = {'a', 'f', 's', 'u'}
 local MI = {a = 1, f = 2, s = 3, ff = 4, fu = 5, u = 4}
-local NOW = tonumber(ARGV[1]) or 0 -- ban_remove passes no time
-
+-- Built once (a function library is loaded once; a script runs this every call), then each call's
+-- bucket starts and previous-bucket weights are set by begin().
 local function frame(ws, m)
   local f = {ws = ws, m = m, start = {}, weight = {}, wfmt = '<' .. string.rep('i4', 2 * m), fields = {'n'}}
   for i = 1, #ws do f.fields[i + 1] = tostring(i) end
-  for i, w in ipairs(ws) do
+  return f
+end
+local FRAMES, SITE_FRAME -- built by the first call (a library's load may not use string)
+local NOW = 0
+
+local function at(f)
+  for i, w in ipairs(f.ws) do
     local b = math.floor(NOW / w)
     f.start[i] = b * w
     f.weight[i] = 1 - (NOW / w - b)
   end
-  return f
 end
-local FRAMES = {[3] = frame(DW, 3), [5] = frame(DW, 5)}
-local SITE_FRAME = frame(SW, 4)
+
+-- Every call starts here: its time is ARGV[1] (ban_remove passes none).
+local function begin(argv)
+  NOW = tonumber(argv[1]) or 0
+  if not FRAMES then FRAMES, SITE_FRAME = {[3] = frame(DW, 3), [5] = frame(DW, 5)}, frame(SW, 4) end
+  at(FRAMES[3]); at(FRAMES[5]); at(SITE_FRAME)
+  cjson.encode_number_precision(14) -- the maximum: milliseconds survive
+end
 
 local function frame_of(d)
   if d == ACCOUNT then return FRAMES[5] end
@@ -133,15 +144,15 @@ local function counter_key(d, v)
   return '{' .. T .. DIMS[d] .. ':' .. v .. '}'
 end
 
--- The site counters of one shard (KEYS[1]): bumped (measure j, j2) or only read, then returned
+-- The site counters of one shard (key): bumped (measure j, j2) or only read, then returned
 -- raw, per site window and measure the current and previous bucket (the caller adds up the
 -- shards and estimates). A late shard (now before its last write) returns its estimates as current.
-local function site_shard(bump_it, j, j2)
+local function site_shard(key, bump_it, j, j2)
   local a
   if bump_it then
-    a = bump(KEYS[1], SITE_FRAME, j, j2)
+    a = bump(key, SITE_FRAME, j, j2)
   else
-    a = unpack_counts(SITE_FRAME, redis.call('HMGET', KEYS[1], unpack(SITE_FRAME.fields)))
+    a = unpack_counts(SITE_FRAME, redis.call('HMGET', key, unpack(SITE_FRAME.fields)))
     roll(SITE_FRAME, a)
   end
   local late, out = a[1] > NOW, {}

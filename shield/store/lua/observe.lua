@@ -203,7 +203,7 @@ for wi = 1, NDW do
 end
 
 -- The shard that counts the attempt is the account's node's (it knows whether the account is known).
-local site = site_shard(ARGV[3] == '1', 1, (vals[ACCOUNT] ~= '' and not known) and 4 or nil)
+local site = site_shard(KEYS[1], ARGV[3] == '1', 1, (vals[ACCOUNT] ~= '' and not known) and 4 or nil)
 
 -- The harshest active ban on any of ip/subnet/asn/account/fp.
 local fields = {}
