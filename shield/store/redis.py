@@ -46,6 +46,7 @@ from shield.facts.catalog import DIMENSIONS, DISTINCT, SITE_WINDOWS, Window
 from shield.model import BAN_SCOPES, Ban, BanScope, Outcome
 from shield.settings.schema import Settings
 from shield.store.base import Observation, Signals, StoreUnavailable
+from shield.store.coalesce import Coalescer
 from shield.store.layout import SITE_MEASURES, Plan
 from shield.store.records import HISTORY_LISTS, history_from_record
 from shield.store.routing import ClusterRouter, Group, single
@@ -67,6 +68,8 @@ UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 RedisClient = Redis | RedisCluster
+# One outcome waiting for its batch: now, measure, familiar, the dimension values, lat, lon.
+_PendingOutcome = tuple[str, str, str, Sequence[str], str, str]
 
 
 class _Script:
@@ -135,6 +138,7 @@ class RedisStore:
         self._site_widths = [w.seconds for w in SITE_WINDOWS]
         self._site_names = [f"site.{word}_{w.name}" for w in SITE_WINDOWS for _, word in SITE_MEASURES]
         self._names = self._plan.names[: len(self._plan.names) - len(self._site_names)]  # the site's come last
+        self._outcomes: Coalescer[_PendingOutcome] = Coalescer(self._flush_outcomes, name="store.outcomes")
         self.round_trips = 0  # round trips of latency (one per store call); the benchmark prints it
         self.commands = 0  # commands sent (one per master and call on a Cluster)
 
@@ -174,12 +178,17 @@ class RedisStore:
         measure = "s" if outcome is Outcome.SUCCESS else "f"
         located = obs.lat is not None and obs.lon is not None
         lat, lon = (repr(obs.lat), repr(obs.lon)) if located else ("", "")
-        values = _values(obs)
+        # Off the request path: outcomes arriving while a batch is in flight share the next one.
+        await self._outcomes.submit((repr(now), measure, "1" if familiar else "0", _values(obs), lat, lon))
 
-        def args(g: Group) -> list[str]:
-            return [repr(now), measure, "1" if familiar else "0", g.owned, "1" if g.site else "0", *values, lat, lon]
-
-        await self._per_master("outcome", await self._groups(values, every_master=False), args)
+    async def _flush_outcomes(self, batch: list[_PendingOutcome]) -> None:
+        """A batch of outcomes: one call per master, each carrying the outcomes it holds entities of."""
+        per_master: dict[str, tuple[Group, list[str]]] = {}
+        for now, measure, familiar, values, lat, lon in batch:
+            for g in await self._groups(values, every_master=False):
+                entry = per_master.setdefault(g.shard, (g, []))
+                entry[1].extend((now, measure, familiar, g.owned, "1" if g.site else "0", *values, lat, lon))
+        await self._per_master("outcome", [g for g, _ in per_master.values()], lambda g: per_master[g.shard][1])
 
     async def add_ban(
         self,
@@ -229,6 +238,7 @@ class RedisStore:
             await self._call(self._client.script_load(script.source))
 
     async def close(self) -> None:
+        await self._outcomes.close()
         await self._client.aclose()
 
     # -- calls ---------------------------------------------------------------------------------

@@ -33,11 +33,16 @@ local function at(f)
   end
 end
 
--- Every call starts here: its time is ARGV[1] (ban_remove passes none).
-local function begin(argv)
-  NOW = tonumber(argv[1]) or 0
+-- The time every window's arithmetic uses (the caller's).
+local function set_now(t)
+  NOW = t
   if not FRAMES then FRAMES, SITE_FRAME = {[3] = frame(DW, 3), [5] = frame(DW, 5)}, frame(SW, 4) end
   at(FRAMES[3]); at(FRAMES[5]); at(SITE_FRAME)
+end
+
+-- Every call starts here: its time is ARGV[1] (ban_remove passes none).
+local function begin(argv)
+  set_now(tonumber(argv[1]) or 0)
   cjson.encode_number_precision(14) -- the maximum: milliseconds survive
 end
 
