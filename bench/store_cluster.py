@@ -39,7 +39,7 @@ def start_cluster(masters: int, workdir: Path) -> tuple[list[subprocess.Popen[by
     """`masters` cluster-enabled redis-servers, the slots split evenly (CLUSTER ADDSLOTSRANGE)."""
     binary = shutil.which("redis-server") or "/usr/bin/redis-server"
     procs, ports = [], []
-    for i in range(masters):
+    for _ in range(masters):
         port = free_port()
         while port + 10000 > 65535:
             port = free_port()
