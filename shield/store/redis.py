@@ -47,9 +47,9 @@ from shield.model import BAN_SCOPES, Ban, BanScope, Outcome
 from shield.settings.schema import Settings
 from shield.store.base import Observation, Signals, StoreUnavailable
 from shield.store.coalesce import Coalescer
-from shield.store.layout import SITE_MEASURES, Plan
+from shield.store.layout import ACCOUNT_MEASURES, MEASURES, SITE_MEASURES, Plan
 from shield.store.records import HISTORY_LISTS, history_from_record
-from shield.store.routing import ClusterRouter, Group, single
+from shield.store.routing import ACCOUNT, ClusterRouter, Group, single
 from shield.store.sliding import estimate, weights
 
 DISTINCT_EXACT = 64  # members counted exactly per distinct set; HyperLogLog above
@@ -138,6 +138,12 @@ class RedisStore:
         self._site_widths = [w.seconds for w in SITE_WINDOWS]
         self._site_names = [f"site.{word}_{w.name}" for w in SITE_WINDOWS for _, word in SITE_MEASURES]
         self._names = self._plan.names[: len(self._plan.names) - len(self._site_names)]  # the site's come last
+        # Where each dimension's counters start in the plan, and how many (every window's measures
+        # and distinct counts); then the account's familiar/unfamiliar failures.
+        sizes = [len(self._plan.windows) * (len(MEASURES) + len(DISTINCT.get(d, {}))) for d in DIMENSIONS]
+        starts = list(itertools.accumulate(sizes, initial=0))
+        self._blocks = list(zip(starts, sizes, strict=False))
+        self._account_split = (starts[-1], len(self._plan.windows) * len(ACCOUNT_MEASURES))
         self._outcomes: Coalescer[_PendingOutcome] = Coalescer(self._flush_outcomes, name="store.outcomes")
         self.round_trips = 0  # round trips of latency (one per store call); the benchmark prints it
         self.commands = 0  # commands sent (one per master and call on a Cluster)
@@ -156,9 +162,8 @@ class RedisStore:
         site = [0] * (2 * len(self._site_names))
         hist_raw: bytes | None = None
         bans: list[Ban] = []
-        for out, hist, ban, shard in replies:
-            # Every call returns every dimension's counters, zero where it owns none: add them up.
-            counts = [a + b for a, b in zip(counts, out, strict=True)]
+        for g, (out, hist, ban, shard) in zip(groups, replies, strict=True):
+            self._place(counts, out, g.owned, values)
             site = [a + b for a, b in zip(site, shard, strict=True)]
             hist_raw = hist_raw or hist or None
             if ban:
@@ -284,6 +289,17 @@ class RedisStore:
             # After a restart or failover the script cache is empty: load once, then retry.
             await self._call(self._client.script_load(script.source), trip=False)  # every master on a Cluster
             return await self._call(self._client.evalsha(script.sha, 1, key, *args), trip=False)
+
+    def _place(self, counts: list[int], out: Sequence[int], owned: str, values: Sequence[str]) -> None:
+        """One call's counters (only the entities it counted, in plan order) into their places."""
+        pos = 0
+        for d, (start, size) in enumerate(self._blocks):
+            if values[d] and owned[d] == "1":
+                counts[start : start + size] = out[pos : pos + size]
+                pos += size
+        if values[ACCOUNT] and owned[ACCOUNT] == "1":
+            start, size = self._account_split
+            counts[start : start + size] = out[pos : pos + size]
 
     def _site_estimates(self, raw: Sequence[int], now: float) -> dict[str, int]:
         """The site shards' summed buckets -> the site counters (per site window and measure)."""

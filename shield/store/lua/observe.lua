@@ -192,14 +192,17 @@ for d = 1, #DIMS do
       n = n + 3
       for k = 1, nd do n = n + 1; out[n] = dcounts[k][wi] end
     end
-  else
-    for _ = 1, NDW * (3 + nd) do n = n + 1; out[n] = 0 end
   end
 end
-for wi = 1, NDW do
-  out[n + 1] = acct and estimate(FRAMES[5], acct, wi, 4, acct_late) or 0
-  out[n + 2] = acct and estimate(FRAMES[5], acct, wi, 5, acct_late) or 0
-  n = n + 2
+-- Only the counted entities' counters are returned (the caller places them): per counted
+-- dimension in DIMS order its windows' measures and distinct counts, then the account's split
+-- failures if this call counted the account.
+if acct then
+  for wi = 1, NDW do
+    out[n + 1] = estimate(FRAMES[5], acct, wi, 4, acct_late)
+    out[n + 2] = estimate(FRAMES[5], acct, wi, 5, acct_late)
+    n = n + 2
+  end
 end
 
 -- The shard that counts the attempt is the account's node's (it knows whether the account is known).
