@@ -31,9 +31,11 @@ class Coalescer(Generic[T]):
             self._task = asyncio.create_task(self._drain(), name=self._name)
         await future
 
-    async def close(self) -> None:
-        """Cancel the flush in flight (shutdown); queued writers see CancelledError."""
+    async def close(self, *, grace: float = 1.0) -> None:
+        """Shutdown: let the queued writes go out for up to `grace` seconds, then cancel the rest."""
         if self._task is not None:
+            with contextlib.suppress(TimeoutError, asyncio.CancelledError):
+                await asyncio.wait_for(asyncio.shield(self._task), grace)
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
