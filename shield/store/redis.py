@@ -30,11 +30,9 @@ caller's `now`.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import itertools
 import re
 from collections.abc import Callable, Mapping, Sequence
-from importlib import resources
 from typing import Any
 
 import orjson
@@ -42,18 +40,17 @@ from redis import exceptions as rexc
 from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
 
-from shield.facts.catalog import DIMENSIONS, DISTINCT, SITE_WINDOWS, Window
-from shield.model import BAN_SCOPES, Ban, BanScope, Outcome
+from shield.facts.catalog import DIMENSIONS, DISTINCT, SITE_WINDOWS
+from shield.model import Ban, BanScope, Outcome
 from shield.settings.schema import Settings
 from shield.store.base import Observation, Signals, StoreUnavailable
 from shield.store.coalesce import Coalescer
 from shield.store.layout import ACCOUNT_MEASURES, MEASURES, SITE_MEASURES, Plan
-from shield.store.records import HISTORY_LISTS, history_from_record
+from shield.store.records import history_from_record
 from shield.store.routing import ACCOUNT, ClusterRouter, Group, single
+from shield.store.scripts import LuaCode
 from shield.store.sliding import estimate, weights
 
-DISTINCT_EXACT = 64  # members counted exactly per distinct set; HyperLogLog above
-HLL_REFRESH = 1.0  # seconds between full HyperLogLog merges of one set (cached counts in between)
 _PREFIX_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 # Errors that mean "Redis is not answering", as opposed to a bug in a script or an argument.
 UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (
@@ -70,16 +67,6 @@ UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (
 RedisClient = Redis | RedisCluster
 # One outcome waiting for its batch: now, measure, familiar, the dimension values, lat, lon.
 _PendingOutcome = tuple[str, str, str, Sequence[str], str, str]
-
-
-class _Script:
-    """EVALSHA with a SCRIPT LOAD fallback, counting every command sent (the round trips)."""
-
-    __slots__ = ("sha", "source")
-
-    def __init__(self, source: str) -> None:
-        self.source = source
-        self.sha = hashlib.sha1(source.encode(), usedforsecurity=False).hexdigest()
 
 
 class RedisStore:
@@ -103,37 +90,20 @@ class RedisStore:
         self._p = "{" + prefix + "}:"
         self._tag = prefix + ":"
         self._bans_key = self._p + "bans"
-        clustered = isinstance(client, RedisCluster)
         self._router = (
             ClusterRouter(client, tag=self._tag, bans_key=self._bans_key) if isinstance(client, RedisCluster) else None
         )
         # security: caps in-flight commands where the pool would raise instead of waiting (Cluster,
         # Sentinel), so a flood queues instead of turning into errors.
         self._gate = asyncio.Semaphore(concurrency) if concurrency else None
-        prelude = _prelude(self._plan, self._p, self._tag, settings.memory.history_days, settings.memory.history_size)
-        # security: on a Cluster, the per-master scripts may touch several slots of their own master
-        # (never another's: Redis refuses non-local keys), which needs the flag (Redis >= 7.0).
-        shebang = "#!lua flags=allow-cross-slot-keys\n" if clustered else ""
-        common, bodies = _lua()
-        self._scripts = {
-            name: _Script(
-                (shebang if name in _PER_MASTER else "") + prelude + common + body + f"return run_{name}(KEYS, ARGV)\n"
-            )
-            for name, body in bodies.items()
-        }
-        # The same code as one function library (Redis >= 7.0): loaded once per server, so a call
-        # runs only its function, not the whole chunk (constants, tables, closures) every time.
-        code = prelude + common + "".join(bodies.values())
-        self._library = "shield_" + hashlib.sha1(code.encode(), usedforsecurity=False).hexdigest()[:16]
-        self._library_code = (
-            f"#!lua name={self._library}\n"
-            + code
-            + "".join(
-                f"redis.register_function{{function_name='{self._library}_{name}', callback=run_{name}"
-                + (", flags={'allow-cross-slot-keys'}}\n" if name in _PER_MASTER else "}\n")
-                for name in bodies
-            )
+        code = LuaCode.build(
+            self._plan,
+            prefix=self._p,
+            tag=self._tag,
+            memory=settings.memory,
+            clustered=isinstance(client, RedisCluster),
         )
+        self._scripts, self._library, self._library_code = code.scripts, code.library, code.library_code
         self._functions = True  # False once the server says it has no FCALL (Redis < 7.0)
         self._site_widths = [w.seconds for w in SITE_WINDOWS]
         self._site_names = [f"site.{word}_{w.name}" for w in SITE_WINDOWS for _, word in SITE_MEASURES]
@@ -319,53 +289,6 @@ class RedisStore:
                 return await command
         except UNAVAILABLE_ERRORS as e:
             raise StoreUnavailable(f"redis: {e}") from e
-
-
-_SCRIPTS = ("observe", "outcome", "ban_add", "ban_list", "ban_remove", "claim")
-_PER_MASTER = ("observe", "outcome")
-
-
-def _lua() -> tuple[str, dict[str, str]]:
-    """common.lua, and each script's body as `local function run_<name>(KEYS, ARGV)`."""
-    lua = resources.files("shield.store") / "lua"
-    bodies = {
-        name: f"local function run_{name}(KEYS, ARGV)\nbegin(ARGV)\n{(lua / f'{name}.lua').read_text()}end\n"
-        for name in _SCRIPTS
-    }
-    return (lua / "common.lua").read_text(), bodies
-
-
-def _prelude(plan: Plan, prefix: str, tag: str, days: int, size: int) -> str:
-    """The configuration as Lua constants: the scripts are generic, their SHA is per configuration."""
-    index = {dim: i + 1 for i, dim in enumerate(DIMENSIONS)}
-    distinct = ", ".join(
-        "{" + ", ".join(f'{{"{m}", {index[o]}}}' for m, o in DISTINCT.get(dim, {}).items()) + "}" for dim in DIMENSIONS
-    )
-    rearm = plan.max_window / 24  # seconds between two PEXPIREs of a busy key
-    ttl_ms = int((2 * plan.max_window + rearm) * 1000)  # the longest window's previous bucket, + rearm
-    return "\n".join(
-        (
-            f'local P, T, B = "{prefix}", "{tag}", "{prefix}bans"',
-            "local DIMS = {" + ", ".join(f'"{d}"' for d in DIMENSIONS) + "}",
-            "local DW = {" + ", ".join(str(w.seconds) for w in plan.windows) + "}",
-            "local SW = {" + ", ".join(str(w.seconds) for w in SITE_WINDOWS) + "}",
-            f"local DISTINCT = {{{distinct}}}",
-            "local BAN_DIMS = {" + ", ".join(str(index[s]) for s in BAN_SCOPES) + "}",
-            "local HISTORY = {" + ", ".join(f'{{"{k}", {index[d]}}}' for k, d in HISTORY_LISTS) + "}",
-            f"local ACCOUNT, COUNTRY = {index['account']}, {index['country']}",
-            f"local MAXW = {max(w.seconds for w in plan.windows)}",
-            f"local NESTED = {'true' if _nested(plan.windows) else 'false'}",
-            f"local TTL_MS, REARM = {ttl_ms}, {rearm!r}",
-            f"local HDAYS, HSIZE, CAP, REFRESH = {days}, {size}, {DISTINCT_EXACT}, {HLL_REFRESH}",
-            "",
-        )
-    )
-
-
-def _nested(windows: Sequence[Window]) -> bool:
-    """Whether every window's buckets lie inside the next longer window's (sorted, each a multiple)."""
-    seconds = [w.seconds for w in windows]
-    return seconds == sorted(seconds) and all(b % a == 0 for a, b in itertools.pairwise(seconds))
 
 
 def _values(obs: Observation) -> Sequence[str]:
