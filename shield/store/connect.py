@@ -98,9 +98,7 @@ def open_redis(scheme: str, parts: Any, options: StoreOptions, settings: Setting
         cluster = RedisCluster(startup_nodes=nodes, max_connections=options.max_connections, **auth, **defaults)
         return RedisStore(cluster, settings, prefix=options.prefix, concurrency=options.max_connections)
     name, db = _sentinel_path(parts.path, parts.geturl())
-    sentinel = Sentinel(
-        hosts, sentinel_kwargs={"password": options.sentinel_password, **defaults}, **defaults
-    )
+    sentinel = Sentinel(hosts, sentinel_kwargs={"password": options.sentinel_password, **defaults}, **defaults)
     master = sentinel.master_for(name, db=db, max_connections=options.max_connections, **auth)
     return RedisStore(master, settings, prefix=options.prefix, concurrency=options.max_connections)
 

@@ -44,7 +44,17 @@ class Keyspace:
     """Two tiers of per-kind LRUs under one unit budget (see the module docstring)."""
 
     __slots__ = (
-        "_current", "_kinds", "_lrus", "_now", "_sweep_turn", "_turn", "entries", "junk", "kept", "max_units", "ttl",
+        "_current",
+        "_kinds",
+        "_lrus",
+        "_now",
+        "_sweep_turn",
+        "_turn",
+        "entries",
+        "junk",
+        "kept",
+        "max_units",
+        "ttl",
         "units",
     )
 

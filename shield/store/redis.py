@@ -1,17 +1,25 @@
-"""RedisStore: the shared store for several replicas, one Lua round trip per protected request.
+"""RedisStore: the shared store for several replicas, one round trip per protected request.
 
-Key layout (every key starts with the hash tag `{<prefix>}:`, default `{shield}:`, so each
-script touches one Redis Cluster slot):
+Key layout. Every entity (a dimension's value) has its own hash tag, so on Redis Cluster the
+entities spread over every slot and master (shield.store.routing), and all of one entity's keys
+share its slot:
 
-  {shield}:c:<dim>:<value>            hash  one entity: "n" last write + expiry armed (packed doubles),
+  {shield:<dim>:<value>}              hash  one entity: "n" last write + expiry armed (packed doubles),
                                             "<i>" window i's counts (packed int32: current, previous
                                             bucket per measure), "<k>|<member>" -> last seen (small
                                             distinct set k, up to 64), "<k>~" a large set's HLL state
-  {shield}:site                       hash  the same counters for the site windows (a, f, s, u)
-  {shield}:x:<dim>:<value>:<k>:<i>:<b> HLL  set k's members in window i's bucket b (large sets only)
-  {shield}:h:<account>                JSON  the account history (shield.store.records)
+  {shield:<dim>:<value>}:x:<k>:<i>:<b> HLL  set k's members in window i's bucket b (large sets only)
+  {shield:account:<account>}:h        JSON  the account history (shield.store.records)
+  {shield:site:<k>}                   hash  one site shard: the site windows' counters (a, f, s, u);
+                                            one shard per Cluster master, shard 0 on a single server
   {shield}:bans / {shield}:offenses   hash  "<scope>:<value>" -> ban JSON / "count|last|kept"
-  {shield}:o:<key>                    str   claim_once expiry
+  {shield:o:<key>}                    str   claim_once expiry
+
+One observe is one script call per master (every master: each holds a site shard), sent together
+and awaited together, so latency stays one round trip; each call counts the entities its master
+holds. Scripts on a Cluster carry `#!lua flags=allow-cross-slot-keys` (Redis >= 7.0): they declare
+their master's site shard (for routing) and touch only keys of that master. record_outcome is one
+call per master holding one of the attempt's entities.
 
 Windows are two-bucket approximations (shield.store.sliding; lua/common.lua mirrors it). Counters
 and sets expire (PEXPIRE, re-armed at most hourly) two longest windows plus an hour after the last
@@ -22,11 +30,9 @@ caller's `now`.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import itertools
 import re
-from collections.abc import Mapping, Sequence
-from importlib import resources
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import orjson
@@ -35,14 +41,16 @@ from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
 
 from shield.facts.catalog import DIMENSIONS, DISTINCT, SITE_WINDOWS
-from shield.model import BAN_SCOPES, Ban, BanScope, Outcome
-from shield.settings.schema import Settings, Window
+from shield.model import Ban, BanScope, Outcome
+from shield.settings.schema import Settings
 from shield.store.base import Observation, Signals, StoreUnavailable
-from shield.store.layout import Plan
-from shield.store.records import HISTORY_LISTS, history_from_record
+from shield.store.coalesce import Coalescer
+from shield.store.layout import ACCOUNT_MEASURES, MEASURES, SITE_MEASURES, Plan
+from shield.store.records import history_from_record
+from shield.store.routing import ACCOUNT, ClusterRouter, Group, single
+from shield.store.scripts import LuaCode
+from shield.store.sliding import estimate, weights
 
-DISTINCT_EXACT = 64  # members counted exactly per distinct set; HyperLogLog above
-HLL_REFRESH = 1.0  # seconds between full HyperLogLog merges of one set (cached counts in between)
 _PREFIX_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 # Errors that mean "Redis is not answering", as opposed to a bug in a script or an argument.
 UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (
@@ -57,16 +65,8 @@ UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 RedisClient = Redis | RedisCluster
-
-
-class _Script:
-    """EVALSHA with a SCRIPT LOAD fallback, counting every command sent (the round trips)."""
-
-    __slots__ = ("sha", "source")
-
-    def __init__(self, source: str) -> None:
-        self.source = source
-        self.sha = hashlib.sha1(source.encode(), usedforsecurity=False).hexdigest()
+# One outcome waiting for its batch: now, measure, familiar, the dimension values, lat, lon.
+_PendingOutcome = tuple[str, str, str, Sequence[str], str, str]
 
 
 class RedisStore:
@@ -88,23 +88,63 @@ class RedisStore:
         self._plan = Plan.build(settings.windows)
         self._days = settings.memory.history_days
         self._p = "{" + prefix + "}:"
+        self._tag = prefix + ":"
         self._bans_key = self._p + "bans"
+        self._router = (
+            ClusterRouter(client, tag=self._tag, bans_key=self._bans_key) if isinstance(client, RedisCluster) else None
+        )
         # security: caps in-flight commands where the pool would raise instead of waiting (Cluster,
         # Sentinel), so a flood queues instead of turning into errors.
         self._gate = asyncio.Semaphore(concurrency) if concurrency else None
-        prelude = _prelude(self._plan, self._p, settings.memory.history_days, settings.memory.history_size)
-        self._scripts = {name: _Script(prelude + _lua(name)) for name in _SCRIPTS}
-        self.round_trips = 0  # commands sent to Redis; the benchmark prints it per observe
+        code = LuaCode.build(
+            self._plan,
+            prefix=self._p,
+            tag=self._tag,
+            memory=settings.memory,
+            clustered=isinstance(client, RedisCluster),
+        )
+        self._scripts, self._library, self._library_code = code.scripts, code.library, code.library_code
+        self._functions = True  # False once the server says it has no FCALL (Redis < 7.0)
+        self._site_widths = [w.seconds for w in SITE_WINDOWS]
+        self._site_names = [f"site.{word}_{w.name}" for w in SITE_WINDOWS for _, word in SITE_MEASURES]
+        self._names = self._plan.names[: len(self._plan.names) - len(self._site_names)]  # the site's come last
+        # Where each dimension's counters start in the plan, and how many (every window's measures
+        # and distinct counts); then the account's familiar/unfamiliar failures.
+        sizes = [len(self._plan.windows) * (len(MEASURES) + len(DISTINCT.get(d, {}))) for d in DIMENSIONS]
+        starts = list(itertools.accumulate(sizes, initial=0))
+        self._blocks = list(zip(starts, sizes, strict=False))
+        self._account_split = (starts[-1], len(self._plan.windows) * len(ACCOUNT_MEASURES))
+        self._outcomes: Coalescer[_PendingOutcome] = Coalescer(self._flush_outcomes, name="store.outcomes")
+        self.round_trips = 0  # round trips of latency (one per store call); the benchmark prints it
+        self.commands = 0  # commands sent (one per master and call on a Cluster)
 
     # -- the Store port ------------------------------------------------------------------------
 
     async def observe(self, obs: Observation, now: float) -> Signals:
-        counts, hist_raw, ban_raw = await self._run("observe", repr(now), *_values(obs))
+        values = _values(obs)
+        groups = await self._groups(values, every_master=True)
+
+        def args(g: Group) -> list[str]:
+            return [repr(now), g.owned, "1" if g.site else "0", "1" if g.bans else "0", *values]
+
+        replies = await self._per_master("observe", groups, args)
+        counts = [0] * len(self._names)
+        site = [0] * (2 * len(self._site_names))
+        hist_raw: bytes | None = None
+        bans: list[Ban] = []
+        for g, (out, hist, ban, shard) in zip(groups, replies, strict=True):
+            self._place(counts, out, g.owned, values)
+            site = [a + b for a, b in zip(site, shard, strict=True)]
+            hist_raw = hist_raw or hist or None
+            if ban:
+                bans.append(_ban(ban))
+        counters = dict(zip(self._names, counts, strict=True))
+        counters.update(self._site_estimates(site, now))
         history = history_from_record(orjson.loads(hist_raw), now, self._days) if hist_raw else None
         return Signals(
-            counters=dict(zip(self._plan.names, counts, strict=True)),
+            counters=counters,
             history=history,
-            ban=_ban(ban_raw) if ban_raw else None,
+            ban=max(bans, key=lambda b: b.expires_at) if bans else None,
         )
 
     async def record_outcome(self, obs: Observation, outcome: Outcome, *, familiar: bool, now: float) -> None:
@@ -113,7 +153,17 @@ class RedisStore:
         measure = "s" if outcome is Outcome.SUCCESS else "f"
         located = obs.lat is not None and obs.lon is not None
         lat, lon = (repr(obs.lat), repr(obs.lon)) if located else ("", "")
-        await self._run("outcome", repr(now), measure, "1" if familiar else "0", *_values(obs), lat, lon)
+        # Off the request path: outcomes arriving while a batch is in flight share the next one.
+        await self._outcomes.submit((repr(now), measure, "1" if familiar else "0", _values(obs), lat, lon))
+
+    async def _flush_outcomes(self, batch: list[_PendingOutcome]) -> None:
+        """A batch of outcomes: one call per master, each carrying the outcomes it holds entities of."""
+        per_master: dict[str, tuple[Group, list[str]]] = {}
+        for now, measure, familiar, values, lat, lon in batch:
+            for g in await self._groups(values, every_master=False):
+                entry = per_master.setdefault(g.shard, (g, []))
+                entry[1].extend((now, measure, familiar, g.owned, "1" if g.site else "0", *values, lat, lon))
+        await self._per_master("outcome", [g for g, _ in per_master.values()], lambda g: per_master[g.shard][1])
 
     async def add_ban(
         self,
@@ -147,32 +197,91 @@ class RedisStore:
         return max(active, key=lambda b: b.expires_at, default=None)
 
     async def claim_once(self, key: str, *, ttl: float, now: float) -> bool:
-        return bool(await self._run("claim", repr(now), key, repr(float(ttl))))
+        claim_key = "{" + self._tag + "o:" + key + "}"
+        return bool(await self._run("claim", repr(now), repr(float(ttl)), key=claim_key))
 
     async def ping(self) -> None:
         await self._call(self._client.ping())
 
     async def load_scripts(self) -> None:
-        """Register every script now (optional: the first call of each loads it otherwise)."""
+        """Register the library and every script now (optional: the first call loads them otherwise)."""
+        try:
+            await self._call(self._client.function_load(self._library_code, replace=True), trip=False)
+        except rexc.ResponseError:
+            self._functions = False
         for script in self._scripts.values():
             await self._call(self._client.script_load(script.source))
 
     async def close(self) -> None:
+        await self._outcomes.close()
         await self._client.aclose()
 
     # -- calls ---------------------------------------------------------------------------------
 
-    async def _run(self, name: str, *args: str) -> Any:
+    async def _groups(self, values: Sequence[str], *, every_master: bool) -> list[Group]:
+        if self._router is None:
+            return single(self._tag)
+        if isinstance(self._client, RedisCluster):
+            await self._call(self._client.initialize(), trip=False)  # the slot table (once)
+            self.commands -= 1
+        return self._router.groups(values, every_master=every_master)
+
+    async def _per_master(self, name: str, groups: list[Group], args: Callable[[Group], list[str]]) -> list[Any]:
+        """One script call per group, all in flight at once: one round trip of latency."""
+        self.round_trips += 1
+        try:
+            return list(await asyncio.gather(*(self._run(name, *args(g), key=g.shard, trip=False) for g in groups)))
+        except rexc.ResponseError as e:
+            # A slot moved between our slot table and the call: refresh, count it as an outage.
+            if self._router is None or "non local key" not in str(e):
+                raise
+            self._router.forget()
+            raise StoreUnavailable(f"redis: {e}") from e
+
+    async def _run(self, name: str, *args: str, key: str | None = None, trip: bool = True) -> Any:
+        key = key or self._bans_key
+        if self._functions:
+            function = f"{self._library}_{name}"
+            try:
+                return await self._call(self._client.fcall(function, 1, key, *args), trip=trip)
+            except rexc.ResponseError as e:
+                if "function not found" in str(e).lower():
+                    # First use, or a restart or failover lost the library: load it, then retry.
+                    await self._call(self._client.function_load(self._library_code, replace=True), trip=False)
+                    return await self._call(self._client.fcall(function, 1, key, *args), trip=False)
+                if "unknown command" not in str(e).lower():
+                    raise
+                self._functions = False  # Redis < 7.0: the scripts below
         script = self._scripts[name]
         try:
-            return await self._call(self._client.evalsha(script.sha, 1, self._bans_key, *args))
+            return await self._call(self._client.evalsha(script.sha, 1, key, *args), trip=trip)
         except rexc.NoScriptError:
             # After a restart or failover the script cache is empty: load once, then retry.
-            await self._call(self._client.script_load(script.source))
-            return await self._call(self._client.evalsha(script.sha, 1, self._bans_key, *args))
+            await self._call(self._client.script_load(script.source), trip=False)  # every master on a Cluster
+            return await self._call(self._client.evalsha(script.sha, 1, key, *args), trip=False)
 
-    async def _call(self, command: Any) -> Any:
-        self.round_trips += 1
+    def _place(self, counts: list[int], out: Sequence[int], owned: str, values: Sequence[str]) -> None:
+        """One call's counters (only the entities it counted, in plan order) into their places."""
+        pos = 0
+        for d, (start, size) in enumerate(self._blocks):
+            if values[d] and owned[d] == "1":
+                counts[start : start + size] = out[pos : pos + size]
+                pos += size
+        if values[ACCOUNT] and owned[ACCOUNT] == "1":
+            start, size = self._account_split
+            counts[start : start + size] = out[pos : pos + size]
+
+    def _site_estimates(self, raw: Sequence[int], now: float) -> dict[str, int]:
+        """The site shards' summed buckets -> the site counters (per site window and measure)."""
+        per_window = len(SITE_MEASURES)
+        w = weights(now, self._site_widths)
+        return {
+            name: estimate(raw[2 * i], raw[2 * i + 1], w[i // per_window]) for i, name in enumerate(self._site_names)
+        }
+
+    async def _call(self, command: Any, *, trip: bool = True) -> Any:
+        self.round_trips += trip
+        self.commands += 1
         try:
             if self._gate is None:
                 return await command
@@ -180,48 +289,6 @@ class RedisStore:
                 return await command
         except UNAVAILABLE_ERRORS as e:
             raise StoreUnavailable(f"redis: {e}") from e
-
-
-_SCRIPTS = ("observe", "outcome", "ban_add", "ban_list", "ban_remove", "claim")
-
-
-def _lua(name: str) -> str:
-    lua = resources.files("shield.store") / "lua"
-    return (lua / "common.lua").read_text() + (lua / f"{name}.lua").read_text()
-
-
-def _prelude(plan: Plan, prefix: str, days: int, size: int) -> str:
-    """The configuration as Lua constants: the scripts are generic, their SHA is per configuration."""
-    index = {dim: i + 1 for i, dim in enumerate(DIMENSIONS)}
-    distinct = ", ".join(
-        "{" + ", ".join(f'{{"{m}", {index[o]}}}' for m, o in DISTINCT.get(dim, {}).items()) + "}" for dim in DIMENSIONS
-    )
-    rearm = plan.max_window / 24  # seconds between two PEXPIREs of a busy key
-    ttl_ms = int((2 * plan.max_window + rearm) * 1000)  # the longest window's previous bucket, + rearm
-    return "\n".join(
-        (
-            f'local P = "{prefix}"',
-            "local DIMS = {" + ", ".join(f'"{d}"' for d in DIMENSIONS) + "}",
-            "local DW = {" + ", ".join(str(w.seconds) for w in plan.windows) + "}",
-            "local SW = {" + ", ".join(str(w.seconds) for w in SITE_WINDOWS) + "}",
-            f"local DISTINCT = {{{distinct}}}",
-            "local BAN_DIMS = {" + ", ".join(str(index[s]) for s in BAN_SCOPES) + "}",
-            "local HISTORY = {" + ", ".join(f'{{"{k}", {index[d]}}}' for k, d in HISTORY_LISTS) + "}",
-            f"local ACCOUNT, COUNTRY = {index['account']}, {index['country']}",
-            f"local MAXW = {max(w.seconds for w in plan.windows)}",
-            f"local NESTED = {'true' if _nested(plan.windows) else 'false'}",
-            f"local TTL_MS, REARM = {ttl_ms}, {rearm!r}",
-            f"local HDAYS, HSIZE, CAP, REFRESH = {days}, {size}, {DISTINCT_EXACT}, {HLL_REFRESH}",
-            "cjson.encode_number_precision(14)  -- the maximum: milliseconds survive",
-            "",
-        )
-    )
-
-
-def _nested(windows: Sequence[Window]) -> bool:
-    """Whether every window's buckets lie inside the next longer window's (sorted, each a multiple)."""
-    seconds = [w.seconds for w in windows]
-    return seconds == sorted(seconds) and all(b % a == 0 for a, b in itertools.pairwise(seconds))
 
 
 def _values(obs: Observation) -> Sequence[str]:

@@ -66,7 +66,7 @@ def test_policy_keys_are_read_and_checked() -> None:
 
 
 def test_default_takeover_window_follows_the_configured_windows() -> None:
-    from shield.facts.catalog import Window
+    from shield.settings.schema import Window
 
     pack = "policy:\n  retry_after: 30\nrules: []\n"
     windows = (Window("5m", 300), Window("2h", 7200))

@@ -41,11 +41,12 @@ async def test_every_key_but_the_ban_tables_expires(redis_url: str) -> None:
     finally:
         await store.close()
     sync = redis.Redis.from_url(redis_url)
-    keys = {k.decode() for k in sync.scan_iter("{shield}:*")}
+    keys = {k.decode() for k in sync.scan_iter("*")}
     assert {k for k in keys if sync.pttl(k) < 0} == {"{shield}:bans", "{shield}:offenses"}
-    assert any(k.startswith("{shield}:x:asn:64550:") for k in keys)  # the large set went HyperLogLog
-    assert "{shield}:c:ip:10.50.0.1" in keys
-    assert not any(k.startswith("{shield}:d:") for k in keys)  # distinct sets live in the entity's hash
+    assert any(k.startswith("{shield:asn:64550}:x:") for k in keys)  # the large set went HyperLogLog
+    assert "{shield:ip:10.50.0.1}" in keys
+    assert "{shield:account:victim-0}:h" in keys  # the history shares the account's slot
+    assert len([k for k in keys if ":x:" not in k and not k.endswith(":h")]) < 150 * 6  # one hash per entity
     # Every field under Redis's 64-byte listpack limit: a bigger one makes the hash a hash table (2-3x)
-    for key in ("{shield}:c:ip:10.50.0.1", "{shield}:c:account:victim-0", "{shield}:c:asn:64550", "{shield}:site"):
+    for key in ("{shield:ip:10.50.0.1}", "{shield:account:victim-0}", "{shield:asn:64550}", "{shield:site:0}"):
         assert sync.object("encoding", key) in (b"listpack", b"ziplist"), key

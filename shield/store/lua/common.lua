@@ -15,20 +15,36 @@ local MS = {'a', 'f', 's'}
 local MS_ACCOUNT = {'a', 'f', 's', 'ff', 'fu'}
 local MS_SITE = {'a', 'f', 's', 'u'}
 local MI = {a = 1, f = 2, s = 3, ff = 4, fu = 5, u = 4}
-local NOW = tonumber(ARGV[1]) or 0 -- ban_remove passes no time
-
+-- Built once (a function library is loaded once; a script runs this every call), then each call's
+-- bucket starts and previous-bucket weights are set by begin().
 local function frame(ws, m)
   local f = {ws = ws, m = m, start = {}, weight = {}, wfmt = '<' .. string.rep('i4', 2 * m), fields = {'n'}}
   for i = 1, #ws do f.fields[i + 1] = tostring(i) end
-  for i, w in ipairs(ws) do
+  return f
+end
+local FRAMES, SITE_FRAME -- built by the first call (a library's load may not use string)
+local NOW = 0
+
+local function at(f)
+  for i, w in ipairs(f.ws) do
     local b = math.floor(NOW / w)
     f.start[i] = b * w
     f.weight[i] = 1 - (NOW / w - b)
   end
-  return f
 end
-local FRAMES = {[3] = frame(DW, 3), [5] = frame(DW, 5)}
-local SITE_FRAME = frame(SW, 4)
+
+-- The time every window's arithmetic uses (the caller's).
+local function set_now(t)
+  NOW = t
+  if not FRAMES then FRAMES, SITE_FRAME = {[3] = frame(DW, 3), [5] = frame(DW, 5)}, frame(SW, 4) end
+  at(FRAMES[3]); at(FRAMES[5]); at(SITE_FRAME)
+end
+
+-- Every call starts here: its time is ARGV[1] (ban_remove passes none).
+local function begin(argv)
+  set_now(tonumber(argv[1]) or 0)
+  cjson.encode_number_precision(14) -- the maximum: milliseconds survive
+end
 
 local function frame_of(d)
   if d == ACCOUNT then return FRAMES[5] end
@@ -127,6 +143,33 @@ local function bump(key, fr, j, j2)
   return a
 end
 
+-- Every entity has its own hash tag, so entities spread over the Cluster's slots (and masters);
+-- its HyperLogLogs and (accounts) history share the tag: one entity's keys sit on one node.
 local function counter_key(d, v)
-  return P .. 'c:' .. DIMS[d] .. ':' .. v
+  return '{' .. T .. DIMS[d] .. ':' .. v .. '}'
+end
+
+-- The site counters of one shard (key): bumped (measure j, j2) or only read, then returned
+-- raw, per site window and measure the current and previous bucket (the caller adds up the
+-- shards and estimates). A late shard (now before its last write) returns its estimates as current.
+local function site_shard(key, bump_it, j, j2)
+  local a
+  if bump_it then
+    a = bump(key, SITE_FRAME, j, j2)
+  else
+    a = unpack_counts(SITE_FRAME, redis.call('HMGET', key, unpack(SITE_FRAME.fields)))
+    roll(SITE_FRAME, a)
+  end
+  local late, out = a[1] > NOW, {}
+  for i = 1, #SW do
+    for m = 1, SITE_FRAME.m do
+      local k = 2 * ((i - 1) * SITE_FRAME.m + m) + 1
+      if late then
+        out[#out + 1] = estimate(SITE_FRAME, a, i, m, true); out[#out + 1] = 0
+      else
+        out[#out + 1] = a[k]; out[#out + 1] = a[k + 1]
+      end
+    end
+  end
+  return out
 end

@@ -1,8 +1,14 @@
--- One protected attempt: count it everywhere, read every counter, the history and the bans.
--- ARGV: now, then one value per dimension (DIMS order; '' when absent).
+-- One protected attempt on one node: count it in the entities this node holds, read their counters,
+-- the history (if it holds the account), the bans (if it holds them) and its site shard.
+-- KEYS[1]: this node's site shard. ARGV: now, owned (one '1'/'0' per dimension: whether this call
+-- counts it), site ('1': this call counts the attempt in its shard), bans ('1': read them), then one
+-- value per dimension (DIMS order; '' when absent; every value is a member of the distinct sets).
 local now = NOW
-local vals = {}
-for i = 1, #DIMS do vals[i] = ARGV[i + 1] end
+local vals, own = {}, {}
+for i = 1, #DIMS do
+  vals[i] = ARGV[i + 4]
+  own[i] = string.byte(ARGV[2], i) == 49
+end
 local NDW = #DW
 
 local WEIGHT, CURSFX, PREVSFX = FRAMES[3].weight, {}, {}
@@ -112,7 +118,7 @@ local function distinct_all(d, v, h, w, del)
         end
       else
         -- Too many members: seed the HyperLogLogs from the exact set, then count with them.
-        local base = P .. 'x:' .. DIMS[d] .. ':' .. v .. ':' .. k .. ':'
+        local base = counter_key(d, v) .. ':x:' .. k .. ':'
         if member ~= '' then w[#w] = nil; w[#w] = nil end
         for j = 1, #l, 2 do
           del[#del + 1] = l[j]
@@ -129,7 +135,7 @@ local function distinct_all(d, v, h, w, del)
         counts = hll_counts(nil, base, k, '', w)
       end
     else
-      counts = hll_counts(h[k .. '~'], P .. 'x:' .. DIMS[d] .. ':' .. v .. ':' .. k .. ':', k, member, w)
+      counts = hll_counts(h[k .. '~'], counter_key(d, v) .. ':x:' .. k .. ':', k, member, w)
     end
     out[k] = counts
   end
@@ -138,8 +144,8 @@ end
 
 -- The account's history (returned raw; the caller decodes it) and whether it is still live.
 local hist, known = false, false
-if vals[ACCOUNT] ~= '' then
-  hist = redis.call('GET', P .. 'h:' .. vals[ACCOUNT])
+if vals[ACCOUNT] ~= '' and own[ACCOUNT] then
+  hist = redis.call('GET', counter_key(ACCOUNT, vals[ACCOUNT]) .. ':h')
   if hist then
     local ok, rec = pcall(cjson.decode, hist)
     known = ok and type(rec) == 'table' and type(rec.t) == 'number' and rec.t > now - HDAYS * 86400
@@ -151,7 +157,7 @@ local acct, acct_late = nil, false
 for d = 1, #DIMS do
   local v = vals[d]
   local nd = #DISTINCT[d]
-  if v ~= '' then
+  if v ~= '' and own[d] then
     local key = counter_key(d, v)
     local all = redis.call('HGETALL', key)
     local h = {}
@@ -186,21 +192,21 @@ for d = 1, #DIMS do
       n = n + 3
       for k = 1, nd do n = n + 1; out[n] = dcounts[k][wi] end
     end
-  else
-    for _ = 1, NDW * (3 + nd) do n = n + 1; out[n] = 0 end
   end
 end
-for wi = 1, NDW do
-  out[n + 1] = acct and estimate(FRAMES[5], acct, wi, 4, acct_late) or 0
-  out[n + 2] = acct and estimate(FRAMES[5], acct, wi, 5, acct_late) or 0
-  n = n + 2
+-- Only the counted entities' counters are returned (the caller places them): per counted
+-- dimension in DIMS order its windows' measures and distinct counts, then the account's split
+-- failures if this call counted the account.
+if acct then
+  for wi = 1, NDW do
+    out[n + 1] = estimate(FRAMES[5], acct, wi, 4, acct_late)
+    out[n + 2] = estimate(FRAMES[5], acct, wi, 5, acct_late)
+    n = n + 2
+  end
 end
 
-local sa = bump(P .. 'site', SITE_FRAME, 1, (vals[ACCOUNT] ~= '' and not known) and 4 or nil)
-local slate = sa[1] > now
-for wi = 1, #SW do
-  for j = 1, 4 do n = n + 1; out[n] = estimate(SITE_FRAME, sa, wi, j, slate) end
-end
+-- The shard that counts the attempt is the account's node's (it knows whether the account is known).
+local site = site_shard(KEYS[1], ARGV[3] == '1', 1, (vals[ACCOUNT] ~= '' and not known) and 4 or nil)
 
 -- The harshest active ban on any of ip/subnet/asn/account/fp.
 local fields = {}
@@ -208,12 +214,12 @@ for _, d in ipairs(BAN_DIMS) do
   if vals[d] ~= '' then fields[#fields + 1] = DIMS[d] .. ':' .. vals[d] end
 end
 local ban, ban_exp = false, now
-if #fields > 0 then
-  for _, raw in ipairs(redis.call('HMGET', KEYS[1], unpack(fields))) do
+if #fields > 0 and ARGV[4] == '1' then
+  for _, raw in ipairs(redis.call('HMGET', B, unpack(fields))) do
     if raw then
       local b = cjson.decode(raw)
       if b.e > ban_exp then ban, ban_exp = raw, b.e end
     end
   end
 end
-return {out, hist, ban}
+return {out, hist, ban, site}

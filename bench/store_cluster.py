@@ -1,0 +1,141 @@
+"""Redis CPU per protected request and Redis Cluster scaling (part of `./dev bench store`).
+
+    .venv/bin/python bench/store_cluster.py [--requests 6000] [--concurrency 64]
+
+A protected request is one observe (before the decision) and one record_outcome (after it).
+Starts real redis-server Clusters here (1 master, then 3 masters; no persistence), drives
+credential-stuffing traffic through RedisStore with `concurrency` requests in flight, and reads
+each master's INFO cpu (used_cpu_sys + used_cpu_user) before and after. Prints per cluster:
+protected req/s achieved by this one Python client, Redis CPU per request (all masters, and the
+busiest one), the Redis-bound capacity (1 s / the busiest master's CPU per request: what the
+masters could serve with enough shield workers) and each master's share of the keys.
+
+On a small machine the client, not Redis, bounds the achieved req/s: the capacity column is the
+scaling measure (it is what more shield workers would reach).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import shutil
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import redis
+from redis.asyncio.cluster import ClusterNode, RedisCluster
+from store import attempt, free_port
+
+from shield.model import Outcome
+from shield.settings.schema import Settings
+from shield.store.redis import RedisStore
+
+SLOTS = 16384
+
+
+def start_cluster(masters: int, workdir: Path) -> tuple[list[subprocess.Popen[bytes]], list[int]]:
+    """`masters` cluster-enabled redis-servers, the slots split evenly (CLUSTER ADDSLOTSRANGE)."""
+    binary = shutil.which("redis-server") or "/usr/bin/redis-server"
+    procs, ports = [], []
+    for _ in range(masters):
+        port = free_port()
+        while port + 10000 > 65535:
+            port = free_port()
+        args = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+        args += ["--cluster-enabled", "yes", "--cluster-config-file", f"nodes-{port}.conf", "--dir", str(workdir)]
+        procs.append(subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        ports.append(port)
+    for port in ports:
+        _wait(lambda p=port: redis.Redis(port=p).ping())
+    for i, port in enumerate(ports):
+        r = redis.Redis(port=port)
+        r.execute_command("CLUSTER", "ADDSLOTSRANGE", i * SLOTS // masters, (i + 1) * SLOTS // masters - 1)
+        if i:
+            r.execute_command("CLUSTER", "MEET", "127.0.0.1", ports[0])
+    _wait(lambda: all(b"cluster_state:ok" in redis.Redis(port=p).execute_command("CLUSTER", "INFO") for p in ports))
+    return procs, ports
+
+
+def _wait(ready: object, timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if ready():  # type: ignore[operator]
+                return
+        except redis.RedisError:
+            pass
+        time.sleep(0.05)
+    raise RuntimeError("redis cluster did not start")
+
+
+def cpu(port: int) -> float:
+    info = redis.Redis(port=port).info("cpu")
+    return float(info["used_cpu_sys"]) + float(info["used_cpu_user"])
+
+
+async def protected(store: RedisStore, requests: int, start: int, concurrency: int) -> float:
+    """`requests` protected requests (observe, then record_outcome), `concurrency` in flight; req/s."""
+    now = 1_700_000_000.0
+
+    async def one(i: int) -> None:
+        await store.observe(attempt(i), now + i * 0.001)
+        await store.record_outcome(attempt(i), Outcome.FAILURE, familiar=False, now=now + i * 0.001)
+
+    t0 = time.perf_counter()
+    for batch in range(start, start + requests, concurrency):
+        await asyncio.gather(*(one(i) for i in range(batch, min(batch + concurrency, start + requests))))
+    return requests / (time.perf_counter() - t0)
+
+
+async def run_cluster(masters: int, requests: int, concurrency: int) -> dict[str, str]:
+    with tempfile.TemporaryDirectory() as tmp:
+        procs, ports = start_cluster(masters, Path(tmp))
+        try:
+            client = RedisCluster(startup_nodes=[ClusterNode("127.0.0.1", p) for p in ports], max_connections=256)
+            store = RedisStore(client, Settings(), concurrency=256)
+            await protected(store, 2000, 50_000_000, concurrency)  # warm up: scripts, connections, slot table
+            before = [cpu(p) for p in ports]
+            rate = await protected(store, requests, 0, concurrency)
+            used = [(cpu(p) - b) / requests * 1e6 for p, b in zip(ports, before, strict=True)]
+            keys = [int(redis.Redis(port=p).dbsize()) for p in ports]
+            await store.close()
+        finally:
+            for p in procs:
+                p.kill()
+                p.wait()
+    return {
+        "rate": f"{rate:.0f}",
+        "cpu_total": f"{sum(used):.0f}",
+        "cpu_max": f"{max(used):.0f}",
+        "capacity": f"{1e6 / max(used):.0f}",
+        "keys": " / ".join(f"{k / sum(keys):.0%}" for k in keys),
+    }
+
+
+async def cluster_table(requests: int, concurrency: int) -> list[str]:
+    rows = {n: await run_cluster(n, requests, concurrency) for n in (1, 3)}
+    one, three = float(rows[1]["capacity"]), float(rows[3]["capacity"])
+    lines = [
+        f"cluster scaling: {requests} protected requests (observe + record_outcome), {concurrency} in flight",
+        "| masters | protected req/s (this client) | Redis CPU us/request: all masters / busiest "
+        "| Redis-bound capacity (req/s) | keys per master |",
+        "|---|---|---|---|---|",
+    ]
+    for n, r in rows.items():
+        lines.append(f"| {n} | {r['rate']} | {r['cpu_total']} / {r['cpu_max']} | {r['capacity']} | {r['keys']} |")
+    lines.append(f"3 masters / 1 master, Redis-bound capacity: {three / one:.2f}x")
+    return lines
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--requests", type=int, default=6000)
+    parser.add_argument("--concurrency", type=int, default=64)
+    args = parser.parse_args()
+    print("\n".join(asyncio.run(cluster_table(args.requests, args.concurrency))))
+
+
+if __name__ == "__main__":
+    main()

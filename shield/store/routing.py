@@ -1,0 +1,100 @@
+"""Which node runs which part of one store call: entities grouped by Cluster master.
+
+Every entity (dimension + value) has its own hash tag, `{<prefix>:<dim>:<value>}`, so entities
+spread over the Cluster's slots. The site counters are sharded: each master holds one shard,
+`{<prefix>:site:<k>}` with the smallest k whose slot it serves. One observe is one script call
+per master, all sent at once and awaited together (one round trip of latency): each call counts
+the entities its master holds and reads its site shard; the call on the account's master (the
+one that knows whether the account has a history) counts the attempt in its shard; the call on
+the master of `{<prefix>}` reads the bans. A standalone server (or Sentinel's master) is one
+group holding everything.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from redis.asyncio.cluster import ClusterNode, RedisCluster
+
+from shield.facts.catalog import DIMENSIONS
+
+ACCOUNT = DIMENSIONS.index("account")
+SHARD_SEARCH = 65536  # k values tried per master; a master with any slot has one far below this
+
+
+@dataclass(slots=True, frozen=True)
+class Group:
+    """One script call: the node (None: the only one), its site shard, what it owns and does."""
+
+    node: ClusterNode | None
+    shard: str
+    owned: str  # one '1'/'0' per dimension (DIMENSIONS order)
+    site: bool  # counts the attempt in its site shard
+    bans: bool  # reads the ban table
+
+
+def entity_key(tag: str, dim: str, value: str) -> str:
+    return "{" + tag + dim + ":" + value + "}"
+
+
+def single(tag: str) -> list[Group]:
+    """A standalone server: one call owning every dimension, shard 0, the bans."""
+    return [Group(None, "{" + tag + "site:0}", "1" * len(DIMENSIONS), True, True)]
+
+
+class ClusterRouter:
+    """Groups a call's entities by the master serving their slot (redis-py's slot table)."""
+
+    def __init__(self, cluster: RedisCluster, *, tag: str, bans_key: str) -> None:
+        self._cluster = cluster
+        self._tag = tag
+        self._bans_key = bans_key
+        self._shards: dict[str, str] = {}
+        self._primaries: tuple[str, ...] = ()
+
+    def forget(self) -> None:
+        """The slot table changed (a MOVED, a failover): find the shards again on the next call."""
+        self._shards = {}
+        self._primaries = ()
+
+    def groups(self, values: Sequence[str], *, every_master: bool) -> list[Group]:
+        """One group per master (every master when `every_master`, else those owning a value)."""
+        primaries = self._cluster.get_primaries()
+        names = tuple(sorted(n.name for n in primaries))
+        if names != self._primaries:
+            self._shards = self._find_shards(primaries)
+            self._primaries = names
+        owner: dict[str, list[int]] = {n.name: [] for n in primaries}
+        nodes = {n.name: n for n in primaries}
+        for d, value in enumerate(values):
+            if value:
+                owner[self._node(entity_key(self._tag, DIMENSIONS[d], value)).name].append(d)
+        bans_node = self._node(self._bans_key).name
+        present = [d for d, v in enumerate(values) if v]
+        site_dim = ACCOUNT if values[ACCOUNT] else (present[0] if present else None)
+        groups = []
+        for name, dims in owner.items():
+            if name not in self._shards:  # a master serving no slot holds nothing
+                continue
+            counts_site = (site_dim in dims) if site_dim is not None else name == bans_node
+            if not (every_master or dims or counts_site):
+                continue
+            owned = "".join("1" if d in dims else "0" for d in range(len(DIMENSIONS)))
+            groups.append(Group(nodes[name], self._shards[name], owned, counts_site, name == bans_node))
+        return groups
+
+    def _node(self, key: str) -> ClusterNode:
+        node = self._cluster.get_node_from_key(key)
+        if node is None:
+            raise LookupError(f"no Cluster node serves {key!r}")
+        return node
+
+    def _find_shards(self, primaries: Sequence[ClusterNode]) -> dict[str, str]:
+        shards: dict[str, str] = {}
+        for k in range(SHARD_SEARCH):
+            key = "{" + self._tag + f"site:{k}" + "}"
+            shards.setdefault(self._node(key).name, key)
+            if len(shards) == len(primaries):
+                break
+        return shards

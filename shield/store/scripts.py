@@ -1,0 +1,111 @@
+"""The Lua code of the Redis store: one function library (FCALL) and the same code as scripts (EVALSHA).
+
+lua/common.lua is shared; each lua/<name>.lua is one call's body, wrapped as
+`local function run_<name>(KEYS, ARGV)`. A generated prelude holds the configuration as Lua
+constants, so the code is generic and its name (library) or SHA (scripts) is per configuration.
+The library is loaded once per server (FUNCTION LOAD, Redis >= 7.0) and a call runs only its
+function; a script runs its whole chunk (constants, tables, closures) on every call.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+from collections.abc import Sequence
+from dataclasses import dataclass
+from importlib import resources
+
+from shield.facts.catalog import DIMENSIONS, DISTINCT, SITE_WINDOWS
+from shield.model import BAN_SCOPES
+from shield.settings.schema import MemoryStoreSettings, Window
+from shield.store.layout import Plan
+from shield.store.records import HISTORY_LISTS
+
+DISTINCT_EXACT = 64  # members counted exactly per distinct set; HyperLogLog above
+HLL_REFRESH = 1.0  # seconds between full HyperLogLog merges of one set (cached counts in between)
+
+
+class Script:
+    """EVALSHA with a SCRIPT LOAD fallback, counting every command sent (the round trips)."""
+
+    __slots__ = ("sha", "source")
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.sha = hashlib.sha1(source.encode(), usedforsecurity=False).hexdigest()
+
+
+@dataclass(slots=True, frozen=True)
+class LuaCode:
+    scripts: dict[str, Script]
+    library: str  # the library's name; function <library>_<call>
+    library_code: str
+
+    @classmethod
+    def build(cls, plan: Plan, *, prefix: str, tag: str, memory: MemoryStoreSettings, clustered: bool) -> LuaCode:
+        prelude = _prelude(plan, prefix, tag, memory.history_days, memory.history_size)
+        # security: on a Cluster, the per-master calls touch several slots of their own master
+        # (never another's: Redis refuses non-local keys), which needs the flag (Redis >= 7.0).
+        shebang = "#!lua flags=allow-cross-slot-keys\n" if clustered else ""
+        common, bodies = _lua()
+        scripts = {
+            name: Script(
+                (shebang if name in PER_MASTER else "") + prelude + common + body + f"return run_{name}(KEYS, ARGV)\n"
+            )
+            for name, body in bodies.items()
+        }
+        code = prelude + common + "".join(bodies.values())
+        library = "shield_" + hashlib.sha1(code.encode(), usedforsecurity=False).hexdigest()[:16]
+        registrations = "".join(
+            f"redis.register_function{{function_name='{library}_{name}', callback=run_{name}"
+            + (", flags={'allow-cross-slot-keys'}}\n" if name in PER_MASTER else "}\n")
+            for name in bodies
+        )
+        return cls(scripts, library, f"#!lua name={library}\n" + code + registrations)
+
+
+SCRIPTS = ("observe", "outcome", "ban_add", "ban_list", "ban_remove", "claim")
+PER_MASTER = ("observe", "outcome")
+
+
+def _lua() -> tuple[str, dict[str, str]]:
+    """common.lua, and each script's body as `local function run_<name>(KEYS, ARGV)`."""
+    lua = resources.files("shield.store") / "lua"
+    bodies = {
+        name: f"local function run_{name}(KEYS, ARGV)\nbegin(ARGV)\n{(lua / f'{name}.lua').read_text()}end\n"
+        for name in SCRIPTS
+    }
+    return (lua / "common.lua").read_text(), bodies
+
+
+def _prelude(plan: Plan, prefix: str, tag: str, days: int, size: int) -> str:
+    """The configuration as Lua constants: the scripts are generic, their SHA is per configuration."""
+    index = {dim: i + 1 for i, dim in enumerate(DIMENSIONS)}
+    distinct = ", ".join(
+        "{" + ", ".join(f'{{"{m}", {index[o]}}}' for m, o in DISTINCT.get(dim, {}).items()) + "}" for dim in DIMENSIONS
+    )
+    rearm = plan.max_window / 24  # seconds between two PEXPIREs of a busy key
+    ttl_ms = int((2 * plan.max_window + rearm) * 1000)  # the longest window's previous bucket, + rearm
+    return "\n".join(
+        (
+            f'local P, T, B = "{prefix}", "{tag}", "{prefix}bans"',
+            "local DIMS = {" + ", ".join(f'"{d}"' for d in DIMENSIONS) + "}",
+            "local DW = {" + ", ".join(str(w.seconds) for w in plan.windows) + "}",
+            "local SW = {" + ", ".join(str(w.seconds) for w in SITE_WINDOWS) + "}",
+            f"local DISTINCT = {{{distinct}}}",
+            "local BAN_DIMS = {" + ", ".join(str(index[s]) for s in BAN_SCOPES) + "}",
+            "local HISTORY = {" + ", ".join(f'{{"{k}", {index[d]}}}' for k, d in HISTORY_LISTS) + "}",
+            f"local ACCOUNT, COUNTRY = {index['account']}, {index['country']}",
+            f"local MAXW = {max(w.seconds for w in plan.windows)}",
+            f"local NESTED = {'true' if _nested(plan.windows) else 'false'}",
+            f"local TTL_MS, REARM = {ttl_ms}, {rearm!r}",
+            f"local HDAYS, HSIZE, CAP, REFRESH = {days}, {size}, {DISTINCT_EXACT}, {HLL_REFRESH}",
+            "",
+        )
+    )
+
+
+def _nested(windows: Sequence[Window]) -> bool:
+    """Whether every window's buckets lie inside the next longer window's (sorted, each a multiple)."""
+    seconds = [w.seconds for w in windows]
+    return seconds == sorted(seconds) and all(b % a == 0 for a, b in itertools.pairwise(seconds))

@@ -1,0 +1,89 @@
+"""Redis Cluster: entities spread over the masters, and the answers equal a single server's."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+import redis
+
+from shield.clock import FakeClock
+from shield.model import Outcome
+from shield.store.base import Observation
+from shield.store.connect import StoreOptions, open_redis
+from shield.store.redis import RedisStore
+from tests.fixtures.redis import RedisClusterServers
+from tests.store.conftest import SETTINGS
+
+
+def stuffing(i: int) -> Observation:
+    """A wave: new address and account each time, a few subnets, ASNs, fingerprints, passwords."""
+    ip = f"10.60.{i // 50}.{i % 50 + 1}"
+    return Observation(
+        route="login",
+        ip=ip,
+        subnet=ip.rsplit(".", 1)[0] + ".0/24",
+        asn=f"6456{i % 3}",
+        country=("CN", "US", "BR")[i % 3],
+        account=f"victim-{i}",
+        fp=f"fp-{i % 7}",
+        device=f"dev-{i % 11}" if i % 2 else None,
+        password=f"pw-{i % 90}",
+        pair=f"pair-{i}",
+        lat=39.9,
+        lon=116.4,
+    )
+
+
+def _open(url: str) -> RedisStore:
+    parts = urlsplit(url)
+    return open_redis(parts.scheme, parts, StoreOptions(), SETTINGS)
+
+
+async def test_no_master_holds_more_than_60_percent_of_the_keys(
+    redis_cluster_url: str, redis_cluster: RedisClusterServers
+) -> None:
+    store = _open(redis_cluster_url)
+    now = FakeClock().now()
+    try:
+        for i in range(300):
+            await store.observe(stuffing(i), now + i * 0.1)
+            await store.record_outcome(stuffing(i), Outcome.FAILURE, familiar=False, now=now + i * 0.1)
+    finally:
+        await store.close()
+    per_master = [int(redis.Redis(port=n.port).dbsize()) for n in redis_cluster.nodes]
+    assert sum(per_master) > 1000
+    assert max(per_master) <= 0.6 * sum(per_master), per_master
+
+
+async def test_cluster_answers_equal_a_single_servers(redis_cluster_url: str, redis_url: str) -> None:
+    cluster, single = _open(redis_cluster_url), _open(redis_url)
+    now = FakeClock().now()
+    try:
+        for i in range(200):
+            t = now + i * 7.3  # crosses 1m and 10m buckets
+            obs = stuffing(i % 60)  # entities come back: counters, distinct sets and windows slide
+            got, want = await cluster.observe(obs, t), await single.observe(obs, t)
+            assert got == want, i
+            outcome = (Outcome.FAILURE, Outcome.SUCCESS, Outcome.UNKNOWN)[i % 3]
+            for store in (cluster, single):
+                await store.record_outcome(obs, outcome, familiar=i % 2 == 0, now=t)
+        await cluster.add_ban("subnet", stuffing(5).subnet or "", ttl=600, reason="r", now=now + 1500)
+        await single.add_ban("subnet", stuffing(5).subnet or "", ttl=600, reason="r", now=now + 1500)
+        got, want = await cluster.observe(stuffing(5), now + 1501), await single.observe(stuffing(5), now + 1501)
+        assert got.ban is not None
+        assert got == want
+    finally:
+        await cluster.close()
+        await single.close()
+
+
+async def test_one_observe_is_one_round_trip_on_a_cluster(redis_cluster_url: str) -> None:
+    store = _open(redis_cluster_url)
+    try:
+        await store.observe(stuffing(1), FakeClock().now())
+        trips, commands = store.round_trips, store.commands
+        await store.observe(stuffing(2), FakeClock().now())
+        assert store.round_trips - trips == 1
+        assert store.commands - commands == 3  # one script call per master, sent together
+    finally:
+        await store.close()
