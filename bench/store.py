@@ -25,9 +25,9 @@ from pathlib import Path
 import redis
 from redis.asyncio import BlockingConnectionPool, Redis
 
-from shield.model import Outcome
+from shield.model import Observation, Outcome
 from shield.settings.schema import Settings
-from shield.store.base import Observation, Store
+from shield.store.base import Store
 from shield.store.memory import MemoryStore
 from shield.store.redis import RedisStore
 

@@ -21,12 +21,11 @@ from aiohttp import web
 from shield.admin.app import build_admin_app, upstream_ready_check
 from shield.admin.decisions import decision_routes
 from shield.admin.explain import explain_routes
-from shield.clock import SystemClock
 from shield.facts.build import FactBuilder
 from shield.facts.enrich.lists import load_list_folders
 from shield.facts.identity.credentials import normalise_account
 from shield.facts.identity.keyed import Keyer
-from shield.model import Clock, NamedList
+from shield.model import Clock, NamedList, SystemClock
 from shield.observe import multiproc
 from shield.observe.ban_lines import BanLines
 from shield.observe.metrics import Metrics

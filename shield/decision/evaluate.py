@@ -11,8 +11,7 @@ from dataclasses import replace
 from typing import Literal, Protocol
 
 from shield.decision.decide import decide
-from shield.model import Action, BanScope, Decision, Facts, Verdict
-from shield.rules.policy import Policy
+from shield.model import Action, BanScope, Decision, Facts, Policy, Verdict
 from shield.rules.score import RuleSet
 from shield.settings.schema import ChallengeSettings, RouteSettings
 

@@ -28,10 +28,9 @@ from shield.decision.history import history_facts
 from shield.decision.site import site_facts
 from shield.facts.build import FactBuilder, RequestFacts
 from shield.facts.catalog import catalog, counter_names
-from shield.model import FactValue
+from shield.model import AccountHistory, FactValue
 from shield.proxy.routes import RouteMatcher
 from shield.settings.schema import Settings
-from shield.store.base import AccountHistory
 
 
 class DescriptionError(ValueError):

@@ -21,10 +21,9 @@ from shield.facts.identity.credentials import extract_credentials
 from shield.facts.identity.device import mint_device_cookie, read_device
 from shield.facts.identity.fingerprint import Fingerprint, fingerprint, tls_kind
 from shield.facts.identity.keyed import Keyer
-from shield.model import Attempt, FactValue, NamedList
+from shield.model import Attempt, FactValue, NamedList, Observation
 from shield.proxy.client_ip import subnet_of
 from shield.settings.schema import ClientSettings, RouteSettings, Settings
-from shield.store.base import Observation
 
 # security: per-address results are cached; an attacker rotating addresses only evicts entries.
 IP_CACHE_SIZE = 65536

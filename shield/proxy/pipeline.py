@@ -23,7 +23,18 @@ from shield.decision.outcome import classify
 from shield.decision.site import site_facts
 from shield.decision.takeover import event_fields, suspected, takeover_risk, with_risk_tag
 from shield.facts.build import FactBuilder, RequestFacts, observation
-from shield.model import Action, Ban, BanScope, Clock, Decision, FactValue, Outcome
+from shield.model import (
+    Action,
+    Ban,
+    BanScope,
+    Clock,
+    Decision,
+    FactValue,
+    Observation,
+    Outcome,
+    Signals,
+    TakeoverPolicy,
+)
 from shield.observe.decision_log import Timings, decision_fields, request_fields
 from shield.observe.fact_record import fact_record
 from shield.observe.metrics import Metrics
@@ -31,11 +42,10 @@ from shield.proxy.app import upstream_failure
 from shield.proxy.delay import Tarpit
 from shield.proxy.forwarder import Forwarder, RequestContext, StreamAborted, UpstreamError, UpstreamReply
 from shield.proxy.respond import banned, rate_limited, refusal, upstream_tags
-from shield.rules.policy import TakeoverPolicy
 from shield.rules.reload import RuleBook
 from shield.settings.schema import RouteSettings, Settings
 from shield.store.bancache import BanCache
-from shield.store.base import Observation, Signals, Store
+from shield.store.base import Store
 
 log = structlog.get_logger()
 

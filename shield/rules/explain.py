@@ -9,8 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from shield.decision.decide import decide
-from shield.model import Decision, Facts, FactValue
-from shield.rules.policy import Policy
+from shield.model import Decision, Facts, FactValue, Policy
 from shield.rules.score import Rule, RuleSet
 from shield.settings.schema import ChallengeSettings
 

@@ -14,7 +14,7 @@ from typing import TextIO
 
 import aiohttp
 
-from shield.clock import FakeClock
+from shield.model import FakeClock
 from shield.observe.logs import configure_logging
 from shield.service import build_service
 from shield.settings.schema import DelaySettings, LogSettings, Settings

@@ -17,9 +17,8 @@ from collections.abc import Mapping
 from typing import Any, cast
 
 from shield.facts.catalog import DIMENSIONS, DISTINCT, SITE_WINDOWS
-from shield.model import BAN_SCOPES, Ban, BanScope, Outcome
+from shield.model import BAN_SCOPES, AccountHistory, Ban, BanScope, Observation, Outcome, Signals
 from shield.settings.schema import Settings
-from shield.store.base import AccountHistory, Observation, Signals
 from shield.store.keyspace import Keyspace
 from shield.store.layout import ACCOUNT_MEASURES, MEASURES, SITE, SITE_MEASURES, Plan
 from shield.store.records import escalated_ttl, harshest, history_from_record, updated_record

@@ -35,9 +35,9 @@ from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
 
 from shield.facts.catalog import DIMENSIONS, DISTINCT, SITE_WINDOWS, Window
-from shield.model import BAN_SCOPES, Ban, BanScope, Outcome
+from shield.model import BAN_SCOPES, Ban, BanScope, Observation, Outcome, Signals
 from shield.settings.schema import Settings
-from shield.store.base import Observation, Signals, StoreUnavailable
+from shield.store.base import StoreUnavailable
 from shield.store.layout import Plan
 from shield.store.records import HISTORY_LISTS, history_from_record
 

@@ -11,8 +11,7 @@ from aiohttp import web
 from shield.challenge.pages import challenge_response, clear_solution_cookie
 from shield.challenge.passes import check_pass, issue_pass, pass_headers, read_pass
 from shield.challenge.pow import Binding, issue, read_solution, verify
-from shield.clock import SystemClock
-from shield.model import Clock
+from shield.model import Clock, SystemClock
 from shield.settings.schema import Settings
 from shield.store.base import Store
 from shield.store.memory import MemoryStore

@@ -5,9 +5,8 @@ from __future__ import annotations
 import pytest
 
 from shield.decision.takeover import suspected, takeover_risk, with_risk_tag
-from shield.model import Action, Decision, FactValue, Outcome
+from shield.model import Action, Decision, FactValue, Outcome, TakeoverPolicy
 from shield.rules.load import load_texts
-from shield.rules.policy import TakeoverPolicy
 from shield.rules.source import RuleErrors
 
 P = TakeoverPolicy(failures=5, addresses=3, window="1h", wave_level=2)

@@ -10,7 +10,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from shield.clock import FakeClock
+from shield.model import FakeClock
 from shield.service import build_service
 from shield.settings.schema import AdminSettings, Settings
 from shield.store.connect import open_store

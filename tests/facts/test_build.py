@@ -17,9 +17,9 @@ from shield.facts.enrich.geoip_build import build_from_csv
 from shield.facts.enrich.lists import load_list_folders, load_lists
 from shield.facts.enrich.useragent import make_resolver
 from shield.facts.identity.keyed import Keyer
+from shield.model import Observation
 from shield.settings.schema import BUNDLED_RULES, DEFAULT_ROUTES, PROJECT_DIR, ClientSettings, GeoipSettings, Settings
 from shield.sim.world import demo_world
-from shield.store.base import Observation
 from tests.facts.identity import client_headers as ch
 
 KEYER = Keyer(b"test-secret-0123456789abcdef")

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from shield.clock import FakeClock
+from shield.model import FakeClock, Observation
 from shield.settings.schema import Settings
-from shield.store.base import Observation
 from shield.store.connect import StoreURLError, open_store
 from shield.store.memory import MemoryStore
 from shield.store.redis import RedisStore

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from shield.clock import FakeClock
 from shield.facts.catalog import DEFAULT_WINDOWS, counter_names
-from shield.model import Outcome
-from shield.store.base import Observation, Store
+from shield.model import FakeClock, Observation, Outcome
+from shield.store.base import Store
 
 DAY = 86400.0
 

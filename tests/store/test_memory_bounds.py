@@ -6,10 +6,8 @@ from dataclasses import replace
 
 import pytest
 
-from shield.clock import FakeClock
-from shield.model import Outcome
+from shield.model import FakeClock, Observation, Outcome
 from shield.settings.schema import MemoryStoreSettings, Settings
-from shield.store.base import Observation
 from shield.store.memory import MemoryStore
 from shield.store.sampled import CAP
 

@@ -9,10 +9,9 @@ from dataclasses import dataclass, field
 
 from structlog.testing import capture_logs
 
-from shield.clock import FakeClock
-from shield.model import Outcome
+from shield.model import FakeClock, Observation, Outcome
 from shield.settings.schema import Settings
-from shield.store.base import Observation, StoreUnavailable
+from shield.store.base import StoreUnavailable
 from shield.store.connect import open_store
 from shield.store.resilient import ResilientStore
 from tests.fixtures.redis import RedisServer
