@@ -19,12 +19,12 @@ from collections.abc import Callable
 
 from aiohttp import web
 
+from shield.facts.address import subnet_of
 from shield.model import Ban, Clock, Observation
 from shield.observe.ban_lines import BanLines
 from shield.observe.decision_log import Timings, ban_refusal_fields, refused_request_fields
 from shield.observe.fact_record import FactScope, ban_record
 from shield.observe.metrics import Metrics
-from shield.proxy.client_ip import subnet_of
 from shield.proxy.forwarder import RequestContext
 from shield.proxy.respond import banned
 from shield.rules.reload import RuleBook

@@ -11,7 +11,6 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
-from shield.facts.enrich.lists import load_lists
 from shield.rules.reload import ReloadResult, RuleBook, reload_routes
 from shield.rules.source import RuleErrors
 
@@ -64,7 +63,7 @@ def test_a_good_reload_takes_effect(folder: Path) -> None:
 
 def test_bad_list_file_is_a_rejected_reload(folder: Path) -> None:
     (folder / "lists").mkdir()
-    book = RuleBook(folder, lists_loader=load_lists)
+    book = RuleBook(folder)
     (folder / "lists" / "bad_cidrs.txt").write_text("# kind: cidr\n10.0.0.0/33\n")
     result = book.reload()
     assert not result.ok
