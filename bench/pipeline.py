@@ -30,6 +30,7 @@ from shield.facts.enrich.lists import load_list_folders
 from shield.facts.enrich.useragent import make_resolver
 from shield.facts.identity.keyed import Keyer
 from shield.rules.load import load_rules
+from shield.service import retention
 from shield.settings.schema import Settings
 from shield.sim.world import demo_world
 from shield.store.base import Store
@@ -119,7 +120,7 @@ async def measure(url: str, n: int, resolver: object) -> dict[str, float]:
     settings = demo_world(Settings(secret=secrets.token_bytes(32), store=url))
     lists = load_list_folders(settings.rules / "lists", settings.extra_lists)
     builder = FactBuilder.from_settings(settings, keyer=Keyer(settings.secret), lists=lists, ua_resolver=resolver)
-    store = open_store(url, settings)
+    store = open_store(url, retention(settings))
     try:
         await replay(store, settings, builder, min(n, 2000))  # warm the caches and connections
         steps = await replay(store, settings, builder, n)

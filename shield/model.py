@@ -46,6 +46,22 @@ class Outcome(StrEnum):
     UNKNOWN = "unknown"
 
 
+@dataclass(slots=True, frozen=True)
+class Window:
+    """A sliding window over which counters are kept, named as it appears in fact names."""
+
+    name: str  # "1m", "10m", "1h", "24h"
+    seconds: int
+
+
+DEFAULT_WINDOWS: tuple[Window, ...] = (
+    Window("1m", 60),
+    Window("10m", 600),
+    Window("1h", 3600),
+    Window("24h", 86400),
+)
+
+
 BanScope = Literal["ip", "subnet", "asn", "account", "fp"]
 BAN_SCOPES: tuple[BanScope, ...] = ("ip", "subnet", "asn", "account", "fp")
 

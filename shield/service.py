@@ -35,7 +35,7 @@ from shield.proxy.pipeline import ModeSource, Pipeline
 from shield.rules.reload import ReloadResult, RuleBook, reload_routes
 from shield.settings.schema import Settings
 from shield.store.bancache import BanCache
-from shield.store.base import Store, StoreUnavailable
+from shield.store.base import Retention, Store, StoreUnavailable
 from shield.store.connect import open_store
 from shield.store.resilient import ResilientStore
 
@@ -127,6 +127,14 @@ def _store_hooks(metrics: Metrics) -> tuple[Callable[[str], None], Callable[[boo
     return metrics.store_error, on_state
 
 
+def retention(settings: Settings) -> Retention:
+    """What the stores need of the settings, and no more."""
+    m = settings.memory
+    return Retention(
+        windows=tuple(settings.windows), history_days=m.history_days, history_size=m.history_size, max_keys=m.max_keys,
+    )
+
+
 def _reload_counter(metrics: Metrics) -> Callable[[ReloadResult], None]:
     def on_reload(result: ReloadResult) -> None:
         metrics.rules_reloads_total.labels(result="ok" if result.ok else "rejected").inc()
@@ -160,7 +168,7 @@ def build_service(
     metrics = Metrics(multiprocess_dir=multiproc.current())
     on_error, on_state = _store_hooks(metrics)
     metrics.store_up.set(1)
-    store = store or open_store(settings.store, settings, on_error=on_error, on_state=on_state)
+    store = store or open_store(settings.store, retention(settings), on_error=on_error, on_state=on_state)
     keyer = Keyer(settings.secret)
     # The rule book loads rules/lists/ with the rules (at start and on every reload) into one
     # RulePack; the pipeline hands the pack's lists to the fact builder, so ip.hosting, ip.tor, ...

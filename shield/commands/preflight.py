@@ -13,6 +13,7 @@ from shield.facts.enrich.lists import ListError
 from shield.rules.load import load_rules
 from shield.rules.pack import load_pack
 from shield.rules.source import RuleErrors
+from shield.service import retention
 from shield.settings.schema import Settings
 from shield.store.connect import StoreURLError, open_store
 
@@ -41,7 +42,7 @@ def problems(settings: Settings) -> list[str]:
     except RuleErrors as exc:
         found.extend(str(e) for e in exc.errors)
     try:
-        store = open_store(settings.store, settings)  # connects lazily: nothing is sent
+        store = open_store(settings.store, retention(settings))  # connects lazily: nothing is sent
         del store
     except (StoreURLError, ValueError) as exc:
         found.append(f"store: {exc}")

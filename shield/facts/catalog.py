@@ -13,24 +13,14 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+# Re-exported: the catalog is where readers look for windows; the nouns live in model so that
+# settings (below facts) can name them.
+from shield.model import DEFAULT_WINDOWS as DEFAULT_WINDOWS
+from shield.model import Window as Window
+
 FactType = Literal["bool", "int", "float", "str", "ip", "strset"]
 Source = Literal["identity", "enrich", "signals", "history", "challenge"]
 
-
-@dataclass(slots=True, frozen=True)
-class Window:
-    """A sliding window over which counters are kept, named as it appears in fact names."""
-
-    name: str  # "1m", "10m", "1h", "24h"
-    seconds: int
-
-
-DEFAULT_WINDOWS: tuple[Window, ...] = (
-    Window("1m", 60),
-    Window("10m", 600),
-    Window("1h", 3600),
-    Window("24h", 86400),
-)
 
 # The site baseline always uses these two windows, whatever the configured ones are.
 SITE_WINDOWS: tuple[Window, ...] = (Window("5m", 300), Window("24h", 86400))

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from shield.facts.catalog import DEFAULT_WINDOWS, Window
+from shield.model import DEFAULT_WINDOWS, Window
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 

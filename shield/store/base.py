@@ -9,9 +9,22 @@ off the request path. `MemoryStore` and `RedisStore` pass the same contract suit
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Protocol
 
-from shield.model import Ban, BanScope, Observation, Outcome, Signals
+from shield.model import DEFAULT_WINDOWS, Ban, BanScope, Observation, Outcome, Signals, Window
+
+
+@dataclass(slots=True, frozen=True)
+class Retention:
+    """What a store keeps, and how much: the counter windows and the account history's bounds.
+
+    The stores take this, not the whole Settings (shield.service.retention builds it from them)."""
+
+    windows: tuple[Window, ...] = DEFAULT_WINDOWS
+    history_days: int = 90
+    history_size: int = 10  # the last N countries, networks, devices, ... of an account
+    max_keys: int = 1_000_000  # the memory store's bound (Redis has its own maxmemory policy)
 
 
 class StoreUnavailable(Exception):

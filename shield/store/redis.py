@@ -36,8 +36,7 @@ from redis.asyncio.cluster import RedisCluster
 
 from shield.facts.catalog import DIMENSIONS, DISTINCT, SITE_WINDOWS, Window
 from shield.model import BAN_SCOPES, Ban, BanScope, Observation, Outcome, Signals
-from shield.settings.schema import Settings
-from shield.store.base import StoreUnavailable
+from shield.store.base import Retention, StoreUnavailable
 from shield.store.layout import Plan
 from shield.store.records import HISTORY_LISTS, history_from_record
 
@@ -77,7 +76,7 @@ class RedisStore:
     def __init__(
         self,
         client: RedisClient,
-        settings: Settings,
+        retention: Retention = Retention(),  # noqa: B008 (frozen)
         *,
         prefix: str = "shield",
         concurrency: int | None = None,
@@ -85,14 +84,14 @@ class RedisStore:
         if not _PREFIX_RE.match(prefix):
             raise ValueError(f"store prefix {prefix!r}: use 1-64 of A-Z a-z 0-9 _ . -")
         self._client = client
-        self._plan = Plan.build(settings.windows)
-        self._days = settings.memory.history_days
+        self._plan = Plan.build(retention.windows)
+        self._days = retention.history_days
         self._p = "{" + prefix + "}:"
         self._bans_key = self._p + "bans"
         # security: caps in-flight commands where the pool would raise instead of waiting (Cluster,
         # Sentinel), so a flood queues instead of turning into errors.
         self._gate = asyncio.Semaphore(concurrency) if concurrency else None
-        prelude = _prelude(self._plan, self._p, settings.memory.history_days, settings.memory.history_size)
+        prelude = _prelude(self._plan, self._p, retention.history_days, retention.history_size)
         self._scripts = {name: _Script(prelude + _lua(name)) for name in _SCRIPTS}
         self.round_trips = 0  # commands sent to Redis; the benchmark prints it per observe
 

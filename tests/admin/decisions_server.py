@@ -38,7 +38,7 @@ class Admin:
 
 @asynccontextmanager
 async def decisions_server(*, guarded: bool = False, store: Store | None = None) -> AsyncIterator[Admin]:
-    store = store if store is not None else MemoryStore(Settings())
+    store = store if store is not None else MemoryStore()
     clock, changes = FakeClock(), []
     routes = decision_routes(store, clock, account_key=account_key, on_change=lambda: changes.append(1))
     if guarded:
