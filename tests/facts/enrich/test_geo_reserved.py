@@ -112,7 +112,7 @@ def _facts(geo: Path, ip: str) -> dict[str, Any]:
     builder = FactBuilder.from_settings(settings, keyer=Keyer(b"k" * 32), lists=hosting, ua_resolver=RESOLVER)
     return builder.build(
         request_id="r", route=DEFAULT_ROUTES[0], method="POST", path="/api/login", query={},
-        raw_headers=ch.chrome(), body=b'{"username": "a", "password": "b"}', client_ip=ip,
+        raw_headers=ch.chrome(), body=b'{"username": "a", "password": "b"}', client_ip=ip, peer_trusted=False,
     ).facts
 
 
