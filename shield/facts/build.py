@@ -158,17 +158,6 @@ class FactBuilder:
             home_countries=settings.home_countries,
         )
 
-    def with_lists(self, lists: Mapping[str, NamedList]) -> FactBuilder:
-        """A builder sharing this one's GeoIP readers and UA parser, with reloaded lists (rules reload)."""
-        return FactBuilder(
-            keyer=self._keyer,
-            lists=lists,
-            geo=self._geo,
-            ua_parser=self._ua,
-            client=self._client,
-            home_countries=self._home,
-        )
-
     def _use_lists(self, lists: Mapping[str, NamedList]) -> None:
         """A rules reload brought new lists: per-address facts (ip.hosting, ip.tor, ...) are recomputed."""
         self._lists = lists
