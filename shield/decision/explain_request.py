@@ -24,9 +24,10 @@ from typing import Any, Protocol
 from urllib.parse import parse_qsl, urlsplit
 
 import orjson
-from multidict import MultiDict
+from multidict import CIMultiDict, MultiDict
 
-from shield.challenge import passes, pow
+from shield.challenge import pow
+from shield.challenge.carried import carried
 from shield.facts.build import FactBuilder, RequestFacts
 from shield.facts.catalog import catalog, counter_names
 from shield.model import AccountHistory, Ban, BanScope, FactValue, NamedList, Signals
@@ -204,7 +205,7 @@ def _challenge_marks(
     them. Explaining never claims a solution, so a replayed one still reads as solved here."""
     if not settings.secret:
         return False, False
-    headers = dict(desc.headers)
+    headers = CIMultiDict(desc.headers)  # header names are case-insensitive, as the pipeline reads them
     jar = SimpleCookie()
     with contextlib.suppress(CookieError):
         jar.load("; ".join(v for k, v in desc.headers if k.lower() == "cookie"))
@@ -213,7 +214,5 @@ def _challenge_marks(
         ip=rf.attempt.client_ip, subnet=rf.attempt.subnet, route=route.name, fingerprint=rf.attempt.fingerprint,
         bind=settings.challenge.bind,
     )
-    passed = passes.check_pass(settings.secret, passes.read_pass(headers, cookies), binding=binding, now=now)
-    solution = pow.read_solution(headers, cookies)
-    solved = solution is not None and pow.verify(settings.secret, solution, binding=binding, now=now).ok
-    return solved, passed
+    marks = carried(settings.secret, headers, cookies, binding=binding, now=now)
+    return marks.result is not None and marks.result.ok, marks.passed

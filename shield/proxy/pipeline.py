@@ -16,6 +16,7 @@ import structlog
 from aiohttp import web
 
 from shield.challenge import passes, pow
+from shield.challenge.carried import carried
 from shield.challenge.pages import clear_solution_cookie
 from shield.decision.evaluate import evaluate_request
 from shield.decision.outcome import classify
@@ -164,13 +165,10 @@ class Pipeline:
             ip=rf.attempt.client_ip, subnet=rf.attempt.subnet, route=route.name,
             fingerprint=rf.attempt.fingerprint, bind=self.settings.challenge.bind,
         )
-        passed = passes.check_pass(
-            self._secret, passes.read_pass(request.headers, request.cookies), binding=binding, now=now
-        )
-        solution = pow.read_solution(request.headers, request.cookies)
-        if solution is None:
+        marks = carried(self._secret, request.headers, request.cookies, binding=binding, now=now)
+        passed, solution, result = marks.passed, marks.solution, marks.result
+        if solution is None or result is None:
             return ChallengeState(binding, solved=False, failed=None, passed=passed)
-        result = pow.verify(self._secret, solution, binding=binding, now=now)
         if not result.ok:
             self.metrics.challenge("failed")
             log.info("challenge.failed", request_id=rf.attempt.request_id, reason=result.status.value)
