@@ -214,7 +214,7 @@ def _admin(
     extra = [
         *reload_routes(rules),
         *decision_routes(store, clock, account_key=account_key, on_change=bans.poke),
-        *explain_routes(settings, facts=facts, rules=rules, store=store, clock=clock),
+        *explain_routes(settings, facts=facts, rules=rules, store=store, clock=clock, degraded=degraded),
     ]
 
     async def store_ready() -> None:

@@ -8,6 +8,7 @@ answer agrees with what the pipeline does to the same request (tests/e2e/test_ex
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 
 import orjson
 from aiohttp import web
@@ -27,8 +28,10 @@ def _jsonable(value: FactValue) -> object:
 
 
 def explain_routes(
-    settings: Settings, *, facts: FactBuilder, rules: RuleBook, store: Store, clock: Clock
+    settings: Settings, *, facts: FactBuilder, rules: RuleBook, store: Store, clock: Clock,
+    degraded: Callable[[], bool] = lambda: False,
 ) -> list[web.RouteDef]:
+    """`degraded`: the shared store is unreachable right now (the route's on_store_error applies, as live)."""
     routes = RouteMatcher(settings.routes)
 
     async def post_explain(request: web.Request) -> web.Response:
@@ -43,7 +46,9 @@ def explain_routes(
             return web.json_response({"error": "bad_description", "message": str(exc)}, status=400)
         with contextlib.suppress(StoreUnavailable):  # explained without bans, said in the reasons
             described = with_ban(described, await store.find_ban(described.ban_keys(), now))
-        e = explain(pack.rules, described, challenge=settings.challenge, now=now, mode=settings.mode)
+        e = explain(
+            pack.rules, described, challenge=settings.challenge, now=now, mode=settings.mode, degraded=degraded()
+        )
         d = e.decision
         body = {
             "route": e.route,

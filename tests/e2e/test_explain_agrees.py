@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -25,7 +26,9 @@ from shield.admin.explain import explain_routes
 from shield.challenge.client import solve
 from shield.facts.catalog import counter_names
 from shield.facts.identity.credentials import normalise_account
-from shield.settings.schema import LogSettings
+from shield.settings.schema import FieldRef, LogSettings, RouteSettings
+from shield.store.connect import open_store
+from shield.store.resilient import ResilientStore
 from tests.e2e.conftest import Stack
 
 CLIENT = "2001:db8:3100::7"
@@ -100,16 +103,27 @@ def same(line: dict[str, Any], explained: dict[str, Any]) -> None:
     assert said == live
 
 
-@pytest.fixture
-async def live(make_stack: Any) -> AsyncIterator[Live]:
-    # every fact on record, so explain can be given every counter the pipeline saw
-    stack = await make_stack(log=LogSettings(format="json", decision_facts="catalog"))
+@asynccontextmanager
+async def explained(stack: Stack) -> AsyncIterator[Live]:
+    """The stack with its admin explain route served from the same rule book, fact builder and store."""
     service = stack.service
+    store = service.store
+    degraded = (lambda: store.degraded) if isinstance(store, ResilientStore) else (lambda: False)
     app = web.Application()
-    app.add_routes(explain_routes(service.settings, facts=service.facts, rules=service.rules, store=service.store,
-                                  clock=stack.clock))
+    app.add_routes(explain_routes(service.settings, facts=service.facts, rules=service.rules, store=store,
+                                  clock=stack.clock, degraded=degraded))
     async with TestServer(app) as server, aiohttp.ClientSession() as session:
         yield Live(stack, str(server.make_url("/explain")), session)
+
+
+# every fact on record, so explain can be given every counter the pipeline saw
+LOGS = LogSettings(format="json", decision_facts="catalog")
+
+
+@pytest.fixture
+async def live(make_stack: Any) -> AsyncIterator[Live]:
+    async with explained(await make_stack(log=LOGS)) as it:
+        yield it
 
 
 @pytest.mark.parametrize("account", ["alice", "tag", "delay", "challenge", "block", "shadow"])
@@ -159,3 +173,19 @@ async def test_explain_sees_an_address_ban_the_fast_path_enforces(live: Live) ->
     explained = await live.explain("alice", {"facts": {"values": {}}})
     same({**refused.line, "rules": []}, explained)
     assert "banned:ip" in explained["reasons"]
+
+
+async def test_explain_applies_the_routes_store_outage_policy_as_the_pipeline_does(
+    make_stack: Any, restartable_redis: Any
+) -> None:
+    route = RouteSettings(name="login", path="/api/login", account=FieldRef("json", "username"),
+                          password=FieldRef("json", "password"), on_store_error="challenge")
+    store = open_store(restartable_redis.url + "?probe_interval=5&call_timeout=0.2")
+    stack = await make_stack(store=store, routes=(route,), log=LOGS)
+    restartable_redis.stop()
+    async with explained(stack) as live:
+        sent = await live.send("alice")
+        assert (sent.line["action"], sent.line["store_degraded"]) == ("challenge", True)
+        explained_ = await live.explain("alice", sent.line)
+    same(sent.line, explained_)
+    assert "store_unavailable" in explained_["reasons"]
