@@ -21,13 +21,13 @@ from pathlib import Path
 import orjson
 
 from shield.decision.evaluate import evaluate
+from shield.decision.ruletest import load_cases
 from shield.facts.enrich.lists import load_lists
 from shield.model import Attempt, Outcome
 from shield.observe.decision_log import Timings, decision_fields
 from shield.observe.fact_record import fact_record
 from shield.replay.files import candidate_rules, replay_logs
 from shield.rules.load import load_rules
-from shield.rules.ruletest import load_cases
 from shield.settings.schema import BUNDLED_RULES, RouteSettings, Settings
 
 

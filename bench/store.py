@@ -29,9 +29,8 @@ from pathlib import Path
 import redis
 from redis.asyncio import BlockingConnectionPool, Redis
 
-from shield.model import Outcome
-from shield.settings.schema import Settings
-from shield.store.base import Observation, Store
+from shield.model import Observation, Outcome
+from shield.store.base import Store
 from shield.store.memory import MemoryStore
 from shield.store.redis import RedisStore
 
@@ -84,7 +83,7 @@ async def load(store: Store, count: int, start: int, concurrency: int = 1) -> fl
 
 
 async def bench_memory(tracked: int, calls: int) -> dict[str, str]:
-    store = MemoryStore(Settings())
+    store = MemoryStore()
     await per_call_us(store, 500, 10_000_000)  # warm up
     observe, outcome = await per_call_us(store, calls, 0)
     gc.collect()
@@ -106,7 +105,7 @@ async def bench_memory(tracked: int, calls: int) -> dict[str, str]:
 
 async def bench_redis(port: int, tracked: int, calls: int) -> dict[str, str]:
     pool = BlockingConnectionPool.from_url(f"redis://127.0.0.1:{port}/0", max_connections=64, timeout=5)
-    store = RedisStore(Redis(connection_pool=pool), Settings())
+    store = RedisStore(Redis(connection_pool=pool))
     await store.load_scripts()
     await per_call_us(store, 500, 10_000_000)
     sync = redis.Redis(port=port)

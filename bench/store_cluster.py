@@ -29,7 +29,6 @@ from redis.asyncio.cluster import ClusterNode, RedisCluster
 from store import attempt, free_port
 
 from shield.model import Outcome
-from shield.settings.schema import Settings
 from shield.store.redis import RedisStore
 
 SLOTS = 16384
@@ -94,7 +93,7 @@ async def run_cluster(masters: int, requests: int, concurrency: int) -> dict[str
         procs, ports = start_cluster(masters, Path(tmp))
         try:
             client = RedisCluster(startup_nodes=[ClusterNode("127.0.0.1", p) for p in ports], max_connections=256)
-            store = RedisStore(client, Settings(), concurrency=256)
+            store = RedisStore(client, concurrency=256)
             await protected(store, 2000, 50_000_000, concurrency)  # warm up: scripts, connections, slot table
             before = [cpu(p) for p in ports]
             rate = await protected(store, requests, 0, concurrency)

@@ -1,11 +1,15 @@
 """The nouns of shield: what one protected request becomes on its way through the pipeline.
 
-identity -> Attempt, enrich + signals -> Facts, rules -> Verdict, decide -> Decision,
-the upstream's answer -> Outcome. Everything here is immutable and free of I/O.
+identity -> Attempt, the store -> Observation, Signals (counters, AccountHistory, Ban),
+enrich + signals -> Facts, rules -> Verdict, Policy -> Decision, the upstream's answer -> Outcome.
+Everything here is immutable and free of I/O. Time is a port (Clock): SystemClock for the
+proxy, FakeClock for scenario tests and the simulator; both are twenty lines of no I/O, so they
+live with the protocol rather than in a package of their own.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -40,6 +44,22 @@ class Outcome(StrEnum):
     SUCCESS = "success"
     FAILURE = "failure"
     UNKNOWN = "unknown"
+
+
+@dataclass(slots=True, frozen=True)
+class Window:
+    """A sliding window over which counters are kept, named as it appears in fact names."""
+
+    name: str  # "1m", "10m", "1h", "24h"
+    seconds: int
+
+
+DEFAULT_WINDOWS: tuple[Window, ...] = (
+    Window("1m", 60),
+    Window("10m", 600),
+    Window("1h", 3600),
+    Window("24h", 86400),
+)
 
 
 BanScope = Literal["ip", "subnet", "asn", "account", "fp"]
@@ -125,6 +145,136 @@ class Decision:
     reasons: tuple[str, ...] = field(default=())
 
 
+@dataclass(slots=True, frozen=True)
+class Observation:
+    """The keys of one protected attempt, as the store counts them.
+
+    Every value is already safe to store: account, password and pair are keyed hashes.
+    A None dimension is not counted (no account in the body, no GeoIP data, ...).
+    """
+
+    route: str
+    ip: str
+    subnet: str
+    asn: str | None = None
+    country: str | None = None
+    account: str | None = None
+    fp: str | None = None
+    device: str | None = None
+    password: str | None = None
+    pair: str | None = None
+    lat: float | None = None
+    lon: float | None = None
+
+    def dimension(self, name: str) -> str | None:
+        """The value of a counted dimension by its fact prefix (see shield.facts.catalog.DIMENSIONS)."""
+        value: str | None = getattr(self, name)
+        return value
+
+
+@dataclass(slots=True, frozen=True)
+class AccountHistory:
+    """What a successful login teaches about an account (last N of each, 90-day expiry)."""
+
+    countries: tuple[str, ...] = ()
+    asns: tuple[str, ...] = ()
+    devices: tuple[str, ...] = ()
+    fingerprints: tuple[str, ...] = ()
+    subnets: tuple[str, ...] = ()  # the client subnets (ip.subnet) of successful logins
+    last_success_at: float | None = None
+    last_lat: float | None = None
+    last_lon: float | None = None
+    last_country: str | None = None
+
+
+@dataclass(slots=True, frozen=True)
+class Signals:
+    """Everything the store knows about one attempt, read in the same call that counted it.
+
+    `counters` holds every name of `shield.facts.catalog.counter_names(windows)` (zero when nothing
+    was counted; the attempt being observed is included in the attempt counts).
+    """
+
+    counters: Mapping[str, int]
+    history: AccountHistory | None
+    ban: Ban | None
+
+
+# -- the policy: thresholds that turn a total score into an action, and how to ban ----------
+
+THRESHOLD_ACTIONS = (Action.TAG, Action.DELAY, Action.CHALLENGE, Action.BLOCK, Action.BAN)
+
+
+@dataclass(slots=True, frozen=True)
+class Thresholds:
+    """Minimum total score for each action; None switches that action off."""
+
+    tag: int | None = 30
+    delay: int | None = 50
+    challenge: int | None = 60
+    block: int | None = 90
+    ban: int | None = 150
+
+    def action_for(self, score: int) -> Action:
+        for action in reversed(THRESHOLD_ACTIONS):
+            limit = getattr(self, action.value)
+            if limit is not None and score >= limit:
+                return action
+        return Action.ALLOW
+
+
+@dataclass(slots=True, frozen=True)
+class BanSpec:
+    scope: BanScope = "ip"
+    ttl: float = 3600.0
+
+
+@dataclass(slots=True, frozen=True)
+class BanPolicy:
+    scope: BanScope = "ip"
+    ttl: float = 3600.0
+    escalation: float = 2.0  # each repeat offense multiplies the ttl (the ban store applies it)
+    max_ttl: float = 7 * 86400.0
+
+
+@dataclass(slots=True, frozen=True)
+class TakeoverPolicy:
+    """When a login looks like an account takeover (shield.decision.takeover reads it)."""
+
+    failures: int = 5  # failed logins on the account in `window` before this attempt ...
+    addresses: int = 3  # ... from at least this many distinct addresses (this one included)
+    window: str = "1h"  # one of the configured counter windows
+    wave_level: int = 2  # site.attack_level at which a new device from a new country is suspect; 0: never
+
+
+@dataclass(slots=True, frozen=True)
+class RuleMeta:
+    """What decide needs to know about a rule beyond its score: its tags and ban."""
+
+    tags: frozenset[str] = frozenset()
+    ban: BanSpec | None = None
+
+
+@dataclass(slots=True, frozen=True)
+class Policy:
+    thresholds: Thresholds = field(default_factory=Thresholds)
+    routes: Mapping[str, Thresholds] = field(default_factory=dict)
+    delay_seconds: float = 2.0
+    # Rules tagged `aggregate` judge a crowd the client belongs to (a fingerprint, a network, a
+    # country, the whole site), which real users share with an attack: together they add at most
+    # this much, so crowd evidence alone can challenge but never block. None: no cap.
+    aggregate_cap: int | None = None
+    difficulty_step: int = 20
+    retry_after: int = 60
+    ban: BanPolicy = field(default_factory=BanPolicy)
+    takeover: TakeoverPolicy = field(default_factory=TakeoverPolicy)
+    rules: Mapping[str, RuleMeta] = field(default_factory=dict)
+    ruleset: str = ""  # the rule-set hash, carried into every Decision
+
+    def for_route(self, route: str) -> Thresholds:
+        return self.routes.get(route, self.thresholds)
+
+
 class NamedList(Protocol):
     """A list under rules/lists/ that rules name as `lists.<name>`."""
 
@@ -149,3 +299,33 @@ class Clock(Protocol):
     def monotonic(self) -> float:
         """Monotonic seconds, for durations."""
         ...
+
+
+class SystemClock:
+    """The real clock."""
+
+    __slots__ = ()
+
+    def now(self) -> float:
+        return time.time()
+
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+
+@dataclass(slots=True)
+class FakeClock:
+    """A clock that only moves when told to: scenario tests replay days in microseconds."""
+
+    t: float = 1_700_000_000.0
+    mono: float = 1000.0
+
+    def now(self) -> float:
+        return self.t
+
+    def monotonic(self) -> float:
+        return self.mono
+
+    def advance(self, seconds: float) -> None:
+        self.t += seconds
+        self.mono += seconds

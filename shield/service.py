@@ -10,9 +10,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import structlog
@@ -21,12 +20,10 @@ from aiohttp import web
 from shield.admin.app import build_admin_app, upstream_ready_check
 from shield.admin.decisions import decision_routes
 from shield.admin.explain import explain_routes
-from shield.clock import SystemClock
 from shield.facts.build import FactBuilder
-from shield.facts.enrich.lists import load_list_folders
 from shield.facts.identity.credentials import normalise_account
 from shield.facts.identity.keyed import Keyer
-from shield.model import Clock, NamedList
+from shield.model import Clock, SystemClock
 from shield.observe import multiproc
 from shield.observe.ban_lines import BanLines
 from shield.observe.metrics import Metrics
@@ -34,11 +31,11 @@ from shield.proxy.app import build_app
 from shield.proxy.ban_refusal import BanRefusals
 from shield.proxy.choose import make_forwarder
 from shield.proxy.forwarder import Forwarder
-from shield.proxy.pipeline import Pipeline
+from shield.proxy.pipeline import ModeSource, Pipeline
 from shield.rules.reload import ReloadResult, RuleBook, reload_routes
 from shield.settings.schema import Settings
 from shield.store.bancache import BanCache
-from shield.store.base import Store, StoreUnavailable
+from shield.store.base import Retention, Store, StoreUnavailable
 from shield.store.connect import open_store
 from shield.store.resilient import ResilientStore
 
@@ -67,8 +64,14 @@ class Service:
 
     @property
     def facts(self) -> FactBuilder:
-        """The pipeline's fact builder (replaced when a rules reload brings new lists)."""
+        """The pipeline's fact builder (one for the worker's life; a rules reload hands it new lists)."""
         return self.pipeline.facts
+
+    async def on_startup(self, _app: web.Application) -> None:
+        self.start()
+
+    async def on_cleanup(self, _app: web.Application) -> None:
+        await self.close()
 
     def start(self) -> None:
         """Background work: ban cache refresh, rules watcher, GeoIP refresh, SIGHUP reload."""
@@ -124,6 +127,27 @@ def _store_hooks(metrics: Metrics) -> tuple[Callable[[str], None], Callable[[boo
     return metrics.store_error, on_state
 
 
+def retention(settings: Settings) -> Retention:
+    """What the stores need of the settings, and no more."""
+    m = settings.memory
+    return Retention(
+        windows=tuple(settings.windows), history_days=m.history_days, history_size=m.history_size, max_keys=m.max_keys,
+    )
+
+
+def _reload_counter(metrics: Metrics) -> Callable[[ReloadResult], None]:
+    def on_reload(result: ReloadResult) -> None:
+        metrics.rules_reloads_total.labels(result="ok" if result.ok else "rejected").inc()
+
+    return on_reload
+
+
+def _degraded(store: Store) -> Callable[[], bool]:
+    if isinstance(store, ResilientStore):
+        return lambda: store.degraded
+    return lambda: False
+
+
 def build_service(
     settings: Settings,
     *,
@@ -132,47 +156,39 @@ def build_service(
     store: Store | None = None,
     forwarder: Forwarder | None = None,
     ua_resolver: Any = None,
+    mode: ModeSource | None = None,
 ) -> Service:
-    """Build one worker's parts. Raises RuleErrors when the rules are bad at start.
+    """Build one worker's parts, in order, each from the ones before. Raises RuleErrors (or ListError)
+    when the rules or lists are bad at start.
 
-    `ua_resolver` shares an already built ua-parser resolver (it takes a while to build).
+    `ua_resolver` shares an already built ua-parser resolver (it takes a while to build); `mode`
+    overrides settings.mode per request (the simulator's history replay runs in shadow).
     """
     clock = clock or SystemClock()
     metrics = Metrics(multiprocess_dir=multiproc.current())
     on_error, on_state = _store_hooks(metrics)
     metrics.store_up.set(1)
-    store = store or open_store(settings.store, settings, on_error=on_error, on_state=on_state)
+    store = store or open_store(settings.store, retention(settings), on_error=on_error, on_state=on_state)
     keyer = Keyer(settings.secret)
-
-    # The rule book loads rules/lists/ (at start and on every reload); enrichment uses the same
-    # objects, so the lists are read once and ip.hosting, ip.tor, ... follow the rules' edits.
-    last_lists: dict[str, Mapping[str, NamedList]] = {}
-
-    def lists_loader(folder: Path) -> Mapping[str, NamedList]:
-        last_lists["current"] = load_list_folders(folder, settings.extra_lists)
-        return last_lists["current"]
-
-    def on_reload(result: ReloadResult) -> None:
-        metrics.rules_reloads_total.labels(result="ok" if result.ok else "rejected").inc()
-        if result.ok:
-            pipeline.facts = pipeline.facts.with_lists(last_lists["current"])
-
+    # The rule book loads rules/lists/ with the rules (at start and on every reload) into one
+    # RulePack; the pipeline hands the pack's lists to the fact builder, so ip.hosting, ip.tor, ...
+    # follow the rules' edits and a request never mixes two loads.
     rules = RuleBook(
-        settings.rules, lists_loader=lists_loader, windows=settings.windows,
-        routes=[r.name for r in settings.routes], on_reload=on_reload,
+        settings.rules, extra_lists=settings.extra_lists, windows=settings.windows,
+        routes=[r.name for r in settings.routes], on_reload=_reload_counter(metrics),
     )
-    facts = FactBuilder.from_settings(settings, keyer=keyer, lists=last_lists["current"], ua_resolver=ua_resolver)
+    facts = FactBuilder.from_settings(settings, keyer=keyer, lists=rules.pack.lists, ua_resolver=ua_resolver)
     bans = BanCache(store)
     fwd = forwarder or make_forwarder(settings)
-    degraded: Callable[[], bool] = (lambda: store.degraded) if isinstance(store, ResilientStore) else (lambda: False)
+    degraded = _degraded(store)
     pipeline = Pipeline(
         settings, facts=facts, store=store, rules=rules, forwarder=fwd, clock=clock, metrics=metrics, bans=bans,
-        degraded=degraded,
+        degraded=degraded, mode=mode,
     )
     # gauges read at scrape time: no bookkeeping on the request path
     metrics.gauge_function(metrics.bans_active, lambda: float(len(bans)))
     metrics.gauge_function(metrics.delayed_inflight, lambda: float(pipeline.tarpit.inflight))
-    metrics.gauge_function(metrics.geoip_loaded, lambda: 1.0 if pipeline.facts.geo_loaded else 0.0)
+    metrics.gauge_function(metrics.geoip_loaded, lambda: 1.0 if facts.geo_loaded else 0.0)
     metrics.gauge_function(metrics.store_degraded, lambda: 1.0 if degraded() else 0.0)
     ban_lines = BanLines(per_second=settings.log.ban_lines_per_second)
     ban_check = BanRefusals(
@@ -180,41 +196,39 @@ def build_service(
         facts_scope=settings.log.decision_facts,
     )
     proxy = build_app(settings, clock=clock, metrics=metrics, forwarder=fwd, protected=pipeline, ban_check=ban_check)
-    admin = None
-    if with_admin:
-
-        def account_key(account: str) -> str:
-            return keyer.account_id(normalise_account(account))
-
-        extra = [
-            *reload_routes(rules),
-            *decision_routes(store, clock, account_key=account_key, on_change=bans.poke),
-            *explain_routes(settings, lambda: pipeline.facts, rules, clock),
-        ]
-
-        async def store_ready() -> None:
-            if isinstance(store, ResilientStore):
-                # Redis down is served from local counters: degraded (see the notes), not unready.
-                with contextlib.suppress(StoreUnavailable):
-                    await store.ping()
-                return
-            await store.ping()
-
-        def degraded_notes() -> list[str]:
-            return ["store: shared store unavailable, deciding from per-process counters"] if degraded() else []
-
-        admin = build_admin_app(
-            settings, metrics=metrics, ready_checks=[upstream_ready_check(settings), store_ready],
-            degraded=degraded_notes, extra_routes=extra,
-        )
+    admin = _admin(settings, store=store, keyer=keyer, rules=rules, bans=bans, facts=facts, clock=clock,
+                   metrics=metrics, degraded=degraded) if with_admin else None
     service = Service(settings, clock, metrics, store, keyer, rules, bans, pipeline, proxy, admin, ban_lines)
-
-    async def on_startup(_app: web.Application) -> None:
-        service.start()
-
-    async def on_cleanup(_app: web.Application) -> None:
-        await service.close()
-
-    proxy.on_startup.append(on_startup)
-    proxy.on_cleanup.append(on_cleanup)
+    proxy.on_startup.append(service.on_startup)
+    proxy.on_cleanup.append(service.on_cleanup)
     return service
+
+
+def _admin(
+    settings: Settings, *, store: Store, keyer: Keyer, rules: RuleBook, bans: BanCache, facts: FactBuilder,
+    clock: Clock, metrics: Metrics, degraded: Callable[[], bool],
+) -> web.Application:
+    def account_key(account: str) -> str:
+        return keyer.account_id(normalise_account(account))
+
+    extra = [
+        *reload_routes(rules),
+        *decision_routes(store, clock, account_key=account_key, on_change=bans.poke),
+        *explain_routes(settings, facts=facts, rules=rules, store=store, clock=clock, degraded=degraded),
+    ]
+
+    async def store_ready() -> None:
+        if isinstance(store, ResilientStore):
+            # Redis down is served from local counters: degraded (see the notes), not unready.
+            with contextlib.suppress(StoreUnavailable):
+                await store.ping()
+            return
+        await store.ping()
+
+    def degraded_notes() -> list[str]:
+        return ["store: shared store unavailable, deciding from per-process counters"] if degraded() else []
+
+    return build_admin_app(
+        settings, metrics=metrics, ready_checks=[upstream_ready_check(settings), store_ready],
+        degraded=degraded_notes, extra_routes=extra,
+    )

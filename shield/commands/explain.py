@@ -24,13 +24,14 @@ from pathlib import Path
 
 import orjson
 
-from shield.decision.explain_request import DescriptionError, describe_facts, parse_description
+from shield.decision.explain import explain, render
+from shield.decision.explain_request import DescriptionError, describe, parse_description
 from shield.facts.build import FactBuilder
-from shield.facts.enrich.lists import ListError, load_list_folders
+from shield.facts.enrich.lists import ListError
 from shield.facts.identity.keyed import Keyer
 from shield.observe.logs import configure_logging
-from shield.rules.explain import explain, render
-from shield.rules.load import load_rules
+from shield.proxy.routes import RouteMatcher
+from shield.rules.pack import load_pack
 from shield.rules.source import RuleErrors
 from shield.settings.load import SettingsError, load_settings
 from shield.settings.schema import LogSettings
@@ -112,12 +113,12 @@ def run(args: argparse.Namespace) -> int:
         if args.admin:
             return _remote(args.admin, text, args.json)
         settings = load_settings(args.config, env=os.environ, overrides={"rules": args.rules} if args.rules else {})
-        folder = settings.rules
-        lists = load_list_folders(folder / "lists", settings.extra_lists)
-        ruleset = load_rules(folder, lists=lists, windows=settings.windows, routes=[r.name for r in settings.routes])
+        pack = load_pack(settings.rules, extra_lists=settings.extra_lists, windows=settings.windows,
+                         routes=[r.name for r in settings.routes])
         keyer = Keyer(settings.secret or b"explain-only-secret!")  # ids are shown hashed; any key works
-        builder = FactBuilder.from_settings(settings, keyer=keyer, lists=lists)
-        route, _rf, facts = describe_facts(parse_description(text), settings, builder, now=time.time())
+        builder = FactBuilder.from_settings(settings, keyer=keyer, lists=pack.lists)
+        now = time.time()
+        described = describe(parse_description(text), settings, builder, routes=RouteMatcher(settings.routes), now=now)
     except (DescriptionError, OSError) as exc:
         print(f"shield explain: {exc}", file=sys.stderr)
         return 2
@@ -130,10 +131,11 @@ def run(args: argparse.Namespace) -> int:
     except RuleErrors as exc:
         print("shield explain: the rules have errors:", *map(str, exc.errors), sep="\n  ", file=sys.stderr)
         return 2
-    e = explain(ruleset, ruleset.policy, facts, route, challenge=settings.challenge)
+    # no store here: bans are the running shield's (--admin asks it)
+    e = explain(pack.rules, described, challenge=settings.challenge, now=now, mode=settings.mode)
     if args.json:
         out = {
-            "route": route, "ruleset": e.ruleset, "score": e.decision.score, "action": e.decision.action.value,
+            "route": e.route, "ruleset": e.ruleset, "score": e.decision.score, "action": e.decision.action.value,
             "rules": [{"id": r.id, "score": r.score} for r in e.matched],
             "shadow_rules": [{"id": r.id, "score": r.score} for r in e.shadow],
             "facts": {k: sorted(v) if isinstance(v, frozenset) else v for k, v in e.facts},

@@ -17,8 +17,8 @@ import orjson
 
 from shield.facts.catalog import catalog
 from shield.facts.table import fact_rows, markdown_table, text_table
+from shield.model import DEFAULT_WINDOWS
 from shield.settings.load import SettingsError, load_settings
-from shield.settings.schema import DEFAULT_WINDOWS
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -21,15 +21,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
-from shield.facts.enrich.lists import load_lists
-from shield.rules.load import load_rules
-from shield.rules.ruletest import describe, load_cases, run_case, untested
+from shield.decision.ruletest import describe, load_cases, run_case, untested
+from shield.model import DEFAULT_WINDOWS, Window
+from shield.rules.pack import load_pack
 from shield.rules.ruletest_schema import rule_test_schema
 from shield.rules.schema import rule_file_schema
 from shield.rules.score import RuleSet
 from shield.rules.source import RuleErrors
 from shield.settings.load import SettingsError, load_settings
-from shield.settings.schema import BUNDLED_RULES, DEFAULT_WINDOWS, ChallengeSettings, Window
+from shield.settings.schema import BUNDLED_RULES, ChallengeSettings
 
 
 @dataclass(slots=True, frozen=True)
@@ -40,6 +40,7 @@ class Target:
     windows: Sequence[Window] = DEFAULT_WINDOWS
     routes: Sequence[str] | None = None
     challenge: ChallengeSettings = field(default_factory=ChallengeSettings)
+    extra_lists: tuple[Path, ...] = ()  # the config's, loaded after DIR/lists/ as `shield run` does
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -67,13 +68,12 @@ def _target(args: argparse.Namespace, err: TextIO) -> Target | None:
         err.write("".join(f"{problem}\n" for problem in exc.problems))
         return None
     return Target(_shown(args.dir or settings.rules), settings.windows,
-                  routes or [r.name for r in settings.routes], settings.challenge)
+                  routes or [r.name for r in settings.routes], settings.challenge, tuple(settings.extra_lists))
 
 
 def _load(t: Target, err: TextIO) -> RuleSet | None:
     try:
-        lists = load_lists(t.folder / "lists") if (t.folder / "lists").is_dir() else {}
-        return load_rules(t.folder, lists=lists, windows=t.windows, routes=t.routes)
+        return load_pack(t.folder, extra_lists=t.extra_lists, windows=t.windows, routes=t.routes).rules
     except RuleErrors as e:
         for error in e.errors:
             err.write(f"{error}\n")

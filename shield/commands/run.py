@@ -17,9 +17,9 @@ from pathlib import Path
 
 import structlog
 
+from shield.commands import preflight as preflight
 from shield.observe.logs import configure_logging
 from shield.proxy.workers import AppFactory, Apps, serve
-from shield.rules import preflight as preflight
 from shield.service import build_service
 from shield.settings.load import SettingsError, load_settings
 from shield.settings.schema import Settings

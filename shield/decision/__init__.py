@@ -1,1 +1,2 @@
-"""The pure decision core: history and site facts, decide, explain, outcome classification."""
+"""The decision core: evaluate (gather every fact, then decide), decide, history and site facts,
+explain and rule tests (both through evaluate), outcome classification and takeover risk."""

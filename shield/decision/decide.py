@@ -9,8 +9,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from shield.model import Action, BanScope, Decision, RuleHit, Verdict
-from shield.rules.policy import Policy, Thresholds
+from shield.model import Action, BanScope, Decision, Policy, RuleHit, Thresholds, Verdict
 from shield.settings.schema import ChallengeSettings
 
 RATE_TAG = "rate"

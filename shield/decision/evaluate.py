@@ -1,18 +1,26 @@
-"""evaluate: facts + route + challenge state -> Decision. Pure: no I/O, no clock, no logging.
+"""The decision core: a request's facts + what the store remembers -> every fact, and the Decision.
 
-The one scoring path. The pipeline calls it for every protected request and `shield replay`
-calls it for every recorded decision, so a replay with an unchanged pack and config gives
-exactly the recorded actions. (A later redesign moves it to shield/decision/.)
+Pure: no I/O, no clock (`now` is a parameter), no logging. Two steps, both used by every path:
+
+- `gather`: identity + enrich facts, the store's counters, history facts, site facts and the
+  challenge state -> every fact the rules read;
+- `evaluate`: facts + an active ban + challenge credits + a degraded store -> Decision.
+
+`evaluate_request` is the two together. The pipeline calls it for every protected request,
+`shield explain` (CLI and admin) for a described one, `shield rules test` and `shield replay`
+call `evaluate` on facts given or on record, so none of them can drift from what the proxy does.
 """
 
 from __future__ import annotations
 
-from dataclasses import replace
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from typing import Literal, Protocol
 
 from shield.decision.decide import decide
-from shield.model import Action, BanScope, Decision, Facts, Verdict
-from shield.rules.policy import Policy
+from shield.decision.history import history_facts
+from shield.decision.site import site_facts
+from shield.model import Action, BanScope, Decision, Facts, FactValue, Policy, Signals, Verdict
 from shield.rules.score import RuleSet
 from shield.settings.schema import ChallengeSettings, RouteSettings
 
@@ -37,16 +45,19 @@ def evaluate(
     solved: bool = False,
     passed: bool = False,
     degraded: bool = False,
+    credit: int | None = None,
     decider: Decider = decide,
 ) -> Decision:
     """`banned`: the scope of an active ban on this request; `solved`/`passed`: its challenge state;
-    `degraded`: the shared store was unreachable (the route's on_store_error applies)."""
+    `degraded`: the shared store was unreachable (the route's on_store_error applies); `credit`:
+    the score a valid solution and pass remove (default: the challenge settings' credits for them)."""
     if banned is not None:
         return Decision(
             action=Action.BAN, score=0, ruleset=ruleset.hash, reasons=(f"banned:{banned}",),
             enforced=mode == "enforce",
         )
-    credit = (challenge.solve_credit if solved else 0) + (challenge.pass_credit if passed else 0)
+    if credit is None:
+        credit = (challenge.solve_credit if solved else 0) + (challenge.pass_credit if passed else 0)
     verdict = ruleset.score(facts, route.name)
     decision = decider(
         verdict, route.name, ruleset.policy, challenge=challenge, mode=mode, credit=credit, solved=solved,
@@ -61,3 +72,59 @@ def evaluate(
         reasons = (*decision.reasons, "store_unavailable")
         decision = replace(decision, action=Action.CHALLENGE, difficulty=challenge.base_difficulty, reasons=reasons)
     return decision
+
+
+def gather(
+    base: Facts, signals: Signals, *, solved: bool, passed: bool, now: float,
+    forced: Mapping[str, FactValue] | None = None,
+) -> dict[str, FactValue]:
+    """Every fact of one request: `base` (identity + enrich) + counters + history + site + challenge.
+
+    `forced` (explain's "facts") overrides any of them last, as if the store or GeoIP had said so.
+    """
+    facts = dict(base)
+    facts.update(signals.counters)
+    facts.update(history_facts(signals.history, facts, now))
+    facts.update(site_facts(signals.counters))
+    facts["challenge.solved"] = solved
+    facts["challenge.passed"] = passed
+    if forced:
+        facts.update(forced)
+    return facts
+
+
+@dataclass(slots=True, frozen=True)
+class Evaluation:
+    """Every fact of one request and what shield does with it."""
+
+    facts: dict[str, FactValue]
+    decision: Decision
+
+
+def evaluate_request(
+    ruleset: RuleSet,
+    base: Facts,
+    route: RouteSettings,
+    signals: Signals,
+    *,
+    challenge: ChallengeSettings,
+    now: float,
+    mode: Literal["enforce", "shadow"] = "enforce",
+    solved: bool = False,
+    passed: bool = False,
+    degraded: bool = False,
+    forced: Mapping[str, FactValue] | None = None,
+) -> Evaluation:
+    """gather + evaluate: the one path from a request's facts and signals to its Decision.
+
+    A forced `challenge.solved`/`challenge.passed` counts as the real thing (its credit applies).
+    """
+    facts = gather(base, signals, solved=solved, passed=passed, now=now, forced=forced)
+    solved = facts.get("challenge.solved") is True
+    passed = facts.get("challenge.passed") is True
+    decision = evaluate(
+        ruleset, facts, route, challenge=challenge, mode=mode,
+        banned=signals.ban.scope if signals.ban is not None else None, solved=solved, passed=passed,
+        degraded=degraded,
+    )
+    return Evaluation(facts, decision)

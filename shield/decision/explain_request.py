@@ -15,23 +15,23 @@ curl form:
 
 from __future__ import annotations
 
+import contextlib
 import shlex
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass, field, replace
+from http.cookies import CookieError, SimpleCookie
+from typing import Any, Protocol
 from urllib.parse import parse_qsl, urlsplit
 
 import orjson
-from multidict import MultiDict
+from multidict import CIMultiDict, MultiDict
 
-from shield.decision.history import history_facts
-from shield.decision.site import site_facts
+from shield.challenge import pow
+from shield.challenge.carried import carried
 from shield.facts.build import FactBuilder, RequestFacts
 from shield.facts.catalog import catalog, counter_names
-from shield.model import FactValue
-from shield.proxy.routes import RouteMatcher
-from shield.settings.schema import Settings
-from shield.store.base import AccountHistory
+from shield.model import AccountHistory, Ban, BanScope, FactValue, NamedList, Signals
+from shield.settings.schema import RouteSettings, Settings
 
 
 class DescriptionError(ValueError):
@@ -138,11 +138,40 @@ def _from_curl(command: str) -> RequestDescription:
     )
 
 
-def describe_facts(
-    desc: RequestDescription, settings: Settings, builder: FactBuilder, *, now: float
-) -> tuple[str, RequestFacts, dict[str, FactValue]]:
-    """(route name, the request's facts object, every fact as shield would see it)."""
-    route = RouteMatcher(settings.routes).match(desc.method, desc.path)
+class RouteLookup(Protocol):
+    """What explain needs of the proxy's route matcher (shield.proxy.routes.RouteMatcher)."""
+
+    def match(self, method: str, path: str) -> RouteSettings | None: ...
+
+
+@dataclass(slots=True, frozen=True)
+class DescribedRequest:
+    """A described request as the pipeline would see it before deciding: its facts and the store's answer."""
+
+    route: RouteSettings
+    rf: RequestFacts
+    signals: Signals
+    forced: Mapping[str, FactValue]
+    solved: bool
+    passed: bool
+
+    def ban_keys(self) -> dict[BanScope, str]:
+        """The scope values a ban on this request would name (the store's observe looks up the same)."""
+        a, asn = self.rf.attempt, self.rf.facts.get("ip.asn")
+        keys: dict[BanScope, str] = {"ip": a.client_ip, "subnet": a.subnet, "fp": a.fingerprint}
+        if isinstance(asn, int):
+            keys["asn"] = str(asn)
+        if a.account_id is not None:
+            keys["account"] = a.account_id
+        return keys
+
+
+def describe(
+    desc: RequestDescription, settings: Settings, builder: FactBuilder, *, routes: RouteLookup,
+    lists: Mapping[str, NamedList] | None = None, now: float,
+) -> DescribedRequest:
+    """Build the request's facts (with the rule pack's `lists`) and the store's answer the description gives."""
+    route = routes.match(desc.method, desc.path)
     if route is None:
         names = ", ".join(f"{r.name} ({' '.join(sorted(r.methods))} {r.path})" for r in settings.routes)
         raise DescriptionError(f"{desc.method} {desc.path} is not a protected route; protected: {names}")
@@ -155,14 +184,35 @@ def describe_facts(
         request_id="explain", route=route, method=desc.method, path=desc.path, query=desc.query,
         raw_headers=raw, body=desc.body, client_ip=desc.client_ip,
         peer_trusted=True,  # a described request is the one the terminator forwarded, headers and all
+        lists=lists,
     )
-    facts = dict(rf.facts)
     counters = dict.fromkeys(counter_names(settings.windows), 0)
     counters.update(desc.counters)
-    facts.update(counters)
-    facts.update(history_facts(desc.history, facts, now))
-    facts.update(site_facts(counters))
-    facts.setdefault("challenge.solved", False)
-    facts.setdefault("challenge.passed", False)
-    facts.update(desc.facts)
-    return route.name, rf, facts
+    solved, passed = _challenge_marks(desc, settings, rf, route, now)
+    return DescribedRequest(route, rf, Signals(counters, desc.history, None), desc.facts, solved, passed)
+
+
+def with_ban(described: DescribedRequest, ban: Ban | None) -> DescribedRequest:
+    """The same request with the ban the store holds on it (admin explain looks it up; the CLI has none)."""
+    signals = Signals(described.signals.counters, described.signals.history, ban)
+    return replace(described, signals=signals)
+
+
+def _challenge_marks(
+    desc: RequestDescription, settings: Settings, rf: RequestFacts, route: RouteSettings, now: float
+) -> tuple[bool, bool]:
+    """(solved, passed) from the pass and solution the request carries, checked as the pipeline checks
+    them. Explaining never claims a solution, so a replayed one still reads as solved here."""
+    if not settings.secret:
+        return False, False
+    headers = CIMultiDict(desc.headers)  # header names are case-insensitive, as the pipeline reads them
+    jar = SimpleCookie()
+    with contextlib.suppress(CookieError):
+        jar.load("; ".join(v for k, v in desc.headers if k.lower() == "cookie"))
+    cookies = {k: m.value for k, m in jar.items()}
+    binding = pow.Binding.of(
+        ip=rf.attempt.client_ip, subnet=rf.attempt.subnet, route=route.name, fingerprint=rf.attempt.fingerprint,
+        bind=settings.challenge.bind,
+    )
+    marks = carried(settings.secret, headers, cookies, binding=binding, now=now)
+    return marks.result is not None and marks.result.ok, marks.passed

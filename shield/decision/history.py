@@ -10,8 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 
-from shield.model import FactValue
-from shield.store.base import AccountHistory
+from shield.model import AccountHistory, FactValue
 
 EARTH_RADIUS_KM = 6371.0088
 # Moves shorter than this are GeoIP noise (city centroids, mobile carriers), not travel.

@@ -16,8 +16,7 @@ writes a `takeover.suspected` event line and counts `shield_takeover_suspected_t
 
 from __future__ import annotations
 
-from shield.model import Decision, Facts, Outcome
-from shield.rules.policy import TakeoverPolicy
+from shield.model import Decision, Facts, Outcome, TakeoverPolicy
 
 RISK_REASON = "takeover_risk"  # the Shield-Reasons tag the app sees
 

@@ -14,6 +14,7 @@ from functools import lru_cache
 from types import MappingProxyType
 from typing import Any
 
+from shield.facts.address import subnet_of
 from shield.facts.enrich.geo import GeoLookup, GeoRecord, normalise_ip
 from shield.facts.enrich.useragent import UserAgentInfo, UserAgentParser
 from shield.facts.identity.body_decoding import decode_body
@@ -21,10 +22,8 @@ from shield.facts.identity.credentials import extract_credentials
 from shield.facts.identity.device import mint_device_cookie, read_device
 from shield.facts.identity.fingerprint import Fingerprint, fingerprint, tls_kind
 from shield.facts.identity.keyed import Keyer
-from shield.model import Attempt, FactValue, NamedList
-from shield.proxy.client_ip import subnet_of
+from shield.model import Attempt, FactValue, NamedList, Observation
 from shield.settings.schema import ClientSettings, RouteSettings, Settings
-from shield.store.base import Observation
 
 # security: per-address results are cached; an attacker rotating addresses only evicts entries.
 IP_CACHE_SIZE = 65536
@@ -159,16 +158,10 @@ class FactBuilder:
             home_countries=settings.home_countries,
         )
 
-    def with_lists(self, lists: Mapping[str, NamedList]) -> FactBuilder:
-        """A builder sharing this one's GeoIP readers and UA parser, with reloaded lists (rules reload)."""
-        return FactBuilder(
-            keyer=self._keyer,
-            lists=lists,
-            geo=self._geo,
-            ua_parser=self._ua,
-            client=self._client,
-            home_countries=self._home,
-        )
+    def _use_lists(self, lists: Mapping[str, NamedList]) -> None:
+        """A rules reload brought new lists: per-address facts (ip.hosting, ip.tor, ...) are recomputed."""
+        self._lists = lists
+        self._ip_facts.cache_clear()
 
     @property
     def geo_loaded(self) -> bool:
@@ -209,12 +202,16 @@ class FactBuilder:
         body: bytes,
         client_ip: str,
         peer_trusted: bool,
+        lists: Mapping[str, NamedList] | None = None,
     ) -> RequestFacts:
         """The Attempt and facts of one protected request. Never raises on client input.
 
         `peer_trusted`: the socket peer is in trusted_proxies (the TLS terminator); only then is its
-        TLS fingerprint header believed.
+        TLS fingerprint header believed. `lists`: the named lists of the rule pack this request is
+        decided with (the pipeline passes its current pack's; None keeps the builder's).
         """
+        if lists is not None and lists is not self._lists:
+            self._use_lists(lists)
         headers = header_map(raw_headers)
         # The body goes upstream as received; credentials are read from a decoded, bounded copy.
         decoded = decode_body(body, headers.get("content-encoding", ""), limit=route.max_body)

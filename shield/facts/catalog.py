@@ -13,7 +13,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from shield.settings.schema import DEFAULT_WINDOWS, Window
+# Re-exported: the catalog is where readers look for windows; the nouns live in model so that
+# settings (below facts) can name them.
+from shield.model import DEFAULT_WINDOWS as DEFAULT_WINDOWS
+from shield.model import Window as Window
 
 FactType = Literal["bool", "int", "float", "str", "ip", "strset"]
 Source = Literal["identity", "enrich", "signals", "history", "challenge"]

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from shield.facts.catalog import catalog
-from shield.settings.schema import DEFAULT_WINDOWS, Window
+from shield.model import DEFAULT_WINDOWS, Window
 
 _WINDOWED = re.compile(r"^(?P<stem>.+)_(?P<w>\d+[smhd])$")
 

@@ -25,11 +25,11 @@ from shield.proxy.forwarder import (
     StreamAborted,
     UpstreamError,
     UpstreamReply,
+    UpstreamTarget,
     client_response_headers,
     upstream_request_headers,
 )
 from shield.proxy.header_policy import HeaderPolicy
-from shield.settings.schema import Settings
 
 _CHUNK = 64 * 1024
 # The client leg negotiates its own handshake with the upstream.
@@ -39,9 +39,9 @@ _WS_HANDSHAKE = ("Sec-WebSocket-Key", "Sec-WebSocket-Version", "Sec-WebSocket-Ex
 class AiohttpForwarder:
     """The aiohttp ClientSession implementation: one pooled session per worker."""
 
-    def __init__(self, settings: Settings) -> None:
-        opts = settings.upstream_options
-        self._base = settings.upstream.rstrip("/")
+    def __init__(self, target: UpstreamTarget) -> None:
+        opts = target.options
+        self._base = target.url.rstrip("/")
         self._inspect = opts.max_response_inspect
         self._timeout = aiohttp.ClientTimeout(
             total=None, sock_connect=opts.connect_timeout, sock_read=opts.read_timeout
@@ -53,7 +53,7 @@ class AiohttpForwarder:
         reserved = opts.pool_size // 4
         self._streams = asyncio.Semaphore(opts.pool_size - reserved) if reserved else None
         self._session: aiohttp.ClientSession | None = None
-        self._policy = HeaderPolicy.build(tls_fingerprint_header=settings.client.tls_fingerprint_header)
+        self._policy = HeaderPolicy.build(tls_fingerprint_header=target.tls_fingerprint_header)
 
     def _client(self) -> aiohttp.ClientSession:
         # Created lazily inside the running loop (a session binds to its loop).

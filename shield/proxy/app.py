@@ -16,11 +16,12 @@ from typing import Any, Protocol
 import structlog
 from aiohttp import web
 
-from shield.clock import SystemClock
+from shield.facts.address import parse_ip
+from shield.model import Clock, SystemClock
 from shield.observe.logs import RequestLines
 from shield.observe.metrics import Metrics
 from shield.proxy.choose import make_forwarder
-from shield.proxy.client_ip import client_ip, parse_ip
+from shield.proxy.client_ip import client_ip
 from shield.proxy.forwarder import (
     ClientBodyFailed,
     Forwarded,
@@ -33,11 +34,6 @@ from shield.proxy.forwarder import (
 from shield.proxy.header_policy import connection_tokens, names_framing
 from shield.proxy.routes import RouteMatcher
 from shield.settings.schema import RouteSettings, Settings
-
-
-class Clock(Protocol):
-    def now(self) -> float: ...
-    def monotonic(self) -> float: ...
 
 
 class ProtectedHandler(Protocol):

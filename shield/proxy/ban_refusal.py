@@ -19,18 +19,18 @@ from collections.abc import Callable
 
 from aiohttp import web
 
-from shield.model import Ban, Clock
+from shield.facts.address import subnet_of
+from shield.model import Ban, Clock, Observation
 from shield.observe.ban_lines import BanLines
 from shield.observe.decision_log import Timings, ban_refusal_fields, refused_request_fields
 from shield.observe.fact_record import FactScope, ban_record
 from shield.observe.metrics import Metrics
-from shield.proxy.client_ip import subnet_of
 from shield.proxy.forwarder import RequestContext
 from shield.proxy.respond import banned
 from shield.rules.reload import RuleBook
 from shield.settings.schema import RouteSettings
 from shield.store.bancache import BanCache
-from shield.store.base import Observation, Store
+from shield.store.base import Store
 
 PASSTHROUGH = "passthrough"  # the route label of unprotected traffic (shield.proxy.app.PASSTHROUGH)
 

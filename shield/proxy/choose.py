@@ -5,13 +5,14 @@ from __future__ import annotations
 from yarl import URL
 
 from shield.proxy.aiohttp_client import AiohttpForwarder
-from shield.proxy.forwarder import Forwarder
+from shield.proxy.forwarder import Forwarder, UpstreamTarget
 from shield.proxy.h1.forwarder import H1Forwarder
 from shield.settings.schema import Settings
 
 
 def make_forwarder(settings: Settings) -> Forwarder:
     """`upstream_options.client: h1` (the default) for a plain-HTTP upstream, else aiohttp's."""
-    if settings.upstream_options.client == "h1" and URL(settings.upstream).scheme == "http":
-        return H1Forwarder(settings)
-    return AiohttpForwarder(settings)
+    target = UpstreamTarget.of(settings)
+    if target.options.client == "h1" and URL(target.url).scheme == "http":
+        return H1Forwarder(target)
+    return AiohttpForwarder(target)

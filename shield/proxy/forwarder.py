@@ -18,6 +18,7 @@ from aiohttp import web
 from multidict import CIMultiDict
 
 from shield.proxy.header_policy import FRAMING, HOP_BY_HOP, HeaderPolicy, connection_tokens
+from shield.settings.schema import Settings, UpstreamSettings
 
 UpstreamErrorKind = Literal["unreachable", "timeout", "overloaded"]
 
@@ -134,6 +135,20 @@ class UpstreamReply:
         if self._response is not None:
             self._response.close()
             self._response = None
+
+
+@dataclass(slots=True, frozen=True)
+class UpstreamTarget:
+    """What a forwarder needs of the settings: where the upstream is, how to reach it, and which
+    client header a trusted terminator sets (never passed on from a client)."""
+
+    url: str
+    options: UpstreamSettings = field(default_factory=UpstreamSettings)
+    tls_fingerprint_header: str | None = None
+
+    @classmethod
+    def of(cls, settings: Settings) -> UpstreamTarget:
+        return cls(settings.upstream, settings.upstream_options, settings.client.tls_fingerprint_header)
 
 
 class Forwarder(Protocol):

@@ -16,14 +16,23 @@ import structlog
 from aiohttp import web
 
 from shield.challenge import passes, pow
+from shield.challenge.carried import carried
 from shield.challenge.pages import clear_solution_cookie
-from shield.decision.evaluate import evaluate
-from shield.decision.history import history_facts
+from shield.decision.evaluate import evaluate_request
 from shield.decision.outcome import classify
-from shield.decision.site import site_facts
 from shield.decision.takeover import event_fields, suspected, takeover_risk, with_risk_tag
 from shield.facts.build import FactBuilder, RequestFacts, observation
-from shield.model import Action, Ban, BanScope, Clock, Decision, FactValue, Outcome
+from shield.model import (
+    Action,
+    Ban,
+    BanScope,
+    Clock,
+    Decision,
+    FactValue,
+    Observation,
+    Outcome,
+    TakeoverPolicy,
+)
 from shield.observe.decision_log import Timings, decision_fields, request_fields
 from shield.observe.fact_record import fact_record
 from shield.observe.metrics import Metrics
@@ -31,13 +40,18 @@ from shield.proxy.app import upstream_failure
 from shield.proxy.delay import Tarpit
 from shield.proxy.forwarder import Forwarder, RequestContext, StreamAborted, UpstreamError, UpstreamReply
 from shield.proxy.respond import banned, rate_limited, refusal, upstream_tags
-from shield.rules.policy import TakeoverPolicy
+from shield.rules.pack import RulePack
 from shield.rules.reload import RuleBook
 from shield.settings.schema import RouteSettings, Settings
 from shield.store.bancache import BanCache
-from shield.store.base import Observation, Signals, Store
+from shield.store.base import Store
 
 log = structlog.get_logger()
+
+Mode = Literal["enforce", "shadow"]
+# Where the pipeline reads its mode, once per request: the settings' by default; the simulator
+# passes its own (shadow while it replays the weeks before a run, enforce after).
+ModeSource = Callable[[], Mode]
 
 
 @dataclass(slots=True, frozen=True)
@@ -58,6 +72,26 @@ class ChallengeState:
         return "pass" if self.passed else "none"
 
 
+@dataclass(slots=True, frozen=True)
+class Handled:
+    """One protected request once decided: what `_act` needs to answer, record and log it."""
+
+    request: web.Request
+    route: RouteSettings
+    body: bytes
+    ctx: RequestContext
+    rf: RequestFacts
+    facts: dict[str, FactValue]
+    obs: Observation
+    decision: Decision
+    state: ChallengeState
+    pack: RulePack  # the rules and lists this request was decided with (a reload mid-request changes nothing)
+    timings: tuple[float, float]  # shield_ms, store_ms
+    degraded: bool
+    now: float
+    ban: Ban | None
+
+
 class Pipeline:
     """The ProtectedHandler of shield.proxy.app: decides, acts, records, logs."""
 
@@ -73,6 +107,7 @@ class Pipeline:
         metrics: Metrics,
         bans: BanCache,
         degraded: Callable[[], bool] = lambda: False,
+        mode: ModeSource | None = None,
     ) -> None:
         self.settings = settings
         self.facts = facts
@@ -83,9 +118,8 @@ class Pipeline:
         self.metrics = metrics
         self.bans = bans
         self.degraded = degraded
-        # enforce, or shadow: decide and log, let everything through. An attribute, so an
-        # embedding (the simulation's history replay) can switch it without a rebuild.
-        self.mode: Literal["enforce", "shadow"] = settings.mode
+        # enforce, or shadow: decide and log, let everything through
+        self.mode: ModeSource = mode or (lambda: settings.mode)
         self.tarpit = Tarpit(settings.delay.max_concurrent, max_seconds=settings.delay.max_seconds)
         self._secret = settings.secret
         self._tasks: set[asyncio.Task[None]] = set()
@@ -95,29 +129,32 @@ class Pipeline:
     ) -> web.StreamResponse:
         started = self.clock.monotonic()
         now = self.clock.now()
+        pack = self.rules.pack  # one read: the facts' lists and the rules come from the same load
         rf = self.facts.build(
             request_id=ctx.request_id, route=route, method=request.method, path=request.path,
             query=request.query, raw_headers=request.raw_headers, body=body, client_ip=ctx.client_ip,
-            peer_trusted=ctx.peer_trusted,
+            peer_trusted=ctx.peer_trusted, lists=pack.lists,
         )
         state = await self._challenge_state(request, rf, route, now)
         obs = observation(rf)
         t_store = self.clock.monotonic()
         signals = await self.store.observe(obs, now)
         store_s = self.clock.monotonic() - t_store
-        store_ms = store_s * 1000
         self.metrics.store_time("observe", store_s)
         degraded = self.degraded()
-        facts = self._facts(rf, signals, state, now)
-        decision = self._decide(facts, route, signals.ban, state, degraded)
+        evaluation = evaluate_request(
+            pack.rules, rf.facts, route, signals, challenge=self.settings.challenge, now=now, mode=self.mode(),
+            solved=state.solved, passed=state.passed, degraded=degraded,
+        )
+        facts, decision = evaluation.facts, evaluation.decision
         shield_ms = (self.clock.monotonic() - started) * 1000
         self.metrics.pipeline_time(route.name, shield_ms / 1000)
         if decision.action is Action.BAN and decision.enforced and signals.ban is None:
-            await self._ban(decision, rf, facts, now)
-        return await self._act(
-            request, route, body, ctx, rf, facts, obs, decision, state,
-            timings=(shield_ms, store_ms), degraded=degraded, now=now, ban=signals.ban,
-        )
+            await self._ban(decision, rf, facts, pack, now)
+        return await self._act(Handled(
+            request, route, body, ctx, rf, facts, obs, decision, state, pack, timings=(shield_ms, store_s * 1000),
+            degraded=degraded, now=now, ban=signals.ban,
+        ))
 
     # -- the pure-ish steps -------------------------------------------------------------
 
@@ -128,13 +165,10 @@ class Pipeline:
             ip=rf.attempt.client_ip, subnet=rf.attempt.subnet, route=route.name,
             fingerprint=rf.attempt.fingerprint, bind=self.settings.challenge.bind,
         )
-        passed = passes.check_pass(
-            self._secret, passes.read_pass(request.headers, request.cookies), binding=binding, now=now
-        )
-        solution = pow.read_solution(request.headers, request.cookies)
-        if solution is None:
+        marks = carried(self._secret, request.headers, request.cookies, binding=binding, now=now)
+        passed, solution, result = marks.passed, marks.solution, marks.result
+        if solution is None or result is None:
             return ChallengeState(binding, solved=False, failed=None, passed=passed)
-        result = pow.verify(self._secret, solution, binding=binding, now=now)
         if not result.ok:
             self.metrics.challenge("failed")
             log.info("challenge.failed", request_id=rf.attempt.request_id, reason=result.status.value)
@@ -150,37 +184,14 @@ class Pipeline:
         log.info("challenge.passed", request_id=rf.attempt.request_id, route=route.name)
         return ChallengeState(binding, solved=True, failed=None, passed=passed)
 
-    def _facts(
-        self, rf: RequestFacts, signals: Signals, state: ChallengeState, now: float
-    ) -> dict[str, FactValue]:
-        facts = rf.facts
-        facts.update(signals.counters)
-        facts.update(history_facts(signals.history, facts, now))
-        facts.update(site_facts(signals.counters))
-        facts["challenge.solved"] = state.solved
-        facts["challenge.passed"] = state.passed
-        return facts
-
-    def _decide(
-        self,
-        facts: dict[str, FactValue],
-        route: RouteSettings,
-        ban: Ban | None,
-        state: ChallengeState,
-        degraded: bool,
-    ) -> Decision:
-        return evaluate(
-            self.rules.current, facts, route, challenge=self.settings.challenge, mode=self.mode,
-            banned=ban.scope if ban is not None else None, solved=state.solved, passed=state.passed,
-            degraded=degraded,
-        )
-
-    async def _ban(self, decision: Decision, rf: RequestFacts, facts: dict[str, FactValue], now: float) -> None:
+    async def _ban(
+        self, decision: Decision, rf: RequestFacts, facts: dict[str, FactValue], pack: RulePack, now: float
+    ) -> None:
         scope = decision.ban_scope or "ip"
         value = _ban_value(scope, rf, facts)
         if value is None:
             return
-        policy = self.rules.current.policy
+        policy = pack.rules.policy
         reason = ",".join(h.id for h in decision.hits[:8]) or "score"
         ban = await self.store.add_ban(
             scope, value, ttl=decision.ban_ttl or policy.ban.ttl, reason=reason, now=now,
@@ -195,23 +206,10 @@ class Pipeline:
 
     # -- acting ---------------------------------------------------------------------------
 
-    async def _act(
-        self,
-        request: web.Request,
-        route: RouteSettings,
-        body: bytes,
-        ctx: RequestContext,
-        rf: RequestFacts,
-        facts: dict[str, FactValue],
-        obs: Observation,
-        decision: Decision,
-        state: ChallengeState,
-        *,
-        timings: tuple[float, float],
-        degraded: bool,
-        now: float,
-        ban: Ban | None = None,
-    ) -> web.StreamResponse:
+    async def _act(self, h: Handled) -> web.StreamResponse:
+        request, route, ctx, rf, facts, decision, state, now = (
+            h.request, h.route, h.ctx, h.rf, h.facts, h.decision, h.state, h.now
+        )
         challenge_label = state.label
         answer: web.StreamResponse | None = None
         delayed = 0.0
@@ -227,14 +225,14 @@ class Pipeline:
         upstream_status: int | None = None
         outcome = Outcome.UNKNOWN
         upstream_ms: float | None = None
-        takeover = self.rules.current.policy.takeover  # one read: a reload mid-request must not mix windows
+        takeover = h.pack.rules.policy.takeover
         risk = takeover_risk(facts, takeover) if rf.attempt.account_id else None
         if answer is None:
             extra = upstream_tags(decision, solved=state.solved)
             if risk is not None and decision.enforced:
                 extra = with_risk_tag(extra, decision)
             try:
-                reply = await self.forwarder.exchange(request, body, ctx, extra)
+                reply = await self.forwarder.exchange(request, h.body, ctx, extra)
             except UpstreamError as exc:
                 answer = upstream_failure(exc, ctx.request_id, metrics=self.metrics, upstream=self.settings.upstream)
             else:
@@ -250,12 +248,11 @@ class Pipeline:
                     reply.release()
                 self.metrics.upstream_time(route.name, reply.upstream_seconds)
                 if outcome is not Outcome.UNKNOWN:
-                    self._record(obs, outcome, familiar=facts.get("account.familiar") is True, now=now)
+                    self._record(h.obs, outcome, familiar=facts.get("account.familiar") is True, now=now)
         total_ms = (self.clock.monotonic() - ctx.started) * 1000
         self._observe(
-            rf, facts, decision, challenge_label, answer.status, upstream_status, outcome,
-            Timings(timings[0], timings[1], upstream_ms, total_ms), degraded, ban=ban, now=now,
-            host=request.host,
+            h, challenge_label, answer.status, upstream_status, outcome,
+            Timings(h.timings[0], h.timings[1], upstream_ms, total_ms),
         )
         if suspected(risk, outcome):
             self._takeover(rf, facts, str(risk), takeover)
@@ -336,21 +333,9 @@ class Pipeline:
             await asyncio.gather(*tuple(self._tasks), return_exceptions=True)
 
     def _observe(
-        self,
-        rf: RequestFacts,
-        facts: dict[str, FactValue],
-        decision: Decision,
-        challenge: str,
-        status: int,
-        upstream_status: int | None,
-        outcome: Outcome,
-        timings: Timings,
-        degraded: bool,
-        *,
-        ban: Ban | None,
-        now: float,
-        host: str | None = None,
+        self, h: Handled, challenge: str, status: int, upstream_status: int | None, outcome: Outcome, timings: Timings
     ) -> None:
+        rf, facts, decision = h.rf, h.facts, h.decision
         route = rf.attempt.route
         self.metrics.request(route, status)
         self.metrics.decision(route, decision.action.value, shadow=False)
@@ -362,17 +347,17 @@ class Pipeline:
             self.metrics.rule_hit(hit.id, shadow=True)
         logs = self.settings.log
         record = fact_record(
-            facts, decision, reads=self.rules.current.reads, scope=logs.decision_facts,
+            facts, decision, reads=h.pack.rules.reads, scope=logs.decision_facts,
             account_in_clear=logs.account_in_clear,
         )
         log.info(
             "decision",
             **decision_fields(
                 rf.attempt, facts, decision, challenge=challenge, status=status, upstream_status=upstream_status,
-                outcome=outcome, timings=timings, store_degraded=degraded,
-                account_in_clear=logs.account_in_clear, facts_record=record, ban=ban, now=now,
+                outcome=outcome, timings=timings, store_degraded=h.degraded,
+                account_in_clear=logs.account_in_clear, facts_record=record, ban=h.ban, now=h.now,
             ),
-            **request_fields(facts, host=host),
+            **request_fields(facts, host=h.request.host),
         )
 
 

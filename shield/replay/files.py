@@ -19,9 +19,8 @@ import sys
 from dataclasses import dataclass
 from typing import BinaryIO
 
-from shield.facts.enrich.lists import load_list_folders
 from shield.replay.replayer import ReplayDiff, Replayer
-from shield.rules.load import load_rules
+from shield.rules.pack import load_pack
 from shield.rules.score import RuleSet
 from shield.settings.schema import Settings
 
@@ -41,10 +40,10 @@ _CANDIDATE: tuple[RuleSet, Settings] | None = None
 
 def candidate_rules(settings: Settings) -> RuleSet:
     """The rule set the proxy would load with these settings: rules/ plus rules/lists/ and extra_lists."""
-    folder = settings.rules
     # the lists the proxy decides with: rules/lists/ plus the config's extra_lists (the demo world's, a feed folder)
-    lists = load_list_folders(folder / "lists", settings.extra_lists) if (folder / "lists").is_dir() else {}
-    return load_rules(folder, lists=lists, windows=settings.windows, routes=[r.name for r in settings.routes])
+    pack = load_pack(settings.rules, extra_lists=settings.extra_lists, windows=settings.windows,
+                     routes=[r.name for r in settings.routes])
+    return pack.rules
 
 
 def _start_worker(settings: Settings, expected: str) -> None:

@@ -18,9 +18,8 @@ import orjson
 from shield.decision.decide import decide
 from shield.decision.evaluate import Decider, evaluate
 from shield.facts.catalog import catalog, counter_names
-from shield.model import Decision, FactValue, Verdict
+from shield.model import Decision, FactValue, Policy, Verdict
 from shield.observe.fact_record import FACTS_SCHEMA
-from shield.rules.policy import Policy
 from shield.rules.score import RuleSet
 from shield.settings.schema import ChallengeSettings, RouteSettings, Settings
 

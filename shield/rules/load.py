@@ -16,11 +16,11 @@ from pathlib import Path
 import yaml
 
 from shield.facts.catalog import catalog
-from shield.model import Action, NamedList
+from shield.model import DEFAULT_WINDOWS, Action, BanSpec, NamedList, Policy, RuleMeta, TakeoverPolicy, Window
 from shield.rules.condition import Compiler
 from shield.rules.expr import ExprError, ExprErrors, Node, parse
 from shield.rules.inline_lists import parse_lists
-from shield.rules.policy import BanSpec, Policy, RuleMeta, TakeoverPolicy, parse_ban_scope, parse_policy
+from shield.rules.policy import parse_ban_scope, parse_policy
 from shield.rules.score import Rule, RuleSet
 from shield.rules.source import (
     RuleError,
@@ -36,7 +36,6 @@ from shield.rules.source import (
     text,
 )
 from shield.settings import yaml_reader
-from shield.settings.schema import DEFAULT_WINDOWS, Window
 
 FILE_KEYS = ("rules", "policy", "lists")
 RULE_KEYS = ("id", "description", "when", "score", "action", "ban", "routes", "tags", "mode", "enabled")

@@ -16,86 +16,12 @@ policy.yaml (or a `policy:` section in any one rule file):
 from __future__ import annotations
 
 import itertools
-from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 
 import yaml
 
-from shield.model import BAN_SCOPES, Action, BanScope
+from shield.model import BAN_SCOPES, THRESHOLD_ACTIONS, BanPolicy, BanScope, Policy, TakeoverPolicy, Thresholds
 from shield.rules.source import Source, check_keys, duration, integer, mapping, number, scalar
-
-THRESHOLD_ACTIONS = (Action.TAG, Action.DELAY, Action.CHALLENGE, Action.BLOCK, Action.BAN)
-
-
-@dataclass(slots=True, frozen=True)
-class Thresholds:
-    """Minimum total score for each action; None switches that action off."""
-
-    tag: int | None = 30
-    delay: int | None = 50
-    challenge: int | None = 60
-    block: int | None = 90
-    ban: int | None = 150
-
-    def action_for(self, score: int) -> Action:
-        for action in reversed(THRESHOLD_ACTIONS):
-            limit = getattr(self, action.value)
-            if limit is not None and score >= limit:
-                return action
-        return Action.ALLOW
-
-
-@dataclass(slots=True, frozen=True)
-class BanSpec:
-    scope: BanScope = "ip"
-    ttl: float = 3600.0
-
-
-@dataclass(slots=True, frozen=True)
-class BanPolicy:
-    scope: BanScope = "ip"
-    ttl: float = 3600.0
-    escalation: float = 2.0  # each repeat offense multiplies the ttl (the ban store applies it)
-    max_ttl: float = 7 * 86400.0
-
-
-@dataclass(slots=True, frozen=True)
-class TakeoverPolicy:
-    """When a login looks like an account takeover (shield.decision.takeover reads it)."""
-
-    failures: int = 5  # failed logins on the account in `window` before this attempt ...
-    addresses: int = 3  # ... from at least this many distinct addresses (this one included)
-    window: str = "1h"  # one of the configured counter windows
-    wave_level: int = 2  # site.attack_level at which a new device from a new country is suspect; 0: never
-
-
-@dataclass(slots=True, frozen=True)
-class RuleMeta:
-    """What decide needs to know about a rule beyond its score: its tags and ban."""
-
-    tags: frozenset[str] = frozenset()
-    ban: BanSpec | None = None
-
-
-@dataclass(slots=True, frozen=True)
-class Policy:
-    thresholds: Thresholds = field(default_factory=Thresholds)
-    routes: Mapping[str, Thresholds] = field(default_factory=dict)
-    delay_seconds: float = 2.0
-    # Rules tagged `aggregate` judge a crowd the client belongs to (a fingerprint, a network, a
-    # country, the whole site), which real users share with an attack: together they add at most
-    # this much, so crowd evidence alone can challenge but never block. None: no cap.
-    aggregate_cap: int | None = None
-    difficulty_step: int = 20
-    retry_after: int = 60
-    ban: BanPolicy = field(default_factory=BanPolicy)
-    takeover: TakeoverPolicy = field(default_factory=TakeoverPolicy)
-    rules: Mapping[str, RuleMeta] = field(default_factory=dict)
-    ruleset: str = ""  # the rule-set hash, carried into every Decision
-
-    def for_route(self, route: str) -> Thresholds:
-        return self.routes.get(route, self.thresholds)
-
 
 _KEYS = (
     "thresholds", "delay_seconds", "difficulty_step", "retry_after", "ban", "routes", "aggregate_cap", "takeover",

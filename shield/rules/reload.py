@@ -1,28 +1,28 @@
-"""RuleBook: the live rule set, swapped atomically on SIGHUP, on file change or from the admin API.
+"""RuleBook: the live rule pack, swapped atomically on SIGHUP, on file change or from the admin API.
 
-A reload compiles the whole folder aside; only a rule set that compiled without a single
-error replaces the current one (one attribute assignment, so a request in flight keeps the
-set it started with). On a bad file the old rules stay and every error is logged.
+A reload loads the whole folder aside (lists and rules, shield.rules.pack); only a pack that
+loaded without a single error replaces the current one (one attribute assignment of one
+immutable RulePack, so a request in flight keeps the rules and lists it started with, and the
+fact builder and the rules never see lists from two loads). On a bad file the old pack stays and
+every error is logged.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import structlog
 from aiohttp import web
 
-from shield.model import NamedList
-from shield.rules.load import load_rules
+from shield.model import DEFAULT_WINDOWS, Window
+from shield.rules.pack import RulePack, load_pack
 from shield.rules.score import RuleSet
 from shield.rules.source import RuleErrors
-from shield.settings.schema import DEFAULT_WINDOWS, Window
 
-ListsLoader = Callable[[Path], Mapping[str, NamedList]]
 log = structlog.get_logger()
 
 
@@ -32,10 +32,6 @@ class ReloadResult:
     hash: str  # the active rule set's hash after the attempt (the old one when rejected)
     rules: int
     errors: tuple[str, ...] = ()
-
-
-def no_lists(_folder: Path) -> Mapping[str, NamedList]:
-    return {}
 
 
 def _snapshot(folder: Path) -> tuple[tuple[str, int, int], ...]:
@@ -51,42 +47,46 @@ def _snapshot(folder: Path) -> tuple[tuple[str, int, int], ...]:
 
 
 class RuleBook:
-    """Holds the current RuleSet; `current` is read on every request, `reload()` replaces it."""
+    """Holds the current RulePack; `pack` is read once per request, `reload()` replaces it."""
 
     def __init__(
         self,
         folder: Path,
         *,
-        lists_loader: ListsLoader = no_lists,
+        extra_lists: Iterable[Path] = (),
         windows: Sequence[Window] = DEFAULT_WINDOWS,
         routes: Sequence[str] | None = None,
         on_reload: Callable[[ReloadResult], None] | None = None,
     ) -> None:
-        """Loads the rules now; raises RuleErrors (or the lists loader's error) if they are bad at start."""
+        """Loads the pack now; raises RuleErrors (or ListError) if the rules or lists are bad at start."""
         self.folder = folder
-        self._lists_loader = lists_loader
+        self._extra_lists = tuple(extra_lists)
         self._windows = windows
         self._routes = routes
         self._on_reload = on_reload
         self._watcher: asyncio.Task[None] | None = None
-        self.current: RuleSet = self._load()
+        self.pack: RulePack = self._load()
         log.info("rules.loaded", hash=self.current.hash, rules=len(self.current), folder=str(folder))
 
-    def _load(self) -> RuleSet:
-        lists = self._lists_loader(self.folder / "lists")
-        return load_rules(self.folder, lists=lists, windows=self._windows, routes=self._routes)
+    @property
+    def current(self) -> RuleSet:
+        """The current pack's rule set (read `pack` once instead when the lists matter too)."""
+        return self.pack.rules
+
+    def _load(self) -> RulePack:
+        return load_pack(self.folder, extra_lists=self._extra_lists, windows=self._windows, routes=self._routes)
 
     def reload(self) -> ReloadResult:
         try:
             fresh = self._load()
         except RuleErrors as e:
             errors = tuple(str(err) for err in e.errors)
-        except ValueError as e:  # the lists loader reports bad list files as ValueError subclasses
+        except ValueError as e:  # ListError: bad list files, each named file:line
             errors = tuple(str(e).splitlines())
         else:
-            old, self.current = self.current.hash, fresh
-            result = ReloadResult(True, fresh.hash, len(fresh))
-            log.info("rules.loaded", hash=fresh.hash, previous=old, rules=len(fresh), folder=str(self.folder))
+            old, self.pack = self.pack.hash, fresh
+            result = ReloadResult(True, fresh.hash, len(fresh.rules))
+            log.info("rules.loaded", hash=fresh.hash, previous=old, rules=len(fresh.rules), folder=str(self.folder))
             self._notify(result)
             return result
         result = ReloadResult(False, self.current.hash, len(self.current), errors)

@@ -11,9 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from shield.facts.catalog import catalog
-from shield.model import Action
-from shield.rules.ruletest import CASE_KEYS, EXPECT_KEYS
-from shield.settings.schema import DEFAULT_WINDOWS, Window
+from shield.model import DEFAULT_WINDOWS, Action, Window
 
 _JSON_TYPES: dict[str, dict[str, Any]] = {
     "bool": {"type": "boolean"},
@@ -24,6 +22,8 @@ _JSON_TYPES: dict[str, dict[str, Any]] = {
     "strset": {"type": "array", "items": {"type": "string"}},
 }
 _RULE_IDS = {"type": ["array", "null"], "items": {"type": "string"}}
+CASE_KEYS = ("name", "route", "facts", "counters", "credit", "solved", "expect")
+EXPECT_KEYS = ("action", "rules", "includes", "excludes", "shadow_rules", "rate_limited", "score")
 
 
 def _facts(windows: Sequence[Window]) -> dict[str, Any]:

@@ -8,9 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from shield.model import BAN_SCOPES, Action
+from shield.model import BAN_SCOPES, THRESHOLD_ACTIONS, Action
 from shield.rules.load import RULE_KEYS
-from shield.rules.policy import THRESHOLD_ACTIONS
 
 _DURATION = {"oneOf": [{"type": "integer", "minimum": 1}, {"type": "string", "pattern": r"^\d+(\.\d+)?[smhdw]?$"}]}
 _THRESHOLD = {"oneOf": [{"type": "integer"}, {"type": "null"}]}

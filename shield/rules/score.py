@@ -14,8 +14,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from shield.model import Action, Facts, RuleHit, Verdict
-from shield.rules.policy import BanSpec, Policy
+from shield.model import Action, BanSpec, Facts, Policy, RuleHit, Verdict
 from shield.rules.values import UNSET, Fn, Gate
 
 

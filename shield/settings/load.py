@@ -18,9 +18,10 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
+from shield.model import Window
 from shield.settings import yaml_reader
 from shield.settings.linear_regex import RegexRefused, compile_linear
-from shield.settings.schema import MAX_DIFFICULTY, ChallengeSettings, FieldRef, RouteSettings, Settings, Window
+from shield.settings.schema import MAX_DIFFICULTY, ChallengeSettings, FieldRef, RouteSettings, Settings
 
 ENV_PREFIX = "SHIELD_"
 TOP = "the settings"  # how messages name the top level of shield.yaml

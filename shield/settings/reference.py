@@ -15,8 +15,9 @@ from dataclasses import dataclass, fields, is_dataclass
 from pathlib import Path
 from typing import Any
 
+from shield.model import Window
 from shield.settings.load import SECRET_FILES, env_var
-from shield.settings.schema import Settings, Window
+from shield.settings.schema import Settings
 
 # Defaults that are not a value worth printing: a path on the build machine, or a secret made at start.
 _DEFAULT_TEXT = {

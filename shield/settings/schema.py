@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from shield.model import DEFAULT_WINDOWS, Window
+
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 # security: a puzzle above this would never be solved by a phone; a token claiming more is forged anyway.
 # Here (not in shield.challenge.pow, which enforces it) so the loader refuses a config beyond it.
@@ -30,22 +32,6 @@ DEMO_DATA = PACKAGE_DIR / "sim" / "data"
 DEMO_CSV = DEMO_DATA / "demo.csv"
 DEMO_GEOIP = DEMO_DATA / "demo.mmdb"
 DEMO_LISTS = DEMO_DATA / "demo-lists"
-
-
-@dataclass(slots=True, frozen=True)
-class Window:
-    """A sliding window over which counters are kept, named as it appears in fact names (`windows:`)."""
-
-    name: str  # "1m", "10m", "1h", "24h"
-    seconds: int
-
-
-DEFAULT_WINDOWS: tuple[Window, ...] = (
-    Window("1m", 60),
-    Window("10m", 600),
-    Window("1h", 3600),
-    Window("24h", 86400),
-)
 
 
 @dataclass(slots=True, frozen=True)

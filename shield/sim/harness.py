@@ -10,11 +10,11 @@ import sys
 import tempfile
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import TextIO
+from typing import Literal, TextIO
 
 import aiohttp
 
-from shield.clock import FakeClock
+from shield.model import FakeClock
 from shield.observe.logs import configure_logging
 from shield.service import build_service
 from shield.settings.schema import DelaySettings, LogSettings, Settings
@@ -101,9 +101,11 @@ async def with_shield(
 
     def advance(t: float) -> None:
         clock.t, clock.mono = t0 + t, m0 + t
+
+    def mode() -> Literal["enforce", "shadow"]:
         # The plan's history (t < 0) is a shield that ran in shadow mode for weeks, learning the
         # accounts' devices and networks without stopping anyone; the measured run enforces.
-        service.pipeline.mode = "shadow" if t < 0 else "enforce"
+        return "shadow" if clock.t < t0 else "enforce"
 
     async with demo_app(plan.accounts, now=clock.now) as app_url:
         # The tarpit sleeps in real time; on simulated time a hold costs the attacker nothing we
@@ -112,7 +114,7 @@ async def with_shield(
         settings = dataclasses.replace(
             demo_world(Settings()), upstream=app_url, secret=secrets.token_bytes(32), delay=delay
         )
-        service = build_service(settings, clock=clock, with_admin=False)
+        service = build_service(settings, clock=clock, with_admin=False, mode=mode)
         async with serve(service.proxy) as url:
             options = RunOptions(advance_clock=advance, progress=progress)
             return await run_events(plan, url, options, label="with shield")

@@ -12,66 +12,23 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
-from shield.model import Ban, BanScope, Outcome
+from shield.model import DEFAULT_WINDOWS, Ban, BanScope, Observation, Outcome, Signals, Window
+
+
+@dataclass(slots=True, frozen=True)
+class Retention:
+    """What a store keeps, and how much: the counter windows and the account history's bounds.
+
+    The stores take this, not the whole Settings (shield.service.retention builds it from them)."""
+
+    windows: tuple[Window, ...] = DEFAULT_WINDOWS
+    history_days: int = 90
+    history_size: int = 10  # the last N countries, networks, devices, ... of an account
+    max_keys: int = 1_000_000  # the memory store's bound (Redis has its own maxmemory policy)
 
 
 class StoreUnavailable(Exception):
     """The backing store cannot be reached; the caller falls back to local counters."""
-
-
-@dataclass(slots=True, frozen=True)
-class Observation:
-    """The keys of one protected attempt, as the store counts them.
-
-    Every value is already safe to store: account, password and pair are keyed hashes.
-    A None dimension is not counted (no account in the body, no GeoIP data, ...).
-    """
-
-    route: str
-    ip: str
-    subnet: str
-    asn: str | None = None
-    country: str | None = None
-    account: str | None = None
-    fp: str | None = None
-    device: str | None = None
-    password: str | None = None
-    pair: str | None = None
-    lat: float | None = None
-    lon: float | None = None
-
-    def dimension(self, name: str) -> str | None:
-        """The value of a counted dimension by its fact prefix (see shield.facts.catalog.DIMENSIONS)."""
-        value: str | None = getattr(self, name)
-        return value
-
-
-@dataclass(slots=True, frozen=True)
-class AccountHistory:
-    """What a successful login teaches about an account (last N of each, 90-day expiry)."""
-
-    countries: tuple[str, ...] = ()
-    asns: tuple[str, ...] = ()
-    devices: tuple[str, ...] = ()
-    fingerprints: tuple[str, ...] = ()
-    subnets: tuple[str, ...] = ()  # the client subnets (ip.subnet) of successful logins
-    last_success_at: float | None = None
-    last_lat: float | None = None
-    last_lon: float | None = None
-    last_country: str | None = None
-
-
-@dataclass(slots=True, frozen=True)
-class Signals:
-    """Everything the store knows about one attempt, read in the same call that counted it.
-
-    `counters` holds every name of `shield.facts.catalog.counter_names(windows)` (zero when nothing
-    was counted; the attempt being observed is included in the attempt counts).
-    """
-
-    counters: Mapping[str, int]
-    history: AccountHistory | None
-    ban: Ban | None
 
 
 class Store(Protocol):

@@ -28,8 +28,7 @@ from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.asyncio.sentinel import Sentinel
 
-from shield.settings.schema import Settings
-from shield.store.base import Store
+from shield.store.base import Retention, Store
 from shield.store.memory import MemoryStore
 from shield.store.redis import RedisStore
 from shield.store.resilient import ResilientStore
@@ -53,7 +52,7 @@ class StoreOptions:
 
 def open_store(
     url: str,
-    settings: Settings,
+    retention: Retention = Retention(),  # noqa: B008 (frozen)
     *,
     on_error: Callable[[str], None] | None = None,
     on_state: Callable[[bool], None] | None = None,
@@ -61,17 +60,17 @@ def open_store(
     """The store for `url` (see the module docstring). Connects lazily: nothing is sent yet."""
     parts = urlsplit(url)
     if parts.scheme == "memory":
-        return MemoryStore(settings)
+        return MemoryStore(retention)
     if parts.scheme not in REDIS_SCHEMES:
         raise StoreURLError(
             f"store {url!r}: unknown scheme {parts.scheme!r}; use memory://, redis://, rediss://, "
             "redis+sentinel://host:26379/master/0 or redis+cluster://host:7000,host:7001"
         )
     options, passthrough = _split_query(parts.query, url)
-    primary = open_redis(parts.scheme, parts._replace(query=urlencode(passthrough)), options, settings)
+    primary = open_redis(parts.scheme, parts._replace(query=urlencode(passthrough)), options, retention)
     return ResilientStore(
         primary,
-        MemoryStore(settings),
+        MemoryStore(retention),
         call_timeout=options.call_timeout,
         probe_interval=options.probe_interval,
         on_error=on_error,
@@ -79,13 +78,13 @@ def open_store(
     )
 
 
-def open_redis(scheme: str, parts: Any, options: StoreOptions, settings: Settings) -> RedisStore:
+def open_redis(scheme: str, parts: Any, options: StoreOptions, retention: Retention = Retention()) -> RedisStore:  # noqa: B008
     defaults: dict[str, Any] = {"socket_connect_timeout": 1.0, "socket_timeout": 1.0}
     if scheme in ("redis", "rediss"):
         pool = BlockingConnectionPool.from_url(
             urlunsplit(parts), max_connections=options.max_connections, timeout=options.pool_timeout, **defaults
         )
-        return RedisStore(Redis(connection_pool=pool), settings, prefix=options.prefix)
+        return RedisStore(Redis(connection_pool=pool), retention, prefix=options.prefix)
     user, password, hosts = _netloc(parts.netloc, parts.geturl())
     if parts.query:
         raise StoreURLError(
@@ -96,11 +95,11 @@ def open_redis(scheme: str, parts: Any, options: StoreOptions, settings: Setting
     if scheme == "redis+cluster":
         nodes = [ClusterNode(h, p) for h, p in hosts]
         cluster = RedisCluster(startup_nodes=nodes, max_connections=options.max_connections, **auth, **defaults)
-        return RedisStore(cluster, settings, prefix=options.prefix, concurrency=options.max_connections)
+        return RedisStore(cluster, retention, prefix=options.prefix, concurrency=options.max_connections)
     name, db = _sentinel_path(parts.path, parts.geturl())
     sentinel = Sentinel(hosts, sentinel_kwargs={"password": options.sentinel_password, **defaults}, **defaults)
     master = sentinel.master_for(name, db=db, max_connections=options.max_connections, **auth)
-    return RedisStore(master, settings, prefix=options.prefix, concurrency=options.max_connections)
+    return RedisStore(master, retention, prefix=options.prefix, concurrency=options.max_connections)
 
 
 def _split_query(query: str, url: str) -> tuple[StoreOptions, list[tuple[str, str]]]:

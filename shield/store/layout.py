@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from shield.facts.catalog import DIMENSIONS, DISTINCT, SITE_WINDOWS
-from shield.settings.schema import Window
+from shield.model import Window
 
 # Measures kept per dimension (a: attempts, f: failures, s: successes) and their fact words.
 MEASURES: tuple[tuple[str, str], ...] = (("a", "attempts"), ("f", "failures"), ("s", "successes"))

@@ -17,9 +17,8 @@ from collections.abc import Mapping
 from typing import Any, cast
 
 from shield.facts.catalog import DIMENSIONS, DISTINCT, SITE_WINDOWS
-from shield.model import BAN_SCOPES, Ban, BanScope, Outcome
-from shield.settings.schema import Settings
-from shield.store.base import AccountHistory, Observation, Signals
+from shield.model import BAN_SCOPES, AccountHistory, Ban, BanScope, Observation, Outcome, Signals
+from shield.store.base import Retention
 from shield.store.keyspace import Keyspace
 from shield.store.layout import ACCOUNT_MEASURES, MEASURES, SITE, SITE_MEASURES, Plan
 from shield.store.records import escalated_ttl, harshest, history_from_record, updated_record
@@ -84,14 +83,14 @@ class MemoryStore:
 
     degraded = False  # same attribute as ResilientStore: a memory store is never degraded
 
-    def __init__(self, settings: Settings) -> None:
-        self._plan = Plan.build(settings.windows)
-        self._history_days = settings.memory.history_days
-        self._history_size = settings.memory.history_size
+    def __init__(self, retention: Retention = Retention()) -> None:  # noqa: B008 (frozen)
+        self._plan = Plan.build(retention.windows)
+        self._history_days = retention.history_days
+        self._history_size = retention.history_size
         self._bans: dict[tuple[BanScope, str], Ban] = {}
         self._offenses: dict[tuple[BanScope, str], tuple[int, float, float]] = {}
         self._zero = dict.fromkeys(self._plan.names, 0)
-        self._widths = [float(w.seconds) for w in settings.windows]
+        self._widths = [float(w.seconds) for w in retention.windows]
         self._site_widths = [float(w.seconds) for w in SITE_WINDOWS]
         self._measures = {dim: len(MEASURES + ACCOUNT_MEASURES if dim == "account" else MEASURES) for dim in DIMENSIONS}
         self._measures[SITE] = len(SITE_MEASURES)
@@ -100,7 +99,7 @@ class MemoryStore:
         for dim in (*DIMENSIONS, SITE):
             m = self._measures[dim]
             pairs = SITE_MEASURES if dim == SITE else MEASURES + ACCOUNT_MEASURES if dim == "account" else MEASURES
-            windows = SITE_WINDOWS if dim == SITE else settings.windows
+            windows = SITE_WINDOWS if dim == SITE else retention.windows
             self._names[dim] = [
                 [(2 * (i * m + MEASURE_INDEX[k]), f"{dim}.{word}_{w.name}") for k, word in pairs]
                 for i, w in enumerate(windows)
@@ -108,19 +107,19 @@ class MemoryStore:
         # Per dimension: (set index, the dimension counted, one fact name per window).
         self._distinct_specs = {
             dim: [
-                (k, other, [f"{dim}.{measure}_{w.name}" for w in settings.windows])
+                (k, other, [f"{dim}.{measure}_{w.name}" for w in retention.windows])
                 for k, (measure, other) in enumerate(DISTINCT.get(dim, {}).items())
             ]
             for dim in DIMENSIONS
         }
-        self._spans = [float(w.seconds) for w in settings.windows]
+        self._spans = [float(w.seconds) for w in retention.windows]
         self._attempt_positions = {dim: [names[A][0] for names in self._names[dim]] for dim in DIMENSIONS}
         self._attempt_names = {dim: [names[A][1] for names in self._names[dim]] for dim in DIMENSIONS}
-        self._max_dim_window = max(w.seconds for w in settings.windows)
+        self._max_dim_window = max(w.seconds for w in retention.windows)
         self._ttl = 2.0 * self._plan.max_window  # the previous bucket of the longest window
         # One LRU per kind and tier (each dimension, the site, histories "h", claims "o"), keyed by the bare
         # value: no key tuple per entity.
-        self._keys = Keyspace((*DIMENSIONS, SITE, "h", "o"), max_units=settings.memory.max_keys, ttl=self._ttl)
+        self._keys = Keyspace((*DIMENSIONS, SITE, "h", "o"), max_units=retention.max_keys, ttl=self._ttl)
 
     def __len__(self) -> int:
         """Units in use (entries plus members of large distinct sets): never above memory.max_keys."""

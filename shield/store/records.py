@@ -12,8 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from shield.model import Ban
-from shield.store.base import AccountHistory, Observation
+from shield.model import AccountHistory, Ban, Observation
 
 DAY = 86400.0
 HISTORY_LISTS: tuple[tuple[str, str], ...] = (

@@ -41,9 +41,8 @@ from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
 
 from shield.facts.catalog import DIMENSIONS, DISTINCT, SITE_WINDOWS
-from shield.model import Ban, BanScope, Outcome
-from shield.settings.schema import Settings
-from shield.store.base import Observation, Signals, StoreUnavailable
+from shield.model import Ban, BanScope, Observation, Outcome, Signals
+from shield.store.base import Retention, StoreUnavailable
 from shield.store.coalesce import Coalescer
 from shield.store.layout import ACCOUNT_MEASURES, MEASURES, SITE_MEASURES, Plan
 from shield.store.records import history_from_record
@@ -77,7 +76,7 @@ class RedisStore:
     def __init__(
         self,
         client: RedisClient,
-        settings: Settings,
+        retention: Retention = Retention(),  # noqa: B008 (frozen)
         *,
         prefix: str = "shield",
         concurrency: int | None = None,
@@ -85,8 +84,8 @@ class RedisStore:
         if not _PREFIX_RE.match(prefix):
             raise ValueError(f"store prefix {prefix!r}: use 1-64 of A-Z a-z 0-9 _ . -")
         self._client = client
-        self._plan = Plan.build(settings.windows)
-        self._days = settings.memory.history_days
+        self._plan = Plan.build(retention.windows)
+        self._days = retention.history_days
         self._p = "{" + prefix + "}:"
         self._tag = prefix + ":"
         self._bans_key = self._p + "bans"
@@ -100,7 +99,8 @@ class RedisStore:
             self._plan,
             prefix=self._p,
             tag=self._tag,
-            memory=settings.memory,
+            history_days=retention.history_days,
+            history_size=retention.history_size,
             clustered=isinstance(client, RedisCluster),
         )
         self._scripts, self._library, self._library_code = code.scripts, code.library, code.library_code

@@ -21,8 +21,8 @@ from typing import Any, TypeVar
 import structlog
 from redis.exceptions import RedisError
 
-from shield.model import Ban, BanScope, Outcome
-from shield.store.base import Observation, Signals, Store, StoreUnavailable
+from shield.model import Ban, BanScope, Observation, Outcome, Signals
+from shield.store.base import Store, StoreUnavailable
 
 T = TypeVar("T")
 MAX_PROBE_INTERVAL = 30.0

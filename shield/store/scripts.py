@@ -16,8 +16,7 @@ from dataclasses import dataclass
 from importlib import resources
 
 from shield.facts.catalog import DIMENSIONS, DISTINCT, SITE_WINDOWS
-from shield.model import BAN_SCOPES
-from shield.settings.schema import MemoryStoreSettings, Window
+from shield.model import BAN_SCOPES, Window
 from shield.store.layout import Plan
 from shield.store.records import HISTORY_LISTS
 
@@ -42,8 +41,10 @@ class LuaCode:
     library_code: str
 
     @classmethod
-    def build(cls, plan: Plan, *, prefix: str, tag: str, memory: MemoryStoreSettings, clustered: bool) -> LuaCode:
-        prelude = _prelude(plan, prefix, tag, memory.history_days, memory.history_size)
+    def build(
+        cls, plan: Plan, *, prefix: str, tag: str, history_days: int, history_size: int, clustered: bool
+    ) -> LuaCode:
+        prelude = _prelude(plan, prefix, tag, history_days, history_size)
         # security: on a Cluster, the per-master calls touch several slots of their own master
         # (never another's: Redis refuses non-local keys), which needs the flag (Redis >= 7.0).
         shebang = "#!lua flags=allow-cross-slot-keys\n" if clustered else ""

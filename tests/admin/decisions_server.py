@@ -10,9 +10,9 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from shield.admin.decisions import decision_routes
-from shield.clock import FakeClock
 from shield.facts.identity.credentials import normalise_account
 from shield.facts.identity.keyed import Keyer
+from shield.model import FakeClock
 from shield.settings.schema import Settings
 from shield.store.base import Store
 from shield.store.memory import MemoryStore
@@ -38,7 +38,7 @@ class Admin:
 
 @asynccontextmanager
 async def decisions_server(*, guarded: bool = False, store: Store | None = None) -> AsyncIterator[Admin]:
-    store = store if store is not None else MemoryStore(Settings())
+    store = store if store is not None else MemoryStore()
     clock, changes = FakeClock(), []
     routes = decision_routes(store, clock, account_key=account_key, on_change=lambda: changes.append(1))
     if guarded:

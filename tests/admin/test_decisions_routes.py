@@ -11,7 +11,6 @@ import redis.asyncio
 from structlog.testing import capture_logs
 
 from shield.admin.decisions import BadDecision, parse_ttl
-from shield.settings.schema import Settings
 from shield.store.base import Store
 from shield.store.memory import MemoryStore
 from shield.store.redis import RedisStore
@@ -22,9 +21,9 @@ from tests.admin.decisions_server import TOKEN, Admin, account_key, decisions_se
 async def admin(request: pytest.FixtureRequest) -> AsyncIterator[Admin]:
     """The routes over each real store: bans must list, expire and lift the same on both."""
     if request.param == "memory":
-        store: Store = MemoryStore(Settings())
+        store: Store = MemoryStore()
     else:
-        store = RedisStore(redis.asyncio.from_url(request.getfixturevalue("redis_url")), Settings())
+        store = RedisStore(redis.asyncio.from_url(request.getfixturevalue("redis_url")))
     async with decisions_server(store=store) as server:
         yield server
     await store.close()

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import pytest_asyncio
 
-from shield.clock import FakeClock
+from shield.model import FakeClock
 from shield.service import build_service
 from shield.settings.schema import RouteSettings
 from tests.browser.test_challenge_page import ARGS, CHROMIUM, TIMEOUT_MS

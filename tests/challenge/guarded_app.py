@@ -11,9 +11,7 @@ from aiohttp import web
 from shield.challenge.pages import challenge_response, clear_solution_cookie
 from shield.challenge.passes import check_pass, issue_pass, pass_headers, read_pass
 from shield.challenge.pow import Binding, issue, read_solution, verify
-from shield.clock import SystemClock
-from shield.model import Clock
-from shield.settings.schema import Settings
+from shield.model import Clock, SystemClock
 from shield.store.base import Store
 from shield.store.memory import MemoryStore
 
@@ -26,7 +24,7 @@ FORM = """<!doctype html><html><head><title>Sign in</title></head><body>
 @dataclass
 class Guarded:
     difficulty: int = 8
-    store: Store = field(default_factory=lambda: MemoryStore(Settings()))
+    store: Store = field(default_factory=lambda: MemoryStore())
     clock: Clock = field(default_factory=SystemClock)
     still_refused: bool = False  # a solved request whose score is still too high: challenged again
     verdicts: list[str] = field(default_factory=list)

@@ -14,7 +14,6 @@ from hypothesis import strategies as st
 from shield.challenge import pow
 from shield.challenge.client import solve, solve_nonce
 from shield.challenge.pow import Binding, VerifyStatus, issue, verify
-from shield.settings.schema import Settings
 from shield.store.base import Store
 from shield.store.memory import MemoryStore
 from shield.store.redis import RedisStore
@@ -156,9 +155,9 @@ def test_subnet_binding_accepts_a_new_address_in_the_same_subnet() -> None:
 @pytest.mark.parametrize("kind", ["memory", pytest.param("redis", marks=pytest.mark.redis)])
 async def test_replayed_solution_is_refused_by_claim_once(kind: str, request: pytest.FixtureRequest) -> None:
     store: Store = (
-        MemoryStore(Settings())
+        MemoryStore()
         if kind == "memory"
-        else RedisStore(redis.asyncio.from_url(request.getfixturevalue("redis_url")), Settings())
+        else RedisStore(redis.asyncio.from_url(request.getfixturevalue("redis_url")))
     )
     value = solved()
     first = verify(SECRET, value, binding=ALICE, now=NOW)

@@ -94,3 +94,22 @@ def test_a_bad_list_file_is_refused_with_its_place_not_a_traceback(tmp_path: Pat
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
     assert f"{rules / 'lists' / 'hosting_asns.txt'}:3: 'AS64500' is not an integer" in proc.stderr
+
+
+@pytest.mark.parametrize(
+    ("forced", "action", "score"),
+    [({}, "challenge", 60), ({"challenge.passed": True}, "allow", 20), ({"challenge.solved": True}, "allow", 20)],
+    ids=["no-credit", "a-pass-is-credited", "a-solution-is-credited"],
+)
+def test_a_forced_challenge_state_earns_the_credit_the_pipeline_gives(
+    tmp_path: Path, forced: dict[str, bool], action: str, score: int
+) -> None:
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "r.yaml").write_text(
+        "rules:\n  - {id: sixty, description: d, when: 'request.route == \"login\"', score: 60}\n"
+    )
+    proc = explain("--rules", str(rules), "--json", "-", stdin=json.dumps({"facts": forced}))
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    assert (out["action"], out["score"]) == (action, score)  # default credits: 40 for each

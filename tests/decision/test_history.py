@@ -5,8 +5,7 @@ from __future__ import annotations
 import pytest
 
 from shield.decision.history import haversine_km, history_facts
-from shield.model import FactValue
-from shield.store.base import AccountHistory
+from shield.model import AccountHistory, FactValue
 
 NOW = 1_700_000_000.0
 TOKYO = (35.69, 139.69)

@@ -5,9 +5,8 @@ from __future__ import annotations
 import pytest
 
 from shield.decision.takeover import suspected, takeover_risk, with_risk_tag
-from shield.model import Action, Decision, FactValue, Outcome
+from shield.model import Action, Decision, FactValue, Outcome, TakeoverPolicy
 from shield.rules.load import load_texts
-from shield.rules.policy import TakeoverPolicy
 from shield.rules.source import RuleErrors
 
 P = TakeoverPolicy(failures=5, addresses=3, window="1h", wave_level=2)
@@ -66,7 +65,7 @@ def test_policy_keys_are_read_and_checked() -> None:
 
 
 def test_default_takeover_window_follows_the_configured_windows() -> None:
-    from shield.settings.schema import Window
+    from shield.model import Window
 
     pack = "policy:\n  retry_after: 30\nrules: []\n"
     windows = (Window("5m", 300), Window("2h", 7200))

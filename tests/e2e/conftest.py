@@ -12,7 +12,7 @@ from typing import Any
 import orjson
 import pytest
 
-from shield.clock import FakeClock
+from shield.model import FakeClock
 from shield.observe.logs import configure_logging
 from shield.service import Service, build_service
 from shield.settings.schema import DEMO_GEOIP, FieldRef, GeoipSettings, LogSettings, RouteSettings, Settings

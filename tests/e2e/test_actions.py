@@ -159,10 +159,9 @@ async def test_a_pass_lowers_the_score_of_the_next_request(make_stack: Any) -> N
 async def test_ban_refuses_every_route_until_it_expires(make_stack: Any, store_kind: str, request: Any) -> None:
     store = None
     if store_kind == "redis":
-        from shield.settings.schema import Settings
         from shield.store.connect import open_store
 
-        store = open_store(request.getfixturevalue("redis_url"), Settings())
+        store = open_store(request.getfixturevalue("redis_url"))
     stack = await make_stack(store=store)
     async with aiohttp.ClientSession() as s:
         resp = await login(s, stack, "ban")

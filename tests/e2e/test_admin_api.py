@@ -11,7 +11,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from shield.clock import FakeClock
+from shield.model import FakeClock
 from shield.service import build_service
 from shield.settings.schema import AdminSettings
 from tests.e2e.conftest import rules_dir, stack_settings

@@ -8,8 +8,8 @@ from typing import Any
 
 import aiohttp
 
+from shield.model import Observation
 from shield.settings.schema import LogSettings
-from shield.store.base import Observation
 from tests.e2e.test_actions import FOREIGN, login
 
 ATTACKER = FOREIGN["X-Forwarded-For"]

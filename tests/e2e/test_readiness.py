@@ -10,9 +10,9 @@ from typing import Any
 import aiohttp
 import pytest
 
-from shield.clock import FakeClock
+from shield.model import FakeClock
 from shield.service import build_service
-from shield.settings.schema import AdminSettings, Settings
+from shield.settings.schema import AdminSettings
 from shield.store.connect import open_store
 from tests.e2e.conftest import rules_dir, stack_settings
 from tests.fixtures.upstream import AppServers, Upstream, free_port
@@ -46,7 +46,7 @@ async def readyz(s: aiohttp.ClientSession, admin: str) -> tuple[int, dict[str, A
 async def test_readyz_stays_200_while_redis_is_down_and_says_degraded(
     start: Callable[..., Any], restartable_redis: Any
 ) -> None:
-    store = open_store(restartable_redis.url + "?probe_interval=5&call_timeout=0.2", Settings())
+    store = open_store(restartable_redis.url + "?probe_interval=5&call_timeout=0.2")
     proxy, admin = await start(store=store)
     async with aiohttp.ClientSession() as s:
         assert await readyz(s, admin) == (200, {"status": "ready", "degraded": False, "notes": []})
@@ -71,6 +71,6 @@ async def test_readyz_is_503_when_the_upstream_is_unreachable(start: Callable[..
 
 
 async def test_store_degraded_gauge_is_zero_while_redis_answers(start: Callable[..., Any], redis_url: str) -> None:
-    _proxy, admin = await start(store=open_store(redis_url, Settings()))
+    _proxy, admin = await start(store=open_store(redis_url))
     async with aiohttp.ClientSession() as s, s.get(admin + "/metrics", headers=AUTH) as r:
         assert "shield_store_degraded 0.0" in await r.text()

@@ -7,7 +7,6 @@ from typing import Any
 
 import aiohttp
 
-from shield.settings.schema import Settings
 from shield.store.connect import open_store
 
 FOREIGN = {"X-Forwarded-For": "2001:db8:3100::7"}
@@ -21,7 +20,7 @@ async def login(session: aiohttp.ClientSession, url: str, account: str, password
 
 
 async def test_redis_outage_is_survived_and_recovered_from(make_stack: Any, restartable_redis: Any) -> None:
-    store = open_store(restartable_redis.url + "?probe_interval=0.1&call_timeout=0.2", Settings())
+    store = open_store(restartable_redis.url + "?probe_interval=0.1&call_timeout=0.2")
     stack = await make_stack(store=store)
     async with aiohttp.ClientSession() as s:
         assert await login(s, stack.url, "alice", "right") == 200
@@ -50,7 +49,7 @@ async def test_route_policy_challenge_applies_while_the_store_is_down(make_stack
 
     route = RouteSettings(name="login", path="/api/login", account=FieldRef("json", "username"),
                           password=FieldRef("json", "password"), on_store_error="challenge")
-    store = open_store(restartable_redis.url + "?probe_interval=5&call_timeout=0.2", Settings())
+    store = open_store(restartable_redis.url + "?probe_interval=5&call_timeout=0.2")
     stack = await make_stack(store=store, routes=(route,))
     restartable_redis.stop()
     async with aiohttp.ClientSession() as s:

@@ -3,6 +3,7 @@ from __future__ import annotations
 import gzip
 import os
 import zlib
+from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -17,9 +18,9 @@ from shield.facts.enrich.geoip_build import build_from_csv
 from shield.facts.enrich.lists import load_list_folders, load_lists
 from shield.facts.enrich.useragent import make_resolver
 from shield.facts.identity.keyed import Keyer
+from shield.model import NamedList, Observation
 from shield.settings.schema import BUNDLED_RULES, DEFAULT_ROUTES, DEMO_CSV, ClientSettings, GeoipSettings, Settings
 from shield.sim.world import demo_world
-from shield.store.base import Observation
 from tests.facts.identity import client_headers as ch
 
 KEYER = Keyer(b"test-secret-0123456789abcdef")
@@ -55,6 +56,7 @@ def build(
     query: dict[str, str] | None = None,
     *,
     peer_trusted: bool = True,
+    lists: Mapping[str, NamedList] | None = None,
 ) -> RequestFacts:
     return builder.build(
         request_id="req-1",
@@ -66,6 +68,7 @@ def build(
         body=body,
         client_ip=ip,
         peer_trusted=peer_trusted,
+        lists=lists,
     )
 
 
@@ -415,17 +418,19 @@ def test_any_request_yields_facts(
     assert len(rf.attempt.fingerprint) == 12
 
 
-def test_with_lists_swaps_lists_and_forgets_cached_addresses(builder: FactBuilder, tmp_path: Path) -> None:
+def test_a_reloaded_packs_lists_replace_the_builders_and_its_cached_addresses(resolver: Any, tmp_path: Path) -> None:
+    settings_ = demo_world(Settings(client=CLIENT))
+    before = load_list_folders(BUNDLED_RULES / "lists", settings_.extra_lists)
+    builder = FactBuilder.from_settings(settings_, keyer=KEYER, lists=before, ua_resolver=resolver)
     assert build(builder, ch.curl(), "2001:db8:4100::1").facts["ip.bad"] is False
     (tmp_path / "bad_cidrs.txt").write_text("2001:db8:4100::/40\n")
-    reloaded = builder.with_lists(load_lists(tmp_path))
-    facts = build(reloaded, ch.curl(), "2001:db8:4100::1").facts
+    facts = build(builder, ch.curl(), "2001:db8:4100::1", lists=load_lists(tmp_path)).facts
     assert subset(facts, {"ip.bad": True, "ip.tor": "<absent>", "ip.country": "NL"}) == {
         "ip.bad": True,
         "ip.tor": "<absent>",
         "ip.country": "NL",
     }
-    assert build(builder, ch.curl(), "2001:db8:4100::1").facts["ip.bad"] is False
+    assert build(builder, ch.curl(), "2001:db8:4100::1", lists=before).facts["ip.bad"] is False
 
 
 def test_cached_address_facts_are_not_shared_between_requests(builder: FactBuilder) -> None:

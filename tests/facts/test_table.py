@@ -10,7 +10,7 @@ import pytest
 from shield.cli import main
 from shield.facts.catalog import catalog
 from shield.facts.table import fact_rows
-from shield.settings.schema import DEFAULT_WINDOWS, Window
+from shield.model import DEFAULT_WINDOWS, Window
 
 
 def test_every_fact_is_in_exactly_one_row() -> None:

@@ -7,7 +7,8 @@ import ipaddress
 import pytest
 from multidict import CIMultiDict
 
-from shield.proxy.client_ip import client_ip, parse_ip, subnet_of
+from shield.facts.address import parse_ip, subnet_of
+from shield.proxy.client_ip import client_ip
 
 TRUSTED = (
     ipaddress.ip_network("127.0.0.1/32"),

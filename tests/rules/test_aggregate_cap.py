@@ -5,8 +5,7 @@ from __future__ import annotations
 import pytest
 
 from shield.decision.decide import decide
-from shield.model import Action, RuleHit, Verdict
-from shield.rules.policy import Policy, RuleMeta, Thresholds
+from shield.model import Action, Policy, RuleHit, RuleMeta, Thresholds, Verdict
 from shield.settings.schema import ChallengeSettings
 
 CROWD = RuleMeta(tags=frozenset({"aggregate"}))

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from shield.decision.ruletest import Case, describe, load_cases, run_case
 from shield.facts.enrich.lists import load_lists
 from shield.rules.load import load_rules
-from shield.rules.ruletest import Case, describe, load_cases, run_case
 from shield.rules.score import RuleSet
 from shield.settings.schema import BUNDLED_RULES, DEFAULT_ROUTES, ChallengeSettings
 

@@ -5,8 +5,7 @@ from __future__ import annotations
 import pytest
 
 from shield.decision.decide import decide
-from shield.model import Action, RuleHit, Verdict
-from shield.rules.policy import BanPolicy, BanSpec, Policy, RuleMeta, Thresholds
+from shield.model import Action, BanPolicy, BanSpec, Policy, RuleHit, RuleMeta, Thresholds, Verdict
 from shield.settings.schema import ChallengeSettings
 
 CHALLENGE = ChallengeSettings(base_difficulty=16, max_difficulty=20)

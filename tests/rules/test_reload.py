@@ -11,7 +11,6 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
-from shield.facts.enrich.lists import load_lists
 from shield.rules.reload import ReloadResult, RuleBook, reload_routes
 from shield.rules.source import RuleErrors
 
@@ -62,9 +61,28 @@ def test_a_good_reload_takes_effect(folder: Path) -> None:
     assert book.current.score({"ip.tor": True}, "login").score == 77
 
 
+def test_a_reload_swaps_the_rules_and_their_lists_as_one_pack(folder: Path) -> None:
+    (folder / "lists").mkdir()
+    (folder / "lists" / "bad_cidrs.txt").write_text("# kind: cidr\n192.0.2.0/24\n")
+    book = RuleBook(folder)
+    old = book.pack
+    (folder / "lists" / "bad_cidrs.txt").write_text("# kind: cidr\n198.51.100.0/24\n")
+    write(folder, GOOD.format(score=20))
+    assert book.reload().ok
+    new = book.pack
+    assert new is not old
+    assert new.rules is book.current
+    assert new.lists["bad_cidrs"].contains("198.51.100.7")
+    assert not new.lists["bad_cidrs"].contains("192.0.2.7")
+    assert old.lists["bad_cidrs"].contains("192.0.2.7")  # a request in flight keeps what it started with
+    (folder / "lists" / "bad_cidrs.txt").write_text("# kind: cidr\n10.0.0.0/33\n")
+    assert not book.reload().ok
+    assert book.pack is new  # rules and lists stay together: neither half of a bad load gets in
+
+
 def test_bad_list_file_is_a_rejected_reload(folder: Path) -> None:
     (folder / "lists").mkdir()
-    book = RuleBook(folder, lists_loader=load_lists)
+    book = RuleBook(folder)
     (folder / "lists" / "bad_cidrs.txt").write_text("# kind: cidr\n10.0.0.0/33\n")
     result = book.reload()
     assert not result.ok

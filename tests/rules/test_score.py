@@ -6,9 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from shield.model import Action, FactValue
+from shield.model import Action, BanSpec, FactValue
 from shield.rules.load import load_texts
-from shield.rules.policy import BanSpec
 from shield.rules.score import RuleSet
 from shield.rules.values import UNSET
 

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from shield.model import Window
 from shield.settings.load import SettingsError, env_var, listen_problem, load_settings
-from shield.settings.schema import FieldRef, Settings, Window
+from shield.settings.schema import FieldRef, Settings
 
 
 def write(tmp_path: Path, text: str) -> Path:

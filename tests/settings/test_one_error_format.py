@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from shield.decision.ruletest import load_cases
 from shield.rules.load import load_rules
-from shield.rules.ruletest import load_cases
 from shield.rules.source import RuleErrors
 from shield.settings.load import SettingsError, load_settings
 from shield.settings.yaml_reader import ALIASES_REFUSED

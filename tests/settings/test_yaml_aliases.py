@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
+from shield.decision.ruletest import load_cases
 from shield.rules.load import load_rules
-from shield.rules.ruletest import load_cases
 from shield.settings.yaml_reader import ALIASES_REFUSED
 from shield.sim.scenario import load as load_scenario
 from tests.settings.yaml_bombs import billion_laughs

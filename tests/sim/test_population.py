@@ -7,9 +7,9 @@ from collections import Counter
 
 import pytest
 
+from shield.facts.address import subnet_of
 from shield.facts.enrich.geo import GeoLookup
 from shield.facts.enrich.geoip_build import parse_csv
-from shield.proxy.client_ip import subnet_of
 from shield.settings.schema import DEMO_CSV, DEMO_GEOIP
 from shield.sim import scenario
 from shield.sim.events import LEGIT

@@ -16,7 +16,7 @@ import orjson
 import pytest
 from aiohttp import web
 
-from shield.clock import FakeClock
+from shield.model import FakeClock
 from shield.observe.logs import configure_logging
 from shield.service import build_service
 from shield.settings.schema import DelaySettings, LogSettings, Settings

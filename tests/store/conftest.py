@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from dataclasses import replace
 from urllib.parse import urlsplit
 
 import pytest
 
-from shield.settings.schema import MemoryStoreSettings, Settings
-from shield.store.base import Store
+from shield.store.base import Retention, Store
 from shield.store.connect import StoreOptions, open_redis
 from shield.store.memory import MemoryStore
 
-SETTINGS = replace(Settings(), memory=MemoryStoreSettings(max_keys=100_000, history_days=90, history_size=3))
+SETTINGS = Retention(max_keys=100_000, history_days=90, history_size=3)
 
 
 @pytest.fixture(params=["memory", "redis", "cluster"])

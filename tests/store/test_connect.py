@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from shield.clock import FakeClock
-from shield.settings.schema import Settings
-from shield.store.base import Observation
+from shield.model import FakeClock, Observation
 from shield.store.connect import StoreURLError, open_store
 from shield.store.memory import MemoryStore
 from shield.store.redis import RedisStore
@@ -16,7 +14,7 @@ OBS = Observation(route="login", ip="10.30.0.7", subnet="10.30.0.0/24", account=
 
 
 async def test_memory_url_opens_the_memory_store() -> None:
-    assert isinstance(open_store("memory://", Settings()), MemoryStore)
+    assert isinstance(open_store("memory://"), MemoryStore)
 
 
 @pytest.mark.parametrize("fixture", ["redis_url", "redis_cluster_url", "redis_sentinel_url"])
@@ -24,7 +22,7 @@ async def test_redis_urls_open_a_resilient_redis_store_that_counts(
     fixture: str, request: pytest.FixtureRequest
 ) -> None:
     url = request.getfixturevalue(fixture)
-    store = open_store(url + "?max_connections=8&prefix=tenant-a", Settings())
+    store = open_store(url + "?max_connections=8&prefix=tenant-a")
     try:
         assert isinstance(store, ResilientStore)
         assert isinstance(store.primary, RedisStore)
@@ -62,7 +60,7 @@ async def test_redis_urls_open_a_resilient_redis_store_that_counts(
 )
 def test_bad_store_url_is_a_clear_error(url: str, message: str) -> None:
     with pytest.raises(ValueError, match=None) as info:
-        open_store(url, Settings())
+        open_store(url)
     assert message in str(info.value)
     assert "secret" not in str(info.value)
     assert isinstance(info.value, StoreURLError) or "prefix" in message

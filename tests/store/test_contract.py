@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from shield.clock import FakeClock
 from shield.facts.catalog import counter_names
-from shield.model import Outcome
-from shield.settings.schema import DEFAULT_WINDOWS
-from shield.store.base import Observation, Store
+from shield.model import DEFAULT_WINDOWS, FakeClock, Observation, Outcome
+from shield.store.base import Store
 
 DAY = 86400.0
 

@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import pytest
 
-from shield.clock import FakeClock
-from shield.model import Outcome
-from shield.settings.schema import MemoryStoreSettings, Settings
-from shield.store.base import Observation
+from shield.model import FakeClock, Observation, Outcome
+from shield.store.base import Retention
 from shield.store.memory import MemoryStore
 from shield.store.sampled import CAP
 
 
 def store_with(max_keys: int) -> MemoryStore:
-    return MemoryStore(replace(Settings(), memory=MemoryStoreSettings(max_keys=max_keys)))
+    return MemoryStore(Retention(max_keys=max_keys))
 
 
 def rotating(i: int) -> Observation:

@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import pytest
 
-from shield.clock import FakeClock
-from shield.model import Outcome
-from shield.settings.schema import MemoryStoreSettings, Settings
-from shield.store.base import Observation
+from shield.model import FakeClock, Observation, Outcome
+from shield.store.base import Retention
 from shield.store.memory import MemoryStore
 
 MAX_KEYS = 3_000
@@ -36,7 +32,7 @@ def guess(i: int) -> Observation:
 
 @pytest.mark.parametrize("junk_fails", [True, False], ids=["junk_logins_that_fail", "junk_without_outcome"])
 async def test_a_flood_past_max_keys_keeps_the_attacked_accounts_failures(junk_fails: bool) -> None:
-    store = MemoryStore(replace(Settings(), memory=MemoryStoreSettings(max_keys=MAX_KEYS)))
+    store = MemoryStore(Retention(max_keys=MAX_KEYS))
     clock = FakeClock()
     for i in range(12):
         await store.observe(guess(i), clock.now())
@@ -55,7 +51,7 @@ async def test_a_flood_past_max_keys_keeps_the_attacked_accounts_failures(junk_f
 
 
 async def test_junk_goes_before_an_entry_that_has_failed_once() -> None:
-    store = MemoryStore(replace(Settings(), memory=MemoryStoreSettings(max_keys=MAX_KEYS)))
+    store = MemoryStore(Retention(max_keys=MAX_KEYS))
     clock = FakeClock()
     await store.observe(guess(0), clock.now())
     await store.record_outcome(guess(0), Outcome.FAILURE, familiar=False, now=clock.now())

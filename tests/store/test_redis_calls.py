@@ -5,8 +5,7 @@ from __future__ import annotations
 import asyncio
 from urllib.parse import urlsplit
 
-from shield.clock import FakeClock
-from shield.model import Outcome
+from shield.model import FakeClock, Outcome
 from shield.store.connect import StoreOptions, open_redis
 from shield.store.redis import RedisStore
 from tests.store.conftest import SETTINGS

@@ -6,9 +6,7 @@ from urllib.parse import urlsplit
 
 import redis
 
-from shield.clock import FakeClock
-from shield.model import Outcome
-from shield.store.base import Observation
+from shield.model import FakeClock, Observation, Outcome
 from shield.store.connect import StoreOptions, open_redis
 from shield.store.redis import RedisStore
 from tests.fixtures.redis import RedisClusterServers

@@ -9,10 +9,8 @@ from dataclasses import dataclass, field
 
 from structlog.testing import capture_logs
 
-from shield.clock import FakeClock
-from shield.model import Outcome
-from shield.settings.schema import Settings
-from shield.store.base import Observation, StoreUnavailable
+from shield.model import FakeClock, Observation, Outcome
+from shield.store.base import StoreUnavailable
 from shield.store.connect import open_store
 from shield.store.resilient import ResilientStore
 from tests.fixtures.redis import RedisServer
@@ -29,7 +27,6 @@ class Hooks:
 def resilient(server: RedisServer, hooks: Hooks) -> ResilientStore:
     store = open_store(
         server.url + "?call_timeout=0.3&probe_interval=0.05",
-        Settings(),
         on_error=hooks.errors.append,
         on_state=hooks.states.append,
     )

@@ -21,9 +21,9 @@ from typing import Any
 import maxminddb
 import structlog
 
+from shield.facts.address import parse_bare_ip
 from shield.facts.enrich import mmdb_fields as fields
 from shield.facts.enrich.reserved import geo_eligible
-from shield.proxy.client_ip import parse_bare_ip
 
 _PROBE = "1.1.1.1"
 

@@ -11,9 +11,24 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Mapping, Sequence
-from typing import NamedTuple
+from typing import NamedTuple, Protocol
 
-from shield.facts.enrich.useragent import UserAgentInfo
+
+class UserAgentInfo(Protocol):
+    """What the fingerprint reads of the parsed user agent (shield.facts.enrich.useragent's
+    UserAgentInfo): a protocol, so identity does not import enrichment."""
+
+    @property
+    def family(self) -> str: ...
+
+    @property
+    def major(self) -> int | None: ...
+
+    @property
+    def automation(self) -> bool: ...
+
+    @property
+    def app(self) -> bool: ...
 
 # Headers whose presence changes from one request of the same client to the next: a reload omits
 # sec-fetch-user, a form post adds origin/referer/cache-control. Counting them would give one

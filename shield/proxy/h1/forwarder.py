@@ -23,6 +23,7 @@ from shield.proxy.forwarder import (
     StreamAborted,
     UpstreamError,
     UpstreamReply,
+    UpstreamTarget,
     read_client_body,
     response_header_pairs,
 )
@@ -30,7 +31,6 @@ from shield.proxy.h1.connection import ConnectionClosed, UpstreamConnection
 from shield.proxy.h1.head import request_head
 from shield.proxy.h1.pool import ConnectionPool, PoolExhausted
 from shield.proxy.header_policy import HeaderPolicy
-from shield.settings.schema import Settings
 
 _SMALL_BODY = 64 * 1024
 
@@ -56,11 +56,11 @@ class _Pending:
 class H1Forwarder:
     """One pool of keep-alive connections per worker to a plain-HTTP upstream."""
 
-    def __init__(self, settings: Settings) -> None:
-        url = URL(settings.upstream)
+    def __init__(self, target: UpstreamTarget) -> None:
+        url = URL(target.url)
         if url.scheme != "http" or url.host is None:
             raise ValueError("the h1 client speaks plain HTTP to the upstream; use upstream_options.client: aiohttp")
-        opts = settings.upstream_options
+        opts = target.options
         self._host, self._port = url.host, url.port or 80
         self._prefix = url.raw_path.rstrip("/").encode()
         self._default_host = (url.raw_authority or url.host).encode()
@@ -68,8 +68,8 @@ class H1Forwarder:
         self._inspect = opts.max_response_inspect
         self._size, self._acquire_timeout = opts.pool_size, opts.pool_acquire_timeout
         self._pool: ConnectionPool | None = None
-        self._ws = AiohttpForwarder(settings)
-        self._policy = HeaderPolicy.build(tls_fingerprint_header=settings.client.tls_fingerprint_header)
+        self._ws = AiohttpForwarder(target)
+        self._policy = HeaderPolicy.build(tls_fingerprint_header=target.tls_fingerprint_header)
 
     def _conns(self) -> ConnectionPool:
         if self._pool is None:  # created inside the running loop

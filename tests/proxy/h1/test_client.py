@@ -12,6 +12,7 @@ import aiohttp
 import pytest
 
 from shield.proxy.choose import make_forwarder
+from shield.proxy.forwarder import UpstreamTarget
 from shield.proxy.h1.forwarder import H1Forwarder
 from shield.settings.schema import Settings, UpstreamSettings
 from tests.fixtures.upstream import free_port
@@ -187,7 +188,7 @@ async def test_a_refused_connection_is_502(h1_shield: Any) -> None:
 
 async def test_close_closes_every_pooled_connection(scripted_upstream: Any) -> None:
     up = await scripted_upstream(lambda _s: OK)
-    fwd = H1Forwarder(dataclasses.replace(Settings(), upstream=up.url))
+    fwd = H1Forwarder(UpstreamTarget(up.url))
     pool = fwd._conns()
     conn = await pool.acquire()
     conn.begin(head_request=False)
@@ -221,7 +222,7 @@ async def test_a_client_that_leaves_mid_download_gives_its_connection_slot_back(
 
 async def test_a_cancelled_request_closes_its_connection_and_frees_its_slot(raw_server: Any) -> None:
     url = await raw_server(_silent)
-    fwd = H1Forwarder(dataclasses.replace(Settings(), upstream=url, upstream_options=UpstreamSettings(pool_size=1)))
+    fwd = H1Forwarder(UpstreamTarget(url, UpstreamSettings(pool_size=1)))
     pool = fwd._conns()
     try:
         conn = await pool.acquire()

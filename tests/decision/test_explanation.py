@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from shield.model import Action
-from shield.rules.explain import explain, render
+from shield.decision.evaluate import evaluate
+from shield.decision.explain import Explanation, explanation, render
+from shield.model import Action, Facts
 from shield.rules.load import load_texts
+from shield.rules.score import RuleSet
+from shield.settings.schema import ChallengeSettings, RouteSettings
 
 RULES = """
 policy:
@@ -26,10 +29,15 @@ rules:
 """
 
 
+def explain(rs: RuleSet, facts: Facts, route: str) -> Explanation:
+    decision = evaluate(rs, facts, RouteSettings(name=route, path=""), challenge=ChallengeSettings())
+    return explanation(rs, route, facts, decision)
+
+
 def test_explanation_lists_facts_rules_total_and_action() -> None:
     rs = load_texts({"rules/r.yaml": RULES}, lists={})
     facts = {"ip.overseas": True, "ip.tor": True, "ip.failures_10m": 2, "ip.country": "DE"}
-    e = explain(rs, rs.policy, facts, "login")
+    e = explain(rs, facts, "login")
     assert [r.id for r in e.matched] == ["overseas", "tor"]
     assert [r.id for r in e.shadow] == ["new_rule"]
     assert (e.decision.action, e.decision.score, e.decision.shadow_action) == (Action.CHALLENGE, 70, Action.BLOCK)
@@ -58,7 +66,7 @@ def test_explanation_lists_facts_rules_total_and_action() -> None:
 
 def test_zero_counters_can_be_left_out() -> None:
     rs = load_texts({"r.yaml": RULES}, lists={})
-    text = render(explain(rs, rs.policy, {"ip.failures_10m": 0, "ip.tor": False}, "login"), all_facts=False)
+    text = render(explain(rs, {"ip.failures_10m": 0, "ip.tor": False}, "login"), all_facts=False)
     assert "ip.failures_10m" not in text
     assert "  ip.tor  false" in text
     assert "rules matched: none" in text

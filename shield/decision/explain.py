@@ -1,16 +1,19 @@
 """explain: every fact, every rule that matched with its score, the total and the action, for one request.
 
-Pure. `shield explain` turns a request description into facts and calls this.
+Pure. `shield explain` (CLI and admin) turns a request description into a DescribedRequest and
+calls `explain`, which decides through evaluate_request, the pipeline's own path: bans, challenge
+credits and forced facts count as they would live.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Literal
 
-from shield.decision.decide import decide
+from shield.decision.evaluate import evaluate_request
+from shield.decision.explain_request import DescribedRequest
 from shield.model import Decision, Facts, FactValue
-from shield.rules.policy import Policy
 from shield.rules.score import Rule, RuleSet
 from shield.settings.schema import ChallengeSettings
 
@@ -27,22 +30,30 @@ class Explanation:
 
 def explain(
     ruleset: RuleSet,
-    policy: Policy,
-    facts: Facts,
-    route: str,
+    described: DescribedRequest,
     *,
-    challenge: ChallengeSettings | None = None,
-    credit: int = 0,
-    solved: bool = False,
+    challenge: ChallengeSettings,
+    now: float,
+    mode: Literal["enforce", "shadow"] = "enforce",
+    degraded: bool = False,
 ) -> Explanation:
-    verdict = ruleset.score(facts, route)
-    decision = decide(verdict, route, policy, challenge=challenge or ChallengeSettings(), credit=credit, solved=solved)
+    """A described request decided as the pipeline decides it (evaluate_request), explained."""
+    d = described
+    e = evaluate_request(
+        ruleset, d.rf.facts, d.route, d.signals, challenge=challenge, now=now, mode=mode, solved=d.solved,
+        passed=d.passed, degraded=degraded, forced=d.forced,
+    )
+    return explanation(ruleset, d.route.name, e.facts, e.decision)
+
+
+def explanation(ruleset: RuleSet, route: str, facts: Facts, decision: Decision) -> Explanation:
+    """The report of a decision already made: the rules behind its hits, with their places."""
     by_id: Mapping[str, Rule] = ruleset.by_id()
     return Explanation(
         route=route,
         facts=tuple(sorted(facts.items())),
-        matched=tuple(by_id[h.id] for h in verdict.hits),
-        shadow=tuple(by_id[h.id] for h in verdict.shadow_hits),
+        matched=tuple(by_id[h.id] for h in decision.hits),
+        shadow=tuple(by_id[h.id] for h in decision.shadow_hits),
         decision=decision,
         ruleset=ruleset.hash,
     )

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from shield.rules import preflight as preflight
+from shield.commands import preflight as preflight
 from shield.settings.schema import BUNDLED_RULES, DEMO_LISTS, GeoipSettings, Settings
 
 

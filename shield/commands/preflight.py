@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import dataclasses
 
-from shield.facts.enrich.lists import ListError, load_list_folders
-from shield.model import NamedList
+from shield.facts.enrich.lists import ListError
 from shield.rules.load import load_rules
+from shield.rules.pack import load_pack
 from shield.rules.source import RuleErrors
+from shield.service import retention
 from shield.settings.schema import Settings
 from shield.store.connect import StoreURLError, open_store
 
@@ -25,21 +26,23 @@ def problems(settings: Settings) -> list[str]:
         found.append(
             f"secret: {len(settings.secret)} bytes; use at least {MIN_SECRET_BYTES} (e.g. openssl rand -hex 32)"
         )
-    lists_dir = settings.rules / "lists"
-    lists: dict[str, NamedList] = {}
     if not settings.rules.is_dir():
         found.append(f"rules: {settings.rules}: not a folder")
         return found
+    routes = [r.name for r in settings.routes]
     try:
-        lists = load_list_folders(lists_dir, settings.extra_lists)
+        load_pack(settings.rules, extra_lists=settings.extra_lists, windows=settings.windows, routes=routes)
     except ListError as exc:
         found.extend(exc.problems)
-    try:
-        load_rules(settings.rules, lists=lists, windows=settings.windows, routes=[r.name for r in settings.routes])
+        # every problem at once: the rules' own errors too, as they show without the lists
+        try:
+            load_rules(settings.rules, lists={}, windows=settings.windows, routes=routes)
+        except RuleErrors as more:
+            found.extend(str(e) for e in more.errors)
     except RuleErrors as exc:
         found.extend(str(e) for e in exc.errors)
     try:
-        store = open_store(settings.store, settings)  # connects lazily: nothing is sent
+        store = open_store(settings.store, retention(settings))  # connects lazily: nothing is sent
         del store
     except (StoreURLError, ValueError) as exc:
         found.append(f"store: {exc}")

@@ -27,16 +27,15 @@ from typing import Any
 
 import yaml
 
-from shield.decision.decide import decide
+from shield.decision.evaluate import evaluate
 from shield.facts.catalog import FactSpec, catalog, counter_names
-from shield.model import Action, Decision, FactValue
+from shield.model import DEFAULT_WINDOWS, Action, Decision, FactValue, Window
+from shield.rules.ruletest_schema import CASE_KEYS, EXPECT_KEYS
 from shield.rules.score import Rule, RuleSet
 from shield.rules.source import RuleErrors, Source, boolean, check_keys, integer, mapping, scalar, sequence
 from shield.settings import yaml_reader
-from shield.settings.schema import DEFAULT_WINDOWS, ChallengeSettings, Window
+from shield.settings.schema import ChallengeSettings, RouteSettings
 
-CASE_KEYS = ("name", "route", "facts", "counters", "credit", "solved", "expect")
-EXPECT_KEYS = ("action", "rules", "includes", "excludes", "shadow_rules", "rate_limited", "score")
 _TYPE_WORDS = {
     "bool": "true or false",
     "int": "a whole number",
@@ -167,9 +166,9 @@ def _expect(src: Source, node: yaml.Node) -> dict[str, Any]:
 
 
 def run_case(ruleset: RuleSet, case: Case, *, challenge: ChallengeSettings | None = None) -> CaseResult:
-    verdict = ruleset.score(case.facts, case.route)
-    decision = decide(verdict, case.route, ruleset.policy, challenge=challenge or ChallengeSettings(),
-                      credit=case.credit, solved=case.solved)
+    """Decide the case through evaluate(), the pipeline's path; its `credit` is the case's own (no pass)."""
+    decision = evaluate(ruleset, case.facts, RouteSettings(name=case.route, path=""),
+                        challenge=challenge or ChallengeSettings(), credit=case.credit, solved=case.solved)
     return CaseResult(case, decision, tuple(_check(case.expect, decision, set(ruleset.by_id()))))
 
 
