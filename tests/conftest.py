@@ -9,6 +9,7 @@ from shield.observe.logs import reset_logging
 pytest_plugins = [
     "tests.fixtures.redis",
     "tests.fixtures.upstream",
+    "tests.fixtures.recorder",
 ]
 
 

@@ -3,19 +3,12 @@
 from __future__ import annotations
 
 import gzip
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 
 from tests.fixtures.recorder import RecordingUpstream
 from tests.proxy.test_framing import exchange
-
-
-@pytest.fixture
-async def recorder() -> AsyncIterator[RecordingUpstream]:
-    async with RecordingUpstream() as up:
-        yield up
 
 
 def login_request(body: bytes, encoding: bytes) -> bytes:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import gzip
-from collections.abc import AsyncIterator
 
 import h11
 import pytest
@@ -18,12 +17,6 @@ from tests.proxy.conftest import LogLines, StartProxy
 def proxy_client(request: pytest.FixtureRequest) -> str:
     client: str = request.param
     return client
-
-
-@pytest.fixture
-async def recorder() -> AsyncIterator[RecordingUpstream]:
-    async with RecordingUpstream() as up:
-        yield up
 
 
 async def exchange(url: str, data: bytes, *, answers: int = 1) -> list[h11.Response]:

@@ -4,7 +4,6 @@ upstream's h11 reads it off the wire (tests/fixtures/recorder.py)."""
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import AsyncIterator
 
 import pytest
 
@@ -18,12 +17,6 @@ from tests.proxy.test_framing import exchange
 def proxy_client(request: pytest.FixtureRequest) -> str:
     client: str = request.param
     return client
-
-
-@pytest.fixture
-async def recorder() -> AsyncIterator[RecordingUpstream]:
-    async with RecordingUpstream() as up:
-        yield up
 
 
 LOCAL: tuple[IPNetwork, ...] = (ipaddress.ip_network("127.0.0.1/32"),)
