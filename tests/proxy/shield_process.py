@@ -35,7 +35,8 @@ class Shield:
         return self.stdout.read_bytes().splitlines() + self.stderr.read_bytes().splitlines()
 
 
-async def _wait_ready(url: str, proc: asyncio.subprocess.Process) -> None:
+async def wait_ready(url: str, proc: asyncio.subprocess.Process) -> None:
+    """Poll `url` until it answers 200 (15 s), failing fast if the process exits."""
     async with aiohttp.ClientSession() as s:
         for _ in range(150):
             if proc.returncode is not None:
@@ -72,7 +73,7 @@ async def running_shield(
             env={**os.environ, "SHIELD_LOG_FORMAT": "json", "SHIELD_SHUTDOWN_GRACE": "5", **env},
         )
     try:
-        await _wait_ready(f"http://127.0.0.1:{admin}/healthz", proc)
+        await wait_ready(f"http://127.0.0.1:{admin}/healthz", proc)
         yield Shield(proc, f"http://127.0.0.1:{port}", f"http://127.0.0.1:{admin}", "127.0.0.1", port, out, err)
     finally:
         if proc.returncode is None:

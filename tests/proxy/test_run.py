@@ -14,23 +14,9 @@ import orjson
 import pytest
 
 from tests.fixtures.upstream import Upstream, free_port
+from tests.proxy.shield_process import wait_ready
 
 SHIELD = [sys.executable, "-m", "shield.cli"]
-
-
-async def _wait_ready(url: str, proc: asyncio.subprocess.Process) -> None:
-    async with aiohttp.ClientSession() as s:
-        for _ in range(100):
-            if proc.returncode is not None:
-                raise AssertionError(f"shield exited with {proc.returncode}")
-            try:
-                async with s.get(url) as r:
-                    if r.status == 200:
-                        return
-            except aiohttp.ClientError:
-                pass
-            await asyncio.sleep(0.1)
-    raise AssertionError("shield did not become ready")
 
 
 async def start_shield(
@@ -51,7 +37,7 @@ async def start_shield(
         stderr=asyncio.subprocess.PIPE,
         env={**os.environ, "SHIELD_SHUTDOWN_GRACE": "5", **(env or {})},
     )
-    await _wait_ready(f"http://127.0.0.1:{admin}/healthz", proc)
+    await wait_ready(f"http://127.0.0.1:{admin}/healthz", proc)
     return proc, f"http://127.0.0.1:{port}", f"http://127.0.0.1:{admin}"
 
 
