@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
@@ -73,3 +74,14 @@ async def proxy(start_proxy: StartProxy) -> Proxy:
     """Shield with default settings (POST /api/login protected) in front of the upstream."""
     p: Proxy = await start_proxy()
     return p
+
+
+@pytest.fixture
+async def procs() -> AsyncIterator[list[asyncio.subprocess.Process]]:
+    """`shield run` subprocesses a test starts; any still running at its end is killed."""
+    started: list[asyncio.subprocess.Process] = []
+    yield started
+    for p in started:
+        if p.returncode is None:
+            p.kill()
+            await p.wait()

@@ -6,7 +6,6 @@ import asyncio
 import os
 import signal
 import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
@@ -39,16 +38,6 @@ async def start_shield(
     )
     await wait_ready(f"http://127.0.0.1:{admin}/healthz", proc)
     return proc, f"http://127.0.0.1:{port}", f"http://127.0.0.1:{admin}"
-
-
-@pytest.fixture
-async def procs() -> AsyncIterator[list[asyncio.subprocess.Process]]:
-    started: list[asyncio.subprocess.Process] = []
-    yield started
-    for p in started:
-        if p.returncode is None:
-            p.kill()
-            await p.wait()
 
 
 @pytest.mark.parametrize("workers", ["1", "2"], ids=["in_process", "two_workers"])

@@ -9,12 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import signal
-from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
 import orjson
-import pytest
 
 from shield.settings.schema import DEMO_GEOIP, GeoipSettings, Settings
 from tests.fixtures.upstream import Upstream
@@ -23,16 +21,6 @@ from tests.proxy.test_run import start_shield
 TOKEN = {"Authorization": "Bearer t0ken"}
 GEO_RULES = {"overseas_new_country", "overseas_new_asn", "overseas_new_device", "overseas_unknown_account",
              "impossible_travel", "hosting_asn", "hosting_unfamiliar_under_attack"}
-
-
-@pytest.fixture
-async def procs() -> AsyncIterator[list[asyncio.subprocess.Process]]:
-    started: list[asyncio.subprocess.Process] = []
-    yield started
-    for p in started:
-        if p.returncode is None:
-            p.kill()
-            await p.wait()
 
 
 def test_the_default_settings_load_no_geoip() -> None:
