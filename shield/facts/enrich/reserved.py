@@ -38,8 +38,10 @@ NO_GEO_NETWORKS: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = tup
         "ff00::/8",  # multicast
     )
 )
-_V4 = tuple(n for n in NO_GEO_NETWORKS if n.version == 4)
-_V6 = tuple(n for n in NO_GEO_NETWORKS if n.version == 6)
+# As integer ranges: `addr in network` costs ~0.7 us each in ipaddress (version checks, objects);
+# two integer comparisons do the same on the per-request path of every new address.
+_V4 = tuple((int(n.network_address), int(n.broadcast_address)) for n in NO_GEO_NETWORKS if n.version == 4)
+_V6 = tuple((int(n.network_address), int(n.broadcast_address)) for n in NO_GEO_NETWORKS if n.version == 6)
 
 
 def geo_eligible(addr: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
@@ -47,6 +49,6 @@ def geo_eligible(addr: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
 
     IPv4-mapped IPv6 addresses must already be unwrapped (`normalise_ip` does it).
     """
-    if isinstance(addr, ipaddress.IPv4Address):
-        return not any(addr in net for net in _V4)
-    return not any(addr in net for net in _V6)
+    n = int(addr)
+    ranges = _V4 if isinstance(addr, ipaddress.IPv4Address) else _V6
+    return not any(lo <= n <= hi for lo, hi in ranges)
