@@ -111,6 +111,8 @@ def ua_facts(ua_text: str, ua: UserAgentInfo) -> dict[str, FactValue]:
         facts["ua.major"] = ua.major
     if ua.automation_name is not None:
         facts["ua.automation_name"] = ua.automation_name
+    if ua.mobile_stack is not None:
+        facts["ua.mobile_stack"] = ua.mobile_stack
     return facts
 
 

@@ -96,8 +96,15 @@ _STATIC: tuple[FactSpec, ...] = (
     FactSpec("ua.major", "int", "Major version of ua.family", "enrich"),
     FactSpec("ua.os", "str", "Operating system family, e.g. Android, iOS, Windows", "enrich"),
     FactSpec("ua.device", "str", "mobile, tablet, desktop or other", "enrich"),
-    FactSpec("ua.automation", "bool", "User agent of an HTTP library, headless browser or tool", "enrich"),
+    FactSpec(
+        "ua.automation", "bool", "User agent of an HTTP library, headless browser or tool (never a mobile stack)",
+        "enrich",
+    ),
     FactSpec("ua.automation_name", "str", "Which automation entry matched, e.g. python-requests", "enrich"),
+    FactSpec(
+        "ua.mobile_stack", "str",
+        "The mobile app HTTP stack the user agent names: okhttp, CFNetwork, Alamofire, Dart or Dalvik", "enrich",
+    ),
     FactSpec("ua.app", "bool", "User agent matches the configured mobile app pattern", "enrich"),
     FactSpec("fp.id", "str", "Stable short client fingerprint id", "identity"),
     FactSpec("fp.inconsistent", "bool", "Headers contradict the claimed client", "identity"),

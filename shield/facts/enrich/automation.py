@@ -1,6 +1,10 @@
-"""Our maintained list of automation user agents: HTTP libraries, headless browsers and tools.
+"""Our maintained lists of user agents: automation (HTTP libraries, headless browsers, tools) and mobile stacks.
 
-Real browsers never match; the configured app overrides a match (an app built on okhttp).
+Real browsers never match; the configured app overrides an automation match. The HTTP stacks the
+big mobile app frameworks ship with (OkHttp, CFNetwork, Alamofire, Dart, Dalvik) are not automation:
+their default user agent is what a real app sends on every login until its developer gives it its
+own, so they only name the stack (ua.mobile_stack); a rule may still score `ua.mobile_stack and not
+ua.app` where the configured app pattern covers every real client.
 Each entry is a lower-case needle searched in the lower-cased user agent (a C-speed substring
 test) and, where the needle alone is too loose, a regex that must also match. The first entry
 in list order wins, so specific tools come before the languages they are written in
@@ -32,7 +36,6 @@ AUTOMATION: tuple[tuple[str, str, str | None], ...] = (
     ("scrapy", "scrapy/", None),
     ("mechanize", "mechanize/", None),
     ("Go-http-client", "go-http-client/", None),
-    ("okhttp", "okhttp/", r"^okhttp/"),
     ("Apache-HttpClient", "apache-httpclient/", None),
     ("node-fetch", "node-fetch", None),
     ("axios", "axios/", r"^axios/"),
@@ -60,6 +63,17 @@ AUTOMATION: tuple[tuple[str, str, str | None], ...] = (
     ("node", "node", r"^node$|^Node\.js/"),
 )
 
+# (name reported as ua.mobile_stack, lower-case needle, optional regex): the default user agents of
+# OkHttp (Android, Retrofit, React Native), URLSession (iOS, Expo), Alamofire, Dart (Flutter) and
+# Android's HttpURLConnection; an app's own product token may come first ("MyApp/3 okhttp/4.12.0").
+MOBILE_STACKS: tuple[tuple[str, str, str | None], ...] = (
+    ("okhttp", "okhttp/", r"(?:^|[^\w-])okhttp/\d"),
+    ("CFNetwork", "cfnetwork/", r"(?:^|[^\w-])CFNetwork/\d"),
+    ("Alamofire", "alamofire/", r"(?:^|[^\w-])Alamofire/\d"),
+    ("Dart", "(dart:io)", r"^Dart/\d[\d.]* \(dart:io\)"),
+    ("Dalvik", "dalvik/", r"^Dalvik/\d"),
+)
+
 
 @dataclass(slots=True, frozen=True)
 class AutomationEntry:
@@ -71,17 +85,17 @@ class AutomationEntry:
 def compile_automation(
     entries: tuple[tuple[str, str, str | None], ...] = AUTOMATION,
 ) -> tuple[AutomationEntry, ...]:
-    """The list, compiled once; a needle that is not lower case could never match and is refused."""
+    """AUTOMATION or MOBILE_STACKS, compiled once; a needle not in lower case could never match: refused."""
     compiled = []
     for name, needle, regex in entries:
         if not needle or needle != needle.lower():
-            raise ValueError(f"automation needle {needle!r} of {name} must be non-empty lower case")
+            raise ValueError(f"user agent needle {needle!r} of {name} must be non-empty lower case")
         compiled.append(AutomationEntry(name, needle, re.compile(regex, re.IGNORECASE) if regex else None))
     return tuple(compiled)
 
 
 def automation_name(ua: str, entries: tuple[AutomationEntry, ...]) -> str | None:
-    """The name of the first automation entry the user agent matches, or None."""
+    """The name of the first entry (of AUTOMATION or MOBILE_STACKS) the user agent matches, or None."""
     lower = ua.lower()
     for entry in entries:
         if entry.needle in lower and (entry.pattern is None or entry.pattern.search(ua)):

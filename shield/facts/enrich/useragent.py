@@ -1,4 +1,4 @@
-"""User agent: family, version, OS, device class, automation and app, behind a bounded cache.
+"""User agent: family, version, OS, device class, automation, mobile stack and app, behind a bounded cache.
 
 ua-parser's regex resolver (Rust) does the parsing; our LRU caches the whole result, so a
 warm lookup is one dict hit. An attacker rotating user agents only evicts entries: memory
@@ -14,7 +14,7 @@ from typing import Any
 from ua_parser import Domain, load_builtins
 from ua_parser.regex import Resolver
 
-from shield.facts.enrich.automation import AUTOMATION, automation_name, compile_automation
+from shield.facts.enrich.automation import AUTOMATION, MOBILE_STACKS, automation_name, compile_automation
 from shield.settings.linear_regex import compile_linear
 
 # security: regexes over a 100 kB header would burn CPU; real user agents are < 300 chars.
@@ -36,6 +36,7 @@ class UserAgentInfo:
     device: str  # mobile | tablet | desktop | other
     automation_name: str | None
     app: bool
+    mobile_stack: str | None  # okhttp, CFNetwork, Alamofire, Dart, Dalvik: an app's HTTP stack, not a bot
 
     @property
     def automation(self) -> bool:
@@ -51,27 +52,31 @@ def _major(value: str | None) -> int | None:
     return int(value) if value is not None and value.isdigit() and len(value) < 10 else None
 
 
-def _device_class(ua: str, os: str, device_family: str, device_brand: str | None, automation: bool) -> str:
-    if automation or device_family == "Spider":
+def _device_class(
+    ua: str, os: str, device_family: str, device_brand: str | None, automation: bool, mobile_stack: bool
+) -> str:
+    if automation or (device_family == "Spider" and not mobile_stack):
         return "other"
     if device_family == "iPad" or "Tablet" in device_family or (device_brand or "").endswith("_Tablet"):
         return "tablet"
     if os in _MOBILE_OS or device_family == "iPhone":
         # An Android browser without "Mobile" is a tablet (Google's own convention).
         return "tablet" if os == "Android" and ua.startswith("Mozilla/") and "Mobile" not in ua else "mobile"
-    return "desktop" if os in _DESKTOP_OS else "other"
+    # A mobile stack's default user agent names no OS (okhttp/4.12.0): it is a phone all the same.
+    return "mobile" if mobile_stack else "desktop" if os in _DESKTOP_OS else "other"
 
 
 class UserAgentParser:
     """Parses user agents into UserAgentInfo through a bounded LRU cache."""
 
-    __slots__ = ("__weakref__", "_app", "_automation", "_cached", "_resolver")
+    __slots__ = ("__weakref__", "_app", "_automation", "_cached", "_resolver", "_stacks")
 
     def __init__(self, *, app_pattern: str | None, cache_size: int = 8192, resolver: Any = None) -> None:
         self._resolver = resolver if resolver is not None else make_resolver()
         # security: an operator's pattern runs on every attacker-chosen User-Agent: RE2, linear time
         self._app = compile_linear(app_pattern) if app_pattern else None
         self._automation = compile_automation(AUTOMATION)
+        self._stacks = compile_automation(MOBILE_STACKS)
         self._cached = lru_cache(maxsize=cache_size)(self._parse)
 
     def parse(self, ua: str) -> UserAgentInfo:
@@ -89,6 +94,8 @@ class UserAgentParser:
         agent, os, device = result.user_agent, result.os, result.device
         app = bool(self._app and self._app.search(ua))
         tool = None if app else automation_name(ua, self._automation)
+        # security: a script that adds "okhttp/4" to its own library's token stays automation
+        stack = automation_name(ua, self._stacks) if tool is None else None
         os_family = os.family if os is not None else "Other"
         return UserAgentInfo(
             family=agent.family if agent is not None else "Other",
@@ -100,7 +107,9 @@ class UserAgentParser:
                 device.family if device is not None else "Other",
                 device.brand if device is not None else None,
                 tool is not None,
+                stack is not None,
             ),
             automation_name=tool,
             app=app,
+            mobile_stack=stack,
         )

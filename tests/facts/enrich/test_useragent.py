@@ -90,7 +90,6 @@ def test_user_agent_is_parsed(
         ("Scrapy/2.11.2 (+https://scrapy.org)", "scrapy"),
         ("Go-http-client/1.1", "Go-http-client"),
         ("Go-http-client/2.0", "Go-http-client"),
-        ("okhttp/4.12.0", "okhttp"),
         ("Java/17.0.2", "Java"),
         ("Apache-HttpClient/4.5.14 (Java/17.0.2)", "Apache-HttpClient"),
         ("node-fetch/1.0 (+https://github.com/bitinn/node-fetch)", "node-fetch"),
