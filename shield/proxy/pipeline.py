@@ -33,6 +33,7 @@ from shield.model import (
     Outcome,
     TakeoverPolicy,
 )
+from shield.observe.app_pattern_warning import AppPatternWarning
 from shield.observe.decision_log import Timings, decision_fields, request_fields
 from shield.observe.fact_record import fact_record
 from shield.observe.metrics import Metrics
@@ -123,6 +124,7 @@ class Pipeline:
         self.tarpit = Tarpit(settings.delay.max_concurrent, max_seconds=settings.delay.max_seconds)
         self._secret = settings.secret
         self._tasks: set[asyncio.Task[None]] = set()
+        self.app_pattern = AppPatternWarning(settings.client)  # config.app_ua_pattern_missing, once per worker
 
     async def __call__(
         self, request: web.Request, route: RouteSettings, body: bytes, ctx: RequestContext
@@ -135,6 +137,7 @@ class Pipeline:
             query=request.query, raw_headers=request.raw_headers, body=body, client_ip=ctx.client_ip,
             peer_trusted=ctx.peer_trusted, lists=pack.lists,
         )
+        self.app_pattern.seen(rf.facts, route=route.name)
         state = await self._challenge_state(request, rf, route, now)
         obs = observation(rf)
         t_store = self.clock.monotonic()
