@@ -97,8 +97,8 @@ _STATIC: tuple[FactSpec, ...] = (
     FactSpec("ua.os", "str", "Operating system family, e.g. Android, iOS, Windows", "enrich"),
     FactSpec("ua.device", "str", "mobile, tablet, desktop or other", "enrich"),
     FactSpec(
-        "ua.automation", "bool", "User agent of an HTTP library, headless browser or tool (never a mobile stack)",
-        "enrich",
+        "ua.automation", "bool",
+        "HTTP library, headless browser or tool (a mobile stack only if not the configured app)", "enrich",
     ),
     FactSpec("ua.automation_name", "str", "Which automation entry matched, e.g. python-requests", "enrich"),
     FactSpec(

@@ -64,6 +64,10 @@ async def test_no_warning_once_the_app_pattern_is_set(make_stack: Any) -> None:
     for ua in (CFNETWORK, OKHTTP):
         assert await login(stack, ua) == 200
     assert warnings(stack) == []
+    # the named app is allowed; a bare stack default that is not it is scored as automation again
+    assert [(d["action"], d["rules"]) for d in stack.decisions()] == [
+        ("allow", []), ("delay", [{"id": "automation_ua", "score": 50}]),
+    ]
 
 
 async def test_scripts_and_browsers_do_not_warn(make_stack: Any) -> None:

@@ -3,8 +3,8 @@
 Real browsers never match; the configured app overrides an automation match. The HTTP stacks the
 big mobile app frameworks ship with (OkHttp, CFNetwork, Alamofire, Dart, Dalvik) are not automation:
 their default user agent is what a real app sends on every login until its developer gives it its
-own, so they only name the stack (ua.mobile_stack); a rule may still score `ua.mobile_stack and not
-ua.app` where the configured app pattern covers every real client.
+own, so they only name the stack (ua.mobile_stack). Once client.app_ua_pattern names the app, a
+stack that does not match it is automation again (shield.facts.enrich.useragent).
 Each entry is a lower-case needle searched in the lower-cased user agent (a C-speed substring
 test) and, where the needle alone is too loose, a regex that must also match. The first entry
 in list order wins, so specific tools come before the languages they are written in

@@ -96,6 +96,10 @@ class UserAgentParser:
         tool = None if app else automation_name(ua, self._automation)
         # security: a script that adds "okhttp/4" to its own library's token stays automation
         stack = automation_name(ua, self._stacks) if tool is None else None
+        if stack is not None and self._app is not None and not app:
+            # security: once the deployer named the app, a mobile stack that is not it is a script wearing the
+            # stack's default UA (the cheapest way past automation_ua otherwise); unnamed, it may be the app.
+            tool = stack
         os_family = os.family if os is not None else "Other"
         return UserAgentInfo(
             family=agent.family if agent is not None else "Other",

@@ -98,3 +98,11 @@ def test_mobile_stack_is_a_fact_only_when_known(parser: UserAgentParser) -> None
     okhttp = ua_facts("okhttp/4.12.0", parser.parse("okhttp/4.12.0"))
     assert (okhttp["ua.mobile_stack"], okhttp["ua.automation"]) == ("okhttp", False)
     assert "ua.mobile_stack" not in ua_facts("curl/8.5.0", parser.parse("curl/8.5.0"))
+
+
+@pytest.mark.parametrize(("ua", "stack"), MOBILE_STACK_UAS, ids=IDS)
+def test_once_the_app_is_named_a_stack_that_is_not_it_is_automation(resolver: Any, ua: str, stack: str) -> None:
+    # The deployer said what the app sends: a bare okhttp/4.12.0 is then a script wearing the stack's default
+    # (or an old build the pattern should still cover); without a pattern it could be the app itself.
+    info = UserAgentParser(app_pattern=r"^DemoPay/", resolver=resolver).parse(ua)
+    assert (info.app, info.automation, info.automation_name, info.mobile_stack) == (False, True, stack, stack)
