@@ -14,7 +14,8 @@
           includes: [some_rule]      # or: these matched (optional), excludes: these did not
           rate_limited: false        # optional
 
-Counters missing from a case are 0 and the site is calm (attack level 0); every other fact
+Counters missing from a case are 0 (ip/device.stopped_<w> are derived from the case's counters
+unless given) and the site is calm (attack level 0); every other fact
 missing from a case is absent, as it is in production when nothing could be known.
 """
 
@@ -28,6 +29,7 @@ from typing import Any
 import yaml
 
 from shield.decision.evaluate import evaluate
+from shield.decision.stopped import stopped_facts
 from shield.facts.catalog import FactSpec, catalog, counter_names
 from shield.model import DEFAULT_WINDOWS, Action, Decision, FactValue, Window
 from shield.rules.ruletest_schema import CASE_KEYS, EXPECT_KEYS
@@ -84,14 +86,16 @@ def load_cases(folder: Path, windows: Sequence[Window] = DEFAULT_WINDOWS) -> lis
     files = sorted(p for p in folder.glob("*.y*ml") if p.is_file()) if folder.is_dir() else []
     for path in files:
         src = Source(str(path), path.read_text(encoding="utf-8"))
-        cases += _read_file(src, specs, zeros)
+        cases += _read_file(src, specs, zeros, windows)
         errors += src.errors
     if errors:
         raise RuleErrors(errors)
     return cases
 
 
-def _read_file(src: Source, specs: Mapping[str, FactSpec], zeros: Mapping[str, FactValue]) -> list[Case]:
+def _read_file(
+    src: Source, specs: Mapping[str, FactSpec], zeros: Mapping[str, FactValue], windows: Sequence[Window],
+) -> list[Case]:
     root = src.compose()
     top = mapping(src, root, "a rule test file") if root is not None else None
     if top is None:
@@ -104,10 +108,14 @@ def _read_file(src: Source, specs: Mapping[str, FactSpec], zeros: Mapping[str, F
         if items is None:
             continue
         check_keys(src, items, CASE_KEYS, "a case")
-        facts = {**zeros, **defaults}
+        given = dict(defaults)
         for key in ("counters", "facts"):
             if key in items:
-                facts.update(_facts(src, items[key][1], specs))
+                given.update(_facts(src, items[key][1], specs))
+        facts = {**zeros, **given}
+        # derived from the counters as the pipeline derives them, unless the case gives them
+        counts = {k: v for k, v in facts.items() if isinstance(v, int) and not isinstance(v, bool)}
+        facts.update({k: v for k, v in stopped_facts(counts, windows).items() if k not in given})
         name = scalar(src, items["name"][1], "name") if "name" in items else None
         if name is None or "expect" not in items:
             src.error(node, "a case needs a name and an expect")

@@ -14,8 +14,8 @@ from aiohttp.test_utils import TestClient
 from shield.rules.reload import ReloadResult, RuleBook, reload_routes
 from shield.rules.source import RuleErrors
 
-GOOD = "rules:\n  - id: tor\n    description: d\n    when: ip.tor\n    score: {score}\n"
-BAD = "rules:\n  - id: tor\n    description: d\n    when: ip.torr\n    score: 10\n"
+GOOD = "rules:\n  - id: tor\n    description: d\n    when: ip.tor\n    score: {score}\n    class: client\n"
+BAD = "rules:\n  - id: tor\n    description: d\n    when: ip.torr\n    score: 10\n    class: client\n"
 
 
 def write(folder: Path, body: str, name: str = "r.yaml") -> None:
