@@ -51,7 +51,7 @@ async def test_broken_file_keeps_old_rules_and_good_file_takes_effect_without_dr
         stop.set()
         await runner
     rejected = next(line for line in stack.lines() if line["event"] == "rules.rejected")
-    assert any("broken.yaml:4:11: unknown fact 'ip.failure_10m'" in e for e in rejected["errors"])
+    assert any("broken.yaml:5:11: unknown fact 'ip.failure_10m'" in e for e in rejected["errors"])
     assert set(statuses) <= {200, 403}  # every request answered: allowed before, blocked after
     hashes = [d["ruleset"] for d in stack.decisions()]
     assert hashes[0] == old_hash
