@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Literal
 
-from shield.model import Action, BanScope, Decision, Policy, RuleHit, Thresholds, Verdict
+from shield.model import Action, BanScope, Decision, EvidenceClass, Policy, RuleHit, Thresholds, Verdict
 from shield.settings.schema import ChallengeSettings
 
 RATE_TAG = "rate"
@@ -104,20 +104,23 @@ def _by_class(hits: tuple[RuleHit, ...], policy: Policy) -> tuple[dict[str, int]
 
     A hit whose rule has no metadata (a policy built by hand) counts as client, as before classes.
     """
+    if not hits:
+        return {}, 0
     scores: dict[str, int] = {}
-    positive: dict[str, int] = {}
+    caps = policy.evidence.caps
+    positive: dict[EvidenceClass, int] = {}  # of the capped classes only
     rules = policy.rules
     for h in hits:
         meta = rules.get(h.id)
         cls = meta.evidence if meta is not None else "client"
         scores[cls] = scores.get(cls, 0) + h.score
-        if h.score > 0:
+        if h.score > 0 and cls in caps:
             positive[cls] = positive.get(cls, 0) + h.score
     over = 0
-    for cls, cap in policy.evidence.caps.items():
-        extra = positive.get(cls, 0) - cap
+    for capped, points in positive.items():
+        extra = points - caps[capped]
         if extra > 0:
-            scores[cls] -= extra
+            scores[capped] -= extra
             over += extra
     return scores, over
 
