@@ -121,3 +121,10 @@ def test_shadow_rules_are_gated_the_same_way() -> None:
     assert decide(v, "login", POLICY, challenge=CHALLENGE).shadow_action is Action.CHALLENGE
     v = verdict(("fp_replay", 60), shadow=(RuleHit("automation", 40, None, True),))
     assert decide(v, "login", POLICY, challenge=CHALLENGE).shadow_action is Action.BLOCK
+
+
+def test_an_allow_rule_lowers_a_gated_ban_but_not_a_ban_with_client_evidence() -> None:
+    gated = verdict(("fp_replay", 160), RuleHit("office", 0, Action.ALLOW))
+    assert decide(gated, "login", POLICY, challenge=CHALLENGE).action is Action.ALLOW
+    banned = verdict(("fp_replay", 110), ("automation", 50), RuleHit("office", 0, Action.ALLOW))
+    assert decide(banned, "login", POLICY, challenge=CHALLENGE).action is Action.BAN
