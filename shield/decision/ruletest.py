@@ -13,6 +13,7 @@
           rules: []                  # exact set of enforcing rules that matched (optional)
           includes: [some_rule]      # or: these matched (optional), excludes: these did not
           rate_limited: false        # optional
+          evidence: {client: 0}      # optional: the score per evidence class, exactly
 
 Counters missing from a case are 0 (ip/device.stopped_<w> are derived from the case's counters
 unless given) and the site is calm (attack level 0); every other fact
@@ -167,6 +168,10 @@ def _expect(src: Source, node: yaml.Node) -> dict[str, Any]:
         value = yaml_reader.construct(vnode, file=src.path)
         if key == "action" and value not in {a.value for a in Action}:
             src.error(vnode, f"expect.action must be one of {', '.join(a.value for a in Action)}")
+        elif key == "evidence" and not (
+            isinstance(value, dict) and all(isinstance(v, int) and not isinstance(v, bool) for v in value.values())
+        ):
+            src.error(vnode, "expect.evidence must map classes to whole numbers, e.g. {client: 50, crowd: 80}")
         elif key in ("rules", "includes", "excludes", "shadow_rules") and not isinstance(value, list):
             src.error(vnode, f"expect.{key} must be a list of rule ids")
         out[key] = value
@@ -206,6 +211,8 @@ def _check(expect: Mapping[str, Any], d: Decision, known: set[str]) -> list[str]
         problems.append(f"expected rate_limited {expect['rate_limited']}, got {d.rate_limited}")
     if "score" in expect and d.score != expect["score"]:
         problems.append(f"expected score {expect['score']}, got {d.score}")
+    if "evidence" in expect and dict(d.scores_by_class) != expect["evidence"]:
+        problems.append(f"expected evidence {expect['evidence']}, got {dict(d.scores_by_class)}")
     return problems
 
 

@@ -75,3 +75,10 @@ def test_password_and_pair_counters_alone_never_block(pack: RuleSet, solved: boo
     assert set(d.scores_by_class) == {"credential"}
     assert d.scores_by_class["credential"] >= 150
     assert d.action is (Action.TAG if solved else Action.CHALLENGE)
+
+
+def test_a_case_can_expect_the_score_per_class_exactly(pack: RuleSet) -> None:
+    case = next(c for c in CASES if "evidence" in c.expect)
+    assert run_case(pack, case).passed
+    wrong = Case(case.name, case.where, case.facts, expect={**case.expect, "evidence": {"crowd": 1}})
+    assert run_case(pack, wrong).problems == (f"expected evidence {{'crowd': 1}}, got {case.expect['evidence']}",)
