@@ -18,7 +18,7 @@ from shield.decision.decide import decide
 from shield.decision.ruletest import load_cases
 from shield.facts.catalog import catalog
 from shield.facts.enrich.lists import load_lists
-from shield.model import FactValue
+from shield.model import EVIDENCE_CLASSES, FactValue
 from shield.rules.load import load_rules, load_texts
 from shield.rules.score import RuleSet
 from shield.settings.schema import BUNDLED_RULES, ChallengeSettings
@@ -42,7 +42,9 @@ def generated_rules(count: int, seed: int = 7) -> str:
     for i in range(count):
         when = rng.choice(TEMPLATES).format(c=rng.choice(counters), c2=rng.choice(counters), n=rng.randint(3, 500))
         score = rng.randint(5, 40)
-        lines += [f"  - id: gen_{i}", "    description: generated", f'    when: "{when}"', f"    score: {score}"]
+        cls = EVIDENCE_CLASSES[i % len(EVIDENCE_CLASSES)]
+        lines += [f"  - id: gen_{i}", "    description: generated", f"    class: {cls}", f'    when: "{when}"',
+                  f"    score: {score}"]
     return "\n".join(lines) + "\n"
 
 

@@ -143,6 +143,9 @@ class Decision:
     retry_after_s: int = 0
     enforced: bool = True  # False in global shadow mode: logged, never applied
     reasons: tuple[str, ...] = field(default=())
+    # The enforcing score per evidence class (only the classes that matched), after any class cap:
+    # what the decision line logs as `evidence`. Credits are not in it (they are not evidence).
+    scores_by_class: Mapping[str, int] = field(default_factory=dict)
 
 
 @dataclass(slots=True, frozen=True)
@@ -247,12 +250,42 @@ class TakeoverPolicy:
     wave_level: int = 2  # site.attack_level at which a new device from a new country is suspect; 0: never
 
 
+# What a rule is evidence about (docs/rules.md, "Evidence classes"):
+#   client     this address, device or session's own behaviour: automation, its own failure rate or
+#              velocity, known-bad lists, a refused or failed challenge;
+#   account    the account: failures on it, and this context against its history (new device, abroad);
+#   credential the password or the account+password pair (spray, replay of a leaked pair);
+#   crowd      something the client shares with others: a network, a subnet, a fingerprint, a country,
+#              the whole site under a wave.
+EvidenceClass = Literal["client", "account", "credential", "crowd"]
+EVIDENCE_CLASSES: tuple[EvidenceClass, ...] = ("client", "account", "credential", "crowd")
+
+
 @dataclass(slots=True, frozen=True)
 class RuleMeta:
-    """What decide needs to know about a rule beyond its score: its tags and ban."""
+    """What decide needs to know about a rule beyond its score: its tags, ban and evidence class.
+
+    `evidence` defaults to client, what every rule was before classes: a policy built by hand
+    (tests, tools) without metadata keeps the plain thresholds. The compiler always sets it.
+    """
 
     tags: frozenset[str] = frozenset()
     ban: BanSpec | None = None
+    evidence: EvidenceClass = "client"
+
+
+@dataclass(slots=True, frozen=True)
+class EvidencePolicy:
+    """What each evidence class may do (policy.evidence in policy.yaml).
+
+    `block_needs`: a score-based block or ban needs a positive score from one of these classes;
+    without it the request is challenged instead (the difficulty still grows with the total).
+    Empty: no class is needed (plain thresholds). `caps`: at most this many points from a class
+    count in the total.
+    """
+
+    block_needs: frozenset[EvidenceClass] = frozenset({"client"})
+    caps: Mapping[EvidenceClass, int] = field(default_factory=dict)
 
 
 @dataclass(slots=True, frozen=True)
@@ -260,10 +293,7 @@ class Policy:
     thresholds: Thresholds = field(default_factory=Thresholds)
     routes: Mapping[str, Thresholds] = field(default_factory=dict)
     delay_seconds: float = 2.0
-    # Rules tagged `aggregate` judge a crowd the client belongs to (a fingerprint, a network, a
-    # country, the whole site), which real users share with an attack: together they add at most
-    # this much, so crowd evidence alone can challenge but never block. None: no cap.
-    aggregate_cap: int | None = None
+    evidence: EvidencePolicy = field(default_factory=EvidencePolicy)
     difficulty_step: int = 20
     retry_after: int = 60
     ban: BanPolicy = field(default_factory=BanPolicy)

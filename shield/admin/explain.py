@@ -61,6 +61,7 @@ def explain_routes(
             "shadow_rules": [{"id": r.id, "score": r.score} for r in e.shadow],
             "shadow_action": d.shadow_action.value if d.shadow_action else None,
             "reasons": list(d.reasons),
+            "evidence": dict(d.scores_by_class),
             "facts": {k: _jsonable(v) for k, v in e.facts},
             "text": render(e, all_facts=False),
         }

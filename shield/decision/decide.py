@@ -3,17 +3,22 @@
 Order of precedence, harshest first: a ban (rule or score) > a direct `block`/`challenge`/...
 rule > an explicit `allow` rule > the score thresholds. Direct actions only ever raise the
 score-based action, except `allow`, which lowers anything short of a ban (an allowlist).
+
+Evidence classes (policy.evidence): a score-based block or ban needs a positive score from a class
+of `block_needs` (client, by default); without it the request is challenged instead, its puzzle as
+hard as its total asks. A direct `action: block|ban` rule is the operator's explicit word and is
+not gated. `caps` limit what one class adds to the total.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Literal
 
-from shield.model import Action, BanScope, Decision, Policy, RuleHit, Thresholds, Verdict
+from shield.model import Action, BanScope, Decision, EvidenceClass, Policy, RuleHit, Thresholds, Verdict
 from shield.settings.schema import ChallengeSettings
 
 RATE_TAG = "rate"
-AGGREGATE_TAG = "aggregate"
 
 
 def decide(
@@ -28,18 +33,21 @@ def decide(
 ) -> Decision:
     """`credit` is the score removed for a valid pass or a solution; `solved`: this request carries one."""
     limits = policy.for_route(route)
-    over = _over_aggregate_cap(verdict.hits, policy)
+    by_class, over = _by_class(verdict.hits, policy)
     total = verdict.score - credit - over
-    action, reasons = _action(total, verdict.forced_action, verdict.hits, limits, solved=solved)
+    gate = _may_block(by_class, policy)
+    action, reasons = _action(total, verdict.forced_action, verdict.hits, limits, solved=solved, gate=gate)
     if over:
-        reasons = (*reasons, f"aggregate rules capped at {policy.aggregate_cap} (-{over})")
+        reasons = (*reasons, f"evidence caps: -{over}")
     shadow_action = None
     if verdict.shadow_hits:
         all_hits = verdict.hits + verdict.shadow_hits
-        shadow_total = verdict.score - credit + sum(h.score for h in verdict.shadow_hits)
-        shadow_total -= _over_aggregate_cap(all_hits, policy)
+        shadow_classes, shadow_over = _by_class(all_hits, policy)
+        shadow_total = verdict.score - credit + sum(h.score for h in verdict.shadow_hits) - shadow_over
         forced = _harshest(verdict.forced_action, verdict.shadow_forced_action)
-        shadow_action, _ = _action(shadow_total, forced, verdict.hits + verdict.shadow_hits, limits, solved=solved)
+        shadow_action, _ = _action(
+            shadow_total, forced, all_hits, limits, solved=solved, gate=_may_block(shadow_classes, policy),
+        )
     scope, ttl = _ban(action, verdict.hits, policy)
     rate = action is Action.BLOCK and _rate_caused(total, verdict.hits, limits, policy)
     return Decision(
@@ -57,14 +65,24 @@ def decide(
         retry_after_s=policy.retry_after if rate else 0,
         enforced=mode == "enforce",
         reasons=reasons,
+        scores_by_class=by_class,
     )
 
 
 def _action(
-    total: int, forced: Action | None, hits: tuple[RuleHit, ...], limits: Thresholds, *, solved: bool
+    total: int, forced: Action | None, hits: tuple[RuleHit, ...], limits: Thresholds, *, solved: bool,
+    gate: str | None,
 ) -> tuple[Action, tuple[str, ...]]:
+    """`gate`: None when a score-based block/ban is allowed, else why not (challenge before block)."""
     by_score = limits.action_for(total)
     reasons = [f"score {total} -> {by_score.value}"]
+    if gate is not None and by_score.severity >= Action.BLOCK.severity:
+        # Challenge before block: evidence about a crowd, a password or an account is also true of
+        # the real users who share it; only this client's own behaviour may shut it out. Its own
+        # refusal or failure of the puzzle is such evidence (challenge_refused, challenge_failed).
+        gated = replace(limits, block=None, ban=None).action_for(total)
+        reasons.append(f"{by_score.value} needs {gate} evidence, none here -> {gated.value}")
+        by_score = gated
     action = by_score
     if forced is Action.ALLOW:
         if by_score is not Action.BAN:
@@ -75,21 +93,44 @@ def _action(
         reasons.append(f"{forced.value} rule: " + ",".join(h.id for h in hits if h.action is forced))
     if solved and action is Action.CHALLENGE:
         # a solved puzzle is never answered with another one: what is left is allow or tag
-        action = Action.TAG if limits.tag is not None and total >= limits.tag else Action.ALLOW
+        tagged = (limits.tag is not None and total >= limits.tag) or forced is Action.TAG
+        action = Action.TAG if tagged else Action.ALLOW
         reasons.append("challenge solved")
     return action, tuple(reasons)
 
 
-def _over_aggregate_cap(hits: tuple[RuleHit, ...], policy: Policy) -> int:
-    """Points of `aggregate`-tagged rules above policy.aggregate_cap (0 without a cap)."""
-    if policy.aggregate_cap is None:
-        return 0
-    crowd = 0
+def _by_class(hits: tuple[RuleHit, ...], policy: Policy) -> tuple[dict[str, int], int]:
+    """The score of each evidence class that matched (after its cap), and the points the caps removed.
+
+    A hit whose rule has no metadata (a policy built by hand) counts as client, as before classes.
+    """
+    if not hits:
+        return {}, 0
+    scores: dict[str, int] = {}
+    caps = policy.evidence.caps
+    positive: dict[EvidenceClass, int] = {}  # of the capped classes only
+    rules = policy.rules
     for h in hits:
-        meta = policy.rules.get(h.id)
-        if h.score > 0 and meta is not None and AGGREGATE_TAG in meta.tags:
-            crowd += h.score
-    return max(0, crowd - policy.aggregate_cap)
+        meta = rules.get(h.id)
+        cls = meta.evidence if meta is not None else "client"
+        scores[cls] = scores.get(cls, 0) + h.score
+        if h.score > 0 and cls in caps:
+            positive[cls] = positive.get(cls, 0) + h.score
+    over = 0
+    for capped, points in positive.items():
+        extra = points - caps[capped]
+        if extra > 0:
+            scores[capped] -= extra
+            over += extra
+    return scores, over
+
+
+def _may_block(by_class: dict[str, int], policy: Policy) -> str | None:
+    """None when the classes allow a score-based block (a positive score from one of block_needs), else their names."""
+    needs = policy.evidence.block_needs
+    if not needs or any(by_class.get(cls, 0) > 0 for cls in needs):
+        return None
+    return " or ".join(sorted(needs))
 
 
 def _harshest(a: Action | None, b: Action | None) -> Action | None:

@@ -13,14 +13,15 @@ call `evaluate` on facts given or on record, so none of them can drift from what
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Literal, Protocol
 
 from shield.decision.decide import decide
 from shield.decision.history import history_facts
 from shield.decision.site import site_facts
-from shield.model import Action, BanScope, Decision, Facts, FactValue, Policy, Signals, Verdict
+from shield.decision.stopped import stopped_facts
+from shield.model import DEFAULT_WINDOWS, Action, BanScope, Decision, Facts, FactValue, Policy, Signals, Verdict, Window
 from shield.rules.score import RuleSet
 from shield.settings.schema import ChallengeSettings, RouteSettings
 
@@ -76,18 +77,23 @@ def evaluate(
 
 def gather(
     base: Facts, signals: Signals, *, solved: bool, passed: bool, now: float,
-    forced: Mapping[str, FactValue] | None = None,
+    forced: Mapping[str, FactValue] | None = None, failed: bool = False,
+    windows: Sequence[Window] = DEFAULT_WINDOWS,
 ) -> dict[str, FactValue]:
     """Every fact of one request: `base` (identity + enrich) + counters + history + site + challenge.
 
+    `failed`: the request carried a challenge solution that did not verify (challenge.failed);
+    `windows`: the counter windows, for the derived ip/device.stopped_<w> facts.
     `forced` (explain's "facts") overrides any of them last, as if the store or GeoIP had said so.
     """
     facts = dict(base)
+    facts.update(stopped_facts(signals.counters, windows))  # first: a described request may give them as counters
     facts.update(signals.counters)
     facts.update(history_facts(signals.history, facts, now))
     facts.update(site_facts(signals.counters))
     facts["challenge.solved"] = solved
     facts["challenge.passed"] = passed
+    facts["challenge.failed"] = failed
     if forced:
         facts.update(forced)
     return facts
@@ -112,14 +118,18 @@ def evaluate_request(
     mode: Literal["enforce", "shadow"] = "enforce",
     solved: bool = False,
     passed: bool = False,
+    failed: bool = False,
     degraded: bool = False,
     forced: Mapping[str, FactValue] | None = None,
 ) -> Evaluation:
     """gather + evaluate: the one path from a request's facts and signals to its Decision.
 
     A forced `challenge.solved`/`challenge.passed` counts as the real thing (its credit applies).
+    `failed`: the request carried a solution that did not verify (bad, expired, replayed, wrong binding).
     """
-    facts = gather(base, signals, solved=solved, passed=passed, now=now, forced=forced)
+    facts = gather(
+        base, signals, solved=solved, passed=passed, now=now, forced=forced, failed=failed, windows=ruleset.windows,
+    )
     solved = facts.get("challenge.solved") is True
     passed = facts.get("challenge.passed") is True
     decision = evaluate(

@@ -13,7 +13,7 @@ from typing import Literal
 
 from shield.decision.evaluate import evaluate_request
 from shield.decision.explain_request import DescribedRequest
-from shield.model import Decision, Facts, FactValue
+from shield.model import EVIDENCE_CLASSES, Decision, Facts, FactValue
 from shield.rules.score import Rule, RuleSet
 from shield.settings.schema import ChallengeSettings
 
@@ -41,7 +41,7 @@ def explain(
     d = described
     e = evaluate_request(
         ruleset, d.rf.facts, d.route, d.signals, challenge=challenge, now=now, mode=mode, solved=d.solved,
-        passed=d.passed, degraded=degraded, forced=d.forced,
+        passed=d.passed, failed=d.failed, degraded=degraded, forced=d.forced,
     )
     return explanation(ruleset, d.route.name, e.facts, e.decision)
 
@@ -88,6 +88,9 @@ def render(e: Explanation, *, all_facts: bool = True) -> str:
         lines += ["", "shadow rules matched (not enforced):"]
         lines += [f"  {_effect(r).rjust(6)}  {r.id}  ({r.path}:{r.line})" for r in e.shadow]
     lines += ["", f"total score {d.score} -> {d.action.value}"]
+    if d.scores_by_class:
+        by_class = d.scores_by_class
+        lines.append("evidence: " + ", ".join(f"{c} {by_class[c]:+d}" for c in EVIDENCE_CLASSES if c in by_class))
     if d.shadow_action is not None:
         lines.append(f"with shadow rules: {d.shadow_action.value}")
     details = {"delay_s": d.delay_s, "difficulty": d.difficulty, "retry_after_s": d.retry_after_s, "ban_ttl": d.ban_ttl}

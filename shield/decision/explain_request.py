@@ -154,6 +154,7 @@ class DescribedRequest:
     forced: Mapping[str, FactValue]
     solved: bool
     passed: bool
+    failed: bool = False  # carries a solution that does not verify (challenge.failed)
 
     def ban_keys(self) -> dict[BanScope, str]:
         """The scope values a ban on this request would name (the store's observe looks up the same)."""
@@ -188,8 +189,8 @@ def describe(
     )
     counters = dict.fromkeys(counter_names(settings.windows), 0)
     counters.update(desc.counters)
-    solved, passed = _challenge_marks(desc, settings, rf, route, now)
-    return DescribedRequest(route, rf, Signals(counters, desc.history, None), desc.facts, solved, passed)
+    solved, passed, failed = _challenge_marks(desc, settings, rf, route, now)
+    return DescribedRequest(route, rf, Signals(counters, desc.history, None), desc.facts, solved, passed, failed)
 
 
 def with_ban(described: DescribedRequest, ban: Ban | None) -> DescribedRequest:
@@ -200,11 +201,11 @@ def with_ban(described: DescribedRequest, ban: Ban | None) -> DescribedRequest:
 
 def _challenge_marks(
     desc: RequestDescription, settings: Settings, rf: RequestFacts, route: RouteSettings, now: float
-) -> tuple[bool, bool]:
-    """(solved, passed) from the pass and solution the request carries, checked as the pipeline checks
-    them. Explaining never claims a solution, so a replayed one still reads as solved here."""
+) -> tuple[bool, bool, bool]:
+    """(solved, passed, failed) from the pass and solution the request carries, checked as the pipeline
+    checks them. Explaining never claims a solution, so a replayed one still reads as solved here."""
     if not settings.secret:
-        return False, False
+        return False, False, False
     headers = CIMultiDict(desc.headers)  # header names are case-insensitive, as the pipeline reads them
     jar = SimpleCookie()
     with contextlib.suppress(CookieError):
@@ -215,4 +216,5 @@ def _challenge_marks(
         bind=settings.challenge.bind,
     )
     marks = carried(settings.secret, headers, cookies, binding=binding, now=now)
-    return marks.result is not None and marks.result.ok, marks.passed
+    verified = marks.result is not None and marks.result.ok
+    return verified, marks.passed, marks.result is not None and not marks.result.ok

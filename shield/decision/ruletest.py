@@ -13,8 +13,10 @@
           rules: []                  # exact set of enforcing rules that matched (optional)
           includes: [some_rule]      # or: these matched (optional), excludes: these did not
           rate_limited: false        # optional
+          evidence: {client: 0}      # optional: the score per evidence class, exactly
 
-Counters missing from a case are 0 and the site is calm (attack level 0); every other fact
+Counters missing from a case are 0 (ip/device.stopped_<w> are derived from the case's counters
+unless given) and the site is calm (attack level 0); every other fact
 missing from a case is absent, as it is in production when nothing could be known.
 """
 
@@ -28,6 +30,7 @@ from typing import Any
 import yaml
 
 from shield.decision.evaluate import evaluate
+from shield.decision.stopped import stopped_facts
 from shield.facts.catalog import FactSpec, catalog, counter_names
 from shield.model import DEFAULT_WINDOWS, Action, Decision, FactValue, Window
 from shield.rules.ruletest_schema import CASE_KEYS, EXPECT_KEYS
@@ -84,14 +87,16 @@ def load_cases(folder: Path, windows: Sequence[Window] = DEFAULT_WINDOWS) -> lis
     files = sorted(p for p in folder.glob("*.y*ml") if p.is_file()) if folder.is_dir() else []
     for path in files:
         src = Source(str(path), path.read_text(encoding="utf-8"))
-        cases += _read_file(src, specs, zeros)
+        cases += _read_file(src, specs, zeros, windows)
         errors += src.errors
     if errors:
         raise RuleErrors(errors)
     return cases
 
 
-def _read_file(src: Source, specs: Mapping[str, FactSpec], zeros: Mapping[str, FactValue]) -> list[Case]:
+def _read_file(
+    src: Source, specs: Mapping[str, FactSpec], zeros: Mapping[str, FactValue], windows: Sequence[Window],
+) -> list[Case]:
     root = src.compose()
     top = mapping(src, root, "a rule test file") if root is not None else None
     if top is None:
@@ -104,10 +109,14 @@ def _read_file(src: Source, specs: Mapping[str, FactSpec], zeros: Mapping[str, F
         if items is None:
             continue
         check_keys(src, items, CASE_KEYS, "a case")
-        facts = {**zeros, **defaults}
+        given = dict(defaults)
         for key in ("counters", "facts"):
             if key in items:
-                facts.update(_facts(src, items[key][1], specs))
+                given.update(_facts(src, items[key][1], specs))
+        facts = {**zeros, **given}
+        # derived from the counters as the pipeline derives them, unless the case gives them
+        counts = {k: v for k, v in facts.items() if isinstance(v, int) and not isinstance(v, bool)}
+        facts.update({k: v for k, v in stopped_facts(counts, windows).items() if k not in given})
         name = scalar(src, items["name"][1], "name") if "name" in items else None
         if name is None or "expect" not in items:
             src.error(node, "a case needs a name and an expect")
@@ -159,6 +168,10 @@ def _expect(src: Source, node: yaml.Node) -> dict[str, Any]:
         value = yaml_reader.construct(vnode, file=src.path)
         if key == "action" and value not in {a.value for a in Action}:
             src.error(vnode, f"expect.action must be one of {', '.join(a.value for a in Action)}")
+        elif key == "evidence" and not (
+            isinstance(value, dict) and all(isinstance(v, int) and not isinstance(v, bool) for v in value.values())
+        ):
+            src.error(vnode, "expect.evidence must map classes to whole numbers, e.g. {client: 50, crowd: 80}")
         elif key in ("rules", "includes", "excludes", "shadow_rules") and not isinstance(value, list):
             src.error(vnode, f"expect.{key} must be a list of rule ids")
         out[key] = value
@@ -198,6 +211,8 @@ def _check(expect: Mapping[str, Any], d: Decision, known: set[str]) -> list[str]
         problems.append(f"expected rate_limited {expect['rate_limited']}, got {d.rate_limited}")
     if "score" in expect and d.score != expect["score"]:
         problems.append(f"expected score {expect['score']}, got {d.score}")
+    if "evidence" in expect and dict(d.scores_by_class) != expect["evidence"]:
+        problems.append(f"expected evidence {expect['evidence']}, got {dict(d.scores_by_class)}")
     return problems
 
 

@@ -162,6 +162,13 @@ _STATIC: tuple[FactSpec, ...] = (
     # challenge
     FactSpec("challenge.passed", "bool", "The client holds a valid pass from a solved challenge", "challenge"),
     FactSpec("challenge.solved", "bool", "This request carries a valid challenge solution", "challenge"),
+    FactSpec(
+        "challenge.failed",
+        "bool",
+        "This request carries a challenge solution that does not verify: bad signature or work, expired, "
+        "replayed, or bound to another address or fingerprint (the decision line's `challenge: failed:<reason>`)",
+        "challenge",
+    ),
 )
 
 
@@ -199,6 +206,20 @@ def _counter_facts(windows: Sequence[Window]) -> Iterable[FactSpec]:
             )
 
 
+def _stopped_facts(windows: Sequence[Window]) -> Iterable[FactSpec]:
+    """Derived from the counters by shield.decision.stopped (not kept by the store)."""
+    for dim in ("ip", "device"):
+        for w in windows:
+            yield FactSpec(
+                f"{dim}.stopped_{w.name}",
+                "int",
+                f"attempts by {_DIM_DOC[dim]} that never reached the app, last {w.name}: attempts - failures - "
+                "successes, this one not included (challenged and never solved, blocked, banned; also attempts "
+                "still in flight and any whose outcome was not classified)",
+                "signals",
+            )
+
+
 def counter_names(windows: Sequence[Window] = DEFAULT_WINDOWS) -> tuple[str, ...]:
     """Every counter fact the store must fill (zero when nothing was counted)."""
     return tuple(s.name for s in (*_counter_facts(windows), *_site_facts()))
@@ -206,5 +227,5 @@ def counter_names(windows: Sequence[Window] = DEFAULT_WINDOWS) -> tuple[str, ...
 
 def catalog(windows: Sequence[Window] = DEFAULT_WINDOWS) -> Mapping[str, FactSpec]:
     """All facts for a configuration's windows, by name."""
-    specs = (*_STATIC, *_counter_facts(windows), *_site_facts())
+    specs = (*_STATIC, *_counter_facts(windows), *_stopped_facts(windows), *_site_facts())
     return {s.name: s for s in specs}

@@ -15,7 +15,8 @@ from shield.model import Attempt, Ban, Decision, Facts, Outcome
 
 # Bump when a field changes meaning; consumers can pin it.
 # 2: + method, path, host, user_agent, tls_fingerprint (request_fields)
-SCHEMA_VERSION = 2
+# 3: + evidence (the score per evidence class)
+SCHEMA_VERSION = 3
 
 # security: client-chosen text is cut so one request cannot write a megabyte log line.
 MAX_TEXT = 512
@@ -63,6 +64,7 @@ def decision_fields(
         "device_id": attempt.device_id,
         "ua_family": facts.get("ua.family"),
         "score": decision.score,
+        "evidence": dict(decision.scores_by_class),
         "action": decision.action.value,
         "enforced": decision.enforced,
         "rules": [{"id": h.id, "score": h.score} for h in decision.hits],
@@ -162,6 +164,7 @@ def ban_refusal_fields(
         "device_id": None,
         "ua_family": None,
         "score": 0,
+        "evidence": {},
         "action": "ban",
         "enforced": True,
         "rules": [],

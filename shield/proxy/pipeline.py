@@ -147,7 +147,7 @@ class Pipeline:
         degraded = self.degraded()
         evaluation = evaluate_request(
             pack.rules, rf.facts, route, signals, challenge=self.settings.challenge, now=now, mode=self.mode(),
-            solved=state.solved, passed=state.passed, degraded=degraded,
+            solved=state.solved, passed=state.passed, failed=state.failed is not None, degraded=degraded,
         )
         facts, decision = evaluation.facts, evaluation.decision
         shield_ms = (self.clock.monotonic() - started) * 1000

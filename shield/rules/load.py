@@ -16,7 +16,18 @@ from pathlib import Path
 import yaml
 
 from shield.facts.catalog import catalog
-from shield.model import DEFAULT_WINDOWS, Action, BanSpec, NamedList, Policy, RuleMeta, TakeoverPolicy, Window
+from shield.model import (
+    DEFAULT_WINDOWS,
+    EVIDENCE_CLASSES,
+    Action,
+    BanSpec,
+    EvidenceClass,
+    NamedList,
+    Policy,
+    RuleMeta,
+    TakeoverPolicy,
+    Window,
+)
 from shield.rules.condition import Compiler
 from shield.rules.expr import ExprError, ExprErrors, Node, parse
 from shield.rules.inline_lists import parse_lists
@@ -38,7 +49,11 @@ from shield.rules.source import (
 from shield.settings import yaml_reader
 
 FILE_KEYS = ("rules", "policy", "lists")
-RULE_KEYS = ("id", "description", "when", "score", "action", "ban", "routes", "tags", "mode", "enabled")
+RULE_KEYS = ("id", "description", "class", "when", "score", "action", "ban", "routes", "tags", "mode", "enabled")
+# `tags: [aggregate]` and policy.aggregate_cap were the first form of `class: crowd` and policy.evidence.
+_REPLACED_TAGS = {
+    "aggregate": "tag 'aggregate' was replaced by 'class: crowd' (policy.evidence says what a class may do)",
+}
 _ID = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
 
 
@@ -123,9 +138,9 @@ def load_texts(
         by_length = sorted(windows, key=lambda w: w.seconds)
         window = next((w for w in by_length if w.seconds >= 3600), by_length[-1]).name
         policy = replace(policy, takeover=replace(policy.takeover, window=window))
-    meta = {r.id: RuleMeta(r.tags, r.ban) for r in rules}
+    meta = {r.id: RuleMeta(r.tags, r.ban, r.evidence) for r in rules}
     policy = replace(policy, rules=meta, ruleset=digest)
-    return RuleSet(rules, policy, hash=digest, memo_size=compiler.slots, lists=sorted(all_lists))
+    return RuleSet(rules, policy, hash=digest, memo_size=compiler.slots, lists=sorted(all_lists), windows=windows)
 
 
 def ruleset_hash(texts: Mapping[str, str]) -> str:
@@ -167,6 +182,10 @@ def _read_rule(src: Source, node: yaml.Node) -> _Draft | None:
         if key not in items:
             src.error(node, f"rule is missing '{key}'")
     fields: dict[str, object] = {}
+    if "class" not in items:
+        src.error(node, f"rule is missing 'class' (what it is evidence about: {', '.join(EVIDENCE_CLASSES)})")
+    elif (evidence := _evidence_class(src, items["class"][1])) is not None:
+        fields["evidence"] = evidence
     if "id" in items and (rid := scalar(src, items["id"][1], "id")) is not None:
         if not _ID.match(rid):
             src.error(items["id"][1], f"rule id {rid!r} must be lower case letters, digits, _ . - (max 64)")
@@ -187,6 +206,16 @@ def _read_rule(src: Source, node: yaml.Node) -> _Draft | None:
         fragments = e.fragments if isinstance(e, ExprErrors) else ()
         return _Draft(src, node, when, None, fields, enabled is not False, fragments)
     return _Draft(src, node, when, tree, fields, enabled is not False)
+
+
+def _evidence_class(src: Source, node: yaml.Node) -> EvidenceClass | None:
+    value = scalar(src, node, "class")
+    for cls in EVIDENCE_CLASSES:
+        if value == cls:
+            return cls
+    if value is not None:
+        src.error(node, f"class must be one of {', '.join(EVIDENCE_CLASSES)}, not {value!r}")
+    return None
 
 
 def _report(src: Source, when: yaml.ScalarNode, e: ExprError) -> None:
@@ -222,7 +251,11 @@ def _read_scope(src: Source, items: dict[str, tuple[yaml.Node, yaml.Node]], fiel
             v for n in sequence(src, items["routes"][1], "routes") if (v := scalar(src, n, "route")))
         fields["routes_node"] = items["routes"][1]
     if "tags" in items:
-        fields["tags"] = frozenset(v for n in sequence(src, items["tags"][1], "tags") if (v := scalar(src, n, "tag")))
+        tags = [(n, v) for n in sequence(src, items["tags"][1], "tags") if (v := scalar(src, n, "tag"))]
+        for n, v in tags:
+            if v in _REPLACED_TAGS:
+                src.error(n, _REPLACED_TAGS[v])
+        fields["tags"] = frozenset(v for _, v in tags)
     if "mode" in items and (mode := scalar(src, items["mode"][1], "mode")) is not None:
         if mode not in ("enforce", "shadow"):
             src.error(items["mode"][1], f"mode must be enforce or shadow, not {mode!r}")
@@ -261,6 +294,7 @@ def _compile(drafts: list[_Draft], compiler: Compiler, routes: Collection[str] |
                 id=rid, description=str(f.get("description") or ""), when=d.when_node.value, check=compiled.fn,
                 score=f.get("score") or 0, action=f.get("action"), ban=f.get("ban"),  # type: ignore[arg-type]
                 routes=f.get("routes"), tags=f.get("tags", frozenset()), shadow=bool(f.get("shadow")),  # type: ignore[arg-type]
+                evidence=f.get("evidence", "client"),  # type: ignore[arg-type]
                 reads=compiled.reads, required=compiled.required, truthy=compiled.truthy, gate=compiled.gate,
                 path=d.src.path, line=d.node.start_mark.line + 1,
             ))

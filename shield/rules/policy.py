@@ -9,6 +9,9 @@ policy.yaml (or a `policy:` section in any one rule file):
       retry_after: 60          # Retry-After of a rate-limited (429) block
       ban: {scope: ip, ttl: 1h, escalation: 2, max_ttl: 7d}
       takeover: {failures: 5, addresses: 3, window: 1h, wave_level: 2}   # see shield.decision.takeover
+      evidence:                # what each rule class may do (docs/rules.md, "Evidence classes")
+        block_needs: [client]  # a score-based block/ban needs a positive score from one of these
+        caps: {crowd: 80}      # at most this many points from a class count (optional)
       routes:
         reset: {thresholds: {challenge: 40, block: 80}}
 """
@@ -20,11 +23,26 @@ from dataclasses import replace
 
 import yaml
 
-from shield.model import BAN_SCOPES, THRESHOLD_ACTIONS, BanPolicy, BanScope, Policy, TakeoverPolicy, Thresholds
-from shield.rules.source import Source, check_keys, duration, integer, mapping, number, scalar
+from shield.model import (
+    BAN_SCOPES,
+    EVIDENCE_CLASSES,
+    THRESHOLD_ACTIONS,
+    BanPolicy,
+    BanScope,
+    EvidenceClass,
+    EvidencePolicy,
+    Policy,
+    TakeoverPolicy,
+    Thresholds,
+)
+from shield.rules.source import Source, check_keys, duration, integer, mapping, number, scalar, sequence
 
 _KEYS = (
-    "thresholds", "delay_seconds", "difficulty_step", "retry_after", "ban", "routes", "aggregate_cap", "takeover",
+    "thresholds", "delay_seconds", "difficulty_step", "retry_after", "ban", "routes", "takeover", "evidence",
+)
+_CAP_REPLACED = (
+    "policy.aggregate_cap was replaced by evidence classes: give each rule a 'class:' and cap a class"
+    " with policy.evidence.caps (aggregate_cap: 80 is about evidence: {caps: {crowd: 80}})"
 )
 
 
@@ -32,6 +50,8 @@ def parse_policy(src: Source, node: yaml.Node) -> Policy | None:
     items = mapping(src, node, "policy")
     if items is None:
         return None
+    if "aggregate_cap" in items:
+        src.error(items.pop("aggregate_cap")[0], _CAP_REPLACED)
     check_keys(src, items, _KEYS, "policy")
     policy = Policy()
     if "thresholds" in items:
@@ -39,12 +59,8 @@ def parse_policy(src: Source, node: yaml.Node) -> Policy | None:
     for key in ("delay_seconds",):
         if key in items and (v := number(src, items[key][1], f"policy.{key}")) is not None:
             policy = replace(policy, delay_seconds=v)
-    cap_node = items["aggregate_cap"][1] if "aggregate_cap" in items else None
-    if cap_node is not None and (cap := integer(src, cap_node, "policy.aggregate_cap")) is not None:
-        if cap < 0:
-            src.error(cap_node, "policy.aggregate_cap must be >= 0")
-        else:
-            policy = replace(policy, aggregate_cap=cap)
+    if "evidence" in items:
+        policy = replace(policy, evidence=parse_evidence(src, items["evidence"][1]))
     for key in ("difficulty_step", "retry_after"):
         if key in items and (n := integer(src, items[key][1], f"policy.{key}")) is not None:
             if n <= 0:
@@ -59,6 +75,38 @@ def parse_policy(src: Source, node: yaml.Node) -> Policy | None:
     if "takeover" in items:
         policy = replace(policy, takeover=parse_takeover(src, items["takeover"][1]))
     return policy
+
+
+def parse_evidence(src: Source, node: yaml.Node) -> EvidencePolicy:
+    items = mapping(src, node, "policy.evidence")
+    evidence = EvidencePolicy()
+    if items is None:
+        return evidence
+    check_keys(src, items, ("block_needs", "caps"), "policy.evidence")
+    if "block_needs" in items:
+        needs = [c for n in sequence(src, items["block_needs"][1], "policy.evidence.block_needs")
+                 if (c := _evidence_class(src, n, "policy.evidence.block_needs")) is not None]
+        evidence = replace(evidence, block_needs=frozenset(needs))
+    caps: dict[EvidenceClass, int] = {}
+    cap_items = mapping(src, items["caps"][1], "policy.evidence.caps") if "caps" in items else None
+    for name, (knode, vnode) in (cap_items or {}).items():
+        cls = _evidence_class(src, knode, "policy.evidence.caps")
+        cap = integer(src, vnode, f"policy.evidence.caps.{name}")
+        if cap is not None and cap < 0:
+            src.error(vnode, f"policy.evidence.caps.{name} must be >= 0")
+        elif cls is not None and cap is not None:
+            caps[cls] = cap
+    return replace(evidence, caps=caps)
+
+
+def _evidence_class(src: Source, node: yaml.Node, what: str) -> EvidenceClass | None:
+    value = scalar(src, node, what)
+    for cls in EVIDENCE_CLASSES:
+        if value == cls:
+            return cls
+    if value is not None:
+        src.error(node, f"{what}: a class is one of {', '.join(EVIDENCE_CLASSES)}, not {value!r}")
+    return None
 
 
 def parse_takeover(src: Source, node: yaml.Node) -> TakeoverPolicy:

@@ -23,7 +23,7 @@ _JSON_TYPES: dict[str, dict[str, Any]] = {
 }
 _RULE_IDS = {"type": ["array", "null"], "items": {"type": "string"}}
 CASE_KEYS = ("name", "route", "facts", "counters", "credit", "solved", "expect")
-EXPECT_KEYS = ("action", "rules", "includes", "excludes", "shadow_rules", "rate_limited", "score")
+EXPECT_KEYS = ("action", "rules", "includes", "excludes", "shadow_rules", "rate_limited", "score", "evidence")
 
 
 def _facts(windows: Sequence[Window]) -> dict[str, Any]:
@@ -40,6 +40,11 @@ def _expect() -> dict[str, Any]:
         "shadow_rules": {**_RULE_IDS, "description": "exactly these shadow rules matched"},
         "rate_limited": {"type": "boolean"},
         "score": {"type": "integer", "description": "the total after any credit"},
+        "evidence": {
+            "type": "object",
+            "additionalProperties": {"type": "integer"},
+            "description": "the score per evidence class of the matched rules, exactly (no match: left out)",
+        },
     }
     assert set(props) == set(EXPECT_KEYS)  # the schema follows the loader
     return {"type": "object", "additionalProperties": False, "properties": props}

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from shield.model import BAN_SCOPES, THRESHOLD_ACTIONS, Action
+from shield.model import BAN_SCOPES, EVIDENCE_CLASSES, THRESHOLD_ACTIONS, Action
 from shield.rules.load import RULE_KEYS
 
 _DURATION = {"oneOf": [{"type": "integer", "minimum": 1}, {"type": "string", "pattern": r"^\d+(\.\d+)?[smhdw]?$"}]}
@@ -28,6 +28,11 @@ def _rule() -> dict[str, Any]:
     props: dict[str, Any] = {
         "id": {"type": "string", "pattern": "^[a-z0-9][a-z0-9_.-]{0,63}$", "description": "Unique across all files"},
         "description": {"type": "string", "minLength": 1, "description": "The attack this rule targets"},
+        "class": {
+            "enum": list(EVIDENCE_CLASSES),
+            "description": "What the rule is evidence about: client (this address/device/session's own behaviour),"
+            " account, credential (password, pair) or crowd (shared network, fingerprint, country, site)",
+        },
         "when": {"type": "string", "minLength": 1, "description": "A condition, e.g. ip.failures_10m >= 20"},
         "score": {"type": "integer", "description": "Points added when the condition holds (may be negative)"},
         "action": {"enum": [a.value for a in Action], "description": "A direct action instead of a score"},
@@ -45,7 +50,7 @@ def _rule() -> dict[str, Any]:
     return {
         "type": "object",
         "additionalProperties": False,
-        "required": ["id", "description", "when"],
+        "required": ["id", "description", "class", "when"],
         "oneOf": [{"required": ["score"]}, {"required": ["action"]}],
         "properties": props,
     }
@@ -58,7 +63,19 @@ def _policy() -> dict[str, Any]:
         "properties": {
             "thresholds": _thresholds(),
             "delay_seconds": {"type": "number", "minimum": 0},
-            "aggregate_cap": {"type": "integer", "minimum": 0},
+            "evidence": {
+                "type": "object",
+                "additionalProperties": False,
+                "description": "What each evidence class may do",
+                "properties": {
+                    "block_needs": {"type": "array", "items": {"enum": list(EVIDENCE_CLASSES)}},
+                    "caps": {
+                        "type": "object",
+                        "additionalProperties": False,
+                        "properties": {c: {"type": "integer", "minimum": 0} for c in EVIDENCE_CLASSES},
+                    },
+                },
+            },
             "difficulty_step": {"type": "integer", "minimum": 1},
             "retry_after": {"type": "integer", "minimum": 1},
             "ban": {

@@ -14,7 +14,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from shield.model import Action, BanSpec, Facts, Policy, RuleHit, Verdict
+from shield.model import DEFAULT_WINDOWS, Action, BanSpec, EvidenceClass, Facts, Policy, RuleHit, Verdict, Window
 from shield.rules.values import UNSET, Fn, Gate
 
 
@@ -30,6 +30,7 @@ class Rule:
     routes: frozenset[str] | None = None  # None: every protected route
     tags: frozenset[str] = frozenset()
     shadow: bool = False
+    evidence: EvidenceClass = "client"  # what the rule is evidence about (policy.evidence)
     reads: frozenset[str] = frozenset()
     required: frozenset[str] = frozenset()
     truthy: frozenset[str] = frozenset()
@@ -78,7 +79,7 @@ def _plan(rules: Iterable[Rule]) -> Plan:
 class RuleSet:
     """An immutable, compiled set of rules and its policy, identified by a short hash."""
 
-    __slots__ = ("_default", "_plans", "hash", "lists", "memo_size", "policy", "reads", "rules")
+    __slots__ = ("_default", "_plans", "hash", "lists", "memo_size", "policy", "reads", "rules", "windows")
 
     def __init__(
         self,
@@ -88,8 +89,10 @@ class RuleSet:
         hash: str,
         memo_size: int = 0,
         lists: Sequence[str] = (),
+        windows: Sequence[Window] = DEFAULT_WINDOWS,
     ) -> None:
         self.rules = tuple(rules)
+        self.windows = tuple(windows)  # the counter windows the rules were compiled against
         self.policy = policy
         self.hash = hash
         self.memo_size = memo_size

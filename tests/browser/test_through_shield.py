@@ -28,7 +28,8 @@ RULES = """
 policy:
   thresholds: {tag: 30, delay: 50, challenge: 60, block: 90, ban: 150}
 rules:
-  - {id: gate, description: every visit to the page is challenged, when: 'request.route == "page"', score: 60}
+  - {id: gate, description: every visit to the page is challenged, class: client,
+     when: 'request.route == "page"', score: 60}
 """
 
 

@@ -36,7 +36,7 @@ def test_broken_rule_file_stops_shield_run_with_its_place(tmp_path: Path) -> Non
     rules = tmp_path / "rules"
     shutil.copytree(BUNDLED_RULES, rules)
     (rules / "zz_broken.yaml").write_text(
-        "rules:\n  - id: typo\n    description: d\n    when: ip.failure_10m >= 20\n    score: 10\n"
+        "rules:\n  - id: typo\n    description: d\n    when: ip.failure_10m >= 20\n    score: 10\n    class: client\n"
     )
     proc = subprocess.run(
         [sys.executable, "-m", "shield.cli", "run", "--rules", str(rules), "--listen", "127.0.0.1:1"],

@@ -107,7 +107,7 @@ def test_a_forced_challenge_state_earns_the_credit_the_pipeline_gives(
     rules = tmp_path / "rules"
     rules.mkdir()
     (rules / "r.yaml").write_text(
-        "rules:\n  - {id: sixty, description: d, when: 'request.route == \"login\"', score: 60}\n"
+        "rules:\n  - {id: sixty, description: d, class: client, when: 'request.route == \"login\"', score: 60}\n"
     )
     proc = explain("--rules", str(rules), "--json", "-", stdin=json.dumps({"facts": forced}))
     assert proc.returncode == 0, proc.stderr

@@ -15,14 +15,17 @@ policy:
 rules:
   - id: overseas
     description: from abroad
+    class: client
     when: ip.overseas
     score: 40
   - id: tor
     description: a tor exit
+    class: crowd
     when: ip.tor
     score: 30
   - id: new_rule
     description: being tried
+    class: client
     when: ip.failures_10m >= 1
     score: 50
     mode: shadow
@@ -52,12 +55,13 @@ def test_explanation_lists_facts_rules_total_and_action() -> None:
         "",
         "rules matched:",
         "     +40  overseas  (rules/r.yaml:5)  from abroad",
-        "     +30  tor  (rules/r.yaml:9)  a tor exit",
+        "     +30  tor  (rules/r.yaml:10)  a tor exit",
         "",
         "shadow rules matched (not enforced):",
-        "     +50  new_rule  (rules/r.yaml:13)",
+        "     +50  new_rule  (rules/r.yaml:15)",
         "",
         "total score 70 -> challenge",
+        "evidence: client +40, crowd +30",
         "with shadow rules: block",
         "  difficulty=16",
         "  because: score 70 -> challenge",

@@ -27,15 +27,18 @@ policy:
   retry_after: 30
   ban: {scope: ip, ttl: 10m, escalation: 2, max_ttl: 1h}
 rules:
-  - {id: tag_me, description: tag, when: 'account == "tag"', score: 30}
-  - {id: delay_me, description: delay, when: 'account == "delay"', score: 50}
-  - {id: challenge_me, description: challenge, when: 'account == "challenge"', score: 60}
-  - {id: block_me, description: block, when: 'account == "block"', score: 95}
-  - {id: rate_me, description: rate, when: 'account == "rate" and ip.attempts_1m > 2', score: 95, tags: [rate]}
-  - {id: ban_me, description: ban, when: 'account == "ban"', action: ban, ban: {scope: ip, ttl: 10m}}
-  - {id: shadow_me, description: shadow, when: 'account == "shadow"', score: 95, mode: shadow}
+  - {id: tag_me, description: tag, class: client, when: 'account == "tag"', score: 30}
+  - {id: delay_me, description: delay, class: client, when: 'account == "delay"', score: 50}
+  - {id: challenge_me, description: challenge, class: client, when: 'account == "challenge"', score: 60}
+  - {id: block_me, description: block, class: client, when: 'account == "block"', score: 95}
+  - {id: crowd_me, description: crowd evidence only, class: crowd, when: 'account == "crowd"', score: 95}
+  - {id: rate_me, description: rate, class: client, when: 'account == "rate" and ip.attempts_1m > 2', score: 95,
+     tags: [rate]}
+  - {id: ban_me, description: ban, class: client, when: 'account == "ban"', action: ban, ban: {scope: ip, ttl: 10m}}
+  - {id: shadow_me, description: shadow, class: client, when: 'account == "shadow"', score: 95, mode: shadow}
   - id: unfamiliar_lockout
     description: failures from unfamiliar contexts lock the account (for them only)
+    class: client
     when: account.failures_unfamiliar_10m >= 3
     score: 95
 """

@@ -116,7 +116,7 @@ async def test_after_a_solved_challenge_the_app_is_told_why_it_was_asked(make_st
 async def test_a_client_that_solved_and_is_then_tagged_still_carries_the_solved_header(make_stack: Any) -> None:
     from tests.e2e.conftest import TEST_RULES
 
-    hard = "  - {id: challenge_hard, description: hard, when: 'account == \"hard\"', score: 75}\n"
+    hard = "  - {id: challenge_hard, description: hard, class: client, when: 'account == \"hard\"', score: 75}\n"
     stack = await make_stack(rules_text=TEST_RULES + hard)
     async with aiohttp.ClientSession() as s:
         first = await login(s, stack, "hard", "right")

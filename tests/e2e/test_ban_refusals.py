@@ -42,7 +42,7 @@ async def test_a_ban_refusal_on_a_protected_route_writes_a_decision_line_with_it
     assert line["upstream_status"] is None
     assert line["ruleset"] == stack.service.rules.current.hash
     # schema 2's request fields are on the fast path's line too, so the SOC can filter every decision alike
-    assert (line["method"], line["path"], line["schema"]) == ("POST", "/api/login", 2)
+    assert (line["method"], line["path"], line["schema"]) == ("POST", "/api/login", 3)
     assert line["user_agent"]
 
 

@@ -15,6 +15,8 @@ DECISION_FIELDS = {
     "store_degraded", "shield_ms", "store_ms", "upstream_ms", "duration_ms", "event", "level", "ts",
     # schema 2
     "method", "path", "host", "user_agent", "tls_fingerprint",
+    # schema 3
+    "evidence",
 }
 DECISION_FIELDS |= {"facts"}  # the facts on record (log.decision_facts), for `shield replay`
 PASSWORD = "hunter2-correct-horse-battery"
@@ -37,11 +39,24 @@ async def test_decision_line_has_every_documented_field(make_stack: Any) -> None
     assert line["account_id"]
     assert line["account_id"] != "tag"
     assert line["ruleset"] == stack.service.rules.current.hash
-    assert line["schema"] == 2
+    assert line["schema"] == 3
+    assert line["evidence"] == {"client": 30}
     assert (line["method"], line["path"], line["user_agent"]) == ("POST", "/api/login", "curl/8.5.0")
     assert line["host"] == stack.url.removeprefix("http://")
     assert line["tls_fingerprint"] is None  # no client.tls_fingerprint_header configured
     assert line["outcome"] == "failure"  # written after the upstream answered, so the outcome is known
+
+
+async def test_crowd_evidence_alone_is_challenged_and_the_line_shows_the_score_per_class(make_stack: Any) -> None:
+    stack = await make_stack()
+    async with aiohttp.ClientSession() as s:
+        crowd = await s.post(stack.url + "/api/login", json={"username": "crowd", "password": "x"})
+        block = await s.post(stack.url + "/api/login", json={"username": "block", "password": "x"})
+    assert (crowd.status, block.status) == (403, 403)
+    first, second = stack.decisions()
+    assert (first["action"], first["score"], first["evidence"]) == ("challenge", 95, {"crowd": 95})
+    assert first["challenge"] == "issued"
+    assert (second["action"], second["evidence"]) == ("block", {"client": 95})
 
 
 async def test_decision_line_carries_the_tls_fingerprint_header(make_stack: Any) -> None:

@@ -98,8 +98,8 @@ async def _raw_post(
 
 
 def same(line: dict[str, Any], explained: dict[str, Any]) -> None:
-    live = (line["action"], line["score"], sorted(r["id"] for r in line.get("rules") or ()))
-    said = (explained["action"], explained["score"], sorted(r["id"] for r in explained["rules"]))
+    live = (line["action"], line["score"], sorted(r["id"] for r in line.get("rules") or ()), line["evidence"])
+    said = (explained["action"], explained["score"], sorted(r["id"] for r in explained["rules"]), explained["evidence"])
     assert said == live
 
 
@@ -126,7 +126,7 @@ async def live(make_stack: Any) -> AsyncIterator[Live]:
         yield it
 
 
-@pytest.mark.parametrize("account", ["alice", "tag", "delay", "challenge", "block", "shadow"])
+@pytest.mark.parametrize("account", ["alice", "tag", "delay", "challenge", "block", "crowd", "shadow"])
 async def test_explain_gives_the_live_action_score_and_rules(live: Live, account: str) -> None:
     sent = await live.send(account)
     same(sent.line, await live.explain(account, sent.line))

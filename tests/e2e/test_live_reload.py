@@ -35,12 +35,15 @@ async def test_broken_file_keeps_old_rules_and_good_file_takes_effect_without_dr
     stop, statuses = asyncio.Event(), []
     runner = asyncio.create_task(traffic(stack.url, stop, statuses))
     try:
-        (folder / "broken.yaml").write_text("rules:\n  - id: oops\n    description: d\n    when: ip.failure_10m > 1\n")
+        (folder / "broken.yaml").write_text(
+            "rules:\n  - id: oops\n    description: d\n    class: client\n    when: ip.failure_10m > 1\n"
+        )
         await wait_for(lambda: any(line["event"] == "rules.rejected" for line in stack.lines()))
         assert stack.service.rules.current.hash == old_hash
         (folder / "broken.yaml").unlink()
         (folder / "test.yaml").write_text(
-            TEST_RULES + "  - {id: newbie_block, description: new rule, when: 'account == \"newbie\"', score: 95}\n"
+            TEST_RULES
+            + "  - {id: newbie_block, description: new rule, class: client, when: 'account == \"newbie\"', score: 95}\n"
         )
         await wait_for(lambda: stack.service.rules.current.hash != old_hash)
         await wait_for(lambda: bool(statuses) and statuses[-1] == 403)
@@ -48,7 +51,7 @@ async def test_broken_file_keeps_old_rules_and_good_file_takes_effect_without_dr
         stop.set()
         await runner
     rejected = next(line for line in stack.lines() if line["event"] == "rules.rejected")
-    assert any("broken.yaml:4:11: unknown fact 'ip.failure_10m'" in e for e in rejected["errors"])
+    assert any("broken.yaml:5:11: unknown fact 'ip.failure_10m'" in e for e in rejected["errors"])
     assert set(statuses) <= {200, 403}  # every request answered: allowed before, blocked after
     hashes = [d["ruleset"] for d in stack.decisions()]
     assert hashes[0] == old_hash

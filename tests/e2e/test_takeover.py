@@ -11,7 +11,7 @@ policy:
   thresholds: {tag: 30, delay: 50, challenge: 60, block: 90, ban: 150}
   takeover: {failures: 3, addresses: 3, window: 10m, wave_level: 2}
 rules:
-  - {id: tag_me, description: tag, when: 'account == "tag"', score: 30}
+  - {id: tag_me, description: tag, class: client, when: 'account == "tag"', score: 30}
 """
 
 

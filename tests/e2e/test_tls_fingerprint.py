@@ -17,6 +17,7 @@ policy:
 rules:
   - id: ja4_seen
     description: the terminator's JA4 reached the rules
+    class: client
     when: 'fp.ja4 == "{JA4}"'
     score: 30
 """

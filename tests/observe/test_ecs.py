@@ -49,9 +49,10 @@ def leaf_keys(doc: dict[str, Any], prefix: str = "") -> Iterator[str]:
 
 
 DECISION: dict[str, Any] = {
-    "schema": 2, "request_id": "r1", "route": "login", "client_ip": "10.40.0.9", "subnet": "10.40.0.0/24",
+    "schema": 3, "request_id": "r1", "route": "login", "client_ip": "10.40.0.9", "subnet": "10.40.0.0/24",
     "country": "US", "asn": 64540, "asn_org": "Demo Hosting", "account_id": "aZSa", "account": "alice",
-    "fingerprint": "2ddb", "device_id": None, "ua_family": "Chrome", "score": 95, "action": "block",
+    "fingerprint": "2ddb", "device_id": None, "ua_family": "Chrome", "score": 95,
+    "evidence": {"client": 50, "crowd": 45}, "action": "block",
     "enforced": True, "rules": [{"id": "automation_ua", "score": 50}, {"id": "hosting_asn", "score": 45}],
     "shadow_rules": [], "shadow_action": None, "ruleset": "e3b672fd260d", "challenge": "none", "status": 403,
     "upstream_status": None, "outcome": "failure", "malformed": False, "store_degraded": False,
@@ -106,6 +107,7 @@ def test_decision_maps_the_fields_a_siem_searches_on() -> None:
     assert doc["shield"]["tls"] == {"ja4": DECISION["tls_fingerprint"]}
     assert doc["shield"]["action"] == "block"
     assert doc["shield"]["facts"] == {"ip.attempts_1m": 3}
+    assert doc["shield"]["evidence"] == {"client": 50, "crowd": 45}
     assert doc["ecs"] == {"version": ECS_VERSION}
 
 

@@ -9,7 +9,7 @@ from shield.replay.replayer import Replayer
 from shield.rules.load import load_texts
 from shield.settings.schema import Settings
 
-RULES = "rules:\n  - {id: tor, description: t, when: ip.tor and ip.failures_10m >= 1, score: 95}\n"
+RULES = "rules:\n  - {id: tor, description: t, class: client, when: ip.tor and ip.failures_10m >= 1, score: 95}\n"
 
 
 def replayer() -> Replayer:
@@ -66,7 +66,7 @@ def test_other_events_are_not_decisions() -> None:
 
 
 def test_a_line_is_scored_on_its_own_route() -> None:
-    rules = ("rules:\n  - {id: tor, description: t, when: ip.tor, score: 35}\n"
+    rules = ("rules:\n  - {id: tor, description: t, class: client, when: ip.tor, score: 35}\n"
              "policy:\n  routes:\n    reset: {thresholds: {tag: 10, delay: 20, challenge: 30, block: 40}}\n")
     r = Replayer(load_texts({"r.yaml": rules}, lists={}), Settings())
     recorded = {"rules": [{"id": "tor", "score": 35}], "score": 35}

@@ -14,8 +14,8 @@ from shield.rules.ruletest_schema import rule_test_schema
 from shield.settings.schema import BUNDLED_RULES
 
 ONE_RULE = """rules:
-  - {id: tested, description: t, when: ip.tor, score: 40}
-  - {id: forgotten, description: f, when: ip.bad, score: 40}
+  - {id: tested, description: t, class: client, when: ip.tor, score: 40}
+  - {id: forgotten, description: f, class: client, when: ip.bad, score: 40}
 """
 ONE_CASE = "cases:\n  - name: tor\n    facts: {ip.tor: true}\n    expect: {action: tag}\n"
 
@@ -47,7 +47,9 @@ def test_config_windows_make_unknown_window_facts_errors(
 def test_config_routes_are_checked(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     rules = tmp_path / "rules"
     rules.mkdir()
-    (rules / "r.yaml").write_text("rules:\n  - {id: r, description: r, when: ip.tor, score: 1, routes: [reset]}\n")
+    (rules / "r.yaml").write_text(
+        "rules:\n  - {id: r, description: r, class: client, when: ip.tor, score: 1, routes: [reset]}\n"
+    )
     config = tmp_path / "shield.yaml"
     config.write_text("rules: rules\n")  # relative to the config's folder; routes: the default `login`
     status, _, err = run(["rules", "check", "--config", str(config)], capsys)

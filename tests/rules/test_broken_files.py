@@ -14,6 +14,11 @@ from shield.rules.source import RuleErrors
 BROKEN = Path(__file__).parent / "broken"
 
 EXPECTED = [
+    "tests/rules/broken/classes.yaml:2:5: rule is missing 'class'"
+    " (what it is evidence about: client, account, credential, crowd)",
+    "tests/rules/broken/classes.yaml:9:12: class must be one of client, account, credential, crowd, not 'network'",
+    "tests/rules/broken/classes.yaml:18:18: tag 'aggregate' was replaced by 'class: crowd'"
+    " (policy.evidence says what a class may do)",
     "tests/rules/broken/facts.yaml:4:11: unknown fact 'ip.failure_10m' (did you mean 'ip.failures_10m'?)",
     "tests/rules/broken/facts.yaml:9:21: unknown list 'lists.hosting_asn' (did you mean 'lists.hosting_asns'?)",
     "tests/rules/broken/facts.yaml:16:7: unknown fact 'account.knwn' (did you mean 'account.known'?)",
@@ -25,6 +30,13 @@ EXPECTED = [
     "tests/rules/broken/policy.yaml:2:15: thresholds must grow with the action: challenge (40) <= delay (50)",
     "tests/rules/broken/policy.yaml:2:62: unknown key 'bann' in thresholds (did you mean 'ban'?)",
     "tests/rules/broken/policy.yaml:3:16: policy.retry_after must be positive",
+    "tests/rules/broken/policy.yaml:4:3: policy.aggregate_cap was replaced by evidence classes: give each rule a"
+    " 'class:' and cap a class with policy.evidence.caps (aggregate_cap: 80 is about evidence: {caps: {crowd: 80}})",
+    "tests/rules/broken/policy.yaml:5:36: policy.evidence.block_needs: a class is one of client, account, credential,"
+    " crowd, not 'network'",
+    "tests/rules/broken/policy.yaml:5:60: policy.evidence.caps.crowd must be >= 0",
+    "tests/rules/broken/policy.yaml:5:64: policy.evidence.caps: a class is one of client, account, credential, crowd,"
+    " not 'everyone'",
     "tests/rules/broken/second_policy.yaml:1:1: a second policy section"
     " (the first is in tests/rules/broken/policy.yaml)",
     "tests/rules/broken/several.yaml:4:11: unknown fact 'ip.failure_10m' (did you mean 'ip.failures_10m'?)",
@@ -103,7 +115,8 @@ def test_missing_folder_is_an_error_not_a_traceback(tmp_path: Path) -> None:
 
 def test_unknown_route_is_reported_when_routes_are_known(tmp_path: Path) -> None:
     (tmp_path / "r.yaml").write_text(
-        "rules:\n  - id: r\n    description: d\n    when: ip.tor\n    score: 1\n    routes: [login, pay]\n"
+        "rules:\n  - id: r\n    description: d\n    class: client\n    when: ip.tor\n    score: 1\n"
+        "    routes: [login, pay]\n"
     )
     with pytest.raises(RuleErrors) as caught:
         load_rules(tmp_path, routes=["login", "reset"])

@@ -67,7 +67,9 @@ def test_schema_is_json_schema_2020_12(capsys: pytest.CaptureFixture[str]) -> No
 
 
 def test_check_reports_errors_on_stderr(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    (tmp_path / "r.yaml").write_text("rules:\n  - id: x\n    description: d\n    when: ip.tor >= 1\n    score: 1\n")
+    (tmp_path / "r.yaml").write_text(
+        "rules:\n  - id: x\n    description: d\n    when: ip.tor >= 1\n    score: 1\n    class: client\n"
+    )
     status, out, err = run(["rules", "check", str(tmp_path)], capsys)
     assert (status, out) == (1, "")
     assert err == f"{tmp_path}/r.yaml:4:11: '>=' compares numbers, but ip.tor is a true/false value\n1 error\n"
@@ -75,7 +77,7 @@ def test_check_reports_errors_on_stderr(tmp_path: Path, capsys: pytest.CaptureFi
 
 def test_check_rejects_unknown_route_names(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     (tmp_path / "r.yaml").write_text(
-        "rules:\n  - id: x\n    description: d\n    when: ip.tor\n    score: 1\n    routes: [pay]\n"
+        "rules:\n  - id: x\n    description: d\n    when: ip.tor\n    score: 1\n    class: client\n    routes: [pay]\n"
     )
     status, _, err = run(["rules", "check", "--routes", "login,reset", str(tmp_path)], capsys)
     assert status == 1

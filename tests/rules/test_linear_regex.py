@@ -57,7 +57,7 @@ def test_a_pattern_re2_cannot_run_is_refused(pattern: str, message: str, offset:
 
 def test_rules_check_refuses_a_backtracking_only_pattern_with_file_line_col(tmp_path: Path) -> None:
     (tmp_path / "r.yaml").write_text(
-        'rules:\n  - id: r\n    description: d\n    when: ua matches "(?!Mozilla)"\n    score: 1\n'
+        'rules:\n  - id: r\n    description: d\n    when: ua matches "(?!Mozilla)"\n    score: 1\n    class: client\n'
     )
     with pytest.raises(RuleErrors) as caught:
         load_rules(tmp_path)

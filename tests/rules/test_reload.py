@@ -14,8 +14,8 @@ from aiohttp.test_utils import TestClient
 from shield.rules.reload import ReloadResult, RuleBook, reload_routes
 from shield.rules.source import RuleErrors
 
-GOOD = "rules:\n  - id: tor\n    description: d\n    when: ip.tor\n    score: {score}\n"
-BAD = "rules:\n  - id: tor\n    description: d\n    when: ip.torr\n    score: 10\n"
+GOOD = "rules:\n  - id: tor\n    description: d\n    when: ip.tor\n    score: {score}\n    class: client\n"
+BAD = "rules:\n  - id: tor\n    description: d\n    when: ip.torr\n    score: 10\n    class: client\n"
 
 
 def write(folder: Path, body: str, name: str = "r.yaml") -> None:
@@ -113,6 +113,8 @@ async def test_file_change_is_picked_up_and_scoring_never_stops(folder: Path) ->
     await wait_for(lambda: len(results) == 1)
     write(folder, GOOD.format(score=55))
     await wait_for(lambda: len(results) == 2)
+    # the traffic task needs a turn after the swap (the watcher and this wait may run back to back)
+    await wait_for(lambda: scored[-1] == 55)
     stop.set()
     await runner
     await book.close()

@@ -17,7 +17,7 @@ def test_schema_describes_exactly_the_keys_the_loader_accepts() -> None:
     schema = rule_file_schema()
     assert set(schema["properties"]) == set(FILE_KEYS)
     assert set(schema["$defs"]["rule"]["properties"]) == set(RULE_KEYS)
-    assert schema["$defs"]["rule"]["required"] == ["id", "description", "when"]
+    assert schema["$defs"]["rule"]["required"] == ["id", "description", "class", "when"]
 
 
 @pytest.mark.parametrize("path", sorted(BUNDLED_RULES.glob("*.yaml")), ids=lambda p: p.name)
@@ -34,7 +34,7 @@ def test_bundled_files_fit_the_schema_shape(path: Path) -> None:
         assert key in schema["$defs"]["policy"]["properties"]
 
 
-RULE = "rules:\n  - id: r\n    description: d\n    score: 1\n    when: {when}\n"
+RULE = "rules:\n  - id: r\n    description: d\n    score: 1\n    when: {when}\n    class: client\n"
 
 
 @pytest.mark.parametrize(

@@ -15,38 +15,46 @@ RULES = """
 rules:
   - id: overseas
     description: d
+    class: client
     when: ip.overseas
     score: 30
   - id: failures
     description: d
+    class: client
     when: ip.failures_10m >= 10
     score: 40
   - id: failures_shadow
     description: a stricter threshold being tried out
+    class: client
     when: ip.failures_10m >= 5
     score: 50
     mode: shadow
   - id: tor_ban
     description: d
+    class: client
     when: ip.tor
     action: ban
     ban: {scope: subnet, ttl: 2h}
   - id: tor_shadow_block
     description: d
+    class: client
     when: ip.tor and ip.overseas
     action: block
     mode: shadow
   - id: reset_only
     description: d
+    class: client
     when: ip.overseas
     score: 20
     routes: [reset]
   - id: office
     description: d
+    class: client
     when: account == "ops"
     action: allow
   - id: off
     description: d
+    class: client
     when: ip.overseas
     score: 1000
     enabled: false
@@ -114,7 +122,8 @@ def test_shared_sub_expression_is_computed_once_per_request() -> None:
             return super().get(key, default)
 
     body = "rules:\n" + "".join(
-        f"  - id: r{i}\n    description: d\n    when: ip.failures_10m > 0.5 * ip.attempts_10m and ip.asn == {i}\n"
+        f"  - id: r{i}\n    description: d\n    class: client\n"
+        f"    when: ip.failures_10m > 0.5 * ip.attempts_10m and ip.asn == {i}\n"
         f"    score: 1\n"
         for i in range(5)
     )
@@ -127,14 +136,15 @@ def test_shared_sub_expression_is_computed_once_per_request() -> None:
 
 INDEXED = """
 rules:
-  - {id: ge20, description: d, when: "ip.failures_10m >= 20", score: 1}
-  - {id: ge5, description: d, when: "ip.failures_10m >= 5 and ip.overseas", score: 2}
-  - {id: gt20, description: d, when: "ip.failures_10m > 20", score: 4}
-  - {id: gt0, description: d, when: "ip.failures_10m > 0 and not ip.tor", score: 8}
-  - {id: ratio, description: d, when: "ip.failures_10m > 0.5 * ip.attempts_10m and ip.attempts_10m >= 10", score: 16}
-  - {id: either, description: d, when: "ip.overseas or ip.failures_10m >= 100", score: 32}
-  - {id: notover, description: d, when: "not ip.overseas", score: 64}
-  - {id: frac, description: d, when: "account.travel_kmh > 900.5", score: 128}
+  - {id: ge20, description: d, class: client, when: "ip.failures_10m >= 20", score: 1}
+  - {id: ge5, description: d, class: client, when: "ip.failures_10m >= 5 and ip.overseas", score: 2}
+  - {id: gt20, description: d, class: client, when: "ip.failures_10m > 20", score: 4}
+  - {id: gt0, description: d, class: client, when: "ip.failures_10m > 0 and not ip.tor", score: 8}
+  - {id: ratio, description: d, class: client,
+     when: "ip.failures_10m > 0.5 * ip.attempts_10m and ip.attempts_10m >= 10", score: 16}
+  - {id: either, description: d, class: client, when: "ip.overseas or ip.failures_10m >= 100", score: 32}
+  - {id: notover, description: d, class: client, when: "not ip.overseas", score: 64}
+  - {id: frac, description: d, class: client, when: "account.travel_kmh > 900.5", score: 128}
 """
 
 
