@@ -20,6 +20,8 @@ from shield.model import BAN_SCOPES, Window
 from shield.store.layout import Plan
 from shield.store.records import HISTORY_LISTS
 
+LIBRARY_PREFIX = "shield2_"  # layout 2's libraries; "shield_" ones are layout 1's (removed on load)
+OLD_LIBRARIES = "shield_*"
 DISTINCT_EXACT = 64  # members counted exactly per distinct set; HyperLogLog above
 HLL_REFRESH = 1.0  # seconds between full HyperLogLog merges of one set (cached counts in between)
 
@@ -56,7 +58,7 @@ class LuaCode:
             for name, body in bodies.items()
         }
         code = prelude + common + "".join(bodies.values())
-        library = "shield_" + hashlib.sha1(code.encode(), usedforsecurity=False).hexdigest()[:16]
+        library = LIBRARY_PREFIX + hashlib.sha1(code.encode(), usedforsecurity=False).hexdigest()[:16]
         registrations = "".join(
             f"redis.register_function{{function_name='{library}_{name}', callback=run_{name}"
             + (", flags={'allow-cross-slot-keys'}}\n" if name in PER_MASTER else "}\n")
@@ -94,6 +96,7 @@ def _prelude(plan: Plan, prefix: str, tag: str, days: int, size: int) -> str:
             "local DW = {" + ", ".join(str(w.seconds) for w in plan.windows) + "}",
             "local SW = {" + ", ".join(str(w.seconds) for w in SITE_WINDOWS) + "}",
             f"local DISTINCT = {{{distinct}}}",
+            "local DOFF = {" + ", ".join(str(o) for o in _distinct_offsets()) + "}",
             "local BAN_DIMS = {" + ", ".join(str(index[s]) for s in BAN_SCOPES) + "}",
             "local HISTORY = {" + ", ".join(f'{{"{k}", {index[d]}}}' for k, d in HISTORY_LISTS) + "}",
             f"local ACCOUNT, COUNTRY = {index['account']}, {index['country']}",
@@ -104,6 +107,12 @@ def _prelude(plan: Plan, prefix: str, tag: str, days: int, size: int) -> str:
             "",
         )
     )
+
+
+def _distinct_offsets() -> list[int]:
+    """Per dimension, where its distinct sets start in the flat DISTINCT order (the reads mask)."""
+    sizes = [len(DISTINCT.get(dim, {})) for dim in DIMENSIONS]
+    return list(itertools.accumulate(sizes, initial=0))[:-1]
 
 
 def _nested(windows: Sequence[Window]) -> bool:

@@ -1,0 +1,93 @@
+"""Redis layout 2: only the distinct sets a rule reads, older layouts left to expire, few masters per call."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+import redis
+
+from shield.model import FakeClock, Observation, Outcome
+from shield.store.base import Retention
+from shield.store.connect import StoreOptions, open_redis
+from shield.store.redis import RedisStore
+
+READS = frozenset({"account.distinct_fps_1h", "ip.attempts_1m", "account.failures_1h"})
+
+
+def _open(url: str, retention: Retention = Retention()) -> RedisStore:  # noqa: B008 (frozen)
+    parts = urlsplit(url)
+    return open_redis(parts.scheme, parts, StoreOptions(), retention)
+
+
+def login(account: str | None = "acct-1", **kw: str | None) -> Observation:
+    values: dict[str, str | None] = {
+        "ip": "10.70.0.1", "subnet": "10.70.0.0/24", "asn": "64570", "country": "CN", "account": account,
+        "fp": "fp-1", "device": "dev-1", "password": "pw-1", "pair": f"pair-{account}",
+    }
+    values.update(kw)
+    return Observation(route="login", **values)  # type: ignore[arg-type]
+
+
+async def test_only_the_distinct_sets_a_rule_reads_are_kept(redis_url: str) -> None:
+    store = _open(redis_url, Retention(reads=READS))
+    now = FakeClock().now()
+    try:
+        await store.observe(login(), now)
+        counters = (await store.observe(login(ip="10.70.0.2"), now + 1)).counters
+    finally:
+        await store.close()
+    assert counters["account.distinct_fps_1h"] == 1
+    # kept whatever the rules read: derived facts' inputs and the takeover policy's
+    assert counters["ip.distinct_accounts_1m"] == counters["subnet.distinct_accounts_1m"] == 1
+    assert counters["account.distinct_ips_10m"] == 2
+    for name in ("account.distinct_asns_1m", "country.distinct_accounts_1h", "password.distinct_ips_10m"):
+        assert name not in counters, name  # absent, not a false 0
+    assert counters["country.attempts_1m"] == counters["account.attempts_1h"] == 2  # every counter is kept
+    keys = {k.decode() for k in redis.Redis.from_url(redis_url).scan_iter("{shield:account:acct-1}*")}
+    assert keys == {"{shield:account:acct-1}:2", "{shield:account:acct-1}:2d1", "{shield:account:acct-1}:2d4"}
+
+
+async def test_a_set_read_by_reloaded_rules_is_counted_from_then_on(redis_url: str) -> None:
+    store = _open(redis_url, Retention(reads=READS))
+    live = [READS]
+    store.follow(lambda: live[0])
+    now = FakeClock().now()
+    try:
+        assert "account.distinct_asns_1m" not in (await store.observe(login(), now)).counters
+        live[0] = READS | {"account.distinct_asns_1m"}
+        assert (await store.observe(login(), now + 1)).counters["account.distinct_asns_1m"] == 1
+    finally:
+        await store.close()
+
+
+async def test_an_older_layouts_keys_are_ignored_and_its_library_removed(redis_url: str) -> None:
+    sync = redis.Redis.from_url(redis_url)
+    sync.hset("{shield:ip:10.70.0.1}", mapping={"n": b"\x00" * 16, "1": b"\xff" * 24})  # a layout 1 record
+    sync.function_load("#!lua name=shield_0123456789abcdef\nredis.register_function('shield_x', function() end)")
+    store = _open(redis_url)
+    try:
+        await store.load_scripts()
+        counters = (await store.observe(login(), FakeClock().now())).counters
+    finally:
+        await store.close()
+    assert counters["ip.attempts_1m"] == 1
+    libraries = [entry[1].decode() for entry in sync.function_list("shield*")]
+    assert libraries and all(name.startswith("shield2_") for name in libraries)
+
+
+async def test_an_observe_calls_only_the_masters_holding_its_entities(redis_cluster_url: str) -> None:
+    store = _open(redis_cluster_url)
+    now = FakeClock().now()
+    alone = login(account=None, subnet=None, asn=None, country=None, fp=None, device=None, password=None, pair=None)
+    try:
+        await store.observe(login(), now)  # the first call reads every master's site shard
+        commands = store.commands
+        await store.observe(alone, now + 0.5)  # the site shards were read 0.5 s ago: not again
+        assert store.commands - commands <= 2  # the address's master and the bans' master
+        await store.record_outcome(login(), Outcome.FAILURE, familiar=False, now=now + 0.5)
+        await store.observe(alone, now + 2)  # a second on: every shard is read again
+        counters = (await store.observe(alone, now + 2)).counters
+    finally:
+        await store.close()
+    assert counters["site.attempts_5m"] == 4
+    assert counters["site.failures_5m"] == 1
