@@ -1,26 +1,20 @@
 """RedisStore: the shared store for several replicas, one round trip per protected request.
 
-Key layout (2). Every entity (a dimension's value) has its own hash tag, so on Redis Cluster the
+Key layout. Every entity (a dimension's value) has its own hash tag, so on Redis Cluster the
 entities spread over every slot and master (shield.store.routing), and all of one entity's keys
 share its slot:
 
-  {shield:<dim>:<value>}:2            hash  one entity's counters, plain integers Redis updates
-                                            natively: "t<i>" window i's current bucket number,
-                                            "<m><i><p>" measure m's count in window i's bucket of
-                                            parity p (current and previous), "e" expiry armed at
-  {shield:<dim>:<value>}:2d<k>        hash  distinct set k (only the sets a rule reads): "|<member>"
-                                            -> last seen (exact, up to 64), "~" its HLL state
-  {shield:<dim>:<value>}:2x:<k>:<i>:<b> HLL set k's members in window i's bucket b (large sets only)
+  {shield:<dim>:<value>}              hash  one entity: "n" last write + expiry armed (packed doubles),
+                                            "<i>" window i's counts (packed int32: current, previous
+                                            bucket per measure), "<k>|<member>" -> last seen (small
+                                            distinct set k, up to 64), "<k>~" a large set's HLL state;
+                                            only the distinct sets kept (Retention.reads, `follow`)
+  {shield:<dim>:<value>}:x:<k>:<i>:<b> HLL  set k's members in window i's bucket b (large sets only)
   {shield:account:<account>}:h        JSON  the account history (shield.store.records)
-  {shield:site:<k>}:2                 hash  one site shard: the site windows' counters (a, f, s, u);
+  {shield:site:<k>}                   hash  one site shard: the site windows' counters (a, f, s, u);
                                             one shard per Cluster master, shard 0 on a single server
   {shield}:bans / {shield}:offenses   hash  "<scope>:<value>" -> ban JSON / "count|last|kept"
   {shield:o:<key>}                    str   claim_once expiry
-
-Upgrade: layout 1 (a release before this one) kept packed records in `{shield:<dim>:<value>}`,
-`{shield:site:<k>}` and `...:x:...`; layout 2 never reads them and they expire (two longest windows
-plus an hour after their last write). Counters start from zero after the upgrade; histories and
-bans keep their keys. Loading the library removes older shield_* libraries (load_scripts).
 
 One observe is one script call per master holding one of its entities (and the bans' master),
 sent together and awaited together, so latency stays one round trip. The account's master counts
@@ -41,7 +35,6 @@ caller's `now`.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
 import re
 from collections.abc import Callable, Mapping, Sequence
@@ -59,7 +52,7 @@ from shield.store.coalesce import Coalescer
 from shield.store.layout import ACCOUNT_MEASURES, MEASURES, SITE_MEASURES, Plan
 from shield.store.records import history_from_record
 from shield.store.routing import ACCOUNT, ClusterRouter, Group, single
-from shield.store.scripts import OLD_LIBRARIES, LuaCode
+from shield.store.scripts import LuaCode
 from shield.store.sliding import estimate, roll, weights
 
 SITE_REFRESH = 1.0  # seconds (caller's clock) before another master's site shard is read again
@@ -244,7 +237,7 @@ class RedisStore:
     async def load_scripts(self) -> None:
         """Register the library and every script now (optional: the first call loads them otherwise)."""
         try:
-            await self._load_library()
+            await self._call(self._client.function_load(self._library_code, replace=True), trip=False)
         except rexc.ResponseError:
             self._functions = False
         for script in self._scripts.values():
@@ -265,17 +258,6 @@ class RedisStore:
             await self._call(self._client.initialize(), trip=False)  # the slot table (once)
             self.commands -= 1
         return self._router.groups(values, bans=bans, stale=stale)
-
-    async def _load_library(self) -> None:
-        """Load this configuration's library, and remove layout 1's (named shield_*: nothing calls
-        them after an upgrade; an old worker still running reloads its own on its next call)."""
-        await self._call(self._client.function_load(self._library_code, replace=True), trip=False)
-        listed = await self._call(self._client.function_list(OLD_LIBRARIES), trip=False)
-        replies = listed.values() if isinstance(listed, dict) else [listed]  # a Cluster: one per master
-        names = {_text(entry[1]) for reply in replies for entry in reply}
-        for name in sorted(names):
-            with contextlib.suppress(rexc.ResponseError):  # a master that never had it
-                await self._call(self._client.function_delete(name), trip=False)
 
     async def _per_master(self, name: str, groups: list[Group], args: Callable[[Group], list[str]]) -> list[Any]:
         """One script call per group, all in flight at once: one round trip of latency."""
@@ -298,7 +280,7 @@ class RedisStore:
             except rexc.ResponseError as e:
                 if "function not found" in str(e).lower():
                     # First use, or a restart or failover lost the library: load it, then retry.
-                    await self._load_library()
+                    await self._call(self._client.function_load(self._library_code, replace=True), trip=False)
                     return await self._call(self._client.fcall(function, 1, key, *args), trip=False)
                 if "unknown command" not in str(e).lower():
                     raise
@@ -378,10 +360,6 @@ def _unkept(name: str, reads: frozenset[str] | None) -> bool:
     dim, _, rest = name.partition(".")
     measure = rest.rpartition("_")[0]
     return measure in DISTINCT.get(dim, {}) and not _keeps(dim, measure, reads)
-
-
-def _text(raw: bytes | str) -> str:
-    return raw.decode() if isinstance(raw, bytes) else raw
 
 
 def _values(obs: Observation) -> Sequence[str]:

@@ -2,7 +2,7 @@
 
 Every entity (dimension + value) has its own hash tag, `{<prefix>:<dim>:<value>}`, so entities
 spread over the Cluster's slots. The site counters are sharded: each master holds one shard,
-`{<prefix>:site:<k>}:2` with the smallest k whose slot it serves. One observe is one script call
+`{<prefix>:site:<k>}` with the smallest k whose slot it serves. One observe is one script call
 per master holding one of its entities (plus the master of `{<prefix>}`, which reads the bans),
 all sent at once and awaited together (one round trip of latency). The call on the account's
 master (the one that knows whether the account has a history) counts the attempt in its shard and
@@ -41,8 +41,8 @@ def entity_key(tag: str, dim: str, value: str) -> str:
 
 
 def shard_key(tag: str, k: int) -> str:
-    """Site shard k's hash (layout 2: the ':2' suffix leaves an older release's shards to expire)."""
-    return "{" + tag + f"site:{k}" + "}:2"
+    """Site shard k's hash."""
+    return "{" + tag + f"site:{k}" + "}"
 
 
 def single(tag: str) -> list[Group]:

@@ -20,8 +20,6 @@ from shield.model import BAN_SCOPES, Window
 from shield.store.layout import Plan
 from shield.store.records import HISTORY_LISTS
 
-LIBRARY_PREFIX = "shield2_"  # layout 2's libraries; "shield_" ones are layout 1's (removed on load)
-OLD_LIBRARIES = "shield_*"
 DISTINCT_EXACT = 64  # members counted exactly per distinct set; HyperLogLog above
 HLL_REFRESH = 1.0  # seconds between full HyperLogLog merges of one set (cached counts in between)
 
@@ -58,7 +56,7 @@ class LuaCode:
             for name, body in bodies.items()
         }
         code = prelude + common + "".join(bodies.values())
-        library = LIBRARY_PREFIX + hashlib.sha1(code.encode(), usedforsecurity=False).hexdigest()[:16]
+        library = "shield_" + hashlib.sha1(code.encode(), usedforsecurity=False).hexdigest()[:16]
         registrations = "".join(
             f"redis.register_function{{function_name='{library}_{name}', callback=run_{name}"
             + (", flags={'allow-cross-slot-keys'}}\n" if name in PER_MASTER else "}\n")

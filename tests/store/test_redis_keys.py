@@ -1,4 +1,4 @@
-"""Redis keys (layout 2): every counter, distinct-set and HyperLogLog key expires; compact hashes."""
+"""Redis keys: every counter, distinct-set and HyperLogLog key expires; one hash per entity."""
 
 from __future__ import annotations
 
@@ -41,11 +41,10 @@ async def test_every_key_but_the_ban_tables_expires(redis_url: str) -> None:
     sync = redis.Redis.from_url(redis_url)
     keys = {k.decode() for k in sync.scan_iter("*")}
     assert {k for k in keys if sync.pttl(k) < 0} == {"{shield}:bans", "{shield}:offenses"}
-    assert any(k.startswith("{shield:asn:64550}:2x:") for k in keys)  # the large set went HyperLogLog
-    assert "{shield:ip:10.50.0.1}:2" in keys  # the layout's version: an older release's keys just expire
+    assert any(k.startswith("{shield:asn:64550}:x:") for k in keys)  # the large set went HyperLogLog
+    assert "{shield:ip:10.50.0.1}" in keys
     assert "{shield:account:victim-0}:h" in keys  # the history shares the account's slot
-    assert not [k for k in keys if k.startswith("{shield:") and k.endswith("}")]  # no layout 1 key
+    assert len([k for k in keys if ":x:" not in k and not k.endswith(":h")]) < 150 * 6  # one hash per entity
     # Every field under Redis's 64-byte listpack limit: a bigger one makes the hash a hash table (2-3x)
-    compact = ("{shield:ip:10.50.0.1}:2", "{shield:account:victim-0}:2", "{shield:asn:64550}:2", "{shield:site:0}:2")
-    for key in (*compact, "{shield:ip:10.50.0.1}:2d1", "{shield:asn:64550}:2d1"):
+    for key in ("{shield:ip:10.50.0.1}", "{shield:account:victim-0}", "{shield:asn:64550}", "{shield:site:0}"):
         assert sync.object("encoding", key) in (b"listpack", b"ziplist"), key

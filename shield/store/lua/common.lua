@@ -1,32 +1,25 @@
 -- Shared by every script (prepended after the generated configuration prelude).
 -- Sliding windows, approximated with two fixed buckets per window (shield.store.sliding):
 -- a window of W seconds keeps its current bucket (W wide, aligned on absolute time) and the
--- previous one, weighted by the part of it still inside the window.
--- Counters (layout 2): one hash per entity, key '{<tag><dim>:<value>}:2', plain integer fields
--- that Redis reads and writes natively (no packing in Lua):
---   "t<i>"        window i's current bucket number (floor(time / W_i)) at the last write
---   "<m><i><p>"   measure m's count in window i's bucket of parity p (bucket number mod 2): the
---                 bucket t<i> and the one before it; a bucket's slot is zeroed when its window
---                 moves two buckets on
---   "e"           when the key's expiry was last armed
--- Every value is short: the hash stays a listpack (compact) under Redis's 64-byte field limit.
--- Bucket numbers and previous-bucket weights depend only on `now`: computed once per call.
+-- previous one, weighted by the part of it still inside the window. One hash per entity:
+--   "n"            packed (struct) doubles: the time of the last write (every window's current
+--                  bucket follows from it) and the time the key's expiry was last armed
+--   "<i>"          window i's counts, packed int32: per measure j the current and the previous
+--                  bucket (one field per window keeps every value under Redis's 64-byte listpack
+--                  limit: a bigger value turns the whole hash into a real hash table, 2-3x the memory)
+--   "<k>|<member>" distinct set k's member -> last seen (exact, small sets)
+--   "<k>~"         set k went HyperLogLog at that time; "<k>~t" / "<k>~c" / "<k>~p" its cached counts
+-- Bucket starts and previous-bucket weights depend only on `now`: computed once per call.
+local DWW, SWW = DW, SW
+local MS = {'a', 'f', 's'}
+local MS_ACCOUNT = {'a', 'f', 's', 'ff', 'fu'}
+local MS_SITE = {'a', 'f', 's', 'u'}
 local MI = {a = 1, f = 2, s = 3, ff = 4, fu = 5, u = 4}
--- A frame: the field names of one kind of counter hash (windows ws, measures ms), built once.
--- fields = {'e', 't1'..'tW', then per window i and measure j the parity 0 and 1 fields}.
-local function frame(ws, ms)
-  local f = {ws = ws, m = #ms, b = {}, weight = {}, fields = {'e'}, cf = {}}
-  local n = #ws
-  for i = 1, n do f.fields[1 + i] = 't' .. i end
-  for i = 1, n do
-    for j = 1, #ms do
-      for p = 0, 1 do
-        local name = ms[j] .. i .. p
-        f.fields[#f.fields + 1] = name
-        f.cf[#f.cf + 1] = name
-      end
-    end
-  end
+-- Built once (a function library is loaded once; a script runs this every call), then each call's
+-- bucket starts and previous-bucket weights are set by begin().
+local function frame(ws, m)
+  local f = {ws = ws, m = m, start = {}, weight = {}, wfmt = '<' .. string.rep('i4', 2 * m), fields = {'n'}}
+  for i = 1, #ws do f.fields[i + 1] = tostring(i) end
   return f
 end
 local FRAMES, SITE_FRAME -- built by the first call (a library's load may not use string)
@@ -35,7 +28,7 @@ local NOW = 0
 local function at(f)
   for i, w in ipairs(f.ws) do
     local b = math.floor(NOW / w)
-    f.b[i] = b
+    f.start[i] = b * w
     f.weight[i] = 1 - (NOW / w - b)
   end
 end
@@ -43,10 +36,7 @@ end
 -- The time every window's arithmetic uses (the caller's).
 local function set_now(t)
   NOW = t
-  if not FRAMES then
-    FRAMES = {[3] = frame(DW, {'a', 'f', 's'}), [5] = frame(DW, {'a', 'f', 's', 'ff', 'fu'})}
-    SITE_FRAME = frame(SW, {'a', 'f', 's', 'u'})
-  end
+  if not FRAMES then FRAMES, SITE_FRAME = {[3] = frame(DW, 3), [5] = frame(DW, 5)}, frame(SW, 4) end
   at(FRAMES[3]); at(FRAMES[5]); at(SITE_FRAME)
 end
 
@@ -61,108 +51,123 @@ local function frame_of(d)
   return FRAMES[3]
 end
 
--- One entity's counters after moving every window to now: c[k] the count of counter field k
--- (frame.cf order), cur[i] the parity of window i's current bucket, wt[i] the previous bucket's
--- weight. Zeroed slots and new bucket numbers are appended to w (field, value pairs) for one HSET.
--- A late write (now in a bucket before t<i>) counts in bucket t<i>, as if at its start (weight 1).
-local function load(key, fr, w)
-  local r = redis.call('HMGET', key, unpack(fr.fields))
-  local n, m2 = #fr.ws, 2 * fr.m
-  local c, cur, wt, late = {}, {}, {}, {}
-  for k = 1, #fr.cf do c[k] = tonumber(r[1 + n + k]) or 0 end
-  for i = 1, n do
-    local b, t = fr.b[i], tonumber(r[1 + i])
-    local wi = fr.weight[i]
-    if t and t > b then
-      b, wi, late[i] = t, 1, true
-    elseif t ~= b then
-      local base = (i - 1) * m2
-      -- the slot of bucket b holds bucket b-2 (t == b-1) or both are older: zero them
-      for p = 0, 1 do
-        if t ~= b - 1 or p == b % 2 then
-          for k = base + 1 + p, base + m2, 2 do
-            if c[k] ~= 0 then c[k] = 0; w[#w + 1] = fr.cf[k]; w[#w + 1] = 0 end
-          end
-        end
-      end
-      w[#w + 1] = fr.fields[1 + i]; w[#w + 1] = b
+-- The counters as one flat array: last write, armed, then per window and measure current, previous.
+-- raw[1] is field "n", raw[1 + i] window i's field (nil when absent).
+local function unpack_counts(fr, raw)
+  local a = {0, 0}
+  if raw[1] then a[1], a[2] = struct.unpack('<dd', raw[1]) end
+  local k, n = 3, 2 * fr.m
+  for i = 1, #fr.ws do
+    local r = raw[i + 1]
+    if r then
+      local t = {struct.unpack(fr.wfmt, r)}
+      for j = 1, n do a[k] = t[j]; k = k + 1 end
+    else
+      for _ = 1, n do a[k] = 0; k = k + 1 end
     end
-    cur[i], wt[i] = b % 2, wi
   end
-  return {c = c, cur = cur, wt = wt, late = late, e = tonumber(r[1])}
+  return a
 end
 
--- Count measure j once in every window.
-local function add(fr, s, j, w)
+-- Move every window's buckets from the last write to now. A late write (now before the last one)
+-- counts in the last write's buckets.
+local function roll(fr, a)
+  local last = a[1]
+  if NOW <= last then return end
+  if last == 0 then a[1] = NOW; return end -- a new entity: nothing to move
+  local m = fr.m
+  for i, w in ipairs(fr.ws) do
+    local start = fr.start[i]
+    if last < start then
+      local keep = last >= start - w -- the last write is in what is now the previous bucket
+      local base = 3 + 2 * (i - 1) * m
+      for j = base, base + 2 * m - 2, 2 do
+        if keep then a[j + 1] = a[j] else a[j + 1] = 0 end
+        a[j] = 0
+      end
+    end
+  end
+  a[1] = NOW
+end
+
+local function add(fr, a, j)
+  local m = fr.m
+  for i = 1, #fr.ws do
+    local k = 2 * ((i - 1) * m + j) + 1
+    a[k] = a[k] + 1
+  end
+end
+
+-- The estimate of measure j over window i (weights of now; a late write reads them at its last write).
+local function estimate(fr, a, i, j, late)
+  local k = 2 * ((i - 1) * fr.m + j) + 1
+  local c, p = a[k], a[k + 1]
+  if p == 0 then return c end
+  local weight = fr.weight[i]
+  if late then
+    local w = fr.ws[i]
+    weight = 1 - (a[1] / w - math.floor(a[1] / w))
+  end
+  return c + math.floor(p * weight + 0.5)
+end
+
+-- The key's expiry is (re)armed at most once per REARM seconds: TTL_MS covers the longest window's
+-- previous bucket plus REARM, so a key always outlives the last write that matters by 2 windows.
+-- Appends the packed counters' fields to w; whether to PEXPIRE the key (after writing it: a new
+-- key must exist first).
+local function pack_counts(fr, a, w)
+  local arm = NOW - a[2] >= REARM or NOW < a[2]
+  if arm then a[2] = NOW end
+  local n = #w
+  w[n + 1], w[n + 2] = 'n', struct.pack('<dd', a[1], a[2])
+  n = n + 2
   local m2 = 2 * fr.m
   for i = 1, #fr.ws do
-    local k = (i - 1) * m2 + 2 * (j - 1) + 1 + s.cur[i]
-    s.c[k] = s.c[k] + 1
-    w[#w + 1] = fr.cf[k]; w[#w + 1] = s.c[k]
+    local s = 3 + (i - 1) * m2
+    w[n + 1], w[n + 2] = fr.fields[i + 1], struct.pack(fr.wfmt, unpack(a, s, s + m2 - 1))
+    n = n + 2
   end
+  return arm
 end
 
--- The estimate of measure j over window i.
-local function estimate(fr, s, i, j)
-  local k = (i - 1) * 2 * fr.m + 2 * (j - 1) + 1
-  local cur = s.cur[i]
-  local c, p = s.c[k + cur], s.c[k + 1 - cur]
-  if p == 0 then return c end
-  return c + math.floor(p * s.wt[i] + 0.5)
-end
-
--- Write the changes (one HSET) and (re)arm the key's expiry at most once per REARM seconds:
--- TTL_MS covers the longest window's previous bucket plus REARM, so a key always outlives the
--- last write that matters by 2 windows.
-local function store(key, s, w)
-  local arm = not s.e or NOW - s.e >= REARM or NOW < s.e
-  if arm then w[#w + 1] = 'e'; w[#w + 1] = NOW end
-  if #w > 0 then redis.call('HSET', key, unpack(w)) end
-  if arm then redis.call('PEXPIRE', key, TTL_MS) end
-end
-
--- Count measure j (and j2) now in an entity's counters (record_outcome's path).
+-- Count measure j (and j2) now in an entity's counters (record_outcome's path: no members read).
 local function bump(key, fr, j, j2)
+  local a = unpack_counts(fr, redis.call('HMGET', key, unpack(fr.fields)))
+  roll(fr, a)
+  add(fr, a, j)
+  if j2 then add(fr, a, j2) end
   local w = {}
-  local s = load(key, fr, w)
-  add(fr, s, j, w)
-  if j2 then add(fr, s, j2, w) end
-  store(key, s, w)
-  return s
+  local arm = pack_counts(fr, a, w)
+  redis.call('HSET', key, unpack(w))
+  if arm then redis.call('PEXPIRE', key, TTL_MS) end
+  return a
 end
 
 -- Every entity has its own hash tag, so entities spread over the Cluster's slots (and masters);
--- its counters, distinct sets, HyperLogLogs and (accounts) history share the tag: one entity's
--- keys sit on one node.
+-- its HyperLogLogs and (accounts) history share the tag: one entity's keys sit on one node.
 local function counter_key(d, v)
   return '{' .. T .. DIMS[d] .. ':' .. v .. '}'
 end
 
--- The counters' hash (layout 2: the ':2' suffix leaves an older release's keys to expire).
-local function counts_key(d, v)
-  return counter_key(d, v) .. ':2'
-end
-
 -- The site counters of one shard (key): bumped (measure j, j2) or only read, then returned
 -- raw, per site window and measure the current and previous bucket (the caller adds up the
--- shards and estimates). A late window returns its estimate as current.
+-- shards and estimates). A late shard (now before its last write) returns its estimates as current.
 local function site_shard(key, bump_it, j, j2)
-  local s
+  local a
   if bump_it then
-    s = bump(key, SITE_FRAME, j, j2)
+    a = bump(key, SITE_FRAME, j, j2)
   else
-    s = load(key, SITE_FRAME, {})
+    a = unpack_counts(SITE_FRAME, redis.call('HMGET', key, unpack(SITE_FRAME.fields)))
+    roll(SITE_FRAME, a)
   end
-  local out = {}
-  local m = SITE_FRAME.m
+  local late, out = a[1] > NOW, {}
   for i = 1, #SW do
-    local late = s.late[i]
-    for j = 1, m do
+    for m = 1, SITE_FRAME.m do
+      local k = 2 * ((i - 1) * SITE_FRAME.m + m) + 1
       if late then
-        out[#out + 1] = estimate(SITE_FRAME, s, i, j); out[#out + 1] = 0
+        out[#out + 1] = estimate(SITE_FRAME, a, i, m, true); out[#out + 1] = 0
       else
-        local k = (i - 1) * 2 * m + 2 * (j - 1) + 1 + s.cur[i]
-        out[#out + 1] = s.c[k]; out[#out + 1] = s.c[k - 2 * s.cur[i] + 1]
+        out[#out + 1] = a[k]; out[#out + 1] = a[k + 1]
       end
     end
   end

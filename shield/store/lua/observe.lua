@@ -2,8 +2,8 @@
 -- the history (if it holds the account), the bans (if it holds them) and its site shard (if asked).
 -- KEYS[1]: this node's site shard. ARGV: now, owned (one '1'/'0' per dimension: whether this call
 -- counts it), site ('1': count the attempt in the shard and return it, 'r': only return it, '0':
--- neither), bans ('1': read them), reads (one '1'/'0' per distinct set, DISTINCT order: whether a
--- rule reads it; an unread set is neither kept nor counted and returns -1), then one value per
+-- neither), bans ('1': read them), reads (one '1'/'0' per distinct set, DISTINCT order: whether it
+-- is kept; an unkept set is neither stored nor counted and returns -1), then one value per
 -- dimension (DIMS order; '' when absent; every value is a member of the distinct sets).
 local now = NOW
 local vals, own = {}, {}
@@ -14,13 +14,12 @@ end
 local reads = ARGV[5]
 local NDW = #DW
 
-local FR3 = FRAMES[3]
-local WEIGHT, CURSFX, PREVSFX = FR3.weight, {}, {}
+local WEIGHT, CURSFX, PREVSFX = FRAMES[3].weight, {}, {}
 for wi = 1, NDW do
-  local b = FR3.b[wi]
+  local b = math.floor(now / DW[wi])
   CURSFX[wi], PREVSFX[wi] = wi .. ':' .. b, wi .. ':' .. (b - 1)
 end
--- A large set's state, packed in field "~": since when it is a HyperLogLog, when its counts were
+-- A large set's state, packed in field "<k>~": since when it is a HyperLogLog, when its counts were
 -- last merged, then per window the current bucket's count and the previous bucket's own members.
 local HLLFMT, HLLLEN = '<dd' .. string.rep('i4', 2 * NDW), 16 + 8 * NDW
 
@@ -28,7 +27,7 @@ local HLLFMT, HLLLEN = '<dd' .. string.rep('i4', 2 * NDW), 16 + 8 * NDW
 -- the same two-bucket weighting. Counting (a union of two HyperLogLogs per window) is the expensive
 -- part: done at most once per REFRESH seconds and per bucket; in between, members that changed a
 -- register add one to the cached counts.
-local function hll_counts(state, base, member, w)
+local function hll_counts(state, base, k, member, w)
   local st = state and {struct.unpack(HLLFMT, state)}
   local added = {}
   for wi = 1, NDW do added[wi] = 0 end
@@ -44,7 +43,7 @@ local function hll_counts(state, base, member, w)
   local fresh = at and now >= at and now - at < REFRESH
   if fresh then
     for wi = 1, NDW do
-      if at < FR3.b[wi] * DW[wi] then fresh = false end
+      if at < FRAMES[3].start[wi] then fresh = false end
     end
   end
   local cur, prev = {}, {}
@@ -73,75 +72,82 @@ local function hll_counts(state, base, member, w)
     packed[2 + wi], packed[2 + NDW + wi] = cur[wi], prev[wi]
     counts[wi] = cur[wi] + math.floor(prev[wi] * WEIGHT[wi] + 0.5)
   end
-  w[#w + 1] = '~'; w[#w + 1] = struct.pack(HLLFMT, unpack(packed))
+  w[#w + 1] = k .. '~'; w[#w + 1] = struct.pack(HLLFMT, unpack(packed))
   return counts
 end
 
--- Distinct set k of one entity, its own hash '{<tag><dim>:<value>}:2d<k>': exact "|<member>" -> last
--- seen up to CAP live members, then HyperLogLogs (state in "~"); "e" when its expiry was armed.
--- Returns the count per window.
-local function distinct(d, v, k, member)
-  local key = counter_key(d, v) .. ':2d' .. k
-  local all = redis.call('HGETALL', key)
-  if #all == 0 and member == '' then
-    local zero = {}
-    for wi = 1, NDW do zero[wi] = 0 end
-    return zero
+-- Distinct sets of one entity (hash h, already read): exact member -> last seen up to CAP live
+-- members per set, then HyperLogLogs. One pass over the hash for all of the entity's kept sets
+-- (an unkept set's members, kept by an earlier rule pack, are deleted; its counts are false).
+local function distinct_all(d, v, h, w, del)
+  local specs = DISTINCT[d]
+  local hll, live, kept = {}, {}, {}
+  for k = 1, #specs do
+    kept[k] = string.byte(reads, DOFF[d] + k) == 49
+    local state = h[k .. '~']
+    hll[k] = kept[k] and state ~= nil and #state == HLLLEN and now - struct.unpack('<d', state) < MAXW
+    if state and not kept[k] then del[#del + 1] = k .. '~' end
+    live[k] = {}
   end
-  local h = {}
-  for j = 1, #all, 2 do h[all[j]] = all[j + 1] end
-  local state, armed = h['~'], tonumber(h.e)
-  local hll = state ~= nil and #state == HLLLEN and now - struct.unpack('<d', state) < MAXW
-  local w, del, counts = {}, {}, nil
-  local base = counter_key(d, v) .. ':2x:' .. k .. ':'
-  if hll then
-    counts = hll_counts(state, base, member, w)
-  else
-    local l = {}
-    for f, t in pairs(h) do
-      if string.byte(f, 1) == 124 then -- "|<member>"
-        local seen = tonumber(t)
-        if seen and now - seen < MAXW then l[#l + 1] = f; l[#l + 1] = seen else del[#del + 1] = f end
+  for f, t in pairs(h) do
+    if string.byte(f, 2) == 124 then -- "<k>|<member>"
+      local k = string.byte(f, 1) - 48
+      local seen = tonumber(t)
+      if hll[k] == false and kept[k] and seen and now - seen < MAXW then
+        local l = live[k]
+        l[#l + 1] = f
+        l[#l + 1] = seen
+      else
+        del[#del + 1] = f
       end
     end
-    if member ~= '' then
-      local f = '|' .. member
-      if h[f] == nil then l[#l + 1] = f; l[#l + 1] = now else
-        for j = 1, #l, 2 do if l[j] == f then l[j + 1] = now end end
+  end
+  local out = {}
+  for k, spec in ipairs(specs) do
+    local member = vals[spec[2]]
+    local counts
+    if not kept[k] then
+      counts = false
+    elseif not hll[k] then
+      local l = live[k]
+      if member ~= '' then
+        local f = k .. '|' .. member
+        if h[f] == nil then l[#l + 1] = f; l[#l + 1] = now else
+          for j = 1, #l, 2 do if l[j] == f then l[j + 1] = now end end
+        end
+        w[#w + 1] = f; w[#w + 1] = ARGV[1]
       end
-      w[#w + 1] = f; w[#w + 1] = ARGV[1]
-    end
-    if #l <= 2 * CAP then
-      counts = {}
-      for wi = 1, NDW do
-        local n, span = 0, DW[wi]
-        for j = 2, #l, 2 do if now - l[j] < span then n = n + 1 end end
-        counts[wi] = n
-      end
-    else
-      -- Too many members: seed the HyperLogLogs from the exact set, then count with them.
-      if member ~= '' then w[#w] = nil; w[#w] = nil end
-      for j = 1, #l, 2 do
-        del[#del + 1] = l[j]
-        local name = string.sub(l[j], 2)
+      if #l <= 2 * CAP then
+        counts = {}
         for wi = 1, NDW do
-          local b = math.floor(l[j + 1] / DW[wi])
-          if b >= FR3.b[wi] - 1 then
-            local hk = base .. wi .. ':' .. b
-            redis.call('PFADD', hk, name)
-            redis.call('PEXPIRE', hk, TTL_MS)
+          local n, span = 0, DW[wi]
+          for j = 2, #l, 2 do if now - l[j] < span then n = n + 1 end end
+          counts[wi] = n
+        end
+      else
+        -- Too many members: seed the HyperLogLogs from the exact set, then count with them.
+        local base = counter_key(d, v) .. ':x:' .. k .. ':'
+        if member ~= '' then w[#w] = nil; w[#w] = nil end
+        for j = 1, #l, 2 do
+          del[#del + 1] = l[j]
+          local name = string.sub(l[j], 3)
+          for wi = 1, NDW do
+            local b = math.floor(l[j + 1] / DW[wi])
+            if b >= math.floor(now / DW[wi]) - 1 then
+              local hk = base .. wi .. ':' .. b
+              redis.call('PFADD', hk, name)
+              redis.call('PEXPIRE', hk, TTL_MS)
+            end
           end
         end
+        counts = hll_counts(nil, base, k, '', w)
       end
-      counts = hll_counts(nil, base, '', w)
+    else
+      counts = hll_counts(h[k .. '~'], counter_key(d, v) .. ':x:' .. k .. ':', k, member, w)
     end
+    out[k] = counts
   end
-  local arm = not armed or now - armed >= REARM or now < armed
-  if arm then w[#w + 1] = 'e'; w[#w + 1] = ARGV[1] end
-  if #del > 0 then redis.call('HDEL', key, unpack(del)) end
-  if #w > 0 then redis.call('HSET', key, unpack(w)) end
-  if arm then redis.call('PEXPIRE', key, TTL_MS) end
-  return counts
+  return out
 end
 
 -- The account's history (returned raw; the caller decodes it) and whether it is still live.
@@ -155,28 +161,44 @@ if vals[ACCOUNT] ~= '' and own[ACCOUNT] then
 end
 
 local out, n = {}, 0
-local acct = nil
+local acct, acct_late = nil, false
 for d = 1, #DIMS do
   local v = vals[d]
+  local nd = #DISTINCT[d]
   if v ~= '' and own[d] then
-    local key = counts_key(d, v)
+    local key = counter_key(d, v)
+    local all = redis.call('HGETALL', key)
+    local h = {}
+    for j = 1, #all, 2 do h[all[j]] = all[j + 1] end
     local fr = frame_of(d)
-    local w = {}
-    local s = load(key, fr, w)
-    add(fr, s, 1, w)
-    store(key, s, w)
-    local specs, dcounts = DISTINCT[d], {}
-    for k = 1, #specs do
-      if string.byte(reads, DOFF[d] + k) == 49 then dcounts[k] = distinct(d, v, k, vals[specs[k][2]]) end
-    end
-    if d == ACCOUNT then acct = s end
+    local raw = {h.n}
+    for i = 1, NDW do raw[i + 1] = h[fr.fields[i + 1]] end
+    local a = unpack_counts(fr, raw)
+    roll(fr, a)
+    add(fr, a, 1)
+    local late = a[1] > now
+    local w, del = {}, {}
+    local arm = pack_counts(fr, a, w)
+    local dcounts = distinct_all(d, v, h, w, del)
+    if #del > 0 then redis.call('HDEL', key, unpack(del)) end
+    redis.call('HSET', key, unpack(w))
+    if arm then redis.call('PEXPIRE', key, TTL_MS) end
+    if d == ACCOUNT then acct, acct_late = a, late end
+    local m2 = 2 * fr.m
     for wi = 1, NDW do
-      out[n + 1], out[n + 2], out[n + 3] = estimate(fr, s, wi, 1), estimate(fr, s, wi, 2), estimate(fr, s, wi, 3)
-      n = n + 3
-      for k = 1, #specs do
-        n = n + 1
-        out[n] = dcounts[k] and dcounts[k][wi] or -1
+      local base = 3 + (wi - 1) * m2
+      if late then
+        for j = 1, 3 do out[n + j] = estimate(fr, a, wi, j, true) end
+      else
+        local weight = WEIGHT[wi]
+        for j = 0, 2 do
+          local c, p = a[base + 2 * j], a[base + 2 * j + 1]
+          if p ~= 0 then c = c + math.floor(p * weight + 0.5) end
+          out[n + 1 + j] = c
+        end
       end
+      n = n + 3
+      for k = 1, nd do n = n + 1; out[n] = dcounts[k] and dcounts[k][wi] or -1 end
     end
   end
 end
@@ -185,8 +207,8 @@ end
 -- failures if this call counted the account.
 if acct then
   for wi = 1, NDW do
-    out[n + 1] = estimate(FRAMES[5], acct, wi, 4)
-    out[n + 2] = estimate(FRAMES[5], acct, wi, 5)
+    out[n + 1] = estimate(FRAMES[5], acct, wi, 4, acct_late)
+    out[n + 2] = estimate(FRAMES[5], acct, wi, 5, acct_late)
     n = n + 2
   end
 end

@@ -17,7 +17,7 @@ local function one(o)
     if vals[d] ~= '' and own[d] then
       local extra = nil
       if d == ACCOUNT and m == 'f' then extra = MI[familiar and 'ff' or 'fu'] end
-      bump(counts_key(d, vals[d]), frame_of(d), MI[m], extra)
+      bump(counter_key(d, vals[d]), frame_of(d), MI[m], extra)
     end
   end
   if ARGV[o + 5] == '1' then bump(KEYS[1], SITE_FRAME, MI[m]) end
