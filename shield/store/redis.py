@@ -140,7 +140,7 @@ class RedisStore:
 
     def _keep(self, reads: frozenset[str] | None) -> None:
         self._reads_src = reads
-        self._reads = _reads_mask(reads)
+        self._reads = _reads_mask([w.name for w in self._plan.windows], reads)
         self._blank = _blank(self._names, reads)
         self._partial = reads is not None
 
@@ -338,28 +338,27 @@ class RedisStore:
             raise StoreUnavailable(f"redis: {e}") from e
 
 
-def _keeps(dim: str, measure: str, reads: frozenset[str] | None) -> bool:
-    """Whether a distinct set is kept: a rule reads one of its windows, or a derived fact needs it."""
-    if reads is None or (dim, measure) in ALWAYS_DISTINCT:
-        return True
-    prefix = f"{dim}.{measure}_"
-    return any(name.startswith(prefix) for name in reads)
+def _keeps(dim: str, measure: str, window: str, reads: frozenset[str] | None) -> bool:
+    """Whether a distinct set's window is counted: a rule reads it, or a derived fact needs the set."""
+    return reads is None or (dim, measure) in ALWAYS_DISTINCT or f"{dim}.{measure}_{window}" in reads
 
 
-def _reads_mask(reads: frozenset[str] | None) -> str:
-    """One '1'/'0' per distinct set (DISTINCT order): the script keeps only the '1' ones."""
-    return "".join("1" if _keeps(d, m, reads) else "0" for d in DIMENSIONS for m in DISTINCT.get(d, {}))
+def _reads_mask(windows: Sequence[str], reads: frozenset[str] | None) -> str:
+    """Per distinct set (DISTINCT order), one '1'/'0' per window: the script counts the '1' ones."""
+    return "".join(
+        "1" if _keeps(d, m, w, reads) else "0" for d in DIMENSIONS for m in DISTINCT.get(d, {}) for w in windows
+    )
 
 
 def _blank(names: Sequence[str], reads: frozenset[str] | None) -> list[int]:
-    """The counters before any reply: 0, or -1 (absent) for an unkept distinct set's."""
+    """The counters before any reply: 0, or -1 (absent) for a distinct count that is not kept."""
     return [-1 if _unkept(name, reads) else 0 for name in names]
 
 
 def _unkept(name: str, reads: frozenset[str] | None) -> bool:
     dim, _, rest = name.partition(".")
-    measure = rest.rpartition("_")[0]
-    return measure in DISTINCT.get(dim, {}) and not _keeps(dim, measure, reads)
+    measure, _, window = rest.rpartition("_")
+    return measure in DISTINCT.get(dim, {}) and not _keeps(dim, measure, window, reads)
 
 
 def _values(obs: Observation) -> Sequence[str]:

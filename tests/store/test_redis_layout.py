@@ -37,6 +37,7 @@ async def test_only_the_distinct_sets_a_rule_reads_are_kept(redis_url: str) -> N
     finally:
         await store.close()
     assert counters["account.distinct_fps_1h"] == 1
+    assert "account.distinct_fps_1m" not in counters  # a window no rule reads is not counted
     # kept whatever the rules read: derived facts' inputs and the takeover policy's
     assert counters["ip.distinct_accounts_1m"] == counters["subnet.distinct_accounts_1m"] == 1
     assert counters["account.distinct_ips_10m"] == 2
@@ -46,6 +47,20 @@ async def test_only_the_distinct_sets_a_rule_reads_are_kept(redis_url: str) -> N
     # the account's sets: ips (1) and fps (4) are kept, asns (2) and countries (3) are not stored
     fields = redis.Redis.from_url(redis_url).hkeys("{shield:account:acct-1}")
     assert sorted({f.decode()[:2] for f in fields if f[1:2] == b"|"}) == ["1|", "4|"]
+
+
+async def test_a_large_set_counts_only_the_windows_a_rule_reads(redis_url: str) -> None:
+    store = _open(redis_url, Retention(reads=frozenset({"password.distinct_accounts_1h"})))
+    now = FakeClock().now()
+    try:
+        for i in range(150):  # past the exact limit: HyperLogLogs
+            counters = (await store.observe(login(account=f"a-{i}", password="pw-spray"), now + i * 0.1)).counters
+    finally:
+        await store.close()
+    assert abs(counters["password.distinct_accounts_1h"] - 150) <= 5
+    assert "password.distinct_accounts_1m" not in counters
+    hlls = {k.decode() for k in redis.Redis.from_url(redis_url).scan_iter("{shield:password:pw-spray}:x:*")}
+    assert hlls and all(k.startswith("{shield:password:pw-spray}:x:1:3:") for k in hlls), hlls  # 1h only
 
 
 async def test_a_set_read_by_reloaded_rules_is_counted_from_then_on(redis_url: str) -> None:
@@ -59,6 +74,23 @@ async def test_a_set_read_by_reloaded_rules_is_counted_from_then_on(redis_url: s
         assert (await store.observe(login(), now + 1)).counters["account.distinct_asns_1m"] == 1
     finally:
         await store.close()
+
+
+async def test_a_set_no_longer_read_loses_its_members(redis_url: str) -> None:
+    store = _open(redis_url)  # every set kept
+    live: list[frozenset[str] | None] = [None]
+    store.follow(lambda: live[0])
+    now = FakeClock().now()
+    sync = redis.Redis.from_url(redis_url)
+    try:
+        await store.observe(login(), now)
+        assert sync.hexists("{shield:account:acct-1}", "2|64570")  # the account's ASNs
+        live[0] = READS
+        await store.observe(login(), now + 1)
+    finally:
+        await store.close()
+    assert not sync.hexists("{shield:account:acct-1}", "2|64570")
+    assert sync.hexists("{shield:account:acct-1}", "4|fp-1")
 
 
 async def test_an_observe_calls_only_the_masters_holding_its_entities(redis_cluster_url: str) -> None:
