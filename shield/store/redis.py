@@ -311,6 +311,8 @@ class RedisStore:
     def _site_sum(self, now: float) -> list[int]:
         """Every shard's buckets as last read, moved on to `now`, added up."""
         total = [0] * (2 * len(self._site_names))
+        if self._router is not None and len(self._site) > len(current := self._router.shard_keys()):
+            self._site = {shard: seen for shard, seen in self._site.items() if shard in current}
         for read_at, raw in self._site.values():
             if read_at < now:
                 raw = list(raw)

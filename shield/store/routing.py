@@ -97,6 +97,11 @@ class ClusterRouter:
             groups.append(Group(nodes[name], shard, owned, counts_site, reads_bans, reads_site))
         return groups
 
+    def shard_keys(self) -> frozenset[str]:
+        """The site shards of the masters serving slots now (after a resharding, an old shard is no
+        longer read or added)."""
+        return frozenset(self._shards.values())
+
     def _node(self, key: str) -> ClusterNode:
         node = self._cluster.get_node_from_key(key)
         if node is None:
