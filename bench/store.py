@@ -6,8 +6,10 @@ Starts its own redis-server (Debian's /usr/bin/redis-server) on a free port, no 
 Redis CPU is the server's own (INFO cpu: used_cpu_sys + used_cpu_user) over the timed calls,
 divided by the calls; a protected request is one observe plus one record_outcome. The Cluster
 table (bench/store_cluster.py) runs the same traffic on a 1-master and a 3-master Cluster.
-Traffic is credential stuffing as seen in the wild: every attempt from a new IP (/24s of the
-demo CN/US/VN/BR/RU ranges) on a new account with a new password, a few fingerprints.
+The Redis store keeps the distinct sets the bundled rules read (as a deployment running them does;
+--all-sets keeps every one). Traffic is credential stuffing as seen in the wild: every attempt from
+a new IP (/24s of the demo CN/US/VN/BR/RU ranges) on a new account with a new password, a few
+fingerprints.
 """
 
 from __future__ import annotations
@@ -30,11 +32,20 @@ import redis
 from redis.asyncio import BlockingConnectionPool, Redis
 
 from shield.model import Observation, Outcome
-from shield.store.base import Store
+from shield.rules.pack import load_pack
+from shield.store.base import Retention, Store
 from shield.store.memory import MemoryStore
 from shield.store.redis import RedisStore
 
 COUNTRIES = (("CN", "64530", 30), ("US", "64531", 31), ("VN", "64532", 32), ("BR", "64533", 33), ("RU", "64534", 34))
+
+
+BUNDLED = Path(__file__).resolve().parent.parent / "shield" / "rules" / "bundled"
+
+
+def retention(all_sets: bool) -> Retention:
+    """What the Redis store keeps: the distinct sets the bundled rules read (or every one)."""
+    return Retention() if all_sets else Retention(reads=load_pack(BUNDLED).rules.reads)
 
 
 def attempt(i: int) -> Observation:
@@ -103,9 +114,9 @@ async def bench_memory(tracked: int, calls: int) -> dict[str, str]:
     }
 
 
-async def bench_redis(port: int, tracked: int, calls: int) -> dict[str, str]:
+async def bench_redis(port: int, tracked: int, calls: int, kept: Retention) -> dict[str, str]:
     pool = BlockingConnectionPool.from_url(f"redis://127.0.0.1:{port}/0", max_connections=64, timeout=5)
-    store = RedisStore(Redis(connection_pool=pool))
+    store = RedisStore(Redis(connection_pool=pool), kept)
     await store.load_scripts()
     await per_call_us(store, 500, 10_000_000)
     sync = redis.Redis(port=port)
@@ -175,17 +186,21 @@ async def main() -> None:
     parser.add_argument("--tracked", type=int, default=100_000, help="attempts (new IP + account each) to load")
     parser.add_argument("--calls", type=int, default=5_000, help="sequential calls timed per store")
     parser.add_argument("--cluster-requests", type=int, default=6_000, help="protected requests per Cluster run")
+    parser.add_argument("--all-sets", action="store_true", help="keep every distinct set, not only those read")
     args = parser.parse_args()
+    kept = retention(args.all_sets)
     rows = {"memory": await bench_memory(args.tracked, args.calls)}
     with tempfile.TemporaryDirectory() as tmp:
         process, port = start_redis(Path(tmp))
         try:
-            rows["redis"] = await bench_redis(port, args.tracked, args.calls)
+            rows["redis"] = await bench_redis(port, args.tracked, args.calls, kept)
         finally:
             process.kill()
             process.wait()
     print(
-        f"store bench: {args.calls} sequential calls, {args.tracked} tracked attempts, python {sys.version.split()[0]}"
+        f"store bench: {args.calls} sequential calls, {args.tracked} tracked attempts, "
+        f"python {sys.version.split()[0]}, distinct sets kept: "
+        + ("all" if args.all_sets else "those the bundled rules read")
     )
     print(
         "| store | observe (us) | record_outcome (us) | round trips / call "
@@ -199,7 +214,7 @@ async def main() -> None:
             f"| {r['per_s_64']} | {r['mem_100k']} |"
         )
     print()
-    print("\n".join(await cluster_table(args.cluster_requests, 64)))
+    print("\n".join(await cluster_table(args.cluster_requests, 64, kept)))
 
 
 if __name__ == "__main__":

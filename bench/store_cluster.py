@@ -1,6 +1,6 @@
 """Redis CPU per protected request and Redis Cluster scaling (part of `./dev bench store`).
 
-    .venv/bin/python bench/store_cluster.py [--requests 6000] [--concurrency 64]
+    .venv/bin/python bench/store_cluster.py [--requests 6000] [--concurrency 64] [--all-sets]
 
 A protected request is one observe (before the decision) and one record_outcome (after it).
 Starts real redis-server Clusters here (1 master, then 3 masters; no persistence), drives
@@ -26,9 +26,10 @@ from pathlib import Path
 
 import redis
 from redis.asyncio.cluster import ClusterNode, RedisCluster
-from store import attempt, free_port
+from store import attempt, free_port, retention
 
 from shield.model import Outcome
+from shield.store.base import Retention
 from shield.store.redis import RedisStore
 
 SLOTS = 16384
@@ -88,12 +89,12 @@ async def protected(store: RedisStore, requests: int, start: int, concurrency: i
     return requests / (time.perf_counter() - t0)
 
 
-async def run_cluster(masters: int, requests: int, concurrency: int) -> dict[str, str]:
+async def run_cluster(masters: int, requests: int, concurrency: int, kept: Retention) -> dict[str, str]:
     with tempfile.TemporaryDirectory() as tmp:
         procs, ports = start_cluster(masters, Path(tmp))
         try:
             client = RedisCluster(startup_nodes=[ClusterNode("127.0.0.1", p) for p in ports], max_connections=256)
-            store = RedisStore(client, concurrency=256)
+            store = RedisStore(client, kept, concurrency=256)
             await protected(store, 2000, 50_000_000, concurrency)  # warm up: scripts, connections, slot table
             before = [cpu(p) for p in ports]
             rate = await protected(store, requests, 0, concurrency)
@@ -113,8 +114,8 @@ async def run_cluster(masters: int, requests: int, concurrency: int) -> dict[str
     }
 
 
-async def cluster_table(requests: int, concurrency: int) -> list[str]:
-    rows = {n: await run_cluster(n, requests, concurrency) for n in (1, 3)}
+async def cluster_table(requests: int, concurrency: int, kept: Retention) -> list[str]:
+    rows = {n: await run_cluster(n, requests, concurrency, kept) for n in (1, 3)}
     one, three = float(rows[1]["capacity"]), float(rows[3]["capacity"])
     lines = [
         f"cluster scaling: {requests} protected requests (observe + record_outcome), {concurrency} in flight",
@@ -132,8 +133,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--requests", type=int, default=6000)
     parser.add_argument("--concurrency", type=int, default=64)
+    parser.add_argument("--all-sets", action="store_true", help="keep every distinct set, not only those read")
     args = parser.parse_args()
-    print("\n".join(asyncio.run(cluster_table(args.requests, args.concurrency))))
+    print("\n".join(asyncio.run(cluster_table(args.requests, args.concurrency, retention(args.all_sets)))))
 
 
 if __name__ == "__main__":

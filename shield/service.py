@@ -37,6 +37,7 @@ from shield.settings.schema import Settings
 from shield.store.bancache import BanCache
 from shield.store.base import Retention, Store, StoreUnavailable
 from shield.store.connect import open_store
+from shield.store.redis import RedisStore
 from shield.store.resilient import ResilientStore
 
 log = structlog.get_logger()
@@ -135,6 +136,13 @@ def retention(settings: Settings) -> Retention:
     )
 
 
+def _follow_reads(store: Store, rules: RuleBook) -> None:
+    """The Redis store keeps only the distinct sets the live rules read (see Retention.reads)."""
+    primary = store.primary if isinstance(store, ResilientStore) else store
+    if isinstance(primary, RedisStore):
+        primary.follow(lambda: rules.pack.rules.reads)
+
+
 def _reload_counter(metrics: Metrics) -> Callable[[ReloadResult], None]:
     def on_reload(result: ReloadResult) -> None:
         metrics.rules_reloads_total.labels(result="ok" if result.ok else "rejected").inc()
@@ -177,6 +185,7 @@ def build_service(
         settings.rules, extra_lists=settings.extra_lists, windows=settings.windows,
         routes=[r.name for r in settings.routes], on_reload=_reload_counter(metrics),
     )
+    _follow_reads(store, rules)
     facts = FactBuilder.from_settings(settings, keyer=keyer, lists=rules.pack.lists, ua_resolver=ua_resolver)
     bans = BanCache(store)
     fwd = forwarder or make_forwarder(settings)

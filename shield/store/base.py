@@ -25,6 +25,10 @@ class Retention:
     history_days: int = 90
     history_size: int = 10  # the last N countries, networks, devices, ... of an account
     max_keys: int = 1_000_000  # the memory store's bound (Redis has its own maxmemory policy)
+    # The counter names the rules read (None: all). The Redis store keeps and counts only the distinct
+    # sets named here (and always ip/subnet distinct_accounts, inputs of derived facts); the counters
+    # it leaves out are absent from Signals. The memory store ignores it.
+    reads: frozenset[str] | None = None
 
 
 class StoreUnavailable(Exception):

@@ -7,7 +7,8 @@ share its slot:
   {shield:<dim>:<value>}              hash  one entity: "n" last write + expiry armed (packed doubles),
                                             "<i>" window i's counts (packed int32: current, previous
                                             bucket per measure), "<k>|<member>" -> last seen (small
-                                            distinct set k, up to 64), "<k>~" a large set's HLL state
+                                            distinct set k, up to 64), "<k>~" a large set's HLL state;
+                                            only the distinct sets kept (Retention.reads, `follow`)
   {shield:<dim>:<value>}:x:<k>:<i>:<b> HLL  set k's members in window i's bucket b (large sets only)
   {shield:account:<account>}:h        JSON  the account history (shield.store.records)
   {shield:site:<k>}                   hash  one site shard: the site windows' counters (a, f, s, u);
@@ -15,11 +16,15 @@ share its slot:
   {shield}:bans / {shield}:offenses   hash  "<scope>:<value>" -> ban JSON / "count|last|kept"
   {shield:o:<key>}                    str   claim_once expiry
 
-One observe is one script call per master (every master: each holds a site shard), sent together
-and awaited together, so latency stays one round trip; each call counts the entities its master
-holds. Scripts on a Cluster carry `#!lua flags=allow-cross-slot-keys` (Redis >= 7.0): they declare
-their master's site shard (for routing) and touch only keys of that master. record_outcome is one
-call per master holding one of the attempt's entities.
+One observe is one script call per master holding one of its entities (and the bans' master),
+sent together and awaited together, so latency stays one round trip. The account's master counts
+the attempt in its site shard and returns it; the site counters are the sum of the shards, each as
+last read by this worker (another master's shard is re-read when its copy is SITE_REFRESH seconds
+old, by a call that goes to that master anyway or one added for it): on a Cluster they may lag the
+other masters by up to SITE_REFRESH, which the 5m and 24h site windows do not notice. Scripts on a
+Cluster carry `#!lua flags=allow-cross-slot-keys` (Redis >= 7.0): they declare their master's site
+shard (for routing) and touch only keys of that master. record_outcome is one call per master
+holding one of the attempt's entities.
 
 Windows are two-bucket approximations (shield.store.sliding; lua/common.lua mirrors it). Counters
 and sets expire (PEXPIRE, re-armed at most hourly) two longest windows plus an hour after the last
@@ -48,8 +53,9 @@ from shield.store.layout import ACCOUNT_MEASURES, MEASURES, SITE_MEASURES, Plan
 from shield.store.records import history_from_record
 from shield.store.routing import ACCOUNT, ClusterRouter, Group, single
 from shield.store.scripts import LuaCode
-from shield.store.sliding import estimate, weights
+from shield.store.sliding import estimate, roll, weights
 
+SITE_REFRESH = 1.0  # seconds (caller's clock) before another master's site shard is read again
 _PREFIX_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 # Errors that mean "Redis is not answering", as opposed to a bug in a script or an argument.
 UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (
@@ -64,6 +70,9 @@ UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 RedisClient = Redis | RedisCluster
+# Distinct sets kept whatever the rules read: derived facts (ip.shared, ...) are computed from the
+# ip and subnet ones, the takeover policy (shield.decision.takeover) reads account.distinct_ips.
+ALWAYS_DISTINCT = frozenset({("ip", "distinct_accounts"), ("subnet", "distinct_accounts"), ("account", "distinct_ips")})
 # One outcome waiting for its batch: now, measure, familiar, the dimension values, lat, lon.
 _PendingOutcome = tuple[str, str, str, Sequence[str], str, str]
 
@@ -114,32 +123,54 @@ class RedisStore:
         starts = list(itertools.accumulate(sizes, initial=0))
         self._blocks = list(zip(starts, sizes, strict=False))
         self._account_split = (starts[-1], len(self._plan.windows) * len(ACCOUNT_MEASURES))
+        self._follow: Callable[[], frozenset[str] | None] = lambda: retention.reads
+        self._keep(retention.reads)
+        self._site: dict[str, tuple[float, list[int]]] = {}  # shard -> (read at, raw buckets)
         self._outcomes: Coalescer[_PendingOutcome] = Coalescer(self._flush_outcomes, name="store.outcomes")
         self.round_trips = 0  # round trips of latency (one per store call); the benchmark prints it
         self.commands = 0  # commands sent (one per master and call on a Cluster)
 
     # -- the Store port ------------------------------------------------------------------------
 
+    def follow(self, reads: Callable[[], frozenset[str] | None]) -> None:
+        """Keep the distinct sets `reads()` names (the live rule pack's reads, read per observe: a
+        reload that reads a new set gets it counted from then on)."""
+        self._follow = reads
+        self._keep(reads())
+
+    def _keep(self, reads: frozenset[str] | None) -> None:
+        self._reads_src = reads
+        self._reads = _reads_mask([w.name for w in self._plan.windows], reads)
+        self._blank = _blank(self._names, reads)
+        self._partial = reads is not None
+
     async def observe(self, obs: Observation, now: float) -> Signals:
+        reads = self._follow()
+        if reads is not self._reads_src:
+            self._keep(reads)
         values = _values(obs)
-        groups = await self._groups(values, every_master=True)
+        groups = await self._groups(values, bans=True, stale=lambda shard: self._stale(shard, now))
 
         def args(g: Group) -> list[str]:
-            return [repr(now), g.owned, "1" if g.site else "0", "1" if g.bans else "0", *values]
+            site = "1" if g.site else ("r" if g.reads_site else "0")
+            return [repr(now), g.owned, site, "1" if g.bans else "0", self._reads, *values]
 
         replies = await self._per_master("observe", groups, args)
-        counts = [0] * len(self._names)
-        site = [0] * (2 * len(self._site_names))
+        counts = self._blank.copy()
         hist_raw: bytes | None = None
         bans: list[Ban] = []
         for g, (out, hist, ban, shard) in zip(groups, replies, strict=True):
             self._place(counts, out, g.owned, values)
-            site = [a + b for a, b in zip(site, shard, strict=True)]
+            if shard:
+                self._site[g.shard] = (now, shard)
             hist_raw = hist_raw or hist or None
             if ban:
                 bans.append(_ban(ban))
-        counters = dict(zip(self._names, counts, strict=True))
-        counters.update(self._site_estimates(site, now))
+        if self._partial:  # the counters no rule reads are absent (-1 from the script)
+            counters = {n: c for n, c in zip(self._names, counts, strict=True) if c >= 0}
+        else:
+            counters = dict(zip(self._names, counts, strict=True))
+        counters.update(self._site_estimates(self._site_sum(now), now))
         history = history_from_record(orjson.loads(hist_raw), now, self._days) if hist_raw else None
         return Signals(
             counters=counters,
@@ -160,7 +191,7 @@ class RedisStore:
         """A batch of outcomes: one call per master, each carrying the outcomes it holds entities of."""
         per_master: dict[str, tuple[Group, list[str]]] = {}
         for now, measure, familiar, values, lat, lon in batch:
-            for g in await self._groups(values, every_master=False):
+            for g in await self._groups(values, bans=False):
                 entry = per_master.setdefault(g.shard, (g, []))
                 entry[1].extend((now, measure, familiar, g.owned, "1" if g.site else "0", *values, lat, lon))
         await self._per_master("outcome", [g for g, _ in per_master.values()], lambda g: per_master[g.shard][1])
@@ -218,13 +249,15 @@ class RedisStore:
 
     # -- calls ---------------------------------------------------------------------------------
 
-    async def _groups(self, values: Sequence[str], *, every_master: bool) -> list[Group]:
+    async def _groups(
+        self, values: Sequence[str], *, bans: bool, stale: Callable[[str], bool] = lambda shard: False
+    ) -> list[Group]:
         if self._router is None:
             return single(self._tag)
         if isinstance(self._client, RedisCluster):
             await self._call(self._client.initialize(), trip=False)  # the slot table (once)
             self.commands -= 1
-        return self._router.groups(values, every_master=every_master)
+        return self._router.groups(values, bans=bans, stale=stale)
 
     async def _per_master(self, name: str, groups: list[Group], args: Callable[[Group], list[str]]) -> list[Any]:
         """One script call per group, all in flight at once: one round trip of latency."""
@@ -271,6 +304,22 @@ class RedisStore:
             start, size = self._account_split
             counts[start : start + size] = out[pos : pos + size]
 
+    def _stale(self, shard: str, now: float) -> bool:
+        seen = self._site.get(shard)
+        return seen is None or not 0 <= now - seen[0] < SITE_REFRESH
+
+    def _site_sum(self, now: float) -> list[int]:
+        """Every shard's buckets as last read, moved on to `now`, added up."""
+        total = [0] * (2 * len(self._site_names))
+        if self._router is not None and len(self._site) > len(current := self._router.shard_keys()):
+            self._site = {shard: seen for shard, seen in self._site.items() if shard in current}
+        for read_at, raw in self._site.values():
+            if read_at < now:
+                raw = list(raw)
+                roll(raw, read_at, now, self._site_widths, len(SITE_MEASURES))
+            total = [a + b for a, b in zip(total, raw, strict=True)]
+        return total
+
     def _site_estimates(self, raw: Sequence[int], now: float) -> dict[str, int]:
         """The site shards' summed buckets -> the site counters (per site window and measure)."""
         per_window = len(SITE_MEASURES)
@@ -289,6 +338,29 @@ class RedisStore:
                 return await command
         except UNAVAILABLE_ERRORS as e:
             raise StoreUnavailable(f"redis: {e}") from e
+
+
+def _keeps(dim: str, measure: str, window: str, reads: frozenset[str] | None) -> bool:
+    """Whether a distinct set's window is counted: a rule reads it, or a derived fact needs the set."""
+    return reads is None or (dim, measure) in ALWAYS_DISTINCT or f"{dim}.{measure}_{window}" in reads
+
+
+def _reads_mask(windows: Sequence[str], reads: frozenset[str] | None) -> str:
+    """Per distinct set (DISTINCT order), one '1'/'0' per window: the script counts the '1' ones."""
+    return "".join(
+        "1" if _keeps(d, m, w, reads) else "0" for d in DIMENSIONS for m in DISTINCT.get(d, {}) for w in windows
+    )
+
+
+def _blank(names: Sequence[str], reads: frozenset[str] | None) -> list[int]:
+    """The counters before any reply: 0, or -1 (absent) for a distinct count that is not kept."""
+    return [-1 if _unkept(name, reads) else 0 for name in names]
+
+
+def _unkept(name: str, reads: frozenset[str] | None) -> bool:
+    dim, _, rest = name.partition(".")
+    measure, _, window = rest.rpartition("_")
+    return measure in DISTINCT.get(dim, {}) and not _keeps(dim, measure, window, reads)
 
 
 def _values(obs: Observation) -> Sequence[str]:

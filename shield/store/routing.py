@@ -3,16 +3,17 @@
 Every entity (dimension + value) has its own hash tag, `{<prefix>:<dim>:<value>}`, so entities
 spread over the Cluster's slots. The site counters are sharded: each master holds one shard,
 `{<prefix>:site:<k>}` with the smallest k whose slot it serves. One observe is one script call
-per master, all sent at once and awaited together (one round trip of latency): each call counts
-the entities its master holds and reads its site shard; the call on the account's master (the
-one that knows whether the account has a history) counts the attempt in its shard; the call on
-the master of `{<prefix>}` reads the bans. A standalone server (or Sentinel's master) is one
-group holding everything.
+per master holding one of its entities (plus the master of `{<prefix>}`, which reads the bans),
+all sent at once and awaited together (one round trip of latency). The call on the account's
+master (the one that knows whether the account has a history) counts the attempt in its shard and
+returns it; another master's shard is read only when the caller's copy of it is stale (the
+`stale` predicate), so one observe does not touch every master. A standalone server (or
+Sentinel's master) is one group holding everything.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from redis.asyncio.cluster import ClusterNode, RedisCluster
@@ -30,17 +31,23 @@ class Group:
     node: ClusterNode | None
     shard: str
     owned: str  # one '1'/'0' per dimension (DIMENSIONS order)
-    site: bool  # counts the attempt in its site shard
+    site: bool  # counts the attempt in its site shard (and returns it)
     bans: bool  # reads the ban table
+    reads_site: bool = True  # returns its site shard (observe)
 
 
 def entity_key(tag: str, dim: str, value: str) -> str:
     return "{" + tag + dim + ":" + value + "}"
 
 
+def shard_key(tag: str, k: int) -> str:
+    """Site shard k's hash."""
+    return "{" + tag + f"site:{k}" + "}"
+
+
 def single(tag: str) -> list[Group]:
     """A standalone server: one call owning every dimension, shard 0, the bans."""
-    return [Group(None, "{" + tag + "site:0}", "1" * len(DIMENSIONS), True, True)]
+    return [Group(None, shard_key(tag, 0), "1" * len(DIMENSIONS), True, True)]
 
 
 class ClusterRouter:
@@ -58,8 +65,11 @@ class ClusterRouter:
         self._shards = {}
         self._primaries = ()
 
-    def groups(self, values: Sequence[str], *, every_master: bool) -> list[Group]:
-        """One group per master (every master when `every_master`, else those owning a value)."""
+    def groups(
+        self, values: Sequence[str], *, bans: bool, stale: Callable[[str], bool] = lambda shard: False
+    ) -> list[Group]:
+        """One group per master owning a value, counting the site, holding a `stale` shard (read
+        it) or, with `bans`, the ban table."""
         primaries = self._cluster.get_primaries()
         names = tuple(sorted(n.name for n in primaries))
         if names != self._primaries:
@@ -77,12 +87,20 @@ class ClusterRouter:
         for name, dims in owner.items():
             if name not in self._shards:  # a master serving no slot holds nothing
                 continue
+            shard = self._shards[name]
             counts_site = (site_dim in dims) if site_dim is not None else name == bans_node
-            if not (every_master or dims or counts_site):
+            reads_site = counts_site or stale(shard)
+            reads_bans = bans and name == bans_node
+            if not (dims or reads_site or reads_bans):
                 continue
             owned = "".join("1" if d in dims else "0" for d in range(len(DIMENSIONS)))
-            groups.append(Group(nodes[name], self._shards[name], owned, counts_site, name == bans_node))
+            groups.append(Group(nodes[name], shard, owned, counts_site, reads_bans, reads_site))
         return groups
+
+    def shard_keys(self) -> frozenset[str]:
+        """The site shards of the masters serving slots now (after a resharding, an old shard is no
+        longer read or added)."""
+        return frozenset(self._shards.values())
 
     def _node(self, key: str) -> ClusterNode:
         node = self._cluster.get_node_from_key(key)
@@ -93,7 +111,7 @@ class ClusterRouter:
     def _find_shards(self, primaries: Sequence[ClusterNode]) -> dict[str, str]:
         shards: dict[str, str] = {}
         for k in range(SHARD_SEARCH):
-            key = "{" + self._tag + f"site:{k}" + "}"
+            key = shard_key(self._tag, k)
             shards.setdefault(self._node(key).name, key)
             if len(shards) == len(primaries):
                 break

@@ -94,6 +94,7 @@ def _prelude(plan: Plan, prefix: str, tag: str, days: int, size: int) -> str:
             "local DW = {" + ", ".join(str(w.seconds) for w in plan.windows) + "}",
             "local SW = {" + ", ".join(str(w.seconds) for w in SITE_WINDOWS) + "}",
             f"local DISTINCT = {{{distinct}}}",
+            "local DOFF = {" + ", ".join(str(o) for o in _distinct_offsets()) + "}",
             "local BAN_DIMS = {" + ", ".join(str(index[s]) for s in BAN_SCOPES) + "}",
             "local HISTORY = {" + ", ".join(f'{{"{k}", {index[d]}}}' for k, d in HISTORY_LISTS) + "}",
             f"local ACCOUNT, COUNTRY = {index['account']}, {index['country']}",
@@ -104,6 +105,12 @@ def _prelude(plan: Plan, prefix: str, tag: str, days: int, size: int) -> str:
             "",
         )
     )
+
+
+def _distinct_offsets() -> list[int]:
+    """Per dimension, where its distinct sets start in the flat DISTINCT order (the reads mask)."""
+    sizes = [len(DISTINCT.get(dim, {})) for dim in DIMENSIONS]
+    return list(itertools.accumulate(sizes, initial=0))[:-1]
 
 
 def _nested(windows: Sequence[Window]) -> bool:

@@ -1,14 +1,18 @@
 -- One protected attempt on one node: count it in the entities this node holds, read their counters,
--- the history (if it holds the account), the bans (if it holds them) and its site shard.
+-- the history (if it holds the account), the bans (if it holds them) and its site shard (if asked).
 -- KEYS[1]: this node's site shard. ARGV: now, owned (one '1'/'0' per dimension: whether this call
--- counts it), site ('1': this call counts the attempt in its shard), bans ('1': read them), then one
--- value per dimension (DIMS order; '' when absent; every value is a member of the distinct sets).
+-- counts it), site ('1': count the attempt in the shard and return it, 'r': only return it, '0':
+-- neither), bans ('1': read them), reads (per distinct set in DISTINCT order, one '1'/'0' per window:
+-- whether a rule reads it; a set with no window read is not stored, a window no rule reads is not
+-- counted, and either returns -1), then one value per
+-- dimension (DIMS order; '' when absent; every value is a member of the distinct sets).
 local now = NOW
 local vals, own = {}, {}
 for i = 1, #DIMS do
-  vals[i] = ARGV[i + 4]
+  vals[i] = ARGV[i + 5]
   own[i] = string.byte(ARGV[2], i) == 49
 end
+local reads = ARGV[5]
 local NDW = #DW
 
 local WEIGHT, CURSFX, PREVSFX = FRAMES[3].weight, {}, {}
@@ -20,20 +24,22 @@ end
 -- last merged, then per window the current bucket's count and the previous bucket's own members.
 local HLLFMT, HLLLEN = '<dd' .. string.rep('i4', 2 * NDW), 16 + 8 * NDW
 
--- A large set (HyperLogLog mode): PFADD the member into each window's current bucket, count with
--- the same two-bucket weighting. Counting (a union of two HyperLogLogs per window) is the expensive
--- part: done at most once per REFRESH seconds and per bucket; in between, members that changed a
--- register add one to the cached counts.
-local function hll_counts(state, base, k, member, w)
+-- A large set (HyperLogLog mode): PFADD the member into each read window's current bucket (rw[wi]),
+-- count with the same two-bucket weighting (-1 for a window no rule reads). Counting (a union of two
+-- HyperLogLogs per window) is the expensive part: done at most once per REFRESH seconds and per
+-- bucket; in between, members that changed a register add one to the cached counts.
+local function hll_counts(state, base, k, member, w, rw)
   local st = state and {struct.unpack(HLLFMT, state)}
   local added = {}
   for wi = 1, NDW do added[wi] = 0 end
   if member ~= '' then
     for wi = 1, NDW do
-      added[wi] = redis.call('PFADD', base .. CURSFX[wi], member)
-      -- security (cost): windows nest, so a member that changed nothing in a shorter window's bucket
-      -- changes nothing in the longer ones (their registers are never lower): skip those PFADDs.
-      if NESTED and added[wi] == 0 then break end
+      if rw[wi] then
+        added[wi] = redis.call('PFADD', base .. CURSFX[wi], member)
+        -- security (cost): windows nest, so a member that changed nothing in a shorter window's bucket
+        -- changes nothing in the longer ones (their registers are never lower): skip those PFADDs.
+        if NESTED and added[wi] == 0 then break end
+      end
     end
   end
   local at = st and st[2]
@@ -56,38 +62,50 @@ local function hll_counts(state, base, k, member, w)
   else
     at = now
     for wi = 1, NDW do
-      local hk = base .. CURSFX[wi]
-      cur[wi] = redis.call('PFCOUNT', hk)
-      prev[wi] = math.max(0, redis.call('PFCOUNT', hk, base .. PREVSFX[wi]) - cur[wi])
-      -- a new bucket always forces this merge: its key gets its expiry here
-      redis.call('PEXPIRE', hk, TTL_MS)
+      if rw[wi] then
+        local hk = base .. CURSFX[wi]
+        cur[wi] = redis.call('PFCOUNT', hk)
+        prev[wi] = math.max(0, redis.call('PFCOUNT', hk, base .. PREVSFX[wi]) - cur[wi])
+        -- a new bucket always forces this merge: its key gets its expiry here
+        redis.call('PEXPIRE', hk, TTL_MS)
+      else
+        cur[wi], prev[wi] = 0, 0
+      end
     end
   end
   local packed = {now, at}
   local counts = {}
   for wi = 1, NDW do
     packed[2 + wi], packed[2 + NDW + wi] = cur[wi], prev[wi]
-    counts[wi] = cur[wi] + math.floor(prev[wi] * WEIGHT[wi] + 0.5)
+    counts[wi] = rw[wi] and cur[wi] + math.floor(prev[wi] * WEIGHT[wi] + 0.5) or -1
   end
   w[#w + 1] = k .. '~'; w[#w + 1] = struct.pack(HLLFMT, unpack(packed))
   return counts
 end
 
 -- Distinct sets of one entity (hash h, already read): exact member -> last seen up to CAP live
--- members per set, then HyperLogLogs. One pass over the hash for all of the entity's sets.
+-- members per set, then HyperLogLogs. One pass over the hash for all of the entity's kept sets
+-- (an unkept set's members, kept by an earlier rule pack, are deleted; its counts are false).
 local function distinct_all(d, v, h, w, del)
   local specs = DISTINCT[d]
-  local hll, live = {}, {}
+  local hll, live, kept, rws = {}, {}, {}, {}
   for k = 1, #specs do
+    local rw, at = {}, (DOFF[d] + k - 1) * NDW
+    for wi = 1, NDW do
+      rw[wi] = string.byte(reads, at + wi) == 49
+      kept[k] = kept[k] or rw[wi]
+    end
+    rws[k] = rw
     local state = h[k .. '~']
-    hll[k] = state ~= nil and #state == HLLLEN and now - struct.unpack('<d', state) < MAXW
+    hll[k] = kept[k] and state ~= nil and #state == HLLLEN and now - struct.unpack('<d', state) < MAXW
+    if state and not kept[k] then del[#del + 1] = k .. '~' end
     live[k] = {}
   end
   for f, t in pairs(h) do
     if string.byte(f, 2) == 124 then -- "<k>|<member>"
       local k = string.byte(f, 1) - 48
       local seen = tonumber(t)
-      if hll[k] == false and seen and now - seen < MAXW then
+      if hll[k] == false and kept[k] and seen and now - seen < MAXW then
         local l = live[k]
         l[#l + 1] = f
         l[#l + 1] = seen
@@ -100,7 +118,9 @@ local function distinct_all(d, v, h, w, del)
   for k, spec in ipairs(specs) do
     local member = vals[spec[2]]
     local counts
-    if not hll[k] then
+    if not kept[k] then
+      counts = false
+    elseif not hll[k] then
       local l = live[k]
       if member ~= '' then
         local f = k .. '|' .. member
@@ -112,9 +132,13 @@ local function distinct_all(d, v, h, w, del)
       if #l <= 2 * CAP then
         counts = {}
         for wi = 1, NDW do
-          local n, span = 0, DW[wi]
-          for j = 2, #l, 2 do if now - l[j] < span then n = n + 1 end end
-          counts[wi] = n
+          if rws[k][wi] then
+            local n, span = 0, DW[wi]
+            for j = 2, #l, 2 do if now - l[j] < span then n = n + 1 end end
+            counts[wi] = n
+          else
+            counts[wi] = -1
+          end
         end
       else
         -- Too many members: seed the HyperLogLogs from the exact set, then count with them.
@@ -125,17 +149,17 @@ local function distinct_all(d, v, h, w, del)
           local name = string.sub(l[j], 3)
           for wi = 1, NDW do
             local b = math.floor(l[j + 1] / DW[wi])
-            if b >= math.floor(now / DW[wi]) - 1 then
+            if rws[k][wi] and b >= math.floor(now / DW[wi]) - 1 then
               local hk = base .. wi .. ':' .. b
               redis.call('PFADD', hk, name)
               redis.call('PEXPIRE', hk, TTL_MS)
             end
           end
         end
-        counts = hll_counts(nil, base, k, '', w)
+        counts = hll_counts(nil, base, k, '', w, rws[k])
       end
     else
-      counts = hll_counts(h[k .. '~'], counter_key(d, v) .. ':x:' .. k .. ':', k, member, w)
+      counts = hll_counts(h[k .. '~'], counter_key(d, v) .. ':x:' .. k .. ':', k, member, w, rws[k])
     end
     out[k] = counts
   end
@@ -190,7 +214,7 @@ for d = 1, #DIMS do
         end
       end
       n = n + 3
-      for k = 1, nd do n = n + 1; out[n] = dcounts[k][wi] end
+      for k = 1, nd do n = n + 1; out[n] = dcounts[k] and dcounts[k][wi] or -1 end -- -1: not kept
     end
   end
 end
@@ -206,7 +230,10 @@ if acct then
 end
 
 -- The shard that counts the attempt is the account's node's (it knows whether the account is known).
-local site = site_shard(KEYS[1], ARGV[3] == '1', 1, (vals[ACCOUNT] ~= '' and not known) and 4 or nil)
+local site = {}
+if ARGV[3] ~= '0' then
+  site = site_shard(KEYS[1], ARGV[3] == '1', 1, (vals[ACCOUNT] ~= '' and not known) and 4 or nil)
+end
 
 -- The harshest active ban on any of ip/subnet/asn/account/fp.
 local fields = {}
