@@ -174,7 +174,7 @@ class Observation:
 
 @dataclass(slots=True, frozen=True)
 class AccountHistory:
-    """What a successful login teaches about an account (last N of each, 90-day expiry)."""
+    """What the confirmed successful logins teach about an account (last N of each, 90-day expiry)."""
 
     countries: tuple[str, ...] = ()
     asns: tuple[str, ...] = ()
@@ -185,6 +185,9 @@ class AccountHistory:
     last_lat: float | None = None
     last_lon: float | None = None
     last_country: str | None = None
+    # The newest success recorded as unconfirmed (shield.store.records): it makes nothing familiar until
+    # it is confirmed by time or by the app, but the account has logged in. None: there is none.
+    unconfirmed_at: float | None = None
 
 
 @dataclass(slots=True, frozen=True)
@@ -247,12 +250,16 @@ class TakeoverPolicy:
     wave_level: int = 2  # site.attack_level at which a new device from a new country is suspect; 0: never
 
 
+EvidenceClass = Literal["client", "account", "credential", "crowd"]
+
+
 @dataclass(slots=True, frozen=True)
 class RuleMeta:
     """What decide needs to know about a rule beyond its score: its tags and ban."""
 
     tags: frozenset[str] = frozenset()
     ban: BanSpec | None = None
+    evidence: EvidenceClass = "client"
 
 
 @dataclass(slots=True, frozen=True)
