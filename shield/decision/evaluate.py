@@ -20,6 +20,7 @@ from typing import Literal, Protocol
 from shield.decision.decide import decide
 from shield.decision.history import history_facts
 from shield.decision.site import site_facts
+from shield.facts.shared_address import shared_facts
 from shield.model import Action, BanScope, Decision, Facts, FactValue, Policy, Signals, Verdict
 from shield.rules.score import RuleSet
 from shield.settings.schema import ChallengeSettings, RouteSettings
@@ -78,12 +79,14 @@ def gather(
     base: Facts, signals: Signals, *, solved: bool, passed: bool, now: float,
     forced: Mapping[str, FactValue] | None = None,
 ) -> dict[str, FactValue]:
-    """Every fact of one request: `base` (identity + enrich) + counters + history + site + challenge.
+    """Every fact of one request: `base` (identity + enrich) + counters + shared addresses + history + site
+    + challenge.
 
     `forced` (explain's "facts") overrides any of them last, as if the store or GeoIP had said so.
     """
     facts = dict(base)
     facts.update(signals.counters)
+    facts.update(shared_facts(facts))
     facts.update(history_facts(signals.history, facts, now))
     facts.update(site_facts(signals.counters))
     facts["challenge.solved"] = solved
