@@ -313,3 +313,18 @@ async def test_matured_entries_are_folded_on_the_next_write(store: Store) -> Non
     assert history is not None
     assert history.devices == ("dev-b", "dev-a")
     assert history.last_success_at == pytest.approx(now + DAY + 1)
+
+
+async def test_the_apps_confirmation_teaches_the_device_at_once(store: Store) -> None:
+    now = FakeClock().now()
+    obs = attempt(device="dev-new", ip="10.20.0.9")
+    await store.record_outcome(obs, Outcome.SUCCESS, familiar=False, now=now, confirmed=False)
+    # the app's second factor passed on the next login from that device: Shield-Confirm: 1
+    await store.record_outcome(obs, Outcome.SUCCESS, familiar=False, now=now + 60, confirmed=True)
+    history = (await store.observe(obs, now + 61)).history
+    assert history is not None
+    assert history.devices == ("dev-new",)
+    assert history.subnets == ("10.20.0.0/24",)
+    matured = (await store.observe(obs, now + DAY + 1)).history
+    assert matured is not None
+    assert matured.devices == ("dev-new",)  # the older pending copy does not repeat it
