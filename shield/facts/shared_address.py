@@ -70,26 +70,39 @@ def is_shared(*, accounts: int, successes: int, failures: int, evidence: Evidenc
     )
 
 
+# Per window: (dimension, its counters' names, the plain and the carrier evidence), built once.
+_PLAN = {
+    w: tuple(
+        (dim, f"{dim}.distinct_accounts_{w}", f"{dim}.successes_{w}", f"{dim}.failures_{w}", plain, prior)
+        for dim, plain, prior in (("ip", ADDRESS, CARRIER_ADDRESS), ("subnet", SUBNET, CARRIER_SUBNET))
+    )
+    for w in SHARED_WINDOWS
+}
+
+
 def shared_facts(facts: Mapping[str, FactValue]) -> dict[str, FactValue]:
-    """ip.shared, subnet.shared and their success ratios (ip.success_ratio_24h, subnet.success_ratio_24h)."""
+    """ip.shared, subnet.shared and their success ratios (ip.success_ratio_24h, subnet.success_ratio_24h).
+
+    Reads the store's counters (ints, zero when nothing was counted): on every protected request, so lean."""
     window = next((w for w in SHARED_WINDOWS if f"ip.successes_{w}" in facts), None)
     if window is None:
         return {}
     carrier = facts.get("ip.carrier") is True
+    day = window == "24h"
     out: dict[str, FactValue] = {}
-    for dim, plain, prior in (("ip", ADDRESS, CARRIER_ADDRESS), ("subnet", SUBNET, CARRIER_SUBNET)):
-        accounts = _int(facts, f"{dim}.distinct_accounts_{window}")
-        successes = _int(facts, f"{dim}.successes_{window}")
-        failures = _int(facts, f"{dim}.failures_{window}")
-        out[f"{dim}.shared"] = is_shared(
-            accounts=accounts, successes=successes, failures=failures, evidence=prior if carrier else plain
+    for dim, accounts_name, successes_name, failures_name, plain, prior in _PLAN[window]:
+        accounts, successes, failures = (
+            facts.get(accounts_name, 0),
+            facts.get(successes_name, 0),
+            facts.get(failures_name, 0),
         )
-        ratio = success_ratio(successes, failures)
-        if ratio is not None and window == "24h":
-            out[f"{dim}.success_ratio_24h"] = ratio
+        if not isinstance(accounts, int) or not isinstance(successes, int) or not isinstance(failures, int):
+            continue
+        e = prior if carrier else plain
+        finished = successes + failures
+        out[f"{dim}.shared"] = (
+            accounts >= e.min_accounts and successes >= e.min_successes and successes >= e.min_ratio * finished
+        )
+        if day and finished:
+            out[f"{dim}.success_ratio_24h"] = successes / finished
     return out
-
-
-def _int(facts: Mapping[str, FactValue], name: str) -> int:
-    value = facts.get(name, 0)
-    return value if isinstance(value, int) and not isinstance(value, bool) else 0
