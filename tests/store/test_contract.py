@@ -328,3 +328,13 @@ async def test_the_apps_confirmation_teaches_the_device_at_once(store: Store) ->
     matured = (await store.observe(obs, now + DAY + 1)).history
     assert matured is not None
     assert matured.devices == ("dev-new",)  # the older pending copy does not repeat it
+
+
+async def test_pending_entries_are_bounded_by_the_history_size(store: Store) -> None:
+    now = FakeClock().now()
+    for i in range(5):
+        obs = attempt(device=f"dev-{i}")
+        await store.record_outcome(obs, Outcome.SUCCESS, familiar=False, now=now + i, confirmed=False)
+    history = (await store.observe(attempt(), now + DAY + 10)).history
+    assert history is not None
+    assert history.devices == ("dev-4", "dev-3", "dev-2")  # history_size=3: the newest pending ones, newest first
