@@ -177,7 +177,7 @@ class Observation:
 
 @dataclass(slots=True, frozen=True)
 class AccountHistory:
-    """What a successful login teaches about an account (last N of each, 90-day expiry)."""
+    """What the confirmed successful logins teach about an account (last N of each, 90-day expiry)."""
 
     countries: tuple[str, ...] = ()
     asns: tuple[str, ...] = ()
@@ -188,6 +188,9 @@ class AccountHistory:
     last_lat: float | None = None
     last_lon: float | None = None
     last_country: str | None = None
+    # The newest success recorded as unconfirmed (shield.store.records): it makes nothing familiar until
+    # it is confirmed by time or by the app, but the account has logged in. None: there is none.
+    unconfirmed_at: float | None = None
 
 
 @dataclass(slots=True, frozen=True)

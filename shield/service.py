@@ -133,6 +133,7 @@ def retention(settings: Settings) -> Retention:
     m = settings.memory
     return Retention(
         windows=tuple(settings.windows), history_days=m.history_days, history_size=m.history_size, max_keys=m.max_keys,
+        confirm_after=settings.history.confirm_after,
     )
 
 

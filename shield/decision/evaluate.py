@@ -21,6 +21,7 @@ from shield.decision.decide import decide
 from shield.decision.history import history_facts
 from shield.decision.site import site_facts
 from shield.decision.stopped import stopped_facts
+from shield.facts.shared_address import shared_facts
 from shield.model import DEFAULT_WINDOWS, Action, BanScope, Decision, Facts, FactValue, Policy, Signals, Verdict, Window
 from shield.rules.score import RuleSet
 from shield.settings.schema import ChallengeSettings, RouteSettings
@@ -80,7 +81,8 @@ def gather(
     forced: Mapping[str, FactValue] | None = None, failed: bool = False,
     windows: Sequence[Window] = DEFAULT_WINDOWS,
 ) -> dict[str, FactValue]:
-    """Every fact of one request: `base` (identity + enrich) + counters + history + site + challenge.
+    """Every fact of one request: `base` (identity + enrich) + counters + shared addresses + history + site
+    + challenge.
 
     `failed`: the request carried a challenge solution that did not verify (challenge.failed);
     `windows`: the counter windows, for the derived ip/device.stopped_<w> facts.
@@ -89,6 +91,7 @@ def gather(
     facts = dict(base)
     facts.update(stopped_facts(signals.counters, windows))  # first: a described request may give them as counters
     facts.update(signals.counters)
+    facts.update(shared_facts(facts))
     facts.update(history_facts(signals.history, facts, now))
     facts.update(site_facts(signals.counters))
     facts["challenge.solved"] = solved

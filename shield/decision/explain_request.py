@@ -95,9 +95,14 @@ def _history(data: Any) -> AccountHistory | None:
         return None
     if not isinstance(data, dict):
         raise DescriptionError("history must be an object")
-    tuples = {k: tuple(str(v) for v in data.get(k, ())) for k in ("countries", "asns", "devices", "fingerprints")}
+    def strings(key: str) -> tuple[str, ...]:
+        return tuple(str(v) for v in data.get(key, ()))
+
     return AccountHistory(
-        **tuples,
+        countries=strings("countries"),
+        asns=strings("asns"),
+        devices=strings("devices"),
+        fingerprints=strings("fingerprints"),
         last_success_at=data.get("last_success_at"),
         last_lat=data.get("last_lat"),
         last_lon=data.get("last_lon"),

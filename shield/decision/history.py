@@ -1,8 +1,17 @@
 """Account history facts: what a successful-login history says about this attempt.
 
-Pure: takes the stored history, the facts known so far (identity + enrich) and `now`.
+Pure: takes the stored history, the facts known so far (identity + enrich + counters) and `now`.
 An account with no history gets `account.known = false` and nothing else; a fact that
-cannot be known (no GeoIP location, no device id) is absent, never guessed.
+cannot be known (no GeoIP location) is absent, never guessed.
+
+Familiarity comes from what identifies the owner, never from what a crowd shares:
+- a device id (shield's signed cookie, recorded on every success including the login that minted it,
+  or the app's device header); a request without one is a new device;
+- the account's networks: a subnet it succeeded from, or a country and ASN it succeeded from unless the
+  ASN is a listed carrier (`ip.carrier`: one carrier ASN serves millions, attackers' homes included).
+The fingerprint (a browser build plus language, shared by thousands) only gives `account.new_fp`.
+Only confirmed successes count (shield.store.records): an unconfirmed one makes the account known,
+and nothing familiar.
 """
 
 from __future__ import annotations
@@ -20,16 +29,18 @@ MIN_ELAPSED_S = 1.0
 
 
 def history_facts(history: AccountHistory | None, facts: Mapping[str, FactValue], now: float) -> dict[str, FactValue]:
-    """account.known, new_country, new_asn, new_device, new_subnet, familiar, travel_kmh,
+    """account.known, new_country, new_asn, new_device, new_fp, new_subnet, familiar, unconfirmed, travel_kmh,
     last_success_age_s, known_countries."""
     if facts.get("account.present") is False:
         return {}
-    if history is None or history.last_success_at is None:
+    if history is None or (history.last_success_at is None and history.unconfirmed_at is None):
         return {"account.known": False, "account.familiar": False}
+    last = max(t for t in (history.last_success_at, history.unconfirmed_at) if t is not None)
     out: dict[str, FactValue] = {
         "account.known": True,
         "account.known_countries": len(history.countries),
-        "account.last_success_age_s": max(0.0, now - history.last_success_at),
+        "account.last_success_age_s": max(0.0, now - last),
+        "account.unconfirmed": history.unconfirmed_at is not None,
     }
     country = facts.get("ip.country")
     asn = facts.get("ip.asn")
@@ -39,16 +50,21 @@ def history_facts(history: AccountHistory | None, facts: Mapping[str, FactValue]
         out["account.new_country"] = not country_known
     if asn is not None:
         out["account.new_asn"] = not asn_known
+    # security: a request without a device id is a new device, not an unknown one: an attacker who
+    # drops the cookie must not dodge the rules that read account.new_device.
     device = facts.get("device.id")
-    fp = facts.get("fp.id")
     device_known = isinstance(device, str) and device in history.devices
-    fp_known = isinstance(fp, str) and fp in history.fingerprints
-    if device is not None or fp is not None:
-        out["account.new_device"] = not device_known and not fp_known
+    out["account.new_device"] = not device_known
+    fp = facts.get("fp.id")
+    if isinstance(fp, str):
+        out["account.new_fp"] = fp not in history.fingerprints
     subnet = facts.get("ip.subnet")
+    subnet_known = isinstance(subnet, str) and subnet in history.subnets
     if isinstance(subnet, str):
-        out["account.new_subnet"] = subnet not in history.subnets
-    out["account.familiar"] = device_known or (country_known and asn_known)
+        out["account.new_subnet"] = not subnet_known
+    # A listed carrier's ASN serves millions (fixed-line attackers included): knowing it proves nothing.
+    network_known = subnet_known or (country_known and asn_known and facts.get("ip.carrier") is not True)
+    out["account.familiar"] = device_known or network_known
     speed = _travel_kmh(history, facts, now)
     if speed is not None:
         out["account.travel_kmh"] = speed

@@ -92,6 +92,8 @@ def geo_facts(
         facts["ip.overseas"] = geo.country not in home_countries
     if geo.asn is not None and (hosting := lists.get("hosting_asns")) is not None:
         facts["ip.hosting"] = hosting.contains(geo.asn)
+    if geo.asn is not None and (carriers := lists.get("carrier_nat_asns")) is not None:
+        facts["ip.carrier"] = carriers.contains(geo.asn)
     for fact, list_name in (("ip.tor", "tor_exits"), ("ip.bad", "bad_cidrs"), ("ip.allowlisted", "allow_cidrs")):
         if (named := lists.get(list_name)) is not None:
             facts[fact] = named.contains(ip)

@@ -130,19 +130,48 @@ _STATIC: tuple[FactSpec, ...] = (
     FactSpec("ip.accuracy_km", "int", "Accuracy radius in km (City databases only)", "enrich"),
     FactSpec("ip.overseas", "bool", "ip.country is known and not in home_countries", "enrich"),
     FactSpec("ip.hosting", "bool", "ip.asn is in lists.hosting_asns (datacenter, cloud, VPN)", "enrich"),
+    FactSpec(
+        "ip.carrier",
+        "bool",
+        "ip.asn is in lists.carrier_nat_asns: a prior that lowers the evidence ip.shared needs, not an exemption",
+        "enrich",
+    ),
     FactSpec("ip.tor", "bool", "Client IP is in lists.tor_exits", "enrich"),
     FactSpec("ip.bad", "bool", "Client IP is in lists.bad_cidrs", "enrich"),
     FactSpec("ip.allowlisted", "bool", "Client IP is in lists.allow_cidrs", "enrich"),
     # history
-    FactSpec("account.known", "bool", "The account has logged in successfully before", "history"),
+    FactSpec(
+        "account.known",
+        "bool",
+        "The account has logged in successfully before (a success still unconfirmed included)",
+        "history",
+    ),
     FactSpec("account.new_country", "bool", "Known account, ip.country never seen on a success", "history"),
     FactSpec("account.new_asn", "bool", "Known account, ip.asn never seen on a success", "history"),
-    FactSpec("account.new_device", "bool", "Known account, device and fingerprint never seen", "history"),
-    FactSpec("account.new_subnet", "bool", "Known account, ip.subnet never seen on a success", "history"),
+    FactSpec(
+        "account.new_device",
+        "bool",
+        "Known account, and the request carries no device id (cookie or app header) seen on a confirmed success",
+        "history",
+    ),
+    FactSpec(
+        "account.new_fp",
+        "bool",
+        "Known account, fp.id never seen on a confirmed success (crowd evidence: a fingerprint is shared)",
+        "history",
+    ),
+    FactSpec("account.new_subnet", "bool", "Known account, ip.subnet never seen on a confirmed success", "history"),
     FactSpec(
         "account.familiar",
         "bool",
-        "Known account and a known device, or a known country and ASN",
+        "Known account and a known device id, or a known subnet, or a known country and ASN when the ASN is "
+        "not a listed carrier (ip.carrier); never from a fingerprint",
+        "history",
+    ),
+    FactSpec(
+        "account.unconfirmed",
+        "bool",
+        "Known account with a success recorded as unconfirmed (it teaches nothing until confirmed)",
         "history",
     ),
     FactSpec(
@@ -151,8 +180,27 @@ _STATIC: tuple[FactSpec, ...] = (
         "Speed needed to get here since the last successful login (moves under 50 km: 0)",
         "history",
     ),
-    FactSpec("account.last_success_age_s", "float", "Seconds since the last successful login", "history"),
+    FactSpec(
+        "account.last_success_age_s", "float", "Seconds since the last successful login (confirmed or not)", "history"
+    ),
     FactSpec("account.known_countries", "int", "How many countries the account succeeded from", "history"),
+    # shared addresses (shield.facts.shared_address)
+    FactSpec(
+        "ip.shared",
+        "bool",
+        "The address is a learned gateway or NAT: 20+ accounts, 20+ successes and a success ratio >= 0.5 in 24 h "
+        "(a listed carrier: 5, 5 and 0.3)",
+        "signals",
+    ),
+    FactSpec(
+        "subnet.shared",
+        "bool",
+        "The /24 (/48) is a learned gateway range: 50+ accounts, 50+ successes and a success ratio >= 0.5 in 24 h "
+        "(a listed carrier: 10, 10 and 0.3)",
+        "signals",
+    ),
+    FactSpec("ip.success_ratio_24h", "float", "Successes / finished logins from the address, last 24 h", "signals"),
+    FactSpec("subnet.success_ratio_24h", "float", "Successes / finished logins from the /24, last 24 h", "signals"),
     # site
     FactSpec("site.attack_level", "int", "0 calm, 1 elevated, 2 high, 3 under attack", "signals"),
     FactSpec("site.failure_ratio_5m", "float", "Failed / finished logins, last 5 minutes", "signals"),

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 import structlog
@@ -18,10 +18,12 @@ from aiohttp import web
 from shield.challenge import passes, pow
 from shield.challenge.carried import carried
 from shield.challenge.pages import clear_solution_cookie
+from shield.decision.confirm import app_confirmed, confirmed
 from shield.decision.evaluate import evaluate_request
 from shield.decision.outcome import classify
 from shield.decision.takeover import event_fields, suspected, takeover_risk, with_risk_tag
 from shield.facts.build import FactBuilder, RequestFacts, observation
+from shield.facts.identity.device import minted_device_id
 from shield.model import (
     Action,
     Ban,
@@ -40,6 +42,7 @@ from shield.observe.metrics import Metrics
 from shield.proxy.app import upstream_failure
 from shield.proxy.delay import Tarpit
 from shield.proxy.forwarder import Forwarder, RequestContext, StreamAborted, UpstreamError, UpstreamReply
+from shield.proxy.header_policy import SHIELD_PREFIX
 from shield.proxy.respond import banned, rate_limited, refusal, upstream_tags
 from shield.rules.pack import RulePack
 from shield.rules.reload import RuleBook
@@ -244,6 +247,8 @@ class Pipeline:
                     ctype = reply.headers.get("Content-Type")
                     outcome = classify(route.outcome, reply.status, reply.headers, reply.body, ctype)
                     self.metrics.login_outcome(route.name, outcome.value)
+                    by_app = app_confirmed(reply.headers, self.settings.history.confirm_header)
+                    _drop_shield_headers(reply)
                     answer = await self._send(request, reply, rf, state, now, delayed)
                 finally:
                     # send releases it; an exception before that must not strand the upstream
@@ -251,7 +256,14 @@ class Pipeline:
                     reply.release()
                 self.metrics.upstream_time(route.name, reply.upstream_seconds)
                 if outcome is not Outcome.UNKNOWN:
-                    self._record(h.obs, outcome, familiar=facts.get("account.familiar") is True, now=now)
+                    learn = confirmed(
+                        decision, h.pack.rules.policy, solved=state.solved, passed=state.passed,
+                        takeover=risk is not None, by_app=by_app,
+                    )
+                    self._record(
+                        _learned(h.obs, rf, outcome), outcome, familiar=facts.get("account.familiar") is True,
+                        now=now, confirmed=learn,
+                    )
         total_ms = (self.clock.monotonic() - ctx.started) * 1000
         self._observe(
             h, challenge_label, answer.status, upstream_status, outcome,
@@ -318,15 +330,17 @@ class Pipeline:
             fw = exc.forwarded
         return fw.response
 
-    def _record(self, obs: Observation, outcome: Outcome, *, familiar: bool, now: float) -> None:
+    def _record(self, obs: Observation, outcome: Outcome, *, familiar: bool, now: float, confirmed: bool) -> None:
         """Record the outcome off the request path; the task is referenced until it ends."""
-        task = asyncio.create_task(self._record_now(obs, outcome, familiar, now), name="shield.decision.outcome")
+        task = asyncio.create_task(
+            self._record_now(obs, outcome, familiar, now, confirmed), name="shield.decision.outcome"
+        )
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _record_now(self, obs: Observation, outcome: Outcome, familiar: bool, now: float) -> None:
+    async def _record_now(self, obs: Observation, outcome: Outcome, familiar: bool, now: float, learn: bool) -> None:
         try:
-            await self.store.record_outcome(obs, outcome, familiar=familiar, now=now)
+            await self.store.record_outcome(obs, outcome, familiar=familiar, now=now, confirmed=learn)
         except Exception:  # the resilient store already logs outages; this is a bug's last net
             log.exception("outcome.record_failed")
 
@@ -376,6 +390,20 @@ def _ban_value(scope: BanScope, rf: RequestFacts, facts: dict[str, FactValue]) -
     if scope == "account":
         return a.account_id
     return a.fingerprint
+
+
+def _learned(obs: Observation, rf: RequestFacts, outcome: Outcome) -> Observation:
+    """The observation a success teaches the history: with the device cookie this answer sets, so the
+    browser's next login (carrying it) is a known device."""
+    if outcome is Outcome.SUCCESS and rf.new_device_cookie is not None:
+        return replace(obs, device=minted_device_id(rf.new_device_cookie))
+    return obs
+
+
+def _drop_shield_headers(reply: UpstreamReply) -> None:
+    """The app's Shield-* answer headers (its login confirmation) are for shield, not for the client."""
+    for name in [n for n in reply.headers if n.lower().startswith(SHIELD_PREFIX)]:
+        reply.headers.popall(name, None)
 
 
 def _device_cookie(settings: Settings, value: str) -> str:

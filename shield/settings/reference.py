@@ -140,6 +140,14 @@ MEANINGS: dict[str, str] = {
     ),
     "memory.history_days": "memory:// store: days of login history kept",
     "memory.history_size": "memory:// store: entries of history per account",
+    "history.confirm_after": (
+        "Seconds after which an unconfirmed success (one with crowd or credential evidence, or after a "
+        "challenge) counts as the owner's, if no failed login on the account came in between"
+    ),
+    "history.confirm_header": (
+        "Response header the app sets to 1 on a login it confirmed (its own second factor): the success is "
+        "learned at once; removed before the answer reaches the client"
+    ),
     "windows": "Counter windows (Ns, Nm, Nh, Nd)",
     "reload_rules": "Watch the rule pack and reload on change",
     "shutdown_grace": "Seconds in-flight requests may finish after SIGTERM",

@@ -203,6 +203,20 @@ class MemoryStoreSettings:
 
 
 @dataclass(slots=True, frozen=True)
+class HistorySettings:
+    """How an account's history learns (shield.decision.confirm, shield.store.records)."""
+
+    # A success that came with crowd or credential evidence, or after a challenge, teaches nothing until
+    # it is this old without a failed login on the account. A day: the owner who was not the one logging
+    # in usually notices (a notification, a failed login of their own) within hours, and a real user's
+    # new device is learned by their next day's login.
+    confirm_after: float = 86400.0
+    # The app confirms a login (its own second factor passed) by answering it with this header set to 1;
+    # shield removes the header before the answer reaches the client.
+    confirm_header: str = "Shield-Confirm"
+
+
+@dataclass(slots=True, frozen=True)
 class Settings:
     listen: str = "127.0.0.1:8000"
     upstream: str = "http://127.0.0.1:8080"
@@ -227,6 +241,7 @@ class Settings:
     challenge: ChallengeSettings = field(default_factory=ChallengeSettings)
     delay: DelaySettings = field(default_factory=DelaySettings)
     memory: MemoryStoreSettings = field(default_factory=MemoryStoreSettings)
+    history: HistorySettings = field(default_factory=HistorySettings)
     windows: tuple[Window, ...] = DEFAULT_WINDOWS
     reload_rules: bool = True  # watch rules/ and reload on change
     shutdown_grace: float = 10.0  # seconds in-flight requests may finish after SIGTERM

@@ -24,6 +24,9 @@ class Retention:
     windows: tuple[Window, ...] = DEFAULT_WINDOWS
     history_days: int = 90
     history_size: int = 10  # the last N countries, networks, devices, ... of an account
+    # An unconfirmed success (shield.decision.confirm) counts as confirmed after this long without a
+    # contrary signal (a failed login on the account); see shield.store.records.
+    confirm_after: float = 86400.0
     max_keys: int = 1_000_000  # the memory store's bound (Redis has its own maxmemory policy)
     # The counter names the rules read (None: all). The Redis store keeps and counts only the distinct
     # sets named here (and always ip/subnet distinct_accounts, inputs of derived facts); the counters
@@ -41,9 +44,13 @@ class Store(Protocol):
         matching any of ip/subnet/asn/account/fp. One round trip."""
         ...
 
-    async def record_outcome(self, obs: Observation, outcome: Outcome, *, familiar: bool, now: float) -> None:
+    async def record_outcome(
+        self, obs: Observation, outcome: Outcome, *, familiar: bool, now: float, confirmed: bool = True
+    ) -> None:
         """Record a login's outcome: failures/successes per dimension, the familiar/unfamiliar
-        failure split for the account, and on success the account history."""
+        failure split for the account, and on success the account history (`confirmed=False`: as
+        unconfirmed, making nothing familiar until confirmed). A failure forgets the account's
+        unconfirmed successes (a contrary signal)."""
         ...
 
     async def add_ban(

@@ -21,7 +21,7 @@ from shield.model import BAN_SCOPES, AccountHistory, Ban, BanScope, Observation,
 from shield.store.base import Retention
 from shield.store.keyspace import Keyspace
 from shield.store.layout import ACCOUNT_MEASURES, MEASURES, SITE, SITE_MEASURES, Plan
-from shield.store.records import escalated_ttl, harshest, history_from_record, updated_record
+from shield.store.records import contradicted, escalated_ttl, harshest, history_from_record, updated_record
 from shield.store.sampled import SMALL, SampledSet
 from shield.store.sliding import FF, FU, MEASURE_INDEX, A, F, S, U, roll, weights
 
@@ -87,6 +87,7 @@ class MemoryStore:
         self._plan = Plan.build(retention.windows)
         self._history_days = retention.history_days
         self._history_size = retention.history_size
+        self._confirm_after = retention.confirm_after
         self._bans: dict[tuple[BanScope, str], Ban] = {}
         self._offenses: dict[tuple[BanScope, str], tuple[int, float, float]] = {}
         self._zero = dict.fromkeys(self._plan.names, 0)
@@ -149,7 +150,9 @@ class MemoryStore:
         ban = self._find(_ban_keys(obs), now)
         return Signals(counters=counters, history=history, ban=ban)
 
-    async def record_outcome(self, obs: Observation, outcome: Outcome, *, familiar: bool, now: float) -> None:
+    async def record_outcome(
+        self, obs: Observation, outcome: Outcome, *, familiar: bool, now: float, confirmed: bool = True
+    ) -> None:
         if outcome is Outcome.UNKNOWN:
             return
         index = S if outcome is Outcome.SUCCESS else F
@@ -160,9 +163,8 @@ class MemoryStore:
             extra = (FF if familiar else FU) if dim == "account" and index == F else -1
             self._outcome(dim, value, index, extra, now)
         self._outcome(SITE, "", index, -1, now)
-        if outcome is Outcome.SUCCESS and obs.account is not None:
-            entry = self._touch("h", obs.account, now, self._history_days * 86400.0, dict, hits=1)
-            entry.value = updated_record(entry.value, obs, now, days=self._history_days, size=self._history_size)
+        if obs.account is not None:
+            self._learn(obs, outcome, now, confirmed)
 
     async def add_ban(
         self,
@@ -357,7 +359,25 @@ class MemoryStore:
         entry = self._keys.get("h", account)
         if not isinstance(entry, _Entry) or entry.expires <= now:
             return None
-        return history_from_record(entry.value, now, self._history_days)
+        return history_from_record(
+            entry.value, now, self._history_days, confirm_after=self._confirm_after, size=self._history_size
+        )
+
+    def _learn(self, obs: Observation, outcome: Outcome, now: float, confirmed: bool) -> None:
+        """A success updates the account's history; a failure forgets its unconfirmed successes."""
+        account = cast(str, obs.account)
+        days, size, after = self._history_days, self._history_size, self._confirm_after
+        if outcome is Outcome.SUCCESS:
+            entry = self._touch("h", account, now, days * 86400.0, dict, hits=1)
+            entry.value = updated_record(
+                entry.value, obs, now, days=days, size=size, confirmed=confirmed, confirm_after=after
+            )
+            return
+        found = self._keys.get("h", account)
+        if isinstance(found, _Entry) and found.expires > now:
+            forgot = contradicted(found.value, now, days=days, size=size, confirm_after=after)
+            if forgot is not None:
+                found.value = forgot
 
     # -- the LRU -------------------------------------------------------------------------------
 

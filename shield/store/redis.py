@@ -10,7 +10,7 @@ share its slot:
                                             distinct set k, up to 64), "<k>~" a large set's HLL state;
                                             only the distinct sets kept (Retention.reads, `follow`)
   {shield:<dim>:<value>}:x:<k>:<i>:<b> HLL  set k's members in window i's bucket b (large sets only)
-  {shield:account:<account>}:h        JSON  the account history (shield.store.records)
+  {shield:account:<account>}:h        JSON  the account history, confirmed and pending (shield.store.records)
   {shield:site:<k>}                   hash  one site shard: the site windows' counters (a, f, s, u);
                                             one shard per Cluster master, shard 0 on a single server
   {shield}:bans / {shield}:offenses   hash  "<scope>:<value>" -> ban JSON / "count|last|kept"
@@ -73,8 +73,8 @@ RedisClient = Redis | RedisCluster
 # Distinct sets kept whatever the rules read: derived facts (ip.shared, ...) are computed from the
 # ip and subnet ones, the takeover policy (shield.decision.takeover) reads account.distinct_ips.
 ALWAYS_DISTINCT = frozenset({("ip", "distinct_accounts"), ("subnet", "distinct_accounts"), ("account", "distinct_ips")})
-# One outcome waiting for its batch: now, measure, familiar, the dimension values, lat, lon.
-_PendingOutcome = tuple[str, str, str, Sequence[str], str, str]
+# One outcome waiting for its batch: now, measure, familiar, the dimension values, lat, lon, confirmed, ripe.
+_PendingOutcome = tuple[str, str, str, Sequence[str], str, str, str, str]
 
 
 class RedisStore:
@@ -95,6 +95,8 @@ class RedisStore:
         self._client = client
         self._plan = Plan.build(retention.windows)
         self._days = retention.history_days
+        self._history_size = retention.history_size
+        self._confirm_after = retention.confirm_after
         self._p = "{" + prefix + "}:"
         self._tag = prefix + ":"
         self._bans_key = self._p + "bans"
@@ -171,29 +173,41 @@ class RedisStore:
         else:
             counters = dict(zip(self._names, counts, strict=True))
         counters.update(self._site_estimates(self._site_sum(now), now))
-        history = history_from_record(orjson.loads(hist_raw), now, self._days) if hist_raw else None
+        history = (
+            history_from_record(
+                orjson.loads(hist_raw), now, self._days, confirm_after=self._confirm_after, size=self._history_size
+            )
+            if hist_raw
+            else None
+        )
         return Signals(
             counters=counters,
             history=history,
             ban=max(bans, key=lambda b: b.expires_at) if bans else None,
         )
 
-    async def record_outcome(self, obs: Observation, outcome: Outcome, *, familiar: bool, now: float) -> None:
+    async def record_outcome(
+        self, obs: Observation, outcome: Outcome, *, familiar: bool, now: float, confirmed: bool = True
+    ) -> None:
         if outcome is Outcome.UNKNOWN:
             return
         measure = "s" if outcome is Outcome.SUCCESS else "f"
         located = obs.lat is not None and obs.lon is not None
         lat, lon = (repr(obs.lat), repr(obs.lon)) if located else ("", "")
+        # The history's part: whether a success is confirmed, and before when a pending one has matured.
+        learn = ("1" if confirmed else "0", repr(now - self._confirm_after))
         # Off the request path: outcomes arriving while a batch is in flight share the next one.
-        await self._outcomes.submit((repr(now), measure, "1" if familiar else "0", _values(obs), lat, lon))
+        await self._outcomes.submit((repr(now), measure, "1" if familiar else "0", _values(obs), lat, lon, *learn))
 
     async def _flush_outcomes(self, batch: list[_PendingOutcome]) -> None:
         """A batch of outcomes: one call per master, each carrying the outcomes it holds entities of."""
         per_master: dict[str, tuple[Group, list[str]]] = {}
-        for now, measure, familiar, values, lat, lon in batch:
+        for now, measure, familiar, values, lat, lon, confirmed, ripe in batch:
             for g in await self._groups(values, bans=False):
                 entry = per_master.setdefault(g.shard, (g, []))
-                entry[1].extend((now, measure, familiar, g.owned, "1" if g.site else "0", *values, lat, lon))
+                entry[1].extend(
+                    (now, measure, familiar, g.owned, "1" if g.site else "0", *values, lat, lon, confirmed, ripe)
+                )
         await self._per_master("outcome", [g for g, _ in per_master.values()], lambda g: per_master[g.shard][1])
 
     async def add_ban(

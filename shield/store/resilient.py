@@ -63,8 +63,12 @@ class ResilientStore:
     async def observe(self, obs: Observation, now: float) -> Signals:
         return await self._call("observe", lambda s: s.observe(obs, now))
 
-    async def record_outcome(self, obs: Observation, outcome: Outcome, *, familiar: bool, now: float) -> None:
-        await self._call("record_outcome", lambda s: s.record_outcome(obs, outcome, familiar=familiar, now=now))
+    async def record_outcome(
+        self, obs: Observation, outcome: Outcome, *, familiar: bool, now: float, confirmed: bool = True
+    ) -> None:
+        await self._call(
+            "record_outcome", lambda s: s.record_outcome(obs, outcome, familiar=familiar, now=now, confirmed=confirmed)
+        )
 
     async def add_ban(
         self,

@@ -61,7 +61,7 @@ def req(**facts: FactValue) -> dict[str, FactValue]:
         ),
         (
             req(**{"ip.country": "JP", "ip.asn": 64500, "fp.id": "fp-home"}),
-            {"account.new_asn": True, "account.new_device": False, "account.familiar": False},
+            {"account.new_asn": True, "account.new_device": True, "account.new_fp": False, "account.familiar": False},
         ),
     ],
     ids=[
@@ -69,7 +69,7 @@ def req(**facts: FactValue) -> dict[str, FactValue]:
         "attacker_abroad",
         "new_phone_at_home",
         "travelling_with_own_phone",
-        "known_browser_on_mobile_network",
+        "known_fingerprint_without_device_id_is_a_new_device",
     ],
 )
 def test_known_account_novelty_and_familiarity(facts: dict[str, FactValue], expected: dict[str, FactValue]) -> None:
@@ -102,8 +102,46 @@ def test_no_account_in_the_request_gives_no_history_facts() -> None:
 
 def test_facts_that_cannot_be_known_are_absent() -> None:
     got = history_facts(HOME, req(), NOW)
-    for absent in ("account.new_country", "account.new_asn", "account.new_device", "account.travel_kmh"):
+    for absent in ("account.new_country", "account.new_asn", "account.new_fp", "account.travel_kmh"):
         assert absent not in got
+
+
+def test_a_request_without_a_device_id_is_a_new_device() -> None:
+    # security: dropping the cookie must not make the stepup rules' account.new_device absent (false)
+    assert history_facts(HOME, req(), NOW)["account.new_device"] is True
+
+
+def test_a_shared_fingerprint_never_makes_an_attacker_familiar() -> None:
+    got = history_facts(HOME, req(**{"fp.id": "fp-home", "device.id": "c:attacker", "ip.subnet": "10.99.0.0/24"}), NOW)
+    assert got["account.new_fp"] is False
+    assert got["account.new_device"] is True
+    assert got["account.familiar"] is False
+
+
+@pytest.mark.parametrize(
+    ("facts", "familiar"),
+    [
+        ({"ip.subnet": "10.10.1.0/24", "ip.country": "JP", "ip.asn": 64999}, True),
+        ({"ip.subnet": "10.77.0.0/24", "ip.country": "JP", "ip.asn": 64510}, True),
+        ({"ip.subnet": "10.77.0.0/24", "ip.country": "JP", "ip.asn": 64510, "ip.carrier": True}, False),
+        ({"ip.subnet": "10.10.1.0/24", "ip.country": "JP", "ip.asn": 64510, "ip.carrier": True}, True),
+    ],
+    ids=["known_subnet", "known_country_and_asn", "known_carrier_asn_elsewhere", "known_subnet_on_a_carrier"],
+)
+def test_familiar_networks_are_subnets_and_asns_that_are_not_carriers(
+    facts: dict[str, FactValue], familiar: bool
+) -> None:
+    assert history_facts(HOME, req(**facts), NOW)["account.familiar"] is familiar
+
+
+def test_an_account_with_only_unconfirmed_successes_is_known_and_nothing_is_familiar() -> None:
+    history = AccountHistory(unconfirmed_at=NOW - 60)
+    got = history_facts(history, req(**{"device.id": "dev-x", "ip.subnet": "10.1.0.0/24", "ip.country": "JP"}), NOW)
+    assert got["account.known"] is True
+    assert got["account.unconfirmed"] is True
+    assert got["account.last_success_age_s"] == 60
+    assert (got["account.new_device"], got["account.new_subnet"], got["account.new_country"]) == (True, True, True)
+    assert got["account.familiar"] is False
 
 
 @pytest.mark.parametrize(

@@ -242,3 +242,99 @@ async def test_large_distinct_counts_slide_out_of_short_windows(store: Store) ->
     later = (await store.observe(attempt(ip="10.30.2.1", account="late"), now + 120)).counters
     assert later["password.distinct_accounts_1m"] == 1
     assert abs(later["password.distinct_accounts_10m"] - 101) <= 3
+
+
+# -- unconfirmed successes (shield.store.records; confirm_after is the Retention default, 24 h) -------------
+
+
+async def test_unconfirmed_success_makes_the_account_known_but_nothing_familiar(store: Store) -> None:
+    now = FakeClock().now()
+    obs = attempt(device="dev-attacker")
+    await store.record_outcome(obs, Outcome.SUCCESS, familiar=False, now=now, confirmed=False)
+    history = (await store.observe(attempt(device="dev-attacker"), now + 60)).history
+    assert history is not None
+    assert history.unconfirmed_at == pytest.approx(now)
+    assert history.last_success_at is None
+    assert (history.devices, history.fingerprints, history.subnets, history.asns, history.countries) == (
+        (), (), (), (), (),
+    )
+
+
+async def test_unconfirmed_success_is_confirmed_after_a_quiet_day(store: Store) -> None:
+    now = FakeClock().now()
+    await store.record_outcome(attempt(device="dev-new"), Outcome.SUCCESS, familiar=False, now=now, confirmed=False)
+    history = (await store.observe(attempt(), now + DAY + 1)).history
+    assert history is not None
+    assert history.devices == ("dev-new",)
+    assert history.last_success_at == pytest.approx(now)
+    assert history.unconfirmed_at is None
+
+
+async def test_a_failed_login_forgets_unconfirmed_successes(store: Store) -> None:
+    now = FakeClock().now()
+    await store.record_outcome(attempt(device="dev-home"), Outcome.SUCCESS, familiar=True, now=now)
+    await store.record_outcome(attempt(device="dev-x"), Outcome.SUCCESS, familiar=False, now=now + 10, confirmed=False)
+    # the owner, whose password the attacker changed, fails from home: a contrary signal
+    await store.record_outcome(attempt(device="dev-home"), Outcome.FAILURE, familiar=True, now=now + 3600)
+    history = (await store.observe(attempt(), now + 2 * DAY)).history
+    assert history is not None
+    assert history.devices == ("dev-home",)
+    assert history.unconfirmed_at is None
+
+
+async def test_a_failure_after_confirmation_keeps_what_was_confirmed(store: Store) -> None:
+    now = FakeClock().now()
+    await store.record_outcome(attempt(device="dev-new"), Outcome.SUCCESS, familiar=False, now=now, confirmed=False)
+    await store.record_outcome(attempt(device="dev-new"), Outcome.FAILURE, familiar=True, now=now + DAY + 5)
+    history = (await store.observe(attempt(), now + DAY + 10)).history
+    assert history is not None
+    assert history.devices == ("dev-new",)
+
+
+async def test_a_confirmed_success_keeps_pending_entries_pending(store: Store) -> None:
+    now = FakeClock().now()
+    await store.record_outcome(attempt(device="dev-x"), Outcome.SUCCESS, familiar=False, now=now, confirmed=False)
+    await store.record_outcome(attempt(device="dev-home"), Outcome.SUCCESS, familiar=True, now=now + 60)
+    soon = (await store.observe(attempt(), now + 120)).history
+    assert soon is not None
+    assert soon.devices == ("dev-home",)
+    assert soon.unconfirmed_at == pytest.approx(now)
+    later = (await store.observe(attempt(), now + DAY + 1)).history
+    assert later is not None
+    assert later.devices == ("dev-home", "dev-x")  # ordered by when each was seen: dev-x at now, dev-home at now+60
+
+
+async def test_matured_entries_are_folded_on_the_next_write(store: Store) -> None:
+    now = FakeClock().now()
+    await store.record_outcome(attempt(device="dev-a"), Outcome.SUCCESS, familiar=False, now=now, confirmed=False)
+    await store.record_outcome(attempt(device="dev-b"), Outcome.SUCCESS, familiar=True, now=now + DAY + 1)
+    await store.record_outcome(attempt(device="dev-b"), Outcome.FAILURE, familiar=True, now=now + DAY + 2)
+    history = (await store.observe(attempt(), now + DAY + 3)).history
+    assert history is not None
+    assert history.devices == ("dev-b", "dev-a")
+    assert history.last_success_at == pytest.approx(now + DAY + 1)
+
+
+async def test_the_apps_confirmation_teaches_the_device_at_once(store: Store) -> None:
+    now = FakeClock().now()
+    obs = attempt(device="dev-new", ip="10.20.0.9")
+    await store.record_outcome(obs, Outcome.SUCCESS, familiar=False, now=now, confirmed=False)
+    # the app's second factor passed on the next login from that device: Shield-Confirm: 1
+    await store.record_outcome(obs, Outcome.SUCCESS, familiar=False, now=now + 60, confirmed=True)
+    history = (await store.observe(obs, now + 61)).history
+    assert history is not None
+    assert history.devices == ("dev-new",)
+    assert history.subnets == ("10.20.0.0/24",)
+    matured = (await store.observe(obs, now + DAY + 1)).history
+    assert matured is not None
+    assert matured.devices == ("dev-new",)  # the older pending copy does not repeat it
+
+
+async def test_pending_entries_are_bounded_by_the_history_size(store: Store) -> None:
+    now = FakeClock().now()
+    for i in range(5):
+        obs = attempt(device=f"dev-{i}")
+        await store.record_outcome(obs, Outcome.SUCCESS, familiar=False, now=now + i, confirmed=False)
+    history = (await store.observe(attempt(), now + DAY + 10)).history
+    assert history is not None
+    assert history.devices == ("dev-4", "dev-3", "dev-2")  # history_size=3: the newest pending ones, newest first

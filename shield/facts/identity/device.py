@@ -55,3 +55,8 @@ def read_device(headers: Mapping[str, str], *, device_header: str | None, cookie
 def mint_device_cookie(keyer: Keyer, token: str | None = None) -> str:
     """A new signed cookie value for a browser without one (the caller sets it on the response)."""
     return keyer.sign(token if token is not None else secrets.token_urlsafe(16))
+
+
+def minted_device_id(cookie: str) -> str:
+    """The device id a cookie made by `mint_device_cookie` carries (what `read_device` will read back)."""
+    return f"c:{cookie.rpartition('.')[0]}"

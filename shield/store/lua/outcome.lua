@@ -1,8 +1,66 @@
 -- Login outcomes on one node, a batch of them in one call. KEYS[1]: this node's site shard.
 -- ARGV: per outcome STRIDE values: now, measure ('s' or 'f'), familiar ('1' or '0'), owned (one
 -- '1'/'0' per dimension), site ('1': count it in the shard), the DIMS values, lat, lon ('' when
--- unknown). Returns how many outcomes were recorded.
-local STRIDE = 7 + #DIMS
+-- unknown), confirmed ('1': a confirmed success, '0': an unconfirmed one), ripe (pending successes at
+-- or before this time count as confirmed). Returns how many outcomes were recorded.
+local STRIDE = 9 + #DIMS
+
+local function num(v) return type(v) == 'number' end
+
+-- The confirmed list `kind` of rec after learning value v seen at t (newest first, at most HSIZE).
+local function learn_value(rec, kind, v, t, horizon)
+  local kept = {}
+  if type(rec[kind]) == 'table' then
+    for _, x in ipairs(rec[kind]) do if x[2] > horizon then kept[#kept + 1] = x end end
+  end
+  if type(v) == 'string' then
+    local older = nil
+    for _, x in ipairs(kept) do if x[1] == v then older = x end end
+    if not older or older[2] < t then
+      local again = {}
+      for _, x in ipairs(kept) do if x[1] ~= v then again[#again + 1] = x end end
+      again[#again + 1] = {v, t}
+      table.sort(again, function(x, y) return x[2] > y[2] end)
+      kept = again
+    end
+  end
+  local cut = {}
+  for i = 1, math.min(#kept, HSIZE) do cut[i] = kept[i] end
+  rec[kind] = cut
+end
+
+-- rec with every pending success at or before `ripe` made confirmed (shield.store.records.settled).
+local function settle(rec, horizon, ripe)
+  local pending, matured = {}, {}
+  if type(rec.p) == 'table' then
+    for _, e in ipairs(rec.p) do
+      if type(e) == 'table' and num(e.t) and e.t > horizon then
+        if e.t <= ripe then matured[#matured + 1] = e else pending[#pending + 1] = e end
+      end
+    end
+  end
+  table.sort(matured, function(x, y) return x.t < y.t end)
+  for _, e in ipairs(matured) do
+    for _, spec in ipairs(HISTORY) do learn_value(rec, spec[1], e[spec[1]], e.t, horizon) end
+    if not num(rec.t) or e.t >= rec.t then
+      rec.t = e.t
+      if e.lat ~= nil then rec.lat = e.lat end
+      if e.lon ~= nil then rec.lon = e.lon end
+      if e.cc ~= nil then rec.cc = e.cc end
+    end
+  end
+  rec.p = pending
+  return rec
+end
+
+local function has_pending(rec, horizon)
+  if type(rec.p) ~= 'table' then return false end
+  for _, e in ipairs(rec.p) do
+    if type(e) == 'table' and num(e.t) and e.t > horizon then return true end
+  end
+  return false
+end
+
 local function one(o)
   local now = NOW
   local m, familiar = ARGV[o + 2], ARGV[o + 3] == '1'
@@ -12,6 +70,7 @@ local function one(o)
     own[i] = string.byte(ARGV[o + 4], i) == 49
   end
   local lat, lon = ARGV[o + #DIMS + 6], ARGV[o + #DIMS + 7]
+  local confirmed, ripe = ARGV[o + #DIMS + 8] == '1', tonumber(ARGV[o + #DIMS + 9])
 
   for d = 1, #DIMS do
     if vals[d] ~= '' and own[d] then
@@ -22,31 +81,59 @@ local function one(o)
   end
   if ARGV[o + 5] == '1' then bump(KEYS[1], SITE_FRAME, MI[m]) end
 
-  if m ~= 's' or vals[ACCOUNT] == '' or not own[ACCOUNT] then return end
-  -- Success: update the account history (same shape as shield.store.records.updated_record).
+  if vals[ACCOUNT] == '' or not own[ACCOUNT] then return end
+  -- The account history (same shape as shield.store.records).
   local hkey = counter_key(ACCOUNT, vals[ACCOUNT]) .. ':h'
   local raw = redis.call('GET', hkey)
+  if m ~= 's' and not raw then return end
   local rec = {}
   if raw then
     local ok, decoded = pcall(cjson.decode, raw)
     if ok and type(decoded) == 'table' then rec = decoded end
   end
   local horizon = now - HDAYS * 86400
-  local new = {t = now}
-  for _, spec in ipairs(HISTORY) do
-    local kind, v = spec[1], vals[spec[2]]
-    local kept = {}
-    if v ~= '' then kept[1] = {v, now} end
-    if type(rec[kind]) == 'table' then
-      for _, e in ipairs(rec[kind]) do
-        if #kept >= HSIZE then break end
-        if e[2] > horizon and e[1] ~= v then kept[#kept + 1] = e end
-      end
-    end
-    new[kind] = kept
+  if m ~= 's' then
+    -- A failed login is a contrary signal: the unconfirmed successes are forgotten (records.contradicted).
+    if not has_pending(rec, horizon) then return end
+    rec = settle(rec, horizon, ripe)
+    rec.p = {}
+    redis.call('SET', hkey, cjson.encode(rec), 'KEEPTTL')
+    return
   end
-  if lat ~= '' and lon ~= '' then new.lat, new.lon = tonumber(lat), tonumber(lon) end
-  if vals[COUNTRY] ~= '' then new.cc = vals[COUNTRY] end
+  rec = settle(rec, horizon, ripe)
+  local new
+  if not confirmed then
+    local e = {t = now}
+    for _, spec in ipairs(HISTORY) do
+      local v = vals[spec[2]]
+      if v ~= '' then e[spec[1]] = v end
+    end
+    if lat ~= '' and lon ~= '' then e.lat, e.lon = tonumber(lat), tonumber(lon) end
+    if vals[COUNTRY] ~= '' then e.cc = vals[COUNTRY] end
+    local p = {e}
+    for _, x in ipairs(rec.p) do
+      if #p >= HSIZE then break end
+      p[#p + 1] = x
+    end
+    rec.p = p
+    new = rec
+  else
+    new = {t = now, p = rec.p}
+    for _, spec in ipairs(HISTORY) do
+      local kind, v = spec[1], vals[spec[2]]
+      local kept = {}
+      if v ~= '' then kept[1] = {v, now} end
+      if type(rec[kind]) == 'table' then
+        for _, e in ipairs(rec[kind]) do
+          if #kept >= HSIZE then break end
+          if e[2] > horizon and e[1] ~= v then kept[#kept + 1] = e end
+        end
+      end
+      new[kind] = kept
+    end
+    if lat ~= '' and lon ~= '' then new.lat, new.lon = tonumber(lat), tonumber(lon) end
+    if vals[COUNTRY] ~= '' then new.cc = vals[COUNTRY] end
+  end
   redis.call('SET', hkey, cjson.encode(new), 'PX', HDAYS * 86400000)
   return
 end
