@@ -170,6 +170,21 @@ class RequestLines:
         out.flush()
         return True
 
+    @classmethod
+    def write_event(cls, event: str, fields: dict[str, Any]) -> bool:
+        """Any info line (the `decision` line, ~10% of a worker's CPU through structlog): the same
+        redaction as `redaction_processor`, then the same event, level and `ts` keys in the same
+        order as structlog's pipeline. False when the fast path is off (then use structlog)."""
+        out = cls.stream
+        if out is None:
+            return False
+        redaction_processor(None, "info", fields)
+        fields["event"], fields["level"] = event, "info"
+        fields["ts"] = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+        out.write(_orjson_dumps(fields) + b"\n")
+        out.flush()
+        return True
+
 
 def configure_logging(settings: LogSettings, *, stream: TextIO | None = None) -> None:
     """Configure structlog for this process. `stream` defaults to stdout."""

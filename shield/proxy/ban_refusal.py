@@ -26,7 +26,7 @@ from shield.observe.decision_log import Timings, ban_refusal_fields, refused_req
 from shield.observe.fact_record import FactScope, ban_record
 from shield.observe.metrics import Metrics
 from shield.proxy.forwarder import RequestContext
-from shield.proxy.respond import banned
+from shield.proxy.respond import Canned, banned
 from shield.rules.reload import RuleBook
 from shield.settings.schema import RouteSettings
 from shield.store.bancache import BanCache
@@ -95,4 +95,10 @@ class BanRefusals:
         if (record := ban_record(scope=self._facts_scope, ban_scope=ban.scope)) is not None:
             fields["facts"] = record  # replay keeps a ban refusal a ban, whatever the candidate rules say
         self._lines.write(ban, fields, now)
-        return banned(ctx.request_id)
+        answer = banned(ctx.request_id)
+        if request.body_exists and not request.content.is_eof() and isinstance(answer, Canned):
+            # security: the body is never read, and not drained either: aiohttp's lingering close would
+            # read a banned client's huge or slow body for up to 10 s (a socket and a worker's time).
+            # The client may see a reset instead of its 403 when more of its body arrives after the close.
+            answer.hang_up()
+        return answer

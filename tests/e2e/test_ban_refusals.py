@@ -158,3 +158,57 @@ async def test_every_refusal_answers_a_request_id_that_is_on_a_log_line(make_sta
     for resp, body in zip(answers, bodies, strict=True):
         assert body["request_id"] not in ("", "-")
         assert body["request_id"] in logged, (resp.status, body)
+
+
+async def _raw_exchange(stack: Any, head: bytes) -> tuple[bytes, bool]:
+    """Send a head (and a few body bytes of a huge body) from the banned address; the answer, and
+    whether shield closed the connection within 2 s without waiting for the rest of the body."""
+    host, port = stack.url.removeprefix("http://").rsplit(":", 1)
+    reader, writer = await asyncio.open_connection(host, int(port))
+    try:
+        writer.write(head + b'{"username": "alice", "pass')
+        await writer.drain()
+        answer = await asyncio.wait_for(reader.readuntil(b'"}'), 2)
+        try:
+            closed = await asyncio.wait_for(reader.read(1), 2) == b""
+        except TimeoutError:
+            closed = False
+        return answer, closed
+    finally:
+        writer.close()
+
+
+async def test_a_banned_client_is_refused_before_its_huge_body_is_read_and_not_lingered_on(
+    make_stack: Any,
+) -> None:
+    stack = await banned_stack(make_stack)
+    head = (
+        f"POST /api/login HTTP/1.1\r\nHost: shield\r\nX-Forwarded-For: {ATTACKER}\r\n"
+        "Content-Type: application/json\r\nContent-Length: 50000000\r\n\r\n"
+    ).encode()
+    answer, closed = await _raw_exchange(stack, head)
+    assert answer.startswith(b"HTTP/1.1 403 Forbidden\r\n")
+    assert b"\r\nShield-Mitigated: ban\r\n" in answer
+    assert b"\r\nConnection: close\r\n" in answer
+    # security: shield neither reads the 50 MB nor holds the socket for aiohttp's lingering read of it
+    assert closed
+
+
+async def test_a_banned_client_whose_body_arrived_keeps_its_connection(make_stack: Any) -> None:
+    stack = await banned_stack(make_stack)
+    host, port = stack.url.removeprefix("http://").rsplit(":", 1)
+    body = b'{"username": "alice", "password": "x"}'
+    head = (
+        f"POST /api/login HTTP/1.1\r\nHost: shield\r\nX-Forwarded-For: {ATTACKER}\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+    ).encode()
+    reader, writer = await asyncio.open_connection(host, int(port))
+    try:
+        for _ in range(2):  # the same keep-alive connection answers twice
+            writer.write(head + body)
+            await writer.drain()
+            answer = await asyncio.wait_for(reader.readuntil(b'"}'), 2)
+            assert answer.startswith(b"HTTP/1.1 403 Forbidden\r\n")
+            assert b"Connection: close" not in answer
+    finally:
+        writer.close()
