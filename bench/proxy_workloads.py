@@ -32,12 +32,12 @@ import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.request import Request, urlopen
 
-from proxy import SHIELD, bare_proxy, free_port, process  # bench/proxy.py
+from proxy import SHIELD, bare_proxy, cpu_seconds, free_port, process  # bench/proxy.py
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO = ROOT / "shield" / "sim" / "data"
@@ -84,6 +84,8 @@ class Workload:
     path: str
     lua: str | None
     admin: int | None = None  # the target's admin port, to read its decisions
+    pids: list[int] = field(default_factory=list)  # the target's processes (their CPU per request)
+    extra_pids: list[int] = field(default_factory=list)  # and its Redis
 
 
 def nginx_origin(port: int, tmp: Path) -> Any:
@@ -112,7 +114,7 @@ http {{
 
 
 @contextmanager
-def redis_server(port: int, tmp: Path) -> Iterator[str]:
+def redis_server(port: int, tmp: Path) -> Iterator[tuple[str, list[int]]]:
     cmd = [
         shutil.which("redis-server") or "redis-server",
         "--port",
@@ -124,8 +126,8 @@ def redis_server(port: int, tmp: Path) -> Iterator[str]:
         "--dir",
         str(tmp),
     ]
-    with process(cmd, port):
-        yield f"redis://127.0.0.1:{port}/0"
+    with process(cmd, port) as pids:
+        yield f"redis://127.0.0.1:{port}/0", pids
 
 
 def shield_config(tmp: Path, name: str, *, protected: bool, store: str = "memory://") -> Path:
@@ -167,7 +169,7 @@ def shield_with(port: int, upstream: str, config: Path, admin: int) -> Any:
     return process(cmd, port, env=env, cwd=ROOT)
 
 
-def wrk_rps(url: str, *, lua: str | None, duration: int, connections: int, tmp: Path) -> float:
+def wrk_rps(url: str, *, lua: str | None, duration: int, connections: int, tmp: Path) -> tuple[float, int]:
     cmd = ["wrk", "-t1", f"-c{connections}", f"-d{duration}s"]
     if lua is not None:
         script = tmp / f"load-{abs(hash(lua))}.lua"
@@ -176,7 +178,8 @@ def wrk_rps(url: str, *, lua: str | None, duration: int, connections: int, tmp: 
     out = subprocess.run([*cmd, url], capture_output=True, text=True, check=True).stdout
     if "Socket errors" in out:
         print(f"  note: {url}: " + next(x.strip() for x in out.splitlines() if "Socket errors" in x), file=sys.stderr)
-    return float(re.search(r"Requests/sec:\s+([\d.]+)", out)[1])  # type: ignore[index]
+    done = int(re.search(r"(\d+) requests in", out)[1])  # type: ignore[index]
+    return float(re.search(r"Requests/sec:\s+([\d.]+)", out)[1]), done  # type: ignore[index]
 
 
 def refused_share(admin: int) -> str:
@@ -199,59 +202,81 @@ def run(args: Any) -> None:
         origin_port = free_port()
         stack.enter_context(nginx_origin(origin_port, tmp))
         origin = f"http://127.0.0.1:{origin_port}"
-        redis = stack.enter_context(redis_server(free_port(), tmp))
+        redis, redis_pids = stack.enter_context(redis_server(free_port(), tmp))
         loads: list[Workload] = []
 
-        def start(name: str, config: Path | None, path: str, lua: str | None) -> None:
+        def start(name: str, config: Path | None, path: str, lua: str | None, extra: list[int] | None = None) -> None:
             port, admin = free_port(), None
             if config is None:
-                stack.enter_context(bare_proxy(port, origin))
+                pids = stack.enter_context(bare_proxy(port, origin))
             else:
                 admin = free_port()
-                stack.enter_context(shield_with(port, origin, config, admin))
-            loads.append(Workload(name, port, path, lua, admin))
+                pids = stack.enter_context(shield_with(port, origin, config, admin))
+            loads.append(Workload(name, port, path, lua, admin, pids, extra or []))
 
         start("bare aiohttp", None, "/", None)
         start("pass-through", shield_config(tmp, "pass", protected=False), "/", None)
         start("protected, memory", shield_config(tmp, "mem", protected=True), "/api/login", ROTATING_LUA)
-        start("protected, redis", shield_config(tmp, "redis", protected=True, store=redis), "/api/login", ROTATING_LUA)
+        start(
+            "protected, redis",
+            shield_config(tmp, "redis", protected=True, store=redis),
+            "/api/login",
+            ROTATING_LUA,
+            redis_pids,
+        )
         start("flood, banned", shield_config(tmp, "flood", protected=True), "/api/login", FLOOD_LUA)
         best: dict[str, float] = {}
+        cpu: dict[str, tuple[float, float]] = {}  # the least CPU per request over the rounds: target's, Redis's
         for rnd in range(args.repeat):
             for w in loads:
-                rps = wrk_rps(
+                cpu0, extra0 = cpu_seconds(w.pids), cpu_seconds(w.extra_pids) if w.extra_pids else 0.0
+                rps, done = wrk_rps(
                     f"http://127.0.0.1:{w.port}{w.path}",
                     lua=w.lua,
                     duration=args.duration,
                     connections=args.connections,
                     tmp=tmp,
                 )
+                used = (cpu_seconds(w.pids) - cpu0) / done * 1e6
+                extra = ((cpu_seconds(w.extra_pids) if w.extra_pids else 0.0) - extra0) / done * 1e6
                 best[w.name] = max(best.get(w.name, 0.0), rps)
-                print(f"  round {rnd + 1}: {w.name:20} {rps:9.0f} req/s", file=sys.stderr)
+                if w.name not in cpu or used < cpu[w.name][0]:
+                    cpu[w.name] = (used, extra)
+                print(f"  round {rnd + 1}: {w.name:20} {rps:9.0f} req/s {used:6.0f} us CPU/request", file=sys.stderr)
         shares = {w.name: refused_share(w.admin) for w in loads if w.admin is not None and w.lua is not None}
-    print_ratios(best, shares, args)
+    print_ratios(best, cpu, shares, args)
 
 
-def print_ratios(best: dict[str, float], shares: dict[str, str], args: Any) -> None:
+def print_ratios(
+    best: dict[str, float], cpu: dict[str, tuple[float, float]], shares: dict[str, str], args: Any
+) -> None:
     passthrough, bare = best["pass-through"], best["bare aiohttp"]
     print(
         f"\nwrk -t1 -c{args.connections} -d{args.duration}s, best of {args.repeat} interleaved rounds, nginx origin, "
         f"2 workers or processes per target; load average before {args.load_before}, after "
         f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}; {os.cpu_count()} CPUs, Python {sys.version.split()[0]}\n"
     )
-    print("| workload | req/s | ratio | of | target | met | shield's decisions (whole run) |")
-    print("|---|---:|---:|---|---:|---|---|")
-    print(f"| bare aiohttp proxy, GET / | {bare:,.0f} | | | | | |")
+    print("| workload | req/s | ratio | of | target | met | CPU/request | shield's decisions (whole run) |")
+    print("|---|---:|---:|---|---:|---|---:|---|")
+    print(f"| bare aiohttp proxy, GET / | {bare:,.0f} | | | | | {cpu['bare aiohttp'][0]:.0f} us | |")
     rows = [("shield pass-through, GET /", passthrough, bare, "bare aiohttp", "pass-through / bare aiohttp", "")]
+    names = {"shield pass-through, GET /": "pass-through"}
     for name, label in (
         ("protected, memory", "protected logins, memory store"),
         ("protected, redis", "protected logins, Redis store"),
         ("flood, banned", "naive flood, one address (blocked, then banned)"),
     ):
         rows.append((label, best[name], passthrough, "pass-through", name, shares.get(name, "")))
+        names[label] = name
     for label, rps, base, of, key, share in rows:
         ratio, target = rps / base, TARGETS[key]
+        used, extra = cpu[names[label]]
+        cost = f"{used:.0f} us" + (f" + Redis {extra:.0f} us" if extra else "")
         print(
             f"| {label} | {rps:,.0f} | {ratio:.2f} | {of} | >= {target} | {'yes' if ratio >= target else 'no'} "
-            f"| {share} |"
+            f"| {cost} | {share} |"
         )
+    print(
+        "\nCPU/request: user+system time of the target's processes (and of redis-server) over a round, divided by "
+        "its requests; the least of the rounds. wrk and the origin are not counted."
+    )

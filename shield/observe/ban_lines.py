@@ -49,6 +49,14 @@ class BanLines:
         self._log = logger if logger is not None else structlog.get_logger()
         self._fast = logger is None  # structlog's own lines: the direct JSON path may write them
 
+    def folds(self, ban: Ban, now: float) -> bool:
+        """Whether `write` would fold this refusal's line now (then it needs only the fields the
+        summary reads: schema, request_id, route, client_ip, status, ban_reason, ban_ttl_s)."""
+        window = self._seconds.get((ban.scope, ban.value))
+        return bool(self._per_second) and window is not None and window.second == int(now) and (
+            window.lines >= self._per_second
+        )
+
     def write(self, ban: Ban, fields: dict[str, Any], now: float) -> None:
         key = (ban.scope, ban.value)
         second = int(now)

@@ -9,6 +9,7 @@ from typing import Any
 import aiohttp
 
 from shield.model import Observation
+from shield.proxy.ban_refusal import STORE_COUNTS_PER_SECOND
 from shield.settings.schema import LogSettings
 from tests.e2e.test_actions import FOREIGN, login
 
@@ -212,3 +213,20 @@ async def test_a_banned_client_whose_body_arrived_keeps_its_connection(make_stac
             assert b"Connection: close" not in answer
     finally:
         writer.close()
+
+
+async def test_a_flood_from_one_ban_is_counted_in_the_store_up_to_a_rate_per_second(make_stack: Any) -> None:
+    stack = await banned_stack(make_stack)
+    stack.clock.advance(1)
+    limit = STORE_COUNTS_PER_SECOND
+    async with aiohttp.ClientSession() as s:
+        for _ in range(limit + 5):  # all within one second of the (fake) clock
+            assert (await login(s, stack, "alice")).status == 403
+        stack.clock.advance(1)
+        assert (await login(s, stack, "alice")).status == 403  # a new second counts again
+    probe = Observation(route="login", ip=ATTACKER, subnet="10.31.0.0/24")
+    signals = await stack.service.store.observe(probe, stack.clock.now())
+    assert signals.counters["ip.attempts_1m"] == 1 + limit + 1 + 1  # the ban's login, a second's cap, one, probe
+    exposition = stack.service.metrics.exposition().decode()  # every refusal is in the metrics all the same
+    # the ban's own decision and every refusal
+    assert f'shield_decisions_total{{action="ban",route="login",shadow="false"}} {1 + limit + 6}.0' in exposition
