@@ -7,6 +7,7 @@ between the client and shield replays a refusal to someone else.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Mapping
 
@@ -40,6 +41,21 @@ def _refusal(status: int, error: str, request_id: str, mitigated: str, extra: Ma
 _PLAIN_ID = re.compile(r"[A-Za-z0-9._:+/=-]{1,128}")
 
 
+_SERVER = SERVER_SOFTWARE.encode()
+
+
+@functools.lru_cache(maxsize=64)
+def _template(
+    status: int, error: str, mitigated: str, extra: tuple[tuple[str, str], ...]
+) -> tuple[bytes, bytes, bytes]:
+    """A refusal's constant bytes, around the request id: the headers before it and after it (up to
+    `Content-Length: `), and the JSON body before it. Few shapes exist (block, ban, 429 by Retry-After)."""
+    before = b"%b: %b\r\nCache-Control: no-store\r\nX-Request-ID: " % (MITIGATED_HEADER.encode(), mitigated.encode())
+    middle = b"\r\n" + b"".join(b"%b: %b\r\n" % (k.encode(), v.encode()) for k, v in extra)
+    middle += b"Content-Type: application/json\r\nContent-Length: "
+    return before, middle, b'{"error":"%b","request_id":"' % error.encode()
+
+
 class Canned(web.Response):
     """A refusal pre-rendered as bytes: the same status line, headers (same order) and JSON body as
     a `web.Response` built from them, written in one send with no header objects or JSON encoder on
@@ -53,10 +69,14 @@ class Canned(web.Response):
         self, status: int, error: str, request_id: str, mitigated: str, extra: Mapping[str, str] = {}
     ) -> None:
         web.StreamResponse.__init__(self, status=status)
+        extras = tuple(extra.items())
+        before, middle, after = _template(status, error, mitigated, extras)
         rid = request_id.encode()
-        self._raw = b'{"error":"%b","request_id":"%b"}' % (error.encode(), rid)
+        self._raw = b"%b%b\"}" % (after, rid)
+        # the header block: everything but Date, Server and Connection, which prepare adds
+        self._head = b"%b%b%b%d\r\n" % (before, rid, middle, len(self._raw))
         self._fixed = [(MITIGATED_HEADER, mitigated), ("Cache-Control", "no-store"), ("X-Request-ID", request_id),
-                       *extra.items(), ("Content-Type", "application/json"), ("Content-Length", str(len(self._raw)))]
+                       *extras, ("Content-Type", "application/json"), ("Content-Length", str(len(self._raw)))]
         self._lazy_headers: CIMultiDict[str] | None = None
         self._hang_up = False
 
@@ -98,10 +118,9 @@ class Canned(web.Response):
             connection = b"Connection: keep-alive\r\n"
         elif not keep_alive and version == HttpVersion11:
             connection = b"Connection: close\r\n"
-        head = b"".join(b"%b: %b\r\n" % (k.encode(), v.encode()) for k, v in self._fixed)
         self._wire = b"HTTP/%d.%d %d %b\r\n%bDate: %b\r\nServer: %b\r\n%b\r\n%b" % (
-            version.major, version.minor, self.status, self.reason.encode(), head, rfc822_formatted_time().encode(),
-            SERVER_SOFTWARE.encode(), connection, b"" if request.method == "HEAD" else self._raw,
+            version.major, version.minor, self.status, self.reason.encode(), self._head,
+            rfc822_formatted_time().encode(), _SERVER, connection, b"" if request.method == "HEAD" else self._raw,
         )
         return writer
 
