@@ -56,6 +56,11 @@ def _template(
     return before, middle, b'{"error":"%b","request_id":"' % error.encode()
 
 
+@functools.lru_cache(maxsize=64)
+def _status_line(major: int, minor: int, status: int, reason: str) -> bytes:
+    return b"HTTP/%d.%d %d %b\r\n" % (major, minor, status, reason.encode())
+
+
 class Canned(web.Response):
     """A refusal pre-rendered as bytes: the same status line, headers (same order) and JSON body as
     a `web.Response` built from them, written in one send with no header objects or JSON encoder on
@@ -64,6 +69,8 @@ class Canned(web.Response):
     `headers` and `body` are still there for whoever reads them (tests, the pipeline), built on first
     use; an app `on_response_prepare` hook is not run (shield registers none).
     """
+
+    _date: tuple[str, bytes] = ("", b"")  # the Date and Server lines of the current second (one event loop)
 
     def __init__(
         self, status: int, error: str, request_id: str, mitigated: str, extra: Mapping[str, str] = {}
@@ -118,9 +125,13 @@ class Canned(web.Response):
             connection = b"Connection: keep-alive\r\n"
         elif not keep_alive and version == HttpVersion11:
             connection = b"Connection: close\r\n"
-        self._wire = b"HTTP/%d.%d %d %b\r\n%bDate: %b\r\nServer: %b\r\n%b\r\n%b" % (
-            version.major, version.minor, self.status, self.reason.encode(), self._head,
-            rfc822_formatted_time().encode(), _SERVER, connection, b"" if request.method == "HEAD" else self._raw,
+        date = rfc822_formatted_time()
+        if date != self._date[0]:
+            Canned._date = (date, b"Date: %b\r\nServer: %b\r\n" % (date.encode(), _SERVER))
+        body = b"" if request.method == "HEAD" else self._raw
+        self._wire = b"".join(
+            (_status_line(version.major, version.minor, self.status, self.reason), self._head, self._date[1],
+             connection, b"\r\n", body)
         )
         return writer
 
