@@ -1,6 +1,9 @@
-"""Pass-through benchmark: shield against a bare aiohttp proxy and nginx, all on loopback.
+"""Proxy benchmarks, all on loopback.
 
-    .venv/bin/python bench/proxy.py [--duration 5] [--connections 32] [--rate 1000]
+    ./dev bench proxy            the workloads of issue 14 as ratios to pass-through (bench/proxy_workloads.py)
+    ./dev bench proxy --table    the per-target table below: [--duration 5] [--connections 16] [--rate 1000]
+
+The table: pass-through, shield against a bare aiohttp proxy and nginx.
 
 Starts a fast upstream (aiohttp, its own process), then one target at a time in front of it:
 nginx (Debian nginx-light, 2 workers, upstream keep-alive), a bare aiohttp proxy (2 processes,
@@ -318,8 +321,9 @@ def paced(port: int, rate: int, seconds: float) -> Result:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--table", action="store_true", help="the per-target table instead of the workload ratios")
     ap.add_argument("--duration", type=int, default=5, help="seconds per wrk run")
-    ap.add_argument("--connections", type=int, default=16)
+    ap.add_argument("--connections", type=int, help="wrk connections (default 64, 16 with --table)")
     ap.add_argument("--repeat", type=int, default=3, help="wrk runs per cell; the best is reported")
     ap.add_argument("--rate", type=int, default=1000, help="paced requests/s for the added-latency run")
     ap.add_argument("--paced-seconds", type=float, default=5.0)
@@ -333,6 +337,12 @@ def main() -> None:
         return serve_bare(int(args.serve_bare[0]), args.serve_bare[1])
 
     args.load_before = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    if not args.table:
+        import proxy_workloads  # bench/proxy_workloads.py
+
+        args.connections = args.connections or 64
+        return proxy_workloads.run(args)
+    args.connections = args.connections or 16
     up_port = free_port()
     upstream = f"http://127.0.0.1:{up_port}"
     rows: list[tuple[str, str, Result]] = []

@@ -18,6 +18,7 @@ from typing import Any
 import structlog
 
 from shield.model import Ban, BanScope
+from shield.observe.logs import RequestLines
 
 FOLDED_EVENT = "decision.folded"
 FLUSH_AFTER_S = 1.0
@@ -40,12 +41,21 @@ class _Second:
 class BanLines:
     """Writes (or folds) the decision line of each ban refusal; see the module docstring."""
 
-    __slots__ = ("_log", "_per_second", "_seconds")
+    __slots__ = ("_fast", "_log", "_per_second", "_seconds")
 
     def __init__(self, *, per_second: int, logger: Any = None) -> None:
         self._per_second = per_second
         self._seconds: dict[tuple[BanScope, str], _Second] = {}
         self._log = logger if logger is not None else structlog.get_logger()
+        self._fast = logger is None  # structlog's own lines: the direct JSON path may write them
+
+    def folds(self, ban: Ban, now: float) -> bool:
+        """Whether `write` would fold this refusal's line now (then it needs only the fields the
+        summary reads: schema, request_id, route, client_ip, status, ban_reason, ban_ttl_s)."""
+        window = self._seconds.get((ban.scope, ban.value))
+        return bool(self._per_second) and window is not None and window.second == int(now) and (
+            window.lines >= self._per_second
+        )
 
     def write(self, ban: Ban, fields: dict[str, Any], now: float) -> None:
         key = (ban.scope, ban.value)
@@ -60,6 +70,8 @@ class BanLines:
             window = self._seconds[key] = _Second(second)
         window.lines += 1
         if not self._per_second or window.lines <= self._per_second:
+            if self._fast and RequestLines.write_event("decision", fields):
+                return
             self._log.info("decision", **fields)
             return
         window.folded += 1

@@ -12,6 +12,7 @@ from typing import Any
 from aiohttp import web
 
 from shield.model import Attempt, Ban, Decision, Facts, Outcome
+from shield.observe.logs import RedactedList
 
 # Bump when a field changes meaning; consumers can pin it.
 # 2: + method, path, host, user_agent, tls_fingerprint (request_fields)
@@ -67,8 +68,8 @@ def decision_fields(
         "evidence": dict(decision.scores_by_class),
         "action": decision.action.value,
         "enforced": decision.enforced,
-        "rules": [{"id": h.id, "score": h.score} for h in decision.hits],
-        "shadow_rules": [{"id": h.id, "score": h.score} for h in decision.shadow_hits],
+        "rules": RedactedList([{"id": h.id, "score": h.score} for h in decision.hits]),
+        "shadow_rules": RedactedList([{"id": h.id, "score": h.score} for h in decision.shadow_hits]),
         "shadow_action": decision.shadow_action.value if decision.shadow_action else None,
         "ruleset": decision.ruleset,
         "challenge": challenge,

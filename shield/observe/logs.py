@@ -75,6 +75,34 @@ _PLAIN_KEYS = frozenset(
         "duration_ms",
         "worker",
         "pid",
+        # the decision line's own keys (shield.observe.decision_log): none is a secret's name
+        "schema",
+        "subnet",
+        "country",
+        "asn",
+        "asn_org",
+        "account_id",
+        "fingerprint",
+        "device_id",
+        "ua_family",
+        "score",
+        "action",
+        "enforced",
+        "rules",
+        "shadow_rules",
+        "shadow_action",
+        "ruleset",
+        "challenge",
+        "outcome",
+        "malformed",
+        "store_degraded",
+        "shield_ms",
+        "store_ms",
+        "upstream_ms",
+        "host",
+        "user_agent",
+        "tls_fingerprint",
+        "facts",
     }
 )
 
@@ -112,6 +140,11 @@ class Redacted(dict[str, Any]):
     as is, instead of walking a few dozen values on every decision line (~100 us)."""
 
 
+class RedactedList(list[Any]):
+    """A list whose builder knows it holds no secret (the rule hits of a decision: ids the rule loader
+    restricts to [a-z0-9_.-] and integer scores): passed as is, like Redacted."""
+
+
 def redaction_processor(_logger: WrappedLogger, _method: str, event_dict: EventDict) -> EventDict:
     """structlog processor: runs after exceptions are formatted, so tracebacks are masked too."""
     for key, value in event_dict.items():
@@ -120,7 +153,7 @@ def redaction_processor(_logger: WrappedLogger, _method: str, event_dict: EventD
         elif type(value) is str:  # the hot path: request lines are short strings and numbers
             if ":" in value or "=" in value:
                 event_dict[key] = redact_text(value)
-        elif value.__class__ is Redacted:
+        elif value.__class__ is Redacted or value.__class__ is RedactedList:
             continue
         elif not isinstance(value, int | float | None):
             event_dict[key] = redact(value)
@@ -167,6 +200,21 @@ class RequestLines:
         fields["event"], fields["level"] = "request", "info"
         fields["ts"] = datetime.now(UTC).isoformat().replace("+00:00", "Z")
         out.write(orjson.dumps(fields) + b"\n")
+        out.flush()
+        return True
+
+    @classmethod
+    def write_event(cls, event: str, fields: dict[str, Any]) -> bool:
+        """Any info line (the `decision` line, ~10% of a worker's CPU through structlog): the same
+        redaction as `redaction_processor`, then the same event, level and `ts` keys in the same
+        order as structlog's pipeline. False when the fast path is off (then use structlog)."""
+        out = cls.stream
+        if out is None:
+            return False
+        redaction_processor(None, "info", fields)
+        fields["event"], fields["level"] = event, "info"
+        fields["ts"] = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+        out.write(_orjson_dumps(fields) + b"\n")
         out.flush()
         return True
 

@@ -8,8 +8,8 @@ request id; the detail goes to the log.
 from __future__ import annotations
 
 import functools
+import os
 import re
-import secrets
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
@@ -123,6 +123,24 @@ def _is_websocket(request: web.Request) -> bool:
     return upgrade.lower() == "websocket" and "upgrade" in request.headers.get("Connection", "").lower()
 
 
+class RequestIds:
+    """Random request ids (24 hex digits, like secrets.token_hex(12)), 256 of them from one read of the
+    system's random source: one getrandom() call per request was ~1.5% of a refusal. One per worker
+    (built in it after any fork, so no two workers share a batch)."""
+
+    __slots__ = ("_at", "_hex")
+
+    def __init__(self) -> None:
+        self._hex, self._at = "", 0
+
+    def next(self) -> str:
+        if self._at >= len(self._hex):
+            self._hex, self._at = os.urandom(12 * 256).hex(), 0
+        at = self._at
+        self._at = at + 24
+        return self._hex[at : at + 24]
+
+
 class ProxyHandler:
     """The catch-all request handler; one instance per app, state only in its fields."""
 
@@ -146,6 +164,7 @@ class ProxyHandler:
         self.trusted = settings.trusted_proxies
         self.log = structlog.get_logger().bind()
         self._peer = functools.lru_cache(maxsize=4096)(self._peer_uncached)
+        self._ids = RequestIds()
 
     def _peer_uncached(self, peer: str) -> tuple[str, bool]:
         peer_ip = parse_ip(peer)
@@ -161,7 +180,7 @@ class ProxyHandler:
         cip = client_ip(peer, headers, self.trusted) if forwarded else peer
         rid = headers.get("X-Request-ID", "") if trusted else ""
         if not _REQUEST_ID.fullmatch(rid):
-            rid = secrets.token_hex(12)
+            rid = self._ids.next()
         return RequestContext(rid, cip, peer, trusted, self.clock.monotonic())
 
     async def handle(self, request: web.Request) -> web.StreamResponse:

@@ -38,6 +38,7 @@ from shield.model import (
 from shield.observe.app_pattern_warning import AppPatternWarning
 from shield.observe.decision_log import Timings, decision_fields, request_fields
 from shield.observe.fact_record import fact_record
+from shield.observe.logs import RequestLines
 from shield.observe.metrics import Metrics
 from shield.proxy.app import upstream_failure
 from shield.proxy.delay import Tarpit
@@ -367,15 +368,14 @@ class Pipeline:
             facts, decision, reads=h.pack.rules.reads, scope=logs.decision_facts,
             account_in_clear=logs.account_in_clear,
         )
-        log.info(
-            "decision",
-            **decision_fields(
-                rf.attempt, facts, decision, challenge=challenge, status=status, upstream_status=upstream_status,
-                outcome=outcome, timings=timings, store_degraded=h.degraded,
-                account_in_clear=logs.account_in_clear, facts_record=record, ban=h.ban, now=h.now,
-            ),
-            **request_fields(facts, host=h.request.host),
+        fields = decision_fields(
+            rf.attempt, facts, decision, challenge=challenge, status=status, upstream_status=upstream_status,
+            outcome=outcome, timings=timings, store_degraded=h.degraded,
+            account_in_clear=logs.account_in_clear, facts_record=record, ban=h.ban, now=h.now,
         )
+        fields.update(request_fields(facts, host=h.request.host))
+        if not RequestLines.write_event("decision", fields):
+            log.info("decision", **fields)
 
 
 def _ban_value(scope: BanScope, rf: RequestFacts, facts: dict[str, FactValue]) -> str | None:

@@ -9,6 +9,7 @@ from typing import Any
 import aiohttp
 
 from shield.model import Observation
+from shield.proxy.ban_refusal import STORE_COUNTS_PER_SECOND
 from shield.settings.schema import LogSettings
 from tests.e2e.test_actions import FOREIGN, login
 
@@ -158,3 +159,74 @@ async def test_every_refusal_answers_a_request_id_that_is_on_a_log_line(make_sta
     for resp, body in zip(answers, bodies, strict=True):
         assert body["request_id"] not in ("", "-")
         assert body["request_id"] in logged, (resp.status, body)
+
+
+async def _raw_exchange(stack: Any, head: bytes) -> tuple[bytes, bool]:
+    """Send a head (and a few body bytes of a huge body) from the banned address; the answer, and
+    whether shield closed the connection within 2 s without waiting for the rest of the body."""
+    host, port = stack.url.removeprefix("http://").rsplit(":", 1)
+    reader, writer = await asyncio.open_connection(host, int(port))
+    try:
+        writer.write(head + b'{"username": "alice", "pass')
+        await writer.drain()
+        answer = await asyncio.wait_for(reader.readuntil(b'"}'), 2)
+        try:
+            closed = await asyncio.wait_for(reader.read(1), 2) == b""
+        except TimeoutError:
+            closed = False
+        return answer, closed
+    finally:
+        writer.close()
+
+
+async def test_a_banned_client_is_refused_before_its_huge_body_is_read_and_not_lingered_on(
+    make_stack: Any,
+) -> None:
+    stack = await banned_stack(make_stack)
+    head = (
+        f"POST /api/login HTTP/1.1\r\nHost: shield\r\nX-Forwarded-For: {ATTACKER}\r\n"
+        "Content-Type: application/json\r\nContent-Length: 50000000\r\n\r\n"
+    ).encode()
+    answer, closed = await _raw_exchange(stack, head)
+    assert answer.startswith(b"HTTP/1.1 403 Forbidden\r\n")
+    assert b"\r\nShield-Mitigated: ban\r\n" in answer
+    assert b"\r\nConnection: close\r\n" in answer
+    # security: shield neither reads the 50 MB nor holds the socket for aiohttp's lingering read of it
+    assert closed
+
+
+async def test_a_banned_client_whose_body_arrived_keeps_its_connection(make_stack: Any) -> None:
+    stack = await banned_stack(make_stack)
+    host, port = stack.url.removeprefix("http://").rsplit(":", 1)
+    body = b'{"username": "alice", "password": "x"}'
+    head = (
+        f"POST /api/login HTTP/1.1\r\nHost: shield\r\nX-Forwarded-For: {ATTACKER}\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+    ).encode()
+    reader, writer = await asyncio.open_connection(host, int(port))
+    try:
+        for _ in range(2):  # the same keep-alive connection answers twice
+            writer.write(head + body)
+            await writer.drain()
+            answer = await asyncio.wait_for(reader.readuntil(b'"}'), 2)
+            assert answer.startswith(b"HTTP/1.1 403 Forbidden\r\n")
+            assert b"Connection: close" not in answer
+    finally:
+        writer.close()
+
+
+async def test_a_flood_from_one_ban_is_counted_in_the_store_up_to_a_rate_per_second(make_stack: Any) -> None:
+    stack = await banned_stack(make_stack)
+    stack.clock.advance(1)
+    limit = STORE_COUNTS_PER_SECOND
+    async with aiohttp.ClientSession() as s:
+        for _ in range(limit + 5):  # all within one second of the (fake) clock
+            assert (await login(s, stack, "alice")).status == 403
+        stack.clock.advance(1)
+        assert (await login(s, stack, "alice")).status == 403  # a new second counts again
+    probe = Observation(route="login", ip=ATTACKER, subnet="10.31.0.0/24")
+    signals = await stack.service.store.observe(probe, stack.clock.now())
+    assert signals.counters["ip.attempts_1m"] == 1 + limit + 1 + 1  # the ban's login, a second's cap, one, probe
+    exposition = stack.service.metrics.exposition().decode()  # every refusal is in the metrics all the same
+    # the ban's own decision and every refusal
+    assert f'shield_decisions_total{{action="ban",route="login",shadow="false"}} {1 + limit + 6}.0' in exposition

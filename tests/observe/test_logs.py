@@ -10,7 +10,15 @@ import orjson
 import pytest
 import structlog
 
-from shield.observe.logs import MASK, RequestLines, configure_logging, redact, redact_text, reset_logging
+from shield.observe.logs import (
+    MASK,
+    Redacted,
+    RequestLines,
+    configure_logging,
+    redact,
+    redact_text,
+    reset_logging,
+)
 from shield.settings.schema import LogSettings
 
 PASSWORD = "hunter2-S3cret!"
@@ -130,3 +138,25 @@ def test_the_fast_path_is_off_unless_json_lines_at_info(tmp_path: Path, settings
         configure_logging(settings, stream=stream)
         assert RequestLines.write(_request_fields("/a")) is False
     reset_logging()
+
+
+def _decision_like() -> dict[str, object]:
+    return {
+        "schema": 2, "request_id": "r1", "route": "login", "client_ip": "2001:db8::1", "score": 40,
+        "rules": [{"id": "ip_attempts_1m", "score": 40}], "shadow_action": None, "shield_ms": 0.412,
+        "facts": Redacted({"v": 1, "values": {"ip.attempts_1m": 31}}), "path": f"/login;password={PASSWORD}",
+        "user_agent": "curl/8.0 token=abc", "new_password": PASSWORD, "nested": {"Cookie": "sid=1"},
+    }
+
+
+def test_the_fast_event_line_is_the_structlog_line(log_file: Path) -> None:
+    stream = RequestLines.stream
+    assert RequestLines.write_event("decision", _decision_like())
+    RequestLines.stream = None  # the same fields through structlog's pipeline
+    structlog.get_logger().info("decision", **_decision_like())
+    RequestLines.stream = stream
+    fast, slow = (orjson.loads(line) for line in log_file.read_bytes().splitlines())
+    assert list(fast) == list(slow)
+    assert {k: v for k, v in fast.items() if k != "ts"} == {k: v for k, v in slow.items() if k != "ts"}
+    assert PASSWORD not in log_file.read_text()
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z", fast["ts"])

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
+import re
+import socket
 from typing import Any
 
 import orjson
 import pytest
+from aiohttp import web
 from multidict import CIMultiDict
 
 from shield.challenge.pow import Binding, issue
 from shield.model import Action, Decision, RuleHit
-from shield.proxy.respond import blocked, refusal, strip_shield_headers, tag_headers
+from shield.proxy.respond import Canned, banned, blocked, rate_limited, refusal, strip_shield_headers, tag_headers
 
 CHALLENGE = issue(b"k" * 32, binding=Binding("10.0.0.1", "login", "fp"), difficulty=4, now=1000.0, ttl=60)
 
@@ -150,3 +154,69 @@ def test_a_solved_challenge_is_told_upstream_whatever_the_forwarded_action(
     tags = upstream_tags(decision, solved=solved) or {}
     assert tags.get("Shield-Challenge") == expected
     assert tags["Shield-Reasons"] == "challenge_hard"
+
+
+# -- the pre-rendered refusals: the very bytes aiohttp would write for the same answer ------------
+
+_SHAPES = [
+    pytest.param("GET", "1.1", "", id="http11-keepalive"),
+    pytest.param("POST", "1.1", "Connection: close\r\n", id="http11-close"),
+    pytest.param("GET", "1.0", "", id="http10"),
+    pytest.param("GET", "1.0", "Connection: keep-alive\r\n", id="http10-keepalive"),
+    pytest.param("HEAD", "1.1", "", id="head"),
+]
+
+
+def _reference(status: int, error: str, mitigated: str, extra: dict[str, str]) -> web.Response:
+    """What respond.py built before the pre-rendered answers: a plain aiohttp Response."""
+    headers = {"Shield-Mitigated": mitigated, "Cache-Control": "no-store", "X-Request-ID": "rid-7", **extra}
+    body = orjson.dumps({"error": error, "request_id": "rid-7"})
+    return web.Response(status=status, body=body, content_type="application/json", headers=headers)
+
+
+async def _answer_bytes(make: Any, method: str, version: str, connection: str) -> bytes:
+    async def handler(_request: web.Request) -> web.StreamResponse:
+        return make()  # type: ignore[no-any-return]
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", handler)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.SockSite(runner, socket.create_server(("127.0.0.1", 0)))
+    await site.start()
+    try:
+        port = site._sock.getsockname()[1]  # type: ignore[union-attr]
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(f"{method} /x HTTP/{version}\r\nHost: t\r\n{connection}\r\n".encode())
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 2)
+        length = int(re.search(rb"Content-Length: (\d+)", head)[1])  # type: ignore[index]
+        body = b"" if method == "HEAD" else await asyncio.wait_for(reader.readexactly(length), 2)
+        writer.close()
+        return re.sub(rb"Date: [^\r]+", b"Date: -", head + body)
+    finally:
+        await runner.cleanup()
+
+
+@pytest.mark.parametrize(("method", "version", "connection"), _SHAPES)
+@pytest.mark.parametrize(
+    ("make", "status", "error", "mitigated", "extra"),
+    [
+        pytest.param(lambda: banned("rid-7"), 403, "blocked", "ban", {}, id="banned"),
+        pytest.param(lambda: blocked("rid-7"), 403, "blocked", "block", {}, id="blocked"),
+        pytest.param(lambda: rate_limited("rid-7", 5), 429, "rate_limited", "block", {"Retry-After": "5"}, id="429"),
+    ],
+)
+async def test_a_pre_rendered_refusal_is_byte_for_byte_the_aiohttp_answer(
+    make: Any, status: int, error: str, mitigated: str, extra: dict[str, str], method: str, version: str,
+    connection: str,
+) -> None:
+    assert isinstance(make(), Canned)
+    canned = await _answer_bytes(make, method, version, connection)
+    reference = await _answer_bytes(lambda: _reference(status, error, mitigated, extra), method, version, connection)
+    assert canned == reference
+
+
+def test_a_request_id_that_needs_escaping_is_not_spliced_raw() -> None:
+    answer = banned('a"b')
+    assert not isinstance(answer, Canned)
+    assert orjson.loads(answer.body)["request_id"] == 'a"b'  # type: ignore[arg-type]
