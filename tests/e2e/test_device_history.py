@@ -17,12 +17,12 @@ from tests.fixtures.upstream import AppServers, free_port
 
 PLAIN = """
 rules:
-  - {id: tag_me, description: tag, when: 'account == "tag"', score: 30}
+  - {id: tag_me, description: tag, class: client, when: 'account == "tag"', score: 30}
 """
-# Crowd evidence on every login of the account (the pack's `aggregate` tag): its success is unconfirmed.
+# Crowd evidence on every login of the account (class: crowd): its success is unconfirmed.
 CROWD = """
 rules:
-  - {id: crowd_me, description: crowd, when: 'account == "victim"', score: 10, tags: [aggregate]}
+  - {id: crowd_me, description: crowd, when: 'account == "victim"', score: 10, class: crowd}
 """
 CHROME_131 = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Safari/537"
 CHROME_132 = CHROME_131.replace("131.0", "132.0")

@@ -14,7 +14,7 @@ policy:
   thresholds: {tag: 30, delay: 50, challenge: 60, block: 90, ban: 150}
   delay_seconds: 0.2
 rules:
-  - {id: automation_ua, description: automation, when: ua.automation and not ua.app, score: 50}
+  - {id: automation_ua, description: automation, class: client, when: ua.automation and not ua.app, score: 50}
 """
 EVENT = "config.app_ua_pattern_missing"
 OKHTTP = "okhttp/4.12.0"
