@@ -459,7 +459,8 @@ def _writable(entity: _Counts, *, outcome: bool) -> tuple[MutableSequence[int], 
         wide = max(counts) >= NARROW_MAX
         if outcome and not wide:
             return bytearray(counts), True
-        entity.counts = own = array("i" if wide else "B", counts)
+        # array("i", bytes) would read the bytes as raw int32s: widen value by value.
+        entity.counts = own = array("i", list(counts)) if wide else array("B", counts)
         return own, False
     mine = cast("array[int]", counts)
     if mine.typecode == "B" and max(mine) >= NARROW_MAX:
