@@ -285,14 +285,21 @@ class MemoryStore:
         for name in self._attempt_names[dim]:
             out[name] = 1
         specs = self._distinct_specs[dim]
-        members = [obs.dimension(other) for _, other, _ in specs]
-        for member, (_, _, names) in zip(members, specs, strict=True):
+        if len(specs) == 1:
+            _, other, names = specs[0]
+            member = entity.sets = obs.dimension(other)
             if member is not None:
                 for name in names:
                     out[name] = 1
-        if len(members) == 1:
-            entity.sets = members[0]
-        elif any(m is not None for m in members):
+            return
+        members: list[str | None] = []
+        for _, other, names in specs:
+            member = obs.dimension(other)
+            members.append(member)
+            if member is not None:
+                for name in names:
+                    out[name] = 1
+        if members.count(None) < len(members):
             entity.sets = tuple(members)
 
     def _add(
@@ -307,7 +314,11 @@ class MemoryStore:
     ) -> None:
         """Count measure `index` (and `extra` unless -1) in every window; with `out`, write the estimates."""
         m = self._measures[dim]
-        counts, shared = _writable(entity, outcome=out is None)
+        raw = entity.counts
+        if isinstance(raw, bytes) or (raw.typecode == "B" and max(raw) >= NARROW_MAX):
+            counts, shared = _writable(entity, outcome=out is None)
+        else:
+            counts, shared = raw, False
         if now > entity.t:
             roll(counts, entity.t, now, self._site_widths if dim == SITE else self._widths, m)
             entity.t = now
