@@ -10,6 +10,11 @@ The Redis store keeps the distinct sets the bundled rules read (as a deployment 
 --all-sets keeps every one). Traffic is credential stuffing as seen in the wild: every attempt from
 a new IP (/24s of the demo CN/US/VN/BR/RU ranges) on a new account with a new password, a few
 fingerprints.
+
+The memory store's bytes per distinct attempt (issue 14's target: at most 300 B) are traced
+(tracemalloc) over `--tracked` such attempts, each observed then recorded as a failed login, as
+the proxy does; the key strings the store keeps alive (the attempt's IP, account, password and
+pair ids) are shown apart from the store's own structures.
 """
 
 from __future__ import annotations
@@ -114,6 +119,33 @@ async def bench_memory(tracked: int, calls: int) -> dict[str, str]:
     }
 
 
+MEMORY_TARGET = 300  # bytes per distinct attempt (issue 14)
+
+
+async def memory_per_attempt(attempts: int) -> tuple[float, float, int]:
+    """Traced bytes per distinct attempt (observe + failed outcome): the store's own, the key strings it
+    keeps, and the units it holds."""
+    store, now = MemoryStore(), 1_700_000_000.0
+    for i in range(10_000_000, 10_000_500):  # warm up: the site entity, the shared dimensions
+        obs = attempt(i)
+        await store.observe(obs, now)
+        await store.record_outcome(obs, Outcome.FAILURE, familiar=False, now=now)
+    gc.collect()
+    tracemalloc.start()
+    before = tracemalloc.take_snapshot()
+    for i in range(20_000_000, 20_000_000 + attempts):
+        obs, t = attempt(i), now + (i - 20_000_000) * 0.001
+        await store.observe(obs, t)
+        await store.record_outcome(obs, Outcome.FAILURE, familiar=False, now=t)
+    del obs
+    gc.collect()
+    after = tracemalloc.take_snapshot()
+    tracemalloc.stop()
+    keys = sum(d.size_diff for d in after.compare_to(before, "filename") if d.traceback[0].filename == __file__)
+    total = sum(d.size_diff for d in after.compare_to(before, "filename"))
+    return (total - keys) / attempts, keys / attempts, len(store)
+
+
 async def bench_redis(port: int, tracked: int, calls: int, kept: Retention) -> dict[str, str]:
     pool = BlockingConnectionPool.from_url(f"redis://127.0.0.1:{port}/0", max_connections=64, timeout=5)
     store = RedisStore(Redis(connection_pool=pool), kept)
@@ -213,6 +245,12 @@ async def main() -> None:
             f"| {name} | {r['observe_us']} | {r['outcome_us']} | {r['round_trips']} | {r['redis_cpu']} "
             f"| {r['per_s_64']} | {r['mem_100k']} |"
         )
+    print()
+    own, keys, units = await memory_per_attempt(args.tracked)
+    print(f"memory store, {args.tracked} distinct attempts (observe + failed outcome each), tracemalloc:")
+    print("| bytes per attempt | store structures | key strings kept | units held | target |")
+    print("|---|---|---|---|---|")
+    print(f"| {own + keys:.0f} | {own:.0f} | {keys:.0f} | {units} | <= {MEMORY_TARGET} |")
     print()
     print("\n".join(await cluster_table(args.cluster_requests, 64, kept)))
 

@@ -12,8 +12,9 @@ must not be evicted by a flood of new keys) and are pruned when they expire.
 
 from __future__ import annotations
 
+import math
 from array import array
-from collections.abc import Mapping
+from collections.abc import Mapping, MutableSequence
 from typing import Any, cast
 
 from shield.facts.catalog import DIMENSIONS, DISTINCT, SITE_WINDOWS
@@ -25,27 +26,33 @@ from shield.store.records import contradicted, escalated_ttl, harshest, history_
 from shield.store.sampled import SMALL, SampledSet
 from shield.store.sliding import FF, FU, MEASURE_INDEX, A, F, S, U, roll, weights
 
-ZEROS = array("B", [0] * 64)  # sliced into a new entity's counters (faster than building a list)
 NARROW_MAX = 253  # a byte-sized count this high is widened before the next increment
+SHAPES_MAX = 4096  # shared counter shapes remembered (the cache starts over when full)
 
 
 class _Counts:
     """One dimension value: two-bucket counters (shield.store.sliding) and its distinct sets.
 
-    `counts` is a byte array (current, previous per window and measure), widened to int32 the first
-    time a count reaches 254: most entities (a rotating attacker's IPs, accounts, passwords) never
-    count that high. `sets` holds the small distinct sets flat, as (set index, member, last seen, ...)
-    (the common case, a member or two, costs one short tuple); a set outgrowing SMALL members moves
-    to `big` as a SampledSet.
+    Most entities (a rotating attacker's IPs, accounts, passwords, pairs) see one attempt and one
+    outcome, so their counters take one of a few shapes: `counts` is then an immutable `bytes`
+    shared by every entity of the same shape (current, previous per window and measure), copied on
+    write. The second attempt gives the entity its own byte array, widened to int32 the first time a
+    count reaches 254.
+
+    `sets` holds the small distinct sets. Until the second attempt (`born` set), every member was
+    seen at `born`: `sets` is then the one member (a dimension with one set) or the members in the
+    dimension's set order (None where absent). After, it is flat, (set index, member, last seen, ...).
+    A set outgrowing SMALL members moves to `big` as a SampledSet.
     """
 
-    __slots__ = ("big", "counts", "hits", "sets", "t")
+    __slots__ = ("big", "born", "counts", "hits", "sets", "t")
 
-    def __init__(self, size: int, now: float) -> None:
-        self.counts = array("B", ZEROS[:size])
-        self.sets: tuple[Any, ...] | None = None
+    def __init__(self, counts: bytes, now: float) -> None:
+        self.counts: bytes | array[int] = counts
+        self.sets: Any = None
         self.big: dict[int, SampledSet] | None = None
         self.t = now  # the last write: every window's current bucket follows from it
+        self.born: float | None = now  # the first attempt, until the second one (see above)
         self.hits = 0  # recorded outcomes: what eviction weighs (shield.store.keyspace)
 
     def expired(self, now: float, ttl: float) -> bool:
@@ -116,6 +123,19 @@ class MemoryStore:
         self._spans = [float(w.seconds) for w in retention.windows]
         self._attempt_positions = {dim: [names[A][0] for names in self._names[dim]] for dim in DIMENSIONS}
         self._attempt_names = {dim: [names[A][1] for names in self._names[dim]] for dim in DIMENSIONS}
+        # Per dimension: the counters of an entity before its first write, and after its first attempt.
+        self._blank = {
+            dim: bytes(2 * len(self._site_widths if dim == SITE else self._widths) * m)
+            for dim, m in self._measures.items()
+        }
+        self._first_counts = {}
+        for dim in DIMENSIONS:
+            first = bytearray(self._blank[dim])
+            for pos in self._attempt_positions[dim]:
+                first[pos] = 1
+            self._first_counts[dim] = bytes(first)
+        self._shapes: dict[bytes, bytes] = {}  # counter shapes shared by one-off entities (see _Counts)
+        self._steps: dict[tuple[bytes, int, int], bytes] = {}  # (shape, outcome, extra) -> the next shape
         self._max_dim_window = max(w.seconds for w in retention.windows)
         self._ttl = 2.0 * self._plan.max_window  # the previous bucket of the longest window
         # One LRU per kind and tier (each dimension, the site, histories "h", claims "o"), keyed by the bare
@@ -226,33 +246,63 @@ class MemoryStore:
             return cast(_Counts, entity), False
         if entity is not None:
             keys.drop(dim, value)
-        widths = self._site_widths if dim == SITE else self._widths
-        fresh = _Counts(2 * len(widths) * self._measures[dim], now)
+        fresh = _Counts(self._blank[dim], now)
         keys.add(dim, value, fresh, now)
         return fresh, True
 
     def _outcome(self, dim: str, value: str, index: int, extra: int, now: float) -> None:
         """Count an outcome; the entity is now worth keeping (it leaves the junk tier)."""
         entity = self._counts(dim, value, now)[0]
-        self._add(entity, dim, index, extra, now, None, None)
+        shape = entity.counts
+        if type(shape) is bytes and self._unrolled(dim, entity.t, now):
+            # A one-off entity (see _Counts): the same shape and outcome give the same next shape.
+            step = (shape, index, extra)
+            after = self._steps.get(step)
+            if after is None:
+                self._add(entity, dim, index, extra, now, None, None)
+                if type(entity.counts) is bytes:
+                    if len(self._steps) >= SHAPES_MAX:
+                        self._steps.clear()
+                    self._steps[step] = entity.counts
+            else:
+                entity.counts = after
+                entity.t = max(entity.t, now)
+        else:
+            self._add(entity, dim, index, extra, now, None, None)
         entity.hits += 1
         self._keys.promote(dim, value, entity)
 
+    def _unrolled(self, dim: str, last: float, now: float) -> bool:
+        """Whether a write at `now` finds every window in the bucket of the last write (nothing rolls)."""
+        if now <= last:
+            return True
+        for width in self._site_widths if dim == SITE else self._widths:
+            if math.floor(now / width) != math.floor(last / width):
+                return False
+        return True
+
     def _first(self, entity: _Counts, dim: str, obs: Observation, out: dict[str, int], now: float) -> None:
         """A new entity's first attempt: one in every window, every set holds its one member."""
-        counts = entity.counts
-        for pos in self._attempt_positions[dim]:
-            counts[pos] = 1
+        entity.counts = self._first_counts[dim]
         for name in self._attempt_names[dim]:
             out[name] = 1
-        flat: list[Any] = []
-        for k, other, names in self._distinct_specs[dim]:
-            member = obs.dimension(other)
+        specs = self._distinct_specs[dim]
+        if len(specs) == 1:
+            _, other, names = specs[0]
+            member = entity.sets = obs.dimension(other)
             if member is not None:
-                flat += (k, member, now)
                 for name in names:
                     out[name] = 1
-        entity.sets = tuple(flat) or None
+            return
+        members: list[str | None] = []
+        for _, other, names in specs:
+            member = obs.dimension(other)
+            members.append(member)
+            if member is not None:
+                for name in names:
+                    out[name] = 1
+        if members.count(None) < len(members):
+            entity.sets = tuple(members)
 
     def _add(
         self,
@@ -265,9 +315,12 @@ class MemoryStore:
         weights_now: list[float] | None,
     ) -> None:
         """Count measure `index` (and `extra` unless -1) in every window; with `out`, write the estimates."""
-        counts, m = entity.counts, self._measures[dim]
-        if counts.typecode == "B" and max(counts) >= NARROW_MAX:
-            counts = entity.counts = array("i", counts)
+        m = self._measures[dim]
+        raw = entity.counts
+        if isinstance(raw, bytes) or (raw.typecode == "B" and max(raw) >= NARROW_MAX):
+            counts, shared = _writable(entity, outcome=out is None)
+        else:
+            counts, shared = raw, False
         if now > entity.t:
             roll(counts, entity.t, now, self._site_widths if dim == SITE else self._widths, m)
             entity.t = now
@@ -275,6 +328,8 @@ class MemoryStore:
             counts[i + 2 * index] += 1
             if extra >= 0:
                 counts[i + 2 * extra] += 1
+        if shared:
+            entity.counts = self._shared(bytes(counts))
         if out is None or weights_now is None:
             return
         late = now < entity.t  # a late write reads the buckets as of the entity's last write
@@ -297,6 +352,8 @@ class MemoryStore:
     ) -> None:
         horizon = now - self._max_dim_window
         cutoffs = [now - span for span in self._spans]
+        if entity.born is not None:  # the second attempt: the first one's members in the flat layout
+            entity.sets, entity.born = _flat(entity.sets, entity.born, specs), None
         big, small = entity.big, entity.sets
         added: list[tuple[int, str]] = []
         for k, other, names in specs:
@@ -340,6 +397,16 @@ class MemoryStore:
             for name, n in zip(names, row, strict=False):
                 out[name] = n
         entity.sets = tuple(kept) or None
+
+    def _shared(self, counts: bytes) -> bytes:
+        """The one shared copy of this counter shape."""
+        shapes = self._shapes
+        found = shapes.get(counts)
+        if found is None:
+            if len(shapes) >= SHAPES_MAX:
+                shapes.clear()  # entities keep their copies; only the sharing of new ones starts over
+            found = shapes[counts] = counts
+        return found
 
     def _promote(self, entity: _Counts, k: int, kept: list[Any]) -> list[Any]:
         """Move set k out of the small list into a SampledSet; the small list without it."""
@@ -410,6 +477,39 @@ class MemoryStore:
             del self._bans[key]
         for key in [k for k, (_, last, kept) in self._offenses.items() if now - last >= kept]:
             del self._offenses[key]
+
+
+def _writable(entity: _Counts, *, outcome: bool) -> tuple[MutableSequence[int], bool]:
+    """The entity's counters to write, and whether they are a copy of a shared shape to share again.
+
+    A shared shape (see _Counts) is copied; it stays shared after an outcome (a one-off entity's
+    second write) and becomes the entity's own after a second attempt. A byte-sized count about to
+    overflow widens the counters to int32 (then never shared)."""
+    counts = entity.counts
+    if type(counts) is bytes:
+        wide = max(counts) >= NARROW_MAX
+        if outcome and not wide:
+            return bytearray(counts), True
+        # array("i", bytes) would read the bytes as raw int32s: widen value by value.
+        entity.counts = own = array("i", list(counts)) if wide else array("B", counts)
+        return own, False
+    mine = cast("array[int]", counts)
+    if mine.typecode == "B" and max(mine) >= NARROW_MAX:
+        entity.counts = mine = array("i", mine)
+    return mine, False
+
+
+def _flat(sets: Any, born: float, specs: list[tuple[int, str, list[str]]]) -> tuple[Any, ...] | None:
+    """A first attempt's members (see _Counts) as flat (set index, member, last seen) triples."""
+    if sets is None:
+        return None
+    if isinstance(sets, str):
+        return (specs[0][0], sets, born)
+    flat: list[Any] = []
+    for (k, _, _), member in zip(specs, sets, strict=True):
+        if member is not None:
+            flat += (k, member, born)
+    return tuple(flat)
 
 
 def _ban_keys(obs: Observation) -> dict[BanScope, str]:
