@@ -84,6 +84,30 @@ class DrawRanges:
 
 RANGES = DrawRanges()
 
+MEANING = {
+    "app_share": "devices that are the mobile app (the rest: browsers)",
+    "typo_share": "logins whose first try has a typo, then a retry",
+    "traveller_share": "users abroad for 1-4 days during the run",
+    "travel_on_attacker_networks": "of trips: on a foreign network the campaigns also use",
+    "vpn_share": "users always behind a VPN (hosting ASNs)",
+    "new_device_share": "logins on a device the account never used",
+    "away_share": "browser logins from another home network (cafe, a friend's)",
+    "gateway_share": "users whose browser logs in from an office or campus gateway on workdays",
+    "gateway_users": "users behind one gateway",
+    "mixed_carrier_share": "users at home on the listed mobile carrier's own fixed line (one ASN)",
+    "unlisted_carrier_share": "users on a mobile carrier in no list",
+    "sprayed_password_share": "users whose password the spray tries",
+    "first_browser_share": "users with a first login on a new browser, then return visits",
+    "popular_build_share": "browsers on the one popular build and language attackers copy",
+    "transfer_share": "logins followed by a transfer",
+    "list_factor": "every campaign's list size",
+    "valid_factor": "valid pairs in the lists (capped by the known share)",
+    "duration_factor": "campaign windows (the same list: the rate)",
+    "per_address_factor": "attempts per attacker address",
+    "foreign_weight": "weight of foreign and hosting pools against home-country ones",
+    "difficulty_delta": "bits added to the solving attackers' puzzle budget (rounded)",
+}
+
 
 @dataclass(slots=True, frozen=True)
 class Draw:
@@ -158,8 +182,8 @@ def ranges_markdown(ranges: DrawRanges = RANGES) -> str:
     """The table of docs/simulate.md: every drawn value, its range and its tuning (draw 0) value."""
     tuning = {**{f.name: getattr(TUNING_SHAPE, f.name) for f in fields(PopulationShape)},
               **{f.name: getattr(NO_KNOBS, f.name) for f in fields(CampaignKnobs)}}
-    lines = ["| value | draw 0 (tuning) | draws 1+ (uniform in) |", "|---|---|---|"]
+    lines = ["| value | what | draw 0 (tuning) | draws 1+ (uniform in) |", "|---|---|---|---|"]
     for f in fields(DrawRanges):
         low, high = getattr(ranges, f.name)
-        lines.append(f"| `{f.name}` | {tuning[f.name]:g} | {low:g} .. {high:g} |")
+        lines.append(f"| `{f.name}` | {MEANING[f.name]} | {tuning[f.name]:g} | {low:g} .. {high:g} |")
     return "\n".join(lines)
