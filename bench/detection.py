@@ -19,11 +19,10 @@ import asyncio
 import json
 import os
 import re
-import statistics
 import sys
 import tempfile
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -34,11 +33,12 @@ from shield.sim.draws import apply, draw, parse_draws
 from shield.sim.driver import Result
 from shield.sim.events import LEGIT
 from shield.sim.harness import with_shield
+from shield.sim.over_draws import HEADER, met_everywhere, summarize, summary_markdown, summary_rows
 from shield.sim.plan import make_plan
 from shield.sim.report import Report, build_report
 from shield.sim.run import RunOptions, baseline_results
 from shield.sim.table import grid, render
-from shield.sim.targets import Target, evaluate, show, targets_markdown, targets_table
+from shield.sim.targets import Target, evaluate, targets_markdown, targets_table
 
 BEGIN, END = "<!-- detection-benchmark:begin -->", "<!-- detection-benchmark:end -->"
 AFTER_CAMPAIGN = 1800.0  # real users keep logging in for half an hour after the campaign ends
@@ -62,54 +62,6 @@ async def measure(
     duration = max(s.start + s.duration + AFTER_CAMPAIGN for s in chosen)
     report = build_report(results, chosen, duration=duration, baseline=baseline)
     return report, evaluate(report.campaigns, [r for r in results if r.actor == LEGIT])
-
-
-@dataclass(slots=True, frozen=True)
-class Summary:
-    """One target over several draws."""
-
-    target: Target  # as measured in the worst draw
-    worst_draw: int
-    median: float
-    missed_in: tuple[int, ...]  # draws where it was not met
-
-
-def summarize(by_draw: dict[int, list[Target]]) -> list[Summary]:
-    """Per target (in the first draw's order): the worst value and its draw, the median, the draws that missed."""
-    keys: dict[tuple[str, str], list[tuple[int, Target]]] = {}
-    for number, targets in sorted(by_draw.items()):
-        for t in targets:
-            keys.setdefault(t.key, []).append((number, t))
-    out = []
-    for measured in keys.values():
-        sign = 1 if measured[0][1].better == "high" else -1
-        worst_draw, worst = min(measured, key=lambda nt: (sign * nt[1].value, nt[0]))
-        missed = tuple(n for n, t in measured if t.met is False)
-        out.append(Summary(worst, worst_draw, statistics.median(t.value for _, t in measured), missed))
-    return out
-
-
-def _met(s: Summary) -> bool | None:
-    return None if s.target.met is None else not s.missed_in
-
-
-def summary_rows(summaries: list[Summary]) -> list[list[str]]:
-    mark = {True: "yes", False: "NO", None: "-"}
-    return [
-        [s.target.subject, s.target.measure, s.target.goal, f"{s.target.measured} (draw {s.worst_draw})",
-         show(s.median, s.target.unit), mark[_met(s)] + (f" (missed: {', '.join(map(str, s.missed_in))})"
-                                                          if s.missed_in else "")]
-        for s in summaries
-    ]
-
-
-HEADER = ["subject", "measure", "target", "worst (draw)", "median", "met"]
-
-
-def summary_markdown(summaries: list[Summary]) -> str:
-    lines = ["| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER)]
-    lines += ["| " + " | ".join(row).replace("NO", "**no**") + " |" for row in summary_rows(summaries)]
-    return "\n".join(lines)
 
 
 def update_section(path: Path, body: str) -> None:
@@ -237,7 +189,7 @@ def many_draws(args: argparse.Namespace, numbers: list[int]) -> int:
                 f"that produced it, and the median:\n\n{summary_markdown(summaries)}")
         update_section(args.update, body)
         print(f"updated {args.update}")
-    return 0 if all(_met(s) is not False for s in summaries) else 1
+    return 0 if all(met_everywhere(s) is not False for s in summaries) else 1
 
 
 def main(argv: list[str] | None = None) -> int:

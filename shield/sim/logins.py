@@ -41,13 +41,31 @@ def login_events(
     nat = carrier_nat_addresses(rng)
     events: list[Event] = []
     for user in users:
-        used: set[str] = set()
+        mine: list[Event] = []
         t = rng.expovariate(user.logins_per_day / DAY)
         while t < duration:
-            events.extend(_one_login(user, t, nat, used, rng, shape))
+            mine.extend(_one_login(user, t, nat, rng, shape))
             t += rng.expovariate(user.logins_per_day / DAY)
+        events.extend(_return_visits(mine))
     events.sort(key=lambda e: e.t)
     return events
+
+
+RETRY_WINDOW = 30.0  # a typo's retry belongs to the same login
+
+
+def _return_visits(events: list[Event]) -> list[Event]:
+    """Logins on a new browser after its first one (and that one's retry) are return visits."""
+    events.sort(key=lambda e: e.t)
+    first: dict[str, float] = {}
+    out = []
+    for e in events:
+        if "first-browser-login" in e.segments:
+            t0 = first.setdefault(e.device, e.t)
+            if e.t > t0 + RETRY_WINDOW:
+                e = replace(e, segments=(*e.segments, "return-visit"))
+        out.append(e)
+    return out
 
 
 def history_events(
@@ -116,19 +134,15 @@ def _event(
     )
 
 
-def _pick_device(user: User, used: set[str], rng: random.Random) -> tuple[Device, list[str]]:
+def _pick_device(user: User, rng: random.Random) -> Device:
     fresh = next((d for d in user.devices if d.fresh), None)
     if fresh is not None and rng.random() < 0.5:
-        extra = ["return-visit"] if fresh.key in used else []
-        used.add(fresh.key)
-        return fresh, extra
-    return rng.choice([d for d in user.devices if not d.fresh] or list(user.devices)), []
+        return fresh
+    return rng.choice([d for d in user.devices if not d.fresh] or list(user.devices))
 
 
-def _one_login(
-    user: User, t: float, nat: Nat, used: set[str], rng: random.Random, shape: PopulationShape
-) -> list[Event]:
-    device, extra = _pick_device(user, used, rng)
+def _one_login(user: User, t: float, nat: Nat, rng: random.Random, shape: PopulationShape) -> list[Event]:
+    device = _pick_device(user, rng)
     if user.gateway and device.kind != "app" and rng.random() < WORK_HOURS_SHIFT:
         t = _at_work(t, rng)
     headers = device.after if t >= device.update_at else device.before
@@ -136,12 +150,11 @@ def _one_login(
     if new_device:
         # A device no one saw before: its own cookie jar, its own headers (and app device id).
         device = make_device(f"{user.account.username}@{t:.0f}", rng, t, shape)
-        headers, extra = device.before, []
+        headers = device.before
     if user.trip and user.trip[0] <= t < user.trip[1]:
         ip, segments = user.trip[2], ["traveller"]
     else:
         ip, segments = _usual_network(user, device, t, nat, rng, shape.away_share)
-    segments += extra
     if new_device:
         segments.append("new-device")
     base = _event(user, device, headers, t, ip, segments, transfer=rng.random() < shape.transfer_share)

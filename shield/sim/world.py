@@ -68,7 +68,7 @@ NETWORKS: dict[str, Network] = {
         # Corporate and university egress gateways, on ASNs in no list.
         Network("2001:db8:6000::/40", "JP", 64580, "Demo Corporate Networks JP", "business"),
         Network("2001:db8:6100::/40", "JP", 64581, "Demo Academic Net JP", "education"),
-        Network("203.0.113.0/24", "JP", 64582, "Demo Office Osaka JP", "business"),
+        Network("2001:db8:6200::/40", "JP", 64582, "Demo Office Osaka JP", "business"),
     )
 }
 
@@ -88,7 +88,7 @@ POOLS: dict[str, tuple[str, ...]] = {
     "jp-mixed-fixed": ("2001:db8:1300::/40",),  # fixed-line homes on the listed mobile carrier's ASN
     "jp-mobile-unlisted": ("2001:db8:1400::/40",),  # a mobile carrier in no carrier list
     "jp-unlisted-fixed": ("2001:db8:1500::/40",),
-    "gateways": ("2001:db8:6000::/40", "2001:db8:6100::/40", "203.0.113.0/24"),
+    "gateways": ("2001:db8:6000::/40", "2001:db8:6100::/40", "2001:db8:6200::/40"),
 }
 
 # Carrier NAT: the mobile carriers put many subscribers behind a few shared addresses.
@@ -107,8 +107,8 @@ def carrier_nat_addresses(rng: random.Random) -> dict[str, tuple[str, ...]]:
 
 
 def gateway_addresses(count: int, rng: random.Random) -> tuple[tuple[str, ...], ...]:
-    """`count` egress gateways, each one to four addresses inside one subnet (a /24 or a /48),
-    as a corporate or campus NAT hands them out."""
+    """`count` egress gateways, each one to four addresses inside one subnet (shield's /48, or /24 on
+    IPv4), as a corporate or campus NAT hands them out."""
     gateways = []
     for _ in range(count):
         net = ipaddress.ip_network(rng.choice(POOLS["gateways"]))

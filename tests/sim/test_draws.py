@@ -36,7 +36,9 @@ def test_a_draw_is_reproducible() -> None:
     chosen = [scenario.load("overseas-stuffing").scaled(0.01)]
     a = plan_for_draw(draw(3), users=200, duration=DAY, scenarios=chosen)
     b = plan_for_draw(draw(3), users=200, duration=DAY, scenarios=chosen)
-    assert a.events == b.events and a.history == b.history and a.accounts == b.accounts
+    assert a.events == b.events
+    assert a.history == b.history
+    assert a.accounts == b.accounts
 
 
 def test_draws_differ_from_each_other_and_from_the_tuning_draw() -> None:
@@ -70,7 +72,9 @@ def test_apply_changes_list_rate_budgets_and_puzzles_and_nothing_on_the_tuning_d
     knobs = CampaignKnobs(list_factor=2.0, valid_factor=100.0, duration_factor=0.5, per_address_factor=2.0,
                           foreign_weight=3.0, difficulty_delta=2, seed_offset=7)
     t = apply(s, knobs)
-    assert t.list_size == 2 * s.list_size and t.duration == s.duration / 2 and t.seed == s.seed + 7
+    assert t.list_size == 2 * s.list_size
+    assert t.duration == s.duration / 2
+    assert t.seed == s.seed + 7
     assert t.valid_share == s.known_share  # capped: a valid pair is a known account
     assert t.attempts_per_address == (2, 6)
     assert t.pow_solve.max_difficulty == s.pow_solve.max_difficulty + 2
