@@ -42,6 +42,7 @@ def campaign_table(report: Report) -> str:
         "1st mitigation",
         "transfers",
         "tagged",
+        "taken tagged",
         "taken untagged",
     ]
     rows = [
@@ -58,6 +59,7 @@ def campaign_table(report: Report) -> str:
             "-" if c.first_mitigation_s is None else f"{c.first_mitigation_s:.0f}s / #{c.first_mitigation_attempts}",
             str(c.transfers),
             pct(c.tagged_share),
+            str(c.compromised_tagged),
             str(c.compromised_untagged),
         ]
         for c in report.campaigns
