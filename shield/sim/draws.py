@@ -79,7 +79,8 @@ class DrawRanges:
     duration_factor: Span = (0.5, 2.0)
     per_address_factor: Span = (0.5, 2.0)
     foreign_weight: Span = (0.5, 2.0)
-    difficulty_delta: Span = (-2, 4)
+    # each bit doubles the SHA-256 work the benchmark itself pays (in Python) for every solving attacker's puzzle
+    difficulty_delta: Span = (-2, 2)
 
 
 RANGES = DrawRanges()
