@@ -48,6 +48,7 @@ async def measure(
     names: list[str], *, number: int, users: int, scale: float, seconds: float | None, progress: bool
 ) -> tuple[Report, list[Target]]:
     d = draw(number)
+    started = time.monotonic()
     results: list[Result] = []
     baseline: list[Result] = []
     chosen = [apply(scenarios.load(n).scaled(scale), d.campaigns) for n in names]
@@ -55,8 +56,8 @@ async def measure(
         plan = make_plan(
             users=users, seed=d.seed, duration=s.start + s.duration + AFTER_CAMPAIGN, scenarios=[s], shape=d.population
         )
-        print(f"draw {number}: {s.name}: {len(plan.events)} events over {plan.duration / 3600:.1f} simulated hours",
-              file=sys.stderr)
+        print(f"draw {number}: {s.name}: {len(plan.events)} events over {plan.duration / 3600:.1f} simulated hours "
+              f"(at {time.monotonic() - started:.0f} s)", file=sys.stderr)
         baseline += await baseline_results(plan, RunOptions(progress=progress))
         results += await with_shield(plan, in_process=seconds is None, seconds=seconds or 0.0, progress=progress)
     duration = max(s.start + s.duration + AFTER_CAMPAIGN for s in chosen)
