@@ -14,6 +14,7 @@ import sys
 from aiohttp import web
 
 from shield.sim.demo_app import UserDB, build_demo_app
+from shield.sim.draws import draw
 from shield.sim.plan import accounts_for
 
 
@@ -27,6 +28,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument("--listen", default="127.0.0.1:8080", metavar="HOST:PORT", help="default 127.0.0.1:8080")
     p.add_argument("--users", type=int, default=2000, help="accounts in the user database (default 2000)")
     p.add_argument("--seed", type=int, default=1, help="seed of the user database (default 1)")
+    p.add_argument("--draw", type=int, metavar="N", help="the users of `shield simulate --draw N` (sets the seed)")
     p.set_defaults(handler=run)
 
 
@@ -43,10 +45,16 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"shield demo-upstream: {exc}", file=sys.stderr)
         return 2
-    if args.users < 1:
-        print("shield demo-upstream: --users must be at least 1", file=sys.stderr)
+    if args.users < 1 or (args.draw is not None and args.draw < 0):
+        print("shield demo-upstream: --users must be at least 1, --draw not negative", file=sys.stderr)
         return 2
-    app = build_demo_app(UserDB(accounts_for(args.users, args.seed)))
+    if args.draw is not None:
+        d = draw(args.draw)
+        args.seed = d.seed
+        accounts = accounts_for(args.users, d.seed, shape=d.population)
+    else:
+        accounts = accounts_for(args.users, args.seed)
+    app = build_demo_app(UserDB(accounts))
     print(f"demo login app on http://{host}:{port} ({args.users} users, seed {args.seed})", file=sys.stderr)
     try:
         web.run_app(app, host=host, port=port, print=None, access_log=None)

@@ -18,7 +18,8 @@ import orjson
 
 from shield.sim import scenario as scenarios
 from shield.sim.chart import write_svg
-from shield.sim.plan import make_plan
+from shield.sim.draws import draw
+from shield.sim.plan import make_plan, plan_for_draw
 from shield.sim.report import Report
 from shield.sim.run import RunOptions, simulate
 from shield.sim.table import render
@@ -47,6 +48,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--users", type=int, default=DEFAULT_USERS, help=f"size of the user database (default {DEFAULT_USERS})"
     )
     p.add_argument("--seed", type=int, default=DEFAULT_SEED, help="seed of the population (default 1)")
+    p.add_argument(
+        "--draw",
+        type=int,
+        metavar="N",
+        help="draw N of the population's shares and the campaigns' parameters from their documented ranges "
+        "(docs/simulate.md; 0: the tuning values); it sets the seed too, so --seed is ignored",
+    )
     p.add_argument(
         "--duration", default="2d", help="simulated time of normal traffic (default 2d; campaigns extend it)"
     )
@@ -92,15 +100,22 @@ def run(args: argparse.Namespace) -> int:
     except (scenarios.ScenarioError, ValueError) as exc:
         print(f"shield simulate: {exc}", file=sys.stderr)
         return 2
-    if args.users < 1 or args.concurrency < 1 or (args.speed is not None and args.speed <= 0) or args.history_days < 0:
+    bad = args.users < 1 or args.concurrency < 1 or (args.speed is not None and args.speed <= 0)
+    if bad or args.history_days < 0 or (args.draw is not None and args.draw < 0):
         print(
-            "shield simulate: --users, --concurrency and --speed must be positive, --history-days not negative",
+            "shield simulate: --users, --concurrency and --speed must be positive, --history-days and --draw "
+            "not negative",
             file=sys.stderr,
         )
         return 2
-    plan = make_plan(
-        users=args.users, seed=args.seed, duration=duration, scenarios=chosen, history_days=args.history_days
-    )
+    if args.draw is not None:
+        plan = plan_for_draw(
+            draw(args.draw), users=args.users, duration=duration, scenarios=chosen, history_days=args.history_days
+        )
+    else:
+        plan = make_plan(
+            users=args.users, seed=args.seed, duration=duration, scenarios=chosen, history_days=args.history_days
+        )
     options = RunOptions(concurrency=args.concurrency, speed=args.speed, progress=args.progress)
     report = asyncio.run(
         simulate(plan, args.target, options, baseline=args.baseline, baseline_target=args.baseline_target)

@@ -11,8 +11,11 @@ import uuid
 from typing import Literal
 
 Headers = tuple[tuple[str, str], ...]
-AgentKind = Literal["app", "chrome", "safari", "firefox", "library"]
-AGENT_KINDS: tuple[AgentKind, ...] = ("app", "chrome", "safari", "firefox", "library")
+AgentKind = Literal["app", "chrome", "popular-chrome", "safari", "firefox", "library"]
+AGENT_KINDS: tuple[AgentKind, ...] = ("app", "chrome", "popular-chrome", "safari", "firefox", "library")
+# The single most common browser build in the home market (Chrome on Windows, Japanese): thousands of
+# real users share its fingerprint, and so does an attacker who copies it.
+POPULAR_CHROME = (131, "Windows")
 
 ACCEPT_LANGUAGE_JA = "ja-JP,ja;q=0.9,en-US;q=0.8,en;q=0.7"
 ACCEPT_ENCODING = "gzip, deflate, br, zstd"
@@ -131,6 +134,8 @@ def random_headers(kind: AgentKind, rng: random.Random) -> Headers:
         os_name = rng.choice(("android", "ios"))
         model = rng.choice(ANDROID_MODELS if os_name == "android" else IOS_MODELS)
         return app_headers(rng.choice(("5.1.4", "5.2.0", "5.2.1")), os_name, model, device_id(rng))
+    if kind == "popular-chrome":
+        return chrome_headers(*POPULAR_CHROME)
     if kind == "chrome":
         return chrome_headers(rng.choice((128, 129, 130, 131)), rng.choice(("Windows", "macOS", "Android")))
     if kind == "safari":

@@ -69,7 +69,8 @@ def _planned(s: Scenario, accounts: Sequence[Account], rng: random.Random) -> li
         ]
         tries.sort()
         for k, t in enumerate(tries):
-            right = knows_password and k == len(tries) - 1  # the last guess of a known pair is the right one
+            # the last guess of a known pair is the right one, or every one (a careful attacker who has it)
+            right = knows_password and (s.right_guess == "every" or k == len(tries) - 1)
             out.append((t, victim.username, victim.password if right else f"{victim.password[:4]}{k}!{i}"))
     return sorted(out)
 
@@ -100,11 +101,17 @@ def campaign_events(s: Scenario, accounts: Sequence[Account]) -> list[Event]:
     addresses = _addresses(s, rng)
     fixed = _agent(s, rng)
     per_address: dict[str, Headers] = {}
+    per_account: dict[str, tuple[str, Headers]] = {}
     max_difficulty = s.pow_solve.max_difficulty if s.pow_solve.enabled else NEVER_SOLVES
     events = []
     for t, username, password in plan:
         ip = next(addresses)
-        if s.rotate == "fixed":
+        device = ""
+        if s.rotate == "per_account":
+            # one residential proxy and one browser profile (cookies kept) per victim: looks like its owner coming back
+            ip, headers = per_account.setdefault(username, (ip, _agent(s, rng)))
+            device = f"{s.name}:{username}"
+        elif s.rotate == "fixed":
             headers = fixed
         elif s.rotate == "per_address":
             headers = per_address.setdefault(ip, _agent(s, rng))
@@ -118,6 +125,7 @@ def campaign_events(s: Scenario, accounts: Sequence[Account]) -> list[Event]:
                 headers=headers,
                 username=username,
                 password=password,
+                device=device,
                 transfer=s.bulk_after_success,
                 max_difficulty=max_difficulty,
             )

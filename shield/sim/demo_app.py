@@ -13,7 +13,7 @@ import hashlib
 import hmac
 import secrets
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,6 +22,7 @@ from aiohttp import web
 from shield.sim.events import Account
 
 Now = Callable[[], float]
+STEP_UP_HEADER = "Demo-Step-Up"
 
 
 class UserDB:
@@ -55,6 +56,7 @@ class LoginRecord:
     known: bool
     t: float
     client: str
+    step_up: bool = False
 
 
 @dataclass(slots=True)
@@ -74,6 +76,7 @@ class Ledger:
             "failures": len(self.logins) - len(ok),
             "unknown_accounts": sum(not r.known for r in self.logins),
             "accounts_logged_in": len({r.account for r in ok}),
+            "step_ups": sum(r.step_up for r in ok),
             "transfers": len(self.transfers),
         }
         if detail:
@@ -111,12 +114,22 @@ async def login(request: web.Request) -> web.Response:
         return web.json_response({"error": "bad_request", "detail": "expected JSON {username, password}"}, status=400)
     users, ledger = request.app[USERS_KEY], request.app[LEDGER_KEY]
     ok = users.check(username, password)
-    ledger.logins.append(LoginRecord(username, ok, username in users, ledger.now(), _client(request)))
+    step_up = step_up_reasons(request.headers)
+    ledger.logins.append(LoginRecord(username, ok, username in users, ledger.now(), _client(request), bool(step_up)))
+    echo = {STEP_UP_HEADER: step_up} if step_up else None
     if not ok:
-        return web.json_response({"error": "invalid_credentials"}, status=401)
+        return web.json_response({"error": "invalid_credentials"}, status=401, headers=echo)
     session = secrets.token_urlsafe(18)
     ledger.sessions[session] = username
-    return web.json_response({"session": session})
+    return web.json_response({"session": session, "step_up": bool(step_up)}, headers=echo)
+
+
+def step_up_reasons(headers: Mapping[str, str]) -> str:
+    """Why an app that steps up on shield's tags would ask this login for a second factor ("" when it
+    would not): a solved challenge, and shield's reasons."""
+    parts = ["challenge-solved"] if headers.get("Shield-Challenge", "").strip().lower() == "solved" else []
+    parts += [r.strip() for r in headers.get("Shield-Reasons", "").split(",") if r.strip()]
+    return ",".join(parts)
 
 
 async def transfer(request: web.Request) -> web.Response:

@@ -31,6 +31,7 @@ from shield.challenge.client import ChallengeError, solve
 from shield.challenge.pages import MITIGATED_HEADER as MITIGATED
 from shield.challenge.passes import PASS_HEADER
 from shield.challenge.pow import RESPONSE_HEADER
+from shield.sim.demo_app import STEP_UP_HEADER
 from shield.sim.events import Event
 
 DELAYED = "Shield-Delayed"  # set by shield on responses that were held by the tarpit
@@ -55,6 +56,9 @@ class Result:
     success: bool = False
     transferred: bool = False
     error: str = ""
+    # reached the app carrying shield's step-up tags (Shield-Challenge: solved or Shield-Reasons), as the
+    # demo app echoes them: an app that steps up on them asks for a second factor
+    tagged: bool = False
 
 
 @dataclass(slots=True, frozen=True)
@@ -151,6 +155,7 @@ class Driver:
             else:
                 break
         stopped = MITIGATED in ex.headers or ex.status in (403, 429)
+        tagged = not stopped and bool(ex.headers.get(STEP_UP_HEADER))
         session = ex.body.get("session") if isinstance(ex.body, dict) and not stopped and ex.status == 200 else None
         success = isinstance(session, str)
         transferred = False
@@ -171,6 +176,7 @@ class Driver:
             stopped,
             success,
             transferred,
+            tagged=tagged,
         )
 
     async def _solve(self, body: Any, max_difficulty: int) -> str | None:

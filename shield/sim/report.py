@@ -13,7 +13,11 @@ from shield.sim.driver import Result
 from shield.sim.events import LEGIT
 from shield.sim.scenario import Scenario
 
-SEGMENTS = ("all", "app", "browser", "carrier-nat", "residential", "away", "new-device", "traveller", "vpn", "typo")
+SEGMENTS = (
+    "all", "app", "browser", "carrier-nat", "mixed-carrier", "unlisted-carrier", "gateway", "residential", "away",
+    "new-device", "first-browser-login", "return-visit", "popular-build", "sprayed-password", "traveller", "vpn",
+    "typo",
+)
 FIRST_MINUTE = 60.0
 
 
@@ -31,6 +35,11 @@ class CampaignRow:
     first_mitigation_s: float | None  # simulated seconds from the campaign's start
     first_mitigation_attempts: int | None  # attempts sent up to and including the first mitigated one
     transfers: int  # bulk actions done with a taken-over session
+    # reached the app tagged for step-up (Shield-Challenge: solved or Shield-Reasons)
+    tagged_share: float = 0.0
+    challenged_or_tagged_share: float = 0.0  # challenged by shield, or tagged for the app's step-up
+    compromised_tagged: int = 0  # accounts whose every takeover carried a step-up tag
+    compromised_untagged: int = 0  # accounts taken at least once with no step-up tag: a second factor would not help
 
 
 @dataclass(slots=True, frozen=True)
@@ -83,6 +92,8 @@ def campaign_row(s: Scenario, results: Sequence[Result], baseline: Sequence[Resu
     n = len(results)
     first = next(((i, r) for i, r in enumerate(results) if r.first_mitigation or r.stopped), None)
     late = {r.username for r in results if r.success and r.t > s.start + FIRST_MINUTE}
+    taken = _compromised(results)
+    untagged = {r.username for r in results if r.success and not r.tagged}
     return CampaignRow(
         name=s.name,
         attempts=n,
@@ -90,12 +101,16 @@ def campaign_row(s: Scenario, results: Sequence[Result], baseline: Sequence[Resu
         unchallenged_share=_share(sum(not r.stopped and not r.challenged for r in results), n),
         challenged_share=_share(sum(r.challenged for r in results), n),
         solved=sum(r.solved for r in results),
-        compromised=len(_compromised(results)),
+        compromised=len(taken),
         compromised_baseline=None if baseline is None else len(_compromised(baseline)),
         compromised_after_first_minute=len(late),
         first_mitigation_s=None if first is None else max(0.0, first[1].t - s.start),
         first_mitigation_attempts=None if first is None else first[0] + 1,
         transfers=sum(r.transferred for r in results),
+        tagged_share=_share(sum(r.tagged for r in results), n),
+        challenged_or_tagged_share=_share(sum(r.challenged or r.tagged for r in results), n),
+        compromised_tagged=len(taken - untagged),
+        compromised_untagged=len(untagged),
     )
 
 

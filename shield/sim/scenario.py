@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Literal, cast
+from typing import Any, Literal, cast, get_args
 
 from shield.settings.yaml_reader import Position, YamlUnreadable, read, unknown_key
 from shield.sim.agents import AGENT_KINDS, AgentKind
@@ -18,7 +18,8 @@ BUNDLED_DIR = Path(__file__).resolve().parent / "scenarios"
 TOP = "a scenario"  # how messages name the top level of a scenario file
 Mode = Literal["stuffing", "spray", "targeted"]
 Shape = Literal["constant", "burst", "ramp"]
-Rotate = Literal["per_request", "per_address", "fixed"]
+Rotate = Literal["per_request", "per_address", "per_account", "fixed"]
+RightGuess = Literal["last", "every"]
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _KNOWN = {
     "name",
@@ -61,6 +62,7 @@ class Scenario:
     known_share: float = 0.4  # pairs whose account exists here (the rest are unknown accounts)
     passwords: tuple[str, ...] = ()  # spray: tried one a day per account
     attempts_per_day: tuple[int, int] = (1, 2)  # targeted
+    right_guess: RightGuess = "last"  # targeted, a known password: on the last try only, or on every try
     pools: tuple[tuple[str, float], ...] = (("foreign-hosting", 1.0),)
     attempts_per_address: tuple[int, int] = (1, 4)
     agent_kinds: tuple[tuple[AgentKind, float], ...] = (("library", 1.0),)
@@ -234,10 +236,11 @@ def parse(data: Any, pos: dict[str, Position], *, source: str) -> Scenario:
         known_share=r.share("list.known_share", 0.4),
         passwords=tuple(str(p) for p in r.typed("passwords", list, [])),
         attempts_per_day=r.span("targets.attempts_per_day", (1, 2)),
+        right_guess=cast(RightGuess, r.choice("targets.right_guess", ("last", "every"), "last")),
         pools=r.weights("addresses.pools", _check_pool, (("foreign-hosting", 1.0),)),
         attempts_per_address=r.span("addresses.attempts_per_address", (1, 4)),
         agent_kinds=r.weights("agents.kinds", _check_kind, (("library", 1.0),)),
-        rotate=cast(Rotate, r.choice("agents.rotate", ("per_request", "per_address", "fixed"), "per_request")),
+        rotate=cast(Rotate, r.choice("agents.rotate", get_args(Rotate), "per_request")),
         bulk_after_success=r.typed("bulk_after_success", bool, False),
         pow_solve=PowSolve(pow_enabled, r.typed("pow_solve.max_difficulty", int, 0)),
     )

@@ -41,6 +41,9 @@ def campaign_table(report: Report) -> str:
         "after 1st min",
         "1st mitigation",
         "transfers",
+        "tagged",
+        "taken tagged",
+        "taken untagged",
     ]
     rows = [
         [
@@ -55,6 +58,9 @@ def campaign_table(report: Report) -> str:
             str(c.compromised_after_first_minute),
             "-" if c.first_mitigation_s is None else f"{c.first_mitigation_s:.0f}s / #{c.first_mitigation_attempts}",
             str(c.transfers),
+            pct(c.tagged_share),
+            str(c.compromised_tagged),
+            str(c.compromised_untagged),
         ]
         for c in report.campaigns
     ]

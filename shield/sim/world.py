@@ -18,7 +18,7 @@ from typing import Literal
 from shield.settings.schema import DEMO_GEOIP, DEMO_LISTS, GeoipSettings, Settings
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
-Kind = Literal["mobile", "residential", "hosting", "vpn", "tor"]
+Kind = Literal["mobile", "residential", "hosting", "vpn", "tor", "business", "education"]
 
 
 @dataclass(slots=True, frozen=True)
@@ -60,6 +60,15 @@ NETWORKS: dict[str, Network] = {
         Network("2001:db8:100::/40", "JP", 64500, "Demo Mobile East JP", "mobile"),
         Network("2001:db8:200::/40", "JP", 64510, "Demo Hikari Fiber JP", "residential"),
         Network("2001:db8:300::/40", "US", 64540, "Demo Hosting US", "hosting"),
+        # A big carrier serves fixed-line homes and mobile NAT from one ASN (the listed 64500), and a
+        # regional carrier that no bundled or demo list names: the pack must cope with networks it never saw.
+        Network("2001:db8:1300::/40", "JP", 64500, "Demo Mobile East JP", "residential"),
+        Network("2001:db8:1400::/40", "JP", 64502, "Demo Mobile Kyushu JP", "mobile"),
+        Network("2001:db8:1500::/40", "JP", 64502, "Demo Mobile Kyushu JP", "residential"),
+        # Corporate and university egress gateways, on ASNs in no list.
+        Network("2001:db8:6000::/40", "JP", 64580, "Demo Corporate Networks JP", "business"),
+        Network("2001:db8:6100::/40", "JP", 64581, "Demo Academic Net JP", "education"),
+        Network("2001:db8:6200::/40", "JP", 64582, "Demo Office Osaka JP", "business"),
     )
 }
 
@@ -75,18 +84,39 @@ POOLS: dict[str, tuple[str, ...]] = {
     "travel": ("2001:db8:3500::/40", "2001:db8:3600::/40", "2001:db8:3700::/40"),
     "vpn": ("2001:db8:5000::/40", "2001:db8:5100::/40"),
     "tor": ("192.0.2.0/24",),
+    # the newer networks, by what they stand for
+    "jp-mixed-fixed": ("2001:db8:1300::/40",),  # fixed-line homes on the listed mobile carrier's ASN
+    "jp-mobile-unlisted": ("2001:db8:1400::/40",),  # a mobile carrier in no carrier list
+    "jp-unlisted-fixed": ("2001:db8:1500::/40",),
+    "gateways": ("2001:db8:6000::/40", "2001:db8:6100::/40", "2001:db8:6200::/40"),
 }
 
 # Carrier NAT: the mobile carriers put many subscribers behind a few shared addresses.
 CARRIER_NAT_ADDRESSES_PER_CARRIER = 64
 
 
+MOBILE_CARRIERS = (*POOLS["jp-mobile"], *POOLS["jp-mobile-unlisted"])
+
+
 def carrier_nat_addresses(rng: random.Random) -> dict[str, tuple[str, ...]]:
     """The shared egress addresses of each mobile carrier (a small, fixed set per run)."""
     return {
         cidr: tuple(NETWORKS[cidr].address(rng) for _ in range(CARRIER_NAT_ADDRESSES_PER_CARRIER))
-        for cidr in POOLS["jp-mobile"]
+        for cidr in MOBILE_CARRIERS
     }
+
+
+def gateway_addresses(count: int, rng: random.Random) -> tuple[tuple[str, ...], ...]:
+    """`count` egress gateways, each one to four addresses inside one subnet (shield's /48, or /24 on
+    IPv4), as a corporate or campus NAT hands them out."""
+    gateways = []
+    for _ in range(count):
+        net = ipaddress.ip_network(rng.choice(POOLS["gateways"]))
+        prefix = 24 if net.version == 4 else 48
+        subnet = address_in(net, rng)
+        block = ipaddress.ip_network(f"{subnet}/{prefix}", strict=False)
+        gateways.append(tuple(address_in(block, rng) for _ in range(rng.randint(1, 4))))
+    return tuple(gateways)
 
 
 def resolve_subnet(name: str) -> tuple[IPNetwork, ...]:

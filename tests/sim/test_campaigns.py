@@ -109,3 +109,23 @@ def test_pow_solve_sets_the_difficulty_the_attacker_pays(name: str, solves: bool
     assert (e.max_difficulty > 0) is solves
     if solves:
         assert e.max_difficulty == s.pow_solve.max_difficulty
+
+
+def test_the_careful_attacker_keeps_one_address_browser_and_cookie_jar_per_account() -> None:
+    s = scenario.load("careful-attacker").scaled(0.25)
+    events = campaign_events(s, ACCOUNTS)
+    by_account: dict[str, list] = {}  # type: ignore[type-arg]
+    for e in events:
+        by_account.setdefault(e.username, []).append(e)
+    assert len(by_account) == s.list_size
+    for attempts in by_account.values():
+        assert 3 <= len(attempts) <= 5
+        assert len({(e.client_ip, e.headers, e.device) for e in attempts}) == 1
+        assert attempts[0].device
+    # the right password on every try for most accounts: it has them
+    right = [u for u, attempts in by_account.items() if all(PASSWORDS[u] == e.password for e in attempts)]
+    assert len(right) == round(s.list_size * s.valid_share)
+    pools = ("jp-residential", "jp-mixed-fixed", "jp-unlisted-fixed")
+    home = [ipaddress.ip_network(c) for p in pools for c in POOLS[p]]
+    assert all(any(ipaddress.ip_address(e.client_ip) in n for n in home) for e in events)
+    assert all(e.max_difficulty >= 20 for e in events)  # it solves any puzzle shield gives

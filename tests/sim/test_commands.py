@@ -12,6 +12,8 @@ import pytest
 from shield.cli import main
 from shield.commands.demo_upstream import parse_listen
 from shield.settings.schema import BUNDLED_RULES
+from shield.sim import scenario
+from shield.sim.draws import apply, draw
 from shield.sim.plan import accounts_for
 from shield.sim.run import demo_app
 from shield.sim.world import DEMO_ENV
@@ -23,8 +25,9 @@ from shield.sim.world import DEMO_ENV
         (["--scenario", "no-such-campaign"], "no such scenario file"),
         (["--duration", "forever"], "is not a duration"),
         (["--users", "0"], "must be positive"),
+        (["--draw", "-1"], "--draw not negative"),
     ],
-    ids=["unknown-scenario", "bad-duration", "no-users"],
+    ids=["unknown-scenario", "bad-duration", "no-users", "negative-draw"],
 )
 def test_simulate_refuses_bad_input_with_exit_2(
     argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
@@ -65,6 +68,20 @@ async def test_simulate_against_the_app_writes_table_json_and_chart(tmp_path: Pa
     assert data["campaigns"][0]["attempts"] == 100
     assert data["campaigns"][0]["compromised"] == 1  # 1% of 100 pairs, straight at the app
     assert ET.parse(out.with_suffix(".svg")).getroot().tag.endswith("svg")
+
+
+async def test_simulate_a_draw_against_the_app_holding_that_draws_users(tmp_path: Path) -> None:
+    d = draw(2)
+    naive = apply(scenario.load("naive").scaled(0.02), d.campaigns)
+    out = tmp_path / "run.json"
+    async with demo_app(accounts_for(300, d.seed, shape=d.population)) as url:
+        argv = ["simulate", "--target", url, "--scenario", "naive", "--users", "300", "--scale", "0.02",
+                "--duration", "2h", "--draw", "2", "--json", str(out)]
+        status = await asyncio.to_thread(main, argv)
+    assert status == 0
+    row = json.loads(out.read_text())["campaigns"][0]
+    assert row["attempts"] == naive.list_size != 100  # the draw's list size, not the file's
+    assert row["compromised"] == round(naive.list_size * naive.valid_share)  # the draw's passwords are the app's
 
 
 @pytest.mark.parametrize(

@@ -108,3 +108,31 @@ async def test_login_page_is_served(app_url: str, http: aiohttp.ClientSession) -
     async with http.get(app_url + "/") as resp:
         assert resp.status == 200
         assert "/api/login" in await resp.text()
+
+
+@pytest.mark.parametrize(
+    ("tags", "password", "status", "echo"),
+    [
+        ({}, ALICE.password, 200, None),
+        ({"Shield-Challenge": "solved", "Shield-Reasons": ""}, ALICE.password, 200, "challenge-solved"),
+        ({"Shield-Reasons": "new_device, new_network", "Shield-Action": "tag"}, ALICE.password, 200,
+         "new_device,new_network"),
+        ({"Shield-Challenge": "solved", "Shield-Reasons": "password_sprayed"}, "wrong", 401,
+         "challenge-solved,password_sprayed"),
+        ({"Shield-Reasons": " ", "Shield-Action": "allow"}, ALICE.password, 200, None),
+    ],
+    ids=["untagged", "solved-challenge", "reasons", "tagged-failure-echoed-too", "empty-reasons-are-no-tag"],
+)
+async def test_the_app_steps_up_on_shields_tags_and_says_so(
+    app_url: str, http: aiohttp.ClientSession, tags: dict[str, str], password: str, status: int, echo: str | None
+) -> None:
+    headers = {"X-Forwarded-For": "10.31.0.9", **tags}
+    body = {"username": ALICE.username, "password": password}
+    async with http.post(f"{app_url}/api/login", json=body, headers=headers) as resp:
+        assert resp.status == status
+        assert resp.headers.get("Demo-Step-Up") == echo
+        answer = await resp.json()
+    if status == 200:
+        assert answer["step_up"] is (echo is not None)
+    async with http.get(f"{app_url}/_demo/stats") as resp:
+        assert (await resp.json())["step_ups"] == (1 if echo and status == 200 else 0)

@@ -25,7 +25,7 @@ async def _measure(name: str, scale: float) -> None:
     report = build_report(results, [attack], duration=plan.duration, baseline=baseline)
     targets = evaluate(report.campaigns, [r for r in results if r.actor == LEGIT])
     assert report.campaigns[0].compromised_baseline, "the attack must be able to take accounts without shield"
-    assert all(t.met for t in targets), "\n" + targets_table(targets)
+    assert all(t.met is not False for t in targets), "\n" + targets_table(targets)
 
 
 @pytest.mark.slow

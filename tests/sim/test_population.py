@@ -24,8 +24,8 @@ def plan():  # type: ignore[no-untyped-def]
     return make_plan(users=1500, seed=5, duration=2 * DAY, scenarios=[scenario.load("overseas-stuffing").scaled(0.05)])
 
 
-def _in_pool(ip: str, pool: str) -> bool:
-    return any(ipaddress.ip_address(ip) in ipaddress.ip_network(c) for c in POOLS[pool])
+def _in_pool(ip: str, pools: tuple[str, ...]) -> bool:
+    return any(ipaddress.ip_address(ip) in ipaddress.ip_network(c) for pool in pools for c in POOLS[pool])
 
 
 def test_same_seed_gives_the_same_event_stream() -> None:
@@ -64,14 +64,24 @@ def test_every_real_user_segment_is_present(plan) -> None:  # type: ignore[no-un
 
 
 @pytest.mark.parametrize(
-    ("segment", "pool"),
-    [("carrier-nat", "jp-mobile"), ("residential", "jp-residential"), ("traveller", "travel"), ("vpn", "vpn")],
-    ids=["carrier-nat-on-mobile-ranges", "residential-at-home", "travellers-abroad", "vpn-egress"],
+    ("segment", "pools"),
+    [
+        ("carrier-nat", ("jp-mobile", "jp-mobile-unlisted")),
+        ("residential", ("jp-residential", "jp-mixed-fixed", "jp-unlisted-fixed")),
+        ("traveller", ("travel", "foreign-residential")),
+        ("vpn", ("vpn",)),
+        ("gateway", ("gateways",)),
+        ("mixed-carrier", ("jp-mobile", "jp-mixed-fixed")),
+    ],
+    ids=[
+        "carrier-nat-on-mobile-ranges", "residential-at-home", "travellers-abroad-some-on-attacker-networks",
+        "vpn-egress", "gateways-on-business-and-campus-ranges", "mixed-carrier-home-and-mobile",
+    ],
 )
-def test_segment_addresses_come_from_their_world_ranges(plan, segment: str, pool: str) -> None:  # type: ignore[no-untyped-def]
+def test_segment_addresses_come_from_their_world_ranges(plan, segment: str, pools: tuple[str, ...]) -> None:  # type: ignore[no-untyped-def]
     ips = [e.client_ip for e in plan.events if e.actor == LEGIT and segment in e.segments]
     assert ips
-    assert all(_in_pool(ip, pool) for ip in ips)
+    assert all(_in_pool(ip, pools) for ip in ips)
 
 
 def test_carrier_nat_puts_many_users_behind_one_address(plan) -> None:  # type: ignore[no-untyped-def]

@@ -37,6 +37,7 @@ def test_every_bundled_scenario_loads() -> None:
         "low-and-slow",
         "perfect-bot",
         "naive",
+        "careful-attacker",
     }
     for name in names:
         assert scenario.load(name).name == name
@@ -54,7 +55,7 @@ def test_a_copied_file_loads_by_path(tmp_path: Path) -> None:
         (GOOD.replace("duration: 30m", "duration: soon"), ":4:1: duration: 'soon' is not a duration"),
         (GOOD.replace("valid_share: 0.01", "valid_share: 3"), ":7:3: list.valid_share: must be between 0 and 1"),
         (GOOD.replace("foreign-hosting", "moon-base"), ":9:11: addresses.pools.moon-base: unknown address pool"),
-        (GOOD.replace("foreign-hosting", "203.0.113.0/24"), "addresses.pools.203.0.113.0/24: unknown address pool"),
+        (GOOD.replace("foreign-hosting", "100.64.0.0/24"), "addresses.pools.100.64.0.0/24: unknown address pool"),
         (GOOD + "agents:\n  kinds: {lynx: 1}\n", ":11:11: agents.kinds.lynx: unknown agent kind"),
         (GOOD + "agents:\n  rotate: hourly\n", ":11:3: agents.rotate: expected one of per_request"),
         (GOOD + "speed: 9\n", ":10:1: unknown key 'speed' in a scenario (did you mean 'seed'?)"),
@@ -96,7 +97,7 @@ def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
 
 
 def test_unknown_scenario_name_lists_the_bundled_ones() -> None:
-    with pytest.raises(ScenarioError, match="bundled: domestic-proxies, low-and-slow"):
+    with pytest.raises(ScenarioError, match="bundled: careful-attacker, domestic-proxies, low-and-slow"):
         scenario.load("no-such-campaign")
 
 
