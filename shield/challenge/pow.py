@@ -56,20 +56,30 @@ def b64url_decode(text: str) -> bytes:
 
 @dataclass(slots=True, frozen=True)
 class Binding:
-    """Who a challenge or pass belongs to: a client (address or subnet), a route, a fingerprint."""
+    """Who a challenge or pass belongs to: a client (address or subnet), a route, a fingerprint, and
+    the account the request names (its keyed id; empty without one).
+
+    security: the account is part of it so that one solved puzzle buys one account's login: a
+    stuffing crew that solves a challenge and keeps the pass cookie on its address would otherwise
+    try its next accounts at a discount (tuning draw 0 of the simulator: one in twenty-five of the
+    domestic-proxy attempts that got through came in on a pass earned for another account).
+    """
 
     client: str
     route: str
     fingerprint: str
+    account: str = ""
 
     @classmethod
-    def of(cls, *, ip: str, subnet: str, route: str, fingerprint: str, bind: Literal["ip", "subnet"]) -> Binding:
+    def of(
+        cls, *, ip: str, subnet: str, route: str, fingerprint: str, bind: Literal["ip", "subnet"], account: str = ""
+    ) -> Binding:
         """The binding for a request; `bind="subnet"` suits mobile carriers that rotate addresses."""
-        return cls(client=subnet if bind == "subnet" else ip, route=route, fingerprint=fingerprint)
+        return cls(client=subnet if bind == "subnet" else ip, route=route, fingerprint=fingerprint, account=account)
 
     def digest(self) -> bytes:
         h = hashlib.sha256(_BINDING_DOMAIN)
-        for part in (self.client, self.route, self.fingerprint):
+        for part in (self.client, self.route, self.fingerprint, self.account):
             raw = part.encode("utf-8", "surrogatepass")
             # Length-prefixed, so no two different bindings encode to the same bytes.
             h.update(len(raw).to_bytes(4, "big") + raw)

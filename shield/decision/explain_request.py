@@ -218,7 +218,7 @@ def _challenge_marks(
     cookies = {k: m.value for k, m in jar.items()}
     binding = pow.Binding.of(
         ip=rf.attempt.client_ip, subnet=rf.attempt.subnet, route=route.name, fingerprint=rf.attempt.fingerprint,
-        bind=settings.challenge.bind,
+        bind=settings.challenge.bind, account=rf.attempt.account_id or "",
     )
     marks = carried(settings.secret, headers, cookies, binding=binding, now=now)
     verified = marks.result is not None and marks.result.ok

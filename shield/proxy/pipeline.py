@@ -171,6 +171,7 @@ class Pipeline:
         binding = pow.Binding.of(
             ip=rf.attempt.client_ip, subnet=rf.attempt.subnet, route=route.name,
             fingerprint=rf.attempt.fingerprint, bind=self.settings.challenge.bind,
+            account=rf.attempt.account_id or "",
         )
         marks = carried(self._secret, request.headers, request.cookies, binding=binding, now=now)
         passed, solution, result = marks.passed, marks.solution, marks.result
@@ -235,7 +236,7 @@ class Pipeline:
         takeover = h.pack.rules.policy.takeover
         risk = takeover_risk(facts, takeover) if rf.attempt.account_id else None
         if answer is None:
-            extra = upstream_tags(decision, solved=state.solved)
+            extra = upstream_tags(decision, solved=state.solved or state.passed)
             if risk is not None and decision.enforced:
                 extra = with_risk_tag(extra, decision)
             try:
@@ -258,8 +259,7 @@ class Pipeline:
                 self.metrics.upstream_time(route.name, reply.upstream_seconds)
                 if outcome is not Outcome.UNKNOWN:
                     learn = confirmed(
-                        decision, h.pack.rules.policy, solved=state.solved, passed=state.passed,
-                        takeover=risk is not None, by_app=by_app,
+                        decision, solved=state.solved, passed=state.passed, takeover=risk is not None, by_app=by_app
                     )
                     self._record(
                         _learned(h.obs, rf, outcome), outcome, familiar=facts.get("account.familiar") is True,

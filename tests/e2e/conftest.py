@@ -29,7 +29,7 @@ policy:
 rules:
   - {id: tag_me, description: tag, class: client, when: 'account == "tag"', score: 30}
   - {id: delay_me, description: delay, class: client, when: 'account == "delay"', score: 50}
-  - {id: challenge_me, description: challenge, class: client, when: 'account == "challenge"', score: 60}
+  - {id: challenge_me, description: challenge, class: client, when: 'account in ["challenge", "challenge2"]', score: 60}
   - {id: block_me, description: block, class: client, when: 'account == "block"', score: 95}
   - {id: crowd_me, description: crowd evidence only, class: crowd, when: 'account == "crowd"', score: 95}
   - {id: rate_me, description: rate, class: client, when: 'account == "rate" and ip.attempts_1m > 2', score: 95,

@@ -155,6 +155,20 @@ async def test_a_pass_lowers_the_score_of_the_next_request(make_stack: Any) -> N
     assert stack.decisions()[-1]["challenge"] == "pass"
 
 
+async def test_a_pass_earned_on_one_account_gives_no_credit_on_another(make_stack: Any) -> None:
+    # security: a stuffing crew that solves one puzzle must not try its next accounts at a discount
+    # on the pass its address and browser earned.
+    stack = await make_stack()
+    async with aiohttp.ClientSession() as s:
+        body = await (await login(s, stack, "challenge")).json()
+        solved = await login(s, stack, "challenge", **{"Shield-Challenge-Response": solve(body["challenge"])})
+        other = await login(s, stack, "challenge2", **{"Shield-Pass": solved.headers["Shield-Pass"]})
+        again = await login(s, stack, "challenge", **{"Shield-Pass": solved.headers["Shield-Pass"]})
+    assert other.status == 403
+    assert other.headers["Shield-Mitigated"] == "challenge"
+    assert again.status == 401  # the account it was earned on keeps its credit
+
+
 @pytest.mark.parametrize("store_kind", ["memory", "redis"])
 async def test_ban_refuses_every_route_until_it_expires(make_stack: Any, store_kind: str, request: Any) -> None:
     store = None
