@@ -6,8 +6,11 @@ would look like the owner's. So a success is recorded as *unconfirmed* (shield.s
 it makes nothing familiar until confirmed) when it came with evidence that a real user shares
 with attackers:
 
-- a crowd or credential rule scored it (a shared address, network, fingerprint or country; a
-  password being sprayed): the owner and an attacker look alike there;
+- any rule scored it: crowd or credential evidence (a shared address, network, fingerprint or
+  country; a password being sprayed), where the owner and an attacker look alike; account
+  evidence (a new device on a new network, abroad, failures on the account), which is what the
+  app's step-up is for: a careful attacker's first success must not make his second one familiar;
+  client evidence, which says the client is not a person's browser or app;
 - it was let through after a challenge (solved now, or a pass from an earlier one): a puzzle
   proves work, not identity, and the careful attacker solves it;
 - it looked like a takeover (shield.decision.takeover).
@@ -21,9 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from shield.model import Decision, EvidenceClass, Policy
-
-UNCONFIRMING: frozenset[EvidenceClass] = frozenset({"crowd", "credential"})
+from shield.model import Decision
 
 
 def app_confirmed(headers: Mapping[str, str], header: str) -> bool:
@@ -33,17 +34,11 @@ def app_confirmed(headers: Mapping[str, str], header: str) -> bool:
 
 
 def confirmed(
-    decision: Decision, policy: Policy, *, solved: bool, passed: bool, takeover: bool, by_app: bool
+    decision: Decision, *, solved: bool, passed: bool, takeover: bool, by_app: bool
 ) -> bool:
     """Whether a successful login may teach the account's history now (see the module docstring)."""
     if by_app:
         return True
     if solved or passed or takeover:
         return False
-    for hit in decision.hits:
-        meta = policy.rules.get(hit.id)
-        if meta is None or hit.score <= 0:
-            continue
-        if meta.evidence in UNCONFIRMING:
-            return False
-    return True
+    return not any(hit.score > 0 for hit in decision.hits)

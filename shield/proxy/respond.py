@@ -202,8 +202,10 @@ def tag_headers(decision: Decision) -> dict[str, str]:
 
 def upstream_tags(decision: Decision, *, solved: bool) -> dict[str, str] | None:
     """The risk headers a forwarded request carries to the app: on a tag, and when the client
-    solved the challenge its rules asked for (the solve credit may have brought the action down to
-    allow; the app still needs to know why it was asked, to step up with a second factor)."""
+    solved the challenge its rules asked for, now or earlier (`solved`: a solution or a pass; the
+    credit may have brought the action down to allow; the app still needs to know why it was
+    asked, to step up with a second factor: a careful attacker solves puzzles, then logs in on
+    his pass)."""
     if not decision.enforced:
         return None
     tags = tag_headers(decision) if decision.action is Action.TAG or (solved and decision.hits) else None

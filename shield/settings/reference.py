@@ -141,7 +141,7 @@ MEANINGS: dict[str, str] = {
     "memory.history_days": "memory:// store: days of login history kept",
     "memory.history_size": "memory:// store: entries of history per account",
     "history.confirm_after": (
-        "Seconds after which an unconfirmed success (one with crowd or credential evidence, or after a "
+        "Seconds after which an unconfirmed success (one any rule scored, or after a "
         "challenge) counts as the owner's, if no failed login on the account came in between"
     ),
     "history.confirm_header": (

@@ -206,7 +206,7 @@ class MemoryStoreSettings:
 class HistorySettings:
     """How an account's history learns (shield.decision.confirm, shield.store.records)."""
 
-    # A success that came with crowd or credential evidence, or after a challenge, teaches nothing until
+    # A success that any rule scored, or that came after a challenge, teaches nothing until
     # it is this old without a failed login on the account. A day: the owner who was not the one logging
     # in usually notices (a notification, a failed login of their own) within hours, and a real user's
     # new device is learned by their next day's login.
