@@ -31,7 +31,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -178,31 +178,30 @@ http {{
         yield pids
 
 
-@contextmanager
-def shield(port: int, upstream: str, tmp: Path, *, protected: bool, log_level: str = "info") -> Iterator[list[int]]:
-    config = tmp / ("protected.yaml" if protected else "passthrough.yaml")
-    config.write_text("" if protected else "routes: []\n")
-    env = {
+def shield_run(
+    port: int, upstream: str, config: Path, *, admin: int | None = None, log_level: str = "info",
+    env: dict[str, str] | None = None,
+) -> AbstractContextManager[list[int]]:
+    """`shield run` with 2 workers on `port` in front of `upstream` (a `process` context: yields pids)."""
+    environ = {
         **os.environ,
         "SHIELD_SECRET": "bench-secret-0123456789abcdef",
         "SHIELD_LOG_FORMAT": "json",
         "SHIELD_LOG_LEVEL": log_level,
+        **(env or {}),
     }
     cmd = [
-        *SHIELD,
-        "run",
-        "--config",
-        str(config),
-        "--workers",
-        "2",
-        "--upstream",
-        upstream,
-        "--listen",
-        f"127.0.0.1:{port}",
-        "--admin-listen",
-        f"127.0.0.1:{free_port()}",
+        *SHIELD, "run", "--config", str(config), "--workers", "2", "--upstream", upstream,
+        "--listen", f"127.0.0.1:{port}", "--admin-listen", f"127.0.0.1:{admin or free_port()}",
     ]
-    with process(cmd, port, env=env, cwd=ROOT) as pids:
+    return process(cmd, port, env=environ, cwd=ROOT)
+
+
+@contextmanager
+def shield(port: int, upstream: str, tmp: Path, *, protected: bool, log_level: str = "info") -> Iterator[list[int]]:
+    config = tmp / ("protected.yaml" if protected else "passthrough.yaml")
+    config.write_text("" if protected else "routes: []\n")
+    with shield_run(port, upstream, config, log_level=log_level) as pids:
         yield pids
 
 

@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any
 from urllib.request import Request, urlopen
 
-from proxy import SHIELD, bare_proxy, cpu_seconds, free_port, process  # bench/proxy.py
+from proxy import bare_proxy, cpu_seconds, free_port, process, shield_run  # bench/proxy.py
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO = ROOT / "shield" / "sim" / "data"
@@ -145,28 +145,7 @@ def shield_config(tmp: Path, name: str, *, protected: bool, store: str = "memory
 
 
 def shield_with(port: int, upstream: str, config: Path, admin: int) -> Any:
-    env = {
-        **os.environ,
-        "SHIELD_SECRET": "bench-secret-0123456789abcdef",
-        "SHIELD_LOG_FORMAT": "json",
-        "SHIELD_LOG_LEVEL": "info",
-        "SHIELD_ADMIN_TOKEN": ADMIN_TOKEN,
-    }
-    cmd = [
-        *SHIELD,
-        "run",
-        "--config",
-        str(config),
-        "--workers",
-        "2",
-        "--upstream",
-        upstream,
-        "--listen",
-        f"127.0.0.1:{port}",
-        "--admin-listen",
-        f"127.0.0.1:{admin}",
-    ]
-    return process(cmd, port, env=env, cwd=ROOT)
+    return shield_run(port, upstream, config, admin=admin, env={"SHIELD_ADMIN_TOKEN": ADMIN_TOKEN})
 
 
 def wrk_rps(url: str, *, lua: str | None, duration: int, connections: int, tmp: Path) -> tuple[float, int]:
