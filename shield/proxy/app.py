@@ -16,12 +16,11 @@ from typing import Any, Protocol
 import structlog
 from aiohttp import web
 
-from shield.facts.address import parse_ip
 from shield.model import Clock, SystemClock
 from shield.observe.logs import RequestLines
 from shield.observe.metrics import Metrics
 from shield.proxy.choose import make_forwarder
-from shield.proxy.client_ip import client_ip
+from shield.proxy.client_ip import TrustedProxies, address, client_ip
 from shield.proxy.forwarder import (
     ClientBodyFailed,
     Forwarded,
@@ -161,15 +160,17 @@ class ProxyHandler:
         self.protected = protected
         self.ban_check = ban_check
         self.routes = RouteMatcher(settings.routes)
-        self.trusted = settings.trusted_proxies
+        self.trusted = TrustedProxies(settings.trusted_proxies)
         self.log = structlog.get_logger().bind()
         self._peer = functools.lru_cache(maxsize=4096)(self._peer_uncached)
         self._ids = RequestIds()
 
     def _peer_uncached(self, peer: str) -> tuple[str, bool]:
-        peer_ip = parse_ip(peer)
-        trusted = peer_ip is not None and any(peer_ip.version == n.version and peer_ip in n for n in self.trusted)
-        return str(peer_ip or peer), trusted
+        found = address(peer)
+        if found is None:
+            return peer, False
+        text, value, version = found
+        return text, self.trusted.holds(value, version)
 
     def context(self, request: web.Request) -> RequestContext:
         peer = request.remote or ""

@@ -5,10 +5,12 @@ from __future__ import annotations
 import ipaddress
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from multidict import CIMultiDict
 
 from shield.facts.address import parse_ip, subnet_of
-from shield.proxy.client_ip import client_ip
+from shield.proxy.client_ip import TrustedProxies, client_ip
 
 TRUSTED = (
     ipaddress.ip_network("127.0.0.1/32"),
@@ -122,3 +124,53 @@ def test_parse_ip(text: str, expected: str | None) -> None:
 )
 def test_subnet_of(ip: str, subnet: str) -> None:
     assert subnet_of(ip) == subnet
+
+
+# -- the integer walk against a reference written with ipaddress objects --------------------------
+
+
+def _reference(peer: str, headers: dict[str, str], trusted: tuple[ipaddress._BaseNetwork, ...]) -> str:
+    """The walk as the ipaddress module would do it: the oracle for the integer fast path."""
+
+    def is_trusted(ip: ipaddress._BaseAddress) -> bool:
+        return any(ip.version == n.version and ip in n for n in trusted)
+
+    peer_ip = parse_ip(peer)
+    if peer_ip is None:
+        return peer
+    if not trusted or not is_trusted(peer_ip):
+        return str(peer_ip)
+    current = peer_ip
+    for raw in reversed(headers.get("X-Forwarded-For", "").split(",")) if "X-Forwarded-For" in headers else ():
+        hop = parse_ip(raw)
+        if hop is None:
+            break
+        current = hop
+        if not is_trusted(hop):
+            break
+    return str(current)
+
+
+_octet = st.one_of(st.integers(0, 255).map(str), st.sampled_from(["01", "256", "-1", "00", " 7", ""]))
+_v4 = st.lists(_octet, min_size=3, max_size=5).map(".".join)
+_hop = st.one_of(
+    _v4,
+    st.builds(lambda a, p: f"{a}:{p}", _v4, st.integers(0, 70000)),
+    st.ip_addresses().map(str),
+    st.ip_addresses(v=6).map(lambda a: f"[{a}]:443"),
+    st.sampled_from(["unknown", "", " ", "::ffff:10.1.2.3", "10.1.2.3\x00", "fd00::1%eth0", "1" * 70]),
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(peer=_hop, hops=st.lists(_hop, max_size=4))
+def test_the_integer_walk_answers_as_the_ipaddress_walk(peer: str, hops: list[str]) -> None:
+    headers = {"X-Forwarded-For": ", ".join(hops)} if hops else {}
+    assert client_ip(peer, CIMultiDict(headers), TRUSTED) == _reference(peer, headers, TRUSTED)
+
+
+@settings(max_examples=300, deadline=None)
+@given(ip=st.ip_addresses())
+def test_trusted_networks_hold_what_ipaddress_says(ip: ipaddress._BaseAddress) -> None:
+    nets = TrustedProxies(TRUSTED)
+    assert nets.holds(int(ip), ip.version) is any(ip.version == n.version and ip in n for n in TRUSTED)
