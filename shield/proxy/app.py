@@ -73,9 +73,13 @@ async def read_body(request: web.Request, limit: int) -> bytes:
         raise BodyTooLarge
     parts: list[bytes] = []
     size = 0
+    content = request.content
     while True:
         try:
-            chunk = await request.content.readany()
+            # A login body usually came with its head: take what is buffered without a wait.
+            chunk = content.read_nowait()
+            if not chunk and not content.is_eof():
+                chunk = await content.readany()
         except Exception as exc:  # the client left, stalled past the body deadline, or broke the framing
             raise ClientBodyFailed(exc) from exc
         if not chunk:
