@@ -7,7 +7,7 @@ and every distinct member costs one unit of `memory.max_keys`; when the budget i
 recorded outcomes, so a flood of one-off attempts cannot evict the failure counters of an account
 under attack. Expired entries are dropped as they reach the front. An attacker rotating IPs and
 accounts therefore pushes out old junk instead of growing the process. Bans are kept apart (they
-must not be evicted by a flood of new keys) and are pruned when they expire.
+must not be evicted by a flood of new keys; shield.store.memory_bans).
 """
 
 from __future__ import annotations
@@ -22,7 +22,8 @@ from shield.model import BAN_SCOPES, AccountHistory, Ban, BanScope, Observation,
 from shield.store.base import Retention
 from shield.store.keyspace import Keyspace
 from shield.store.layout import ACCOUNT_MEASURES, MEASURES, SITE, SITE_MEASURES, Plan
-from shield.store.records import contradicted, escalated_ttl, harshest, history_from_record, updated_record
+from shield.store.memory_bans import MemoryBans
+from shield.store.records import contradicted, history_from_record, updated_record
 from shield.store.sampled import SMALL, SampledSet
 from shield.store.sliding import FF, FU, MEASURE_INDEX, A, F, S, U, roll, weights
 
@@ -95,8 +96,7 @@ class MemoryStore:
         self._history_days = retention.history_days
         self._history_size = retention.history_size
         self._confirm_after = retention.confirm_after
-        self._bans: dict[tuple[BanScope, str], Ban] = {}
-        self._offenses: dict[tuple[BanScope, str], tuple[int, float, float]] = {}
+        self._bans = MemoryBans()
         self._zero = dict.fromkeys(self._plan.names, 0)
         self._widths = [float(w.seconds) for w in retention.windows]
         self._site_widths = [float(w.seconds) for w in SITE_WINDOWS]
@@ -167,7 +167,7 @@ class MemoryStore:
         site, _ = self._counts(SITE, "", now)
         unknown = obs.account is not None and history is None
         self._add(site, SITE, A, U if unknown else -1, now, counters, weights(now, self._site_widths))
-        ban = self._find(_ban_keys(obs), now)
+        ban = self._bans.find(_ban_keys(obs), now)
         return Signals(counters=counters, history=history, ban=ban)
 
     async def record_outcome(
@@ -198,29 +198,22 @@ class MemoryStore:
         escalate: bool = True,
         max_ttl: float = 7 * 86400,
     ) -> Ban:
-        key = (scope, value)
-        count, last, remembered = self._offenses.get(key, (0, 0.0, 0.0))
-        offenses = count + 1 if escalate and count and now - last < remembered else 1
-        expires = now + escalated_ttl(ttl, offenses, max_ttl) if escalate else now + ttl
-        current = self._bans.get(key)
-        if current is not None and current.active(now):
-            expires = max(expires, current.expires_at)  # never shorten a harsher ban already in place
-        ban = Ban(scope, value, reason, created_at=now, expires_at=expires, offenses=offenses, source=source)
-        self._bans[key] = ban
-        self._offenses[key] = (offenses, now, max(max_ttl, ttl))
-        self._prune_bans(now)
-        return ban
+        return self._bans.add(
+            scope, value, ttl=ttl, reason=reason, now=now, source=source, escalate=escalate, max_ttl=max_ttl
+        )
 
     async def remove_ban(self, scope: BanScope, value: str) -> bool:
-        self._offenses.pop((scope, value), None)  # lifting a ban forgives its offenses too
-        return self._bans.pop((scope, value), None) is not None
+        return self._bans.remove(scope, value)
 
     async def bans(self, now: float) -> list[Ban]:
-        self._prune_bans(now, force=True)
-        return sorted(self._bans.values(), key=lambda b: b.created_at)
+        return self._bans.active(now)
 
     async def find_ban(self, keys: Mapping[BanScope, str], now: float) -> Ban | None:
-        return self._find(keys, now)
+        return self._bans.find(keys, now)
+
+    def ban_entries(self) -> int:
+        """Bans and remembered offenses held (expired ones are pruned as bans are added or listed)."""
+        return len(self._bans)
 
     async def claim_once(self, key: str, *, ttl: float, now: float) -> bool:
         entry = self._keys.get("o", key)
@@ -462,21 +455,6 @@ class MemoryStore:
             entry.hits += hits
             keys.refresh(kind, key, entry)
         return entry
-
-    # -- bans ----------------------------------------------------------------------------------
-
-    def _find(self, keys: Mapping[BanScope, str], now: float) -> Ban | None:
-        if not self._bans:
-            return None
-        return harshest((self._bans.get((scope, value)) for scope, value in keys.items()), now)
-
-    def _prune_bans(self, now: float, *, force: bool = False) -> None:
-        if not force and len(self._bans) < 1024:
-            return
-        for key in [k for k, b in self._bans.items() if not b.active(now)]:
-            del self._bans[key]
-        for key in [k for k, (_, last, kept) in self._offenses.items() if now - last >= kept]:
-            del self._offenses[key]
 
 
 def _writable(entity: _Counts, *, outcome: bool) -> tuple[MutableSequence[int], bool]:
