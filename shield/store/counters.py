@@ -30,6 +30,7 @@ class DimPlan:
     measures: int
     widths: list[float]
     names: list[list[tuple[int, str]]]  # per window: (counter position, fact name) of each measure
+    estimates: list[tuple[int, int, str]]  # the same flat: (window, counter position, fact name)
     attempt_names: list[str]  # the attempts counter's name per window
     specs: Specs  # its distinct sets
     blank: bytes  # the counters before the first write
@@ -55,6 +56,7 @@ def plan(dim: str, windows: Sequence[Window]) -> DimPlan:
         measures=m,
         widths=[float(w.seconds) for w in wins],
         names=names,
+        estimates=[(i, pos, name) for i, window in enumerate(names) for pos, name in window],
         attempt_names=[window[A][1] for window in names],
         specs=specs,
         blank=blank,
@@ -186,17 +188,19 @@ class Counters:
             return
         # a late write reads the buckets as of the entity's last write
         ws = weights(entity.t, p.widths) if now < entity.t else weights_now
-        for weight, names in zip(ws, p.names, strict=True):
-            for pos, name in names:
-                c, prev = counts[pos], counts[pos + 1]
-                if prev:
-                    c += int(prev * weight + 0.5)
-                if c:  # out starts at zero
-                    out[name] = c
+        for i, pos, name in p.estimates:
+            c, prev = counts[pos], counts[pos + 1]
+            if prev:
+                c += int(prev * ws[i] + 0.5)
+            if c:  # out starts at zero
+                out[name] = c
 
     def outcome(self, dim: str, value: str, index: int, extra: int, now: float) -> None:
         """Count an outcome; the entity is now worth keeping (it leaves the junk tier)."""
-        entity = self.entity(dim, value, now)[0]
+        entity = cast(Counts | None, self.keys.get(dim, value))
+        if entity is None or now - entity.t >= self.ttl:
+            entity = self.entity(dim, value, now)[0]
+        # else no refresh: promote() below moves it to the back of the kept tier
         p = self.plans[dim]
         site = dim == SITE
         shape = entity.counts

@@ -43,9 +43,11 @@ def count_distinct(
             if member is not None:
                 added.append((k, member))
             continue
-        keys.release(sampled.prune(horizon))
+        dropped = sampled.prune(horizon)
+        if dropped:
+            keys.release(dropped)
         if member is not None:
-            keys.charge(sampled.add(member, now))
+            keys.charge(sampled.add(member, now))  # even 0: an earlier overrun may be evictable now
         for name, n in zip(names, sampled.counts_since(cutoffs), strict=True):
             out[name] = n
     if not added and not small:
