@@ -57,7 +57,7 @@ class MemoryStore:
         counters = dict(self._zero)
         history = self._history(obs.account, now) if obs.account is not None else None
         self._counters.observe(obs, now, counters, unknown=obs.account is not None and history is None)
-        ban = self._bans.find(_ban_keys(obs), now)
+        ban = self._bans.find(_ban_keys(obs), now) if self._bans.any() else None
         return Signals(counters=counters, history=history, ban=ban)
 
     async def record_outcome(

@@ -36,6 +36,10 @@ class MemoryBans:
         """Entries held (bans and remembered offenses, expired or not yet pruned)."""
         return len(self._bans) + len(self._offenses)
 
+    def any(self) -> bool:
+        """Whether a ban is held (active or expired, not yet pruned)."""
+        return bool(self._bans)
+
     def add(
         self,
         scope: BanScope,
