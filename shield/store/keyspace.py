@@ -74,8 +74,9 @@ class Keyspace:
         self._sweep_turn = 0
 
     def get(self, kind: str, key: str) -> Item | None:
-        item = self.junk[kind].get(key)
-        return item if item is not None else self.kept[kind].get(key)
+        # The kept tier first: the entities seen again (an address, a network, a country) mostly have outcomes.
+        item = self.kept[kind].get(key)
+        return item if item is not None else self.junk[kind].get(key)
 
     def refresh(self, kind: str, key: str, item: Item) -> None:
         """Mark `item` as just used (the back of its LRU)."""

@@ -3,7 +3,7 @@
 Both stores approximate sliding windows with two fixed buckets per window (shield.store.sliding):
 an attempt is counted for at least W/2 and never for 3W/2 or more; at a steady rate the estimate is
 exact up to rounding. Distinct counts use exact last-seen times instead (exact sliding windows)
-until they grow large (see memory.py and redis.py).
+until they grow large (see distinct.py and redis.py).
 """
 
 from __future__ import annotations

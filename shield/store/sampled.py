@@ -20,11 +20,14 @@ SMALL = 8
 
 
 class SampledSet:
-    __slots__ = ("level", "seen")
+    __slots__ = ("level", "seen", "times")
 
     def __init__(self) -> None:
         self.level = 0
         self.seen: dict[str, float] = {}  # member -> last seen, in last-seen order
+        # list(seen.values()), kept in step while members are only appended and pruned from the front (a
+        # new member, the common case under attack); None after anything else, rebuilt when next read.
+        self.times: list[float] | None = []
 
     def __len__(self) -> int:
         return len(self.seen)
@@ -38,6 +41,8 @@ class SampledSet:
                 break
             del seen[first]
             dropped += 1
+        if dropped and self.times is not None:
+            del self.times[:dropped]
         if not seen:
             self.level = 0  # an empty set can be exact again
         return dropped
@@ -47,12 +52,16 @@ class SampledSet:
         if self.level and hash(member) & ((1 << self.level) - 1):
             return 0  # not in the sample at this level
         before = len(self.seen)
-        self.seen.pop(member, None)
+        if self.seen.pop(member, None) is None and self.times is not None:
+            self.times.append(now)
+        else:
+            self.times = None  # a member seen again moves to the back: rebuilt when next read
         self.seen[member] = now
         while len(self.seen) > CAP:
             self.level += 1
             mask = (1 << self.level) - 1
             self.seen = {m: t for m, t in self.seen.items() if not hash(m) & mask}
+            self.times = None
         return len(self.seen) - before
 
     def count_since(self, cutoff: float) -> int:
@@ -61,5 +70,7 @@ class SampledSet:
 
     def counts_since(self, cutoffs: list[float]) -> list[int]:
         """count_since for several cutoffs, reading the set once."""
-        times = list(self.seen.values())
+        times = self.times
+        if times is None:
+            times = self.times = list(self.seen.values())
         return [(len(times) - bisect_right(times, cutoff)) << self.level for cutoff in cutoffs]

@@ -1,0 +1,246 @@
+"""The memory store's counters: every dimension value's two-bucket windows and distinct sets.
+
+Entities live in the store's key space (shield.store.keyspace), one LRU per dimension and tier keyed
+by the bare value. A one-off entity's counters are a shared shape (shield.store.entities); the same
+shape, outcome and unrolled windows always give the same next shape, remembered in `_steps`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import MutableSequence, Sequence
+from dataclasses import dataclass
+from typing import cast
+
+from shield.facts.catalog import DIMENSIONS, DISTINCT, SITE_WINDOWS
+from shield.model import Observation, Window
+from shield.store.distinct import Specs, count_distinct
+from shield.store.entities import NARROW_MAX, Counts, writable
+from shield.store.keyspace import Keyspace
+from shield.store.layout import ACCOUNT_MEASURES, MEASURES, SITE, SITE_MEASURES
+from shield.store.sliding import MEASURE_INDEX, A, U, roll, weights
+
+SHAPES_MAX = 4096  # shared counter shapes remembered (the cache starts over when full)
+
+
+@dataclass(slots=True, frozen=True)
+class DimPlan:
+    """What one dimension (or the site) counts, precomputed once per store."""
+
+    measures: int
+    widths: list[float]
+    names: list[list[tuple[int, str]]]  # per window: (counter position, fact name) of each measure
+    estimates: list[tuple[int, int, str]]  # the same flat: (window, counter position, fact name)
+    attempt_names: list[str]  # the attempts counter's name per window
+    specs: Specs  # its distinct sets
+    blank: bytes  # the counters before the first write
+    first: bytes  # the counters after the first attempt
+
+
+def plan(dim: str, windows: Sequence[Window]) -> DimPlan:
+    pairs = SITE_MEASURES if dim == SITE else MEASURES + ACCOUNT_MEASURES if dim == "account" else MEASURES
+    wins = SITE_WINDOWS if dim == SITE else tuple(windows)
+    m = len(pairs)
+    names = [
+        [(2 * (i * m + MEASURE_INDEX[k]), f"{dim}.{word}_{w.name}") for k, word in pairs] for i, w in enumerate(wins)
+    ]
+    specs = [
+        (k, other, [f"{dim}.{measure}_{w.name}" for w in windows])
+        for k, (measure, other) in enumerate(DISTINCT.get(dim, {}).items())
+    ]
+    blank = bytes(2 * len(wins) * m)
+    first = bytearray(blank)
+    for window in names:
+        first[window[A][0]] = 1
+    return DimPlan(
+        measures=m,
+        widths=[float(w.seconds) for w in wins],
+        names=names,
+        estimates=[(i, pos, name) for i, window in enumerate(names) for pos, name in window],
+        attempt_names=[window[A][1] for window in names],
+        specs=specs,
+        blank=blank,
+        first=bytes(first),
+    )
+
+
+class Counters:
+    """Counting and reading the windows of every dimension value (see the module docstring)."""
+
+    def __init__(self, keys: Keyspace, windows: Sequence[Window], *, ttl: float) -> None:
+        self.keys = keys
+        self.plans = {dim: plan(dim, windows) for dim in (*DIMENSIONS, SITE)}
+        self.ttl = ttl
+        self._shapes: dict[bytes, bytes] = {}  # counter shapes shared by one-off entities
+        self._steps: dict[tuple[bytes, int, int], bytes] = {}  # (shape, outcome, extra) -> the next shape
+        self._spans = [float(w.seconds) for w in windows]
+        self._max_window = max(w.seconds for w in windows)
+        # Per `now` (the same for every dimension of one call): the latest bucket start over the
+        # dimensions' and the site's windows (see _bucket_start).
+        self._now = math.nan
+        self._bound = (0.0, 0.0)
+        self._widths = self.plans[DIMENSIONS[0]].widths
+        self._site_widths = self.plans[SITE].widths
+
+    def bounds(self, now: float) -> tuple[float, float]:
+        """The latest bucket start at `now` of the dimensions' and of the site's windows (see _bucket_start),
+        computed once per `now`."""
+        if now != self._now:
+            self._now = now
+            self._bound = (_bucket_start(now, self._widths), _bucket_start(now, self._site_widths))
+        return self._bound
+
+    def entity(self, dim: str, value: str, now: float) -> tuple[Counts, bool]:
+        """The entity of `value`, and whether it was just created."""
+        keys = self.keys
+        entity = cast(Counts | None, keys.get(dim, value))
+        if entity is not None:
+            if now - entity.t < self.ttl:
+                keys.refresh(dim, value, entity)
+                return entity, False
+            keys.drop(dim, value)
+        fresh = Counts(self.plans[dim].blank, now)
+        keys.add(dim, value, fresh, now)
+        return fresh, True
+
+    def observe(self, obs: Observation, now: float, out: dict[str, int], *, unknown: bool) -> None:
+        """Count the attempt in every dimension and the site; every estimate into `out`."""
+        weights_now = weights(now, self._widths)
+        horizon, cutoffs = now - self._max_window, [now - span for span in self._spans]
+        for dim in DIMENSIONS:
+            value = getattr(obs, dim)
+            if value is None:
+                continue
+            entity, new = self.entity(dim, value, now)
+            p = self.plans[dim]
+            if new:  # the common case under credential stuffing: a first attempt, one member per set
+                self.first(entity, p, obs, out)
+                continue
+            self.add(entity, p, A, -1, now, out, weights_now, site=False)
+            if p.specs:
+                count_distinct(self.keys, entity, p.specs, obs, out, now, horizon, cutoffs)
+        site, _ = self.entity(SITE, "", now)
+        sp = self.plans[SITE]
+        self.add(site, sp, A, U if unknown else -1, now, out, weights(now, sp.widths), site=True)
+
+    def first(self, entity: Counts, p: DimPlan, obs: Observation, out: dict[str, int]) -> None:
+        """A new entity's first attempt: one in every window, every set holds its one member."""
+        entity.counts = p.first
+        for name in p.attempt_names:
+            out[name] = 1
+        specs = p.specs
+        if len(specs) == 1:
+            _, other, names = specs[0]
+            member = entity.sets = getattr(obs, other)
+            if member is not None:
+                for name in names:
+                    out[name] = 1
+            return
+        members: list[str | None] = []
+        for _, other, names in specs:
+            member = getattr(obs, other)
+            members.append(member)
+            if member is not None:
+                for name in names:
+                    out[name] = 1
+        if members.count(None) < len(members):
+            entity.sets = tuple(members)
+
+    def add(
+        self,
+        entity: Counts,
+        p: DimPlan,
+        index: int,
+        extra: int,
+        now: float,
+        out: dict[str, int] | None,
+        weights_now: list[float] | None,
+        *,
+        site: bool,
+    ) -> None:
+        """Count measure `index` (and `extra` unless -1) in every window; with `out`, write the estimates.
+
+        `site`: the entity is the site's (its own windows)."""
+        m = p.measures
+        raw = entity.counts
+        counts: MutableSequence[int]
+        if isinstance(raw, bytes) or (raw.typecode == "B" and max(raw) >= NARROW_MAX):
+            counts, shared = writable(entity, outcome=out is None)
+        else:
+            counts, shared = raw, False
+        if now > entity.t:
+            if entity.t < self.bounds(now)[site]:  # else every window's bucket is still the current one
+                roll(counts, entity.t, now, p.widths, m)
+            entity.t = now
+        step = 2 * m
+        first = 2 * index
+        if extra >= 0:
+            second = 2 * extra
+            for i in range(0, len(counts), step):
+                counts[i + first] += 1
+                counts[i + second] += 1
+        else:
+            for i in range(first, len(counts), step):
+                counts[i] += 1
+        if shared:
+            entity.counts = self._shared(bytes(counts))
+        if out is None or weights_now is None:
+            return
+        # a late write reads the buckets as of the entity's last write
+        ws = weights(entity.t, p.widths) if now < entity.t else weights_now
+        for i, pos, name in p.estimates:
+            c, prev = counts[pos], counts[pos + 1]
+            if prev:
+                c += int(prev * ws[i] + 0.5)
+            if c:  # out starts at zero
+                out[name] = c
+
+    def outcome(self, dim: str, value: str, index: int, extra: int, now: float) -> None:
+        """Count an outcome; the entity is now worth keeping (it leaves the junk tier)."""
+        entity = cast(Counts | None, self.keys.get(dim, value))
+        if entity is None or now - entity.t >= self.ttl:
+            entity = self.entity(dim, value, now)[0]
+        # else no refresh: promote() below moves it to the back of the kept tier
+        p = self.plans[dim]
+        site = dim == SITE
+        shape = entity.counts
+        if type(shape) is bytes and (now <= entity.t or entity.t >= self.bounds(now)[site]):
+            # A one-off entity whose windows do not roll: the same shape and outcome give the same next shape.
+            step = (shape, index, extra)
+            after = self._steps.get(step)
+            if after is None:
+                self.add(entity, p, index, extra, now, None, None, site=site)
+                if type(entity.counts) is bytes:
+                    if len(self._steps) >= SHAPES_MAX:
+                        self._steps.clear()
+                    self._steps[step] = entity.counts
+            else:
+                entity.counts = after
+                entity.t = max(entity.t, now)
+        else:
+            self.add(entity, p, index, extra, now, None, None, site=site)
+        entity.hits += 1
+        self.keys.promote(dim, value, entity)
+
+    def _shared(self, counts: bytes) -> bytes:
+        """The one shared copy of this counter shape."""
+        shapes = self._shapes
+        found = shapes.get(counts)
+        if found is None:
+            if len(shapes) >= SHAPES_MAX:
+                shapes.clear()  # entities keep their copies; only the sharing of new ones starts over
+            found = shapes[counts] = counts
+        return found
+
+
+def _bucket_start(now: float, widths: Sequence[float]) -> float:
+    """The latest start, over `widths`, of the bucket holding `now`.
+
+    A write at t <= now with t >= this start is in the same bucket as `now` in every window (so nothing
+    rolls): widths are whole seconds, so floor(now / w) * w is exact and t / w rounds to at least it."""
+    bound = -math.inf
+    for w in widths:
+        start = math.floor(now / w) * w
+        if start > bound:
+            bound = start
+    return bound

@@ -1,0 +1,107 @@
+"""The memory store's distinct counts per entity: exact small sets, sampled large ones.
+
+An entity's small sets live in `Counts.sets` (shield.store.entities): after its second attempt, a flat
+tuple (set index, member, last seen, ...) of up to SMALL members per set; a set outgrowing that moves
+to `Counts.big` as a SampledSet (shield.store.sampled), whose members cost a unit each of the key
+space (shield.store.keyspace).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from shield.model import Observation
+from shield.store.entities import Counts
+from shield.store.keyspace import Keyspace
+from shield.store.sampled import SMALL, SampledSet
+
+# Per dimension: (set index, the dimension counted, one fact name per window).
+Specs = list[tuple[int, str, list[str]]]
+
+
+def count_distinct(
+    keys: Keyspace,
+    entity: Counts,
+    specs: Specs,
+    obs: Observation,
+    out: dict[str, int],
+    now: float,
+    horizon: float,
+    cutoffs: list[float],
+) -> None:
+    """Add the attempt's members to the entity's sets and write every set's count per window to `out`.
+
+    `horizon`: members last seen at or before it are forgotten; `cutoffs`: per window, the start."""
+    if entity.born is not None:  # the second attempt: the first one's members in the flat layout
+        entity.sets, entity.born = flat(entity.sets, entity.born, specs), None
+    big, small = entity.big, entity.sets
+    added: list[tuple[int, str]] = []
+    for k, other, names in specs:
+        member = getattr(obs, other)
+        sampled = big.get(k) if big else None
+        if sampled is None:
+            if member is not None:
+                added.append((k, member))
+            continue
+        dropped = sampled.prune(horizon)
+        if dropped:
+            keys.release(dropped)
+        if member is not None:
+            keys.charge(sampled.add(member, now))  # even 0: an earlier overrun may be evictable now
+        for name, n in zip(names, sampled.counts_since(cutoffs), strict=True):
+            out[name] = n
+    if not added and not small:
+        return
+    kept: list[Any] = []
+    for k, member in added:
+        kept += (k, member, now)
+    if small:
+        for j in range(0, len(small), 3):
+            if small[j + 2] > horizon and (small[j], small[j + 1]) not in added:
+                kept += small[j : j + 3]
+    tallies: dict[int, list[int]] = {}
+    for j in range(0, len(kept), 3):
+        k, seen = kept[j], kept[j + 2]
+        row = tallies.get(k)
+        if row is None:
+            row = tallies[k] = [0] * (len(cutoffs) + 1)
+        row[-1] += 1
+        for wi, cutoff in enumerate(cutoffs):
+            if seen > cutoff:
+                row[wi] += 1
+    for k, _, names in specs:
+        row = tallies.get(k)
+        if row is None:
+            continue
+        if row[-1] > SMALL:
+            kept = promote(keys, entity, k, kept)
+            row = entity.big[k].counts_since(cutoffs) if entity.big else row
+        for name, n in zip(names, row, strict=False):
+            out[name] = n
+    entity.sets = tuple(kept) or None
+
+
+def promote(keys: Keyspace, entity: Counts, k: int, kept: list[Any]) -> list[Any]:
+    """Move set k out of the small list into a SampledSet; the small list without it."""
+    sampled = SampledSet()
+    members = sorted((kept[j + 2], kept[j + 1]) for j in range(0, len(kept), 3) if kept[j] == k)
+    for seen, member in members:  # oldest first
+        sampled.add(member, seen)
+    if entity.big is None:
+        entity.big = {}
+    entity.big[k] = sampled
+    keys.charge(len(sampled))
+    return [v for j in range(0, len(kept), 3) if kept[j] != k for v in kept[j : j + 3]]
+
+
+def flat(sets: Any, born: float, specs: Specs) -> tuple[Any, ...] | None:
+    """A first attempt's members (see Counts) as flat (set index, member, last seen) triples."""
+    if sets is None:
+        return None
+    if isinstance(sets, str):
+        return (specs[0][0], sets, born)
+    members: list[Any] = []
+    for (k, _, _), member in zip(specs, sets, strict=True):
+        if member is not None:
+            members += (k, member, born)
+    return tuple(members)

@@ -1,0 +1,89 @@
+"""What the memory store keeps per key: a dimension value's counters, or an entry (history, claim).
+
+Most entities (a rotating attacker's IPs, accounts, passwords, pairs) see one attempt and one
+outcome, so their counters take one of a few shapes: `Counts.counts` is then an immutable `bytes`
+shared by every entity of the same shape (current, previous per window and measure; see
+shield.store.sliding), copied on write. The second attempt gives the entity its own byte array,
+widened to int32 the first time a count reaches NARROW_MAX + 1.
+"""
+
+from __future__ import annotations
+
+from array import array
+from collections.abc import MutableSequence
+from typing import Any, cast
+
+from shield.store.sampled import SampledSet
+
+NARROW_MAX = 253  # a byte-sized count this high is widened before the next increment
+
+
+class Counts:
+    """One dimension value: two-bucket counters and its distinct sets (see the module docstring).
+
+    `sets` holds the small distinct sets. Until the second attempt (`born` set), every member was
+    seen at `born`: `sets` is then the one member (a dimension with one set) or the members in the
+    dimension's set order (None where absent). After, it is flat, (set index, member, last seen, ...).
+    A set outgrowing SMALL members moves to `big` as a SampledSet (shield.store.distinct).
+    """
+
+    __slots__ = ("big", "born", "counts", "hits", "sets", "t")
+
+    def __init__(self, counts: bytes, now: float) -> None:
+        self.counts: bytes | array[int] = counts
+        self.sets: Any = None
+        self.big: dict[int, SampledSet] | None = None
+        self.t = now  # the last write: every window's current bucket follows from it
+        self.born: float | None = now  # the first attempt, until the second one (see above)
+        self.hits = 0  # recorded outcomes: what eviction weighs (shield.store.keyspace)
+
+    def expired(self, now: float, ttl: float) -> bool:
+        return now - self.t >= ttl
+
+    @property
+    def touched(self) -> float:
+        return self.t
+
+    @property
+    def units(self) -> int:
+        """Members of sampled (large) sets cost a unit each; small sets ride on the entry's unit."""
+        return 1 + sum(len(d) for d in self.big.values()) if self.big else 1
+
+
+class Entry:
+    """An account history or a challenge claim, with its own expiry."""
+
+    __slots__ = ("expires", "hits", "touched", "value")
+
+    def __init__(self, value: Any, expires: float, touched: float, hits: int) -> None:
+        self.value = value
+        self.expires = expires
+        self.touched = touched
+        self.hits = hits
+
+    def expired(self, now: float, ttl: float) -> bool:
+        return now >= self.expires
+
+    @property
+    def units(self) -> int:
+        return 1
+
+
+def writable(entity: Counts, *, outcome: bool) -> tuple[MutableSequence[int], bool]:
+    """The entity's counters to write, and whether they are a copy of a shared shape to share again.
+
+    A shared shape is copied; it stays shared after an outcome (a one-off entity's second write) and
+    becomes the entity's own after a second attempt. A byte-sized count about to overflow widens the
+    counters to int32 (then never shared)."""
+    counts = entity.counts
+    if type(counts) is bytes:
+        wide = max(counts) >= NARROW_MAX
+        if outcome and not wide:
+            return bytearray(counts), True
+        # array("i", bytes) would read the bytes as raw int32s: widen value by value.
+        entity.counts = own = array("i", list(counts)) if wide else array("B", counts)
+        return own, False
+    mine = cast("array[int]", counts)
+    if mine.typecode == "B" and max(mine) >= NARROW_MAX:
+        entity.counts = mine = array("i", mine)
+    return mine, False

@@ -1,0 +1,104 @@
+"""The memory store's bans and remembered offenses, pruned in amortised O(1).
+
+Bans are kept apart from the counters (a flood of new keys must not evict them). Each ban and each
+remembered offense also sits in an expiry heap; a write pops only what has expired since. A ban
+re-added (or lifted) leaves a stale heap entry behind: it is checked against the table when popped,
+and the heaps are rebuilt from the tables when stale entries outnumber live ones.
+
+security: pruning used to scan every ban on each new ban once there were 1,024, so under a
+rotating-address attack (thousands of active bans) each new ban cost O(bans).
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Mapping
+
+from shield.model import Ban, BanScope
+from shield.store.records import escalated_ttl, harshest
+
+Key = tuple[BanScope, str]
+SLACK = 64  # stale heap entries tolerated before a rebuild, on top of one per live entry
+
+
+class MemoryBans:
+    """Active bans by (scope, value), and the offenses that escalate a repeat offender's next ban."""
+
+    __slots__ = ("_ban_heap", "_bans", "_offense_heap", "_offenses")
+
+    def __init__(self) -> None:
+        self._bans: dict[Key, Ban] = {}
+        self._offenses: dict[Key, tuple[int, float, float]] = {}  # (offenses, last ban, remembered for)
+        self._ban_heap: list[tuple[float, BanScope, str]] = []  # (expires at, scope, value)
+        self._offense_heap: list[tuple[float, BanScope, str]] = []  # (forgotten at, scope, value)
+
+    def __len__(self) -> int:
+        """Entries held (bans and remembered offenses, expired or not yet pruned)."""
+        return len(self._bans) + len(self._offenses)
+
+    def any(self) -> bool:
+        """Whether a ban is held (active or expired, not yet pruned)."""
+        return bool(self._bans)
+
+    def add(
+        self,
+        scope: BanScope,
+        value: str,
+        *,
+        ttl: float,
+        reason: str,
+        now: float,
+        source: str,
+        escalate: bool,
+        max_ttl: float,
+    ) -> Ban:
+        key = (scope, value)
+        count, last, remembered = self._offenses.get(key, (0, 0.0, 0.0))
+        offenses = count + 1 if escalate and count and now - last < remembered else 1
+        expires = now + escalated_ttl(ttl, offenses, max_ttl) if escalate else now + ttl
+        current = self._bans.get(key)
+        if current is not None and current.active(now):
+            expires = max(expires, current.expires_at)  # never shorten a harsher ban already in place
+        ban = Ban(scope, value, reason, created_at=now, expires_at=expires, offenses=offenses, source=source)
+        kept = max(max_ttl, ttl)
+        self._bans[key] = ban
+        self._offenses[key] = (offenses, now, kept)
+        heapq.heappush(self._ban_heap, (expires, scope, value))
+        heapq.heappush(self._offense_heap, (now + kept, scope, value))
+        self.prune(now)
+        return ban
+
+    def remove(self, scope: BanScope, value: str) -> bool:
+        self._offenses.pop((scope, value), None)  # lifting a ban forgives its offenses too
+        return self._bans.pop((scope, value), None) is not None
+
+    def active(self, now: float) -> list[Ban]:
+        self.prune(now)
+        return sorted((b for b in self._bans.values() if b.active(now)), key=lambda b: b.created_at)
+
+    def find(self, keys: Mapping[BanScope, str], now: float) -> Ban | None:
+        bans = self._bans
+        if not bans:
+            return None
+        return harshest((bans.get((scope, value)) for scope, value in keys.items()), now)
+
+    def prune(self, now: float) -> None:
+        """Drop what expired by `now`: only the heaps' expired fronts are visited."""
+        bans, heap = self._bans, self._ban_heap
+        while heap and heap[0][0] <= now:
+            _, scope, value = heapq.heappop(heap)
+            ban = bans.get((scope, value))
+            if ban is not None and ban.expires_at <= now:
+                del bans[(scope, value)]
+        offenses, heap = self._offenses, self._offense_heap
+        while heap and heap[0][0] <= now:
+            _, scope, value = heapq.heappop(heap)
+            found = offenses.get((scope, value))
+            if found is not None and found[1] + found[2] <= now:
+                del offenses[(scope, value)]
+        if len(self._ban_heap) > 2 * len(bans) + SLACK:
+            self._ban_heap = [(b.expires_at, scope, value) for (scope, value), b in bans.items()]
+            heapq.heapify(self._ban_heap)
+        if len(self._offense_heap) > 2 * len(offenses) + SLACK:
+            self._offense_heap = [(last + kept, scope, value) for (scope, value), (_, last, kept) in offenses.items()]
+            heapq.heapify(self._offense_heap)
