@@ -138,7 +138,10 @@ def test_an_empty_file_left_by_a_worker_killed_at_birth_does_not_break_the_scrap
 def _samples(registry: CollectorRegistry, name: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
     return {
         (s.name, tuple(sorted(s.labels.items()))): s.value
-        for family in registry.collect() if family.name == name for s in family.samples if not s.name.endswith("_created")
+        for family in registry.collect()
+        if family.name == name
+        for s in family.samples
+        if not s.name.endswith("_created")
     }
 
 
