@@ -13,6 +13,7 @@ import re
 import sys
 import time
 from collections.abc import Iterable, Mapping, MutableMapping
+from functools import lru_cache
 from typing import Any, BinaryIO, TextIO
 
 import orjson
@@ -165,7 +166,6 @@ def _orjson_dumps(obj: Any, default: Any = None) -> bytes:
 
 
 _LINE = orjson.OPT_APPEND_NEWLINE
-_second: list[Any] = [-1, ""]  # the last second rendered, and its text: one strftime per second, not per line
 
 
 def timestamp() -> str:
@@ -177,9 +177,13 @@ def iso_utc(epoch_us: int) -> str:
     """`datetime.fromtimestamp(us/1e6, UTC).isoformat()` with `Z` (microseconds left out when zero),
     with one strftime per second instead of a datetime per line."""
     sec, us = divmod(epoch_us, 1_000_000)
-    if sec != _second[0]:
-        _second[0], _second[1] = sec, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(sec))
-    return f"{_second[1]}.{us:06d}Z" if us else f"{_second[1]}Z"
+    text = _second(sec)
+    return f"{text}.{us:06d}Z" if us else f"{text}Z"
+
+
+@lru_cache(maxsize=2)
+def _second(sec: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(sec))
 
 
 def build_processors(*, console: bool, ecs: bool = False) -> list[Processor]:
