@@ -4,7 +4,7 @@
 
 Builds real decided requests (rotating addresses, accounts and browsers, the bundled pack, the memory
 store, as bench/pipeline.py), then times the real `Pipeline._observe` over them: the metrics, the
-facts on record, the line's fields and its JSON written to a file. Prints microseconds of CPU per
+facts on record, the line's fields and its JSON written to a pipe (`--sink file`: a file). Prints microseconds of CPU per
 request, best of `--rounds`, with prometheus-client's in-process values (one worker) and with its
 multiprocess files (`workers > 1`), plus each part alone ("all metrics": every metric a protected
 request adds, also those outside _observe). The requests cycle through `--distinct` (the requests
@@ -18,8 +18,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import io
 import os
 import secrets
+import subprocess
 import sys
 import tempfile
 import time
@@ -158,22 +161,39 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--distinct", type=int, default=64,
                         help="distinct requests cycled through (the requests in flight: wrk -c64 has 64)")
+    parser.add_argument("--sink", choices=("pipe", "file"), default="pipe", help="where the lines go")
     args = parser.parse_args()
     settings = demo_world(Settings(secret=secrets.token_bytes(32), store="memory://"))
     some = asyncio.run(decided(settings, args.distinct))
     handled = [some[i % len(some)] for i in range(args.n)]
-    with tempfile.TemporaryDirectory() as tmp, open(Path(tmp) / "shield.log", "w", encoding="utf-8") as log:
+    with contextlib.ExitStack() as stack:
+        if args.sink == "pipe":  # a container's stdout: a pipe its runtime drains
+            reader = subprocess.Popen(["wc", "-c"], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+            assert reader.stdin is not None
+            log: Any = stack.enter_context(io.TextIOWrapper(reader.stdin, encoding="utf-8"))
+        else:
+            folder = Path(stack.enter_context(tempfile.TemporaryDirectory()))
+            log = stack.enter_context(open(folder / "shield.log", "w", encoding="utf-8"))
         configure_logging(LogSettings(format="json"), stream=log)
         try:
             assert RequestLines.stream is not None
             rows = {mode: run(settings, handled, args.rounds, multiprocess=mode == "multiprocess")
                     for mode in ("in-process", "multiprocess")}
-            lines = os.path.getsize(log.name) / max(1, Path(log.name).read_bytes().count(b"\n"))
         finally:
             reset_logging()
+        log.flush()
+        if args.sink == "pipe":
+            log.close()
+            assert reader.stdout is not None
+            written = int(reader.stdout.read())
+            reader.wait()
+        else:
+            written = os.path.getsize(log.name)
+    lines = written / (2 * args.rounds * args.n)
     names = list(next(iter(rows.values())))
     print(f"observation CPU per protected request, us (n={args.n} over {args.distinct} distinct, "
-          f"best of {args.rounds}; line ~{lines:.0f} B; shield from {Path(shield.__file__).parent})")
+          f"best of {args.rounds}; lines of ~{lines:.0f} B to a {args.sink}; "
+          f"shield from {Path(shield.__file__).parent})")
     print(f"{'metrics values':<16}" + "".join(f"{n:>13}" for n in names))
     for mode, row in rows.items():
         print(f"{mode:<16}" + "".join(f"{row[n]:>13.2f}" for n in names))
