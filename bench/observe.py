@@ -5,9 +5,9 @@
 Builds real decided requests (rotating addresses, accounts and browsers, the bundled pack, the memory
 store, as bench/pipeline.py), then times the real `Pipeline._observe` over them: the metrics, the
 facts on record, the line's fields and its JSON written to a pipe (`--sink file`: a file). Prints
-microseconds of CPU per request, best of `--rounds`, with prometheus-client's in-process values (one worker) and with its
-multiprocess files (`workers > 1`), plus each part alone ("all metrics": every metric a protected
-request adds, also those outside _observe). The requests cycle through `--distinct` (the requests
+microseconds of CPU per request, best of `--rounds`, with prometheus-client's in-process values (one
+worker) and with its multiprocess files (`workers > 1`), plus each part alone ("all metrics": every
+metric a protected request adds, also those outside _observe). The requests cycle through `--distinct` (the requests
 in flight), so their facts are as warm in the caches as in a loaded worker.
 
 Before/after in one sitting: export another tree's `shield/` (`git archive REV shield | tar -x -C
