@@ -14,7 +14,6 @@ written by `sample_gauges` (every second, and before each scrape) so other worke
 
 from __future__ import annotations
 
-from bisect import bisect_left
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
@@ -32,6 +31,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 
+from shield.observe.tallies import Counts, Observations
 from shield.observe.version import python_version, shield_version
 
 # Upstream latency from sub-millisecond cache hits to slow password hashing backends.
@@ -83,80 +83,6 @@ def _add_process_collectors(registry: CollectorRegistry) -> None:
     ProcessCollector(registry=registry)
     PlatformCollector(registry=registry)
     GCCollector(registry=registry)
-
-
-class _Count:
-    """Increments of one counter child not yet handed to prometheus-client."""
-
-    __slots__ = ("child", "n")
-
-    def __init__(self, child: Counter) -> None:
-        self.child = child
-        self.n = 0
-
-    def flush(self) -> None:
-        if self.n:
-            n, self.n = self.n, 0
-            self.child.inc(n)
-
-
-class _Observed:
-    """Observations of one histogram child not yet handed to prometheus-client: a count per bucket
-    (the first bound >= the value, as Histogram.observe picks it) and their sum."""
-
-    __slots__ = ("bounds", "buckets", "child", "sum")
-
-    def __init__(self, child: Histogram) -> None:
-        self.child = child
-        self.bounds: list[float] = child._upper_bounds
-        self.buckets = [0] * len(self.bounds)
-        self.sum = 0.0
-
-    def add(self, value: float) -> None:
-        self.buckets[bisect_left(self.bounds, value)] += 1
-        self.sum += value
-
-    def flush(self) -> None:
-        if not any(self.buckets):
-            return
-        # prometheus-client's own fields (0.26): Histogram.observe adds to _sum and one of _buckets
-        buckets, total, self.buckets, self.sum = self.buckets, self.sum, [0] * len(self.bounds), 0.0
-        self.child._sum.inc(total)
-        for value, n in zip(self.child._buckets, buckets, strict=True):
-            if n:
-                value.inc(n)
-
-
-class _Counts:
-    """The tallies of one labelled counter, by label values."""
-
-    __slots__ = ("_metric", "tallies")
-
-    def __init__(self, metric: Counter) -> None:
-        self._metric = metric
-        self.tallies: dict[tuple[str, ...], _Count] = {}
-
-    def get(self, *values: str) -> _Count:
-        tally = self.tallies.get(values)
-        if tally is None:
-            tally = self.tallies[values] = _Count(self._metric.labels(*values))
-        return tally
-
-
-class _Observations:
-    """The tallies of one labelled histogram, by label values."""
-
-    __slots__ = ("_metric", "tallies")
-
-    def __init__(self, metric: Histogram) -> None:
-        self._metric = metric
-        self.tallies: dict[tuple[str, ...], _Observed] = {}
-
-    def get(self, *values: str) -> _Observed:
-        tally = self.tallies.get(values)
-        if tally is None:
-            tally = self.tallies[values] = _Observed(self._metric.labels(*values))
-        return tally
 
 
 class Metrics:
@@ -219,21 +145,21 @@ class Metrics:
         self.geoip_loaded = Gauge(
             "shield_geoip_loaded", "1 when a GeoIP database is loaded, else 0", registry=r, multiprocess_mode="livemax"
         )
-        self._requests = _Counts(self.requests_total)
-        self._upstream = _Observations(self.upstream_seconds)
-        self._upstream_errors = _Counts(self.upstream_errors_total)
-        self._pipeline = _Observations(self.pipeline_seconds)
-        self._decisions = _Counts(self.decisions_total)
-        self._rule_hits = _Counts(self.rule_hits_total)
-        self._challenges = _Counts(self.challenges_total)
-        self._bans = _Counts(self.bans_total)
-        self._store_errors = _Counts(self.store_errors_total)
-        self._reloads = _Counts(self.rules_reloads_total)
-        self._limited = _Counts(self.clients_limited_total)
-        self._store = _Observations(self.store_seconds)
-        self._outcomes = _Counts(self.login_outcomes_total)
-        self._takeovers = _Counts(self.takeover_suspected_total)
-        self._tallied: tuple[_Counts | _Observations, ...] = (
+        self._requests = Counts(self.requests_total)
+        self._upstream = Observations(self.upstream_seconds)
+        self._upstream_errors = Counts(self.upstream_errors_total)
+        self._pipeline = Observations(self.pipeline_seconds)
+        self._decisions = Counts(self.decisions_total)
+        self._rule_hits = Counts(self.rule_hits_total)
+        self._challenges = Counts(self.challenges_total)
+        self._bans = Counts(self.bans_total)
+        self._store_errors = Counts(self.store_errors_total)
+        self._reloads = Counts(self.rules_reloads_total)
+        self._limited = Counts(self.clients_limited_total)
+        self._store = Observations(self.store_seconds)
+        self._outcomes = Counts(self.login_outcomes_total)
+        self._takeovers = Counts(self.takeover_suspected_total)
+        self._tallied: tuple[Counts | Observations, ...] = (
             self._requests, self._upstream, self._upstream_errors, self._pipeline, self._decisions, self._rule_hits,
             self._challenges, self._bans, self._store_errors, self._reloads, self._limited, self._store,
             self._outcomes, self._takeovers,
