@@ -115,6 +115,7 @@ class Service:
         self.tasks.clear()
         await self.pipeline.drain()
         self.ban_lines.close()
+        self.metrics.flush()  # the tallies of the last second (shield.observe.metrics) into the shared files
         await self.rules.close()
         await self.bans.close()
         await self.store.close()

@@ -18,7 +18,7 @@ from typing import Any
 import structlog
 
 from shield.model import Ban, BanScope
-from shield.observe.logs import RequestLines
+from shield.observe.decision_log import write_decision
 
 FOLDED_EVENT = "decision.folded"
 FLUSH_AFTER_S = 1.0
@@ -70,7 +70,7 @@ class BanLines:
             window = self._seconds[key] = _Second(second)
         window.lines += 1
         if not self._per_second or window.lines <= self._per_second:
-            if self._fast and RequestLines.write_event("decision", fields):
+            if self._fast and write_decision(fields):
                 return
             self._log.info("decision", **fields)
             return

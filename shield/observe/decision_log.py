@@ -12,7 +12,7 @@ from typing import Any
 from aiohttp import web
 
 from shield.model import Attempt, Ban, Decision, Facts, Outcome
-from shield.observe.logs import RedactedList
+from shield.observe.logs import Redacted, RedactedList, RequestLines
 
 # Bump when a field changes meaning; consumers can pin it.
 # 2: + method, path, host, user_agent, tls_fingerprint (request_fields)
@@ -21,6 +21,22 @@ SCHEMA_VERSION = 3
 
 # security: client-chosen text is cut so one request cannot write a megabyte log line.
 MAX_TEXT = 512
+
+# The line's keys whose values this module makes from no free text: numbers, bools, None, addresses
+# parsed by ipaddress, keyed hashes, enum values, the rule set's hash, Redacted mappings and lists.
+# The redaction processor would leave each as is, so `write_decision` skips them.
+BUILT_KEYS = frozenset({
+    "schema", "client_ip", "subnet", "asn", "account_id", "fingerprint", "score", "evidence", "action", "enforced",
+    "rules", "shadow_rules", "shadow_action", "ruleset", "status", "upstream_status", "outcome", "malformed",
+    "store_degraded", "shield_ms", "store_ms", "upstream_ms", "duration_ms", "ban_scope", "ban_ttl_s", "facts",
+})
+# security: the keys whose values may hold text from the client, a config or a database: masked as
+# the redaction processor masks free text (`password=x` in a path, a user agent or an account name).
+TEXT_KEYS = (
+    "request_id", "route", "country", "asn_org", "device_id", "ua_family", "challenge", "ban_reason", "ban_source",
+    "account", "method", "path", "host", "user_agent", "tls_fingerprint",
+)
+_KNOWN_KEYS = BUILT_KEYS | frozenset(TEXT_KEYS)
 
 
 @dataclass(slots=True, frozen=True)
@@ -65,17 +81,18 @@ def decision_fields(
         "device_id": attempt.device_id,
         "ua_family": facts.get("ua.family"),
         "score": decision.score,
-        "evidence": dict(decision.scores_by_class),
-        "action": decision.action.value,
+        # evidence classes are a fixed vocabulary (shield.model.EVIDENCE_CLASSES), scores integers
+        "evidence": Redacted(decision.scores_by_class),
+        "action": decision.action._value_,  # ._value_: .value is a slow descriptor
         "enforced": decision.enforced,
         "rules": RedactedList([{"id": h.id, "score": h.score} for h in decision.hits]),
         "shadow_rules": RedactedList([{"id": h.id, "score": h.score} for h in decision.shadow_hits]),
-        "shadow_action": decision.shadow_action.value if decision.shadow_action else None,
+        "shadow_action": decision.shadow_action._value_ if decision.shadow_action else None,
         "ruleset": decision.ruleset,
         "challenge": challenge,
         "status": status,
         "upstream_status": upstream_status,
-        "outcome": outcome.value,
+        "outcome": outcome._value_,
         "malformed": attempt.malformed,
         "store_degraded": store_degraded,
         "shield_ms": round(timings.shield_ms, 3),
@@ -93,6 +110,15 @@ def decision_fields(
     if facts_record is not None:  # the facts on record (shield.observe.fact_record), for `shield replay`
         fields["facts"] = facts_record
     return fields
+
+
+def write_decision(fields: dict[str, Any]) -> bool:
+    """Write a decision line built here (`decision_fields` or `ban_refusal_fields`, plus the request
+    fields) on the direct JSON path: False when that path is off (then log it through structlog)."""
+    if fields.keys() <= _KNOWN_KEYS:
+        return RequestLines.write_vouched("decision", fields, text=TEXT_KEYS)
+    # security: a key this module does not know about gets the full redaction
+    return RequestLines.write_event("decision", fields)
 
 
 def request_fields(facts: Facts, *, host: str | None) -> dict[str, Any]:

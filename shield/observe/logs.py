@@ -11,8 +11,9 @@ from __future__ import annotations
 import logging
 import re
 import sys
-from collections.abc import Mapping, MutableMapping
-from datetime import UTC, datetime
+import time
+from collections.abc import Iterable, Mapping, MutableMapping
+from functools import lru_cache
 from typing import Any, BinaryIO, TextIO
 
 import orjson
@@ -164,6 +165,27 @@ def _orjson_dumps(obj: Any, default: Any = None) -> bytes:
     return orjson.dumps(obj, default=default or str)
 
 
+_LINE = orjson.OPT_APPEND_NEWLINE
+
+
+def timestamp() -> str:
+    """Now as structlog's TimeStamper(fmt="iso", utc=True) writes it, at a third of its cost."""
+    return iso_utc(time.time_ns() // 1000)
+
+
+def iso_utc(epoch_us: int) -> str:
+    """`datetime.fromtimestamp(us/1e6, UTC).isoformat()` with `Z` (microseconds left out when zero),
+    with one strftime per second instead of a datetime per line."""
+    sec, us = divmod(epoch_us, 1_000_000)
+    text = _second(sec)
+    return f"{text}.{us:06d}Z" if us else f"{text}Z"
+
+
+@lru_cache(maxsize=2)
+def _second(sec: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(sec))
+
+
 def build_processors(*, console: bool, ecs: bool = False) -> list[Processor]:
     shared: list[Processor] = [
         structlog.contextvars.merge_contextvars,
@@ -198,8 +220,8 @@ class RequestLines:
         if isinstance(path, str) and (":" in path or "=" in path):
             fields["path"] = redact_text(path)
         fields["event"], fields["level"] = "request", "info"
-        fields["ts"] = datetime.now(UTC).isoformat().replace("+00:00", "Z")
-        out.write(orjson.dumps(fields) + b"\n")
+        fields["ts"] = timestamp()
+        out.write(orjson.dumps(fields, option=_LINE))
         out.flush()
         return True
 
@@ -213,8 +235,32 @@ class RequestLines:
             return False
         redaction_processor(None, "info", fields)
         fields["event"], fields["level"] = event, "info"
-        fields["ts"] = datetime.now(UTC).isoformat().replace("+00:00", "Z")
-        out.write(_orjson_dumps(fields) + b"\n")
+        fields["ts"] = timestamp()
+        out.write(orjson.dumps(fields, default=str, option=_LINE))
+        out.flush()
+        return True
+
+    @classmethod
+    def write_vouched(cls, event: str, fields: dict[str, Any], *, text: Iterable[str]) -> bool:
+        """`write_event` for a line whose builder vouches for it (the decision line, see
+        shield.observe.decision_log.write_decision): no key is a secret's name and only the values
+        under `text` can hold free text; every other value is a number, a bool, None, a Redacted
+        mapping or list, or a string the builder made (an address, a hash, an enum value).
+        `redaction_processor` would change none of those, so only `text` is masked: the same line,
+        without walking its forty keys (a fifth of the line's cost)."""
+        out = cls.stream
+        if out is None:
+            return False
+        # one scan of every text value at C speed; the masking only when one holds a `:` or `=`
+        blob = "\0".join(map(str, map(fields.get, text)))
+        if ":" in blob or "=" in blob:
+            for key in text:
+                value = fields.get(key)
+                if isinstance(value, str) and (":" in value or "=" in value):
+                    fields[key] = redact_text(value)
+        fields["event"], fields["level"] = event, "info"
+        fields["ts"] = timestamp()
+        out.write(orjson.dumps(fields, default=str, option=_LINE))
         out.flush()
         return True
 

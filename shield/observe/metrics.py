@@ -1,7 +1,11 @@
 """Prometheus metrics on a per-app registry (never the global one, so tests and workers stay apart).
 
-`.labels()` costs a dict lookup plus lock and tuple building; the hot path calls the small
-cached helpers below instead, which keep each label child after its first use.
+The hot path (a few counters and histograms per request) only adds to plain per-process tallies,
+one per label child, kept after its first use: `.labels()`, prometheus-client's lock and, with
+several workers, its write to a shared mmaped file cost ~1 us per call, several per request.
+`flush` moves the tallies into prometheus-client's values: before every exposition (so one worker's
+/metrics is exact), in `sample_gauges` (every second with several workers, so every worker's counts
+reach the shared files within a second) and at shutdown (Service.close).
 
 With `multiprocess_dir` (workers > 1, see shield.observe.multiproc) the values live in files shared
 by every worker and the exposition merges them all; gauges computed at scrape time are then
@@ -12,7 +16,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Generic, TypeVar
 
 from prometheus_client import (
     CollectorRegistry,
@@ -25,13 +28,11 @@ from prometheus_client import (
     generate_latest,
 )
 from prometheus_client.core import GaugeMetricFamily, Metric
-from prometheus_client.metrics import MetricWrapperBase
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 
+from shield.observe.tallies import Counts, Observations
 from shield.observe.version import python_version, shield_version
-
-M = TypeVar("M", bound=MetricWrapperBase)
 
 # Upstream latency from sub-millisecond cache hits to slow password hashing backends.
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
@@ -82,23 +83,6 @@ def _add_process_collectors(registry: CollectorRegistry) -> None:
     ProcessCollector(registry=registry)
     PlatformCollector(registry=registry)
     GCCollector(registry=registry)
-
-
-class _Children(Generic[M]):
-    """A cache of label children of one metric, keyed by the label values tuple."""
-
-    __slots__ = ("_cache", "_metric")
-
-    def __init__(self, metric: M) -> None:
-        self._metric = metric
-        self._cache: dict[tuple[str, ...], M] = {}
-
-    def get(self, *values: str) -> M:
-        child = self._cache.get(values)
-        if child is None:
-            child = self._metric.labels(*values)
-            self._cache[values] = child
-        return child
 
 
 class Metrics:
@@ -161,19 +145,25 @@ class Metrics:
         self.geoip_loaded = Gauge(
             "shield_geoip_loaded", "1 when a GeoIP database is loaded, else 0", registry=r, multiprocess_mode="livemax"
         )
-        self._requests = _Children(self.requests_total)
-        self._upstream = _Children(self.upstream_seconds)
-        self._upstream_errors = _Children(self.upstream_errors_total)
-        self._pipeline = _Children(self.pipeline_seconds)
-        self._decisions = _Children(self.decisions_total)
-        self._rule_hits = _Children(self.rule_hits_total)
-        self._challenges = _Children(self.challenges_total)
-        self._bans = _Children(self.bans_total)
-        self._store_errors = _Children(self.store_errors_total)
-        self._reloads = _Children(self.rules_reloads_total)
-        self._limited = _Children(self.clients_limited_total)
-        self._store = _Children(self.store_seconds)
-        self._outcomes = _Children(self.login_outcomes_total)
+        self._requests = Counts(self.requests_total)
+        self._upstream = Observations(self.upstream_seconds)
+        self._upstream_errors = Counts(self.upstream_errors_total)
+        self._pipeline = Observations(self.pipeline_seconds)
+        self._decisions = Counts(self.decisions_total)
+        self._rule_hits = Counts(self.rule_hits_total)
+        self._challenges = Counts(self.challenges_total)
+        self._bans = Counts(self.bans_total)
+        self._store_errors = Counts(self.store_errors_total)
+        self._reloads = Counts(self.rules_reloads_total)
+        self._limited = Counts(self.clients_limited_total)
+        self._store = Observations(self.store_seconds)
+        self._outcomes = Counts(self.login_outcomes_total)
+        self._takeovers = Counts(self.takeover_suspected_total)
+        self._tallied: tuple[Counts | Observations, ...] = (
+            self._requests, self._upstream, self._upstream_errors, self._pipeline, self._decisions, self._rule_hits,
+            self._challenges, self._bans, self._store_errors, self._reloads, self._limited, self._store,
+            self._outcomes, self._takeovers,
+        )
         r.register(BuildInfo())
         _add_process_collectors(r)
         self._exposed = r if multiprocess_dir is None else self._merged_registry(multiprocess_dir)
@@ -195,53 +185,62 @@ class Metrics:
             self._sampled.append((gauge, fn))
 
     def sample_gauges(self) -> None:
+        """The scrape-time gauges written, and the tallies flushed (every second with several workers)."""
+        self.flush()
         for gauge, fn in self._sampled:
             gauge.set(fn())
 
+    def flush(self) -> None:
+        """Every tally into prometheus-client's values (its shared file with several workers)."""
+        for metric in self._tallied:
+            for tally in metric.tallies.values():
+                tally.flush()
+
     def request(self, route: str, status: int) -> None:
-        self._requests.get(route, str(status)).inc()
+        self._requests.get(route, str(status)).n += 1
 
     def upstream_time(self, route: str, seconds: float) -> None:
-        self._upstream.get(route).observe(seconds)
+        self._upstream.get(route).add(seconds)
 
     def upstream_error(self, kind: str) -> None:
-        self._upstream_errors.get(kind).inc()
+        self._upstream_errors.get(kind).n += 1
 
     def pipeline_time(self, route: str, seconds: float) -> None:
-        self._pipeline.get(route).observe(seconds)
+        self._pipeline.get(route).add(seconds)
 
     def decision(self, route: str, action: str, *, shadow: bool) -> None:
-        self._decisions.get(route, action, _flag(shadow)).inc()
+        self._decisions.get(route, action, _flag(shadow)).n += 1
 
     def rule_hit(self, rule: str, *, shadow: bool) -> None:
-        self._rule_hits.get(rule, _flag(shadow)).inc()
+        self._rule_hits.get(rule, _flag(shadow)).n += 1
 
     def challenge(self, event: str) -> None:
-        self._challenges.get(event).inc()
+        self._challenges.get(event).n += 1
 
     def ban(self, scope: str) -> None:
-        self._bans.get(scope).inc()
+        self._bans.get(scope).n += 1
 
     def store_error(self, op: str) -> None:
-        self._store_errors.get(op).inc()
+        self._store_errors.get(op).n += 1
 
     def rules_reload(self, result: str) -> None:
-        self._reloads.get(result).inc()
+        self._reloads.get(result).n += 1
 
     def takeover_suspected(self, reason: str) -> None:
-        self.takeover_suspected_total.labels(reason).inc()
+        self._takeovers.get(reason).n += 1
 
     def store_time(self, op: str, seconds: float) -> None:
-        self._store.get(op).observe(seconds)
+        self._store.get(op).add(seconds)
 
     def login_outcome(self, route: str, outcome: str) -> None:
-        self._outcomes.get(route, outcome).inc()
+        self._outcomes.get(route, outcome).n += 1
 
     def client_limited(self, listener: str, reason: str) -> None:
-        self._limited.get(listener, reason).inc()
+        self._limited.get(listener, reason).n += 1
 
     def exposition(self) -> bytes:
-        """The Prometheus text format of every metric (of every worker, in multiprocess mode)."""
+        """The Prometheus text format of every metric (of every worker, in multiprocess mode: the
+        others' counts as they flushed them, at most a second ago)."""
         self.sample_gauges()
         return generate_latest(self._exposed)
 

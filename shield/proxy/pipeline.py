@@ -36,9 +36,8 @@ from shield.model import (
     TakeoverPolicy,
 )
 from shield.observe.app_pattern_warning import AppPatternWarning
-from shield.observe.decision_log import Timings, decision_fields, request_fields
+from shield.observe.decision_log import Timings, decision_fields, request_fields, write_decision
 from shield.observe.fact_record import fact_record
-from shield.observe.logs import RequestLines
 from shield.observe.metrics import Metrics
 from shield.proxy.app import upstream_failure
 from shield.proxy.delay import Tarpit
@@ -374,7 +373,7 @@ class Pipeline:
             account_in_clear=logs.account_in_clear, facts_record=record, ban=h.ban, now=h.now,
         )
         fields.update(request_fields(facts, host=h.request.host))
-        if not RequestLines.write_event("decision", fields):
+        if not write_decision(fields):
             log.info("decision", **fields)
 
 

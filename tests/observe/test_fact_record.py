@@ -83,3 +83,18 @@ def test_the_record_passes_the_redaction_processor_untouched() -> None:
 
     r = record("rules", reads=frozenset({"ip.asn"}))
     assert redaction_processor(None, "info", {"facts": r})["facts"] is r
+
+
+@pytest.mark.parametrize("clear", [False, True], ids=["hashed", "in_clear"])
+def test_the_rules_scope_fast_path_records_what_the_general_loop_records(clear: bool) -> None:
+    from shield.observe.fact_record import _names, _values
+
+    facts: dict[str, FactValue] = {
+        **FACTS, "ua": f"curl password={'x' * 300}", "ip.failures_2h": 4, "ip.country": "JP", "ip.address": "10.0.0.1",
+        "account.new_asn": True, "site.unknown_ratio_5m": 0.5,
+    }
+    reads = frozenset({*facts, "ip.tor", "fp.inconsistent"})  # two absent
+    r = fact_record(facts, ALLOW, reads=reads, scope="rules", account_in_clear=clear)
+    assert r["values"] == _values(facts, _names(reads), skip_zero_counters=False, account_in_clear=clear)
+    assert list(r["values"]) == sorted(r["values"])
+    assert ("account" in r["values"]) is clear

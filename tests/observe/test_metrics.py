@@ -7,11 +7,15 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from prometheus_client import REGISTRY
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram
 
+from shield.model import FakeClock
 from shield.observe import multiproc
-from shield.observe.metrics import Metrics
+from shield.observe.metrics import STORE_BUCKETS, Metrics
 from shield.observe.version import python_version, shield_version
+from shield.service import build_service
+from tests.e2e.conftest import rules_dir, stack_settings
+from tests.fixtures.upstream import Upstream
 
 
 def test_each_metrics_owns_its_registry() -> None:
@@ -129,3 +133,63 @@ def test_an_empty_file_left_by_a_worker_killed_at_birth_does_not_break_the_scrap
     (multiprocess_folder / "counter_999999.db").write_bytes(b"")
     text = Metrics(multiprocess_dir=multiprocess_folder).exposition().decode()
     assert 'shield_requests_total{route="login",status="200"} 2.0' in text
+
+
+def _samples(registry: CollectorRegistry, name: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in registry.collect()
+        if family.name == name
+        for s in family.samples
+        if not s.name.endswith("_created")
+    }
+
+
+# on a bound, between bounds, below the first, above the last, and zero
+SECONDS = [0.0, 0.00005, 0.00007, 0.0001, 0.0003, 0.001, 0.0015, 0.002, 0.9, 1.0, 1.5, 30.0, 0.0001, 0.0003]
+
+
+def test_tallied_histograms_and_counters_expose_what_prometheus_client_would() -> None:
+    m = Metrics()
+    reference = CollectorRegistry()
+    store = Histogram("shield_store_seconds", "x", ["op"], buckets=STORE_BUCKETS, registry=reference)
+    decisions = Counter("shield_decisions", "x", ["route", "action", "shadow"], registry=reference)
+    for i, seconds in enumerate(SECONDS):
+        m.store_time("observe", seconds)
+        store.labels("observe").observe(seconds)
+        m.decision("login", "block" if i % 3 else "allow", shadow=i % 2 == 0)
+        decisions.labels("login", "block" if i % 3 else "allow", "true" if i % 2 == 0 else "false").inc()
+    m.exposition()  # flushes the tallies
+    for name in ("shield_store_seconds", "shield_decisions"):
+        assert _samples(m.registry, name) == _samples(reference, name), name
+    m.store_time("observe", 0.0003)  # and they keep counting after a flush
+    assert b'shield_store_seconds_count{op="observe"} 15.0' in m.exposition()
+
+
+def _counting_worker(folder: Path) -> None:
+    m = Metrics(multiprocess_dir=folder)
+    m.request("login", 200)
+    m.rule_hit("ip_attempts_1m", shadow=False)
+    m.flush()  # what Service.close does at shutdown (and sample_gauges every second)
+    m.request("login", 200)  # never flushed: lost with the process, as the last second of a killed worker
+
+
+def test_a_worker_s_counts_reach_the_shared_files_when_it_flushes(multiprocess_folder: Path) -> None:
+    proc = multiprocessing.get_context("fork").Process(target=_counting_worker, args=(multiprocess_folder,))
+    proc.start()
+    proc.join(10)
+    assert proc.exitcode == 0
+    text = Metrics(multiprocess_dir=multiprocess_folder).exposition().decode()
+    assert 'shield_requests_total{route="login",status="200"} 1.0' in text
+    assert 'shield_rule_hits_total{rule="ip_attempts_1m",shadow="false"} 1.0' in text
+
+
+async def test_a_worker_s_last_counts_reach_the_shared_files_at_shutdown(
+    upstream: Upstream, tmp_path: Path, multiprocess_folder: Path
+) -> None:
+    service = build_service(stack_settings(upstream, rules_dir(tmp_path)), clock=FakeClock(), with_admin=False)
+    assert service.metrics.multiprocess_dir == multiprocess_folder
+    service.metrics.request("login", 200)  # counted less than a second before SIGTERM: no sampler flush yet
+    await service.close()
+    text = Metrics(multiprocess_dir=multiprocess_folder).exposition().decode()
+    assert 'shield_requests_total{route="login",status="200"} 1.0' in text

@@ -88,9 +88,14 @@ async def test_two_workers_serve_and_admin_answers(upstream: Upstream, procs: li
     async with aiohttp.ClientSession() as s:
         async with s.get(f"{admin}/readyz") as r:
             assert r.status == 200
-        async with s.get(f"{admin}/metrics", headers={"Authorization": "Bearer t0ken"}) as r:
-            text = await r.text()
-    # every worker's requests are counted, whichever worker the kernel handed each connection to
+        # every worker's requests are counted, whichever worker the kernel handed each connection to
+        # (the other worker hands its counts to the shared files every second)
+        for _ in range(50):
+            async with s.get(f"{admin}/metrics", headers={"Authorization": "Bearer t0ken"}) as r:
+                text = await r.text()
+            if 'shield_requests_total{route="passthrough",status="200"} 20.0' in text:
+                break
+            await asyncio.sleep(0.1)
     assert 'shield_requests_total{route="passthrough",status="200"} 20.0' in text
     proc.send_signal(signal.SIGTERM)
     await asyncio.wait_for(proc.wait(), 15)

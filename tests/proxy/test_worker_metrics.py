@@ -56,6 +56,15 @@ async def _send(url: str, n: int) -> None:
             assert r.status == 200
 
 
+def _counted(admin: str, n: float) -> Callable[[], Awaitable[bool]]:
+    """The other worker hands its counts to the shared files every second (shield.observe.metrics)."""
+
+    async def counted() -> bool:
+        return await _served(admin) == n
+
+    return counted
+
+
 async def _admin_up(admin: str) -> bool:
     try:
         async with aiohttp.ClientSession() as s, s.get(f"{admin}/healthz") as r:
@@ -84,7 +93,7 @@ async def test_a_restarted_worker_does_not_make_totals_go_backwards(
 ) -> None:
     proc, url, admin = shield_2_workers
     await _send(url, 20)
-    assert await _served(admin) == 20.0
+    await _wait_for(_counted(admin, 20.0), "20 requests counted")
     for victim in sorted(_children(proc.pid)):  # every worker dies once, worker 0 (the admin one) too
         before = _children(proc.pid)
         os.kill(victim, signal.SIGKILL)
@@ -97,7 +106,7 @@ async def test_a_restarted_worker_does_not_make_totals_go_backwards(
         await _wait_for(lambda: _admin_up(admin), "the admin listener")
     assert await _served(admin) == 20.0  # the dead workers' counts are kept
     await _send(url, 10)
-    assert await _served(admin) == 30.0
+    await _wait_for(_counted(admin, 30.0), "30 requests counted")
 
 
 @pytest.mark.slow

@@ -1,0 +1,122 @@
+"""The decision line's direct path (write_decision): the very line structlog renders, and no secret."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+import structlog
+
+from shield.model import Action, Attempt, Ban, Decision, Outcome, RuleHit
+from shield.observe.decision_log import (
+    Timings,
+    ban_refusal_fields,
+    decision_fields,
+    refused_request_fields,
+    request_fields,
+    write_decision,
+)
+from shield.observe.fact_record import fact_record
+from shield.observe.logs import MASK, RequestLines, configure_logging, iso_utc, reset_logging
+from shield.settings.schema import LogSettings
+
+PASSWORD = "hunter2-S3cret!"
+HOSTILE = f"password={PASSWORD}"
+
+
+@pytest.fixture
+def log_file(tmp_path: Path) -> Iterator[Path]:
+    path = tmp_path / "out.log"
+    with path.open("w", encoding="utf-8") as stream:
+        configure_logging(LogSettings(format="json", level="info"), stream=stream)
+        yield path
+        stream.flush()
+    reset_logging()
+
+
+def _hostile_line(*, ban: Ban | None = None) -> dict[str, Any]:
+    """A decision line where every text a client (or a config, or a database) chooses carries a password."""
+    attempt = Attempt(
+        request_id=f"r1;{HOSTILE}", route="login", client_ip="2001:db8::1", subnet="2001:db8::/48",
+        account=f"alice {HOSTILE}", account_id="zAWyTT88VZ8jbDCYRbIwOQ", password_id="p", pair_id="q",
+        fingerprint="e6b9c9d3b26b", device_id=f"dev:{HOSTILE}", malformed=False,
+    )
+    facts = {
+        "ip.country": f"KR {HOSTILE}", "ip.asn": 64535, "ip.asn_org": f"Org token={PASSWORD}",
+        "ua.family": f"Cookie: {PASSWORD}", "ua": f"curl/8 secret={PASSWORD}", "request.method": "POST",
+        "request.path": f"/login;{HOSTILE}", "fp.ja4": f"t13d {HOSTILE}", "ip.attempts_1m": 3,
+        "fp.reasons": frozenset({"no_user_agent"}),
+    }
+    decision = Decision(
+        action=Action.BAN, score=90, hits=(RuleHit("ip_attempts_1m", 60), RuleHit("ua_automation", 30)),
+        shadow_hits=(RuleHit("new_rule", 5, shadow=True),), shadow_action=Action.BLOCK, ruleset="6f2c6927c0cf",
+        ban_scope="ip", ban_ttl=600, scores_by_class={"client": 60, "crowd": 30}, reasons=("banned:ip",),
+    )
+    record = fact_record(facts, decision, reads=frozenset(facts), scope="rules", account_in_clear=True)
+    fields = decision_fields(
+        attempt, facts, decision, challenge=f"failed:{HOSTILE}", status=403, upstream_status=None,
+        outcome=Outcome.UNKNOWN, timings=Timings(0.31234, 0.1, None, 0.5), store_degraded=False,
+        account_in_clear=True, facts_record=record, ban=ban, now=1000.0,
+    )
+    fields.update(request_fields(facts, host=f"shop.example:443/{HOSTILE}"))
+    return fields
+
+
+def _both(log_file: Path, fields: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The line on the direct path, and the same fields through structlog's pipeline."""
+    stream = RequestLines.stream
+    assert write_decision(dict(fields))
+    RequestLines.stream = None
+    structlog.get_logger().info("decision", **fields)
+    RequestLines.stream = stream
+    fast, slow = (orjson.loads(line) for line in log_file.read_bytes().splitlines())
+    return fast, slow
+
+
+BAN = Ban("ip", "2001:db8::1", reason=f"rule;{HOSTILE}", created_at=900.0, expires_at=1600.0, source=f"admin {HOSTILE}")
+
+
+@pytest.mark.parametrize("ban", [None, BAN], ids=["rules", "banned"])
+def test_the_direct_decision_line_is_the_structlog_line_and_holds_no_password(
+    log_file: Path, ban: Ban | None
+) -> None:
+    fast, slow = _both(log_file, _hostile_line(ban=ban))
+    assert list(fast) == list(slow)
+    assert {k: v for k, v in fast.items() if k != "ts"} == {k: v for k, v in slow.items() if k != "ts"}
+    text = log_file.read_text()
+    assert PASSWORD not in text
+    assert fast["path"] == f"/login;password={MASK}"
+
+
+def test_the_ban_refusal_line_is_the_structlog_line(log_file: Path) -> None:
+    from aiohttp.test_utils import make_mocked_request
+
+    request = make_mocked_request("POST", f"/login;{HOSTILE}", headers={"User-Agent": HOSTILE, "Host": HOSTILE})
+    fields = ban_refusal_fields(
+        request_id="r2", route="login", client_ip="192.0.2.1", subnet="192.0.2.0/24", ban=BAN, ruleset="abc",
+        store_degraded=True, timings=Timings(0.1, 0.0, None, 0.2), now=1000.0,
+    )
+    fields.update(refused_request_fields(request))
+    fast, slow = _both(log_file, fields)
+    assert fast == {**slow, "ts": fast["ts"]}
+    assert PASSWORD not in log_file.read_text()
+
+
+def test_a_key_the_builder_does_not_know_gets_the_full_redaction(log_file: Path) -> None:
+    assert write_decision({**_hostile_line(), "new_password": PASSWORD, "detail": {"Cookie": PASSWORD}})
+    line = orjson.loads(log_file.read_bytes())
+    assert line["new_password"] == MASK
+    assert line["detail"] == {"Cookie": MASK}
+    assert PASSWORD not in log_file.read_text()
+
+
+@pytest.mark.parametrize(
+    "epoch_us", [0, 1, 999_999, 1_000_000, 1_796_584_222_000_000, 1_796_584_222_123_456, 1_796_584_223_000_001]
+)
+def test_the_timestamp_is_datetime_isoformat(epoch_us: int) -> None:
+    expected = (datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=epoch_us)).isoformat()
+    assert iso_utc(epoch_us) == expected.replace("+00:00", "Z")
