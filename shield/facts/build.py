@@ -14,8 +14,10 @@ from functools import lru_cache
 from types import MappingProxyType
 from typing import Any
 
-from shield.facts.address import subnet_of
-from shield.facts.enrich.geo import GeoLookup, GeoRecord, normalise_ip
+from shield.facts.address import bare_ip_int, ip_text, subnet_of, subnet_text
+from shield.facts.enrich.geo import GeoLookup, GeoRecord
+from shield.facts.enrich.lists import CidrList
+from shield.facts.enrich.reserved import is_private_int
 from shield.facts.enrich.useragent import UserAgentInfo, UserAgentParser
 from shield.facts.identity.body_decoding import decode_body
 from shield.facts.identity.credentials import extract_credentials
@@ -58,45 +60,48 @@ def header_map(raw_headers: Sequence[tuple[bytes, bytes]]) -> dict[str, str]:
     return headers
 
 
-def _is_private(ip: str) -> bool | None:
-    addr = normalise_ip(ip)
-    if addr is None:
-        return None
-    return bool(
-        addr.is_private
-        or addr.is_loopback
-        or addr.is_link_local
-        or addr.is_reserved
-        or addr.is_multicast
-        or addr.is_unspecified
-    )
+_ADDRESS_LISTS = (("ip.tor", "tor_exits"), ("ip.bad", "bad_cidrs"), ("ip.allowlisted", "allow_cidrs"))
 
 
 def geo_facts(
-    geo: GeoRecord, ip: str, *, home_countries: frozenset[str], lists: Mapping[str, NamedList]
+    geo: GeoRecord,
+    ip: str,
+    *,
+    home_countries: frozenset[str],
+    lists: Mapping[str, NamedList],
+    facts: dict[str, FactValue] | None = None,
+    parsed: tuple[int, int] | None = None,
 ) -> dict[str, FactValue]:
-    """ip.country ... ip.allowlisted: only what is known (an unknown fact is absent)."""
-    facts: dict[str, FactValue] = {}
-    for name, value in (
-        ("ip.country", geo.country),
-        ("ip.continent", geo.continent),
-        ("ip.asn", geo.asn),
-        ("ip.asn_org", geo.asn_org),
-        ("ip.lat", geo.lat),
-        ("ip.lon", geo.lon),
-        ("ip.accuracy_km", geo.accuracy_km),
-    ):
-        if value is not None:
-            facts[name] = value
-    if geo.country is not None:
-        facts["ip.overseas"] = geo.country not in home_countries
-    if geo.asn is not None and (hosting := lists.get("hosting_asns")) is not None:
-        facts["ip.hosting"] = hosting.contains(geo.asn)
-    if geo.asn is not None and (carriers := lists.get("carrier_nat_asns")) is not None:
-        facts["ip.carrier"] = carriers.contains(geo.asn)
-    for fact, list_name in (("ip.tor", "tor_exits"), ("ip.bad", "bad_cidrs"), ("ip.allowlisted", "allow_cidrs")):
+    """ip.country ... ip.allowlisted: only what is known (an unknown fact is absent).
+
+    Added to `facts` when given; `parsed` is `ip` as (version, integer) when the caller has it."""
+    if facts is None:
+        facts = {}
+    country, asn = geo.country, geo.asn
+    if country is not None:
+        facts["ip.country"] = country
+    if geo.continent is not None:
+        facts["ip.continent"] = geo.continent
+    if asn is not None:
+        facts["ip.asn"] = asn
+    if geo.asn_org is not None:
+        facts["ip.asn_org"] = geo.asn_org
+    if geo.lat is not None:
+        facts["ip.lat"] = geo.lat
+    if geo.lon is not None:
+        facts["ip.lon"] = geo.lon
+    if geo.accuracy_km is not None:
+        facts["ip.accuracy_km"] = geo.accuracy_km
+    if country is not None:
+        facts["ip.overseas"] = country not in home_countries
+    if asn is not None and (hosting := lists.get("hosting_asns")) is not None:
+        facts["ip.hosting"] = hosting.contains(asn)
+    if asn is not None and (carriers := lists.get("carrier_nat_asns")) is not None:
+        facts["ip.carrier"] = carriers.contains(asn)
+    for fact, list_name in _ADDRESS_LISTS:
         if (named := lists.get(list_name)) is not None:
-            facts[fact] = named.contains(ip)
+            in_list = named.contains_int(*parsed) if parsed is not None and isinstance(named, CidrList) else None
+            facts[fact] = named.contains(ip) if in_list is None else in_list
     return facts
 
 
@@ -183,16 +188,30 @@ class FactBuilder:
         self._geo.close()
 
     def _address_facts(self, client_ip: str) -> IpFacts:
-        addr = normalise_ip(client_ip)
-        ip = str(addr) if addr is not None else client_ip
-        facts: dict[str, FactValue] = {"ip": ip, "ip.subnet": subnet_of(ip)}
-        if addr is not None:
-            facts["ip.version"] = addr.version
-        if (private := _is_private(ip)) is not None:
-            facts["ip.private"] = private
-        if addr is not None:
-            facts.update(geo_facts(self._geo.lookup(ip), ip, home_countries=self._home, lists=self._lists))
-        return IpFacts(ip, str(facts["ip.subnet"]), MappingProxyType(facts))
+        # (version, integer) once, then text, subnet, private, GeoIP and lists all from it: ipaddress objects
+        # cost ~30 us per new IPv6 address, and a stuffing wave brings a new address with every request.
+        parsed = bare_ip_int(client_ip.strip().strip("[]").split("%", 1)[0])
+        if parsed is None:  # not an address (a unix socket peer): its text, and a subnet if it has a port
+            subnet = subnet_of(client_ip)
+            return IpFacts(client_ip, subnet, MappingProxyType({"ip": client_ip, "ip.subnet": subnet}))
+        version, value = parsed
+        ip = ip_text(version, value)
+        subnet = subnet_text(version, value)
+        facts: dict[str, FactValue] = {
+            "ip": ip,
+            "ip.subnet": subnet,
+            "ip.version": version,
+            "ip.private": is_private_int(version, value),
+        }
+        geo_facts(
+            self._geo.lookup_int(version, value, text=ip),
+            ip,
+            home_countries=self._home,
+            lists=self._lists,
+            facts=facts,
+            parsed=parsed,
+        )
+        return IpFacts(ip, subnet, MappingProxyType(facts))
 
     def build(
         self,
