@@ -15,14 +15,16 @@ from types import MappingProxyType
 from typing import Any
 
 from shield.facts.address import bare_ip_int, ip_text, subnet_of, subnet_text
+from shield.facts.client_facts import ClientFacts
+from shield.facts.client_facts import fp_facts as fp_facts  # re-exported: tests and callers read them here
+from shield.facts.client_facts import ua_facts as ua_facts
 from shield.facts.enrich.geo import GeoLookup, GeoRecord
 from shield.facts.enrich.lists import CidrList
 from shield.facts.enrich.reserved import is_private_int
-from shield.facts.enrich.useragent import UserAgentInfo, UserAgentParser
+from shield.facts.enrich.useragent import UserAgentParser
 from shield.facts.identity.body_decoding import decode_body
 from shield.facts.identity.credentials import extract_credentials
 from shield.facts.identity.device import mint_device_cookie, read_device
-from shield.facts.identity.fingerprint import Fingerprint, fingerprint, tls_kind
 from shield.facts.identity.keyed import Keyer
 from shield.model import Attempt, FactValue, NamedList, Observation
 from shield.settings.schema import ClientSettings, RouteSettings, Settings
@@ -105,35 +107,10 @@ def geo_facts(
     return facts
 
 
-def ua_facts(ua_text: str, ua: UserAgentInfo) -> dict[str, FactValue]:
-    facts: dict[str, FactValue] = {
-        "ua": ua_text,
-        "ua.family": ua.family,
-        "ua.os": ua.os,
-        "ua.device": ua.device,
-        "ua.automation": ua.automation,
-        "ua.app": ua.app,
-    }
-    if ua.major is not None:
-        facts["ua.major"] = ua.major
-    if ua.automation_name is not None:
-        facts["ua.automation_name"] = ua.automation_name
-    if ua.mobile_stack is not None:
-        facts["ua.mobile_stack"] = ua.mobile_stack
-    return facts
-
-
-def fp_facts(fp: Fingerprint) -> dict[str, FactValue]:
-    facts: dict[str, FactValue] = {"fp.id": fp.id, "fp.inconsistent": fp.inconsistent, "fp.reasons": fp.reasons}
-    if fp.tls is not None:
-        facts[tls_kind(fp.tls)] = fp.tls
-    return facts
-
-
 class FactBuilder:
     """Turns a protected request into an Attempt and its identity + enrich facts."""
 
-    __slots__ = ("_client", "_geo", "_home", "_ip_facts", "_keyer", "_lists", "_ua")
+    __slots__ = ("_client", "_clients", "_geo", "_home", "_ip_facts", "_keyer", "_lists", "_ua")
 
     def __init__(
         self,
@@ -152,6 +129,7 @@ class FactBuilder:
         self._client = client
         self._home = home_countries
         self._ip_facts = lru_cache(maxsize=IP_CACHE_SIZE)(self._address_facts)
+        self._clients = ClientFacts(ua_parser=ua_parser, client=client)
 
     @classmethod
     def from_settings(
@@ -248,19 +226,8 @@ class FactBuilder:
         )
         if not decoded.ok:  # an encoding shield cannot (or will not) undo: scored as malformed
             creds = creds._replace(malformed=True)
-        ua_text = headers.get("user-agent", "")
-        ua = self._ua.parse(ua_text)
+        ua, fp, client_facts = self._clients.of(raw_headers, headers, peer_trusted=peer_trusted)
         client = self._client
-        fp = fingerprint(
-            raw_headers,
-            headers,
-            ua,
-            has_ua=bool(ua_text.strip()),
-            # security: a client that reaches shield directly could name any JA3/JA4 (to pass as a common
-            # browser, or rotate its fingerprint); the header counts only when a trusted proxy set it.
-            tls_header=client.tls_fingerprint_header if peer_trusted else None,
-            app_version_header=client.app_version_header,
-        )
         device = read_device(
             headers, device_header=client.device_header, cookie_name=client.device_cookie, keyer=self._keyer
         )
@@ -284,8 +251,7 @@ class FactBuilder:
             facts["device.id"] = device.id
         if device.signed_ok is not None:
             facts["device.signed_ok"] = device.signed_ok
-        facts.update(ua_facts(ua_text, ua))
-        facts.update(fp_facts(fp))
+        facts.update(client_facts)
 
         attempt = Attempt(
             request_id=request_id,
