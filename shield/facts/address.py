@@ -48,6 +48,14 @@ def parse_bare_ip(text: str) -> IPAddress | None:
         return ipaddress.IPv4Address(socket.inet_pton(socket.AF_INET, text))
     except (OSError, ValueError):  # ValueError: an embedded NUL
         pass
+    try:  # the same for IPv6 (it refuses zone ids, which ipaddress keeps: those go the slow way)
+        value = int.from_bytes(_inet_pton(_AF_INET6, text), "big")
+    except (OSError, ValueError):
+        pass
+    else:
+        if value >> 32 == _MAPPED:
+            return ipaddress.IPv4Address(value & 0xFFFFFFFF)
+        return ipaddress.IPv6Address(value)
     try:
         ip = ipaddress.ip_address(text)
     except ValueError:
