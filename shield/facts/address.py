@@ -42,6 +42,21 @@ def parse_ip(text: str) -> IPAddress | None:
     return parse_bare_ip(s.split("%", 1)[0])  # zone ids are local to the sender
 
 
+def parse_ip_int(text: str) -> IPInt | None:
+    """`parse_ip` as (version, integer): the same texts (ports, brackets, zones, quotes) accepted."""
+    s = text.strip().strip('"')
+    if not s or len(s) > 64:  # security: no unbounded parsing of attacker-controlled text
+        return None
+    if s.startswith("["):
+        end = s.find("]")
+        if end < 0:
+            return None
+        s = s[1:end]
+    elif s.count(":") == 1:
+        s = s.split(":", 1)[0]
+    return bare_ip_int(s.split("%", 1)[0])
+
+
 def parse_bare_ip(text: str) -> IPAddress | None:
     """An address written bare (no port, brackets or zone), IPv4-mapped IPv6 made IPv4; None otherwise."""
     try:  # a dotted quad: inet_pton is ~20x faster than ipaddress's parser, and as strict

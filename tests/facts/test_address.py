@@ -7,7 +7,7 @@ import ipaddress
 from hypothesis import given
 from hypothesis import strategies as st
 
-from shield.facts.address import bare_ip_int, ip_text, parse_bare_ip, subnet_of, subnet_text
+from shield.facts.address import bare_ip_int, ip_text, parse_bare_ip, parse_ip, parse_ip_int, subnet_of, subnet_text
 from shield.facts.enrich.reserved import PRIVATE_NETWORKS, is_private_int
 
 # hextets drawn mostly from 0, 1 and ffff, so zero runs of every length and place (what :: compresses) occur
@@ -110,3 +110,11 @@ def test_private_ipv6_is_ipaddress(value: int) -> None:
     addr = ipaddress.IPv6Address(value)
     if addr.ipv4_mapped is None:
         assert is_private_int(6, value) == _private(addr)
+
+
+@given(st.one_of(_ADDRESS_LIKE, st.text(alphabet='0123456789abcdef:.[]"% ', max_size=70)))
+def test_parse_ip_int_reads_what_parse_ip_does(text: str) -> None:
+    parsed = parse_ip(text)
+    assert parse_ip_int(text) == (None if parsed is None else (parsed.version, int(parsed)))
+    if parsed is not None:
+        assert ip_text(parsed.version, int(parsed)) == str(parsed)
