@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 import ipaddress
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,9 +22,10 @@ from typing import Any
 import maxminddb
 import structlog
 
-from shield.facts.address import parse_bare_ip
+from shield.facts.address import bare_ip_int, ip_text, parse_bare_ip
 from shield.facts.enrich import mmdb_fields as fields
-from shield.facts.enrich.reserved import geo_eligible
+from shield.facts.enrich.leaf_cache import LeafCache
+from shield.facts.enrich.reserved import geo_eligible_int
 
 _PROBE = "1.1.1.1"
 
@@ -52,6 +54,29 @@ def normalise_ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | N
     """
     return parse_bare_ip(text.strip().strip("[]").split("%", 1)[0])
 
+
+def _place(geo: dict[str, Any]) -> GeoRecord:
+    return GeoRecord(
+        country=fields.country(geo),
+        continent=fields.continent(geo),
+        lat=fields.typed(fields.dig(geo, "location", "latitude"), float),
+        lon=fields.typed(fields.dig(geo, "location", "longitude"), float),
+        accuracy_km=fields.typed(fields.dig(geo, "location", "accuracy_radius"), int),
+    )
+
+
+def _network(net: dict[str, Any]) -> GeoRecord:
+    return GeoRecord(asn=fields.asn(net), asn_org=fields.asn_org(net))
+
+
+def _both(record: dict[str, Any]) -> GeoRecord:
+    place = _place(record)
+    return GeoRecord(
+        place.country, place.continent, place.lat, place.lon, place.accuracy_km, fields.asn(record),
+        fields.asn_org(record),
+    )
+
+
 def _signature(path: Path) -> tuple[int, int, int] | None:
     try:
         st = os.stat(path)
@@ -63,7 +88,7 @@ def _signature(path: Path) -> tuple[int, int, int] | None:
 class ReloadingReader:
     """One mmdb file, reopened when it is replaced on disk."""
 
-    __slots__ = ("_log", "_pending", "_reader", "_signature", "path")
+    __slots__ = ("_leaves", "_log", "_pending", "_reader", "_signature", "path")
 
     def __init__(self, path: Path, log: Any) -> None:
         self.path = path
@@ -71,6 +96,7 @@ class ReloadingReader:
         self._reader: Any = None
         self._signature: tuple[int, int, int] | None = None
         self._pending: tuple[int, int, int] | None = None
+        self._leaves: LeafCache[GeoRecord] = LeafCache()
         sig = _signature(path)
         if sig is None:
             log.warning("geoip.missing", path=str(path))
@@ -90,6 +116,25 @@ class ReloadingReader:
         except (TypeError, ValueError, maxminddb.InvalidDatabaseError):
             return None  # security: a damaged database costs facts, never the request
         return record if isinstance(record, dict) else None
+
+    def record(self, version: int, value: int, text: str, convert: Callable[[dict[str, Any]], GeoRecord]) -> GeoRecord:
+        """`convert` of what the database says of one address (EMPTY when nothing), cached per leaf network.
+
+        One reader is always asked with the same `convert` (GeoLookup's role for it), so the cache holds one kind."""
+        cached = self._leaves.get(version, value)
+        if cached is not None:
+            return cached
+        reader = self._reader
+        if reader is None:
+            return EMPTY
+        try:
+            record, prefix_len = reader.get_with_prefix_len(text)
+        except (TypeError, ValueError, maxminddb.InvalidDatabaseError):
+            return EMPTY  # security: a damaged database costs facts, never the request
+        found = convert(record) if isinstance(record, dict) else EMPTY
+        if isinstance(prefix_len, int):
+            self._leaves.put(version, value, prefix_len, found)
+        return found
 
     def refresh(self) -> bool:
         """Open the file again if it changed and has been stable since the last call. True on a swap."""
@@ -114,6 +159,7 @@ class ReloadingReader:
             self._log.error("geoip.rejected", path=str(self.path), error=str(exc))
             return False
         old, self._reader, self._signature = self._reader, reader, sig
+        self._leaves = LeafCache()
         self._log.info("geoip.loaded", path=str(self.path), type=meta.database_type, built=meta.build_epoch)
         if old is not None:
             old.close()  # lookups and refresh run on one event loop thread: none is in flight
@@ -123,6 +169,7 @@ class ReloadingReader:
         if self._reader is not None:
             self._reader.close()
             self._reader = None
+            self._leaves = LeafCache()
 
 
 class GeoLookup:
@@ -154,24 +201,24 @@ class GeoLookup:
 
     def lookup(self, ip: str) -> GeoRecord:
         """Everything known about a normalised IP string; EMPTY when nothing is."""
-        addr = normalise_ip(ip)
-        if addr is None or not geo_eligible(addr):
-            return EMPTY  # security: a pod, VPN or CGNAT address must not read as some country's hosting
-        geo = self._country.get(ip) if self._country is not None else None
-        net = geo if self._asn is self._country else (self._asn.get(ip) if self._asn is not None else None)
-        if geo is None and net is None:
+        parsed = bare_ip_int(ip.strip().strip("[]").split("%", 1)[0])
+        if parsed is None:
             return EMPTY
-        geo = geo or {}
-        net = net or {}
-        return GeoRecord(
-            country=fields.country(geo),
-            continent=fields.continent(geo),
-            lat=fields.typed(fields.dig(geo, "location", "latitude"), float),
-            lon=fields.typed(fields.dig(geo, "location", "longitude"), float),
-            accuracy_km=fields.typed(fields.dig(geo, "location", "accuracy_radius"), int),
-            asn=fields.asn(net),
-            asn_org=fields.asn_org(net),
-        )
+        return self.lookup_int(*parsed, text=ip_text(*parsed))
+
+    def lookup_int(self, version: int, value: int, *, text: str) -> GeoRecord:
+        """`lookup` of an address already parsed: (version, integer) and its normal text form."""
+        if not geo_eligible_int(version, value):
+            return EMPTY  # security: a pod, VPN or CGNAT address must not read as some country's hosting
+        country, asn = self._country, self._asn
+        if asn is country:
+            return country.record(version, value, text, _both) if country is not None else EMPTY
+        place = country.record(version, value, text, _place) if country is not None else EMPTY
+        network = asn.record(version, value, text, _network) if asn is not None else EMPTY
+        if network is EMPTY:
+            return place
+        return GeoRecord(place.country, place.continent, place.lat, place.lon, place.accuracy_km, network.asn,
+                         network.asn_org)
 
     def close(self) -> None:
         for reader in (self._country, self._asn):

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from shield.facts.enrich.geo import normalise_ip
+from shield.facts.address import bare_ip_int
 from shield.model import FactValue, NamedList
 
 Kind = Literal["int", "cidr", "str"]
@@ -106,10 +106,14 @@ class CidrList:
         return cls(name, ranges(4), ranges(6), len(networks))
 
     def contains(self, value: FactValue) -> bool:
-        ip = normalise_ip(value) if isinstance(value, str) else None
+        ip = bare_ip_int(value.strip().strip("[]").split("%", 1)[0]) if isinstance(value, str) else None
         if ip is None:
             return False
-        return int(ip) in (self.v4 if ip.version == 4 else self.v6)
+        return self.contains_int(*ip)
+
+    def contains_int(self, version: int, value: int) -> bool:
+        """`contains` of an address already parsed (version, integer)."""
+        return value in (self.v4 if version == 4 else self.v6)
 
     def __len__(self) -> int:
         return self.entries

@@ -30,6 +30,8 @@ class DecodedBody(NamedTuple):
 
 def decode_body(body: bytes, content_encoding: str, *, limit: int) -> DecodedBody:
     """The body with its Content-Encoding undone, within `limit` and `MAX_RATIO`."""
+    if not content_encoding:  # almost every login: nothing to split or undo
+        return DecodedBody(body, True)
     codings = [c.strip().lower() for c in content_encoding.split(",") if c.strip()]
     codings = [c for c in codings if c != "identity"]
     if not codings:

@@ -225,7 +225,8 @@ def _read(
         if not values:
             continue
         value = values[0] if duplicates == "first" else values[-1]
-        if strict and any(v != value for v in values):
+        # one value differs from itself only when it is not text (NaN), which is malformed below anyway
+        if strict and len(values) > 1 and any(v != value for v in values):
             malformed = True
         if not isinstance(value, str):
             malformed = True  # present but not text: the app's own parser may still read it

@@ -12,16 +12,14 @@ import binascii
 import hashlib
 import hmac
 
-_ID_BYTES = 16
-_SIG_BYTES = 16
 _KINDS = (b"account", b"password", b"pair", b"device-cookie")
 
 
 _URLSAFE = bytes.maketrans(b"+/", b"-_")
 
 
-def _b64(raw: bytes) -> str:
-    return binascii.b2a_base64(raw, newline=False).translate(_URLSAFE).rstrip(b"=").decode("ascii")
+_B64_16 = 22  # characters of 16 bytes (every id and signature) in unpadded base64
+_b2a = binascii.b2a_base64
 
 
 class _Hmac:
@@ -34,12 +32,13 @@ class _Hmac:
         self._inner = hashlib.sha256(bytes(b ^ 0x36 for b in block))
         self._outer = hashlib.sha256(bytes(b ^ 0x5C for b in block))
 
-    def digest(self, data: bytes) -> bytes:
+    def id16(self, data: bytes) -> str:
+        """The MAC truncated to 16 bytes, base64url without padding (three of these run per protected request)."""
         inner = self._inner.copy()
         inner.update(data)
         outer = self._outer.copy()
         outer.update(inner.digest())
-        return outer.digest()
+        return _b2a(outer.digest()[:16], newline=False)[:_B64_16].translate(_URLSAFE).decode("ascii")
 
 
 def _utf8(text: str) -> bytes:
@@ -50,40 +49,39 @@ def _utf8(text: str) -> bytes:
 class Keyer:
     """Keyed, truncated HMAC-SHA256 ids and signatures under one deployment secret."""
 
-    __slots__ = ("_keys",)
+    __slots__ = ("_account", "_device", "_pair", "_password")
 
     def __init__(self, secret: bytes) -> None:
         if len(secret) < 16:
             raise ValueError("the secret must be at least 16 bytes (set SHIELD_SECRET)")
         # One derived key per purpose: an account id can never collide with a password id.
-        self._keys = {kind: _Hmac(hmac.digest(secret, b"shield/v1/" + kind, "sha256")) for kind in _KINDS}
-
-    def _mac(self, kind: bytes, data: bytes, size: int) -> str:
-        return _b64(self._keys[kind].digest(data)[:size])
+        keys = {kind: _Hmac(hmac.digest(secret, b"shield/v1/" + kind, "sha256")) for kind in _KINDS}
+        self._account, self._password = keys[b"account"], keys[b"password"]
+        self._pair, self._device = keys[b"pair"], keys[b"device-cookie"]
 
     def account_id(self, account: str) -> str:
         """The id of a normalised account name."""
-        return self._mac(b"account", _utf8(account), _ID_BYTES)
+        return self._account.id16(account.encode("utf-8", "surrogatepass"))
 
     def password_id(self, password: str) -> str:
         """The id of a password, exactly as sent (no normalisation: a password is bytes)."""
-        return self._mac(b"password", _utf8(password), _ID_BYTES)
+        return self._password.id16(password.encode("utf-8", "surrogatepass"))
 
     def pair_id(self, account: str, password: str) -> str:
         """The id of one account+password pair (credential replay)."""
         a = _utf8(account)
         # Length prefix: ("ab", "c") and ("a", "bc") must not collide.
-        return self._mac(b"pair", len(a).to_bytes(4, "big") + a + _utf8(password), _ID_BYTES)
+        return self._pair.id16(len(a).to_bytes(4, "big") + a + password.encode("utf-8", "surrogatepass"))
 
     def sign(self, value: str) -> str:
         """`value.signature` for a cookie; value must not contain '.'."""
-        return f"{value}.{self._mac(b'device-cookie', value.encode('ascii'), _SIG_BYTES)}"
+        return f"{value}.{self._device.id16(value.encode('ascii'))}"
 
     def verify(self, token: str) -> str | None:
         """The value of a token made by `sign`, or None when forged, truncated or malformed."""
         value, dot, sig = token.rpartition(".")
         if not dot or not value or not value.isascii() or not sig.isascii():
             return None
-        expected = self._mac(b"device-cookie", value.encode("ascii"), _SIG_BYTES)
+        expected = self._device.id16(value.encode("ascii"))
         # security: constant-time compare, no timing oracle to forge a signature byte by byte.
         return value if hmac.compare_digest(expected, sig) else None

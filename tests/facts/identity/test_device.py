@@ -1,8 +1,10 @@
 from __future__ import annotations
 
+import os
+
 import pytest
 
-from shield.facts.identity.device import DeviceId, cookie_value, mint_device_cookie, read_device
+from shield.facts.identity.device import DeviceId, cookie_value, mint_device_cookie, minted_device_id, read_device
 from shield.facts.identity.keyed import Keyer
 
 KEYER = Keyer(b"test-secret-0123456789abcdef")
@@ -81,3 +83,30 @@ def test_without_device_header_setting_the_app_header_is_ignored() -> None:
 )
 def test_cookie_value(header: str, value: str | None) -> None:
     assert cookie_value(header, "shield_device") == value
+
+
+def test_minted_tokens_look_like_token_urlsafe_and_never_repeat() -> None:
+    tokens = [minted_device_id(mint_device_cookie(KEYER)) for _ in range(1000)]  # several random batches
+    assert len(set(tokens)) == len(tokens)
+    for token in tokens:
+        value = token.removeprefix("c:")
+        assert len(value) == 22
+        assert value[-1] in "AQgw"  # 128 bits: the last character carries 2 of them
+        assert set(value) <= set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
+        assert read_device({"cookie": f"sid={mint_device_cookie(KEYER, value)}"}, device_header=None,
+                           cookie_name="sid", keyer=KEYER).id == token
+
+
+def test_a_forked_worker_mints_other_tokens_than_its_parent() -> None:
+    """security: the random pool is per process; a child must not repeat the parent's next device ids."""
+    mint_device_cookie(KEYER)  # the parent's pool is filled
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: its next token, to the parent
+        os.write(write_end, mint_device_cookie(KEYER).encode())
+        os._exit(0)
+    os.close(write_end)
+    os.waitpid(pid, 0)
+    child = os.read(read_end, 200).decode()
+    os.close(read_end)
+    assert child != mint_device_cookie(KEYER)

@@ -79,3 +79,21 @@ def test_ids_are_standard_hmac_sha256(data: bytes) -> None:
     derived = hmac.digest(SECRET, b"shield/v1/account", "sha256")
     expected = base64.urlsafe_b64encode(hmac.digest(derived, data, "sha256")[:16]).rstrip(b"=").decode()
     assert Keyer(SECRET).account_id(data.decode()) == expected
+
+
+def test_ids_are_truncated_hmac_sha256_under_a_derived_key(keyer: Keyer) -> None:
+    """The ids are store keys that outlive a restart: any faster code must compute exactly these."""
+    import base64
+    import hmac
+
+    def reference(kind: bytes, data: bytes) -> str:
+        key = hmac.digest(SECRET, b"shield/v1/" + kind, "sha256")
+        return base64.urlsafe_b64encode(hmac.digest(key, data, "sha256")[:16]).rstrip(b"=").decode()
+
+    for text in ("alice@example.com", "", "\u00e9\u4e2d", "\ud800", "x" * 200):
+        raw = text.encode("utf-8", "surrogatepass")
+        assert keyer.account_id(text) == reference(b"account", raw)
+        assert keyer.password_id(text) == reference(b"password", raw)
+        a = b"acct"
+        assert keyer.pair_id("acct", text) == reference(b"pair", len(a).to_bytes(4, "big") + a + raw)
+    assert keyer.sign("AAAA") == "AAAA." + reference(b"device-cookie", b"AAAA")
