@@ -33,7 +33,10 @@ from aiohttp.web_protocol import RequestHandler, _ErrInfo
 from aiohttp.web_request import BaseRequest
 from aiohttp.web_server import Server
 
+from shield.proxy.early_answers import EarlyAnswers, Gate, head_size
 from shield.settings.schema import LimitsSettings
+
+__all__ = ["BodyTimeout", "HeadTooLarge", "LimitedRequestHandler", "Tally", "canned", "head_size"]
 
 
 class BodyTimeout(TimeoutError):
@@ -54,12 +57,6 @@ def canned(status: int, reason: str, error: str) -> bytes:
     ).encode() + body
 
 
-def head_size(msg: RawRequestMessage) -> int:
-    """The bytes of a parsed head, as sent with single spaces and CRLF line ends."""
-    line = len(msg.method) + len(msg.path) + 12
-    return line + sum(len(k) + len(v) + 4 for k, v in msg.raw_headers) + 2
-
-
 class Tally(Protocol):
     """Where cut connections are counted (shield.proxy.listener.Tally logs them once a second)."""
 
@@ -71,6 +68,8 @@ class LimitedRequestHandler(RequestHandler):
         "_body",
         "_body_seen",
         "_body_timer",
+        "_early",
+        "_gate",
         "_head_bytes",
         "_head_timer",
         "_limits",
@@ -78,10 +77,14 @@ class LimitedRequestHandler(RequestHandler):
         "_write_timer",
     )
 
-    def __init__(self, manager: Server, *, limits: LimitsSettings, tally: Tally, **kwargs: Any) -> None:
+    def __init__(
+        self, manager: Server, *, limits: LimitsSettings, tally: Tally, gate: Gate | None = None, **kwargs: Any
+    ) -> None:
         super().__init__(manager, **kwargs)
         self._limits = limits
         self._tally = tally
+        self._gate = gate
+        self._early: EarlyAnswers | None = None
         self._head_bytes = 0
         self._head_timer: asyncio.TimerHandle | None = None
         self._body: StreamReader | None = None
@@ -94,6 +97,12 @@ class LimitedRequestHandler(RequestHandler):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
         self._head_timer = self._loop.call_later(self._limits.header_read_timeout, self._head_deadline)
+        peer = transport.get_extra_info("peername")
+        if self._gate is not None and isinstance(peer, tuple) and isinstance(peer[0], str):
+            # a banned client's heads are answered as they are parsed (shield.proxy.ban_wire)
+            self._early = EarlyAnswers(self._parser, self, self._gate, peer=peer[0],
+                                       max_head=self._limits.max_head_bytes)
+            self._parser = self._early  # type: ignore[assignment]  # the parser's duck: feed_data and the rest
 
     def connection_lost(self, exc: BaseException | None) -> None:
         for timer in (self._head_timer, self._body_timer, self._write_timer):
@@ -116,9 +125,10 @@ class LimitedRequestHandler(RequestHandler):
             self._head_bytes += len(data)
         else:
             self._body_seen = self._loop.time()
-        queued, count = len(self._messages), self._request_count
+        early = self._early
+        queued, count = len(self._messages), self._request_count + (early.answered if early else 0)
         super().data_received(data)
-        if self._request_count != count:
+        if self._request_count + (early.answered if early else 0) != count:
             self._heads_parsed(queued)
         elif in_head and self._head_bytes > self._limits.max_head_bytes:
             # security: an unfinished head past the cap is not buffered further
