@@ -65,6 +65,7 @@ class Tally(Protocol):
 
 class LimitedRequestHandler(RequestHandler):
     __slots__ = (
+        "_answered",
         "_body",
         "_body_seen",
         "_body_timer",
@@ -72,6 +73,7 @@ class LimitedRequestHandler(RequestHandler):
         "_gate",
         "_head_bytes",
         "_head_timer",
+        "_last_closes",
         "_limits",
         "_tally",
         "_write_timer",
@@ -85,6 +87,8 @@ class LimitedRequestHandler(RequestHandler):
         self._tally = tally
         self._gate = gate
         self._early: EarlyAnswers | None = None
+        self._answered = 0  # requests aiohttp was handed whose answer is written
+        self._last_closes = False  # the last of them closes the connection
         self._head_bytes = 0
         self._head_timer: asyncio.TimerHandle | None = None
         self._body: StreamReader | None = None
@@ -100,7 +104,7 @@ class LimitedRequestHandler(RequestHandler):
         peer = transport.get_extra_info("peername")
         if self._gate is not None and isinstance(peer, tuple) and isinstance(peer[0], str):
             # a banned client's heads are answered as they are parsed (shield.proxy.ban_wire)
-            self._early = EarlyAnswers(self._parser, self, self._gate, peer=peer[0],
+            self._early = EarlyAnswers(self._parser, self, self._gate, idle=self.idle, peer=peer[0],
                                        max_head=self._limits.max_head_bytes)
             self._parser = self._early  # type: ignore[assignment]  # the parser's duck: feed_data and the rest
 
@@ -109,6 +113,23 @@ class LimitedRequestHandler(RequestHandler):
             if timer is not None:
                 timer.cancel()
         super().connection_lost(exc)
+
+    def idle(self) -> bool:
+        """Whether an answer written now comes in order: aiohttp has written the answer of every
+        request it was handed (its loop may not have come back for the next one yet), none is
+        queued, the connection stays, and the client reads what it is sent."""
+        return (
+            self._answered == self._request_count and not self._messages and not self._last_closes
+            and not (self._force_close or self._close) and self.transport is not None and not self.writing_paused
+        )
+
+    async def _handle_request(self, request: BaseRequest, start_time: float | None, request_handler: Any) -> Any:
+        try:
+            resp, reset = await super()._handle_request(request, start_time, request_handler)
+        finally:
+            self._answered += 1
+        self._last_closes = reset or not resp.keep_alive
+        return resp, reset
 
     def data_received(self, data: bytes) -> None:
         if self._force_close or self._close:

@@ -5,14 +5,16 @@ the connection owes no answer goes to a `Gate` (shield.proxy.ban_wire.WireBans);
 returns bytes, they are written as that request's whole answer and the head never reaches
 aiohttp: no Request, no handler task, no response object. From the first head the gate passes
 on, that head and every later one go to aiohttp as usual, so the answers stay in request order:
-an early answer is only written while aiohttp has nothing queued or in progress (its loop waits
-for a message) and the client reads what it is sent (writing not paused: a client pipelining
-requests without reading them meets aiohttp's own back-pressure, not a growing send buffer).
+an early answer is only written while aiohttp owes no answer (every request it was handed has
+had its answer written, the last one kept the connection, none is queued) and the client reads
+what it is sent (writing not paused: a client pipelining requests without reading them meets
+aiohttp's own back-pressure, not a growing send buffer). The connection says which
+(shield.proxy.client_limits.LimitedRequestHandler.idle).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 from aiohttp import web
@@ -34,11 +36,14 @@ GATE_KEY: web.AppKey[Gate] = web.AppKey("shield.proxy.early_answers.gate")  # se
 class EarlyAnswers:
     """The parser of one connection, with early answers; every other attribute is the parser's."""
 
-    __slots__ = ("_gate", "_max_head", "_parser", "_peer", "_proto", "answered")
+    __slots__ = ("_gate", "_idle", "_max_head", "_parser", "_peer", "_proto", "answered")
 
-    def __init__(self, parser: Any, proto: RequestHandler, gate: Gate, *, peer: str, max_head: int) -> None:
+    def __init__(
+        self, parser: Any, proto: RequestHandler, gate: Gate, *, idle: Callable[[], bool], peer: str, max_head: int
+    ) -> None:
         self._parser = parser
         self._proto = proto
+        self._idle = idle  # whether an answer written now comes in order (see the module docstring)
         self._gate = gate
         self._peer = peer
         self._max_head = max_head
@@ -59,16 +64,6 @@ class EarlyAnswers:
             # the parser stops after 32 messages not yet consumed and keeps the rest: go on with it
             parsed = self._parser.feed_data(b"")
         return parsed
-
-    def _idle(self) -> bool:
-        """Whether an answer written now comes in order: aiohttp owes none and the client reads."""
-        proto = self._proto
-        if proto._messages or proto._force_close or proto._close or proto.transport is None or proto.writing_paused:
-            return False
-        if proto._request_count == 0:  # aiohttp never had a request on this connection
-            return True
-        waiter = proto._waiter  # aiohttp's loop waits for the next message: every answer is written
-        return waiter is not None and not waiter.done()
 
     def _answer(self, messages: Sequence[tuple[Any, Any]]) -> list[tuple[Any, Any]]:
         """Answer the heads the gate answers, in order; the messages left for aiohttp."""
