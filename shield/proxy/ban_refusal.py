@@ -15,6 +15,10 @@ records it like any other decision:
   rest only in the metrics and the folded lines: the store call was a third of a refusal's cost,
   and 20 a second already keeps every attempt counter of the bundled rules past its threshold
   when the ban ends (ip.attempts_1m >= 30 needs two seconds of flood).
+
+The refusals that need neither a line of their own nor a store count (the bulk of a flood) are
+answered earlier still, by the connection protocol as the head is parsed (shield.proxy.ban_wire,
+through `refuse_folded`): the same bytes and records, no aiohttp Request.
 """
 
 from __future__ import annotations
