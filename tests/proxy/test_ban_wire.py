@@ -385,3 +385,23 @@ async def test_a_client_that_pipelines_without_reading_gets_every_answer_in_orde
     assert [a.status for a in answers] == [200 if i % 250 == 0 else 403 for i in range(n)]
     assert [orjson.loads(a.body)["path"] for a in answers if a.status == 200] == [f"/p{i}" for i in range(0, n, 250)]
     assert shield.handled_by_aiohttp - before > n // 250  # refusals too went aiohttp's way (the case under test)
+
+
+@pytest.mark.parametrize("then", [b"", b"GET /next HTTP/1.1\r\nHost: sh"], ids=["idle", "half a head"])
+async def test_a_connection_answered_early_still_meets_the_idle_and_head_deadlines(
+    start_shield: Start, then: bytes
+) -> None:
+    """security: a banned client must not hold a connection open after its answers, idle or stalling a head."""
+    limits = LimitsSettings(keepalive_timeout=0.5, header_read_timeout=0.5)
+    shield = await start_shield(limits=limits)
+    await warm(shield)
+    reader, writer = await asyncio.open_connection("127.0.0.1", shield.port)
+    try:
+        writer.write(req("GET", "/a") + then)
+        await writer.drain()
+        before = shield.handled_by_aiohttp
+        data = await asyncio.wait_for(reader.read(), 3)  # to the end: shield closes
+    finally:
+        writer.close()
+    assert data.startswith(b"HTTP/1.1 403 Forbidden\r\n")
+    assert shield.handled_by_aiohttp == before
