@@ -36,8 +36,6 @@ from aiohttp.web_server import Server
 from shield.proxy.early_answers import EarlyAnswers, Gate, head_size
 from shield.settings.schema import LimitsSettings
 
-__all__ = ["BodyTimeout", "HeadTooLarge", "LimitedRequestHandler", "Tally", "canned", "head_size"]
-
 
 class BodyTimeout(TimeoutError):
     """The client sent no byte of its request body for `body_read_timeout` seconds."""
