@@ -29,7 +29,9 @@ from shield.observe.ban_lines import BanLines
 from shield.observe.metrics import Metrics
 from shield.proxy.app import build_app
 from shield.proxy.ban_refusal import BanRefusals
+from shield.proxy.ban_wire import WireBans
 from shield.proxy.choose import make_forwarder
+from shield.proxy.early_answers import GATE_KEY
 from shield.proxy.forwarder import Forwarder
 from shield.proxy.pipeline import ModeSource, Pipeline
 from shield.rules.reload import ReloadResult, RuleBook, reload_routes
@@ -207,6 +209,8 @@ def build_service(
         facts_scope=settings.log.decision_facts,
     )
     proxy = build_app(settings, clock=clock, metrics=metrics, forwarder=fwd, protected=pipeline, ban_check=ban_check)
+    # a banned client's refusals that need no store call or line of their own, answered below aiohttp
+    proxy[GATE_KEY] = WireBans(ban_check, routes=settings.routes, trusted=settings.trusted_proxies)
     admin = _admin(settings, store=store, keyer=keyer, rules=rules, bans=bans, facts=facts, clock=clock,
                    metrics=metrics, degraded=degraded) if with_admin else None
     service = Service(settings, clock, metrics, store, keyer, rules, bans, pipeline, proxy, admin, ban_lines)

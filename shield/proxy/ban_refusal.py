@@ -15,6 +15,10 @@ records it like any other decision:
   rest only in the metrics and the folded lines: the store call was a third of a refusal's cost,
   and 20 a second already keeps every attempt counter of the bundled rules past its threshold
   when the ban ends (ip.attempts_1m >= 30 needs two seconds of flood).
+
+The refusals that need neither a line of their own nor a store count (the bulk of a flood) are
+answered earlier still, by the connection protocol as the head is parsed (shield.proxy.ban_wire,
+through `refuse_folded`): the same bytes and records, no aiohttp Request.
 """
 
 from __future__ import annotations
@@ -88,11 +92,43 @@ class BanRefusals:
         if not len(self._bans):  # the common case: nothing to look up, not even the subnet
             return None
         now = self._clock.now()
-        subnet = _subnet(ctx.client_ip)
-        ban = self._bans.find({"ip": ctx.client_ip, "subnet": subnet}, now)
+        ban = self.find(ctx.client_ip, now)
         if ban is None:
             return None
-        return await self._refuse(request, ctx, route, subnet, ban, now)
+        return await self._refuse(request, ctx, route, _subnet(ctx.client_ip), ban, now)
+
+    @property
+    def clock(self) -> Clock:
+        return self._clock
+
+    def any(self) -> bool:
+        """Whether any ban is in force (else nothing needs looking up)."""
+        return bool(len(self._bans))
+
+    def find(self, client_ip: str, now: float) -> Ban | None:
+        """The ban of this address or its subnet, if any."""
+        return self._bans.find({"ip": client_ip, "subnet": _subnet(client_ip)}, now)
+
+    def refuse_folded(self, ban: Ban, route: RouteSettings | None, client_ip: str, request_id: str, now: float) -> bool:
+        """Record a refusal whose decision line folds and that is not counted in the store (what a
+        flood's refusals are, after the first few of each second), as `_refuse` would: the metrics and
+        the folded line. False, recording nothing, when it needs `_refuse` (a line of its own, or a
+        store count): shield.proxy.ban_wire then leaves the request to aiohttp and this class."""
+        if not self._lines.folds(ban, now) or (route is not None and self._counts(ban, now)):
+            return False
+        self._record_folded(ban, route.name if route is not None else PASSTHROUGH, client_ip, request_id, now)
+        return True
+
+    def _record_folded(self, ban: Ban, label: str, client_ip: str, request_id: str, now: float) -> None:
+        self._metrics.request("banned", 403)
+        self._metrics.decision(label, "ban", shadow=False)
+        self._lines.write(ban, {"schema": SCHEMA_VERSION, "request_id": request_id, "route": label,
+                                "client_ip": client_ip, "status": 403, **ban_fields(ban, now)}, now)
+
+    def _counts(self, ban: Ban, now: float) -> bool:
+        """Whether `_count` would count this refusal (without counting it)."""
+        seen, n = self._counted.get((ban.scope, ban.value), (-1, 0))
+        return seen != int(now) or n < STORE_COUNTS_PER_SECOND
 
     def _count(self, ban: Ban, now: float) -> bool:
         """Whether this refusal is counted in the store: the first STORE_COUNTS_PER_SECOND of a ban's second."""
@@ -116,12 +152,11 @@ class BanRefusals:
         if route is not None and self._count(ban, now):
             await self._store.observe(Observation(route=route.name, ip=ctx.client_ip, subnet=subnet), now)
             store_ms = (self._clock.monotonic() - started) * 1000
+        if self._lines.folds(ban, now):  # counted in the summary line: what it reads, no more
+            self._record_folded(ban, label, ctx.client_ip, ctx.request_id, now)
+            return self._answer(request, ctx)
         self._metrics.request("banned", 403)
         self._metrics.decision(label, "ban", shadow=False)
-        if self._lines.folds(ban, now):  # counted in the summary line: what it reads, no more
-            self._lines.write(ban, {"schema": SCHEMA_VERSION, "request_id": ctx.request_id, "route": label,
-                                    "client_ip": ctx.client_ip, "status": 403, **ban_fields(ban, now)}, now)
-            return self._answer(request, ctx)
         degraded = self._degraded()
         total_ms = (self._clock.monotonic() - ctx.started) * 1000
         fields = ban_refusal_fields(

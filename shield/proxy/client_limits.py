@@ -33,6 +33,7 @@ from aiohttp.web_protocol import RequestHandler, _ErrInfo
 from aiohttp.web_request import BaseRequest
 from aiohttp.web_server import Server
 
+from shield.proxy.early_answers import EarlyAnswers, Gate, head_size
 from shield.settings.schema import LimitsSettings
 
 
@@ -54,12 +55,6 @@ def canned(status: int, reason: str, error: str) -> bytes:
     ).encode() + body
 
 
-def head_size(msg: RawRequestMessage) -> int:
-    """The bytes of a parsed head, as sent with single spaces and CRLF line ends."""
-    line = len(msg.method) + len(msg.path) + 12
-    return line + sum(len(k) + len(v) + 4 for k, v in msg.raw_headers) + 2
-
-
 class Tally(Protocol):
     """Where cut connections are counted (shield.proxy.listener.Tally logs them once a second)."""
 
@@ -68,20 +63,30 @@ class Tally(Protocol):
 
 class LimitedRequestHandler(RequestHandler):
     __slots__ = (
+        "_answered",
         "_body",
         "_body_seen",
         "_body_timer",
+        "_early",
+        "_gate",
         "_head_bytes",
         "_head_timer",
+        "_last_closes",
         "_limits",
         "_tally",
         "_write_timer",
     )
 
-    def __init__(self, manager: Server, *, limits: LimitsSettings, tally: Tally, **kwargs: Any) -> None:
+    def __init__(
+        self, manager: Server, *, limits: LimitsSettings, tally: Tally, gate: Gate | None = None, **kwargs: Any
+    ) -> None:
         super().__init__(manager, **kwargs)
         self._limits = limits
         self._tally = tally
+        self._gate = gate
+        self._early: EarlyAnswers | None = None
+        self._answered = 0  # requests aiohttp was handed whose answer is written
+        self._last_closes = False  # the last of them closes the connection
         self._head_bytes = 0
         self._head_timer: asyncio.TimerHandle | None = None
         self._body: StreamReader | None = None
@@ -94,12 +99,35 @@ class LimitedRequestHandler(RequestHandler):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
         self._head_timer = self._loop.call_later(self._limits.header_read_timeout, self._head_deadline)
+        peer = transport.get_extra_info("peername")
+        if self._gate is not None and isinstance(peer, tuple) and isinstance(peer[0], str):
+            # a banned client's heads are answered as they are parsed (shield.proxy.ban_wire)
+            self._early = EarlyAnswers(self._parser, self, self._gate, idle=self.idle, peer=peer[0],
+                                       max_head=self._limits.max_head_bytes)
+            self._parser = self._early  # type: ignore[assignment]  # the parser's duck: feed_data and the rest
 
     def connection_lost(self, exc: BaseException | None) -> None:
         for timer in (self._head_timer, self._body_timer, self._write_timer):
             if timer is not None:
                 timer.cancel()
         super().connection_lost(exc)
+
+    def idle(self) -> bool:
+        """Whether an answer written now comes in order: aiohttp has written the answer of every
+        request it was handed (its loop may not have come back for the next one yet), none is
+        queued, the connection stays, and the client reads what it is sent."""
+        return (
+            self._answered == self._request_count and not self._messages and not self._last_closes
+            and not (self._force_close or self._close) and self.transport is not None and not self.writing_paused
+        )
+
+    async def _handle_request(self, request: BaseRequest, start_time: float | None, request_handler: Any) -> Any:
+        try:
+            resp, reset = await super()._handle_request(request, start_time, request_handler)
+        finally:
+            self._answered += 1
+        self._last_closes = reset or not resp.keep_alive
+        return resp, reset
 
     def data_received(self, data: bytes) -> None:
         if self._force_close or self._close:
@@ -116,9 +144,10 @@ class LimitedRequestHandler(RequestHandler):
             self._head_bytes += len(data)
         else:
             self._body_seen = self._loop.time()
-        queued, count = len(self._messages), self._request_count
+        early = self._early
+        queued, count = len(self._messages), self._request_count + (early.answered if early else 0)
         super().data_received(data)
-        if self._request_count != count:
+        if self._request_count + (early.answered if early else 0) != count:
             self._heads_parsed(queued)
         elif in_head and self._head_bytes > self._limits.max_head_bytes:
             # security: an unfinished head past the cap is not buffered further

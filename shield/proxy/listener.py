@@ -21,6 +21,7 @@ from aiohttp.web_server import Server
 
 from shield.observe.metrics import Metrics
 from shield.proxy.client_limits import LimitedRequestHandler, canned
+from shield.proxy.early_answers import GATE_KEY, Gate
 from shield.settings.schema import LimitsSettings
 
 # File handles kept for everything but client connections: the upstream pool is counted
@@ -55,15 +56,20 @@ class Tally:
 
 
 class LimitedServer(Server):
-    def __init__(self, handler: Any, *, limits: LimitsSettings, tally: Tally, **kwargs: Any) -> None:
+    def __init__(
+        self, handler: Any, *, limits: LimitsSettings, tally: Tally, gate: Gate | None = None, **kwargs: Any
+    ) -> None:
         super().__init__(handler, **kwargs)
         self.limits = limits
         self.tally = tally
+        self.gate = gate
 
     def __call__(self) -> RequestHandler:
         if len(self._connections) >= self.limits.max_connections:
             return _Refused(self.tally)  # type: ignore[return-value]  # any asyncio.Protocol will do
-        return LimitedRequestHandler(self, loop=self._loop, limits=self.limits, tally=self.tally, **self._kwargs)
+        return LimitedRequestHandler(
+            self, loop=self._loop, limits=self.limits, tally=self.tally, gate=self.gate, **self._kwargs
+        )
 
     async def shutdown(self, timeout: float | None = None) -> None:  # noqa: ASYNC109 (aiohttp's signature)
         """In-flight requests get `timeout` in all (aiohttp waits for them, then as long again for
@@ -128,7 +134,8 @@ class LimitedRunner(web.AppRunner):
         }
         return LimitedServer(
             plain.request_handler, request_factory=plain.request_factory, loop=plain._loop,
-            handler_cancellation=plain.handler_cancellation, limits=self._limits, tally=self._tally, **opts,
+            handler_cancellation=plain.handler_cancellation, limits=self._limits, tally=self._tally,
+            gate=self._app.get(GATE_KEY), **opts,
         )
 
 

@@ -15,7 +15,7 @@ import orjson
 from aiohttp import web
 from aiohttp.abc import AbstractStreamWriter
 from aiohttp.helpers import rfc822_formatted_time
-from aiohttp.http import SERVER_SOFTWARE, HttpVersion10, HttpVersion11
+from aiohttp.http import SERVER_SOFTWARE, HttpVersion, HttpVersion10, HttpVersion11
 from aiohttp.web_request import BaseRequest
 from multidict import CIMultiDict
 
@@ -61,6 +61,51 @@ def _status_line(major: int, minor: int, status: int, reason: str) -> bytes:
     return b"HTTP/%d.%d %d %b\r\n" % (major, minor, status, reason.encode())
 
 
+def wire_answer(
+    version: HttpVersion, status: int, reason: str, head: bytes, body: bytes, *, keep_alive: bool, head_only: bool
+) -> bytes:
+    """A pre-rendered answer as sent: status line, its header block (`head`), Date and Server of the
+    current second, Connection as aiohttp's _prepare_headers adds it (in the same place, last), body
+    (none to a HEAD)."""
+    connection = b""
+    if keep_alive and version == HttpVersion10:
+        connection = b"Connection: keep-alive\r\n"
+    elif not keep_alive and version == HttpVersion11:
+        connection = b"Connection: close\r\n"
+    return b"".join(
+        (_status_line(version.major, version.minor, status, reason), head, _date_lines(), connection, b"\r\n",
+         b"" if head_only else body)
+    )
+
+
+_date: tuple[str, bytes] = ("", b"")  # the Date and Server lines of the current second (one event loop)
+
+
+def _date_lines() -> bytes:
+    global _date
+    date = rfc822_formatted_time()
+    if date != _date[0]:
+        _date = (date, b"Date: %b\r\nServer: %b\r\n" % (date.encode(), _SERVER))
+    return _date[1]
+
+
+def banned_wire(request_id: str, version: HttpVersion, *, keep_alive: bool, head_only: bool) -> bytes:
+    """The bytes of `banned(request_id)` as its `prepare` and `write_eof` would send them, for an
+    answer written straight to the transport (shield.proxy.ban_wire). `request_id` must be plain."""
+    head, raw = _rendered(403, "blocked", request_id, "ban", ())
+    return wire_answer(version, 403, "Forbidden", head, raw, keep_alive=keep_alive, head_only=head_only)
+
+
+def _rendered(
+    status: int, error: str, request_id: str, mitigated: str, extras: tuple[tuple[str, str], ...]
+) -> tuple[bytes, bytes]:
+    """The header block (no Date, Server, Connection) and the JSON body of a canned refusal."""
+    before, middle, after = _template(status, error, mitigated, extras)
+    rid = request_id.encode()
+    raw = b"%b%b\"}" % (after, rid)
+    return b"%b%b%b%d\r\n" % (before, rid, middle, len(raw)), raw
+
+
 class Canned(web.Response):
     """A refusal pre-rendered as bytes: the same status line, headers (same order) and JSON body as
     a `web.Response` built from them, written in one send with no header objects or JSON encoder on
@@ -70,18 +115,13 @@ class Canned(web.Response):
     use; an app `on_response_prepare` hook is not run (shield registers none).
     """
 
-    _date: tuple[str, bytes] = ("", b"")  # the Date and Server lines of the current second (one event loop)
-
     def __init__(
         self, status: int, error: str, request_id: str, mitigated: str, extra: Mapping[str, str] = {}
     ) -> None:
         web.StreamResponse.__init__(self, status=status)
         extras = tuple(extra.items())
-        before, middle, after = _template(status, error, mitigated, extras)
-        rid = request_id.encode()
-        self._raw = b"%b%b\"}" % (after, rid)
         # the header block: everything but Date, Server and Connection, which prepare adds
-        self._head = b"%b%b%b%d\r\n" % (before, rid, middle, len(self._raw))
+        self._head, self._raw = _rendered(status, error, request_id, mitigated, extras)
         self._fixed = [(MITIGATED_HEADER, mitigated), ("Cache-Control", "no-store"), ("X-Request-ID", request_id),
                        *extras, ("Content-Type", "application/json"), ("Content-Length", str(len(self._raw)))]
         self._lazy_headers: CIMultiDict[str] | None = None
@@ -119,19 +159,9 @@ class Canned(web.Response):
         writer = self._payload_writer = request.writer
         keep_alive = request.keep_alive if self._keep_alive is None else self._keep_alive
         self._keep_alive = keep_alive
-        version = request.version
-        connection = b""  # what aiohttp's _prepare_headers adds, in the same place (last)
-        if keep_alive and version == HttpVersion10:
-            connection = b"Connection: keep-alive\r\n"
-        elif not keep_alive and version == HttpVersion11:
-            connection = b"Connection: close\r\n"
-        date = rfc822_formatted_time()
-        if date != self._date[0]:
-            Canned._date = (date, b"Date: %b\r\nServer: %b\r\n" % (date.encode(), _SERVER))
-        body = b"" if request.method == "HEAD" else self._raw
-        self._wire = b"".join(
-            (_status_line(version.major, version.minor, self.status, self.reason), self._head, self._date[1],
-             connection, b"\r\n", body)
+        self._wire = wire_answer(
+            request.version, self.status, self.reason, self._head, self._raw, keep_alive=keep_alive,
+            head_only=request.method == "HEAD",
         )
         return writer
 

@@ -1,0 +1,98 @@
+"""The ban fast path below aiohttp: a banned client's requests answered as the parser emits them.
+
+A flood from a banned address is answered 403 thousands of times a second. On aiohttp's path each
+answer builds a Request, a handler task, a context and a response object around the pre-rendered
+bytes (95 us of CPU per refusal). Here the connection protocol (shield.proxy.client_limits) hands
+each parsed head to `WireBans.answer` while its connection is idle (no earlier answer owed, so the
+answers stay in order), and writes the bytes it returns: the same 403 as
+shield.proxy.respond.banned, with a request id, recorded the same way (metrics, the folded
+`decision` line) by shield.proxy.ban_refusal.BanRefusals.
+
+Only the refusals that need nothing else are answered here; everything else goes on to aiohttp and
+the full path as before, which is why this is safe to get wrong by omission:
+
+- a client with no ban (the address, or for a trusted proxy its X-Forwarded-For client, and subnet);
+- the first refusals of each ban and second (their own decision line, a store count on a protected
+  route: `BanRefusals.refuse_folded` says so);
+- a head shield would refuse as framed (Connection naming a framing header, a Transfer-Encoding
+  other than chunked) or too large, and an upgrade (WebSocket).
+
+The body of a refused request is never read: the parser drops a body that came with its head;
+one still on its way closes the connection after the answer (Connection: close), as on the full path.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Sequence
+
+from aiohttp.http_parser import RawRequestMessage
+
+from shield.facts.address import parse_ip
+from shield.proxy.app import RequestIds
+from shield.proxy.ban_refusal import BanRefusals
+from shield.proxy.client_ip import client_ip
+from shield.proxy.header_policy import connection_tokens, names_framing
+from shield.proxy.respond import banned_wire
+from shield.proxy.routes import RouteMatcher
+from shield.settings.schema import IPNetwork, RouteSettings
+
+# the same as shield.proxy.app's: an incoming request id is echoed, so it must be tame
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:+/=-]{1,128}")
+
+
+class WireBans:
+    """The `Gate` of shield.proxy.early_answers: the bytes of a banned client's 403, or None for aiohttp."""
+
+    __slots__ = ("_ids", "_peer", "_refusals", "_routes", "_trusted")
+
+    def __init__(
+        self, refusals: BanRefusals, *, routes: Sequence[RouteSettings], trusted: Sequence[IPNetwork]
+    ) -> None:
+        self._refusals = refusals
+        self._routes = RouteMatcher(routes)
+        self._trusted = tuple(trusted)
+        self._ids = RequestIds()
+        self._peer = functools.lru_cache(maxsize=4096)(self._peer_uncached)
+
+    def _peer_uncached(self, peer: str) -> tuple[str, bool] | None:
+        ip = parse_ip(peer)
+        if ip is None:  # not an address (a Unix socket): the full path knows what to do
+            return None
+        return str(ip), any(ip.version == n.version and ip in n for n in self._trusted)
+
+    def answer(self, peer: str, msg: RawRequestMessage, *, keep_alive: bool) -> bytes | None:
+        """The 403 to write for this request (`keep_alive`: the connection stays open after it),
+        having recorded it; or None, recording nothing: aiohttp and the full path handle it."""
+        refusals = self._refusals
+        if not refusals.any():
+            return None
+        known = self._peer(peer)
+        if known is None:
+            return None
+        ip, trusted = known
+        headers = msg.headers
+        if trusted and ("X-Forwarded-For" in headers or "Forwarded" in headers):
+            ip = client_ip(ip, headers, self._trusted)
+        now = refusals.clock.now()
+        ban = refusals.find(ip, now)
+        if ban is None or msg.upgrade or _framing_refused(msg):
+            return None
+        rid = headers.get("X-Request-ID", "") if trusted else ""
+        if not _REQUEST_ID.fullmatch(rid):
+            rid = self._ids.next()
+        route = self._routes.match(msg.method, msg.path)  # the raw target, as the full path matches it
+        if not refusals.refuse_folded(ban, route, ip, rid, now):
+            return None
+        return banned_wire(rid, msg.version, keep_alive=keep_alive, head_only=msg.method == "HEAD")
+
+
+def _framing_refused(msg: RawRequestMessage) -> bool:
+    """Whether shield.proxy.app.framing_refusal would answer this head 400 (it runs before the ban check)."""
+    headers = msg.headers
+    values = headers.getall("Connection", ())
+    if values and names_framing(connection_tokens(values)):
+        return True
+    codings = headers.getall("Transfer-Encoding", ())
+    return bool(codings) and [t.strip().lower() for v in codings for t in v.split(",")] != ["chunked"]
