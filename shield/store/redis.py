@@ -50,9 +50,10 @@ from shield.model import Ban, BanScope, Observation, Outcome, Signals
 from shield.store.base import Retention, StoreUnavailable
 from shield.store.coalesce import Coalescer
 from shield.store.layout import ACCOUNT_MEASURES, MEASURES, SITE_MEASURES, Plan
+from shield.store.packed import RowReader
 from shield.store.records import history_from_record
 from shield.store.routing import ACCOUNT, ClusterRouter, Group, single
-from shield.store.scripts import LuaCode
+from shield.store.scripts import LuaCode, plan_rows
 from shield.store.sliding import estimate, roll, weights
 
 SITE_REFRESH = 1.0  # seconds (caller's clock) before another master's site shard is read again
@@ -125,6 +126,10 @@ class RedisStore:
         starts = list(itertools.accumulate(sizes, initial=0))
         self._blocks = list(zip(starts, sizes, strict=False))
         self._account_split = (starts[-1], len(self._plan.windows) * len(ACCOUNT_MEASURES))
+        dim_row, account_row, _ = plan_rows(self._plan)
+        self._rows = (RowReader(dim_row), RowReader(account_row))  # indexed by "is the account"
+        self._widths = dim_row.widths
+        self._nd = [len(DISTINCT.get(d, {})) for d in DIMENSIONS]
         self._follow: Callable[[], frozenset[str] | None] = lambda: retention.reads
         self._keep(retention.reads)
         self._site: dict[str, tuple[float, list[int]]] = {}  # shard -> (read at, raw buckets)
@@ -161,8 +166,9 @@ class RedisStore:
         counts = self._blank.copy()
         hist_raw: bytes | None = None
         bans: list[Ban] = []
-        for g, (out, hist, ban, shard) in zip(groups, replies, strict=True):
-            self._place(counts, out, g.owned, values)
+        weights_now = weights(now, self._widths)
+        for g, (rows, hist, ban, shard) in zip(groups, replies, strict=True):
+            self._place(counts, rows, g.owned, values, now, weights_now)
             if shard:
                 self._site[g.shard] = (now, shard)
             hist_raw = hist_raw or hist or None
@@ -307,16 +313,34 @@ class RedisStore:
             await self._call(self._client.script_load(script.source), trip=False)  # every master on a Cluster
             return await self._call(self._client.evalsha(script.sha, 1, key, *args), trip=False)
 
-    def _place(self, counts: list[int], out: Sequence[int], owned: str, values: Sequence[str]) -> None:
-        """One call's counters (only the entities it counted, in plan order) into their places."""
+    def _place(
+        self,
+        counts: list[int],
+        rows: Sequence[Any],
+        owned: str,
+        values: Sequence[str],
+        now: float,
+        weights_now: Sequence[float],
+    ) -> None:
+        """One call's counted entities (a packed row and the distinct counts each, DIMENSIONS order)
+        into their places: per window the measures' estimates, then the distinct counts."""
         pos = 0
-        for d, (start, size) in enumerate(self._blocks):
-            if values[d] and owned[d] == "1":
-                counts[start : start + size] = out[pos : pos + size]
-                pos += size
-        if values[ACCOUNT] and owned[ACCOUNT] == "1":
-            start, size = self._account_split
-            counts[start : start + size] = out[pos : pos + size]
+        for d, (start, _) in enumerate(self._blocks):
+            if not values[d] or owned[d] != "1":
+                continue
+            account = d == ACCOUNT
+            per_window = self._rows[account].estimates(rows[pos], now, weights_now)
+            distinct, nd = rows[pos + 1], self._nd[d]
+            pos += 2
+            k = start
+            for i, est in enumerate(per_window):
+                counts[k : k + 3] = est[:3]
+                counts[k + 3 : k + 3 + nd] = distinct[i * nd : (i + 1) * nd]
+                k += 3 + nd
+            if account:
+                split = self._account_split[0]
+                for i, est in enumerate(per_window):
+                    counts[split + 2 * i : split + 2 * i + 2] = est[3:5]
 
     def _stale(self, shard: str, now: float) -> bool:
         seen = self._site.get(shard)
