@@ -51,6 +51,7 @@ from shield.store.base import Retention, StoreUnavailable
 from shield.store.coalesce import Coalescer
 from shield.store.layout import ACCOUNT_MEASURES, MEASURES, SITE_MEASURES, Plan
 from shield.store.packed import RowReader
+from shield.store.pipelining import TickPipeline
 from shield.store.records import history_from_record
 from shield.store.routing import ACCOUNT, ClusterRouter, Group, single
 from shield.store.scripts import LuaCode, plan_rows
@@ -134,6 +135,7 @@ class RedisStore:
         self._keep(retention.reads)
         self._site: dict[str, tuple[float, list[int]]] = {}  # shard -> (read at, raw buckets)
         self._outcomes: Coalescer[_PendingOutcome] = Coalescer(self._flush_outcomes, name="store.outcomes")
+        self._pipe = TickPipeline(client)  # observes of one loop turn: one pipeline per connection
         self.round_trips = 0  # round trips of latency (one per store call); the benchmark prints it
         self.commands = 0  # commands sent (one per master and call on a Cluster)
 
@@ -265,6 +267,7 @@ class RedisStore:
 
     async def close(self) -> None:
         await self._outcomes.close()
+        await self._pipe.close()
         await self._client.aclose()
 
     # -- calls ---------------------------------------------------------------------------------
@@ -283,7 +286,8 @@ class RedisStore:
         """One script call per group, all in flight at once: one round trip of latency."""
         self.round_trips += 1
         try:
-            return list(await asyncio.gather(*(self._run(name, *args(g), key=g.shard, trip=False) for g in groups)))
+            calls = (self._run(name, *args(g), key=g.shard, trip=False, pipelined=True) for g in groups)
+            return list(await asyncio.gather(*calls))
         except rexc.ResponseError as e:
             # A slot moved between our slot table and the call: refresh, count it as an outage.
             if self._router is None or "non local key" not in str(e):
@@ -291,11 +295,15 @@ class RedisStore:
             self._router.forget()
             raise StoreUnavailable(f"redis: {e}") from e
 
-    async def _run(self, name: str, *args: str, key: str | None = None, trip: bool = True) -> Any:
+    async def _run(
+        self, name: str, *args: str, key: str | None = None, trip: bool = True, pipelined: bool = False
+    ) -> Any:
         key = key or self._bans_key
         if self._functions:
             function = f"{self._library}_{name}"
             try:
+                if pipelined:
+                    return await self._call(self._pipe.call("FCALL", function, "1", key, *args), trip=trip)
                 return await self._call(self._client.fcall(function, 1, key, *args), trip=trip)
             except rexc.ResponseError as e:
                 if "function not found" in str(e).lower():
