@@ -71,6 +71,7 @@ local function set_now(t)
   NOW = t
   if not FRAMES then
     FRAMES, SITE_FRAME = {[3] = frame(DW, 3, ROW3), [5] = frame(DW, 5, ROW5)}, frame(SW, 4, ROWSITE)
+    FRAMES.hllfmt = '<dd' .. string.rep('i4', 2 * #DW) -- a large set's packed state (observe.lua)
   end
   at(FRAMES[3]); at(FRAMES[5]); at(SITE_FRAME)
 end

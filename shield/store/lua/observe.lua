@@ -15,20 +15,25 @@ end
 local reads = ARGV[5]
 local NDW = #DW
 
-local WEIGHT, CURSFX, PREVSFX = FRAMES[3].weight, {}, {}
-for wi = 1, NDW do
-  local b = math.floor(now / DW[wi])
-  CURSFX[wi], PREVSFX[wi] = wi .. ':' .. b, wi .. ':' .. (b - 1)
+local WEIGHT, CURSFX, PREVSFX = FRAMES[3].weight, nil, nil
+-- The HyperLogLog bucket keys' suffixes ("<window>:<bucket>"), made when a large set is first met.
+local function suffixes()
+  CURSFX, PREVSFX = {}, {}
+  for wi = 1, NDW do
+    local b = math.floor(now / DW[wi])
+    CURSFX[wi], PREVSFX[wi] = wi .. ':' .. b, wi .. ':' .. (b - 1)
+  end
 end
 -- A large set's state, packed in field "<k>~": since when it is a HyperLogLog, when its counts were
 -- last merged, then per window the current bucket's count and the previous bucket's own members.
-local HLLFMT, HLLLEN = '<dd' .. string.rep('i4', 2 * NDW), 16 + 8 * NDW
+local HLLFMT, HLLLEN = FRAMES.hllfmt, 16 + 8 * NDW
 
 -- A large set (HyperLogLog mode): PFADD the member into each read window's current bucket (rw[wi]),
 -- count with the same two-bucket weighting (-1 for a window no rule reads). Counting (a union of two
 -- HyperLogLogs per window) is the expensive part: done at most once per REFRESH seconds and per
 -- bucket; in between, members that changed a register add one to the cached counts.
 local function hll_counts(state, base, k, member, w, rw)
+  if not CURSFX then suffixes() end
   local st = state and {struct.unpack(HLLFMT, state)}
   local added = {}
   for wi = 1, NDW do added[wi] = 0 end
@@ -243,11 +248,13 @@ end
 
 -- The harshest active ban on any of ip/subnet/asn/account/fp.
 local fields = {}
-for _, d in ipairs(BAN_DIMS) do
-  if vals[d] ~= '' then fields[#fields + 1] = DIMS[d] .. ':' .. vals[d] end
+if ARGV[4] == '1' then
+  for _, d in ipairs(BAN_DIMS) do
+    if vals[d] ~= '' then fields[#fields + 1] = DIMS[d] .. ':' .. vals[d] end
+  end
 end
 local ban, ban_exp = false, now
-if #fields > 0 and ARGV[4] == '1' then
+if #fields > 0 then
   for _, raw in ipairs(redis.call('HMGET', B, unpack(fields))) do
     if raw then
       local b = cjson.decode(raw)
