@@ -46,6 +46,7 @@ from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
 
 from shield.facts.catalog import DIMENSIONS, DISTINCT, SITE_WINDOWS
+from shield.facts.shared_address import SHARED_WINDOWS
 from shield.model import Ban, BanScope, Observation, Outcome, Signals
 from shield.store.base import Retention, StoreUnavailable
 from shield.store.coalesce import Coalescer
@@ -72,9 +73,11 @@ UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 RedisClient = Redis | RedisCluster
-# Distinct sets kept whatever the rules read: derived facts (ip.shared, ...) are computed from the
-# ip and subnet ones, the takeover policy (shield.decision.takeover) reads account.distinct_ips.
-ALWAYS_DISTINCT = frozenset({("ip", "distinct_accounts"), ("subnet", "distinct_accounts"), ("account", "distinct_ips")})
+# Distinct sets kept in every window whatever the rules read: the takeover policy
+# (shield.decision.takeover) reads account.distinct_ips in a window of its own.
+ALWAYS_DISTINCT = frozenset({("account", "distinct_ips")})
+# Kept in the one window the derived facts read (ip.shared, ...: shield.facts.shared_address).
+SHARED_DISTINCT = ("ip.distinct_accounts", "subnet.distinct_accounts")
 # One outcome waiting for its batch: now, measure, familiar, the dimension values, lat, lon, confirmed, ripe.
 _PendingOutcome = tuple[str, str, str, Sequence[str], str, str, str, str]
 
@@ -132,6 +135,8 @@ class RedisStore:
         self._widths = dim_row.widths
         self._nd = [len(DISTINCT.get(d, {})) for d in DIMENSIONS]
         self._follow: Callable[[], frozenset[str] | None] = lambda: retention.reads
+        configured = {w.name for w in self._plan.windows}
+        self._shared_window = next((w for w in SHARED_WINDOWS if w in configured), None)
         self._keep(retention.reads)
         self._site: dict[str, tuple[float, list[int]]] = {}  # shard -> (read at, raw buckets)
         self._outcomes: Coalescer[_PendingOutcome] = Coalescer(self._flush_outcomes, name="store.outcomes")
@@ -149,6 +154,8 @@ class RedisStore:
 
     def _keep(self, reads: frozenset[str] | None) -> None:
         self._reads_src = reads
+        if reads is not None and self._shared_window is not None:
+            reads = reads | {f"{name}_{self._shared_window}" for name in SHARED_DISTINCT}
         self._reads = _reads_mask([w.name for w in self._plan.windows], reads)
         self._blank = _blank(self._names, reads)
         self._partial = reads is not None
