@@ -69,22 +69,20 @@ class Row:
 class RowReader:
     """Window estimates from a returned row (the estimate lua/common.lua used to compute)."""
 
-    __slots__ = ("_codec", "_m2", "_widths")
+    __slots__ = ("_codec", "_pairs", "_widths")
 
     def __init__(self, row: Row) -> None:
         self._codec = row.codec()
-        self._m2 = 2 * row.measures
         self._widths = row.widths
+        # (index of the current bucket, window) per window and measure; the previous one follows
+        self._pairs = [(2 + 2 * (i * row.measures + j), i) for i in range(len(row.widths)) for j in range(row.measures)]
 
-    def estimates(self, blob: bytes, now: float, weights_now: Sequence[float]) -> list[list[int]]:
-        """Per window, every measure's estimate: current + round(previous * weight), the weights
-        at `now` (`weights_now`), or at the last write for a late one (a write stamped before the
-        last, counted in the last write's buckets)."""
+    def estimates(self, blob: bytes, now: float, weights_now: Sequence[float]) -> list[int]:
+        """Every window's (window-major) measures' estimates: current + round(previous * weight),
+        the weights at `now` (`weights_now`), or at the last write for a late one (a write stamped
+        before the last, counted in the last write's buckets)."""
         values = self._codec.unpack(blob)
         last = values[0]
         w = weights_now if last == now else [1.0 - (last / x - math.floor(last / x)) for x in self._widths]
-        floor, m2 = math.floor, self._m2
-        return [
-            [c + floor(p * w[i] + 0.5) for c, p in zip(values[b : b + m2 : 2], values[b + 1 : b + m2 : 2], strict=True)]
-            for i, b in enumerate(range(2, 2 + m2 * len(w), m2))
-        ]
+        floor = math.floor
+        return [values[c] + floor(values[c + 1] * w[k] + 0.5) for c, k in self._pairs]

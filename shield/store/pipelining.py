@@ -16,6 +16,7 @@ from typing import Any
 
 from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
+from redis.exceptions import ResponseError
 
 MAX_BATCH = 256  # commands per pipeline: a bigger turn is split (bounded replies, bounded latency)
 
@@ -51,12 +52,9 @@ class TickPipeline:
             task.add_done_callback(self._tasks.discard)
 
     async def _send(self, batch: list[tuple[tuple[str, ...], asyncio.Future[Any]]]) -> None:
-        pipe = self._client.pipeline(transaction=False)
-        for command, _ in batch:
-            pipe.execute_command(*command)
         self.sent += 1
         try:
-            replies = await pipe.execute(raise_on_error=False)
+            replies = await self._execute([command for command, _ in batch])
         except asyncio.CancelledError:
             for _, future in batch:
                 future.cancel()
@@ -73,6 +71,17 @@ class TickPipeline:
                 future.set_exception(reply)
             else:
                 future.set_result(reply)
+
+    async def _execute(self, commands: list[tuple[str, ...]]) -> list[Any]:
+        if len(commands) == 1:  # alone in its turn: a plain command is cheaper than a pipeline
+            try:
+                return [await self._client.execute_command(*commands[0])]
+            except ResponseError as e:  # a command's own error, as a pipeline reports it
+                return [e]
+        pipe = self._client.pipeline(transaction=False)
+        for command in commands:
+            pipe.execute_command(*command)
+        return list(await pipe.execute(raise_on_error=False))
 
     async def close(self) -> None:
         for task in list(self._tasks):

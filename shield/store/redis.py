@@ -35,7 +35,6 @@ caller's `now`.
 from __future__ import annotations
 
 import asyncio
-import itertools
 import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -124,16 +123,15 @@ class RedisStore:
         self._site_widths = [w.seconds for w in SITE_WINDOWS]
         self._site_names = [f"site.{word}_{w.name}" for w in SITE_WINDOWS for _, word in SITE_MEASURES]
         self._names = self._plan.names[: len(self._plan.names) - len(self._site_names)]  # the site's come last
-        # Where each dimension's counters start in the plan, and how many (every window's measures
-        # and distinct counts); then the account's familiar/unfamiliar failures.
-        sizes = [len(self._plan.windows) * (len(MEASURES) + len(DISTINCT.get(d, {}))) for d in DIMENSIONS]
-        starts = list(itertools.accumulate(sizes, initial=0))
-        self._blocks = list(zip(starts, sizes, strict=False))
-        self._account_split = (starts[-1], len(self._plan.windows) * len(ACCOUNT_MEASURES))
         dim_row, account_row, _ = plan_rows(self._plan)
         self._rows = (RowReader(dim_row), RowReader(account_row))  # indexed by "is the account"
         self._widths = dim_row.widths
-        self._nd = [len(DISTINCT.get(d, {})) for d in DIMENSIONS]
+        # Per dimension, the names of its row's estimates (window-major, as RowReader returns them)
+        # and of its distinct counts (window-major, as the script returns them).
+        windows = [w.name for w in self._plan.windows]
+        measures = {d: MEASURES + (ACCOUNT_MEASURES if d == "account" else ()) for d in DIMENSIONS}
+        self._row_names = [[f"{d}.{word}_{w}" for w in windows for _, word in measures[d]] for d in DIMENSIONS]
+        self._distinct_names = [[f"{d}.{m}_{w}" for w in windows for m in DISTINCT.get(d, {})] for d in DIMENSIONS]
         self._follow: Callable[[], frozenset[str] | None] = lambda: retention.reads
         configured = {w.name for w in self._plan.windows}
         self._shared_window = next((w for w in SHARED_WINDOWS if w in configured), None)
@@ -157,8 +155,11 @@ class RedisStore:
         if reads is not None and self._shared_window is not None:
             reads = reads | {f"{name}_{self._shared_window}" for name in SHARED_DISTINCT}
         self._reads = _reads_mask([w.name for w in self._plan.windows], reads)
-        self._blank = _blank(self._names, reads)
-        self._partial = reads is not None
+        # The counters before any reply: 0, without the distinct counts that are not kept (absent).
+        self._blank = {name: 0 for name in self._names if not _unkept(name, reads)}
+        self._kept_distinct = [
+            [(name, i) for i, name in enumerate(names) if not _unkept(name, reads)] for names in self._distinct_names
+        ]
 
     async def observe(self, obs: Observation, now: float) -> Signals:
         reads = self._follow()
@@ -172,21 +173,17 @@ class RedisStore:
             return [repr(now), g.owned, site, "1" if g.bans else "0", self._reads, *values]
 
         replies = await self._per_master("observe", groups, args)
-        counts = self._blank.copy()
+        counters = self._blank.copy()
         hist_raw: bytes | None = None
         bans: list[Ban] = []
         weights_now = weights(now, self._widths)
         for g, (rows, hist, ban, shard) in zip(groups, replies, strict=True):
-            self._place(counts, rows, g.owned, values, now, weights_now)
+            self._place(counters, rows, g.owned, values, now, weights_now)
             if shard:
                 self._site[g.shard] = (now, shard)
             hist_raw = hist_raw or hist or None
             if ban:
                 bans.append(_ban(ban))
-        if self._partial:  # the counters no rule reads are absent (-1 from the script)
-            counters = {n: c for n, c in zip(self._names, counts, strict=True) if c >= 0}
-        else:
-            counters = dict(zip(self._names, counts, strict=True))
         counters.update(self._site_estimates(self._site_sum(now), now))
         history = (
             history_from_record(
@@ -330,32 +327,25 @@ class RedisStore:
 
     def _place(
         self,
-        counts: list[int],
+        counters: dict[str, int],
         rows: Sequence[Any],
         owned: str,
         values: Sequence[str],
         now: float,
         weights_now: Sequence[float],
     ) -> None:
-        """One call's counted entities (a packed row and the distinct counts each, DIMENSIONS order)
-        into their places: per window the measures' estimates, then the distinct counts."""
+        """One call's counted entities (a packed row and the distinct counts each, DIMENSIONS order):
+        the rows' window estimates and the kept distinct counts, by name."""
         pos = 0
-        for d, (start, _) in enumerate(self._blocks):
-            if not values[d] or owned[d] != "1":
+        for d, value in enumerate(values):
+            if not value or owned[d] != "1":
                 continue
-            account = d == ACCOUNT
-            per_window = self._rows[account].estimates(rows[pos], now, weights_now)
-            distinct, nd = rows[pos + 1], self._nd[d]
+            estimates = self._rows[d == ACCOUNT].estimates(rows[pos], now, weights_now)
+            counters.update(zip(self._row_names[d], estimates, strict=True))
+            distinct = rows[pos + 1]
+            for name, i in self._kept_distinct[d]:
+                counters[name] = distinct[i]
             pos += 2
-            k = start
-            for i, est in enumerate(per_window):
-                counts[k : k + 3] = est[:3]
-                counts[k + 3 : k + 3 + nd] = distinct[i * nd : (i + 1) * nd]
-                k += 3 + nd
-            if account:
-                split = self._account_split[0]
-                for i, est in enumerate(per_window):
-                    counts[split + 2 * i : split + 2 * i + 2] = est[3:5]
 
     def _stale(self, shard: str, now: float) -> bool:
         seen = self._site.get(shard)
@@ -403,11 +393,6 @@ def _reads_mask(windows: Sequence[str], reads: frozenset[str] | None) -> str:
     return "".join(
         "1" if _keeps(d, m, w, reads) else "0" for d in DIMENSIONS for m in DISTINCT.get(d, {}) for w in windows
     )
-
-
-def _blank(names: Sequence[str], reads: frozenset[str] | None) -> list[int]:
-    """The counters before any reply: 0, or -1 (absent) for a distinct count that is not kept."""
-    return [-1 if _unkept(name, reads) else 0 for name in names]
 
 
 def _unkept(name: str, reads: frozenset[str] | None) -> bool:
