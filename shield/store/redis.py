@@ -4,9 +4,9 @@ Key layout. Every entity (a dimension's value) has its own hash tag, so on Redis
 entities spread over every slot and master (shield.store.routing), and all of one entity's keys
 share its slot:
 
-  {shield:<dim>:<value>}              hash  one entity: "n" last write + expiry armed (packed doubles),
-                                            "<i>" window i's counts (packed int32: current, previous
-                                            bucket per measure), "<k>|<member>" -> last seen (small
+  {shield:<dim>:<value>}              hash  one entity: "c1".."cK" its packed counter row (shield.store.packed:
+                                            last write, expiry armed, per window and measure the current
+                                            and previous bucket), "<k>|<member>" -> last seen (small
                                             distinct set k, up to 64), "<k>~" a large set's HLL state;
                                             only the distinct sets kept (Retention.reads, `follow`)
   {shield:<dim>:<value>}:x:<k>:<i>:<b> HLL  set k's members in window i's bucket b (large sets only)
@@ -17,7 +17,9 @@ share its slot:
   {shield:o:<key>}                    str   claim_once expiry
 
 One observe is one script call per master holding one of its entities (and the bans' master),
-sent together and awaited together, so latency stays one round trip. The account's master counts
+sent together and awaited together, so latency stays one round trip; the calls of one loop turn
+(several requests' observes) go out as one pipeline per connection (shield.store.pipelining). The
+scripts return each entity's packed row and the worker estimates the windows. The account's master counts
 the attempt in its site shard and returns it; the site counters are the sum of the shards, each as
 last read by this worker (another master's shard is re-read when its copy is SITE_REFRESH seconds
 old, by a call that goes to that master anyway or one added for it): on a Cluster they may lag the
