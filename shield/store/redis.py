@@ -4,9 +4,9 @@ Key layout. Every entity (a dimension's value) has its own hash tag, so on Redis
 entities spread over every slot and master (shield.store.routing), and all of one entity's keys
 share its slot:
 
-  {shield:<dim>:<value>}              hash  one entity: "n" last write + expiry armed (packed doubles),
-                                            "<i>" window i's counts (packed int32: current, previous
-                                            bucket per measure), "<k>|<member>" -> last seen (small
+  {shield:<dim>:<value>}              hash  one entity: "c1".."cK" its packed counter row (shield.store.packed:
+                                            last write, expiry armed, per window and measure the current
+                                            and previous bucket), "<k>|<member>" -> last seen (small
                                             distinct set k, up to 64), "<k>~" a large set's HLL state;
                                             only the distinct sets kept (Retention.reads, `follow`)
   {shield:<dim>:<value>}:x:<k>:<i>:<b> HLL  set k's members in window i's bucket b (large sets only)
@@ -17,7 +17,9 @@ share its slot:
   {shield:o:<key>}                    str   claim_once expiry
 
 One observe is one script call per master holding one of its entities (and the bans' master),
-sent together and awaited together, so latency stays one round trip. The account's master counts
+sent together and awaited together, so latency stays one round trip; the calls of one loop turn
+(several requests' observes) go out as one pipeline per connection (shield.store.pipelining). The
+scripts return each entity's packed row and the worker estimates the windows. The account's master counts
 the attempt in its site shard and returns it; the site counters are the sum of the shards, each as
 last read by this worker (another master's shard is re-read when its copy is SITE_REFRESH seconds
 old, by a call that goes to that master anyway or one added for it): on a Cluster they may lag the
@@ -35,7 +37,6 @@ caller's `now`.
 from __future__ import annotations
 
 import asyncio
-import itertools
 import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -46,13 +47,16 @@ from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
 
 from shield.facts.catalog import DIMENSIONS, DISTINCT, SITE_WINDOWS
+from shield.facts.shared_address import SHARED_WINDOWS
 from shield.model import Ban, BanScope, Observation, Outcome, Signals
 from shield.store.base import Retention, StoreUnavailable
 from shield.store.coalesce import Coalescer
 from shield.store.layout import ACCOUNT_MEASURES, MEASURES, SITE_MEASURES, Plan
+from shield.store.packed import RowReader
+from shield.store.pipelining import TickPipeline
 from shield.store.records import history_from_record
 from shield.store.routing import ACCOUNT, ClusterRouter, Group, single
-from shield.store.scripts import LuaCode
+from shield.store.scripts import LuaCode, plan_rows
 from shield.store.sliding import estimate, roll, weights
 
 SITE_REFRESH = 1.0  # seconds (caller's clock) before another master's site shard is read again
@@ -70,9 +74,11 @@ UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 RedisClient = Redis | RedisCluster
-# Distinct sets kept whatever the rules read: derived facts (ip.shared, ...) are computed from the
-# ip and subnet ones, the takeover policy (shield.decision.takeover) reads account.distinct_ips.
-ALWAYS_DISTINCT = frozenset({("ip", "distinct_accounts"), ("subnet", "distinct_accounts"), ("account", "distinct_ips")})
+# Distinct sets kept in every window whatever the rules read: the takeover policy
+# (shield.decision.takeover) reads account.distinct_ips in a window of its own.
+ALWAYS_DISTINCT = frozenset({("account", "distinct_ips")})
+# Kept in the one window the derived facts read (ip.shared, ...: shield.facts.shared_address).
+SHARED_DISTINCT = ("ip.distinct_accounts", "subnet.distinct_accounts")
 # One outcome waiting for its batch: now, measure, familiar, the dimension values, lat, lon, confirmed, ripe.
 _PendingOutcome = tuple[str, str, str, Sequence[str], str, str, str, str]
 
@@ -119,16 +125,22 @@ class RedisStore:
         self._site_widths = [w.seconds for w in SITE_WINDOWS]
         self._site_names = [f"site.{word}_{w.name}" for w in SITE_WINDOWS for _, word in SITE_MEASURES]
         self._names = self._plan.names[: len(self._plan.names) - len(self._site_names)]  # the site's come last
-        # Where each dimension's counters start in the plan, and how many (every window's measures
-        # and distinct counts); then the account's familiar/unfamiliar failures.
-        sizes = [len(self._plan.windows) * (len(MEASURES) + len(DISTINCT.get(d, {}))) for d in DIMENSIONS]
-        starts = list(itertools.accumulate(sizes, initial=0))
-        self._blocks = list(zip(starts, sizes, strict=False))
-        self._account_split = (starts[-1], len(self._plan.windows) * len(ACCOUNT_MEASURES))
+        dim_row, account_row, _ = plan_rows(self._plan)
+        self._rows = (RowReader(dim_row), RowReader(account_row))  # indexed by "is the account"
+        self._widths = dim_row.widths
+        # Per dimension, the names of its row's estimates (window-major, as RowReader returns them)
+        # and of its distinct counts (window-major, as the script returns them).
+        windows = [w.name for w in self._plan.windows]
+        measures = {d: MEASURES + (ACCOUNT_MEASURES if d == "account" else ()) for d in DIMENSIONS}
+        self._row_names = [[f"{d}.{word}_{w}" for w in windows for _, word in measures[d]] for d in DIMENSIONS]
+        self._distinct_names = [[f"{d}.{m}_{w}" for w in windows for m in DISTINCT.get(d, {})] for d in DIMENSIONS]
         self._follow: Callable[[], frozenset[str] | None] = lambda: retention.reads
+        configured = {w.name for w in self._plan.windows}
+        self._shared_window = next((w for w in SHARED_WINDOWS if w in configured), None)
         self._keep(retention.reads)
         self._site: dict[str, tuple[float, list[int]]] = {}  # shard -> (read at, raw buckets)
         self._outcomes: Coalescer[_PendingOutcome] = Coalescer(self._flush_outcomes, name="store.outcomes")
+        self._pipe = TickPipeline(client)  # observes of one loop turn: one pipeline per connection
         self.round_trips = 0  # round trips of latency (one per store call); the benchmark prints it
         self.commands = 0  # commands sent (one per master and call on a Cluster)
 
@@ -142,9 +154,14 @@ class RedisStore:
 
     def _keep(self, reads: frozenset[str] | None) -> None:
         self._reads_src = reads
+        if reads is not None and self._shared_window is not None:
+            reads = reads | {f"{name}_{self._shared_window}" for name in SHARED_DISTINCT}
         self._reads = _reads_mask([w.name for w in self._plan.windows], reads)
-        self._blank = _blank(self._names, reads)
-        self._partial = reads is not None
+        # The counters before any reply: 0, without the distinct counts that are not kept (absent).
+        self._blank = {name: 0 for name in self._names if not _unkept(name, reads)}
+        self._kept_distinct = [
+            [(name, i) for i, name in enumerate(names) if not _unkept(name, reads)] for names in self._distinct_names
+        ]
 
     async def observe(self, obs: Observation, now: float) -> Signals:
         reads = self._follow()
@@ -158,20 +175,17 @@ class RedisStore:
             return [repr(now), g.owned, site, "1" if g.bans else "0", self._reads, *values]
 
         replies = await self._per_master("observe", groups, args)
-        counts = self._blank.copy()
+        counters = self._blank.copy()
         hist_raw: bytes | None = None
         bans: list[Ban] = []
-        for g, (out, hist, ban, shard) in zip(groups, replies, strict=True):
-            self._place(counts, out, g.owned, values)
+        weights_now = weights(now, self._widths)
+        for g, (rows, hist, ban, shard) in zip(groups, replies, strict=True):
+            self._place(counters, rows, g.owned, values, now, weights_now)
             if shard:
                 self._site[g.shard] = (now, shard)
             hist_raw = hist_raw or hist or None
             if ban:
                 bans.append(_ban(ban))
-        if self._partial:  # the counters no rule reads are absent (-1 from the script)
-            counters = {n: c for n, c in zip(self._names, counts, strict=True) if c >= 0}
-        else:
-            counters = dict(zip(self._names, counts, strict=True))
         counters.update(self._site_estimates(self._site_sum(now), now))
         history = (
             history_from_record(
@@ -259,6 +273,7 @@ class RedisStore:
 
     async def close(self) -> None:
         await self._outcomes.close()
+        await self._pipe.close()
         await self._client.aclose()
 
     # -- calls ---------------------------------------------------------------------------------
@@ -277,7 +292,8 @@ class RedisStore:
         """One script call per group, all in flight at once: one round trip of latency."""
         self.round_trips += 1
         try:
-            return list(await asyncio.gather(*(self._run(name, *args(g), key=g.shard, trip=False) for g in groups)))
+            calls = (self._run(name, *args(g), key=g.shard, trip=False, pipelined=True) for g in groups)
+            return list(await asyncio.gather(*calls))
         except rexc.ResponseError as e:
             # A slot moved between our slot table and the call: refresh, count it as an outage.
             if self._router is None or "non local key" not in str(e):
@@ -285,11 +301,15 @@ class RedisStore:
             self._router.forget()
             raise StoreUnavailable(f"redis: {e}") from e
 
-    async def _run(self, name: str, *args: str, key: str | None = None, trip: bool = True) -> Any:
+    async def _run(
+        self, name: str, *args: str, key: str | None = None, trip: bool = True, pipelined: bool = False
+    ) -> Any:
         key = key or self._bans_key
         if self._functions:
             function = f"{self._library}_{name}"
             try:
+                if pipelined:
+                    return await self._call(self._pipe.call("FCALL", function, "1", key, *args), trip=trip)
                 return await self._call(self._client.fcall(function, 1, key, *args), trip=trip)
             except rexc.ResponseError as e:
                 if "function not found" in str(e).lower():
@@ -307,16 +327,27 @@ class RedisStore:
             await self._call(self._client.script_load(script.source), trip=False)  # every master on a Cluster
             return await self._call(self._client.evalsha(script.sha, 1, key, *args), trip=False)
 
-    def _place(self, counts: list[int], out: Sequence[int], owned: str, values: Sequence[str]) -> None:
-        """One call's counters (only the entities it counted, in plan order) into their places."""
+    def _place(
+        self,
+        counters: dict[str, int],
+        rows: Sequence[Any],
+        owned: str,
+        values: Sequence[str],
+        now: float,
+        weights_now: Sequence[float],
+    ) -> None:
+        """One call's counted entities (a packed row and the distinct counts each, DIMENSIONS order):
+        the rows' window estimates and the kept distinct counts, by name."""
         pos = 0
-        for d, (start, size) in enumerate(self._blocks):
-            if values[d] and owned[d] == "1":
-                counts[start : start + size] = out[pos : pos + size]
-                pos += size
-        if values[ACCOUNT] and owned[ACCOUNT] == "1":
-            start, size = self._account_split
-            counts[start : start + size] = out[pos : pos + size]
+        for d, value in enumerate(values):
+            if not value or owned[d] != "1":
+                continue
+            estimates = self._rows[d == ACCOUNT].estimates(rows[pos], now, weights_now)
+            counters.update(zip(self._row_names[d], estimates, strict=True))
+            distinct = rows[pos + 1]
+            for name, i in self._kept_distinct[d]:
+                counters[name] = distinct[i]
+            pos += 2
 
     def _stale(self, shard: str, now: float) -> bool:
         seen = self._site.get(shard)
@@ -364,11 +395,6 @@ def _reads_mask(windows: Sequence[str], reads: frozenset[str] | None) -> str:
     return "".join(
         "1" if _keeps(d, m, w, reads) else "0" for d in DIMENSIONS for m in DISTINCT.get(d, {}) for w in windows
     )
-
-
-def _blank(names: Sequence[str], reads: frozenset[str] | None) -> list[int]:
-    """The counters before any reply: 0, or -1 (absent) for a distinct count that is not kept."""
-    return [-1 if _unkept(name, reads) else 0 for name in names]
 
 
 def _unkept(name: str, reads: frozenset[str] | None) -> bool:

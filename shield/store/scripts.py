@@ -17,7 +17,8 @@ from importlib import resources
 
 from shield.facts.catalog import DIMENSIONS, DISTINCT, SITE_WINDOWS
 from shield.model import BAN_SCOPES, Window
-from shield.store.layout import Plan
+from shield.store.layout import ACCOUNT_MEASURES, MEASURES, SITE_MEASURES, Plan
+from shield.store.packed import Row
 from shield.store.records import HISTORY_LISTS
 
 DISTINCT_EXACT = 64  # members counted exactly per distinct set; HyperLogLog above
@@ -85,6 +86,7 @@ def _prelude(plan: Plan, prefix: str, tag: str, days: int, size: int) -> str:
     distinct = ", ".join(
         "{" + ", ".join(f'{{"{m}", {index[o]}}}' for m, o in DISTINCT.get(dim, {}).items()) + "}" for dim in DIMENSIONS
     )
+    rows = plan_rows(plan)
     rearm = plan.max_window / 24  # seconds between two PEXPIREs of a busy key
     ttl_ms = int((2 * plan.max_window + rearm) * 1000)  # the longest window's previous bucket, + rearm
     return "\n".join(
@@ -99,11 +101,22 @@ def _prelude(plan: Plan, prefix: str, tag: str, days: int, size: int) -> str:
             "local HISTORY = {" + ", ".join(f'{{"{k}", {index[d]}}}' for k, d in HISTORY_LISTS) + "}",
             f"local ACCOUNT, COUNTRY = {index['account']}, {index['country']}",
             f"local MAXW = {max(w.seconds for w in plan.windows)}",
+            f"local ROW3, ROW5, ROWSITE = {rows[0].lua()}, {rows[1].lua()}, {rows[2].lua()}",
             f"local NESTED = {'true' if _nested(plan.windows) else 'false'}",
             f"local TTL_MS, REARM = {ttl_ms}, {rearm!r}",
             f"local HDAYS, HSIZE, CAP, REFRESH = {days}, {size}, {DISTINCT_EXACT}, {HLL_REFRESH}",
             "",
         )
+    )
+
+
+def plan_rows(plan: Plan) -> tuple[Row, Row, Row]:
+    """The packed rows: a dimension's, the account's (with its split failures), a site shard's."""
+    widths = tuple(w.seconds for w in plan.windows)
+    return (
+        Row(widths, len(MEASURES)),
+        Row(widths, len(MEASURES) + len(ACCOUNT_MEASURES)),
+        Row(tuple(w.seconds for w in SITE_WINDOWS), len(SITE_MEASURES)),
     )
 
 

@@ -38,8 +38,10 @@ async def test_only_the_distinct_sets_a_rule_reads_are_kept(redis_url: str) -> N
         await store.close()
     assert counters["account.distinct_fps_1h"] == 1
     assert "account.distinct_fps_1m" not in counters  # a window no rule reads is not counted
-    # kept whatever the rules read: derived facts' inputs and the takeover policy's
-    assert counters["ip.distinct_accounts_1m"] == counters["subnet.distinct_accounts_1m"] == 1
+    # kept whatever the rules read: the derived facts' inputs (in the window they read, 24h) and the
+    # takeover policy's (every window: its window is the policy's)
+    assert counters["ip.distinct_accounts_24h"] == counters["subnet.distinct_accounts_24h"] == 1
+    assert "ip.distinct_accounts_1m" not in counters
     assert counters["account.distinct_ips_10m"] == 2
     for name in ("account.distinct_asns_1m", "country.distinct_accounts_1h", "password.distinct_ips_10m"):
         assert name not in counters, name  # absent, not a false 0

@@ -15,20 +15,25 @@ end
 local reads = ARGV[5]
 local NDW = #DW
 
-local WEIGHT, CURSFX, PREVSFX = FRAMES[3].weight, {}, {}
-for wi = 1, NDW do
-  local b = math.floor(now / DW[wi])
-  CURSFX[wi], PREVSFX[wi] = wi .. ':' .. b, wi .. ':' .. (b - 1)
+local WEIGHT, CURSFX, PREVSFX = FRAMES[3].weight, nil, nil
+-- The HyperLogLog bucket keys' suffixes ("<window>:<bucket>"), made when a large set is first met.
+local function suffixes()
+  CURSFX, PREVSFX = {}, {}
+  for wi = 1, NDW do
+    local b = math.floor(now / DW[wi])
+    CURSFX[wi], PREVSFX[wi] = wi .. ':' .. b, wi .. ':' .. (b - 1)
+  end
 end
 -- A large set's state, packed in field "<k>~": since when it is a HyperLogLog, when its counts were
 -- last merged, then per window the current bucket's count and the previous bucket's own members.
-local HLLFMT, HLLLEN = '<dd' .. string.rep('i4', 2 * NDW), 16 + 8 * NDW
+local HLLFMT, HLLLEN = FRAMES.hllfmt, 16 + 8 * NDW
 
 -- A large set (HyperLogLog mode): PFADD the member into each read window's current bucket (rw[wi]),
 -- count with the same two-bucket weighting (-1 for a window no rule reads). Counting (a union of two
 -- HyperLogLogs per window) is the expensive part: done at most once per REFRESH seconds and per
 -- bucket; in between, members that changed a register add one to the cached counts.
 local function hll_counts(state, base, k, member, w, rw)
+  if not CURSFX then suffixes() end
   local st = state and {struct.unpack(HLLFMT, state)}
   local added = {}
   for wi = 1, NDW do added[wi] = 0 end
@@ -86,16 +91,30 @@ end
 -- Distinct sets of one entity (hash h, already read): exact member -> last seen up to CAP live
 -- members per set, then HyperLogLogs. One pass over the hash for all of the entity's kept sets
 -- (an unkept set's members, kept by an earlier rule pack, are deleted; its counts are false).
+local MASK = mask_of(reads)
+
+-- A new entity (empty hash): each kept set's only member is this attempt's value.
+local function distinct_new(d, w)
+  local specs, mask, out = DISTINCT[d], MASK[d], {}
+  for k = 1, #specs do
+    if mask.kept[k] then
+      local member, rw, counts = vals[specs[k][2]], mask.rws[k], {}
+      if member ~= '' then w[#w + 1] = k .. '|' .. member; w[#w + 1] = ARGV[1] end
+      local n = member ~= '' and 1 or 0
+      for wi = 1, NDW do counts[wi] = rw[wi] and n or -1 end
+      out[k] = counts
+    else
+      out[k] = false
+    end
+  end
+  return out
+end
+
 local function distinct_all(d, v, h, w, del)
   local specs = DISTINCT[d]
-  local hll, live, kept, rws = {}, {}, {}, {}
+  local kept, rws = MASK[d].kept, MASK[d].rws
+  local hll, live = {}, {}
   for k = 1, #specs do
-    local rw, at = {}, (DOFF[d] + k - 1) * NDW
-    for wi = 1, NDW do
-      rw[wi] = string.byte(reads, at + wi) == 49
-      kept[k] = kept[k] or rw[wi]
-    end
-    rws[k] = rw
     local state = h[k .. '~']
     hll[k] = kept[k] and state ~= nil and #state == HLLLEN and now - struct.unpack('<d', state) < MAXW
     if state and not kept[k] then del[#del + 1] = k .. '~' end
@@ -176,56 +195,48 @@ if vals[ACCOUNT] ~= '' and own[ACCOUNT] then
   end
 end
 
-local out, n = {}, 0
-local acct, acct_late = nil, false
+-- Per counted entity (DIMS order) its packed row after counting the attempt (the caller estimates
+-- the windows from it), then its distinct counts per window and kept set (-1: not kept).
+local out = {}
 for d = 1, #DIMS do
   local v = vals[d]
   local nd = #DISTINCT[d]
   if v ~= '' and own[d] then
     local key = counter_key(d, v)
     local all = redis.call('HGETALL', key)
-    local h = {}
-    for j = 1, #all, 2 do h[all[j]] = all[j + 1] end
     local fr = frame_of(d)
-    local raw = {h.n}
-    for i = 1, NDW do raw[i + 1] = h[fr.fields[i + 1]] end
-    local a = unpack_counts(fr, raw)
-    roll(fr, a)
-    add(fr, a, 1)
-    local late = a[1] > now
     local w, del = {}, {}
-    local arm = pack_counts(fr, a, w)
-    local dcounts = distinct_all(d, v, h, w, del)
+    local a, dcounts
+    if #all == 0 then -- a new entity
+      a = {unpack(fr.zero)}
+      a[1] = now
+      add(fr, a, 1)
+    else
+      local h = {}
+      for j = 1, #all, 2 do h[all[j]] = all[j + 1] end
+      local raw = {}
+      for i, c in ipairs(fr.chunks) do raw[i] = h[c[1]] end
+      a = unpack_counts(fr, raw)
+      roll(fr, a)
+      add(fr, a, 1)
+      if h.n then -- the previous layout's fields
+        for _, f in ipairs(fr.legacy) do del[#del + 1] = f end
+      end
+      -- only the row: no set's members to count or delete
+      if not MASK[d].any and #all == 2 * #fr.chunks then dcounts = {} end
+      dcounts = dcounts or distinct_all(d, v, h, w, del)
+    end
+    local arm, row = pack_counts(fr, a, w)
+    dcounts = dcounts or distinct_new(d, w)
     if #del > 0 then redis.call('HDEL', key, unpack(del)) end
     redis.call('HSET', key, unpack(w))
     if arm then redis.call('PEXPIRE', key, TTL_MS) end
-    if d == ACCOUNT then acct, acct_late = a, late end
-    local m2 = 2 * fr.m
+    local dc = {}
     for wi = 1, NDW do
-      local base = 3 + (wi - 1) * m2
-      if late then
-        for j = 1, 3 do out[n + j] = estimate(fr, a, wi, j, true) end
-      else
-        local weight = WEIGHT[wi]
-        for j = 0, 2 do
-          local c, p = a[base + 2 * j], a[base + 2 * j + 1]
-          if p ~= 0 then c = c + math.floor(p * weight + 0.5) end
-          out[n + 1 + j] = c
-        end
-      end
-      n = n + 3
-      for k = 1, nd do n = n + 1; out[n] = dcounts[k] and dcounts[k][wi] or -1 end -- -1: not kept
+      for k = 1, nd do dc[#dc + 1] = dcounts[k] and dcounts[k][wi] or -1 end
     end
-  end
-end
--- Only the counted entities' counters are returned (the caller places them): per counted
--- dimension in DIMS order its windows' measures and distinct counts, then the account's split
--- failures if this call counted the account.
-if acct then
-  for wi = 1, NDW do
-    out[n + 1] = estimate(FRAMES[5], acct, wi, 4, acct_late)
-    out[n + 2] = estimate(FRAMES[5], acct, wi, 5, acct_late)
-    n = n + 2
+    out[#out + 1] = row
+    out[#out + 1] = dc
   end
 end
 
@@ -237,11 +248,13 @@ end
 
 -- The harshest active ban on any of ip/subnet/asn/account/fp.
 local fields = {}
-for _, d in ipairs(BAN_DIMS) do
-  if vals[d] ~= '' then fields[#fields + 1] = DIMS[d] .. ':' .. vals[d] end
+if ARGV[4] == '1' then
+  for _, d in ipairs(BAN_DIMS) do
+    if vals[d] ~= '' then fields[#fields + 1] = DIMS[d] .. ':' .. vals[d] end
+  end
 end
 local ban, ban_exp = false, now
-if #fields > 0 and ARGV[4] == '1' then
+if #fields > 0 then
   for _, raw in ipairs(redis.call('HMGET', B, unpack(fields))) do
     if raw then
       local b = cjson.decode(raw)

@@ -1,0 +1,88 @@
+"""Packed counter rows: one entity's window buckets as one binary row, shared by Lua and Python.
+
+A row is two little-endian doubles (the time of the last write, the time the key's expiry was last
+armed), then per window and measure the current and the previous bucket as int32 (the order of
+shield.store.sliding). The scripts unpack it once, move and bump it, pack it once and return it
+as it is: the window estimates are computed here, in the worker, not in Redis (Redis's CPU is the
+one every worker shares).
+
+The row is stored in the entity's hash as consecutive fields "c1", "c2", ... of at most 64 bytes
+each: Redis keeps a hash whose values are all that small as a listpack; one longer value turns the
+whole hash into a hash table, 2-3x the memory. A row whose joined length is not its layout's
+(another window configuration, a half-written row) reads as empty.
+
+The layout before this one ("n" plus one field per window) is not read: an upgrade starts the
+counters afresh (the distinct sets, HyperLogLogs and histories are kept), and the scripts delete
+the old fields the first time they write the entity.
+"""
+
+from __future__ import annotations
+
+import math
+import struct
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+FIELD_MAX = 64  # bytes: Redis's default hash-max-listpack-value
+HEADER = 16  # the two doubles
+
+
+@dataclass(slots=True, frozen=True)
+class Row:
+    """The packed row of an entity with `measures` measures over windows of `widths` seconds."""
+
+    widths: tuple[int, ...]
+    measures: int
+
+    @property
+    def values(self) -> int:
+        return 2 + 2 * self.measures * len(self.widths)
+
+    @property
+    def size(self) -> int:
+        return HEADER + 8 * self.measures * len(self.widths)
+
+    def codec(self) -> struct.Struct:
+        return struct.Struct("<dd" + "i" * (self.values - 2))
+
+    def chunks(self) -> list[tuple[str, int, int]]:
+        """The hash fields holding the row: name, first and last byte (1-based, inclusive, as
+        Lua's string.sub), each at most FIELD_MAX bytes, split at window boundaries."""
+        window = 8 * self.measures
+        if HEADER + window > FIELD_MAX:
+            raise ValueError(f"a window of {self.measures} measures does not fit a {FIELD_MAX}-byte field")
+        out: list[tuple[str, int, int]] = []
+        first, end = 1, HEADER
+        for _ in self.widths:
+            if end + window - first + 1 > FIELD_MAX:
+                out.append((f"c{len(out) + 1}", first, end))
+                first = end + 1
+            end += window
+        out.append((f"c{len(out) + 1}", first, end))
+        return out
+
+    def lua(self) -> str:
+        """The chunks as a Lua table literal."""
+        return "{" + ", ".join(f"{{'{name}', {a}, {b}}}" for name, a, b in self.chunks()) + "}"
+
+
+class RowReader:
+    """Window estimates from a returned row (the estimate lua/common.lua used to compute)."""
+
+    __slots__ = ("_codec", "_pairs", "_widths")
+
+    def __init__(self, row: Row) -> None:
+        self._codec = row.codec()
+        self._widths = row.widths
+        # (index of the current bucket, window) per window and measure; the previous one follows
+        self._pairs = [(2 + 2 * (i * row.measures + j), i) for i in range(len(row.widths)) for j in range(row.measures)]
+
+    def estimates(self, blob: bytes, now: float, weights_now: Sequence[float]) -> list[int]:
+        """Every window's (window-major) measures' estimates: current + round(previous * weight),
+        the weights at `now` (`weights_now`), or at the last write for a late one (a write stamped
+        before the last, counted in the last write's buckets)."""
+        values = self._codec.unpack(blob)
+        last = values[0]
+        w = weights_now if last == now else [1.0 - (last / x - math.floor(last / x)) for x in self._widths]
+        floor = math.floor
+        return [values[c] + floor(values[c + 1] * w[k] + 0.5) for c, k in self._pairs]
