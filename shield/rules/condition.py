@@ -12,11 +12,12 @@ import difflib
 import ipaddress
 from collections import Counter
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 from shield.facts.catalog import FactSpec
 from shield.model import NamedList
-from shield.rules.compare import compile_binary, compile_pattern
+from shield.rules.compare import chain, compile_binary, compile_pattern
 from shield.rules.expr import Binary, Call, ExprError, ExprErrors, ListLit, Lit, Name, Node, Unary, canonical
 from shield.rules.values import CALL, IS_TRUE, MISSING, NOT_TRUE, UNSET, Compiled, Fn, human
 
@@ -53,6 +54,13 @@ class Compiler:
         self.raise_errors()
         if compiled.type != "bool":
             raise ExprError(f"a condition must be true or false, but this is a {human(compiled.type)}", node.pos)
+        if compiled.joint == "and":
+            # A whole condition that is an `and` is false when any term is false or raises (the scorer
+            # counts an error as no match), whatever the order: its fact lookups go first, they are
+            # the cheapest terms and the likeliest to end it. Nested chains keep their order.
+            lookups = tuple(t for t in compiled.terms if t[0] != CALL)
+            calls = tuple(t for t in compiled.terms if t[0] == CALL)
+            compiled = replace(compiled, fn=chain("and", lookups + calls))
         return compiled
 
     def check(self, node: Node) -> None:
