@@ -12,6 +12,7 @@ not gated. `caps` limit what one class adds to the total.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Literal
 
 from shield.model import (
@@ -136,7 +137,7 @@ def _by_class(hits: tuple[RuleHit, ...], policy: Policy) -> tuple[dict[str, int]
     scores: dict[str, int] = {}
     caps = policy.evidence.caps
     positive: dict[EvidenceClass, int] = {}  # of the capped classes only
-    class_of = _classes(policy)
+    class_of = _index(policy).classes
     for h in hits:
         cls = class_of.get(h.id, "client")
         score = h.score
@@ -152,20 +153,29 @@ def _by_class(hits: tuple[RuleHit, ...], policy: Policy) -> tuple[dict[str, int]
     return scores, over
 
 
-# policy object id -> (the policy, kept so the id stays its own; rule id -> evidence class). A rule
-# set's policy is one object for its life: an identity lookup instead of rule metadata per hit.
-_CLASSES: dict[int, tuple[Policy, dict[str, EvidenceClass]]] = {}
+# policy object id -> (the policy, kept so the id stays its own; what decide reads of its rules). A rule
+# set's policy is one object for its life: an identity lookup instead of rule metadata on every hit.
+_INDEX: dict[int, tuple[Policy, _RuleIndex]] = {}
 
 
-def _classes(policy: Policy) -> dict[str, EvidenceClass]:
-    hit = _CLASSES.get(id(policy))
+@dataclass(slots=True, frozen=True)
+class _RuleIndex:
+    classes: dict[str, EvidenceClass]  # rule id -> its evidence class
+    rate: frozenset[str]  # the ids of the rules tagged `rate`
+
+
+def _index(policy: Policy) -> _RuleIndex:
+    hit = _INDEX.get(id(policy))
     if hit is not None and hit[0] is policy:
         return hit[1]
-    classes = {rule_id: meta.evidence for rule_id, meta in policy.rules.items()}
-    if len(_CLASSES) >= 16:
-        _CLASSES.clear()  # a few reloads' worth; policies built per call (tests, tools) must not pile up
-    _CLASSES[id(policy)] = (policy, classes)
-    return classes
+    index = _RuleIndex(
+        classes={rule_id: meta.evidence for rule_id, meta in policy.rules.items()},
+        rate=frozenset(rule_id for rule_id, meta in policy.rules.items() if RATE_TAG in meta.tags),
+    )
+    if len(_INDEX) >= 16:
+        _INDEX.clear()  # a few reloads' worth; policies built per call (tests, tools) must not pile up
+    _INDEX[id(policy)] = (policy, index)
+    return index
 
 
 def _may_block(by_class: dict[str, int], policy: Policy) -> str | None:
@@ -197,14 +207,14 @@ def _ban(action: Action, hits: tuple[RuleHit, ...], policy: Policy) -> tuple[Ban
 
 def _rate_caused(total: int, hits: tuple[RuleHit, ...], limits: Thresholds, policy: Policy) -> bool:
     """A block is a rate limit when rate-tagged rules caused it: forced by one, or needed to reach the threshold."""
-
-    def is_rate(h: RuleHit) -> bool:
-        meta = policy.rules.get(h.id)
-        return meta is not None and RATE_TAG in meta.tags
-
-    if any(h.action is Action.BLOCK and is_rate(h) for h in hits):
-        return True
-    rate_score = sum(h.score for h in hits if is_rate(h) and h.score > 0)
+    rate = _index(policy).rate
+    rate_score = 0
+    for h in hits:
+        if h.id in rate:
+            if h.action is Action.BLOCK:
+                return True
+            if h.score > 0:
+                rate_score += h.score
     return rate_score > 0 and limits.block is not None and total - rate_score < limits.block <= total
 
 
