@@ -67,21 +67,7 @@ def chain(op: str, terms: tuple[Term, ...]) -> Fn:
     falses = tuple(name for kind, name in terms[:first_call] if kind == NOT_TRUE)
     calls = tuple(_term_fn(t) for t in terms[first_call:])
     if op == "and":
-
-        def all_of(f: Mapping[str, Any], m: list[Any]) -> bool:
-            get = f.get
-            for name in trues:
-                if get(name) is not True:
-                    return False
-            for name in falses:
-                if get(name) is True:
-                    return False
-            for call in calls:  # noqa: SIM110 (a generator for all() costs more than the loop)
-                if not call(f, m):
-                    return False
-            return True
-
-        return all_of
+        return _all_of(trues, falses, calls)
 
     def any_of(f: Mapping[str, Any], m: list[Any]) -> bool:
         get = f.get
@@ -97,6 +83,47 @@ def chain(op: str, terms: tuple[Term, ...]) -> Fn:
         return False
 
     return any_of
+
+
+def _all_of(trues: tuple[str, ...], falses: tuple[str, ...], calls: tuple[Fn, ...]) -> Fn:
+    """An and-chain without the loops it does not need (every condition is scored on every request)."""
+    if not calls:
+
+        def lookups(f: Mapping[str, Any], m: list[Any]) -> bool:
+            get = f.get
+            for name in trues:
+                if get(name) is not True:
+                    return False
+            for name in falses:  # noqa: SIM110 (a generator for all() costs more than the loop)
+                if get(name) is True:
+                    return False
+            return True
+
+        return lookups
+    if not trues and not falses:
+
+        def calls_only(f: Mapping[str, Any], m: list[Any]) -> bool:
+            for call in calls:  # noqa: SIM110 (a generator for all() costs more than the loop)
+                if not call(f, m):
+                    return False
+            return True
+
+        return calls_only
+
+    def all_of(f: Mapping[str, Any], m: list[Any]) -> bool:
+        get = f.get
+        for name in trues:
+            if get(name) is not True:
+                return False
+        for name in falses:
+            if get(name) is True:
+                return False
+        for call in calls:  # noqa: SIM110 (a generator for all() costs more than the loop)
+            if not call(f, m):
+                return False
+        return True
+
+    return all_of
 
 
 def _pair_and(left: Term, right: Term) -> Fn:
