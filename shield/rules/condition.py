@@ -17,7 +17,8 @@ from typing import Any
 
 from shield.facts.catalog import FactSpec
 from shield.model import NamedList
-from shield.rules.compare import chain, compile_binary, compile_pattern
+from shield.rules.chain import chain
+from shield.rules.compare import compile_binary, compile_pattern
 from shield.rules.expr import Binary, Call, ExprError, ExprErrors, ListLit, Lit, Name, Node, Unary, canonical
 from shield.rules.values import CALL, IS_TRUE, MISSING, NOT_TRUE, UNSET, Compiled, Fn, human
 
