@@ -12,10 +12,20 @@ not gated. `caps` limit what one class adds to the total.
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass
 from typing import Literal
 
-from shield.model import Action, BanScope, Decision, EvidenceClass, Policy, RuleHit, Thresholds, Verdict
+from shield.model import (
+    THRESHOLD_ACTIONS,
+    Action,
+    BanScope,
+    Decision,
+    EvidenceClass,
+    Policy,
+    RuleHit,
+    Thresholds,
+    Verdict,
+)
 from shield.settings.schema import ChallengeSettings
 
 RATE_TAG = "rate"
@@ -74,29 +84,47 @@ def _action(
     gate: str | None,
 ) -> tuple[Action, tuple[str, ...]]:
     """`gate`: None when a score-based block/ban is allowed, else why not (challenge before block)."""
-    by_score = limits.action_for(total)
-    reasons = [f"score {total} -> {by_score.value}"]
-    if gate is not None and by_score.severity >= Action.BLOCK.severity:
+    by_score = _action_for(limits, total, _ALL_THRESHOLDS)
+    reasons = [f"score {total} -> {_VALUE[by_score]}"]
+    if gate is not None and _SEVERITY[by_score] >= _BLOCK_SEVERITY:
         # Challenge before block: evidence about a crowd, a password or an account is also true of
         # the real users who share it; only this client's own behaviour may shut it out. Its own
         # refusal or failure of the puzzle is such evidence (challenge_refused, challenge_failed).
-        gated = replace(limits, block=None, ban=None).action_for(total)
-        reasons.append(f"{by_score.value} needs {gate} evidence, none here -> {gated.value}")
+        gated = _action_for(limits, total, _BELOW_BLOCK)
+        reasons.append(f"{_VALUE[by_score]} needs {gate} evidence, none here -> {_VALUE[gated]}")
         by_score = gated
     action = by_score
     if forced is Action.ALLOW:
         if by_score is not Action.BAN:
             action = Action.ALLOW
             reasons.append("allow rule: " + ",".join(h.id for h in hits if h.action is Action.ALLOW))
-    elif forced is not None and forced.severity > by_score.severity:
+    elif forced is not None and _SEVERITY[forced] > _SEVERITY[by_score]:
         action = forced
-        reasons.append(f"{forced.value} rule: " + ",".join(h.id for h in hits if h.action is forced))
+        reasons.append(f"{_VALUE[forced]} rule: " + ",".join(h.id for h in hits if h.action is forced))
     if solved and action is Action.CHALLENGE:
         # a solved puzzle is never answered with another one: what is left is allow or tag
         tagged = (limits.tag is not None and total >= limits.tag) or forced is Action.TAG
         action = Action.TAG if tagged else Action.ALLOW
         reasons.append("challenge solved")
     return action, tuple(reasons)
+
+
+# Thresholds.action_for without the enum's `.value` property per step (on every protected request):
+# (action, its Thresholds field), harshest first; _BELOW_BLOCK is the same with block and ban off.
+_ALL_THRESHOLDS = tuple((a, a.value) for a in reversed(THRESHOLD_ACTIONS))
+_BELOW_BLOCK = tuple((a, name) for a, name in _ALL_THRESHOLDS if a not in (Action.BLOCK, Action.BAN))
+_VALUE = {a: a.value for a in Action}
+_SEVERITY = {a: a.severity for a in Action}
+_BLOCK_SEVERITY = Action.BLOCK.severity
+
+
+def _action_for(limits: Thresholds, score: int, order: tuple[tuple[Action, str], ...]) -> Action:
+    """The harshest action of `order` whose threshold the score reaches, else allow (as Thresholds.action_for)."""
+    for action, name in order:
+        limit = getattr(limits, name)
+        if limit is not None and score >= limit:
+            return action
+    return Action.ALLOW
 
 
 def _by_class(hits: tuple[RuleHit, ...], policy: Policy) -> tuple[dict[str, int], int]:
@@ -109,13 +137,13 @@ def _by_class(hits: tuple[RuleHit, ...], policy: Policy) -> tuple[dict[str, int]
     scores: dict[str, int] = {}
     caps = policy.evidence.caps
     positive: dict[EvidenceClass, int] = {}  # of the capped classes only
-    rules = policy.rules
+    class_of = _index(policy).classes
     for h in hits:
-        meta = rules.get(h.id)
-        cls = meta.evidence if meta is not None else "client"
-        scores[cls] = scores.get(cls, 0) + h.score
-        if h.score > 0 and cls in caps:
-            positive[cls] = positive.get(cls, 0) + h.score
+        cls = class_of.get(h.id, "client")
+        score = h.score
+        scores[cls] = scores.get(cls, 0) + score
+        if score > 0 and cls in caps:
+            positive[cls] = positive.get(cls, 0) + score
     over = 0
     for capped, points in positive.items():
         extra = points - caps[capped]
@@ -125,11 +153,39 @@ def _by_class(hits: tuple[RuleHit, ...], policy: Policy) -> tuple[dict[str, int]
     return scores, over
 
 
+# policy object id -> (the policy, kept so the id stays its own; what decide reads of its rules). A rule
+# set's policy is one object for its life: an identity lookup instead of rule metadata on every hit.
+_INDEX: dict[int, tuple[Policy, _RuleIndex]] = {}
+
+
+@dataclass(slots=True, frozen=True)
+class _RuleIndex:
+    classes: dict[str, EvidenceClass]  # rule id -> its evidence class
+    rate: frozenset[str]  # the ids of the rules tagged `rate`
+
+
+def _index(policy: Policy) -> _RuleIndex:
+    hit = _INDEX.get(id(policy))
+    if hit is not None and hit[0] is policy:
+        return hit[1]
+    index = _RuleIndex(
+        classes={rule_id: meta.evidence for rule_id, meta in policy.rules.items()},
+        rate=frozenset(rule_id for rule_id, meta in policy.rules.items() if RATE_TAG in meta.tags),
+    )
+    if len(_INDEX) >= 16:
+        _INDEX.clear()  # a few reloads' worth; policies built per call (tests, tools) must not pile up
+    _INDEX[id(policy)] = (policy, index)
+    return index
+
+
 def _may_block(by_class: dict[str, int], policy: Policy) -> str | None:
     """None when the classes allow a score-based block (a positive score from one of block_needs), else their names."""
     needs = policy.evidence.block_needs
-    if not needs or any(by_class.get(cls, 0) > 0 for cls in needs):
+    if not needs:
         return None
+    for cls in needs:
+        if by_class.get(cls, 0) > 0:
+            return None
     return " or ".join(sorted(needs))
 
 
@@ -151,14 +207,14 @@ def _ban(action: Action, hits: tuple[RuleHit, ...], policy: Policy) -> tuple[Ban
 
 def _rate_caused(total: int, hits: tuple[RuleHit, ...], limits: Thresholds, policy: Policy) -> bool:
     """A block is a rate limit when rate-tagged rules caused it: forced by one, or needed to reach the threshold."""
-
-    def is_rate(h: RuleHit) -> bool:
-        meta = policy.rules.get(h.id)
-        return meta is not None and RATE_TAG in meta.tags
-
-    if any(h.action is Action.BLOCK and is_rate(h) for h in hits):
-        return True
-    rate_score = sum(h.score for h in hits if is_rate(h) and h.score > 0)
+    rate = _index(policy).rate
+    rate_score = 0
+    for h in hits:
+        if h.id in rate:
+            if h.action is Action.BLOCK:
+                return True
+            if h.score > 0:
+                rate_score += h.score
     return rate_score > 0 and limits.block is not None and total - rate_score < limits.block <= total
 
 

@@ -20,7 +20,7 @@ from typing import Literal, Protocol
 from shield.decision.decide import decide
 from shield.decision.history import history_facts
 from shield.decision.site import site_facts
-from shield.decision.stopped import stopped_facts
+from shield.decision.stopped import add_stopped
 from shield.facts.shared_address import shared_facts
 from shield.model import DEFAULT_WINDOWS, Action, BanScope, Decision, Facts, FactValue, Policy, Signals, Verdict, Window
 from shield.rules.score import RuleSet
@@ -89,11 +89,12 @@ def gather(
     `forced` (explain's "facts") overrides any of them last, as if the store or GeoIP had said so.
     """
     facts = dict(base)
-    facts.update(stopped_facts(signals.counters, windows))  # first: a described request may give them as counters
-    facts.update(signals.counters)
+    counters = signals.counters
+    add_stopped(facts, counters, windows)  # first: a described request may give them as counters
+    facts.update(counters)
     facts.update(shared_facts(facts))
     facts.update(history_facts(signals.history, facts, now))
-    facts.update(site_facts(signals.counters))
+    facts.update(site_facts(counters))
     facts["challenge.solved"] = solved
     facts["challenge.passed"] = passed
     facts["challenge.failed"] = failed

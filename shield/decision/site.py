@@ -36,25 +36,18 @@ SLOTS_PER_DAY = 288  # 5-minute slots in 24 hours
 
 def site_facts(counters: Mapping[str, int]) -> dict[str, FactValue]:
     """site.failure_ratio_5m/24h, site.unknown_ratio_5m/24h and site.attack_level (0..3)."""
-    att5, att24 = counters.get("site.attempts_5m", 0), counters.get("site.attempts_24h", 0)
-    fail5, fail24 = counters.get("site.failures_5m", 0), counters.get("site.failures_24h", 0)
-    ok5, ok24 = counters.get("site.successes_5m", 0), counters.get("site.successes_24h", 0)
-    unk5, unk24 = counters.get("site.unknown_5m", 0), counters.get("site.unknown_24h", 0)
+    get = counters.get
+    att5, att24 = get("site.attempts_5m", 0), get("site.attempts_24h", 0)
+    fail5, fail24 = get("site.failures_5m", 0), get("site.failures_24h", 0)
+    fin5, fin24 = fail5 + get("site.successes_5m", 0), fail24 + get("site.successes_24h", 0)
+    unk5, unk24 = get("site.unknown_5m", 0), get("site.unknown_24h", 0)
+    # the ratios inline (on every protected request): part / whole, 0.0 over nothing
     return {
-        "site.failure_ratio_5m": _ratio(fail5, fail5 + ok5),
-        "site.failure_ratio_24h": _ratio(fail24, fail24 + ok24),
-        "site.unknown_ratio_5m": _ratio(unk5, att5),
-        "site.unknown_ratio_24h": _ratio(unk24, att24),
-        "site.attack_level": attack_level(
-            attempts_5m=att5,
-            attempts_24h=att24,
-            failures_5m=fail5,
-            failures_24h=fail24,
-            finished_5m=fail5 + ok5,
-            finished_24h=fail24 + ok24,
-            unknown_5m=unk5,
-            unknown_24h=unk24,
-        ),
+        "site.failure_ratio_5m": fail5 / fin5 if fin5 > 0 else 0.0,
+        "site.failure_ratio_24h": fail24 / fin24 if fin24 > 0 else 0.0,
+        "site.unknown_ratio_5m": unk5 / att5 if att5 > 0 else 0.0,
+        "site.unknown_ratio_24h": unk24 / att24 if att24 > 0 else 0.0,
+        "site.attack_level": 0 if att5 < MIN_VOLUME else _level(att5, att24, fail5, fail24, fin5, fin24, unk5, unk24),
     }
 
 
@@ -72,6 +65,16 @@ def attack_level(
     """0 calm, 1 elevated, 2 high, 3 under attack (formula in the module docstring)."""
     if attempts_5m < MIN_VOLUME:
         return 0
+    return _level(
+        attempts_5m, attempts_24h, failures_5m, failures_24h, finished_5m, finished_24h, unknown_5m, unknown_24h
+    )
+
+
+def _level(
+    attempts_5m: int, attempts_24h: int, failures_5m: int, failures_24h: int, finished_5m: int, finished_24h: int,
+    unknown_5m: int, unknown_24h: int,
+) -> int:
+    """attack_level at MIN_VOLUME attempts or more (positional: called on every protected request)."""
     before = max(0, attempts_24h - attempts_5m)
     baseline = max(before / (SLOTS_PER_DAY - 1), BASELINE_FLOOR)
     factor = attempts_5m / baseline
@@ -88,7 +91,3 @@ def attack_level(
     unknown_base = max(0, unknown_24h - unknown_5m) / before if before > 0 else DEFAULT_UNKNOWN_RATIO
     unknown_points = 1 if unknown_5m / attempts_5m >= max(unknown_base + UNKNOWN_JUMP, UNKNOWN_FLOOR) else 0
     return min(3, rate_points + failure_points + unknown_points)
-
-
-def _ratio(part: int, whole: int) -> float:
-    return part / whole if whole > 0 else 0.0

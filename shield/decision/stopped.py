@@ -17,7 +17,7 @@ Pure: counters in, facts out.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping, MutableMapping, Sequence
 
 from shield.model import DEFAULT_WINDOWS, FactValue, Window
 
@@ -27,12 +27,41 @@ STOPPED_DIMENSIONS = ("ip", "device")
 def stopped_facts(counters: Mapping[str, int], windows: Sequence[Window] = DEFAULT_WINDOWS) -> dict[str, FactValue]:
     """ip.stopped_<w> and device.stopped_<w> for every window whose counters are present."""
     out: dict[str, FactValue] = {}
-    get = counters.get
-    for dim in STOPPED_DIMENSIONS:
-        for w in windows:
-            attempts = get(f"{dim}.attempts_{w.name}")
-            if attempts is None:
-                continue
-            answered = get(f"{dim}.failures_{w.name}", 0) + get(f"{dim}.successes_{w.name}", 0)
-            out[f"{dim}.stopped_{w.name}"] = max(0, attempts - answered - 1)
+    add_stopped(out, counters, windows)
     return out
+
+
+def add_stopped(
+    out: MutableMapping[str, FactValue], counters: Mapping[str, int], windows: Sequence[Window] = DEFAULT_WINDOWS
+) -> None:
+    """stopped_facts written into `out` (on every protected request: no dict of its own, names built once)."""
+    get = counters.get
+    for attempts_name, failures_name, successes_name, stopped_name in _names(windows):
+        attempts = get(attempts_name)
+        if attempts is None:
+            continue
+        left = attempts - (get(failures_name, 0) + get(successes_name, 0)) - 1
+        out[stopped_name] = left if left > 0 else 0
+
+
+# windows object id -> (the windows, kept so the id stays theirs; the names): a rule set's windows are one
+# tuple for its life, so this is an identity lookup, not a hash of the windows on every request
+_NAMES: dict[int, tuple[Sequence[Window], tuple[tuple[str, str, str, str], ...]]] = {}
+
+
+def _names(windows: Sequence[Window]) -> tuple[tuple[str, str, str, str], ...]:
+    """(attempts, failures, successes, stopped) fact names per dimension and window, in the facts' order."""
+    hit = _NAMES.get(id(windows))
+    if hit is not None and hit[0] is windows:
+        return hit[1]
+    names = tuple(
+        (f"{dim}.attempts_{w.name}", f"{dim}.failures_{w.name}", f"{dim}.successes_{w.name}", f"{dim}.stopped_{w.name}")
+        for dim in STOPPED_DIMENSIONS
+        for w in windows
+    )
+    if not isinstance(windows, tuple):
+        return names  # only an immutable sequence is remembered by identity
+    if len(_NAMES) >= 16:
+        _NAMES.clear()  # a few rule reloads' worth; a list built per call (tests) must not pile up
+    _NAMES[id(windows)] = (windows, names)
+    return names

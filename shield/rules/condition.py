@@ -12,13 +12,15 @@ import difflib
 import ipaddress
 from collections import Counter
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 from shield.facts.catalog import FactSpec
 from shield.model import NamedList
+from shield.rules.chain import chain
 from shield.rules.compare import compile_binary, compile_pattern
 from shield.rules.expr import Binary, Call, ExprError, ExprErrors, ListLit, Lit, Name, Node, Unary, canonical
-from shield.rules.values import MISSING, UNSET, Compiled, Fn, human
+from shield.rules.values import CALL, IS_TRUE, MISSING, NOT_TRUE, UNSET, Compiled, Fn, human
 
 FUNCTIONS = ("cidr", "matches", "glob")
 # A node that could not be compiled (its error is noted): never run, only passed up.
@@ -53,6 +55,13 @@ class Compiler:
         self.raise_errors()
         if compiled.type != "bool":
             raise ExprError(f"a condition must be true or false, but this is a {human(compiled.type)}", node.pos)
+        if compiled.joint == "and":
+            # A whole condition that is an `and` is false when any term is false or raises (the scorer
+            # counts an error as no match), whatever the order: its fact lookups go first, they are
+            # the cheapest terms and the likeliest to end it. Nested chains keep their order.
+            lookups = tuple(t for t in compiled.terms if t[0] != CALL)
+            calls = tuple(t for t in compiled.terms if t[0] == CALL)
+            compiled = replace(compiled, fn=chain("and", lookups + calls))
         return compiled
 
     def check(self, node: Node) -> None:
@@ -79,7 +88,7 @@ class Compiler:
             return BROKEN
         if compiled is BROKEN:
             return BROKEN  # not cached: the same mistake in another rule is reported there too
-        if self.uses[key] > 1 and compiled.const is MISSING:
+        if self.uses[key] > 1 and compiled.const is MISSING and not _lookups_only(compiled):
             compiled = self._memoised(compiled)
         self.cache[key] = compiled
         return compiled
@@ -130,7 +139,7 @@ class Compiler:
             def truth(facts: Mapping[str, Any], memo: list[Any]) -> bool:
                 return facts.get(name) is True
 
-            return Compiled("bool", truth, reads, reads, truthy=reads)
+            return Compiled("bool", truth, reads, reads, truthy=reads, terms=((IS_TRUE, name),))
 
         def value(facts: Mapping[str, Any], memo: list[Any]) -> Any:
             return facts.get(name, MISSING)
@@ -154,6 +163,12 @@ class Compiler:
         if node.op == "not":
             if inner.type != "bool":
                 raise ExprError(f"'not' needs true/false, but this is a {human(inner.type)}", node.operand.pos)
+            if inner.joint == "" and inner.terms and inner.terms[0][0] == IS_TRUE:
+                name = inner.terms[0][1]
+                return Compiled(
+                    "bool", lambda facts, memo: facts.get(name) is not True, inner.reads, frozenset(),
+                    terms=((NOT_TRUE, name),),
+                )
             return Compiled("bool", lambda facts, memo: not f(facts, memo), inner.reads, frozenset())
         if inner.type != "num":
             raise ExprError(f"'-' needs a number, but this is a {human(inner.type)}", node.operand.pos)
@@ -175,6 +190,11 @@ class Compiler:
                 return BROKEN
             return compile_pattern(node.func, subject, node.args[1], node.pos)
         raise ExprError(f"unknown function '{node.func}'{_suggest(node.func, FUNCTIONS)}", node.pos)
+
+
+def _lookups_only(c: Compiled) -> bool:
+    """A node that is only true/false fact lookups: a memo slot would cost more than computing it again."""
+    return bool(c.terms) and all(kind != CALL for kind, _ in c.terms)
 
 
 def _cidr(node: Call) -> Compiled:

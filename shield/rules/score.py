@@ -116,18 +116,21 @@ class RuleSet:
         shadow_hits: list[RuleHit] = []
         forced: Action | None = None
         shadow_forced: Action | None = None
+        get = facts.get
         for kind, name, rules, thresholds in plan:
-            if kind == MUST_BE_TRUE:
-                if facts.get(name) is not True:
-                    continue
-            elif kind == MUST_BE_PRESENT:
-                if name not in facts:
-                    continue
-            elif kind != NO_GUARD:
-                value = facts.get(name)
+            if kind == REACH:  # the commonest guard first
+                value = get(name)
                 if value.__class__ is not int and value.__class__ is not float:
                     continue  # absent (or not a number: the comparison would be false or an error)
-                rules = rules[: bisect_right(thresholds, value)]
+                if value < thresholds[0]:
+                    continue  # below every threshold (counters at zero: the common case)
+                if len(thresholds) > 1:
+                    rules = rules[: bisect_right(thresholds, value)]
+            elif kind == MUST_BE_TRUE:
+                if get(name) is not True:
+                    continue
+            elif kind == MUST_BE_PRESENT and name not in facts:
+                continue
             for rule in rules:
                 try:
                     matched = rule.check(facts, memo)

@@ -28,6 +28,12 @@ Gate = tuple[str, str, float]
 # A compiled node: (facts, per-request memo) -> value.
 Fn = Callable[[Mapping[str, Any], list[Any]], Any]
 
+# One term of a flattened `and` / `or` chain: a bool fact that must be true (IS_TRUE, name), must
+# not be true (NOT_TRUE, name), or any other boolean node (CALL, fn). A chain of terms runs in one
+# closure instead of one nested call per operator (scoring cost is mostly calls).
+IS_TRUE, NOT_TRUE, CALL = 0, 1, 2
+Term = tuple[int, Any]
+
 
 @dataclass(slots=True, frozen=True)
 class Compiled:
@@ -38,6 +44,8 @@ class Compiled:
     const: Any = MISSING  # the value, for literal nodes
     truthy: frozenset[str] = frozenset()  # bool facts that must be true for the node to be true
     gate: Gate | None = None  # a `fact >= n` / `fact > n` that must hold for the node to be true
+    joint: str = ""  # "and" / "or": the node is that chain of `terms`; "": a leaf (one term, or none)
+    terms: tuple[Term, ...] = ()  # the node as chain terms, in evaluation order; () for non-bool nodes
 
 
 def human(typ: str) -> str:
