@@ -29,10 +29,9 @@ from collections.abc import Sequence
 
 from aiohttp.http_parser import RawRequestMessage
 
-from shield.facts.address import parse_ip
 from shield.proxy.app import RequestIds
 from shield.proxy.ban_refusal import BanRefusals
-from shield.proxy.client_ip import client_ip
+from shield.proxy.client_ip import TrustedProxies, address, client_ip
 from shield.proxy.header_policy import connection_tokens, names_framing
 from shield.proxy.respond import banned_wire
 from shield.proxy.routes import RouteMatcher
@@ -52,15 +51,16 @@ class WireBans:
     ) -> None:
         self._refusals = refusals
         self._routes = RouteMatcher(routes)
-        self._trusted = tuple(trusted)
+        self._trusted = TrustedProxies(trusted)  # compiled once: client_ip would compile a sequence per call
         self._ids = RequestIds()
         self._peer = functools.lru_cache(maxsize=4096)(self._peer_uncached)
 
     def _peer_uncached(self, peer: str) -> tuple[str, bool] | None:
-        ip = parse_ip(peer)
-        if ip is None:  # not an address (a Unix socket): the full path knows what to do
+        found = address(peer)
+        if found is None:  # not an address (a Unix socket): the full path knows what to do
             return None
-        return str(ip), any(ip.version == n.version and ip in n for n in self._trusted)
+        text, value, version = found
+        return text, self._trusted.holds(value, version)
 
     def answer(self, peer: str, msg: RawRequestMessage, *, keep_alive: bool) -> bytes | None:
         """The 403 to write for this request (`keep_alive`: the connection stays open after it),
