@@ -15,8 +15,11 @@ from shield.store.entities import Counts
 from shield.store.keyspace import Keyspace
 from shield.store.sampled import SMALL, SampledSet
 
-# Per dimension: (set index, the dimension counted, one fact name per window).
+# Per dimension: (set index, the dimension counted, one fact name per window). Only the sets kept
+# (shield.store.layout.keeps); a kept set's window that no rule reads is named UNREAD: its count is
+# written under that name and dropped from the counters once (cheaper than a test per write).
 Specs = list[tuple[int, str, list[str]]]
+UNREAD = ""
 
 
 def count_distinct(

@@ -20,6 +20,21 @@ MEASURES: tuple[tuple[str, str], ...] = (("a", "attempts"), ("f", "failures"), (
 ACCOUNT_MEASURES: tuple[tuple[str, str], ...] = (("ff", "failures_familiar"), ("fu", "failures_unfamiliar"))
 SITE_MEASURES: tuple[tuple[str, str], ...] = (*MEASURES, ("u", "unknown"))
 SITE = "site"
+# Distinct sets kept whatever the rules read (Retention.reads): derived facts (ip.shared, ...) are computed
+# from the ip and subnet ones, the takeover policy (shield.decision.takeover) reads account.distinct_ips.
+ALWAYS_DISTINCT = frozenset({("ip", "distinct_accounts"), ("subnet", "distinct_accounts"), ("account", "distinct_ips")})
+
+
+def keeps(dim: str, measure: str, window: str, reads: frozenset[str] | None) -> bool:
+    """Whether a distinct set's window is counted: a rule reads it, or a derived fact needs the set."""
+    return reads is None or (dim, measure) in ALWAYS_DISTINCT or f"{dim}.{measure}_{window}" in reads
+
+
+def unkept(name: str, reads: frozenset[str] | None) -> bool:
+    """Whether a counter is a distinct count's window that is not kept (absent from Signals)."""
+    dim, _, rest = name.partition(".")
+    measure, _, window = rest.rpartition("_")
+    return measure in DISTINCT.get(dim, {}) and not keeps(dim, measure, window, reads)
 
 
 @dataclass(slots=True, frozen=True)

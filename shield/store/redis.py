@@ -49,7 +49,7 @@ from shield.facts.catalog import DIMENSIONS, DISTINCT, SITE_WINDOWS
 from shield.model import Ban, BanScope, Observation, Outcome, Signals
 from shield.store.base import Retention, StoreUnavailable
 from shield.store.coalesce import Coalescer
-from shield.store.layout import ACCOUNT_MEASURES, MEASURES, SITE_MEASURES, Plan
+from shield.store.layout import ACCOUNT_MEASURES, MEASURES, SITE_MEASURES, Plan, keeps, unkept
 from shield.store.records import history_from_record
 from shield.store.routing import ACCOUNT, ClusterRouter, Group, single
 from shield.store.scripts import LuaCode
@@ -70,9 +70,6 @@ UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 RedisClient = Redis | RedisCluster
-# Distinct sets kept whatever the rules read: derived facts (ip.shared, ...) are computed from the
-# ip and subnet ones, the takeover policy (shield.decision.takeover) reads account.distinct_ips.
-ALWAYS_DISTINCT = frozenset({("ip", "distinct_accounts"), ("subnet", "distinct_accounts"), ("account", "distinct_ips")})
 # One outcome waiting for its batch: now, measure, familiar, the dimension values, lat, lon, confirmed, ripe.
 _PendingOutcome = tuple[str, str, str, Sequence[str], str, str, str, str]
 
@@ -354,27 +351,16 @@ class RedisStore:
             raise StoreUnavailable(f"redis: {e}") from e
 
 
-def _keeps(dim: str, measure: str, window: str, reads: frozenset[str] | None) -> bool:
-    """Whether a distinct set's window is counted: a rule reads it, or a derived fact needs the set."""
-    return reads is None or (dim, measure) in ALWAYS_DISTINCT or f"{dim}.{measure}_{window}" in reads
-
-
 def _reads_mask(windows: Sequence[str], reads: frozenset[str] | None) -> str:
     """Per distinct set (DISTINCT order), one '1'/'0' per window: the script counts the '1' ones."""
     return "".join(
-        "1" if _keeps(d, m, w, reads) else "0" for d in DIMENSIONS for m in DISTINCT.get(d, {}) for w in windows
+        "1" if keeps(d, m, w, reads) else "0" for d in DIMENSIONS for m in DISTINCT.get(d, {}) for w in windows
     )
 
 
 def _blank(names: Sequence[str], reads: frozenset[str] | None) -> list[int]:
     """The counters before any reply: 0, or -1 (absent) for a distinct count that is not kept."""
-    return [-1 if _unkept(name, reads) else 0 for name in names]
-
-
-def _unkept(name: str, reads: frozenset[str] | None) -> bool:
-    dim, _, rest = name.partition(".")
-    measure, _, window = rest.rpartition("_")
-    return measure in DISTINCT.get(dim, {}) and not _keeps(dim, measure, window, reads)
+    return [-1 if unkept(name, reads) else 0 for name in names]
 
 
 def _values(obs: Observation) -> Sequence[str]:
