@@ -15,7 +15,7 @@ from typing import cast
 from shield.facts.catalog import DIMENSIONS, DISTINCT, SITE_WINDOWS
 from shield.model import Observation, Window
 from shield.store.distinct import UNREAD, Specs, count_distinct, flat
-from shield.store.entities import NARROW_MAX, Counts, writable
+from shield.store.entities import NARROW_MAX, Counts, born, writable
 from shield.store.keyspace import Keyspace
 from shield.store.layout import ACCOUNT_MEASURES, MEASURES, SITE, SITE_MEASURES, keeps
 from shield.store.sliding import MEASURE_INDEX, A, U, roll, weights
@@ -99,8 +99,9 @@ class Counters:
                 continue
             for tier in (self.keys.junk, self.keys.kept):
                 for entity in cast("dict[str, Counts]", tier[dim]).values():
-                    if entity.born is not None:
-                        entity.sets, entity.born = flat(entity.sets, entity.born, specs), None
+                    first = born(entity)
+                    if first is not None:
+                        entity.sets, entity.aside = flat(entity.sets, first, specs), None
 
     def bounds(self, now: float) -> tuple[float, float]:
         """The latest bucket start at `now` of the dimensions' and of the site's windows (see _bucket_start),
