@@ -1,6 +1,7 @@
 """Store benchmark: per-call cost, round trips, Redis CPU per request, memory, Cluster scaling.
 
-    .venv/bin/python bench/store.py [--tracked 100000] [--calls 5000] [--cluster-requests 6000]
+    .venv/bin/python bench/store.py [--tracked 100000] [--calls 5000] [--cluster-requests 6000] [--all-sets]
+                                    [--memory-only]
 
 Starts its own redis-server (Debian's /usr/bin/redis-server) on a free port, no persistence.
 Redis CPU is the server's own (INFO cpu: used_cpu_sys + used_cpu_user) over the timed calls,
@@ -146,6 +147,17 @@ async def memory_per_attempt(attempts: int, kept: Retention = Retention()) -> tu
     return (total - keys) / attempts, keys / attempts, len(store)
 
 
+async def memory_table(tracked: int, kept: Retention) -> list[str]:
+    own, keys, units = await memory_per_attempt(tracked, kept)
+    sets = "every distinct set" if kept.reads is None else "the distinct sets the bundled rules read"
+    return [
+        f"memory store, {tracked} distinct attempts (observe + failed outcome each), {sets}, tracemalloc:",
+        "| bytes per attempt | store structures | key strings kept | units held | target |",
+        "|---|---|---|---|---|",
+        f"| {own + keys:.0f} | {own:.0f} | {keys:.0f} | {units} | <= {MEMORY_TARGET} |",
+    ]
+
+
 async def bench_redis(port: int, tracked: int, calls: int, kept: Retention) -> dict[str, str]:
     pool = BlockingConnectionPool.from_url(f"redis://127.0.0.1:{port}/0", max_connections=64, timeout=5)
     store = RedisStore(Redis(connection_pool=pool), kept)
@@ -219,8 +231,12 @@ async def main() -> None:
     parser.add_argument("--calls", type=int, default=5_000, help="sequential calls timed per store")
     parser.add_argument("--cluster-requests", type=int, default=6_000, help="protected requests per Cluster run")
     parser.add_argument("--all-sets", action="store_true", help="keep every distinct set, not only those read")
+    parser.add_argument("--memory-only", action="store_true", help="only the memory store's bytes per attempt")
     args = parser.parse_args()
     kept = retention(args.all_sets)
+    if args.memory_only:
+        print("\n".join(await memory_table(args.tracked, kept)))
+        return
     rows = {"memory": await bench_memory(args.tracked, args.calls, kept)}
     with tempfile.TemporaryDirectory() as tmp:
         process, port = start_redis(Path(tmp))
@@ -246,11 +262,7 @@ async def main() -> None:
             f"| {r['per_s_64']} | {r['mem_100k']} |"
         )
     print()
-    own, keys, units = await memory_per_attempt(args.tracked, kept)
-    print(f"memory store, {args.tracked} distinct attempts (observe + failed outcome each), tracemalloc:")
-    print("| bytes per attempt | store structures | key strings kept | units held | target |")
-    print("|---|---|---|---|---|")
-    print(f"| {own + keys:.0f} | {own:.0f} | {keys:.0f} | {units} | <= {MEMORY_TARGET} |")
+    print("\n".join(await memory_table(args.tracked, kept)))
     print()
     print("\n".join(await cluster_table(args.cluster_requests, 64, kept)))
 
