@@ -39,6 +39,7 @@ from shield.settings.schema import Settings
 from shield.store.bancache import BanCache
 from shield.store.base import Retention, Store, StoreUnavailable
 from shield.store.connect import open_store
+from shield.store.memory import MemoryStore
 from shield.store.redis import RedisStore
 from shield.store.resilient import ResilientStore
 
@@ -141,10 +142,12 @@ def retention(settings: Settings) -> Retention:
 
 
 def _follow_reads(store: Store, rules: RuleBook) -> None:
-    """The Redis store keeps only the distinct sets the live rules read (see Retention.reads)."""
-    primary = store.primary if isinstance(store, ResilientStore) else store
-    if isinstance(primary, RedisStore):
-        primary.follow(lambda: rules.pack.rules.reads)
+    """Both stores keep only the distinct sets the live rules read (see Retention.reads); so does the
+    memory fallback of a Redis store, whose answers then hold the same counters as Redis's."""
+    stores = (store.primary, store.fallback) if isinstance(store, ResilientStore) else (store,)
+    for one in stores:
+        if isinstance(one, RedisStore | MemoryStore):
+            one.follow(lambda: rules.pack.rules.reads)
 
 
 def _reload_counter(metrics: Metrics) -> Callable[[ReloadResult], None]:

@@ -28,9 +28,9 @@ class Retention:
     # contrary signal (a failed login on the account); see shield.store.records.
     confirm_after: float = 86400.0
     max_keys: int = 1_000_000  # the memory store's bound (Redis has its own maxmemory policy)
-    # The counter names the rules read (None: all). The Redis store keeps and counts only the distinct
-    # sets named here (and always ip/subnet distinct_accounts, inputs of derived facts); the counters
-    # it leaves out are absent from Signals. The memory store ignores it.
+    # The counter names the rules read (None: all). Both stores keep and count only the distinct sets
+    # named here (and always those the takeover policy and the derived facts read: shield.store.layout
+    # ALWAYS_DISTINCT and with_shared); the counters they leave out are absent from Signals.
     reads: frozenset[str] | None = None
 
 

@@ -9,67 +9,27 @@ from __future__ import annotations
 
 import math
 from collections.abc import MutableSequence, Sequence
-from dataclasses import dataclass
 from typing import cast
 
-from shield.facts.catalog import DIMENSIONS, DISTINCT, SITE_WINDOWS
+from shield.facts.catalog import DIMENSIONS
 from shield.model import Observation, Window
-from shield.store.distinct import Specs, count_distinct
-from shield.store.entities import NARROW_MAX, Counts, writable
+from shield.store.distinct import count_distinct, flat
+from shield.store.entities import NARROW_MAX, Counts, born, writable
 from shield.store.keyspace import Keyspace
-from shield.store.layout import ACCOUNT_MEASURES, MEASURES, SITE, SITE_MEASURES
-from shield.store.sliding import MEASURE_INDEX, A, U, roll, weights
+from shield.store.layout import SITE
+from shield.store.plans import DimPlan, plan
+from shield.store.sliding import A, U, roll, weights
 
 SHAPES_MAX = 4096  # shared counter shapes remembered (the cache starts over when full)
-
-
-@dataclass(slots=True, frozen=True)
-class DimPlan:
-    """What one dimension (or the site) counts, precomputed once per store."""
-
-    measures: int
-    widths: list[float]
-    names: list[list[tuple[int, str]]]  # per window: (counter position, fact name) of each measure
-    estimates: list[tuple[int, int, str]]  # the same flat: (window, counter position, fact name)
-    attempt_names: list[str]  # the attempts counter's name per window
-    specs: Specs  # its distinct sets
-    blank: bytes  # the counters before the first write
-    first: bytes  # the counters after the first attempt
-
-
-def plan(dim: str, windows: Sequence[Window]) -> DimPlan:
-    pairs = SITE_MEASURES if dim == SITE else MEASURES + ACCOUNT_MEASURES if dim == "account" else MEASURES
-    wins = SITE_WINDOWS if dim == SITE else tuple(windows)
-    m = len(pairs)
-    names = [
-        [(2 * (i * m + MEASURE_INDEX[k]), f"{dim}.{word}_{w.name}") for k, word in pairs] for i, w in enumerate(wins)
-    ]
-    specs = [
-        (k, other, [f"{dim}.{measure}_{w.name}" for w in windows])
-        for k, (measure, other) in enumerate(DISTINCT.get(dim, {}).items())
-    ]
-    blank = bytes(2 * len(wins) * m)
-    first = bytearray(blank)
-    for window in names:
-        first[window[A][0]] = 1
-    return DimPlan(
-        measures=m,
-        widths=[float(w.seconds) for w in wins],
-        names=names,
-        estimates=[(i, pos, name) for i, window in enumerate(names) for pos, name in window],
-        attempt_names=[window[A][1] for window in names],
-        specs=specs,
-        blank=blank,
-        first=bytes(first),
-    )
 
 
 class Counters:
     """Counting and reading the windows of every dimension value (see the module docstring)."""
 
-    def __init__(self, keys: Keyspace, windows: Sequence[Window], *, ttl: float) -> None:
+    def __init__(self, keys: Keyspace, windows: Sequence[Window], *, ttl: float, reads: frozenset[str] | None) -> None:
         self.keys = keys
-        self.plans = {dim: plan(dim, windows) for dim in (*DIMENSIONS, SITE)}
+        self.windows = tuple(windows)
+        self.plans = {dim: plan(dim, windows, reads) for dim in (*DIMENSIONS, SITE)}
         self.ttl = ttl
         self._shapes: dict[bytes, bytes] = {}  # counter shapes shared by one-off entities
         self._steps: dict[tuple[bytes, int, int], bytes] = {}  # (shape, outcome, extra) -> the next shape
@@ -81,6 +41,23 @@ class Counters:
         self._bound = (0.0, 0.0)
         self._widths = self.plans[DIMENSIONS[0]].widths
         self._site_widths = self.plans[SITE].widths
+
+    def keep(self, reads: frozenset[str] | None) -> None:
+        """Count the distinct sets `reads` keeps from now on (a rule pack reloaded). A set no longer kept keeps
+        its members until they expire, as on Redis; one kept anew starts empty.
+
+        An entity seen once holds its members in the layout of the sets kept then (see Counts): a dimension
+        whose sets change has those laid out flat first, a pass over its entities (reloads are rare)."""
+        old, self.plans = self.plans, {dim: plan(dim, self.windows, reads) for dim in (*DIMENSIONS, SITE)}
+        for dim, before in old.items():
+            specs = before.specs
+            if [k for k, _, _ in specs] == [k for k, _, _ in self.plans[dim].specs]:
+                continue
+            for tier in (self.keys.junk, self.keys.kept):
+                for entity in cast("dict[str, Counts]", tier[dim]).values():
+                    first = born(entity)
+                    if first is not None:
+                        entity.sets, entity.aside = flat(entity.sets, first, specs), None
 
     def bounds(self, now: float) -> tuple[float, float]:
         """The latest bucket start at `now` of the dimensions' and of the site's windows (see _bucket_start),

@@ -2,21 +2,24 @@
 
 An entity's small sets live in `Counts.sets` (shield.store.entities): after its second attempt, a flat
 tuple (set index, member, last seen, ...) of up to SMALL members per set; a set outgrowing that moves
-to `Counts.big` as a SampledSet (shield.store.sampled), whose members cost a unit each of the key
+to `Counts.aside` as a SampledSet (shield.store.sampled), whose members cost a unit each of the key
 space (shield.store.keyspace).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from shield.model import Observation
 from shield.store.entities import Counts
 from shield.store.keyspace import Keyspace
 from shield.store.sampled import SMALL, SampledSet
 
-# Per dimension: (set index, the dimension counted, one fact name per window).
+# Per dimension: (set index, the dimension counted, one fact name per window). Only the sets kept
+# (shield.store.layout.keeps); a kept set's window that no rule reads is named UNREAD: its count is
+# written under that name and dropped from the counters once (cheaper than a test per write).
 Specs = list[tuple[int, str, list[str]]]
+UNREAD = ""
 
 
 def count_distinct(
@@ -32,9 +35,11 @@ def count_distinct(
     """Add the attempt's members to the entity's sets and write every set's count per window to `out`.
 
     `horizon`: members last seen at or before it are forgotten; `cutoffs`: per window, the start."""
-    if entity.born is not None:  # the second attempt: the first one's members in the flat layout
-        entity.sets, entity.born = flat(entity.sets, entity.born, specs), None
-    big, small = entity.big, entity.sets
+    big = entity.aside
+    if big is not None and not isinstance(big, dict):  # the second attempt: the first one's members laid flat
+        entity.sets, entity.aside = flat(entity.sets, big, specs), None
+        big = None
+    small = entity.sets
     added: list[tuple[int, str]] = []
     for k, other, names in specs:
         member = getattr(obs, other)
@@ -75,7 +80,7 @@ def count_distinct(
             continue
         if row[-1] > SMALL:
             kept = promote(keys, entity, k, kept)
-            row = entity.big[k].counts_since(cutoffs) if entity.big else row
+            row = cast("dict[int, SampledSet]", entity.aside)[k].counts_since(cutoffs)
         for name, n in zip(names, row, strict=False):
             out[name] = n
     entity.sets = tuple(kept) or None
@@ -87,9 +92,10 @@ def promote(keys: Keyspace, entity: Counts, k: int, kept: list[Any]) -> list[Any
     members = sorted((kept[j + 2], kept[j + 1]) for j in range(0, len(kept), 3) if kept[j] == k)
     for seen, member in members:  # oldest first
         sampled.add(member, seen)
-    if entity.big is None:
-        entity.big = {}
-    entity.big[k] = sampled
+    big = entity.big()
+    if big is None:
+        big = entity.aside = {}
+    big[k] = sampled
     keys.charge(len(sampled))
     return [v for j in range(0, len(kept), 3) if kept[j] != k for v in kept[j : j + 3]]
 

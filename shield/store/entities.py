@@ -21,20 +21,21 @@ NARROW_MAX = 253  # a byte-sized count this high is widened before the next incr
 class Counts:
     """One dimension value: two-bucket counters and its distinct sets (see the module docstring).
 
-    `sets` holds the small distinct sets. Until the second attempt (`born` set), every member was
-    seen at `born`: `sets` is then the one member (a dimension with one set) or the members in the
-    dimension's set order (None where absent). After, it is flat, (set index, member, last seen, ...).
-    A set outgrowing SMALL members moves to `big` as a SampledSet (shield.store.distinct).
+    `sets` holds the small distinct sets. Until the second attempt, `aside` is the time of the first
+    (see born()) and every member was seen then: `sets` is the one member (a dimension with one set) or
+    the members in the dimension's set order (None where absent). After, `sets` is flat, (set index,
+    member, last seen, ...), and a set outgrowing SMALL members moves to `aside`, a dict of SampledSets
+    by set index (shield.store.distinct). One slot for both (a set grows large only after the second
+    attempt): a slot is 8 B on each of the millions of entities a rotating attack leaves behind.
     """
 
-    __slots__ = ("big", "born", "counts", "hits", "sets", "t")
+    __slots__ = ("aside", "counts", "hits", "sets", "t")
 
     def __init__(self, counts: bytes, now: float) -> None:
         self.counts: bytes | array[int] = counts
         self.sets: Any = None
-        self.big: dict[int, SampledSet] | None = None
         self.t = now  # the last write: every window's current bucket follows from it
-        self.born: float | None = now  # the first attempt, until the second one (see above)
+        self.aside: float | dict[int, SampledSet] | None = now  # the first attempt's time, then the large sets
         self.hits = 0  # recorded outcomes: what eviction weighs (shield.store.keyspace)
 
     def expired(self, now: float, ttl: float) -> bool:
@@ -47,7 +48,19 @@ class Counts:
     @property
     def units(self) -> int:
         """Members of sampled (large) sets cost a unit each; small sets ride on the entry's unit."""
-        return 1 + sum(len(d) for d in self.big.values()) if self.big else 1
+        big = self.aside
+        return 1 + sum(len(d) for d in big.values()) if isinstance(big, dict) else 1
+
+    def big(self) -> dict[int, SampledSet] | None:
+        """The sampled (large) sets by set index, if any."""
+        big = self.aside
+        return big if isinstance(big, dict) else None
+
+
+def born(entity: Counts) -> float | None:
+    """The time of the entity's first attempt until its second one (its members are laid out as then), else None."""
+    aside = entity.aside
+    return None if aside is None or isinstance(aside, dict) else aside
 
 
 class Entry:

@@ -12,16 +12,17 @@ Bans are kept apart (they must not be evicted by a flood of new keys; shield.sto
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, cast
 
 from shield.facts.catalog import DIMENSIONS
 from shield.model import BAN_SCOPES, AccountHistory, Ban, BanScope, Observation, Outcome, Signals
 from shield.store.base import Retention
 from shield.store.counters import SHAPES_MAX, Counters
+from shield.store.distinct import UNREAD
 from shield.store.entities import NARROW_MAX, Entry
 from shield.store.keyspace import Keyspace
-from shield.store.layout import SITE, Plan
+from shield.store.layout import SITE, Plan, unkept, with_shared
 from shield.store.memory_bans import MemoryBans
 from shield.store.records import contradicted, history_from_record, updated_record
 from shield.store.sliding import FF, FU, F, S
@@ -40,23 +41,45 @@ class MemoryStore:
         self._history_size = retention.history_size
         self._confirm_after = retention.confirm_after
         self._bans = MemoryBans()
-        self._zero = dict.fromkeys(plan.names, 0)
+        self._plan = plan
         ttl = 2.0 * plan.max_window  # the previous bucket of the longest window
         # One LRU per kind and tier (each dimension, the site, histories "h", claims "o"), keyed by the bare
         # value: no key tuple per entity.
         self._keys = Keyspace((*DIMENSIONS, SITE, "h", "o"), max_units=retention.max_keys, ttl=ttl)
-        self._counters = Counters(self._keys, retention.windows, ttl=ttl)
+        kept = with_shared(retention.reads, [w.name for w in retention.windows])
+        self._counters = Counters(self._keys, retention.windows, ttl=ttl, reads=kept)
+        self._follow: Callable[[], frozenset[str] | None] = lambda: retention.reads
+        self._keep(retention.reads)
 
     def __len__(self) -> int:
         """Units in use (entries plus members of large distinct sets): never above memory.max_keys."""
         return self._keys.units
 
+    def follow(self, reads: Callable[[], frozenset[str] | None]) -> None:
+        """Keep the distinct sets `reads()` names (the live rule pack's reads, read per observe: a
+        reload that reads a new set gets it counted from then on), as RedisStore.follow."""
+        self._follow = reads
+        self._keep(reads())
+
+    def _keep(self, reads: frozenset[str] | None) -> None:
+        self._reads = reads  # as given: observe compares the live pack's reads with it by identity
+        reads = with_shared(reads, [w.name for w in self._plan.windows])
+        self._partial = reads is not None
+        names = self._plan.names
+        self._zero = dict.fromkeys(names if reads is None else [n for n in names if not unkept(n, reads)], 0)
+        self._counters.keep(reads)
+
     # -- the Store port ------------------------------------------------------------------------
 
     async def observe(self, obs: Observation, now: float) -> Signals:
+        reads = self._follow()
+        if reads is not self._reads:
+            self._keep(reads)
         counters = dict(self._zero)
         history = self._history(obs.account, now) if obs.account is not None else None
         self._counters.observe(obs, now, counters, unknown=obs.account is not None and history is None)
+        if self._partial:  # the distinct counts no rule reads are absent, as on Redis (see distinct.UNREAD)
+            counters.pop(UNREAD, None)
         ban = self._bans.find(_ban_keys(obs), now) if self._bans.any() else None
         return Signals(counters=counters, history=history, ban=ban)
 

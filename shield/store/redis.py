@@ -47,11 +47,10 @@ from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
 
 from shield.facts.catalog import DIMENSIONS, DISTINCT, SITE_WINDOWS
-from shield.facts.shared_address import SHARED_WINDOWS
 from shield.model import Ban, BanScope, Observation, Outcome, Signals
 from shield.store.base import Retention, StoreUnavailable
 from shield.store.coalesce import Coalescer
-from shield.store.layout import ACCOUNT_MEASURES, MEASURES, SITE_MEASURES, Plan
+from shield.store.layout import ACCOUNT_MEASURES, MEASURES, SITE_MEASURES, Plan, keeps, unkept, with_shared
 from shield.store.packed import RowReader
 from shield.store.pipelining import TickPipeline
 from shield.store.records import history_from_record
@@ -74,11 +73,6 @@ UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 RedisClient = Redis | RedisCluster
-# Distinct sets kept in every window whatever the rules read: the takeover policy
-# (shield.decision.takeover) reads account.distinct_ips in a window of its own.
-ALWAYS_DISTINCT = frozenset({("account", "distinct_ips")})
-# Kept in the one window the derived facts read (ip.shared, ...: shield.facts.shared_address).
-SHARED_DISTINCT = ("ip.distinct_accounts", "subnet.distinct_accounts")
 # One outcome waiting for its batch: now, measure, familiar, the dimension values, lat, lon, confirmed, ripe.
 _PendingOutcome = tuple[str, str, str, Sequence[str], str, str, str, str]
 
@@ -135,8 +129,6 @@ class RedisStore:
         self._row_names = [[f"{d}.{word}_{w}" for w in windows for _, word in measures[d]] for d in DIMENSIONS]
         self._distinct_names = [[f"{d}.{m}_{w}" for w in windows for m in DISTINCT.get(d, {})] for d in DIMENSIONS]
         self._follow: Callable[[], frozenset[str] | None] = lambda: retention.reads
-        configured = {w.name for w in self._plan.windows}
-        self._shared_window = next((w for w in SHARED_WINDOWS if w in configured), None)
         self._keep(retention.reads)
         self._site: dict[str, tuple[float, list[int]]] = {}  # shard -> (read at, raw buckets)
         self._outcomes: Coalescer[_PendingOutcome] = Coalescer(self._flush_outcomes, name="store.outcomes")
@@ -154,13 +146,12 @@ class RedisStore:
 
     def _keep(self, reads: frozenset[str] | None) -> None:
         self._reads_src = reads
-        if reads is not None and self._shared_window is not None:
-            reads = reads | {f"{name}_{self._shared_window}" for name in SHARED_DISTINCT}
+        reads = with_shared(reads, [w.name for w in self._plan.windows])
         self._reads = _reads_mask([w.name for w in self._plan.windows], reads)
         # The counters before any reply: 0, without the distinct counts that are not kept (absent).
-        self._blank = {name: 0 for name in self._names if not _unkept(name, reads)}
+        self._blank = {name: 0 for name in self._names if not unkept(name, reads)}
         self._kept_distinct = [
-            [(name, i) for i, name in enumerate(names) if not _unkept(name, reads)] for names in self._distinct_names
+            [(name, i) for i, name in enumerate(names) if not unkept(name, reads)] for names in self._distinct_names
         ]
 
     async def observe(self, obs: Observation, now: float) -> Signals:
@@ -385,22 +376,13 @@ class RedisStore:
             raise StoreUnavailable(f"redis: {e}") from e
 
 
-def _keeps(dim: str, measure: str, window: str, reads: frozenset[str] | None) -> bool:
-    """Whether a distinct set's window is counted: a rule reads it, or a derived fact needs the set."""
-    return reads is None or (dim, measure) in ALWAYS_DISTINCT or f"{dim}.{measure}_{window}" in reads
-
-
 def _reads_mask(windows: Sequence[str], reads: frozenset[str] | None) -> str:
     """Per distinct set (DISTINCT order), one '1'/'0' per window: the script counts the '1' ones."""
     return "".join(
-        "1" if _keeps(d, m, w, reads) else "0" for d in DIMENSIONS for m in DISTINCT.get(d, {}) for w in windows
+        "1" if keeps(d, m, w, reads) else "0" for d in DIMENSIONS for m in DISTINCT.get(d, {}) for w in windows
     )
 
 
-def _unkept(name: str, reads: frozenset[str] | None) -> bool:
-    dim, _, rest = name.partition(".")
-    measure, _, window = rest.rpartition("_")
-    return measure in DISTINCT.get(dim, {}) and not _keeps(dim, measure, window, reads)
 
 
 def _values(obs: Observation) -> Sequence[str]:

@@ -1,0 +1,60 @@
+"""What each dimension (or the site) of the memory store counts, precomputed once per store and rule pack.
+
+Counter positions and fact names per window, the distinct sets kept (Retention.reads, shield.store.layout.keeps)
+and the shared counter shapes of a new entity (shield.store.counters).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from shield.facts.catalog import DISTINCT, SITE_WINDOWS
+from shield.model import Window
+from shield.store.distinct import UNREAD, Specs
+from shield.store.layout import ACCOUNT_MEASURES, MEASURES, SITE, SITE_MEASURES, keeps
+from shield.store.sliding import MEASURE_INDEX, A
+
+
+@dataclass(slots=True, frozen=True)
+class DimPlan:
+    """What one dimension (or the site) counts, precomputed once per store and rule pack."""
+
+    measures: int
+    widths: list[float]
+    names: list[list[tuple[int, str]]]  # per window: (counter position, fact name) of each measure
+    estimates: list[tuple[int, int, str]]  # the same flat: (window, counter position, fact name)
+    attempt_names: list[str]  # the attempts counter's name per window
+    specs: Specs  # its distinct sets
+    blank: bytes  # the counters before the first write
+    first: bytes  # the counters after the first attempt
+
+
+def plan(dim: str, windows: Sequence[Window], reads: frozenset[str] | None) -> DimPlan:
+    """`reads`: the counter names the rules read (None: all); a distinct set none of whose windows is kept
+    (layout.keeps) is not counted, and a window of a kept set that is not is written as UNREAD."""
+    pairs = SITE_MEASURES if dim == SITE else MEASURES + ACCOUNT_MEASURES if dim == "account" else MEASURES
+    wins = SITE_WINDOWS if dim == SITE else tuple(windows)
+    m = len(pairs)
+    names = [
+        [(2 * (i * m + MEASURE_INDEX[k]), f"{dim}.{word}_{w.name}") for k, word in pairs] for i, w in enumerate(wins)
+    ]
+    specs: Specs = []
+    for k, (measure, other) in enumerate(DISTINCT.get(dim, {}).items()):
+        set_names = [f"{dim}.{measure}_{w.name}" if keeps(dim, measure, w.name, reads) else UNREAD for w in windows]
+        if any(set_names):
+            specs.append((k, other, set_names))
+    blank = bytes(2 * len(wins) * m)
+    first = bytearray(blank)
+    for window in names:
+        first[window[A][0]] = 1
+    return DimPlan(
+        measures=m,
+        widths=[float(w.seconds) for w in wins],
+        names=names,
+        estimates=[(i, pos, name) for i, window in enumerate(names) for pos, name in window],
+        attempt_names=[window[A][1] for window in names],
+        specs=specs,
+        blank=blank,
+        first=bytes(first),
+    )
