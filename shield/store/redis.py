@@ -19,14 +19,15 @@ share its slot:
 One observe is one script call per master holding one of its entities (and the bans' master),
 sent together and awaited together, so latency stays one round trip; the calls of one loop turn
 (several requests' observes) go out as one pipeline per connection (shield.store.pipelining). The
-scripts return each entity's packed row and the worker estimates the windows. The account's master counts
-the attempt in its site shard and returns it; the site counters are the sum of the shards, each as
-last read by this worker (another master's shard is re-read when its copy is SITE_REFRESH seconds
-old, by a call that goes to that master anyway or one added for it): on a Cluster they may lag the
-other masters by up to SITE_REFRESH, which the 5m and 24h site windows do not notice. Scripts on a
-Cluster carry `#!lua flags=allow-cross-slot-keys` (Redis >= 7.0): they declare their master's site
-shard (for routing) and touch only keys of that master. record_outcome is one call per master
-holding one of the attempt's entities.
+scripts return each entity's packed row and the worker estimates the windows. The hot entities
+(the site, the country, the ASN) are counted by the worker and sent in batches (shield.store.batched,
+lua/hot.lua): an observe only reads their totals back when its copy is REFRESH old (or counts a kept
+distinct set of one, which returns its row too), and adds this worker's unsent counts on top; another
+worker's counts show within FLUSH_INTERVAL + REFRESH. The site counters are the sum of the site shards
+(one per master; a worker's batches go to the ban table's master's). Scripts on a Cluster carry
+`#!lua flags=allow-cross-slot-keys` (Redis >= 7.0): they declare their master's site shard (for
+routing) and touch only keys of that master. record_outcome is one call per master holding one of the
+attempt's other entities.
 
 Windows are two-bucket approximations (shield.store.sliding; lua/common.lua mirrors it). Counters
 and sets expire (PEXPIRE, re-armed at most hourly) two longest windows plus an hour after the last

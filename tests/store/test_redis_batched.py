@@ -10,10 +10,12 @@ import pytest
 
 from shield.model import FakeClock, Observation, Outcome
 from shield.rules.pack import load_pack
+from shield.store import batched
 from shield.store.base import Retention
 from shield.store.batched import FLUSH_INTERVAL, REFRESH
 from shield.store.connect import StoreOptions, open_redis
 from shield.store.redis import RedisStore
+from tests.fixtures.redis import RedisServer
 from tests.store.conftest import SETTINGS
 from tests.store.test_redis_cluster import stuffing
 
@@ -68,7 +70,8 @@ async def test_a_workers_counts_reach_another_within_flush_and_refresh(url: str,
         await other.close()
 
 
-async def test_close_sends_the_counts_not_yet_flushed(url: str) -> None:
+async def test_close_sends_the_counts_not_yet_flushed(url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(batched, "FLUSH_INTERVAL", 60.0)  # nothing goes out before close
     one = _open(url, SETTINGS)
     now = FakeClock().now()
     for i in range(5):
@@ -109,3 +112,31 @@ async def test_a_wave_on_several_workers_adds_up_exactly(redis_cluster_url: str)
     finally:
         for w in workers:
             await w.close()
+
+
+async def test_counts_of_a_failed_flush_are_sent_by_the_next(
+    restartable_redis: RedisServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(batched, "FLUSH_INTERVAL", 60.0)  # only the explicit flushes below
+    one = _open(restartable_redis.url, SETTINGS)
+    now = FakeClock().now()
+    try:
+        for i in range(3):
+            await one.observe(attempt(i), now)
+        restartable_redis.stop()
+        await one.flush()  # Redis is down: the batch fails, its counts are kept
+        assert one._batched.failures == 1
+        restartable_redis.start()
+        for _ in range(5):  # the pool's dead connections may fail a first try
+            await one.flush()
+            if not any(t.pending for t in one._batched.tallies.values()):
+                break
+        fresh = _open(restartable_redis.url, SETTINGS)
+        try:
+            counters = (await fresh.observe(attempt(100), now + 1)).counters
+            # the restarted server kept nothing: these are exactly the three batched attempts, plus this one
+            assert counters["asn.attempts_1h"] == counters["country.attempts_1h"] == counters["site.attempts_5m"] == 4
+        finally:
+            await fresh.close()
+    finally:
+        await one.close()
