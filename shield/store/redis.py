@@ -19,14 +19,15 @@ share its slot:
 One observe is one script call per master holding one of its entities (and the bans' master),
 sent together and awaited together, so latency stays one round trip; the calls of one loop turn
 (several requests' observes) go out as one pipeline per connection (shield.store.pipelining). The
-scripts return each entity's packed row and the worker estimates the windows. The account's master counts
-the attempt in its site shard and returns it; the site counters are the sum of the shards, each as
-last read by this worker (another master's shard is re-read when its copy is SITE_REFRESH seconds
-old, by a call that goes to that master anyway or one added for it): on a Cluster they may lag the
-other masters by up to SITE_REFRESH, which the 5m and 24h site windows do not notice. Scripts on a
-Cluster carry `#!lua flags=allow-cross-slot-keys` (Redis >= 7.0): they declare their master's site
-shard (for routing) and touch only keys of that master. record_outcome is one call per master
-holding one of the attempt's entities.
+scripts return each entity's packed row and the worker estimates the windows. The hot entities
+(the site, the country, the ASN) are counted by the worker and sent in batches (shield.store.batched,
+lua/hot.lua): an observe only reads their totals back when its copy is REFRESH old (or counts a kept
+distinct set of one, which returns its row too), and adds this worker's unsent counts on top; another
+worker's counts show within FLUSH_INTERVAL + REFRESH. The site counters are the sum of the site shards
+(one per master; a worker's batches go to the ban table's master's). Scripts on a Cluster carry
+`#!lua flags=allow-cross-slot-keys` (Redis >= 7.0): they declare their master's site shard (for
+routing) and touch only keys of that master. record_outcome is one call per master holding one of the
+attempt's other entities.
 
 Windows are two-bucket approximations (shield.store.sliding; lua/common.lua mirrors it). Counters
 and sets expire (PEXPIRE, re-armed at most hourly) two longest windows plus an hour after the last
@@ -49,16 +50,20 @@ from redis.asyncio.cluster import RedisCluster
 from shield.facts.catalog import DIMENSIONS, DISTINCT, SITE_WINDOWS
 from shield.model import Ban, BanScope, Observation, Outcome, Signals
 from shield.store.base import Retention, StoreUnavailable
+from shield.store.batched import Batched, Item, Layout, Tally
 from shield.store.coalesce import Coalescer
 from shield.store.layout import ACCOUNT_MEASURES, MEASURES, SITE_MEASURES, Plan, keeps, unkept, with_shared
 from shield.store.packed import RowReader
 from shield.store.pipelining import TickPipeline
 from shield.store.records import history_from_record
-from shield.store.routing import ACCOUNT, ClusterRouter, Group, single
+from shield.store.routing import ACCOUNT, ClusterRouter, Group, entity_key, shard_key
 from shield.store.scripts import LuaCode, plan_rows
-from shield.store.sliding import estimate, roll, weights
+from shield.store.sliding import MEASURE_INDEX, estimate, weights
 
-SITE_REFRESH = 1.0  # seconds (caller's clock) before another master's site shard is read again
+# The hot, low-cardinality dimensions: counted by the worker and sent in batches (shield.store.batched),
+# like the site; their distinct sets (when a rule reads one) are still counted by the observe script.
+HOT = (DIMENSIONS.index("asn"), DIMENSIONS.index("country"))
+ATTEMPT, UNKNOWN = (MEASURE_INDEX["a"],), (MEASURE_INDEX["a"], MEASURE_INDEX["u"])
 _PREFIX_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 # Errors that mean "Redis is not answering", as opposed to a bug in a script or an argument.
 UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (
@@ -119,7 +124,9 @@ class RedisStore:
         self._site_widths = [w.seconds for w in SITE_WINDOWS]
         self._site_names = [f"site.{word}_{w.name}" for w in SITE_WINDOWS for _, word in SITE_MEASURES]
         self._names = self._plan.names[: len(self._plan.names) - len(self._site_names)]  # the site's come last
-        dim_row, account_row, _ = plan_rows(self._plan)
+        dim_row, account_row, site_row = plan_rows(self._plan)
+        self._hot_layout, self._site_layout = Layout("d", dim_row), Layout("s", site_row)
+        self._batched = Batched(self._send_batch)  # the site's, countries' and ASNs' counts
         self._rows = (RowReader(dim_row), RowReader(account_row))  # indexed by "is the account"
         self._widths = dim_row.widths
         # Per dimension, the names of its row's estimates (window-major, as RowReader returns them)
@@ -130,7 +137,6 @@ class RedisStore:
         self._distinct_names = [[f"{d}.{m}_{w}" for w in windows for m in DISTINCT.get(d, {})] for d in DIMENSIONS]
         self._follow: Callable[[], frozenset[str] | None] = lambda: retention.reads
         self._keep(retention.reads)
-        self._site: dict[str, tuple[float, list[int]]] = {}  # shard -> (read at, raw buckets)
         self._outcomes: Coalescer[_PendingOutcome] = Coalescer(self._flush_outcomes, name="store.outcomes")
         self._pipe = TickPipeline(client)  # observes of one loop turn: one pipeline per connection
         self.round_trips = 0  # round trips of latency (one per store call); the benchmark prints it
@@ -153,36 +159,61 @@ class RedisStore:
         self._kept_distinct = [
             [(name, i) for i, name in enumerate(names) if not unkept(name, reads)] for names in self._distinct_names
         ]
+        # A hot dimension with a kept distinct set is still met by every observe (mode 'd').
+        self._hot_sets = {d: bool(self._kept_distinct[d]) for d in HOT}
 
     async def observe(self, obs: Observation, now: float) -> Signals:
         reads = self._follow()
         if reads is not self._reads_src:
             self._keep(reads)
         values = _values(obs)
-        groups = await self._groups(values, bans=True, stale=lambda shard: self._stale(shard, now))
-
-        def args(g: Group) -> list[str]:
-            site = "1" if g.site else ("r" if g.reads_site else "0")
-            return [repr(now), g.owned, site, "1" if g.bans else "0", self._reads, *values]
-
-        replies = await self._per_master("observe", groups, args)
+        # The hot dimensions: '0' (counted here), 'r' (their total read, a second old), 'd' (their
+        # distinct sets counted by the script, their total read); the tally and its epoch at the send.
+        hot: dict[int, tuple[str, Tally, int]] = {}
+        route = list(values)
+        for d in HOT:
+            if values[d]:
+                t = self._batched.tally(entity_key(self._tag, DIMENSIONS[d], values[d]), self._hot_layout)
+                mode = "d" if self._hot_sets[d] else ("r" if t.stale(now) else "0")
+                hot[d] = (mode, t, t.epoch)
+                if mode == "0":
+                    route[d] = ""  # no call for it
+        site_layout = self._site_layout
+        groups = await self._groups(
+            route, bans=True, stale=lambda shard: self._batched.tally(shard, site_layout).stale(now), count_site=False
+        )
+        modes = {d: mode for d, (mode, _, _) in hot.items()}
+        owned = [_hot_owned(g.owned, modes) for g in groups]
+        site_epochs = [self._batched.tally(g.shard, site_layout).epoch for g in groups]
+        arglists = {
+            g.shard: [repr(now), own, "r" if g.reads_site else "0", "1" if g.bans else "0", self._reads, *values]
+            for g, own in zip(groups, owned, strict=True)
+        }
+        replies = await self._per_master("observe", groups, lambda g: arglists[g.shard])
         counters = self._blank.copy()
         hist_raw: bytes | None = None
         bans: list[Ban] = []
         weights_now = weights(now, self._widths)
-        for g, (rows, hist, ban, shard) in zip(groups, replies, strict=True):
-            self._place(counters, rows, g.owned, values, now, weights_now)
+        for g, own, epoch, (rows, hist, ban, shard) in zip(groups, owned, site_epochs, replies, strict=True):
+            self._place(counters, rows, own, values, now, weights_now, hot)
             if shard:
-                self._site[g.shard] = (now, shard)
+                t = self._batched.tally(g.shard, site_layout)
+                if t.epoch == epoch and t.flying is None:  # else the read may or may not include a flush
+                    t.read(now, [int(x) for x in shard], read_at=now)
             hist_raw = hist_raw or hist or None
             if ban:
                 bans.append(_ban(ban))
+        record = orjson.loads(hist_raw) if hist_raw else None
+        known = isinstance(record, dict) and _number(record.get("t")) and record["t"] > now - self._days * 86400
+        for d, (_, t, _) in hot.items():
+            self._batched.add(t, now, ATTEMPT)
+            counters.update(zip(self._row_names[d], t.estimates(now, weights_now), strict=True))
+        home = self._batched.tally(await self._home(), site_layout)
+        self._batched.add(home, now, ATTEMPT if known or not values[ACCOUNT] else UNKNOWN)
         counters.update(self._site_estimates(self._site_sum(now), now))
         history = (
-            history_from_record(
-                orjson.loads(hist_raw), now, self._days, confirm_after=self._confirm_after, size=self._history_size
-            )
-            if hist_raw
+            history_from_record(record, now, self._days, confirm_after=self._confirm_after, size=self._history_size)
+            if record is not None
             else None
         )
         return Signals(
@@ -197,22 +228,30 @@ class RedisStore:
         if outcome is Outcome.UNKNOWN:
             return
         measure = "s" if outcome is Outcome.SUCCESS else "f"
+        # The hot entities' share, counted here (seen by this worker at once, sent with the next batch).
+        counted = (MEASURE_INDEX[measure],)
+        values = _values(obs)
+        for d in HOT:
+            if values[d]:
+                key = entity_key(self._tag, DIMENSIONS[d], values[d])
+                self._batched.add(self._batched.tally(key, self._hot_layout), now, counted)
+        self._batched.add(self._batched.tally(await self._home(), self._site_layout), now, counted)
         located = obs.lat is not None and obs.lon is not None
         lat, lon = (repr(obs.lat), repr(obs.lon)) if located else ("", "")
         # The history's part: whether a success is confirmed, and before when a pending one has matured.
         learn = ("1" if confirmed else "0", repr(now - self._confirm_after))
         # Off the request path: outcomes arriving while a batch is in flight share the next one.
-        await self._outcomes.submit((repr(now), measure, "1" if familiar else "0", _values(obs), lat, lon, *learn))
+        await self._outcomes.submit((repr(now), measure, "1" if familiar else "0", values, lat, lon, *learn))
 
     async def _flush_outcomes(self, batch: list[_PendingOutcome]) -> None:
         """A batch of outcomes: one call per master, each carrying the outcomes it holds entities of."""
         per_master: dict[str, tuple[Group, list[str]]] = {}
         for now, measure, familiar, values, lat, lon, confirmed, ripe in batch:
-            for g in await self._groups(values, bans=False):
+            cold = [("" if d in HOT else v) for d, v in enumerate(values)]  # the hot ones are batched
+            for g in await self._groups(cold, bans=False, count_site=False):
+                own = _hot_owned(g.owned, dict.fromkeys(HOT, "0"))
                 entry = per_master.setdefault(g.shard, (g, []))
-                entry[1].extend(
-                    (now, measure, familiar, g.owned, "1" if g.site else "0", *values, lat, lon, confirmed, ripe)
-                )
+                entry[1].extend((now, measure, familiar, own, "0", *values, lat, lon, confirmed, ripe))
         await self._per_master("outcome", [g for g, _ in per_master.values()], lambda g: per_master[g.shard][1])
 
     async def add_ban(
@@ -262,22 +301,71 @@ class RedisStore:
         for script in self._scripts.values():
             await self._call(self._client.script_load(script.source))
 
+    async def flush(self) -> None:
+        """Send the batched counts now (they go out on their own within batched.FLUSH_INTERVAL)."""
+        await self._batched.flush()
+
     async def close(self) -> None:
         await self._outcomes.close()
+        await self._batched.close()
         await self._pipe.close()
         await self._client.aclose()
 
     # -- calls ---------------------------------------------------------------------------------
 
     async def _groups(
-        self, values: Sequence[str], *, bans: bool, stale: Callable[[str], bool] = lambda shard: False
+        self,
+        values: Sequence[str],
+        *,
+        bans: bool,
+        stale: Callable[[str], bool] = lambda shard: False,
+        count_site: bool = True,
     ) -> list[Group]:
         if self._router is None:
-            return single(self._tag)
+            shard = shard_key(self._tag, 0)
+            return [Group(None, shard, "1" * len(DIMENSIONS), count_site, bans, count_site or stale(shard))]
+        await self._initialize()
+        return self._router.groups(values, bans=bans, stale=stale, count_site=count_site)
+
+    async def _initialize(self) -> None:
         if isinstance(self._client, RedisCluster):
             await self._call(self._client.initialize(), trip=False)  # the slot table (once)
             self.commands -= 1
-        return self._router.groups(values, bans=bans, stale=stale)
+
+    async def _home(self) -> str:
+        """The site shard this worker's batched site counts go to."""
+        if self._router is None:
+            return shard_key(self._tag, 0)
+        await self._initialize()
+        return self._router.home_shard()
+
+    async def _send_batch(self, items: list[Item]) -> list[bytes | None]:
+        """One batch of hot counts (shield.store.batched): one call per master holding some of them,
+        off the request path (not counted as a round trip); each entity's stored row after it."""
+        per_shard: dict[str, list[int]] = {}
+        if self._router is None:
+            per_shard[shard_key(self._tag, 0)] = list(range(len(items)))
+        else:
+            await self._initialize()
+            for i, (_, key, _) in enumerate(items):
+                per_shard.setdefault(self._router.shard_of(key), []).append(i)
+
+        async def call(shard: str, indexes: list[int]) -> list[Any]:
+            args: list[Any] = [x for i in indexes for x in items[i]]  # frame, key, packed counts (bytes)
+            return list(await self._run("hot", *args, key=shard, trip=False, pipelined=True))
+
+        try:
+            replies = await asyncio.gather(*(call(shard, ix) for shard, ix in per_shard.items()))
+        except rexc.ResponseError as e:
+            if self._router is None or "non local key" not in str(e):
+                raise
+            self._router.forget()
+            raise StoreUnavailable(f"redis: {e}") from e
+        rows: list[bytes | None] = [None] * len(items)
+        for indexes, reply in zip(per_shard.values(), replies, strict=True):
+            for i, row in zip(indexes, reply, strict=True):
+                rows[i] = row or None
+        return rows
 
     async def _per_master(self, name: str, groups: list[Group], args: Callable[[Group], list[str]]) -> list[Any]:
         """One script call per group, all in flight at once: one round trip of latency."""
@@ -326,33 +414,34 @@ class RedisStore:
         values: Sequence[str],
         now: float,
         weights_now: Sequence[float],
+        hot: Mapping[int, tuple[str, Tally, int]],
     ) -> None:
         """One call's counted entities (a packed row and the distinct counts each, DIMENSIONS order):
-        the rows' window estimates and the kept distinct counts, by name."""
+        the rows' window estimates and the kept distinct counts, by name. A hot entity's row is its
+        stored total: the tally's new base (unless a flush of it has started since the read was sent)."""
         pos = 0
         for d, value in enumerate(values):
-            if not value or owned[d] != "1":
+            if not value or owned[d] == "0":
                 continue
-            estimates = self._rows[d == ACCOUNT].estimates(rows[pos], now, weights_now)
-            counters.update(zip(self._row_names[d], estimates, strict=True))
+            if d in hot:
+                _, t, epoch = hot[d]
+                if t.epoch == epoch and t.flying is None:
+                    stored = self._hot_layout.unpack(rows[pos])
+                    t.read(*(stored or (0.0, [0] * self._hot_layout.counts)), read_at=now)
+            else:
+                estimates = self._rows[d == ACCOUNT].estimates(rows[pos], now, weights_now)
+                counters.update(zip(self._row_names[d], estimates, strict=True))
             distinct = rows[pos + 1]
             for name, i in self._kept_distinct[d]:
                 counters[name] = distinct[i]
             pos += 2
 
-    def _stale(self, shard: str, now: float) -> bool:
-        seen = self._site.get(shard)
-        return seen is None or not 0 <= now - seen[0] < SITE_REFRESH
-
     def _site_sum(self, now: float) -> list[int]:
-        """Every shard's buckets as last read, moved on to `now`, added up."""
+        """Every shard's buckets as last read plus this worker's counts, moved on to `now`, added up."""
+        shards = self._router.shard_keys() if self._router is not None else (shard_key(self._tag, 0),)
         total = [0] * (2 * len(self._site_names))
-        if self._router is not None and len(self._site) > len(current := self._router.shard_keys()):
-            self._site = {shard: seen for shard, seen in self._site.items() if shard in current}
-        for read_at, raw in self._site.values():
-            if read_at < now:
-                raw = list(raw)
-                roll(raw, read_at, now, self._site_widths, len(SITE_MEASURES))
+        for shard in shards:
+            raw = self._batched.tally(shard, self._site_layout).rolled(now)
             total = [a + b for a, b in zip(total, raw, strict=True)]
         return total
 
@@ -383,6 +472,17 @@ def _reads_mask(windows: Sequence[str], reads: frozenset[str] | None) -> str:
     )
 
 
+
+
+def _hot_owned(owned: str, modes: Mapping[int, str]) -> str:
+    """A call's owned flags with each hot dimension's mode in place of its '1'."""
+    if not modes:
+        return owned
+    return "".join(modes[d] if c == "1" and d in modes else c for d, c in enumerate(owned))
+
+
+def _number(x: object) -> bool:
+    return isinstance(x, int | float) and not isinstance(x, bool)
 
 
 def _values(obs: Observation) -> Sequence[str]:

@@ -66,15 +66,17 @@ class ClusterRouter:
         self._primaries = ()
 
     def groups(
-        self, values: Sequence[str], *, bans: bool, stale: Callable[[str], bool] = lambda shard: False
+        self,
+        values: Sequence[str],
+        *,
+        bans: bool,
+        stale: Callable[[str], bool] = lambda shard: False,
+        count_site: bool = True,
     ) -> list[Group]:
-        """One group per master owning a value, counting the site, holding a `stale` shard (read
-        it) or, with `bans`, the ban table."""
-        primaries = self._cluster.get_primaries()
-        names = tuple(sorted(n.name for n in primaries))
-        if names != self._primaries:
-            self._shards = self._find_shards(primaries)
-            self._primaries = names
+        """One group per master owning a value, counting the site (unless not `count_site`: the
+        worker batches it, shield.store.batched), holding a `stale` shard (read it) or, with `bans`,
+        the ban table."""
+        primaries = self._refresh()
         owner: dict[str, list[int]] = {n.name: [] for n in primaries}
         nodes = {n.name: n for n in primaries}
         for d, value in enumerate(values):
@@ -88,7 +90,7 @@ class ClusterRouter:
             if name not in self._shards:  # a master serving no slot holds nothing
                 continue
             shard = self._shards[name]
-            counts_site = (site_dim in dims) if site_dim is not None else name == bans_node
+            counts_site = count_site and ((site_dim in dims) if site_dim is not None else name == bans_node)
             reads_site = counts_site or stale(shard)
             reads_bans = bans and name == bans_node
             if not (dims or reads_site or reads_bans):
@@ -97,10 +99,28 @@ class ClusterRouter:
             groups.append(Group(nodes[name], shard, owned, counts_site, reads_bans, reads_site))
         return groups
 
+    def shard_of(self, key: str) -> str:
+        """The site shard of the master holding `key` (the routing key of a call touching it)."""
+        self._refresh()
+        return self._shards[self._node(key).name]
+
+    def home_shard(self) -> str:
+        """The shard the worker's batched site counts go to: the ban table's master's."""
+        return self.shard_of(self._bans_key)
+
     def shard_keys(self) -> frozenset[str]:
         """The site shards of the masters serving slots now (after a resharding, an old shard is no
         longer read or added)."""
         return frozenset(self._shards.values())
+
+    def _refresh(self) -> list[ClusterNode]:
+        """The masters now, and their shards found again when they changed."""
+        primaries: list[ClusterNode] = self._cluster.get_primaries()
+        names = tuple(sorted(n.name for n in primaries))
+        if names != self._primaries:
+            self._shards = self._find_shards(primaries)
+            self._primaries = names
+        return primaries
 
     def _node(self, key: str) -> ClusterNode:
         node = self._cluster.get_node_from_key(key)

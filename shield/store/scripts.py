@@ -66,8 +66,8 @@ class LuaCode:
         return cls(scripts, library, f"#!lua name={library}\n" + code + registrations)
 
 
-SCRIPTS = ("observe", "outcome", "ban_add", "ban_list", "ban_remove", "claim")
-PER_MASTER = ("observe", "outcome")
+SCRIPTS = ("observe", "outcome", "hot", "ban_add", "ban_list", "ban_remove", "claim")
+PER_MASTER = ("observe", "outcome", "hot")
 
 
 def _lua() -> tuple[str, dict[str, str]]:

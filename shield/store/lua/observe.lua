@@ -1,16 +1,18 @@
 -- One protected attempt on one node: count it in the entities this node holds, read their counters,
 -- the history (if it holds the account), the bans (if it holds them) and its site shard (if asked).
--- KEYS[1]: this node's site shard. ARGV: now, owned (one '1'/'0' per dimension: whether this call
--- counts it), site ('1': count the attempt in the shard and return it, 'r': only return it, '0':
+-- KEYS[1]: this node's site shard. ARGV: now, owned (one character per dimension: '1' this call
+-- counts it, 'r' only returns its stored row, 'd' counts it in its distinct sets and returns its
+-- stored row (a hot entity: the worker counts its row, shield.store.batched), '0' neither), site ('1': count the attempt in the shard and return it, 'r': only return it, '0':
 -- neither), bans ('1': read them), reads (per distinct set in DISTINCT order, one '1'/'0' per window:
 -- whether a rule reads it; a set with no window read is not stored, a window no rule reads is not
 -- counted, and either returns -1), then one value per
 -- dimension (DIMS order; '' when absent; every value is a member of the distinct sets).
 local now = NOW
-local vals, own = {}, {}
+local vals, own, mode = {}, {}, {}
 for i = 1, #DIMS do
   vals[i] = ARGV[i + 5]
-  own[i] = string.byte(ARGV[2], i) == 49
+  mode[i] = string.byte(ARGV[2], i)
+  own[i] = mode[i] == 49
 end
 local reads = ARGV[5]
 local NDW = #DW
@@ -201,24 +203,39 @@ local out = {}
 for d = 1, #DIMS do
   local v = vals[d]
   local nd = #DISTINCT[d]
-  if v ~= '' and own[d] then
+  if v ~= '' and mode[d] == 114 then -- 'r': the stored row only
+    local fr = frame_of(d)
+    local raw = redis.call('HMGET', counter_key(d, v), unpack(fr.fields))
+    local parts = {}
+    for i = 1, #fr.chunks do parts[i] = raw[i] or '' end
+    out[#out + 1] = table.concat(parts)
+    out[#out + 1] = {}
+  elseif v ~= '' and (own[d] or mode[d] == 100) then
     local key = counter_key(d, v)
     local all = redis.call('HGETALL', key)
     local fr = frame_of(d)
     local w, del = {}, {}
     local a, dcounts
+    local arm, row = false, ''
     if #all == 0 then -- a new entity
       a = {unpack(fr.zero)}
       a[1] = now
       add(fr, a, 1)
+      arm = true
     else
       local h = {}
       for j = 1, #all, 2 do h[all[j]] = all[j + 1] end
       local raw = {}
       for i, c in ipairs(fr.chunks) do raw[i] = h[c[1]] end
-      a = unpack_counts(fr, raw)
-      roll(fr, a)
-      add(fr, a, 1)
+      if own[d] then
+        a = unpack_counts(fr, raw)
+        roll(fr, a)
+        add(fr, a, 1)
+      else
+        local whole = true
+        for i = 1, #fr.chunks do whole = whole and raw[i] ~= nil end
+        if whole then row = table.concat(raw, '', 1, #fr.chunks) end
+      end
       if h.n then -- the previous layout's fields
         for _, f in ipairs(fr.legacy) do del[#del + 1] = f end
       end
@@ -226,11 +243,11 @@ for d = 1, #DIMS do
       if not MASK[d].any and #all == 2 * #fr.chunks then dcounts = {} end
       dcounts = dcounts or distinct_all(d, v, h, w, del)
     end
-    local arm, row = pack_counts(fr, a, w)
+    if own[d] then arm, row = pack_counts(fr, a, w) end
     dcounts = dcounts or distinct_new(d, w)
     if #del > 0 then redis.call('HDEL', key, unpack(del)) end
-    redis.call('HSET', key, unpack(w))
-    if arm then redis.call('PEXPIRE', key, TTL_MS) end
+    if #w > 0 then redis.call('HSET', key, unpack(w)) end
+    if arm and (#w > 0 or #all > 0) then redis.call('PEXPIRE', key, TTL_MS) end
     local dc = {}
     for wi = 1, NDW do
       for k = 1, nd do dc[#dc + 1] = dcounts[k] and dcounts[k][wi] or -1 end

@@ -1,0 +1,235 @@
+"""Batched counters: the hot, low-cardinality entities counted in the worker, sent to Redis in batches.
+
+Every protected attempt counts in the site, its country and its ASN: a handful of entities that
+nearly every request touches, each on one Redis master. Counted in each observe's script, they
+were a third of its Lua work and pinned a Cluster's load on the masters holding them. Instead each
+worker counts them itself (attempts and outcomes), as packed rows aligned on absolute time, and
+sends its counts at most every FLUSH_INTERVAL: one row per entity, which `lua/hot.lua` adds to the
+stored row bucket by bucket. The totals are read back at most every REFRESH seconds per entity
+(by the caller's clock: an observe carries the read, no extra round trip) and from each flush's
+reply; the worker adds its own counts not yet in the total it read, so one worker is never behind
+its own traffic, and another worker's counts reach it within FLUSH_INTERVAL + REFRESH (plus a round
+trip). A flush that fails keeps its counts for the next one; `close` sends what is left.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+from collections.abc import Awaitable, Callable, Sequence
+
+import structlog
+
+from shield.store.packed import Row
+from shield.store.sliding import estimate, roll, weights
+
+FLUSH_INTERVAL = 0.25  # seconds (the loop's clock) between a first unsent count and its flush
+REFRESH = 1.0  # seconds (the caller's clock) before an entity's total is read again
+# security: bounds a worker's tallies (countries and ASNs are bounded by the GeoIP data, but a
+# header-fed value need not be): idle ones are forgotten beyond this, the oldest read first.
+MAX_TALLIES = 50_000
+
+# One flush item: the frame ('s' a site shard, 'd' a dimension's entity), the key, the packed counts.
+Item = tuple[str, str, bytes]
+_log = structlog.get_logger("shield.store")
+Send = Callable[[list[Item]], Awaitable[Sequence[bytes | None]]]
+
+
+class Layout:
+    """A row's shape: the windows and measures of a site shard or a dimension's entity."""
+
+    __slots__ = ("codec", "counts", "frame", "row")
+
+    def __init__(self, frame: str, row: Row) -> None:
+        self.frame = frame
+        self.row = row
+        self.codec = row.codec()
+        self.counts = row.values - 2
+
+    def pack(self, last: float, counts: Sequence[int]) -> bytes:
+        return self.codec.pack(last, 0.0, *counts)
+
+    def unpack(self, blob: bytes) -> tuple[float, list[int]] | None:
+        """A stored row's last write and counts; None for a row of another shape (or none)."""
+        if len(blob) != self.row.size:
+            return None
+        values = self.codec.unpack(blob)
+        return float(values[0]), [int(v) for v in values[2:]]
+
+
+class Tally:
+    """One hot entity as this worker knows it: the total last read, the counts in flight and unsent,
+    and their sum (`view`), each a row of counts with the time they were rolled to."""
+
+    __slots__ = ("base", "epoch", "flying", "layout", "pending", "read_at", "view")
+
+    def __init__(self, layout: Layout) -> None:
+        self.layout = layout
+        self.base: tuple[float, list[int]] = (0.0, [0] * layout.counts)
+        self.flying: tuple[float, list[int]] | None = None
+        self.pending: tuple[float, list[int]] | None = None
+        self.view: tuple[float, list[int]] = (0.0, [0] * layout.counts)  # never the base's list
+        self.read_at = -math.inf  # the caller's time of the base's read
+        self.epoch = 0  # bumped by every flush: a read sent before it may or may not include it
+
+    def stale(self, now: float) -> bool:
+        return not 0 <= now - self.read_at < REFRESH
+
+    def add(self, now: float, measures: Sequence[int]) -> None:
+        """One count now of each measure (indexes into the layout's measures)."""
+        self.pending = _bump(self.pending, self.layout, now, measures)
+        self.view = _bump(self.view, self.layout, now, measures)
+
+    def read(self, last: float, counts: list[int], read_at: float) -> None:
+        self.base, self.read_at = (last, counts), read_at
+        self.view = _sum((self.base, self.flying, self.pending), self.layout)
+
+    def estimates(self, now: float, weights_now: Sequence[float]) -> list[int]:
+        """Every window's measures (window-major), the total plus this worker's counts, at `now`."""
+        last, counts = self.view
+        widths = self.layout.row.widths
+        if last < now:
+            roll(counts, last, now, widths, self.layout.row.measures)
+            self.view = (now, counts)
+        else:
+            weights_now = weights(last, widths)  # a late call reads at the last count
+        m = self.layout.row.measures
+        return [estimate(counts[2 * k], counts[2 * k + 1], weights_now[k // m]) for k in range(len(counts) // 2)]
+
+    def rolled(self, now: float) -> list[int]:
+        """The view's raw buckets at `now` (at its last count for a late call)."""
+        last, counts = self.view
+        if last < now:
+            roll(counts, last, now, self.layout.row.widths, self.layout.row.measures)
+            self.view = (now, counts)
+        return counts
+
+
+class Batched:
+    """The worker's tallies and their flushes (see the module docstring). `send` writes one batch
+    and returns each entity's stored row after it (None: not written)."""
+
+    def __init__(self, send: Send) -> None:
+        self._send = send
+        self.tallies: dict[str, Tally] = {}
+        self._timer: asyncio.TimerHandle | None = None
+        self._flight: asyncio.Task[None] | None = None
+        self.flushes = 0  # batches sent (for the benchmark and the tests)
+        self.failures = 0  # batches that failed (their counts stay for the next one)
+        self._failing = False
+
+    def tally(self, key: str, layout: Layout) -> Tally:
+        t = self.tallies.get(key)
+        if t is None:
+            if len(self.tallies) >= MAX_TALLIES:
+                self._forget_idle()
+            t = self.tallies[key] = Tally(layout)
+        return t
+
+    def add(self, tally: Tally, now: float, measures: Sequence[int]) -> None:
+        """Count each measure once now in `tally` (sent with the next batch)."""
+        tally.add(now, measures)
+        if self._timer is None:
+            self._timer = asyncio.get_running_loop().call_later(FLUSH_INTERVAL, self._due)
+
+    async def flush(self) -> None:
+        """Send every unsent count now (after the flush in flight, if any)."""
+        if self._flight is not None:
+            await asyncio.shield(self._flight)
+        await self._fly()
+
+    async def close(self, *, grace: float = 1.0) -> None:
+        """Shutdown: send what is left (for up to `grace` seconds)."""
+        self._disarm()
+        with contextlib.suppress(TimeoutError, Exception):
+            await asyncio.wait_for(self.flush(), grace)
+        self._disarm()  # a failed last flush re-armed it
+
+    def _disarm(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _due(self) -> None:
+        self._timer = None
+        if self._flight is None or self._flight.done():
+            self._flight = asyncio.create_task(self._fly(), name="store.batched")
+
+    async def _fly(self) -> None:
+        flying = [(key, t) for key, t in self.tallies.items() if t.pending is not None]
+        if not flying:
+            return
+        items: list[Item] = []
+        for key, t in flying:
+            assert t.pending is not None
+            t.flying, t.pending = t.pending, None
+            t.epoch += 1
+            items.append((t.layout.frame, key, t.layout.pack(*t.flying)))
+        self.flushes += 1
+        try:
+            rows = await self._send(items)
+        except BaseException as e:
+            for _, t in flying:  # the counts stay: merged back into the unsent ones
+                t.pending = _sum((t.flying, t.pending), t.layout)
+                t.flying = None
+            self._rearm()
+            if not isinstance(e, Exception):
+                raise
+            self.failures += 1
+            if not self._failing:  # once per outage: the store's own calls report it too
+                _log.warning("store.batch_failed", error=str(e) or type(e).__name__, entities=len(items))
+            self._failing = True
+            return
+        self._failing = False
+        for (_, t), blob in zip(flying, rows, strict=True):
+            assert t.flying is not None
+            read_at = t.flying[0]
+            t.flying = None
+            stored = t.layout.unpack(blob) if blob else None
+            if stored is not None:
+                t.read(*stored, read_at=read_at)
+        self._rearm()
+
+    def _rearm(self) -> None:
+        if self._timer is None and any(t.pending is not None for t in self.tallies.values()):
+            with contextlib.suppress(RuntimeError):  # no running loop (closing)
+                self._timer = asyncio.get_running_loop().call_later(FLUSH_INTERVAL, self._due)
+
+    def _forget_idle(self) -> None:
+        idle = sorted((t.read_at, key) for key, t in self.tallies.items() if t.pending is None and t.flying is None)
+        for _, key in idle[: max(1, len(idle) // 2)]:
+            del self.tallies[key]
+
+
+def _bump(
+    row: tuple[float, list[int]] | None, layout: Layout, now: float, measures: Sequence[int]
+) -> tuple[float, list[int]]:
+    """`row` (None: empty) with one count of each measure at `now` (a late count lands in the
+    buckets of the row's last count, as the scripts do); its list is changed in place."""
+    shape = layout.row
+    if row is None:
+        last, counts = now, [0] * layout.counts
+    else:
+        last, counts = row
+        if last < now:
+            roll(counts, last, now, shape.widths, shape.measures)
+            last = now
+    m = shape.measures
+    for i in range(len(shape.widths)):
+        for j in measures:
+            counts[2 * (i * m + j)] += 1
+    return last, counts
+
+
+def _sum(rows: Sequence[tuple[float, list[int]] | None], layout: Layout) -> tuple[float, list[int]]:
+    """The rows added up, each moved on to the latest of their times."""
+    present = [r for r in rows if r is not None]
+    last = max((r[0] for r in present), default=0.0)
+    total = [0] * layout.counts
+    for t, counts in present:
+        if t < last:
+            counts = list(counts)
+            roll(counts, t, last, layout.row.widths, layout.row.measures)
+        total = [a + b for a, b in zip(total, counts, strict=True)]
+    return last, total
