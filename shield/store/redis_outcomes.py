@@ -1,0 +1,65 @@
+"""RedisStore's outcomes: counted off the request path, in batches of one call per master.
+
+An outcome's hot entities (the site, the country, the ASN) are counted by the worker at once and
+sent with the next hot batch (shield.store.batched). The rest (the account's history, the other
+entities' rows) waits in a Coalescer: the outcomes arriving while a batch is in flight share the
+next one, which is one `outcome` call (lua/outcome.lua) per master holding one of their entities.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from shield.facts.catalog import DIMENSIONS
+from shield.model import Observation, Outcome
+from shield.store.batched import Batched, Layout
+from shield.store.coalesce import Coalescer
+from shield.store.redis_calls import RedisCalls
+from shield.store.redis_replies import HOT, hot_owned, values_of
+from shield.store.routing import Group, entity_key
+from shield.store.sliding import MEASURE_INDEX
+
+# One outcome waiting for its batch: now, measure, familiar, the dimension values, lat, lon, confirmed, ripe.
+PendingOutcome = tuple[str, str, str, Sequence[str], str, str, str, str]
+
+
+class RedisOutcomes(RedisCalls):
+    """The Store port's record_outcome (RedisStore's base; RedisStore sets the attributes below)."""
+
+    _batched: Batched
+    _hot_layout: Layout
+    _site_layout: Layout
+    _confirm_after: float
+    _outcomes: Coalescer[PendingOutcome]
+
+    async def record_outcome(
+        self, obs: Observation, outcome: Outcome, *, familiar: bool, now: float, confirmed: bool = True
+    ) -> None:
+        if outcome is Outcome.UNKNOWN:
+            return
+        measure = "s" if outcome is Outcome.SUCCESS else "f"
+        # The hot entities' share, counted here (seen by this worker at once, sent with the next batch).
+        counted = (MEASURE_INDEX[measure],)
+        values = values_of(obs)
+        for d in HOT:
+            if values[d]:
+                key = entity_key(self._tag, DIMENSIONS[d], values[d])
+                self._batched.add(self._batched.tally(key, self._hot_layout), now, counted)
+        self._batched.add(self._batched.tally(await self._home(), self._site_layout), now, counted)
+        located = obs.lat is not None and obs.lon is not None
+        lat, lon = (repr(obs.lat), repr(obs.lon)) if located else ("", "")
+        # The history's part: whether a success is confirmed, and before when a pending one has matured.
+        learn = ("1" if confirmed else "0", repr(now - self._confirm_after))
+        # Off the request path: outcomes arriving while a batch is in flight share the next one.
+        await self._outcomes.submit((repr(now), measure, "1" if familiar else "0", values, lat, lon, *learn))
+
+    async def _flush_outcomes(self, batch: list[PendingOutcome]) -> None:
+        """A batch of outcomes: one call per master, each carrying the outcomes it holds entities of."""
+        per_master: dict[str, tuple[Group, list[str]]] = {}
+        for now, measure, familiar, values, lat, lon, confirmed, ripe in batch:
+            cold = [("" if d in HOT else v) for d, v in enumerate(values)]  # the hot ones are batched
+            for g in await self._groups(cold, bans=False, count_site=False):
+                own = hot_owned(g.owned, dict.fromkeys(HOT, "0"))
+                entry = per_master.setdefault(g.shard, (g, []))
+                entry[1].extend((now, measure, familiar, own, "0", *values, lat, lon, confirmed, ripe))
+        await self._per_master("outcome", [g for g, _ in per_master.values()], lambda g: per_master[g.shard][1])

@@ -1,0 +1,102 @@
+"""RedisStore's arguments and replies: what an observe sends per master, and its counters back.
+
+An observe sends each master its entities' values (DIMENSIONS order), the owned flags (which of
+them that master counts, a hot dimension's mode in place of its '1') and the reads mask (which
+distinct sets the scripts count). Each master returns, per entity it counted, a packed row and the
+entity's distinct counts (lua/observe.lua); `place` turns them into the counters by name, or, for a
+hot entity, into its tally's new base (shield.store.batched). The site counters are the sum of the
+site shards' buckets (one per master) as last read plus this worker's unsent counts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
+
+from shield.facts.catalog import DIMENSIONS, DISTINCT
+from shield.model import Observation
+from shield.store.batched import Layout, Tally
+from shield.store.layout import SITE_MEASURES, keeps
+from shield.store.packed import RowReader
+from shield.store.routing import ACCOUNT
+from shield.store.sliding import estimate, weights
+
+# The hot, low-cardinality dimensions: counted by the worker and sent in batches (shield.store.batched),
+# like the site; their distinct sets (when a rule reads one) are still counted by the observe script.
+HOT = (DIMENSIONS.index("asn"), DIMENSIONS.index("country"))
+
+
+def place(
+    counters: dict[str, int],
+    rows: Sequence[Any],
+    owned: str,
+    values: Sequence[str],
+    now: float,
+    weights_now: Sequence[float],
+    hot: Mapping[int, tuple[str, Tally, int]],
+    *,
+    hot_layout: Layout,
+    readers: tuple[RowReader, RowReader],
+    row_names: Sequence[Sequence[str]],
+    kept_distinct: Sequence[Sequence[tuple[str, int]]],
+) -> None:
+    """One call's counted entities (a packed row and the distinct counts each, DIMENSIONS order):
+    the rows' window estimates and the kept distinct counts, by name. A hot entity's row is its
+    stored total: the tally's new base (unless a flush of it has started since the read was sent).
+    `readers` is indexed by "is the account"."""
+    pos = 0
+    for d, value in enumerate(values):
+        if not value or owned[d] == "0":
+            continue
+        if d in hot:
+            _, t, epoch = hot[d]
+            if t.epoch == epoch and t.flying is None:
+                stored = hot_layout.unpack(rows[pos])
+                t.read(*(stored or (0.0, [0] * hot_layout.counts)), read_at=now)
+        else:
+            estimates = readers[d == ACCOUNT].estimates(rows[pos], now, weights_now)
+            counters.update(zip(row_names[d], estimates, strict=True))
+        distinct = rows[pos + 1]
+        for name, i in kept_distinct[d]:
+            counters[name] = distinct[i]
+        pos += 2
+
+
+def site_sum(shards: Iterable[str], tally: Callable[[str], Tally], size: int, now: float) -> list[int]:
+    """Every shard's buckets as last read plus this worker's counts, moved on to `now`, added up
+    (`size` counters, two buckets each)."""
+    total = [0] * (2 * size)
+    for shard in shards:
+        raw = tally(shard).rolled(now)
+        total = [a + b for a, b in zip(total, raw, strict=True)]
+    return total
+
+
+def site_estimates(raw: Sequence[int], now: float, *, widths: Sequence[float], names: Sequence[str]) -> dict[str, int]:
+    """The site shards' summed buckets -> the site counters (per site window and measure)."""
+    per_window = len(SITE_MEASURES)
+    w = weights(now, widths)
+    return {name: estimate(raw[2 * i], raw[2 * i + 1], w[i // per_window]) for i, name in enumerate(names)}
+
+
+def reads_mask(windows: Sequence[str], reads: frozenset[str] | None) -> str:
+    """Per distinct set (DISTINCT order), one '1'/'0' per window: the script counts the '1' ones."""
+    return "".join(
+        "1" if keeps(d, m, w, reads) else "0" for d in DIMENSIONS for m in DISTINCT.get(d, {}) for w in windows
+    )
+
+
+def hot_owned(owned: str, modes: Mapping[int, str]) -> str:
+    """A call's owned flags with each hot dimension's mode in place of its '1'."""
+    if not modes:
+        return owned
+    return "".join(modes[d] if c == "1" and d in modes else c for d, c in enumerate(owned))
+
+
+def number(x: object) -> bool:
+    return isinstance(x, int | float) and not isinstance(x, bool)
+
+
+def values_of(obs: Observation) -> Sequence[str]:
+    """The observation's dimension values, DIMENSIONS order ("" for an absent one)."""
+    return [obs.dimension(d) or "" for d in DIMENSIONS]
