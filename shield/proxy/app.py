@@ -52,7 +52,7 @@ FORWARDER_KEY = web.AppKey("shield.forwarder", Forwarder)
 PASSTHROUGH = "passthrough"  # the route label of unprotected traffic
 
 # security: an incoming request id is echoed into logs and upstream headers; keep it tame.
-_REQUEST_ID = re.compile(r"[A-Za-z0-9._:+/=-]{1,128}")
+REQUEST_ID = re.compile(r"[A-Za-z0-9._:+/=-]{1,128}")  # an incoming id is echoed, so it must be tame
 
 
 class BodyTooLarge(Exception):
@@ -184,7 +184,7 @@ class ProxyHandler:
         forwarded = trusted and ("X-Forwarded-For" in headers or "Forwarded" in headers)
         cip = client_ip(peer, headers, self.trusted) if forwarded else peer
         rid = headers.get("X-Request-ID", "") if trusted else ""
-        if not _REQUEST_ID.fullmatch(rid):
+        if not REQUEST_ID.fullmatch(rid):
             rid = self._ids.next()
         return RequestContext(rid, cip, peer, trusted, self.clock.monotonic())
 

@@ -24,21 +24,17 @@ one still on its way closes the connection after the answer (Connection: close),
 from __future__ import annotations
 
 import functools
-import re
 from collections.abc import Sequence
 
 from aiohttp.http_parser import RawRequestMessage
 
-from shield.proxy.app import RequestIds
+from shield.proxy.app import REQUEST_ID, RequestIds
 from shield.proxy.ban_refusal import BanRefusals
 from shield.proxy.client_ip import TrustedProxies, address, client_ip
 from shield.proxy.header_policy import connection_tokens, names_framing
 from shield.proxy.respond import banned_wire
 from shield.proxy.routes import RouteMatcher
 from shield.settings.schema import IPNetwork, RouteSettings
-
-# the same as shield.proxy.app's: an incoming request id is echoed, so it must be tame
-_REQUEST_ID = re.compile(r"[A-Za-z0-9._:+/=-]{1,128}")
 
 
 class WireBans:
@@ -80,7 +76,7 @@ class WireBans:
         if ban is None or msg.upgrade or _framing_refused(msg):
             return None
         rid = headers.get("X-Request-ID", "") if trusted else ""
-        if not _REQUEST_ID.fullmatch(rid):
+        if not REQUEST_ID.fullmatch(rid):
             rid = self._ids.next()
         route = self._routes.match(msg.method, msg.path)  # the raw target, as the full path matches it
         if not refusals.refuse_folded(ban, route, ip, rid, now):

@@ -30,7 +30,7 @@ _MAX_RETRY_AFTER = 86400
 
 
 def _refusal(status: int, error: str, request_id: str, mitigated: str, extra: Mapping[str, str] = {}) -> web.Response:
-    if _PLAIN_ID.fullmatch(request_id):  # always, for ids shield made or accepted (app.py's _REQUEST_ID)
+    if _PLAIN_ID.fullmatch(request_id):  # always, for ids shield made or accepted (app.py's REQUEST_ID)
         return Canned(status, error, request_id, mitigated, extra)
     headers = {MITIGATED_HEADER: mitigated, "Cache-Control": "no-store", "X-Request-ID": request_id, **extra}
     body = orjson.dumps({"error": error, "request_id": request_id})
