@@ -58,9 +58,11 @@ async def test_a_workers_counts_reach_another_within_flush_and_refresh(url: str,
         for i in range(20):
             await one.observe(attempt(i), now)
             await one.record_outcome(attempt(i), Outcome.FAILURE, familiar=False, now=now)
-        # one sees its own traffic at once (other's attempt is not sent yet)
+        # one sees its own traffic at once. Other's one attempt shows too if other's batch went out and a
+        # flush reply of one's brought the totals back before this (40 calls can outlast FLUSH_INTERVAL
+        # on a loaded machine): never less than one's own.
         mine = (await one.observe(attempt(99), now)).counters
-        assert [mine[n] for n in HOT_NAMES] == [21, 20, 21, 20, 21]
+        assert [mine[n] for n in HOT_NAMES] in ([21, 20, 21, 20, 21], [22, 20, 22, 20, 22])
         await asyncio.sleep(FLUSH_INTERVAL + 0.5)  # one's batch has gone out
         seen = (await other.observe(attempt(10_001), now + REFRESH)).counters  # other's totals are stale
         assert [seen[n] for n in HOT_NAMES] == [23, 20, 23, 20, 23]
