@@ -82,23 +82,34 @@ class Counters:
 
     def observe(self, obs: Observation, now: float, out: dict[str, int], *, unknown: bool) -> None:
         """Count the attempt in every dimension and the site; every estimate into `out`."""
+        # The hot path of a protected request: entity() inlined, attributes bound once per call.
         weights_now = weights(now, self._widths)
         horizon, cutoffs = now - self._max_window, [now - span for span in self._spans]
+        keys, plans, ttl, add = self.keys, self.plans, self.ttl, self.add
+        kept, junk = keys.kept, keys.junk
         for dim in DIMENSIONS:
             value = getattr(obs, dim)
             if value is None:
                 continue
-            entity, new = self.entity(dim, value, now)
-            p = self.plans[dim]
-            if new:  # the common case under credential stuffing: a first attempt, one member per set
-                self.first(entity, p, obs, out)
-                continue
-            self.add(entity, p, A, -1, now, out, weights_now, site=False)
-            if p.specs:
-                count_distinct(self.keys, entity, p.specs, obs, out, now, horizon, cutoffs)
+            p = plans[dim]
+            entity = cast(Counts | None, kept[dim].get(value))
+            if entity is None:
+                entity = cast(Counts | None, junk[dim].get(value))
+            if entity is not None:
+                if now - entity.t < ttl:
+                    keys.refresh(dim, value, entity)
+                    add(entity, p, A, -1, now, out, weights_now, site=False)
+                    if p.specs:
+                        count_distinct(keys, entity, p.specs, obs, out, now, horizon, cutoffs)
+                    continue
+                keys.drop(dim, value)
+            # the common case under credential stuffing: a first attempt, one member per set
+            entity = Counts(p.blank, now)
+            keys.add(dim, value, entity, now)
+            self.first(entity, p, obs, out)
         site, _ = self.entity(SITE, "", now)
         sp = self.plans[SITE]
-        self.add(site, sp, A, U if unknown else -1, now, out, weights(now, sp.widths), site=True)
+        add(site, sp, A, U if unknown else -1, now, out, weights(now, sp.widths), site=True)
 
     def first(self, entity: Counts, p: DimPlan, obs: Observation, out: dict[str, int]) -> None:
         """A new entity's first attempt: one in every window, every set holds its one member."""
@@ -145,9 +156,12 @@ class Counters:
             counts, shared = writable(entity, outcome=out is None)
         else:
             counts, shared = raw, False
-        if now > entity.t:
-            if entity.t < self.bounds(now)[site]:  # else every window's bucket is still the current one
-                roll(counts, entity.t, now, p.widths, m)
+        last = entity.t
+        if now > last:
+            if now != self._now:
+                self.bounds(now)
+            if last < self._bound[site]:  # else every window's bucket is still the current one
+                roll(counts, last, now, p.widths, m)
             entity.t = now
         step = 2 * m
         first = 2 * index
@@ -164,7 +178,7 @@ class Counters:
         if out is None or weights_now is None:
             return
         # a late write reads the buckets as of the entity's last write
-        ws = weights(entity.t, p.widths) if now < entity.t else weights_now
+        ws = weights(last, p.widths) if now < last else weights_now
         for i, pos, name in p.estimates:
             c, prev = counts[pos], counts[pos + 1]
             if prev:

@@ -118,17 +118,19 @@ class Keyspace:
 
     def sweep(self, now: float) -> None:
         """Drop expired entries from the fronts of the next two LRUs in turn (amortised over writes)."""
-        lrus = self._lrus
+        lrus, ttl = self._lrus, self.ttl
+        turn = self._sweep_turn
         for _ in range(2):
-            self._sweep_turn = (self._sweep_turn + 1) % len(lrus)
-            kind, lru = lrus[self._sweep_turn]
+            turn = (turn + 1) % len(lrus)
+            kind, lru = lrus[turn]
             swept = 0
             while lru and swept < EXPIRED_SWEEP:
                 key = next(iter(lru))
-                if not lru[key].expired(now, self.ttl):
+                if not lru[key].expired(now, ttl):
                     break
                 self.drop(kind, key)
                 swept += 1
+        self._sweep_turn = turn
 
     def _evict(self, victim: tuple[str, str] | None) -> bool:
         if victim is None:
