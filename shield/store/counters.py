@@ -188,14 +188,17 @@ class Counters:
 
     def outcome(self, dim: str, value: str, index: int, extra: int, now: float) -> None:
         """Count an outcome; the entity is now worth keeping (it leaves the junk tier)."""
-        entity = cast(Counts | None, self.keys.get(dim, value))
+        keys = self.keys
+        entity = cast(Counts | None, keys.kept[dim].get(value))
+        if entity is None:
+            entity = cast(Counts | None, keys.junk[dim].get(value))
         if entity is None or now - entity.t >= self.ttl:
             entity = self.entity(dim, value, now)[0]
         # else no refresh: promote() below moves it to the back of the kept tier
         p = self.plans[dim]
         site = dim == SITE
-        shape = entity.counts
-        if type(shape) is bytes and (now <= entity.t or entity.t >= self.bounds(now)[site]):
+        shape, last = entity.counts, entity.t
+        if type(shape) is bytes and (now <= last or last >= self.bounds(now)[site]):
             # A one-off entity whose windows do not roll: the same shape and outcome give the same next shape.
             step = (shape, index, extra)
             after = self._steps.get(step)
@@ -207,11 +210,12 @@ class Counters:
                     self._steps[step] = entity.counts
             else:
                 entity.counts = after
-                entity.t = max(entity.t, now)
+                if now > last:
+                    entity.t = now
         else:
             self.add(entity, p, index, extra, now, None, None, site=site)
         entity.hits += 1
-        self.keys.promote(dim, value, entity)
+        keys.promote(dim, value, entity)
 
     def _shared(self, counts: bytes) -> bytes:
         """The one shared copy of this counter shape."""

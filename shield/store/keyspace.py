@@ -93,9 +93,7 @@ class Keyspace:
 
     def promote(self, kind: str, key: str, item: Item) -> None:
         """`item` has just recorded an outcome: it moves to (or stays at the back of) the kept tier."""
-        junk = self.junk[kind]
-        if key in junk:
-            del junk[key]
+        if self.junk[kind].pop(key, None) is not None:
             self.kept[kind][key] = item
         else:
             self.kept[kind].move_to_end(key)
