@@ -8,6 +8,7 @@ shape, outcome and unrolled windows always give the same next shape, remembered 
 from __future__ import annotations
 
 import math
+from collections import OrderedDict
 from collections.abc import MutableSequence, Sequence
 from typing import cast
 
@@ -28,6 +29,10 @@ class Counters:
 
     def __init__(self, keys: Keyspace, windows: Sequence[Window], *, ttl: float, reads: frozenset[str] | None) -> None:
         self.keys = keys
+        # The key space's tiers as this class uses them (a dimension's or the site's LRU holds only Counts):
+        # cast once here, not per lookup (cast(Counts | None, ...) builds a union at run time on every call).
+        self._kept = cast("dict[str, OrderedDict[str, Counts]]", keys.kept)
+        self._junk = cast("dict[str, OrderedDict[str, Counts]]", keys.junk)
         self.windows = tuple(windows)
         self.plans = {dim: plan(dim, windows, reads) for dim in (*DIMENSIONS, SITE)}
         self.ttl = ttl
@@ -70,7 +75,9 @@ class Counters:
     def entity(self, dim: str, value: str, now: float) -> tuple[Counts, bool]:
         """The entity of `value`, and whether it was just created."""
         keys = self.keys
-        entity = cast(Counts | None, keys.get(dim, value))
+        entity = self._kept[dim].get(value)
+        if entity is None:
+            entity = self._junk[dim].get(value)
         if entity is not None:
             if now - entity.t < self.ttl:
                 keys.refresh(dim, value, entity)
@@ -86,15 +93,15 @@ class Counters:
         weights_now = weights(now, self._widths)
         horizon, cutoffs = now - self._max_window, [now - span for span in self._spans]
         keys, plans, ttl, add = self.keys, self.plans, self.ttl, self.add
-        kept, junk = keys.kept, keys.junk
+        kept, junk = self._kept, self._junk
         for dim in DIMENSIONS:
             value = getattr(obs, dim)
             if value is None:
                 continue
             p = plans[dim]
-            entity = cast(Counts | None, kept[dim].get(value))
+            entity = kept[dim].get(value)
             if entity is None:
-                entity = cast(Counts | None, junk[dim].get(value))
+                entity = junk[dim].get(value)
             if entity is not None:
                 if now - entity.t < ttl:
                     keys.refresh(dim, value, entity)
@@ -179,19 +186,20 @@ class Counters:
             return
         # a late write reads the buckets as of the entity's last write
         ws = weights(last, p.widths) if now < last else weights_now
-        for i, pos, name in p.estimates:
-            c, prev = counts[pos], counts[pos + 1]
-            if prev:
-                c += int(prev * ws[i] + 0.5)
-            if c:  # out starts at zero
-                out[name] = c
+        for w, window in zip(ws, p.names, strict=True):
+            for pos, name in window:
+                c, prev = counts[pos], counts[pos + 1]
+                if prev:
+                    c += int(prev * w + 0.5)
+                if c:  # out starts at zero
+                    out[name] = c
 
     def outcome(self, dim: str, value: str, index: int, extra: int, now: float) -> None:
         """Count an outcome; the entity is now worth keeping (it leaves the junk tier)."""
         keys = self.keys
-        entity = cast(Counts | None, keys.kept[dim].get(value))
+        entity = self._kept[dim].get(value)
         if entity is None:
-            entity = cast(Counts | None, keys.junk[dim].get(value))
+            entity = self._junk[dim].get(value)
         if entity is None or now - entity.t >= self.ttl:
             entity = self.entity(dim, value, now)[0]
         # else no refresh: promote() below moves it to the back of the kept tier

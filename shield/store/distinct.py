@@ -60,7 +60,8 @@ def count_distinct(
             times = sampled.times = list(sampled.seen.values())
         size, level = len(times), sampled.level
         for name, cutoff in zip(names, cutoffs, strict=True):
-            out[name] = (size - bisect_right(times, cutoff)) << level
+            if name:  # an UNREAD window would only be dropped from `out`
+                out[name] = (size - bisect_right(times, cutoff)) << level
     if not added and not small:
         return
     kept: list[Any] = []
