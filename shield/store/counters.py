@@ -8,6 +8,7 @@ shape, outcome and unrolled windows always give the same next shape, remembered 
 from __future__ import annotations
 
 import math
+from collections import OrderedDict
 from collections.abc import MutableSequence, Sequence
 from typing import cast
 
@@ -28,6 +29,10 @@ class Counters:
 
     def __init__(self, keys: Keyspace, windows: Sequence[Window], *, ttl: float, reads: frozenset[str] | None) -> None:
         self.keys = keys
+        # The key space's tiers as this class uses them (a dimension's or the site's LRU holds only Counts):
+        # cast once here, not per lookup (cast(Counts | None, ...) builds a union at run time on every call).
+        self._kept = cast("dict[str, OrderedDict[str, Counts]]", keys.kept)
+        self._junk = cast("dict[str, OrderedDict[str, Counts]]", keys.junk)
         self.windows = tuple(windows)
         self.plans = {dim: plan(dim, windows, reads) for dim in (*DIMENSIONS, SITE)}
         self.ttl = ttl
@@ -70,7 +75,9 @@ class Counters:
     def entity(self, dim: str, value: str, now: float) -> tuple[Counts, bool]:
         """The entity of `value`, and whether it was just created."""
         keys = self.keys
-        entity = cast(Counts | None, keys.get(dim, value))
+        entity = self._kept[dim].get(value)
+        if entity is None:
+            entity = self._junk[dim].get(value)
         if entity is not None:
             if now - entity.t < self.ttl:
                 keys.refresh(dim, value, entity)
@@ -82,23 +89,34 @@ class Counters:
 
     def observe(self, obs: Observation, now: float, out: dict[str, int], *, unknown: bool) -> None:
         """Count the attempt in every dimension and the site; every estimate into `out`."""
+        # The hot path of a protected request: entity() inlined, attributes bound once per call.
         weights_now = weights(now, self._widths)
         horizon, cutoffs = now - self._max_window, [now - span for span in self._spans]
+        keys, plans, ttl, add = self.keys, self.plans, self.ttl, self.add
+        kept, junk = self._kept, self._junk
         for dim in DIMENSIONS:
             value = getattr(obs, dim)
             if value is None:
                 continue
-            entity, new = self.entity(dim, value, now)
-            p = self.plans[dim]
-            if new:  # the common case under credential stuffing: a first attempt, one member per set
-                self.first(entity, p, obs, out)
-                continue
-            self.add(entity, p, A, -1, now, out, weights_now, site=False)
-            if p.specs:
-                count_distinct(self.keys, entity, p.specs, obs, out, now, horizon, cutoffs)
+            p = plans[dim]
+            entity = kept[dim].get(value)
+            if entity is None:
+                entity = junk[dim].get(value)
+            if entity is not None:
+                if now - entity.t < ttl:
+                    keys.refresh(dim, value, entity)
+                    add(entity, p, A, -1, now, out, weights_now, site=False)
+                    if p.specs:
+                        count_distinct(keys, entity, p.specs, obs, out, now, horizon, cutoffs)
+                    continue
+                keys.drop(dim, value)
+            # the common case under credential stuffing: a first attempt, one member per set
+            entity = Counts(p.blank, now)
+            keys.add(dim, value, entity, now)
+            self.first(entity, p, obs, out)
         site, _ = self.entity(SITE, "", now)
         sp = self.plans[SITE]
-        self.add(site, sp, A, U if unknown else -1, now, out, weights(now, sp.widths), site=True)
+        add(site, sp, A, U if unknown else -1, now, out, weights(now, sp.widths), site=True)
 
     def first(self, entity: Counts, p: DimPlan, obs: Observation, out: dict[str, int]) -> None:
         """A new entity's first attempt: one in every window, every set holds its one member."""
@@ -145,9 +163,12 @@ class Counters:
             counts, shared = writable(entity, outcome=out is None)
         else:
             counts, shared = raw, False
-        if now > entity.t:
-            if entity.t < self.bounds(now)[site]:  # else every window's bucket is still the current one
-                roll(counts, entity.t, now, p.widths, m)
+        last = entity.t
+        if now > last:
+            if now != self._now:
+                self.bounds(now)
+            if last < self._bound[site]:  # else every window's bucket is still the current one
+                roll(counts, last, now, p.widths, m)
             entity.t = now
         step = 2 * m
         first = 2 * index
@@ -164,24 +185,28 @@ class Counters:
         if out is None or weights_now is None:
             return
         # a late write reads the buckets as of the entity's last write
-        ws = weights(entity.t, p.widths) if now < entity.t else weights_now
-        for i, pos, name in p.estimates:
-            c, prev = counts[pos], counts[pos + 1]
-            if prev:
-                c += int(prev * ws[i] + 0.5)
-            if c:  # out starts at zero
-                out[name] = c
+        ws = weights(last, p.widths) if now < last else weights_now
+        for w, window in zip(ws, p.names, strict=True):
+            for pos, name in window:
+                c, prev = counts[pos], counts[pos + 1]
+                if prev:
+                    c += int(prev * w + 0.5)
+                if c:  # out starts at zero
+                    out[name] = c
 
     def outcome(self, dim: str, value: str, index: int, extra: int, now: float) -> None:
         """Count an outcome; the entity is now worth keeping (it leaves the junk tier)."""
-        entity = cast(Counts | None, self.keys.get(dim, value))
+        keys = self.keys
+        entity = self._kept[dim].get(value)
+        if entity is None:
+            entity = self._junk[dim].get(value)
         if entity is None or now - entity.t >= self.ttl:
             entity = self.entity(dim, value, now)[0]
         # else no refresh: promote() below moves it to the back of the kept tier
         p = self.plans[dim]
         site = dim == SITE
-        shape = entity.counts
-        if type(shape) is bytes and (now <= entity.t or entity.t >= self.bounds(now)[site]):
+        shape, last = entity.counts, entity.t
+        if type(shape) is bytes and (now <= last or last >= self.bounds(now)[site]):
             # A one-off entity whose windows do not roll: the same shape and outcome give the same next shape.
             step = (shape, index, extra)
             after = self._steps.get(step)
@@ -193,11 +218,12 @@ class Counters:
                     self._steps[step] = entity.counts
             else:
                 entity.counts = after
-                entity.t = max(entity.t, now)
+                if now > last:
+                    entity.t = now
         else:
             self.add(entity, p, index, extra, now, None, None, site=site)
         entity.hits += 1
-        self.keys.promote(dim, value, entity)
+        keys.promote(dim, value, entity)
 
     def _shared(self, counts: bytes) -> bytes:
         """The one shared copy of this counter shape."""

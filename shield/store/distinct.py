@@ -8,6 +8,7 @@ space (shield.store.keyspace).
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from typing import Any, cast
 
 from shield.model import Observation
@@ -53,8 +54,14 @@ def count_distinct(
             keys.release(dropped)
         if member is not None:
             keys.charge(sampled.add(member, now))  # even 0: an earlier overrun may be evictable now
-        for name, n in zip(names, sampled.counts_since(cutoffs), strict=True):
-            out[name] = n
+        # SampledSet.counts_since inlined (the hot path of an attempt on a busy network, ASN, country)
+        times = sampled.times
+        if times is None:
+            times = sampled.times = list(sampled.seen.values())
+        size, level = len(times), sampled.level
+        for name, cutoff in zip(names, cutoffs, strict=True):
+            if name:  # an UNREAD window would only be dropped from `out`
+                out[name] = (size - bisect_right(times, cutoff)) << level
     if not added and not small:
         return
     kept: list[Any] = []

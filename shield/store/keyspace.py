@@ -93,9 +93,7 @@ class Keyspace:
 
     def promote(self, kind: str, key: str, item: Item) -> None:
         """`item` has just recorded an outcome: it moves to (or stays at the back of) the kept tier."""
-        junk = self.junk[kind]
-        if key in junk:
-            del junk[key]
+        if self.junk[kind].pop(key, None) is not None:
             self.kept[kind][key] = item
         else:
             self.kept[kind].move_to_end(key)
@@ -118,17 +116,19 @@ class Keyspace:
 
     def sweep(self, now: float) -> None:
         """Drop expired entries from the fronts of the next two LRUs in turn (amortised over writes)."""
-        lrus = self._lrus
+        lrus, ttl = self._lrus, self.ttl
+        turn = self._sweep_turn
         for _ in range(2):
-            self._sweep_turn = (self._sweep_turn + 1) % len(lrus)
-            kind, lru = lrus[self._sweep_turn]
+            turn = (turn + 1) % len(lrus)
+            kind, lru = lrus[turn]
             swept = 0
             while lru and swept < EXPIRED_SWEEP:
                 key = next(iter(lru))
-                if not lru[key].expired(now, self.ttl):
+                if not lru[key].expired(now, ttl):
                     break
                 self.drop(kind, key)
                 swept += 1
+        self._sweep_turn = turn
 
     def _evict(self, victim: tuple[str, str] | None) -> bool:
         if victim is None:
