@@ -244,13 +244,16 @@ def _read(
 
 
 class _Plan(NamedTuple):
-    """A route's fast path: its account and password are each one top-level JSON key (or unset)."""
+    """A route's fast path: each field is one top-level JSON key, plus other sources empty on most requests."""
 
     route: RouteSettings  # held, so the id keying _PLANS is never reused while the entry lives
+    fast: bool  # False: a field reads a nested key or two JSON keys; only the general path reads those
     account_key: str | None
     password_key: str | None
     needles: tuple[bytes, ...]  # the quoted keys; empty under `duplicates: last`, which never reads repeats
-    fast: bool  # False: the route reads a header, a form, a nested key or several sources
+    form: bool  # some field also reads a form field
+    query: tuple[str, ...]  # query parameters some field also reads
+    headers: tuple[str, ...]  # headers (lower-case) some field also reads
 
 
 # Routes live as long as their settings; a reload adds a few. Each entry holds its route, so ids never repeat.
@@ -261,31 +264,45 @@ def _plan(route: RouteSettings) -> _Plan:
     """The route's fast-path plan, computed once per route."""
     if len(_PLANS) > 256:
         _PLANS.clear()  # many reloads: start over rather than grow
-    refs = [field_sources(route.account), field_sources(route.password)]
     keys: list[str | None] = []
-    for ref in refs:
-        if not ref:
-            keys.append(None)
-        elif len(ref) == 1 and ref[0].source == "json" and "." not in ref[0].path:
-            keys.append(ref[0].path)
-        else:
-            return _Plan(route, None, None, (), fast=False)
+    form, query, headers = False, [], []
+    for field in (route.account, route.password):
+        refs = field_sources(field)
+        json_paths = [r.path for r in refs if r.source == "json"]
+        if field is not None and (len(json_paths) != 1 or "." in json_paths[0]):
+            return _Plan(route, False, None, None, (), False, (), ())
+        keys.append(json_paths[0] if json_paths else None)
+        form |= any(r.source == "form" for r in refs)
+        query += [r.path for r in refs if r.source == "query"]
+        headers += [r.path.lower() for r in refs if r.source == "header"]
     needles = () if route.duplicates == "last" else tuple(_quoted(k)[0] for k in keys if k is not None)
-    return _Plan(route, keys[0], keys[1], needles, fast=True)
+    return _Plan(route, True, keys[0], keys[1], needles, form, tuple(query), tuple(headers))
 
 
-def _fast(plan: _Plan, body: bytes) -> tuple[str | None, str | None] | None:
+def _fast(
+    plan: _Plan, body: bytes, content_type: str, headers: Mapping[str, str], query: Mapping[str, str]
+) -> tuple[str | None, str | None] | None:
     """The raw account and password of the common JSON login body, or None to take the general path.
 
-    Exactly what `_read` gives for one top-level key with no repeat in sight: the general path
-    answers whenever a key may repeat, a backslash may escape one, orjson refuses the body, the
-    document is not an object, or a field is missing or not text.
+    Exactly what `_read` gives when the JSON key is the only source with a value and no repeat is in
+    sight: the general path answers whenever another source may hold a value (a form-looking or
+    multipart body, a configured query parameter or header present), a key may repeat, a backslash
+    may escape one, orjson refuses the body, the document is not an object, or a field is missing
+    or not text. With one source holding a value, source order and `duplicates` cannot change it.
     """
     # security: the same repeat guard as _Body._may_repeat, so duplicate keys still take the duplicate-aware parse
     if b"\\" in body:
         return None
     for needle in plan.needles:  # a loop, not any(): a generator costs more than the two counts
         if body.count(needle) > 1:
+            return None
+    if plan.form and (b"=" in body or "multipart" in content_type.lower()):
+        return None  # _Body._parse_form could find a field in it
+    for name in plan.query:
+        if query and name in query:
+            return None
+    for name in plan.headers:
+        if name in headers:
             return None
     try:
         doc = orjson.loads(body)
@@ -319,7 +336,7 @@ def extract_credentials(
     if plan is None or plan.route is not route:
         plan = _PLANS[id(route)] = _plan(route)
     if plan.fast:
-        found = _fast(plan, body)
+        found = _fast(plan, body, content_type, headers, query)
         if found is not None:
             return _keyed(found[0], found[1], False, keyer)
     return _general(route, content_type, headers, query, body, keyer)

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from shield.facts.identity import credentials
 from shield.facts.identity.credentials import MAX_ACCOUNT_CHARS, extract_credentials, normalise_account
 from shield.facts.identity.keyed import Keyer
-from shield.settings.schema import FieldRef, RouteSettings
+from shield.settings.schema import DEFAULT_ROUTES, FieldRef, RouteSettings
 
 KEYER = Keyer(b"test-secret-0123456789abcdef")
 
@@ -30,6 +30,14 @@ def _route(duplicates: str, *, account: bool = True, password: bool = True) -> R
 ROUTES = [_route(d) for d in ("first", "last", "malformed")] + [
     _route("malformed", password=False),
     _route("last", account=False),
+    DEFAULT_ROUTES[0],  # json, form and query, duplicates: malformed
+    RouteSettings(
+        name="login",
+        path="/api/login",
+        account=(FieldRef("header", "X-User"), FieldRef("json", "username"), FieldRef("form", "username")),
+        password=(FieldRef("query", "password"), FieldRef("json", "password")),
+        duplicates="first",
+    ),
 ]
 
 _KEYS = st.sampled_from(['"username"', '"password"', '"user\\u006eame"', '"pass"', '"USERNAME"', '"password "'])
@@ -62,18 +70,45 @@ _BODIES = st.one_of(
 )
 
 
-def general(route: RouteSettings, body: bytes) -> credentials.Credentials:
-    return credentials._general(route, "application/json", {}, {}, body, KEYER)
+_CONTENT_TYPES = st.sampled_from(
+    ["application/json", "application/x-www-form-urlencoded", "multipart/form-data; boundary=b", "text/plain", ""]
+)
+_PARAMS = st.dictionaries(st.sampled_from(["username", "password", "next"]), st.sampled_from(["", "a", "bob"]))
+_HEADERS = st.dictionaries(st.sampled_from(["x-user", "accept"]), st.sampled_from(["", "bob", "\xe9"]))
+
+
+def general(
+    route: RouteSettings,
+    body: bytes,
+    content_type: str = "application/json",
+    headers: dict[str, str] | None = None,
+    query: dict[str, str] | None = None,
+) -> credentials.Credentials:
+    return credentials._general(route, content_type, headers or {}, query or {}, body, KEYER)
 
 
 @pytest.mark.parametrize("route", ROUTES)
-@given(body=_BODIES)
+@given(
+    body=_BODIES
+    | st.sampled_from([b'{"username": "a=b", "password": "p"}', b"username=bob&password=pw"])
+    | st.builds(
+        lambda a, p, extra: json.dumps({"username": a, "password": p, "x": extra}).encode(),
+        st.sampled_from(["alice", "Bob "]),
+        st.sampled_from(["pw", ""]),
+        st.sampled_from(["", "&username=eve&password=x", "a=b"]),
+    ),
+    content_type=_CONTENT_TYPES,
+    headers=_HEADERS,
+    query=_PARAMS,
+)
 @settings(max_examples=300, deadline=None)
-def test_fast_path_equals_general_path(route: RouteSettings, body: bytes) -> None:
+def test_fast_path_equals_general_path(
+    route: RouteSettings, body: bytes, content_type: str, headers: dict[str, str], query: dict[str, str]
+) -> None:
     fast = extract_credentials(
-        route=route, content_type="application/json", headers={}, query={}, body=body, keyer=KEYER
+        route=route, content_type=content_type, headers=headers, query=query, body=body, keyer=KEYER
     )
-    assert fast == general(route, body)
+    assert fast == general(route, body, content_type, headers, query)
 
 
 @pytest.mark.parametrize(
@@ -93,9 +128,11 @@ def test_repeated_fields_still_flag_the_request(body: bytes) -> None:
     assert got == general(route, body)
 
 
-def test_the_fast_path_is_taken_for_a_plain_login() -> None:
+@pytest.mark.parametrize("route", [_route("malformed"), DEFAULT_ROUTES[0]])
+def test_the_fast_path_is_taken_for_a_plain_login(route: RouteSettings) -> None:
     body = b'{"username": "Alice@Example.com", "password": "pw"}'
-    assert credentials._fast(credentials._plan(_route("malformed")), body) == ("Alice@Example.com", "pw")
+    plan = credentials._plan(route)
+    assert credentials._fast(plan, body, "application/json", {}, {}) == ("Alice@Example.com", "pw")
 
 
 def _unicode_normalise(raw: str) -> str:
