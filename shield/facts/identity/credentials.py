@@ -11,16 +11,16 @@ import json
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any, NamedTuple
 from urllib.parse import parse_qsl
 
 import orjson
 from multidict import MultiMapping
 
+from shield.facts.identity.json_login import field_sources, plan_for, quoted_keys, read_json_login
 from shield.facts.identity.keyed import Keyer
 from shield.facts.identity.multipart import multipart_fields
-from shield.settings.schema import FieldRef, FieldSources, RouteSettings
+from shield.settings.schema import FieldRef, RouteSettings
 
 # security: an account name is a store key and a log field; longer ones are cut, not stored whole.
 MAX_ACCOUNT_CHARS = 256
@@ -54,13 +54,6 @@ def normalise_account(raw: str) -> str:
     # NFKC again after casefold: casefold can produce sequences NFKC would compose (NFKC_Casefold).
     text = unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", raw.strip()).casefold()).strip()
     return text[:MAX_ACCOUNT_CHARS]
-
-
-def field_sources(ref: FieldSources | None) -> tuple[FieldRef, ...]:
-    """A route's account or password sources as a tuple (one source or several, in order)."""
-    if ref is None:
-        return ()
-    return (ref,) if isinstance(ref, FieldRef) else ref
 
 
 class _Pairs(dict[str, Any]):
@@ -121,7 +114,7 @@ class _Body:
         # security: an escaped key (`"user\u006eame"`) is the same key; only then, or when a key's text occurs
         # twice, can the path repeat, and only then is the slower duplicate-aware parse needed.
         body = self.body
-        return b"\\" in body or any(body.count(needle) > 1 for needle in _quoted(path))
+        return b"\\" in body or any(body.count(needle) > 1 for needle in quoted_keys(path))
 
     def form_values(self, name: str) -> list[str]:
         if self._form is None:
@@ -142,12 +135,6 @@ class _Body:
         for key, value in pairs:
             form.setdefault(key, []).append(value)
         return form
-
-
-@lru_cache(maxsize=256)
-def _quoted(path: str) -> tuple[bytes, ...]:
-    """`user.email` -> (b'"user"', b'"email"'): the key texts a repeat of the path would show twice."""
-    return tuple(b'"' + p.encode() + b'"' for p in path.split("."))
 
 
 def _parse_json(body: bytes) -> Any:
@@ -243,85 +230,6 @@ def _read(
     return chosen, malformed or isinstance(chosen, _Missing)
 
 
-class _Plan(NamedTuple):
-    """A route's fast path: each field is one top-level JSON key, plus other sources empty on most requests."""
-
-    route: RouteSettings  # held, so the id keying _PLANS is never reused while the entry lives
-    fast: bool  # False: a field reads a nested key or two JSON keys; only the general path reads those
-    account_key: str | None
-    password_key: str | None
-    needles: tuple[bytes, ...]  # the quoted keys; empty under `duplicates: last`, which never reads repeats
-    form: bool  # some field also reads a form field
-    query: tuple[str, ...]  # query parameters some field also reads
-    headers: tuple[str, ...]  # headers (lower-case) some field also reads
-
-
-# Routes live as long as their settings; a reload adds a few. Each entry holds its route, so ids never repeat.
-_PLANS: dict[int, _Plan] = {}
-
-
-def _plan(route: RouteSettings) -> _Plan:
-    """The route's fast-path plan, computed once per route."""
-    if len(_PLANS) > 256:
-        _PLANS.clear()  # many reloads: start over rather than grow
-    keys: list[str | None] = []
-    form, query, headers = False, [], []
-    for field in (route.account, route.password):
-        refs = field_sources(field)
-        json_paths = [r.path for r in refs if r.source == "json"]
-        if field is not None and (len(json_paths) != 1 or "." in json_paths[0]):
-            return _Plan(route, False, None, None, (), False, (), ())
-        keys.append(json_paths[0] if json_paths else None)
-        form |= any(r.source == "form" for r in refs)
-        query += [r.path for r in refs if r.source == "query"]
-        headers += [r.path.lower() for r in refs if r.source == "header"]
-    needles = () if route.duplicates == "last" else tuple(_quoted(k)[0] for k in keys if k is not None)
-    return _Plan(route, True, keys[0], keys[1], needles, form, tuple(query), tuple(headers))
-
-
-def _fast(
-    plan: _Plan, body: bytes, content_type: str, headers: Mapping[str, str], query: Mapping[str, str]
-) -> tuple[str | None, str | None] | None:
-    """The raw account and password of the common JSON login body, or None to take the general path.
-
-    Exactly what `_read` gives when the JSON key is the only source with a value and no repeat is in
-    sight: the general path answers whenever another source may hold a value (a form-looking or
-    multipart body, a configured query parameter or header present), a key may repeat, a backslash
-    may escape one, orjson refuses the body, the document is not an object, or a field is missing
-    or not text. With one source holding a value, source order and `duplicates` cannot change it.
-    """
-    # security: the same repeat guard as _Body._may_repeat, so duplicate keys still take the duplicate-aware parse
-    if b"\\" in body:
-        return None
-    for needle in plan.needles:  # a loop, not any(): a generator costs more than the two counts
-        if body.count(needle) > 1:
-            return None
-    if plan.form and (b"=" in body or "multipart" in content_type.lower()):
-        return None  # _Body._parse_form could find a field in it
-    for name in plan.query:
-        if query and name in query:
-            return None
-    for name in plan.headers:
-        if name in headers:
-            return None
-    try:
-        doc = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        return None
-    if type(doc) is not dict:
-        return None
-    account = password = None
-    if plan.account_key is not None:
-        account = doc.get(plan.account_key)
-        if type(account) is not str:
-            return None
-    if plan.password_key is not None:
-        password = doc.get(plan.password_key)
-        if type(password) is not str:
-            return None
-    return account, password
-
-
 def extract_credentials(
     *,
     route: RouteSettings,
@@ -332,11 +240,9 @@ def extract_credentials(
     keyer: Keyer,
 ) -> Credentials:
     """Read, normalise and key the route's account and password. `headers` is keyed by lower-case name."""
-    plan = _PLANS.get(id(route))
-    if plan is None or plan.route is not route:
-        plan = _PLANS[id(route)] = _plan(route)
+    plan = plan_for(route)
     if plan.fast:
-        found = _fast(plan, body, content_type, headers, query)
+        found = read_json_login(plan, body, content_type, headers, query)
         if found is not None:
             return _keyed(found[0], found[1], False, keyer)
     return _general(route, content_type, headers, query, body, keyer)

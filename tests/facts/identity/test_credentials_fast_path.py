@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from shield.facts.identity import credentials
+from shield.facts.identity import credentials, json_login
 from shield.facts.identity.credentials import MAX_ACCOUNT_CHARS, extract_credentials, normalise_account
 from shield.facts.identity.keyed import Keyer
 from shield.settings.schema import DEFAULT_ROUTES, FieldRef, RouteSettings
@@ -131,8 +131,8 @@ def test_repeated_fields_still_flag_the_request(body: bytes) -> None:
 @pytest.mark.parametrize("route", [_route("malformed"), DEFAULT_ROUTES[0]])
 def test_the_fast_path_is_taken_for_a_plain_login(route: RouteSettings) -> None:
     body = b'{"username": "Alice@Example.com", "password": "pw"}'
-    plan = credentials._plan(route)
-    assert credentials._fast(plan, body, "application/json", {}, {}) == ("Alice@Example.com", "pw")
+    plan = json_login.plan_for(route)
+    assert json_login.read_json_login(plan, body, "application/json", {}, {}) == ("Alice@Example.com", "pw")
 
 
 def _unicode_normalise(raw: str) -> str:
