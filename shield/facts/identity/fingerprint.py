@@ -30,15 +30,36 @@ class UserAgentInfo(Protocol):
     @property
     def app(self) -> bool: ...
 
+
 # Headers whose presence changes from one request of the same client to the next: a reload omits
 # sec-fetch-user, a form post adds origin/referer/cache-control. Counting them would give one
 # browser a new fingerprint per navigation (and break challenge bindings).
 _VOLATILE = frozenset(
     {
-        b"content-length", b"content-type", b"cookie", b"x-request-id", b"forwarded", b"x-real-ip", b"via",
-        b"traceparent", b"tracestate", b"sec-fetch-user", b"sec-fetch-site", b"sec-fetch-mode", b"sec-fetch-dest",
-        b"referer", b"origin", b"cache-control", b"pragma", b"upgrade-insecure-requests", b"priority",
-        b"authorization", b"if-none-match", b"if-modified-since", b"purpose", b"sec-purpose",
+        b"content-length",
+        b"content-type",
+        b"cookie",
+        b"x-request-id",
+        b"forwarded",
+        b"x-real-ip",
+        b"via",
+        b"traceparent",
+        b"tracestate",
+        b"sec-fetch-user",
+        b"sec-fetch-site",
+        b"sec-fetch-mode",
+        b"sec-fetch-dest",
+        b"referer",
+        b"origin",
+        b"cache-control",
+        b"pragma",
+        b"upgrade-insecure-requests",
+        b"priority",
+        b"authorization",
+        b"if-none-match",
+        b"if-modified-since",
+        b"purpose",
+        b"sec-purpose",
     }
 )
 _VOLATILE_PREFIXES = (b"x-forwarded-", b"shield-")
