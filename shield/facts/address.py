@@ -29,21 +29,18 @@ def parse_ip(text: str) -> IPAddress | None:
 
     Accepts `1.2.3.4`, `1.2.3.4:5678`, `[2001:db8::1]`, `[2001:db8::1]:443`, `::ffff:1.2.3.4`.
     """
-    s = text.strip().strip('"')
-    if not s or len(s) > 64:  # security: no unbounded parsing of attacker-controlled text
-        return None
-    if s.startswith("["):
-        end = s.find("]")
-        if end < 0:
-            return None
-        s = s[1:end]
-    elif s.count(":") == 1:
-        s = s.split(":", 1)[0]
-    return parse_bare_ip(s.split("%", 1)[0])  # zone ids are local to the sender
+    bare = _unwrapped(text)
+    return None if bare is None else parse_bare_ip(bare)
 
 
 def parse_ip_int(text: str) -> IPInt | None:
     """`parse_ip` as (version, integer): the same texts (ports, brackets, zones, quotes) accepted."""
+    bare = _unwrapped(text)
+    return None if bare is None else bare_ip_int(bare)
+
+
+def _unwrapped(text: str) -> str | None:
+    """The bare address in an address as written (quotes, brackets, a port and a zone id taken off)."""
     s = text.strip().strip('"')
     if not s or len(s) > 64:  # security: no unbounded parsing of attacker-controlled text
         return None
@@ -54,7 +51,7 @@ def parse_ip_int(text: str) -> IPInt | None:
         s = s[1:end]
     elif s.count(":") == 1:
         s = s.split(":", 1)[0]
-    return bare_ip_int(s.split("%", 1)[0])
+    return s.split("%", 1)[0]  # zone ids are local to the sender
 
 
 def parse_bare_ip(text: str) -> IPAddress | None:
