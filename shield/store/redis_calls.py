@@ -2,8 +2,9 @@
 
 A named call runs the store's Lua library function (FCALL, Redis >= 7.0) or, where the server has
 no functions, the same code as a script (EVALSHA); either is loaded again when a restart or
-failover lost it. A call on the request path goes through the loop turn's pipeline
-(shield.store.pipelining). On a Cluster, the calls of one store operation are one per master
+failover lost it (once for all the calls that found it missing). A call on the request path goes
+through the loop turn's pipeline (shield.store.pipelining), an observe merged there with the turn's
+others to the same master into one call. On a Cluster, the calls of one store operation are one per master
 holding one of its entities (shield.store.routing), all in flight at once: one round trip of
 latency. Connection-level failures become StoreUnavailable; a bug in a script or an argument
 stays a ResponseError.
