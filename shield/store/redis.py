@@ -18,7 +18,8 @@ share its slot:
 
 One observe is one script call per master holding one of its entities (and the bans' master),
 sent together and awaited together, so latency stays one round trip; the calls of one loop turn
-(several requests' observes) go out as one pipeline per connection (shield.store.pipelining). The
+(several requests' observes) go out as one pipeline per connection, the observes bound for one master
+as one call carrying each attempt (shield.store.pipelining, scripts.BATCHED). The
 scripts return each entity's packed row and the worker estimates the windows. The hot entities
 (the site, the country, the ASN) are counted by the worker and sent in batches (shield.store.batched,
 lua/hot.lua): an observe only reads their totals back when its copy is REFRESH old (or counts a kept

@@ -2,8 +2,9 @@
 
 A named call runs the store's Lua library function (FCALL, Redis >= 7.0) or, where the server has
 no functions, the same code as a script (EVALSHA); either is loaded again when a restart or
-failover lost it. A call on the request path goes through the loop turn's pipeline
-(shield.store.pipelining). On a Cluster, the calls of one store operation are one per master
+failover lost it (once for all the calls that found it missing). A call on the request path goes
+through the loop turn's pipeline (shield.store.pipelining), an observe merged there with the turn's
+others to the same master into one call. On a Cluster, the calls of one store operation are one per master
 holding one of its entities (shield.store.routing), all in flight at once: one round trip of
 latency. Connection-level failures become StoreUnavailable; a bug in a script or an argument
 stays a ResponseError.
@@ -12,7 +13,7 @@ stays a ResponseError.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from redis import exceptions as rexc
@@ -24,7 +25,7 @@ from shield.store.base import StoreUnavailable
 from shield.store.batched import Item
 from shield.store.pipelining import TickPipeline
 from shield.store.routing import ClusterRouter, Group, shard_key
-from shield.store.scripts import LuaCode
+from shield.store.scripts import BATCHED, LuaCode
 
 # Errors that mean "Redis is not answering", as opposed to a bug in a script or an argument.
 UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (
@@ -57,6 +58,7 @@ class RedisCalls:
         self._scripts, self._library, self._library_code = code.scripts, code.library, code.library_code
         self._functions = True  # False once the server says it has no FCALL (Redis < 7.0)
         self._pipe = TickPipeline(client)  # observes of one loop turn: one pipeline per connection
+        self._loading: dict[str, asyncio.Future[Any]] = {}  # code being loaded again (_load_once)
         self.round_trips = 0  # round trips of latency (one per store call); the benchmark prints it
         self.commands = 0  # commands sent (one per master and call on a Cluster)
 
@@ -143,27 +145,50 @@ class RedisCalls:
         self, name: str, *args: str, key: str | None = None, trip: bool = True, pipelined: bool = False
     ) -> Any:
         key = key or self._bans_key
+        # A call that takes several attempts (scripts.BATCHED) always goes through the turn's
+        # pipeline, which merges it with the turn's others to the same master into one command.
+        head = 4 if name in BATCHED else 0
+        pipelined = pipelined or bool(head)
         if self._functions:
-            function = f"{self._library}_{name}"
+            fcall = ("FCALL", f"{self._library}_{name}", "1", key, *args)
             try:
-                if pipelined:
-                    return await self._call(self._pipe.call("FCALL", function, "1", key, *args), trip=trip)
-                return await self._call(self._client.fcall(function, 1, key, *args), trip=trip)
+                return await self._call(self._send(fcall, pipelined, head), trip=trip)
             except rexc.ResponseError as e:
                 if "function not found" in str(e).lower():
                     # First use, or a restart or failover lost the library: load it, then retry.
-                    await self._call(self._client.function_load(self._library_code, replace=True), trip=False)
-                    return await self._call(self._client.fcall(function, 1, key, *args), trip=False)
+                    await self._load_once("", lambda: self._client.function_load(self._library_code, replace=True))
+                    return await self._call(self._send(fcall, pipelined, head), trip=False)
                 if "unknown command" not in str(e).lower():
                     raise
                 self._functions = False  # Redis < 7.0: the scripts below
         script = self._scripts[name]
+        evalsha = ("EVALSHA", script.sha, "1", key, *args)
         try:
-            return await self._call(self._client.evalsha(script.sha, 1, key, *args), trip=trip)
+            return await self._call(self._send(evalsha, pipelined, head), trip=trip)
         except rexc.NoScriptError:
             # After a restart or failover the script cache is empty: load once, then retry.
-            await self._call(self._client.script_load(script.source), trip=False)  # every master on a Cluster
-            return await self._call(self._client.evalsha(script.sha, 1, key, *args), trip=False)
+            await self._load_once(name, lambda: self._client.script_load(script.source))  # every master on a Cluster
+            return await self._call(self._send(evalsha, pipelined, head), trip=False)
+
+    async def _load_once(self, what: str, load: Callable[[], Awaitable[Any]]) -> None:
+        """One load (of the library: "", or a script) however many calls found it missing at once:
+        their retries then go out together, merged again, instead of one load and one call each."""
+        task = self._loading.get(what)
+        if task is None:
+            task = asyncio.ensure_future(self._call(load(), trip=False))
+            self._loading[what] = task
+            task.add_done_callback(lambda t: self._loaded(what, t))
+        await asyncio.shield(task)
+
+    def _loaded(self, what: str, task: asyncio.Future[Any]) -> None:
+        self._loading.pop(what, None)
+        if not task.cancelled():
+            task.exception()  # retrieved: each waiting caller gets it (or none is left to)
+
+    def _send(self, command: tuple[str, ...], pipelined: bool, head: int) -> Awaitable[Any]:
+        if pipelined:
+            return self._pipe.call(*command, head=head)
+        return self._client.execute_command(*command)
 
     async def _call(self, command: Any, *, trip: bool = True) -> Any:
         self.round_trips += trip

@@ -1,8 +1,9 @@
 """The Lua code of the Redis store: one function library (FCALL) and the same code as scripts (EVALSHA).
 
 lua/common.lua is shared; each lua/<name>.lua is one call's body, wrapped as
-`local function run_<name>(KEYS, ARGV)`. A generated prelude holds the configuration as Lua
-constants, so the code is generic and its name (library) or SHA (scripts) is per configuration.
+`local function run_<name>(KEYS, ARGV)` (a BATCHED one's runs the body once per argument block).
+A generated prelude holds the configuration as Lua constants, so the code is generic and its
+name (library) or SHA (scripts) is per configuration.
 The library is loaded once per server (FUNCTION LOAD, Redis >= 7.0) and a call runs only its
 function; a script runs its whole chunk (constants, tables, closures) on every call.
 """
@@ -70,14 +71,33 @@ SCRIPTS = ("observe", "outcome", "hot", "ban_add", "ban_list", "ban_remove", "cl
 PER_MASTER = ("observe", "outcome", "hot")
 
 
+# The calls that take several attempts (a loop turn's, merged by shield.store.pipelining): ARGV is
+# their argument blocks back to back, each this Lua expression long; each block runs the body as
+# one call would (begin: its own time), in order, and the reply is the list of the blocks' replies.
+BATCHED = {"observe": "5 + #DIMS"}
+
+
 def _lua() -> tuple[str, dict[str, str]]:
     """common.lua, and each script's body as `local function run_<name>(KEYS, ARGV)`."""
     lua = resources.files("shield.store") / "lua"
-    bodies = {
-        name: f"local function run_{name}(KEYS, ARGV)\nbegin(ARGV)\n{(lua / f'{name}.lua').read_text()}end\n"
-        for name in SCRIPTS
-    }
-    return (lua / "common.lua").read_text(), bodies
+    return (lua / "common.lua").read_text(), {name: _wrap(name, (lua / f"{name}.lua").read_text()) for name in SCRIPTS}
+
+
+def _wrap(name: str, body: str) -> str:
+    if name not in BATCHED:
+        return f"local function run_{name}(KEYS, ARGV)\nbegin(ARGV)\n{body}end\n"
+    return (
+        f"local function one_{name}(KEYS, ARGV)\nbegin(ARGV)\n{body}end\n"
+        f"local function run_{name}(KEYS, ARGV)\n"
+        f"  local stride, out = {BATCHED[name]}, {{}}\n"
+        # security: a short or ragged ARGV is refused whole (never a block read past its end)
+        f"  if #ARGV % stride ~= 0 then return redis.error_reply('ERR {name}: ' .. #ARGV .. "
+        f"' arguments, not blocks of ' .. stride) end\n"
+        "  for o = 0, #ARGV - stride, stride do\n"
+        f"    out[#out + 1] = one_{name}(KEYS, {{unpack(ARGV, o + 1, o + stride)}})\n"
+        "  end\n"
+        "  return out\nend\n"
+    )
 
 
 def _prelude(plan: Plan, prefix: str, tag: str, days: int, size: int) -> str:

@@ -57,11 +57,57 @@ async def test_concurrent_observes_share_pipelines_and_count_alike(redis_url: st
     store = _open(redis_url)
     now = FakeClock().now()
     try:
+        await store.load_scripts()  # else the turn is sent twice: refused, then the library loaded once
         signals = await asyncio.gather(*(store.observe(stuffing(1), now) for _ in range(30)))
         assert store._pipe.sent == 1
         assert sorted(s.counters["ip.attempts_1m"] for s in signals) == list(range(1, 31))
     finally:
         await store.close()
+
+
+async def test_calls_sharing_a_head_go_out_as_one_command_each_caller_its_reply(redis_url: str) -> None:
+    client = Redis.from_url(redis_url)
+    pipe = TickPipeline(client)
+    try:
+        await client.mset({"a": "1", "b": "2", "c": "3"})
+        replies = await asyncio.gather(
+            pipe.call("MGET", "a", head=1),
+            pipe.call("INCR", "n"),
+            pipe.call("MGET", "b", head=1),
+            pipe.call("MGET", "c", head=1),
+        )
+        assert replies == [b"1", 1, b"2", b"3"]
+        assert pipe.merged == 2  # MGET a b c, and INCR: one pipeline of two commands
+        assert await pipe.call("MGET", "b", head=1) == b"2"  # alone: its own block's reply too
+    finally:
+        await pipe.close()
+        await client.aclose()
+
+
+async def test_a_merged_command_that_fails_fails_every_caller(redis_url: str) -> None:
+    client = Redis.from_url(redis_url)
+    pipe = TickPipeline(client)
+    try:
+        await client.hset("h", "f", "v")
+        # EXISTS's reply is one count, not one per block: every caller gets an error, none a wrong answer
+        odd = await asyncio.gather(*(pipe.call("EXISTS", "h", head=1) for _ in range(3)), return_exceptions=True)
+        assert all(isinstance(r, rexc.ResponseError) for r in odd), odd
+        bad = await asyncio.gather(*(pipe.call("GET", "h", head=1) for _ in range(3)), return_exceptions=True)
+        assert all(isinstance(r, rexc.ResponseError) for r in bad), bad
+    finally:
+        await pipe.close()
+        await client.aclose()
+
+
+async def test_a_merged_command_to_an_unreachable_server_fails_every_caller(unused_tcp_port: int) -> None:
+    client = Redis(port=unused_tcp_port, socket_connect_timeout=1)
+    pipe = TickPipeline(client)
+    try:
+        replies = await asyncio.gather(*(pipe.call("MGET", "k", head=1) for _ in range(3)), return_exceptions=True)
+        assert all(isinstance(r, rexc.ConnectionError) for r in replies), replies
+    finally:
+        await pipe.close()
+        await client.aclose()
 
 
 @pytest.fixture
