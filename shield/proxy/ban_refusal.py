@@ -31,13 +31,7 @@ from aiohttp import web
 from shield.facts.address import subnet_of
 from shield.model import Ban, Clock, Observation
 from shield.observe.ban_lines import BanLines
-from shield.observe.decision_log import (
-    SCHEMA_VERSION,
-    Timings,
-    ban_fields,
-    ban_refusal_fields,
-    refused_request_fields,
-)
+from shield.observe.decision_log import Timings, ban_refusal_fields, refused_request_fields
 from shield.observe.fact_record import FactScope, ban_record
 from shield.observe.metrics import Metrics
 from shield.proxy.forwarder import RequestContext
@@ -122,8 +116,7 @@ class BanRefusals:
     def _record_folded(self, ban: Ban, label: str, client_ip: str, request_id: str, now: float) -> None:
         self._metrics.request("banned", 403)
         self._metrics.decision(label, "ban", shadow=False)
-        self._lines.write(ban, {"schema": SCHEMA_VERSION, "request_id": request_id, "route": label,
-                                "client_ip": client_ip, "status": 403, **ban_fields(ban, now)}, now)
+        self._lines.fold(ban, request_id=request_id, route=label, client_ip=client_ip, status=403, now=now)
 
     def _counts(self, ban: Ban, now: float) -> bool:
         """Whether `_count` would count this refusal (without counting it)."""
