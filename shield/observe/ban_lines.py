@@ -78,19 +78,18 @@ class BanLines:
         self._folded(key, window, fields["request_id"])
         window.last, window.folded_last = fields, None
 
-    def fold(self, ban: Ban, *, request_id: str, route: str, client_ip: str, status: int, now: float) -> None:
-        """`write` of a refusal whose line `folds` says folds, without building the line's fields: the
-        summary builds what it reads from the last one when it is written."""
+    def fold(self, ban: Ban, *, request_id: str, route: str, client_ip: str, status: int, now: float) -> bool:
+        """`write` of a refusal whose line folds, without building the line's fields: the summary
+        builds what it reads from the last one when it is written. False, writing nothing, when the
+        line would not fold (see `folds`): then it is the caller's to `write`."""
         key = (ban.scope, ban.value)
-        if not self.folds(ban, now):  # not what the caller was told: the line as `write` takes it
-            fields = {"schema": SCHEMA_VERSION, "request_id": request_id, "route": route, "client_ip": client_ip,
-                      "status": status, **ban_fields(ban, now)}
-            self.write(ban, fields, now)
-            return
-        window = self._seconds[key]
+        window = self._seconds.get(key)
+        if not self._per_second or window is None or window.second != int(now) or window.lines < self._per_second:
+            return False
         window.lines += 1
         self._folded(key, window, request_id)
         window.last, window.folded_last = None, (ban, now, route, client_ip, status)
+        return True
 
     def _folded(self, key: tuple[BanScope, str], window: _Second, request_id: str) -> None:
         window.folded += 1

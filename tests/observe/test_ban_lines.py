@@ -79,9 +79,10 @@ async def test_fold_writes_the_lines_and_summaries_write_would() -> None:
         lines = BanLines(per_second=2, logger=log)
         for n, now in enumerate(moments):
             for ban in (IP_BAN, SUBNET_BAN):
-                if folding and lines.folds(ban, now):
-                    lines.fold(ban, request_id=f"r{n}", route="login", client_ip="10.0.0.1", status=403, now=now)
-                else:
+                folded = folding and lines.fold(
+                    ban, request_id=f"r{n}", route="login", client_ip="10.0.0.1", status=403, now=now
+                )
+                if not folded:
                     lines.write(ban, _refusal(ban, n, now), now)
         lines.close()
         logs.append(log.lines)
@@ -89,8 +90,14 @@ async def test_fold_writes_the_lines_and_summaries_write_would() -> None:
     assert [x["ban_ttl_s"] for x in logs[1] if x["event"] == FOLDED_EVENT] == [499.1, 499.1, 498.3, 498.3, 496.6, 496.6]
 
 
-def test_fold_when_it_would_not_fold_is_a_line_of_its_own() -> None:
+async def test_fold_when_the_line_would_not_fold_writes_nothing_and_says_so() -> None:
     log = Captured()
     lines = BanLines(per_second=1, logger=log)
-    lines.fold(IP_BAN, request_id="r1", route="login", client_ip="10.0.0.1", status=403, now=5.0)
-    assert log.lines == [{"event": "decision", **_refusal(IP_BAN, 1, 5.0)}]
+    assert not lines.fold(IP_BAN, request_id="r1", route="login", client_ip="10.0.0.1", status=403, now=5.0)
+    lines.write(IP_BAN, _refusal(IP_BAN, 1, 5.0), 5.0)
+    assert not lines.fold(IP_BAN, request_id="r2", route="login", client_ip="10.0.0.1", status=403, now=6.0)
+    assert lines.fold(IP_BAN, request_id="r3", route="login", client_ip="10.0.0.1", status=403, now=5.5)
+    assert [x["event"] for x in log.lines] == ["decision"]
+    assert not BanLines(per_second=0, logger=log).fold(
+        IP_BAN, request_id="r4", route="login", client_ip="10.0.0.1", status=403, now=5.0
+    )
