@@ -18,7 +18,7 @@ from typing import Any
 import structlog
 
 from shield.model import Ban, BanScope
-from shield.observe.decision_log import write_decision
+from shield.observe.decision_log import SCHEMA_VERSION, ban_fields, write_decision
 
 FOLDED_EVENT = "decision.folded"
 FLUSH_AFTER_S = 1.0
@@ -35,6 +35,7 @@ class _Second:
     first_id: str = ""
     last_id: str = ""
     last: dict[str, Any] | None = None
+    folded_last: tuple[Ban, float, str, str, int] | None = None  # `fold`'s: ban, now, route, client_ip, status
     timer: asyncio.TimerHandle | None = None
 
 
@@ -74,9 +75,26 @@ class BanLines:
                 return
             self._log.info("decision", **fields)
             return
+        self._folded(key, window, fields["request_id"])
+        window.last, window.folded_last = fields, None
+
+    def fold(self, ban: Ban, *, request_id: str, route: str, client_ip: str, status: int, now: float) -> bool:
+        """`write` of a refusal whose line folds, without building the line's fields: the summary
+        builds what it reads from the last one when it is written. False, writing nothing, when the
+        line would not fold (see `folds`): then it is the caller's to `write`."""
+        key = (ban.scope, ban.value)
+        window = self._seconds.get(key)
+        if not self._per_second or window is None or window.second != int(now) or window.lines < self._per_second:
+            return False
+        window.lines += 1
+        self._folded(key, window, request_id)
+        window.last, window.folded_last = None, (ban, now, route, client_ip, status)
+        return True
+
+    def _folded(self, key: tuple[BanScope, str], window: _Second, request_id: str) -> None:
         window.folded += 1
-        window.first_id = window.first_id or fields["request_id"]
-        window.last_id, window.last = fields["request_id"], fields
+        window.first_id = window.first_id or request_id
+        window.last_id = request_id
         if window.timer is None:
             # the summary must not wait for a refusal that may never come
             loop = asyncio.get_running_loop()
@@ -88,8 +106,12 @@ class BanLines:
             return
         if window.timer is not None:
             window.timer.cancel()
-        if window.folded and window.last is not None:
-            last = window.last
+        last = window.last
+        if window.folded_last is not None:
+            ban, now, route, client_ip, status = window.folded_last
+            last = {"schema": SCHEMA_VERSION, "route": route, "client_ip": client_ip, "status": status,
+                    **ban_fields(ban, now)}
+        if window.folded and last is not None:
             self._log.info(
                 FOLDED_EVENT,
                 schema=last["schema"], ban_scope=key[0], ban_value=key[1], ban_reason=last.get("ban_reason"),

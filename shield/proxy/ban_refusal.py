@@ -31,13 +31,7 @@ from aiohttp import web
 from shield.facts.address import subnet_of
 from shield.model import Ban, Clock, Observation
 from shield.observe.ban_lines import BanLines
-from shield.observe.decision_log import (
-    SCHEMA_VERSION,
-    Timings,
-    ban_fields,
-    ban_refusal_fields,
-    refused_request_fields,
-)
+from shield.observe.decision_log import Timings, ban_refusal_fields, refused_request_fields
 from shield.observe.fact_record import FactScope, ban_record
 from shield.observe.metrics import Metrics
 from shield.proxy.forwarder import RequestContext
@@ -114,16 +108,17 @@ class BanRefusals:
         flood's refusals are, after the first few of each second), as `_refuse` would: the metrics and
         the folded line. False, recording nothing, when it needs `_refuse` (a line of its own, or a
         store count): shield.proxy.ban_wire then leaves the request to aiohttp and this class."""
-        if not self._lines.folds(ban, now) or (route is not None and self._counts(ban, now)):
+        if route is not None and self._counts(ban, now):
             return False
-        self._record_folded(ban, route.name if route is not None else PASSTHROUGH, client_ip, request_id, now)
-        return True
+        return self._record_folded(ban, route.name if route is not None else PASSTHROUGH, client_ip, request_id, now)
 
-    def _record_folded(self, ban: Ban, label: str, client_ip: str, request_id: str, now: float) -> None:
+    def _record_folded(self, ban: Ban, label: str, client_ip: str, request_id: str, now: float) -> bool:
+        """Record a refusal whose line folds; False, recording nothing, when its line would not fold."""
+        if not self._lines.fold(ban, request_id=request_id, route=label, client_ip=client_ip, status=403, now=now):
+            return False
         self._metrics.request("banned", 403)
         self._metrics.decision(label, "ban", shadow=False)
-        self._lines.write(ban, {"schema": SCHEMA_VERSION, "request_id": request_id, "route": label,
-                                "client_ip": client_ip, "status": 403, **ban_fields(ban, now)}, now)
+        return True
 
     def _counts(self, ban: Ban, now: float) -> bool:
         """Whether `_count` would count this refusal (without counting it)."""
@@ -152,8 +147,7 @@ class BanRefusals:
         if route is not None and self._count(ban, now):
             await self._store.observe(Observation(route=route.name, ip=ctx.client_ip, subnet=subnet), now)
             store_ms = (self._clock.monotonic() - started) * 1000
-        if self._lines.folds(ban, now):  # counted in the summary line: what it reads, no more
-            self._record_folded(ban, label, ctx.client_ip, ctx.request_id, now)
+        if self._record_folded(ban, label, ctx.client_ip, ctx.request_id, now):  # in the summary line: no more
             return self._answer(request, ctx)
         self._metrics.request("banned", 403)
         self._metrics.decision(label, "ban", shadow=False)

@@ -15,6 +15,7 @@ aiohttp's own back-pressure, not a growing send buffer). The connection says whi
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from itertools import chain
 from typing import Any, Protocol
 
 from aiohttp import web
@@ -109,5 +110,5 @@ class EarlyAnswers:
 
 def head_size(msg: RawRequestMessage) -> int:
     """The bytes of a parsed head, as sent with single spaces and CRLF line ends."""
-    line = len(msg.method) + len(msg.path) + 12
-    return line + sum(len(k) + len(v) + 4 for k, v in msg.raw_headers) + 2
+    headers = msg.raw_headers
+    return len(msg.method) + len(msg.path) + 14 + sum(map(len, chain.from_iterable(headers))) + 4 * len(headers)

@@ -7,6 +7,7 @@ from typing import Any
 
 from shield.model import Ban
 from shield.observe.ban_lines import FOLDED_EVENT, BanLines
+from shield.observe.decision_log import SCHEMA_VERSION, ban_fields
 
 IP_BAN = Ban("ip", "10.0.0.1", "ban_me", created_at=0.0, expires_at=600.0)
 SUBNET_BAN = Ban("subnet", "10.9.0.0/24", "incident", created_at=0.0, expires_at=600.0, source="admin")
@@ -61,3 +62,42 @@ async def test_zero_never_folds() -> None:
         lines.write(IP_BAN, fields(n), 7.0)
     assert len(log.lines) == 50
     assert {x["event"] for x in log.lines} == {"decision"}
+
+
+def _refusal(ban: Ban, n: int, now: float) -> dict[str, Any]:
+    return {"schema": SCHEMA_VERSION, "request_id": f"r{n}", "route": "login", "client_ip": "10.0.0.1",
+            "status": 403, **ban_fields(ban, now)}
+
+
+async def test_fold_writes_the_lines_and_summaries_write_would() -> None:
+    """fold (the flood's path: no fields built per refusal) against write with each refusal's fields,
+    over refusals at moments that fold, start a new second, and change the ban's remaining time."""
+    moments = [100.1, 100.2, 100.3, 100.35, 100.9, 101.05, 101.5, 101.6, 101.7, 103.0, 103.2, 103.4]
+    logs = []
+    for folding in (False, True):
+        log = Captured()
+        lines = BanLines(per_second=2, logger=log)
+        for n, now in enumerate(moments):
+            for ban in (IP_BAN, SUBNET_BAN):
+                folded = folding and lines.fold(
+                    ban, request_id=f"r{n}", route="login", client_ip="10.0.0.1", status=403, now=now
+                )
+                if not folded:
+                    lines.write(ban, _refusal(ban, n, now), now)
+        lines.close()
+        logs.append(log.lines)
+    assert logs[0] == logs[1]
+    assert [x["ban_ttl_s"] for x in logs[1] if x["event"] == FOLDED_EVENT] == [499.1, 499.1, 498.3, 498.3, 496.6, 496.6]
+
+
+async def test_fold_when_the_line_would_not_fold_writes_nothing_and_says_so() -> None:
+    log = Captured()
+    lines = BanLines(per_second=1, logger=log)
+    assert not lines.fold(IP_BAN, request_id="r1", route="login", client_ip="10.0.0.1", status=403, now=5.0)
+    lines.write(IP_BAN, _refusal(IP_BAN, 1, 5.0), 5.0)
+    assert not lines.fold(IP_BAN, request_id="r2", route="login", client_ip="10.0.0.1", status=403, now=6.0)
+    assert lines.fold(IP_BAN, request_id="r3", route="login", client_ip="10.0.0.1", status=403, now=5.5)
+    assert [x["event"] for x in log.lines] == ["decision"]
+    assert not BanLines(per_second=0, logger=log).fold(
+        IP_BAN, request_id="r4", route="login", client_ip="10.0.0.1", status=403, now=5.0
+    )

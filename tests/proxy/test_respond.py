@@ -10,11 +10,25 @@ from typing import Any
 import orjson
 import pytest
 from aiohttp import web
+from aiohttp.http import HttpVersion, HttpVersion10, HttpVersion11
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from multidict import CIMultiDict
 
 from shield.challenge.pow import Binding, issue
 from shield.model import Action, Decision, RuleHit
-from shield.proxy.respond import Canned, banned, blocked, rate_limited, refusal, strip_shield_headers, tag_headers
+from shield.proxy.respond import (
+    Canned,
+    _rendered,
+    banned,
+    banned_wire,
+    blocked,
+    rate_limited,
+    refusal,
+    strip_shield_headers,
+    tag_headers,
+    wire_answer,
+)
 
 CHALLENGE = issue(b"k" * 32, binding=Binding("10.0.0.1", "login", "fp"), difficulty=4, now=1000.0, ttl=60)
 
@@ -220,3 +234,20 @@ def test_a_request_id_that_needs_escaping_is_not_spliced_raw() -> None:
     answer = banned('a"b')
     assert not isinstance(answer, Canned)
     assert orjson.loads(answer.body)["request_id"] == 'a"b'  # type: ignore[arg-type]
+
+
+_PLAIN_IDS = st.text("abcdefABCDEF0123456789._:+/=-", min_size=1, max_size=128)
+
+
+@settings(max_examples=300, deadline=None)
+@given(ids=st.lists(_PLAIN_IDS, min_size=1, max_size=6), version=st.sampled_from([HttpVersion10, HttpVersion11]),
+       keep_alive=st.booleans(), head_only=st.booleans())
+def test_the_ban_answer_cut_around_its_id_is_the_answer_rendered_for_that_id(
+    ids: list[str], version: HttpVersion, keep_alive: bool, head_only: bool
+) -> None:
+    """banned_wire renders each shape once a second and joins it around each id: ids of other
+    lengths, one after the other, must still get their own Content-Length and body, byte for byte."""
+    for rid in ids:
+        head, raw = _rendered(403, "blocked", rid, "ban", ())
+        expected = wire_answer(version, 403, "Forbidden", head, raw, keep_alive=keep_alive, head_only=head_only)
+        assert banned_wire(rid, version, keep_alive=keep_alive, head_only=head_only) == expected

@@ -24,6 +24,21 @@ async def test_trickling_head_is_closed_at_the_deadline(upstream: Upstream, tmp_
         assert 0.8 <= took <= 2.5
 
 
+async def test_trickling_next_head_on_a_kept_alive_connection_is_closed_at_the_deadline(
+    upstream: Upstream, tmp_path: Path
+) -> None:
+    """The deadline of a head after the first is armed at its first byte (a read that holds no whole
+    head), not by the connection's start: the idle keep-alive time (75 s) must not stand in for it."""
+    async with running_shield(upstream, tmp_path, {"SHIELD_LIMITS_HEADER_READ_TIMEOUT": "1"}) as shield:
+        reader, writer = await raw(shield, b"GET /echo HTTP/1.1\r\nHost: a\r\n\r\n")
+        assert await status_of(reader) == 200
+        await asyncio.sleep(1.5)  # past the first head's deadline: only the next head's own can cut it
+        writer.write(b"GET /echo HTTP/1.1\r\nHost: a\r\n")
+        took = await closed_within(reader, 6, tick=lambda: writer.write(b"X-Pad: 1\r\n"))
+        writer.close()
+        assert 0.8 <= took <= 2.5
+
+
 async def test_silent_connection_is_closed_at_the_head_deadline(upstream: Upstream, tmp_path: Path) -> None:
     async with running_shield(upstream, tmp_path, {"SHIELD_LIMITS_HEADER_READ_TIMEOUT": "1"}) as shield:
         reader, writer = await raw(shield)
