@@ -7,6 +7,49 @@ local STRIDE = 9 + #DIMS
 
 local function num(v) return type(v) == 'number' end
 
+-- The rows this call counts in: each is read once, moved and counted in memory outcome by outcome (at
+-- each outcome's time, as separate bumps would), and written once when the batch is done (a batch
+-- often counts one subnet or fingerprint many times). Nothing in the call reads them back. rows[fr]:
+-- key -> counters of the rows of frame fr; `legacy` the keys still holding the previous layout's
+-- fields, `rearm` those one of whose counts re-armed the expiry (both rare: made when first needed;
+-- every table made here is Redis CPU).
+local rows, legacy, rearm = {}, false, false
+local function count(key, fr, j, j2)
+  local per = rows[fr]
+  if not per then per = {}; rows[fr] = per end
+  local a = per[key]
+  if not a then
+    local raw = redis.call('HMGET', key, unpack(fr.fields))
+    a = unpack_counts(fr, raw)
+    per[key] = a
+    if raw[#fr.fields] then legacy = legacy or {}; legacy[key] = true end
+  end
+  roll(fr, a)
+  add(fr, a, j)
+  if j2 then add(fr, a, j2) end
+  -- pack_counts's re-arming, at this outcome's time
+  if NOW - a[2] >= REARM or NOW < a[2] then
+    a[2] = NOW
+    rearm = rearm or {}
+    rearm[key] = true
+  end
+end
+
+-- Every counted row written back (cut into its fields as pack_counts does), then its previous
+-- layout's fields dropped, its expiry re-armed if one of its counts did.
+local function write_rows()
+  for fr, per in pairs(rows) do
+    local w = {}
+    for key, a in pairs(per) do
+      local row = struct.pack(fr.fmt, unpack(a, 1, fr.n))
+      for i, c in ipairs(fr.chunks) do w[2 * i - 1], w[2 * i] = c[1], string.sub(row, c[2], c[3]) end
+      redis.call('HSET', key, unpack(w))
+      if legacy and legacy[key] then redis.call('HDEL', key, unpack(fr.legacy)) end
+      if rearm and rearm[key] then redis.call('PEXPIRE', key, TTL_MS) end
+    end
+  end
+end
+
 -- The confirmed list `kind` of rec after learning value v seen at t (newest first, at most HSIZE).
 local function learn_value(rec, kind, v, t, horizon)
   local kept = {}
@@ -76,10 +119,10 @@ local function one(o)
     if vals[d] ~= '' and own[d] then
       local extra = nil
       if d == ACCOUNT and m == 'f' then extra = MI[familiar and 'ff' or 'fu'] end
-      bump(counter_key(d, vals[d]), frame_of(d), MI[m], extra)
+      count(counter_key(d, vals[d]), frame_of(d), MI[m], extra)
     end
   end
-  if ARGV[o + 5] == '1' then bump(KEYS[1], SITE_FRAME, MI[m]) end
+  if ARGV[o + 5] == '1' then count(KEYS[1], SITE_FRAME, MI[m]) end
 
   if vals[ACCOUNT] == '' or not own[ACCOUNT] then return end
   -- The account history (same shape as shield.store.records).
@@ -141,4 +184,5 @@ for o = 0, #ARGV - STRIDE, STRIDE do
   set_now(tonumber(ARGV[o + 1]))
   one(o)
 end
+write_rows()
 return #ARGV / STRIDE
