@@ -107,26 +107,25 @@ end
 local function one(o)
   local now = NOW
   local m, familiar = ARGV[o + 2], ARGV[o + 3] == '1'
-  local vals, own = {}, {}
-  for i = 1, #DIMS do
-    vals[i] = ARGV[o + i + 5]
-    own[i] = string.byte(ARGV[o + 4], i) == 49
-  end
+  -- dimension d's value is ARGV[v + d], owned if byte d of `owned` is '1' (no tables: each is Redis CPU)
+  local v, owned = o + 5, ARGV[o + 4]
   local lat, lon = ARGV[o + #DIMS + 6], ARGV[o + #DIMS + 7]
   local confirmed, ripe = ARGV[o + #DIMS + 8] == '1', tonumber(ARGV[o + #DIMS + 9])
 
   for d = 1, #DIMS do
-    if vals[d] ~= '' and own[d] then
+    local value = ARGV[v + d]
+    if value ~= '' and string.byte(owned, d) == 49 then
       local extra = nil
       if d == ACCOUNT and m == 'f' then extra = MI[familiar and 'ff' or 'fu'] end
-      count(counter_key(d, vals[d]), frame_of(d), MI[m], extra)
+      count(counter_key(d, value), frame_of(d), MI[m], extra)
     end
   end
   if ARGV[o + 5] == '1' then count(KEYS[1], SITE_FRAME, MI[m]) end
 
-  if vals[ACCOUNT] == '' or not own[ACCOUNT] then return end
+  local account = ARGV[v + ACCOUNT]
+  if account == '' or string.byte(owned, ACCOUNT) ~= 49 then return end
   -- The account history (same shape as shield.store.records).
-  local hkey = counter_key(ACCOUNT, vals[ACCOUNT]) .. ':h'
+  local hkey = counter_key(ACCOUNT, account) .. ':h'
   local raw = redis.call('GET', hkey)
   if m ~= 's' and not raw then return end
   local rec = {}
@@ -148,11 +147,11 @@ local function one(o)
   if not confirmed then
     local e = {t = now}
     for _, spec in ipairs(HISTORY) do
-      local v = vals[spec[2]]
-      if v ~= '' then e[spec[1]] = v end
+      local value = ARGV[v + spec[2]]
+      if value ~= '' then e[spec[1]] = value end
     end
     if lat ~= '' and lon ~= '' then e.lat, e.lon = tonumber(lat), tonumber(lon) end
-    if vals[COUNTRY] ~= '' then e.cc = vals[COUNTRY] end
+    if ARGV[v + COUNTRY] ~= '' then e.cc = ARGV[v + COUNTRY] end
     local p = {e}
     for _, x in ipairs(rec.p) do
       if #p >= HSIZE then break end
@@ -163,19 +162,19 @@ local function one(o)
   else
     new = {t = now, p = rec.p}
     for _, spec in ipairs(HISTORY) do
-      local kind, v = spec[1], vals[spec[2]]
+      local kind, value = spec[1], ARGV[v + spec[2]]
       local kept = {}
-      if v ~= '' then kept[1] = {v, now} end
+      if value ~= '' then kept[1] = {value, now} end
       if type(rec[kind]) == 'table' then
         for _, e in ipairs(rec[kind]) do
           if #kept >= HSIZE then break end
-          if e[2] > horizon and e[1] ~= v then kept[#kept + 1] = e end
+          if e[2] > horizon and e[1] ~= value then kept[#kept + 1] = e end
         end
       end
       new[kind] = kept
     end
     if lat ~= '' and lon ~= '' then new.lat, new.lon = tonumber(lat), tonumber(lon) end
-    if vals[COUNTRY] ~= '' then new.cc = vals[COUNTRY] end
+    if ARGV[v + COUNTRY] ~= '' then new.cc = ARGV[v + COUNTRY] end
   end
   redis.call('SET', hkey, cjson.encode(new), 'PX', HDAYS * 86400000)
   return
