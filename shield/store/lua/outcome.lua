@@ -1,11 +1,18 @@
 -- Login outcomes on one node, a batch of them in one call. KEYS[1]: this node's site shard.
 -- ARGV: per outcome STRIDE values: now, measure ('s' or 'f'), familiar ('1' or '0'), owned (one
--- '1'/'0' per dimension), site ('1': count it in the shard), the DIMS values, lat, lon ('' when
--- unknown), confirmed ('1': a confirmed success, '0': an unconfirmed one), ripe (pending successes at
--- or before this time count as confirmed). Returns how many outcomes were recorded.
+-- '1'/'0' per dimension), site ('1': count it in the shard), per dimension (DIMS order) its entity's
+-- key (counter_key's, built by the caller: a string less to make here per entity) or '' (absent),
+-- lat, lon ('' when unknown), confirmed ('1': a confirmed success, '0': an unconfirmed one), ripe
+-- (pending successes at or before this time count as confirmed). Returns how many outcomes were recorded.
 local STRIDE = 9 + #DIMS
 
 local function num(v) return type(v) == 'number' end
+
+-- Dimension d's value, from its entity's key (counter_key(d, value)); '' for ''.
+local function value_of(d, key)
+  if key == '' then return '' end
+  return string.sub(key, #T + #DIMS[d] + 3, -2)
+end
 
 -- The rows this call counts in: each is read once, moved and counted in memory outcome by outcome (at
 -- each outcome's time, as separate bumps would), and written once when the batch is done (a batch
@@ -107,17 +114,17 @@ end
 local function one(o)
   local now = NOW
   local m, familiar = ARGV[o + 2], ARGV[o + 3] == '1'
-  -- dimension d's value is ARGV[v + d], owned if byte d of `owned` is '1' (no tables: each is Redis CPU)
+  -- dimension d's key is ARGV[v + d], owned if byte d of `owned` is '1' (no tables: each is Redis CPU)
   local v, owned = o + 5, ARGV[o + 4]
   local lat, lon = ARGV[o + #DIMS + 6], ARGV[o + #DIMS + 7]
   local confirmed, ripe = ARGV[o + #DIMS + 8] == '1', tonumber(ARGV[o + #DIMS + 9])
 
   for d = 1, #DIMS do
-    local value = ARGV[v + d]
-    if value ~= '' and string.byte(owned, d) == 49 then
+    local key = ARGV[v + d]
+    if key ~= '' and string.byte(owned, d) == 49 then
       local extra = nil
       if d == ACCOUNT and m == 'f' then extra = MI[familiar and 'ff' or 'fu'] end
-      count(counter_key(d, value), frame_of(d), MI[m], extra)
+      count(key, frame_of(d), MI[m], extra)
     end
   end
   if ARGV[o + 5] == '1' then count(KEYS[1], SITE_FRAME, MI[m]) end
@@ -125,7 +132,7 @@ local function one(o)
   local account = ARGV[v + ACCOUNT]
   if account == '' or string.byte(owned, ACCOUNT) ~= 49 then return end
   -- The account history (same shape as shield.store.records).
-  local hkey = counter_key(ACCOUNT, account) .. ':h'
+  local hkey = account .. ':h'
   local raw = redis.call('GET', hkey)
   if m ~= 's' and not raw then return end
   local rec = {}
@@ -147,11 +154,11 @@ local function one(o)
   if not confirmed then
     local e = {t = now}
     for _, spec in ipairs(HISTORY) do
-      local value = ARGV[v + spec[2]]
+      local value = value_of(spec[2], ARGV[v + spec[2]])
       if value ~= '' then e[spec[1]] = value end
     end
     if lat ~= '' and lon ~= '' then e.lat, e.lon = tonumber(lat), tonumber(lon) end
-    if ARGV[v + COUNTRY] ~= '' then e.cc = ARGV[v + COUNTRY] end
+    if ARGV[v + COUNTRY] ~= '' then e.cc = value_of(COUNTRY, ARGV[v + COUNTRY]) end
     local p = {e}
     for _, x in ipairs(rec.p) do
       if #p >= HSIZE then break end
@@ -162,7 +169,7 @@ local function one(o)
   else
     new = {t = now, p = rec.p}
     for _, spec in ipairs(HISTORY) do
-      local kind, value = spec[1], ARGV[v + spec[2]]
+      local kind, value = spec[1], value_of(spec[2], ARGV[v + spec[2]])
       local kept = {}
       if value ~= '' then kept[1] = {value, now} end
       if type(rec[kind]) == 'table' then
@@ -174,7 +181,7 @@ local function one(o)
       new[kind] = kept
     end
     if lat ~= '' and lon ~= '' then new.lat, new.lon = tonumber(lat), tonumber(lon) end
-    if ARGV[v + COUNTRY] ~= '' then new.cc = ARGV[v + COUNTRY] end
+    if ARGV[v + COUNTRY] ~= '' then new.cc = value_of(COUNTRY, ARGV[v + COUNTRY]) end
   end
   redis.call('SET', hkey, cjson.encode(new), 'PX', HDAYS * 86400000)
   return
