@@ -58,8 +58,10 @@ class RedisOutcomes(RedisCalls):
         per_master: dict[str, tuple[Group, list[str]]] = {}
         for now, measure, familiar, values, lat, lon, confirmed, ripe in batch:
             cold = [("" if d in HOT else v) for d, v in enumerate(values)]  # the hot ones are batched
+            # The entities' keys, not their values: the script need not build them (Redis's CPU).
+            keys = [entity_key(self._tag, DIMENSIONS[d], v) if v else "" for d, v in enumerate(values)]
             for g in await self._groups(cold, bans=False, count_site=False):
                 own = hot_owned(g.owned, dict.fromkeys(HOT, "0"))
                 entry = per_master.setdefault(g.shard, (g, []))
-                entry[1].extend((now, measure, familiar, own, "0", *values, lat, lon, confirmed, ripe))
+                entry[1].extend((now, measure, familiar, own, "0", *keys, lat, lon, confirmed, ripe))
         await self._per_master("outcome", [g for g, _ in per_master.values()], lambda g: per_master[g.shard][1])

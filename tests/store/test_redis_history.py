@@ -41,3 +41,22 @@ async def test_an_old_record_reads_and_gains_pending_entries(redis_url: str) -> 
     expected = updated_record(old, OBS, now, days=SETTINGS.history_days, size=SETTINGS.history_size,
                               confirmed=False, confirm_after=SETTINGS.confirm_after)
     assert written == expected
+
+
+async def test_the_history_holds_the_values_under_any_prefix(redis_url: str) -> None:
+    """outcome.lua gets the entities' keys and reads the values back out of them: whatever the prefix."""
+    now = FakeClock().now()
+    parts = urlsplit(redis_url)
+    store = open_redis(parts.scheme, parts, StoreOptions(prefix="a-much.longer_prefix"), SETTINGS)
+    try:
+        await store.observe(OBS, now)
+        await store.record_outcome(OBS, Outcome.SUCCESS, familiar=False, now=now, confirmed=True)
+        await store.record_outcome(OBS, Outcome.SUCCESS, familiar=False, now=now + 1, confirmed=False)
+    finally:
+        await store.close()
+    written = orjson.loads(redis.Redis.from_url(redis_url).get("{a-much.longer_prefix:account:acct}:h") or b"{}")
+    days, size, after = SETTINGS.history_days, SETTINGS.history_size, SETTINGS.confirm_after
+    first = updated_record(None, OBS, now, days=days, size=size, confirmed=True, confirm_after=after)
+    assert written == updated_record(first, OBS, now + 1, days=days, size=size, confirmed=False, confirm_after=after)
+    assert written["c"] == [["US", now]]
+    assert written["p"][0]["s"] == "10.9.0.0/24"
