@@ -1,8 +1,9 @@
 """The memory store's counters: every dimension value's two-bucket windows and distinct sets.
 
 Entities live in the store's key space (shield.store.linked_keyspace), one table per dimension keyed
-by the bare value or its hash (HASHED). A one-off entity's counters are a shared shape (shield.store.entities); the same
-shape, outcome and unrolled windows always give the same next shape, remembered in `_steps`.
+by the bare value or its hash (HASHED). A one-off entity's counters are a shared shape
+(shield.store.entities); the same shape, outcome and unrolled windows always give the same next shape,
+remembered in `_steps`.
 """
 
 from __future__ import annotations
@@ -23,12 +24,16 @@ from shield.store.sliding import A, U, roll, weights
 SHAPES_MAX = 4096  # shared counter shapes remembered (the cache starts over when full)
 
 # The dimensions whose values are mostly one-off under attack (and members of other dimensions' sets):
-# their entities are keyed, and their set members kept, by the value's str hash (an int, 32 B) instead of
-# the value (a 40-70 B string the store would otherwise keep alive). Two values of one dimension with the
-# same hash share an entity. str hashes are 64-bit SipHash under a per-process random key: an attacker
-# cannot aim a collision, and with n live values of a dimension the chance that any two collide is about
-# n**2 / 2**65 (1e-8 for a million). A value shares its one int between its key and its memberships.
+# their entities are keyed, and their set members kept, by the low 60 bits of the value's str hash (an
+# int of 32 B; 64 bits would take 36) instead of the value (a 40-70 B string the store would otherwise
+# keep alive). A value shares its one int between its key and its memberships. Two values of one
+# dimension with the same 60 bits share an entity (their counts add up). str hashes are SipHash under a
+# per-process random key (unless PYTHONHASHSEED fixes it): an attacker cannot aim a collision, and with
+# n live values of a dimension the chance that any two collide is about n**2 / 2**61 (4e-7 for a
+# million). The low bits are the str hash's own, so a sampled set samples an int member as its str
+# (shield.store.sampled).
 HASHED = frozenset({"ip", "account", "password", "pair", "device"})
+LOW = (1 << 60) - 1
 
 
 class Counters:
@@ -104,7 +109,7 @@ class Counters:
         for dim, hashed in self._dims:
             value = getattr(obs, dim)
             if value is not None:
-                ids[dim] = hash(value) if hashed else value
+                ids[dim] = hash(value) & LOW if hashed else value
         for dim, key in ids.items():
             p = plans[dim]
             entity = tables[dim].get(key)
@@ -203,7 +208,7 @@ class Counters:
     def outcome(self, dim: str, value: str, index: int, extra: int, now: float) -> None:
         """Count an outcome; the entity is now worth keeping (it leaves the junk tier)."""
         keys = self.keys
-        key: str | int = hash(value) if dim in HASHED else value
+        key: str | int = hash(value) & LOW if dim in HASHED else value
         entity = self._tables[dim].get(key)
         if entity is None or now - entity.t >= self.ttl:
             entity = self.entity(dim, key, now)[0]

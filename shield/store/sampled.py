@@ -20,8 +20,8 @@ SMALL = 8
 
 
 def _bits(member: str | int) -> int:
-    """The member's sampling hash: a member the store keeps as its str hash (shield.store.counters.HASHED) is
-    that hash already, so both forms of one value are sampled alike."""
+    """The member's sampling hash: a member the store keeps as the low bits of its str hash
+    (shield.store.counters.HASHED) has those bits already, so both forms of one value are sampled alike."""
     return member if type(member) is int else hash(member)
 
 
