@@ -1,14 +1,14 @@
 """The memory store's counters: every dimension value's two-bucket windows and distinct sets.
 
-Entities live in the store's key space (shield.store.keyspace), one LRU per dimension and tier keyed
-by the bare value. A one-off entity's counters are a shared shape (shield.store.entities); the same
-shape, outcome and unrolled windows always give the same next shape, remembered in `_steps`.
+Entities live in the store's key space (shield.store.linked_keyspace), one table per dimension keyed
+by the bare value or its hash (HASHED). A one-off entity's counters are a shared shape
+(shield.store.entities); the same shape, outcome and unrolled windows always give the same next shape,
+remembered in `_steps`.
 """
 
 from __future__ import annotations
 
 import math
-from collections import OrderedDict
 from collections.abc import MutableSequence, Sequence
 from typing import cast
 
@@ -16,23 +16,36 @@ from shield.facts.catalog import DIMENSIONS
 from shield.model import Observation, Window
 from shield.store.distinct import count_distinct, flat
 from shield.store.entities import NARROW_MAX, Counts, born, writable
-from shield.store.keyspace import Keyspace
 from shield.store.layout import SITE
+from shield.store.linked_keyspace import LinkedKeyspace
 from shield.store.plans import DimPlan, plan
 from shield.store.sliding import A, U, roll, weights
 
 SHAPES_MAX = 4096  # shared counter shapes remembered (the cache starts over when full)
 
+# The dimensions whose values are mostly one-off under attack (and members of other dimensions' sets):
+# their entities are keyed, and their set members kept, by the low 60 bits of the value's str hash (an
+# int of 32 B; 64 bits would take 36) instead of the value (a 40-70 B string the store would otherwise
+# keep alive). A value shares its one int between its key and its memberships. Two values of one
+# dimension with the same 60 bits share an entity (their counts add up). str hashes are SipHash under a
+# per-process random key (unless PYTHONHASHSEED fixes it): an attacker cannot aim a collision, and with
+# n live values of a dimension the chance that any two collide is about n**2 / 2**61 (4e-7 for a
+# million). The low bits are the str hash's own, so a sampled set samples an int member as its str
+# (shield.store.sampled).
+HASHED = frozenset({"ip", "account", "password", "pair", "device"})
+LOW = (1 << 60) - 1
+
 
 class Counters:
     """Counting and reading the windows of every dimension value (see the module docstring)."""
 
-    def __init__(self, keys: Keyspace, windows: Sequence[Window], *, ttl: float, reads: frozenset[str] | None) -> None:
+    def __init__(
+        self, keys: LinkedKeyspace, windows: Sequence[Window], *, ttl: float, reads: frozenset[str] | None
+    ) -> None:
         self.keys = keys
-        # The key space's tiers as this class uses them (a dimension's or the site's LRU holds only Counts):
+        # The key space's tables as this class uses them (a dimension's or the site's holds only Counts):
         # cast once here, not per lookup (cast(Counts | None, ...) builds a union at run time on every call).
-        self._kept = cast("dict[str, OrderedDict[str, Counts]]", keys.kept)
-        self._junk = cast("dict[str, OrderedDict[str, Counts]]", keys.junk)
+        self._tables = cast("dict[str, dict[str | int, Counts]]", keys.tables)
         self.windows = tuple(windows)
         self.plans = {dim: plan(dim, windows, reads) for dim in (*DIMENSIONS, SITE)}
         self.ttl = ttl
@@ -44,6 +57,7 @@ class Counters:
         # dimensions' and the site's windows (see _bucket_start).
         self._now = math.nan
         self._bound = (0.0, 0.0)
+        self._dims = [(dim, dim in HASHED) for dim in DIMENSIONS]
         self._widths = self.plans[DIMENSIONS[0]].widths
         self._site_widths = self.plans[SITE].widths
 
@@ -58,11 +72,10 @@ class Counters:
             specs = before.specs
             if [k for k, _, _ in specs] == [k for k, _, _ in self.plans[dim].specs]:
                 continue
-            for tier in (self.keys.junk, self.keys.kept):
-                for entity in cast("dict[str, Counts]", tier[dim]).values():
-                    first = born(entity)
-                    if first is not None:
-                        entity.sets, entity.aside = flat(entity.sets, first, specs), None
+            for entity in self._tables[dim].values():
+                first = born(entity)
+                if first is not None:
+                    entity.sets, entity.aside = flat(entity.sets, first, specs), None
 
     def bounds(self, now: float) -> tuple[float, float]:
         """The latest bucket start at `now` of the dimensions' and of the site's windows (see _bucket_start),
@@ -72,17 +85,15 @@ class Counters:
             self._bound = (_bucket_start(now, self._widths), _bucket_start(now, self._site_widths))
         return self._bound
 
-    def entity(self, dim: str, value: str, now: float) -> tuple[Counts, bool]:
+    def entity(self, dim: str, value: str | int, now: float) -> tuple[Counts, bool]:
         """The entity of `value`, and whether it was just created."""
         keys = self.keys
-        entity = self._kept[dim].get(value)
-        if entity is None:
-            entity = self._junk[dim].get(value)
+        entity = self._tables[dim].get(value)
         if entity is not None:
             if now - entity.t < self.ttl:
-                keys.refresh(dim, value, entity)
+                keys.refresh(dim, entity)
                 return entity, False
-            keys.drop(dim, value)
+            keys.drop(dim, entity)
         fresh = Counts(self.plans[dim].blank, now)
         keys.add(dim, value, fresh, now)
         return fresh, True
@@ -93,32 +104,32 @@ class Counters:
         weights_now = weights(now, self._widths)
         horizon, cutoffs = now - self._max_window, [now - span for span in self._spans]
         keys, plans, ttl, add = self.keys, self.plans, self.ttl, self.add
-        kept, junk = self._kept, self._junk
-        for dim in DIMENSIONS:
+        tables = self._tables
+        ids: dict[str, str | int] = {}  # the attempt's values as the store keys them (see HASHED)
+        for dim, hashed in self._dims:
             value = getattr(obs, dim)
-            if value is None:
-                continue
+            if value is not None:
+                ids[dim] = hash(value) & LOW if hashed else value
+        for dim, key in ids.items():
             p = plans[dim]
-            entity = kept[dim].get(value)
-            if entity is None:
-                entity = junk[dim].get(value)
+            entity = tables[dim].get(key)
             if entity is not None:
                 if now - entity.t < ttl:
-                    keys.refresh(dim, value, entity)
+                    keys.refresh(dim, entity)
                     add(entity, p, A, -1, now, out, weights_now, site=False)
                     if p.specs:
-                        count_distinct(keys, entity, p.specs, obs, out, now, horizon, cutoffs)
+                        count_distinct(keys, entity, p.specs, ids, out, now, horizon, cutoffs)
                     continue
-                keys.drop(dim, value)
+                keys.drop(dim, entity)
             # the common case under credential stuffing: a first attempt, one member per set
             entity = Counts(p.blank, now)
-            keys.add(dim, value, entity, now)
-            self.first(entity, p, obs, out)
+            keys.add(dim, key, entity, now)
+            self.first(entity, p, ids, out)
         site, _ = self.entity(SITE, "", now)
         sp = self.plans[SITE]
         add(site, sp, A, U if unknown else -1, now, out, weights(now, sp.widths), site=True)
 
-    def first(self, entity: Counts, p: DimPlan, obs: Observation, out: dict[str, int]) -> None:
+    def first(self, entity: Counts, p: DimPlan, ids: dict[str, str | int], out: dict[str, int]) -> None:
         """A new entity's first attempt: one in every window, every set holds its one member."""
         entity.counts = p.first
         for name in p.attempt_names:
@@ -126,14 +137,14 @@ class Counters:
         specs = p.specs
         if len(specs) == 1:
             _, other, names = specs[0]
-            member = entity.sets = getattr(obs, other)
+            member = entity.sets = ids.get(other)
             if member is not None:
                 for name in names:
                     out[name] = 1
             return
-        members: list[str | None] = []
+        members: list[str | int | None] = []
         for _, other, names in specs:
-            member = getattr(obs, other)
+            member = ids.get(other)
             members.append(member)
             if member is not None:
                 for name in names:
@@ -197,11 +208,10 @@ class Counters:
     def outcome(self, dim: str, value: str, index: int, extra: int, now: float) -> None:
         """Count an outcome; the entity is now worth keeping (it leaves the junk tier)."""
         keys = self.keys
-        entity = self._kept[dim].get(value)
-        if entity is None:
-            entity = self._junk[dim].get(value)
+        key: str | int = hash(value) & LOW if dim in HASHED else value
+        entity = self._tables[dim].get(key)
         if entity is None or now - entity.t >= self.ttl:
-            entity = self.entity(dim, value, now)[0]
+            entity = self.entity(dim, key, now)[0]
         # else no refresh: promote() below moves it to the back of the kept tier
         p = self.plans[dim]
         site = dim == SITE
@@ -223,7 +233,7 @@ class Counters:
         else:
             self.add(entity, p, index, extra, now, None, None, site=site)
         entity.hits += 1
-        keys.promote(dim, value, entity)
+        keys.promote(dim, entity)
 
     def _shared(self, counts: bytes) -> bytes:
         """The one shared copy of this counter shape."""

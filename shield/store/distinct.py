@@ -3,7 +3,7 @@
 An entity's small sets live in `Counts.sets` (shield.store.entities): after its second attempt, a flat
 tuple (set index, member, last seen, ...) of up to SMALL members per set; a set outgrowing that moves
 to `Counts.aside` as a SampledSet (shield.store.sampled), whose members cost a unit each of the key
-space (shield.store.keyspace).
+space (shield.store.linked_keyspace).
 """
 
 from __future__ import annotations
@@ -11,9 +11,8 @@ from __future__ import annotations
 from bisect import bisect_right
 from typing import Any, cast
 
-from shield.model import Observation
 from shield.store.entities import Counts
-from shield.store.keyspace import Keyspace
+from shield.store.linked_keyspace import LinkedKeyspace
 from shield.store.sampled import SMALL, SampledSet
 
 # Per dimension: (set index, the dimension counted, one fact name per window). Only the sets kept
@@ -24,16 +23,17 @@ UNREAD = ""
 
 
 def count_distinct(
-    keys: Keyspace,
+    keys: LinkedKeyspace,
     entity: Counts,
     specs: Specs,
-    obs: Observation,
+    ids: dict[str, str | int],
     out: dict[str, int],
     now: float,
     horizon: float,
     cutoffs: list[float],
 ) -> None:
-    """Add the attempt's members to the entity's sets and write every set's count per window to `out`.
+    """Add the attempt's members (`ids`: its values as the store keys them) to the entity's sets and write
+    every set's count per window to `out`.
 
     `horizon`: members last seen at or before it are forgotten; `cutoffs`: per window, the start."""
     big = entity.aside
@@ -41,9 +41,9 @@ def count_distinct(
         entity.sets, entity.aside = flat(entity.sets, big, specs), None
         big = None
     small = entity.sets
-    added: list[tuple[int, str]] = []
+    added: list[tuple[int, str | int]] = []
     for k, other, names in specs:
-        member = getattr(obs, other)
+        member = ids.get(other)
         sampled = big.get(k) if big else None
         if sampled is None:
             if member is not None:
@@ -93,7 +93,7 @@ def count_distinct(
     entity.sets = tuple(kept) or None
 
 
-def promote(keys: Keyspace, entity: Counts, k: int, kept: list[Any]) -> list[Any]:
+def promote(keys: LinkedKeyspace, entity: Counts, k: int, kept: list[Any]) -> list[Any]:
     """Move set k out of the small list into a SampledSet; the small list without it."""
     sampled = SampledSet()
     members = sorted((kept[j + 2], kept[j + 1]) for j in range(0, len(kept), 3) if kept[j] == k)
@@ -111,7 +111,7 @@ def flat(sets: Any, born: float, specs: Specs) -> tuple[Any, ...] | None:
     """A first attempt's members (see Counts) as flat (set index, member, last seen) triples."""
     if sets is None:
         return None
-    if isinstance(sets, str):
+    if type(sets) is not tuple:  # the one member of a dimension with one set
         return (specs[0][0], sets, born)
     members: list[Any] = []
     for (k, _, _), member in zip(specs, sets, strict=True):

@@ -13,6 +13,7 @@ from array import array
 from collections.abc import MutableSequence
 from typing import Any, cast
 
+from shield.store.linked_keyspace import Key, Linked
 from shield.store.sampled import SampledSet
 
 NARROW_MAX = 253  # a byte-sized count this high is widened before the next increment
@@ -29,7 +30,10 @@ class Counts:
     attempt): a slot is 8 B on each of the millions of entities a rotating attack leaves behind.
     """
 
-    __slots__ = ("aside", "counts", "hits", "sets", "t")
+    __slots__ = ("aside", "counts", "hits", "key", "newer", "older", "sets", "t")
+    key: Key  # these three are set by the key space (shield.store.linked_keyspace)
+    older: Linked
+    newer: Linked
 
     def __init__(self, counts: bytes, now: float) -> None:
         self.counts: bytes | array[int] = counts
@@ -66,7 +70,10 @@ def born(entity: Counts) -> float | None:
 class Entry:
     """An account history or a challenge claim, with its own expiry."""
 
-    __slots__ = ("expires", "hits", "touched", "value")
+    __slots__ = ("expires", "hits", "key", "newer", "older", "touched", "value")
+    key: Key  # these three are set by the key space (shield.store.linked_keyspace)
+    older: Linked
+    newer: Linked
 
     def __init__(self, value: Any, expires: float, touched: float, hits: int) -> None:
         self.value = value

@@ -1,5 +1,9 @@
 """The memory store's bounded key space: junk is evicted before the counters that protect an account.
 
+The store runs on shield.store.linked_keyspace (the same order, in less memory); this one, two
+OrderedDicts per kind, is what the frozen reference store of tests/store/test_memory_differential.py
+runs on, so that test checks the store's eviction order against it.
+
 Every entry costs units of `memory.max_keys` and lives in one of two tiers, each one LRU per kind:
 
 - junk: entries nothing has been learnt about yet (attempts with no recorded outcome);

@@ -1,6 +1,6 @@
 """MemoryStore: the embedded default store. One process, bounded memory, survives nothing.
 
-Everything lives in a bounded key space (shield.store.keyspace) of entries: per-dimension
+Everything lives in a bounded key space (shield.store.linked_keyspace) of entries: per-dimension
 counters (with their distinct-count members; shield.store.counters), account histories and
 challenge claims. Every entry and every distinct member costs one unit of `memory.max_keys`; when
 the budget is exceeded, junk (entries with no recorded outcome) goes first, oldest first, then the
@@ -21,8 +21,8 @@ from shield.store.base import Retention
 from shield.store.counters import SHAPES_MAX, Counters
 from shield.store.distinct import UNREAD
 from shield.store.entities import NARROW_MAX, Entry
-from shield.store.keyspace import Keyspace
 from shield.store.layout import SITE, Plan, unkept, with_shared
+from shield.store.linked_keyspace import LinkedKeyspace
 from shield.store.memory_bans import MemoryBans
 from shield.store.records import contradicted, history_from_record, updated_record
 from shield.store.sliding import FF, FU, F, S
@@ -43,9 +43,9 @@ class MemoryStore:
         self._bans = MemoryBans()
         self._plan = plan
         ttl = 2.0 * plan.max_window  # the previous bucket of the longest window
-        # One LRU per kind and tier (each dimension, the site, histories "h", claims "o"), keyed by the bare
-        # value: no key tuple per entity.
-        self._keys = Keyspace((*DIMENSIONS, SITE, "h", "o"), max_units=retention.max_keys, ttl=ttl)
+        # One table per kind (each dimension, the site, histories "h", claims "o"), keyed by the bare value
+        # (or its hash, shield.store.counters.HASHED): no key tuple per entity.
+        self._keys = LinkedKeyspace((*DIMENSIONS, SITE, "h", "o"), max_units=retention.max_keys, ttl=ttl)
         kept = with_shared(retention.reads, [w.name for w in retention.windows])
         self._counters = Counters(self._keys, retention.windows, ttl=ttl, reads=kept)
         self._follow: Callable[[], frozenset[str] | None] = lambda: retention.reads
@@ -173,14 +173,14 @@ class MemoryStore:
         entry = cast(Entry | None, keys.get(kind, key))
         if entry is None or entry.expires <= now:
             if entry is not None:
-                keys.drop(kind, key)
+                keys.drop(kind, entry)
             entry = Entry(factory(), now + ttl, now, hits)
             keys.add(kind, key, entry, now)
         else:
             entry.expires = now + ttl
             entry.touched = now
             entry.hits += hits
-            keys.refresh(kind, key, entry)
+            keys.refresh(kind, entry)
         return entry
 
 

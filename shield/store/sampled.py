@@ -19,12 +19,18 @@ CAP = 256
 SMALL = 8
 
 
+def _bits(member: str | int) -> int:
+    """The member's sampling hash: a member the store keeps as the low bits of its str hash
+    (shield.store.counters.HASHED) has those bits already, so both forms of one value are sampled alike."""
+    return member if type(member) is int else hash(member)
+
+
 class SampledSet:
     __slots__ = ("level", "seen", "times")
 
     def __init__(self) -> None:
         self.level = 0
-        self.seen: dict[str, float] = {}  # member -> last seen, in last-seen order
+        self.seen: dict[str | int, float] = {}  # member -> last seen, in last-seen order
         # list(seen.values()), kept in step while members are only appended and pruned from the front (a
         # new member, the common case under attack); None after anything else, rebuilt when next read.
         self.times: list[float] | None = []
@@ -47,9 +53,9 @@ class SampledSet:
             self.level = 0  # an empty set can be exact again
         return dropped
 
-    def add(self, member: str, now: float) -> int:
+    def add(self, member: str | int, now: float) -> int:
         """Record `member` at `now`; the change in stored members (-CAP..1)."""
-        if self.level and hash(member) & ((1 << self.level) - 1):
+        if self.level and _bits(member) & ((1 << self.level) - 1):
             return 0  # not in the sample at this level
         before = len(self.seen)
         if self.seen.pop(member, None) is None and self.times is not None:
@@ -60,7 +66,7 @@ class SampledSet:
         while len(self.seen) > CAP:
             self.level += 1
             mask = (1 << self.level) - 1
-            self.seen = {m: t for m, t in self.seen.items() if not hash(m) & mask}
+            self.seen = {m: t for m, t in self.seen.items() if not _bits(m) & mask}
             self.times = None
         return len(self.seen) - before
 

@@ -1,10 +1,19 @@
-"""The memory store's key space: what goes first when the budget is reached."""
+"""The memory store's key space: what goes first when the budget is reached.
+
+Both key spaces: the one the store runs on (LinkedKeyspace) and the one the frozen reference store of
+test_memory_differential.py runs on (Keyspace)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
+
+import pytest
 
 from shield.store.keyspace import Keyspace
+from shield.store.linked_keyspace import LinkedKeyspace, entries
+
+Space = Keyspace | LinkedKeyspace
 
 
 @dataclass
@@ -17,15 +26,34 @@ class Item:
         return now - self.touched >= ttl
 
 
-def space(max_units: int) -> Keyspace:
-    return Keyspace(("ip", "account"), max_units=max_units, ttl=1e9)
+@pytest.fixture(params=[LinkedKeyspace, Keyspace])
+def space(request: pytest.FixtureRequest) -> Any:
+    def make(max_units: int) -> Space:
+        kind: type[Space] = request.param
+        return kind(("ip", "account"), max_units=max_units, ttl=1e9)
+
+    return make
 
 
-def keys(ks: Keyspace) -> set[str]:
+def keys(ks: Space) -> set[Any]:
+    if isinstance(ks, LinkedKeyspace):
+        return {key for table in ks.tables.values() for key in table}
     return {key for tier in (ks.junk, ks.kept) for lru in tier.values() for key in lru}
 
 
-def test_junk_goes_before_older_kept_entries() -> None:
+def kept(ks: Space, kind: str) -> set[Any]:
+    if isinstance(ks, LinkedKeyspace):
+        return {item.key for item in entries(ks.kept[kind], 1_000)}
+    return set(ks.kept[kind])
+
+
+def junk(ks: Space, kind: str) -> set[Any]:
+    if isinstance(ks, LinkedKeyspace):
+        return {item.key for item in entries(ks.junk[kind], 1_000)}
+    return set(ks.junk[kind])
+
+
+def test_junk_goes_before_older_kept_entries(space: Any) -> None:
     ks = space(3)
     ks.add("account", "victim", Item(0.0, hits=5), 0.0)
     ks.add("ip", "junk-1", Item(1.0), 1.0)
@@ -34,7 +62,7 @@ def test_junk_goes_before_older_kept_entries() -> None:
     assert keys(ks) == {"victim", "junk-2", "junk-3"}
 
 
-def test_kept_entries_with_fewest_outcomes_go_first() -> None:
+def test_kept_entries_with_fewest_outcomes_go_first(space: Any) -> None:
     ks = space(3)
     ks.add("account", "victim", Item(0.0, hits=12), 0.0)
     ks.add("account", "once", Item(1.0, hits=1), 1.0)
@@ -43,7 +71,7 @@ def test_kept_entries_with_fewest_outcomes_go_first() -> None:
     assert keys(ks) == {"victim", "twice", "new"}
 
 
-def test_the_entry_being_written_is_never_evicted_under_its_writer() -> None:
+def test_the_entry_being_written_is_never_evicted_under_its_writer(space: Any) -> None:
     ks = space(1)
     ks.add("account", "victim", Item(0.0, hits=3), 0.0)
     fresh = Item(1.0)
@@ -52,7 +80,7 @@ def test_the_entry_being_written_is_never_evicted_under_its_writer() -> None:
     assert ks.units == 1
 
 
-def test_junk_of_the_request_being_counted_is_not_taken_for_old_junk() -> None:
+def test_junk_of_the_request_being_counted_is_not_taken_for_old_junk(space: Any) -> None:
     ks = space(3)
     ks.add("account", "old", Item(0.0, hits=1), 0.0)
     ks.add("ip", "a", Item(5.0), 5.0)  # the same request (now = 5) makes two new entries
@@ -61,13 +89,36 @@ def test_junk_of_the_request_being_counted_is_not_taken_for_old_junk() -> None:
     assert keys(ks) == {"a", "b", "c"}  # the kept single-outcome entry went, not this request's counters
 
 
-def test_promotion_moves_an_entry_to_the_kept_tier() -> None:
+def test_promotion_moves_an_entry_to_the_kept_tier(space: Any) -> None:
     ks = space(10)
     item = Item(0.0)
     ks.add("ip", "x", item, 0.0)
     item.hits += 1
-    ks.promote("ip", "x", item)
-    assert "x" in ks.kept["ip"]
-    assert "x" not in ks.junk["ip"]
-    ks.drop("ip", "x")
+    if isinstance(ks, LinkedKeyspace):
+        ks.promote("ip", item)  # type: ignore[arg-type]
+    else:
+        ks.promote("ip", "x", item)
+    assert "x" in kept(ks, "ip")
+    assert "x" not in junk(ks, "ip")
+    if isinstance(ks, LinkedKeyspace):
+        ks.drop("ip", item)  # type: ignore[arg-type]
+    else:
+        ks.drop("ip", "x")
     assert (ks.units, ks.entries) == (0, 0)
+
+
+def test_a_refreshed_entry_goes_to_the_back_of_its_list_and_its_neighbours_close_up(space: Any) -> None:
+    ks = space(10)
+    a, b, c = Item(0.0), Item(1.0), Item(2.0)
+    for key, item in (("a", a), ("b", b), ("c", c)):
+        ks.add("ip", key, item, item.touched)
+    if isinstance(ks, LinkedKeyspace):
+        ks.refresh("ip", a)  # type: ignore[arg-type]
+        order = [item.key for item in entries(ks.junk["ip"], 10)]
+    else:
+        ks.refresh("ip", "a", a)
+        order = list(ks.junk["ip"])
+    assert order == ["b", "c", "a"]
+    ks.max_units = 2
+    ks.charge(0)  # over budget: the oldest junk ("b") goes
+    assert keys(ks) == {"c", "a"}

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import gc
+import weakref
+
 from shield.model import Observation, Outcome
+from shield.store.counters import LOW
 from shield.store.memory import NARROW_MAX, MemoryStore
 
 T0 = 600.0 * 2_833_334 + 10  # 10 s into a 1m and a 10m bucket
@@ -80,5 +84,27 @@ async def test_one_off_entities_of_the_same_history_share_their_counters() -> No
         obs = one_off(f"10.0.1.{i}", account=f"acct-{i}", password=f"pw-{i}")
         await store.observe(obs, T0)
         await store.record_outcome(obs, Outcome.FAILURE, familiar=False, now=T0 + i * 0.001)
-    shapes = {id(store._keys.get("ip", f"10.0.1.{i}").counts) for i in range(3)}  # type: ignore[union-attr]
+    shapes = {id(store._keys.get("ip", hash(f"10.0.1.{i}") & LOW).counts) for i in range(3)}  # type: ignore[union-attr]
     assert len(shapes) == 1
+
+
+class Value(str):
+    """A str that can be weakly referenced: whether the store keeps it alive."""
+
+
+async def test_the_store_keeps_no_one_off_value_alive_but_counts_it_again() -> None:
+    store = MemoryStore()
+    ip, account, password, pair = Value("10.0.2.1"), Value("dave"), Value("pw-d"), Value("dave:pw-d")
+    obs = Observation(route="login", ip=ip, subnet="10.0.2.0/24", account=account, password=password, pair=pair)
+    await store.observe(obs, T0)
+    await store.record_outcome(obs, Outcome.FAILURE, familiar=False, now=T0)
+    alive = [weakref.ref(v) for v in (ip, account, password, pair)]
+    del obs, ip, account, password, pair
+    gc.collect()
+    assert [ref() for ref in alive] == [None] * 4
+    again = one_off("10.0.2.1", account="dave", password="pw-d")  # equal values, new strings
+    counters = (await store.observe(again, T0 + 1)).counters
+    assert (counters["ip.attempts_1m"], counters["ip.failures_1m"], counters["ip.distinct_accounts_1m"]) == (2, 1, 1)
+    assert (counters["account.attempts_1m"], counters["account.distinct_ips_1m"]) == (2, 1)
+    assert (counters["password.attempts_1m"], counters["password.distinct_accounts_1m"]) == (2, 1)
+    assert (counters["pair.attempts_1m"], counters["pair.distinct_ips_1m"]) == (2, 1)
