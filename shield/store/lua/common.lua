@@ -222,8 +222,17 @@ end
 local OVALS, OSTAMP, OMASK
 local NDW = #DW
 local HLLLEN = 16 + 8 * NDW -- a large set's packed state (FRAMES.hllfmt)
+-- Field name prefixes "<k>|" and "<k>~", a set's HyperLogLog keys' infix ":x:<k>:", and the keys' expiry as redis.call's argument: strings
+-- made once (a number argument or a number in a concatenation is formatted every time).
+local MPFX, SPFX, XPFX, TTL_ARG = {}, {}, {}, nil
 local function observe_begin(vals, stamp, mask)
   OVALS, OSTAMP, OMASK = vals, stamp, mask
+  if not TTL_ARG then
+    TTL_ARG = string.format('%d', TTL_MS)
+    for d = 1, #DIMS do
+      for k = 1, #DISTINCT[d] do MPFX[k], SPFX[k], XPFX[k] = k .. '|', k .. '~', ':x:' .. k .. ':' end
+    end
+  end
 end
 
 -- The HyperLogLog bucket keys' suffixes ("<window>:<bucket>") of NOW.
@@ -272,7 +281,7 @@ local function hll_counts(state, base, k, member, w, rw, dc, nd)
     for wi = 1, NDW do
       local c = st[2 + wi]
       if c == 0 and ADDED[wi] == 1 then -- the bucket's first member: the key was just created
-        redis.call('PEXPIRE', base .. CURSFX[wi], TTL_MS)
+        redis.call('PEXPIRE', base .. CURSFX[wi], TTL_ARG)
       end
       HST[2 + wi], HST[2 + NDW + wi] = c + ADDED[wi], st[2 + NDW + wi]
     end
@@ -284,7 +293,7 @@ local function hll_counts(state, base, k, member, w, rw, dc, nd)
         local cur = redis.call('PFCOUNT', hk)
         HST[2 + wi], HST[2 + NDW + wi] = cur, math.max(0, redis.call('PFCOUNT', hk, base .. PREVSFX[wi]) - cur)
         -- a new bucket always forces this merge: its key gets its expiry here
-        redis.call('PEXPIRE', hk, TTL_MS)
+        redis.call('PEXPIRE', hk, TTL_ARG)
       else
         HST[2 + wi], HST[2 + NDW + wi] = 0, 0
       end
@@ -295,7 +304,7 @@ local function hll_counts(state, base, k, member, w, rw, dc, nd)
   for wi = 1, NDW do
     if rw[wi] then dc[(wi - 1) * nd + k] = HST[2 + wi] + math.floor(HST[2 + NDW + wi] * weight[wi] + 0.5) end
   end
-  w[#w + 1] = k .. '~'; w[#w + 1] = struct.pack(FRAMES.hllfmt, unpack(HST, 1, 2 + 2 * NDW))
+  w[#w + 1] = SPFX[k]; w[#w + 1] = struct.pack(FRAMES.hllfmt, unpack(HST, 1, 2 + 2 * NDW))
 end
 
 -- A new entity (empty hash): each kept set's only member is this attempt's value.
@@ -304,7 +313,7 @@ local function distinct_new(d, w, dc, nd)
   for k = 1, #specs do
     if mask.kept[k] then
       local member, rw = OVALS[specs[k][2]], mask.rws[k]
-      if member ~= '' then w[#w + 1] = k .. '|' .. member; w[#w + 1] = OSTAMP end
+      if member ~= '' then w[#w + 1] = MPFX[k] .. member; w[#w + 1] = OSTAMP end
       local n = member ~= '' and 1 or 0
       for wi = 1, NDW do
         if rw[wi] then dc[(wi - 1) * nd + k] = n end
@@ -325,9 +334,9 @@ local function distinct_all(d, key, all, states, members, nm, w, del, dc, nd)
   for k = 1, #specs do
     local state = states[k]
     HLLK[k] = kept[k] and state ~= nil and #state == HLLLEN and now - struct.unpack('<d', state) < MAXW
-    if state and not kept[k] then del[#del + 1] = k .. '~' end
+    if state and not kept[k] then del[#del + 1] = SPFX[k] end
     local member = OVALS[specs[k][2]]
-    MF[k] = kept[k] and HLLK[k] == false and member ~= '' and k .. '|' .. member
+    MF[k] = kept[k] and HLLK[k] == false and member ~= '' and MPFX[k] .. member
     PRESENT[k], LIVE[k] = false, 0
     for wi = 1, NDW do CNT[(wi - 1) * nd + k] = 0 end
   end
@@ -369,7 +378,7 @@ local function distinct_all(d, key, all, states, members, nm, w, del, dc, nd)
         end
       else
         -- Too many members: seed the HyperLogLogs from the exact set, then count with them.
-        local base = key .. ':x:' .. k .. ':'
+        local base = key .. XPFX[k]
         if member ~= '' then w[#w] = nil; w[#w] = nil end
         local l = {}
         for i = 1, nm do
@@ -381,6 +390,8 @@ local function distinct_all(d, key, all, states, members, nm, w, del, dc, nd)
           end
         end
         if member ~= '' and not PRESENT[k] then l[#l + 1] = MF[k]; l[#l + 1] = now end
+        -- one PFADD (its members in the same order) and one PEXPIRE per bucket key
+        local names, order = {}, {}
         for j = 1, #l, 2 do
           del[#del + 1] = l[j]
           local name = string.sub(l[j], 3)
@@ -388,15 +399,20 @@ local function distinct_all(d, key, all, states, members, nm, w, del, dc, nd)
             local b = math.floor(l[j + 1] / DW[wi])
             if rw[wi] and b >= math.floor(now / DW[wi]) - 1 then
               local hk = base .. wi .. ':' .. b
-              redis.call('PFADD', hk, name)
-              redis.call('PEXPIRE', hk, TTL_MS)
+              local g = names[hk]
+              if not g then g = {}; names[hk] = g; order[#order + 1] = hk end
+              g[#g + 1] = name
             end
           end
+        end
+        for _, hk in ipairs(order) do
+          redis.call('PFADD', hk, unpack(names[hk]))
+          redis.call('PEXPIRE', hk, TTL_ARG)
         end
         hll_counts(nil, base, k, '', w, rw, dc, nd)
       end
     else
-      hll_counts(states[k], key .. ':x:' .. k .. ':', k, member, w, rws[k], dc, nd)
+      hll_counts(states[k], key .. XPFX[k], k, member, w, rws[k], dc, nd)
     end
   end
 end
@@ -463,6 +479,6 @@ local function observe_entity(d, v, own)
   end
   if #del > 0 then redis.call('HDEL', key, unpack(del)) end
   if #w > 0 then redis.call('HSET', key, unpack(w)) end
-  if arm and (#w > 0 or #all > 0) then redis.call('PEXPIRE', key, TTL_MS) end
+  if arm and (#w > 0 or #all > 0) then redis.call('PEXPIRE', key, TTL_ARG) end
   return row, dc
 end
