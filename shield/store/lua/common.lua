@@ -225,24 +225,26 @@ local HLLLEN = 16 + 8 * NDW -- a large set's packed state (FRAMES.hllfmt)
 -- Field name prefixes "<k>|" and "<k>~", a set's HyperLogLog keys' infix ":x:<k>:", and the keys' expiry as redis.call's argument: strings
 -- made once (a number argument or a number in a concatenation is formatted every time).
 local MPFX, SPFX, XPFX, TTL_ARG = {}, {}, {}, nil
+local sbyte, tonum -- string.byte, tonumber (a library's load cannot reach string)
 local function observe_begin(vals, stamp, mask)
   OVALS, OSTAMP, OMASK = vals, stamp, mask
   if not TTL_ARG then
-    TTL_ARG = string.format('%d', TTL_MS)
+    TTL_ARG, sbyte, tonum = string.format('%d', TTL_MS), string.byte, tonumber
     for d = 1, #DIMS do
       for k = 1, #DISTINCT[d] do MPFX[k], SPFX[k], XPFX[k] = k .. '|', k .. '~', ':x:' .. k .. ':' end
     end
   end
 end
 
--- The HyperLogLog bucket keys' suffixes ("<window>:<bucket>") of NOW.
-local CURSFX, PREVSFX, SFXNOW = {}, {}, nil
+-- The HyperLogLog bucket keys' suffixes ("<window>:<bucket>") of NOW, made again when a bucket
+-- changes (formatting numbers is what costs).
+local CURSFX, PREVSFX, SFXB = {}, {}, {}
 local function suffixes()
-  if SFXNOW == NOW then return end
-  SFXNOW = NOW
   for wi = 1, NDW do
     local b = math.floor(NOW / DW[wi])
-    CURSFX[wi], PREVSFX[wi] = wi .. ':' .. b, wi .. ':' .. (b - 1)
+    if SFXB[wi] ~= b then
+      SFXB[wi], CURSFX[wi], PREVSFX[wi] = b, wi .. ':' .. b, wi .. ':' .. (b - 1)
+    end
   end
 end
 
@@ -326,7 +328,7 @@ end
 -- fields, `members` the positions in `all` of its "<k>|<member>" fields): exact member -> last
 -- seen up to CAP live members per set, then HyperLogLogs. An unkept set's members and state, kept
 -- by an earlier rule pack, and a stale member are deleted (del); a kept set's counts go to dc.
-local HLLK, MF, PRESENT, LIVE, CNT = {}, {}, {}, {}, {}
+local HLLK, MF, PRESENT, LIVE, CNT, MEMBERK = {}, {}, {}, {}, {}, {}
 local function distinct_all(d, key, all, states, members, nm, w, del, dc, nd)
   local specs = DISTINCT[d]
   local kept, rws = OMASK[d].kept, OMASK[d].rws
@@ -342,16 +344,16 @@ local function distinct_all(d, key, all, states, members, nm, w, del, dc, nd)
   end
   for i = 1, nm do
     local j = members[i]
-    local f = all[j]
-    local k = string.byte(f, 1) - 48
-    local seen = tonumber(all[j + 1])
+    local f, k = all[j], MEMBERK[i]
+    local seen = kept[k] and HLLK[k] == false and tonum(all[j + 1]) -- (no other member's value is read)
     if f == MF[k] then PRESENT[k] = true end
-    if kept[k] and HLLK[k] == false and seen and now - seen < MAXW then
+    if seen and now - seen < MAXW then
       LIVE[k] = LIVE[k] + 1
-      if f == MF[k] then seen = now end -- its last seen moves to now
-      local rw = rws[k]
+      local age = f == MF[k] and 0 or now - seen -- its last seen moves to now
+      local rw, at = rws[k], k
       for wi = 1, NDW do
-        if rw[wi] and now - seen < DW[wi] then CNT[(wi - 1) * nd + k] = CNT[(wi - 1) * nd + k] + 1 end
+        if rw[wi] and age < DW[wi] then CNT[at] = CNT[at] + 1 end
+        at = at + nd
       end
     else
       del[#del + 1] = f
@@ -448,11 +450,11 @@ local function observe_entity(d, v, own)
     local legacy, nm = false, 0
     for j = 1, #all, 2 do
       local f = all[j]
-      local b2 = string.byte(f, 2)
+      local b1, b2 = sbyte(f, 1, 2)
       if b2 == 124 then -- "<k>|<member>"
-        nm = nm + 1; MEMBERS[nm] = j
+        nm = nm + 1; MEMBERS[nm], MEMBERK[nm] = j, b1 - 48
       elseif b2 == 126 and #f == 2 then -- "<k>~"
-        local k = string.byte(f, 1) - 48
+        local k = b1 - 48
         if k >= 1 and k <= nd then STATES[k] = all[j + 1] end
       elseif f == 'n' then
         legacy = true
