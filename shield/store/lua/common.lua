@@ -78,8 +78,9 @@ local function set_now(t)
   if not FRAMES then
     FRAMES, SITE_FRAME = {[3] = frame(DW, 3, ROW3), [5] = frame(DW, 5, ROW5)}, frame(SW, 4, ROWSITE)
     FRAMES.hllfmt = '<dd' .. string.rep('i4', 2 * #DW) -- a large set's packed state (observe.lua)
+    FRAMES[5].start, FRAMES[5].weight = FRAMES[3].start, FRAMES[3].weight -- the same windows
   end
-  at(FRAMES[3]); at(FRAMES[5]); at(SITE_FRAME)
+  at(FRAMES[3]); at(SITE_FRAME)
 end
 
 -- Every call starts here: its time is ARGV[1] (ban_remove passes none).
@@ -423,13 +424,18 @@ end
 -- its packed row after counting ('' when not counted here: its stored row as it is), then its
 -- distinct counts per window and set (window-major; -1: not kept).
 local RAW, STATES, MEMBERS = {}, {}, {}
+local UNKEPT = {} -- per number of sets, the distinct counts of none kept (-1 each)
+for d = 1, #DIMS do
+  local nd = #DISTINCT[d]
+  UNKEPT[nd] = {}
+  for i = 1, NDW * nd do UNKEPT[nd][i] = -1 end
+end
 local function observe_entity(d, v, own)
   local key = counter_key(d, v)
   local all = redis.call('HGETALL', key)
   local fr = frame_of(d)
   local nd = #DISTINCT[d]
-  local dc = {}
-  for i = 1, NDW * nd do dc[i] = -1 end
+  local dc = {unpack(UNKEPT[nd])} -- sized once (filled one by one, it grows 4 or 5 times)
   local w, del = {}, {}
   local arm, row = false, ''
   if #all == 0 then -- a new entity: its row is the attempt alone
