@@ -23,10 +23,16 @@ local function frame(ws, m, chunks)
   local n = 2 + 2 * m * #ws
   local f = {ws = ws, m = m, start = {}, weight = {}, n = n, len = 16 + 8 * m * #ws, chunks = chunks,
              fmt = '<dd' .. string.rep('i4', n - 2), fields = {}, legacy = {'n'}, zero = {}}
-  for i, c in ipairs(chunks) do f.fields[i] = c[1] end
+  f.chunk_index = {}
+  for i, c in ipairs(chunks) do f.fields[i], f.chunk_index[c[1]] = c[1], i end
   f.fields[#chunks + 1] = 'n'
   for i = 1, #ws do f.legacy[i + 1] = tostring(i) end
   for i = 1, n do f.zero[i] = 0 end
+  -- A new entity's counters after its first attempt, but for the two doubles (observe.lua)
+  local first = {}
+  for i = 1, n - 2 do first[i] = 0 end
+  for i = 1, #ws do first[2 * (i - 1) * m + 1] = 1 end
+  f.first = struct.pack('<' .. string.rep('i4', n - 2), unpack(first))
   return f
 end
 -- The reads mask (observe's ARGV[5]) decoded, per mask: per dimension, per set k whether it is kept
@@ -72,8 +78,9 @@ local function set_now(t)
   if not FRAMES then
     FRAMES, SITE_FRAME = {[3] = frame(DW, 3, ROW3), [5] = frame(DW, 5, ROW5)}, frame(SW, 4, ROWSITE)
     FRAMES.hllfmt = '<dd' .. string.rep('i4', 2 * #DW) -- a large set's packed state (observe.lua)
+    FRAMES[5].start, FRAMES[5].weight = FRAMES[3].start, FRAMES[3].weight -- the same windows
   end
-  at(FRAMES[3]); at(FRAMES[5]); at(SITE_FRAME)
+  at(FRAMES[3]); at(SITE_FRAME)
 end
 
 -- Every call starts here: its time is ARGV[1] (ban_remove passes none).
@@ -179,8 +186,10 @@ end
 
 -- Every entity has its own hash tag, so entities spread over the Cluster's slots (and masters);
 -- its HyperLogLogs and (accounts) history share the tag: one entity's keys sit on one node.
+local KEYPFX = {}
+for d = 1, #DIMS do KEYPFX[d] = '{' .. T .. DIMS[d] .. ':' end
 local function counter_key(d, v)
-  return '{' .. T .. DIMS[d] .. ':' .. v .. '}'
+  return KEYPFX[d] .. v .. '}'
 end
 
 -- The site counters of one shard (key): bumped (measure j, j2) or only read, then returned
@@ -206,4 +215,278 @@ local function site_shard(key, bump_it, j, j2)
     end
   end
   return out
+end
+
+-- observe.lua's work per entity, here so that a call creates no closures (a library's functions
+-- are built once). Set per call by observe_begin: its values (DIMS order), its time as sent
+-- (ARGV[1]: a set member's last seen) and its reads mask (mask_of).
+local OVALS, OSTAMP, OMASK
+local NDW = #DW
+local HLLLEN = 16 + 8 * NDW -- a large set's packed state (FRAMES.hllfmt)
+-- Field name prefixes "<k>|" and "<k>~", a set's HyperLogLog keys' infix ":x:<k>:", and the keys' expiry as redis.call's argument: strings
+-- made once (a number argument or a number in a concatenation is formatted every time).
+local MPFX, SPFX, XPFX, TTL_ARG = {}, {}, {}, nil
+local sbyte, tonum -- string.byte, tonumber (a library's load cannot reach string)
+local function observe_begin(vals, stamp, mask)
+  OVALS, OSTAMP, OMASK = vals, stamp, mask
+  if not TTL_ARG then
+    TTL_ARG, sbyte, tonum = string.format('%d', TTL_MS), string.byte, tonumber
+    for d = 1, #DIMS do
+      for k = 1, #DISTINCT[d] do MPFX[k], SPFX[k], XPFX[k] = k .. '|', k .. '~', ':x:' .. k .. ':' end
+    end
+  end
+end
+
+-- The HyperLogLog bucket keys' suffixes ("<window>:<bucket>") of NOW, made again when a bucket
+-- changes (formatting numbers is what costs).
+local CURSFX, PREVSFX, SFXB = {}, {}, {}
+local function suffixes()
+  for wi = 1, NDW do
+    local b = math.floor(NOW / DW[wi])
+    if SFXB[wi] ~= b then
+      SFXB[wi], CURSFX[wi], PREVSFX[wi] = b, wi .. ':' .. b, wi .. ':' .. (b - 1)
+    end
+  end
+end
+
+-- A large set (HyperLogLog mode): PFADD the member into each read window's current bucket (rw[wi]),
+-- count with the same two-bucket weighting (-1 for a window no rule reads). Counting (a union of two
+-- HyperLogLogs per window) is the expensive part: done at most once per REFRESH seconds and per
+-- bucket; in between, members that changed a register add one to the cached counts.
+-- The state, packed in field "<k>~": since when it is a HyperLogLog, when its counts were last
+-- merged, then per window the current bucket's count and the previous bucket's own members.
+-- Writes set k's counts into dc (window-major, nd sets) and its state into w.
+local ADDED, HST = {}, {}
+local function hll_counts(state, base, k, member, w, rw, dc, nd)
+  suffixes()
+  local st = state and {struct.unpack(FRAMES.hllfmt, state)}
+  for wi = 1, NDW do ADDED[wi] = 0 end
+  if member ~= '' then
+    for wi = 1, NDW do
+      if rw[wi] then
+        ADDED[wi] = redis.call('PFADD', base .. CURSFX[wi], member)
+        -- security (cost): windows nest, so a member that changed nothing in a shorter window's bucket
+        -- changes nothing in the longer ones (their registers are never lower): skip those PFADDs.
+        if NESTED and ADDED[wi] == 0 then break end
+      end
+    end
+  end
+  local at = st and st[2]
+  local fresh = at and NOW >= at and NOW - at < REFRESH
+  if fresh then
+    local start = FRAMES[3].start
+    for wi = 1, NDW do
+      if at < start[wi] then fresh = false end
+    end
+  end
+  HST[1] = NOW
+  if fresh then
+    for wi = 1, NDW do
+      local c = st[2 + wi]
+      if c == 0 and ADDED[wi] == 1 then -- the bucket's first member: the key was just created
+        redis.call('PEXPIRE', base .. CURSFX[wi], TTL_ARG)
+      end
+      HST[2 + wi], HST[2 + NDW + wi] = c + ADDED[wi], st[2 + NDW + wi]
+    end
+  else
+    at = NOW
+    for wi = 1, NDW do
+      if rw[wi] then
+        local hk = base .. CURSFX[wi]
+        local cur = redis.call('PFCOUNT', hk)
+        HST[2 + wi], HST[2 + NDW + wi] = cur, math.max(0, redis.call('PFCOUNT', hk, base .. PREVSFX[wi]) - cur)
+        -- a new bucket always forces this merge: its key gets its expiry here
+        redis.call('PEXPIRE', hk, TTL_ARG)
+      else
+        HST[2 + wi], HST[2 + NDW + wi] = 0, 0
+      end
+    end
+  end
+  HST[2] = at
+  local weight = FRAMES[3].weight
+  for wi = 1, NDW do
+    if rw[wi] then dc[(wi - 1) * nd + k] = HST[2 + wi] + math.floor(HST[2 + NDW + wi] * weight[wi] + 0.5) end
+  end
+  w[#w + 1] = SPFX[k]; w[#w + 1] = struct.pack(FRAMES.hllfmt, unpack(HST, 1, 2 + 2 * NDW))
+end
+
+-- A new entity (empty hash): each kept set's only member is this attempt's value.
+local function distinct_new(d, w, dc, nd)
+  local specs, mask = DISTINCT[d], OMASK[d]
+  for k = 1, #specs do
+    if mask.kept[k] then
+      local member, rw = OVALS[specs[k][2]], mask.rws[k]
+      if member ~= '' then w[#w + 1] = MPFX[k] .. member; w[#w + 1] = OSTAMP end
+      local n = member ~= '' and 1 or 0
+      for wi = 1, NDW do
+        if rw[wi] then dc[(wi - 1) * nd + k] = n end
+      end
+    end
+  end
+end
+
+-- Distinct sets of one entity (its hash read as `all`, field, value, ...; `states` its "<k>~"
+-- fields, `members` the positions in `all` of its "<k>|<member>" fields): exact member -> last
+-- seen up to CAP live members per set, then HyperLogLogs. An unkept set's members and state, kept
+-- by an earlier rule pack, and a stale member are deleted (del); a kept set's counts go to dc.
+local HLLK, MF, PRESENT, LIVE, CNT, MEMBERK = {}, {}, {}, {}, {}, {}
+local function distinct_all(d, key, all, states, members, nm, w, del, dc, nd)
+  local specs = DISTINCT[d]
+  local kept, rws = OMASK[d].kept, OMASK[d].rws
+  local now = NOW
+  for k = 1, #specs do
+    local state = states[k]
+    HLLK[k] = kept[k] and state ~= nil and #state == HLLLEN and now - struct.unpack('<d', state) < MAXW
+    if state and not kept[k] then del[#del + 1] = SPFX[k] end
+    local member = OVALS[specs[k][2]]
+    MF[k] = kept[k] and HLLK[k] == false and member ~= '' and MPFX[k] .. member
+    PRESENT[k], LIVE[k] = false, 0
+    for wi = 1, NDW do CNT[(wi - 1) * nd + k] = 0 end
+  end
+  for i = 1, nm do
+    local j = members[i]
+    local f, k = all[j], MEMBERK[i]
+    local seen = kept[k] and HLLK[k] == false and tonum(all[j + 1]) -- (no other member's value is read)
+    if f == MF[k] then PRESENT[k] = true end
+    if seen and now - seen < MAXW then
+      LIVE[k] = LIVE[k] + 1
+      local age = f == MF[k] and 0 or now - seen -- its last seen moves to now
+      local rw, at = rws[k], k
+      for wi = 1, NDW do
+        if rw[wi] and age < DW[wi] then CNT[at] = CNT[at] + 1 end
+        at = at + nd
+      end
+    else
+      del[#del + 1] = f
+    end
+  end
+  for k, spec in ipairs(specs) do
+    local member = OVALS[spec[2]]
+    if not kept[k] then -- its counts stay -1
+    elseif not HLLK[k] then
+      local rw = rws[k]
+      if member ~= '' then
+        -- a new member counts now; one present but stale (deleted above) is written back, not counted
+        if not PRESENT[k] then
+          LIVE[k] = LIVE[k] + 1
+          for wi = 1, NDW do
+            if rw[wi] then CNT[(wi - 1) * nd + k] = CNT[(wi - 1) * nd + k] + 1 end
+          end
+        end
+        w[#w + 1] = MF[k]; w[#w + 1] = OSTAMP
+      end
+      if LIVE[k] <= CAP then
+        for wi = 1, NDW do
+          if rw[wi] then dc[(wi - 1) * nd + k] = CNT[(wi - 1) * nd + k] end
+        end
+      else
+        -- Too many members: seed the HyperLogLogs from the exact set, then count with them.
+        local base = key .. XPFX[k]
+        if member ~= '' then w[#w] = nil; w[#w] = nil end
+        local l = {}
+        for i = 1, nm do
+          local j = members[i]
+          local f = all[j]
+          local seen = tonumber(all[j + 1])
+          if string.byte(f, 1) - 48 == k and seen and now - seen < MAXW then
+            l[#l + 1] = f; l[#l + 1] = f == MF[k] and now or seen
+          end
+        end
+        if member ~= '' and not PRESENT[k] then l[#l + 1] = MF[k]; l[#l + 1] = now end
+        -- one PFADD (its members in the same order) and one PEXPIRE per bucket key
+        local names, order = {}, {}
+        for j = 1, #l, 2 do
+          del[#del + 1] = l[j]
+          local name = string.sub(l[j], 3)
+          for wi = 1, NDW do
+            local b = math.floor(l[j + 1] / DW[wi])
+            if rw[wi] and b >= math.floor(now / DW[wi]) - 1 then
+              local hk = base .. wi .. ':' .. b
+              local g = names[hk]
+              if not g then g = {}; names[hk] = g; order[#order + 1] = hk end
+              g[#g + 1] = name
+            end
+          end
+        end
+        for _, hk in ipairs(order) do
+          redis.call('PFADD', hk, unpack(names[hk]))
+          redis.call('PEXPIRE', hk, TTL_ARG)
+        end
+        hll_counts(nil, base, k, '', w, rw, dc, nd)
+      end
+    else
+      hll_counts(states[k], key .. XPFX[k], k, member, w, rws[k], dc, nd)
+    end
+  end
+end
+
+-- Count the attempt in one entity (own: its row too; else only its distinct sets) and read it back:
+-- its packed row after counting ('' when not counted here: its stored row as it is), then its
+-- distinct counts per window and set (window-major; -1: not kept).
+local RAW, STATES, MEMBERS = {}, {}, {}
+local UNKEPT = {} -- per number of sets, the distinct counts of none kept (-1 each)
+for d = 1, #DIMS do
+  local nd = #DISTINCT[d]
+  UNKEPT[nd] = {}
+  for i = 1, NDW * nd do UNKEPT[nd][i] = -1 end
+end
+local function observe_entity(d, v, own)
+  local key = counter_key(d, v)
+  local all = redis.call('HGETALL', key)
+  local fr = frame_of(d)
+  local nd = #DISTINCT[d]
+  local dc = {unpack(UNKEPT[nd])} -- sized once (filled one by one, it grows 4 or 5 times)
+  local w, del = {}, {}
+  local arm, row = false, ''
+  if #all == 0 then -- a new entity: its row is the attempt alone
+    arm = true
+    if own then -- as pack_counts would (armed at 0: armed now, but for a time before REARM)
+      arm = NOW >= REARM or NOW < 0
+      row = struct.pack('<dd', NOW, arm and NOW or 0) .. fr.first
+      for _, c in ipairs(fr.chunks) do
+        w[#w + 1] = c[1]; w[#w + 1] = string.sub(row, c[2], c[3])
+      end
+    end
+    distinct_new(d, w, dc, nd)
+  else
+    local chunks = fr.chunks
+    local nc = #chunks
+    for i = 1, nc do RAW[i] = false end
+    for k = 1, nd do STATES[k] = nil end
+    local legacy, nm = false, 0
+    for j = 1, #all, 2 do
+      local f = all[j]
+      local b1, b2 = sbyte(f, 1, 2)
+      if b2 == 124 then -- "<k>|<member>"
+        nm = nm + 1; MEMBERS[nm], MEMBERK[nm] = j, b1 - 48
+      elseif b2 == 126 and #f == 2 then -- "<k>~"
+        local k = b1 - 48
+        if k >= 1 and k <= nd then STATES[k] = all[j + 1] end
+      elseif f == 'n' then
+        legacy = true
+      else
+        local i = fr.chunk_index[f]
+        if i then RAW[i] = all[j + 1] end
+      end
+    end
+    if legacy then -- the previous layout's fields
+      for _, f in ipairs(fr.legacy) do del[#del + 1] = f end
+    end
+    -- only the row: no set's members to count or delete
+    if OMASK[d].any or #all ~= 2 * nc then distinct_all(d, key, all, STATES, MEMBERS, nm, w, del, dc, nd) end
+    if own then
+      local a = unpack_counts(fr, RAW)
+      roll(fr, a)
+      add(fr, a, 1)
+      arm, row = pack_counts(fr, a, w)
+    else
+      local whole = true
+      for i = 1, nc do whole = whole and RAW[i] end
+      if whole then row = table.concat(RAW, '', 1, nc) end
+    end
+  end
+  if #del > 0 then redis.call('HDEL', key, unpack(del)) end
+  if #w > 0 then redis.call('HSET', key, unpack(w)) end
+  if arm and (#w > 0 or #all > 0) then redis.call('PEXPIRE', key, TTL_ARG) end
+  return row, dc
 end

@@ -1,0 +1,98 @@
+"""The observe script answers and writes exactly as it did before its CPU cuts (issue 14).
+
+tests/store/lua_reference/ holds lua/common.lua and lua/observe.lua as they were (main 0358b29):
+both libraries run in one redis-server, each under its own key prefix, on the same random calls
+(owned, read-only and distinct-only entities, absent values, every reads mask change, members
+repeating past the exact sets' cap into HyperLogLogs, time jumps across bucket edges and past the
+longest window, late writes, times near the epoch, rows of the previous layout): every reply and, at the end, every key
+(fields, values, whether it expires) must match.
+"""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import redis
+
+from shield.facts.catalog import DIMENSIONS, DISTINCT
+from shield.store.base import Retention
+from shield.store.layout import Plan
+from shield.store.routing import shard_key
+from shield.store.scripts import LuaCode, _prelude
+
+REFERENCE = Path(__file__).parent / "lua_reference"
+STEPS = 2_500
+SETS = sum(len(DISTINCT.get(d, {})) for d in DIMENSIONS)
+
+
+def _libraries(sync: redis.Redis) -> tuple[str, str]:
+    """Load the reference (prefix "ref") and the current code (prefix "new"): their observe functions."""
+    plan = Plan.build(Retention().windows)
+    code = LuaCode.build(plan, prefix="{new}:", tag="new:", history_days=90, history_size=3, clustered=False)
+    body = (REFERENCE / "observe.lua").read_text()
+    reference = (
+        "#!lua name=shield_reference\n"
+        + _prelude(plan, "{ref}:", "ref:", 90, 3)
+        + (REFERENCE / "common.lua").read_text()
+        + f"local function run_observe(KEYS, ARGV)\nbegin(ARGV)\n{body}end\n"
+        + "redis.register_function('reference_observe', run_observe)\n"
+    )
+    sync.function_load(reference, replace=True)
+    sync.function_load(code.library_code, replace=True)
+    return "reference_observe", f"{code.library}_observe"
+
+
+def _masks(rnd: random.Random, windows: int) -> list[str]:
+    every, none = "1" * SETS * windows, "0" * SETS * windows
+    sparse = "".join(rnd.choice("0001") for _ in range(SETS * windows))
+    return [every, none, sparse, "".join(rnd.choice("01") for _ in range(SETS * windows))]
+
+
+def _args(rnd: random.Random, now: float, mask: str) -> list[str]:
+    pools = {"ip": 12, "subnet": 3, "asn": 3, "country": 2, "account": 180, "fp": 5, "device": 4, "password": 40}
+    values = []
+    for d in DIMENSIONS:
+        if d == "pair" or rnd.random() < 0.1:
+            values.append("")
+        elif d == "ip" and rnd.random() < 0.5:
+            values.append("ip-hot")  # its distinct accounts outgrow the exact set
+        else:
+            values.append(f"{d}-{rnd.randrange(pools[d])}")
+    values[DIMENSIONS.index("pair")] = f"{values[4]}:{values[7]}" if values[4] and values[7] else ""
+    owned = "".join(rnd.choice("1111rd0") for _ in DIMENSIONS)
+    return [repr(now), owned, rnd.choice("01r"), rnd.choice("01"), mask, *values]
+
+
+def _keyspace(sync: redis.Redis, prefix: str) -> dict[bytes, object]:
+    out: dict[bytes, object] = {}
+    for key in sync.scan_iter(match=f"{{{prefix}*", count=1000):
+        kind = sync.type(key)
+        value = sync.hgetall(key) if kind == b"hash" else sync.get(key)
+        out[key.replace(prefix.encode(), b"", 1)] = (kind, value, sync.pttl(key) > 0)
+    return out
+
+
+def test_observe_answers_and_writes_as_the_reference(redis_url: str) -> None:
+    sync = redis.Redis.from_url(redis_url)
+    reference, current = _libraries(sync)
+    rnd = random.Random(14)
+    windows = len(Retention().windows)
+    masks = _masks(rnd, windows)
+    mask, now = masks[0], 1_700_000_000.25
+    sync.hset("{ref}:bans", "ip:ip-3", '{"e": 1700090000, "s": "ip"}')
+    sync.hset("{new}:bans", "ip:ip-3", '{"e": 1700090000, "s": "ip"}')
+    for step in range(STEPS):
+        r = rnd.random()
+        now += rnd.choice((61.0, 601.0, 3601.0, 86_401.0)) if r < 0.02 else (-7.5 if r < 0.05 else rnd.random() * 2)
+        if rnd.random() < 0.01:
+            mask = rnd.choice(masks)
+        if rnd.random() < 0.005:  # an entity of the previous layout
+            for prefix in ("ref", "new"):
+                sync.hset(f"{{{prefix}:ip:ip-{step % 12}}}", mapping={"n": "x" * 16, "1": "y" * 24})
+        # now and then a time before the first expiry rearm (REARM after the epoch): rows armed at 0
+        args = _args(rnd, rnd.random() * 1000 if rnd.random() < 0.01 else now, mask)
+        want = sync.fcall(reference, 1, shard_key("ref:", 0), *args)
+        got = sync.fcall(current, 1, shard_key("new:", 0), *args)
+        assert got == want, (step, args)
+    assert _keyspace(sync, "new") == _keyspace(sync, "ref")
