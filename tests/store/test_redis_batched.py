@@ -60,9 +60,11 @@ async def test_a_workers_counts_reach_another_within_flush_and_refresh(url: str,
             await one.record_outcome(attempt(i), Outcome.FAILURE, familiar=False, now=now)
         # one sees its own traffic at once. Other's one attempt shows too if other's batch went out and a
         # flush reply of one's brought the totals back before this (40 calls can outlast FLUSH_INTERVAL
-        # on a loaded machine): never less than one's own.
+        # on a loaded machine): never less than one's own. On a Cluster each entity's totals come back
+        # from its own master, so each may or may not show it yet.
         mine = (await one.observe(attempt(99), now)).counters
-        assert [mine[n] for n in HOT_NAMES] in ([21, 20, 21, 20, 21], [22, 20, 22, 20, 22])
+        assert [mine[n] for n in HOT_NAMES[1::2]] == [20, 20]
+        assert all(mine[n] in (21, 22) for n in HOT_NAMES[::2])
         await asyncio.sleep(FLUSH_INTERVAL + 0.5)  # one's batch has gone out
         seen = (await other.observe(attempt(10_001), now + REFRESH)).counters  # other's totals are stale
         assert [seen[n] for n in HOT_NAMES] == [23, 20, 23, 20, 23]
