@@ -8,6 +8,7 @@ import redis
 
 from shield.model import FakeClock, Observation, Outcome
 from shield.store.connect import StoreOptions, open_redis
+from shield.store.routing import entity_key
 from tests.store.conftest import SETTINGS
 
 
@@ -42,9 +43,11 @@ async def test_every_key_but_the_ban_tables_expires(redis_url: str) -> None:
     keys = {k.decode() for k in sync.scan_iter("*")}
     assert {k for k in keys if sync.pttl(k) < 0} == {"{shield}:bans", "{shield}:offenses"}
     assert any(k.startswith("{shield:asn:64550}:x:") for k in keys)  # the large set went HyperLogLog
-    assert "{shield:ip:10.50.0.1}" in keys
+    ip = entity_key("shield:", "ip", "10.50.0.1")
+    assert ip == "{shield:ip:10.50.0.1:7c61}"  # an address's tag carries a digest (routing.SPREAD)
+    assert ip in keys
     assert "{shield:account:victim-0}:h" in keys  # the history shares the account's slot
     assert len([k for k in keys if ":x:" not in k and not k.endswith(":h")]) < 150 * 6  # one hash per entity
     # Every field under Redis's 64-byte listpack limit: a bigger one makes the hash a hash table (2-3x)
-    for key in ("{shield:ip:10.50.0.1}", "{shield:account:victim-0}", "{shield:asn:64550}", "{shield:site:0}"):
+    for key in (ip, "{shield:account:victim-0}", "{shield:asn:64550}", "{shield:site:0}"):
         assert sync.object("encoding", key) in (b"listpack", b"ziplist"), key

@@ -178,8 +178,20 @@ local function bump(key, fr, j, j2)
 end
 
 -- Every entity has its own hash tag, so entities spread over the Cluster's slots (and masters);
--- its HyperLogLogs and (accounts) history share the tag: one entity's keys sit on one node.
+-- its HyperLogLogs and (accounts) history share the tag: one entity's keys sit on one node. An
+-- address's tag carries 4 hex digits of its SHA-1 (shield.store.routing.SPREAD: CRC16 is linear),
+-- remembered across calls (a library lives on; bounded).
+local TAGS, NTAGS = {}, 0
 local function counter_key(d, v)
+  if SPREAD[d] then
+    local t = TAGS[v]
+    if not t then
+      if NTAGS >= 4096 then TAGS, NTAGS = {}, 0 end
+      t = v .. ':' .. string.sub(redis.sha1hex(v), 1, 4)
+      TAGS[v], NTAGS = t, NTAGS + 1
+    end
+    v = t
+  end
   return '{' .. T .. DIMS[d] .. ':' .. v .. '}'
 end
 
