@@ -43,11 +43,12 @@ async def test_every_key_but_the_ban_tables_expires(redis_url: str) -> None:
     keys = {k.decode() for k in sync.scan_iter("*")}
     assert {k for k in keys if sync.pttl(k) < 0} == {"{shield}:bans", "{shield}:offenses"}
     assert any(k.startswith("{shield:asn:64550}:x:") for k in keys)  # the large set went HyperLogLog
-    ip = entity_key("shield:", "ip", "10.50.0.1")
-    assert ip == "{shield:ip:10.50.0.1:7c61}"  # an address's tag carries a digest (routing.SPREAD)
-    assert ip in keys
+    assert "{shield:ip:10.50.0.1}" in keys
+    subnet = "{shield:subnet:10.50.0.0/24:2c25}"  # a /24's tag carries a digest (routing.SPREAD)
+    assert subnet in keys
+    assert entity_key("shield:", "subnet", "10.50.0.0/24") == subnet  # the router's key is the script's
     assert "{shield:account:victim-0}:h" in keys  # the history shares the account's slot
     assert len([k for k in keys if ":x:" not in k and not k.endswith(":h")]) < 150 * 6  # one hash per entity
     # Every field under Redis's 64-byte listpack limit: a bigger one makes the hash a hash table (2-3x)
-    for key in (ip, "{shield:account:victim-0}", "{shield:asn:64550}", "{shield:site:0}"):
+    for key in ("{shield:ip:10.50.0.1}", "{shield:account:victim-0}", "{shield:asn:64550}", "{shield:site:0}"):
         assert sync.object("encoding", key) in (b"listpack", b"ziplist"), key

@@ -10,7 +10,6 @@ import redis
 
 from shield.model import FakeClock, Observation, Outcome
 from shield.store.connect import StoreOptions, open_redis
-from shield.store.routing import entity_key
 from tests.store.conftest import SETTINGS
 
 OBS = Observation(route="login", ip="10.77.0.1", subnet="10.77.0.0/24", asn="64577", country="CN",
@@ -29,13 +28,10 @@ def _old_entity(sync: redis.Redis, key: str, now: float, measures: int, member: 
     sync.pexpire(key, 3_600_000)
 
 
-IP = entity_key("shield:", "ip", "10.77.0.1")
-
-
 async def test_entities_in_the_previous_layout_start_afresh_and_lose_their_old_fields(redis_url: str) -> None:
     sync = redis.Redis.from_url(redis_url)
     now = FakeClock().now()
-    _old_entity(sync, IP, now, 3, "1|acct-before")  # ip.distinct_accounts member
+    _old_entity(sync, "{shield:ip:10.77.0.1}", now, 3, "1|acct-before")  # ip.distinct_accounts member
     _old_entity(sync, "{shield:account:acct-old}", now, 5, None)
     _old_entity(sync, "{shield:site:0}", now, 4, None, windows=2)
     parts = urlsplit(redis_url)
@@ -49,7 +45,7 @@ async def test_entities_in_the_previous_layout_start_afresh_and_lose_their_old_f
     assert counters["ip.attempts_1h"] == counters["account.attempts_1h"] == 1  # afresh, not 10
     assert counters["ip.distinct_accounts_1h"] == 2  # the set's member survived the upgrade
     assert (again["ip.failures_1h"], again["account.failures_unfamiliar_1h"], again["ip.attempts_1h"]) == (1, 1, 2)
-    for key in (IP, "{shield:account:acct-old}", "{shield:site:0}"):
+    for key in ("{shield:ip:10.77.0.1}", "{shield:account:acct-old}", "{shield:site:0}"):
         fields = {f.decode() for f in sync.hkeys(key)}
         assert not fields & set(OLD), (key, fields)
         assert sync.object("encoding", key) in (b"listpack", b"ziplist"), key

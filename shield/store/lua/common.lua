@@ -178,19 +178,14 @@ local function bump(key, fr, j, j2)
 end
 
 -- Every entity has its own hash tag, so entities spread over the Cluster's slots (and masters);
--- its HyperLogLogs and (accounts) history share the tag: one entity's keys sit on one node. An
--- address's tag carries 4 hex digits of its SHA-1 (shield.store.routing.SPREAD: CRC16 is linear),
--- remembered across calls (a library lives on; bounded).
-local TAGS, NTAGS = {}, 0
+-- its HyperLogLogs and (accounts) history share the tag: one entity's keys sit on one node. A /24's
+-- tag carries 4 hex digits of its SHA-1 (shield.store.routing.SPREAD: CRC16 is linear); the last one
+-- is remembered (an observe makes a subnet's key twice; a table of them cost more than the digests).
+local SPREAD_V, SPREAD_T = nil, nil
 local function counter_key(d, v)
   if SPREAD[d] then
-    local t = TAGS[v]
-    if not t then
-      if NTAGS >= 4096 then TAGS, NTAGS = {}, 0 end
-      t = v .. ':' .. string.sub(redis.sha1hex(v), 1, 4)
-      TAGS[v], NTAGS = t, NTAGS + 1
-    end
-    v = t
+    if v ~= SPREAD_V then SPREAD_V, SPREAD_T = v, v .. ':' .. string.sub(redis.sha1hex(v), 1, 4) end
+    v = SPREAD_T
   end
   return '{' .. T .. DIMS[d] .. ':' .. v .. '}'
 end
