@@ -7,8 +7,8 @@ Starts real redis-server Clusters here (1 master, then 3 masters; no persistence
 credential-stuffing traffic through RedisStore with `concurrency` requests in flight, and reads
 each master's INFO cpu (used_cpu_sys + used_cpu_user) before and after. Prints per cluster:
 protected req/s achieved by this one Python client, Redis CPU per request (all masters, and the
-busiest one), the Redis-bound capacity (1 s / the busiest master's CPU per request: what the
-masters could serve with enough shield workers) and each master's share of the keys.
+busiest one, and each), the Redis-bound capacity (1 s / the busiest master's CPU per request: what
+the masters could serve with enough shield workers) and each master's share of the keys.
 
 On a small machine the client, not Redis, bounds the achieved req/s: the capacity column is the
 scaling measure (it is what more shield workers would reach).
@@ -111,6 +111,7 @@ async def run_cluster(masters: int, requests: int, concurrency: int, kept: Reten
         "rate": f"{rate:.0f}",
         "cpu_total": f"{sum(used):.0f}",
         "cpu_max": f"{max(used):.0f}",
+        "cpu_each": " / ".join(f"{u:.0f}" for u in used),
         "capacity": f"{1e6 / max(used):.0f}",
         "keys": " / ".join(f"{k / sum(keys):.0%}" for k in keys),
     }
@@ -122,11 +123,12 @@ async def cluster_table(requests: int, concurrency: int, kept: Retention) -> lis
     lines = [
         f"cluster scaling: {requests} protected requests (observe + record_outcome), {concurrency} in flight",
         "| masters | protected req/s (this client) | Redis CPU us/request: all masters / busiest "
-        "| Redis-bound capacity (req/s) | keys per master |",
-        "|---|---|---|---|---|",
+        "| Redis-bound capacity (req/s) | Redis CPU us/request per master | keys per master |",
+        "|---|---|---|---|---|---|",
     ]
     for n, r in rows.items():
-        lines.append(f"| {n} | {r['rate']} | {r['cpu_total']} / {r['cpu_max']} | {r['capacity']} | {r['keys']} |")
+        cpu_ = f"{r['cpu_total']} / {r['cpu_max']}"
+        lines.append(f"| {n} | {r['rate']} | {cpu_} | {r['capacity']} | {r['cpu_each']} | {r['keys']} |")
     lines.append(f"3 masters / 1 master, Redis-bound capacity: {three / one:.2f}x")
     return lines
 

@@ -1,8 +1,8 @@
 """RedisStore: the shared store for several replicas, one round trip per protected request.
 
 Key layout. Every entity (a dimension's value) has its own hash tag, so on Redis Cluster the
-entities spread over every slot and master (shield.store.routing), and all of one entity's keys
-share its slot:
+entities spread over every slot and master (shield.store.routing; a subnet's <value> is followed
+by ":" and 4 hex digits of its SHA-1: routing.SPREAD), and all of one entity's keys share its slot:
 
   {shield:<dim>:<value>}              hash  one entity: "c1".."cK" its packed counter row (shield.store.packed:
                                             last write, expiry armed, per window and measure the current

@@ -21,6 +21,7 @@ from shield.model import BAN_SCOPES, Window
 from shield.store.layout import ACCOUNT_MEASURES, MEASURES, SITE_MEASURES, Plan
 from shield.store.packed import Row
 from shield.store.records import HISTORY_LISTS
+from shield.store.routing import SPREAD
 
 DISTINCT_EXACT = 64  # members counted exactly per distinct set; HyperLogLog above
 HLL_REFRESH = 1.0  # seconds between full HyperLogLog merges of one set (cached counts in between)
@@ -120,6 +121,7 @@ def _prelude(plan: Plan, prefix: str, tag: str, days: int, size: int) -> str:
             "local BAN_DIMS = {" + ", ".join(str(index[s]) for s in BAN_SCOPES) + "}",
             "local HISTORY = {" + ", ".join(f'{{"{k}", {index[d]}}}' for k, d in HISTORY_LISTS) + "}",
             f"local ACCOUNT, COUNTRY = {index['account']}, {index['country']}",
+            "local SPREAD = {" + ", ".join(f"[{index[d]}] = true" for d in SPREAD) + "}",
             f"local MAXW = {max(w.seconds for w in plan.windows)}",
             f"local ROW3, ROW5, ROWSITE = {rows[0].lua()}, {rows[1].lua()}, {rows[2].lua()}",
             f"local NESTED = {'true' if _nested(plan.windows) else 'false'}",

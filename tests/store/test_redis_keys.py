@@ -8,6 +8,7 @@ import redis
 
 from shield.model import FakeClock, Observation, Outcome
 from shield.store.connect import StoreOptions, open_redis
+from shield.store.routing import entity_key
 from tests.store.conftest import SETTINGS
 
 
@@ -43,6 +44,9 @@ async def test_every_key_but_the_ban_tables_expires(redis_url: str) -> None:
     assert {k for k in keys if sync.pttl(k) < 0} == {"{shield}:bans", "{shield}:offenses"}
     assert any(k.startswith("{shield:asn:64550}:x:") for k in keys)  # the large set went HyperLogLog
     assert "{shield:ip:10.50.0.1}" in keys
+    subnet = "{shield:subnet:10.50.0.0/24:2c25}"  # a /24's tag carries a digest (routing.SPREAD)
+    assert subnet in keys
+    assert entity_key("shield:", "subnet", "10.50.0.0/24") == subnet  # the router's key is the script's
     assert "{shield:account:victim-0}:h" in keys  # the history shares the account's slot
     assert len([k for k in keys if ":x:" not in k and not k.endswith(":h")]) < 150 * 6  # one hash per entity
     # Every field under Redis's 64-byte listpack limit: a bigger one makes the hash a hash table (2-3x)

@@ -11,6 +11,7 @@ longest window, late writes, times near the epoch, rows of the previous layout):
 from __future__ import annotations
 
 import random
+import re
 from pathlib import Path
 
 import redis
@@ -69,7 +70,10 @@ def _keyspace(sync: redis.Redis, prefix: str) -> dict[bytes, object]:
     for key in sync.scan_iter(match=f"{{{prefix}*", count=1000):
         kind = sync.type(key)
         value = sync.hgetall(key) if kind == b"hash" else sync.get(key)
-        out[key.replace(prefix.encode(), b"", 1)] = (kind, value, sync.pttl(key) > 0)
+        name = key.replace(prefix.encode(), b"", 1)
+        if prefix == "new":  # a subnet's tag now ends in 4 hex digits of its SHA-1 (routing.SPREAD)
+            name = re.sub(rb"^(\{:subnet:.*):[0-9a-f]{4}\}", rb"\1}", name)
+        out[name] = (kind, value, sync.pttl(key) > 0)
     return out
 
 

@@ -16,6 +16,7 @@ from shield.store.connect import StoreOptions, open_redis
 from shield.store.layout import Plan
 from shield.store.packed import Row
 from shield.store.redis import RedisStore
+from shield.store.routing import entity_key
 from shield.store.scripts import plan_rows
 from shield.store.sliding import MEASURE_INDEX, roll
 
@@ -45,7 +46,7 @@ PLAN = [(0, 0.0, 0.0, Outcome.FAILURE, True), (1, 1.0, 1.5, Outcome.SUCCESS, Fal
 
 
 def _key(dim: str, value: str) -> str:
-    return "{shield:" + dim + ":" + value + "}"
+    return entity_key("shield:", dim, value)
 
 
 def _fields(row: Row) -> list[str]:

@@ -185,10 +185,17 @@ local function bump(key, fr, j, j2)
 end
 
 -- Every entity has its own hash tag, so entities spread over the Cluster's slots (and masters);
--- its HyperLogLogs and (accounts) history share the tag: one entity's keys sit on one node.
+-- its HyperLogLogs and (accounts) history share the tag: one entity's keys sit on one node. A /24's
+-- tag carries 4 hex digits of its SHA-1 (shield.store.routing.SPREAD: CRC16 is linear); the last one
+-- is remembered (an observe makes a subnet's key twice; a table of them cost more than the digests).
 local KEYPFX = {}
 for d = 1, #DIMS do KEYPFX[d] = '{' .. T .. DIMS[d] .. ':' end
+local SPREAD_V, SPREAD_T = nil, nil
 local function counter_key(d, v)
+  if SPREAD[d] then
+    if v ~= SPREAD_V then SPREAD_V, SPREAD_T = v, v .. ':' .. string.sub(redis.sha1hex(v), 1, 4) end
+    v = SPREAD_T
+  end
   return KEYPFX[d] .. v .. '}'
 end
 

@@ -8,10 +8,11 @@ local STRIDE = 9 + #DIMS
 
 local function num(v) return type(v) == 'number' end
 
--- Dimension d's value, from its entity's key (counter_key(d, value)); '' for ''.
+-- Dimension d's value, from its entity's key (counter_key(d, value)); '' for ''. A SPREAD
+-- dimension's key ends in ':' and 4 hex digits of the value's SHA-1 (counter_key): not the value's.
 local function value_of(d, key)
   if key == '' then return '' end
-  return string.sub(key, #T + #DIMS[d] + 3, -2)
+  return string.sub(key, #T + #DIMS[d] + 3, SPREAD[d] and -7 or -2)
 end
 
 -- The rows this call counts in: each is read once, moved and counted in memory outcome by outcome (at
