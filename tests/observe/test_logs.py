@@ -160,3 +160,23 @@ def test_the_fast_event_line_is_the_structlog_line(log_file: Path) -> None:
     assert {k: v for k, v in fast.items() if k != "ts"} == {k: v for k, v in slow.items() if k != "ts"}
     assert PASSWORD not in log_file.read_text()
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z", fast["ts"])
+
+
+def _ban_added_like() -> dict[str, object]:
+    return {
+        "request_id": "r1", "scope": "ip", "value": "2001:db8::1", "ttl_s": 3600.0, "offenses": 2,
+        "reason": "ip_attempts_1m,fp_surge", "source": "rules", "note": f"password={PASSWORD}",
+    }
+
+
+def test_the_fast_warning_line_is_the_structlog_line(log_file: Path) -> None:
+    stream = RequestLines.stream
+    assert RequestLines.write_event("ban.added", _ban_added_like(), level="warning")
+    RequestLines.stream = None  # the same fields through structlog's pipeline
+    structlog.get_logger().warning("ban.added", **_ban_added_like())
+    RequestLines.stream = stream
+    fast, slow = (orjson.loads(line) for line in log_file.read_bytes().splitlines())
+    assert list(fast) == list(slow)
+    assert {k: v for k, v in fast.items() if k != "ts"} == {k: v for k, v in slow.items() if k != "ts"}
+    assert fast["level"] == "warning"
+    assert PASSWORD not in log_file.read_text()
