@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Literal
+from typing import Literal, NamedTuple
 
 import structlog
 from aiohttp import web
@@ -77,9 +77,11 @@ class ChallengeState:
         return "pass" if self.passed else "none"
 
 
-@dataclass(slots=True, frozen=True)
-class Handled:
-    """One protected request once decided: what `_act` needs to answer, record and log it."""
+class Handled(NamedTuple):
+    """One protected request once decided: what `_act` needs to answer, record and log it.
+
+    A NamedTuple, not a frozen dataclass: built for every protected request, and a frozen slots
+    dataclass's __init__ sets its 14 fields one object.__setattr__ at a time (2.8 us against 1.0)."""
 
     request: web.Request
     route: RouteSettings
