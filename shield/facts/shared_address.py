@@ -70,27 +70,35 @@ def is_shared(*, accounts: int, successes: int, failures: int, evidence: Evidenc
     )
 
 
-# Per window: (dimension, its counters' names, the plain and the carrier evidence), built once.
-_PLAN = {
+_Dimension = tuple[str, str, str, str, str, Evidence, Evidence]
+# Per window: its facts' names and evidence per dimension (counters read, facts written, the plain and the
+# carrier evidence), built once: on every protected request no name is formatted.
+_PLAN: dict[str, tuple[_Dimension, ...]] = {
     w: tuple(
-        (dim, f"{dim}.distinct_accounts_{w}", f"{dim}.successes_{w}", f"{dim}.failures_{w}", plain, prior)
+        (f"{dim}.distinct_accounts_{w}", f"{dim}.successes_{w}", f"{dim}.failures_{w}", f"{dim}.shared",
+         f"{dim}.success_ratio_24h", plain, prior)
         for dim, plain, prior in (("ip", ADDRESS, CARRIER_ADDRESS), ("subnet", SUBNET, CARRIER_SUBNET))
     )
     for w in SHARED_WINDOWS
 }
+# In SHARED_WINDOWS' order: (the counter whose presence says the store counts the window, is it 24h, its plan)
+_PROBES = tuple((f"ip.successes_{w}", w == "24h", _PLAN[w]) for w in SHARED_WINDOWS)
 
 
 def shared_facts(facts: Mapping[str, FactValue]) -> dict[str, FactValue]:
     """ip.shared, subnet.shared and their success ratios (ip.success_ratio_24h, subnet.success_ratio_24h).
 
     Reads the store's counters (ints, zero when nothing was counted): on every protected request, so lean."""
-    window = next((w for w in SHARED_WINDOWS if f"ip.successes_{w}" in facts), None)
-    if window is None:
-        return {}
+    for probe, day, plan in _PROBES:
+        if probe in facts:
+            return _shared(facts, day, plan)
+    return {}
+
+
+def _shared(facts: Mapping[str, FactValue], day: bool, plan: tuple[_Dimension, ...]) -> dict[str, FactValue]:
     carrier = facts.get("ip.carrier") is True
-    day = window == "24h"
     out: dict[str, FactValue] = {}
-    for dim, accounts_name, successes_name, failures_name, plain, prior in _PLAN[window]:
+    for accounts_name, successes_name, failures_name, shared_name, ratio_name, plain, prior in plan:
         accounts, successes, failures = (
             facts.get(accounts_name, 0),
             facts.get(successes_name, 0),
@@ -100,9 +108,9 @@ def shared_facts(facts: Mapping[str, FactValue]) -> dict[str, FactValue]:
             continue
         e = prior if carrier else plain
         finished = successes + failures
-        out[f"{dim}.shared"] = (
+        out[shared_name] = (
             accounts >= e.min_accounts and successes >= e.min_successes and successes >= e.min_ratio * finished
         )
         if day and finished:
-            out[f"{dim}.success_ratio_24h"] = successes / finished
+            out[ratio_name] = successes / finished
     return out
