@@ -13,6 +13,7 @@ import structlog
 
 from shield.model import Action, Attempt, Ban, Decision, Outcome, RuleHit
 from shield.observe.decision_log import (
+    TEXT_KEYS,
     Timings,
     ban_refusal_fields,
     decision_fields,
@@ -21,7 +22,7 @@ from shield.observe.decision_log import (
     write_decision,
 )
 from shield.observe.fact_record import fact_record
-from shield.observe.logs import MASK, RequestLines, configure_logging, iso_utc, reset_logging
+from shield.observe.logs import MASK, RedactedList, RequestLines, configure_logging, iso_utc, reset_logging
 from shield.settings.schema import LogSettings
 
 PASSWORD = "hunter2-S3cret!"
@@ -120,3 +121,20 @@ def test_a_key_the_builder_does_not_know_gets_the_full_redaction(log_file: Path)
 def test_the_timestamp_is_datetime_isoformat(epoch_us: int) -> None:
     expected = (datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=epoch_us)).isoformat()
     assert iso_utc(epoch_us) == expected.replace("+00:00", "Z")
+
+
+def _benign_line() -> dict[str, Any]:
+    """A decision line whose text values hold no secret (and no `:` or `=`)."""
+    fields = {key: f"plain {key}" for key in TEXT_KEYS}
+    fields.update({"schema": 3, "score": 10, "status": 403, "rules": RedactedList([{"id": "a", "score": 10}])})
+    return fields
+
+
+@pytest.mark.parametrize("value", [HOSTILE, "pa\u017f\u017fword=x1", "x-api-\u212aey: k1", "shop.example:8443"])
+@pytest.mark.parametrize("key", TEXT_KEYS)
+def test_one_text_value_is_masked_as_structlog_masks_it(log_file: Path, key: str, value: str) -> None:
+    fast, slow = _both(log_file, {**_benign_line(), key: value})
+    assert fast == {**slow, "ts": fast["ts"]}
+    text = log_file.read_text()
+    assert "x1" not in text
+    assert "k1" not in text
