@@ -31,6 +31,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 
+from shield.model import RuleHit
 from shield.observe.tallies import Counts, Observations
 from shield.observe.version import python_version, shield_version
 
@@ -213,6 +214,12 @@ class Metrics:
 
     def rule_hit(self, rule: str, *, shadow: bool) -> None:
         self._rule_hits.get(rule, _flag(shadow)).n += 1
+
+    def rule_hits(self, hits: Iterable[RuleHit], *, shadow: bool) -> None:
+        """rule_hit for each hit of a decision (several per protected request: one call, one flag)."""
+        flag, get = _flag(shadow), self._rule_hits.get
+        for hit in hits:
+            get(hit.id, flag).n += 1
 
     def challenge(self, event: str) -> None:
         self._challenges.get(event).n += 1

@@ -364,10 +364,9 @@ class Pipeline:
         self.metrics.decision(route, decision.action.value, shadow=False)
         if decision.shadow_action is not None:
             self.metrics.decision(route, decision.shadow_action.value, shadow=True)
-        for hit in decision.hits:
-            self.metrics.rule_hit(hit.id, shadow=False)
-        for hit in decision.shadow_hits:
-            self.metrics.rule_hit(hit.id, shadow=True)
+        self.metrics.rule_hits(decision.hits, shadow=False)
+        if decision.shadow_hits:
+            self.metrics.rule_hits(decision.shadow_hits, shadow=True)
         logs = self.settings.log
         record = fact_record(
             facts, decision, reads=h.pack.rules.reads, scope=logs.decision_facts,

@@ -193,3 +193,21 @@ async def test_a_worker_s_last_counts_reach_the_shared_files_at_shutdown(
     await service.close()
     text = Metrics(multiprocess_dir=multiprocess_folder).exposition().decode()
     assert 'shield_requests_total{route="login",status="200"} 1.0' in text
+
+
+def test_rule_hits_counts_as_rule_hit_per_hit() -> None:
+    from shield.model import RuleHit
+
+    hits = (RuleHit("a", 10), RuleHit("b", 5), RuleHit("a", 10))
+    one_by_one, bulk = Metrics(CollectorRegistry()), Metrics(CollectorRegistry())
+    for shadow in (False, True):
+        for hit in hits:
+            one_by_one.rule_hit(hit.id, shadow=shadow)
+        bulk.rule_hits(hits, shadow=shadow)
+    bulk.rule_hits((), shadow=True)
+
+    def counts(m: Metrics) -> list[str]:
+        return [line for line in m.exposition().decode().splitlines() if line.startswith("shield_rule_hits_total")]
+
+    assert counts(bulk) == counts(one_by_one)
+    assert len(counts(bulk)) == 4
