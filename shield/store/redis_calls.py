@@ -58,6 +58,7 @@ class RedisCalls:
         self._scripts, self._library, self._library_code = code.scripts, code.library, code.library_code
         self._functions = True  # False once the server says it has no FCALL (Redis < 7.0)
         self._pipe = TickPipeline(client)  # observes of one loop turn: one pipeline per connection
+        self._single: dict[tuple[bool, bool, bool], Group] = {}  # a standalone server's groups (_groups)
         self._loading: dict[str, asyncio.Future[Any]] = {}  # code being loaded again (_load_once)
         self.round_trips = 0  # round trips of latency (one per store call); the benchmark prints it
         self.commands = 0  # commands sent (one per master and call on a Cluster)
@@ -84,7 +85,11 @@ class RedisCalls:
     ) -> list[Group]:
         if self._router is None:
             shard = shard_key(self._tag, 0)
-            return [Group(None, shard, "1" * len(DIMENSIONS), count_site, bans, count_site or stale(shard))]
+            flags = (count_site, bans, count_site or stale(shard))
+            group = self._single.get(flags)
+            if group is None:  # one of at most 8, kept: a frozen dataclass costs microseconds to build
+                group = self._single[flags] = Group(None, shard, "1" * len(DIMENSIONS), *flags)
+            return [group]
         await self._initialize()
         return self._router.groups(values, bans=bans, stale=stale, count_site=count_site)
 
@@ -132,6 +137,9 @@ class RedisCalls:
         """One script call per group, all in flight at once: one round trip of latency."""
         self.round_trips += 1
         try:
+            if len(groups) == 1:  # one master (always, standalone): awaited here, no task and gather
+                g = groups[0]
+                return [await self._run(name, *args(g), key=g.shard, trip=False, pipelined=True)]
             calls = (self._run(name, *args(g), key=g.shard, trip=False, pipelined=True) for g in groups)
             return list(await asyncio.gather(*calls))
         except rexc.ResponseError as e:
