@@ -133,7 +133,9 @@ class RedisCalls:
                 rows[i] = row or None
         return rows
 
-    async def _per_master(self, name: str, groups: list[Group], args: Callable[[Group], list[str]]) -> list[Any]:
+    async def _per_master(
+        self, name: str, groups: list[Group], args: Callable[[Group], Sequence[str | bytes]]
+    ) -> list[Any]:
         """One script call per group, all in flight at once: one round trip of latency."""
         self.round_trips += 1
         try:
@@ -150,7 +152,7 @@ class RedisCalls:
             raise StoreUnavailable(f"redis: {e}") from e
 
     async def _run(
-        self, name: str, *args: str, key: str | None = None, trip: bool = True, pipelined: bool = False
+        self, name: str, *args: str | bytes, key: str | None = None, trip: bool = True, pipelined: bool = False
     ) -> Any:
         key = key or self._bans_key
         # A call that takes several attempts (scripts.BATCHED) always goes through the turn's
@@ -193,7 +195,7 @@ class RedisCalls:
         if not task.cancelled():
             task.exception()  # retrieved: each waiting caller gets it (or none is left to)
 
-    def _send(self, command: tuple[str, ...], pipelined: bool, head: int) -> Awaitable[Any]:
+    def _send(self, command: tuple[str | bytes, ...], pipelined: bool, head: int) -> Awaitable[Any]:
         if pipelined:
             return self._pipe.call(*command, head=head)
         return self._client.execute_command(*command)
