@@ -7,7 +7,7 @@ from urllib.parse import urlsplit
 
 import redis
 
-from shield.model import FakeClock, Observation
+from shield.model import FakeClock, Observation, Outcome
 from shield.store.connect import StoreOptions, open_redis
 from shield.store.routing import entity_key
 from tests.store.conftest import SETTINGS
@@ -34,3 +34,18 @@ async def test_a_non_ascii_value_is_counted_under_its_utf8_key(redis_url: str) -
     keys = set(redis.Redis.from_url(redis_url).scan_iter("*"))
     assert entity_key("shield:", "account", ACCOUNT).encode() in keys
     assert entity_key("shield:", "fp", "ü-fp").encode() in keys
+
+
+async def test_a_non_ascii_outcome_is_counted_under_its_utf8_key(redis_url: str) -> None:
+    parts = urlsplit(redis_url)
+    store = open_redis(parts.scheme, parts, StoreOptions(), SETTINGS)
+    now = FakeClock().now()
+    try:
+        for i in range(2):
+            await store.observe(attempt(i), now + i)
+            await store.record_outcome(attempt(i), Outcome.FAILURE, familiar=False, now=now + i)
+        signals = await store.observe(attempt(2), now + 2)
+    finally:
+        await store.close()
+    assert signals.counters["account.failures_1m"] == 2
+    assert signals.counters["fp.failures_1m"] == 2
