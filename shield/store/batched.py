@@ -17,12 +17,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
+import operator
 from collections.abc import Awaitable, Callable, Sequence
 
 import structlog
 
 from shield.store.packed import Row
-from shield.store.sliding import estimate, roll, weights
+from shield.store.sliding import roll, weights
 
 FLUSH_INTERVAL = 0.25  # seconds (the loop's clock) between a first unsent count and its flush
 REFRESH = 1.0  # seconds (the caller's clock) before an entity's total is read again
@@ -39,13 +40,24 @@ Send = Callable[[list[Item]], Awaitable[Sequence[bytes | None]]]
 class Layout:
     """A row's shape: the windows and measures of a site shard or a dimension's entity."""
 
-    __slots__ = ("codec", "counts", "frame", "row")
+    __slots__ = ("_bumps", "codec", "counts", "frame", "row", "window_of")
 
     def __init__(self, frame: str, row: Row) -> None:
         self.frame = frame
         self.row = row
         self.codec = row.codec()
         self.counts = row.values - 2
+        self.window_of = [k // row.measures for k in range(self.counts // 2)]  # per (window, measure) pair
+        self._bumps: dict[tuple[int, ...], list[int]] = {}
+
+    def bumps(self, measures: Sequence[int]) -> list[int]:
+        """The current buckets of `measures` in every window (computed once per measures)."""
+        key = tuple(measures)
+        found = self._bumps.get(key)
+        if found is None:
+            m = self.row.measures
+            found = self._bumps[key] = [2 * (i * m + j) for i in range(len(self.row.widths)) for j in key]
+        return found
 
     def pack(self, last: float, counts: Sequence[int]) -> bytes:
         return self.codec.pack(last, 0.0, *counts)
@@ -55,7 +67,7 @@ class Layout:
         if len(blob) != self.row.size:
             return None
         values = self.codec.unpack(blob)
-        return float(values[0]), [int(v) for v in values[2:]]
+        return values[0], list(values[2:])  # a float and ints already ("<dd" then "i"s)
 
 
 class Tally:
@@ -94,8 +106,11 @@ class Tally:
             self.view = (now, counts)
         else:
             weights_now = weights(last, widths)  # a late call reads at the last count
-        m = self.layout.row.measures
-        return [estimate(counts[2 * k], counts[2 * k + 1], weights_now[k // m]) for k in range(len(counts) // 2)]
+        floor = math.floor  # sliding.estimate, inlined: a call per counter was most of this
+        return [
+            c + floor(p * weights_now[k] + 0.5) if p else c
+            for c, p, k in zip(counts[::2], counts[1::2], self.layout.window_of, strict=True)
+        ]
 
     def rolled(self, now: float) -> list[int]:
         """The view's raw buckets at `now` (at its last count for a late call)."""
@@ -215,21 +230,21 @@ def _bump(
         if last < now:
             roll(counts, last, now, shape.widths, shape.measures)
             last = now
-    m = shape.measures
-    for i in range(len(shape.widths)):
-        for j in measures:
-            counts[2 * (i * m + j)] += 1
+    for k in layout.bumps(measures):
+        counts[k] += 1
     return last, counts
 
 
 def _sum(rows: Sequence[tuple[float, list[int]] | None], layout: Layout) -> tuple[float, list[int]]:
     """The rows added up, each moved on to the latest of their times."""
     present = [r for r in rows if r is not None]
-    last = max((r[0] for r in present), default=0.0)
-    total = [0] * layout.counts
+    if not present:
+        return 0.0, [0] * layout.counts
+    last = max(r[0] for r in present)
+    total: list[int] = []  # a new list, never one of the rows' (map over two lists: no per-item bytecode)
     for t, counts in present:
         if t < last:
             counts = list(counts)
             roll(counts, t, last, layout.row.widths, layout.row.measures)
-        total = [a + b for a, b in zip(total, counts, strict=True)]
+        total = list(map(operator.add, total, counts)) if total else list(counts)
     return last, total

@@ -85,4 +85,6 @@ class RowReader:
         last = values[0]
         w = weights_now if last == now else [1.0 - (last / x - math.floor(last / x)) for x in self._widths]
         floor = math.floor
-        return [values[c] + floor(values[c + 1] * w[k] + 0.5) for c, k in self._pairs]
+        # An empty previous bucket adds 0 (w is finite: a NaN or infinite time raised above), and
+        # skipping its arithmetic halves this for a new entity's row, the common one under attack.
+        return [values[c] + floor(p * w[k] + 0.5) if (p := values[c + 1]) else values[c] for c, k in self._pairs]

@@ -35,7 +35,7 @@ class _Command:
 
     __slots__ = ("futures", "merged", "words")
 
-    def __init__(self, words: list[str], future: asyncio.Future[Any], merged: bool) -> None:
+    def __init__(self, words: list[str | bytes], future: asyncio.Future[Any], merged: bool) -> None:
         self.words = words
         self.futures = [future]
         self.merged = merged
@@ -67,13 +67,13 @@ class TickPipeline:
 
     def __init__(self, client: Redis | RedisCluster) -> None:
         self._client = client
-        self._queue: list[tuple[tuple[str, ...], int, asyncio.Future[Any]]] = []
+        self._queue: list[tuple[tuple[str | bytes, ...], int, asyncio.Future[Any]]] = []
         self._scheduled = False
         self._tasks: set[asyncio.Task[None]] = set()
         self.sent = 0  # pipelines sent (for the benchmark)
         self.merged = 0  # calls that went out inside another's command (for the tests)
 
-    async def call(self, *command: str, head: int = 0) -> Any:
+    async def call(self, *command: str | bytes, head: int = 0) -> Any:
         """Send `command` with the others of this loop turn; its reply (or its error). With `head`,
         the command may carry other calls' blocks too (see the module docstring): the caller gets
         its own block's reply, the element of the command's list reply (a lone call's too)."""
@@ -94,11 +94,11 @@ class TickPipeline:
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 
-    def _merge(self, queue: list[tuple[tuple[str, ...], int, asyncio.Future[Any]]]) -> list[_Command]:
+    def _merge(self, queue: list[tuple[tuple[str | bytes, ...], int, asyncio.Future[Any]]]) -> list[_Command]:
         """The turn's commands in order, a mergeable call joining the first open command with its
         head (its blocks stay in the callers' order: Redis runs them as sequential calls would)."""
         commands: list[_Command] = []
-        filling: dict[tuple[str, ...], _Command] = {}
+        filling: dict[tuple[str | bytes, ...], _Command] = {}
         for command, head, future in queue:
             if not head:
                 commands.append(_Command(list(command), future, merged=False))
@@ -130,7 +130,7 @@ class TickPipeline:
         for c, reply in zip(batch, replies, strict=True):
             c.deliver(reply)
 
-    async def _execute(self, commands: list[list[str]]) -> list[Any]:
+    async def _execute(self, commands: list[list[str | bytes]]) -> list[Any]:
         if len(commands) == 1:  # alone in its turn: a plain command is cheaper than a pipeline
             try:
                 return [await self._client.execute_command(*commands[0])]

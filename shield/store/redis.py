@@ -126,7 +126,7 @@ class RedisStore(RedisOutcomes, RedisBanTable):
     def _keep(self, reads: frozenset[str] | None) -> None:
         self._reads_src = reads
         reads = with_shared(reads, [w.name for w in self._plan.windows])
-        self._reads = reads_mask([w.name for w in self._plan.windows], reads)
+        self._reads_bytes = reads_mask([w.name for w in self._plan.windows], reads).encode()
         # The counters before any reply: 0, without the distinct counts that are not kept (absent).
         self._blank = {name: 0 for name in self._names if not unkept(name, reads)}
         self._kept_distinct = [
@@ -158,8 +158,10 @@ class RedisStore(RedisOutcomes, RedisBanTable):
         modes = {d: mode for d, (mode, _, _) in hot.items()}
         owned = [hot_owned(g.owned, modes) for g in groups]
         site_epochs = [self._batched.tally(g.shard, site_layout).epoch for g in groups]
+        # Bytes, encoded once here: redis-py's encoder tests each str argument's type five times over.
+        head = (repr(now).encode(), self._reads_bytes, *[v.encode() for v in values])
         arglists = {
-            g.shard: [repr(now), own, "r" if g.reads_site else "0", "1" if g.bans else "0", self._reads, *values]
+            g.shard: [head[0], own.encode(), b"r" if g.reads_site else b"0", b"1" if g.bans else b"0", *head[1:]]
             for g, own in zip(groups, owned, strict=True)
         }
         replies = await self._per_master("observe", groups, lambda g: arglists[g.shard])

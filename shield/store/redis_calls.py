@@ -58,6 +58,7 @@ class RedisCalls:
         self._scripts, self._library, self._library_code = code.scripts, code.library, code.library_code
         self._functions = True  # False once the server says it has no FCALL (Redis < 7.0)
         self._pipe = TickPipeline(client)  # observes of one loop turn: one pipeline per connection
+        self._single: dict[tuple[bool, bool, bool], Group] = {}  # a standalone server's groups (_groups)
         self._loading: dict[str, asyncio.Future[Any]] = {}  # code being loaded again (_load_once)
         self.round_trips = 0  # round trips of latency (one per store call); the benchmark prints it
         self.commands = 0  # commands sent (one per master and call on a Cluster)
@@ -84,7 +85,11 @@ class RedisCalls:
     ) -> list[Group]:
         if self._router is None:
             shard = shard_key(self._tag, 0)
-            return [Group(None, shard, "1" * len(DIMENSIONS), count_site, bans, count_site or stale(shard))]
+            flags = (count_site, bans, count_site or stale(shard))
+            group = self._single.get(flags)
+            if group is None:  # one of at most 8, kept: a frozen dataclass costs microseconds to build
+                group = self._single[flags] = Group(None, shard, "1" * len(DIMENSIONS), *flags)
+            return [group]
         await self._initialize()
         return self._router.groups(values, bans=bans, stale=stale, count_site=count_site)
 
@@ -128,10 +133,15 @@ class RedisCalls:
                 rows[i] = row or None
         return rows
 
-    async def _per_master(self, name: str, groups: list[Group], args: Callable[[Group], list[str]]) -> list[Any]:
+    async def _per_master(
+        self, name: str, groups: list[Group], args: Callable[[Group], Sequence[str | bytes]]
+    ) -> list[Any]:
         """One script call per group, all in flight at once: one round trip of latency."""
         self.round_trips += 1
         try:
+            if len(groups) == 1:  # one master (always, standalone): awaited here, no task and gather
+                g = groups[0]
+                return [await self._run(name, *args(g), key=g.shard, trip=False, pipelined=True)]
             calls = (self._run(name, *args(g), key=g.shard, trip=False, pipelined=True) for g in groups)
             return list(await asyncio.gather(*calls))
         except rexc.ResponseError as e:
@@ -142,7 +152,7 @@ class RedisCalls:
             raise StoreUnavailable(f"redis: {e}") from e
 
     async def _run(
-        self, name: str, *args: str, key: str | None = None, trip: bool = True, pipelined: bool = False
+        self, name: str, *args: str | bytes, key: str | None = None, trip: bool = True, pipelined: bool = False
     ) -> Any:
         key = key or self._bans_key
         # A call that takes several attempts (scripts.BATCHED) always goes through the turn's
@@ -185,7 +195,7 @@ class RedisCalls:
         if not task.cancelled():
             task.exception()  # retrieved: each waiting caller gets it (or none is left to)
 
-    def _send(self, command: tuple[str, ...], pipelined: bool, head: int) -> Awaitable[Any]:
+    def _send(self, command: tuple[str | bytes, ...], pipelined: bool, head: int) -> Awaitable[Any]:
         if pipelined:
             return self._pipe.call(*command, head=head)
         return self._client.execute_command(*command)

@@ -55,13 +55,16 @@ class RedisOutcomes(RedisCalls):
 
     async def _flush_outcomes(self, batch: list[PendingOutcome]) -> None:
         """A batch of outcomes: one call per master, each carrying the outcomes it holds entities of."""
-        per_master: dict[str, tuple[Group, list[str]]] = {}
+        per_master: dict[str, tuple[Group, list[bytes]]] = {}
+        no_hot, owns = dict.fromkeys(HOT, "0"), dict[str, str]()  # a group's owned flags -> the call's
         for now, measure, familiar, values, lat, lon, confirmed, ripe in batch:
             cold = [("" if d in HOT else v) for d, v in enumerate(values)]  # the hot ones are batched
             # The entities' keys, not their values: the script need not build them (Redis's CPU).
             keys = [entity_key(self._tag, DIMENSIONS[d], v) if v else "" for d, v in enumerate(values)]
             for g in await self._groups(cold, bans=False, count_site=False):
-                own = hot_owned(g.owned, dict.fromkeys(HOT, "0"))
+                own = owns.get(g.owned) or owns.setdefault(g.owned, hot_owned(g.owned, no_hot))
                 entry = per_master.setdefault(g.shard, (g, []))
-                entry[1].extend((now, measure, familiar, own, "0", *keys, lat, lon, confirmed, ripe))
+                # Bytes, as the observe's (RedisStore.observe): redis-py's encoder is slower per argument.
+                words = (now, measure, familiar, own, "0", *keys, lat, lon, confirmed, ripe)
+                entry[1].extend([w.encode() for w in words])
         await self._per_master("outcome", [g for g, _ in per_master.values()], lambda g: per_master[g.shard][1])

@@ -10,6 +10,7 @@ site shards' buckets (one per master) as last read plus this worker's unsent cou
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
@@ -24,6 +25,7 @@ from shield.store.sliding import estimate, weights
 # The hot, low-cardinality dimensions: counted by the worker and sent in batches (shield.store.batched),
 # like the site; their distinct sets (when a rule reads one) are still counted by the observe script.
 HOT = (DIMENSIONS.index("asn"), DIMENSIONS.index("country"))
+_VALUES = operator.attrgetter(*DIMENSIONS)  # Observation.dimension of each, in one C call
 
 
 def place(
@@ -99,4 +101,4 @@ def number(x: object) -> bool:
 
 def values_of(obs: Observation) -> Sequence[str]:
     """The observation's dimension values, DIMENSIONS order ("" for an absent one)."""
-    return [obs.dimension(d) or "" for d in DIMENSIONS]
+    return [v or "" for v in _VALUES(obs)]
