@@ -21,11 +21,8 @@ from shield.observe.version import python_version, shield_version
 Handler = Callable[[argparse.Namespace], int]
 
 
-def _command_names() -> list[str]:
-    return sorted(m.name for m in pkgutil.iter_modules(shield.commands.__path__) if not m.name.startswith("_"))
-
-
-def _command_modules(names: Sequence[str]) -> list[ModuleType]:
+def _command_modules() -> list[ModuleType]:
+    names = sorted(m.name for m in pkgutil.iter_modules(shield.commands.__path__) if not m.name.startswith("_"))
     modules: list[ModuleType] = []
     for name in names:
         try:
@@ -53,20 +50,7 @@ def _register(module: ModuleType, subparsers: argparse._SubParsersAction[argpars
     parser.set_defaults(handler=run)
 
 
-def _only(argv: Sequence[str]) -> str | None:
-    """The module of the command `argv` names (`demo-upstream` is demo_upstream), if there is one.
-
-    `shield run` imports only shield.commands.run, not every command (the demo and the simulator
-    pull in much more): a sidecar starts sooner. Anything else (no command, an option first, an
-    unknown name) builds the whole parser, so help and errors list every command.
-    """
-    if not argv or argv[0].startswith("-"):
-        return None
-    name = argv[0].replace("-", "_")
-    return name if name in _command_names() else None
-
-
-def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="shield", description="Credential-stuffing defense reverse proxy.", allow_abbrev=False
     )
@@ -74,14 +58,13 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
         "--version", action="version", version=f"shield {shield_version()} (Python {python_version()})"
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for module in _command_modules([only] if only else _command_names()):
+    for module in _command_modules():
         _register(module, subparsers)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else list(argv)
-    parser = build_parser(_only(argv))
+    parser = build_parser()
     args = parser.parse_args(argv)
     handler: Handler | None = getattr(args, "handler", None)
     if handler is None:
