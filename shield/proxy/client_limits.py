@@ -127,6 +127,14 @@ class LimitedRequestHandler(RequestHandler):
         finally:
             self._answered += 1
         self._last_closes = reset or not resp.keep_alive
+        ends = self._last_closes or self._close or self._force_close or self._upgraded
+        if not (ends or self._messages) and self._payload_parser is None:
+            # aiohttp 3.14's parser may hold pipelined requests it stopped short of (a body that
+            # arrived after its head was taken keeps a queue slot) without the server having
+            # paused to ask for them again: with the queue empty, ask. Nothing held: a no-op.
+            # security: only on a connection that stays open, never after a refusal or an error
+            # (the bytes after a bad request are never parsed: a kick there smuggled them).
+            self.data_received(b"")
         return resp, reset
 
     def data_received(self, data: bytes) -> None:
@@ -147,7 +155,7 @@ class LimitedRequestHandler(RequestHandler):
         super().data_received(data)
         if self._request_count + (early.answered if early else 0) != count:
             self._heads_parsed(queued)
-        elif in_head:
+        elif in_head and data:  # b"": a re-parse of what aiohttp held, not a byte of a new head
             if self._head_timer is None:  # the first byte of the next head on a kept-alive connection
                 # armed once the read proved no whole head: a timer per request was ~4% of a ban refusal
                 self._head_timer = self._loop.call_later(self._limits.header_read_timeout, self._head_deadline)
