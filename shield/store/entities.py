@@ -40,7 +40,7 @@ class Counts:
         self.sets: Any = None
         self.t = now  # the last write: every window's current bucket follows from it
         self.aside: float | dict[int, SampledSet] | None = now  # the first attempt's time, then the large sets
-        self.hits = 0  # recorded outcomes: what eviction weighs (shield.store.keyspace)
+        self.hits = 0  # recorded outcomes: what eviction weighs (shield.store.linked_keyspace)
 
     def expired(self, now: float, ttl: float) -> bool:
         return now - self.t >= ttl

@@ -1,15 +1,23 @@
-"""The memory store's key space, as shield.store.keyspace, with its LRU lists threaded through the entries.
+"""The memory store's bounded key space: junk is evicted before the counters that protect an account.
 
-The same two tiers and the same eviction order as Keyspace (whose docstring states them; the frozen
-reference store of tests/store/test_memory_differential.py still runs on it, so that test checks this
-order against that one): junk (no recorded outcome) goes first, oldest first; then the kept entry with
-the fewest recorded outcomes among the oldest few of each kind.
+Every entry costs units of `memory.max_keys` and lives in one of two tiers, each one LRU per kind:
 
-Why not Keyspace's two OrderedDicts per kind: an OrderedDict entry costs its node and a slot of a second
-index (~50 B), and moving an entry between tiers re-inserted its key, so the entry's key object was the
-outcome's, not the one its attempt shared with other entities' distinct sets. Here each kind has one
-plain dict (key -> entry), and each entry carries its key and its neighbours in its tier's circular list
-(three slots, 24 B); promotion relinks the entry and leaves the dict alone.
+- junk: entries nothing has been learnt about yet (attempts with no recorded outcome);
+- kept: entries with at least one recorded outcome (a failure or a success) and account histories.
+
+Over budget, the oldest junk entry goes first; only when there is none does a kept entry go, and then
+the one with the fewest recorded outcomes among the oldest few of each kind (oldest on a tie).
+
+security: a plain LRU let a flood of one-off junk logins push out a victim's failure counters between
+two guesses, and the lockout rules forgot the attack (issue 12 item 9). Now junk displaces junk; a junk
+login that failed once displaces others like it before an account with many failures; an attacker must
+fail on each of max_keys fresh keys more often than on the victim to evict the victim's counters.
+
+Each kind has one plain dict (key -> entry), and each entry carries its key and its neighbours in its
+tier's circular list (three slots, 24 B); promotion relinks the entry and leaves the dict alone. The
+two OrderedDicts per kind this replaced (tests/store/keyspace_reference.py, still the frozen reference
+store's, so tests/store/test_memory_differential.py checks this order against that one) cost ~50 B per
+entry, and moving an entry between tiers re-inserted its key.
 """
 
 from __future__ import annotations
@@ -113,13 +121,7 @@ class LinkedKeyspace:
 
     def refresh(self, kind: str, item: Linked) -> None:
         """Mark `item` as just used: the back of its tier's list (the kept one once it has an outcome)."""
-        head = (self.kept if item.hits else self.junk)[kind]
-        if item.newer is not head:
-            older, newer = item.older, item.newer
-            older.newer, newer.older = newer, older
-            last = head.older
-            item.older, item.newer = last, head
-            last.newer = head.older = item
+        _to_back(item, (self.kept if item.hits else self.junk)[kind])
         self._current = item
 
     def add(self, kind: str, key: Key, item: Linked, now: float) -> None:
@@ -137,13 +139,7 @@ class LinkedKeyspace:
 
     def promote(self, kind: str, item: Linked) -> None:
         """`item` has just recorded an outcome: it moves to (or stays at the back of) the kept tier."""
-        head = self.kept[kind]
-        if item.newer is not head:
-            older, newer = item.older, item.newer
-            older.newer, newer.older = newer, older
-            last = head.older
-            item.older, item.newer = last, head
-            last.newer = head.older = item
+        _to_back(item, self.kept[kind])
 
     def drop(self, kind: str, item: Linked) -> None:
         del self.tables[kind][item.key]
@@ -209,3 +205,13 @@ class LinkedKeyspace:
             if best[0] <= 1:  # a single-outcome entry is as little as the kept tier holds
                 return found
         return found
+
+
+def _to_back(item: Linked, head: Linked) -> None:
+    """Move `item` (in some list) to the back of `head`'s list, just before `head`."""
+    if item.newer is not head:
+        older, newer = item.older, item.newer
+        older.newer, newer.older = newer, older
+        last = head.older
+        item.older, item.newer = last, head
+        last.newer = head.older = item

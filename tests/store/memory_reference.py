@@ -13,11 +13,11 @@ from typing import Any, cast
 from shield.facts.catalog import DIMENSIONS, DISTINCT, SITE_WINDOWS
 from shield.model import BAN_SCOPES, AccountHistory, Ban, BanScope, Observation, Outcome, Signals
 from shield.store.base import Retention
-from shield.store.keyspace import Keyspace
 from shield.store.layout import ACCOUNT_MEASURES, MEASURES, SITE, SITE_MEASURES, Plan
 from shield.store.records import contradicted, escalated_ttl, harshest, history_from_record, updated_record
 from shield.store.sampled import SMALL, SampledSet
 from shield.store.sliding import FF, FU, MEASURE_INDEX, A, F, S, U, roll, weights
+from tests.store.keyspace_reference import Keyspace
 
 NARROW_MAX = 253  # a byte-sized count this high is widened before the next increment
 SHAPES_MAX = 4096  # shared counter shapes remembered (the cache starts over when full)
@@ -46,7 +46,7 @@ class _Counts:
         self.big: dict[int, SampledSet] | None = None
         self.t = now  # the last write: every window's current bucket follows from it
         self.born: float | None = now  # the first attempt, until the second one (see above)
-        self.hits = 0  # recorded outcomes: what eviction weighs (shield.store.keyspace)
+        self.hits = 0  # recorded outcomes: what eviction weighs (tests.store.keyspace_reference)
 
     def expired(self, now: float, ttl: float) -> bool:
         return now - self.t >= ttl

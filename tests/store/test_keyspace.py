@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from shield.store.keyspace import Keyspace
 from shield.store.linked_keyspace import LinkedKeyspace, entries
+from tests.store.keyspace_reference import Keyspace
 
 Space = Keyspace | LinkedKeyspace
 

@@ -1,8 +1,6 @@
-"""The memory store's bounded key space: junk is evicted before the counters that protect an account.
-
-The store runs on shield.store.linked_keyspace (the same order, in less memory); this one, two
-OrderedDicts per kind, is what the frozen reference store of tests/store/test_memory_differential.py
-runs on, so that test checks the store's eviction order against it.
+"""The memory store's key space as it was (two OrderedDicts per kind): the frozen reference store of
+tests/store/test_memory_differential.py runs on it, so that test checks shield.store.linked_keyspace's
+eviction order (the one the store runs on) against this one. The policy, as it still is:
 
 Every entry costs units of `memory.max_keys` and lives in one of two tiers, each one LRU per kind:
 
