@@ -71,6 +71,7 @@ class LimitedRequestHandler(RequestHandler):
         "_gate",
         "_head_bytes",
         "_head_timer",
+        "_held",
         "_last_closes",
         "_limits",
         "_tally",
@@ -89,6 +90,7 @@ class LimitedRequestHandler(RequestHandler):
         self._last_closes = False  # the last of them closes the connection
         self._head_bytes = 0
         self._head_timer: asyncio.TimerHandle | None = None
+        self._held = False  # a body arrived after its head was taken: aiohttp's parser may hold requests
         self._body: StreamReader | None = None
         self._body_seen = 0.0
         self._body_timer: asyncio.TimerHandle | None = None
@@ -128,10 +130,11 @@ class LimitedRequestHandler(RequestHandler):
             self._answered += 1
         self._last_closes = reset or not resp.keep_alive
         ends = self._last_closes or self._close or self._force_close or self._upgraded
-        if not (ends or self._messages) and self._payload_parser is None:
+        if self._held and not (ends or self._messages) and self._payload_parser is None:
             # aiohttp 3.14's parser may hold pipelined requests it stopped short of (a body that
-            # arrived after its head was taken keeps a queue slot) without the server having
-            # paused to ask for them again: with the queue empty, ask. Nothing held: a no-op.
+            # arrived after its head was taken keeps a queue slot for the connection's life) without
+            # the server having paused to ask for them again: with the queue empty, ask. Nothing
+            # held: a no-op. Connections whose bodies came with their heads never pay for it.
             # security: only on a connection that stays open, never after a refusal or an error
             # (the bytes after a bad request are never parsed: a kick there smuggled them).
             self.data_received(b"")
@@ -150,6 +153,7 @@ class LimitedRequestHandler(RequestHandler):
             self._head_bytes += len(data)
         else:
             self._body_seen = self._loop.time()
+            self._held = True
         early = self._early
         queued, count = len(self._messages), self._request_count + (early.answered if early else 0)
         super().data_received(data)
