@@ -20,11 +20,10 @@ from redis import exceptions as rexc
 from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
 
-from shield.facts.catalog import DIMENSIONS
 from shield.store.base import StoreUnavailable
 from shield.store.batched import Item
 from shield.store.pipelining import TickPipeline
-from shield.store.routing import ClusterRouter, Group, shard_key
+from shield.store.routing import ClusterRouter, Group, shard_key, single
 from shield.store.scripts import BATCHED, LuaCode
 
 # Errors that mean "Redis is not answering", as opposed to a bug in a script or an argument.
@@ -84,11 +83,11 @@ class RedisCalls:
         count_site: bool = True,
     ) -> list[Group]:
         if self._router is None:
-            shard = shard_key(self._tag, 0)
-            flags = (count_site, bans, count_site or stale(shard))
+            flags = (count_site, bans, count_site or stale(shard_key(self._tag, 0)))
             group = self._single.get(flags)
             if group is None:  # one of at most 8, kept: a frozen dataclass costs microseconds to build
-                group = self._single[flags] = Group(None, shard, "1" * len(DIMENSIONS), *flags)
+                site, with_bans, reads_site = flags
+                group = self._single[flags] = single(self._tag, site=site, bans=with_bans, reads_site=reads_site)
             return [group]
         await self._initialize()
         return self._router.groups(values, bans=bans, stale=stale, count_site=count_site)

@@ -62,9 +62,9 @@ def shard_key(tag: str, k: int) -> str:
     return "{" + tag + f"site:{k}" + "}"
 
 
-def single(tag: str) -> list[Group]:
-    """A standalone server: one call owning every dimension, shard 0, the bans."""
-    return [Group(None, shard_key(tag, 0), "1" * len(DIMENSIONS), True, True)]
+def single(tag: str, *, site: bool, bans: bool, reads_site: bool) -> Group:
+    """A standalone server's call: it owns every dimension and site shard 0."""
+    return Group(None, shard_key(tag, 0), "1" * len(DIMENSIONS), site, bans, reads_site)
 
 
 class ClusterRouter:
