@@ -87,15 +87,18 @@ def _lua() -> tuple[str, dict[str, str]]:
 def _wrap(name: str, body: str) -> str:
     if name not in BATCHED:
         return f"local function run_{name}(KEYS, ARGV)\nbegin(ARGV)\n{body}end\n"
+    # A block's body reads its arguments at offset o of the call's ARGV (no table per block: an
+    # attempt's fixed cost is paid on every master it reaches), and runs at its own time.
     return (
-        f"local function one_{name}(KEYS, ARGV)\nbegin(ARGV)\n{body}end\n"
+        f"local function one_{name}(KEYS, ARGV, o)\nset_now(tonumber(ARGV[o + 1]) or 0)\n{body}end\n"
         f"local function run_{name}(KEYS, ARGV)\n"
         f"  local stride, out = {BATCHED[name]}, {{}}\n"
         # security: a short or ragged ARGV is refused whole (never a block read past its end)
         f"  if #ARGV % stride ~= 0 then return redis.error_reply('ERR {name}: ' .. #ARGV .. "
         f"' arguments, not blocks of ' .. stride) end\n"
+        "  cjson.encode_number_precision(14) -- begin's, once per call\n"
         "  for o = 0, #ARGV - stride, stride do\n"
-        f"    out[#out + 1] = one_{name}(KEYS, {{unpack(ARGV, o + 1, o + stride)}})\n"
+        f"    out[#out + 1] = one_{name}(KEYS, ARGV, o)\n"
         "  end\n"
         "  return out\nend\n"
     )

@@ -234,6 +234,9 @@ local HLLLEN = 16 + 8 * NDW -- a large set's packed state (FRAMES.hllfmt)
 -- made once (a number argument or a number in a concatenation is formatted every time).
 local MPFX, SPFX, XPFX, TTL_ARG = {}, {}, {}, nil
 local sbyte, tonum -- string.byte, tonumber (a library's load cannot reach string)
+-- observe.lua's per-attempt state, made once: its values (DIMS order, overwritten by each attempt of
+-- a call in turn) and the reply's site part when the shard is not read (never written to).
+local NDIMS, OBS_VALS, NO_SITE = #DIMS, {}, {}
 local function observe_begin(vals, stamp, mask)
   OVALS, OSTAMP, OMASK = vals, stamp, mask
   if not TTL_ARG then

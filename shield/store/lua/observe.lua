@@ -1,26 +1,26 @@
 -- One protected attempt on one node: count it in the entities this node holds, read their counters,
 -- the history (if it holds the account), the bans (if it holds them) and its site shard (if asked).
--- KEYS[1]: this node's site shard. ARGV: now, owned (one character per dimension: '1' this call
+-- KEYS[1]: this node's site shard. ARGV from o + 1 (the attempt's block in a merged call,
+-- shield.store.scripts.BATCHED): now, owned (one character per dimension: '1' this call
 -- counts it, 'r' only returns its stored row, 'd' counts it in its distinct sets and returns its
 -- stored row (a hot entity: the worker counts its row, shield.store.batched), '0' neither), site ('1': count the attempt in the shard and return it, 'r': only return it, '0':
 -- neither), bans ('1': read them), reads (per distinct set in DISTINCT order, one '1'/'0' per window:
 -- whether a rule reads it; a set with no window read is not stored, a window no rule reads is not
 -- counted, and either returns -1), then one value per
--- dimension (DIMS order; '' when absent; every value is a member of the distinct sets).
+-- dimension (DIMS order; '' when absent or not needed here; every value is a member of the distinct sets).
+-- Per attempt and node (paid on every master an attempt reaches, whatever it counts there): no table
+-- is made but the reply's (the values go in OBS_VALS, reused), flags are read byte by byte.
 local now = NOW
-local vals, own, mode = {}, {}, {}
-for i = 1, #DIMS do
-  vals[i] = ARGV[i + 5]
-  mode[i] = string.byte(ARGV[2], i)
-  own[i] = mode[i] == 49
-end
-local reads = ARGV[5]
-observe_begin(vals, ARGV[1], mask_of(reads))
+local owned = ARGV[o + 2]
+local vals = OBS_VALS
+for i = 1, NDIMS do vals[i] = ARGV[o + 5 + i] end
+observe_begin(vals, ARGV[o + 1], mask_of(ARGV[o + 5]))
 
 -- The account's history (returned raw; the caller decodes it) and whether it is still live.
 local hist, known = false, false
-if vals[ACCOUNT] ~= '' and own[ACCOUNT] then
-  hist = redis.call('GET', counter_key(ACCOUNT, vals[ACCOUNT]) .. ':h')
+local account = vals[ACCOUNT]
+if account ~= '' and sbyte(owned, ACCOUNT) == 49 then
+  hist = redis.call('GET', counter_key(ACCOUNT, account) .. ':h')
   if hist then
     local ok, rec = pcall(cjson.decode, hist)
     known = ok and type(rec) == 'table' and type(rec.t) == 'number' and rec.t > now - HDAYS * 86400
@@ -29,42 +29,47 @@ end
 
 -- Per counted entity (DIMS order) its packed row after counting the attempt (the caller estimates
 -- the windows from it), then its distinct counts per window and kept set (-1: not kept).
-local out = {}
-for d = 1, #DIMS do
+local out, n = {}, 0
+for d = 1, NDIMS do
   local v = vals[d]
-  if v ~= '' and mode[d] == 114 then -- 'r': the stored row only
-    local fr = frame_of(d)
-    local raw = redis.call('HMGET', counter_key(d, v), unpack(fr.fields))
-    local parts = {}
-    for i = 1, #fr.chunks do parts[i] = raw[i] or '' end
-    out[#out + 1] = table.concat(parts)
-    out[#out + 1] = {}
-  elseif v ~= '' and (own[d] or mode[d] == 100) then -- counted (lua/common.lua's observe_entity)
-    local row, dc = observe_entity(d, v, own[d])
-    out[#out + 1] = row
-    out[#out + 1] = dc
+  if v ~= '' then
+    local m = sbyte(owned, d)
+    if m == 114 then -- 'r': the stored row only
+      local fr = frame_of(d)
+      local raw = redis.call('HMGET', counter_key(d, v), unpack(fr.fields))
+      local parts = {}
+      for i = 1, #fr.chunks do parts[i] = raw[i] or '' end
+      out[n + 1], out[n + 2] = table.concat(parts), {}
+      n = n + 2
+    elseif m == 49 or m == 100 then -- counted (lua/common.lua's observe_entity)
+      local row, dc = observe_entity(d, v, m == 49)
+      out[n + 1], out[n + 2] = row, dc
+      n = n + 2
+    end
   end
 end
 
 -- The shard that counts the attempt is the account's node's (it knows whether the account is known).
-local site = {}
-if ARGV[3] ~= '0' then
-  site = site_shard(KEYS[1], ARGV[3] == '1', 1, (vals[ACCOUNT] ~= '' and not known) and 4 or nil)
+local site = NO_SITE -- never written to: one shared empty list
+local site_flag = ARGV[o + 3]
+if site_flag ~= '0' then
+  site = site_shard(KEYS[1], site_flag == '1', 1, (account ~= '' and not known) and 4 or nil)
 end
 
 -- The harshest active ban on any of ip/subnet/asn/account/fp.
-local fields = {}
-if ARGV[4] == '1' then
+local ban = false
+if ARGV[o + 4] == '1' then
+  local fields = {}
   for _, d in ipairs(BAN_DIMS) do
     if vals[d] ~= '' then fields[#fields + 1] = DIMS[d] .. ':' .. vals[d] end
   end
-end
-local ban, ban_exp = false, now
-if #fields > 0 then
-  for _, raw in ipairs(redis.call('HMGET', B, unpack(fields))) do
-    if raw then
-      local b = cjson.decode(raw)
-      if b.e > ban_exp then ban, ban_exp = raw, b.e end
+  if #fields > 0 then
+    local ban_exp = now
+    for _, raw in ipairs(redis.call('HMGET', B, unpack(fields))) do
+      if raw then
+        local b = cjson.decode(raw)
+        if b.e > ban_exp then ban, ban_exp = raw, b.e end
+      end
     end
   end
 end
