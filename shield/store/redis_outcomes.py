@@ -16,7 +16,7 @@ from shield.store.batched import Batched, Layout
 from shield.store.coalesce import Coalescer
 from shield.store.redis_calls import RedisCalls
 from shield.store.redis_replies import HOT, hot_owned, values_of
-from shield.store.routing import Group, entity_key
+from shield.store.routing import ACCOUNT, Group, entity_key
 from shield.store.sliding import MEASURE_INDEX
 
 # One outcome waiting for its batch: now, measure, familiar, the dimension values, lat, lon, confirmed, ripe.
@@ -65,6 +65,10 @@ class RedisOutcomes(RedisCalls):
                 own = owns.get(g.owned) or owns.setdefault(g.owned, hot_owned(g.owned, no_hot))
                 entry = per_master.setdefault(g.shard, (g, []))
                 # Bytes, as the observe's (RedisStore.observe): redis-py's encoder is slower per argument.
-                words = (now, measure, familiar, own, "0", *keys, lat, lon, confirmed, ripe)
+                if own[ACCOUNT] == "1":  # the history's master: it learns the other values too
+                    words = (now, measure, familiar, own, "0", *keys, lat, lon, confirmed, ripe)
+                else:  # only its own entities' keys (every argument is Redis CPU on every master)
+                    mine = [k if c == "1" else "" for k, c in zip(keys, own, strict=True)]
+                    words = (now, measure, familiar, own, "0", *mine, "", "", "", "")
                 entry[1].extend([w.encode() for w in words])
         await self._per_master("outcome", [g for g, _ in per_master.values()], lambda g: per_master[g.shard][1])

@@ -65,6 +65,16 @@ def _args(rnd: random.Random, now: float, mask: str) -> list[str]:
     return [repr(now), owned, rnd.choice("01r"), rnd.choice("01"), mask, *values]
 
 
+def _block(args: list[str]) -> list[str]:
+    """The reference's arguments (now, owned, site, bans, reads, one value per dimension) as the current
+    code's block (the reads mask goes once per call, before the blocks): now, flags (per dimension
+    its owned mode, 'v' for a value it only reads, '0' for an absent one; then site and bans), then
+    the values flagged. Every value the reference got is sent, so both can read the same."""
+    now, owned, site, bans, _, *values = args
+    flags = "".join("0" if not v else (c if c != "0" else "v") for c, v in zip(owned, values, strict=True))
+    return [now, flags + site + bans, *[v for v in values if v]]
+
+
 def _keyspace(sync: redis.Redis, prefix: str) -> dict[bytes, object]:
     out: dict[bytes, object] = {}
     for key in sync.scan_iter(match=f"{{{prefix}*", count=1000):
@@ -100,6 +110,6 @@ def test_observe_answers_and_writes_as_the_reference(redis_url: str) -> None:
         sizes = rnd.choice((1, 1, 2, 3))
         batch = [_args(rnd, rnd.random() * 1000 if rnd.random() < 0.01 else now, mask) for _ in range(sizes)]
         want = [sync.fcall(reference, 1, shard_key("ref:", 0), *args) for args in batch]
-        got = sync.fcall(current, 1, shard_key("new:", 0), *[a for args in batch for a in args])
+        got = sync.fcall(current, 1, shard_key("new:", 0), mask, *[a for args in batch for a in _block(args)])
         assert got == want, (step, batch)
     assert _keyspace(sync, "new") == _keyspace(sync, "ref")

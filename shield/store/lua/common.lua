@@ -237,6 +237,23 @@ local sbyte, tonum -- string.byte, tonumber (a library's load cannot reach strin
 -- observe.lua's per-attempt state, made once: its values (DIMS order, overwritten by each attempt of
 -- a call in turn) and the reply's site part when the shard is not read (never written to).
 local NDIMS, OBS_VALS, NO_SITE = #DIMS, {}, {}
+-- An observe block's length (arguments) at offset o of ARGV, from its flags (observe.lua: now, flags,
+-- a value per dimension flag not '0'); nil when the flags are malformed. Per flags, kept (few repeat).
+local BLOCKLEN, NBLOCKLEN = {}, 0
+local function block_observe(argv, o)
+  local flags = argv[o + 2]
+  if type(flags) ~= 'string' or #flags ~= NDIMS + 2 then return nil end
+  local len = BLOCKLEN[flags]
+  if len then return len end
+  if NBLOCKLEN >= 512 then BLOCKLEN, NBLOCKLEN = {}, 0 end
+  sbyte, tonum = string.byte, tonumber
+  len = 2
+  for d = 1, NDIMS do
+    if sbyte(flags, d) ~= 48 then len = len + 1 end
+  end
+  BLOCKLEN[flags], NBLOCKLEN = len, NBLOCKLEN + 1
+  return len
+end
 local function observe_begin(vals, stamp, mask)
   OVALS, OSTAMP, OMASK = vals, stamp, mask
   if not TTL_ARG then

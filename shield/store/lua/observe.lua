@@ -1,20 +1,25 @@
 -- One protected attempt on one node: count it in the entities this node holds, read their counters,
 -- the history (if it holds the account), the bans (if it holds them) and its site shard (if asked).
--- KEYS[1]: this node's site shard. ARGV from o + 1 (the attempt's block in a merged call,
--- shield.store.scripts.BATCHED): now, owned (one character per dimension: '1' this call
--- counts it, 'r' only returns its stored row, 'd' counts it in its distinct sets and returns its
--- stored row (a hot entity: the worker counts its row, shield.store.batched), '0' neither), site ('1': count the attempt in the shard and return it, 'r': only return it, '0':
--- neither), bans ('1': read them), reads (per distinct set in DISTINCT order, one '1'/'0' per window:
--- whether a rule reads it; a set with no window read is not stored, a window no rule reads is not
--- counted, and either returns -1), then one value per
--- dimension (DIMS order; '' when absent or not needed here; every value is a member of the distinct sets).
+-- KEYS[1]: this node's site shard. ARGV[1]: the reads mask (the call's, shared by its attempts: per
+-- distinct set in DISTINCT order, one '1'/'0' per window: whether a rule reads it; a set with no
+-- window read is not stored, a window no rule reads is not counted, and either returns -1). Then
+-- the attempt's block from o + 1 (shield.store.scripts.BATCHED; common.lua's block_observe): now,
+-- flags, then one value per flag of a dimension that is not '0' (DIMS order). Flags: per dimension
+-- '1' this call counts it, 'r' only returns its stored row, 'd' counts it in its distinct sets and
+-- returns its stored row (a hot entity: the worker counts its row, shield.store.batched), 'v' only
+-- its value (a member of the distinct sets, or a ban scope), '0' absent or not needed here (no
+-- value sent: every argument is Redis CPU on every master an attempt reaches); then the site
+-- ('1': count the attempt in the shard and return it, 'r': only return it, '0': neither), then
+-- bans ('1': read them).
 -- Per attempt and node (paid on every master an attempt reaches, whatever it counts there): no table
 -- is made but the reply's (the values go in OBS_VALS, reused), flags are read byte by byte.
 local now = NOW
 local owned = ARGV[o + 2]
-local vals = OBS_VALS
-for i = 1, NDIMS do vals[i] = ARGV[o + 5 + i] end
-observe_begin(vals, ARGV[o + 1], mask_of(ARGV[o + 5]))
+local vals, p = OBS_VALS, o + 2
+for d = 1, NDIMS do
+  if sbyte(owned, d) == 48 then vals[d] = '' else p = p + 1; vals[d] = ARGV[p] end
+end
+observe_begin(vals, ARGV[o + 1], mask_of(ARGV[1]))
 
 -- The account's history (returned raw; the caller decodes it) and whether it is still live.
 local hist, known = false, false
@@ -51,14 +56,14 @@ end
 
 -- The shard that counts the attempt is the account's node's (it knows whether the account is known).
 local site = NO_SITE -- never written to: one shared empty list
-local site_flag = ARGV[o + 3]
-if site_flag ~= '0' then
-  site = site_shard(KEYS[1], site_flag == '1', 1, (account ~= '' and not known) and 4 or nil)
+local site_flag = sbyte(owned, NDIMS + 1)
+if site_flag ~= 48 then
+  site = site_shard(KEYS[1], site_flag == 49, 1, (account ~= '' and not known) and 4 or nil)
 end
 
 -- The harshest active ban on any of ip/subnet/asn/account/fp.
 local ban = false
-if ARGV[o + 4] == '1' then
+if sbyte(owned, NDIMS + 2) == 49 then
   local fields = {}
   for _, d in ipairs(BAN_DIMS) do
     if vals[d] ~= '' then fields[#fields + 1] = DIMS[d] .. ':' .. vals[d] end

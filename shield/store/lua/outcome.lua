@@ -1,8 +1,8 @@
 -- Login outcomes on one node, a batch of them in one call. KEYS[1]: this node's site shard.
 -- ARGV: per outcome STRIDE values: now, measure ('s' or 'f'), familiar ('1' or '0'), owned (one
 -- '1'/'0' per dimension), site ('1': count it in the shard), per dimension (DIMS order) its entity's
--- key (counter_key's, built by the caller: a string less to make here per entity) or '' (absent),
--- lat, lon ('' when unknown), confirmed ('1': a confirmed success, '0': an unconfirmed one), ripe
+-- key (counter_key's, built by the caller: a string less to make here per entity) or '' (absent, or
+-- an entity of another node: only the account's node gets every key), lat, lon ('' when unknown), confirmed ('1': a confirmed success, '0': an unconfirmed one), ripe
 -- (pending successes at or before this time count as confirmed). Returns how many outcomes were recorded.
 local STRIDE = 9 + #DIMS
 
@@ -117,11 +117,9 @@ local function one(o)
   local m, familiar = ARGV[o + 2], ARGV[o + 3] == '1'
   -- dimension d's key is ARGV[v + d], owned if byte d of `owned` is '1' (no tables: each is Redis CPU)
   local v, owned = o + 5, ARGV[o + 4]
-  local lat, lon = ARGV[o + #DIMS + 6], ARGV[o + #DIMS + 7]
-  local confirmed, ripe = ARGV[o + #DIMS + 8] == '1', tonumber(ARGV[o + #DIMS + 9])
 
   for d = 1, #DIMS do
-    local key = ARGV[v + d]
+    local key = ARGV[v + d] -- '' when absent, or not this node's (the caller sends only its own)
     if key ~= '' and string.byte(owned, d) == 49 then
       local extra = nil
       if d == ACCOUNT and m == 'f' then extra = MI[familiar and 'ff' or 'fu'] end
@@ -132,6 +130,9 @@ local function one(o)
 
   local account = ARGV[v + ACCOUNT]
   if account == '' or string.byte(owned, ACCOUNT) ~= 49 then return end
+  -- read only by the history's node (the others are sent '')
+  local lat, lon = ARGV[o + #DIMS + 6], ARGV[o + #DIMS + 7]
+  local confirmed, ripe = ARGV[o + #DIMS + 8] == '1', tonumber(ARGV[o + #DIMS + 9])
   -- The account history (same shape as shield.store.records).
   local hkey = account .. ':h'
   local raw = redis.call('GET', hkey)
