@@ -237,22 +237,27 @@ local sbyte, tonum -- string.byte, tonumber (a library's load cannot reach strin
 -- observe.lua's per-attempt state, made once: its values (DIMS order, overwritten by each attempt of
 -- a call in turn) and the reply's site part when the shard is not read (never written to).
 local NDIMS, OBS_VALS, NO_SITE = #DIMS, {}, {}
--- An observe block's length (arguments) at offset o of ARGV, from its flags (observe.lua: now, flags,
--- a value per dimension flag not '0'); nil when the flags are malformed. Per flags, kept (few repeat).
-local BLOCKLEN, NBLOCKLEN = {}, 0
-local function block_observe(argv, o)
-  local flags = argv[o + 2]
-  if type(flags) ~= 'string' or #flags ~= NDIMS + 2 then return nil end
-  local len = BLOCKLEN[flags]
-  if len then return len end
-  if NBLOCKLEN >= 512 then BLOCKLEN, NBLOCKLEN = {}, 0 end
-  sbyte, tonum = string.byte, tonumber
-  len = 2
+-- A block's flags (observe.lua's: one per dimension, then `extra` more; outcome.lua's likewise),
+-- decoded once per flags string and kept (few repeat): each flag's byte, and the dimensions whose
+-- flag is not '0' (a value or key follows for each, in order). nil when malformed.
+local FLAGS, NFLAGS = {}, 0
+local function flags_of(flags, extra)
+  if type(flags) ~= 'string' or #flags ~= NDIMS + extra then return nil end
+  local f = FLAGS[flags]
+  if f then return f end
+  if NFLAGS >= 512 then FLAGS, NFLAGS = {}, 0 end
+  f = {byte = {string.byte(flags, 1, #flags)}, dims = {}}
   for d = 1, NDIMS do
-    if sbyte(flags, d) ~= 48 then len = len + 1 end
+    if f.byte[d] ~= 48 then f.dims[#f.dims + 1] = d end
   end
-  BLOCKLEN[flags], NBLOCKLEN = len, NBLOCKLEN + 1
-  return len
+  f.n = #f.dims
+  FLAGS[flags], NFLAGS = f, NFLAGS + 1
+  return f
+end
+-- An observe block's length (arguments) at offset o of ARGV: now, flags, a value per flag not '0'.
+local function block_observe(argv, o)
+  local f = flags_of(argv[o + 2], 2)
+  return f and 2 + f.n
 end
 local function observe_begin(vals, stamp, mask)
   OVALS, OSTAMP, OMASK = vals, stamp, mask

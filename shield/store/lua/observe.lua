@@ -12,19 +12,18 @@
 -- ('1': count the attempt in the shard and return it, 'r': only return it, '0': neither), then
 -- bans ('1': read them).
 -- Per attempt and node (paid on every master an attempt reaches, whatever it counts there): no table
--- is made but the reply's (the values go in OBS_VALS, reused), flags are read byte by byte.
+-- is made but the reply's (the values go in OBS_VALS, reused), the flags are decoded once per string.
 local now = NOW
-local owned = ARGV[o + 2]
-local vals, p = OBS_VALS, o + 2
-for d = 1, NDIMS do
-  if sbyte(owned, d) == 48 then vals[d] = '' else p = p + 1; vals[d] = ARGV[p] end
-end
+local f = flags_of(ARGV[o + 2], 2)
+local vals, dims, flag = OBS_VALS, f.dims, f.byte
+for d = 1, NDIMS do vals[d] = '' end
+for i = 1, f.n do vals[dims[i]] = ARGV[o + 2 + i] end
 observe_begin(vals, ARGV[o + 1], mask_of(ARGV[1]))
 
 -- The account's history (returned raw; the caller decodes it) and whether it is still live.
 local hist, known = false, false
 local account = vals[ACCOUNT]
-if account ~= '' and sbyte(owned, ACCOUNT) == 49 then
+if account ~= '' and flag[ACCOUNT] == 49 then
   hist = redis.call('GET', counter_key(ACCOUNT, account) .. ':h')
   if hist then
     local ok, rec = pcall(cjson.decode, hist)
@@ -35,10 +34,11 @@ end
 -- Per counted entity (DIMS order) its packed row after counting the attempt (the caller estimates
 -- the windows from it), then its distinct counts per window and kept set (-1: not kept).
 local out, n = {}, 0
-for d = 1, NDIMS do
+for i = 1, f.n do
+  local d = dims[i]
   local v = vals[d]
   if v ~= '' then
-    local m = sbyte(owned, d)
+    local m = flag[d]
     if m == 114 then -- 'r': the stored row only
       local fr = frame_of(d)
       local raw = redis.call('HMGET', counter_key(d, v), unpack(fr.fields))
@@ -56,14 +56,14 @@ end
 
 -- The shard that counts the attempt is the account's node's (it knows whether the account is known).
 local site = NO_SITE -- never written to: one shared empty list
-local site_flag = sbyte(owned, NDIMS + 1)
+local site_flag = flag[NDIMS + 1]
 if site_flag ~= 48 then
   site = site_shard(KEYS[1], site_flag == 49, 1, (account ~= '' and not known) and 4 or nil)
 end
 
 -- The harshest active ban on any of ip/subnet/asn/account/fp.
 local ban = false
-if sbyte(owned, NDIMS + 2) == 49 then
+if flag[NDIMS + 2] == 49 then
   local fields = {}
   for _, d in ipairs(BAN_DIMS) do
     if vals[d] ~= '' then fields[#fields + 1] = DIMS[d] .. ':' .. vals[d] end
