@@ -180,7 +180,7 @@ class RedisStore(RedisOutcomes, RedisBanTable):
         hist_raw: bytes | None = None
         bans: list[Ban] = []
         weights_now = weights(now, self._widths)
-        for g, own, epoch, (rows, hist, ban, shard) in zip(groups, owned, site_epochs, replies, strict=True):
+        for g, own, epoch, (hist, ban, shard, *rows) in zip(groups, owned, site_epochs, replies, strict=True):
             place(
                 counters,
                 rows,

@@ -240,8 +240,8 @@ local HLLLEN = 16 + 8 * NDW -- a large set's packed state (FRAMES.hllfmt)
 local MPFX, SPFX, XPFX, TTL_ARG = {}, {}, {}, nil
 local sbyte, tonum -- string.byte, tonumber (a library's load cannot reach string)
 -- observe.lua's per-attempt state, made once: its values (DIMS order, overwritten by each attempt of
--- a call in turn) and the reply's site part when the shard is not read (never written to).
-local NDIMS, OBS_VALS, NO_SITE = #DIMS, {}, {}
+-- a call in turn).
+local NDIMS, OBS_VALS = #DIMS, {}
 -- A block's flags (observe.lua's: one per dimension, then `extra` more; outcome.lua's likewise),
 -- decoded once per flags string and kept (few repeat): each flag's byte, and the dimensions whose
 -- flag is not '0' (a value or key follows for each, in order). nil when malformed.

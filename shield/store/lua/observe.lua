@@ -31,9 +31,11 @@ if account ~= '' and flag[ACCOUNT] == 49 then
   end
 end
 
--- Per counted entity (DIMS order) its packed row after counting the attempt (the caller estimates
--- the windows from it), then its distinct counts per window and kept set (-1: not kept).
-local out, n = {}, 0
+-- The reply, one flat list (each table in a reply costs Redis ~5k instructions to convert, on every
+-- master an attempt reaches): the history, the ban, the site shard's counters (false when not read),
+-- then per counted entity (DIMS order) its packed row after counting the attempt (the caller
+-- estimates the windows from it) and its distinct counts per window and kept set (-1: not kept).
+local out, n = {hist, false, false}, 3
 for i = 1, f.n do
   local d = dims[i]
   local v = vals[d]
@@ -55,10 +57,9 @@ for i = 1, f.n do
 end
 
 -- The shard that counts the attempt is the account's node's (it knows whether the account is known).
-local site = NO_SITE -- never written to: one shared empty list
 local site_flag = flag[NDIMS + 1]
 if site_flag ~= 48 then
-  site = site_shard(KEYS[1], site_flag == 49, 1, (account ~= '' and not known) and 4 or nil)
+  out[3] = site_shard(KEYS[1], site_flag == 49, 1, (account ~= '' and not known) and 4 or nil)
 end
 
 -- The harshest active ban on any of ip/subnet/asn/account/fp.
@@ -78,4 +79,5 @@ if flag[NDIMS + 2] == 49 then
     end
   end
 end
-return {out, hist, ban, site}
+out[2] = ban
+return out
