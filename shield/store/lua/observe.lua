@@ -62,16 +62,21 @@ if site_flag ~= 48 then
   out[3] = site_shard(KEYS[1], site_flag == 49, 1, (account ~= '' and not known) and 4 or nil)
 end
 
--- The harshest active ban on any of ip/subnet/asn/account/fp.
+-- The harshest active ban on any of ip/subnet/asn/account/fp (read on every attempt by the ban
+-- table's master: numeric loops, no ipairs call per element).
 local ban = false
 if flag[NDIMS + 2] == 49 then
-  local fields = {}
-  for _, d in ipairs(BAN_DIMS) do
-    if vals[d] ~= '' then fields[#fields + 1] = DIMS[d] .. ':' .. vals[d] end
+  local fields, nf = {}, 0
+  for i = 1, #BAN_DIMS do
+    local d = BAN_DIMS[i]
+    local v = vals[d]
+    if v ~= '' then nf = nf + 1; fields[nf] = DIMS[d] .. ':' .. v end
   end
-  if #fields > 0 then
+  if nf > 0 then
     local ban_exp = now
-    for _, raw in ipairs(redis.call('HMGET', B, unpack(fields))) do
+    local got = redis.call('HMGET', B, unpack(fields, 1, nf))
+    for i = 1, nf do
+      local raw = got[i]
       if raw then
         local b = cjson.decode(raw)
         if b.e > ban_exp then ban, ban_exp = raw, b.e end
