@@ -11,8 +11,9 @@ stays one round trip. Each caller gets its own reply or its own error.
 A script call also has a fixed cost inside Redis (arguments, dispatch, the reply), paid once per
 master an observe reaches. A command sent with `head` names a call that takes several argument
 blocks: the calls of one turn sharing their first `head` words (FCALL, the function, numkeys, the
-key: one master's) go out as ONE command carrying their blocks in order (at most MAX_BLOCKS), whose
-reply is one per block; each caller gets its own, or every caller the command's error.
+key: one master's; then the arguments its blocks share, scripts.BATCHED) go out as ONE command
+carrying their blocks in order (at most MAX_BLOCKS), whose reply is one per block; each caller gets
+its own, or every caller the command's error.
 """
 
 from __future__ import annotations

@@ -59,7 +59,17 @@ from shield.store.records import history_from_record
 from shield.store.redis_bans import RedisBanTable, ban_from_json
 from shield.store.redis_calls import RedisClient
 from shield.store.redis_outcomes import PendingOutcome, RedisOutcomes
-from shield.store.redis_replies import HOT, hot_owned, number, place, reads_mask, site_estimates, site_sum, values_of
+from shield.store.redis_replies import (
+    HOT,
+    hot_owned,
+    number,
+    observe_block,
+    place,
+    reads_mask,
+    site_estimates,
+    site_sum,
+    values_of,
+)
 from shield.store.routing import ACCOUNT, entity_key, shard_key
 from shield.store.scripts import LuaCode, plan_rows
 from shield.store.sliding import MEASURE_INDEX, weights
@@ -159,9 +169,10 @@ class RedisStore(RedisOutcomes, RedisBanTable):
         owned = [hot_owned(g.owned, modes) for g in groups]
         site_epochs = [self._batched.tally(g.shard, site_layout).epoch for g in groups]
         # Bytes, encoded once here: redis-py's encoder tests each str argument's type five times over.
-        head = (repr(now).encode(), self._reads_bytes, *[v.encode() for v in values])
+        # Each master gets the call's reads mask, then its block: only the values it reads (observe_block).
+        stamp, encoded = repr(now).encode(), [v.encode() for v in values]
         arglists = {
-            g.shard: [head[0], own.encode(), b"r" if g.reads_site else b"0", b"1" if g.bans else b"0", *head[1:]]
+            g.shard: [self._reads_bytes, *observe_block(stamp, own, "r" if g.reads_site else "0", g.bans, encoded)]
             for g, own in zip(groups, owned, strict=True)
         }
         replies = await self._per_master("observe", groups, lambda g: arglists[g.shard])
@@ -169,7 +180,7 @@ class RedisStore(RedisOutcomes, RedisBanTable):
         hist_raw: bytes | None = None
         bans: list[Ban] = []
         weights_now = weights(now, self._widths)
-        for g, own, epoch, (rows, hist, ban, shard) in zip(groups, owned, site_epochs, replies, strict=True):
+        for g, own, epoch, (hist, ban, shard, *rows) in zip(groups, owned, site_epochs, replies, strict=True):
             place(
                 counters,
                 rows,

@@ -156,7 +156,7 @@ class RedisCalls:
         key = key or self._bans_key
         # A call that takes several attempts (scripts.BATCHED) always goes through the turn's
         # pipeline, which merges it with the turn's others to the same master into one command.
-        head = 4 if name in BATCHED else 0
+        head = 4 + BATCHED[name] if name in BATCHED else 0  # FCALL, function, 1, key and the shared ones
         pipelined = pipelined or bool(head)
         if self._functions:
             fcall = ("FCALL", f"{self._library}_{name}", "1", key, *args)

@@ -16,7 +16,7 @@ from shield.store.batched import Batched, Layout
 from shield.store.coalesce import Coalescer
 from shield.store.redis_calls import RedisCalls
 from shield.store.redis_replies import HOT, hot_owned, values_of
-from shield.store.routing import Group, entity_key
+from shield.store.routing import ACCOUNT, Group, entity_key
 from shield.store.sliding import MEASURE_INDEX
 
 # One outcome waiting for its batch: now, measure, familiar, the dimension values, lat, lon, confirmed, ripe.
@@ -61,10 +61,23 @@ class RedisOutcomes(RedisCalls):
             cold = [("" if d in HOT else v) for d, v in enumerate(values)]  # the hot ones are batched
             # The entities' keys, not their values: the script need not build them (Redis's CPU).
             keys = [entity_key(self._tag, DIMENSIONS[d], v) if v else "" for d, v in enumerate(values)]
+            learn = (lat, lon, confirmed, ripe)
             for g in await self._groups(cold, bans=False, count_site=False):
                 own = owns.get(g.owned) or owns.setdefault(g.owned, hot_owned(g.owned, no_hot))
                 entry = per_master.setdefault(g.shard, (g, []))
                 # Bytes, as the observe's (RedisStore.observe): redis-py's encoder is slower per argument.
-                words = (now, measure, familiar, own, "0", *keys, lat, lon, confirmed, ripe)
-                entry[1].extend([w.encode() for w in words])
+                entry[1].extend([w.encode() for w in outcome_entry(now, measure, familiar, own, keys, learn)])
         await self._per_master("outcome", [g for g, _ in per_master.values()], lambda g: per_master[g.shard][1])
+
+
+def outcome_entry(
+    now: str, measure: str, familiar: str, owned: str, keys: Sequence[str], learn: Sequence[str]
+) -> list[str]:
+    """One outcome's entry for one master (lua/outcome.lua): now, flags, the keys they name, and on
+    the account's master (which learns the history: every key's value, lat, lon, confirmed, ripe)
+    the `learn` values. Another master gets only the keys it counts: every argument is Redis CPU."""
+    history = owned[ACCOUNT] == "1" and keys[ACCOUNT] != ""
+    codes = [("1" if c == "1" else ("k" if history else "0")) if k else "0" for c, k in zip(owned, keys, strict=True)]
+    flags = "".join(codes) + measure + familiar + "0"
+    sent = [k for k, c in zip(keys, codes, strict=True) if c != "0"]
+    return [now, flags, *sent, *(learn if history else ())]

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from shield.facts.catalog import DIMENSIONS, DISTINCT
-from shield.model import Observation
+from shield.model import BAN_SCOPES, Observation
 from shield.store.batched import Layout, Tally
 from shield.store.layout import SITE_MEASURES, keeps
 from shield.store.packed import RowReader
@@ -26,6 +26,10 @@ from shield.store.sliding import estimate, weights
 # like the site; their distinct sets (when a rule reads one) are still counted by the observe script.
 HOT = (DIMENSIONS.index("asn"), DIMENSIONS.index("country"))
 _VALUES = operator.attrgetter(*DIMENSIONS)  # Observation.dimension of each, in one C call
+# Per dimension, the dimensions whose values its distinct sets count (their members).
+_MEMBERS = [frozenset(DIMENSIONS.index(o) for o in DISTINCT.get(d, {}).values()) for d in DIMENSIONS]
+_BANNED = frozenset(DIMENSIONS.index(s) for s in BAN_SCOPES)
+_NEEDED: dict[tuple[str, bool], tuple[str, ...]] = {}
 
 
 def place(
@@ -93,6 +97,29 @@ def hot_owned(owned: str, modes: Mapping[int, str]) -> str:
     if not modes:
         return owned
     return "".join(modes[d] if c == "1" and d in modes else c for d, c in enumerate(owned))
+
+
+def needed(owned: str, *, bans: bool) -> tuple[str, ...]:
+    """Per dimension, its flag in a master's observe block (lua/observe.lua): its `owned` mode where
+    the master meets the entity, 'v' where the master only reads the value (a member of such an
+    entity's distinct sets, or a ban scope where it reads the bans), else '0': no value sent (every
+    argument is Redis CPU, parsed and made a Lua string, on every master an attempt reaches). One
+    of at most a few hundred (owned, bans) pairs, kept."""
+    codes = _NEEDED.get((owned, bans))
+    if codes is None:
+        met = [d for d, c in enumerate(owned) if c != "0"]
+        wanted = set().union(*(_MEMBERS[d] for d in met)) | (_BANNED if bans else set())
+        codes = tuple(c if c != "0" else ("v" if d in wanted else "0") for d, c in enumerate(owned))
+        _NEEDED[(owned, bans)] = codes
+    return codes
+
+
+def observe_block(stamp: bytes, owned: str, site: str, bans: bool, values: Sequence[bytes]) -> list[bytes]:
+    """One attempt's block for one master: now, its flags (per dimension, then site and bans), then
+    the values its flags name (an absent value: '0', none sent)."""
+    codes = needed(owned, bans=bans)
+    flags = "".join([c if v else "0" for v, c in zip(values, codes, strict=True)]) + site + ("1" if bans else "0")
+    return [stamp, flags.encode(), *[v for v, c in zip(values, codes, strict=True) if v and c != "0"]]
 
 
 def number(x: object) -> bool:

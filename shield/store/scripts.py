@@ -73,9 +73,10 @@ PER_MASTER = ("observe", "outcome", "hot")
 
 
 # The calls that take several attempts (a loop turn's, merged by shield.store.pipelining): ARGV is
-# their argument blocks back to back, each this Lua expression long; each block runs the body as
-# one call would (begin: its own time), in order, and the reply is the list of the blocks' replies.
-BATCHED = {"observe": "5 + #DIMS"}
+# this many arguments shared by the call (the same in every merged call), then the attempts' blocks
+# back to back, each as long as lua/common.lua's block_<name>(ARGV, offset) says; each block runs
+# the body as one call would (at its own time), in order, and the reply is the list of the blocks'.
+BATCHED = {"observe": 1}
 
 
 def _lua() -> tuple[str, dict[str, str]]:
@@ -87,15 +88,24 @@ def _lua() -> tuple[str, dict[str, str]]:
 def _wrap(name: str, body: str) -> str:
     if name not in BATCHED:
         return f"local function run_{name}(KEYS, ARGV)\nbegin(ARGV)\n{body}end\n"
+    # A block's body reads its arguments at offset o of the call's ARGV (no table per block: an
+    # attempt's fixed cost is paid on every master it reaches), and runs at its own time.
     return (
-        f"local function one_{name}(KEYS, ARGV)\nbegin(ARGV)\n{body}end\n"
+        f"local function one_{name}(KEYS, ARGV, o)\nset_now(tonumber(ARGV[o + 1]) or 0)\n{body}end\n"
         f"local function run_{name}(KEYS, ARGV)\n"
-        f"  local stride, out = {BATCHED[name]}, {{}}\n"
+        f"  local starts, o, n = {{}}, {BATCHED[name]}, #ARGV\n"
         # security: a short or ragged ARGV is refused whole (never a block read past its end)
-        f"  if #ARGV % stride ~= 0 then return redis.error_reply('ERR {name}: ' .. #ARGV .. "
-        f"' arguments, not blocks of ' .. stride) end\n"
-        "  for o = 0, #ARGV - stride, stride do\n"
-        f"    out[#out + 1] = one_{name}(KEYS, {{unpack(ARGV, o + 1, o + stride)}})\n"
+        "  while o < n do\n"
+        f"    local len = block_{name}(ARGV, o)\n"
+        f"    if not len or o + len > n then return redis.error_reply('ERR {name}: a ragged block at ' .. o) end\n"
+        "    starts[#starts + 1] = o\n"
+        "    o = o + len\n"
+        "  end\n"
+        f"  if o ~= n then return redis.error_reply('ERR {name}: ' .. n .. ' arguments, not its call\\'s') end\n"
+        "  cjson.encode_number_precision(14) -- begin's, once per call\n"
+        "  local out = {}\n"
+        "  for i = 1, #starts do\n"
+        f"    out[i] = one_{name}(KEYS, ARGV, starts[i])\n"
         "  end\n"
         "  return out\nend\n"
     )

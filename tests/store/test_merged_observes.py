@@ -280,7 +280,15 @@ async def test_a_ragged_argument_list_is_refused_whole(redis_url: str) -> None:
     now = FakeClock().now()
     try:
         await _warm(store, now)
-        with pytest.raises(rexc.ResponseError, match="not blocks of"):
+        with pytest.raises(rexc.ResponseError, match="ragged block"):
             await store._client.fcall(f"{store._library}_observe", 1, "{shield:site:0}", repr(now), "1")
+        # a whole first block, then one whose flags name two values and carry one: nothing runs
+        whole = [repr(now), "1" + "0" * 8 + "00", "10.9.9.9"]
+        short = [repr(now), "1" + "0" * 3 + "1" + "0" * 4 + "00", "10.9.9.8"]
+        with pytest.raises(rexc.ResponseError, match="ragged block"):
+            await store._client.fcall(f"{store._library}_observe", 1, "{shield:site:0}", "", *whole, *short)
+        assert not await store._client.exists("{shield:ip:10.9.9.9}")
+        assert await store._client.fcall(f"{store._library}_observe", 1, "{shield:site:0}", "", *whole)
+        assert await store._client.exists("{shield:ip:10.9.9.9}")
     finally:
         await store.close()

@@ -1,6 +1,8 @@
 """The observe script answers and writes exactly as it did before its CPU cuts (issue 14).
 
-tests/store/lua_reference/ holds lua/common.lua and lua/observe.lua as they were (main 0358b29):
+tests/store/lua_reference/ holds lua/common.lua and lua/observe.lua as they were (main 0358b29;
+since, the arguments go as a call's reads mask and per attempt a block of only the values flagged,
+and the reply is one flat list: the comparison converts both, _block and _as_reference):
 both libraries run in one redis-server, each under its own key prefix, on the same random calls
 (owned, read-only and distinct-only entities, absent values, every reads mask change, members
 repeating past the exact sets' cap into HyperLogLogs, time jumps across bucket edges and past the
@@ -65,6 +67,24 @@ def _args(rnd: random.Random, now: float, mask: str) -> list[str]:
     return [repr(now), owned, rnd.choice("01r"), rnd.choice("01"), mask, *values]
 
 
+def _block(args: list[str]) -> list[str]:
+    """The reference's arguments (now, owned, site, bans, reads, one value per dimension) as the current
+    code's block (the reads mask goes once per call, before the blocks): now, flags (per dimension
+    its owned mode, 'v' for a value it only reads, '0' for an absent one; then site and bans), then
+    the values flagged. Every value the reference got is sent, so both can read the same."""
+    now, owned, site, bans, _, *values = args
+    flags = "".join("0" if not v else (c if c != "0" else "v") for c, v in zip(owned, values, strict=True))
+    return [now, flags + site + bans, *[v for v in values if v]]
+
+
+def _as_reference(reply: list[object]) -> list[object]:
+    """The current code's reply (one flat list: history, ban, site counters or None, then the
+    entities' rows and distinct counts) in the reference's shape: [rows and counts, history, ban,
+    site counters or []]. Every element is compared."""
+    hist, ban, site, *rows = reply
+    return [rows, hist, ban, [] if site is None else site]
+
+
 def _keyspace(sync: redis.Redis, prefix: str) -> dict[bytes, object]:
     out: dict[bytes, object] = {}
     for key in sync.scan_iter(match=f"{{{prefix}*", count=1000):
@@ -100,6 +120,6 @@ def test_observe_answers_and_writes_as_the_reference(redis_url: str) -> None:
         sizes = rnd.choice((1, 1, 2, 3))
         batch = [_args(rnd, rnd.random() * 1000 if rnd.random() < 0.01 else now, mask) for _ in range(sizes)]
         want = [sync.fcall(reference, 1, shard_key("ref:", 0), *args) for args in batch]
-        got = sync.fcall(current, 1, shard_key("new:", 0), *[a for args in batch for a in args])
-        assert got == want, (step, batch)
+        got = sync.fcall(current, 1, shard_key("new:", 0), mask, *[a for args in batch for a in _block(args)])
+        assert [_as_reference(reply) for reply in got] == want, (step, batch)
     assert _keyspace(sync, "new") == _keyspace(sync, "ref")

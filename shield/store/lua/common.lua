@@ -64,11 +64,16 @@ end
 local FRAMES, SITE_FRAME -- built by the first call (a library's load may not use string)
 local NOW = 0
 
+-- Run for every attempt on every master it reaches (set_now): no C function called (ipairs, math.floor
+-- cost a call each), q % 1 is q - floor(q) exactly, as math.floor's (exact for q >= 0: Sterbenz).
 local function at(f)
-  for i, w in ipairs(f.ws) do
-    local b = math.floor(NOW / w)
-    f.start[i] = b * w
-    f.weight[i] = 1 - (NOW / w - b)
+  local ws, start, weight = f.ws, f.start, f.weight
+  for i = 1, #ws do
+    local w = ws[i]
+    local q = NOW / w
+    local b = q >= 0 and q - q % 1 or math.floor(q)
+    start[i] = b * w
+    weight[i] = 1 - (q - b)
   end
 end
 
@@ -234,6 +239,31 @@ local HLLLEN = 16 + 8 * NDW -- a large set's packed state (FRAMES.hllfmt)
 -- made once (a number argument or a number in a concatenation is formatted every time).
 local MPFX, SPFX, XPFX, TTL_ARG = {}, {}, {}, nil
 local sbyte, tonum -- string.byte, tonumber (a library's load cannot reach string)
+-- observe.lua's per-attempt state, made once: its values (DIMS order, overwritten by each attempt of
+-- a call in turn).
+local NDIMS, OBS_VALS = #DIMS, {}
+-- A block's flags (observe.lua's: one per dimension, then `extra` more; outcome.lua's likewise),
+-- decoded once per flags string and kept (few repeat): each flag's byte, and the dimensions whose
+-- flag is not '0' (a value or key follows for each, in order). nil when malformed.
+local FLAGS, NFLAGS = {}, 0
+local function flags_of(flags, extra)
+  if type(flags) ~= 'string' or #flags ~= NDIMS + extra then return nil end
+  local f = FLAGS[flags]
+  if f then return f end
+  if NFLAGS >= 512 then FLAGS, NFLAGS = {}, 0 end
+  f = {byte = {string.byte(flags, 1, #flags)}, dims = {}}
+  for d = 1, NDIMS do
+    if f.byte[d] ~= 48 then f.dims[#f.dims + 1] = d end
+  end
+  f.n = #f.dims
+  FLAGS[flags], NFLAGS = f, NFLAGS + 1
+  return f
+end
+-- An observe block's length (arguments) at offset o of ARGV: now, flags, a value per flag not '0'.
+local function block_observe(argv, o)
+  local f = flags_of(argv[o + 2], 2)
+  return f and 2 + f.n
+end
 local function observe_begin(vals, stamp, mask)
   OVALS, OSTAMP, OMASK = vals, stamp, mask
   if not TTL_ARG then

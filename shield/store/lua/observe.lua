@@ -1,71 +1,88 @@
 -- One protected attempt on one node: count it in the entities this node holds, read their counters,
 -- the history (if it holds the account), the bans (if it holds them) and its site shard (if asked).
--- KEYS[1]: this node's site shard. ARGV: now, owned (one character per dimension: '1' this call
--- counts it, 'r' only returns its stored row, 'd' counts it in its distinct sets and returns its
--- stored row (a hot entity: the worker counts its row, shield.store.batched), '0' neither), site ('1': count the attempt in the shard and return it, 'r': only return it, '0':
--- neither), bans ('1': read them), reads (per distinct set in DISTINCT order, one '1'/'0' per window:
--- whether a rule reads it; a set with no window read is not stored, a window no rule reads is not
--- counted, and either returns -1), then one value per
--- dimension (DIMS order; '' when absent; every value is a member of the distinct sets).
+-- KEYS[1]: this node's site shard. ARGV[1]: the reads mask (the call's, shared by its attempts: per
+-- distinct set in DISTINCT order, one '1'/'0' per window: whether a rule reads it; a set with no
+-- window read is not stored, a window no rule reads is not counted, and either returns -1). Then
+-- the attempt's block from o + 1 (shield.store.scripts.BATCHED; common.lua's block_observe): now,
+-- flags, then one value per flag of a dimension that is not '0' (DIMS order). Flags: per dimension
+-- '1' this call counts it, 'r' only returns its stored row, 'd' counts it in its distinct sets and
+-- returns its stored row (a hot entity: the worker counts its row, shield.store.batched), 'v' only
+-- its value (a member of the distinct sets, or a ban scope), '0' absent or not needed here (no
+-- value sent: every argument is Redis CPU on every master an attempt reaches); then the site
+-- ('1': count the attempt in the shard and return it, 'r': only return it, '0': neither), then
+-- bans ('1': read them).
+-- Per attempt and node (paid on every master an attempt reaches, whatever it counts there): no table
+-- is made but the reply's (the values go in OBS_VALS, reused), the flags are decoded once per string.
 local now = NOW
-local vals, own, mode = {}, {}, {}
-for i = 1, #DIMS do
-  vals[i] = ARGV[i + 5]
-  mode[i] = string.byte(ARGV[2], i)
-  own[i] = mode[i] == 49
-end
-local reads = ARGV[5]
-observe_begin(vals, ARGV[1], mask_of(reads))
+local f = flags_of(ARGV[o + 2], 2)
+local vals, dims, flag = OBS_VALS, f.dims, f.byte
+for d = 1, NDIMS do vals[d] = '' end
+for i = 1, f.n do vals[dims[i]] = ARGV[o + 2 + i] end
+observe_begin(vals, ARGV[o + 1], mask_of(ARGV[1]))
 
 -- The account's history (returned raw; the caller decodes it) and whether it is still live.
 local hist, known = false, false
-if vals[ACCOUNT] ~= '' and own[ACCOUNT] then
-  hist = redis.call('GET', counter_key(ACCOUNT, vals[ACCOUNT]) .. ':h')
+local account = vals[ACCOUNT]
+if account ~= '' and flag[ACCOUNT] == 49 then
+  hist = redis.call('GET', counter_key(ACCOUNT, account) .. ':h')
   if hist then
     local ok, rec = pcall(cjson.decode, hist)
     known = ok and type(rec) == 'table' and type(rec.t) == 'number' and rec.t > now - HDAYS * 86400
   end
 end
 
--- Per counted entity (DIMS order) its packed row after counting the attempt (the caller estimates
--- the windows from it), then its distinct counts per window and kept set (-1: not kept).
-local out = {}
-for d = 1, #DIMS do
+-- The reply, one flat list (each table in a reply costs Redis ~5k instructions to convert, on every
+-- master an attempt reaches): the history, the ban, the site shard's counters (false when not read),
+-- then per counted entity (DIMS order) its packed row after counting the attempt (the caller
+-- estimates the windows from it) and its distinct counts per window and kept set (-1: not kept).
+local out, n = {hist, false, false}, 3
+for i = 1, f.n do
+  local d = dims[i]
   local v = vals[d]
-  if v ~= '' and mode[d] == 114 then -- 'r': the stored row only
-    local fr = frame_of(d)
-    local raw = redis.call('HMGET', counter_key(d, v), unpack(fr.fields))
-    local parts = {}
-    for i = 1, #fr.chunks do parts[i] = raw[i] or '' end
-    out[#out + 1] = table.concat(parts)
-    out[#out + 1] = {}
-  elseif v ~= '' and (own[d] or mode[d] == 100) then -- counted (lua/common.lua's observe_entity)
-    local row, dc = observe_entity(d, v, own[d])
-    out[#out + 1] = row
-    out[#out + 1] = dc
+  if v ~= '' then
+    local m = flag[d]
+    if m == 114 then -- 'r': the stored row only
+      local fr = frame_of(d)
+      local raw = redis.call('HMGET', counter_key(d, v), unpack(fr.fields))
+      local parts = {}
+      for i = 1, #fr.chunks do parts[i] = raw[i] or '' end
+      out[n + 1], out[n + 2] = table.concat(parts), {}
+      n = n + 2
+    elseif m == 49 or m == 100 then -- counted (lua/common.lua's observe_entity)
+      local row, dc = observe_entity(d, v, m == 49)
+      out[n + 1], out[n + 2] = row, dc
+      n = n + 2
+    end
   end
 end
 
 -- The shard that counts the attempt is the account's node's (it knows whether the account is known).
-local site = {}
-if ARGV[3] ~= '0' then
-  site = site_shard(KEYS[1], ARGV[3] == '1', 1, (vals[ACCOUNT] ~= '' and not known) and 4 or nil)
+local site_flag = flag[NDIMS + 1]
+if site_flag ~= 48 then
+  out[3] = site_shard(KEYS[1], site_flag == 49, 1, (account ~= '' and not known) and 4 or nil)
 end
 
--- The harshest active ban on any of ip/subnet/asn/account/fp.
-local fields = {}
-if ARGV[4] == '1' then
-  for _, d in ipairs(BAN_DIMS) do
-    if vals[d] ~= '' then fields[#fields + 1] = DIMS[d] .. ':' .. vals[d] end
+-- The harshest active ban on any of ip/subnet/asn/account/fp (read on every attempt by the ban
+-- table's master: numeric loops, no ipairs call per element).
+local ban = false
+if flag[NDIMS + 2] == 49 then
+  local fields, nf = {}, 0
+  for i = 1, #BAN_DIMS do
+    local d = BAN_DIMS[i]
+    local v = vals[d]
+    if v ~= '' then nf = nf + 1; fields[nf] = DIMS[d] .. ':' .. v end
   end
-end
-local ban, ban_exp = false, now
-if #fields > 0 then
-  for _, raw in ipairs(redis.call('HMGET', B, unpack(fields))) do
-    if raw then
-      local b = cjson.decode(raw)
-      if b.e > ban_exp then ban, ban_exp = raw, b.e end
+  if nf > 0 then
+    local ban_exp = now
+    local got = redis.call('HMGET', B, unpack(fields, 1, nf))
+    for i = 1, nf do
+      local raw = got[i]
+      if raw then
+        local b = cjson.decode(raw)
+        if b.e > ban_exp then ban, ban_exp = raw, b.e end
+      end
     end
   end
 end
-return {out, hist, ban, site}
+out[2] = ban
+return out

@@ -1,10 +1,25 @@
 -- Login outcomes on one node, a batch of them in one call. KEYS[1]: this node's site shard.
--- ARGV: per outcome STRIDE values: now, measure ('s' or 'f'), familiar ('1' or '0'), owned (one
--- '1'/'0' per dimension), site ('1': count it in the shard), per dimension (DIMS order) its entity's
--- key (counter_key's, built by the caller: a string less to make here per entity) or '' (absent),
--- lat, lon ('' when unknown), confirmed ('1': a confirmed success, '0': an unconfirmed one), ripe
--- (pending successes at or before this time count as confirmed). Returns how many outcomes were recorded.
-local STRIDE = 9 + #DIMS
+-- ARGV: per outcome: now, flags, then one key per dimension flag not '0', then (when the account's
+-- flag is '1') lat, lon ('' when unknown), confirmed ('1': a confirmed success, '0': an unconfirmed
+-- one), ripe (pending successes at or before this time count as confirmed). Flags: per dimension
+-- (DIMS order) '1' count it (its entity's key follows), 'k' only its key follows (the history's
+-- values, on the account's node), '0' none (absent, or another node's: every argument is Redis CPU
+-- on every master an outcome reaches); then the measure ('s' or 'f'), familiar ('1' or '0') and
+-- site ('1': count it in the shard). A key is counter_key's, built by the caller (a string less to
+-- make here per entity). Returns how many outcomes were recorded; a ragged entry refuses the call.
+local nd = #DIMS
+-- An entry's length (arguments) at offset o, from its flags (common.lua's flags_of); nil when malformed.
+local function entry_len(o)
+  local f = flags_of(ARGV[o + 2], 3)
+  return f and 2 + f.n + (f.byte[ACCOUNT] == 49 and 4 or 0)
+end
+local starts, at, total = {}, 0, #ARGV
+while at < total do
+  local len = entry_len(at)
+  if not len or at + len > total then return redis.error_reply('ERR outcome: a ragged entry at ' .. at) end
+  starts[#starts + 1] = at
+  at = at + len
+end
 
 local function num(v) return type(v) == 'number' end
 
@@ -112,26 +127,29 @@ local function has_pending(rec, horizon)
   return false
 end
 
+local KEYV = {} -- the entry's key per dimension ('' when none was sent)
 local function one(o)
   local now = NOW
-  local m, familiar = ARGV[o + 2], ARGV[o + 3] == '1'
-  -- dimension d's key is ARGV[v + d], owned if byte d of `owned` is '1' (no tables: each is Redis CPU)
-  local v, owned = o + 5, ARGV[o + 4]
-  local lat, lon = ARGV[o + #DIMS + 6], ARGV[o + #DIMS + 7]
-  local confirmed, ripe = ARGV[o + #DIMS + 8] == '1', tonumber(ARGV[o + #DIMS + 9])
-
-  for d = 1, #DIMS do
-    local key = ARGV[v + d]
-    if key ~= '' and string.byte(owned, d) == 49 then
+  local f = flags_of(ARGV[o + 2], 3)
+  local flag, dims = f.byte, f.dims
+  local m, familiar = flag[nd + 1] == 115 and 's' or 'f', flag[nd + 2] == 49
+  for d = 1, nd do KEYV[d] = '' end
+  for i = 1, f.n do
+    local d, key = dims[i], ARGV[o + 2 + i]
+    KEYV[d] = key
+    if flag[d] == 49 and key ~= '' then
       local extra = nil
       if d == ACCOUNT and m == 'f' then extra = MI[familiar and 'ff' or 'fu'] end
       count(key, frame_of(d), MI[m], extra)
     end
   end
-  if ARGV[o + 5] == '1' then count(KEYS[1], SITE_FRAME, MI[m]) end
+  if flag[nd + 3] == 49 then count(KEYS[1], SITE_FRAME, MI[m]) end
 
-  local account = ARGV[v + ACCOUNT]
-  if account == '' or string.byte(owned, ACCOUNT) ~= 49 then return end
+  local account = KEYV[ACCOUNT]
+  if account == '' or flag[ACCOUNT] ~= 49 then return end
+  local p = o + 2 + f.n
+  local lat, lon = ARGV[p + 1], ARGV[p + 2]
+  local confirmed, ripe = ARGV[p + 3] == '1', tonumber(ARGV[p + 4])
   -- The account history (same shape as shield.store.records).
   local hkey = account .. ':h'
   local raw = redis.call('GET', hkey)
@@ -155,11 +173,11 @@ local function one(o)
   if not confirmed then
     local e = {t = now}
     for _, spec in ipairs(HISTORY) do
-      local value = value_of(spec[2], ARGV[v + spec[2]])
+      local value = value_of(spec[2], KEYV[spec[2]])
       if value ~= '' then e[spec[1]] = value end
     end
     if lat ~= '' and lon ~= '' then e.lat, e.lon = tonumber(lat), tonumber(lon) end
-    if ARGV[v + COUNTRY] ~= '' then e.cc = value_of(COUNTRY, ARGV[v + COUNTRY]) end
+    if KEYV[COUNTRY] ~= '' then e.cc = value_of(COUNTRY, KEYV[COUNTRY]) end
     local p = {e}
     for _, x in ipairs(rec.p) do
       if #p >= HSIZE then break end
@@ -170,7 +188,7 @@ local function one(o)
   else
     new = {t = now, p = rec.p}
     for _, spec in ipairs(HISTORY) do
-      local kind, value = spec[1], value_of(spec[2], ARGV[v + spec[2]])
+      local kind, value = spec[1], value_of(spec[2], KEYV[spec[2]])
       local kept = {}
       if value ~= '' then kept[1] = {value, now} end
       if type(rec[kind]) == 'table' then
@@ -182,14 +200,14 @@ local function one(o)
       new[kind] = kept
     end
     if lat ~= '' and lon ~= '' then new.lat, new.lon = tonumber(lat), tonumber(lon) end
-    if ARGV[v + COUNTRY] ~= '' then new.cc = value_of(COUNTRY, ARGV[v + COUNTRY]) end
+    if KEYV[COUNTRY] ~= '' then new.cc = value_of(COUNTRY, KEYV[COUNTRY]) end
   end
   redis.call('SET', hkey, cjson.encode(new), 'PX', HDAYS * 86400000)
   return
 end
-for o = 0, #ARGV - STRIDE, STRIDE do
+for _, o in ipairs(starts) do
   set_now(tonumber(ARGV[o + 1]))
   one(o)
 end
 write_rows()
-return #ARGV / STRIDE
+return #starts
