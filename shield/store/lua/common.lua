@@ -196,9 +196,10 @@ local function patch_format(fr, j, j2)
   if p then return p end
   local offsets, adds = {}, {}
   for i = 1, #fr.ws do
-    -- a[k], k = 2 * ((i - 1) * m + x) + 1, is at byte 16 + 4 * (k - 3) (0-based)
-    local function at(x) return 16 + 8 * ((i - 1) * fr.m + x - 1) end
-    local a, b = at(j), j2 and at(j2)
+    -- measure x's current bucket in window i, a[k] with k = 2 * ((i - 1) * m + x) + 1 (add's), is
+    -- at byte 16 + 4 * (k - 3) (0-based)
+    local base = 16 + 8 * ((i - 1) * fr.m - 1)
+    local a, b = base + 8 * j, j2 and base + 8 * j2
     if b == a then adds[a] = 2 else adds[a] = 1 end
     offsets[#offsets + 1] = a
     if b and b ~= a then adds[b] = 1; offsets[#offsets + 1] = b end
