@@ -33,6 +33,8 @@ local function frame(ws, m, chunks)
   for i = 1, n - 2 do first[i] = 0 end
   for i = 1, #ws do first[2 * (i - 1) * m + 1] = 1 end
   f.first = struct.pack('<' .. string.rep('i4', n - 2), unpack(first))
+  f.zerorow = struct.pack(f.fmt, unpack(f.zero))
+  f.patch = {} -- per measures counted, patch_format's
   return f
 end
 -- The reads mask (observe's ARGV[5]) decoded, per mask: per dimension, per set k whether it is kept
@@ -172,6 +174,93 @@ local function pack_counts(fr, a, w)
     n = n + 2
   end
   return arm, row
+end
+
+-- A row's bytes as one string: its fields joined (raw: their values, false when absent), or an
+-- empty row when absent or foreign (unpack_counts's zeros).
+local function joined(fr, raw)
+  local s = raw[1]
+  local k = #fr.chunks
+  if s and k > 1 then
+    for i = 2, k do
+      if not raw[i] then return fr.zerorow end
+    end
+    s = table.concat(raw, '', 1, k)
+  end
+  if s and #s == fr.len then return s end
+  return fr.zerorow
+end
+
+-- Counting measures j (and j2) changes two doubles and one int32 per window and measure: the row
+-- read as those values and the bytes between them (one struct format per frame and measures, made
+-- once): struct's work is per value, and a whole row is 26 or 42 of them.
+-- Returns the format, the number of values and per changed int32 its position and its increment.
+local function patch_format(fr, j, j2)
+  local id = j * 8 + (j2 or 0)
+  local p = fr.patch[id]
+  if p then return p end
+  local offsets, adds = {}, {}
+  for i = 1, #fr.ws do
+    -- measure x's current bucket in window i, a[k] with k = 2 * ((i - 1) * m + x) + 1 (add's), is
+    -- at byte 16 + 4 * (k - 3) (0-based)
+    local base = 16 + 8 * ((i - 1) * fr.m - 1)
+    local a, b = base + 8 * j, j2 and base + 8 * j2
+    if b == a then adds[a] = 2 else adds[a] = 1 end
+    offsets[#offsets + 1] = a
+    if b and b ~= a then adds[b] = 1; offsets[#offsets + 1] = b end
+  end
+  table.sort(offsets)
+  local fmt, n, cursor, pos, inc = '<dd', 2, 16, {}, {}
+  for _, off in ipairs(offsets) do
+    if off > cursor then fmt, n = fmt .. 'c' .. (off - cursor), n + 1 end
+    fmt, n = fmt .. 'i4', n + 1
+    pos[#pos + 1], inc[#inc + 1] = n, adds[off]
+    cursor = off + 4
+  end
+  if fr.len > cursor then fmt, n = fmt .. 'c' .. (fr.len - cursor), n + 1 end
+  p = {fmt = fmt, n = n, pos = pos, inc = inc}
+  fr.patch[id] = p
+  return p
+end
+
+-- Row s (joined's) after counting measure j (and j2) now, byte for byte what unpack_counts, roll,
+-- add and pack_counts make, and whether the key's expiry is to be re-armed (pack_counts's). When no
+-- window's buckets move (the last write is in each one's current bucket, or not before now: the
+-- usual case), only the counted values are unpacked and packed (patch_format).
+local function counted(fr, s, j, j2)
+  local p = patch_format(fr, j, j2)
+  local v = {struct.unpack(p.fmt, s)}
+  local last, moves = v[1], false
+  if NOW > last and last ~= 0 then
+    for i = 1, #fr.ws do
+      if last < fr.start[i] then moves = true end
+    end
+  end
+  local arm
+  if moves then
+    local a = {struct.unpack(fr.fmt, s)}
+    roll(fr, a)
+    add(fr, a, j)
+    if j2 then add(fr, a, j2) end
+    arm = NOW - a[2] >= REARM or NOW < a[2]
+    if arm then a[2] = NOW end
+    return struct.pack(fr.fmt, unpack(a, 1, fr.n)), arm
+  end
+  if NOW > last then v[1] = NOW end -- roll's only change
+  local pos, inc = p.pos, p.inc
+  for x = 1, #pos do v[pos[x]] = v[pos[x]] + inc[x] end
+  arm = NOW - v[2] >= REARM or NOW < v[2]
+  if arm then v[2] = NOW end
+  return struct.pack(p.fmt, unpack(v, 1, p.n)), arm
+end
+
+-- Appends row's fields (name, bytes) to w.
+local function put_row(fr, row, w)
+  local n = #w
+  for _, c in ipairs(fr.chunks) do
+    w[n + 1], w[n + 2] = c[1], string.sub(row, c[2], c[3])
+    n = n + 2
+  end
 end
 
 -- Count measure j (and j2) now in an entity's counters (record_outcome's path: no members read).
@@ -512,10 +601,8 @@ local function observe_entity(d, v, own)
     -- only the row: no set's members to count or delete
     if OMASK[d].any or #all ~= 2 * nc then distinct_all(d, key, all, STATES, MEMBERS, nm, w, del, dc, nd) end
     if own then
-      local a = unpack_counts(fr, RAW)
-      roll(fr, a)
-      add(fr, a, 1)
-      arm, row = pack_counts(fr, a, w)
+      row, arm = counted(fr, joined(fr, RAW), 1)
+      put_row(fr, row, w)
     else
       local whole = true
       for i = 1, nc do whole = whole and RAW[i] end

@@ -30,29 +30,26 @@ local function value_of(d, key)
   return string.sub(key, #T + #DIMS[d] + 3, SPREAD[d] and -7 or -2)
 end
 
--- The rows this call counts in: each is read once, moved and counted in memory outcome by outcome (at
--- each outcome's time, as separate bumps would), and written once when the batch is done (a batch
--- often counts one subnet or fingerprint many times). Nothing in the call reads them back. rows[fr]:
--- key -> counters of the rows of frame fr; `legacy` the keys still holding the previous layout's
+-- The rows this call counts in: each is read once, counted outcome by outcome (at each outcome's
+-- time, as separate bumps would: lua/common.lua's counted) and written once when the batch is done
+-- (a batch often counts one subnet or fingerprint many times). Nothing in the call reads them back.
+-- rows[fr]: key -> packed row of frame fr; `legacy` the keys still holding the previous layout's
 -- fields, `rearm` those one of whose counts re-armed the expiry (both rare: made when first needed;
 -- every table made here is Redis CPU).
 local rows, legacy, rearm = {}, false, false
 local function count(key, fr, j, j2)
   local per = rows[fr]
   if not per then per = {}; rows[fr] = per end
-  local a = per[key]
-  if not a then
+  local s = per[key]
+  if not s then
     local raw = redis.call('HMGET', key, unpack(fr.fields))
-    a = unpack_counts(fr, raw)
-    per[key] = a
+    s = joined(fr, raw)
     if raw[#fr.fields] then legacy = legacy or {}; legacy[key] = true end
   end
-  roll(fr, a)
-  add(fr, a, j)
-  if j2 then add(fr, a, j2) end
-  -- pack_counts's re-arming, at this outcome's time
-  if NOW - a[2] >= REARM or NOW < a[2] then
-    a[2] = NOW
+  local arm
+  s, arm = counted(fr, s, j, j2)
+  per[key] = s
+  if arm then
     rearm = rearm or {}
     rearm[key] = true
   end
@@ -63,8 +60,7 @@ end
 local function write_rows()
   for fr, per in pairs(rows) do
     local w = {}
-    for key, a in pairs(per) do
-      local row = struct.pack(fr.fmt, unpack(a, 1, fr.n))
+    for key, row in pairs(per) do
       for i, c in ipairs(fr.chunks) do w[2 * i - 1], w[2 * i] = c[1], string.sub(row, c[2], c[3]) end
       redis.call('HSET', key, unpack(w))
       if legacy and legacy[key] then redis.call('HDEL', key, unpack(fr.legacy)) end

@@ -1,0 +1,105 @@
+"""The outcome script answers and writes exactly as it did before its CPU cuts (issue 14).
+
+tests/store/lua_reference/outcome/ holds lua/common.lua and lua/outcome.lua as they were (main 830fb68,
+before a row's count unpacked and packed only the values it changes): both libraries run in one
+redis-server, each under its own key prefix, on the same random batches of outcomes (repeated
+entities, successes confirmed or not, failures familiar or not, time jumps across bucket edges and
+past the re-arm period, late outcomes, times near the epoch, rows of the previous layout and of
+another length, absent dimensions): every reply and, at the end, every key (fields, values,
+whether it expires) must match.
+"""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import redis
+
+from shield.facts.catalog import DIMENSIONS
+from shield.store.base import Retention
+from shield.store.layout import Plan
+from shield.store.routing import entity_key, shard_key
+from shield.store.scripts import LuaCode, _prelude
+
+REFERENCE = Path(__file__).parent / "lua_reference" / "outcome"
+STEPS = 3_000
+POOLS = {"ip": 8, "subnet": 3, "asn": 2, "country": 2, "account": 12, "fp": 4, "device": 3, "password": 10, "pair": 10}
+
+
+def _libraries(sync: redis.Redis) -> tuple[str, str]:
+    """Load the reference (tag "ref:") and the current code (tag "new:"): their outcome functions."""
+    plan = Plan.build(Retention().windows)
+    code = LuaCode.build(plan, prefix="{new}:", tag="new:", history_days=90, history_size=3, clustered=False)
+    body = (REFERENCE / "outcome.lua").read_text()
+    reference = (
+        "#!lua name=shield_outcome_reference\n"
+        + _prelude(plan, "{ref}:", "ref:", 90, 3)
+        + (REFERENCE / "common.lua").read_text()
+        + f"local function run_outcome(KEYS, ARGV)\nbegin(ARGV)\n{body}end\n"
+        + "redis.register_function('reference_outcome', run_outcome)\n"
+    )
+    sync.function_load(reference, replace=True)
+    sync.function_load(code.library_code, replace=True)
+    return "reference_outcome", f"{code.library}_outcome"
+
+
+def _outcome(rnd: random.Random, now: float, tag: str, values: list[str]) -> list[str]:
+    keys = [entity_key(tag, d, v) if v else "" for d, v in zip(DIMENSIONS, values, strict=True)]
+    owned = "".join(rnd.choice("1110") for _ in DIMENSIONS)
+    located = rnd.random() < 0.7
+    return [
+        repr(now),
+        rnd.choice("sff"),
+        rnd.choice("01"),
+        owned,
+        rnd.choice("01"),
+        *keys,
+        "39.9" if located else "",
+        "116.4" if located else "",
+        rnd.choice("01"),
+        repr(now - rnd.choice((0.0, 30.0, 3600.0))),
+    ]
+
+
+def _values(rnd: random.Random) -> list[str]:
+    return ["" if rnd.random() < 0.1 else f"{d}-{rnd.randrange(POOLS[d])}" for d in DIMENSIONS]
+
+
+def _keyspace(sync: redis.Redis, tag: str) -> dict[bytes, object]:
+    out: dict[bytes, object] = {}
+    for key in sync.scan_iter(match=f"{{{tag}*", count=1000):
+        kind = sync.type(key)
+        value = sync.hgetall(key) if kind == b"hash" else sync.get(key)
+        out[key.replace(tag.encode(), b"", 1)] = (kind, value, sync.pttl(key) > 0)
+    return out
+
+
+def test_outcome_answers_and_writes_as_the_reference(redis_url: str) -> None:
+    sync = redis.Redis.from_url(redis_url)
+    reference, current = _libraries(sync)
+    rnd = random.Random(1414)
+    now = 1_700_000_000.25
+    for step in range(STEPS):
+        r = rnd.random()
+        now += rnd.choice((61.0, 601.0, 3601.0, 86_401.0)) if r < 0.03 else (-7.5 if r < 0.06 else rnd.random() * 4)
+        if rnd.random() < 0.01:  # an entity of the previous layout, one of another row length
+            for tag in ("ref:", "new:"):
+                sync.hset(entity_key(tag, "ip", f"ip-{step % 8}"), mapping={"n": "x" * 16, "1": "y" * 24})
+                sync.hset(entity_key(tag, "fp", f"fp-{step % 4}"), mapping={"c1": "z" * 40})
+        # 1-4 outcomes per call, near the epoch now and then (rows armed at 0)
+        batch = []
+        for _ in range(rnd.choice((1, 1, 2, 4))):
+            at = rnd.random() * 1000 if rnd.random() < 0.01 else now + rnd.choice((0.0, 0.0, -3.0, 0.5))
+            batch.append((at, _values(rnd), rnd.getstate()))
+        calls = []
+        for tag in ("ref:", "new:"):
+            args: list[str] = []
+            for at, values, state in batch:
+                rnd.setstate(state)  # both libraries get the same flags
+                args += _outcome(rnd, at, tag, values)
+            calls.append(args)
+        want = sync.fcall(reference, 1, shard_key("ref:", 0), *calls[0])
+        got = sync.fcall(current, 1, shard_key("new:", 0), *calls[1])
+        assert got == want, (step, calls[1])
+    assert _keyspace(sync, "new:") == _keyspace(sync, "ref:")
