@@ -6,7 +6,9 @@ redis-server, each under its own key prefix, on the same random batches of outco
 entities, successes confirmed or not, failures familiar or not, time jumps across bucket edges and
 past the re-arm period, late outcomes, times near the epoch, rows of the previous layout and of
 another length, absent dimensions): every reply and, at the end, every key (fields, values,
-whether it expires) must match.
+whether it expires) must match. The reference takes the entries it took then (every key, then lat,
+lon, confirmed, ripe); the current code takes each entry as shield.store.redis_outcomes.outcome_entry
+builds it (only the keys this master reads): `_as_current` converts one into the other.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import redis
 from shield.facts.catalog import DIMENSIONS
 from shield.store.base import Retention
 from shield.store.layout import Plan
+from shield.store.redis_outcomes import outcome_entry
 from shield.store.routing import entity_key, shard_key
 from shield.store.scripts import LuaCode, _prelude
 
@@ -62,6 +65,15 @@ def _outcome(rnd: random.Random, now: float, tag: str, values: list[str]) -> lis
     ]
 
 
+def _as_current(entry: list[str]) -> list[str]:
+    """A reference entry in the current code's form (outcome_entry's; the site flag kept as sent)."""
+    now, measure, familiar, owned, site = entry[:5]
+    keys, learn = entry[5 : 5 + len(DIMENSIONS)], entry[5 + len(DIMENSIONS) :]
+    current = outcome_entry(now, measure, familiar, owned, keys, learn)
+    current[1] = current[1][:-1] + site
+    return current
+
+
 def _values(rnd: random.Random) -> list[str]:
     return ["" if rnd.random() < 0.1 else f"{d}-{rnd.randrange(POOLS[d])}" for d in DIMENSIONS]
 
@@ -97,7 +109,8 @@ def test_outcome_answers_and_writes_as_the_reference(redis_url: str) -> None:
             args: list[str] = []
             for at, values, state in batch:
                 rnd.setstate(state)  # both libraries get the same flags
-                args += _outcome(rnd, at, tag, values)
+                entry = _outcome(rnd, at, tag, values)
+                args += entry if tag == "ref:" else _as_current(entry)
             calls.append(args)
         want = sync.fcall(reference, 1, shard_key("ref:", 0), *calls[0])
         got = sync.fcall(current, 1, shard_key("new:", 0), *calls[1])
