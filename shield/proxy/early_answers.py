@@ -25,8 +25,15 @@ from aiohttp.web_protocol import RequestHandler
 Parsed = tuple[Sequence[tuple[Any, Any]], bool, bytes]  # aiohttp's feed_data: messages, upgraded, tail
 
 
+class Connection(Protocol):
+    """What a `Gate` knows of the connection a head came on."""
+
+    peer: str  # the peer's address
+    memo: Any  # the gate's own, from one head to the next of this connection (None at first)
+
+
 class Gate(Protocol):
-    def answer(self, peer: str, msg: RawRequestMessage, *, keep_alive: bool) -> bytes | None:
+    def answer(self, conn: Connection, msg: RawRequestMessage, *, keep_alive: bool) -> bytes | None:
         """The whole answer to this head, recorded (`keep_alive`: the connection stays open after
         it), or None to leave the request to aiohttp."""
 
@@ -37,7 +44,7 @@ GATE_KEY: web.AppKey[Gate] = web.AppKey("shield.proxy.early_answers.gate")  # se
 class EarlyAnswers:
     """The parser of one connection, with early answers; every other attribute is the parser's."""
 
-    __slots__ = ("_gate", "_idle", "_max_head", "_parser", "_peer", "_proto", "answered")
+    __slots__ = ("_gate", "_idle", "_max_head", "_parser", "_proto", "answered", "memo", "peer")
 
     def __init__(
         self, parser: Any, proto: RequestHandler, gate: Gate, *, idle: Callable[[], bool], peer: str, max_head: int
@@ -46,7 +53,8 @@ class EarlyAnswers:
         self._proto = proto
         self._idle = idle  # whether an answer written now comes in order (see the module docstring)
         self._gate = gate
-        self._peer = peer
+        self.peer = peer
+        self.memo: Any = None  # the gate's (Connection)
         self._max_head = max_head
         self.answered = 0  # heads answered here (aiohttp's _request_count counts the others)
 
@@ -78,7 +86,7 @@ class EarlyAnswers:
             complete = payload.is_eof()
             # security: a body still on its way is never read: the answer closes the connection
             keep_alive = complete and not msg.should_close
-            wire = self._gate.answer(self._peer, msg, keep_alive=keep_alive)
+            wire = self._gate.answer(self, msg, keep_alive=keep_alive)
             if wire is None:
                 rest = list(messages[i:])
                 break

@@ -28,7 +28,7 @@ from shield.proxy.ban_refusal import STORE_COUNTS_PER_SECOND
 from shield.proxy.early_answers import GATE_KEY
 from shield.proxy.listener import LimitedRunner
 from shield.service import Service, build_service
-from shield.settings.schema import LimitsSettings, LogSettings
+from shield.settings.schema import AdminSettings, LimitsSettings, LogSettings
 from tests.e2e.conftest import rules_dir, stack_settings
 from tests.fixtures.upstream import Upstream, free_port
 
@@ -43,6 +43,7 @@ class Shield:
     clock: FakeClock
     runner: web.AppRunner
     logs: io.BytesIO
+    admin_port: int | None = None
 
     @property
     def handled_by_aiohttp(self) -> int:
@@ -54,23 +55,28 @@ class Shield:
 
 
 Start = Callable[..., Any]
+ADMIN_TOKEN = "admin-token-for-the-ban-wire-tests"
 
 
 @pytest.fixture
 async def start_shield(upstream: Upstream, tmp_path: Path) -> AsyncIterator[Start]:
-    """start_shield(fast=True, trusted=True, **settings) -> a Shield whose client is banned: the
-    peer 127.0.0.1 itself when `trusted` is False (no trusted proxy), else BANNED in X-Forwarded-For."""
+    """start_shield(fast=True, trusted=True, admin=False, **settings) -> a Shield whose client is banned:
+    the peer 127.0.0.1 itself when `trusted` is False (no trusted proxy), else BANNED in X-Forwarded-For.
+    `admin`: its admin listener served too (ADMIN_TOKEN), and its ban cache refreshed as in production."""
     runners: list[web.AppRunner] = []
+    services: list[Service] = []
 
-    async def start(*, fast: bool = True, trusted: bool = True, **changes: Any) -> Shield:
+    async def start(*, fast: bool = True, trusted: bool = True, admin: bool = False, **changes: Any) -> Shield:
         logs = io.BytesIO()
         log = changes.pop("log", LogSettings(format="json", ban_lines_per_second=1))
         configure_logging(dataclasses.replace(log, level="debug"), stream=logs)  # type: ignore[arg-type]
         if not trusted:
             changes["trusted_proxies"] = ()
+        if admin:
+            changes["admin"] = AdminSettings(token=ADMIN_TOKEN)
         settings = stack_settings(upstream, rules_dir(tmp_path / f"s{len(runners)}"), log=log, **changes)
         clock = FakeClock()
-        service = build_service(settings, clock=clock, with_admin=False)
+        service = build_service(settings, clock=clock, with_admin=admin)
         if not fast:
             del service.proxy[GATE_KEY]
         runner = LimitedRunner(service.proxy, limits=settings.limits, name="proxy", access_log=None,
@@ -82,9 +88,20 @@ async def start_shield(upstream: Upstream, tmp_path: Path) -> AsyncIterator[Star
         ip = BANNED if trusted else "127.0.0.1"
         await service.store.add_ban("ip", ip, ttl=600, reason="test", now=clock.now(), source="admin")
         await service.bans.refresh(clock.now())
-        return Shield(port, service, clock, runner, logs)
+        admin_port = None
+        if service.admin is not None:
+            admin_runner = web.AppRunner(service.admin, access_log=None, handle_signals=False)
+            await admin_runner.setup()
+            runners.append(admin_runner)
+            admin_port = free_port()
+            await web.TCPSite(admin_runner, "127.0.0.1", admin_port).start()
+            service.bans.start(clock.now)  # an admin lift pokes it
+            services.append(service)
+        return Shield(port, service, clock, runner, logs, admin_port)
 
     yield start
+    for service in services:
+        await service.bans.close()
     for runner in reversed(runners):
         await runner.cleanup()
 
