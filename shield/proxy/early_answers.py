@@ -20,7 +20,7 @@ from typing import Any, Protocol
 
 from aiohttp import web
 from aiohttp.http_parser import RawRequestMessage
-from aiohttp.web_protocol import RequestHandler
+from aiohttp.web_protocol import MAX_MSG_QUEUE_SIZE, RequestHandler
 
 Parsed = tuple[Sequence[tuple[Any, Any]], bool, bytes]  # aiohttp's feed_data: messages, upgraded, tail
 
@@ -44,18 +44,23 @@ GATE_KEY: web.AppKey[Gate] = web.AppKey("shield.proxy.early_answers.gate")  # se
 class EarlyAnswers:
     """The parser of one connection, with early answers; every other attribute is the parser's."""
 
-    __slots__ = ("_gate", "_idle", "_max_head", "_parser", "_proto", "answered", "memo", "peer")
+    __slots__ = ("_gate", "_held", "_idle", "_max_head", "_parser", "_proto", "_span", "answered", "memo", "peer")
 
     def __init__(
-        self, parser: Any, proto: RequestHandler, gate: Gate, *, idle: Callable[[], bool], peer: str, max_head: int
+        self, parser: Any, proto: RequestHandler, gate: Gate, *, idle: Callable[[], bool], held: Callable[[], bool],
+        peer: str, max_head: int,
     ) -> None:
         self._parser = parser
         self._proto = proto
         self._idle = idle  # whether an answer written now comes in order (see the module docstring)
+        self._held = held  # whether the parser may count a message as queued after it was consumed (see feed_data)
         self._gate = gate
         self.peer = peer
         self.memo: Any = None  # the gate's (Connection)
         self._max_head = max_head
+        # the bytes received since the start of the last read in which the parser completed a head (0 at first):
+        # every head it completes next lies within them and what comes next, so a head is no larger
+        self._span = 0
         self.answered = 0  # heads answered here (aiohttp's _request_count counts the others)
 
     def __getattr__(self, name: str) -> Any:
@@ -66,21 +71,31 @@ class EarlyAnswers:
 
     def feed_data(self, data: bytes) -> Parsed:
         parsed: Parsed = self._parser.feed_data(data)
+        span = self._span + len(data)  # no head completed in this read is larger (see __init__)
+        self._span = len(data) if parsed[0] and data else span
         while parsed[0] and self._idle():
-            rest = self._answer(parsed[0])
+            messages = parsed[0]
+            rest = self._answer(messages, sized=span <= self._max_head)
             if rest or self._proto._force_close:
                 return rest, parsed[1], parsed[2]
-            # the parser stops after 32 messages not yet consumed and keeps the rest: go on with it
+            if len(messages) < MAX_MSG_QUEUE_SIZE and not self._held():
+                return (), parsed[1], parsed[2]
+            # The parser stops once MAX_MSG_QUEUE_SIZE messages are complete and not yet consumed,
+            # and keeps the rest: go on with it. With none queued before this read (aiohttp has
+            # consumed every message it took, none completed after it was consumed, which `held`
+            # would say, and this class consumes every complete one it answers), that takes as many
+            # heads in this read. A re-parse of nothing costs as much as a third of the rest.
             parsed = self._parser.feed_data(b"")
         return parsed
 
-    def _answer(self, messages: Sequence[tuple[Any, Any]]) -> list[tuple[Any, Any]]:
-        """Answer the heads the gate answers, in order; the messages left for aiohttp."""
+    def _answer(self, messages: Sequence[tuple[Any, Any]], *, sized: bool) -> list[tuple[Any, Any]]:
+        """Answer the heads the gate answers, in order; the messages left for aiohttp (`sized`: no
+        head is larger than the limit, without measuring them)."""
         out: list[bytes] = []
         rest: list[tuple[Any, Any]] = []
         keep_alive = True
         for i, (msg, payload) in enumerate(messages):
-            if not isinstance(msg, RawRequestMessage) or head_size(msg) > self._max_head:
+            if not isinstance(msg, RawRequestMessage) or (not sized and head_size(msg) > self._max_head):
                 rest = list(messages[i:])  # too large: aiohttp's path answers 431
                 break
             complete = payload.is_eof()
