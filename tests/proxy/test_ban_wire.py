@@ -21,11 +21,12 @@ import h11
 import orjson
 import pytest
 from aiohttp import web
+from aiohttp.http_parser import HttpRequestParser
 
 from shield.model import FakeClock, Observation
 from shield.observe.logs import configure_logging
 from shield.proxy.ban_refusal import STORE_COUNTS_PER_SECOND
-from shield.proxy.early_answers import GATE_KEY
+from shield.proxy.early_answers import GATE_KEY, head_size
 from shield.proxy.listener import LimitedRunner
 from shield.service import Service, build_service
 from shield.settings.schema import AdminSettings, LimitsSettings, LogSettings
@@ -331,6 +332,21 @@ async def test_pipelined_refusals_after_a_body_that_came_after_its_head_are_all_
         writer.close()
     answers = read_answers(data, ["POST"] + ["GET"] * n, False)
     assert [a.status for a in answers] == [200] + [403] * n
+
+
+@pytest.mark.parametrize("head", [
+    req("POST", "/api/login", body=LOGIN)[: -len(LOGIN)],
+    req("GET", "/a?b=c", extra="".join(f"X-H{i}: {'v' * i}\r\n" for i in range(40))),
+    b"GET / HTTP/1.0\r\n\r\n",
+], ids=["flood", "many headers", "none"])
+async def test_head_size_is_the_size_of_the_head_as_sent(head: bytes) -> None:
+    class Protocol:
+        def pause_reading(self, **_: Any) -> None: ...
+        def resume_reading(self, **_: Any) -> None: ...
+
+    parser = HttpRequestParser(Protocol(), asyncio.get_running_loop(), 2**16)
+    (msg, _payload), *_ = parser.feed_data(head)[0]
+    assert head_size(msg) == len(head)
 
 
 async def test_a_client_that_is_not_banned_behind_the_proxy_is_forwarded_in_order(start_shield: Start) -> None:
