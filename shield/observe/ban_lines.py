@@ -25,8 +25,11 @@ FLUSH_AFTER_S = 1.0
 MAX_TRACKED = 4096  # bans tracked at once; past seconds are flushed and forgotten beyond it
 
 
+Folded = tuple[Ban, str, str, int]  # what `fold` keeps of a refusal, with its time: ban, route, client_ip, status
+
+
 @dataclass(slots=True)
-class _Second:
+class BanSecond:
     """One ban's refusals within one second of the clock."""
 
     second: int
@@ -35,8 +38,10 @@ class _Second:
     first_id: str = ""
     last_id: str = ""
     last: dict[str, Any] | None = None
-    folded_last: tuple[Ban, float, str, str, int] | None = None  # `fold`'s: ban, now, route, client_ip, status
+    folded_last: Folded | None = None  # `fold`'s last refusal, at folded_now
+    folded_now: float = 0.0
     timer: asyncio.TimerHandle | None = None
+    done: bool = False  # its summary is written (or it had none): nothing folds into it any more
 
 
 class BanLines:
@@ -46,7 +51,7 @@ class BanLines:
 
     def __init__(self, *, per_second: int, logger: Any = None) -> None:
         self._per_second = per_second
-        self._seconds: dict[tuple[BanScope, str], _Second] = {}
+        self._seconds: dict[tuple[BanScope, str], BanSecond] = {}
         self._log = logger if logger is not None else structlog.get_logger()
         self._fast = logger is None  # structlog's own lines: the direct JSON path may write them
 
@@ -68,7 +73,7 @@ class BanLines:
         if window is None:
             if len(self._seconds) >= MAX_TRACKED:
                 self._forget_before(second)
-            window = self._seconds[key] = _Second(second)
+            window = self._seconds[key] = BanSecond(second)
         window.lines += 1
         if not self._per_second or window.lines <= self._per_second:
             if self._fast and write_decision(fields):
@@ -78,20 +83,34 @@ class BanLines:
         self._folded(key, window, fields["request_id"])
         window.last, window.folded_last = fields, None
 
-    def fold(self, ban: Ban, *, request_id: str, route: str, client_ip: str, status: int, now: float) -> bool:
+    def fold(
+        self, ban: Ban, *, request_id: str, route: str, client_ip: str, status: int, now: float
+    ) -> BanSecond | None:
         """`write` of a refusal whose line folds, without building the line's fields: the summary
-        builds what it reads from the last one when it is written. False, writing nothing, when the
-        line would not fold (see `folds`): then it is the caller's to `write`."""
+        builds what it reads from the last one when it is written. None, writing nothing, when the
+        line would not fold (see `folds`): then it is the caller's to `write`. Else the second it
+        folded into, where `refold` folds the next ones of the same ban, route, client and status
+        for as long as it is not `done` and the clock is in its second."""
         key = (ban.scope, ban.value)
         window = self._seconds.get(key)
         if not self._per_second or window is None or window.second != int(now) or window.lines < self._per_second:
-            return False
+            return None
         window.lines += 1
         self._folded(key, window, request_id)
-        window.last, window.folded_last = None, (ban, now, route, client_ip, status)
-        return True
+        window.last, window.folded_last, window.folded_now = None, (ban, route, client_ip, status), now
+        return window
 
-    def _folded(self, key: tuple[BanScope, str], window: _Second, request_id: str) -> None:
+    @staticmethod
+    def refold(window: BanSecond, last: Folded, request_id: str, now: float) -> None:
+        """`fold` again into the second `fold` returned, which the caller knows is not `done` and
+        holds `now`: a line that folded in it folds until it is over (its count only grows), and
+        its summary is already due (its timer runs), so only the counts and the last one change."""
+        window.lines += 1
+        window.folded += 1
+        window.last_id = request_id
+        window.last, window.folded_last, window.folded_now = None, last, now
+
+    def _folded(self, key: tuple[BanScope, str], window: BanSecond, request_id: str) -> None:
         window.folded += 1
         window.first_id = window.first_id or request_id
         window.last_id = request_id
@@ -104,13 +123,14 @@ class BanLines:
         window = self._seconds.pop(key, None)
         if window is None:
             return
+        window.done = True
         if window.timer is not None:
             window.timer.cancel()
         last = window.last
         if window.folded_last is not None:
-            ban, now, route, client_ip, status = window.folded_last
+            ban, route, client_ip, status = window.folded_last
             last = {"schema": SCHEMA_VERSION, "route": route, "client_ip": client_ip, "status": status,
-                    **ban_fields(ban, now)}
+                    **ban_fields(ban, window.folded_now)}
         if window.folded and last is not None:
             self._log.info(
                 FOLDED_EVENT,

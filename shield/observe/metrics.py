@@ -32,7 +32,7 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 
 from shield.model import RuleHit
-from shield.observe.tallies import Counts, Observations
+from shield.observe.tallies import Count, Counts, Observations
 from shield.observe.version import python_version, shield_version
 
 # Upstream latency from sub-millisecond cache hits to slow password hashing backends.
@@ -199,6 +199,12 @@ class Metrics:
 
     def request(self, route: str, status: int) -> None:
         self._requests.get(route, str(status)).n += 1
+
+    def ban_refusal_tallies(self, route: str) -> tuple[Count, Count]:
+        """The tallies a ban refusal on `route` adds one to (`request("banned", 403)` and `decision(route,
+        "ban", shadow=False)`), for the ban fast path to add to them itself: a flood's refusals are
+        tens of thousands a second. They live as long as this object and `flush` reads them like any."""
+        return self._requests.get("banned", "403"), self._decisions.get(route, "ban", "false")
 
     def upstream_time(self, route: str, seconds: float) -> None:
         self._upstream.get(route).add(seconds)

@@ -18,7 +18,10 @@ records it like any other decision:
 
 The refusals that need neither a line of their own nor a store count (the bulk of a flood) are
 answered earlier still, by the connection protocol as the head is parsed (shield.proxy.ban_wire,
-through `refuse_folded`): the same bytes and records, no aiohttp Request.
+through `refuse_folded`): the same bytes and records, no aiohttp Request. `refuse_folded` hands back
+a `Streak`, with which `again` records the next refusals of the same client, ban, route and second
+without looking anything up again, for as long as nothing they depend on changed (the bans, this
+second's store counts, the folded line's second).
 """
 
 from __future__ import annotations
@@ -30,10 +33,11 @@ from aiohttp import web
 
 from shield.facts.address import subnet_of
 from shield.model import Ban, Clock, Observation
-from shield.observe.ban_lines import BanLines
+from shield.observe.ban_lines import BanLines, BanSecond, Folded
 from shield.observe.decision_log import Timings, ban_refusal_fields, refused_request_fields
 from shield.observe.fact_record import FactScope, ban_record
 from shield.observe.metrics import Metrics
+from shield.observe.tallies import Count
 from shield.proxy.forwarder import RequestContext
 from shield.proxy.respond import Canned, banned
 from shield.rules.reload import RuleBook
@@ -51,11 +55,27 @@ def _subnet(ip: str) -> str:  # a flood repeats its address; parsing it was ~4% 
     return subnet_of(ip)
 
 
+class Streak:
+    """A refusal `refuse_folded` recorded, and what it depended on: see `BanRefusals.again`."""
+
+    __slots__ = ("bans", "decision", "epoch", "folded", "request", "since", "until", "window")
+
+    def __init__(  # positional on purpose: built once a second per connection
+        self, since: float, until: float, bans: int, epoch: int, window: BanSecond, folded: Folded,
+        request: Count, decision: Count,
+    ) -> None:
+        self.since, self.until = since, until  # the clock's second, cut short where the ban ends
+        self.bans, self.epoch = bans, epoch  # BanCache.version and BanRefusals._epoch then
+        self.window, self.folded = window, folded  # the folded line's second, and what it keeps
+        self.request, self.decision = request, decision  # the metrics' tallies
+
+
 class BanRefusals:
     """The `ban_check` of shield.proxy.app: None to go on, or the 403 of a banned client."""
 
     __slots__ = (
-        "_bans", "_clock", "_counted", "_degraded", "_facts_scope", "_lines", "_metrics", "_rules", "_store",
+        "_bans", "_clock", "_counted", "_degraded", "_epoch", "_facts_scope", "_lines", "_metrics", "_rules",
+        "_store",
     )
 
     def __init__(
@@ -79,6 +99,7 @@ class BanRefusals:
         self._lines = lines
         self._degraded = degraded
         self._counted: dict[tuple[str, str], tuple[int, int]] = {}  # ban -> (second, refusals counted in it)
+        self._epoch = 0  # bumped when a ban's count starts over (a streak's "not counted" may not hold)
 
     async def __call__(
         self, request: web.Request, ctx: RequestContext, route: RouteSettings | None
@@ -103,14 +124,44 @@ class BanRefusals:
         """The ban of this address or its subnet, if any."""
         return self._bans.find({"ip": client_ip, "subnet": _subnet(client_ip)}, now)
 
-    def refuse_folded(self, ban: Ban, route: RouteSettings | None, client_ip: str, request_id: str, now: float) -> bool:
+    def refuse_folded(
+        self, ban: Ban, route: RouteSettings | None, client_ip: str, request_id: str, now: float
+    ) -> Streak | None:
         """Record a refusal whose decision line folds and that is not counted in the store (what a
         flood's refusals are, after the first few of each second), as `_refuse` would: the metrics and
-        the folded line. False, recording nothing, when it needs `_refuse` (a line of its own, or a
-        store count): shield.proxy.ban_wire then leaves the request to aiohttp and this class."""
+        the folded line. None, recording nothing, when it needs `_refuse` (a line of its own, or a
+        store count): shield.proxy.ban_wire then leaves the request to aiohttp and this class. Else
+        the `Streak` that `again` records the next ones like it with."""
         if route is not None and self._counts(ban, now):
+            return None
+        label = route.name if route is not None else PASSTHROUGH
+        window = self._lines.fold(ban, request_id=request_id, route=label, client_ip=client_ip, status=403, now=now)
+        if window is None:
+            return None
+        request, decision = self._metrics.ban_refusal_tallies(label)
+        request.n += 1
+        decision.n += 1
+        assert window.folded_last is not None  # what fold just kept
+        second = float(int(now))
+        return Streak(second, min(second + 1, ban.expires_at), self._bans.version, self._epoch, window,
+                      window.folded_last, request, decision)
+
+    def again(self, streak: Streak, request_id: str, now: float) -> bool:
+        """Record a refusal like the one `streak` came from (same client, route and first ban found)
+        as `refuse_folded` would, if `refuse_folded` would: the clock is still in its second and the
+        ban still in force, no ban came or went (`find` would find the same), this second's store
+        count of the ban did not start over (`_counts` would still say no), and the line's second
+        still folds. False, recording nothing, when any of them may not hold: then `refuse_folded`
+        decides afresh."""
+        if (
+            not streak.since <= now < streak.until or streak.bans != self._bans.version
+            or streak.epoch != self._epoch or streak.window.done
+        ):
             return False
-        return self._record_folded(ban, route.name if route is not None else PASSTHROUGH, client_ip, request_id, now)
+        BanLines.refold(streak.window, streak.folded, request_id, now)
+        streak.request.n += 1
+        streak.decision.n += 1
+        return True
 
     def _record_folded(self, ban: Ban, label: str, client_ip: str, request_id: str, now: float) -> bool:
         """Record a refusal whose line folds; False, recording nothing, when its line would not fold."""
@@ -131,10 +182,12 @@ class BanRefusals:
         seen, n = self._counted.get(key, (second, 0))
         if seen != second:
             n = 0
+            self._epoch += 1
         if n >= STORE_COUNTS_PER_SECOND:
             return False
         if len(self._counted) >= _MAX_TRACKED and key not in self._counted:
             self._counted.clear()
+            self._epoch += 1
         self._counted[key] = (second, n + 1)
         return True
 

@@ -19,6 +19,13 @@ the full path as before, which is why this is safe to get wrong by omission:
 
 The body of a refused request is never read: the parser drops a body that came with its head;
 one still on its way closes the connection after the answer (Connection: close), as on the full path.
+
+A flood sends one target over and over on each connection. After a refusal, the connection
+remembers it (`_Seen`: the target and the refusal's `BanRefusals` streak), and its next head with
+the same method and target, framed the same harmless way, skips finding the client, its ban and its
+route: `BanRefusals.again` records it, or says that something it depended on changed (then it is
+decided afresh). Not when a trusted proxy names the client (each head may name another); the
+request id is read (trusted proxy) or made for every head.
 """
 
 from __future__ import annotations
@@ -29,8 +36,9 @@ from collections.abc import Sequence
 from aiohttp.http_parser import RawRequestMessage
 
 from shield.proxy.app import REQUEST_ID, RequestIds
-from shield.proxy.ban_refusal import BanRefusals
+from shield.proxy.ban_refusal import BanRefusals, Streak
 from shield.proxy.client_ip import TrustedProxies, address, client_ip
+from shield.proxy.early_answers import Connection
 from shield.proxy.header_policy import connection_tokens, names_framing
 from shield.proxy.respond import banned_wire
 from shield.proxy.routes import RouteMatcher
@@ -40,12 +48,13 @@ from shield.settings.schema import IPNetwork, RouteSettings
 class WireBans:
     """The `Gate` of shield.proxy.early_answers: the bytes of a banned client's 403, or None for aiohttp."""
 
-    __slots__ = ("_ids", "_peer", "_refusals", "_routes", "_trusted")
+    __slots__ = ("_ids", "_now", "_peer", "_refusals", "_routes", "_trusted")
 
     def __init__(
         self, refusals: BanRefusals, *, routes: Sequence[RouteSettings], trusted: Sequence[IPNetwork]
     ) -> None:
         self._refusals = refusals
+        self._now = refusals.clock.now
         self._routes = RouteMatcher(routes)
         self._trusted = TrustedProxies(trusted)  # compiled once: client_ip would compile a sequence per call
         self._ids = RequestIds()
@@ -58,20 +67,33 @@ class WireBans:
         text, value, version = found
         return text, self._trusted.holds(value, version)
 
-    def answer(self, peer: str, msg: RawRequestMessage, *, keep_alive: bool) -> bytes | None:
+    def answer(self, conn: Connection, msg: RawRequestMessage, *, keep_alive: bool) -> bytes | None:
         """The 403 to write for this request (`keep_alive`: the connection stays open after it),
         having recorded it; or None, recording nothing: aiohttp and the full path handle it."""
+        seen = conn.memo
+        if seen is not None:
+            if msg.path == seen.path and msg.method == seen.method and not msg.upgrade and not _framing_refused(msg):
+                # the connection's last head had this target: the same address (unless a trusted
+                # proxy now names another client), route and, as long as the streak holds, ban
+                rid = self._request_id(msg) if seen.trusted else self._ids.next()
+                if rid and self._refusals.again(seen.streak, rid, self._now()):
+                    return banned_wire(rid, msg.version, keep_alive=keep_alive, head_only=seen.head_only)
+            conn.memo = None
+        return self._decide(conn, msg, keep_alive=keep_alive)
+
+    def _decide(self, conn: Connection, msg: RawRequestMessage, *, keep_alive: bool) -> bytes | None:
         refusals = self._refusals
         if not refusals.any():
             return None
-        known = self._peer(peer)
+        known = self._peer(conn.peer)
         if known is None:
             return None
         ip, trusted = known
         headers = msg.headers
-        if trusted and ("X-Forwarded-For" in headers or "Forwarded" in headers):
+        forwarded = trusted and ("X-Forwarded-For" in headers or "Forwarded" in headers)
+        if forwarded:
             ip = client_ip(ip, headers, self._trusted)
-        now = refusals.clock.now()
+        now = self._now()
         ban = refusals.find(ip, now)
         if ban is None or msg.upgrade or _framing_refused(msg):
             return None
@@ -79,9 +101,31 @@ class WireBans:
         if not REQUEST_ID.fullmatch(rid):
             rid = self._ids.next()
         route = self._routes.match(msg.method, msg.path)  # the raw target, as the full path matches it
-        if not refusals.refuse_folded(ban, route, ip, rid, now):
+        streak = refusals.refuse_folded(ban, route, ip, rid, now)
+        if streak is None:
             return None
-        return banned_wire(rid, msg.version, keep_alive=keep_alive, head_only=msg.method == "HEAD")
+        head_only = msg.method == "HEAD"
+        if not forwarded:  # the client is the peer: the connection's next heads have it too
+            conn.memo = _Seen(msg.method, msg.path, trusted, head_only, streak)
+        return banned_wire(rid, msg.version, keep_alive=keep_alive, head_only=head_only)
+
+    def _request_id(self, msg: RawRequestMessage) -> str:
+        """The request's id from a trusted proxy, or a new one; "" when a proxy names the client (the
+        connection's last client may not be this one)."""
+        headers = msg.headers
+        if "X-Forwarded-For" in headers or "Forwarded" in headers:
+            return ""
+        rid = headers.get("X-Request-ID", "")
+        return rid if REQUEST_ID.fullmatch(rid) else self._ids.next()
+
+
+class _Seen:
+    """The last head `WireBans` refused on a connection: its target, and the refusal's `Streak`."""
+
+    __slots__ = ("head_only", "method", "path", "streak", "trusted")
+
+    def __init__(self, method: str, path: str, trusted: bool, head_only: bool, streak: Streak) -> None:
+        self.method, self.path, self.trusted, self.head_only, self.streak = method, path, trusted, head_only, streak
 
 
 def _framing_refused(msg: RawRequestMessage) -> bool:

@@ -15,18 +15,24 @@ aiohttp's own back-pressure, not a growing send buffer). The connection says whi
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from itertools import chain
 from typing import Any, Protocol
 
 from aiohttp import web
 from aiohttp.http_parser import RawRequestMessage
-from aiohttp.web_protocol import RequestHandler
+from aiohttp.web_protocol import MAX_MSG_QUEUE_SIZE, RequestHandler
 
 Parsed = tuple[Sequence[tuple[Any, Any]], bool, bytes]  # aiohttp's feed_data: messages, upgraded, tail
 
 
+class Connection(Protocol):
+    """What a `Gate` knows of the connection a head came on."""
+
+    peer: str  # the peer's address
+    memo: Any  # the gate's own, from one head to the next of this connection (None at first)
+
+
 class Gate(Protocol):
-    def answer(self, peer: str, msg: RawRequestMessage, *, keep_alive: bool) -> bytes | None:
+    def answer(self, conn: Connection, msg: RawRequestMessage, *, keep_alive: bool) -> bytes | None:
         """The whole answer to this head, recorded (`keep_alive`: the connection stays open after
         it), or None to leave the request to aiohttp."""
 
@@ -37,16 +43,19 @@ GATE_KEY: web.AppKey[Gate] = web.AppKey("shield.proxy.early_answers.gate")  # se
 class EarlyAnswers:
     """The parser of one connection, with early answers; every other attribute is the parser's."""
 
-    __slots__ = ("_gate", "_idle", "_max_head", "_parser", "_peer", "_proto", "answered")
+    __slots__ = ("_gate", "_held", "_idle", "_max_head", "_parser", "_proto", "answered", "memo", "peer")
 
     def __init__(
-        self, parser: Any, proto: RequestHandler, gate: Gate, *, idle: Callable[[], bool], peer: str, max_head: int
+        self, parser: Any, proto: RequestHandler, gate: Gate, *, idle: Callable[[], bool], held: Callable[[], bool],
+        peer: str, max_head: int,
     ) -> None:
         self._parser = parser
         self._proto = proto
         self._idle = idle  # whether an answer written now comes in order (see the module docstring)
+        self._held = held  # whether the parser may count a message as queued after it was consumed (see feed_data)
         self._gate = gate
-        self._peer = peer
+        self.peer = peer
+        self.memo: Any = None  # the gate's (Connection)
         self._max_head = max_head
         self.answered = 0  # heads answered here (aiohttp's _request_count counts the others)
 
@@ -59,10 +68,17 @@ class EarlyAnswers:
     def feed_data(self, data: bytes) -> Parsed:
         parsed: Parsed = self._parser.feed_data(data)
         while parsed[0] and self._idle():
-            rest = self._answer(parsed[0])
+            messages = parsed[0]
+            rest = self._answer(messages)
             if rest or self._proto._force_close:
                 return rest, parsed[1], parsed[2]
-            # the parser stops after 32 messages not yet consumed and keeps the rest: go on with it
+            if len(messages) < MAX_MSG_QUEUE_SIZE and not self._held():
+                return (), parsed[1], parsed[2]
+            # The parser stops once MAX_MSG_QUEUE_SIZE messages are complete and not yet consumed,
+            # and keeps the rest: go on with it. With none queued before this read (aiohttp has
+            # consumed every message it took, none completed after it was consumed, which `held`
+            # would say, and this class consumes every complete one it answers), that takes as many
+            # heads in this read. A re-parse of nothing costs as much as a third of the rest.
             parsed = self._parser.feed_data(b"")
         return parsed
 
@@ -78,7 +94,7 @@ class EarlyAnswers:
             complete = payload.is_eof()
             # security: a body still on its way is never read: the answer closes the connection
             keep_alive = complete and not msg.should_close
-            wire = self._gate.answer(self._peer, msg, keep_alive=keep_alive)
+            wire = self._gate.answer(self, msg, keep_alive=keep_alive)
             if wire is None:
                 rest = list(messages[i:])
                 break
@@ -111,4 +127,7 @@ class EarlyAnswers:
 def head_size(msg: RawRequestMessage) -> int:
     """The bytes of a parsed head, as sent with single spaces and CRLF line ends."""
     headers = msg.raw_headers
-    return len(msg.method) + len(msg.path) + 14 + sum(map(len, chain.from_iterable(headers))) + 4 * len(headers)
+    size = len(msg.method) + len(msg.path) + 14 + 4 * len(headers)
+    for name, value in headers:  # a plain loop: 2.5x faster than sum(map(len, chain(...))) for a flood's 4 headers
+        size += len(name) + len(value)
+    return size

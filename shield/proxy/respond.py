@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Iterable, Mapping
+from time import time as _time
 
 import orjson
 from aiohttp import web
@@ -96,20 +97,20 @@ def banned_wire(request_id: str, version: HttpVersion, *, keep_alive: bool, head
     A flood answers this thousands of times a second: the answer of each shape (version, keep-alive,
     HEAD, id length) is rendered once a second, cut where the id goes, and joined around each id."""
     key = (version, keep_alive, head_only, len(request_id))
-    date = _date_lines()
+    second = int(_time())  # the second of aiohttp's Date (rfc822_formatted_time), without its call
     cached = _ban_wires.get(key)
-    if cached is None or cached[0] is not date:
+    if cached is None or cached[0] != second:
         hole = "\0" * len(request_id)  # no byte of the rendered answer is a NUL: the id's place, found again
         head, raw = _rendered(403, "blocked", hole, "ban", ())
         wire = wire_answer(version, 403, "Forbidden", head, raw, keep_alive=keep_alive, head_only=head_only)
         if len(_ban_wires) >= 64:  # ids of every length from a trusted proxy: bounded
             _ban_wires.clear()
-        cached = _ban_wires[key] = (date, wire.split(hole.encode()))
+        cached = _ban_wires[key] = (second, wire.split(hole.encode()))
     return request_id.encode().join(cached[1])
 
 
-# banned_wire's answers cut around the id, with the Date and Server lines they were rendered with
-_ban_wires: dict[tuple[HttpVersion, bool, bool, int], tuple[bytes, list[bytes]]] = {}
+# banned_wire's answers cut around the id, with the second whose Date and Server lines they hold
+_ban_wires: dict[tuple[HttpVersion, bool, bool, int], tuple[int, list[bytes]]] = {}
 
 
 def _rendered(

@@ -21,7 +21,7 @@ log = structlog.get_logger()
 
 
 class BanCache:
-    __slots__ = ("_bans", "_interval", "_store", "_task", "_wake")
+    __slots__ = ("_bans", "_interval", "_store", "_task", "_wake", "version")
 
     def __init__(self, store: Store, *, interval: float = 1.0) -> None:
         self._store = store
@@ -29,6 +29,9 @@ class BanCache:
         self._bans: dict[tuple[str, str], Ban] = {}
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
+        # bumped by every change: whoever remembers what `find` answered (shield.proxy.ban_refusal's
+        # streaks) knows it may no longer hold
+        self.version = 0
 
     def __len__(self) -> int:
         return len(self._bans)
@@ -46,12 +49,17 @@ class BanCache:
 
     def put(self, ban: Ban) -> None:
         self._bans[(ban.scope, ban.value)] = ban
+        self.version += 1
 
     def drop(self, scope: BanScope, value: str) -> None:
         self._bans.pop((scope, value), None)
+        self.version += 1
 
     def replace(self, bans: list[Ban]) -> None:
-        self._bans = {(b.scope, b.value): b for b in bans}
+        fresh: dict[tuple[str, str], Ban] = {(b.scope, b.value): b for b in bans}
+        if fresh != self._bans:  # the refresh of every second mostly finds the same bans
+            self._bans = fresh
+            self.version += 1
 
     async def refresh(self, now: float) -> None:
         try:

@@ -21,14 +21,15 @@ import h11
 import orjson
 import pytest
 from aiohttp import web
+from aiohttp.http_parser import HttpRequestParser
 
 from shield.model import FakeClock, Observation
 from shield.observe.logs import configure_logging
 from shield.proxy.ban_refusal import STORE_COUNTS_PER_SECOND
-from shield.proxy.early_answers import GATE_KEY
+from shield.proxy.early_answers import GATE_KEY, head_size
 from shield.proxy.listener import LimitedRunner
 from shield.service import Service, build_service
-from shield.settings.schema import LimitsSettings, LogSettings
+from shield.settings.schema import AdminSettings, LimitsSettings, LogSettings
 from tests.e2e.conftest import rules_dir, stack_settings
 from tests.fixtures.upstream import Upstream, free_port
 
@@ -43,6 +44,7 @@ class Shield:
     clock: FakeClock
     runner: web.AppRunner
     logs: io.BytesIO
+    admin_port: int | None = None
 
     @property
     def handled_by_aiohttp(self) -> int:
@@ -54,23 +56,28 @@ class Shield:
 
 
 Start = Callable[..., Any]
+ADMIN_TOKEN = "admin-token-for-the-ban-wire-tests"
 
 
 @pytest.fixture
 async def start_shield(upstream: Upstream, tmp_path: Path) -> AsyncIterator[Start]:
-    """start_shield(fast=True, trusted=True, **settings) -> a Shield whose client is banned: the
-    peer 127.0.0.1 itself when `trusted` is False (no trusted proxy), else BANNED in X-Forwarded-For."""
+    """start_shield(fast=True, trusted=True, admin=False, **settings) -> a Shield whose client is banned:
+    the peer 127.0.0.1 itself when `trusted` is False (no trusted proxy), else BANNED in X-Forwarded-For.
+    `admin`: its admin listener served too (ADMIN_TOKEN), and its ban cache refreshed as in production."""
     runners: list[web.AppRunner] = []
+    services: list[Service] = []
 
-    async def start(*, fast: bool = True, trusted: bool = True, **changes: Any) -> Shield:
+    async def start(*, fast: bool = True, trusted: bool = True, admin: bool = False, **changes: Any) -> Shield:
         logs = io.BytesIO()
         log = changes.pop("log", LogSettings(format="json", ban_lines_per_second=1))
         configure_logging(dataclasses.replace(log, level="debug"), stream=logs)  # type: ignore[arg-type]
         if not trusted:
             changes["trusted_proxies"] = ()
+        if admin:
+            changes["admin"] = AdminSettings(token=ADMIN_TOKEN)
         settings = stack_settings(upstream, rules_dir(tmp_path / f"s{len(runners)}"), log=log, **changes)
         clock = FakeClock()
-        service = build_service(settings, clock=clock, with_admin=False)
+        service = build_service(settings, clock=clock, with_admin=admin)
         if not fast:
             del service.proxy[GATE_KEY]
         runner = LimitedRunner(service.proxy, limits=settings.limits, name="proxy", access_log=None,
@@ -82,9 +89,20 @@ async def start_shield(upstream: Upstream, tmp_path: Path) -> AsyncIterator[Star
         ip = BANNED if trusted else "127.0.0.1"
         await service.store.add_ban("ip", ip, ttl=600, reason="test", now=clock.now(), source="admin")
         await service.bans.refresh(clock.now())
-        return Shield(port, service, clock, runner, logs)
+        admin_port = None
+        if service.admin is not None:
+            admin_runner = web.AppRunner(service.admin, access_log=None, handle_signals=False)
+            await admin_runner.setup()
+            runners.append(admin_runner)
+            admin_port = free_port()
+            await web.TCPSite(admin_runner, "127.0.0.1", admin_port).start()
+            service.bans.start(clock.now)  # an admin lift pokes it
+            services.append(service)
+        return Shield(port, service, clock, runner, logs, admin_port)
 
     yield start
+    for service in services:
+        await service.bans.close()
     for runner in reversed(runners):
         await runner.cleanup()
 
@@ -258,6 +276,77 @@ async def test_hostile_shapes_get_the_same_answers_with_and_without_the_fast_pat
     assert [a.normalised() for a in fast_answers] == [a.normalised() for a in slow_answers]
     assert fast_closed == slow_closed
     assert fast_answers, "every shape gets at least one answer"
+
+
+async def test_a_head_too_large_that_began_in_an_earlier_read_is_refused_as_too_large(start_shield: Start) -> None:
+    """The fast path knows a head's size from the bytes read since the last head, without measuring
+    it, only when they are few: this head's last read alone is under the limit, the head is not."""
+    limits = LimitsSettings(max_head_bytes=8192)
+    big = req("GET", "/b", extra="".join(f"X-H{i}: {'v' * 900}\r\n" for i in range(9)))
+    assert len(big) > 8192 > len(big) - 5000
+    results = []
+    for fast in (True, False):
+        shield = await start_shield(fast=fast, limits=limits)
+        await warm(shield)
+        reader, writer = await asyncio.open_connection("127.0.0.1", shield.port)
+        data = b""
+        try:
+            writer.write(req("GET", "/a") + big[:5000])
+            await writer.drain()
+            await asyncio.sleep(0.2)
+            writer.write(big[5000:])
+            await writer.drain()
+            while len(read_answers(data, ["GET", "GET"], False)) < 2:
+                data += await asyncio.wait_for(reader.read(65536), 3)
+        finally:
+            writer.close()
+        results.append(read_answers(data, ["GET", "GET"], False))
+    fast_answers, slow_answers = results
+    assert [a.status for a in fast_answers] == [403, 431]
+    assert [a.normalised() for a in fast_answers] == [a.normalised() for a in slow_answers]
+
+
+async def test_pipelined_refusals_after_a_body_that_came_after_its_head_are_all_answered(start_shield: Start) -> None:
+    """aiohttp's parser counts a request whose body came after aiohttp took it as queued for the
+    connection's life, and so stops one head short of its queue limit in every read after: the
+    fast path must still ask it for the heads it kept."""
+    shield = await start_shield()
+    await warm(shield)
+    reader, writer = await asyncio.open_connection("127.0.0.1", shield.port)
+    n = 40
+    data = b""
+    try:
+        upload = req("POST", "/echo/up", xff=CLEAN, body=b"0123456789")
+        writer.write(upload[:-10])
+        await writer.drain()
+        await asyncio.sleep(0.2)  # aiohttp has taken the head
+        writer.write(upload[-10:])
+        await writer.drain()
+        while len(read_answers(data, ["POST"], False)) < 1:
+            data += await asyncio.wait_for(reader.read(65536), 3)
+        writer.write(req("GET", "/a") * n)
+        await writer.drain()
+        while len(read_answers(data, ["POST"] + ["GET"] * n, False)) < 1 + n:
+            data += await asyncio.wait_for(reader.read(65536), 3)
+    finally:
+        writer.close()
+    answers = read_answers(data, ["POST"] + ["GET"] * n, False)
+    assert [a.status for a in answers] == [200] + [403] * n
+
+
+@pytest.mark.parametrize("head", [
+    req("POST", "/api/login", body=LOGIN)[: -len(LOGIN)],
+    req("GET", "/a?b=c", extra="".join(f"X-H{i}: {'v' * i}\r\n" for i in range(40))),
+    b"GET / HTTP/1.0\r\n\r\n",
+], ids=["flood", "many headers", "none"])
+async def test_head_size_is_the_size_of_the_head_as_sent(head: bytes) -> None:
+    class Protocol:
+        def pause_reading(self, **_: Any) -> None: ...
+        def resume_reading(self, **_: Any) -> None: ...
+
+    parser = HttpRequestParser(Protocol(), asyncio.get_running_loop(), 2**16)
+    (msg, _payload), *_ = parser.feed_data(head)[0]
+    assert head_size(msg) == len(head)
 
 
 async def test_a_client_that_is_not_banned_behind_the_proxy_is_forwarded_in_order(start_shield: Start) -> None:
