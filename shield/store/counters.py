@@ -196,14 +196,7 @@ class Counters:
         if out is None or weights_now is None:
             return
         # a late write reads the buckets as of the entity's last write
-        ws = weights(last, p.widths) if now < last else weights_now
-        for w, window in zip(ws, p.names, strict=True):
-            for pos, name in window:
-                c, prev = counts[pos], counts[pos + 1]
-                if prev:
-                    c += int(prev * w + 0.5)
-                if c:  # out starts at zero
-                    out[name] = c
+        p.estimate(counts, weights(last, p.widths) if now < last else weights_now, out)
 
     def outcome(self, dim: str, value: str, index: int, extra: int, now: float) -> None:
         """Count an outcome; the entity is now worth keeping (it leaves the junk tier)."""
