@@ -25,6 +25,7 @@ class DimPlan:
     widths: list[float]
     names: list[list[tuple[int, str]]]  # per window: (counter position, fact name) of each measure
     estimate: Estimator  # names' estimates from the counters and the windows' weights (shield.store.estimates)
+    attempt: Estimator  # the same, counting an attempt (measure A) first
     attempt_names: list[str]  # the attempts counter's name per window
     specs: Specs  # its distinct sets
     blank: bytes  # the counters before the first write
@@ -54,6 +55,7 @@ def plan(dim: str, windows: Sequence[Window], reads: frozenset[str] | None) -> D
         widths=[float(w.seconds) for w in wins],
         names=names,
         estimate=estimator(names),
+        attempt=estimator(names, bump=A),
         attempt_names=[window[A][1] for window in names],
         specs=specs,
         blank=blank,

@@ -1,4 +1,4 @@
-"""The unrolled window estimates answer as the loop they replaced, for every counter shape."""
+"""The unrolled window estimates (and an attempt counted with them) answer as the loops they replaced."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from shield.model import DEFAULT_WINDOWS
 from shield.store.estimates import estimator
 from shield.store.plans import plan
-from shield.store.sliding import estimate
+from shield.store.sliding import A, estimate
 
 
 def looped(counts: array[int], ws: list[float], names: list[list[tuple[int, str]]]) -> dict[str, int]:
@@ -33,6 +33,13 @@ def test_unrolled_estimates_match_the_loop(dim: str) -> None:
         out: dict[str, int] = {}
         p.estimate(counts, ws, out)
         assert out == looped(counts, ws, p.names)
+        bumped = array("i", counts)
+        for i in range(2 * A, len(bumped), 2 * p.measures):  # an attempt, as Counters.add counts one
+            bumped[i] += 1
+        out = {}
+        p.attempt(counts, ws, out)
+        assert counts == bumped
+        assert out == looped(bumped, ws, p.names)
 
 
 def test_a_plan_with_anything_but_positions_and_names_is_refused() -> None:
