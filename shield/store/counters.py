@@ -103,8 +103,9 @@ class Counters:
         # The hot path of a protected request: entity() inlined, attributes bound once per call.
         weights_now = weights(now, self._widths)
         horizon, cutoffs = now - self._max_window, [now - span for span in self._spans]
-        keys, plans, ttl, add = self.keys, self.plans, self.ttl, self.add
+        keys, plans, ttl = self.keys, self.plans, self.ttl
         tables = self._tables
+        bound = self.bounds(now)[0]
         ids: dict[str, str | int] = {}  # the attempt's values as the store keys them (see HASHED)
         for dim, hashed in self._dims:
             value = getattr(obs, dim)
@@ -114,9 +115,22 @@ class Counters:
             p = plans[dim]
             entity = tables[dim].get(key)
             if entity is not None:
-                if now - entity.t < ttl:
+                last = entity.t
+                if now - last < ttl:
                     keys.refresh(dim, entity)
-                    add(entity, p, A, -1, now, out, weights_now, site=False)
+                    # add(entity, p, A, -1, now, out, weights_now, site=False) inlined: one call fewer per entity
+                    raw = entity.counts
+                    counts: MutableSequence[int]
+                    if isinstance(raw, bytes) or (raw.typecode == "B" and max(raw) >= NARROW_MAX):
+                        counts = writable(entity, outcome=False)[0]
+                    else:
+                        counts = raw
+                    if now > last:
+                        if last < bound:  # else every window's bucket is still the current one
+                            roll(counts, last, now, p.widths, p.measures)
+                        entity.t = now
+                    # a late write reads the buckets as of the entity's last write
+                    p.attempt(counts, weights(last, p.widths) if now < last else weights_now, out)
                     if p.specs:
                         count_distinct(keys, entity, p.specs, ids, out, now, horizon, cutoffs)
                     continue
@@ -127,7 +141,7 @@ class Counters:
             self.first(entity, p, ids, out)
         site, _ = self.entity(SITE, "", now)
         sp = self.plans[SITE]
-        add(site, sp, A, U if unknown else -1, now, out, weights(now, sp.widths), site=True)
+        self.add(site, sp, A, U if unknown else -1, now, out, weights(now, sp.widths), site=True)
 
     def first(self, entity: Counts, p: DimPlan, ids: dict[str, str | int], out: dict[str, int]) -> None:
         """A new entity's first attempt: one in every window, every set holds its one member."""
@@ -181,6 +195,10 @@ class Counters:
             if last < self._bound[site]:  # else every window's bucket is still the current one
                 roll(counts, last, now, p.widths, m)
             entity.t = now
+        if index == A and extra < 0 and out is not None and weights_now is not None:
+            # an attempt (never a shared shape: writable() shares only on an outcome): count and read in one pass
+            p.attempt(counts, weights(last, p.widths) if now < last else weights_now, out)
+            return
         step = 2 * m
         first = 2 * index
         if extra >= 0:
@@ -196,14 +214,7 @@ class Counters:
         if out is None or weights_now is None:
             return
         # a late write reads the buckets as of the entity's last write
-        ws = weights(last, p.widths) if now < last else weights_now
-        for w, window in zip(ws, p.names, strict=True):
-            for pos, name in window:
-                c, prev = counts[pos], counts[pos + 1]
-                if prev:
-                    c += int(prev * w + 0.5)
-                if c:  # out starts at zero
-                    out[name] = c
+        p.estimate(counts, weights(last, p.widths) if now < last else weights_now, out)
 
     def outcome(self, dim: str, value: str, index: int, extra: int, now: float) -> None:
         """Count an outcome; the entity is now worth keeping (it leaves the junk tier)."""

@@ -8,12 +8,13 @@ space (shield.store.linked_keyspace).
 
 from __future__ import annotations
 
+import math
 from bisect import bisect_right
 from typing import Any, cast
 
 from shield.store.entities import Counts
 from shield.store.linked_keyspace import LinkedKeyspace
-from shield.store.sampled import SMALL, SampledSet
+from shield.store.sampled import SMALL, SampledSet, sample_bits
 
 # Per dimension: (set index, the dimension counted, one fact name per window). Only the sets kept
 # (shield.store.layout.keeps); a kept set's window that no rule reads is named UNREAD: its count is
@@ -49,19 +50,30 @@ def count_distinct(
             if member is not None:
                 added.append((k, member))
             continue
-        dropped = sampled.prune(horizon)
-        if dropped:
-            keys.release(dropped)
+        # The hot path of an attempt on a busy network, ASN, country: a sampled set's prune, add and
+        # counts_since inlined where they would do nothing (the members' times are in step and the oldest
+        # is newer than the horizon; the member is out of the sample), as they would answer.
+        times = sampled.times
+        if times is None or (times and times[0] <= horizon):
+            dropped = sampled.prune(horizon)
+            if dropped:
+                keys.release(dropped)
         if member is not None:
-            keys.charge(sampled.add(member, now))  # even 0: an earlier overrun may be evictable now
-        # SampledSet.counts_since inlined (the hot path of an attempt on a busy network, ASN, country)
+            level = sampled.level
+            if level and sample_bits(member) & ((1 << level) - 1):
+                if keys.units > keys.max_units:
+                    keys.charge(0)  # an earlier overrun may be evictable now (as charge(add(...)) did)
+            else:
+                keys.charge(sampled.add(member, now))  # even 0: an earlier overrun may be evictable now
         times = sampled.times
         if times is None:
             times = sampled.times = list(sampled.seen.values())
         size, level = len(times), sampled.level
+        oldest = times[0] if times else math.inf
         for name, cutoff in zip(names, cutoffs, strict=True):
             if name:  # an UNREAD window would only be dropped from `out`
-                out[name] = (size - bisect_right(times, cutoff)) << level
+                # every member is in a window that starts before the oldest: no search
+                out[name] = (size if oldest > cutoff else size - bisect_right(times, cutoff)) << level
     if not added and not small:
         return
     kept: list[Any] = []

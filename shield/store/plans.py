@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from shield.facts.catalog import DISTINCT, SITE_WINDOWS
 from shield.model import Window
 from shield.store.distinct import UNREAD, Specs
+from shield.store.estimates import Estimator, estimator
 from shield.store.layout import ACCOUNT_MEASURES, MEASURES, SITE, SITE_MEASURES, keeps
 from shield.store.sliding import MEASURE_INDEX, A
 
@@ -23,7 +24,8 @@ class DimPlan:
     measures: int
     widths: list[float]
     names: list[list[tuple[int, str]]]  # per window: (counter position, fact name) of each measure
-    estimates: list[tuple[int, int, str]]  # the same flat: (window, counter position, fact name)
+    estimate: Estimator  # names' estimates from the counters and the windows' weights (shield.store.estimates)
+    attempt: Estimator  # the same, counting an attempt (measure A) first
     attempt_names: list[str]  # the attempts counter's name per window
     specs: Specs  # its distinct sets
     blank: bytes  # the counters before the first write
@@ -52,7 +54,8 @@ def plan(dim: str, windows: Sequence[Window], reads: frozenset[str] | None) -> D
         measures=m,
         widths=[float(w.seconds) for w in wins],
         names=names,
-        estimates=[(i, pos, name) for i, window in enumerate(names) for pos, name in window],
+        estimate=estimator(names),
+        attempt=estimator(names, bump=A),
         attempt_names=[window[A][1] for window in names],
         specs=specs,
         blank=blank,

@@ -19,7 +19,7 @@ CAP = 256
 SMALL = 8
 
 
-def _bits(member: str | int) -> int:
+def sample_bits(member: str | int) -> int:
     """The member's sampling hash: a member the store keeps as the low bits of its str hash
     (shield.store.counters.HASHED) has those bits already, so both forms of one value are sampled alike."""
     return member if type(member) is int else hash(member)
@@ -55,7 +55,7 @@ class SampledSet:
 
     def add(self, member: str | int, now: float) -> int:
         """Record `member` at `now`; the change in stored members (-CAP..1)."""
-        if self.level and _bits(member) & ((1 << self.level) - 1):
+        if self.level and sample_bits(member) & ((1 << self.level) - 1):
             return 0  # not in the sample at this level
         before = len(self.seen)
         if self.seen.pop(member, None) is None and self.times is not None:
@@ -66,7 +66,7 @@ class SampledSet:
         while len(self.seen) > CAP:
             self.level += 1
             mask = (1 << self.level) - 1
-            self.seen = {m: t for m, t in self.seen.items() if not _bits(m) & mask}
+            self.seen = {m: t for m, t in self.seen.items() if not sample_bits(m) & mask}
             self.times = None
         return len(self.seen) - before
 

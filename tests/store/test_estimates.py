@@ -1,0 +1,47 @@
+"""The unrolled window estimates (and an attempt counted with them) answer as the loops they replaced."""
+
+from __future__ import annotations
+
+import random
+from array import array
+
+import pytest
+
+from shield.model import DEFAULT_WINDOWS
+from shield.store.estimates import estimator
+from shield.store.plans import plan
+from shield.store.sliding import A, estimate
+
+
+def looped(counts: array[int], ws: list[float], names: list[list[tuple[int, str]]]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for w, window in zip(ws, names, strict=True):
+        for pos, name in window:
+            value = estimate(counts[pos], counts[pos + 1], w)
+            if value:
+                out[name] = value
+    return out
+
+
+@pytest.mark.parametrize("dim", ["ip", "account", "site"])
+def test_unrolled_estimates_match_the_loop(dim: str) -> None:
+    p = plan(dim, DEFAULT_WINDOWS, None)
+    rng = random.Random(dim)
+    for _ in range(300):
+        counts = array("i", [rng.choice((0, 0, 1, 7, 250, 100_000)) for _ in range(len(p.blank))])
+        ws = [rng.choice((0.0, 0.5, rng.random(), 1.0)) for _ in p.widths]
+        out: dict[str, int] = {}
+        p.estimate(counts, ws, out)
+        assert out == looped(counts, ws, p.names)
+        bumped = array("i", counts)
+        for i in range(2 * A, len(bumped), 2 * p.measures):  # an attempt, as Counters.add counts one
+            bumped[i] += 1
+        out = {}
+        p.attempt(counts, ws, out)
+        assert counts == bumped
+        assert out == looped(bumped, ws, p.names)
+
+
+def test_a_plan_with_anything_but_positions_and_names_is_refused() -> None:
+    with pytest.raises(TypeError):
+        estimator([[(0, "ip.attempts_1m"), ("0); import os; (", "x")]])  # type: ignore[list-item]
