@@ -83,6 +83,11 @@ class TickPipeline:
         """Send `command` with the others of this loop turn; its reply (or its error). With `head`,
         the command may carry other calls' blocks too (see the module docstring): the caller gets
         its own block's reply, the element of the command's list reply (a lone call's too)."""
+        return await self.send(command, head)
+
+    async def send(self, command: tuple[str | bytes, ...], head: int = 0) -> Any:
+        """`call`, for a command already in a tuple (the store's: no copy of its arguments). A
+        coroutine: queued when awaited (RedisCalls._call awaits it inside its gate)."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
         self._queue.append((command, head, future))
