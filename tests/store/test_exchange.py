@@ -14,9 +14,13 @@ from redis.asyncio.connection import Connection
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
+from shield.model import FakeClock
+from shield.store.base import StoreUnavailable
 from shield.store.exchange import exchange, pack, pool_of
 from shield.store.pipelining import TickPipeline
 from tests.fixtures.redis import RedisServer
+from tests.store.test_redis_calls import _open
+from tests.store.test_resilient import OBS
 
 
 def _pool(url: str, **options: object) -> BlockingConnectionPool:
@@ -106,3 +110,24 @@ async def test_a_cluster_keeps_redis_pys_pipeline(redis_cluster_url: str) -> Non
         assert TickPipeline(cluster)._pool is None
     finally:
         await cluster.aclose()
+
+
+async def test_a_replica_refusing_the_write_is_an_outage_not_an_answer(
+    redis_url: str, redis_server: RedisServer, restartable_redis: RedisServer
+) -> None:
+    master = _open(redis_url)
+    await master.load_scripts()  # the library replicates to the replica
+    await master.close()
+    replica = redis.Redis(port=restartable_redis.port)
+    replica.replicaof("127.0.0.1", redis_server.port)
+    for _ in range(200):
+        if replica.info("replication").get("master_link_status") == "up":
+            break
+        await asyncio.sleep(0.025)
+    store = _open(restartable_redis.url)  # a demoted master, as a failover leaves a stale client
+    try:
+        with pytest.raises(StoreUnavailable, match="read only replica"):
+            await store.observe(OBS, FakeClock().now())
+    finally:
+        await store.close()
+        replica.replicaof("NO", "ONE")
