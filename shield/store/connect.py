@@ -9,7 +9,8 @@
 Query parameters read by shield (the rest go to redis-py, e.g. ?socket_timeout=1):
   max_connections  pool size per process (default 64); callers beyond it wait, never fail
   pool_timeout     seconds a caller waits for a free connection (default 1.0)
-  call_timeout     seconds one store call may take before the request is decided locally (default 0.25)
+  call_timeout     seconds one store call may take before the request is decided locally (default
+                   0.25; cut within 10 ms after it: the calls of one 10 ms share a timer)
   probe_interval   first reconnect delay in seconds, doubled up to 30 (default 0.5)
   prefix           the key hash tag, {prefix}: (default shield)
   sentinel_password  password of the Sentinels themselves (Sentinel only)

@@ -84,6 +84,8 @@ class RowReader:
         values = self._codec.unpack(blob)
         last = values[0]
         w = weights_now if last == now else [1.0 - (last / x - math.floor(last / x)) for x in self._widths]
+        if not any(values[3::2]):  # every previous bucket empty (a new entity's row): the current ones
+            return list(values[2::2])
         floor = math.floor
         # An empty previous bucket adds 0 (w is finite: a NaN or infinite time raised above), and
         # skipping its arithmetic halves this for a new entity's row, the common one under attack.

@@ -6,7 +6,9 @@ the build machine with 64 clients, against 5-7 us per call when 64 arrive in one
 observes that concurrent requests make in the same loop turn (and the per-master calls of one
 observe) are written as one pipeline per connection (per master on a Cluster), without waiting:
 the flush is the next loop turn, not a timer, so a lone call goes out at once and its latency
-stays one round trip. Each caller gets its own reply or its own error.
+stays one round trip. Each caller gets its own reply or its own error. On a standalone or Sentinel
+server the turn is packed and exchanged by shield.store.exchange; a Cluster's goes through
+redis-py's cluster pipeline.
 
 A script call also has a fixed cost inside Redis (arguments, dispatch, the reply), paid once per
 master an observe reaches. A command sent with `head` names a call that takes several argument
@@ -24,6 +26,8 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import ResponseError
+
+from shield.store.exchange import exchange, pack, pool_of
 
 MAX_BATCH = 256  # commands per pipeline: a bigger turn is split (bounded replies, bounded latency)
 # Calls merged into one command: bounds its reply and how long Redis runs it without serving
@@ -64,10 +68,11 @@ class _Command:
 class TickPipeline:
     """The caller maps errors and caps concurrency per command (RedisStore._call)."""
 
-    __slots__ = ("_client", "_queue", "_scheduled", "_tasks", "merged", "sent")
+    __slots__ = ("_client", "_pool", "_queue", "_scheduled", "_tasks", "merged", "sent")
 
     def __init__(self, client: Redis | RedisCluster) -> None:
         self._client = client
+        self._pool = pool_of(client)  # None: redis-py's pipeline (a Cluster's routes by slot)
         self._queue: list[tuple[tuple[str | bytes, ...], int, asyncio.Future[Any]]] = []
         self._scheduled = False
         self._tasks: set[asyncio.Task[None]] = set()
@@ -78,6 +83,11 @@ class TickPipeline:
         """Send `command` with the others of this loop turn; its reply (or its error). With `head`,
         the command may carry other calls' blocks too (see the module docstring): the caller gets
         its own block's reply, the element of the command's list reply (a lone call's too)."""
+        return await self.send(command, head)
+
+    async def send(self, command: tuple[str | bytes, ...], head: int = 0) -> Any:
+        """`call`, for a command already in a tuple (the store's: no copy of its arguments). A
+        coroutine: queued when awaited (RedisCalls._call awaits it inside its gate)."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
         self._queue.append((command, head, future))
@@ -132,6 +142,8 @@ class TickPipeline:
             c.deliver(reply)
 
     async def _execute(self, commands: list[list[str | bytes]]) -> list[Any]:
+        if self._pool is not None:  # packed in C, one write on a pooled connection (shield.store.exchange)
+            return await exchange(self._pool, [pack(words) for words in commands])
         if len(commands) == 1:  # alone in its turn: a plain command is cheaper than a pipeline
             try:
                 return [await self._client.execute_command(*commands[0])]

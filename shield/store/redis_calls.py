@@ -56,6 +56,7 @@ class RedisCalls:
         self._gate = asyncio.Semaphore(concurrency) if concurrency else None
         self._scripts, self._library, self._library_code = code.scripts, code.library, code.library_code
         self._functions = True  # False once the server says it has no FCALL (Redis < 7.0)
+        self._functions_named = {name: f"{self._library}_{name}" for name in self._scripts}
         self._pipe = TickPipeline(client)  # observes of one loop turn: one pipeline per connection
         self._single: dict[tuple[bool, bool, bool], Group] = {}  # a standalone server's groups (_groups)
         self._loading: dict[str, asyncio.Future[Any]] = {}  # code being loaded again (_load_once)
@@ -159,7 +160,7 @@ class RedisCalls:
         head = 4 + BATCHED[name] if name in BATCHED else 0  # FCALL, function, 1, key and the shared ones
         pipelined = pipelined or bool(head)
         if self._functions:
-            fcall = ("FCALL", f"{self._library}_{name}", "1", key, *args)
+            fcall = ("FCALL", self._functions_named[name], "1", key, *args)
             try:
                 return await self._call(self._send(fcall, pipelined, head), trip=trip)
             except rexc.ResponseError as e:
@@ -196,7 +197,7 @@ class RedisCalls:
 
     def _send(self, command: tuple[str | bytes, ...], pipelined: bool, head: int) -> Awaitable[Any]:
         if pipelined:
-            return self._pipe.call(*command, head=head)
+            return self._pipe.send(command, head)
         return self._client.execute_command(*command)
 
     async def _call(self, command: Any, *, trip: bool = True) -> Any:

@@ -57,15 +57,18 @@ class RedisOutcomes(RedisCalls):
         """A batch of outcomes: one call per master, each carrying the outcomes it holds entities of."""
         per_master: dict[str, tuple[Group, list[bytes]]] = {}
         no_hot, owns = dict.fromkeys(HOT, "0"), dict[str, str]()  # a group's owned flags -> the call's
+        # One server: every outcome's one group, whatever its values (asked once, not per outcome).
+        single = await self._groups((), bans=False, count_site=False) if self._router is None else None
         for now, measure, familiar, values, lat, lon, confirmed, ripe in batch:
             cold = [("" if d in HOT else v) for d, v in enumerate(values)]  # the hot ones are batched
             # The entities' keys, not their values: the script need not build them (Redis's CPU).
             keys = [entity_key(self._tag, DIMENSIONS[d], v) if v else "" for d, v in enumerate(values)]
             learn = (lat, lon, confirmed, ripe)
-            for g in await self._groups(cold, bans=False, count_site=False):
+            for g in single or await self._groups(cold, bans=False, count_site=False):
                 own = owns.get(g.owned) or owns.setdefault(g.owned, hot_owned(g.owned, no_hot))
                 entry = per_master.setdefault(g.shard, (g, []))
-                # Bytes, as the observe's (RedisStore.observe): redis-py's encoder is slower per argument.
+                # Bytes, as the observe's (RedisStore.observe): a str that cannot be encoded fails
+                # this batch here, not the loop turn's pipeline it would join.
                 entry[1].extend([w.encode() for w in outcome_entry(now, measure, familiar, own, keys, learn)])
         await self._per_master("outcome", [g for g, _ in per_master.values()], lambda g: per_master[g.shard][1])
 

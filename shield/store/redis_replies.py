@@ -30,6 +30,7 @@ _VALUES = operator.attrgetter(*DIMENSIONS)  # Observation.dimension of each, in 
 _MEMBERS = [frozenset(DIMENSIONS.index(o) for o in DISTINCT.get(d, {}).values()) for d in DIMENSIONS]
 _BANNED = frozenset(DIMENSIONS.index(s) for s in BAN_SCOPES)
 _NEEDED: dict[tuple[str, bool], tuple[str, ...]] = {}
+_HOT_OWNED: dict[tuple[str, tuple[tuple[int, str], ...]], str] = {}
 
 
 def place(
@@ -96,7 +97,11 @@ def hot_owned(owned: str, modes: Mapping[int, str]) -> str:
     """A call's owned flags with each hot dimension's mode in place of its '1'."""
     if not modes:
         return owned
-    return "".join(modes[d] if c == "1" and d in modes else c for d, c in enumerate(owned))
+    key = (owned, tuple(modes.items()))
+    found = _HOT_OWNED.get(key)
+    if found is None:  # one of at most a few hundred (owned flags, modes), kept
+        found = _HOT_OWNED[key] = "".join(modes[d] if c == "1" and d in modes else c for d, c in enumerate(owned))
+    return found
 
 
 def needed(owned: str, *, bans: bool) -> tuple[str, ...]:

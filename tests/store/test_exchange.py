@@ -1,0 +1,133 @@
+"""exchange: a turn's commands packed in C and sent on a pooled connection, read back in order,
+with redis-py's connection semantics (errors mapped, a broken connection never reused)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+import redis
+from redis import exceptions as rexc
+from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio.cluster import RedisCluster
+from redis.asyncio.connection import Connection
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+
+from shield.model import FakeClock
+from shield.store.base import StoreUnavailable
+from shield.store.exchange import exchange, pack, pool_of
+from shield.store.pipelining import TickPipeline
+from tests.fixtures.redis import RedisServer
+from tests.store.test_redis_calls import _open
+from tests.store.test_resilient import OBS
+
+
+def _pool(url: str, **options: object) -> BlockingConnectionPool:
+    return BlockingConnectionPool.from_url(url, max_connections=1, timeout=2, **options)
+
+
+def test_pack_is_the_resp_redis_py_sends() -> None:
+    words: list[str | bytes] = ["FCALL", "f_observe", "1", "{k}", b"\x00\xff", "acct-\u00e9", b"", b"a b"]
+    assert pack(words) == b"".join(Connection().pack_command(*words))
+
+
+async def test_replies_come_in_order_a_command_error_as_its_reply(redis_url: str) -> None:
+    pool = _pool(redis_url)
+    try:
+        await Redis(connection_pool=pool).hset("h", "f", "v")
+        replies = await exchange(pool, [pack(["INCR", "n"]), pack(["INCR", "h"]), pack(["GET", "n"])])
+        assert replies[0] == 1
+        assert isinstance(replies[1], rexc.ResponseError)
+        assert replies[2] == b"1"
+        missing = await exchange(pool, [pack(["EVALSHA", "0" * 40, "0"])])
+        assert isinstance(missing[0], rexc.NoScriptError)  # redis-py's mapping, as the store's reload needs
+    finally:
+        await pool.aclose()
+
+
+async def test_a_connection_killed_by_the_server_fails_once_then_is_replaced(
+    redis_url: str, redis_server: RedisServer
+) -> None:
+    pool = _pool(redis_url)  # shield's pools have no retry (connect.py): the failure is reported
+    try:
+        assert await exchange(pool, [pack(["ECHO", "a"])]) == [b"a"]
+        assert redis.Redis(port=redis_server.port).client_kill_filter(_type="normal", skipme=True) >= 1
+        with pytest.raises(rexc.ConnectionError):
+            await exchange(pool, [pack(["ECHO", "b"])])
+        assert await exchange(pool, [pack(["ECHO", "c"]), pack(["ECHO", "d"])]) == [b"c", b"d"]
+    finally:
+        await pool.aclose()
+
+
+async def test_the_connections_retry_sends_again_on_a_fresh_connection(
+    redis_url: str, redis_server: RedisServer
+) -> None:
+    pool = _pool(redis_url, retry=Retry(NoBackoff(), 1))
+    try:
+        assert await exchange(pool, [pack(["ECHO", "a"])]) == [b"a"]
+        assert redis.Redis(port=redis_server.port).client_kill_filter(_type="normal", skipme=True) >= 1
+        assert await exchange(pool, [pack(["ECHO", "b"]), pack(["ECHO", "c"])]) == [b"b", b"c"]
+    finally:
+        await pool.aclose()
+
+
+async def test_a_cancelled_exchange_leaves_no_reply_for_the_next_caller(redis_url: str) -> None:
+    pool = _pool(redis_url)  # one connection: the next exchange gets the same one, or a fresh one
+    try:
+        first = asyncio.create_task(exchange(pool, [pack(["BLPOP", "empty-list", "0.3"]), pack(["ECHO", "late"])]))
+        await asyncio.sleep(0.05)
+        first.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await first
+        assert await exchange(pool, [pack(["ECHO", "mine"])]) == [b"mine"]
+    finally:
+        await pool.aclose()
+
+
+async def test_a_hung_server_times_out_as_redis_py_does(restartable_redis: RedisServer) -> None:
+    pool = _pool(restartable_redis.url, socket_timeout=0.2, retry=None)
+    process = restartable_redis.process
+    assert process is not None
+    try:
+        assert await exchange(pool, [pack(["PING"])]) == [b"PONG"]  # as sent: no response callback
+        process.send_signal(19)  # SIGSTOP: accepts connections, never answers
+        try:
+            with pytest.raises(rexc.TimeoutError):
+                await exchange(pool, [pack(["PING"])])
+        finally:
+            process.send_signal(18)  # SIGCONT
+        assert await exchange(pool, [pack(["ECHO", "back"])]) == [b"back"]  # a fresh connection, in sync
+    finally:
+        await pool.aclose()
+
+
+async def test_a_cluster_keeps_redis_pys_pipeline(redis_cluster_url: str) -> None:
+    cluster = RedisCluster.from_url(redis_cluster_url.replace("redis+cluster", "redis").split(",")[0])
+    try:
+        assert pool_of(cluster) is None
+        assert pool_of(Redis(single_connection_client=True)) is None
+        assert TickPipeline(cluster)._pool is None
+    finally:
+        await cluster.aclose()
+
+
+async def test_a_replica_refusing_the_write_is_an_outage_not_an_answer(
+    redis_url: str, redis_server: RedisServer, restartable_redis: RedisServer
+) -> None:
+    master = _open(redis_url)
+    await master.load_scripts()  # the library replicates to the replica
+    await master.close()
+    replica = redis.Redis(port=restartable_redis.port)
+    replica.replicaof("127.0.0.1", redis_server.port)
+    for _ in range(200):
+        if replica.info("replication").get("master_link_status") == "up":
+            break
+        await asyncio.sleep(0.025)
+    store = _open(restartable_redis.url)  # a demoted master, as a failover leaves a stale client
+    try:
+        with pytest.raises(StoreUnavailable, match="read only replica"):
+            await store.observe(OBS, FakeClock().now())
+    finally:
+        await store.close()
+        replica.replicaof("NO", "ONE")
