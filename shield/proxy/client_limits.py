@@ -104,7 +104,7 @@ class LimitedRequestHandler(RequestHandler):
         peer = transport.get_extra_info("peername")
         if self._gate is not None and isinstance(peer, tuple) and isinstance(peer[0], str):
             # a banned client's heads are answered as they are parsed (shield.proxy.ban_wire)
-            self._early = EarlyAnswers(self._parser, self, self._gate, idle=self.idle, held=self.held, peer=peer[0],
+            self._early = EarlyAnswers(self._parser, self, self._gate, idle=self.idle, peer=peer[0],
                                        max_head=self._limits.max_head_bytes)
             self._parser = self._early  # type: ignore[assignment]  # the parser's duck: feed_data and the rest
 
@@ -122,10 +122,6 @@ class LimitedRequestHandler(RequestHandler):
             self._answered == self._request_count and not self._messages and not self._last_closes
             and not (self._force_close or self._close) and self.transport is not None and not self.writing_paused
         )
-
-    def held(self) -> bool:
-        """Whether a body arrived after its head was taken (then aiohttp's parser may hold requests)."""
-        return self._held
 
     async def _handle_request(self, request: BaseRequest, start_time: float | None, request_handler: Any) -> Any:
         try:
@@ -159,15 +155,10 @@ class LimitedRequestHandler(RequestHandler):
             self._body_seen = self._loop.time()
             self._held = True
         early = self._early
-        queued, taken, answered = len(self._messages), self._request_count, early.answered if early else 0
+        queued, count = len(self._messages), self._request_count + (early.answered if early else 0)
         super().data_received(data)
-        if self._request_count != taken:
+        if self._request_count + (early.answered if early else 0) != count:
             self._heads_parsed(queued)
-        elif early is not None and early.answered != answered:  # heads answered early, none queued
-            self._head_bytes = 0
-            if self._head_timer is not None:
-                self._head_timer.cancel()
-                self._head_timer = None
         elif in_head and data:  # b"": a re-parse of what aiohttp held, not a byte of a new head
             if self._head_timer is None:  # the first byte of the next head on a kept-alive connection
                 # armed once the read proved no whole head: a timer per request was ~4% of a ban refusal

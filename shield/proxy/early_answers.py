@@ -19,7 +19,7 @@ from typing import Any, Protocol
 
 from aiohttp import web
 from aiohttp.http_parser import RawRequestMessage
-from aiohttp.web_protocol import MAX_MSG_QUEUE_SIZE, RequestHandler
+from aiohttp.web_protocol import RequestHandler
 
 Parsed = tuple[Sequence[tuple[Any, Any]], bool, bytes]  # aiohttp's feed_data: messages, upgraded, tail
 
@@ -43,16 +43,14 @@ GATE_KEY: web.AppKey[Gate] = web.AppKey("shield.proxy.early_answers.gate")  # se
 class EarlyAnswers:
     """The parser of one connection, with early answers; every other attribute is the parser's."""
 
-    __slots__ = ("_gate", "_held", "_idle", "_max_head", "_parser", "_proto", "answered", "memo", "peer")
+    __slots__ = ("_gate", "_idle", "_max_head", "_parser", "_proto", "answered", "memo", "peer")
 
     def __init__(
-        self, parser: Any, proto: RequestHandler, gate: Gate, *, idle: Callable[[], bool], held: Callable[[], bool],
-        peer: str, max_head: int,
+        self, parser: Any, proto: RequestHandler, gate: Gate, *, idle: Callable[[], bool], peer: str, max_head: int
     ) -> None:
         self._parser = parser
         self._proto = proto
         self._idle = idle  # whether an answer written now comes in order (see the module docstring)
-        self._held = held  # whether the parser may count a message as queued after it was consumed (see feed_data)
         self._gate = gate
         self.peer = peer
         self.memo: Any = None  # the gate's (Connection)
@@ -68,17 +66,10 @@ class EarlyAnswers:
     def feed_data(self, data: bytes) -> Parsed:
         parsed: Parsed = self._parser.feed_data(data)
         while parsed[0] and self._idle():
-            messages = parsed[0]
-            rest = self._answer(messages)
+            rest = self._answer(parsed[0])
             if rest or self._proto._force_close:
                 return rest, parsed[1], parsed[2]
-            if len(messages) < MAX_MSG_QUEUE_SIZE and not self._held():
-                return (), parsed[1], parsed[2]
-            # The parser stops once MAX_MSG_QUEUE_SIZE messages are complete and not yet consumed,
-            # and keeps the rest: go on with it. With none queued before this read (aiohttp has
-            # consumed every message it took, none completed after it was consumed, which `held`
-            # would say, and this class consumes every complete one it answers), that takes as many
-            # heads in this read. A re-parse of nothing costs as much as a third of the rest.
+            # the parser stops after 32 messages not yet consumed and keeps the rest: go on with it
             parsed = self._parser.feed_data(b"")
         return parsed
 
