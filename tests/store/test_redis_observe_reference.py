@@ -20,30 +20,12 @@ import redis
 
 from shield.facts.catalog import DIMENSIONS, DISTINCT
 from shield.store.base import Retention
-from shield.store.layout import Plan
 from shield.store.routing import shard_key
-from shield.store.scripts import LuaCode, _prelude
+from tests.store.reference_library import load_libraries
 
 REFERENCE = Path(__file__).parent / "lua_reference"
 STEPS = 2_500
 SETS = sum(len(DISTINCT.get(d, {})) for d in DIMENSIONS)
-
-
-def _libraries(sync: redis.Redis) -> tuple[str, str]:
-    """Load the reference (prefix "ref") and the current code (prefix "new"): their observe functions."""
-    plan = Plan.build(Retention().windows)
-    code = LuaCode.build(plan, prefix="{new}:", tag="new:", history_days=90, history_size=3, clustered=False)
-    body = (REFERENCE / "observe.lua").read_text()
-    reference = (
-        "#!lua name=shield_reference\n"
-        + _prelude(plan, "{ref}:", "ref:", 90, 3)
-        + (REFERENCE / "common.lua").read_text()
-        + f"local function run_observe(KEYS, ARGV)\nbegin(ARGV)\n{body}end\n"
-        + "redis.register_function('reference_observe', run_observe)\n"
-    )
-    sync.function_load(reference, replace=True)
-    sync.function_load(code.library_code, replace=True)
-    return "reference_observe", f"{code.library}_observe"
 
 
 def _masks(rnd: random.Random, windows: int) -> list[str]:
@@ -99,7 +81,7 @@ def _keyspace(sync: redis.Redis, prefix: str) -> dict[bytes, object]:
 
 def test_observe_answers_and_writes_as_the_reference(redis_url: str) -> None:
     sync = redis.Redis.from_url(redis_url)
-    reference, current = _libraries(sync)
+    reference, current = load_libraries(sync, REFERENCE, "observe")
     rnd = random.Random(14)
     windows = len(Retention().windows)
     masks = _masks(rnd, windows)

@@ -19,32 +19,13 @@ from pathlib import Path
 import redis
 
 from shield.facts.catalog import DIMENSIONS
-from shield.store.base import Retention
-from shield.store.layout import Plan
 from shield.store.redis_outcomes import outcome_entry
 from shield.store.routing import entity_key, shard_key
-from shield.store.scripts import LuaCode, _prelude
+from tests.store.reference_library import load_libraries
 
 REFERENCE = Path(__file__).parent / "lua_reference" / "outcome"
 STEPS = 3_000
 POOLS = {"ip": 8, "subnet": 3, "asn": 2, "country": 2, "account": 12, "fp": 4, "device": 3, "password": 10, "pair": 10}
-
-
-def _libraries(sync: redis.Redis) -> tuple[str, str]:
-    """Load the reference (tag "ref:") and the current code (tag "new:"): their outcome functions."""
-    plan = Plan.build(Retention().windows)
-    code = LuaCode.build(plan, prefix="{new}:", tag="new:", history_days=90, history_size=3, clustered=False)
-    body = (REFERENCE / "outcome.lua").read_text()
-    reference = (
-        "#!lua name=shield_outcome_reference\n"
-        + _prelude(plan, "{ref}:", "ref:", 90, 3)
-        + (REFERENCE / "common.lua").read_text()
-        + f"local function run_outcome(KEYS, ARGV)\nbegin(ARGV)\n{body}end\n"
-        + "redis.register_function('reference_outcome', run_outcome)\n"
-    )
-    sync.function_load(reference, replace=True)
-    sync.function_load(code.library_code, replace=True)
-    return "reference_outcome", f"{code.library}_outcome"
 
 
 def _outcome(rnd: random.Random, now: float, tag: str, values: list[str]) -> list[str]:
@@ -89,7 +70,7 @@ def _keyspace(sync: redis.Redis, tag: str) -> dict[bytes, object]:
 
 def test_outcome_answers_and_writes_as_the_reference(redis_url: str) -> None:
     sync = redis.Redis.from_url(redis_url)
-    reference, current = _libraries(sync)
+    reference, current = load_libraries(sync, REFERENCE, "outcome")
     rnd = random.Random(1414)
     now = 1_700_000_000.25
     for step in range(STEPS):
