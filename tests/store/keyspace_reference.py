@@ -1,19 +1,7 @@
 """The memory store's key space as it was (two OrderedDicts per kind): the frozen reference store of
 tests/store/test_memory_differential.py runs on it, so that test checks shield.store.linked_keyspace's
-eviction order (the one the store runs on) against this one. The policy, as it still is:
-
-Every entry costs units of `memory.max_keys` and lives in one of two tiers, each one LRU per kind:
-
-- junk: entries nothing has been learnt about yet (attempts with no recorded outcome);
-- kept: entries with at least one recorded outcome (a failure or a success) and account histories.
-
-Over budget, the oldest junk entry goes first; only when there is none does a kept entry go, and then
-the one with the fewest recorded outcomes among the oldest few of each kind (oldest on a tie).
-
-security: a plain LRU let a flood of one-off junk logins push out a victim's failure counters between
-two guesses, and the lockout rules forgot the attack (issue 12 item 9). Now junk displaces junk; a junk
-login that failed once displaces others like it before an account with many failures; an attacker must
-fail on each of max_keys fresh keys more often than on the victim to evict the victim's counters.
+eviction order (the one the store runs on) against this one. The eviction policy (junk before kept,
+fewest recorded outcomes among the oldest kept) and its security note are in shield.store.linked_keyspace.
 """
 
 from __future__ import annotations
