@@ -27,8 +27,15 @@ def _sets(sync: redis.Redis, key: str) -> dict[bytes, list[tuple[bytes, float]]]
 
 def login(account: str | None = "acct-1", **kw: str | None) -> Observation:
     values: dict[str, str | None] = {
-        "ip": "10.70.0.1", "subnet": "10.70.0.0/24", "asn": "64570", "country": "CN", "account": account,
-        "fp": "fp-1", "device": "dev-1", "password": "pw-1", "pair": f"pair-{account}",
+        "ip": "10.70.0.1",
+        "subnet": "10.70.0.0/24",
+        "asn": "64570",
+        "country": "CN",
+        "account": account,
+        "fp": "fp-1",
+        "device": "dev-1",
+        "password": "pw-1",
+        "pair": f"pair-{account}",
     }
     values.update(kw)
     return Observation(route="login", **values)  # type: ignore[arg-type]
