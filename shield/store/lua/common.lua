@@ -6,7 +6,8 @@
 --                  armed, then per window and measure the current and previous bucket as int32,
 --                  cut into fields of at most 64 bytes (Redis's listpack limit: a bigger value
 --                  turns the whole hash into a real hash table, 2-3x the memory)
---   "<k>|<member>" distinct set k's member -> last seen (exact, small sets)
+--   "<k>#" .. chr(32 + i)  distinct set k's members and last seen, packed (exact, small sets: set_read)
+--   "<k>|<member>" the previous layout's member -> last seen (read, packed and deleted: set_upgrade)
 --   "<k>~"         set k went HyperLogLog at that time; "<k>~t" / "<k>~c" / "<k>~p" its cached counts
 -- The row is unpacked once, moved, bumped, packed once and returned as it is: the window estimates
 -- are the worker's work (Redis's CPU is the one every worker shares).
