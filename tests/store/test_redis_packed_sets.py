@@ -77,3 +77,18 @@ async def test_a_packed_field_not_written_by_shield_is_replaced(redis_url: str) 
     assert counters["ip.distinct_accounts_24h"] == 1
     assert _members(sync) == [(b"account-a", now)]
     assert not sync.hexists(IP, "1##")
+
+
+async def test_a_member_too_long_for_its_length_field_is_cut_not_corrupting_its_set(redis_url: str) -> None:
+    sync = redis.Redis.from_url(redis_url)
+    now = FakeClock().now()
+    huge = "a" * 70_000  # past the packed length's 65,535 (no value the worker sends comes near)
+    store = _open(redis_url)
+    try:
+        await store.observe(login("account-a"), now)
+        await store.observe(login(huge), now + 1)
+        counters = (await store.observe(login("account-a"), now + 2)).counters
+    finally:
+        await store.close()
+    assert counters["ip.distinct_accounts_24h"] == 2
+    assert _members(sync) == [(b"account-a", now + 2), (huge[:65_535].encode(), now + 1)]

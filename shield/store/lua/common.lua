@@ -468,6 +468,13 @@ local function set_field(k, i)
   return f
 end
 
+-- security: a member's length is packed as a uint16; a longer value (none the worker sends: its
+-- values are addresses, numbers and short digests) is cut rather than corrupting its set.
+local function set_member(m)
+  if #m > 65535 then return string.sub(m, 1, 65535) end
+  return m
+end
+
 -- Set k's packed members: a table with member i at [2i] and its last seen at [2i + 1], and their
 -- number (0: none, or a string that is not a packed set's).
 local function set_read(k)
@@ -535,7 +542,10 @@ local function distinct_new(d, w, dc, nd)
   for k = 1, #specs do
     if mask.kept[k] then
       local member, rw = OVALS[specs[k][2]], mask.rws[k]
-      if member ~= '' then set_write(k, struct.pack('<HHc0d', 1, #member, member, OSEEN), w, w) end
+      if member ~= '' then
+        member = set_member(member)
+        set_write(k, struct.pack('<HHc0d', 1, #member, member, OSEEN), w, w)
+      end
       local n = member ~= '' and 1 or 0
       for wi = 1, NDW do
         if rw[wi] then dc[(wi - 1) * nd + k] = n end
@@ -645,7 +655,7 @@ local function distinct_all(d, key, all, states, nm, w, del, dc, nd)
       local v, n, blob = set_read(k)
       local packed = n
       if nm > 0 then v, n = set_upgrade(k, v, n, all, nm, del) end
-      local cur = member ~= '' and member
+      local cur = member ~= '' and set_member(member)
       local rw = rws[k]
       for wi = 1, NDW do CNT[wi], FIRST[wi] = 0, 0 end
       local present, at, live, stale = false, 0, 0, false
