@@ -323,7 +323,7 @@ end
 -- are built once). Set per call by observe_begin: its values (DIMS order), its time as sent
 -- (ARGV[1]: a set member's last seen) and its reads mask (mask_of).
 local OVALS, OSTAMP, OMASK
-local OSEEN, OSEENB -- the call's time as sent, as a number (NaN when it is not one: a stale member) and packed
+local OSEEN -- the call's time as sent, as a number (NaN when it is not one: a stale member)
 local NDW = #DW
 local HLLLEN = 16 + 8 * NDW -- a large set's packed state (FRAMES.hllfmt)
 -- Field name prefixes "<k>|" and "<k>~", a set's HyperLogLog keys' infix ":x:<k>:", and the keys' expiry as redis.call's argument: strings
@@ -357,8 +357,7 @@ local function block_observe(argv, o)
 end
 local function observe_begin(vals, stamp, mask)
   OVALS, OSTAMP, OMASK = vals, stamp, mask
-  OSEEN = tonumber(stamp) or 0 / 0
-  OSEENB = struct.pack('<d', OSEEN)
+  OSEEN = NOW ~= 0 and NOW or tonumber(stamp) or 0 / 0 -- NOW: the stamp as a number, 0 when it is none
   if not TTL_ARG then
     TTL_ARG, sbyte, tonum = string.format('%d', TTL_MS), string.byte, tonumber
     for d = 1, #DIMS do
@@ -709,7 +708,7 @@ local function distinct_all(d, key, all, states, nm, w, del, dc, nd)
           local p = 3
           for i = 1, at - 1 do p = p + 10 + #v[2 * i] end
           p = p + 2 + #cur
-          s, from = string.sub(blob, 1, p - 1) .. OSEENB .. string.sub(blob, p + 8), p
+          s, from = string.sub(blob, 1, p - 1) .. struct.pack('<d', OSEEN) .. string.sub(blob, p + 8), p
         elseif cur then -- appended
           s = (n == 0 and struct.pack('<H', 1) or struct.pack('<H', n + 1) .. string.sub(blob, 3))
             .. struct.pack('<Hc0d', #cur, cur, OSEEN)
