@@ -6,8 +6,9 @@ by ":" and 4 hex digits of its SHA-1: routing.SPREAD), and all of one entity's k
 
   {shield:<dim>:<value>}              hash  one entity: "c1".."cK" its packed counter row (shield.store.packed:
                                             last write, expiry armed, per window and measure the current
-                                            and previous bucket), "<k>|<member>" -> last seen (small
-                                            distinct set k, up to 64), "<k>~" a large set's HLL state;
+                                            and previous bucket), "<k>#"+chr(32+i) small distinct set k
+                                            (up to 64) packed: members and last seen, cut at 64 bytes
+                                            (lua/common.lua set_read), "<k>~" a large set's HLL state;
                                             only the distinct sets kept (Retention.reads, `follow`)
   {shield:<dim>:<value>}:x:<k>:<i>:<b> HLL  set k's members in window i's bucket b (large sets only)
   {shield:account:<account>}:h        JSON  the account history, confirmed and pending (shield.store.records)

@@ -10,6 +10,7 @@ from shield.model import FakeClock, Observation, Outcome
 from shield.store.base import Retention
 from shield.store.connect import StoreOptions, open_redis
 from shield.store.redis import RedisStore
+from tests.store.packed_sets import packed_fields, unpack_set
 
 READS = frozenset({"account.distinct_fps_1h", "ip.attempts_1m", "account.failures_1h"})
 
@@ -19,10 +20,22 @@ def _open(url: str, retention: Retention = Retention()) -> RedisStore:  # noqa: 
     return open_redis(parts.scheme, parts, StoreOptions(), retention)
 
 
+def _sets(sync: redis.Redis, key: str) -> dict[bytes, list[tuple[bytes, float]]]:
+    """The entity's packed distinct sets: per set k, its members and last seen (tests/store/packed_sets.py)."""
+    return {k: unpack_set(b"".join(parts)) for k, parts in packed_fields(sync.hgetall(key)).items()}
+
+
 def login(account: str | None = "acct-1", **kw: str | None) -> Observation:
     values: dict[str, str | None] = {
-        "ip": "10.70.0.1", "subnet": "10.70.0.0/24", "asn": "64570", "country": "CN", "account": account,
-        "fp": "fp-1", "device": "dev-1", "password": "pw-1", "pair": f"pair-{account}",
+        "ip": "10.70.0.1",
+        "subnet": "10.70.0.0/24",
+        "asn": "64570",
+        "country": "CN",
+        "account": account,
+        "fp": "fp-1",
+        "device": "dev-1",
+        "password": "pw-1",
+        "pair": f"pair-{account}",
     }
     values.update(kw)
     return Observation(route="login", **values)  # type: ignore[arg-type]
@@ -47,8 +60,9 @@ async def test_only_the_distinct_sets_a_rule_reads_are_kept(redis_url: str) -> N
         assert name not in counters, name  # absent, not a false 0
     assert counters["country.attempts_1m"] == counters["account.attempts_1h"] == 2  # every counter is kept
     # the account's sets: ips (1) and fps (4) are kept, asns (2) and countries (3) are not stored
-    fields = redis.Redis.from_url(redis_url).hkeys("{shield:account:acct-1}")
-    assert sorted({f.decode()[:2] for f in fields if f[1:2] == b"|"}) == ["1|", "4|"]
+    sets = _sets(redis.Redis.from_url(redis_url), "{shield:account:acct-1}")
+    assert sorted(sets) == [b"1", b"4"]
+    assert [m for m, _ in sets[b"1"]] == [b"10.70.0.1", b"10.70.0.2"]
 
 
 async def test_a_large_set_counts_only_the_windows_a_rule_reads(redis_url: str) -> None:
@@ -87,13 +101,15 @@ async def test_a_set_no_longer_read_loses_its_members(redis_url: str) -> None:
     sync = redis.Redis.from_url(redis_url)
     try:
         await store.observe(login(), now)
-        assert sync.hexists("{shield:account:acct-1}", "2|64570")  # the account's ASNs
+        assert [m for m, _ in _sets(sync, "{shield:account:acct-1}")[b"2"]] == [b"64570"]  # the account's ASNs
         live[0] = READS
         await store.observe(login(), now + 1)
     finally:
         await store.close()
-    assert not sync.hexists("{shield:account:acct-1}", "2|64570")
-    assert sync.hexists("{shield:account:acct-1}", "4|fp-1")
+    sets = _sets(sync, "{shield:account:acct-1}")
+    assert b"2" not in sets
+    assert sets[b"4"] == [(b"fp-1", now + 1)]
+    assert not any(f.startswith(b"2#") for f in sync.hkeys("{shield:account:acct-1}"))
 
 
 async def test_an_observe_calls_only_the_masters_holding_its_entities(redis_cluster_url: str) -> None:

@@ -1,5 +1,6 @@
-"""Upgrading over the previous key layout ("n" plus one packed field per window): no crash, the
-counters start afresh, the old fields go, the distinct sets and the history stay."""
+"""Upgrading over the previous key layouts ("n" plus one packed field per window; one field per
+distinct set member): no crash, the counters start afresh, the old fields go, the distinct sets
+(packed now) and the history stay."""
 
 from __future__ import annotations
 
@@ -11,9 +12,19 @@ import redis
 from shield.model import FakeClock, Observation, Outcome
 from shield.store.connect import StoreOptions, open_redis
 from tests.store.conftest import SETTINGS
+from tests.store.packed_sets import packed_fields, unpack_set
 
-OBS = Observation(route="login", ip="10.77.0.1", subnet="10.77.0.0/24", asn="64577", country="CN",
-                  account="acct-old", fp="fp-old", password="pw-old", pair="pair-old")
+OBS = Observation(
+    route="login",
+    ip="10.77.0.1",
+    subnet="10.77.0.0/24",
+    asn="64577",
+    country="CN",
+    account="acct-old",
+    fp="fp-old",
+    password="pw-old",
+    pair="pair-old",
+)
 OLD = ("n", "1", "2", "3", "4")
 
 
@@ -45,6 +56,10 @@ async def test_entities_in_the_previous_layout_start_afresh_and_lose_their_old_f
     assert counters["ip.attempts_1h"] == counters["account.attempts_1h"] == 1  # afresh, not 10
     assert counters["ip.distinct_accounts_1h"] == 2  # the set's member survived the upgrade
     assert (again["ip.failures_1h"], again["account.failures_unfamiliar_1h"], again["ip.attempts_1h"]) == (1, 1, 2)
+    # the previous layout's member field ("<k>|<member>" -> last seen) is now a packed set's member
+    fields = sync.hgetall("{shield:ip:10.77.0.1}")
+    assert b"1|acct-before" not in fields
+    assert unpack_set(b"".join(packed_fields(fields)[b"1"])) == [(b"acct-before", now - 1), (b"acct-old", now + 1)]
     for key in ("{shield:ip:10.77.0.1}", "{shield:account:acct-old}", "{shield:site:0}"):
         fields = {f.decode() for f in sync.hkeys(key)}
         assert not fields & set(OLD), (key, fields)

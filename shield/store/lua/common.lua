@@ -6,7 +6,8 @@
 --                  armed, then per window and measure the current and previous bucket as int32,
 --                  cut into fields of at most 64 bytes (Redis's listpack limit: a bigger value
 --                  turns the whole hash into a real hash table, 2-3x the memory)
---   "<k>|<member>" distinct set k's member -> last seen (exact, small sets)
+--   "<k>#" .. chr(32 + i)  distinct set k's members and last seen, packed (exact, small sets: set_read)
+--   "<k>|<member>" the previous layout's member -> last seen (read, packed and deleted: set_upgrade)
 --   "<k>~"         set k went HyperLogLog at that time; "<k>~t" / "<k>~c" / "<k>~p" its cached counts
 -- The row is unpacked once, moved, bumped, packed once and returned as it is: the window estimates
 -- are the worker's work (Redis's CPU is the one every worker shares).
@@ -322,6 +323,7 @@ end
 -- are built once). Set per call by observe_begin: its values (DIMS order), its time as sent
 -- (ARGV[1]: a set member's last seen) and its reads mask (mask_of).
 local OVALS, OSTAMP, OMASK
+local OSEEN -- the call's time as sent, as a number (NaN when it is not one: a stale member)
 local NDW = #DW
 local HLLLEN = 16 + 8 * NDW -- a large set's packed state (FRAMES.hllfmt)
 -- Field name prefixes "<k>|" and "<k>~", a set's HyperLogLog keys' infix ":x:<k>:", and the keys' expiry as redis.call's argument: strings
@@ -355,6 +357,7 @@ local function block_observe(argv, o)
 end
 local function observe_begin(vals, stamp, mask)
   OVALS, OSTAMP, OMASK = vals, stamp, mask
+  OSEEN = NOW ~= 0 and NOW or tonumber(stamp) or 0 / 0 -- NOW: the stamp as a number, 0 when it is none
   if not TTL_ARG then
     TTL_ARG, sbyte, tonum = string.format('%d', TTL_MS), string.byte, tonumber
     for d = 1, #DIMS do
@@ -436,13 +439,112 @@ local function hll_counts(state, base, k, member, w, rw, dc, nd)
   w[#w + 1] = SPFX[k]; w[#w + 1] = struct.pack(FRAMES.hllfmt, unpack(HST, 1, 2 + 2 * NDW))
 end
 
+-- Exact sets, packed: set k's members and their last seen in one string, cut into hash fields
+-- "<k>#" .. string.char(32 + i) (i = 1, 2, ...) of at most 64 bytes (Redis's listpack limit), so a
+-- set is a few fields, not one per member: the member count (uint16), then per member in the order
+-- first seen its length (uint16), its bytes and its last seen (a double: the time as sent, read as
+-- a number once). One struct.unpack reads a whole set; a call rewrites only the fields it changed.
+-- The previous layout's "<k>|<member>" -> last seen fields are read as members too and replaced.
+local SETFIELD, UNPACKFMT, PACKFMT = {}, {}, {}
+local SETMAX = 1024 -- security: members in a packed set read back (CAP + 1 at most; more is foreign)
+local PCH, PN = {}, {} -- per set k of the entity being counted: its packed fields' values by index, highest index
+local MAXSETS = 0
+for d = 1, #DIMS do
+  if #DISTINCT[d] > MAXSETS then MAXSETS = #DISTINCT[d] end
+end
+for k = 1, MAXSETS do PCH[k], PN[k] = {}, 0 end
+-- the previous layout's member fields of the entity being counted: their positions in its HGETALL and sets
+local MEMBERS, MEMBERK = {}, {}
+local CHUNKK, CHUNKI = {}, {} -- a packed set's field name -> its set, its index
+local function set_field(k, i)
+  local t = SETFIELD[k]
+  if not t then t = {}; SETFIELD[k] = t end
+  local f = t[i]
+  if not f then
+    f = k .. '#' .. string.char(32 + i)
+    t[i], CHUNKK[f], CHUNKI[f] = f, k, i
+  end
+  return f
+end
+
+-- security: a member's length is packed as a uint16; a longer value (none the worker sends: its
+-- values are addresses, numbers and short digests) is cut rather than corrupting its set.
+local function set_member(m)
+  if #m > 65535 then return string.sub(m, 1, 65535) end
+  return m
+end
+
+-- Set k's packed members: a table with member i at [2i] and its last seen at [2i + 1], and their
+-- number (0: none, or a string that is not a packed set's).
+local function set_read(k)
+  local nc, chunks = PN[k], PCH[k]
+  if nc == 0 then return nil, 0 end
+  for i = 1, nc do
+    if not chunks[i] then return nil, 0 end
+  end
+  local blob = nc == 1 and chunks[1] or table.concat(chunks, '', 1, nc)
+  if #blob < 12 then return nil, 0 end
+  local n = struct.unpack('<H', blob)
+  if n < 1 or n > SETMAX then return nil, 0 end
+  local fmt = UNPACKFMT[n]
+  if not fmt then fmt = '<' .. string.rep('Hc0d', n); UNPACKFMT[n] = fmt end
+  local v = {pcall(struct.unpack, fmt, blob, 3)}
+  if not v[1] or v[2 * n + 2] ~= #blob + 1 then return nil, 0 end
+  return v, n, blob
+end
+
+-- Writes set k's new string s (nil: no member left) over its stored fields: the fields that changed
+-- go to w, those no longer needed to del. A field is 64 bytes (more when a set would need more
+-- than 223 fields: members far longer than any the worker sends). `from`: the first byte that may
+-- have changed, past the count (nil: any).
+local function set_write(k, s, w, del, from)
+  local chunks, nc, i = PCH[k], PN[k], 0
+  if s then
+    local total, size = #s, 64
+    if total > 64 * 223 then size = math.ceil(total / 223) end
+    local skip = from and size == 64 and chunks[1] and math.floor((from - 1) / 64) or 0
+    for p = 1, total, size do
+      i = i + 1
+      if i == 1 or i > skip then
+        local c = string.sub(s, p, p + size - 1)
+        if c ~= chunks[i] then w[#w + 1] = set_field(k, i); w[#w + 1] = c end
+      end
+    end
+  end
+  for j = i + 1, nc do
+    if chunks[j] then del[#del + 1] = set_field(k, j) end
+  end
+end
+
+-- The packed string of members v[2i] (i in 1..n) whose kept[i] (or all when kept is nil), last seen v[2i + 1].
+local ARGS = {}
+local function set_pack(v, n, kept)
+  local c = 1
+  for i = 1, n do
+    if not kept or kept[i] then
+      local m = v[2 * i]
+      ARGS[c + 1], ARGS[c + 2], ARGS[c + 3] = #m, m, v[2 * i + 1]
+      c = c + 3
+    end
+  end
+  local count = (c - 1) / 3
+  if count == 0 then return nil end
+  ARGS[1] = count
+  local fmt = PACKFMT[count]
+  if not fmt then fmt = '<H' .. string.rep('Hc0d', count); PACKFMT[count] = fmt end
+  return struct.pack(fmt, unpack(ARGS, 1, c))
+end
+
 -- A new entity (empty hash): each kept set's only member is this attempt's value.
 local function distinct_new(d, w, dc, nd)
   local specs, mask = DISTINCT[d], OMASK[d]
   for k = 1, #specs do
     if mask.kept[k] then
       local member, rw = OVALS[specs[k][2]], mask.rws[k]
-      if member ~= '' then w[#w + 1] = MPFX[k] .. member; w[#w + 1] = OSTAMP end
+      if member ~= '' then
+        member = set_member(member)
+        set_write(k, struct.pack('<HHc0d', 1, #member, member, OSEEN), w, w)
+      end
       local n = member ~= '' and 1 or 0
       for wi = 1, NDW do
         if rw[wi] then dc[(wi - 1) * nd + k] = n end
@@ -451,97 +553,173 @@ local function distinct_new(d, w, dc, nd)
   end
 end
 
--- Distinct sets of one entity (its hash read as `all`, field, value, ...; `states` its "<k>~"
--- fields, `members` the positions in `all` of its "<k>|<member>" fields): exact member -> last
--- seen up to CAP live members per set, then HyperLogLogs. An unkept set's members and state, kept
--- by an earlier rule pack, and a stale member are deleted (del); a kept set's counts go to dc.
-local HLLK, MF, PRESENT, LIVE, CNT, MEMBERK = {}, {}, {}, {}, {}, {}
-local function distinct_all(d, key, all, states, members, nm, w, del, dc, nd)
+-- A set past CAP live members (v[2i], last seen v[2i + 1], those i with kept[i]; then `member` at
+-- now when `new`): its HyperLogLogs are seeded from them (one PFADD, members in order, and one
+-- PEXPIRE per bucket key), then counted.
+local function to_hll(base, k, v, n, kept, member, new, w, rw, dc, nd)
+  local now, names, order = NOW, {}, {}
+  for i = 1, n + 1 do
+    local name, seen
+    if i <= n then
+      if kept[i] then name, seen = v[2 * i], v[2 * i + 1] end
+    elseif new then
+      name, seen = member, now
+    end
+    if name then
+      for wi = 1, NDW do
+        local b = math.floor(seen / DW[wi])
+        if rw[wi] and b >= math.floor(now / DW[wi]) - 1 then
+          local hk = base .. wi .. ':' .. b
+          local g = names[hk]
+          if not g then g = {}; names[hk] = g; order[#order + 1] = hk end
+          g[#g + 1] = name
+        end
+      end
+    end
+  end
+  for _, hk in ipairs(order) do
+    redis.call('PFADD', hk, unpack(names[hk]))
+    redis.call('PEXPIRE', hk, TTL_ARG)
+  end
+  hll_counts(nil, base, k, '', w, rw, dc, nd)
+end
+
+-- The previous layout's members of set k (fields "<k>|<member>", at positions MEMBERS[i] of `all`
+-- with MEMBERK[i] == k) appended to v (n members; a member also packed keeps its packed entry),
+-- their fields deleted. Returns v and the new n.
+local function set_upgrade(k, v, n, all, nm, del)
+  local packed = nil
+  for i = 1, nm do
+    if MEMBERK[i] == k then
+      local j = MEMBERS[i]
+      if not v then v = {} end
+      if not packed then
+        packed = {}
+        for x = 1, n do packed[v[2 * x]] = true end
+      end
+      local name = string.sub(all[j], 3)
+      if not packed[name] then
+        n = n + 1
+        v[2 * n], v[2 * n + 1] = name, tonumber(all[j + 1]) or 0 / 0
+        packed[name] = true
+      end
+      del[#del + 1] = all[j]
+    end
+  end
+  return v, n
+end
+
+-- The number of fields the entity's hash (n fields, npacked of them packed sets') had in the previous
+-- layout, one per member: an entity of as many fields as its row's, no set kept, is left as it was.
+local function fields_before(n, npacked)
+  if npacked == 0 then return n end
+  n = n - npacked
+  for k = 1, MAXSETS do
+    local first = PN[k] > 0 and PCH[k][1]
+    if first and #first >= 2 then
+      local lo, hi = sbyte(first, 1, 2)
+      n = n + lo + 256 * hi
+    end
+  end
+  return n
+end
+
+-- Distinct sets of one entity (its hash read as `all`: `states` its "<k>~" fields, PCH/PN its packed
+-- sets, `members` the positions in `all` of the previous layout's "<k>|<member>" fields): exact
+-- member -> last seen up to CAP live members per set, then HyperLogLogs. An unkept set's members and
+-- state, kept by an earlier rule pack, and a stale member are deleted; a kept set's counts go to dc.
+local KEEP, CNT, FIRST = {}, {}, {}
+local ASCENDING = true -- the windows, shortest first: a member within one is within every longer one
+for wi = 2, NDW do
+  if DW[wi] < DW[wi - 1] then ASCENDING = false end
+end
+local function distinct_all(d, key, all, states, nm, w, del, dc, nd)
   local specs = DISTINCT[d]
   local kept, rws = OMASK[d].kept, OMASK[d].rws
   local now = NOW
+  for i = 1, nm do -- the previous layout's members of no set: deleted
+    local k = MEMBERK[i]
+    if not (k >= 1 and k <= nd) then del[#del + 1] = all[MEMBERS[i]] end
+  end
   for k = 1, #specs do
     local state = states[k]
-    HLLK[k] = kept[k] and state ~= nil and #state == HLLLEN and now - struct.unpack('<d', state) < MAXW
+    local hll = kept[k] and state ~= nil and #state == HLLLEN and now - struct.unpack('<d', state) < MAXW
     if state and not kept[k] then del[#del + 1] = SPFX[k] end
     local member = OVALS[specs[k][2]]
-    MF[k] = kept[k] and HLLK[k] == false and member ~= '' and MPFX[k] .. member
-    PRESENT[k], LIVE[k] = false, 0
-    for wi = 1, NDW do CNT[(wi - 1) * nd + k] = 0 end
-  end
-  for i = 1, nm do
-    local j = members[i]
-    local f, k = all[j], MEMBERK[i]
-    local seen = kept[k] and HLLK[k] == false and tonum(all[j + 1]) -- (no other member's value is read)
-    if f == MF[k] then PRESENT[k] = true end
-    if seen and now - seen < MAXW then
-      LIVE[k] = LIVE[k] + 1
-      local age = f == MF[k] and 0 or now - seen -- its last seen moves to now
-      local rw, at = rws[k], k
-      for wi = 1, NDW do
-        if rw[wi] and age < DW[wi] then CNT[at] = CNT[at] + 1 end
-        at = at + nd
-      end
+    if not kept[k] or hll then -- its members go (its counts stay -1, or come from its HyperLogLogs)
+      set_write(k, nil, w, del)
+      set_upgrade(k, nil, 0, all, nm, del)
+      if hll then hll_counts(state, key .. XPFX[k], k, member, w, rws[k], dc, nd) end
     else
-      del[#del + 1] = f
-    end
-  end
-  for k, spec in ipairs(specs) do
-    local member = OVALS[spec[2]]
-    if not kept[k] then -- its counts stay -1
-    elseif not HLLK[k] then
+      local v, n, blob = set_read(k)
+      local packed = n
+      if nm > 0 then v, n = set_upgrade(k, v, n, all, nm, del) end
+      local cur = member ~= '' and set_member(member)
       local rw = rws[k]
-      if member ~= '' then
-        -- a new member counts now; one present but stale (deleted above) is written back, not counted
-        if not PRESENT[k] then
-          LIVE[k] = LIVE[k] + 1
-          for wi = 1, NDW do
-            if rw[wi] then CNT[(wi - 1) * nd + k] = CNT[(wi - 1) * nd + k] + 1 end
-          end
-        end
-        w[#w + 1] = MF[k]; w[#w + 1] = OSTAMP
-      end
-      if LIVE[k] <= CAP then
-        for wi = 1, NDW do
-          if rw[wi] then dc[(wi - 1) * nd + k] = CNT[(wi - 1) * nd + k] end
-        end
-      else
-        -- Too many members: seed the HyperLogLogs from the exact set, then count with them.
-        local base = key .. XPFX[k]
-        if member ~= '' then w[#w] = nil; w[#w] = nil end
-        local l = {}
-        for i = 1, nm do
-          local j = members[i]
-          local f = all[j]
-          local seen = tonumber(all[j + 1])
-          if string.byte(f, 1) - 48 == k and seen and now - seen < MAXW then
-            l[#l + 1] = f; l[#l + 1] = f == MF[k] and now or seen
-          end
-        end
-        if member ~= '' and not PRESENT[k] then l[#l + 1] = MF[k]; l[#l + 1] = now end
-        -- one PFADD (its members in the same order) and one PEXPIRE per bucket key
-        local names, order = {}, {}
-        for j = 1, #l, 2 do
-          del[#del + 1] = l[j]
-          local name = string.sub(l[j], 3)
-          for wi = 1, NDW do
-            local b = math.floor(l[j + 1] / DW[wi])
-            if rw[wi] and b >= math.floor(now / DW[wi]) - 1 then
-              local hk = base .. wi .. ':' .. b
-              local g = names[hk]
-              if not g then g = {}; names[hk] = g; order[#order + 1] = hk end
-              g[#g + 1] = name
+      for wi = 1, NDW do CNT[wi], FIRST[wi] = 0, 0 end
+      local present, at, live, stale = false, 0, 0, false
+      for i = 1, n do
+        local m, seen = v[2 * i], v[2 * i + 1]
+        if m == cur then present, at = true, i end
+        if now - seen < MAXW then
+          live = live + 1
+          KEEP[i] = true
+          local age = m == cur and 0 or now - seen -- its last seen moves to now
+          if ASCENDING then -- counted in its first window and every longer one (added up below)
+            local wi = 1
+            while wi <= NDW and age >= DW[wi] do wi = wi + 1 end
+            if wi <= NDW then FIRST[wi] = FIRST[wi] + 1 end
+          else
+            for wi = 1, NDW do
+              if rw[wi] and age < DW[wi] then CNT[wi] = CNT[wi] + 1 end
             end
           end
+        else
+          KEEP[i], stale = false, true
         end
-        for _, hk in ipairs(order) do
-          redis.call('PFADD', hk, unpack(names[hk]))
-          redis.call('PEXPIRE', hk, TTL_ARG)
-        end
-        hll_counts(nil, base, k, '', w, rw, dc, nd)
       end
-    else
-      hll_counts(states[k], key .. XPFX[k], k, member, w, rws[k], dc, nd)
+      if ASCENDING then
+        local sum = 0
+        for wi = 1, NDW do
+          sum = sum + FIRST[wi]
+          if rw[wi] then CNT[wi] = sum end
+        end
+      end
+      -- a new member counts now; one present but stale (dropped above) is written back, not counted
+      local new = cur and not present
+      if new then
+        live = live + 1
+        for wi = 1, NDW do
+          if rw[wi] then CNT[wi] = CNT[wi] + 1 end
+        end
+      end
+      if live <= CAP then
+        for wi = 1, NDW do
+          if rw[wi] then dc[(wi - 1) * nd + k] = CNT[wi] end
+        end
+        local s, from = blob, nil
+        if stale or n ~= packed then -- members to drop or to add from the previous layout: packed again
+          if present and KEEP[at] then v[2 * at + 1] = OSEEN end
+          if cur and not (present and KEEP[at]) then
+            n = n + 1; v[2 * n], v[2 * n + 1], KEEP[n] = cur, OSEEN, true
+          end
+          s = set_pack(v, n, KEEP)
+        elseif present then -- its last seen, in place (the usual case)
+          local p = 3
+          for i = 1, at - 1 do p = p + 10 + #v[2 * i] end
+          p = p + 2 + #cur
+          s, from = string.sub(blob, 1, p - 1) .. struct.pack('<d', OSEEN) .. string.sub(blob, p + 8), p
+        elseif cur then -- appended
+          s = (n == 0 and struct.pack('<H', 1) or struct.pack('<H', n + 1) .. string.sub(blob, 3))
+            .. struct.pack('<Hc0d', #cur, cur, OSEEN)
+          from = blob and #blob + 1
+        end
+        if s ~= blob or not blob then set_write(k, s, w, del, from) end
+      else
+        set_write(k, nil, w, del)
+        if present and KEEP[at] then v[2 * at + 1] = now end
+        to_hll(key .. XPFX[k], k, v, n, KEEP, cur, new, w, rw, dc, nd)
+      end
     end
   end
 end
@@ -549,7 +727,7 @@ end
 -- Count the attempt in one entity (own: its row too; else only its distinct sets) and read it back:
 -- its packed row after counting ('' when not counted here: its stored row as it is), then its
 -- distinct counts per window and set (window-major; -1: not kept).
-local RAW, STATES, MEMBERS = {}, {}, {}
+local RAW, STATES = {}, {}
 local UNKEPT = {} -- per number of sets, the distinct counts of none kept (-1 each)
 for d = 1, #DIMS do
   local nd = #DISTINCT[d]
@@ -559,6 +737,11 @@ end
 local function observe_entity(d, v, own)
   local key = counter_key(d, v)
   local all = redis.call('HGETALL', key)
+  for k = 1, MAXSETS do -- the previous entity's packed sets
+    local t = PCH[k]
+    for i = 1, PN[k] do t[i] = nil end
+    PN[k] = 0
+  end
   local fr = frame_of(d)
   local nd = #DISTINCT[d]
   local dc = {unpack(UNKEPT[nd])} -- sized once (filled one by one, it grows 4 or 5 times)
@@ -579,27 +762,38 @@ local function observe_entity(d, v, own)
     local nc = #chunks
     for i = 1, nc do RAW[i] = false end
     for k = 1, nd do STATES[k] = nil end
-    local legacy, nm = false, 0
+    local legacy, nm, npacked = false, 0, 0
     for j = 1, #all, 2 do
       local f = all[j]
-      local b1, b2 = sbyte(f, 1, 2)
-      if b2 == 124 then -- "<k>|<member>"
-        nm = nm + 1; MEMBERS[nm], MEMBERK[nm] = j, b1 - 48
-      elseif b2 == 126 and #f == 2 then -- "<k>~"
-        local k = b1 - 48
-        if k >= 1 and k <= nd then STATES[k] = all[j + 1] end
-      elseif f == 'n' then
-        legacy = true
-      else
-        local i = fr.chunk_index[f]
-        if i then RAW[i] = all[j + 1] end
+      local r = fr.chunk_index[f]
+      local k = not r and CHUNKK[f] -- a packed set's field, by its name (no C call)
+      if r then
+        RAW[r] = all[j + 1]
+      elseif not k then
+        local b1, b2, b3 = sbyte(f, 1, 3)
+        if b2 == 35 and b3 and #f == 3 and b1 - 48 >= 1 and b1 - 48 <= MAXSETS and b3 > 32 then
+          set_field(b1 - 48, b3 - 32) -- one this process has not made yet
+          k = CHUNKK[f]
+        elseif b2 == 124 then -- "<k>|<member>": the previous layout's member
+          nm = nm + 1; MEMBERS[nm], MEMBERK[nm] = j, b1 - 48
+        elseif b2 == 126 and #f == 2 then -- "<k>~"
+          local s = b1 - 48
+          if s >= 1 and s <= nd then STATES[s] = all[j + 1] end
+        elseif f == 'n' then
+          legacy = true
+        end
+      end
+      if k and k <= nd then
+        local i = CHUNKI[f]
+        PCH[k][i], npacked = all[j + 1], npacked + 1
+        if i > PN[k] then PN[k] = i end
       end
     end
     if legacy then -- the previous layout's fields
       for _, f in ipairs(fr.legacy) do del[#del + 1] = f end
     end
     -- only the row: no set's members to count or delete
-    if OMASK[d].any or #all ~= 2 * nc then distinct_all(d, key, all, STATES, MEMBERS, nm, w, del, dc, nd) end
+    if OMASK[d].any or fields_before(#all / 2, npacked) ~= nc then distinct_all(d, key, all, STATES, nm, w, del, dc, nd) end
     if own then
       row, arm = counted(fr, joined(fr, RAW), 1)
       put_row(fr, row, w)

@@ -1,0 +1,94 @@
+"""An exact distinct set is packed in a few hash fields of at most 64 bytes (not one field per member):
+every member and its last seen survive the cuts between fields, a member seen again moves only its
+time, the entity's hash stays a listpack, and a packed field Shield did not write is replaced, not fatal."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+import redis
+
+from shield.model import FakeClock, Observation
+from shield.store.connect import StoreOptions, open_redis
+from shield.store.redis import RedisStore
+from tests.store.conftest import SETTINGS
+from tests.store.packed_sets import packed_fields, unpack_set
+
+IP = "{shield:ip:10.71.0.1}"
+
+
+def _open(url: str) -> RedisStore:
+    parts = urlsplit(url)
+    return open_redis(parts.scheme, parts, StoreOptions(), SETTINGS)
+
+
+def login(account: str) -> Observation:
+    return Observation(
+        route="login",
+        ip="10.71.0.1",
+        subnet="10.71.0.0/24",
+        asn="64571",
+        country="CN",
+        account=account,
+        fp="fp-1",
+        password="pw-1",
+        pair=f"pair-{account}",
+    )
+
+
+def _members(sync: redis.Redis) -> list[tuple[bytes, float]]:
+    return unpack_set(b"".join(packed_fields(sync.hgetall(IP))[b"1"]))  # ip.distinct_accounts
+
+
+async def test_a_set_cut_across_fields_keeps_every_member_and_moves_only_a_returning_ones_time(
+    redis_url: str,
+) -> None:
+    sync = redis.Redis.from_url(redis_url)
+    now = FakeClock().now()
+    accounts = [f"account-{i:03d}" for i in range(40)]  # 40 x 21 bytes: 14 fields
+    store = _open(redis_url)
+    try:
+        for i, account in enumerate(accounts):
+            counters = (await store.observe(login(account), now + i)).counters
+        assert counters["ip.distinct_accounts_24h"] == 40
+        before = _members(sync)
+        fields = packed_fields(sync.hgetall(IP))[b"1"]
+        again = (await store.observe(login(accounts[3]), now + 100)).counters  # its entry straddles a cut
+    finally:
+        await store.close()
+    assert before == [(a.encode(), now + i) for i, a in enumerate(accounts)]
+    assert len(fields) > 10
+    assert all(len(f) == 64 for f in fields[:-1])
+    assert again["ip.distinct_accounts_24h"] == 40  # seen again: no new member
+    assert (again["ip.distinct_accounts_1m"], again["ip.distinct_accounts_10m"]) == (1, 40)  # its age is 0 now
+    assert _members(sync) == [(a.encode(), now + 100 if a == accounts[3] else now + i) for i, a in enumerate(accounts)]
+    assert sync.object("encoding", IP) in (b"listpack", b"ziplist")  # the whole hash: 64-byte values
+
+
+async def test_a_packed_field_not_written_by_shield_is_replaced(redis_url: str) -> None:
+    sync = redis.Redis.from_url(redis_url)
+    now = FakeClock().now()
+    sync.hset(IP, mapping={"1#!": b"\x05\x00garbage", "1##": b"x"})  # a count of 5, then too few bytes; a gap
+    store = _open(redis_url)
+    try:
+        counters = (await store.observe(login("account-a"), now)).counters
+    finally:
+        await store.close()
+    assert counters["ip.distinct_accounts_24h"] == 1
+    assert _members(sync) == [(b"account-a", now)]
+    assert not sync.hexists(IP, "1##")
+
+
+async def test_a_member_too_long_for_its_length_field_is_cut_not_corrupting_its_set(redis_url: str) -> None:
+    sync = redis.Redis.from_url(redis_url)
+    now = FakeClock().now()
+    huge = "a" * 70_000  # past the packed length's 65,535 (no value the worker sends comes near)
+    store = _open(redis_url)
+    try:
+        await store.observe(login("account-a"), now)
+        await store.observe(login(huge), now + 1)
+        counters = (await store.observe(login("account-a"), now + 2)).counters
+    finally:
+        await store.close()
+    assert counters["ip.distinct_accounts_24h"] == 2
+    assert _members(sync) == [(b"account-a", now + 2), (huge[:65_535].encode(), now + 1)]
