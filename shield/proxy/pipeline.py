@@ -36,9 +36,8 @@ from shield.model import (
     TakeoverPolicy,
 )
 from shield.observe.app_pattern_warning import AppPatternWarning
-from shield.observe.decision_log import Timings, decision_fields, request_fields, write_decision
+from shield.observe.decision_log import Timings, decision_fields, request_fields, write_ban_added, write_decision
 from shield.observe.fact_record import fact_record
-from shield.observe.logs import RequestLines
 from shield.observe.metrics import Metrics
 from shield.proxy.app import upstream_failure
 from shield.proxy.delay import Tarpit
@@ -214,7 +213,7 @@ class Pipeline:
             "offenses": ban.offenses, "reason": reason, "source": "rules",
         }
         # once per banned client of a wave: structlog's pipeline cost ~40 us of it, the direct line a few
-        if not RequestLines.write_event("ban.added", fields, level="warning"):
+        if not write_ban_added(fields):
             log.warning("ban.added", **fields)
 
     # -- acting ---------------------------------------------------------------------------
