@@ -281,8 +281,9 @@ class RequestLines:
         if out is None:
             return False
         # one scan of every text value at C speed; the masking only when one may hold a secret (each
-        # string value is a part of the blob: where the blob cannot match, none of them can)
-        blob = "\0".join(map(str, map(fields.get, text)))
+        # string value is a part of the blob: where the blob cannot match, none of them can). Only
+        # strings are masked below, so only they are joined (str() of the None values cost a fifth more).
+        blob = "\0".join([value for value in map(fields.get, text) if isinstance(value, str)])
         if _may_match(blob):
             for key in text:
                 value = fields.get(key)

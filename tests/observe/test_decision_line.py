@@ -179,3 +179,16 @@ def test_a_ban_added_key_the_builder_does_not_know_gets_the_full_redaction(log_f
     assert line["new_password"] == MASK
     assert line["note"] == f"password={MASK}"
     assert PASSWORD not in log_file.read_text()
+
+
+class Text(str):
+    """A str subclass (a library's string type): masked as a str is."""
+
+
+@pytest.mark.parametrize("key", ["path", "user_agent", "host"])
+def test_a_str_subclass_among_other_values_is_masked_as_structlog_masks_it(log_file: Path, key: str) -> None:
+    fields = {**_benign_line(), "country": None, "asn_org": 64500, key: Text(HOSTILE)}
+    fast, slow = _both(log_file, fields)
+    assert fast == {**slow, "ts": fast["ts"]}
+    assert fast[key] == f"password={MASK}"
+    assert PASSWORD not in log_file.read_text()
