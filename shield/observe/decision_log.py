@@ -6,8 +6,7 @@ Field names are stable; a new field may be added, none is renamed or removed sil
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from aiohttp import web
 
@@ -39,8 +38,9 @@ TEXT_KEYS = (
 _KNOWN_KEYS = BUILT_KEYS | frozenset(TEXT_KEYS)
 
 
-@dataclass(slots=True, frozen=True)
-class Timings:
+class Timings(NamedTuple):
+    """A request's durations, ms. A NamedTuple, not a frozen dataclass: one per decision line, a third of the cost."""
+
     shield_ms: float  # shield's own work: identity, enrich, store, rules, decide
     store_ms: float
     upstream_ms: float | None  # None when the request never reached the upstream
@@ -119,6 +119,24 @@ def write_decision(fields: dict[str, Any]) -> bool:
         return RequestLines.write_vouched("decision", fields, text=TEXT_KEYS)
     # security: a key this module does not know about gets the full redaction
     return RequestLines.write_event("decision", fields)
+
+
+# The `ban.added` line of a ban the rules decided (shield.proxy.pipeline): its value is the client's
+# address, subnet, ASN number, keyed account hash or fingerprint (never an account name), its
+# reason rule ids (the loader's [a-z0-9_.-]) or "score", its numbers numbers: as BUILT_KEYS.
+BAN_ADDED_KEYS = frozenset({"request_id", "scope", "value", "ttl_s", "offenses", "reason", "source"})
+# security: masked as free text all the same (a request id from a trusted proxy may hold `name=value`)
+BAN_ADDED_TEXT_KEYS = ("request_id", "reason")
+
+
+def write_ban_added(fields: dict[str, Any]) -> bool:
+    """Write a `ban.added` line (warning) on the direct JSON path, as `write_decision` does a decision
+    line: the redaction processor's walk of every key cost ~4.5 us of a banning request's ~9. False
+    when that path is off (then log it through structlog)."""
+    if fields.keys() <= BAN_ADDED_KEYS:
+        return RequestLines.write_vouched("ban.added", fields, text=BAN_ADDED_TEXT_KEYS, level="warning")
+    # security: a key this module does not know about gets the full redaction
+    return RequestLines.write_event("ban.added", fields, level="warning")
 
 
 def request_fields(facts: Facts, *, host: str | None) -> dict[str, Any]:

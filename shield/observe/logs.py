@@ -267,25 +267,29 @@ class RequestLines:
         return True
 
     @classmethod
-    def write_vouched(cls, event: str, fields: dict[str, Any], *, text: Iterable[str]) -> bool:
+    def write_vouched(
+        cls, event: str, fields: dict[str, Any], *, text: Iterable[str], level: FastLevel = "info"
+    ) -> bool:
         """`write_event` for a line whose builder vouches for it (the decision line, see
         shield.observe.decision_log.write_decision): no key is a secret's name and only the values
         under `text` can hold free text; every other value is a number, a bool, None, a Redacted
         mapping or list, or a string the builder made (an address, a hash, an enum value).
         `redaction_processor` would change none of those, so only `text` is masked: the same line,
-        without walking its forty keys (a fifth of the line's cost)."""
+        without walking its forty keys (a fifth of the line's cost). Also the `ban.added` line of a
+        ban the rules decided (shield.observe.decision_log.write_ban_added), at warning."""
         out = cls.stream
         if out is None:
             return False
         # one scan of every text value at C speed; the masking only when one may hold a secret (each
-        # string value is a part of the blob: where the blob cannot match, none of them can)
-        blob = "\0".join(map(str, map(fields.get, text)))
+        # string value is a part of the blob: where the blob cannot match, none of them can). Only
+        # strings are masked below, so only they are joined (str() of the None values cost a fifth more).
+        blob = "\0".join([value for value in map(fields.get, text) if isinstance(value, str)])
         if _may_match(blob):
             for key in text:
                 value = fields.get(key)
                 if isinstance(value, str) and (":" in value or "=" in value):
                     fields[key] = redact_text(value)
-        fields["event"], fields["level"] = event, "info"
+        fields["event"], fields["level"] = event, level
         fields["ts"] = timestamp()
         out.write(orjson.dumps(fields, default=str, option=_LINE))
         out.flush()

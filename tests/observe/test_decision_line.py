@@ -13,12 +13,14 @@ import structlog
 
 from shield.model import Action, Attempt, Ban, Decision, Outcome, RuleHit
 from shield.observe.decision_log import (
+    BAN_ADDED_KEYS,
     TEXT_KEYS,
     Timings,
     ban_refusal_fields,
     decision_fields,
     refused_request_fields,
     request_fields,
+    write_ban_added,
     write_decision,
 )
 from shield.observe.fact_record import fact_record
@@ -138,3 +140,55 @@ def test_one_text_value_is_masked_as_structlog_masks_it(log_file: Path, key: str
     text = log_file.read_text()
     assert "x1" not in text
     assert "k1" not in text
+
+
+def _ban_added(**values: Any) -> dict[str, Any]:
+    """The fields shield.proxy.pipeline's `_ban` logs, in its order."""
+    fields: dict[str, Any] = {
+        "request_id": "r3", "scope": "subnet", "value": "198.18.3.0/24", "ttl_s": 599.75, "offenses": 2,
+        "reason": "ip_failures_10m,subnet_spray", "source": "rules",
+    }
+    return {**fields, **values}
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        _ban_added(), _ban_added(request_id=f"r3:{HOSTILE}"), _ban_added(reason=HOSTILE),
+        _ban_added(scope="asn", value="64535"),
+    ],
+    ids=["plain", "request_id", "reason", "asn"],
+)
+def test_the_direct_ban_added_line_is_the_structlog_warning_line(log_file: Path, fields: dict[str, Any]) -> None:
+    assert fields.keys() <= BAN_ADDED_KEYS
+    stream = RequestLines.stream
+    assert write_ban_added(dict(fields))
+    RequestLines.stream = None
+    structlog.get_logger().warning("ban.added", **fields)
+    RequestLines.stream = stream
+    fast, slow = (orjson.loads(line) for line in log_file.read_bytes().splitlines())
+    assert list(fast) == list(slow)
+    assert {k: v for k, v in fast.items() if k != "ts"} == {k: v for k, v in slow.items() if k != "ts"}
+    assert fast["level"] == "warning"
+    assert PASSWORD not in log_file.read_text()
+
+
+def test_a_ban_added_key_the_builder_does_not_know_gets_the_full_redaction(log_file: Path) -> None:
+    assert write_ban_added(_ban_added(note=HOSTILE, new_password=PASSWORD))
+    line = orjson.loads(log_file.read_bytes())
+    assert line["new_password"] == MASK
+    assert line["note"] == f"password={MASK}"
+    assert PASSWORD not in log_file.read_text()
+
+
+class Text(str):
+    """A str subclass (a library's string type): masked as a str is."""
+
+
+@pytest.mark.parametrize("key", ["path", "user_agent", "host"])
+def test_a_str_subclass_among_other_values_is_masked_as_structlog_masks_it(log_file: Path, key: str) -> None:
+    fields = {**_benign_line(), "country": None, "asn_org": 64500, key: Text(HOSTILE)}
+    fast, slow = _both(log_file, fields)
+    assert fast == {**slow, "ts": fast["ts"]}
+    assert fast[key] == f"password={MASK}"
+    assert PASSWORD not in log_file.read_text()

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
+import gc
+import weakref
+from collections.abc import Iterator
 
 import pytest
 
-from shield.proxy.workers import Apps, effective_workers, serve
+from shield.proxy.workers import GC_YOUNG_THRESHOLD, Apps, effective_workers, serve, settle_heap
 from shield.settings.schema import Settings
 from tests.fixtures.upstream import free_port
 
@@ -30,3 +33,43 @@ def test_effective_workers(configured: int, expected_min: int) -> None:
     assert n >= expected_min
     if configured:
         assert n == configured
+
+
+@pytest.fixture
+def settled() -> Iterator[None]:
+    """settle_heap in this process, undone afterwards (the test session's collector as it was)."""
+    before = gc.get_threshold()
+    settle_heap()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*before)
+
+
+class Node:
+    def __init__(self) -> None:
+        self.other: Node | None = None
+
+
+def test_settle_heap_freezes_start_up_and_raises_the_young_threshold(settled: None) -> None:
+    assert gc.isenabled()
+    assert gc.get_threshold()[0] == GC_YOUNG_THRESHOLD
+    assert gc.get_freeze_count() > 0
+
+
+def test_cycles_made_after_settle_heap_are_still_collected_without_an_explicit_collect(settled: None) -> None:
+    """The raised threshold delays cycles' collection, never stops it: a request's cyclic garbage (aiohttp
+    makes some) must not pile up in a worker for good."""
+    freed = [0]
+
+    def count() -> None:
+        freed[0] += 1
+
+    made = 3 * GC_YOUNG_THRESHOLD
+    for _ in range(made):
+        a, b = Node(), Node()
+        a.other, b.other = b, a  # a cycle: reference counting alone never frees it
+        weakref.finalize(a, count)
+        del a, b
+    assert freed[0] >= GC_YOUNG_THRESHOLD  # at least one young collection ran on its own
