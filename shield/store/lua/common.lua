@@ -339,6 +339,7 @@ local sbyte, tonum -- string.byte, tonumber (a library's load cannot reach strin
 -- observe.lua's per-attempt state, made once: its values (DIMS order, overwritten by each attempt of
 -- a call in turn).
 local NDIMS, OBS_VALS = #DIMS, {}
+local BAN_FIELDS = {} -- observe.lua's ban fields of an attempt (the first nf of them)
 -- A block's flags (observe.lua's: one per dimension, then `extra` more; outcome.lua's likewise),
 -- decoded once per flags string and kept (few repeat): each flag's byte, and the dimensions whose
 -- flag is not '0' (a value or key follows for each, in order). nil when malformed.
@@ -734,6 +735,10 @@ end
 -- its packed row after counting ('' when not counted here: its stored row as it is), then its
 -- distinct counts per window and set (window-major; -1: not kept).
 local RAW, STATES = {}, {}
+-- The fields to write and to delete, one entity after another: made once (a table made per entity,
+-- and grown field by field, is 2 of them and their reallocations per entity on every attempt), emptied
+-- when an entity starts (so that a call an error cut short leaves nothing to the next).
+local W, DEL = {}, {}
 local UNKEPT = {} -- per number of sets, the distinct counts of none kept (-1 each)
 for d = 1, #DIMS do
   local nd = #DISTINCT[d]
@@ -751,7 +756,9 @@ local function observe_entity(d, v, own)
   local fr = frame_of(d)
   local nd = #DISTINCT[d]
   local dc = {unpack(UNKEPT[nd])} -- sized once (filled one by one, it grows 4 or 5 times)
-  local w, del = {}, {}
+  local w, del = W, DEL
+  for i = #w, 1, -1 do w[i] = nil end
+  for i = #del, 1, -1 do del[i] = nil end
   local arm, row = false, ''
   if #all == 0 then -- a new entity: its row is the attempt alone
     arm = true
