@@ -34,6 +34,12 @@ local function frame(ws, m, chunks)
   for i = 1, n - 2 do first[i] = 0 end
   for i = 1, #ws do first[2 * (i - 1) * m + 1] = 1 end
   f.first = struct.pack('<' .. string.rep('i4', n - 2), unpack(first))
+  -- ... cut as its fields are (observe_entity writes a new entity's row as they are: no string.sub per
+  -- field on every new entity): the first field's bytes after the two doubles, then the other fields
+  local head = chunks[1][3] - 16
+  f.first1, f.firstparts = string.sub(f.first, 1, head), {}
+  for i = 2, #chunks do f.firstparts[i] = string.sub(f.first, chunks[i][2] - 16, chunks[i][3] - 16) end
+  f.firsttail = string.sub(f.first, head + 1)
   f.zerorow = struct.pack(f.fmt, unpack(f.zero))
   f.patch = {} -- per measures counted, patch_format's
   return f
@@ -333,6 +339,7 @@ local sbyte, tonum -- string.byte, tonumber (a library's load cannot reach strin
 -- observe.lua's per-attempt state, made once: its values (DIMS order, overwritten by each attempt of
 -- a call in turn).
 local NDIMS, OBS_VALS = #DIMS, {}
+local BAN_FIELDS = {} -- observe.lua's ban fields of an attempt (the first nf of them)
 -- A block's flags (observe.lua's: one per dimension, then `extra` more; outcome.lua's likewise),
 -- decoded once per flags string and kept (few repeat): each flag's byte, and the dimensions whose
 -- flag is not '0' (a value or key follows for each, in order). nil when malformed.
@@ -506,7 +513,7 @@ local function set_write(k, s, w, del, from)
     for p = 1, total, size do
       i = i + 1
       if i == 1 or i > skip then
-        local c = string.sub(s, p, p + size - 1)
+        local c = (p == 1 and total <= size) and s or string.sub(s, p, p + size - 1) -- one field: s itself
         if c ~= chunks[i] then w[#w + 1] = set_field(k, i); w[#w + 1] = c end
       end
     end
@@ -728,6 +735,10 @@ end
 -- its packed row after counting ('' when not counted here: its stored row as it is), then its
 -- distinct counts per window and set (window-major; -1: not kept).
 local RAW, STATES = {}, {}
+-- The fields to write and to delete, one entity after another: made once (a table made per entity,
+-- and grown field by field, is 2 of them and their reallocations per entity on every attempt), emptied
+-- when an entity starts (so that a call an error cut short leaves nothing to the next).
+local W, DEL = {}, {}
 local UNKEPT = {} -- per number of sets, the distinct counts of none kept (-1 each)
 for d = 1, #DIMS do
   local nd = #DISTINCT[d]
@@ -745,16 +756,19 @@ local function observe_entity(d, v, own)
   local fr = frame_of(d)
   local nd = #DISTINCT[d]
   local dc = {unpack(UNKEPT[nd])} -- sized once (filled one by one, it grows 4 or 5 times)
-  local w, del = {}, {}
+  local w, del = W, DEL
+  for i = #w, 1, -1 do w[i] = nil end
+  for i = #del, 1, -1 do del[i] = nil end
   local arm, row = false, ''
   if #all == 0 then -- a new entity: its row is the attempt alone
     arm = true
     if own then -- as pack_counts would (armed at 0: armed now, but for a time before REARM)
       arm = NOW >= REARM or NOW < 0
-      row = struct.pack('<dd', NOW, arm and NOW or 0) .. fr.first
-      for _, c in ipairs(fr.chunks) do
-        w[#w + 1] = c[1]; w[#w + 1] = string.sub(row, c[2], c[3])
-      end
+      local chunks = fr.chunks
+      local c1 = struct.pack('<ddc0', NOW, arm and NOW or 0, fr.first1) -- the first field (frame's first1)
+      w[1], w[2] = chunks[1][1], c1
+      for i = 2, #chunks do w[2 * i - 1], w[2 * i] = chunks[i][1], fr.firstparts[i] end
+      row = #chunks == 1 and c1 or c1 .. fr.firsttail
     end
     distinct_new(d, w, dc, nd)
   else

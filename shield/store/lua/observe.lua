@@ -66,7 +66,7 @@ end
 -- table's master: numeric loops, no ipairs call per element).
 local ban = false
 if flag[NDIMS + 2] == 49 then
-  local fields, nf = {}, 0
+  local fields, nf = BAN_FIELDS, 0 -- read up to nf: what an earlier attempt left past it is not sent
   for i = 1, #BAN_DIMS do
     local d = BAN_DIMS[i]
     local v = vals[d]
