@@ -68,7 +68,7 @@ class _Command:
 class TickPipeline:
     """The caller maps errors and caps concurrency per command (RedisStore._call)."""
 
-    __slots__ = ("_client", "_pool", "_queue", "_scheduled", "_tasks", "merged", "sent")
+    __slots__ = ("_client", "_pool", "_queue", "_scheduled", "_tasks", "calls", "merged", "sent")
 
     def __init__(self, client: Redis | RedisCluster) -> None:
         self._client = client
@@ -77,6 +77,7 @@ class TickPipeline:
         self._scheduled = False
         self._tasks: set[asyncio.Task[None]] = set()
         self.sent = 0  # pipelines sent (for the benchmark)
+        self.calls = 0  # calls sent (for the tests)
         self.merged = 0  # calls that went out inside another's command (for the tests)
 
     async def call(self, *command: str | bytes, head: int = 0) -> Any:
@@ -99,6 +100,7 @@ class TickPipeline:
     def _flush(self) -> None:
         self._scheduled = False
         queue, self._queue = self._queue, []
+        self.calls += len(queue)
         commands = self._merge(queue)
         for start in range(0, len(commands), MAX_BATCH):
             task = asyncio.create_task(self._send(commands[start : start + MAX_BATCH]), name="store.pipeline")

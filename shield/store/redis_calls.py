@@ -2,9 +2,9 @@
 
 A named call runs the store's Lua library function (FCALL, Redis >= 7.0) or, where the server has
 no functions, the same code as a script (EVALSHA); either is loaded again when a restart or
-failover lost it (once for all the calls that found it missing). A call on the request path goes
-through the loop turn's pipeline (shield.store.pipelining), an observe merged there with the turn's
-others to the same master into one call. On a Cluster, the calls of one store operation are one per master
+failover lost it (once for all the calls that found it missing). Every named call (the bans' and
+claims' too) goes through the loop turn's pipeline (shield.store.pipelining), an observe merged
+there with the turn's others to the same master into one call. On a Cluster, the calls of one store operation are one per master
 holding one of its entities (shield.store.routing), all in flight at once: one round trip of
 latency. Connection-level failures become StoreUnavailable; a bug in a script or an argument
 stays a ResponseError.
@@ -118,7 +118,7 @@ class RedisCalls:
 
         async def call(shard: str, indexes: list[int]) -> list[Any]:
             args: list[Any] = [x for i in indexes for x in items[i]]  # frame, key, packed counts (bytes)
-            return list(await self._run("hot", *args, key=shard, trip=False, pipelined=True))
+            return list(await self._run("hot", *args, key=shard, trip=False))
 
         try:
             replies = await asyncio.gather(*(call(shard, ix) for shard, ix in per_shard.items()))
@@ -141,8 +141,8 @@ class RedisCalls:
         try:
             if len(groups) == 1:  # one master (always, standalone): awaited here, no task and gather
                 g = groups[0]
-                return [await self._run(name, *args(g), key=g.shard, trip=False, pipelined=True)]
-            calls = (self._run(name, *args(g), key=g.shard, trip=False, pipelined=True) for g in groups)
+                return [await self._run(name, *args(g), key=g.shard, trip=False)]
+            calls = (self._run(name, *args(g), key=g.shard, trip=False) for g in groups)
             return list(await asyncio.gather(*calls))
         except rexc.ResponseError as e:
             # A slot moved between our slot table and the call: refresh, count it as an outage.
@@ -151,34 +151,33 @@ class RedisCalls:
             self._router.forget()
             raise StoreUnavailable(f"redis: {e}") from e
 
-    async def _run(
-        self, name: str, *args: str | bytes, key: str | None = None, trip: bool = True, pipelined: bool = False
-    ) -> Any:
+    async def _run(self, name: str, *args: str | bytes, key: str | None = None, trip: bool = True) -> Any:
         key = key or self._bans_key
-        # A call that takes several attempts (scripts.BATCHED) always goes through the turn's
-        # pipeline, which merges it with the turn's others to the same master into one command.
+        # Every named call goes through the loop turn's pipeline (packed in C with the turn's others,
+        # shield.store.exchange: a ban written by a decision costs no command of its own); one that
+        # takes several attempts (scripts.BATCHED) is merged there with the turn's others to the
+        # same master into one command.
         head = 4 + BATCHED[name] if name in BATCHED else 0  # FCALL, function, 1, key and the shared ones
-        pipelined = pipelined or bool(head)
         if self._functions:
             fcall = ("FCALL", self._functions_named[name], "1", key, *args)
             try:
-                return await self._call(self._send(fcall, pipelined, head), trip=trip)
+                return await self._call(self._pipe.send(fcall, head), trip=trip)
             except rexc.ResponseError as e:
                 if "function not found" in str(e).lower():
                     # First use, or a restart or failover lost the library: load it, then retry.
                     await self._load_once("", lambda: self._client.function_load(self._library_code, replace=True))
-                    return await self._call(self._send(fcall, pipelined, head), trip=False)
+                    return await self._call(self._pipe.send(fcall, head), trip=False)
                 if "unknown command" not in str(e).lower():
                     raise
                 self._functions = False  # Redis < 7.0: the scripts below
         script = self._scripts[name]
         evalsha = ("EVALSHA", script.sha, "1", key, *args)
         try:
-            return await self._call(self._send(evalsha, pipelined, head), trip=trip)
+            return await self._call(self._pipe.send(evalsha, head), trip=trip)
         except rexc.NoScriptError:
             # After a restart or failover the script cache is empty: load once, then retry.
             await self._load_once(name, lambda: self._client.script_load(script.source))  # every master on a Cluster
-            return await self._call(self._send(evalsha, pipelined, head), trip=False)
+            return await self._call(self._pipe.send(evalsha, head), trip=False)
 
     async def _load_once(self, what: str, load: Callable[[], Awaitable[Any]]) -> None:
         """One load (of the library: "", or a script) however many calls found it missing at once:
@@ -194,11 +193,6 @@ class RedisCalls:
         self._loading.pop(what, None)
         if not task.cancelled():
             task.exception()  # retrieved: each waiting caller gets it (or none is left to)
-
-    def _send(self, command: tuple[str | bytes, ...], pipelined: bool, head: int) -> Awaitable[Any]:
-        if pipelined:
-            return self._pipe.send(command, head)
-        return self._client.execute_command(*command)
 
     async def _call(self, command: Any, *, trip: bool = True) -> Any:
         self.round_trips += trip
