@@ -124,6 +124,7 @@ class RedisStore(RedisOutcomes, RedisBanTable):
         self._follow: Callable[[], frozenset[str] | None] = lambda: retention.reads
         self._keep(retention.reads)
         self._outcomes: Coalescer[PendingOutcome] = Coalescer(self._flush_outcomes, name="store.outcomes")
+        self._listed = {}
 
     # -- the Store port ------------------------------------------------------------------------
 
