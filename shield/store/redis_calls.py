@@ -2,12 +2,12 @@
 
 A named call runs the store's Lua library function (FCALL, Redis >= 7.0) or, where the server has
 no functions, the same code as a script (EVALSHA); either is loaded again when a restart or
-failover lost it (once for all the calls that found it missing). Every named call (the bans' and
-claims' too) goes through the loop turn's pipeline (shield.store.pipelining), an observe merged
-there with the turn's others to the same master into one call. On a Cluster, the calls of one store operation are one per master
-holding one of its entities (shield.store.routing), all in flight at once: one round trip of
-latency. Connection-level failures become StoreUnavailable; a bug in a script or an argument
-stays a ResponseError.
+failover lost it (once for all the calls that found it missing). Every named call (the bans'
+and claims' too) goes through the loop turn's pipeline (shield.store.pipelining), an observe
+merged there with the turn's others to the same master into one call. On a Cluster, the calls of
+one store operation are one per master holding one of its entities (shield.store.routing), all in
+flight at once: one round trip of latency. Connection-level failures become StoreUnavailable; a
+bug in a script or an argument stays a ResponseError.
 """
 
 from __future__ import annotations
@@ -58,7 +58,8 @@ class RedisCalls:
         self._functions = True  # False once the server says it has no FCALL (Redis < 7.0)
         self._functions_named = {name: f"{self._library}_{name}" for name in self._scripts}
         self._pipe = TickPipeline(client)  # observes of one loop turn: one pipeline per connection
-        self._single: dict[tuple[bool, bool, bool], Group] = {}  # a standalone server's groups (_groups)
+        self._single: dict[tuple[bool, bool, bool], Group] = {}  # a standalone server's groups (_one)
+        self._shard0 = shard_key(tag, 0)  # a standalone server's site shard
         self._loading: dict[str, asyncio.Future[Any]] = {}  # code being loaded again (_load_once)
         self.round_trips = 0  # round trips of latency (one per store call); the benchmark prints it
         self.commands = 0  # commands sent (one per master and call on a Cluster)
@@ -84,14 +85,17 @@ class RedisCalls:
         count_site: bool = True,
     ) -> list[Group]:
         if self._router is None:
-            flags = (count_site, bans, count_site or stale(shard_key(self._tag, 0)))
-            group = self._single.get(flags)
-            if group is None:  # one of at most 8, kept: a frozen dataclass costs microseconds to build
-                site, with_bans, reads_site = flags
-                group = self._single[flags] = single(self._tag, site=site, bans=with_bans, reads_site=reads_site)
-            return [group]
+            return [self._one(site=count_site, bans=bans, reads_site=count_site or stale(self._shard0))]
         await self._initialize()
         return self._router.groups(values, bans=bans, stale=stale, count_site=count_site)
+
+    def _one(self, *, site: bool, bans: bool, reads_site: bool) -> Group:
+        """A standalone server's one group (what `_groups` answers there, without awaiting)."""
+        flags = (site, bans, reads_site)
+        group = self._single.get(flags)
+        if group is None:  # one of at most 8, kept: a frozen dataclass costs microseconds to build
+            group = self._single[flags] = single(self._tag, site=site, bans=bans, reads_site=reads_site)
+        return group
 
     async def _initialize(self) -> None:
         if isinstance(self._client, RedisCluster):
@@ -101,7 +105,7 @@ class RedisCalls:
     async def _home(self) -> str:
         """The site shard this worker's batched site counts go to."""
         if self._router is None:
-            return shard_key(self._tag, 0)
+            return self._shard0
         await self._initialize()
         return self._router.home_shard()
 
@@ -110,7 +114,7 @@ class RedisCalls:
         off the request path (not counted as a round trip); each entity's stored row after it."""
         per_shard: dict[str, list[int]] = {}
         if self._router is None:
-            per_shard[shard_key(self._tag, 0)] = list(range(len(items)))
+            per_shard[self._shard0] = list(range(len(items)))
         else:
             await self._initialize()
             for i, (_, key, _) in enumerate(items):
