@@ -21,6 +21,7 @@ its own, or every caller the command's error.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from typing import Any
 
 from redis.asyncio import Redis
@@ -40,7 +41,7 @@ class _Command:
 
     __slots__ = ("futures", "merged", "words")
 
-    def __init__(self, words: list[str | bytes], future: asyncio.Future[Any], merged: bool) -> None:
+    def __init__(self, words: Sequence[str | bytes], future: asyncio.Future[Any], merged: bool) -> None:
         self.words = words
         self.futures = [future]
         self.merged = merged
@@ -111,19 +112,22 @@ class TickPipeline:
         """The turn's commands in order, a mergeable call joining the first open command with its
         head (its blocks stay in the callers' order: Redis runs them as sequential calls would)."""
         commands: list[_Command] = []
-        filling: dict[tuple[str | bytes, ...], _Command] = {}
+        # A command alone keeps the caller's tuple (packed as it is: no copy of its arguments); a
+        # mergeable one gets a list its turn's blocks are appended to.
+        filling: dict[tuple[str | bytes, ...], tuple[_Command, list[str | bytes]]] = {}
         for command, head, future in queue:
             if not head:
-                commands.append(_Command(list(command), future, merged=False))
+                commands.append(_Command(command, future, merged=False))
                 continue
             key = command[:head]
             open_ = filling.get(key)
-            if open_ is None or len(open_.futures) >= MAX_BLOCKS:
-                filling[key] = open_ = _Command(list(command), future, merged=True)
-                commands.append(open_)
+            if open_ is None or len(open_[0].futures) >= MAX_BLOCKS:
+                words = list(command)
+                filling[key] = open_ = (_Command(words, future, merged=True), words)
+                commands.append(open_[0])
             else:
-                open_.words.extend(command[head:])
-                open_.futures.append(future)
+                open_[1].extend(command[head:])
+                open_[0].futures.append(future)
                 self.merged += 1
         return commands
 
@@ -143,7 +147,7 @@ class TickPipeline:
         for c, reply in zip(batch, replies, strict=True):
             c.deliver(reply)
 
-    async def _execute(self, commands: list[list[str | bytes]]) -> list[Any]:
+    async def _execute(self, commands: list[Sequence[str | bytes]]) -> list[Any]:
         if self._pool is not None:  # packed in C, one write on a pooled connection (shield.store.exchange)
             return await exchange(self._pool, [pack(words) for words in commands])
         if len(commands) == 1:  # alone in its turn: a plain command is cheaper than a pipeline
