@@ -31,6 +31,10 @@ REFRESH = 1.0  # seconds (the caller's clock) before an entity's total is read a
 # header-fed value need not be): idle ones are forgotten beyond this, the oldest read first.
 MAX_TALLIES = 50_000
 
+# A roll is skipped when the times lie in one grain's interior, this far from its edges (_still).
+MARGIN = 1e-3
+_STILL_BELOW = 1e12  # seconds: within it a float division's rounding is far under MARGIN
+
 # One flush item: the frame ('s' a site shard, 'd' a dimension's entity), the key, the packed counts.
 Item = tuple[str, str, bytes]
 _log = structlog.get_logger("shield.store")
@@ -40,11 +44,12 @@ Send = Callable[[list[Item]], Awaitable[Sequence[bytes | None]]]
 class Layout:
     """A row's shape: the windows and measures of a site shard or a dimension's entity."""
 
-    __slots__ = ("_bumps", "codec", "counts", "frame", "row", "window_of")
+    __slots__ = ("_bumps", "codec", "counts", "frame", "grain", "row", "window_of")
 
     def __init__(self, frame: str, row: Row) -> None:
         self.frame = frame
         self.row = row
+        self.grain = math.gcd(*row.widths)  # every window's buckets start on a multiple of it
         self.codec = row.codec()
         self.counts = row.values - 2
         self.window_of = [k // row.measures for k in range(self.counts // 2)]  # per (window, measure) pair
@@ -100,12 +105,12 @@ class Tally:
     def estimates(self, now: float, weights_now: Sequence[float]) -> list[int]:
         """Every window's measures (window-major), the total plus this worker's counts, at `now`."""
         last, counts = self.view
-        widths = self.layout.row.widths
         if last < now:
-            roll(counts, last, now, widths, self.layout.row.measures)
+            if not _still(last, now, self.layout.grain):
+                roll(counts, last, now, self.layout.row.widths, self.layout.row.measures)
             self.view = (now, counts)
-        else:
-            weights_now = weights(last, widths)  # a late call reads at the last count
+        elif last != now:  # a late call reads at the last count (`weights_now` is at now)
+            weights_now = weights(last, self.layout.row.widths)
         floor = math.floor  # sliding.estimate, inlined: a call per counter was most of this
         return [
             c + floor(p * weights_now[k] + 0.5) if p else c
@@ -116,7 +121,8 @@ class Tally:
         """The view's raw buckets at `now` (at its last count for a late call)."""
         last, counts = self.view
         if last < now:
-            roll(counts, last, now, self.layout.row.widths, self.layout.row.measures)
+            if not _still(last, now, self.layout.grain):
+                roll(counts, last, now, self.layout.row.widths, self.layout.row.measures)
             self.view = (now, counts)
         return counts
 
@@ -228,7 +234,8 @@ def _bump(
     else:
         last, counts = row
         if last < now:
-            roll(counts, last, now, shape.widths, shape.measures)
+            if not _still(last, now, layout.grain):
+                roll(counts, last, now, shape.widths, shape.measures)
             last = now
     for k in layout.bumps(measures):
         counts[k] += 1
@@ -245,6 +252,17 @@ def _sum(rows: Sequence[tuple[float, list[int]] | None], layout: Layout) -> tupl
     for t, counts in present:
         if t < last:
             counts = list(counts)
-            roll(counts, t, last, layout.row.widths, layout.row.measures)
+            if not _still(t, last, layout.grain):
+                roll(counts, t, last, layout.row.widths, layout.row.measures)
         total = list(map(operator.add, total, counts)) if total else list(counts)
     return last, total
+
+
+def _still(last: float, now: float, grain: int) -> bool:
+    """Whether `roll` from `last` to `now` (> last) would move nothing, cheaply: both lie in one
+    grain's interior, at least MARGIN from its edges. Every window's bucket edges are multiples of
+    the grain, so no edge lies between them, and within _STILL_BELOW seconds a division's rounding
+    (under 2**-53 of the time) is far under MARGIN: each floor(t / width) roll computes is equal.
+    Near an edge (or at a time where that is not sure) it says False and roll decides."""
+    edge = math.floor(last / grain) * grain
+    return edge + MARGIN < last and now < edge + grain - MARGIN and -_STILL_BELOW < edge < _STILL_BELOW

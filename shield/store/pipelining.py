@@ -21,6 +21,7 @@ its own, or every caller the command's error.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from typing import Any
 
 from redis.asyncio import Redis
@@ -40,7 +41,7 @@ class _Command:
 
     __slots__ = ("futures", "merged", "words")
 
-    def __init__(self, words: list[str | bytes], future: asyncio.Future[Any], merged: bool) -> None:
+    def __init__(self, words: Sequence[str | bytes], future: asyncio.Future[Any], merged: bool) -> None:
         self.words = words
         self.futures = [future]
         self.merged = merged
@@ -68,7 +69,7 @@ class _Command:
 class TickPipeline:
     """The caller maps errors and caps concurrency per command (RedisStore._call)."""
 
-    __slots__ = ("_client", "_pool", "_queue", "_scheduled", "_tasks", "merged", "sent")
+    __slots__ = ("_client", "_pool", "_queue", "_scheduled", "_tasks", "calls", "merged", "sent")
 
     def __init__(self, client: Redis | RedisCluster) -> None:
         self._client = client
@@ -77,6 +78,7 @@ class TickPipeline:
         self._scheduled = False
         self._tasks: set[asyncio.Task[None]] = set()
         self.sent = 0  # pipelines sent (for the benchmark)
+        self.calls = 0  # calls sent (for the tests)
         self.merged = 0  # calls that went out inside another's command (for the tests)
 
     async def call(self, *command: str | bytes, head: int = 0) -> Any:
@@ -99,6 +101,7 @@ class TickPipeline:
     def _flush(self) -> None:
         self._scheduled = False
         queue, self._queue = self._queue, []
+        self.calls += len(queue)
         commands = self._merge(queue)
         for start in range(0, len(commands), MAX_BATCH):
             task = asyncio.create_task(self._send(commands[start : start + MAX_BATCH]), name="store.pipeline")
@@ -109,19 +112,22 @@ class TickPipeline:
         """The turn's commands in order, a mergeable call joining the first open command with its
         head (its blocks stay in the callers' order: Redis runs them as sequential calls would)."""
         commands: list[_Command] = []
-        filling: dict[tuple[str | bytes, ...], _Command] = {}
+        # A command alone keeps the caller's tuple (packed as it is: no copy of its arguments); a
+        # mergeable one gets a list its turn's blocks are appended to.
+        filling: dict[tuple[str | bytes, ...], tuple[_Command, list[str | bytes]]] = {}
         for command, head, future in queue:
             if not head:
-                commands.append(_Command(list(command), future, merged=False))
+                commands.append(_Command(command, future, merged=False))
                 continue
             key = command[:head]
             open_ = filling.get(key)
-            if open_ is None or len(open_.futures) >= MAX_BLOCKS:
-                filling[key] = open_ = _Command(list(command), future, merged=True)
-                commands.append(open_)
+            if open_ is None or len(open_[0].futures) >= MAX_BLOCKS:
+                words = list(command)
+                filling[key] = open_ = (_Command(words, future, merged=True), words)
+                commands.append(open_[0])
             else:
-                open_.words.extend(command[head:])
-                open_.futures.append(future)
+                open_[1].extend(command[head:])
+                open_[0].futures.append(future)
                 self.merged += 1
         return commands
 
@@ -141,7 +147,7 @@ class TickPipeline:
         for c, reply in zip(batch, replies, strict=True):
             c.deliver(reply)
 
-    async def _execute(self, commands: list[list[str | bytes]]) -> list[Any]:
+    async def _execute(self, commands: list[Sequence[str | bytes]]) -> list[Any]:
         if self._pool is not None:  # packed in C, one write on a pooled connection (shield.store.exchange)
             return await exchange(self._pool, [pack(words) for words in commands])
         if len(commands) == 1:  # alone in its turn: a plain command is cheaper than a pipeline

@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from sys import intern
 
 import orjson
 from redis.asyncio.cluster import RedisCluster
@@ -71,7 +72,7 @@ from shield.store.redis_replies import (
     site_sum,
     values_of,
 )
-from shield.store.routing import ACCOUNT, entity_key, shard_key
+from shield.store.routing import ACCOUNT, entity_key
 from shield.store.scripts import LuaCode, plan_rows
 from shield.store.sliding import MEASURE_INDEX, weights
 
@@ -109,8 +110,11 @@ class RedisStore(RedisOutcomes, RedisBanTable):
         )
         super().__init__(client, code, tag=prefix + ":", bans_key=self._p + "bans", concurrency=concurrency)
         self._site_widths = [w.seconds for w in SITE_WINDOWS]
-        self._site_names = [f"site.{word}_{w.name}" for w in SITE_WINDOWS for _, word in SITE_MEASURES]
-        self._names = self._plan.names[: len(self._plan.names) - len(self._site_names)]  # the site's come last
+        # Every counter name interned: the names placed are the very keys of _blank's copy (a dict
+        # update then matches them by identity, not by comparing the strings).
+        self._site_names = [intern(f"site.{word}_{w.name}") for w in SITE_WINDOWS for _, word in SITE_MEASURES]
+        names = self._plan.names[: len(self._plan.names) - len(self._site_names)]  # the site's come last
+        self._names = tuple(intern(name) for name in names)
         dim_row, account_row, site_row = plan_rows(self._plan)
         self._hot_layout, self._site_layout = Layout("d", dim_row), Layout("s", site_row)
         self._batched = Batched(self._send_batch)  # the site's, countries' and ASNs' counts
@@ -120,11 +124,14 @@ class RedisStore(RedisOutcomes, RedisBanTable):
         # and of its distinct counts (window-major, as the script returns them).
         windows = [w.name for w in self._plan.windows]
         measures = {d: MEASURES + (ACCOUNT_MEASURES if d == "account" else ()) for d in DIMENSIONS}
-        self._row_names = [[f"{d}.{word}_{w}" for w in windows for _, word in measures[d]] for d in DIMENSIONS]
-        self._distinct_names = [[f"{d}.{m}_{w}" for w in windows for m in DISTINCT.get(d, {})] for d in DIMENSIONS]
+        self._row_names = [[intern(f"{d}.{word}_{w}") for w in windows for _, word in measures[d]] for d in DIMENSIONS]
+        self._distinct_names = [
+            [intern(f"{d}.{m}_{w}") for w in windows for m in DISTINCT.get(d, {})] for d in DIMENSIONS
+        ]
         self._follow: Callable[[], frozenset[str] | None] = lambda: retention.reads
         self._keep(retention.reads)
         self._outcomes: Coalescer[PendingOutcome] = Coalescer(self._flush_outcomes, name="store.outcomes")
+        self._listed = {}
 
     # -- the Store port ------------------------------------------------------------------------
 
@@ -163,9 +170,13 @@ class RedisStore(RedisOutcomes, RedisBanTable):
                 if mode == "0":
                     route[d] = ""  # no call for it
         site_layout = self._site_layout
-        groups = await self._groups(
-            route, bans=True, stale=lambda shard: self._batched.tally(shard, site_layout).stale(now), count_site=False
-        )
+        batched = self._batched
+        if self._router is None:  # one server: its one group, without awaiting _groups
+            groups = [self._one(site=False, bans=True, reads_site=batched.tally(self._shard0, site_layout).stale(now))]
+        else:
+            groups = await self._groups(
+                route, bans=True, stale=lambda shard: batched.tally(shard, site_layout).stale(now), count_site=False
+            )
         modes = {d: mode for d, (mode, _, _) in hot.items()}
         owned = [hot_owned(g.owned, modes) for g in groups]
         site_epochs = [self._batched.tally(g.shard, site_layout).epoch for g in groups]
@@ -174,14 +185,15 @@ class RedisStore(RedisOutcomes, RedisBanTable):
         stamp, encoded = repr(now).encode(), [v.encode() for v in values]
         arglists = {
             g.shard: [self._reads_bytes, *observe_block(stamp, own, "r" if g.reads_site else "0", g.bans, encoded)]
-            for g, own in zip(groups, owned, strict=True)
+            for g, own in zip(groups, owned)  # noqa: B905 (redis_replies._STRICT)
         }
         replies = await self._per_master("observe", groups, lambda g: arglists[g.shard])
         counters = self._blank.copy()
         hist_raw: bytes | None = None
         bans: list[Ban] = []
         weights_now = weights(now, self._widths)
-        for g, own, epoch, (hist, ban, shard, *rows) in zip(groups, owned, site_epochs, replies, strict=True):
+        # (one reply per group: _per_master; redis_replies._STRICT)
+        for g, own, epoch, (hist, ban, shard, *rows) in zip(groups, owned, site_epochs, replies):  # noqa: B905
             place(
                 counters,
                 rows,
@@ -206,8 +218,8 @@ class RedisStore(RedisOutcomes, RedisBanTable):
         known = isinstance(record, dict) and number(record.get("t")) and record["t"] > now - self._days * 86400
         for d, (_, t, _) in hot.items():
             self._batched.add(t, now, ATTEMPT)
-            counters.update(zip(self._row_names[d], t.estimates(now, weights_now), strict=True))
-        home = self._batched.tally(await self._home(), site_layout)
+            counters.update(zip(self._row_names[d], t.estimates(now, weights_now)))  # noqa: B905 (_STRICT)
+        home = self._batched.tally(self._shard0 if self._router is None else await self._home(), site_layout)
         self._batched.add(home, now, ATTEMPT if known or not values[ACCOUNT] else UNKNOWN)
         counters.update(site_estimates(self._site_sum(now), now, widths=self._site_widths, names=self._site_names))
         history = (
@@ -237,5 +249,5 @@ class RedisStore(RedisOutcomes, RedisBanTable):
 
     def _site_sum(self, now: float) -> list[int]:
         """The site shards' buckets added up (shield.store.redis_replies.site_sum), every master's."""
-        shards = self._router.shard_keys() if self._router is not None else (shard_key(self._tag, 0),)
+        shards = self._router.shard_keys() if self._router is not None else (self._shard0,)
         return site_sum(shards, lambda shard: self._batched.tally(shard, self._site_layout), len(self._site_names), now)

@@ -17,7 +17,9 @@ from shield.store.redis_calls import RedisCalls
 
 
 class RedisBanTable(RedisCalls):
-    """The Store port's ban methods (RedisStore's base)."""
+    """The Store port's ban methods (RedisStore's base; RedisStore sets `_listed` to {})."""
+
+    _listed: dict[bytes, Ban]  # the last list's bans by their JSON (`bans`)
 
     async def add_ban(
         self,
@@ -39,7 +41,11 @@ class RedisBanTable(RedisCalls):
 
     async def bans(self, now: float) -> list[Ban]:
         raw: list[bytes] = await self._run("ban_list", repr(now))
-        return sorted((ban_from_json(r) for r in raw), key=lambda b: b.created_at)
+        # Listed every second (shield.store.bancache) and mostly as it was: a ban whose JSON the last
+        # list held is that (frozen) Ban again, parsed once; only what this list holds is kept.
+        known = self._listed
+        self._listed = listed = {r: known.get(r) or ban_from_json(r) for r in raw}
+        return sorted(listed.values(), key=lambda b: b.created_at)
 
     async def find_ban(self, keys: Mapping[BanScope, str], now: float) -> Ban | None:
         fields = [f"{scope}:{value}" for scope, value in keys.items()]

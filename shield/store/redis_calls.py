@@ -2,12 +2,12 @@
 
 A named call runs the store's Lua library function (FCALL, Redis >= 7.0) or, where the server has
 no functions, the same code as a script (EVALSHA); either is loaded again when a restart or
-failover lost it (once for all the calls that found it missing). A call on the request path goes
-through the loop turn's pipeline (shield.store.pipelining), an observe merged there with the turn's
-others to the same master into one call. On a Cluster, the calls of one store operation are one per master
-holding one of its entities (shield.store.routing), all in flight at once: one round trip of
-latency. Connection-level failures become StoreUnavailable; a bug in a script or an argument
-stays a ResponseError.
+failover lost it (once for all the calls that found it missing). Every named call (the bans'
+and claims' too) goes through the loop turn's pipeline (shield.store.pipelining), an observe
+merged there with the turn's others to the same master into one call. On a Cluster, the calls of
+one store operation are one per master holding one of its entities (shield.store.routing), all in
+flight at once: one round trip of latency. Connection-level failures become StoreUnavailable; a
+bug in a script or an argument stays a ResponseError.
 """
 
 from __future__ import annotations
@@ -58,7 +58,8 @@ class RedisCalls:
         self._functions = True  # False once the server says it has no FCALL (Redis < 7.0)
         self._functions_named = {name: f"{self._library}_{name}" for name in self._scripts}
         self._pipe = TickPipeline(client)  # observes of one loop turn: one pipeline per connection
-        self._single: dict[tuple[bool, bool, bool], Group] = {}  # a standalone server's groups (_groups)
+        self._single: dict[tuple[bool, bool, bool], Group] = {}  # a standalone server's groups (_one)
+        self._shard0 = shard_key(tag, 0)  # a standalone server's site shard
         self._loading: dict[str, asyncio.Future[Any]] = {}  # code being loaded again (_load_once)
         self.round_trips = 0  # round trips of latency (one per store call); the benchmark prints it
         self.commands = 0  # commands sent (one per master and call on a Cluster)
@@ -84,14 +85,17 @@ class RedisCalls:
         count_site: bool = True,
     ) -> list[Group]:
         if self._router is None:
-            flags = (count_site, bans, count_site or stale(shard_key(self._tag, 0)))
-            group = self._single.get(flags)
-            if group is None:  # one of at most 8, kept: a frozen dataclass costs microseconds to build
-                site, with_bans, reads_site = flags
-                group = self._single[flags] = single(self._tag, site=site, bans=with_bans, reads_site=reads_site)
-            return [group]
+            return [self._one(site=count_site, bans=bans, reads_site=count_site or stale(self._shard0))]
         await self._initialize()
         return self._router.groups(values, bans=bans, stale=stale, count_site=count_site)
+
+    def _one(self, *, site: bool, bans: bool, reads_site: bool) -> Group:
+        """A standalone server's one group (what `_groups` answers there, without awaiting)."""
+        flags = (site, bans, reads_site)
+        group = self._single.get(flags)
+        if group is None:  # one of at most 8, kept: a frozen dataclass costs microseconds to build
+            group = self._single[flags] = single(self._tag, site=site, bans=bans, reads_site=reads_site)
+        return group
 
     async def _initialize(self) -> None:
         if isinstance(self._client, RedisCluster):
@@ -101,7 +105,7 @@ class RedisCalls:
     async def _home(self) -> str:
         """The site shard this worker's batched site counts go to."""
         if self._router is None:
-            return shard_key(self._tag, 0)
+            return self._shard0
         await self._initialize()
         return self._router.home_shard()
 
@@ -110,7 +114,7 @@ class RedisCalls:
         off the request path (not counted as a round trip); each entity's stored row after it."""
         per_shard: dict[str, list[int]] = {}
         if self._router is None:
-            per_shard[shard_key(self._tag, 0)] = list(range(len(items)))
+            per_shard[self._shard0] = list(range(len(items)))
         else:
             await self._initialize()
             for i, (_, key, _) in enumerate(items):
@@ -118,7 +122,7 @@ class RedisCalls:
 
         async def call(shard: str, indexes: list[int]) -> list[Any]:
             args: list[Any] = [x for i in indexes for x in items[i]]  # frame, key, packed counts (bytes)
-            return list(await self._run("hot", *args, key=shard, trip=False, pipelined=True))
+            return list(await self._run("hot", *args, key=shard, trip=False))
 
         try:
             replies = await asyncio.gather(*(call(shard, ix) for shard, ix in per_shard.items()))
@@ -141,8 +145,8 @@ class RedisCalls:
         try:
             if len(groups) == 1:  # one master (always, standalone): awaited here, no task and gather
                 g = groups[0]
-                return [await self._run(name, *args(g), key=g.shard, trip=False, pipelined=True)]
-            calls = (self._run(name, *args(g), key=g.shard, trip=False, pipelined=True) for g in groups)
+                return [await self._run(name, *args(g), key=g.shard, trip=False)]
+            calls = (self._run(name, *args(g), key=g.shard, trip=False) for g in groups)
             return list(await asyncio.gather(*calls))
         except rexc.ResponseError as e:
             # A slot moved between our slot table and the call: refresh, count it as an outage.
@@ -151,34 +155,33 @@ class RedisCalls:
             self._router.forget()
             raise StoreUnavailable(f"redis: {e}") from e
 
-    async def _run(
-        self, name: str, *args: str | bytes, key: str | None = None, trip: bool = True, pipelined: bool = False
-    ) -> Any:
+    async def _run(self, name: str, *args: str | bytes, key: str | None = None, trip: bool = True) -> Any:
         key = key or self._bans_key
-        # A call that takes several attempts (scripts.BATCHED) always goes through the turn's
-        # pipeline, which merges it with the turn's others to the same master into one command.
+        # Every named call goes through the loop turn's pipeline (packed in C with the turn's others,
+        # shield.store.exchange: a ban written by a decision costs no command of its own); one that
+        # takes several attempts (scripts.BATCHED) is merged there with the turn's others to the
+        # same master into one command.
         head = 4 + BATCHED[name] if name in BATCHED else 0  # FCALL, function, 1, key and the shared ones
-        pipelined = pipelined or bool(head)
         if self._functions:
             fcall = ("FCALL", self._functions_named[name], "1", key, *args)
             try:
-                return await self._call(self._send(fcall, pipelined, head), trip=trip)
+                return await self._call(self._pipe.send(fcall, head), trip=trip)
             except rexc.ResponseError as e:
                 if "function not found" in str(e).lower():
                     # First use, or a restart or failover lost the library: load it, then retry.
                     await self._load_once("", lambda: self._client.function_load(self._library_code, replace=True))
-                    return await self._call(self._send(fcall, pipelined, head), trip=False)
+                    return await self._call(self._pipe.send(fcall, head), trip=False)
                 if "unknown command" not in str(e).lower():
                     raise
                 self._functions = False  # Redis < 7.0: the scripts below
         script = self._scripts[name]
         evalsha = ("EVALSHA", script.sha, "1", key, *args)
         try:
-            return await self._call(self._send(evalsha, pipelined, head), trip=trip)
+            return await self._call(self._pipe.send(evalsha, head), trip=trip)
         except rexc.NoScriptError:
             # After a restart or failover the script cache is empty: load once, then retry.
             await self._load_once(name, lambda: self._client.script_load(script.source))  # every master on a Cluster
-            return await self._call(self._send(evalsha, pipelined, head), trip=False)
+            return await self._call(self._pipe.send(evalsha, head), trip=False)
 
     async def _load_once(self, what: str, load: Callable[[], Awaitable[Any]]) -> None:
         """One load (of the library: "", or a script) however many calls found it missing at once:
@@ -194,11 +197,6 @@ class RedisCalls:
         self._loading.pop(what, None)
         if not task.cancelled():
             task.exception()  # retrieved: each waiting caller gets it (or none is left to)
-
-    def _send(self, command: tuple[str | bytes, ...], pipelined: bool, head: int) -> Awaitable[Any]:
-        if pipelined:
-            return self._pipe.send(command, head)
-        return self._client.execute_command(*command)
 
     async def _call(self, command: Any, *, trip: bool = True) -> Any:
         self.round_trips += trip

@@ -45,7 +45,8 @@ class RedisOutcomes(RedisCalls):
             if values[d]:
                 key = entity_key(self._tag, DIMENSIONS[d], values[d])
                 self._batched.add(self._batched.tally(key, self._hot_layout), now, counted)
-        self._batched.add(self._batched.tally(await self._home(), self._site_layout), now, counted)
+        home = self._shard0 if self._router is None else await self._home()
+        self._batched.add(self._batched.tally(home, self._site_layout), now, counted)
         located = obs.lat is not None and obs.lon is not None
         lat, lon = (repr(obs.lat), repr(obs.lon)) if located else ("", "")
         # The history's part: whether a success is confirmed, and before when a pending one has matured.
@@ -80,7 +81,8 @@ def outcome_entry(
     the account's master (which learns the history: every key's value, lat, lon, confirmed, ripe)
     the `learn` values. Another master gets only the keys it counts: every argument is Redis CPU."""
     history = owned[ACCOUNT] == "1" and keys[ACCOUNT] != ""
-    codes = [("1" if c == "1" else ("k" if history else "0")) if k else "0" for c, k in zip(owned, keys, strict=True)]
+    # (one per dimension each: equal by construction, redis_replies._STRICT)
+    codes = [("1" if c == "1" else ("k" if history else "0")) if k else "0" for c, k in zip(owned, keys)]  # noqa: B905
     flags = "".join(codes) + measure + familiar + "0"
-    sent = [k for k, c in zip(keys, codes, strict=True) if c != "0"]
+    sent = [k for k, c in zip(keys, codes) if c != "0"]  # noqa: B905
     return [now, flags, *sent, *(learn if history else ())]

@@ -65,6 +65,31 @@ async def test_concurrent_observes_share_pipelines_and_count_alike(redis_url: st
         await store.close()
 
 
+async def test_ban_calls_share_the_turns_pipeline_with_its_observes(redis_url: str) -> None:
+    # A ban written on the request path (a decision to ban) rides the loop turn's pipeline, packed
+    # with its observes, not a command of its own through redis-py's command machinery.
+    store = _open(redis_url)
+    now = FakeClock().now()
+    try:
+        await store.load_scripts()
+        sent, calls = store._pipe.sent, store._pipe.calls
+        signals, ban, claimed = await asyncio.gather(
+            store.observe(stuffing(1), now),
+            store.add_ban("ip", "10.60.0.2", ttl=60, reason="test", now=now),
+            store.claim_once("nonce-1", ttl=60, now=now),
+        )
+        assert (store._pipe.sent - sent, store._pipe.calls - calls) == (1, 3)
+        assert signals.counters["ip.attempts_1m"] == 1
+        assert (ban.scope, ban.value, claimed) == ("ip", "10.60.0.2", True)
+        bans, removed, again = await asyncio.gather(
+            store.bans(now), store.remove_ban("ip", "10.60.0.9"), store.claim_once("nonce-1", ttl=60, now=now)
+        )
+        assert (store._pipe.sent - sent, store._pipe.calls - calls) == (2, 6)
+        assert ([b.value for b in bans], removed, again) == (["10.60.0.2"], False, False)
+    finally:
+        await store.close()
+
+
 async def test_calls_sharing_a_head_go_out_as_one_command_each_caller_its_reply(redis_url: str) -> None:
     client = Redis.from_url(redis_url)
     pipe = TickPipeline(client)
