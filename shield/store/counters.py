@@ -1,38 +1,37 @@
 """The memory store's counters: every dimension value's two-bucket windows and distinct sets.
 
-Entities live in the store's key space (shield.store.linked_keyspace), one table per dimension keyed
-by the bare value or its hash (HASHED). A one-off entity's counters are a shared shape
-(shield.store.entities); the same shape, outcome and unrolled windows always give the same next shape,
-remembered in `_steps`.
+Entities live in the store's key space (shield.store.linked_keyspace): one table of columns per
+dimension (shield.store.slot_table), an entity a slot in it, keyed by its value's hash (HASHED). A
+one-off entity's counters are a shared shape (shield.store.entities); the same shape, outcome and
+unrolled windows always give the same next shape, remembered in `_steps`.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import MutableSequence, Sequence
-from typing import cast
 
 from shield.facts.catalog import DIMENSIONS
 from shield.model import Observation, Window
 from shield.store.distinct import count_distinct, flat
-from shield.store.entities import NARROW_MAX, Counts, born, writable
+from shield.store.entities import NARROW_MAX, writable
 from shield.store.layout import SITE
-from shield.store.linked_keyspace import LinkedKeyspace
+from shield.store.linked_keyspace import HITS_MAX, JUNK, KEPT, LinkedKeyspace, Table
 from shield.store.plans import DimPlan, plan
 from shield.store.sliding import A, U, roll, weights
+from shield.store.slot_table import PRESENT
 
 SHAPES_MAX = 4096  # shared counter shapes remembered (the cache starts over when full)
 
-# The dimensions whose values are mostly one-off under attack (and members of other dimensions' sets):
-# their entities are keyed, and their set members kept, by the low 60 bits of the value's str hash (an
-# int of 32 B; 64 bits would take 36) instead of the value (a 40-70 B string the store would otherwise
-# keep alive). A value shares its one int between its key and its memberships. Two values of one
-# dimension with the same 60 bits share an entity (their counts add up). str hashes are SipHash under a
-# per-process random key (unless PYTHONHASHSEED fixes it): an attacker cannot aim a collision, and with
-# n live values of a dimension the chance that any two collide is about n**2 / 2**61 (4e-7 for a
-# million). The low bits are the str hash's own, so a sampled set samples an int member as its str
-# (shield.store.sampled).
-HASHED = frozenset({"ip", "account", "password", "pair", "device"})
+# Every dimension's entities are keyed, and their values kept as members of other dimensions' sets, by
+# the low 60 bits of the value's str hash (an int in a column: no Python object per value) instead of
+# the value (a 40-70 B string the store would otherwise keep alive). Two values of one dimension with
+# the same 60 bits share an entity (their counts add up). str hashes are SipHash under a per-process
+# random key (unless PYTHONHASHSEED fixes it): an attacker cannot aim a collision, and with n live
+# values of a dimension the chance that any two collide is about n**2 / 2**61 (4e-7 for a million). The
+# low bits are the str hash's own, so a sampled set samples a member as it would its str
+# (shield.store.sampled). The site is the one entity of its table, keyed 0.
+HASHED = frozenset(DIMENSIONS)
 LOW = (1 << 60) - 1
 
 
@@ -43,11 +42,11 @@ class Counters:
         self, keys: LinkedKeyspace, windows: Sequence[Window], *, ttl: float, reads: frozenset[str] | None
     ) -> None:
         self.keys = keys
-        # The key space's tables as this class uses them (a dimension's or the site's holds only Counts):
-        # cast once here, not per lookup (cast(Counts | None, ...) builds a union at run time on every call).
-        self._tables = cast("dict[str, dict[str | int, Counts]]", keys.tables)
+        self._tables = keys.tables
         self.windows = tuple(windows)
         self.plans = {dim: plan(dim, windows, reads) for dim in (*DIMENSIONS, SITE)}
+        for dim, p in self.plans.items():
+            self._tables[dim].members(len(p.specs))
         self.ttl = ttl
         self._shapes: dict[bytes, bytes] = {}  # counter shapes shared by one-off entities
         self._steps: dict[tuple[bytes, int, int], bytes] = {}  # (shape, outcome, extra) -> the next shape
@@ -57,7 +56,7 @@ class Counters:
         # dimensions' and the site's windows (see _bucket_start).
         self._now = math.nan
         self._bound = (0.0, 0.0)
-        self._dims = [(dim, dim in HASHED) for dim in DIMENSIONS]
+        self._dims = [(dim, self._tables[dim]) for dim in DIMENSIONS]
         self._widths = self.plans[DIMENSIONS[0]].widths
         self._site_widths = self.plans[SITE].widths
 
@@ -65,17 +64,23 @@ class Counters:
         """Count the distinct sets `reads` keeps from now on (a rule pack reloaded). A set no longer kept keeps
         its members until they expire, as on Redis; one kept anew starts empty.
 
-        An entity seen once holds its members in the layout of the sets kept then (see Counts): a dimension
-        whose sets change has those laid out flat first, a pass over its entities (reloads are rare)."""
+        An entity seen once holds its members in columns of the sets kept then (see distinct.py): a
+        dimension whose sets change has those laid out flat first, a pass over its entities (reloads are
+        rare)."""
         old, self.plans = self.plans, {dim: plan(dim, self.windows, reads) for dim in (*DIMENSIONS, SITE)}
         for dim, before in old.items():
             specs = before.specs
             if [k for k, _, _ in specs] == [k for k, _, _ in self.plans[dim].specs]:
                 continue
-            for entity in self._tables[dim].values():
-                first = born(entity)
-                if first is not None:
-                    entity.sets, entity.aside = flat(entity.sets, first, specs), None
+            table = self._tables[dim]
+            for slot in table.slots():
+                born = table.born[slot]
+                if born == born:  # not NaN: the first attempt's layout
+                    laid = flat(table, slot, born, specs)
+                    if laid is not None:
+                        table.flat[slot] = laid
+                    table.born[slot] = math.nan
+            table.members(len(self.plans[dim].specs))
 
     def bounds(self, now: float) -> tuple[float, float]:
         """The latest bucket start at `now` of the dimensions' and of the site's windows (see _bucket_start),
@@ -85,18 +90,18 @@ class Counters:
             self._bound = (_bucket_start(now, self._widths), _bucket_start(now, self._site_widths))
         return self._bound
 
-    def entity(self, dim: str, value: str | int, now: float) -> tuple[Counts, bool]:
-        """The entity of `value`, and whether it was just created."""
+    def entity(self, table: Table, key: int, now: float) -> int:
+        """The slot of `key`'s entity, made (with blank counters) if it has none or it expired."""
         keys = self.keys
-        entity = self._tables[dim].get(value)
-        if entity is not None:
-            if now - entity.t < self.ttl:
-                keys.refresh(dim, entity)
-                return entity, False
-            keys.drop(dim, entity)
-        fresh = Counts(self.plans[dim].blank, now)
-        keys.add(dim, value, fresh, now)
-        return fresh, True
+        slot = table.find(key)
+        if slot:
+            if now - table.t[slot] < self.ttl:
+                keys.refresh(table, slot)
+                return slot
+            keys.drop(table, slot)
+        slot = keys.add(table, key, now, t=now, born=now)
+        table.refs[slot] = self.plans[table.kind].blank
+        return slot
 
     def observe(self, obs: Observation, now: float, out: dict[str, int], *, unknown: bool) -> None:
         """Count the attempt in every dimension and the site; every estimate into `out`."""
@@ -104,71 +109,76 @@ class Counters:
         weights_now = weights(now, self._widths)
         horizon, cutoffs = now - self._max_window, [now - span for span in self._spans]
         keys, plans, ttl = self.keys, self.plans, self.ttl
-        tables = self._tables
         bound = self.bounds(now)[0]
-        ids: dict[str, str | int] = {}  # the attempt's values as the store keys them (see HASHED)
-        for dim, hashed in self._dims:
+        ids: dict[str, int] = {}  # the attempt's values as the store keys them (see HASHED)
+        met: list[tuple[str, Table, int]] = []
+        for dim, table in self._dims:
             value = getattr(obs, dim)
             if value is not None:
-                ids[dim] = hash(value) & LOW if hashed else value
-        for dim, key in ids.items():
+                ids[dim] = key = hash(value) & LOW
+                met.append((dim, table, key))
+        for dim, table, key in met:
             p = plans[dim]
-            entity = tables[dim].get(key)
-            if entity is not None:
-                last = entity.t
+            index, keyed, span = table.index, table.keys, table.span  # table.find(key) inlined
+            pos = key % span
+            while True:
+                slot = index[pos]
+                if not slot or keyed[slot] == key:
+                    break
+                pos = (pos + 1) % span
+            if slot:
+                t = table.t
+                last = t[slot]
                 if now - last < ttl:
-                    keys.refresh(dim, entity)
-                    # add(entity, p, A, -1, now, out, weights_now, site=False) inlined: one call fewer per entity
-                    raw = entity.counts
+                    # keys.refresh(table, slot) inlined: the back of its list
+                    head = KEPT if table.hits[slot] else JUNK
+                    older, newer = table.older, table.newer
+                    if newer[slot] != head:
+                        before, behind = older[slot], newer[slot]
+                        newer[before], older[behind] = behind, before
+                        tail = older[head]
+                        older[slot], newer[slot] = tail, head
+                        newer[tail] = older[head] = slot
+                    keys.writing_table, keys.writing = table, slot  # never evicted under its writer
+                    # add(table, slot, p, A, -1, now, out, weights_now, site=False) inlined: one call fewer
+                    refs = table.refs
+                    raw = refs[slot]
                     counts: MutableSequence[int]
-                    if isinstance(raw, bytes) or (raw.typecode == "B" and max(raw) >= NARROW_MAX):
-                        counts = writable(entity, outcome=False)[0]
+                    if type(raw) is bytes or (raw.typecode == "B" and max(raw) >= NARROW_MAX):
+                        counts = writable(refs, slot, outcome=False)[0]
                     else:
                         counts = raw
                     if now > last:
                         if last < bound:  # else every window's bucket is still the current one
                             roll(counts, last, now, p.widths, p.measures)
-                        entity.t = now
+                        t[slot] = now
                     # a late write reads the buckets as of the entity's last write
                     p.attempt(counts, weights(last, p.widths) if now < last else weights_now, out)
                     if p.specs:
-                        count_distinct(keys, entity, p.specs, ids, out, now, horizon, cutoffs)
+                        count_distinct(keys, table, slot, p.specs, ids, out, now, horizon, cutoffs)
                     continue
-                keys.drop(dim, entity)
-            # the common case under credential stuffing: a first attempt, one member per set
-            entity = Counts(p.blank, now)
-            keys.add(dim, key, entity, now)
-            self.first(entity, p, ids, out)
-        site, _ = self.entity(SITE, "", now)
+                keys.drop(table, slot)
+                pos = -1  # the drop moved the index
+            # the common case under credential stuffing: a first attempt, one member per set (first() inlined)
+            slot = keys.add(table, key, now, t=now, born=now, pos=pos)
+            table.refs[slot] = p.first
+            for name in p.attempt_names:
+                out[name] = 1
+            for column, (_, other, names) in zip(table.firsts, p.specs, strict=True):
+                member = ids.get(other)
+                if member is not None:
+                    column[slot] = member | PRESENT
+                    for name in names:
+                        out[name] = 1
+        site_table = self._tables[SITE]
+        site = self.entity(site_table, 0, now)  # keyed as hash("") & LOW, as outcome() keys it
         sp = self.plans[SITE]
-        self.add(site, sp, A, U if unknown else -1, now, out, weights(now, sp.widths), site=True)
-
-    def first(self, entity: Counts, p: DimPlan, ids: dict[str, str | int], out: dict[str, int]) -> None:
-        """A new entity's first attempt: one in every window, every set holds its one member."""
-        entity.counts = p.first
-        for name in p.attempt_names:
-            out[name] = 1
-        specs = p.specs
-        if len(specs) == 1:
-            _, other, names = specs[0]
-            member = entity.sets = ids.get(other)
-            if member is not None:
-                for name in names:
-                    out[name] = 1
-            return
-        members: list[str | int | None] = []
-        for _, other, names in specs:
-            member = ids.get(other)
-            members.append(member)
-            if member is not None:
-                for name in names:
-                    out[name] = 1
-        if members.count(None) < len(members):
-            entity.sets = tuple(members)
+        self.add(site_table, site, sp, A, U if unknown else -1, now, out, weights(now, sp.widths), site=True)
 
     def add(
         self,
-        entity: Counts,
+        table: Table,
+        slot: int,
         p: DimPlan,
         index: int,
         extra: int,
@@ -182,19 +192,20 @@ class Counters:
 
         `site`: the entity is the site's (its own windows)."""
         m = p.measures
-        raw = entity.counts
+        refs = table.refs
+        raw = refs[slot]
         counts: MutableSequence[int]
-        if isinstance(raw, bytes) or (raw.typecode == "B" and max(raw) >= NARROW_MAX):
-            counts, shared = writable(entity, outcome=out is None)
+        if type(raw) is bytes or (raw.typecode == "B" and max(raw) >= NARROW_MAX):
+            counts, shared = writable(refs, slot, outcome=out is None)
         else:
             counts, shared = raw, False
-        last = entity.t
+        last = table.t[slot]
         if now > last:
             if now != self._now:
                 self.bounds(now)
             if last < self._bound[site]:  # else every window's bucket is still the current one
                 roll(counts, last, now, p.widths, m)
-            entity.t = now
+            table.t[slot] = now
         if index == A and extra < 0 and out is not None and weights_now is not None:
             # an attempt (never a shared shape: writable() shares only on an outcome): count and read in one pass
             p.attempt(counts, weights(last, p.widths) if now < last else weights_now, out)
@@ -210,41 +221,96 @@ class Counters:
             for i in range(first, len(counts), step):
                 counts[i] += 1
         if shared:
-            entity.counts = self._shared(bytes(counts))
+            refs[slot] = self._shared(bytes(counts))
         if out is None or weights_now is None:
             return
         # a late write reads the buckets as of the entity's last write
         p.estimate(counts, weights(last, p.widths) if now < last else weights_now, out)
 
+    def outcomes(self, obs: Observation, index: int, extra: int, now: float) -> None:
+        """Count an outcome (measure `index`, and `extra` unless -1 on the account) in every dimension of
+        `obs` and the site; each entity is now worth keeping (it leaves the junk tier)."""
+        # The second call of a protected request: outcome() inlined for the dimensions, its find() and
+        # promote() too (an attempt reaches nine entities).
+        steps, plans, ttl = self._steps, self.plans, self.ttl
+        bound = self.bounds(now)[0]
+        accounts = self._tables["account"]
+        for dim, table in self._dims:
+            value = getattr(obs, dim)
+            if value is None:
+                continue
+            key = hash(value) & LOW
+            slot = table.find(key)
+            t = table.t
+            if not slot or now - t[slot] >= ttl:
+                slot = self.entity(table, key, now)
+            # else no refresh: the promotion below moves it to the back of the kept tier
+            more = extra if table is accounts else -1
+            refs = table.refs
+            shape, last = refs[slot], t[slot]
+            if type(shape) is bytes and (now <= last or last >= bound):
+                # A one-off entity whose windows do not roll: the same shape and outcome give the same next shape.
+                after = steps.get((shape, index, more))
+                if after is None:
+                    self.step(table, slot, plans[dim], (shape, index, more), now, site=False)
+                else:
+                    refs[slot] = after
+                    if now > last:
+                        t[slot] = now
+            else:
+                self.add(table, slot, plans[dim], index, more, now, None, None, site=False)
+            hits = table.hits
+            count = hits[slot]
+            if count < HITS_MAX:
+                hits[slot] = count + 1
+            older, newer = table.older, table.newer
+            if newer[slot] != KEPT:  # keys.promote(table, slot) inlined
+                before, behind = older[slot], newer[slot]
+                newer[before], older[behind] = behind, before
+                tail = older[KEPT]
+                older[slot], newer[slot] = tail, KEPT
+                newer[tail] = older[KEPT] = slot
+        self.outcome(SITE, "", index, -1, now)
+
     def outcome(self, dim: str, value: str, index: int, extra: int, now: float) -> None:
         """Count an outcome; the entity is now worth keeping (it leaves the junk tier)."""
-        keys = self.keys
-        key: str | int = hash(value) & LOW if dim in HASHED else value
-        entity = self._tables[dim].get(key)
-        if entity is None or now - entity.t >= self.ttl:
-            entity = self.entity(dim, key, now)[0]
+        table = self._tables[dim]
+        key = hash(value) & LOW  # the site's value is "", whose hash is 0
+        slot = table.find(key)
+        if not slot or now - table.t[slot] >= self.ttl:
+            slot = self.entity(table, key, now)
         # else no refresh: promote() below moves it to the back of the kept tier
-        p = self.plans[dim]
         site = dim == SITE
-        shape, last = entity.counts, entity.t
+        shape, last = table.refs[slot], table.t[slot]
         if type(shape) is bytes and (now <= last or last >= self.bounds(now)[site]):
             # A one-off entity whose windows do not roll: the same shape and outcome give the same next shape.
             step = (shape, index, extra)
             after = self._steps.get(step)
             if after is None:
-                self.add(entity, p, index, extra, now, None, None, site=site)
-                if type(entity.counts) is bytes:
-                    if len(self._steps) >= SHAPES_MAX:
-                        self._steps.clear()
-                    self._steps[step] = entity.counts
+                self.step(table, slot, self.plans[dim], step, now, site=site)
             else:
-                entity.counts = after
+                table.refs[slot] = after
                 if now > last:
-                    entity.t = now
+                    table.t[slot] = now
         else:
-            self.add(entity, p, index, extra, now, None, None, site=site)
-        entity.hits += 1
-        keys.promote(dim, entity)
+            self.add(table, slot, self.plans[dim], index, extra, now, None, None, site=site)
+        hits = table.hits[slot]
+        if hits < HITS_MAX:
+            table.hits[slot] = hits + 1
+        self.keys.promote(table, slot)
+
+    def step(
+        self, table: Table, slot: int, p: DimPlan, step: tuple[bytes, int, int], now: float, *, site: bool
+    ) -> None:
+        """Count outcome `step` (shape, measure, extra) on a one-off entity whose windows do not roll, and
+        remember the shape it gives."""
+        _, index, extra = step
+        self.add(table, slot, p, index, extra, now, None, None, site=site)
+        after = table.refs[slot]
+        if type(after) is bytes:
+            if len(self._steps) >= SHAPES_MAX:
+                self._steps.clear()
+            self._steps[step] = after
 
     def _shared(self, counts: bytes) -> bytes:
         """The one shared copy of this counter shape."""

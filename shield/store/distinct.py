@@ -1,20 +1,23 @@
 """The memory store's distinct counts per entity: exact small sets, sampled large ones.
 
-An entity's small sets live in `Counts.sets` (shield.store.entities): after its second attempt, a flat
-tuple (set index, member, last seen, ...) of up to SMALL members per set; a set outgrowing that moves
-to `Counts.aside` as a SampledSet (shield.store.sampled), whose members cost a unit each of the key
-space (shield.store.linked_keyspace).
+An entity is a slot of its dimension's table (shield.store.slot_table). Until its second attempt, its
+members are its first attempt's, one column per set kept (`firsts`: the member | PRESENT, or 0), all seen
+at `born`. From then on its small sets are one flat tuple (set index, member, last seen, ...) of up to
+SMALL members per set, in the table's `flat` by slot; a set outgrowing that moves to the table's `big`
+as a PackedSet (shield.store.packed_set), whose members cost a unit each of the key space
+(shield.store.linked_keyspace). Members are the values' hashes (shield.store.counters.HASHED).
 """
 
 from __future__ import annotations
 
 import math
 from bisect import bisect_right
-from typing import Any, cast
+from typing import Any
 
-from shield.store.entities import Counts
 from shield.store.linked_keyspace import LinkedKeyspace
-from shield.store.sampled import SMALL, SampledSet, sample_bits
+from shield.store.packed_set import PackedSet
+from shield.store.sampled import SMALL
+from shield.store.slot_table import PRESENT, Table
 
 # Per dimension: (set index, the dimension counted, one fact name per window). Only the sets kept
 # (shield.store.layout.keeps); a kept set's window that no rule reads is named UNREAD: its count is
@@ -25,9 +28,10 @@ UNREAD = ""
 
 def count_distinct(
     keys: LinkedKeyspace,
-    entity: Counts,
+    table: Table,
+    slot: int,
     specs: Specs,
-    ids: dict[str, str | int],
+    ids: dict[str, int],
     out: dict[str, int],
     now: float,
     horizon: float,
@@ -37,12 +41,15 @@ def count_distinct(
     every set's count per window to `out`.
 
     `horizon`: members last seen at or before it are forgotten; `cutoffs`: per window, the start."""
-    big = entity.aside
-    if big is not None and not isinstance(big, dict):  # the second attempt: the first one's members laid flat
-        entity.sets, entity.aside = flat(entity.sets, big, specs), None
-        big = None
-    small = entity.sets
-    added: list[tuple[int, str | int]] = []
+    born = table.born[slot]
+    if born == born:  # the second attempt (born is not NaN): the first one's members laid flat
+        small = flat(table, slot, born, specs)
+        table.born[slot] = math.nan
+        big = None  # a set grows large only after the second attempt
+    else:
+        small = table.flat.get(slot)
+        big = table.big.get(slot) if table.big else None
+    added: list[tuple[int, int]] = []
     for k, other, names in specs:
         member = ids.get(other)
         sampled = big.get(k) if big else None
@@ -54,20 +61,18 @@ def count_distinct(
         # counts_since inlined where they would do nothing (the members' times are in step and the oldest
         # is newer than the horizon; the member is out of the sample), as they would answer.
         times = sampled.times
-        if times is None or (times and times[0] <= horizon):
+        if not times or times[0] <= horizon:
             dropped = sampled.prune(horizon)
             if dropped:
                 keys.release(dropped)
         if member is not None:
             level = sampled.level
-            if level and sample_bits(member) & ((1 << level) - 1):
+            if level and member & ((1 << level) - 1):
                 if keys.units > keys.max_units:
                     keys.charge(0)  # an earlier overrun may be evictable now (as charge(add(...)) did)
             else:
                 keys.charge(sampled.add(member, now))  # even 0: an earlier overrun may be evictable now
         times = sampled.times
-        if times is None:
-            times = sampled.times = list(sampled.seen.values())
         size, level = len(times), sampled.level
         oldest = times[0] if times else math.inf
         for name, cutoff in zip(names, cutoffs, strict=True):
@@ -98,35 +103,37 @@ def count_distinct(
         if row is None:
             continue
         if row[-1] > SMALL:
-            kept = promote(keys, entity, k, kept)
-            row = cast("dict[int, SampledSet]", entity.aside)[k].counts_since(cutoffs)
+            kept = promote(keys, table, slot, k, kept)
+            row = table.big[slot][k].counts_since(cutoffs)
         for name, n in zip(names, row, strict=False):
             out[name] = n
-    entity.sets = tuple(kept) or None
+    if kept:
+        table.flat[slot] = tuple(kept)
+    elif small:
+        table.flat.pop(slot, None)
 
 
-def promote(keys: LinkedKeyspace, entity: Counts, k: int, kept: list[Any]) -> list[Any]:
+def promote(keys: LinkedKeyspace, table: Table, slot: int, k: int, kept: list[Any]) -> list[Any]:
     """Move set k out of the small list into a SampledSet; the small list without it."""
-    sampled = SampledSet()
+    sampled = PackedSet()
     members = sorted((kept[j + 2], kept[j + 1]) for j in range(0, len(kept), 3) if kept[j] == k)
     for seen, member in members:  # oldest first
         sampled.add(member, seen)
-    big = entity.big()
+    big = table.big.get(slot)
     if big is None:
-        big = entity.aside = {}
+        big = table.big[slot] = {}
     big[k] = sampled
     keys.charge(len(sampled))
     return [v for j in range(0, len(kept), 3) if kept[j] != k for v in kept[j : j + 3]]
 
 
-def flat(sets: Any, born: float, specs: Specs) -> tuple[Any, ...] | None:
-    """A first attempt's members (see Counts) as flat (set index, member, last seen) triples."""
-    if sets is None:
-        return None
-    if type(sets) is not tuple:  # the one member of a dimension with one set
-        return (specs[0][0], sets, born)
+def flat(table: Table, slot: int, born: float, specs: Specs) -> tuple[Any, ...] | None:
+    """A first attempt's members (one column per set of `specs`) as flat (set index, member, last seen)
+    triples; their columns are cleared."""
     members: list[Any] = []
-    for (k, _, _), member in zip(specs, sets, strict=True):
-        if member is not None:
-            members += (k, member, born)
-    return tuple(members)
+    for (k, _, _), column in zip(specs, table.firsts, strict=True):
+        member = column[slot]
+        if member:
+            members += (k, member ^ PRESENT, born)
+            column[slot] = 0
+    return tuple(members) or None

@@ -13,71 +13,33 @@ two guesses, and the lockout rules forgot the attack (issue 12 item 9). Now junk
 login that failed once displaces others like it before an account with many failures; an attacker must
 fail on each of max_keys fresh keys more often than on the victim to evict the victim's counters.
 
-Each kind has one plain dict (key -> entry), and each entry carries its key and its neighbours in its
-tier's circular list (three slots, 24 B); promotion relinks the entry and leaves the dict alone. The
-two OrderedDicts per kind this replaced (tests/store/keyspace_reference.py, still the frozen reference
-store's, so tests/store/test_memory_differential.py checks this order against that one) cost ~50 B per
-entry, and moving an entry between tiers re-inserted its key.
+Each kind is a table of columns (shield.store.slot_table); an entry is a slot, and the two lists of its
+kind are circular, threaded through the table's `older` and `newer` columns, with slots 0 (junk) and 1
+(kept) as their heads. Promotion relinks the slot and leaves the index alone. The two OrderedDicts per
+kind this replaced (tests/store/keyspace_reference.py, still the frozen reference store's, so
+tests/store/test_memory_differential.py checks this order against that one) cost ~50 B per entry.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Iterator
-from typing import Protocol
+
+from shield.store.slot_table import HITS_MAX, JUNK, KEPT, Table
+
+__all__ = ["HITS_MAX", "JUNK", "KEPT", "LinkedKeyspace", "Table", "entries"]
 
 EXPIRED_SWEEP = 8  # expired entries dropped from the LRUs' fronts per write, amortised
 KEPT_SAMPLE = 8  # kept entries looked at per kind for the fewest outcomes (the oldest ones)
 
-Key = str | int  # a value, or its hash (shield.store.counters.HASHED)
 
-
-class Linked(Protocol):
-    """What the key space needs of an entry: its key and its place in its tier's list, set by the key space."""
-
-    hits: int  # recorded outcomes: the entry's value as protection (0: junk)
-    key: Key
-    older: Linked
-    newer: Linked
-
-    @property
-    def units(self) -> int: ...
-
-    @property
-    def touched(self) -> float: ...
-
-    def expired(self, now: float, ttl: float) -> bool: ...
-
-
-class Head:
-    """The sentinel of one circular list: `newer` is its oldest entry, `older` its newest (itself when empty)."""
-
-    __slots__ = ("hits", "key", "newer", "older")
-
-    def __init__(self) -> None:
-        self.hits = 0
-        self.key: Key = ""
-        self.older: Linked = self
-        self.newer: Linked = self
-
-    @property
-    def units(self) -> int:
-        return 0
-
-    @property
-    def touched(self) -> float:
-        return math.inf
-
-    def expired(self, now: float, ttl: float) -> bool:
-        return False
-
-
-def entries(head: Linked, limit: int) -> Iterator[Linked]:
-    """The oldest `limit` entries of `head`'s list, oldest first."""
-    item = head.newer
-    while item is not head and limit:
-        yield item
-        item = item.newer
+def entries(table: Table, head: int, limit: int) -> Iterator[int]:
+    """The oldest `limit` slots of `table`'s list `head` (JUNK or KEPT), oldest first."""
+    newer = table.newer
+    slot = newer[head]
+    while slot != head and limit:
+        yield slot
+        slot = newer[slot]
         limit -= 1
 
 
@@ -85,68 +47,71 @@ class LinkedKeyspace:
     """Two tiers of per-kind LRUs under one unit budget (see the module docstring)."""
 
     __slots__ = (
-        "_current",
-        "_kinds",
         "_lists",
         "_now",
+        "_order",
         "_sweep_turn",
         "_turn",
         "entries",
-        "junk",
-        "kept",
         "max_units",
         "tables",
         "ttl",
         "units",
+        "writing",
+        "writing_table",
     )
 
-    def __init__(self, kinds: Iterable[str], *, max_units: int, ttl: float) -> None:
-        kinds = tuple(kinds)
-        self.tables: dict[str, dict[Key, Linked]] = {kind: {} for kind in kinds}
-        self.junk: dict[str, Linked] = {kind: Head() for kind in kinds}
-        self.kept: dict[str, Linked] = {kind: Head() for kind in kinds}
+    def __init__(self, tables: Iterable[Table], *, max_units: int, ttl: float) -> None:
+        order = tuple(tables)
+        self.tables = {table.kind: table for table in order}
         self.max_units = max(1, max_units)
         self.ttl = ttl  # counters expire this long after their last write; entries carry their own expiry
         self.entries = 0
         self.units = 0
-        self._current: Linked | None = None  # the entry being written: never evicted under its writer
+        # the entry being written: never evicted under its writer
+        self.writing_table: Table | None = None
+        self.writing = 0
         self._now = -math.inf  # the time of the write under way: its request's fresh entries are not junk yet
-        self._kinds = kinds
+        self._order = order
         self._turn = 0  # the kind the kept-tier search starts at, in turn: evictions spread over every kind
-        self._lists = [(kind, tier[kind]) for tier in (self.junk, self.kept) for kind in kinds]
+        self._lists = [(table, head) for head in (JUNK, KEPT) for table in order]
         self._sweep_turn = 0
 
-    def get(self, kind: str, key: Key) -> Linked | None:
-        return self.tables[kind].get(key)
+    def refresh(self, table: Table, slot: int) -> None:
+        """Mark `slot` as just used: the back of its tier's list (the kept one once it has an outcome)."""
+        _to_back(table, slot, KEPT if table.hits[slot] else JUNK)
+        self.writing_table, self.writing = table, slot
 
-    def refresh(self, kind: str, item: Linked) -> None:
-        """Mark `item` as just used: the back of its tier's list (the kept one once it has an outcome)."""
-        _to_back(item, (self.kept if item.hits else self.junk)[kind])
-        self._current = item
-
-    def add(self, kind: str, key: Key, item: Linked, now: float) -> None:
-        self.tables[kind][key] = item
-        item.key = key
-        head = (self.kept if item.hits else self.junk)[kind]
-        last = head.older
-        item.older, item.newer = last, head
-        last.newer = head.older = item
+    def add(self, table: Table, key: int, now: float, *, t: float, born: float, hits: int = 0, pos: int = -1) -> int:
+        """A new entry for `key` (absent from `table`): its slot, last written (or touched) at `t`. `pos`: see
+        Table.insert."""
+        slot = table.insert(key, pos)
+        table.t[slot] = t
+        table.born[slot] = born
+        table.hits[slot] = hits
+        head = KEPT if hits else JUNK
+        older, newer = table.older, table.newer
+        last = older[head]
+        older[slot], newer[slot] = last, head
+        newer[last] = older[head] = slot
         self.entries += 1
-        self._current = item
+        self.writing_table, self.writing = table, slot
         self._now = now
-        self.charge(item.units)
+        self.charge(1)
         self.sweep(now)
+        return slot
 
-    def promote(self, kind: str, item: Linked) -> None:
-        """`item` has just recorded an outcome: it moves to (or stays at the back of) the kept tier."""
-        _to_back(item, self.kept[kind])
+    def promote(self, table: Table, slot: int) -> None:
+        """`slot` has just recorded an outcome: it moves to (or stays at the back of) the kept tier."""
+        _to_back(table, slot, KEPT)
 
-    def drop(self, kind: str, item: Linked) -> None:
-        del self.tables[kind][item.key]
-        older, newer = item.older, item.newer
-        older.newer, newer.older = newer, older
-        self.units -= item.units
+    def drop(self, table: Table, slot: int) -> None:
+        older, newer = table.older, table.newer
+        before, after = older[slot], newer[slot]
+        newer[before], older[after] = after, before
+        self.units -= table.units(slot)
         self.entries -= 1
+        table.remove(slot)
 
     def charge(self, units: int) -> None:
         self.units += units
@@ -165,53 +130,59 @@ class LinkedKeyspace:
         turn = self._sweep_turn
         for _ in range(2):
             turn = (turn + 1) % len(lists)
-            kind, head = lists[turn]
-            swept = 0
+            table, head = lists[turn]
+            newer, swept = table.newer, 0
+            # table.expired() inlined: an entry's own expiry (born), or `ttl` after a counter's last write
+            expiring, born, t = table.expiring, table.born, table.t
             while swept < EXPIRED_SWEEP:
-                front = head.newer
-                if front is head or not front.expired(now, ttl):
+                front = newer[head]
+                if front == head or (born[front] > now if expiring else now - t[front] < ttl):
                     break
-                self.drop(kind, front)
+                self.drop(table, front)
                 swept += 1
         self._sweep_turn = turn
 
-    def _oldest_junk(self) -> tuple[str, Linked] | None:
+    def _oldest_junk(self) -> tuple[Table, int] | None:
         found, when = None, math.inf
-        for kind, head in self.junk.items():
-            for item in entries(head, 2):  # the front, or the one behind the entry being written
-                if item is self._current:
+        current_table, current = self.writing_table, self.writing
+        for table in self._order:
+            for slot in entries(table, JUNK, 2):  # the front, or the one behind the entry being written
+                if slot == current and table is current_table:
                     continue
-                if item.touched >= self._now:  # made by the request being counted, or newer: not junk yet
+                touched = table.t[slot]
+                if touched >= self._now:  # made by the request being counted, or newer: not junk yet
                     break
-                if item.touched < when:
-                    found, when = (kind, item), item.touched
+                if touched < when:
+                    found, when = (table, slot), touched
                 break
         return found
 
-    def _least_kept(self) -> tuple[str, Linked] | None:
+    def _least_kept(self) -> tuple[Table, int] | None:
         found, best = None, (math.inf, math.inf)
-        kinds = self._kinds
-        self._turn = (self._turn + 1) % len(kinds)
-        for i in range(len(kinds)):
-            kind = kinds[(self._turn + i) % len(kinds)]
-            for item in entries(self.kept[kind], KEPT_SAMPLE):
-                if item is self._current:
+        order, current_table, current = self._order, self.writing_table, self.writing
+        self._turn = (self._turn + 1) % len(order)
+        for i in range(len(order)):
+            table = order[(self._turn + i) % len(order)]
+            hits, t = table.hits, table.t
+            for slot in entries(table, KEPT, KEPT_SAMPLE):
+                if slot == current and table is current_table:
                     continue
-                score = (item.hits, item.touched)
+                score = (hits[slot], t[slot])
                 if score < best:
-                    found, best = (kind, item), score
-                if item.hits <= 1:  # nothing behind it in this kind is worth less and older
+                    found, best = (table, slot), score
+                if hits[slot] <= 1:  # nothing behind it in this kind is worth less and older
                     break
             if best[0] <= 1:  # a single-outcome entry is as little as the kept tier holds
                 return found
         return found
 
 
-def _to_back(item: Linked, head: Linked) -> None:
-    """Move `item` (in some list) to the back of `head`'s list, just before `head`."""
-    if item.newer is not head:
-        older, newer = item.older, item.newer
-        older.newer, newer.older = newer, older
-        last = head.older
-        item.older, item.newer = last, head
-        last.newer = head.older = item
+def _to_back(table: Table, slot: int, head: int) -> None:
+    """Move `slot` (in one of the table's lists) to the back of list `head`, just before the head."""
+    older, newer = table.older, table.newer
+    if newer[slot] != head:
+        before, after = older[slot], newer[slot]
+        newer[before], older[after] = after, before
+        last = older[head]
+        older[slot], newer[slot] = last, head
+        newer[last] = older[head] = slot

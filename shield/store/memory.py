@@ -1,8 +1,9 @@
 """MemoryStore: the embedded default store. One process, bounded memory, survives nothing.
 
-Everything lives in a bounded key space (shield.store.linked_keyspace) of entries: per-dimension
-counters (with their distinct-count members; shield.store.counters), account histories and
-challenge claims. Every entry and every distinct member costs one unit of `memory.max_keys`; when
+Everything lives in a bounded key space (shield.store.linked_keyspace) of entries, one table of
+columns per kind (shield.store.slot_table): per-dimension counters (with their distinct-count members;
+shield.store.counters), account histories and challenge claims, all keyed by their value's hash
+(shield.store.counters.HASHED). Every entry and every distinct member costs one unit of `memory.max_keys`; when
 the budget is exceeded, junk (entries with no recorded outcome) goes first, oldest first, then the
 entries with the fewest recorded outcomes, so a flood of one-off attempts cannot evict the failure
 counters of an account under attack. Expired entries are dropped as they reach the front. An
@@ -13,16 +14,16 @@ Bans are kept apart (they must not be evicted by a flood of new keys; shield.sto
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any, cast
+from typing import Any
 
 from shield.facts.catalog import DIMENSIONS
 from shield.model import BAN_SCOPES, AccountHistory, Ban, BanScope, Observation, Outcome, Signals
 from shield.store.base import Retention
-from shield.store.counters import SHAPES_MAX, Counters
+from shield.store.counters import LOW, SHAPES_MAX, Counters
 from shield.store.distinct import UNREAD
-from shield.store.entities import NARROW_MAX, Entry
+from shield.store.entities import NARROW_MAX
 from shield.store.layout import SITE, Plan, unkept, with_shared
-from shield.store.linked_keyspace import LinkedKeyspace
+from shield.store.linked_keyspace import HITS_MAX, LinkedKeyspace, Table
 from shield.store.memory_bans import MemoryBans
 from shield.store.records import contradicted, history_from_record, updated_record
 from shield.store.sliding import FF, FU, F, S
@@ -43,9 +44,11 @@ class MemoryStore:
         self._bans = MemoryBans()
         self._plan = plan
         ttl = 2.0 * plan.max_window  # the previous bucket of the longest window
-        # One table per kind (each dimension, the site, histories "h", claims "o"), keyed by the bare value
-        # (or its hash, shield.store.counters.HASHED): no key tuple per entity.
-        self._keys = LinkedKeyspace((*DIMENSIONS, SITE, "h", "o"), max_units=retention.max_keys, ttl=ttl)
+        # One table per kind (each dimension, the site, histories "h", claims "o"), keyed by the value's hash
+        # (shield.store.counters.HASHED): no key tuple, no object per entity.
+        tables = [Table(kind) for kind in (*DIMENSIONS, SITE)] + [Table(k, expiring=True) for k in ("h", "o")]
+        self._keys = LinkedKeyspace(tables, max_units=retention.max_keys, ttl=ttl)
+        self._histories, self._claims = self._keys.tables["h"], self._keys.tables["o"]
         kept = with_shared(retention.reads, [w.name for w in retention.windows])
         self._counters = Counters(self._keys, retention.windows, ttl=ttl, reads=kept)
         self._follow: Callable[[], frozenset[str] | None] = lambda: retention.reads
@@ -89,14 +92,7 @@ class MemoryStore:
         if outcome is Outcome.UNKNOWN:
             return
         index = S if outcome is Outcome.SUCCESS else F
-        count = self._counters.outcome
-        for dim in DIMENSIONS:
-            value = getattr(obs, dim)
-            if value is None:
-                continue
-            extra = (FF if familiar else FU) if dim == "account" and index == F else -1
-            count(dim, value, index, extra, now)
-        count(SITE, "", index, -1, now)
+        self._counters.outcomes(obs, index, (FF if familiar else FU) if index == F else -1, now)
         if obs.account is not None:
             self._learn(obs, outcome, now, confirmed)
 
@@ -130,10 +126,11 @@ class MemoryStore:
         return len(self._bans)
 
     async def claim_once(self, key: str, *, ttl: float, now: float) -> bool:
-        entry = self._keys.get("o", key)
-        if isinstance(entry, Entry) and entry.expires > now:
+        claims, hashed = self._claims, hash(key) & LOW
+        slot = claims.find(hashed)
+        if slot and claims.born[slot] > now:  # born: when the entry expires
             return False
-        self._touch("o", key, now, ttl, bool)
+        self._touch(claims, hashed, now, ttl, bool)
         return True
 
     async def ping(self) -> None:
@@ -145,43 +142,47 @@ class MemoryStore:
     # -- history -------------------------------------------------------------------------------
 
     def _history(self, account: str, now: float) -> AccountHistory | None:
-        entry = self._keys.get("h", account)
-        if not isinstance(entry, Entry) or entry.expires <= now:
+        histories = self._histories
+        slot = histories.find(hash(account) & LOW)
+        if not slot or histories.born[slot] <= now:  # born: when the entry expires
             return None
         return history_from_record(
-            entry.value, now, self._history_days, confirm_after=self._confirm_after, size=self._history_size
+            histories.refs[slot], now, self._history_days, confirm_after=self._confirm_after, size=self._history_size
         )
 
     def _learn(self, obs: Observation, outcome: Outcome, now: float, confirmed: bool) -> None:
         """A success updates the account's history; a failure forgets its unconfirmed successes."""
-        account = cast(str, obs.account)
+        histories, key = self._histories, hash(obs.account) & LOW
         days, size, after = self._history_days, self._history_size, self._confirm_after
+        refs = histories.refs
         if outcome is Outcome.SUCCESS:
-            entry = self._touch("h", account, now, days * 86400.0, dict, hits=1)
-            entry.value = updated_record(
-                entry.value, obs, now, days=days, size=size, confirmed=confirmed, confirm_after=after
+            slot = self._touch(histories, key, now, days * 86400.0, dict, hits=1)
+            refs[slot] = updated_record(
+                refs[slot], obs, now, days=days, size=size, confirmed=confirmed, confirm_after=after
             )
             return
-        found = self._keys.get("h", account)
-        if isinstance(found, Entry) and found.expires > now:
-            forgot = contradicted(found.value, now, days=days, size=size, confirm_after=after)
+        slot = histories.find(key)
+        if slot and histories.born[slot] > now:
+            forgot = contradicted(refs[slot], now, days=days, size=size, confirm_after=after)
             if forgot is not None:
-                found.value = forgot
+                refs[slot] = forgot
 
-    def _touch(self, kind: str, key: str, now: float, ttl: float, factory: Any, *, hits: int = 0) -> Entry:
+    def _touch(self, table: Table, key: int, now: float, ttl: float, factory: Any, *, hits: int = 0) -> int:
+        """The slot of `key`'s entry (a history or a claim), made with `factory()` if it has none or it
+        expired, expiring `ttl` from `now`; `hits` more recorded outcomes."""
         keys = self._keys
-        entry = cast(Entry | None, keys.get(kind, key))
-        if entry is None or entry.expires <= now:
-            if entry is not None:
-                keys.drop(kind, entry)
-            entry = Entry(factory(), now + ttl, now, hits)
-            keys.add(kind, key, entry, now)
+        slot = table.find(key)
+        if not slot or table.born[slot] <= now:
+            if slot:
+                keys.drop(table, slot)
+            slot = keys.add(table, key, now, t=now, born=now + ttl, hits=hits)
+            table.refs[slot] = factory()
         else:
-            entry.expires = now + ttl
-            entry.touched = now
-            entry.hits += hits
-            keys.refresh(kind, entry)
-        return entry
+            table.born[slot] = now + ttl
+            table.t[slot] = now
+            table.hits[slot] = min(table.hits[slot] + hits, HITS_MAX)
+            keys.refresh(table, slot)
+        return slot
 
 
 def _ban_keys(obs: Observation) -> dict[BanScope, str]:

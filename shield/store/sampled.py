@@ -1,6 +1,9 @@
 """Sliding-window distinct counts in bounded memory (the MemoryStore's HyperLogLog).
 
-The MemoryStore keeps sets of up to SMALL members in a flat list of its entity; beyond, a SampledSet.
+The MemoryStore keeps sets of up to SMALL members in a flat list of its entity; beyond, a sampled set:
+shield.store.packed_set.PackedSet, this SampledSet's algorithm for int members in packed buffers. This
+general form (any hashable member) is the one the frozen reference store (tests/store/memory_reference.py)
+runs on, and tests/store/test_packed_set.py checks the packed one against it.
 
 SampledSet keeps members with their last-seen time, oldest first, so a window's distinct count
 is one binary search. Up to CAP members the count is exact. Beyond, the set switches to adaptive

@@ -1,7 +1,7 @@
 """The memory store's key space: what goes first when the budget is reached.
 
-Both key spaces: the one the store runs on (LinkedKeyspace) and the one the frozen reference store of
-test_memory_differential.py runs on (Keyspace)."""
+Both key spaces: the one the store runs on (LinkedKeyspace, behind the reference's interface: Slots) and
+the one the frozen reference store of test_memory_differential.py runs on (Keyspace)."""
 
 from __future__ import annotations
 
@@ -10,10 +10,8 @@ from typing import Any
 
 import pytest
 
-from shield.store.linked_keyspace import LinkedKeyspace, entries
+from shield.store.linked_keyspace import JUNK, KEPT, LinkedKeyspace, Table, entries
 from tests.store.keyspace_reference import Keyspace
-
-Space = Keyspace | LinkedKeyspace
 
 
 @dataclass
@@ -26,7 +24,60 @@ class Item:
         return now - self.touched >= ttl
 
 
-@pytest.fixture(params=[LinkedKeyspace, Keyspace])
+class Slots:
+    """LinkedKeyspace behind the reference's interface: named keys and items, as slots of its tables."""
+
+    def __init__(self, kinds: tuple[str, ...], *, max_units: int, ttl: float) -> None:
+        self.ks = LinkedKeyspace([Table(kind) for kind in kinds], max_units=max_units, ttl=ttl)
+        self.names: dict[int, str] = {}
+
+    def _slot(self, kind: str, key: str) -> tuple[Table, int]:
+        table = self.ks.tables[kind]
+        return table, table.find(hash(key) & (2**60 - 1))
+
+    def add(self, kind: str, key: str, item: Item, now: float) -> None:
+        self.names[hash(key) & (2**60 - 1)] = key
+        self.ks.add(self.ks.tables[kind], hash(key) & (2**60 - 1), now, t=item.touched, born=now, hits=item.hits)
+
+    def refresh(self, kind: str, key: str, item: Item) -> None:
+        self.ks.refresh(*self._slot(kind, key))
+
+    def promote(self, kind: str, key: str, item: Item) -> None:
+        table, slot = self._slot(kind, key)
+        table.hits[slot] = item.hits
+        self.ks.promote(table, slot)
+
+    def drop(self, kind: str, key: str) -> None:
+        self.ks.drop(*self._slot(kind, key))
+
+    def charge(self, units: int) -> None:
+        self.ks.charge(units)
+
+    def listed(self, kind: str, head: int) -> list[str]:
+        table = self.ks.tables[kind]
+        return [self.names[table.keys[slot]] for slot in entries(table, head, 1_000)]
+
+    @property
+    def units(self) -> int:
+        return self.ks.units
+
+    @property
+    def entries(self) -> int:
+        return self.ks.entries
+
+    @property
+    def max_units(self) -> int:
+        return self.ks.max_units
+
+    @max_units.setter
+    def max_units(self, value: int) -> None:
+        self.ks.max_units = value
+
+
+Space = Keyspace | Slots
+
+
+@pytest.fixture(params=[Slots, Keyspace], ids=["LinkedKeyspace", "Keyspace"])
 def space(request: pytest.FixtureRequest) -> Any:
     def make(max_units: int) -> Space:
         kind: type[Space] = request.param
@@ -36,20 +87,20 @@ def space(request: pytest.FixtureRequest) -> Any:
 
 
 def keys(ks: Space) -> set[Any]:
-    if isinstance(ks, LinkedKeyspace):
-        return {key for table in ks.tables.values() for key in table}
+    if isinstance(ks, Slots):
+        return {key for kind in ("ip", "account") for head in (JUNK, KEPT) for key in ks.listed(kind, head)}
     return {key for tier in (ks.junk, ks.kept) for lru in tier.values() for key in lru}
 
 
 def kept(ks: Space, kind: str) -> set[Any]:
-    if isinstance(ks, LinkedKeyspace):
-        return {item.key for item in entries(ks.kept[kind], 1_000)}
+    if isinstance(ks, Slots):
+        return set(ks.listed(kind, KEPT))
     return set(ks.kept[kind])
 
 
 def junk(ks: Space, kind: str) -> set[Any]:
-    if isinstance(ks, LinkedKeyspace):
-        return {item.key for item in entries(ks.junk[kind], 1_000)}
+    if isinstance(ks, Slots):
+        return set(ks.listed(kind, JUNK))
     return set(ks.junk[kind])
 
 
@@ -94,16 +145,10 @@ def test_promotion_moves_an_entry_to_the_kept_tier(space: Any) -> None:
     item = Item(0.0)
     ks.add("ip", "x", item, 0.0)
     item.hits += 1
-    if isinstance(ks, LinkedKeyspace):
-        ks.promote("ip", item)  # type: ignore[arg-type]
-    else:
-        ks.promote("ip", "x", item)
+    ks.promote("ip", "x", item)
     assert "x" in kept(ks, "ip")
     assert "x" not in junk(ks, "ip")
-    if isinstance(ks, LinkedKeyspace):
-        ks.drop("ip", item)  # type: ignore[arg-type]
-    else:
-        ks.drop("ip", "x")
+    ks.drop("ip", "x")
     assert (ks.units, ks.entries) == (0, 0)
 
 
@@ -112,12 +157,8 @@ def test_a_refreshed_entry_goes_to_the_back_of_its_list_and_its_neighbours_close
     a, b, c = Item(0.0), Item(1.0), Item(2.0)
     for key, item in (("a", a), ("b", b), ("c", c)):
         ks.add("ip", key, item, item.touched)
-    if isinstance(ks, LinkedKeyspace):
-        ks.refresh("ip", a)  # type: ignore[arg-type]
-        order = [item.key for item in entries(ks.junk["ip"], 10)]
-    else:
-        ks.refresh("ip", "a", a)
-        order = list(ks.junk["ip"])
+    ks.refresh("ip", "a", a)
+    order = ks.listed("ip", JUNK) if isinstance(ks, Slots) else list(ks.junk["ip"])
     assert order == ["b", "c", "a"]
     ks.max_units = 2
     ks.charge(0)  # over budget: the oldest junk ("b") goes

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import gc
+import tracemalloc
+from pathlib import Path
+
 import pytest
 
 from shield.model import FakeClock, Observation, Outcome
+from shield.rules.pack import load_pack
 from shield.store.base import Retention
 from shield.store.memory import MemoryStore
 from shield.store.sampled import CAP
+
+BUNDLED = Path(__file__).resolve().parents[2] / "shield" / "rules" / "bundled"
 
 
 def store_with(max_keys: int) -> MemoryStore:
@@ -88,3 +95,50 @@ async def test_a_busy_entity_counts_past_a_byte() -> None:
     assert signals.counters["ip.attempts_1m"] == 600
     assert signals.counters["ip.failures_1m"] == 599
     assert signals.counters["site.attempts_24h"] == 600
+
+
+async def test_columns_stay_bounded_as_entries_are_evicted_and_their_slots_reused() -> None:
+    # security: a rotating attack past max_keys must not grow the tables' columns or indexes with it
+    max_keys = 2_000
+    store, clock = store_with(max_keys), FakeClock()
+    tables = store._keys.tables.values()
+    for i in range(30_000):
+        obs = rotating(i)
+        await store.observe(obs, clock.now())
+        await store.record_outcome(obs, Outcome.FAILURE, familiar=False, now=clock.now())
+        clock.advance(0.01)
+    assert len(store) <= max_keys
+    assert sum(len(table) for table in tables) <= max_keys
+    for table in tables:
+        assert table.size <= max_keys + 2  # slots handed out: never more than were live at once
+        assert len(table.index) <= 4 * max_keys
+
+
+def stuffing(i: int) -> Observation:
+    """bench/store.py's traffic: a new IP, account, password and pair each time; /24s, ASNs, fingerprints shared."""
+    ip = f"10.{30 + i % 5}.{(i // 1250) % 256}.{(i // 5) % 250 + 1}"
+    return Observation(
+        route="login", ip=ip, subnet=ip.rsplit(".", 1)[0] + ".0/24", asn=str(64530 + i % 5), country="CN",
+        account=f"acct-{i:08x}", fp=f"fp-{i % 40}", password=f"pw-{i:08x}", pair=f"pair-{i:08x}",
+    )  # fmt: skip
+
+
+async def test_a_novel_attempt_costs_at_most_300_bytes() -> None:
+    # issue 14: bytes per distinct attempt (observe and its failed outcome), as bench/store.py --memory-only
+    store, now = MemoryStore(Retention(reads=load_pack(BUNDLED).rules.reads)), 1_700_000_000.0
+    for i in range(500):
+        await store.observe(stuffing(i), now)
+        await store.record_outcome(stuffing(i), Outcome.FAILURE, familiar=False, now=now)
+    observations = [stuffing(i) for i in range(500, 12_500)]
+    gc.collect()
+    tracemalloc.start()
+    before = tracemalloc.get_traced_memory()[0]
+    for i, obs in enumerate(observations):
+        t = now + i * 0.001
+        await store.observe(obs, t)
+        await store.record_outcome(obs, Outcome.FAILURE, familiar=False, now=t)
+    del obs
+    gc.collect()
+    used = tracemalloc.get_traced_memory()[0] - before
+    tracemalloc.stop()
+    assert used / len(observations) <= 300

@@ -84,7 +84,8 @@ async def test_one_off_entities_of_the_same_history_share_their_counters() -> No
         obs = one_off(f"10.0.1.{i}", account=f"acct-{i}", password=f"pw-{i}")
         await store.observe(obs, T0)
         await store.record_outcome(obs, Outcome.FAILURE, familiar=False, now=T0 + i * 0.001)
-    shapes = {id(store._keys.get("ip", hash(f"10.0.1.{i}") & LOW).counts) for i in range(3)}  # type: ignore[union-attr]
+    ips = store._keys.tables["ip"]
+    shapes = {id(ips.refs[ips.find(hash(f"10.0.1.{i}") & LOW)]) for i in range(3)}
     assert len(shapes) == 1
 
 
