@@ -32,9 +32,6 @@ from shield.proxy.listener import ADMIN_LIMITS, LimitedRunner, fd_budget
 from shield.settings.load import split_listen
 from shield.settings.schema import LimitsSettings, Settings
 
-# The cyclic collector's young-generation threshold in a serving worker (CPython's default: 700).
-GC_YOUNG_THRESHOLD = 10_000
-
 EXIT_BIND_FAILED = 3
 EXIT_START_FAILED = 4
 _FATAL = frozenset({EXIT_BIND_FAILED, EXIT_START_FAILED})  # restarting would fail the same way
@@ -51,21 +48,16 @@ AppFactory = Callable[[Settings, bool], Awaitable[Apps]]  # (settings, with_admi
 
 
 def settle_heap() -> None:
-    """Tune the cyclic garbage collector for serving, once start-up is done.
+    """Freeze what start-up built out of the cyclic garbage collector, once start-up is done.
 
-    A worker's heap is mostly long-lived (modules, the rules, the user-agent tables, the memory
-    store), and every protected request makes a few hundred short-lived containers. With the
-    defaults, a young collection ran every ~60 requests, it promoted what the requests in flight held
-    to the older generations, and those promotions brought full collections over the whole heap:
-    ~30 us of a protected request's CPU (rotating logins, 32 in flight). Freezing what start-up built
-    keeps it out of every later collection; a 10,000-object young generation lets most of a request's
-    containers die before a collection sees them. Cycles are still collected (a few MB of them at
-    most wait for the next young collection): the worker's RSS stayed within 3 % under the
-    rotating-login load."""
+    A worker's heap is mostly long-lived (modules, the rules, the user-agent tables), and each full
+    collection walked all of it again (100-160 ms each on a protected Redis worker). Frozen, it is
+    never scanned; what requests make is collected at CPython's default thresholds. A raised young
+    threshold (10,000) saved a few more us per protected login but let the closed connections of
+    2,000 slow clients wait for rarer full collections: `./dev bench slowclients` ended at 435-447 MiB
+    RSS with it, 370 without it, 339 before the freeze (2026-12-07), so the thresholds stay CPython's."""
     gc.collect()
     gc.freeze()
-    _, middle, old = gc.get_threshold()
-    gc.set_threshold(GC_YOUNG_THRESHOLD, middle, old)
 
 
 def effective_workers(settings: Settings) -> int:
