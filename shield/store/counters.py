@@ -16,7 +16,7 @@ from shield.model import Observation, Window
 from shield.store.distinct import count_distinct, flat
 from shield.store.entities import NARROW_MAX, writable
 from shield.store.layout import SITE
-from shield.store.linked_keyspace import HITS_MAX, JUNK, KEPT, LinkedKeyspace, Table
+from shield.store.linked_keyspace import HITS_MAX, KEPT, LinkedKeyspace, Table
 from shield.store.plans import DimPlan, plan
 from shield.store.sliding import A, U, roll, weights
 from shield.store.slot_table import PRESENT
@@ -130,16 +130,7 @@ class Counters:
                 t = table.t
                 last = t[slot]
                 if now - last < ttl:
-                    # keys.refresh(table, slot) inlined: the back of its list
-                    head = KEPT if table.hits[slot] else JUNK
-                    older, newer = table.older, table.newer
-                    if newer[slot] != head:
-                        before, behind = older[slot], newer[slot]
-                        newer[before], older[behind] = behind, before
-                        tail = older[head]
-                        older[slot], newer[slot] = tail, head
-                        newer[tail] = older[head] = slot
-                    keys.writing_table, keys.writing = table, slot  # never evicted under its writer
+                    keys.refresh(table, slot)  # the back of its list; never evicted under its writer
                     # add(table, slot, p, A, -1, now, out, weights_now, site=False) inlined: one call fewer
                     refs = table.refs
                     raw = refs[slot]
