@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -69,12 +69,18 @@ def _hostile_line(*, ban: Ban | None = None) -> dict[str, Any]:
     return fields
 
 
-def _both(log_file: Path, fields: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The line on the direct path, and the same fields through structlog's pipeline."""
+def _both(
+    log_file: Path, fields: dict[str, Any], write: Callable[[dict[str, Any]], bool] = write_decision
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The line on the direct path, and the same fields through structlog's pipeline (the decision
+    line at info; write_ban_added's line at warning)."""
     stream = RequestLines.stream
-    assert write_decision(dict(fields))
+    assert write(dict(fields))
     RequestLines.stream = None
-    structlog.get_logger().info("decision", **fields)
+    if write is write_decision:
+        structlog.get_logger().info("decision", **fields)
+    else:
+        structlog.get_logger().warning("ban.added", **fields)
     RequestLines.stream = stream
     fast, slow = (orjson.loads(line) for line in log_file.read_bytes().splitlines())
     return fast, slow
@@ -161,12 +167,7 @@ def _ban_added(**values: Any) -> dict[str, Any]:
 )
 def test_the_direct_ban_added_line_is_the_structlog_warning_line(log_file: Path, fields: dict[str, Any]) -> None:
     assert fields.keys() <= BAN_ADDED_KEYS
-    stream = RequestLines.stream
-    assert write_ban_added(dict(fields))
-    RequestLines.stream = None
-    structlog.get_logger().warning("ban.added", **fields)
-    RequestLines.stream = stream
-    fast, slow = (orjson.loads(line) for line in log_file.read_bytes().splitlines())
+    fast, slow = _both(log_file, fields, write_ban_added)
     assert list(fast) == list(slow)
     assert {k: v for k, v in fast.items() if k != "ts"} == {k: v for k, v in slow.items() if k != "ts"}
     assert fast["level"] == "warning"
