@@ -481,8 +481,24 @@ local function set_member(m)
   return m
 end
 
+-- Sets read as they were last written are not unpacked again (a library keeps its state across
+-- calls; unpacking a set of 44 members is ~44k instructions): their parsed tables by their packed
+-- string. Keyed by content, so a set another call or layout changed since misses; an entry is
+-- taken out when read (its table is then the reader's to change) and cached again only as the
+-- exact parse of the string written (set_keep). Bounded: at most SETCACHE_MAX sets, each of at most
+-- SETCACHE_BYTES (security: members are up to 64 KiB each; a few large sets would hold megabytes).
+local SETCACHE, NSETCACHE, SETCACHE_MAX, SETCACHE_BYTES = {}, 0, 256, 4096
+-- Caches v (n members: v[1] = n, member i at [2i], its last seen at [2i + 1]) as set string s's parse.
+local function set_keep(s, v, n)
+  if #s > SETCACHE_BYTES then return end
+  if NSETCACHE >= SETCACHE_MAX then SETCACHE, NSETCACHE = {}, 0 end
+  if not SETCACHE[s] then NSETCACHE = NSETCACHE + 1 end
+  v[1] = n
+  SETCACHE[s] = v
+end
+
 -- Set k's packed members: a table with member i at [2i] and its last seen at [2i + 1], and their
--- number (0: none, or a string that is not a packed set's).
+-- number (0: none, or a string that is not a packed set's), and the packed string.
 local function set_read(k)
   local nc, chunks = PN[k], PCH[k]
   if nc == 0 then return nil, 0 end
@@ -490,6 +506,11 @@ local function set_read(k)
     if not chunks[i] then return nil, 0 end
   end
   local blob = nc == 1 and chunks[1] or table.concat(chunks, '', 1, nc)
+  local hit = SETCACHE[blob]
+  if hit then
+    SETCACHE[blob], NSETCACHE = nil, NSETCACHE - 1
+    return hit, hit[1], blob
+  end
   if #blob < 12 then return nil, 0 end
   local n = struct.unpack('<H', blob)
   if n < 1 or n > SETMAX then return nil, 0 end
@@ -726,10 +747,17 @@ local function distinct_all(d, key, all, states, nm, w, del, dc, nd)
           for i = 1, at - 1 do p = p + 10 + #v[2 * i] end
           p = p + 2 + #cur
           s, from = string.sub(blob, 1, p - 1) .. struct.pack('<d', OSEEN) .. string.sub(blob, p + 8), p
+          v[2 * at + 1] = OSEEN -- v is now s's parse (a double packed and unpacked is itself)
+          set_keep(s, v, n)
         elseif cur then -- appended
           s = (n == 0 and struct.pack('<H', 1) or struct.pack('<H', n + 1) .. string.sub(blob, 3))
             .. struct.pack('<Hc0d', #cur, cur, OSEEN)
           from = blob and #blob + 1
+          v = v or {}
+          v[2 * n + 2], v[2 * n + 3] = cur, OSEEN -- over unpack's next position
+          set_keep(s, v, n + 1)
+        elseif v then -- unchanged (no member counted)
+          set_keep(blob, v, n)
         end
         if s ~= blob or not blob then set_write(k, s, w, del, from) end
       else
