@@ -4,6 +4,7 @@ time, the entity's hash stays a listpack, and a packed field Shield did not writ
 
 from __future__ import annotations
 
+import struct
 from urllib.parse import urlsplit
 
 import redis
@@ -92,3 +93,31 @@ async def test_a_member_too_long_for_its_length_field_is_cut_not_corrupting_its_
         await store.close()
     assert counters["ip.distinct_accounts_24h"] == 2
     assert _members(sync) == [(b"account-a", now + 2), (huge[:65_535].encode(), now + 1)]
+
+
+async def test_a_set_changed_by_another_writer_since_the_last_write_is_read_as_stored(redis_url: str) -> None:
+    """The library keeps the parses of the sets it wrote (by their packed string): a set changed since
+    (another library, an operator, a restore) is read from what is stored, never from the kept parse."""
+    sync = redis.Redis.from_url(redis_url)
+    now = FakeClock().now()
+    store = _open(redis_url)
+    try:
+        for i, account in enumerate(("account-a", "account-b", "account-c")):
+            await store.observe(login(account), now + i)
+        written = packed_fields(sync.hgetall(IP))[b"1"]
+        # the same set without account-b, as another writer would leave it (one field: 3 short members fit)
+        only = [(m, t) for m, t in _members(sync) if m != b"account-b"]
+        fields = {
+            "1#!": struct.pack("<H", len(only))
+            + b"".join(struct.pack("<H", len(m)) + m + struct.pack("<d", t) for m, t in only)
+        }
+        assert len(written) == 1
+        assert len(fields["1#!"]) <= 64
+        sync.hset(IP, mapping=fields)
+        counters = (await store.observe(login("account-d"), now + 3)).counters
+        again = (await store.observe(login("account-a"), now + 4)).counters  # the set the library wrote last
+    finally:
+        await store.close()
+    assert counters["ip.distinct_accounts_24h"] == 3  # a, c, d: not b
+    assert again["ip.distinct_accounts_24h"] == 3
+    assert _members(sync) == [(b"account-a", now + 4), (b"account-c", now + 2), (b"account-d", now + 3)]
