@@ -25,7 +25,11 @@ local function frame(ws, m, chunks)
   local f = {ws = ws, m = m, start = {}, weight = {}, n = n, len = 16 + 8 * m * #ws, chunks = chunks,
              fmt = '<dd' .. string.rep('i4', n - 2), fields = {}, legacy = {'n'}, zero = {}}
   f.chunk_index = {}
-  for i, c in ipairs(chunks) do f.fields[i], f.chunk_index[c[1]] = c[1], i end
+  f.split = '<'
+  for i, c in ipairs(chunks) do
+    f.fields[i], f.chunk_index[c[1]] = c[1], i
+    f.split = f.split .. 'c' .. (c[3] - c[2] + 1) -- put_row's
+  end
   f.fields[#chunks + 1] = 'n'
   for i = 1, #ws do f.legacy[i + 1] = tostring(i) end
   for i = 1, n do f.zero[i] = 0 end
@@ -171,15 +175,29 @@ end
 -- previous bucket plus REARM, so a key always outlives the last write that matters by 2 windows.
 -- Appends the row's fields to w; returns whether to PEXPIRE the key (after writing it: a new key
 -- must exist first) and the packed row.
+-- Writes row's fields (name, bytes) into w from w[n + 1] on: one struct.unpack cuts a row of up to
+-- 4 fields (a string.sub per field costs a C call and a string more per field). A row is its
+-- frame's length (packed with its format, or joined's).
+local function put_row(fr, row, w, n)
+  local c = fr.chunks
+  local k = #c
+  if k == 1 then
+    w[n + 1], w[n + 2] = c[1][1], row
+  elseif k <= 4 then
+    local p1, p2, p3, p4 = struct.unpack(fr.split, row) -- the position after them comes next
+    w[n + 1], w[n + 2], w[n + 3], w[n + 4] = c[1][1], p1, c[2][1], p2
+    if k >= 3 then w[n + 5], w[n + 6] = c[3][1], p3 end
+    if k == 4 then w[n + 7], w[n + 8] = c[4][1], p4 end
+  else
+    for i = 1, k do w[n + 2 * i - 1], w[n + 2 * i] = c[i][1], string.sub(row, c[i][2], c[i][3]) end
+  end
+end
+
 local function pack_counts(fr, a, w)
   local arm = NOW - a[2] >= REARM or NOW < a[2]
   if arm then a[2] = NOW end
   local row = struct.pack(fr.fmt, unpack(a, 1, fr.n))
-  local n = #w
-  for _, c in ipairs(fr.chunks) do
-    w[n + 1], w[n + 2] = c[1], string.sub(row, c[2], c[3])
-    n = n + 2
-  end
+  put_row(fr, row, w, #w)
   return arm, row
 end
 
@@ -261,14 +279,6 @@ local function counted(fr, s, j, j2)
   return struct.pack(p.fmt, unpack(v, 1, p.n)), arm
 end
 
--- Appends row's fields (name, bytes) to w.
-local function put_row(fr, row, w)
-  local n = #w
-  for _, c in ipairs(fr.chunks) do
-    w[n + 1], w[n + 2] = c[1], string.sub(row, c[2], c[3])
-    n = n + 2
-  end
-end
 
 -- Count measure j (and j2) now in an entity's counters (record_outcome's path: no members read).
 local function bump(key, fr, j, j2)
@@ -848,7 +858,7 @@ local function observe_entity(d, v, own)
     if OMASK[d].any or fields_before(#all / 2, npacked) ~= nc then distinct_all(d, key, all, STATES, nm, w, del, dc, nd) end
     if own then
       row, arm = counted(fr, joined(fr, RAW), 1)
-      put_row(fr, row, w)
+      put_row(fr, row, w, #w)
     else
       local whole = true
       for i = 1, nc do whole = whole and RAW[i] end

@@ -59,10 +59,10 @@ end
 -- layout's fields dropped, its expiry re-armed if one of its counts did.
 local function write_rows()
   for fr, per in pairs(rows) do
-    local w = {}
+    local w, nw = {}, 2 * #fr.chunks
     for key, row in pairs(per) do
-      for i, c in ipairs(fr.chunks) do w[2 * i - 1], w[2 * i] = c[1], string.sub(row, c[2], c[3]) end
-      redis.call('HSET', key, unpack(w))
+      put_row(fr, row, w, 0)
+      redis.call('HSET', key, unpack(w, 1, nw))
       if legacy and legacy[key] then redis.call('HDEL', key, unpack(fr.legacy)) end
       if rearm and rearm[key] then redis.call('PEXPIRE', key, TTL_MS) end
     end
