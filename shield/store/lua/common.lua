@@ -13,6 +13,9 @@
 -- are the worker's work (Redis's CPU is the one every worker shares).
 -- Bucket starts and previous-bucket weights depend only on `now`: computed once per call.
 local DWW, SWW = DW, SW
+-- The library functions the hot paths call, as upvalues (a global function's lookup is two table
+-- reads a call): set by the first call (a library's load cannot reach string, struct or redis.call).
+local rcall, spack, sunpack, ssub, tconcat, floor
 local MS = {'a', 'f', 's'}
 local MS_ACCOUNT = {'a', 'f', 's', 'ff', 'fu'}
 local MS_SITE = {'a', 'f', 's', 'u'}
@@ -37,14 +40,14 @@ local function frame(ws, m, chunks)
   local first = {}
   for i = 1, n - 2 do first[i] = 0 end
   for i = 1, #ws do first[2 * (i - 1) * m + 1] = 1 end
-  f.first = struct.pack('<' .. string.rep('i4', n - 2), unpack(first))
+  f.first = spack('<' .. string.rep('i4', n - 2), unpack(first))
   -- ... cut as its fields are (observe_entity writes a new entity's row as they are: no string.sub per
   -- field on every new entity): the first field's bytes after the two doubles, then the other fields
   local head = chunks[1][3] - 16
-  f.first1, f.firstparts = string.sub(f.first, 1, head), {}
-  for i = 2, #chunks do f.firstparts[i] = string.sub(f.first, chunks[i][2] - 16, chunks[i][3] - 16) end
-  f.firsttail = string.sub(f.first, head + 1)
-  f.zerorow = struct.pack(f.fmt, unpack(f.zero))
+  f.first1, f.firstparts = ssub(f.first, 1, head), {}
+  for i = 2, #chunks do f.firstparts[i] = ssub(f.first, chunks[i][2] - 16, chunks[i][3] - 16) end
+  f.firsttail = ssub(f.first, head + 1)
+  f.zerorow = spack(f.fmt, unpack(f.zero))
   f.patch = {} -- per measures counted, patch_format's
   return f
 end
@@ -84,7 +87,7 @@ local function at(f)
   for i = 1, #ws do
     local w = ws[i]
     local q = NOW / w
-    local b = q >= 0 and q - q % 1 or math.floor(q)
+    local b = q >= 0 and q - q % 1 or floor(q)
     start[i] = b * w
     weight[i] = 1 - (q - b)
   end
@@ -94,6 +97,7 @@ end
 local function set_now(t)
   NOW = t
   if not FRAMES then
+    rcall, spack, sunpack, ssub, tconcat, floor = redis.call, struct.pack, struct.unpack, string.sub, table.concat, math.floor
     FRAMES, SITE_FRAME = {[3] = frame(DW, 3, ROW3), [5] = frame(DW, 5, ROW5)}, frame(SW, 4, ROWSITE)
     FRAMES.hllfmt = '<dd' .. string.rep('i4', 2 * #DW) -- a large set's packed state (observe.lua)
     FRAMES[5].start, FRAMES[5].weight = FRAMES[3].start, FRAMES[3].weight -- the same windows
@@ -123,9 +127,9 @@ local function unpack_counts(fr, raw)
       parts[i] = raw[i]
       if not parts[i] then s = false; break end
     end
-    if s then s = table.concat(parts) end
+    if s then s = tconcat(parts) end
   end
-  if s and #s == fr.len then return {struct.unpack(fr.fmt, s)} end
+  if s and #s == fr.len then return {sunpack(fr.fmt, s)} end
   return {unpack(fr.zero)}
 end
 
@@ -166,9 +170,9 @@ local function estimate(fr, a, i, j, late)
   local weight = fr.weight[i]
   if late then
     local w = fr.ws[i]
-    weight = 1 - (a[1] / w - math.floor(a[1] / w))
+    weight = 1 - (a[1] / w - floor(a[1] / w))
   end
-  return c + math.floor(p * weight + 0.5)
+  return c + floor(p * weight + 0.5)
 end
 
 -- The key's expiry is (re)armed at most once per REARM seconds: TTL_MS covers the longest window's
@@ -184,19 +188,19 @@ local function put_row(fr, row, w, n)
   if k == 1 then
     w[n + 1], w[n + 2] = c[1][1], row
   elseif k <= 4 then
-    local p1, p2, p3, p4 = struct.unpack(fr.split, row) -- the position after them comes next
+    local p1, p2, p3, p4 = sunpack(fr.split, row) -- the position after them comes next
     w[n + 1], w[n + 2], w[n + 3], w[n + 4] = c[1][1], p1, c[2][1], p2
     if k >= 3 then w[n + 5], w[n + 6] = c[3][1], p3 end
     if k == 4 then w[n + 7], w[n + 8] = c[4][1], p4 end
   else
-    for i = 1, k do w[n + 2 * i - 1], w[n + 2 * i] = c[i][1], string.sub(row, c[i][2], c[i][3]) end
+    for i = 1, k do w[n + 2 * i - 1], w[n + 2 * i] = c[i][1], ssub(row, c[i][2], c[i][3]) end
   end
 end
 
 local function pack_counts(fr, a, w)
   local arm = NOW - a[2] >= REARM or NOW < a[2]
   if arm then a[2] = NOW end
-  local row = struct.pack(fr.fmt, unpack(a, 1, fr.n))
+  local row = spack(fr.fmt, unpack(a, 1, fr.n))
   put_row(fr, row, w, #w)
   return arm, row
 end
@@ -210,7 +214,7 @@ local function joined(fr, raw)
     for i = 2, k do
       if not raw[i] then return fr.zerorow end
     end
-    s = table.concat(raw, '', 1, k)
+    s = tconcat(raw, '', 1, k)
   end
   if s and #s == fr.len then return s end
   return fr.zerorow
@@ -254,7 +258,7 @@ end
 -- usual case), only the counted values are unpacked and packed (patch_format).
 local function counted(fr, s, j, j2)
   local p = patch_format(fr, j, j2)
-  local v = {struct.unpack(p.fmt, s)}
+  local v = {sunpack(p.fmt, s)}
   local last, moves = v[1], false
   if NOW > last and last ~= 0 then
     for i = 1, #fr.ws do
@@ -263,35 +267,35 @@ local function counted(fr, s, j, j2)
   end
   local arm
   if moves then
-    local a = {struct.unpack(fr.fmt, s)}
+    local a = {sunpack(fr.fmt, s)}
     roll(fr, a)
     add(fr, a, j)
     if j2 then add(fr, a, j2) end
     arm = NOW - a[2] >= REARM or NOW < a[2]
     if arm then a[2] = NOW end
-    return struct.pack(fr.fmt, unpack(a, 1, fr.n)), arm
+    return spack(fr.fmt, unpack(a, 1, fr.n)), arm
   end
   if NOW > last then v[1] = NOW end -- roll's only change
   local pos, inc = p.pos, p.inc
   for x = 1, #pos do v[pos[x]] = v[pos[x]] + inc[x] end
   arm = NOW - v[2] >= REARM or NOW < v[2]
   if arm then v[2] = NOW end
-  return struct.pack(p.fmt, unpack(v, 1, p.n)), arm
+  return spack(p.fmt, unpack(v, 1, p.n)), arm
 end
 
 
 -- Count measure j (and j2) now in an entity's counters (record_outcome's path: no members read).
 local function bump(key, fr, j, j2)
-  local raw = redis.call('HMGET', key, unpack(fr.fields))
+  local raw = rcall('HMGET', key, unpack(fr.fields))
   local a = unpack_counts(fr, raw)
   roll(fr, a)
   add(fr, a, j)
   if j2 then add(fr, a, j2) end
   local w = {}
   local arm = pack_counts(fr, a, w)
-  redis.call('HSET', key, unpack(w))
-  if raw[#fr.fields] then redis.call('HDEL', key, unpack(fr.legacy)) end -- the previous layout's fields
-  if arm then redis.call('PEXPIRE', key, TTL_MS) end
+  rcall('HSET', key, unpack(w))
+  if raw[#fr.fields] then rcall('HDEL', key, unpack(fr.legacy)) end -- the previous layout's fields
+  if arm then rcall('PEXPIRE', key, TTL_MS) end
   return a
 end
 
@@ -304,7 +308,7 @@ for d = 1, #DIMS do KEYPFX[d] = '{' .. T .. DIMS[d] .. ':' end
 local SPREAD_V, SPREAD_T = nil, nil
 local function counter_key(d, v)
   if SPREAD[d] then
-    if v ~= SPREAD_V then SPREAD_V, SPREAD_T = v, v .. ':' .. string.sub(redis.sha1hex(v), 1, 4) end
+    if v ~= SPREAD_V then SPREAD_V, SPREAD_T = v, v .. ':' .. ssub(redis.sha1hex(v), 1, 4) end
     v = SPREAD_T
   end
   return KEYPFX[d] .. v .. '}'
@@ -318,7 +322,7 @@ local function site_shard(key, bump_it, j, j2)
   if bump_it then
     a = bump(key, SITE_FRAME, j, j2)
   else
-    a = unpack_counts(SITE_FRAME, redis.call('HMGET', key, unpack(SITE_FRAME.fields)))
+    a = unpack_counts(SITE_FRAME, rcall('HMGET', key, unpack(SITE_FRAME.fields)))
     roll(SITE_FRAME, a)
   end
   local late, out = a[1] > NOW, {}
@@ -388,7 +392,7 @@ end
 local CURSFX, PREVSFX, SFXB = {}, {}, {}
 local function suffixes()
   for wi = 1, NDW do
-    local b = math.floor(NOW / DW[wi])
+    local b = floor(NOW / DW[wi])
     if SFXB[wi] ~= b then
       SFXB[wi], CURSFX[wi], PREVSFX[wi] = b, wi .. ':' .. b, wi .. ':' .. (b - 1)
     end
@@ -405,12 +409,12 @@ end
 local ADDED, HST = {}, {}
 local function hll_counts(state, base, k, member, w, rw, dc, nd)
   suffixes()
-  local st = state and {struct.unpack(FRAMES.hllfmt, state)}
+  local st = state and {sunpack(FRAMES.hllfmt, state)}
   for wi = 1, NDW do ADDED[wi] = 0 end
   if member ~= '' then
     for wi = 1, NDW do
       if rw[wi] then
-        ADDED[wi] = redis.call('PFADD', base .. CURSFX[wi], member)
+        ADDED[wi] = rcall('PFADD', base .. CURSFX[wi], member)
         -- security (cost): windows nest, so a member that changed nothing in a shorter window's bucket
         -- changes nothing in the longer ones (their registers are never lower): skip those PFADDs.
         if NESTED and ADDED[wi] == 0 then break end
@@ -430,7 +434,7 @@ local function hll_counts(state, base, k, member, w, rw, dc, nd)
     for wi = 1, NDW do
       local c = st[2 + wi]
       if c == 0 and ADDED[wi] == 1 then -- the bucket's first member: the key was just created
-        redis.call('PEXPIRE', base .. CURSFX[wi], TTL_ARG)
+        rcall('PEXPIRE', base .. CURSFX[wi], TTL_ARG)
       end
       HST[2 + wi], HST[2 + NDW + wi] = c + ADDED[wi], st[2 + NDW + wi]
     end
@@ -439,10 +443,10 @@ local function hll_counts(state, base, k, member, w, rw, dc, nd)
     for wi = 1, NDW do
       if rw[wi] then
         local hk = base .. CURSFX[wi]
-        local cur = redis.call('PFCOUNT', hk)
-        HST[2 + wi], HST[2 + NDW + wi] = cur, math.max(0, redis.call('PFCOUNT', hk, base .. PREVSFX[wi]) - cur)
+        local cur = rcall('PFCOUNT', hk)
+        HST[2 + wi], HST[2 + NDW + wi] = cur, math.max(0, rcall('PFCOUNT', hk, base .. PREVSFX[wi]) - cur)
         -- a new bucket always forces this merge: its key gets its expiry here
-        redis.call('PEXPIRE', hk, TTL_ARG)
+        rcall('PEXPIRE', hk, TTL_ARG)
       else
         HST[2 + wi], HST[2 + NDW + wi] = 0, 0
       end
@@ -451,9 +455,9 @@ local function hll_counts(state, base, k, member, w, rw, dc, nd)
   HST[2] = at
   local weight = FRAMES[3].weight
   for wi = 1, NDW do
-    if rw[wi] then dc[(wi - 1) * nd + k] = HST[2 + wi] + math.floor(HST[2 + NDW + wi] * weight[wi] + 0.5) end
+    if rw[wi] then dc[(wi - 1) * nd + k] = HST[2 + wi] + floor(HST[2 + NDW + wi] * weight[wi] + 0.5) end
   end
-  w[#w + 1] = SPFX[k]; w[#w + 1] = struct.pack(FRAMES.hllfmt, unpack(HST, 1, 2 + 2 * NDW))
+  w[#w + 1] = SPFX[k]; w[#w + 1] = spack(FRAMES.hllfmt, unpack(HST, 1, 2 + 2 * NDW))
 end
 
 -- Exact sets, packed: set k's members and their last seen in one string, cut into hash fields
@@ -487,7 +491,7 @@ end
 -- security: a member's length is packed as a uint16; a longer value (none the worker sends: its
 -- values are addresses, numbers and short digests) is cut rather than corrupting its set.
 local function set_member(m)
-  if #m > 65535 then return string.sub(m, 1, 65535) end
+  if #m > 65535 then return ssub(m, 1, 65535) end
   return m
 end
 
@@ -515,18 +519,18 @@ local function set_read(k)
   for i = 1, nc do
     if not chunks[i] then return nil, 0 end
   end
-  local blob = nc == 1 and chunks[1] or table.concat(chunks, '', 1, nc)
+  local blob = nc == 1 and chunks[1] or tconcat(chunks, '', 1, nc)
   local hit = SETCACHE[blob]
   if hit then
     SETCACHE[blob], NSETCACHE = nil, NSETCACHE - 1
     return hit, hit[1], blob
   end
   if #blob < 12 then return nil, 0 end
-  local n = struct.unpack('<H', blob)
+  local n = sunpack('<H', blob)
   if n < 1 or n > SETMAX then return nil, 0 end
   local fmt = UNPACKFMT[n]
   if not fmt then fmt = '<' .. string.rep('Hc0d', n); UNPACKFMT[n] = fmt end
-  local v = {pcall(struct.unpack, fmt, blob, 3)}
+  local v = {pcall(sunpack, fmt, blob, 3)}
   if not v[1] or v[2 * n + 2] ~= #blob + 1 then return nil, 0 end
   return v, n, blob
 end
@@ -540,11 +544,11 @@ local function set_write(k, s, w, del, from)
   if s then
     local total, size = #s, 64
     if total > 64 * 223 then size = math.ceil(total / 223) end
-    local skip = from and size == 64 and chunks[1] and math.floor((from - 1) / 64) or 0
+    local skip = from and size == 64 and chunks[1] and floor((from - 1) / 64) or 0
     for p = 1, total, size do
       i = i + 1
       if i == 1 or i > skip then
-        local c = (p == 1 and total <= size) and s or string.sub(s, p, p + size - 1) -- one field: s itself
+        local c = (p == 1 and total <= size) and s or ssub(s, p, p + size - 1) -- one field: s itself
         if c ~= chunks[i] then w[#w + 1] = set_field(k, i); w[#w + 1] = c end
       end
     end
@@ -570,7 +574,7 @@ local function set_pack(v, n, kept)
   ARGS[1] = count
   local fmt = PACKFMT[count]
   if not fmt then fmt = '<H' .. string.rep('Hc0d', count); PACKFMT[count] = fmt end
-  return struct.pack(fmt, unpack(ARGS, 1, c))
+  return spack(fmt, unpack(ARGS, 1, c))
 end
 
 -- A new entity (empty hash): each kept set's only member is this attempt's value.
@@ -581,7 +585,7 @@ local function distinct_new(d, w, dc, nd)
       local member, rw = OVALS[specs[k][2]], mask.rws[k]
       if member ~= '' then
         member = set_member(member)
-        set_write(k, struct.pack('<HHc0d', 1, #member, member, OSEEN), w, w)
+        set_write(k, spack('<HHc0d', 1, #member, member, OSEEN), w, w)
       end
       local n = member ~= '' and 1 or 0
       for wi = 1, NDW do
@@ -601,7 +605,6 @@ local function to_hll(base, k, v, n, kept, member, new, w, rw, dc, nd)
   local now, names, order = NOW, {}, {}
   suffixes()
   for wi = 1, NDW do CURKEY[wi], PREVKEY[wi], LATEB[wi] = base .. CURSFX[wi], base .. PREVSFX[wi], nil end
-  local floor = math.floor
   for i = 1, n + 1 do
     local name, seen
     if i <= n then
@@ -626,8 +629,8 @@ local function to_hll(base, k, v, n, kept, member, new, w, rw, dc, nd)
     end
   end
   for _, hk in ipairs(order) do
-    redis.call('PFADD', hk, unpack(names[hk]))
-    redis.call('PEXPIRE', hk, TTL_ARG)
+    rcall('PFADD', hk, unpack(names[hk]))
+    rcall('PEXPIRE', hk, TTL_ARG)
   end
   hll_counts(nil, base, k, '', w, rw, dc, nd)
 end
@@ -645,7 +648,7 @@ local function set_upgrade(k, v, n, all, nm, del)
         packed = {}
         for x = 1, n do packed[v[2 * x]] = true end
       end
-      local name = string.sub(all[j], 3)
+      local name = ssub(all[j], 3)
       if not packed[name] then
         n = n + 1
         v[2 * n], v[2 * n + 1] = name, tonumber(all[j + 1]) or 0 / 0
@@ -691,7 +694,7 @@ local function distinct_all(d, key, all, states, nm, w, del, dc, nd)
   end
   for k = 1, #specs do
     local state = states[k]
-    local hll = kept[k] and state ~= nil and #state == HLLLEN and now - struct.unpack('<d', state) < MAXW
+    local hll = kept[k] and state ~= nil and #state == HLLLEN and now - sunpack('<d', state) < MAXW
     if state and not kept[k] then del[#del + 1] = SPFX[k] end
     local member = OVALS[specs[k][2]]
     if not kept[k] or hll then -- its members go (its counts stay -1, or come from its HyperLogLogs)
@@ -756,12 +759,12 @@ local function distinct_all(d, key, all, states, nm, w, del, dc, nd)
           local p = 3
           for i = 1, at - 1 do p = p + 10 + #v[2 * i] end
           p = p + 2 + #cur
-          s, from = string.sub(blob, 1, p - 1) .. struct.pack('<d', OSEEN) .. string.sub(blob, p + 8), p
+          s, from = ssub(blob, 1, p - 1) .. spack('<d', OSEEN) .. ssub(blob, p + 8), p
           v[2 * at + 1] = OSEEN -- v is now s's parse (a double packed and unpacked is itself)
           set_keep(s, v, n)
         elseif cur then -- appended
-          s = (n == 0 and struct.pack('<H', 1) or struct.pack('<H', n + 1) .. string.sub(blob, 3))
-            .. struct.pack('<Hc0d', #cur, cur, OSEEN)
+          s = (n == 0 and spack('<H', 1) or spack('<H', n + 1) .. ssub(blob, 3))
+            .. spack('<Hc0d', #cur, cur, OSEEN)
           from = blob and #blob + 1
           v = v or {}
           v[2 * n + 2], v[2 * n + 3] = cur, OSEEN -- over unpack's next position
@@ -795,7 +798,7 @@ for d = 1, #DIMS do
 end
 local function observe_entity(d, v, own)
   local key = counter_key(d, v)
-  local all = redis.call('HGETALL', key)
+  local all = rcall('HGETALL', key)
   for k = 1, MAXSETS do -- the previous entity's packed sets
     local t = PCH[k]
     for i = 1, PN[k] do t[i] = nil end
@@ -813,7 +816,7 @@ local function observe_entity(d, v, own)
     if own then -- as pack_counts would (armed at 0: armed now, but for a time before REARM)
       arm = NOW >= REARM or NOW < 0
       local chunks = fr.chunks
-      local c1 = struct.pack('<ddc0', NOW, arm and NOW or 0, fr.first1) -- the first field (frame's first1)
+      local c1 = spack('<ddc0', NOW, arm and NOW or 0, fr.first1) -- the first field (frame's first1)
       w[1], w[2] = chunks[1][1], c1
       for i = 2, #chunks do w[2 * i - 1], w[2 * i] = chunks[i][1], fr.firstparts[i] end
       row = #chunks == 1 and c1 or c1 .. fr.firsttail
@@ -862,11 +865,11 @@ local function observe_entity(d, v, own)
     else
       local whole = true
       for i = 1, nc do whole = whole and RAW[i] end
-      if whole then row = table.concat(RAW, '', 1, nc) end
+      if whole then row = tconcat(RAW, '', 1, nc) end
     end
   end
-  if #del > 0 then redis.call('HDEL', key, unpack(del)) end
-  if #w > 0 then redis.call('HSET', key, unpack(w)) end
-  if arm and (#w > 0 or #all > 0) then redis.call('PEXPIRE', key, TTL_ARG) end
+  if #del > 0 then rcall('HDEL', key, unpack(del)) end
+  if #w > 0 then rcall('HSET', key, unpack(w)) end
+  if arm and (#w > 0 or #all > 0) then rcall('PEXPIRE', key, TTL_ARG) end
   return row, dc
 end
