@@ -4,6 +4,7 @@ time, the entity's hash stays a listpack, and a packed field Shield did not writ
 
 from __future__ import annotations
 
+import math
 import struct
 from urllib.parse import urlsplit
 
@@ -121,3 +122,49 @@ async def test_a_set_changed_by_another_writer_since_the_last_write_is_read_as_s
     assert counters["ip.distinct_accounts_24h"] == 3  # a, c, d: not b
     assert again["ip.distinct_accounts_24h"] == 3
     assert _members(sync) == [(b"account-a", now + 4), (b"account-c", now + 2), (b"account-d", now + 3)]
+
+
+def _packed(members: list[tuple[bytes, float]]) -> bytes:
+    return struct.pack("<H", len(members)) + b"".join(
+        struct.pack("<H", len(m)) + m + struct.pack("<d", t) for m, t in members
+    )
+
+
+async def test_a_set_with_a_member_twice_counts_every_entry_as_before(redis_url: str) -> None:
+    """A set Shield never writes (a member twice, from another writer): every entry counts, the
+    attempt's own at age 0, as the pass over the members always did (the sorted counting of kept
+    sets does not take it)."""
+    sync = redis.Redis.from_url(redis_url)
+    now = FakeClock().now()
+    store = _open(redis_url)
+    try:
+        await store.observe(login("account-b"), now - 7200)  # the entity and its row
+        sync.hset(IP, "1#!", _packed([(b"account-a", now - 3600), (b"account-a", now - 10)]))
+        first = (await store.observe(login("account-a"), now)).counters  # the set's parse is kept now
+        sync.hset(IP, "1#!", _packed([(b"account-a", now - 3600), (b"account-a", now - 10)]))
+        again = (await store.observe(login("account-a"), now + 1)).counters
+    finally:
+        await store.close()
+    for counters in (first, again):
+        assert (counters["ip.distinct_accounts_1m"], counters["ip.distinct_accounts_1h"]) == (2, 2)
+
+
+async def test_a_member_whose_time_is_not_a_number_is_dropped_as_stale(redis_url: str) -> None:
+    """A last seen that is NaN (another writer's) is stale, as it always was: dropped from the set on
+    the next count, even when the set's parse is kept (the sorted counting of kept sets does not take it)."""
+    sync = redis.Redis.from_url(redis_url)
+    now = FakeClock().now()
+    garbled = _packed([(b"account-b", now - 10), (b"account-a", math.nan)])
+    store = _open(redis_url)
+    try:
+        await store.observe(login("account-b"), now - 20)  # the entity and its row
+        sync.hset(IP, "1#!", garbled)
+        first = (await store.observe(login("account-c"), now)).counters
+        sync.hset(IP, "1#!", garbled)  # the set as garbled again, its parse kept by the call before
+        await store.observe(login("account-b"), now + 1)
+        sync.hset(IP, "1#!", garbled)
+        again = (await store.observe(login("account-c"), now + 2)).counters
+    finally:
+        await store.close()
+    assert first["ip.distinct_accounts_1m"] == again["ip.distinct_accounts_1m"] == 2
+    assert [m for m, _ in _members(sync)] == [b"account-b", b"account-c"]

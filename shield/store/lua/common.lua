@@ -675,15 +675,138 @@ local function fields_before(n, npacked)
   return n
 end
 
--- Distinct sets of one entity (its hash read as `all`: `states` its "<k>~" fields, PCH/PN its packed
--- sets, `members` the positions in `all` of the previous layout's "<k>|<member>" fields): exact
--- member -> last seen up to CAP live members per set, then HyperLogLogs. An unkept set's members and
--- state, kept by an earlier rule pack, and a stale member are deleted; a kept set's counts go to dc.
 local KEEP, CNT, FIRST = {}, {}, {}
 local ASCENDING = true -- the windows, shortest first: a member within one is within every longer one
 for wi = 2, NDW do
   if DW[wi] < DW[wi - 1] then ASCENDING = false end
 end
+-- Set k's members v[2i] (last seen v[2i + 1], i in 1..n) counted per window read (rw) into CNT,
+-- `cur` (the attempt's member, or false) at age 0, a new one too; KEEP[i]: whether member i is
+-- live. Returns whether cur is present, its index, the live members (cur included) and whether
+-- one is stale (last seen MAXW or more ago: dropped).
+local function set_pass(v, n, cur, rw)
+  local now = NOW
+  for wi = 1, NDW do CNT[wi], FIRST[wi] = 0, 0 end
+  local present, at, live, stale = false, 0, 0, false
+  for i = 1, n do
+    local m, seen = v[2 * i], v[2 * i + 1]
+    if m == cur then present, at = true, i end
+    if now - seen < MAXW then
+      live = live + 1
+      KEEP[i] = true
+      local age = m == cur and 0 or now - seen -- its last seen moves to now
+      if ASCENDING then -- counted in its first window and every longer one (added up below)
+        local wi = 1
+        while wi <= NDW and age >= DW[wi] do wi = wi + 1 end
+        if wi <= NDW then FIRST[wi] = FIRST[wi] + 1 end
+      else
+        for wi = 1, NDW do
+          if rw[wi] and age < DW[wi] then CNT[wi] = CNT[wi] + 1 end
+        end
+      end
+    else
+      KEEP[i], stale = false, true
+    end
+  end
+  if ASCENDING then
+    local sum = 0
+    for wi = 1, NDW do
+      sum = sum + FIRST[wi]
+      if rw[wi] then CNT[wi] = sum end
+    end
+  end
+  -- a new member counts now; one present but stale (dropped above) is written back, not counted
+  if cur and not present then
+    live = live + 1
+    for wi = 1, NDW do
+      if rw[wi] then CNT[wi] = CNT[wi] + 1 end
+    end
+  end
+  return present, at, live, stale
+end
+
+-- A kept parse's members' last seen, sorted (v.sorted), and each member's index (v.idx): made once
+-- per kept set (false when a time is NaN or a member repeats: set_pass's work), kept in step by
+-- set_moved. With them, a set none of whose members is stale is counted by a binary search per
+-- window read, not a pass over its members (~2k instructions each).
+local function sorted_of(v, n)
+  local s, idx = {}, {}
+  for i = 1, n do
+    local m, seen = v[2 * i], v[2 * i + 1]
+    if seen ~= seen or idx[m] then return false end
+    s[i], idx[m] = seen, i
+  end
+  table.sort(s)
+  return s, idx
+end
+
+-- set_pass's answers (CNT filled, present, at, live) without its pass, when v's sorted times are
+-- kept (or made now), its oldest member is live (so is every other: none to drop) and the set stays
+-- exact; else nil. Every comparison is set_pass's own (now - seen < w is monotone in seen).
+local function set_sorted(v, n, cur, rw)
+  if not v or n == 0 then return nil end
+  local s, idx = v.sorted, v.idx
+  if s == nil then
+    s, idx = sorted_of(v, n)
+    v.sorted, v.idx = s, idx
+  end
+  local now = NOW
+  if not s or not (now - s[1] < MAXW) then return nil end
+  local i = cur and idx[cur]
+  local live = (cur and not i) and n + 1 or n
+  if live > CAP then return nil end
+  local own = i and now - v[2 * i + 1] -- the present member's age before this attempt
+  for wi = 1, NDW do
+    if rw[wi] then
+      local w = DW[wi]
+      local lo, hi = 1, n + 1 -- the first sorted index whose member is within w (n + 1: none)
+      while lo < hi do
+        local mid = floor((lo + hi) / 2)
+        if now - s[mid] < w then hi = mid else lo = mid + 1 end
+      end
+      local c = n + 1 - lo
+      if i then
+        if not (own < w) then c = c + 1 end -- its age is 0 now
+      elseif cur then
+        c = c + 1 -- a new member
+      end
+      CNT[wi] = c
+    end
+  end
+  return i ~= nil and i ~= false, i or 0, live
+end
+
+-- Keeps v's sorted times in step (if made) when member `at`'s last seen moves from `old` to `seen`
+-- (at > n: a member appended, old is nil).
+local function set_moved(v, at, old, seen)
+  local s = v.sorted
+  if not s then return end
+  if seen ~= seen then v.sorted = false; return end
+  local n = #s
+  if old ~= nil then -- one entry equal to old goes: the first at or after it
+    local lo, hi = 1, n
+    while lo < hi do
+      local mid = floor((lo + hi) / 2)
+      if s[mid] < old then lo = mid + 1 else hi = mid end
+    end
+    if s[lo] ~= old then v.sorted = false; return end
+    table.remove(s, lo)
+    n = n - 1
+  else
+    v.idx[v[2 * at]] = at
+  end
+  local lo, hi = 1, n + 1 -- after every entry at or before seen
+  while lo < hi do
+    local mid = floor((lo + hi) / 2)
+    if s[mid] <= seen then lo = mid + 1 else hi = mid end
+  end
+  table.insert(s, lo, seen)
+end
+
+-- Distinct sets of one entity (its hash read as `all`: `states` its "<k>~" fields, PCH/PN its packed
+-- sets, `members` the positions in `all` of the previous layout's "<k>|<member>" fields): exact
+-- member -> last seen up to CAP live members per set, then HyperLogLogs. An unkept set's members and
+-- state, kept by an earlier rule pack, and a stale member are deleted; a kept set's counts go to dc.
 local function distinct_all(d, key, all, states, nm, w, del, dc, nd)
   local specs = DISTINCT[d]
   local kept, rws = OMASK[d].kept, OMASK[d].rws
@@ -707,43 +830,10 @@ local function distinct_all(d, key, all, states, nm, w, del, dc, nd)
       if nm > 0 then v, n = set_upgrade(k, v, n, all, nm, del) end
       local cur = member ~= '' and set_member(member)
       local rw = rws[k]
-      for wi = 1, NDW do CNT[wi], FIRST[wi] = 0, 0 end
-      local present, at, live, stale = false, 0, 0, false
-      for i = 1, n do
-        local m, seen = v[2 * i], v[2 * i + 1]
-        if m == cur then present, at = true, i end
-        if now - seen < MAXW then
-          live = live + 1
-          KEEP[i] = true
-          local age = m == cur and 0 or now - seen -- its last seen moves to now
-          if ASCENDING then -- counted in its first window and every longer one (added up below)
-            local wi = 1
-            while wi <= NDW and age >= DW[wi] do wi = wi + 1 end
-            if wi <= NDW then FIRST[wi] = FIRST[wi] + 1 end
-          else
-            for wi = 1, NDW do
-              if rw[wi] and age < DW[wi] then CNT[wi] = CNT[wi] + 1 end
-            end
-          end
-        else
-          KEEP[i], stale = false, true
-        end
-      end
-      if ASCENDING then
-        local sum = 0
-        for wi = 1, NDW do
-          sum = sum + FIRST[wi]
-          if rw[wi] then CNT[wi] = sum end
-        end
-      end
-      -- a new member counts now; one present but stale (dropped above) is written back, not counted
+      local present, at, live, stale = nil, 0, 0, false
+      if nm == 0 then present, at, live = set_sorted(v, n, cur, rw) end -- none stale when it answers
+      if present == nil then present, at, live, stale = set_pass(v, n, cur, rw) end
       local new = cur and not present
-      if new then
-        live = live + 1
-        for wi = 1, NDW do
-          if rw[wi] then CNT[wi] = CNT[wi] + 1 end
-        end
-      end
       if live <= CAP then
         for wi = 1, NDW do
           if rw[wi] then dc[(wi - 1) * nd + k] = CNT[wi] end
@@ -760,7 +850,9 @@ local function distinct_all(d, key, all, states, nm, w, del, dc, nd)
           for i = 1, at - 1 do p = p + 10 + #v[2 * i] end
           p = p + 2 + #cur
           s, from = ssub(blob, 1, p - 1) .. spack('<d', OSEEN) .. ssub(blob, p + 8), p
+          local was = v[2 * at + 1]
           v[2 * at + 1] = OSEEN -- v is now s's parse (a double packed and unpacked is itself)
+          set_moved(v, at, was, OSEEN)
           set_keep(s, v, n)
         elseif cur then -- appended
           s = (n == 0 and spack('<H', 1) or spack('<H', n + 1) .. ssub(blob, 3))
@@ -768,6 +860,7 @@ local function distinct_all(d, key, all, states, nm, w, del, dc, nd)
           from = blob and #blob + 1
           v = v or {}
           v[2 * n + 2], v[2 * n + 3] = cur, OSEEN -- over unpack's next position
+          set_moved(v, n + 1, nil, OSEEN)
           set_keep(s, v, n + 1)
         elseif v then -- unchanged (no member counted)
           set_keep(blob, v, n)
