@@ -301,15 +301,21 @@ end
 
 -- Every entity has its own hash tag, so entities spread over the Cluster's slots (and masters);
 -- its HyperLogLogs and (accounts) history share the tag: one entity's keys sit on one node. A /24's
--- tag carries 4 hex digits of its SHA-1 (shield.store.routing.SPREAD: CRC16 is linear); the last one
--- is remembered (an observe makes a subnet's key twice; a table of them cost more than the digests).
+-- tag carries 4 hex digits of its SHA-1 (shield.store.routing.SPREAD: CRC16 is linear); the tags
+-- made are kept, at most 256 (a batch's attempts take turns among an attack's few /24s: a digest is
+-- ~6k instructions, a kept tag's lookup a table read).
 local KEYPFX = {}
 for d = 1, #DIMS do KEYPFX[d] = '{' .. T .. DIMS[d] .. ':' end
-local SPREAD_V, SPREAD_T = nil, nil
+local SPREADS, NSPREADS = {}, 0
 local function counter_key(d, v)
   if SPREAD[d] then
-    if v ~= SPREAD_V then SPREAD_V, SPREAD_T = v, v .. ':' .. ssub(redis.sha1hex(v), 1, 4) end
-    v = SPREAD_T
+    local t = SPREADS[v]
+    if not t then
+      if NSPREADS >= 256 then SPREADS, NSPREADS = {}, 0 end
+      t = v .. ':' .. ssub(redis.sha1hex(v), 1, 4)
+      SPREADS[v], NSPREADS = t, NSPREADS + 1
+    end
+    v = t
   end
   return KEYPFX[d] .. v .. '}'
 end
