@@ -767,7 +767,7 @@ local function set_sorted(v, n, cur, rw)
       local w = DW[wi]
       local lo, hi = 1, n + 1 -- the first sorted index whose member is within w (n + 1: none)
       while lo < hi do
-        local mid = floor((lo + hi) / 2)
+        local mid = (lo + hi - (lo + hi) % 2) / 2 -- no C call
         if now - s[mid] < w then hi = mid else lo = mid + 1 end
       end
       local c = n + 1 - lo
@@ -792,7 +792,7 @@ local function set_moved(v, at, old, seen)
   if old ~= nil then -- one entry equal to old goes: the first at or after it
     local lo, hi = 1, n
     while lo < hi do
-      local mid = floor((lo + hi) / 2)
+      local mid = (lo + hi - (lo + hi) % 2) / 2 -- no C call
       if s[mid] < old then lo = mid + 1 else hi = mid end
     end
     if s[lo] ~= old then v.sorted = false; return end
@@ -803,7 +803,7 @@ local function set_moved(v, at, old, seen)
   end
   local lo, hi = 1, n + 1 -- after every entry at or before seen
   while lo < hi do
-    local mid = floor((lo + hi) / 2)
+    local mid = (lo + hi - (lo + hi) % 2) / 2 -- no C call
     if s[mid] <= seen then lo = mid + 1 else hi = mid end
   end
   table.insert(s, lo, seen)
