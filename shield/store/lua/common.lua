@@ -506,11 +506,12 @@ end
 -- string. Keyed by content, so a set another call or layout changed since misses; an entry is
 -- taken out when read (its table is then the reader's to change) and cached again only as the
 -- exact parse of the string written (set_keep). Bounded: at most SETCACHE_MAX sets, each of at most
--- SETCACHE_BYTES (security: members are up to 64 KiB each; a few large sets would hold megabytes).
+-- SETCACHE_BYTES and CAP + 1 members (security: members are up to 64 KiB each, and a foreign set may
+-- hold hundreds of empty ones; a few such sets would hold megabytes).
 local SETCACHE, NSETCACHE, SETCACHE_MAX, SETCACHE_BYTES = {}, 0, 256, 4096
 -- Caches v (n members: v[1] = n, member i at [2i], its last seen at [2i + 1]) as set string s's parse.
 local function set_keep(s, v, n)
-  if #s > SETCACHE_BYTES then return end
+  if #s > SETCACHE_BYTES or n > CAP + 1 then return end -- (a set Shield writes has at most CAP + 1)
   if NSETCACHE >= SETCACHE_MAX then SETCACHE, NSETCACHE = {}, 0 end
   if not SETCACHE[s] then NSETCACHE = NSETCACHE + 1 end
   v[1] = n
