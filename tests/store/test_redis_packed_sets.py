@@ -4,6 +4,7 @@ time, the entity's hash stays a listpack, and a packed field Shield did not writ
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import struct
 from urllib.parse import urlsplit
@@ -168,3 +169,26 @@ async def test_a_member_whose_time_is_not_a_number_is_dropped_as_stale(redis_url
         await store.close()
     assert first["ip.distinct_accounts_1m"] == again["ip.distinct_accounts_1m"] == 2
     assert [m for m, _ in _members(sync)] == [b"account-b", b"account-c"]
+
+
+async def test_the_kept_parses_of_sets_hold_no_large_ones(redis_url: str) -> None:
+    """The library keeps the parses of the sets it writes (at most 256), but not of a set past 4 KiB:
+    values far longer than any the worker sends (an account name of 30,000 bytes) are not kept in
+    Redis's Lua memory, 256 of them would hold megabytes."""
+    sync = redis.Redis.from_url(redis_url)
+    now = FakeClock().now()
+    store = _open(redis_url)
+
+    def attempt(i: int, account: str) -> Observation:
+        return dataclasses.replace(login(account), ip=f"10.72.{i // 250}.{i % 250 + 1}")
+
+    try:
+        await store.observe(login("account-a"), now)  # the library loaded
+        before = int(sync.info("memory")["used_memory_vm_functions"])
+        for i in range(250):
+            await store.observe(attempt(i, "a" * 30_000), now + i)
+            await store.observe(attempt(i, "b" * 30_000), now + i)  # the set read, appended, written: 60 KB
+        after = int(sync.info("memory")["used_memory_vm_functions"])
+    finally:
+        await store.close()
+    assert after - before < 4_000_000, after - before
