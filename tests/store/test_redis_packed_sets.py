@@ -1,6 +1,8 @@
 """An exact distinct set is packed in a few hash fields of at most 64 bytes (not one field per member):
 every member and its last seen survive the cuts between fields, a member seen again moves only its
-time, the entity's hash stays a listpack, and a packed field Shield did not write is replaced, not fatal."""
+time, the entity's hash stays a listpack, and a packed field Shield did not write is replaced, not fatal.
+The library keeps the parses of the sets it writes (by content, with their times sorted): a set changed
+since, or garbled (a member twice, a NaN time), is read and counted as stored, and no large set is kept."""
 
 from __future__ import annotations
 
