@@ -13,6 +13,9 @@
 -- are the worker's work (Redis's CPU is the one every worker shares).
 -- Bucket starts and previous-bucket weights depend only on `now`: computed once per call.
 local DWW, SWW = DW, SW
+-- The library functions the hot paths call, as upvalues (a global function's lookup is two table
+-- reads a call): set by the first call (a library's load cannot reach string, struct or redis.call).
+local rcall, spack, sunpack, ssub, tconcat, floor
 local MS = {'a', 'f', 's'}
 local MS_ACCOUNT = {'a', 'f', 's', 'ff', 'fu'}
 local MS_SITE = {'a', 'f', 's', 'u'}
@@ -25,7 +28,11 @@ local function frame(ws, m, chunks)
   local f = {ws = ws, m = m, start = {}, weight = {}, n = n, len = 16 + 8 * m * #ws, chunks = chunks,
              fmt = '<dd' .. string.rep('i4', n - 2), fields = {}, legacy = {'n'}, zero = {}}
   f.chunk_index = {}
-  for i, c in ipairs(chunks) do f.fields[i], f.chunk_index[c[1]] = c[1], i end
+  f.split = '<'
+  for i, c in ipairs(chunks) do
+    f.fields[i], f.chunk_index[c[1]] = c[1], i
+    f.split = f.split .. 'c' .. (c[3] - c[2] + 1) -- put_row's
+  end
   f.fields[#chunks + 1] = 'n'
   for i = 1, #ws do f.legacy[i + 1] = tostring(i) end
   for i = 1, n do f.zero[i] = 0 end
@@ -33,14 +40,14 @@ local function frame(ws, m, chunks)
   local first = {}
   for i = 1, n - 2 do first[i] = 0 end
   for i = 1, #ws do first[2 * (i - 1) * m + 1] = 1 end
-  f.first = struct.pack('<' .. string.rep('i4', n - 2), unpack(first))
+  f.first = spack('<' .. string.rep('i4', n - 2), unpack(first))
   -- ... cut as its fields are (observe_entity writes a new entity's row as they are: no string.sub per
   -- field on every new entity): the first field's bytes after the two doubles, then the other fields
   local head = chunks[1][3] - 16
-  f.first1, f.firstparts = string.sub(f.first, 1, head), {}
-  for i = 2, #chunks do f.firstparts[i] = string.sub(f.first, chunks[i][2] - 16, chunks[i][3] - 16) end
-  f.firsttail = string.sub(f.first, head + 1)
-  f.zerorow = struct.pack(f.fmt, unpack(f.zero))
+  f.first1, f.firstparts = ssub(f.first, 1, head), {}
+  for i = 2, #chunks do f.firstparts[i] = ssub(f.first, chunks[i][2] - 16, chunks[i][3] - 16) end
+  f.firsttail = ssub(f.first, head + 1)
+  f.zerorow = spack(f.fmt, unpack(f.zero))
   f.patch = {} -- per measures counted, patch_format's
   return f
 end
@@ -80,7 +87,7 @@ local function at(f)
   for i = 1, #ws do
     local w = ws[i]
     local q = NOW / w
-    local b = q >= 0 and q - q % 1 or math.floor(q)
+    local b = q >= 0 and q - q % 1 or floor(q)
     start[i] = b * w
     weight[i] = 1 - (q - b)
   end
@@ -90,6 +97,7 @@ end
 local function set_now(t)
   NOW = t
   if not FRAMES then
+    rcall, spack, sunpack, ssub, tconcat, floor = redis.call, struct.pack, struct.unpack, string.sub, table.concat, math.floor
     FRAMES, SITE_FRAME = {[3] = frame(DW, 3, ROW3), [5] = frame(DW, 5, ROW5)}, frame(SW, 4, ROWSITE)
     FRAMES.hllfmt = '<dd' .. string.rep('i4', 2 * #DW) -- a large set's packed state (observe.lua)
     FRAMES[5].start, FRAMES[5].weight = FRAMES[3].start, FRAMES[3].weight -- the same windows
@@ -119,9 +127,9 @@ local function unpack_counts(fr, raw)
       parts[i] = raw[i]
       if not parts[i] then s = false; break end
     end
-    if s then s = table.concat(parts) end
+    if s then s = tconcat(parts) end
   end
-  if s and #s == fr.len then return {struct.unpack(fr.fmt, s)} end
+  if s and #s == fr.len then return {sunpack(fr.fmt, s)} end
   return {unpack(fr.zero)}
 end
 
@@ -162,24 +170,38 @@ local function estimate(fr, a, i, j, late)
   local weight = fr.weight[i]
   if late then
     local w = fr.ws[i]
-    weight = 1 - (a[1] / w - math.floor(a[1] / w))
+    weight = 1 - (a[1] / w - floor(a[1] / w))
   end
-  return c + math.floor(p * weight + 0.5)
+  return c + floor(p * weight + 0.5)
 end
 
 -- The key's expiry is (re)armed at most once per REARM seconds: TTL_MS covers the longest window's
 -- previous bucket plus REARM, so a key always outlives the last write that matters by 2 windows.
 -- Appends the row's fields to w; returns whether to PEXPIRE the key (after writing it: a new key
 -- must exist first) and the packed row.
+-- Writes row's fields (name, bytes) into w from w[n + 1] on: one struct.unpack cuts a row of up to
+-- 4 fields (a string.sub per field costs a C call and a string more per field). A row is its
+-- frame's length (packed with its format, or joined's).
+local function put_row(fr, row, w, n)
+  local c = fr.chunks
+  local k = #c
+  if k == 1 then
+    w[n + 1], w[n + 2] = c[1][1], row
+  elseif k <= 4 then
+    local p1, p2, p3, p4 = sunpack(fr.split, row) -- the position after them comes next
+    w[n + 1], w[n + 2], w[n + 3], w[n + 4] = c[1][1], p1, c[2][1], p2
+    if k >= 3 then w[n + 5], w[n + 6] = c[3][1], p3 end
+    if k == 4 then w[n + 7], w[n + 8] = c[4][1], p4 end
+  else
+    for i = 1, k do w[n + 2 * i - 1], w[n + 2 * i] = c[i][1], ssub(row, c[i][2], c[i][3]) end
+  end
+end
+
 local function pack_counts(fr, a, w)
   local arm = NOW - a[2] >= REARM or NOW < a[2]
   if arm then a[2] = NOW end
-  local row = struct.pack(fr.fmt, unpack(a, 1, fr.n))
-  local n = #w
-  for _, c in ipairs(fr.chunks) do
-    w[n + 1], w[n + 2] = c[1], string.sub(row, c[2], c[3])
-    n = n + 2
-  end
+  local row = spack(fr.fmt, unpack(a, 1, fr.n))
+  put_row(fr, row, w, #w)
   return arm, row
 end
 
@@ -192,7 +214,7 @@ local function joined(fr, raw)
     for i = 2, k do
       if not raw[i] then return fr.zerorow end
     end
-    s = table.concat(raw, '', 1, k)
+    s = tconcat(raw, '', 1, k)
   end
   if s and #s == fr.len then return s end
   return fr.zerorow
@@ -236,7 +258,7 @@ end
 -- usual case), only the counted values are unpacked and packed (patch_format).
 local function counted(fr, s, j, j2)
   local p = patch_format(fr, j, j2)
-  local v = {struct.unpack(p.fmt, s)}
+  local v = {sunpack(p.fmt, s)}
   local last, moves = v[1], false
   if NOW > last and last ~= 0 then
     for i = 1, #fr.ws do
@@ -245,57 +267,55 @@ local function counted(fr, s, j, j2)
   end
   local arm
   if moves then
-    local a = {struct.unpack(fr.fmt, s)}
+    local a = {sunpack(fr.fmt, s)}
     roll(fr, a)
     add(fr, a, j)
     if j2 then add(fr, a, j2) end
     arm = NOW - a[2] >= REARM or NOW < a[2]
     if arm then a[2] = NOW end
-    return struct.pack(fr.fmt, unpack(a, 1, fr.n)), arm
+    return spack(fr.fmt, unpack(a, 1, fr.n)), arm
   end
   if NOW > last then v[1] = NOW end -- roll's only change
   local pos, inc = p.pos, p.inc
   for x = 1, #pos do v[pos[x]] = v[pos[x]] + inc[x] end
   arm = NOW - v[2] >= REARM or NOW < v[2]
   if arm then v[2] = NOW end
-  return struct.pack(p.fmt, unpack(v, 1, p.n)), arm
+  return spack(p.fmt, unpack(v, 1, p.n)), arm
 end
 
--- Appends row's fields (name, bytes) to w.
-local function put_row(fr, row, w)
-  local n = #w
-  for _, c in ipairs(fr.chunks) do
-    w[n + 1], w[n + 2] = c[1], string.sub(row, c[2], c[3])
-    n = n + 2
-  end
-end
 
 -- Count measure j (and j2) now in an entity's counters (record_outcome's path: no members read).
 local function bump(key, fr, j, j2)
-  local raw = redis.call('HMGET', key, unpack(fr.fields))
+  local raw = rcall('HMGET', key, unpack(fr.fields))
   local a = unpack_counts(fr, raw)
   roll(fr, a)
   add(fr, a, j)
   if j2 then add(fr, a, j2) end
   local w = {}
   local arm = pack_counts(fr, a, w)
-  redis.call('HSET', key, unpack(w))
-  if raw[#fr.fields] then redis.call('HDEL', key, unpack(fr.legacy)) end -- the previous layout's fields
-  if arm then redis.call('PEXPIRE', key, TTL_MS) end
+  rcall('HSET', key, unpack(w))
+  if raw[#fr.fields] then rcall('HDEL', key, unpack(fr.legacy)) end -- the previous layout's fields
+  if arm then rcall('PEXPIRE', key, TTL_MS) end
   return a
 end
 
 -- Every entity has its own hash tag, so entities spread over the Cluster's slots (and masters);
 -- its HyperLogLogs and (accounts) history share the tag: one entity's keys sit on one node. A /24's
--- tag carries 4 hex digits of its SHA-1 (shield.store.routing.SPREAD: CRC16 is linear); the last one
--- is remembered (an observe makes a subnet's key twice; a table of them cost more than the digests).
+-- tag carries 4 hex digits of its SHA-1 (shield.store.routing.SPREAD: CRC16 is linear); the tags
+-- made are kept, at most 256 (a batch's attempts take turns among an attack's few /24s: a digest is
+-- ~6k instructions, a kept tag's lookup a table read).
 local KEYPFX = {}
 for d = 1, #DIMS do KEYPFX[d] = '{' .. T .. DIMS[d] .. ':' end
-local SPREAD_V, SPREAD_T = nil, nil
+local SPREADS, NSPREADS = {}, 0
 local function counter_key(d, v)
   if SPREAD[d] then
-    if v ~= SPREAD_V then SPREAD_V, SPREAD_T = v, v .. ':' .. string.sub(redis.sha1hex(v), 1, 4) end
-    v = SPREAD_T
+    local t = SPREADS[v]
+    if not t then
+      if NSPREADS >= 256 then SPREADS, NSPREADS = {}, 0 end
+      t = v .. ':' .. ssub(redis.sha1hex(v), 1, 4)
+      SPREADS[v], NSPREADS = t, NSPREADS + 1
+    end
+    v = t
   end
   return KEYPFX[d] .. v .. '}'
 end
@@ -308,7 +328,7 @@ local function site_shard(key, bump_it, j, j2)
   if bump_it then
     a = bump(key, SITE_FRAME, j, j2)
   else
-    a = unpack_counts(SITE_FRAME, redis.call('HMGET', key, unpack(SITE_FRAME.fields)))
+    a = unpack_counts(SITE_FRAME, rcall('HMGET', key, unpack(SITE_FRAME.fields)))
     roll(SITE_FRAME, a)
   end
   local late, out = a[1] > NOW, {}
@@ -378,7 +398,7 @@ end
 local CURSFX, PREVSFX, SFXB = {}, {}, {}
 local function suffixes()
   for wi = 1, NDW do
-    local b = math.floor(NOW / DW[wi])
+    local b = floor(NOW / DW[wi])
     if SFXB[wi] ~= b then
       SFXB[wi], CURSFX[wi], PREVSFX[wi] = b, wi .. ':' .. b, wi .. ':' .. (b - 1)
     end
@@ -395,12 +415,12 @@ end
 local ADDED, HST = {}, {}
 local function hll_counts(state, base, k, member, w, rw, dc, nd)
   suffixes()
-  local st = state and {struct.unpack(FRAMES.hllfmt, state)}
+  local st = state and {sunpack(FRAMES.hllfmt, state)}
   for wi = 1, NDW do ADDED[wi] = 0 end
   if member ~= '' then
     for wi = 1, NDW do
       if rw[wi] then
-        ADDED[wi] = redis.call('PFADD', base .. CURSFX[wi], member)
+        ADDED[wi] = rcall('PFADD', base .. CURSFX[wi], member)
         -- security (cost): windows nest, so a member that changed nothing in a shorter window's bucket
         -- changes nothing in the longer ones (their registers are never lower): skip those PFADDs.
         if NESTED and ADDED[wi] == 0 then break end
@@ -420,7 +440,7 @@ local function hll_counts(state, base, k, member, w, rw, dc, nd)
     for wi = 1, NDW do
       local c = st[2 + wi]
       if c == 0 and ADDED[wi] == 1 then -- the bucket's first member: the key was just created
-        redis.call('PEXPIRE', base .. CURSFX[wi], TTL_ARG)
+        rcall('PEXPIRE', base .. CURSFX[wi], TTL_ARG)
       end
       HST[2 + wi], HST[2 + NDW + wi] = c + ADDED[wi], st[2 + NDW + wi]
     end
@@ -429,10 +449,10 @@ local function hll_counts(state, base, k, member, w, rw, dc, nd)
     for wi = 1, NDW do
       if rw[wi] then
         local hk = base .. CURSFX[wi]
-        local cur = redis.call('PFCOUNT', hk)
-        HST[2 + wi], HST[2 + NDW + wi] = cur, math.max(0, redis.call('PFCOUNT', hk, base .. PREVSFX[wi]) - cur)
+        local cur = rcall('PFCOUNT', hk)
+        HST[2 + wi], HST[2 + NDW + wi] = cur, math.max(0, rcall('PFCOUNT', hk, base .. PREVSFX[wi]) - cur)
         -- a new bucket always forces this merge: its key gets its expiry here
-        redis.call('PEXPIRE', hk, TTL_ARG)
+        rcall('PEXPIRE', hk, TTL_ARG)
       else
         HST[2 + wi], HST[2 + NDW + wi] = 0, 0
       end
@@ -441,9 +461,9 @@ local function hll_counts(state, base, k, member, w, rw, dc, nd)
   HST[2] = at
   local weight = FRAMES[3].weight
   for wi = 1, NDW do
-    if rw[wi] then dc[(wi - 1) * nd + k] = HST[2 + wi] + math.floor(HST[2 + NDW + wi] * weight[wi] + 0.5) end
+    if rw[wi] then dc[(wi - 1) * nd + k] = HST[2 + wi] + floor(HST[2 + NDW + wi] * weight[wi] + 0.5) end
   end
-  w[#w + 1] = SPFX[k]; w[#w + 1] = struct.pack(FRAMES.hllfmt, unpack(HST, 1, 2 + 2 * NDW))
+  w[#w + 1] = SPFX[k]; w[#w + 1] = spack(FRAMES.hllfmt, unpack(HST, 1, 2 + 2 * NDW))
 end
 
 -- Exact sets, packed: set k's members and their last seen in one string, cut into hash fields
@@ -477,25 +497,47 @@ end
 -- security: a member's length is packed as a uint16; a longer value (none the worker sends: its
 -- values are addresses, numbers and short digests) is cut rather than corrupting its set.
 local function set_member(m)
-  if #m > 65535 then return string.sub(m, 1, 65535) end
+  if #m > 65535 then return ssub(m, 1, 65535) end
   return m
 end
 
+-- Sets read as they were last written are not unpacked again (a library keeps its state across
+-- calls; unpacking a set of 44 members is ~44k instructions): their parsed tables by their packed
+-- string. Keyed by content, so a set another call or layout changed since misses; an entry is
+-- taken out when read (its table is then the reader's to change) and cached again only as the
+-- exact parse of the string written (set_keep). Bounded: at most SETCACHE_MAX sets, each of at most
+-- SETCACHE_BYTES and CAP + 1 members (security: members are up to 64 KiB each, and a foreign set may
+-- hold hundreds of empty ones; a few such sets would hold megabytes).
+local SETCACHE, NSETCACHE, SETCACHE_MAX, SETCACHE_BYTES = {}, 0, 256, 4096
+-- Caches v (n members: v[1] = n, member i at [2i], its last seen at [2i + 1]) as set string s's parse.
+local function set_keep(s, v, n)
+  if #s > SETCACHE_BYTES or n > CAP + 1 then return end -- (a set Shield writes has at most CAP + 1)
+  if NSETCACHE >= SETCACHE_MAX then SETCACHE, NSETCACHE = {}, 0 end
+  if not SETCACHE[s] then NSETCACHE = NSETCACHE + 1 end
+  v[1] = n
+  SETCACHE[s] = v
+end
+
 -- Set k's packed members: a table with member i at [2i] and its last seen at [2i + 1], and their
--- number (0: none, or a string that is not a packed set's).
+-- number (0: none, or a string that is not a packed set's), and the packed string.
 local function set_read(k)
   local nc, chunks = PN[k], PCH[k]
   if nc == 0 then return nil, 0 end
   for i = 1, nc do
     if not chunks[i] then return nil, 0 end
   end
-  local blob = nc == 1 and chunks[1] or table.concat(chunks, '', 1, nc)
+  local blob = nc == 1 and chunks[1] or tconcat(chunks, '', 1, nc)
+  local hit = SETCACHE[blob]
+  if hit then
+    SETCACHE[blob], NSETCACHE = nil, NSETCACHE - 1
+    return hit, hit[1], blob
+  end
   if #blob < 12 then return nil, 0 end
-  local n = struct.unpack('<H', blob)
+  local n = sunpack('<H', blob)
   if n < 1 or n > SETMAX then return nil, 0 end
   local fmt = UNPACKFMT[n]
   if not fmt then fmt = '<' .. string.rep('Hc0d', n); UNPACKFMT[n] = fmt end
-  local v = {pcall(struct.unpack, fmt, blob, 3)}
+  local v = {pcall(sunpack, fmt, blob, 3)}
   if not v[1] or v[2 * n + 2] ~= #blob + 1 then return nil, 0 end
   return v, n, blob
 end
@@ -509,11 +551,11 @@ local function set_write(k, s, w, del, from)
   if s then
     local total, size = #s, 64
     if total > 64 * 223 then size = math.ceil(total / 223) end
-    local skip = from and size == 64 and chunks[1] and math.floor((from - 1) / 64) or 0
+    local skip = from and size == 64 and chunks[1] and floor((from - 1) / 64) or 0
     for p = 1, total, size do
       i = i + 1
       if i == 1 or i > skip then
-        local c = (p == 1 and total <= size) and s or string.sub(s, p, p + size - 1) -- one field: s itself
+        local c = (p == 1 and total <= size) and s or ssub(s, p, p + size - 1) -- one field: s itself
         if c ~= chunks[i] then w[#w + 1] = set_field(k, i); w[#w + 1] = c end
       end
     end
@@ -539,7 +581,7 @@ local function set_pack(v, n, kept)
   ARGS[1] = count
   local fmt = PACKFMT[count]
   if not fmt then fmt = '<H' .. string.rep('Hc0d', count); PACKFMT[count] = fmt end
-  return struct.pack(fmt, unpack(ARGS, 1, c))
+  return spack(fmt, unpack(ARGS, 1, c))
 end
 
 -- A new entity (empty hash): each kept set's only member is this attempt's value.
@@ -550,7 +592,7 @@ local function distinct_new(d, w, dc, nd)
       local member, rw = OVALS[specs[k][2]], mask.rws[k]
       if member ~= '' then
         member = set_member(member)
-        set_write(k, struct.pack('<HHc0d', 1, #member, member, OSEEN), w, w)
+        set_write(k, spack('<HHc0d', 1, #member, member, OSEEN), w, w)
       end
       local n = member ~= '' and 1 or 0
       for wi = 1, NDW do
@@ -563,8 +605,13 @@ end
 -- A set past CAP live members (v[2i], last seen v[2i + 1], those i with kept[i]; then `member` at
 -- now when `new`): its HyperLogLogs are seeded from them (one PFADD, members in order, and one
 -- PEXPIRE per bucket key), then counted.
+-- The bucket keys of now and of the bucket before are made once per window (suffixes'), not per
+-- member and window: a number in a concatenation is formatted every time (~2k instructions each).
+local CURKEY, PREVKEY, LATEB, LATEKEY = {}, {}, {}, {}
 local function to_hll(base, k, v, n, kept, member, new, w, rw, dc, nd)
   local now, names, order = NOW, {}, {}
+  suffixes()
+  for wi = 1, NDW do CURKEY[wi], PREVKEY[wi], LATEB[wi] = base .. CURSFX[wi], base .. PREVSFX[wi], nil end
   for i = 1, n + 1 do
     local name, seen
     if i <= n then
@@ -574,9 +621,13 @@ local function to_hll(base, k, v, n, kept, member, new, w, rw, dc, nd)
     end
     if name then
       for wi = 1, NDW do
-        local b = math.floor(seen / DW[wi])
-        if rw[wi] and b >= math.floor(now / DW[wi]) - 1 then
-          local hk = base .. wi .. ':' .. b
+        local b, cb = floor(seen / DW[wi]), SFXB[wi] -- SFXB: math.floor(now / DW[wi])
+        if rw[wi] and b >= cb - 1 then
+          local hk = b == cb and CURKEY[wi] or b == cb - 1 and PREVKEY[wi] or b == LATEB[wi] and LATEKEY[wi]
+          if not hk then -- a member last seen after now (a late attempt's set): the last such bucket's kept
+            hk = base .. wi .. ':' .. b
+            LATEB[wi], LATEKEY[wi] = b, hk
+          end
           local g = names[hk]
           if not g then g = {}; names[hk] = g; order[#order + 1] = hk end
           g[#g + 1] = name
@@ -585,8 +636,8 @@ local function to_hll(base, k, v, n, kept, member, new, w, rw, dc, nd)
     end
   end
   for _, hk in ipairs(order) do
-    redis.call('PFADD', hk, unpack(names[hk]))
-    redis.call('PEXPIRE', hk, TTL_ARG)
+    rcall('PFADD', hk, unpack(names[hk]))
+    rcall('PEXPIRE', hk, TTL_ARG)
   end
   hll_counts(nil, base, k, '', w, rw, dc, nd)
 end
@@ -604,7 +655,7 @@ local function set_upgrade(k, v, n, all, nm, del)
         packed = {}
         for x = 1, n do packed[v[2 * x]] = true end
       end
-      local name = string.sub(all[j], 3)
+      local name = ssub(all[j], 3)
       if not packed[name] then
         n = n + 1
         v[2 * n], v[2 * n + 1] = name, tonumber(all[j + 1]) or 0 / 0
@@ -631,15 +682,138 @@ local function fields_before(n, npacked)
   return n
 end
 
--- Distinct sets of one entity (its hash read as `all`: `states` its "<k>~" fields, PCH/PN its packed
--- sets, `members` the positions in `all` of the previous layout's "<k>|<member>" fields): exact
--- member -> last seen up to CAP live members per set, then HyperLogLogs. An unkept set's members and
--- state, kept by an earlier rule pack, and a stale member are deleted; a kept set's counts go to dc.
 local KEEP, CNT, FIRST = {}, {}, {}
 local ASCENDING = true -- the windows, shortest first: a member within one is within every longer one
 for wi = 2, NDW do
   if DW[wi] < DW[wi - 1] then ASCENDING = false end
 end
+-- Set k's members v[2i] (last seen v[2i + 1], i in 1..n) counted per window read (rw) into CNT,
+-- `cur` (the attempt's member, or false) at age 0, a new one too; KEEP[i]: whether member i is
+-- live. Returns whether cur is present, its index, the live members (cur included) and whether
+-- one is stale (last seen MAXW or more ago: dropped).
+local function set_pass(v, n, cur, rw)
+  local now = NOW
+  for wi = 1, NDW do CNT[wi], FIRST[wi] = 0, 0 end
+  local present, at, live, stale = false, 0, 0, false
+  for i = 1, n do
+    local m, seen = v[2 * i], v[2 * i + 1]
+    if m == cur then present, at = true, i end
+    if now - seen < MAXW then
+      live = live + 1
+      KEEP[i] = true
+      local age = m == cur and 0 or now - seen -- its last seen moves to now
+      if ASCENDING then -- counted in its first window and every longer one (added up below)
+        local wi = 1
+        while wi <= NDW and age >= DW[wi] do wi = wi + 1 end
+        if wi <= NDW then FIRST[wi] = FIRST[wi] + 1 end
+      else
+        for wi = 1, NDW do
+          if rw[wi] and age < DW[wi] then CNT[wi] = CNT[wi] + 1 end
+        end
+      end
+    else
+      KEEP[i], stale = false, true
+    end
+  end
+  if ASCENDING then
+    local sum = 0
+    for wi = 1, NDW do
+      sum = sum + FIRST[wi]
+      if rw[wi] then CNT[wi] = sum end
+    end
+  end
+  -- a new member counts now; one present but stale (dropped above) is written back, not counted
+  if cur and not present then
+    live = live + 1
+    for wi = 1, NDW do
+      if rw[wi] then CNT[wi] = CNT[wi] + 1 end
+    end
+  end
+  return present, at, live, stale
+end
+
+-- A kept parse's members' last seen, sorted (v.sorted), and each member's index (v.idx): made once
+-- per kept set (false when a time is NaN or a member repeats: set_pass's work), kept in step by
+-- set_moved. With them, a set none of whose members is stale is counted by a binary search per
+-- window read, not a pass over its members (~2k instructions each).
+local function sorted_of(v, n)
+  local s, idx = {}, {}
+  for i = 1, n do
+    local m, seen = v[2 * i], v[2 * i + 1]
+    if seen ~= seen or idx[m] then return false end
+    s[i], idx[m] = seen, i
+  end
+  table.sort(s)
+  return s, idx
+end
+
+-- set_pass's answers (CNT filled, present, at, live) without its pass, when v's sorted times are
+-- kept (or made now), its oldest member is live (so is every other: none to drop) and the set stays
+-- exact; else nil. Every comparison is set_pass's own (now - seen < w is monotone in seen).
+local function set_sorted(v, n, cur, rw)
+  if not v or n == 0 then return nil end
+  local s, idx = v.sorted, v.idx
+  if s == nil then
+    s, idx = sorted_of(v, n)
+    v.sorted, v.idx = s, idx
+  end
+  local now = NOW
+  if not s or not (now - s[1] < MAXW) then return nil end
+  local i = cur and idx[cur]
+  local live = (cur and not i) and n + 1 or n
+  if live > CAP then return nil end
+  local own = i and now - v[2 * i + 1] -- the present member's age before this attempt
+  for wi = 1, NDW do
+    if rw[wi] then
+      local w = DW[wi]
+      local lo, hi = 1, n + 1 -- the first sorted index whose member is within w (n + 1: none)
+      while lo < hi do
+        local mid = (lo + hi - (lo + hi) % 2) / 2 -- no C call
+        if now - s[mid] < w then hi = mid else lo = mid + 1 end
+      end
+      local c = n + 1 - lo
+      if i then
+        if not (own < w) then c = c + 1 end -- its age is 0 now
+      elseif cur then
+        c = c + 1 -- a new member
+      end
+      CNT[wi] = c
+    end
+  end
+  return i ~= nil and i ~= false, i or 0, live
+end
+
+-- Keeps v's sorted times in step (if made) when member `at`'s last seen moves from `old` to `seen`
+-- (at > n: a member appended, old is nil).
+local function set_moved(v, at, old, seen)
+  local s = v.sorted
+  if not s then return end
+  if seen ~= seen then v.sorted = false; return end
+  local n = #s
+  if old ~= nil then -- one entry equal to old goes: the first at or after it
+    local lo, hi = 1, n
+    while lo < hi do
+      local mid = (lo + hi - (lo + hi) % 2) / 2 -- no C call
+      if s[mid] < old then lo = mid + 1 else hi = mid end
+    end
+    if s[lo] ~= old then v.sorted = false; return end
+    table.remove(s, lo)
+    n = n - 1
+  else
+    v.idx[v[2 * at]] = at
+  end
+  local lo, hi = 1, n + 1 -- after every entry at or before seen
+  while lo < hi do
+    local mid = (lo + hi - (lo + hi) % 2) / 2 -- no C call
+    if s[mid] <= seen then lo = mid + 1 else hi = mid end
+  end
+  table.insert(s, lo, seen)
+end
+
+-- Distinct sets of one entity (its hash read as `all`: `states` its "<k>~" fields, PCH/PN its packed
+-- sets, `members` the positions in `all` of the previous layout's "<k>|<member>" fields): exact
+-- member -> last seen up to CAP live members per set, then HyperLogLogs. An unkept set's members and
+-- state, kept by an earlier rule pack, and a stale member are deleted; a kept set's counts go to dc.
 local function distinct_all(d, key, all, states, nm, w, del, dc, nd)
   local specs = DISTINCT[d]
   local kept, rws = OMASK[d].kept, OMASK[d].rws
@@ -650,7 +824,7 @@ local function distinct_all(d, key, all, states, nm, w, del, dc, nd)
   end
   for k = 1, #specs do
     local state = states[k]
-    local hll = kept[k] and state ~= nil and #state == HLLLEN and now - struct.unpack('<d', state) < MAXW
+    local hll = kept[k] and state ~= nil and #state == HLLLEN and now - sunpack('<d', state) < MAXW
     if state and not kept[k] then del[#del + 1] = SPFX[k] end
     local member = OVALS[specs[k][2]]
     if not kept[k] or hll then -- its members go (its counts stay -1, or come from its HyperLogLogs)
@@ -663,43 +837,10 @@ local function distinct_all(d, key, all, states, nm, w, del, dc, nd)
       if nm > 0 then v, n = set_upgrade(k, v, n, all, nm, del) end
       local cur = member ~= '' and set_member(member)
       local rw = rws[k]
-      for wi = 1, NDW do CNT[wi], FIRST[wi] = 0, 0 end
-      local present, at, live, stale = false, 0, 0, false
-      for i = 1, n do
-        local m, seen = v[2 * i], v[2 * i + 1]
-        if m == cur then present, at = true, i end
-        if now - seen < MAXW then
-          live = live + 1
-          KEEP[i] = true
-          local age = m == cur and 0 or now - seen -- its last seen moves to now
-          if ASCENDING then -- counted in its first window and every longer one (added up below)
-            local wi = 1
-            while wi <= NDW and age >= DW[wi] do wi = wi + 1 end
-            if wi <= NDW then FIRST[wi] = FIRST[wi] + 1 end
-          else
-            for wi = 1, NDW do
-              if rw[wi] and age < DW[wi] then CNT[wi] = CNT[wi] + 1 end
-            end
-          end
-        else
-          KEEP[i], stale = false, true
-        end
-      end
-      if ASCENDING then
-        local sum = 0
-        for wi = 1, NDW do
-          sum = sum + FIRST[wi]
-          if rw[wi] then CNT[wi] = sum end
-        end
-      end
-      -- a new member counts now; one present but stale (dropped above) is written back, not counted
+      local present, at, live, stale = nil, 0, 0, false
+      if nm == 0 then present, at, live = set_sorted(v, n, cur, rw) end -- none stale when it answers
+      if present == nil then present, at, live, stale = set_pass(v, n, cur, rw) end
       local new = cur and not present
-      if new then
-        live = live + 1
-        for wi = 1, NDW do
-          if rw[wi] then CNT[wi] = CNT[wi] + 1 end
-        end
-      end
       if live <= CAP then
         for wi = 1, NDW do
           if rw[wi] then dc[(wi - 1) * nd + k] = CNT[wi] end
@@ -715,11 +856,21 @@ local function distinct_all(d, key, all, states, nm, w, del, dc, nd)
           local p = 3
           for i = 1, at - 1 do p = p + 10 + #v[2 * i] end
           p = p + 2 + #cur
-          s, from = string.sub(blob, 1, p - 1) .. struct.pack('<d', OSEEN) .. string.sub(blob, p + 8), p
+          s, from = ssub(blob, 1, p - 1) .. spack('<d', OSEEN) .. ssub(blob, p + 8), p
+          local was = v[2 * at + 1]
+          v[2 * at + 1] = OSEEN -- v is now s's parse (a double packed and unpacked is itself)
+          set_moved(v, at, was, OSEEN)
+          set_keep(s, v, n)
         elseif cur then -- appended
-          s = (n == 0 and struct.pack('<H', 1) or struct.pack('<H', n + 1) .. string.sub(blob, 3))
-            .. struct.pack('<Hc0d', #cur, cur, OSEEN)
+          s = (n == 0 and spack('<H', 1) or spack('<H', n + 1) .. ssub(blob, 3))
+            .. spack('<Hc0d', #cur, cur, OSEEN)
           from = blob and #blob + 1
+          v = v or {}
+          v[2 * n + 2], v[2 * n + 3] = cur, OSEEN -- over unpack's next position
+          set_moved(v, n + 1, nil, OSEEN)
+          set_keep(s, v, n + 1)
+        elseif v then -- unchanged (no member counted)
+          set_keep(blob, v, n)
         end
         if s ~= blob or not blob then set_write(k, s, w, del, from) end
       else
@@ -747,7 +898,7 @@ for d = 1, #DIMS do
 end
 local function observe_entity(d, v, own)
   local key = counter_key(d, v)
-  local all = redis.call('HGETALL', key)
+  local all = rcall('HGETALL', key)
   for k = 1, MAXSETS do -- the previous entity's packed sets
     local t = PCH[k]
     for i = 1, PN[k] do t[i] = nil end
@@ -765,7 +916,7 @@ local function observe_entity(d, v, own)
     if own then -- as pack_counts would (armed at 0: armed now, but for a time before REARM)
       arm = NOW >= REARM or NOW < 0
       local chunks = fr.chunks
-      local c1 = struct.pack('<ddc0', NOW, arm and NOW or 0, fr.first1) -- the first field (frame's first1)
+      local c1 = spack('<ddc0', NOW, arm and NOW or 0, fr.first1) -- the first field (frame's first1)
       w[1], w[2] = chunks[1][1], c1
       for i = 2, #chunks do w[2 * i - 1], w[2 * i] = chunks[i][1], fr.firstparts[i] end
       row = #chunks == 1 and c1 or c1 .. fr.firsttail
@@ -810,15 +961,15 @@ local function observe_entity(d, v, own)
     if OMASK[d].any or fields_before(#all / 2, npacked) ~= nc then distinct_all(d, key, all, STATES, nm, w, del, dc, nd) end
     if own then
       row, arm = counted(fr, joined(fr, RAW), 1)
-      put_row(fr, row, w)
+      put_row(fr, row, w, #w)
     else
       local whole = true
       for i = 1, nc do whole = whole and RAW[i] end
-      if whole then row = table.concat(RAW, '', 1, nc) end
+      if whole then row = tconcat(RAW, '', 1, nc) end
     end
   end
-  if #del > 0 then redis.call('HDEL', key, unpack(del)) end
-  if #w > 0 then redis.call('HSET', key, unpack(w)) end
-  if arm and (#w > 0 or #all > 0) then redis.call('PEXPIRE', key, TTL_ARG) end
+  if #del > 0 then rcall('HDEL', key, unpack(del)) end
+  if #w > 0 then rcall('HSET', key, unpack(w)) end
+  if arm and (#w > 0 or #all > 0) then rcall('PEXPIRE', key, TTL_ARG) end
   return row, dc
 end

@@ -24,7 +24,7 @@ observe_begin(vals, ARGV[o + 1], mask_of(ARGV[1]))
 local hist, known = false, false
 local account = vals[ACCOUNT]
 if account ~= '' and flag[ACCOUNT] == 49 then
-  hist = redis.call('GET', counter_key(ACCOUNT, account) .. ':h')
+  hist = rcall('GET', counter_key(ACCOUNT, account) .. ':h')
   if hist then
     local ok, rec = pcall(cjson.decode, hist)
     known = ok and type(rec) == 'table' and type(rec.t) == 'number' and rec.t > now - HDAYS * 86400
@@ -43,10 +43,10 @@ for i = 1, f.n do
     local m = flag[d]
     if m == 114 then -- 'r': the stored row only
       local fr = frame_of(d)
-      local raw = redis.call('HMGET', counter_key(d, v), unpack(fr.fields))
+      local raw = rcall('HMGET', counter_key(d, v), unpack(fr.fields))
       local parts = {}
       for i = 1, #fr.chunks do parts[i] = raw[i] or '' end
-      out[n + 1], out[n + 2] = table.concat(parts), {}
+      out[n + 1], out[n + 2] = tconcat(parts), {}
       n = n + 2
     elseif m == 49 or m == 100 then -- counted (lua/common.lua's observe_entity)
       local row, dc = observe_entity(d, v, m == 49)
@@ -74,7 +74,7 @@ if flag[NDIMS + 2] == 49 then
   end
   if nf > 0 then
     local ban_exp = now
-    local got = redis.call('HMGET', B, unpack(fields, 1, nf))
+    local got = rcall('HMGET', B, unpack(fields, 1, nf))
     for i = 1, nf do
       local raw = got[i]
       if raw then

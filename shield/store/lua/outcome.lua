@@ -27,7 +27,7 @@ local function num(v) return type(v) == 'number' end
 -- dimension's key ends in ':' and 4 hex digits of the value's SHA-1 (counter_key): not the value's.
 local function value_of(d, key)
   if key == '' then return '' end
-  return string.sub(key, #T + #DIMS[d] + 3, SPREAD[d] and -7 or -2)
+  return ssub(key, #T + #DIMS[d] + 3, SPREAD[d] and -7 or -2)
 end
 
 -- The rows this call counts in: each is read once, counted outcome by outcome (at each outcome's
@@ -42,7 +42,7 @@ local function count(key, fr, j, j2)
   if not per then per = {}; rows[fr] = per end
   local s = per[key]
   if not s then
-    local raw = redis.call('HMGET', key, unpack(fr.fields))
+    local raw = rcall('HMGET', key, unpack(fr.fields))
     s = joined(fr, raw)
     if raw[#fr.fields] then legacy = legacy or {}; legacy[key] = true end
   end
@@ -59,12 +59,12 @@ end
 -- layout's fields dropped, its expiry re-armed if one of its counts did.
 local function write_rows()
   for fr, per in pairs(rows) do
-    local w = {}
+    local w, nw = {}, 2 * #fr.chunks
     for key, row in pairs(per) do
-      for i, c in ipairs(fr.chunks) do w[2 * i - 1], w[2 * i] = c[1], string.sub(row, c[2], c[3]) end
-      redis.call('HSET', key, unpack(w))
-      if legacy and legacy[key] then redis.call('HDEL', key, unpack(fr.legacy)) end
-      if rearm and rearm[key] then redis.call('PEXPIRE', key, TTL_MS) end
+      put_row(fr, row, w, 0)
+      rcall('HSET', key, unpack(w, 1, nw))
+      if legacy and legacy[key] then rcall('HDEL', key, unpack(fr.legacy)) end
+      if rearm and rearm[key] then rcall('PEXPIRE', key, TTL_MS) end
     end
   end
 end
@@ -148,7 +148,7 @@ local function one(o)
   local confirmed, ripe = ARGV[p + 3] == '1', tonumber(ARGV[p + 4])
   -- The account history (same shape as shield.store.records).
   local hkey = account .. ':h'
-  local raw = redis.call('GET', hkey)
+  local raw = rcall('GET', hkey)
   if m ~= 's' and not raw then return end
   local rec = {}
   if raw then
@@ -161,7 +161,7 @@ local function one(o)
     if not has_pending(rec, horizon) then return end
     rec = settle(rec, horizon, ripe)
     rec.p = {}
-    redis.call('SET', hkey, cjson.encode(rec), 'KEEPTTL')
+    rcall('SET', hkey, cjson.encode(rec), 'KEEPTTL')
     return
   end
   rec = settle(rec, horizon, ripe)
@@ -198,7 +198,7 @@ local function one(o)
     if lat ~= '' and lon ~= '' then new.lat, new.lon = tonumber(lat), tonumber(lon) end
     if KEYV[COUNTRY] ~= '' then new.cc = value_of(COUNTRY, KEYV[COUNTRY]) end
   end
-  redis.call('SET', hkey, cjson.encode(new), 'PX', HDAYS * 86400000)
+  rcall('SET', hkey, cjson.encode(new), 'PX', HDAYS * 86400000)
   return
 end
 for _, o in ipairs(starts) do
