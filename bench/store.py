@@ -75,9 +75,11 @@ def attempt(i: int) -> Observation:
 
 
 async def per_call_us(
-    store: Store, calls: int, start: int, between: Callable[[], None] = lambda: None
+    store: Store, calls: int, start: int, between: Callable[[], None] = lambda: None, *, at: float = 0.0
 ) -> tuple[float, float]:
-    now = 1_700_000_000.0
+    """Attempts `start`.., one per millisecond from `at` seconds into the run (a measured run starts
+    after its warm-up: an earlier time would make every shared entity's write a late one)."""
+    now = 1_700_000_000.0 + at - start * 0.001
     t0 = time.perf_counter()
     for i in range(start, start + calls):
         await store.observe(attempt(i), now + i * 0.001)
@@ -110,7 +112,7 @@ async def load(store: Store, count: int, start: int, concurrency: int = 1) -> fl
 async def bench_memory(tracked: int, calls: int, kept: Retention) -> dict[str, str]:
     store = MemoryStore(kept)
     await per_call_us(store, 500, 10_000_000)  # warm up
-    observe, outcome = await per_call_us(store, calls, 0)
+    observe, outcome = await per_call_us(store, calls, 0, at=10.5)
     gc.collect()
     tracemalloc.start()
     before = tracemalloc.get_traced_memory()[0]
