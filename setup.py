@@ -24,25 +24,28 @@ def compiled_modules() -> list[str]:
     return modules
 
 
-def remove_extensions(modules: list[str]) -> None:
-    """Deletes the extensions beside the sources: Python imports an extension before a .py."""
-    for module in modules:
-        source = HERE / module
-        for extension in source.parent.glob(source.stem + ".*.so"):
+def remove_extensions(*, keep: list[str]) -> None:
+    """Deletes the extensions beside the sources but those of `keep`: Python imports an extension before
+    a .py, so one left by an earlier build (pure mode, a module taken off the list) would hide edits."""
+    kept = {(HERE / module).with_suffix("") for module in keep}
+    for extension in (HERE / "shield").rglob("*.so"):
+        if extension.parent / extension.name.split(".")[0] not in kept:
             extension.unlink()
-    for library in HERE.glob("*__mypyc.*.so"):
-        library.unlink()
+    if not keep:
+        for library in HERE.glob("*__mypyc.*.so"):
+            library.unlink()
 
 
 # pip asks for the metadata first (egg_info/dist_info), in a process of its own: no extension needed
 METADATA_ONLY = not {"bdist_wheel", "editable_wheel", "build_ext", "build", "install", "develop"} & set(sys.argv)
 
 if os.environ.get("SHIELD_PURE_PYTHON") == "1":
-    remove_extensions(compiled_modules())
+    remove_extensions(keep=[])
     setup()
 elif METADATA_ONLY:
     setup()
 else:
     from mypyc.build import mypycify
 
+    remove_extensions(keep=compiled_modules())
     setup(ext_modules=mypycify(compiled_modules(), opt_level="3", group_name="shield"))

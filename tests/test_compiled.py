@@ -38,3 +38,11 @@ def test_each_listed_module_runs_as_its_up_to_date_extension(path: str) -> None:
     assert loaded.suffix == ".so", f"{path} runs from source: run ./dev (it compiles), or SHIELD_PURE_PYTHON=1"
     assert loaded.parent == source.parent
     assert loaded.stat().st_mtime >= source.stat().st_mtime, f"{loaded} is older than {path}: rebuild (./dev)"
+
+
+def test_no_extension_is_left_beside_a_module_off_the_list() -> None:
+    # a module taken off the list keeps its old extension beside it unless the build removes it: that
+    # extension, imported before the .py, would hide every later edit
+    listed = {(ROOT / path).with_suffix("") for path in COMPILED} if not PURE else set()
+    strays = [e for e in (ROOT / "shield").rglob("*.so") if e.parent / e.name.split(".")[0] not in listed]
+    assert strays == [], "rebuild: ./dev (or pip install -e .)"
