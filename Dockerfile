@@ -11,17 +11,24 @@
 FROM python:3.11-slim AS build
 ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
+# gcc: mypyc compiles the hot modules to C (setup.py); this stage only, the final image has no compiler.
+# Unpinned: the version is the base image's Debian release's (pinning it breaks on every point release).
+# hadolint ignore=DL3008
+RUN apt-get update \
+    && apt-get install --yes --no-install-recommends gcc libc6-dev \
+    && rm -rf /var/lib/apt/lists/*
 RUN python -m venv /opt/shield
 # The dependency layer: only the lock is copied first, so a source change reuses this layer.
 # Every pin carries its hashes (--require-hashes); the build backend (setuptools, wheel) is locked too.
 COPY requirements/runtime.txt /tmp/runtime.txt
 RUN /opt/shield/bin/pip install --no-cache-dir --require-hashes --no-deps -r /tmp/runtime.txt
 WORKDIR /src
-COPY pyproject.toml README.md ./
+COPY pyproject.toml setup.py README.md ./
 COPY shield ./shield
-# Bytecode is compiled here, at build time: the final image never writes a .pyc.
+# Bytecode and the mypyc extensions are compiled here, at build time: the final image never writes a
+# .pyc. The build tools (mypy and what only it needs) leave with pip: the extensions import none of them.
 RUN /opt/shield/bin/pip install --no-cache-dir --no-deps --no-build-isolation . \
-    && /opt/shield/bin/pip uninstall --yes setuptools wheel pip
+    && /opt/shield/bin/pip uninstall --yes setuptools wheel mypy mypy-extensions librt pathspec ast-serialize pip
 
 # Final stage: the virtualenv, the rules and the config; no compiler, no pip, no source tree.
 FROM python:3.11-slim
