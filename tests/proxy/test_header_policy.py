@@ -41,3 +41,11 @@ def test_what_shield_sets_and_what_it_never_forwards() -> None:
         (HOP_BY_HOP | SET_BY_SHIELD | FROM_TRUSTED_ONLY | {"shield-score", "x-ja4"}) - {"cookie"}
     )
     assert {n for n in KNOWN if POLICY.drops(n, trusted=True)} == HOP_BY_HOP | SET_BY_SHIELD | {"shield-score", "x-ja4"}
+
+
+@pytest.mark.parametrize("name", ["shield", "shieldsquare", "x-shield-score", "shield.score"])
+def test_a_name_outside_the_shield_dash_prefix_is_the_apps(name: str) -> None:
+    """Only Shield-* (and its `_` spelling) is shield's namespace; the differential test once read
+    any name starting with `shield` as shield's and failed on a generated `SHIELD:` header."""
+    assert not POLICY.drops(name, trusted=False)
+    assert not POLICY.drops_raw(name.encode(), trusted=False)
