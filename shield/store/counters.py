@@ -14,7 +14,8 @@ from collections.abc import MutableSequence, Sequence
 from shield.facts.catalog import DIMENSIONS
 from shield.model import Observation, Window
 from shield.store.distinct import count_distinct, flat
-from shield.store.entities import NARROW_MAX, writable
+from shield.store.entities import BELOW_NARROW as NARROW
+from shield.store.entities import writable
 from shield.store.layout import SITE
 from shield.store.linked_keyspace import HITS_MAX, KEPT, LinkedKeyspace, Table
 from shield.store.plans import DimPlan, plan
@@ -135,7 +136,7 @@ class Counters:
                     refs = table.refs
                     raw = refs[slot]
                     counts: MutableSequence[int]
-                    if type(raw) is bytes or (raw.typecode == "B" and max(raw) >= NARROW_MAX):
+                    if type(raw) is bytes or (raw.typecode == "B" and bool(raw.tobytes().translate(None, NARROW))):
                         counts = writable(refs, slot, outcome=False)[0]
                     else:
                         counts = raw
@@ -186,7 +187,7 @@ class Counters:
         refs = table.refs
         raw = refs[slot]
         counts: MutableSequence[int]
-        if type(raw) is bytes or (raw.typecode == "B" and max(raw) >= NARROW_MAX):
+        if type(raw) is bytes or (raw.typecode == "B" and bool(raw.tobytes().translate(None, NARROW))):
             counts, shared = writable(refs, slot, outcome=out is None)
         else:
             counts, shared = raw, False
