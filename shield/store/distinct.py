@@ -50,7 +50,7 @@ def count_distinct(
         small = table.flat.get(slot)
         big = table.big.get(slot) if table.big else None
     # the sets counted small (not sampled) to which the attempt adds a member: set index -> member
-    added: dict[int, int] = {}
+    added: dict[Any, int] = {}
     for k, other, names in specs:
         member = ids.get(other)
         sampled = big.get(k) if big else None
@@ -92,7 +92,7 @@ def _count_small(
     slot: int,
     specs: Specs,
     small: tuple[Any, ...] | None,
-    added: dict[int, int],
+    added: dict[Any, int],
     out: dict[str, int],
     now: float,
     horizon: float,
@@ -101,6 +101,8 @@ def _count_small(
     """The small sets: the attempt's members (`added`), then the entity's others not forgotten, counted per
     window (a set outgrowing SMALL is promoted), laid flat again. Typed locals throughout: compiled code
     then compares and adds machine numbers instead of calling the generic operators."""
+    # Members and set indexes pass through as the objects they are (an int-typed local would unbox each and
+    # box it again into a new int object); times are read as floats once.
     kept: list[Any] = []
     for k, member in added.items():
         kept.append(k)
@@ -110,24 +112,25 @@ def _count_small(
         for j in range(0, len(small), 3):
             seen: float = small[j + 2]
             if seen > horizon:
-                k = small[j]
-                member = small[j + 1]
-                if added.get(k, -1) != member:  # members are >= 0 (shield.store.counters.HASHED)
-                    kept.append(k)
-                    kept.append(member)
-                    kept.append(seen)
+                index: object = small[j]
+                value: object = small[j + 1]
+                ours = added.get(index)
+                if ours is None or ours != value:
+                    kept.append(index)
+                    kept.append(value)
+                    kept.append(small[j + 2])
     windows = len(cutoffs)
-    tallies: dict[int, list[int]] = {}
+    tallies: dict[object, list[int]] = {}
     for j in range(0, len(kept), 3):
-        k = kept[j]
+        index = kept[j]
         seen = kept[j + 2]
-        row = tallies.get(k)
+        row = tallies.get(index)
         if row is None:
-            row = tallies[k] = [0] * (windows + 1)
-        row[windows] += 1
+            row = tallies[index] = [0] * (windows + 1)
+        row[windows] = row[windows] + 1  # not +=: an augmented item assignment is the generic in-place add
         for wi in range(windows):
             if seen > cutoffs[wi]:
-                row[wi] += 1
+                row[wi] = row[wi] + 1
     for k, _, names in specs:
         row = tallies.get(k)
         if row is None:
