@@ -145,7 +145,7 @@ class Counters:
                             roll(counts, last, now, p.widths, p.measures)
                         t[slot] = now
                     # a late write reads the buckets as of the entity's last write
-                    p.attempt(counts, weights(last, p.widths) if now < last else weights_now, out)
+                    p.attempt.write(counts, weights(last, p.widths) if now < last else weights_now, out)
                     if p.specs:
                         count_distinct(keys, table, slot, p.specs, ids, out, now, horizon, cutoffs)
                     continue
@@ -200,7 +200,7 @@ class Counters:
             table.t[slot] = now
         if index == A and extra < 0 and out is not None and weights_now is not None:
             # an attempt (never a shared shape: writable() shares only on an outcome): count and read in one pass
-            p.attempt(counts, weights(last, p.widths) if now < last else weights_now, out)
+            p.attempt.write(counts, weights(last, p.widths) if now < last else weights_now, out)
             return
         step = 2 * m
         first = 2 * index
@@ -217,7 +217,7 @@ class Counters:
         if out is None or weights_now is None:
             return
         # a late write reads the buckets as of the entity's last write
-        p.estimate(counts, weights(last, p.widths) if now < last else weights_now, out)
+        p.estimate.write(counts, weights(last, p.widths) if now < last else weights_now, out)
 
     def outcomes(self, obs: Observation, index: int, extra: int, now: float) -> None:
         """Count an outcome (measure `index`, and `extra` unless -1 on the account) in every dimension of

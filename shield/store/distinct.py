@@ -164,9 +164,13 @@ def flat(table: Table, slot: int, born: float, specs: Specs) -> tuple[Any, ...] 
     """A first attempt's members (one column per set of `specs`) as flat (set index, member, last seen)
     triples; their columns are cleared."""
     members: list[Any] = []
-    for (k, _, _), column in zip(specs, table.firsts, strict=True):
+    firsts = table.firsts
+    for i in range(len(specs)):  # index loops: compiled, a zip() is a generic call and iterator
+        column = firsts[i]
         member = column[slot]
         if member:
-            members += (k, member ^ PRESENT, born)
+            members.append(specs[i][0])
+            members.append(member ^ PRESENT)
+            members.append(born)
             column[slot] = 0
     return tuple(members) or None

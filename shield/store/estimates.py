@@ -11,6 +11,7 @@ this replaced was generated and exec'd once per plan, and so ran interpreted in 
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import MutableSequence, Sequence
 from typing import Final
 
@@ -41,7 +42,12 @@ class Estimator:
                 self.bumped.append(j == bump)
 
     def __call__(self, counts: MutableSequence[int], ws: list[float], out: dict[str, int]) -> None:
-        vals = list(counts)
+        self.write(counts, ws, out)
+
+    def write(self, counts: MutableSequence[int], ws: list[float], out: dict[str, int]) -> None:
+        """As calling it: compiled callers call this method directly, a call of the object goes through
+        the generic call protocol."""
+        vals: list[int] = counts.tolist() if isinstance(counts, array) else list(counts)
         positions, names, windows, bumped = self.positions, self.names, self.windows, self.bumped
         for k in range(len(positions)):
             pos = positions[k]
