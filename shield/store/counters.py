@@ -198,9 +198,10 @@ class Counters:
             if last < self._bound[site]:  # else every window's bucket is still the current one
                 roll(counts, last, now, p.widths, m)
             table.t[slot] = now
-        if index == A and extra < 0 and out is not None and weights_now is not None:
+        if index == A and (extra < 0 or (site and extra == U)) and out is not None and weights_now is not None:
             # an attempt (never a shared shape: writable() shares only on an outcome): count and read in one pass
-            p.attempt.write(counts, weights(last, p.widths) if now < last else weights_now, out)
+            attempt = p.attempt if extra < 0 else p.attempt_unknown
+            attempt.write(counts, weights(last, p.widths) if now < last else weights_now, out)
             return
         step = 2 * m
         first = 2 * index

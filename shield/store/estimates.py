@@ -23,11 +23,13 @@ class Estimator:
     Called with (counters, per-window weights of the previous bucket, out): for each name,
     c = current + int(previous * w + 0.5) when previous, written to `out` when non-zero (`out` starts at
     zero). `bump`: the index of a measure counted first, in every window (an attempt: the counters must
-    be writable), in the same pass."""
+    be writable), in the same pass; `also`: a second one (the site's attempts on unknown accounts)."""
 
     __slots__ = ("bumped", "names", "positions", "windows")
 
-    def __init__(self, names: Sequence[Sequence[tuple[int, str]]], *, bump: int | None = None) -> None:
+    def __init__(
+        self, names: Sequence[Sequence[tuple[int, str]]], *, bump: int | None = None, also: int | None = None
+    ) -> None:
         self.positions: Final[list[int]] = []
         self.names: Final[list[str]] = []
         self.windows: Final[list[int]] = []  # per name, its window's index in the weights
@@ -39,7 +41,7 @@ class Estimator:
                 self.positions.append(pos)
                 self.names.append(name)
                 self.windows.append(i)
-                self.bumped.append(j == bump)
+                self.bumped.append(j in (bump, also))
 
     def __call__(self, counts: MutableSequence[int], ws: list[float], out: dict[str, int]) -> None:
         self.write(counts, ws, out)
@@ -62,6 +64,8 @@ class Estimator:
                 out[names[k]] = c
 
 
-def estimator(names: Sequence[Sequence[tuple[int, str]]], *, bump: int | None = None) -> Estimator:
+def estimator(
+    names: Sequence[Sequence[tuple[int, str]]], *, bump: int | None = None, also: int | None = None
+) -> Estimator:
     """The Estimator of a plan's names (see Estimator)."""
-    return Estimator(names, bump=bump)
+    return Estimator(names, bump=bump, also=also)
