@@ -14,7 +14,8 @@ from collections.abc import MutableSequence, Sequence
 from shield.facts.catalog import DIMENSIONS
 from shield.model import Observation, Window
 from shield.store.distinct import count_distinct, flat
-from shield.store.entities import NARROW_MAX, writable
+from shield.store.entities import BELOW_NARROW as NARROW
+from shield.store.entities import writable
 from shield.store.layout import SITE
 from shield.store.linked_keyspace import HITS_MAX, KEPT, LinkedKeyspace, Table
 from shield.store.plans import DimPlan, plan
@@ -135,7 +136,7 @@ class Counters:
                     refs = table.refs
                     raw = refs[slot]
                     counts: MutableSequence[int]
-                    if type(raw) is bytes or (raw.typecode == "B" and max(raw) >= NARROW_MAX):
+                    if type(raw) is bytes or (raw.typecode == "B" and bool(raw.tobytes().translate(None, NARROW))):
                         counts = writable(refs, slot, outcome=False)[0]
                     else:
                         counts = raw
@@ -144,7 +145,7 @@ class Counters:
                             roll(counts, last, now, p.widths, p.measures)
                         t[slot] = now
                     # a late write reads the buckets as of the entity's last write
-                    p.attempt(counts, weights(last, p.widths) if now < last else weights_now, out)
+                    p.attempt.write(counts, weights(last, p.widths) if now < last else weights_now, out)
                     if p.specs:
                         count_distinct(keys, table, slot, p.specs, ids, out, now, horizon, cutoffs)
                     continue
@@ -186,7 +187,7 @@ class Counters:
         refs = table.refs
         raw = refs[slot]
         counts: MutableSequence[int]
-        if type(raw) is bytes or (raw.typecode == "B" and max(raw) >= NARROW_MAX):
+        if type(raw) is bytes or (raw.typecode == "B" and bool(raw.tobytes().translate(None, NARROW))):
             counts, shared = writable(refs, slot, outcome=out is None)
         else:
             counts, shared = raw, False
@@ -197,9 +198,10 @@ class Counters:
             if last < self._bound[site]:  # else every window's bucket is still the current one
                 roll(counts, last, now, p.widths, m)
             table.t[slot] = now
-        if index == A and extra < 0 and out is not None and weights_now is not None:
+        if index == A and (extra < 0 or (site and extra == U)) and out is not None and weights_now is not None:
             # an attempt (never a shared shape: writable() shares only on an outcome): count and read in one pass
-            p.attempt(counts, weights(last, p.widths) if now < last else weights_now, out)
+            attempt = p.attempt if extra < 0 else p.attempt_unknown
+            attempt.write(counts, weights(last, p.widths) if now < last else weights_now, out)
             return
         step = 2 * m
         first = 2 * index
@@ -216,7 +218,7 @@ class Counters:
         if out is None or weights_now is None:
             return
         # a late write reads the buckets as of the entity's last write
-        p.estimate(counts, weights(last, p.widths) if now < last else weights_now, out)
+        p.estimate.write(counts, weights(last, p.widths) if now < last else weights_now, out)
 
     def outcomes(self, obs: Observation, index: int, extra: int, now: float) -> None:
         """Count an outcome (measure `index`, and `extra` unless -1 on the account) in every dimension of

@@ -49,13 +49,14 @@ def count_distinct(
     else:
         small = table.flat.get(slot)
         big = table.big.get(slot) if table.big else None
-    added: list[tuple[int, int]] = []
+    # the sets counted small (not sampled) to which the attempt adds a member: set index -> member
+    added: dict[Any, int] = {}
     for k, other, names in specs:
         member = ids.get(other)
         sampled = big.get(k) if big else None
         if sampled is None:
             if member is not None:
-                added.append((k, member))
+                added[k] = member
             continue
         # The hot path of an attempt on a busy network, ASN, country: a sampled set's prune, add and
         # counts_since inlined where they would do nothing (the members' times are in step and the oldest
@@ -75,38 +76,70 @@ def count_distinct(
         times = sampled.times
         size, level = len(times), sampled.level
         oldest = times[0] if times else math.inf
-        for name, cutoff in zip(names, cutoffs, strict=True):
+        for wi in range(len(names)):  # index loops: compiled, a zip() is a generic call and iterator
+            name, cutoff = names[wi], cutoffs[wi]
             if name:  # an UNREAD window would only be dropped from `out`
                 # every member is in a window that starts before the oldest: no search
                 out[name] = (size if oldest > cutoff else size - bisect_right(times, cutoff)) << level
     if not added and not small:
         return
+    _count_small(keys, table, slot, specs, small, added, out, now, horizon, cutoffs)
+
+
+def _count_small(
+    keys: LinkedKeyspace,
+    table: Table,
+    slot: int,
+    specs: Specs,
+    small: tuple[Any, ...] | None,
+    added: dict[Any, int],
+    out: dict[str, int],
+    now: float,
+    horizon: float,
+    cutoffs: list[float],
+) -> None:
+    """The small sets: the attempt's members (`added`), then the entity's others not forgotten, counted per
+    window (a set outgrowing SMALL is promoted), laid flat again. Typed locals throughout: compiled code
+    then compares and adds machine numbers instead of calling the generic operators."""
+    # Members and set indexes pass through as the objects they are (an int-typed local would unbox each and
+    # box it again into a new int object); times are read as floats once.
     kept: list[Any] = []
-    for k, member in added:
-        kept += (k, member, now)
+    for k, member in added.items():
+        kept.append(k)
+        kept.append(member)
+        kept.append(now)
     if small:
         for j in range(0, len(small), 3):
-            if small[j + 2] > horizon and (small[j], small[j + 1]) not in added:
-                kept += small[j : j + 3]
-    tallies: dict[int, list[int]] = {}
+            seen: float = small[j + 2]
+            if seen > horizon:
+                index: object = small[j]
+                value: object = small[j + 1]
+                ours = added.get(index)
+                if ours is None or ours != value:
+                    kept.append(index)
+                    kept.append(value)
+                    kept.append(small[j + 2])
+    windows = len(cutoffs)
+    tallies: dict[object, list[int]] = {}
     for j in range(0, len(kept), 3):
-        k, seen = kept[j], kept[j + 2]
-        row = tallies.get(k)
+        index = kept[j]
+        seen = kept[j + 2]
+        row = tallies.get(index)
         if row is None:
-            row = tallies[k] = [0] * (len(cutoffs) + 1)
-        row[-1] += 1
-        for wi, cutoff in enumerate(cutoffs):
-            if seen > cutoff:
-                row[wi] += 1
+            row = tallies[index] = [0] * (windows + 1)
+        row[windows] = row[windows] + 1  # not +=: an augmented item assignment is the generic in-place add
+        for wi in range(windows):
+            if seen > cutoffs[wi]:
+                row[wi] = row[wi] + 1
     for k, _, names in specs:
         row = tallies.get(k)
         if row is None:
             continue
-        if row[-1] > SMALL:
+        if row[windows] > SMALL:
             kept = promote(keys, table, slot, k, kept)
             row = table.big[slot][k].counts_since(cutoffs)
-        for name, n in zip(names, row, strict=False):
-            out[name] = n
+        for wi in range(len(names)):
+            out[names[wi]] = row[wi]
     if kept:
         table.flat[slot] = tuple(kept)
     elif small:
@@ -131,9 +164,13 @@ def flat(table: Table, slot: int, born: float, specs: Specs) -> tuple[Any, ...] 
     """A first attempt's members (one column per set of `specs`) as flat (set index, member, last seen)
     triples; their columns are cleared."""
     members: list[Any] = []
-    for (k, _, _), column in zip(specs, table.firsts, strict=True):
+    firsts = table.firsts
+    for i in range(len(specs)):  # index loops: compiled, a zip() is a generic call and iterator
+        column = firsts[i]
         member = column[slot]
         if member:
-            members += (k, member ^ PRESENT, born)
+            members.append(specs[i][0])
+            members.append(member ^ PRESENT)
+            members.append(born)
             column[slot] = 0
     return tuple(members) or None

@@ -14,7 +14,7 @@ from shield.model import Window
 from shield.store.distinct import UNREAD, Specs
 from shield.store.estimates import Estimator, estimator
 from shield.store.layout import ACCOUNT_MEASURES, MEASURES, SITE, SITE_MEASURES, keeps
-from shield.store.sliding import MEASURE_INDEX, A
+from shield.store.sliding import MEASURE_INDEX, A, U
 
 
 @dataclass(slots=True, frozen=True)
@@ -26,6 +26,7 @@ class DimPlan:
     names: list[list[tuple[int, str]]]  # per window: (counter position, fact name) of each measure
     estimate: Estimator  # names' estimates from the counters and the windows' weights (shield.store.estimates)
     attempt: Estimator  # the same, counting an attempt (measure A) first
+    attempt_unknown: Estimator  # the site's: counting an attempt on an unknown account (A and U) first
     attempt_names: list[str]  # the attempts counter's name per window
     specs: Specs  # its distinct sets
     blank: bytes  # the counters before the first write
@@ -56,6 +57,7 @@ def plan(dim: str, windows: Sequence[Window], reads: frozenset[str] | None) -> D
         names=names,
         estimate=estimator(names),
         attempt=estimator(names, bump=A),
+        attempt_unknown=estimator(names, bump=A, also=U),
         attempt_names=[window[A][1] for window in names],
         specs=specs,
         blank=blank,

@@ -10,7 +10,7 @@ import pytest
 from shield.model import DEFAULT_WINDOWS
 from shield.store.estimates import estimator
 from shield.store.plans import plan
-from shield.store.sliding import A, estimate
+from shield.store.sliding import A, U, estimate
 
 
 def looped(counts: array[int], ws: list[float], names: list[list[tuple[int, str]]]) -> dict[str, int]:
@@ -45,3 +45,19 @@ def test_unrolled_estimates_match_the_loop(dim: str) -> None:
 def test_a_plan_with_anything_but_positions_and_names_is_refused() -> None:
     with pytest.raises(TypeError):
         estimator([[(0, "ip.attempts_1m"), ("0); import os; (", "x")]])  # type: ignore[list-item]
+
+
+def test_the_sites_attempt_on_an_unknown_account_counts_both_measures_in_one_pass() -> None:
+    p = plan("site", DEFAULT_WINDOWS, None)
+    rng = random.Random("unknown")
+    for _ in range(100):
+        counts = array("i", [rng.choice((0, 1, 7, 250)) for _ in range(len(p.blank))])
+        ws = [rng.random() for _ in p.widths]
+        bumped = array("i", counts)
+        for i in range(0, len(bumped), 2 * p.measures):
+            bumped[i + 2 * A] += 1
+            bumped[i + 2 * U] += 1
+        out: dict[str, int] = {}
+        p.attempt_unknown(counts, ws, out)
+        assert counts == bumped
+        assert out == looped(bumped, ws, p.names)
