@@ -21,6 +21,7 @@ from shield.observe.logs import RequestLines
 from shield.observe.metrics import Metrics
 from shield.proxy.choose import make_forwarder
 from shield.proxy.client_ip import TrustedProxies, address, client_ip
+from shield.proxy.dispatch import DIRECT_KEY
 from shield.proxy.forwarder import (
     ClientBodyFailed,
     Forwarded,
@@ -315,6 +316,7 @@ def build_app(
     app[METRICS_KEY] = metrics
     app[FORWARDER_KEY] = fwd
     app.router.add_route("*", "/{tail:.*}", handler.handle)
+    app[DIRECT_KEY] = handler.handle  # shield's listener calls it without the router (shield.proxy.dispatch)
 
     async def close_forwarder(_app: web.Application) -> None:
         await fwd.close()

@@ -21,6 +21,7 @@ from aiohttp.web_server import Server
 
 from shield.observe.metrics import Metrics
 from shield.proxy.client_limits import LimitedRequestHandler, canned
+from shield.proxy.dispatch import DIRECT_KEY, direct
 from shield.proxy.early_answers import GATE_KEY, Gate
 from shield.settings.schema import LimitsSettings
 
@@ -132,8 +133,12 @@ class LimitedRunner(web.AppRunner):
             "max_field_size": self._limits.max_header_bytes,
             "max_headers": self._limits.max_headers,
         }
+        handler = plain.request_handler
+        catch_all = self._app.get(DIRECT_KEY)
+        if catch_all is not None:
+            handler = direct(catch_all, handler)
         return LimitedServer(
-            plain.request_handler, request_factory=plain.request_factory, loop=plain._loop,
+            handler, request_factory=plain.request_factory, loop=plain._loop,
             handler_cancellation=plain.handler_cancellation, limits=self._limits, tally=self._tally,
             gate=self._app.get(GATE_KEY), **opts,
         )
