@@ -41,10 +41,31 @@ class IpFacts(NamedTuple):
     facts: MappingProxyType[str, FactValue]  # read-only; build() copies it
 
 
-class RequestFacts(NamedTuple):
-    attempt: Attempt
-    facts: dict[str, FactValue]
-    new_device_cookie: str | None  # set it on the response (a browser without a valid device cookie)
+class RequestFacts:
+    """The Attempt and facts of one protected request, and the device cookie to set on its response.
+
+    The cookie (a browser without a valid one) is minted on first read: only a forwarded answer sets it,
+    and a stuffing wave's refused requests would each pay its random token and signature for nothing."""
+
+    __slots__ = ("_cookie", "_keyer", "attempt", "facts")
+
+    def __init__(
+        self, attempt: Attempt, facts: dict[str, FactValue], new_device_cookie: str | None = None,
+        *, mint_with: Keyer | None = None,
+    ) -> None:
+        """`mint_with`: mint the cookie with this keyer when it is first read (then `new_device_cookie` is unused)."""
+        self.attempt = attempt
+        self.facts = facts
+        self._cookie = new_device_cookie
+        self._keyer = mint_with
+
+    @property
+    def new_device_cookie(self) -> str | None:
+        """Set it on the response; the same value on every read."""
+        keyer = self._keyer
+        if keyer is not None:
+            self._cookie, self._keyer = mint_device_cookie(keyer), None
+        return self._cookie
 
 
 def header_map(raw_headers: Sequence[tuple[bytes, bytes]]) -> dict[str, str]:
@@ -266,7 +287,7 @@ class FactBuilder:
         )
         # Browsers get shield's cookie; the app carries its own id in a header.
         needs_cookie = not ua.app and (not device.present or device.signed_ok is False)
-        return RequestFacts(attempt, facts, mint_device_cookie(self._keyer) if needs_cookie else None)
+        return RequestFacts(attempt, facts, mint_with=self._keyer if needs_cookie else None)
 
 
 def observation(rf: RequestFacts) -> Observation:
