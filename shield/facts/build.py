@@ -17,7 +17,7 @@ from shield.facts.address import bare_ip_int, ip_text, subnet_of, subnet_text
 from shield.facts.client_facts import ClientFacts
 from shield.facts.client_facts import fp_facts as fp_facts  # re-exported: tests and callers read them here
 from shield.facts.client_facts import ua_facts as ua_facts
-from shield.facts.enrich.geo import GeoLookup, GeoRecord
+from shield.facts.enrich.geo import GeoLookup, GeoRecord, merged
 from shield.facts.enrich.lists import CidrList
 from shield.facts.enrich.reserved import is_private_int
 from shield.facts.enrich.useragent import UserAgentParser
@@ -82,22 +82,20 @@ def header_map(raw_headers: Sequence[tuple[bytes, bytes]]) -> dict[str, str]:
 
 
 _ADDRESS_LISTS = (("ip.tor", "tor_exits"), ("ip.bad", "bad_cidrs"), ("ip.allowlisted", "allow_cidrs"))
+# security: cached per pair of GeoIP records; there are as many as the databases have leaves (bounded below).
+RECORD_CACHE_SIZE = 4096
 
 
-def geo_facts(
+def record_facts(
     geo: GeoRecord,
-    ip: str,
     *,
     home_countries: frozenset[str],
     lists: Mapping[str, NamedList],
-    facts: dict[str, FactValue] | None = None,
-    parsed: tuple[int, int] | None = None,
 ) -> dict[str, FactValue]:
-    """ip.country ... ip.allowlisted: only what is known (an unknown fact is absent).
+    """ip.country ... ip.carrier: what the GeoIP record says, and its ASN's lists (an unknown fact is absent).
 
-    Added to `facts` when given; `parsed` is `ip` as (version, integer) when the caller has it."""
-    if facts is None:
-        facts = {}
+    The same for every address with this record."""
+    facts: dict[str, FactValue] = {}
     country, asn = geo.country, geo.asn
     if country is not None:
         facts["ip.country"] = country
@@ -119,17 +117,19 @@ def geo_facts(
         facts["ip.hosting"] = hosting.contains(asn)
     if asn is not None and (carriers := lists.get("carrier_nat_asns")) is not None:
         facts["ip.carrier"] = carriers.contains(asn)
-    for fact, list_name in _ADDRESS_LISTS:
-        if (named := lists.get(list_name)) is not None:
-            in_list = named.contains_int(*parsed) if parsed is not None and isinstance(named, CidrList) else None
-            facts[fact] = named.contains(ip) if in_list is None else in_list
     return facts
+
+
+def _address_lists(lists: Mapping[str, NamedList]) -> tuple[tuple[str, NamedList], ...]:
+    """(fact, list) of the address lists the pack has, in _ADDRESS_LISTS order."""
+    return tuple((fact, lists[name]) for fact, name in _ADDRESS_LISTS if name in lists)
 
 
 class FactBuilder:
     """Turns a protected request into an Attempt and its identity + enrich facts."""
 
-    __slots__ = ("_client", "_clients", "_geo", "_home", "_ip_facts", "_keyer", "_lists", "_ua")
+    __slots__ = ("_address_lists", "_client", "_clients", "_geo", "_home", "_ip_facts", "_keyer", "_lists", "_records",
+                 "_ua")
 
     def __init__(
         self,
@@ -143,6 +143,9 @@ class FactBuilder:
     ) -> None:
         self._keyer = keyer
         self._lists = lists
+        self._address_lists = _address_lists(lists)
+        # (place, network, their facts) by the records' ids: the entry holds both, so an id is never reused
+        self._records: dict[tuple[int, int], tuple[GeoRecord, GeoRecord, dict[str, FactValue]]] = {}
         self._geo = geo
         self._ua = ua_parser
         self._client = client
@@ -167,6 +170,8 @@ class FactBuilder:
     def _use_lists(self, lists: Mapping[str, NamedList]) -> None:
         """A rules reload brought new lists: per-address facts (ip.hosting, ip.tor, ...) are recomputed."""
         self._lists = lists
+        self._address_lists = _address_lists(lists)
+        self._records = {}
         self._ip_facts.cache_clear()
 
     @property
@@ -178,6 +183,7 @@ class FactBuilder:
         """Pick up replaced GeoIP files (call every few seconds); True when a reader was swapped."""
         swapped = self._geo.refresh()
         if swapped:
+            self._records = {}
             self._ip_facts.cache_clear()
         return swapped
 
@@ -199,16 +205,23 @@ class FactBuilder:
             "ip.subnet": subnet,
             "ip.version": version,
             "ip.private": is_private_int(version, value),
+            **self._record_facts(*self._geo.records_int(version, value, text=ip)),
         }
-        geo_facts(
-            self._geo.lookup_int(version, value, text=ip),
-            ip,
-            home_countries=self._home,
-            lists=self._lists,
-            facts=facts,
-            parsed=parsed,
-        )
+        for fact, named in self._address_lists:
+            facts[fact] = named.contains_int(version, value) if isinstance(named, CidrList) else named.contains(ip)
         return IpFacts(ip, subnet, MappingProxyType(facts))
+
+    def _record_facts(self, place: GeoRecord, network: GeoRecord) -> dict[str, FactValue]:
+        """record_facts of the merged records, once per pair of records: a wave's new addresses share a few leaves."""
+        key = (id(place), id(network))
+        found = self._records.get(key)
+        if found is not None and found[0] is place and found[1] is network:
+            return found[2]
+        facts = record_facts(merged(place, network), home_countries=self._home, lists=self._lists)
+        if len(self._records) >= RECORD_CACHE_SIZE:
+            self._records = {}
+        self._records[key] = (place, network, facts)
+        return facts
 
     def build(
         self,
