@@ -285,18 +285,10 @@ class FactBuilder:
             facts["device.signed_ok"] = device.signed_ok
         facts.update(client_facts)
 
+        # positional, in the field order of Attempt: keywords cost a third more on every protected request
         attempt = Attempt(
-            request_id=request_id,
-            route=route.name,
-            client_ip=ip,
-            subnet=subnet,
-            account=creds.account,
-            account_id=creds.account_id,
-            password_id=creds.password_id,
-            pair_id=creds.pair_id,
-            fingerprint=fp.id,
-            device_id=device.id,
-            malformed=creds.malformed,
+            request_id, route.name, ip, subnet, creds.account, creds.account_id, creds.password_id, creds.pair_id,
+            fp.id, device.id, creds.malformed,
         )
         # Browsers get shield's cookie; the app carries its own id in a header.
         needs_cookie = not ua.app and (not device.present or device.signed_ok is False)
@@ -310,17 +302,18 @@ def observation(rf: RequestFacts) -> Observation:
     country = facts.get("ip.country")
     lat = facts.get("ip.lat")
     lon = facts.get("ip.lon")
+    # positional, in the field order of Observation (keywords cost a third more)
     return Observation(
-        route=attempt.route,
-        ip=attempt.client_ip,
-        subnet=attempt.subnet,
-        asn=str(asn) if isinstance(asn, int) else None,
-        country=country if isinstance(country, str) else None,
-        account=attempt.account_id,
-        fp=attempt.fingerprint,
-        device=attempt.device_id,
-        password=attempt.password_id,
-        pair=attempt.pair_id,
-        lat=lat if isinstance(lat, float) else None,
-        lon=lon if isinstance(lon, float) else None,
+        attempt.route,
+        attempt.client_ip,
+        attempt.subnet,
+        str(asn) if isinstance(asn, int) else None,
+        country if isinstance(country, str) else None,
+        attempt.account_id,
+        attempt.fingerprint,
+        attempt.device_id,
+        attempt.password_id,
+        attempt.pair_id,
+        lat if isinstance(lat, float) else None,
+        lon if isinstance(lon, float) else None,
     )
