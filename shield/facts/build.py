@@ -21,6 +21,7 @@ from shield.facts.enrich.geo import GeoLookup, GeoRecord, merged
 from shield.facts.enrich.lists import CidrList
 from shield.facts.enrich.reserved import is_private_int
 from shield.facts.enrich.useragent import UserAgentParser
+from shield.facts.frozen_init import new_attempt, new_observation
 from shield.facts.identity.body_decoding import decode_body
 from shield.facts.identity.credentials import extract_credentials
 from shield.facts.identity.device import mint_device_cookie, read_device
@@ -285,8 +286,7 @@ class FactBuilder:
             facts["device.signed_ok"] = device.signed_ok
         facts.update(client_facts)
 
-        # positional, in the field order of Attempt: keywords cost a third more on every protected request
-        attempt = Attempt(
+        attempt = new_attempt(
             request_id, route.name, ip, subnet, creds.account, creds.account_id, creds.password_id, creds.pair_id,
             fp.id, device.id, creds.malformed,
         )
@@ -302,8 +302,7 @@ def observation(rf: RequestFacts) -> Observation:
     country = facts.get("ip.country")
     lat = facts.get("ip.lat")
     lon = facts.get("ip.lon")
-    # positional, in the field order of Observation (keywords cost a third more)
-    return Observation(
+    return new_observation(
         attempt.route,
         attempt.client_ip,
         attempt.subnet,
