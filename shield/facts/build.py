@@ -85,6 +85,8 @@ def header_map(raw_headers: Sequence[tuple[bytes, bytes]]) -> dict[str, str]:
 _ADDRESS_LISTS = (("ip.tor", "tor_exits"), ("ip.bad", "bad_cidrs"), ("ip.allowlisted", "allow_cidrs"))
 # security: cached per pair of GeoIP records; there are as many as the databases have leaves (bounded below).
 RECORD_CACHE_SIZE = 4096
+# security: subnet texts by /24 or /48; an attacker rotating networks only empties the cache.
+SUBNET_CACHE_SIZE = 4096
 
 
 def record_facts(
@@ -130,7 +132,7 @@ class FactBuilder:
     """Turns a protected request into an Attempt and its identity + enrich facts."""
 
     __slots__ = ("_address_lists", "_client", "_clients", "_geo", "_home", "_ip_facts", "_keyer", "_lists", "_records",
-                 "_ua")
+                 "_subnets", "_ua")
 
     def __init__(
         self,
@@ -147,6 +149,8 @@ class FactBuilder:
         self._address_lists = _address_lists(lists)
         # (place, network, their facts) by the records' ids: the entry holds both, so an id is never reused
         self._records: dict[tuple[int, int], tuple[GeoRecord, GeoRecord, dict[str, FactValue]]] = {}
+        # ip.subnet by network (IPv6: the /48 as an integer; IPv4: the /24's, bit-inverted, so never one of those)
+        self._subnets: dict[int, str] = {}
         self._geo = geo
         self._ua = ua_parser
         self._client = client
@@ -200,7 +204,15 @@ class FactBuilder:
             return IpFacts(client_ip, subnet, MappingProxyType({"ip": client_ip, "ip.subnet": subnet}))
         version, value = parsed
         ip = ip_text(version, value)
-        subnet = subnet_text(version, value)
+        # a wave's new addresses come from few networks: their subnet text is printed once each
+        network = value >> 80 if version == 6 else ~(value >> 8)
+        known = self._subnets.get(network)
+        if known is None:
+            known = subnet_text(version, value)
+            if len(self._subnets) >= SUBNET_CACHE_SIZE:
+                self._subnets = {}
+            self._subnets[network] = known
+        subnet = known
         facts: dict[str, FactValue] = {
             "ip": ip,
             "ip.subnet": subnet,

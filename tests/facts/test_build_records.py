@@ -1,5 +1,5 @@
-"""The GeoIP facts a builder keeps per pair of database records (place, network) follow both records and
-the lists."""
+"""What a builder keeps across requests of new addresses: the GeoIP facts per pair of database records
+(place, network) follow both records and the lists; subnet texts per network keep IPv4 and IPv6 apart."""
 
 from __future__ import annotations
 
@@ -71,3 +71,15 @@ def test_new_lists_recompute_the_asn_facts_of_the_next_address_in_a_known_leaf(t
     lists = {"hosting_asns": parse_list("hosting_asns", ["64510"], "test")}
     assert geo(builder, "198.19.0.2", lists=lists)["ip.hosting"] is False
     assert geo(builder, "198.18.0.2", lists=lists)["ip.hosting"] is True
+
+
+def test_subnet_texts_kept_per_network_keep_ipv4_and_ipv6_apart(tmp_path: Path, resolver: Any) -> None:
+    builder = builder_for(tmp_path, resolver, hosting=[])
+    # 10.0.0.0/24 and 0:a::/48 are the same integer (0x0a0000) once shifted to their network bits
+    for ip, subnet in (("10.0.0.1", "10.0.0.0/24"), ("0:a::1", "0:a::/48"), ("10.0.0.2", "10.0.0.0/24"),
+                       ("0:a::2", "0:a::/48"), ("2001:db8:1001::1", "2001:db8:1001::/48")):
+        facts = builder.build(
+            request_id="r", route=DEFAULT_ROUTES[0], method="POST", path="/api/login", query={},
+            raw_headers=ch.curl(), body=b"{}", client_ip=ip, peer_trusted=False,
+        ).facts
+        assert (facts["ip"], facts["ip.subnet"]) == (ip, subnet)
