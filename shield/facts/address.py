@@ -56,10 +56,11 @@ def _unwrapped(text: str) -> str | None:
 
 def parse_bare_ip(text: str) -> IPAddress | None:
     """An address written bare (no port, brackets or zone), IPv4-mapped IPv6 made IPv4; None otherwise."""
-    try:  # a dotted quad: inet_pton is ~20x faster than ipaddress's parser, and as strict
-        return ipaddress.IPv4Address(socket.inet_pton(socket.AF_INET, text))
-    except (OSError, ValueError):  # ValueError: an embedded NUL
-        pass
+    if ":" not in text:  # an IPv6 text has one; skipping the IPv4 attempt spares raising its error
+        try:  # a dotted quad: inet_pton is ~20x faster than ipaddress's parser, and as strict
+            return ipaddress.IPv4Address(socket.inet_pton(socket.AF_INET, text))
+        except (OSError, ValueError):  # ValueError: an embedded NUL
+            pass
     try:  # the same for IPv6 (it refuses zone ids, which ipaddress keeps: those go the slow way)
         value = int.from_bytes(_inet_pton(_AF_INET6, text), "big")
     except (OSError, ValueError):
@@ -79,10 +80,11 @@ def parse_bare_ip(text: str) -> IPAddress | None:
 
 def bare_ip_int(text: str) -> IPInt | None:
     """`parse_bare_ip` as (version, integer): the same texts accepted, IPv4-mapped IPv6 made IPv4."""
-    try:
-        return 4, int.from_bytes(_inet_pton(_AF_INET, text), "big")
-    except (OSError, ValueError):  # ValueError: an embedded NUL
-        pass
+    if ":" not in text:  # an IPv6 text has one; skipping the IPv4 attempt spares raising its error
+        try:
+            return 4, int.from_bytes(_inet_pton(_AF_INET, text), "big")
+        except (OSError, ValueError):  # ValueError: an embedded NUL
+            pass
     try:  # inet_pton accepts exactly the IPv6 texts ipaddress does (checked on 2M random strings); 10x faster
         value = int.from_bytes(_inet_pton(_AF_INET6, text), "big")
     except (OSError, ValueError):

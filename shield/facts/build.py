@@ -17,10 +17,11 @@ from shield.facts.address import bare_ip_int, ip_text, subnet_of, subnet_text
 from shield.facts.client_facts import ClientFacts
 from shield.facts.client_facts import fp_facts as fp_facts  # re-exported: tests and callers read them here
 from shield.facts.client_facts import ua_facts as ua_facts
-from shield.facts.enrich.geo import GeoLookup, GeoRecord
+from shield.facts.enrich.geo import GeoLookup, GeoRecord, merged
 from shield.facts.enrich.lists import CidrList
 from shield.facts.enrich.reserved import is_private_int
 from shield.facts.enrich.useragent import UserAgentParser
+from shield.facts.frozen_init import new_attempt, new_observation
 from shield.facts.identity.body_decoding import decode_body
 from shield.facts.identity.credentials import extract_credentials
 from shield.facts.identity.device import mint_device_cookie, read_device
@@ -41,10 +42,31 @@ class IpFacts(NamedTuple):
     facts: MappingProxyType[str, FactValue]  # read-only; build() copies it
 
 
-class RequestFacts(NamedTuple):
-    attempt: Attempt
-    facts: dict[str, FactValue]
-    new_device_cookie: str | None  # set it on the response (a browser without a valid device cookie)
+class RequestFacts:
+    """The Attempt and facts of one protected request, and the device cookie to set on its response.
+
+    The cookie (a browser without a valid one) is minted on first read: only a forwarded answer sets it,
+    and a stuffing wave's refused requests would each pay its random token and signature for nothing."""
+
+    __slots__ = ("_cookie", "_keyer", "attempt", "facts")
+
+    def __init__(
+        self, attempt: Attempt, facts: dict[str, FactValue], new_device_cookie: str | None = None,
+        *, mint_with: Keyer | None = None,
+    ) -> None:
+        """`mint_with`: mint the cookie with this keyer when it is first read (then `new_device_cookie` is unused)."""
+        self.attempt = attempt
+        self.facts = facts
+        self._cookie = new_device_cookie
+        self._keyer = mint_with
+
+    @property
+    def new_device_cookie(self) -> str | None:
+        """Set it on the response; the same value on every read."""
+        keyer = self._keyer
+        if keyer is not None:
+            self._cookie, self._keyer = mint_device_cookie(keyer), None
+        return self._cookie
 
 
 def header_map(raw_headers: Sequence[tuple[bytes, bytes]]) -> dict[str, str]:
@@ -61,22 +83,22 @@ def header_map(raw_headers: Sequence[tuple[bytes, bytes]]) -> dict[str, str]:
 
 
 _ADDRESS_LISTS = (("ip.tor", "tor_exits"), ("ip.bad", "bad_cidrs"), ("ip.allowlisted", "allow_cidrs"))
+# security: cached per pair of GeoIP records; there are as many as the databases have leaves (bounded below).
+RECORD_CACHE_SIZE = 4096
+# security: subnet texts by /24 or /48; an attacker rotating networks only empties the cache.
+SUBNET_CACHE_SIZE = 4096
 
 
-def geo_facts(
+def record_facts(
     geo: GeoRecord,
-    ip: str,
     *,
     home_countries: frozenset[str],
     lists: Mapping[str, NamedList],
-    facts: dict[str, FactValue] | None = None,
-    parsed: tuple[int, int] | None = None,
 ) -> dict[str, FactValue]:
-    """ip.country ... ip.allowlisted: only what is known (an unknown fact is absent).
+    """ip.country ... ip.carrier: what the GeoIP record says, and its ASN's lists (an unknown fact is absent).
 
-    Added to `facts` when given; `parsed` is `ip` as (version, integer) when the caller has it."""
-    if facts is None:
-        facts = {}
+    The same for every address with this record."""
+    facts: dict[str, FactValue] = {}
     country, asn = geo.country, geo.asn
     if country is not None:
         facts["ip.country"] = country
@@ -98,17 +120,19 @@ def geo_facts(
         facts["ip.hosting"] = hosting.contains(asn)
     if asn is not None and (carriers := lists.get("carrier_nat_asns")) is not None:
         facts["ip.carrier"] = carriers.contains(asn)
-    for fact, list_name in _ADDRESS_LISTS:
-        if (named := lists.get(list_name)) is not None:
-            in_list = named.contains_int(*parsed) if parsed is not None and isinstance(named, CidrList) else None
-            facts[fact] = named.contains(ip) if in_list is None else in_list
     return facts
+
+
+def _address_lists(lists: Mapping[str, NamedList]) -> tuple[tuple[str, NamedList], ...]:
+    """(fact, list) of the address lists the pack has, in _ADDRESS_LISTS order."""
+    return tuple((fact, lists[name]) for fact, name in _ADDRESS_LISTS if name in lists)
 
 
 class FactBuilder:
     """Turns a protected request into an Attempt and its identity + enrich facts."""
 
-    __slots__ = ("_client", "_clients", "_geo", "_home", "_ip_facts", "_keyer", "_lists", "_ua")
+    __slots__ = ("_address_lists", "_client", "_clients", "_geo", "_home", "_ip_facts", "_keyer", "_lists", "_records",
+                 "_subnets", "_ua")
 
     def __init__(
         self,
@@ -122,6 +146,11 @@ class FactBuilder:
     ) -> None:
         self._keyer = keyer
         self._lists = lists
+        self._address_lists = _address_lists(lists)
+        # (place, network, their facts) by the records' ids: the entry holds both, so an id is never reused
+        self._records: dict[tuple[int, int], tuple[GeoRecord, GeoRecord, dict[str, FactValue]]] = {}
+        # ip.subnet by network (IPv6: the /48 as an integer; IPv4: the /24's, bit-inverted, so never one of those)
+        self._subnets: dict[int, str] = {}
         self._geo = geo
         self._ua = ua_parser
         self._client = client
@@ -146,6 +175,8 @@ class FactBuilder:
     def _use_lists(self, lists: Mapping[str, NamedList]) -> None:
         """A rules reload brought new lists: per-address facts (ip.hosting, ip.tor, ...) are recomputed."""
         self._lists = lists
+        self._address_lists = _address_lists(lists)
+        self._records = {}
         self._ip_facts.cache_clear()
 
     @property
@@ -157,6 +188,7 @@ class FactBuilder:
         """Pick up replaced GeoIP files (call every few seconds); True when a reader was swapped."""
         swapped = self._geo.refresh()
         if swapped:
+            self._records = {}
             self._ip_facts.cache_clear()
         return swapped
 
@@ -172,22 +204,37 @@ class FactBuilder:
             return IpFacts(client_ip, subnet, MappingProxyType({"ip": client_ip, "ip.subnet": subnet}))
         version, value = parsed
         ip = ip_text(version, value)
-        subnet = subnet_text(version, value)
+        # a wave's new addresses come from few networks: their subnet text is printed once each
+        network = value >> 80 if version == 6 else ~(value >> 8)
+        known = self._subnets.get(network)
+        if known is None:
+            known = subnet_text(version, value)
+            if len(self._subnets) >= SUBNET_CACHE_SIZE:
+                self._subnets = {}
+            self._subnets[network] = known
+        subnet = known
         facts: dict[str, FactValue] = {
             "ip": ip,
             "ip.subnet": subnet,
             "ip.version": version,
             "ip.private": is_private_int(version, value),
+            **self._record_facts(*self._geo.records_int(version, value, text=ip)),
         }
-        geo_facts(
-            self._geo.lookup_int(version, value, text=ip),
-            ip,
-            home_countries=self._home,
-            lists=self._lists,
-            facts=facts,
-            parsed=parsed,
-        )
+        for fact, named in self._address_lists:
+            facts[fact] = named.contains_int(version, value) if isinstance(named, CidrList) else named.contains(ip)
         return IpFacts(ip, subnet, MappingProxyType(facts))
+
+    def _record_facts(self, place: GeoRecord, network: GeoRecord) -> dict[str, FactValue]:
+        """record_facts of the merged records, once per pair of records: a wave's new addresses share a few leaves."""
+        key = (id(place), id(network))
+        found = self._records.get(key)
+        if found is not None and found[0] is place and found[1] is network:
+            return found[2]
+        facts = record_facts(merged(place, network), home_countries=self._home, lists=self._lists)
+        if len(self._records) >= RECORD_CACHE_SIZE:
+            self._records = {}
+        self._records[key] = (place, network, facts)
+        return facts
 
     def build(
         self,
@@ -251,22 +298,13 @@ class FactBuilder:
             facts["device.signed_ok"] = device.signed_ok
         facts.update(client_facts)
 
-        attempt = Attempt(
-            request_id=request_id,
-            route=route.name,
-            client_ip=ip,
-            subnet=subnet,
-            account=creds.account,
-            account_id=creds.account_id,
-            password_id=creds.password_id,
-            pair_id=creds.pair_id,
-            fingerprint=fp.id,
-            device_id=device.id,
-            malformed=creds.malformed,
+        attempt = new_attempt(
+            request_id, route.name, ip, subnet, creds.account, creds.account_id, creds.password_id, creds.pair_id,
+            fp.id, device.id, creds.malformed,
         )
         # Browsers get shield's cookie; the app carries its own id in a header.
         needs_cookie = not ua.app and (not device.present or device.signed_ok is False)
-        return RequestFacts(attempt, facts, mint_device_cookie(self._keyer) if needs_cookie else None)
+        return RequestFacts(attempt, facts, mint_with=self._keyer if needs_cookie else None)
 
 
 def observation(rf: RequestFacts) -> Observation:
@@ -276,17 +314,17 @@ def observation(rf: RequestFacts) -> Observation:
     country = facts.get("ip.country")
     lat = facts.get("ip.lat")
     lon = facts.get("ip.lon")
-    return Observation(
-        route=attempt.route,
-        ip=attempt.client_ip,
-        subnet=attempt.subnet,
-        asn=str(asn) if isinstance(asn, int) else None,
-        country=country if isinstance(country, str) else None,
-        account=attempt.account_id,
-        fp=attempt.fingerprint,
-        device=attempt.device_id,
-        password=attempt.password_id,
-        pair=attempt.pair_id,
-        lat=lat if isinstance(lat, float) else None,
-        lon=lon if isinstance(lon, float) else None,
+    return new_observation(
+        attempt.route,
+        attempt.client_ip,
+        attempt.subnet,
+        str(asn) if isinstance(asn, int) else None,
+        country if isinstance(country, str) else None,
+        attempt.account_id,
+        attempt.fingerprint,
+        attempt.device_id,
+        attempt.password_id,
+        attempt.pair_id,
+        lat if isinstance(lat, float) else None,
+        lon if isinstance(lon, float) else None,
     )

@@ -77,6 +77,14 @@ def _both(record: dict[str, Any]) -> GeoRecord:
     )
 
 
+def merged(place: GeoRecord, network: GeoRecord) -> GeoRecord:
+    """A place record with a network record's ASN fields (the place itself when the network is EMPTY)."""
+    if network is EMPTY:
+        return place
+    return GeoRecord(place.country, place.continent, place.lat, place.lon, place.accuracy_km, network.asn,
+                     network.asn_org)
+
+
 def _signature(path: Path) -> tuple[int, int, int] | None:
     try:
         st = os.stat(path)
@@ -208,17 +216,20 @@ class GeoLookup:
 
     def lookup_int(self, version: int, value: int, *, text: str) -> GeoRecord:
         """`lookup` of an address already parsed: (version, integer) and its normal text form."""
+        return merged(*self.records_int(version, value, text=text))
+
+    def records_int(self, version: int, value: int, *, text: str) -> tuple[GeoRecord, GeoRecord]:
+        """What `lookup_int` merges: (place, network), the network EMPTY when one database serves both.
+
+        Each is the same object for every address of its database leaf (the readers cache them per leaf),
+        so a caller may cache what it derives from them by their identity."""
         if not geo_eligible_int(version, value):
-            return EMPTY  # security: a pod, VPN or CGNAT address must not read as some country's hosting
+            return EMPTY, EMPTY  # security: a pod, VPN or CGNAT address must not read as some country's hosting
         country, asn = self._country, self._asn
         if asn is country:
-            return country.record(version, value, text, _both) if country is not None else EMPTY
+            return (country.record(version, value, text, _both) if country is not None else EMPTY), EMPTY
         place = country.record(version, value, text, _place) if country is not None else EMPTY
-        network = asn.record(version, value, text, _network) if asn is not None else EMPTY
-        if network is EMPTY:
-            return place
-        return GeoRecord(place.country, place.continent, place.lat, place.lon, place.accuracy_km, network.asn,
-                         network.asn_org)
+        return place, asn.record(version, value, text, _network) if asn is not None else EMPTY
 
     def close(self) -> None:
         for reader in (self._country, self._asn):
