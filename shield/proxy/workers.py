@@ -11,6 +11,7 @@ The parent only supervises: it forwards SIGTERM/SIGINT, restarts a worker that d
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import gc
 import multiprocessing
 import os
@@ -166,8 +167,30 @@ def _run_worker(settings: Settings, factory: AppFactory, index: int, reuse_port:
         loop.close()
 
 
-def _child(settings: Settings, factory: AppFactory, index: int) -> None:
+PR_SET_PDEATHSIG = 1  # prctl(2): the signal this process gets when its parent dies
+
+
+def die_with_parent(parent: int) -> bool:
+    """SIGTERM this worker (drain, then exit) when its supervisor dies; whether the kernel will.
+
+    A supervisor killed outright (SIGKILL: the OOM killer, `kill -9`) runs no handler and cannot stop
+    its workers: they went on answering on the shared port (SO_REUSEPORT) with nobody to restart,
+    reload or stop them, and a new shield on that port shared its traffic with them. Linux only (prctl);
+    elsewhere the workers outlive a killed supervisor."""
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return False
+    if prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) != 0:
+        return False
+    if os.getppid() != parent:  # it died before the prctl: no signal will come
+        os.kill(os.getpid(), signal.SIGTERM)
+    return True
+
+
+def _child(settings: Settings, factory: AppFactory, index: int, parent: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent turns Ctrl-C into one SIGTERM
+    die_with_parent(parent)
     sys.exit(_run_worker(settings, factory, index, True))
 
 
@@ -193,7 +216,7 @@ class _Supervisor:
 
     def _spawn(self, index: int) -> None:
         proc = self.ctx.Process(
-            target=_child, args=(self.settings, self.factory, index), name=f"shield-worker-{index}"
+            target=_child, args=(self.settings, self.factory, index, os.getpid()), name=f"shield-worker-{index}"
         )
         proc.start()
         self.procs[index] = proc

@@ -81,7 +81,7 @@ async def shield_2_workers(
     proc, url, admin = await start_shield(upstream, "--workers", "2", env=env)
     yield proc, url, admin
     if proc.returncode is None:
-        for child in _children(proc.pid):  # a killed supervisor would leave its workers running
+        for child in _children(proc.pid):  # at once: a killed supervisor's workers would drain first
             os.kill(child, signal.SIGKILL)
         proc.kill()
         await proc.wait()
