@@ -19,21 +19,22 @@ import contextlib
 import math
 import operator
 from collections.abc import Awaitable, Callable, Sequence
+from typing import Final
 
 import structlog
 
 from shield.store.packed import Row
 from shield.store.sliding import roll, weights
 
-FLUSH_INTERVAL = 0.25  # seconds (the loop's clock) between a first unsent count and its flush
-REFRESH = 1.0  # seconds (the caller's clock) before an entity's total is read again
+FLUSH_INTERVAL: Final = 0.25  # seconds (the loop's clock) between a first unsent count and its flush
+REFRESH: Final = 1.0  # seconds (the caller's clock) before an entity's total is read again
 # security: bounds a worker's tallies (countries and ASNs are bounded by the GeoIP data, but a
 # header-fed value need not be): idle ones are forgotten beyond this, the oldest read first.
-MAX_TALLIES = 50_000
+MAX_TALLIES: Final = 50_000
 
 # A roll is skipped when the times lie in one grain's interior, this far from its edges (_still).
-MARGIN = 1e-3
-_STILL_BELOW = 1e12  # seconds: within it a float division's rounding is far under MARGIN
+MARGIN: Final = 1e-3
+_STILL_BELOW: Final = 1e12  # seconds: within it a float division's rounding is far under MARGIN
 
 # One flush item: the frame ('s' a site shard, 'd' a dimension's entity), the key, the packed counts.
 Item = tuple[str, str, bytes]
@@ -131,8 +132,11 @@ class Batched:
     """The worker's tallies and their flushes (see the module docstring). `send` writes one batch
     and returns each entity's stored row after it (None: not written)."""
 
-    def __init__(self, send: Send) -> None:
+    def __init__(self, send: Send, *, flush_interval: float = FLUSH_INTERVAL) -> None:
         self._send = send
+        # seconds (the loop's clock) between a first unsent count and its flush: a test that steps a
+        # fake clock sets it long, so no flush lands between its calls
+        self.flush_interval = flush_interval
         self.tallies: dict[str, Tally] = {}
         self._timer: asyncio.TimerHandle | None = None
         self._flight: asyncio.Task[None] | None = None
@@ -152,7 +156,7 @@ class Batched:
         """Count each measure once now in `tally` (sent with the next batch)."""
         tally.add(now, measures)
         if self._timer is None:
-            self._timer = asyncio.get_running_loop().call_later(FLUSH_INTERVAL, self._due)
+            self._timer = asyncio.get_running_loop().call_later(self.flush_interval, self._due)
 
     async def flush(self) -> None:
         """Send every unsent count now (after the flush in flight, if any)."""
@@ -215,7 +219,7 @@ class Batched:
     def _rearm(self) -> None:
         if self._timer is None and any(t.pending is not None for t in self.tallies.values()):
             with contextlib.suppress(RuntimeError):  # no running loop (closing)
-                self._timer = asyncio.get_running_loop().call_later(FLUSH_INTERVAL, self._due)
+                self._timer = asyncio.get_running_loop().call_later(self.flush_interval, self._due)
 
     def _forget_idle(self) -> None:
         idle = sorted((t.read_at, key) for key, t in self.tallies.items() if t.pending is None and t.flying is None)

@@ -31,9 +31,10 @@ worker's counts show within FLUSH_INTERVAL + REFRESH. The site counters are the 
 routing) and touch only keys of that master. record_outcome is one call per master holding one of the
 attempt's other entities.
 
-The parts: shield.store.redis_calls (the client, routing, scripts and call counters: the base
-class), redis_bans (the ban table), redis_outcomes (record_outcome's batches), redis_replies (an
-observe's arguments and the counters from its replies); this module is the port and the observe.
+The parts, each class built on the one before (one line of bases): shield.store.redis_calls (the
+client, routing, scripts and call counters), redis_bans (the ban table), redis_outcomes
+(record_outcome's batches); redis_replies (an observe's arguments and the counters from its
+replies); this module is the port and the observe.
 
 Windows are two-bucket approximations (shield.store.sliding; lua/common.lua mirrors it). Counters
 and sets expire (PEXPIRE, re-armed at most hourly) two longest windows plus an hour after the last
@@ -58,7 +59,7 @@ from shield.store.coalesce import Coalescer
 from shield.store.layout import ACCOUNT_MEASURES, MEASURES, SITE_MEASURES, Plan, unkept, with_shared
 from shield.store.packed import RowReader
 from shield.store.records import history_from_record
-from shield.store.redis_bans import RedisBanTable, ban_from_json
+from shield.store.redis_bans import ban_from_json
 from shield.store.redis_calls import RedisClient
 from shield.store.redis_outcomes import PendingOutcome, RedisOutcomes
 from shield.store.redis_replies import (
@@ -80,7 +81,7 @@ ATTEMPT, UNKNOWN = (MEASURE_INDEX["a"],), (MEASURE_INDEX["a"], MEASURE_INDEX["u"
 _PREFIX_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 
 
-class RedisStore(RedisOutcomes, RedisBanTable):
+class RedisStore(RedisOutcomes):
     """The Store port on Redis (standalone, Sentinel or Cluster): see the module docstring."""
 
     degraded = False  # ResilientStore's attribute; a bare RedisStore raises StoreUnavailable instead

@@ -14,7 +14,7 @@ from shield.facts.catalog import DIMENSIONS
 from shield.model import Observation, Outcome
 from shield.store.batched import Batched, Layout
 from shield.store.coalesce import Coalescer
-from shield.store.redis_calls import RedisCalls
+from shield.store.redis_bans import RedisBanTable
 from shield.store.redis_replies import HOT, hot_owned, values_of
 from shield.store.routing import ACCOUNT, Group, entity_key
 from shield.store.sliding import MEASURE_INDEX
@@ -23,8 +23,10 @@ from shield.store.sliding import MEASURE_INDEX
 PendingOutcome = tuple[str, str, str, Sequence[str], str, str, str, str]
 
 
-class RedisOutcomes(RedisCalls):
-    """The Store port's record_outcome (RedisStore's base; RedisStore sets the attributes below)."""
+class RedisOutcomes(RedisBanTable):
+    """The Store port's record_outcome (RedisStore's base; RedisStore sets the attributes below).
+    Built on the ban table, not beside it: RedisCalls -> RedisBanTable -> RedisOutcomes -> RedisStore
+    is one line of bases, as mypyc compiles them (no multiple inheritance of compiled classes)."""
 
     _batched: Batched
     _hot_layout: Layout

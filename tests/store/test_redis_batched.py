@@ -10,7 +10,6 @@ import pytest
 
 from shield.model import FakeClock, Observation, Outcome
 from shield.rules.pack import load_pack
-from shield.store import batched
 from shield.store.base import Retention
 from shield.store.batched import FLUSH_INTERVAL, REFRESH
 from shield.store.connect import StoreOptions, open_redis
@@ -74,9 +73,9 @@ async def test_a_workers_counts_reach_another_within_flush_and_refresh(url: str,
         await other.close()
 
 
-async def test_close_sends_the_counts_not_yet_flushed(url: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(batched, "FLUSH_INTERVAL", 60.0)  # nothing goes out before close
+async def test_close_sends_the_counts_not_yet_flushed(url: str) -> None:
     one = _open(url, SETTINGS)
+    one._batched.flush_interval = 60.0  # nothing goes out before close
     now = FakeClock().now()
     for i in range(5):
         await one.observe(attempt(i), now)
@@ -118,11 +117,9 @@ async def test_a_wave_on_several_workers_adds_up_exactly(redis_cluster_url: str)
             await w.close()
 
 
-async def test_counts_of_a_failed_flush_are_sent_by_the_next(
-    restartable_redis: RedisServer, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(batched, "FLUSH_INTERVAL", 60.0)  # only the explicit flushes below
+async def test_counts_of_a_failed_flush_are_sent_by_the_next(restartable_redis: RedisServer) -> None:
     one = _open(restartable_redis.url, SETTINGS)
+    one._batched.flush_interval = 60.0  # only the explicit flushes below
     now = FakeClock().now()
     try:
         for i in range(3):

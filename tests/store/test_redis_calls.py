@@ -5,10 +5,7 @@ from __future__ import annotations
 import asyncio
 from urllib.parse import urlsplit
 
-import pytest
-
 from shield.model import FakeClock, Outcome
-from shield.store import batched
 from shield.store.connect import StoreOptions, open_redis
 from shield.store.redis import RedisStore
 from tests.store.conftest import SETTINGS
@@ -37,13 +34,12 @@ async def test_concurrent_outcomes_are_batched_into_few_commands(redis_url: str)
         await store.close()
 
 
-async def test_scripts_without_functions_answer_like_the_function_library(
-    redis_url: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
+async def test_scripts_without_functions_answer_like_the_function_library(redis_url: str) -> None:
+    functions, scripts = _open(redis_url, "f"), _open(redis_url, "s")
     # The worker-batched site/country/ASN counts go out on the loop's clock, not the test's jumping one: a
     # flush landing between different calls of the two stores would file them in different buckets.
-    monkeypatch.setattr(batched, "FLUSH_INTERVAL", 600.0)
-    functions, scripts = _open(redis_url, "f"), _open(redis_url, "s")
+    for store in (functions, scripts):
+        store._batched.flush_interval = 600.0
     scripts._functions = False  # what a Redis < 7.0 (no FCALL) makes the store do
     now = FakeClock().now()
     try:
