@@ -170,8 +170,8 @@ def _run_worker(settings: Settings, factory: AppFactory, index: int, reuse_port:
 PR_SET_PDEATHSIG = 1  # prctl(2): the signal this process gets when its parent dies
 
 
-def die_with_parent(parent: int) -> bool:
-    """SIGTERM this worker (drain, then exit) when its supervisor dies; whether the kernel will.
+def _die_with_parent(parent: int) -> None:
+    """SIGTERM this worker (drain, then exit) when its supervisor dies.
 
     A supervisor killed outright (SIGKILL: the OOM killer, `kill -9`) runs no handler and cannot stop
     its workers: they went on answering on the shared port (SO_REUSEPORT) with nobody to restart,
@@ -180,17 +180,14 @@ def die_with_parent(parent: int) -> bool:
     try:
         prctl = ctypes.CDLL(None, use_errno=True).prctl
     except (OSError, AttributeError):
-        return False
-    if prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) != 0:
-        return False
-    if os.getppid() != parent:  # it died before the prctl: no signal will come
-        os.kill(os.getpid(), signal.SIGTERM)
-    return True
+        return
+    if prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) == 0 and os.getppid() != parent:
+        os.kill(os.getpid(), signal.SIGTERM)  # it died before the prctl: no signal will come
 
 
 def _child(settings: Settings, factory: AppFactory, index: int, parent: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent turns Ctrl-C into one SIGTERM
-    die_with_parent(parent)
+    _die_with_parent(parent)
     sys.exit(_run_worker(settings, factory, index, True))
 
 
