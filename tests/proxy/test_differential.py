@@ -131,6 +131,9 @@ CLASSIC = {
 @pytest.mark.parametrize("name", sorted(CLASSIC))
 def test_classic_smuggling_shapes_are_refused(shields: ThreadedShields, client: str, name: str) -> None:
     shape = Shape(_POST + CLASSIC[name], None)
+    start = len(shields.recorder.requests)
     answers = check(shields, client, shape)
     assert [a.status for a in answers][:1] == [400], answers
-    assert not any(r.target == b"/smuggled" for r in shields.recorder.requests)
+    # This test's requests only: the generated shapes before it may pipeline /smuggled openly (a
+    # `cl-short` body of SMUGGLED repeated, cut on a copy's boundary), which shield rightly forwards.
+    assert not any(r.target == b"/smuggled" for r in shields.recorder.requests[start:])
