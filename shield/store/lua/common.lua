@@ -359,6 +359,7 @@ local sbyte, tonum -- string.byte, tonumber (a library's load cannot reach strin
 -- observe.lua's per-attempt state, made once: its values (DIMS order, overwritten by each attempt of
 -- a call in turn).
 local NDIMS, OBS_VALS = #DIMS, {}
+local OBS_OUT = {} -- observe.lua's replies, per position in a call (the first 512), reused call after call
 local BAN_FIELDS = {} -- observe.lua's ban fields of an attempt (the first nf of them)
 -- A block's flags (observe.lua's: one per dimension, then `extra` more; outcome.lua's likewise),
 -- decoded once per flags string and kept (few repeat): each flag's byte, and the dimensions whose
@@ -410,12 +411,13 @@ end
 -- HyperLogLogs per window) is the expensive part: done at most once per REFRESH seconds and per
 -- bucket; in between, members that changed a register add one to the cached counts.
 -- The state, packed in field "<k>~": since when it is a HyperLogLog, when its counts were last
--- merged, then per window the current bucket's count and the previous bucket's own members.
--- Writes set k's counts into dc (window-major, nd sets) and its state into w.
+-- merged, then per window the current bucket's count and the previous bucket's own members; st is
+-- it unpacked (distinct_all's, which reads its first value), or nil for a set turning HyperLogLog.
+-- Writes set k's counts into dc (window-major, nd sets, from dc[DCO + 1] on) and its state into w.
 local ADDED, HST = {}, {}
-local function hll_counts(state, base, k, member, w, rw, dc, nd)
+local DCO = 0 -- where the entity being counted has its distinct counts in its table (observe_entity's)
+local function hll_counts(st, base, k, member, w, rw, dc, nd)
   suffixes()
-  local st = state and {sunpack(FRAMES.hllfmt, state)}
   for wi = 1, NDW do ADDED[wi] = 0 end
   if member ~= '' then
     for wi = 1, NDW do
@@ -461,7 +463,7 @@ local function hll_counts(state, base, k, member, w, rw, dc, nd)
   HST[2] = at
   local weight = FRAMES[3].weight
   for wi = 1, NDW do
-    if rw[wi] then dc[(wi - 1) * nd + k] = HST[2 + wi] + floor(HST[2 + NDW + wi] * weight[wi] + 0.5) end
+    if rw[wi] then dc[DCO + (wi - 1) * nd + k] = HST[2 + wi] + floor(HST[2 + NDW + wi] * weight[wi] + 0.5) end
   end
   w[#w + 1] = SPFX[k]; w[#w + 1] = spack(FRAMES.hllfmt, unpack(HST, 1, 2 + 2 * NDW))
 end
@@ -596,7 +598,7 @@ local function distinct_new(d, w, dc, nd)
       end
       local n = member ~= '' and 1 or 0
       for wi = 1, NDW do
-        if rw[wi] then dc[(wi - 1) * nd + k] = n end
+        if rw[wi] then dc[DCO + (wi - 1) * nd + k] = n end
       end
     end
   end
@@ -824,13 +826,14 @@ local function distinct_all(d, key, all, states, nm, w, del, dc, nd)
   end
   for k = 1, #specs do
     local state = states[k]
-    local hll = kept[k] and state ~= nil and #state == HLLLEN and now - sunpack('<d', state) < MAXW
+    local st = kept[k] and state ~= nil and #state == HLLLEN and {sunpack(FRAMES.hllfmt, state)}
+    local hll = st and now - st[1] < MAXW
     if state and not kept[k] then del[#del + 1] = SPFX[k] end
     local member = OVALS[specs[k][2]]
     if not kept[k] or hll then -- its members go (its counts stay -1, or come from its HyperLogLogs)
       set_write(k, nil, w, del)
       set_upgrade(k, nil, 0, all, nm, del)
-      if hll then hll_counts(state, key .. XPFX[k], k, member, w, rws[k], dc, nd) end
+      if hll then hll_counts(st, key .. XPFX[k], k, member, w, rws[k], dc, nd) end
     else
       local v, n, blob = set_read(k)
       local packed = n
@@ -843,7 +846,7 @@ local function distinct_all(d, key, all, states, nm, w, del, dc, nd)
       local new = cur and not present
       if live <= CAP then
         for wi = 1, NDW do
-          if rw[wi] then dc[(wi - 1) * nd + k] = CNT[wi] end
+          if rw[wi] then dc[DCO + (wi - 1) * nd + k] = CNT[wi] end
         end
         local s, from = blob, nil
         if stale or n ~= packed then -- members to drop or to add from the previous layout: packed again
@@ -882,21 +885,17 @@ local function distinct_all(d, key, all, states, nm, w, del, dc, nd)
   end
 end
 
--- Count the attempt in one entity (own: its row too; else only its distinct sets) and read it back:
--- its packed row after counting ('' when not counted here: its stored row as it is), then its
--- distinct counts per window and set (window-major; -1: not kept).
+-- Count the attempt in one entity (own: its row too; else only its distinct sets) and read it back
+-- into out from out[at + 1] on (observe.lua's reply, one flat list: a table in a reply costs Redis
+-- ~4k instructions to convert, on every master an attempt reaches): its packed row after counting
+-- ('' when not counted here: its stored row as it is), then its distinct counts per window and set
+-- (window-major; -1: not kept). Returns the position of its last value.
 local RAW, STATES = {}, {}
 -- The fields to write and to delete, one entity after another: made once (a table made per entity,
 -- and grown field by field, is 2 of them and their reallocations per entity on every attempt), emptied
 -- when an entity starts (so that a call an error cut short leaves nothing to the next).
 local W, DEL = {}, {}
-local UNKEPT = {} -- per number of sets, the distinct counts of none kept (-1 each)
-for d = 1, #DIMS do
-  local nd = #DISTINCT[d]
-  UNKEPT[nd] = {}
-  for i = 1, NDW * nd do UNKEPT[nd][i] = -1 end
-end
-local function observe_entity(d, v, own)
+local function observe_entity(d, v, own, out, at)
   local key = counter_key(d, v)
   local all = rcall('HGETALL', key)
   for k = 1, MAXSETS do -- the previous entity's packed sets
@@ -906,7 +905,9 @@ local function observe_entity(d, v, own)
   end
   local fr = frame_of(d)
   local nd = #DISTINCT[d]
-  local dc = {unpack(UNKEPT[nd])} -- sized once (filled one by one, it grows 4 or 5 times)
+  local dc, last = out, at + 1 + NDW * nd -- the distinct counts: out[at + 2 .. last], none kept yet
+  for i = at + 2, last do dc[i] = -1 end
+  DCO = at + 1
   local w, del = W, DEL
   for i = #w, 1, -1 do w[i] = nil end
   for i = #del, 1, -1 do del[i] = nil end
@@ -971,5 +972,6 @@ local function observe_entity(d, v, own)
   if #del > 0 then rcall('HDEL', key, unpack(del)) end
   if #w > 0 then rcall('HSET', key, unpack(w)) end
   if arm and (#w > 0 or #all > 0) then rcall('PEXPIRE', key, TTL_ARG) end
-  return row, dc
+  out[at + 1] = row
+  return last
 end
