@@ -182,13 +182,20 @@ end
 -- Writes row's fields (name, bytes) into w from w[n + 1] on: one struct.unpack cuts a row of up to
 -- 4 fields (a string.sub per field costs a C call and a string more per field). A row is its
 -- frame's length (packed with its format, or joined's).
+local SROW, SFR, S1, S2, S3, S4 -- the last row cut, and its fields (upvalues, as joined's)
 local function put_row(fr, row, w, n)
   local c = fr.chunks
   local k = #c
   if k == 1 then
     w[n + 1], w[n + 2] = c[1][1], row
   elseif k <= 4 then
-    local p1, p2, p3, p4 = sunpack(fr.split, row) -- the position after them comes next
+    local p1, p2, p3, p4
+    if row == SROW and fr == SFR then -- the last row cut (the same row written to several entities)
+      p1, p2, p3, p4 = S1, S2, S3, S4
+    else
+      p1, p2, p3, p4 = sunpack(fr.split, row) -- the position after them comes next
+      SROW, SFR, S1, S2, S3, S4 = row, fr, p1, p2, p3, p4
+    end
     w[n + 1], w[n + 2], w[n + 3], w[n + 4] = c[1][1], p1, c[2][1], p2
     if k >= 3 then w[n + 5], w[n + 6] = c[3][1], p3 end
     if k == 4 then w[n + 7], w[n + 8] = c[4][1], p4 end
@@ -207,14 +214,20 @@ end
 
 -- A row's bytes as one string: its fields joined (raw: their values, false when absent), or an
 -- empty row when absent or foreign (unpack_counts's zeros).
+-- The last row of two fields joined is kept (in upvalues: a write into an old table costs the
+-- collector a pass over it again): the entities an attempt creates hold the same row (counted once,
+-- at one time) and its outcome reads them back one after another.
+local J1, J2, JROW
 local function joined(fr, raw)
   local s = raw[1]
   local k = #fr.chunks
   if s and k > 1 then
+    if k == 2 and s == J1 and raw[2] == J2 then return JROW end
     for i = 2, k do
       if not raw[i] then return fr.zerorow end
     end
     s = tconcat(raw, '', 1, k)
+    if k == 2 and #s == fr.len then J1, J2, JROW = raw[1], raw[2], s end
   end
   if s and #s == fr.len then return s end
   return fr.zerorow
@@ -256,7 +269,11 @@ end
 -- add and pack_counts make, and whether the key's expiry is to be re-armed (pack_counts's). When no
 -- window's buckets move (the last write is in each one's current bucket, or not before now: the
 -- usual case), only the counted values are unpacked and packed (patch_format).
+-- The last count is kept (a pure function of its arguments and NOW; in upvalues, as joined's): the
+-- rows an attempt created are alike (joined's), and its outcome counts them at one time.
+local CFROM, CNOW, CFR, CJ, CJ2, CROW, CARM
 local function counted(fr, s, j, j2)
+  if s == CFROM and NOW == CNOW and fr == CFR and j == CJ and j2 == CJ2 then return CROW, CARM end
   local p = patch_format(fr, j, j2)
   local v = {sunpack(p.fmt, s)}
   local last, moves = v[1], false
@@ -273,14 +290,18 @@ local function counted(fr, s, j, j2)
     if j2 then add(fr, a, j2) end
     arm = NOW - a[2] >= REARM or NOW < a[2]
     if arm then a[2] = NOW end
-    return spack(fr.fmt, unpack(a, 1, fr.n)), arm
+    local row = spack(fr.fmt, unpack(a, 1, fr.n))
+    CFROM, CNOW, CFR, CJ, CJ2, CROW, CARM = s, NOW, fr, j, j2, row, arm
+    return row, arm
   end
   if NOW > last then v[1] = NOW end -- roll's only change
   local pos, inc = p.pos, p.inc
   for x = 1, #pos do v[pos[x]] = v[pos[x]] + inc[x] end
   arm = NOW - v[2] >= REARM or NOW < v[2]
   if arm then v[2] = NOW end
-  return spack(p.fmt, unpack(v, 1, p.n)), arm
+  local row = spack(p.fmt, unpack(v, 1, p.n))
+  CFROM, CNOW, CFR, CJ, CJ2, CROW, CARM = s, NOW, fr, j, j2, row, arm
+  return row, arm
 end
 
 
@@ -586,6 +607,17 @@ local function set_pack(v, n, kept)
   return spack(fmt, unpack(ARGS, 1, c))
 end
 
+-- A new set of one member seen at OSEEN, packed; the last two are kept (an attempt's new entities
+-- often start sets of the same member: its account's, its address's).
+local NM1, NS1, NP1, NM2, NS2, NP2
+local function new_set(member)
+  if member == NM1 and OSEEN == NS1 then return NP1 end
+  if member == NM2 and OSEEN == NS2 then return NP2 end
+  local p = spack('<HHc0d', 1, #member, member, OSEEN)
+  NM2, NS2, NP2, NM1, NS1, NP1 = NM1, NS1, NP1, member, OSEEN, p
+  return p
+end
+
 -- A new entity (empty hash): each kept set's only member is this attempt's value.
 local function distinct_new(d, w, dc, nd)
   local specs, mask = DISTINCT[d], OMASK[d]
@@ -593,8 +625,7 @@ local function distinct_new(d, w, dc, nd)
     if mask.kept[k] then
       local member, rw = OVALS[specs[k][2]], mask.rws[k]
       if member ~= '' then
-        member = set_member(member)
-        set_write(k, spack('<HHc0d', 1, #member, member, OSEEN), w, w)
+        set_write(k, new_set(set_member(member)), w, w)
       end
       local n = member ~= '' and 1 or 0
       for wi = 1, NDW do
@@ -895,6 +926,7 @@ local RAW, STATES = {}, {}
 -- and grown field by field, is 2 of them and their reallocations per entity on every attempt), emptied
 -- when an entity starts (so that a call an error cut short leaves nothing to the next).
 local W, DEL = {}, {}
+local NNOW, NFR, NC1, NROW -- a new entity's first field and row, of frame 3 (an attempt's ip, password, pair)
 local function observe_entity(d, v, own, out, at)
   local key = counter_key(d, v)
   local all = rcall('HGETALL', key)
@@ -917,10 +949,16 @@ local function observe_entity(d, v, own, out, at)
     if own then -- as pack_counts would (armed at 0: armed now, but for a time before REARM)
       arm = NOW >= REARM or NOW < 0
       local chunks = fr.chunks
-      local c1 = spack('<ddc0', NOW, arm and NOW or 0, fr.first1) -- the first field (frame's first1)
+      local c1
+      if NOW == NNOW and fr == NFR then -- the attempt's other new entities of this frame: alike
+        c1, row = NC1, NROW
+      else
+        c1 = spack('<ddc0', NOW, arm and NOW or 0, fr.first1) -- the first field (frame's first1)
+        row = #chunks == 1 and c1 or c1 .. fr.firsttail
+        if fr == FRAMES[3] then NNOW, NFR, NC1, NROW = NOW, fr, c1, row end
+      end
       w[1], w[2] = chunks[1][1], c1
       for i = 2, #chunks do w[2 * i - 1], w[2 * i] = chunks[i][1], fr.firstparts[i] end
-      row = #chunks == 1 and c1 or c1 .. fr.firsttail
     end
     distinct_new(d, w, dc, nd)
   else
