@@ -922,6 +922,7 @@ end
 -- ('' when not counted here: its stored row as it is), then its distinct counts per window and set
 -- (window-major; -1: not kept). Returns the position of its last value.
 local RAW, STATES = {}, {}
+local PDIRTY = true -- whether PCH and PN may hold an entity's packed sets (observe_entity clears them)
 -- The fields to write and to delete, one entity after another: made once (a table made per entity,
 -- and grown field by field, is 2 of them and their reallocations per entity on every attempt), emptied
 -- when an entity starts (so that a call an error cut short leaves nothing to the next).
@@ -930,10 +931,13 @@ local NNOW, NFR, NC1, NROW -- a new entity's first field and row, of frame 3 (an
 local function observe_entity(d, v, own, out, at)
   local key = counter_key(d, v)
   local all = rcall('HGETALL', key)
-  for k = 1, MAXSETS do -- the previous entity's packed sets
-    local t = PCH[k]
-    for i = 1, PN[k] do t[i] = nil end
-    PN[k] = 0
+  if PDIRTY then -- the previous entity's packed sets
+    for k = 1, MAXSETS do
+      local t = PCH[k]
+      for i = 1, PN[k] do t[i] = nil end
+      PN[k] = 0
+    end
+    PDIRTY = false
   end
   local fr = frame_of(d)
   local nd = #DISTINCT[d]
@@ -989,7 +993,7 @@ local function observe_entity(d, v, own, out, at)
       end
       if k and k <= nd then
         local i = CHUNKI[f]
-        PCH[k][i], npacked = all[j + 1], npacked + 1
+        PCH[k][i], npacked, PDIRTY = all[j + 1], npacked + 1, true
         if i > PN[k] then PN[k] = i end
       end
     end
