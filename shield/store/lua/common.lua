@@ -437,6 +437,12 @@ end
 -- Writes set k's counts into dc (window-major, nd sets, from dc[DCO + 1] on) and its state into w.
 local ADDED, HST = {}, {}
 local DCO = 0 -- where the entity being counted has its distinct counts in its table (observe_entity's)
+-- The fields to write and to delete, one entity after another (observe_entity's): made once (a table
+-- made per entity, and grown field by field, is 2 of them and their reallocations per entity on every
+-- attempt), their first NW and NDEL values the entity's, counted from 0 when an entity starts (so
+-- that a call an error cut short leaves nothing to the next; not cleared: a loop per entity). What
+-- lies past them is an earlier entity's, unread: every writer appends at W[NW + 1] (DEL[NDEL + 1]).
+local W, DEL, NW, NDEL = {}, {}, 0, 0
 local function hll_counts(st, base, k, member, w, rw, dc, nd)
   suffixes()
   for wi = 1, NDW do ADDED[wi] = 0 end
@@ -486,7 +492,7 @@ local function hll_counts(st, base, k, member, w, rw, dc, nd)
   for wi = 1, NDW do
     if rw[wi] then dc[DCO + (wi - 1) * nd + k] = HST[2 + wi] + floor(HST[2 + NDW + wi] * weight[wi] + 0.5) end
   end
-  w[#w + 1] = SPFX[k]; w[#w + 1] = spack(FRAMES.hllfmt, unpack(HST, 1, 2 + 2 * NDW))
+  w[NW + 1], w[NW + 2], NW = SPFX[k], spack(FRAMES.hllfmt, unpack(HST, 1, 2 + 2 * NDW)), NW + 2
 end
 
 -- Exact sets, packed: set k's members and their last seen in one string, cut into hash fields
@@ -579,12 +585,12 @@ local function set_write(k, s, w, del, from)
       i = i + 1
       if i == 1 or i > skip then
         local c = (p == 1 and total <= size) and s or ssub(s, p, p + size - 1) -- one field: s itself
-        if c ~= chunks[i] then w[#w + 1] = set_field(k, i); w[#w + 1] = c end
+        if c ~= chunks[i] then w[NW + 1], w[NW + 2], NW = set_field(k, i), c, NW + 2 end
       end
     end
   end
   for j = i + 1, nc do
-    if chunks[j] then del[#del + 1] = set_field(k, j) end
+    if chunks[j] then NDEL = NDEL + 1; del[NDEL] = set_field(k, j) end
   end
 end
 
@@ -625,7 +631,7 @@ local function distinct_new(d, w, dc, nd)
     if mask.kept[k] then
       local member, rw = OVALS[specs[k][2]], mask.rws[k]
       if member ~= '' then
-        set_write(k, new_set(set_member(member)), w, w)
+        set_write(k, new_set(set_member(member)), w, DEL)
       end
       local n = member ~= '' and 1 or 0
       for wi = 1, NDW do
@@ -694,7 +700,7 @@ local function set_upgrade(k, v, n, all, nm, del)
         v[2 * n], v[2 * n + 1] = name, tonumber(all[j + 1]) or 0 / 0
         packed[name] = true
       end
-      del[#del + 1] = all[j]
+      NDEL = NDEL + 1; del[NDEL] = all[j]
     end
   end
   return v, n
@@ -853,13 +859,13 @@ local function distinct_all(d, key, all, states, nm, w, del, dc, nd)
   local now = NOW
   for i = 1, nm do -- the previous layout's members of no set: deleted
     local k = MEMBERK[i]
-    if not (k >= 1 and k <= nd) then del[#del + 1] = all[MEMBERS[i]] end
+    if not (k >= 1 and k <= nd) then NDEL = NDEL + 1; del[NDEL] = all[MEMBERS[i]] end
   end
   for k = 1, #specs do
     local state = states[k]
     local st = kept[k] and state ~= nil and #state == HLLLEN and {sunpack(FRAMES.hllfmt, state)}
     local hll = st and now - st[1] < MAXW
-    if state and not kept[k] then del[#del + 1] = SPFX[k] end
+    if state and not kept[k] then NDEL = NDEL + 1; del[NDEL] = SPFX[k] end
     local member = OVALS[specs[k][2]]
     if not kept[k] or hll then -- its members go (its counts stay -1, or come from its HyperLogLogs)
       set_write(k, nil, w, del)
@@ -923,10 +929,6 @@ end
 -- (window-major; -1: not kept). Returns the position of its last value.
 local RAW, STATES = {}, {}
 local PDIRTY = true -- whether PCH and PN may hold an entity's packed sets (observe_entity clears them)
--- The fields to write and to delete, one entity after another: made once (a table made per entity,
--- and grown field by field, is 2 of them and their reallocations per entity on every attempt), emptied
--- when an entity starts (so that a call an error cut short leaves nothing to the next).
-local W, DEL = {}, {}
 local NNOW, NFR, NC1, NROW -- a new entity's first field and row, of frame 3 (an attempt's ip, password, pair)
 local function observe_entity(d, v, own, out, at)
   local key = counter_key(d, v)
@@ -945,8 +947,7 @@ local function observe_entity(d, v, own, out, at)
   for i = at + 2, last do dc[i] = -1 end
   DCO = at + 1
   local w, del = W, DEL
-  for i = #w, 1, -1 do w[i] = nil end
-  for i = #del, 1, -1 do del[i] = nil end
+  NW, NDEL = 0, 0
   local arm, row = false, ''
   if #all == 0 then -- a new entity: its row is the attempt alone
     arm = true
@@ -963,6 +964,7 @@ local function observe_entity(d, v, own, out, at)
       end
       w[1], w[2] = chunks[1][1], c1
       for i = 2, #chunks do w[2 * i - 1], w[2 * i] = chunks[i][1], fr.firstparts[i] end
+      NW = 2 * #chunks
     end
     distinct_new(d, w, dc, nd)
   else
@@ -998,22 +1000,23 @@ local function observe_entity(d, v, own, out, at)
       end
     end
     if legacy then -- the previous layout's fields
-      for _, f in ipairs(fr.legacy) do del[#del + 1] = f end
+      for _, f in ipairs(fr.legacy) do NDEL = NDEL + 1; del[NDEL] = f end
     end
     -- only the row: no set's members to count or delete
     if OMASK[d].any or fields_before(#all / 2, npacked) ~= nc then distinct_all(d, key, all, STATES, nm, w, del, dc, nd) end
     if own then
       row, arm = counted(fr, joined(fr, RAW), 1)
-      put_row(fr, row, w, #w)
+      put_row(fr, row, w, NW)
+      NW = NW + 2 * nc
     else
       local whole = true
       for i = 1, nc do whole = whole and RAW[i] end
       if whole then row = tconcat(RAW, '', 1, nc) end
     end
   end
-  if #del > 0 then rcall('HDEL', key, unpack(del)) end
-  if #w > 0 then rcall('HSET', key, unpack(w)) end
-  if arm and (#w > 0 or #all > 0) then rcall('PEXPIRE', key, TTL_ARG) end
+  if NDEL > 0 then rcall('HDEL', key, unpack(del, 1, NDEL)) end
+  if NW > 0 then rcall('HSET', key, unpack(w, 1, NW)) end
+  if arm and (NW > 0 or #all > 0) then rcall('PEXPIRE', key, TTL_ARG) end
   out[at + 1] = row
   return last
 end
