@@ -102,7 +102,18 @@ local function set_now(t)
     FRAMES.hllfmt = '<dd' .. string.rep('i4', 2 * #DW) -- a large set's packed state (observe.lua)
     FRAMES[5].start, FRAMES[5].weight = FRAMES[3].start, FRAMES[3].weight -- the same windows
   end
-  at(FRAMES[3]); at(SITE_FRAME)
+  at(FRAMES[3]) -- SITE_FRAME's when a site shard is met (site_frame: most attempts meet none)
+end
+
+-- SITE_FRAME with its window starts and weights of NOW (made once per time: the call that counts or
+-- reads a site shard asks for it).
+local SITE_NOW
+local function site_frame()
+  if SITE_NOW ~= NOW then
+    at(SITE_FRAME)
+    SITE_NOW = NOW
+  end
+  return SITE_FRAME
 end
 
 -- Every call starts here: its time is ARGV[1] (ban_remove passes none).
@@ -345,6 +356,7 @@ end
 -- raw, per site window and measure the current and previous bucket (the caller adds up the
 -- shards and estimates). A late shard (now before its last write) returns its estimates as current.
 local function site_shard(key, bump_it, j, j2)
+  site_frame()
   local a
   if bump_it then
     a = bump(key, SITE_FRAME, j, j2)

@@ -158,7 +158,7 @@ local function one(o)
       count(key, frame_of(d), MI[m], extra)
     end
   end
-  if flag[nd + 3] == 49 then count(KEYS[1], SITE_FRAME, MI[m]) end
+  if flag[nd + 3] == 49 then count(KEYS[1], site_frame(), MI[m]) end
 
   local account = KEYV[ACCOUNT]
   if account == '' or flag[ACCOUNT] ~= 49 then return end
