@@ -457,33 +457,36 @@ local DCO = 0 -- where the entity being counted has its distinct counts in its t
 local W, DEL, NW, NDEL = {}, {}, 0, 0
 local function hll_counts(st, base, k, member, w, rw, dc, nd)
   suffixes()
-  for wi = 1, NDW do ADDED[wi] = 0 end
-  if member ~= '' then
-    for wi = 1, NDW do
-      if rw[wi] then
-        ADDED[wi] = rcall('PFADD', base .. CURSFX[wi], member)
-        -- security (cost): windows nest, so a member that changed nothing in a shorter window's bucket
-        -- changes nothing in the longer ones (their registers are never lower): skip those PFADDs.
-        if NESTED and ADDED[wi] == 0 then break end
-      end
+  local stop = member == ''
+  for wi = 1, NDW do
+    local added = 0
+    if not stop and rw[wi] then
+      added = rcall('PFADD', base .. CURSFX[wi], member)
+      -- security (cost): windows nest, so a member that changed nothing in a shorter window's bucket
+      -- changes nothing in the longer ones (their registers are never lower): skip those PFADDs.
+      if NESTED and added == 0 then stop = true end
     end
+    ADDED[wi] = added
   end
   local at = st and st[2]
   local fresh = at and NOW >= at and NOW - at < REFRESH
   if fresh then
     local start = FRAMES[3].start
     for wi = 1, NDW do
-      if at < start[wi] then fresh = false end
+      if at < start[wi] then fresh = false; break end
     end
   end
   HST[1] = NOW
-  if fresh then
+  local weight = FRAMES[3].weight
+  if fresh then -- (each window's count goes to dc in the same pass)
     for wi = 1, NDW do
       local c = st[2 + wi]
       if c == 0 and ADDED[wi] == 1 then -- the bucket's first member: the key was just created
         rcall('PEXPIRE', base .. CURSFX[wi], TTL_ARG)
       end
-      HST[2 + wi], HST[2 + NDW + wi] = c + ADDED[wi], st[2 + NDW + wi]
+      local cur, prev = c + ADDED[wi], st[2 + NDW + wi]
+      HST[2 + wi], HST[2 + NDW + wi] = cur, prev
+      if rw[wi] then dc[DCO + (wi - 1) * nd + k] = cur + floor(prev * weight[wi] + 0.5) end
     end
   else
     at = NOW
@@ -494,16 +497,13 @@ local function hll_counts(st, base, k, member, w, rw, dc, nd)
         HST[2 + wi], HST[2 + NDW + wi] = cur, math.max(0, rcall('PFCOUNT', hk, base .. PREVSFX[wi]) - cur)
         -- a new bucket always forces this merge: its key gets its expiry here
         rcall('PEXPIRE', hk, TTL_ARG)
+        dc[DCO + (wi - 1) * nd + k] = HST[2 + wi] + floor(HST[2 + NDW + wi] * weight[wi] + 0.5)
       else
         HST[2 + wi], HST[2 + NDW + wi] = 0, 0
       end
     end
   end
   HST[2] = at
-  local weight = FRAMES[3].weight
-  for wi = 1, NDW do
-    if rw[wi] then dc[DCO + (wi - 1) * nd + k] = HST[2 + wi] + floor(HST[2 + NDW + wi] * weight[wi] + 0.5) end
-  end
   w[NW + 1], w[NW + 2], NW = SPFX[k], spack(FRAMES.hllfmt, unpack(HST, 1, 2 + 2 * NDW)), NW + 2
 end
 
