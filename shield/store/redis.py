@@ -129,6 +129,7 @@ class RedisStore(RedisOutcomes):
         self._distinct_names = [
             [intern(f"{d}.{m}_{w}") for w in windows for m in DISTINCT.get(d, {})] for d in DIMENSIONS
         ]
+        self._distinct_sizes = [len(names) for names in self._distinct_names]  # each counted entity's, in a reply
         self._follow: Callable[[], frozenset[str] | None] = lambda: retention.reads
         self._keep(retention.reads)
         self._outcomes: Coalescer[PendingOutcome] = Coalescer(self._flush_outcomes, name="store.outcomes")
@@ -207,6 +208,7 @@ class RedisStore(RedisOutcomes):
                 readers=self._rows,
                 row_names=self._row_names,
                 kept_distinct=self._kept_distinct,
+                distinct_sizes=self._distinct_sizes,
             )
             if shard:
                 t = self._batched.tally(g.shard, site_layout)

@@ -50,14 +50,17 @@ def place(
     readers: tuple[RowReader, RowReader],
     row_names: Sequence[Sequence[str]],
     kept_distinct: Sequence[Sequence[tuple[str, int]]],
+    distinct_sizes: Sequence[int],
 ) -> None:
-    """One call's counted entities (a packed row and the distinct counts each, DIMENSIONS order):
-    the rows' window estimates and the kept distinct counts, by name. A hot entity's row is its
-    stored total: the tally's new base (unless a flush of it has started since the read was sent).
-    `readers` is indexed by "is the account"."""
+    """One call's entities, DIMENSIONS order, one flat list (lua/observe.lua): each one's packed row,
+    then, when it was counted (not only read: 'r'), its `distinct_sizes[d]` distinct counts: the rows'
+    window estimates and the kept distinct counts, by name. A hot entity's row is its stored total:
+    the tally's new base (unless a flush of it has started since the read was sent). `readers` is
+    indexed by "is the account"."""
     pos = 0
     for d, value in enumerate(values):
-        if not value or owned[d] == "0":
+        mode = owned[d]
+        if not value or mode == "0":
             continue
         if d in hot:
             _, t, epoch = hot[d]
@@ -67,10 +70,12 @@ def place(
         else:
             estimates = readers[d == ACCOUNT].estimates(rows[pos], now, weights_now)
             counters.update(zip(row_names[d], estimates))  # noqa: B905 (equal by the codec; _STRICT)
-        distinct = rows[pos + 1]
+        if mode == "r":  # the stored row only
+            pos += 1
+            continue
         for name, i in kept_distinct[d]:
-            counters[name] = distinct[i]
-        pos += 2
+            counters[name] = rows[pos + 1 + i]
+        pos += 1 + distinct_sizes[d]
 
 
 def site_sum(shards: Iterable[str], tally: Callable[[str], Tally], size: int, now: float) -> list[int]:

@@ -89,9 +89,10 @@ def _wrap(name: str, body: str) -> str:
     if name not in BATCHED:
         return f"local function run_{name}(KEYS, ARGV)\nbegin(ARGV)\n{body}end\n"
     # A block's body reads its arguments at offset o of the call's ARGV (no table per block: an
-    # attempt's fixed cost is paid on every master it reaches), and runs at its own time.
+    # attempt's fixed cost is paid on every master it reaches), and runs at its own time; `slot` is
+    # its position in the call (1, 2, ...).
     return (
-        f"local function one_{name}(KEYS, ARGV, o)\nset_now(tonumber(ARGV[o + 1]) or 0)\n{body}end\n"
+        f"local function one_{name}(KEYS, ARGV, o, slot)\nset_now(tonumber(ARGV[o + 1]) or 0)\n{body}end\n"
         f"local function run_{name}(KEYS, ARGV)\n"
         f"  local starts, o, n = {{}}, {BATCHED[name]}, #ARGV\n"
         # security: a short or ragged ARGV is refused whole (never a block read past its end)
@@ -105,7 +106,7 @@ def _wrap(name: str, body: str) -> str:
         "  cjson.encode_number_precision(14) -- begin's, once per call\n"
         "  local out = {}\n"
         "  for i = 1, #starts do\n"
-        f"    out[i] = one_{name}(KEYS, ARGV, starts[i])\n"
+        f"    out[i] = one_{name}(KEYS, ARGV, starts[i], i)\n"
         "  end\n"
         "  return out\nend\n"
     )

@@ -2,7 +2,8 @@
 
 tests/store/lua_reference/ holds lua/common.lua and lua/observe.lua as they were (main 0358b29;
 since, the arguments go as a call's reads mask and per attempt a block of only the values flagged,
-and the reply is one flat list: the comparison converts both, _block and _as_reference):
+and the reply is one flat list, the distinct counts inline: the comparison converts both, _block
+and _as_reference):
 both libraries run in one redis-server, each under its own key prefix, on the same random calls
 (owned, read-only and distinct-only entities, absent values, every reads mask change, members
 repeating past the exact sets' cap into HyperLogLogs, time jumps across bucket edges and past the
@@ -61,11 +62,22 @@ def _block(args: list[str]) -> list[str]:
     return [now, flags + site + bans, *[v for v in values if v]]
 
 
-def _as_reference(reply: list[object]) -> list[object]:
-    """The current code's reply (one flat list: history, ban, site counters or None, then the
-    entities' rows and distinct counts) in the reference's shape: [rows and counts, history, ban,
-    site counters or []]. Every element is compared."""
-    hist, ban, site, *rows = reply
+def _as_reference(reply: list[object], args: list[str]) -> list[object]:
+    """The current code's reply to the reference's arguments `args` (one flat list: history, ban,
+    site counters or None, then per entity met its row, and when counted its distinct counts, as many
+    as its sets times the windows: a list each in a reply costs Redis a table's conversion) in the
+    reference's shape: [rows and lists of counts, history, ban, site counters or []]. Every element is
+    compared, and none is left over."""
+    hist, ban, site, *flat = reply
+    _, owned, _, _, _, *values = args
+    windows, rows, pos = len(Retention().windows), list[object](), 0
+    for d, (mode, value) in enumerate(zip(owned, values, strict=True)):
+        if not value or mode == "0":
+            continue
+        size = 0 if mode == "r" else windows * len(DISTINCT.get(DIMENSIONS[d], {}))
+        rows += [flat[pos], flat[pos + 1 : pos + 1 + size]]
+        pos += 1 + size
+    assert pos == len(flat), (pos, flat)
     return [rows, hist, ban, [] if site is None else site]
 
 
@@ -106,7 +118,7 @@ def test_observe_answers_and_writes_as_the_reference(redis_url: str) -> None:
         batch = [_args(rnd, rnd.random() * 1000 if rnd.random() < 0.01 else now, mask) for _ in range(sizes)]
         want = [sync.fcall(reference, 1, shard_key("ref:", 0), *args) for args in batch]
         got = sync.fcall(current, 1, shard_key("new:", 0), mask, *[a for args in batch for a in _block(args)])
-        assert [_as_reference(reply) for reply in got] == want, (step, batch)
+        assert [_as_reference(reply, args) for reply, args in zip(got, batch, strict=True)] == want, (step, batch)
     new, ref = _keyspace(sync, "new"), _keyspace(sync, "ref")
     assert {k: v[:2] for k, v in new.items()} == {k: v[:2] for k, v in ref.items()}
     # Whether each key expires: as the reference, but for keys it left without an expiry, which the

@@ -51,7 +51,7 @@ def test_sets_of_the_previous_layout_count_on_as_before(redis_url: str) -> None:
             assert sync.fcall(before, 1, shard_key("new:", 0), *args) == want
         else:
             got = sync.fcall(current, 1, shard_key("new:", 0), mask, *_block(args))
-            assert [_as_reference(reply) for reply in got] == [want], step
+            assert [_as_reference(reply, args) for reply in got] == [want], step
     new, ref = _keyspace(sync, "new"), _keyspace(sync, "ref")
     assert {k: v[:2] for k, v in new.items()} == {k: v[:2] for k, v in ref.items()}
 

@@ -102,7 +102,18 @@ local function set_now(t)
     FRAMES.hllfmt = '<dd' .. string.rep('i4', 2 * #DW) -- a large set's packed state (observe.lua)
     FRAMES[5].start, FRAMES[5].weight = FRAMES[3].start, FRAMES[3].weight -- the same windows
   end
-  at(FRAMES[3]); at(SITE_FRAME)
+  at(FRAMES[3]) -- SITE_FRAME's when a site shard is met (site_frame: most attempts meet none)
+end
+
+-- SITE_FRAME with its window starts and weights of NOW (made once per time: the call that counts or
+-- reads a site shard asks for it).
+local SITE_NOW
+local function site_frame()
+  if SITE_NOW ~= NOW then
+    at(SITE_FRAME)
+    SITE_NOW = NOW
+  end
+  return SITE_FRAME
 end
 
 -- Every call starts here: its time is ARGV[1] (ban_remove passes none).
@@ -182,13 +193,20 @@ end
 -- Writes row's fields (name, bytes) into w from w[n + 1] on: one struct.unpack cuts a row of up to
 -- 4 fields (a string.sub per field costs a C call and a string more per field). A row is its
 -- frame's length (packed with its format, or joined's).
+local SROW, SFR, S1, S2, S3, S4 -- the last row cut, and its fields (upvalues, as joined's)
 local function put_row(fr, row, w, n)
   local c = fr.chunks
   local k = #c
   if k == 1 then
     w[n + 1], w[n + 2] = c[1][1], row
   elseif k <= 4 then
-    local p1, p2, p3, p4 = sunpack(fr.split, row) -- the position after them comes next
+    local p1, p2, p3, p4
+    if row == SROW and fr == SFR then -- the last row cut (the same row written to several entities)
+      p1, p2, p3, p4 = S1, S2, S3, S4
+    else
+      p1, p2, p3, p4 = sunpack(fr.split, row) -- the position after them comes next
+      SROW, SFR, S1, S2, S3, S4 = row, fr, p1, p2, p3, p4
+    end
     w[n + 1], w[n + 2], w[n + 3], w[n + 4] = c[1][1], p1, c[2][1], p2
     if k >= 3 then w[n + 5], w[n + 6] = c[3][1], p3 end
     if k == 4 then w[n + 7], w[n + 8] = c[4][1], p4 end
@@ -207,14 +225,20 @@ end
 
 -- A row's bytes as one string: its fields joined (raw: their values, false when absent), or an
 -- empty row when absent or foreign (unpack_counts's zeros).
+-- The last row of two fields joined is kept (in upvalues: a write into an old table costs the
+-- collector a pass over it again): the entities an attempt creates hold the same row (counted once,
+-- at one time) and its outcome reads them back one after another.
+local J1, J2, JROW
 local function joined(fr, raw)
   local s = raw[1]
   local k = #fr.chunks
   if s and k > 1 then
+    if k == 2 and s == J1 and raw[2] == J2 then return JROW end
     for i = 2, k do
       if not raw[i] then return fr.zerorow end
     end
     s = tconcat(raw, '', 1, k)
+    if k == 2 and #s == fr.len then J1, J2, JROW = raw[1], raw[2], s end
   end
   if s and #s == fr.len then return s end
   return fr.zerorow
@@ -256,7 +280,11 @@ end
 -- add and pack_counts make, and whether the key's expiry is to be re-armed (pack_counts's). When no
 -- window's buckets move (the last write is in each one's current bucket, or not before now: the
 -- usual case), only the counted values are unpacked and packed (patch_format).
+-- The last count is kept (a pure function of its arguments and NOW; in upvalues, as joined's): the
+-- rows an attempt created are alike (joined's), and its outcome counts them at one time.
+local CFROM, CNOW, CFR, CJ, CJ2, CROW, CARM
 local function counted(fr, s, j, j2)
+  if s == CFROM and NOW == CNOW and fr == CFR and j == CJ and j2 == CJ2 then return CROW, CARM end
   local p = patch_format(fr, j, j2)
   local v = {sunpack(p.fmt, s)}
   local last, moves = v[1], false
@@ -273,14 +301,18 @@ local function counted(fr, s, j, j2)
     if j2 then add(fr, a, j2) end
     arm = NOW - a[2] >= REARM or NOW < a[2]
     if arm then a[2] = NOW end
-    return spack(fr.fmt, unpack(a, 1, fr.n)), arm
+    local row = spack(fr.fmt, unpack(a, 1, fr.n))
+    CFROM, CNOW, CFR, CJ, CJ2, CROW, CARM = s, NOW, fr, j, j2, row, arm
+    return row, arm
   end
   if NOW > last then v[1] = NOW end -- roll's only change
   local pos, inc = p.pos, p.inc
   for x = 1, #pos do v[pos[x]] = v[pos[x]] + inc[x] end
   arm = NOW - v[2] >= REARM or NOW < v[2]
   if arm then v[2] = NOW end
-  return spack(p.fmt, unpack(v, 1, p.n)), arm
+  local row = spack(p.fmt, unpack(v, 1, p.n))
+  CFROM, CNOW, CFR, CJ, CJ2, CROW, CARM = s, NOW, fr, j, j2, row, arm
+  return row, arm
 end
 
 
@@ -324,6 +356,7 @@ end
 -- raw, per site window and measure the current and previous bucket (the caller adds up the
 -- shards and estimates). A late shard (now before its last write) returns its estimates as current.
 local function site_shard(key, bump_it, j, j2)
+  site_frame()
   local a
   if bump_it then
     a = bump(key, SITE_FRAME, j, j2)
@@ -359,6 +392,7 @@ local sbyte, tonum -- string.byte, tonumber (a library's load cannot reach strin
 -- observe.lua's per-attempt state, made once: its values (DIMS order, overwritten by each attempt of
 -- a call in turn).
 local NDIMS, OBS_VALS = #DIMS, {}
+local OBS_OUT = {} -- observe.lua's replies, per position in a call (the first 512), reused call after call
 local BAN_FIELDS = {} -- observe.lua's ban fields of an attempt (the first nf of them)
 -- A block's flags (observe.lua's: one per dimension, then `extra` more; outcome.lua's likewise),
 -- decoded once per flags string and kept (few repeat): each flag's byte, and the dimensions whose
@@ -410,39 +444,49 @@ end
 -- HyperLogLogs per window) is the expensive part: done at most once per REFRESH seconds and per
 -- bucket; in between, members that changed a register add one to the cached counts.
 -- The state, packed in field "<k>~": since when it is a HyperLogLog, when its counts were last
--- merged, then per window the current bucket's count and the previous bucket's own members.
--- Writes set k's counts into dc (window-major, nd sets) and its state into w.
+-- merged, then per window the current bucket's count and the previous bucket's own members; st is
+-- it unpacked (distinct_all's, which reads its first value), or nil for a set turning HyperLogLog.
+-- Writes set k's counts into dc (window-major, nd sets, from dc[DCO + 1] on) and its state into w.
 local ADDED, HST = {}, {}
-local function hll_counts(state, base, k, member, w, rw, dc, nd)
+local DCO = 0 -- where the entity being counted has its distinct counts in its table (observe_entity's)
+-- The fields to write and to delete, one entity after another (observe_entity's): made once (a table
+-- made per entity, and grown field by field, is 2 of them and their reallocations per entity on every
+-- attempt), their first NW and NDEL values the entity's, counted from 0 when an entity starts (so
+-- that a call an error cut short leaves nothing to the next; not cleared: a loop per entity). What
+-- lies past them is an earlier entity's, unread: every writer appends at W[NW + 1] (DEL[NDEL + 1]).
+local W, DEL, NW, NDEL = {}, {}, 0, 0
+local function hll_counts(st, base, k, member, w, rw, dc, nd)
   suffixes()
-  local st = state and {sunpack(FRAMES.hllfmt, state)}
-  for wi = 1, NDW do ADDED[wi] = 0 end
-  if member ~= '' then
-    for wi = 1, NDW do
-      if rw[wi] then
-        ADDED[wi] = rcall('PFADD', base .. CURSFX[wi], member)
-        -- security (cost): windows nest, so a member that changed nothing in a shorter window's bucket
-        -- changes nothing in the longer ones (their registers are never lower): skip those PFADDs.
-        if NESTED and ADDED[wi] == 0 then break end
-      end
+  local stop = member == ''
+  for wi = 1, NDW do
+    local added = 0
+    if not stop and rw[wi] then
+      added = rcall('PFADD', base .. CURSFX[wi], member)
+      -- security (cost): windows nest, so a member that changed nothing in a shorter window's bucket
+      -- changes nothing in the longer ones (their registers are never lower): skip those PFADDs.
+      if NESTED and added == 0 then stop = true end
     end
+    ADDED[wi] = added
   end
   local at = st and st[2]
   local fresh = at and NOW >= at and NOW - at < REFRESH
   if fresh then
     local start = FRAMES[3].start
     for wi = 1, NDW do
-      if at < start[wi] then fresh = false end
+      if at < start[wi] then fresh = false; break end
     end
   end
   HST[1] = NOW
-  if fresh then
+  local weight = FRAMES[3].weight
+  if fresh then -- (each window's count goes to dc in the same pass)
     for wi = 1, NDW do
       local c = st[2 + wi]
       if c == 0 and ADDED[wi] == 1 then -- the bucket's first member: the key was just created
         rcall('PEXPIRE', base .. CURSFX[wi], TTL_ARG)
       end
-      HST[2 + wi], HST[2 + NDW + wi] = c + ADDED[wi], st[2 + NDW + wi]
+      local cur, prev = c + ADDED[wi], st[2 + NDW + wi]
+      HST[2 + wi], HST[2 + NDW + wi] = cur, prev
+      if rw[wi] then dc[DCO + (wi - 1) * nd + k] = cur + floor(prev * weight[wi] + 0.5) end
     end
   else
     at = NOW
@@ -453,17 +497,14 @@ local function hll_counts(state, base, k, member, w, rw, dc, nd)
         HST[2 + wi], HST[2 + NDW + wi] = cur, math.max(0, rcall('PFCOUNT', hk, base .. PREVSFX[wi]) - cur)
         -- a new bucket always forces this merge: its key gets its expiry here
         rcall('PEXPIRE', hk, TTL_ARG)
+        dc[DCO + (wi - 1) * nd + k] = HST[2 + wi] + floor(HST[2 + NDW + wi] * weight[wi] + 0.5)
       else
         HST[2 + wi], HST[2 + NDW + wi] = 0, 0
       end
     end
   end
   HST[2] = at
-  local weight = FRAMES[3].weight
-  for wi = 1, NDW do
-    if rw[wi] then dc[(wi - 1) * nd + k] = HST[2 + wi] + floor(HST[2 + NDW + wi] * weight[wi] + 0.5) end
-  end
-  w[#w + 1] = SPFX[k]; w[#w + 1] = spack(FRAMES.hllfmt, unpack(HST, 1, 2 + 2 * NDW))
+  w[NW + 1], w[NW + 2], NW = SPFX[k], spack(FRAMES.hllfmt, unpack(HST, 1, 2 + 2 * NDW)), NW + 2
 end
 
 -- Exact sets, packed: set k's members and their last seen in one string, cut into hash fields
@@ -556,12 +597,12 @@ local function set_write(k, s, w, del, from)
       i = i + 1
       if i == 1 or i > skip then
         local c = (p == 1 and total <= size) and s or ssub(s, p, p + size - 1) -- one field: s itself
-        if c ~= chunks[i] then w[#w + 1] = set_field(k, i); w[#w + 1] = c end
+        if c ~= chunks[i] then w[NW + 1], w[NW + 2], NW = set_field(k, i), c, NW + 2 end
       end
     end
   end
   for j = i + 1, nc do
-    if chunks[j] then del[#del + 1] = set_field(k, j) end
+    if chunks[j] then NDEL = NDEL + 1; del[NDEL] = set_field(k, j) end
   end
 end
 
@@ -584,6 +625,17 @@ local function set_pack(v, n, kept)
   return spack(fmt, unpack(ARGS, 1, c))
 end
 
+-- A new set of one member seen at OSEEN, packed; the last two are kept (an attempt's new entities
+-- often start sets of the same member: its account's, its address's).
+local NM1, NS1, NP1, NM2, NS2, NP2
+local function new_set(member)
+  if member == NM1 and OSEEN == NS1 then return NP1 end
+  if member == NM2 and OSEEN == NS2 then return NP2 end
+  local p = spack('<HHc0d', 1, #member, member, OSEEN)
+  NM2, NS2, NP2, NM1, NS1, NP1 = NM1, NS1, NP1, member, OSEEN, p
+  return p
+end
+
 -- A new entity (empty hash): each kept set's only member is this attempt's value.
 local function distinct_new(d, w, dc, nd)
   local specs, mask = DISTINCT[d], OMASK[d]
@@ -591,12 +643,11 @@ local function distinct_new(d, w, dc, nd)
     if mask.kept[k] then
       local member, rw = OVALS[specs[k][2]], mask.rws[k]
       if member ~= '' then
-        member = set_member(member)
-        set_write(k, spack('<HHc0d', 1, #member, member, OSEEN), w, w)
+        set_write(k, new_set(set_member(member)), w, DEL)
       end
       local n = member ~= '' and 1 or 0
       for wi = 1, NDW do
-        if rw[wi] then dc[(wi - 1) * nd + k] = n end
+        if rw[wi] then dc[DCO + (wi - 1) * nd + k] = n end
       end
     end
   end
@@ -661,7 +712,7 @@ local function set_upgrade(k, v, n, all, nm, del)
         v[2 * n], v[2 * n + 1] = name, tonumber(all[j + 1]) or 0 / 0
         packed[name] = true
       end
-      del[#del + 1] = all[j]
+      NDEL = NDEL + 1; del[NDEL] = all[j]
     end
   end
   return v, n
@@ -820,17 +871,18 @@ local function distinct_all(d, key, all, states, nm, w, del, dc, nd)
   local now = NOW
   for i = 1, nm do -- the previous layout's members of no set: deleted
     local k = MEMBERK[i]
-    if not (k >= 1 and k <= nd) then del[#del + 1] = all[MEMBERS[i]] end
+    if not (k >= 1 and k <= nd) then NDEL = NDEL + 1; del[NDEL] = all[MEMBERS[i]] end
   end
   for k = 1, #specs do
     local state = states[k]
-    local hll = kept[k] and state ~= nil and #state == HLLLEN and now - sunpack('<d', state) < MAXW
-    if state and not kept[k] then del[#del + 1] = SPFX[k] end
+    local st = kept[k] and state ~= nil and #state == HLLLEN and {sunpack(FRAMES.hllfmt, state)}
+    local hll = st and now - st[1] < MAXW
+    if state and not kept[k] then NDEL = NDEL + 1; del[NDEL] = SPFX[k] end
     local member = OVALS[specs[k][2]]
     if not kept[k] or hll then -- its members go (its counts stay -1, or come from its HyperLogLogs)
       set_write(k, nil, w, del)
       set_upgrade(k, nil, 0, all, nm, del)
-      if hll then hll_counts(state, key .. XPFX[k], k, member, w, rws[k], dc, nd) end
+      if hll then hll_counts(st, key .. XPFX[k], k, member, w, rws[k], dc, nd) end
     else
       local v, n, blob = set_read(k)
       local packed = n
@@ -843,7 +895,7 @@ local function distinct_all(d, key, all, states, nm, w, del, dc, nd)
       local new = cur and not present
       if live <= CAP then
         for wi = 1, NDW do
-          if rw[wi] then dc[(wi - 1) * nd + k] = CNT[wi] end
+          if rw[wi] then dc[DCO + (wi - 1) * nd + k] = CNT[wi] end
         end
         local s, from = blob, nil
         if stale or n ~= packed then -- members to drop or to add from the previous layout: packed again
@@ -882,44 +934,49 @@ local function distinct_all(d, key, all, states, nm, w, del, dc, nd)
   end
 end
 
--- Count the attempt in one entity (own: its row too; else only its distinct sets) and read it back:
--- its packed row after counting ('' when not counted here: its stored row as it is), then its
--- distinct counts per window and set (window-major; -1: not kept).
+-- Count the attempt in one entity (own: its row too; else only its distinct sets) and read it back
+-- into out from out[at + 1] on (observe.lua's reply, one flat list: a table in a reply costs Redis
+-- ~4k instructions to convert, on every master an attempt reaches): its packed row after counting
+-- ('' when not counted here: its stored row as it is), then its distinct counts per window and set
+-- (window-major; -1: not kept). Returns the position of its last value.
 local RAW, STATES = {}, {}
--- The fields to write and to delete, one entity after another: made once (a table made per entity,
--- and grown field by field, is 2 of them and their reallocations per entity on every attempt), emptied
--- when an entity starts (so that a call an error cut short leaves nothing to the next).
-local W, DEL = {}, {}
-local UNKEPT = {} -- per number of sets, the distinct counts of none kept (-1 each)
-for d = 1, #DIMS do
-  local nd = #DISTINCT[d]
-  UNKEPT[nd] = {}
-  for i = 1, NDW * nd do UNKEPT[nd][i] = -1 end
-end
-local function observe_entity(d, v, own)
+local PDIRTY = true -- whether PCH and PN may hold an entity's packed sets (observe_entity clears them)
+local NNOW, NFR, NC1, NROW -- a new entity's first field and row, of frame 3 (an attempt's ip, password, pair)
+local function observe_entity(d, v, own, out, at)
   local key = counter_key(d, v)
   local all = rcall('HGETALL', key)
-  for k = 1, MAXSETS do -- the previous entity's packed sets
-    local t = PCH[k]
-    for i = 1, PN[k] do t[i] = nil end
-    PN[k] = 0
+  if PDIRTY then -- the previous entity's packed sets
+    for k = 1, MAXSETS do
+      local t = PCH[k]
+      for i = 1, PN[k] do t[i] = nil end
+      PN[k] = 0
+    end
+    PDIRTY = false
   end
   local fr = frame_of(d)
   local nd = #DISTINCT[d]
-  local dc = {unpack(UNKEPT[nd])} -- sized once (filled one by one, it grows 4 or 5 times)
+  local dc, last = out, at + 1 + NDW * nd -- the distinct counts: out[at + 2 .. last], none kept yet
+  for i = at + 2, last do dc[i] = -1 end
+  DCO = at + 1
   local w, del = W, DEL
-  for i = #w, 1, -1 do w[i] = nil end
-  for i = #del, 1, -1 do del[i] = nil end
+  NW, NDEL = 0, 0
   local arm, row = false, ''
   if #all == 0 then -- a new entity: its row is the attempt alone
     arm = true
     if own then -- as pack_counts would (armed at 0: armed now, but for a time before REARM)
       arm = NOW >= REARM or NOW < 0
       local chunks = fr.chunks
-      local c1 = spack('<ddc0', NOW, arm and NOW or 0, fr.first1) -- the first field (frame's first1)
+      local c1
+      if NOW == NNOW and fr == NFR then -- the attempt's other new entities of this frame: alike
+        c1, row = NC1, NROW
+      else
+        c1 = spack('<ddc0', NOW, arm and NOW or 0, fr.first1) -- the first field (frame's first1)
+        row = #chunks == 1 and c1 or c1 .. fr.firsttail
+        if fr == FRAMES[3] then NNOW, NFR, NC1, NROW = NOW, fr, c1, row end
+      end
       w[1], w[2] = chunks[1][1], c1
       for i = 2, #chunks do w[2 * i - 1], w[2 * i] = chunks[i][1], fr.firstparts[i] end
-      row = #chunks == 1 and c1 or c1 .. fr.firsttail
+      NW = 2 * #chunks
     end
     distinct_new(d, w, dc, nd)
   else
@@ -950,26 +1007,28 @@ local function observe_entity(d, v, own)
       end
       if k and k <= nd then
         local i = CHUNKI[f]
-        PCH[k][i], npacked = all[j + 1], npacked + 1
+        PCH[k][i], npacked, PDIRTY = all[j + 1], npacked + 1, true
         if i > PN[k] then PN[k] = i end
       end
     end
     if legacy then -- the previous layout's fields
-      for _, f in ipairs(fr.legacy) do del[#del + 1] = f end
+      for _, f in ipairs(fr.legacy) do NDEL = NDEL + 1; del[NDEL] = f end
     end
     -- only the row: no set's members to count or delete
     if OMASK[d].any or fields_before(#all / 2, npacked) ~= nc then distinct_all(d, key, all, STATES, nm, w, del, dc, nd) end
     if own then
       row, arm = counted(fr, joined(fr, RAW), 1)
-      put_row(fr, row, w, #w)
+      put_row(fr, row, w, NW)
+      NW = NW + 2 * nc
     else
       local whole = true
       for i = 1, nc do whole = whole and RAW[i] end
       if whole then row = tconcat(RAW, '', 1, nc) end
     end
   end
-  if #del > 0 then rcall('HDEL', key, unpack(del)) end
-  if #w > 0 then rcall('HSET', key, unpack(w)) end
-  if arm and (#w > 0 or #all > 0) then rcall('PEXPIRE', key, TTL_ARG) end
-  return row, dc
+  if NDEL > 0 then rcall('HDEL', key, unpack(del, 1, NDEL)) end
+  if NW > 0 then rcall('HSET', key, unpack(w, 1, NW)) end
+  if arm and (NW > 0 or #all > 0) then rcall('PEXPIRE', key, TTL_ARG) end
+  out[at + 1] = row
+  return last
 end

@@ -14,6 +14,7 @@ for o = 1, #ARGV - 2, 3 do
     local b = {struct.unpack(fr.fmt, delta)}
     local t = math.max(a[1], b[1])
     set_now(t)
+    if fr == SITE_FRAME then site_frame() end
     roll(fr, a)
     roll(fr, b)
     for i = 3, fr.n do a[i] = a[i] + b[i] end

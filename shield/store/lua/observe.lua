@@ -31,11 +31,20 @@ if account ~= '' and flag[ACCOUNT] == 49 then
   end
 end
 
--- The reply, one flat list (each table in a reply costs Redis ~5k instructions to convert, on every
+-- The reply, one flat list (each table in a reply costs Redis ~4k instructions to convert, on every
 -- master an attempt reaches): the history, the ban, the site shard's counters (false when not read),
--- then per counted entity (DIMS order) its packed row after counting the attempt (the caller
--- estimates the windows from it) and its distinct counts per window and kept set (-1: not kept).
-local out, n = {hist, false, false}, 3
+-- then per entity met (DIMS order) its packed row ('r': its stored row, and nothing more; counted:
+-- after counting the attempt; the caller estimates the windows from it), then, when counted, its
+-- distinct counts per window and set (-1: not kept; #DW * #DISTINCT[d] of them).
+-- The list is the attempt's pooled one (its position in the call's): sized by the calls before, its
+-- end marked by a nil (Redis reads a reply list up to its first nil).
+local out = OBS_OUT[slot]
+if not out then
+  out = {}
+  if slot <= 512 then OBS_OUT[slot] = out end
+end
+out[1], out[2], out[3] = hist, false, false
+local n = 3
 for i = 1, f.n do
   local d = dims[i]
   local v = vals[d]
@@ -46,15 +55,14 @@ for i = 1, f.n do
       local raw = rcall('HMGET', counter_key(d, v), unpack(fr.fields))
       local parts = {}
       for i = 1, #fr.chunks do parts[i] = raw[i] or '' end
-      out[n + 1], out[n + 2] = tconcat(parts), {}
-      n = n + 2
+      out[n + 1] = tconcat(parts)
+      n = n + 1
     elseif m == 49 or m == 100 then -- counted (lua/common.lua's observe_entity)
-      local row, dc = observe_entity(d, v, m == 49)
-      out[n + 1], out[n + 2] = row, dc
-      n = n + 2
+      n = observe_entity(d, v, m == 49, out, n)
     end
   end
 end
+out[n + 1] = nil
 
 -- The shard that counts the attempt is the account's node's (it knows whether the account is known).
 local site_flag = flag[NDIMS + 1]

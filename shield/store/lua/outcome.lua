@@ -124,22 +124,41 @@ local function has_pending(rec, horizon)
 end
 
 local KEYV = {} -- the entry's key per dimension ('' when none was sent)
+-- The dimensions an entry's flags count ('1'): those of one attempt's own first (address, password,
+-- pair: new ones hold the same row, and count() keeps its last row joined and counted), then the
+-- account (its row is another frame's), then the shared ones (subnet, ASN, country, fingerprint,
+-- device). Made once per flags string.
+local SHARED = {subnet = true, asn = true, country = true, fp = true, device = true}
+local function counted_order(f)
+  local order = {}
+  for pass = 1, 3 do
+    for i = 1, f.n do
+      local d = f.dims[i]
+      local rank = SHARED[DIMS[d]] and 3 or (d == ACCOUNT and 2 or 1)
+      if f.byte[d] == 49 and rank == pass then order[#order + 1] = d end
+    end
+  end
+  f.counted = order
+  return order
+end
 local function one(o)
   local now = NOW
   local f = flags_of(ARGV[o + 2], 3)
   local flag, dims = f.byte, f.dims
   local m, familiar = flag[nd + 1] == 115 and 's' or 'f', flag[nd + 2] == 49
   for d = 1, nd do KEYV[d] = '' end
-  for i = 1, f.n do
-    local d, key = dims[i], ARGV[o + 2 + i]
-    KEYV[d] = key
-    if flag[d] == 49 and key ~= '' then
+  for i = 1, f.n do KEYV[dims[i]] = ARGV[o + 2 + i] end
+  local order = f.counted or counted_order(f)
+  for i = 1, #order do
+    local d = order[i]
+    local key = KEYV[d]
+    if key ~= '' then
       local extra = nil
       if d == ACCOUNT and m == 'f' then extra = MI[familiar and 'ff' or 'fu'] end
       count(key, frame_of(d), MI[m], extra)
     end
   end
-  if flag[nd + 3] == 49 then count(KEYS[1], SITE_FRAME, MI[m]) end
+  if flag[nd + 3] == 49 then count(KEYS[1], site_frame(), MI[m]) end
 
   local account = KEYV[ACCOUNT]
   if account == '' or flag[ACCOUNT] ~= 49 then return end
