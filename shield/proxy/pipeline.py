@@ -253,8 +253,9 @@ class Pipeline:
         outcome = Outcome.UNKNOWN
         upstream_ms: float | None = None
         takeover = h.pack.rules.policy.takeover
-        risk = takeover_risk(facts, takeover) if rf.attempt.account_id else None
+        risk: str | None = None  # a refusal's outcome is unknown: never a suspected takeover, no risk to weigh
         if answer is None:
+            risk = takeover_risk(facts, takeover) if rf.attempt.account_id else None
             extra = upstream_tags(decision, solved=state.solved or state.passed)
             if risk is not None and decision.enforced:
                 extra = with_risk_tag(extra, decision)
@@ -377,9 +378,9 @@ class Pipeline:
         rf, facts, decision = h.rf, h.facts, h.decision
         route = rf.attempt.route
         self.metrics.request(route, status)
-        self.metrics.decision(route, decision.action.value, shadow=False)
+        self.metrics.decision(route, decision.action._value_, shadow=False)  # ._value_: .value is a slow descriptor
         if decision.shadow_action is not None:
-            self.metrics.decision(route, decision.shadow_action.value, shadow=True)
+            self.metrics.decision(route, decision.shadow_action._value_, shadow=True)
         self.metrics.rule_hits(decision.hits, shadow=False)
         if decision.shadow_hits:
             self.metrics.rule_hits(decision.shadow_hits, shadow=True)
