@@ -46,10 +46,15 @@ def _checked(reads: frozenset[str]) -> tuple[str, ...]:
 
 
 def _read_values(facts: Facts, reads: frozenset[str], *, account_in_clear: bool) -> dict[str, Any]:
-    """`_values` over the names a rule set reads, without zero skipping: one comprehension (a third
-    cheaper than the loop), then only the few names that may hold text or sets encoded."""
-    get = facts.get
-    out = {name: value for name in _names(reads) if (value := get(name)) is not None}  # absent stays absent
+    """`_values` over the names a rule set reads, without zero skipping: one pass over the names,
+    then only the few names that may hold text or sets encoded. The facts as a dict (the pipeline's
+    are one): compiled, a dict's get is a direct lookup, a Mapping's a method call."""
+    source: dict[str, FactValue] = facts if isinstance(facts, dict) else dict(facts)
+    out: dict[str, Any] = {}
+    for name in _names(reads):
+        value = source.get(name)
+        if value is not None:  # absent stays absent
+            out[name] = value
     for name in _checked(reads):
         value = out.get(name)
         if value is None or value.__class__ is int or value.__class__ is bool or value.__class__ is float:

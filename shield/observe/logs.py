@@ -12,7 +12,7 @@ import logging
 import re
 import sys
 import time
-from collections.abc import Iterable, Mapping, MutableMapping
+from collections.abc import Mapping, MutableMapping
 from functools import lru_cache
 from typing import Any, BinaryIO, Literal, TextIO
 
@@ -123,7 +123,7 @@ _KEY_WORDS = ("passw", "authorization", "cookie", "token", "secret", "shield-cha
               "x-api-key")
 
 
-def _may_match(text: str) -> bool:
+def may_match(text: str) -> bool:
     """False when `_IN_TEXT` cannot match `text` (nor any part of it): no `:` or `=`, or ASCII without a key name.
 
     A host with its port, a user agent with a colon: the regex costs ~7 us on such a text, these
@@ -142,7 +142,7 @@ def _may_match(text: str) -> bool:
 
 def redact_text(text: str) -> str:
     """Mask `name=value` style secrets inside free text."""
-    if not _may_match(text):
+    if not may_match(text):
         return text
     return _IN_TEXT.sub(lambda m: f"{m['key']}{m['sep']}{MASK}", text)
 
@@ -255,40 +255,12 @@ class RequestLines:
         """Any info or warning line (the `decision` line, ~10% of a worker's CPU through structlog; a
         `ban.added` line, once per banned client of a wave): the same redaction as `redaction_processor`,
         then the same event, level and `ts` keys in the same order as structlog's pipeline. False when
-        the fast path is off (then use structlog): it is on only when info lines pass, so warnings do too."""
+        the fast path is off (then use structlog): it is on only when info lines pass, so warnings do too.
+        The lines shield.observe.decision_log builds itself take a shorter way there (its `_write_vouched`)."""
         out = cls.stream
         if out is None:
             return False
         redaction_processor(None, level, fields)
-        fields["event"], fields["level"] = event, level
-        fields["ts"] = timestamp()
-        out.write(orjson.dumps(fields, default=str, option=_LINE))
-        out.flush()
-        return True
-
-    @classmethod
-    def write_vouched(
-        cls, event: str, fields: dict[str, Any], *, text: Iterable[str], level: FastLevel = "info"
-    ) -> bool:
-        """`write_event` for a line whose builder vouches for it (the decision line, see
-        shield.observe.decision_log.write_decision): no key is a secret's name and only the values
-        under `text` can hold free text; every other value is a number, a bool, None, a Redacted
-        mapping or list, or a string the builder made (an address, a hash, an enum value).
-        `redaction_processor` would change none of those, so only `text` is masked: the same line,
-        without walking its forty keys (a fifth of the line's cost). Also the `ban.added` line of a
-        ban the rules decided (shield.observe.decision_log.write_ban_added), at warning."""
-        out = cls.stream
-        if out is None:
-            return False
-        # one scan of every text value at C speed; the masking only when one may hold a secret (each
-        # string value is a part of the blob: where the blob cannot match, none of them can). Only
-        # strings are masked below, so only they are joined (str() of the None values cost a fifth more).
-        blob = "\0".join([value for value in map(fields.get, text) if isinstance(value, str)])
-        if _may_match(blob):
-            for key in text:
-                value = fields.get(key)
-                if isinstance(value, str) and (":" in value or "=" in value):
-                    fields[key] = redact_text(value)
         fields["event"], fields["level"] = event, level
         fields["ts"] = timestamp()
         out.write(orjson.dumps(fields, default=str, option=_LINE))

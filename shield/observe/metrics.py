@@ -223,9 +223,13 @@ class Metrics:
 
     def rule_hits(self, hits: Iterable[RuleHit], *, shadow: bool) -> None:
         """rule_hit for each hit of a decision (several per protected request: one call, one flag)."""
-        flag, get = _flag(shadow), self._rule_hits.get
-        for hit in hits:
-            get(hit.id, flag).n += 1
+        flag, counts = _flag(shadow), self._rule_hits
+        tallies = counts.tallies
+        for hit in hits:  # the tally by its key, without a call per hit once it exists
+            tally = tallies.get((hit.id, flag))
+            if tally is None:
+                tally = counts.get(hit.id, flag)
+            tally.n += 1
 
     def challenge(self, event: str) -> None:
         self._challenges.get(event).n += 1

@@ -36,8 +36,7 @@ from shield.model import (
     TakeoverPolicy,
 )
 from shield.observe.app_pattern_warning import AppPatternWarning
-from shield.observe.decision_log import Timings, decision_fields, request_fields, write_ban_added, write_decision
-from shield.observe.fact_record import fact_record
+from shield.observe.decision_log import Timings, log_ban_added, log_decision
 from shield.observe.metrics import Metrics
 from shield.proxy.app import upstream_failure
 from shield.proxy.delay import Tarpit
@@ -220,19 +219,16 @@ class Pipeline:
         if value is None:
             return
         policy = pack.rules.policy
-        reason = ",".join(h.id for h in decision.hits[:8]) or "score"
+        reason = ",".join([h.id for h in decision.hits[:8]]) or "score"
         ban = await self.store.add_ban(
             scope, value, ttl=decision.ban_ttl or policy.ban.ttl, reason=reason, now=now,
             max_ttl=policy.ban.max_ttl,
         )
         self.bans.put(ban)
         self.metrics.ban(scope)
-        fields = {
-            "request_id": rf.attempt.request_id, "scope": scope, "value": value, "ttl_s": ban.expires_at - now,
-            "offenses": ban.offenses, "reason": reason, "source": "rules",
-        }
         # once per banned client of a wave: structlog's pipeline cost ~40 us of it, the direct line a few
-        if not write_ban_added(fields):
+        fields = log_ban_added(rf.attempt.request_id, scope, value, ban.expires_at - now, ban.offenses, reason)
+        if fields is not None:
             log.warning("ban.added", **fields)
 
     # -- acting ---------------------------------------------------------------------------
@@ -257,8 +253,9 @@ class Pipeline:
         outcome = Outcome.UNKNOWN
         upstream_ms: float | None = None
         takeover = h.pack.rules.policy.takeover
-        risk = takeover_risk(facts, takeover) if rf.attempt.account_id else None
+        risk: str | None = None  # a refusal's outcome is unknown: never a suspected takeover, no risk to weigh
         if answer is None:
+            risk = takeover_risk(facts, takeover) if rf.attempt.account_id else None
             extra = upstream_tags(decision, solved=state.solved or state.passed)
             if risk is not None and decision.enforced:
                 extra = with_risk_tag(extra, decision)
@@ -381,24 +378,18 @@ class Pipeline:
         rf, facts, decision = h.rf, h.facts, h.decision
         route = rf.attempt.route
         self.metrics.request(route, status)
-        self.metrics.decision(route, decision.action.value, shadow=False)
+        self.metrics.decision(route, decision.action._value_, shadow=False)  # ._value_: .value is a slow descriptor
         if decision.shadow_action is not None:
-            self.metrics.decision(route, decision.shadow_action.value, shadow=True)
+            self.metrics.decision(route, decision.shadow_action._value_, shadow=True)
         self.metrics.rule_hits(decision.hits, shadow=False)
         if decision.shadow_hits:
             self.metrics.rule_hits(decision.shadow_hits, shadow=True)
         logs = self.settings.log
-        record = fact_record(
-            facts, decision, reads=h.pack.rules.reads, scope=logs.decision_facts,
-            account_in_clear=logs.account_in_clear,
+        fields = log_decision(
+            rf.attempt, facts, decision, challenge, status, upstream_status, outcome, timings, h.degraded,
+            logs.account_in_clear, logs.decision_facts, h.pack.rules.reads, h.ban, h.now, h.request.host,
         )
-        fields = decision_fields(
-            rf.attempt, facts, decision, challenge=challenge, status=status, upstream_status=upstream_status,
-            outcome=outcome, timings=timings, store_degraded=h.degraded,
-            account_in_clear=logs.account_in_clear, facts_record=record, ban=h.ban, now=h.now,
-        )
-        fields.update(request_fields(facts, host=h.request.host))
-        if not write_decision(fields):
+        if fields is not None:
             log.info("decision", **fields)
 
 

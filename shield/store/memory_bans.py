@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Mapping
+from operator import attrgetter
 
 from shield.model import Ban, BanScope
 from shield.store.records import escalated_ttl, harshest
 
 Key = tuple[BanScope, str]
 SLACK = 64  # stale heap entries tolerated before a rebuild, on top of one per live entry
+_CREATED = attrgetter("created_at")
 
 
 class MemoryBans:
@@ -53,19 +55,29 @@ class MemoryBans:
         max_ttl: float,
     ) -> Ban:
         key = (scope, value)
-        count, last, remembered = self._offenses.get(key, (0, 0.0, 0.0))
-        offenses = count + 1 if escalate and count and now - last < remembered else 1
-        expires = now + escalated_ttl(ttl, offenses, max_ttl) if escalate else now + ttl
+        offenses = 1
+        if escalate:
+            known = self._offenses.get(key)
+            if known is not None and known[0] and now - known[1] < known[2]:
+                offenses = known[0] + 1
+            # escalated_ttl of a first offense is ttl itself: most bans of a wave are new addresses'
+            expires = now + (escalated_ttl(ttl, offenses, max_ttl) if offenses > 1 else float(ttl))
+        else:
+            expires = now + ttl
         current = self._bans.get(key)
         if current is not None and current.active(now):
             expires = max(expires, current.expires_at)  # never shorten a harsher ban already in place
-        ban = Ban(scope, value, reason, created_at=now, expires_at=expires, offenses=offenses, source=source)
+        ban = Ban(scope, value, reason, now, expires, offenses, source)
         kept = max(max_ttl, ttl)
         self._bans[key] = ban
         self._offenses[key] = (offenses, now, kept)
-        heapq.heappush(self._ban_heap, (expires, scope, value))
-        heapq.heappush(self._offense_heap, (now + kept, scope, value))
-        self.prune(now)
+        ban_heap, offense_heap = self._ban_heap, self._offense_heap
+        heapq.heappush(ban_heap, (expires, scope, value))
+        heapq.heappush(offense_heap, (now + kept, scope, value))
+        if ban_heap[0][0] <= now or offense_heap[0][0] <= now or len(ban_heap) > 2 * len(self._bans) + SLACK or (
+            len(offense_heap) > 2 * len(self._offenses) + SLACK
+        ):
+            self.prune(now)  # only when something expired, or stale heap entries are due a rebuild
         return ban
 
     def remove(self, scope: BanScope, value: str) -> bool:
@@ -73,8 +85,10 @@ class MemoryBans:
         return self._bans.pop((scope, value), None) is not None
 
     def active(self, now: float) -> list[Ban]:
+        """Every active ban, oldest first (shield.store.bancache copies them every second: thousands
+        under a rotating-address wave, so no Python call per ban)."""
         self.prune(now)
-        return sorted((b for b in self._bans.values() if b.active(now)), key=lambda b: b.created_at)
+        return sorted([b for b in self._bans.values() if now < b.expires_at], key=_CREATED)
 
     def find(self, keys: Mapping[BanScope, str], now: float) -> Ban | None:
         bans = self._bans

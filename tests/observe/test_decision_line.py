@@ -14,10 +14,13 @@ import structlog
 from shield.model import Action, Attempt, Ban, Decision, Outcome, RuleHit
 from shield.observe.decision_log import (
     BAN_ADDED_KEYS,
+    BUILT_KEYS,
     TEXT_KEYS,
     Timings,
     ban_refusal_fields,
     decision_fields,
+    log_ban_added,
+    log_decision,
     refused_request_fields,
     request_fields,
     write_ban_added,
@@ -41,8 +44,8 @@ def log_file(tmp_path: Path) -> Iterator[Path]:
     reset_logging()
 
 
-def _hostile_line(*, ban: Ban | None = None) -> dict[str, Any]:
-    """A decision line where every text a client (or a config, or a database) chooses carries a password."""
+def _hostile_request() -> tuple[Attempt, dict[str, Any], Decision]:
+    """A request where every text a client (or a config, or a database) chooses carries a password."""
     attempt = Attempt(
         request_id=f"r1;{HOSTILE}", route="login", client_ip="2001:db8::1", subnet="2001:db8::/48",
         account=f"alice {HOSTILE}", account_id="zAWyTT88VZ8jbDCYRbIwOQ", password_id="p", pair_id="q",
@@ -59,6 +62,12 @@ def _hostile_line(*, ban: Ban | None = None) -> dict[str, Any]:
         shadow_hits=(RuleHit("new_rule", 5, shadow=True),), shadow_action=Action.BLOCK, ruleset="6f2c6927c0cf",
         ban_scope="ip", ban_ttl=600, scores_by_class={"client": 60, "crowd": 30}, reasons=("banned:ip",),
     )
+    return attempt, facts, decision
+
+
+def _hostile_line(*, ban: Ban | None = None) -> dict[str, Any]:
+    """A decision line where every text a client (or a config, or a database) chooses carries a password."""
+    attempt, facts, decision = _hostile_request()
     record = fact_record(facts, decision, reads=frozenset(facts), scope="rules", account_in_clear=True)
     fields = decision_fields(
         attempt, facts, decision, challenge=f"failed:{HOSTILE}", status=403, upstream_status=None,
@@ -193,3 +202,66 @@ def test_a_str_subclass_among_other_values_is_masked_as_structlog_masks_it(log_f
     assert fast == {**slow, "ts": fast["ts"]}
     assert fast[key] == f"password={MASK}"
     assert PASSWORD not in log_file.read_text()
+
+
+def _logged_decision(ban: Ban | None, *, account_in_clear: bool = True) -> dict[str, Any] | None:
+    """The hostile request's line through `log_decision`, the pipeline's call."""
+    attempt, facts, decision = _hostile_request()
+    return log_decision(
+        attempt, facts, decision, f"failed:{HOSTILE}", 403, None, Outcome.UNKNOWN, Timings(0.31234, 0.1, None, 0.5),
+        False, account_in_clear, "rules", frozenset(facts), ban, 1000.0, f"shop.example:443/{HOSTILE}",
+    )
+
+
+@pytest.mark.parametrize("ban", [None, BAN], ids=["rules", "banned"])
+def test_the_pipeline_s_decision_line_is_the_line_its_builders_make(log_file: Path, ban: Ban | None) -> None:
+    assert _logged_decision(ban) is None  # written
+    assert write_decision(_hostile_line(ban=ban))
+    logged, built = (orjson.loads(line) for line in log_file.read_bytes().splitlines())
+    assert list(logged) == list(built)
+    assert {k: v for k, v in logged.items() if k != "ts"} == {k: v for k, v in built.items() if k != "ts"}
+    assert PASSWORD not in log_file.read_text()
+
+
+@pytest.mark.parametrize("ban", [None, BAN], ids=["rules", "banned"])
+@pytest.mark.parametrize("account_in_clear", [True, False], ids=["account", "no-account"])
+def test_every_key_of_the_pipeline_s_decision_line_is_one_the_direct_path_vouches_for(
+    ban: Ban | None, account_in_clear: bool
+) -> None:
+    """log_decision skips write_decision's key check: every key its builders can make must be known."""
+    fields = _logged_decision(ban, account_in_clear=account_in_clear)  # no stream: the fields come back
+    assert fields is not None
+    assert fields.keys() <= BUILT_KEYS | set(TEXT_KEYS)
+
+
+def test_without_the_direct_path_the_pipeline_gets_the_lines_fields_back() -> None:
+    reset_logging()
+    assert RequestLines.stream is None
+    fields = _logged_decision(None)
+    assert fields is not None
+    assert fields == _hostile_line()
+    assert log_ban_added("r3", "ip", "198.18.3.4", 600.0, 1, "ip_failures_10m") == _ban_added(
+        scope="ip", value="198.18.3.4", ttl_s=600.0, offenses=1, reason="ip_failures_10m"
+    )
+
+
+@pytest.mark.parametrize(
+    "fields", [_ban_added(), _ban_added(request_id=f"r3:{HOSTILE}"), _ban_added(reason=HOSTILE)],
+    ids=["plain", "request_id", "reason"],
+)
+def test_the_pipeline_s_ban_added_line_is_write_ban_added_s(log_file: Path, fields: dict[str, Any]) -> None:
+    args = [fields[key] for key in ("request_id", "scope", "value", "ttl_s", "offenses", "reason")]
+    assert log_ban_added(*args) is None
+    assert write_ban_added(dict(fields))
+    logged, written = (orjson.loads(line) for line in log_file.read_bytes().splitlines())
+    assert list(logged) == list(written)
+    assert {k: v for k, v in logged.items() if k != "ts"} == {k: v for k, v in written.items() if k != "ts"}
+    assert PASSWORD not in log_file.read_text()
+
+
+def test_the_ban_added_line_reaches_the_stream_with_its_decision_line_in_order(log_file: Path) -> None:
+    """One write per banning request: the ban.added line waits for the decision line's flush."""
+    assert log_ban_added("r4", "ip", "198.18.3.4", 600.0, 1, "ip_failures_10m") is None
+    assert _logged_decision(None) is None
+    lines = [orjson.loads(line) for line in log_file.read_bytes().splitlines()]
+    assert [line["event"] for line in lines] == ["ban.added", "decision"]
