@@ -99,6 +99,13 @@ def client_ip(peer: str, headers: Headers, trusted: TrustedProxies | Sequence[IP
     # X-Forwarded-For cannot rotate his identity.
     if not nets or not nets.holds(value, version):
         return current
+    return forwarded_client(current, headers, nets)
+
+
+def forwarded_client(peer: str, headers: Headers, nets: TrustedProxies) -> str:
+    """`client_ip` for a peer already known to be a trusted proxy (`peer`: its normalised address,
+    as `address` writes it): the walk through the forwarded headers, without parsing the peer again."""
+    current = peer
     hops = _xff_hops(_header_values(headers, "X-Forwarded-For"))
     if not hops:
         hops = _forwarded_hops(_header_values(headers, "Forwarded"))
