@@ -20,7 +20,7 @@ from shield.model import Clock, SystemClock
 from shield.observe.logs import RequestLines
 from shield.observe.metrics import Metrics
 from shield.proxy.choose import make_forwarder
-from shield.proxy.client_ip import TrustedProxies, address, forwarded_client
+from shield.proxy.client_ip import Address, TrustedProxies, address, forwarded_client
 from shield.proxy.client_limits import LimitedRequestHandler
 from shield.proxy.dispatch import DIRECT_KEY
 from shield.proxy.forwarder import (
@@ -171,12 +171,11 @@ class ProxyHandler:
         self._peer = functools.lru_cache(maxsize=4096)(self._peer_uncached)
         self._ids = RequestIds()
 
-    def _peer_uncached(self, peer: str) -> tuple[str, bool]:
+    def _peer_uncached(self, peer: str) -> tuple[Address, bool]:
         found = address(peer)
         if found is None:
-            return peer, False
-        text, value, version = found
-        return text, self.trusted.holds(value, version)
+            return (peer, 0, 0), False
+        return found, self.trusted.holds(found[1], found[2])
 
     def context(self, request: web.Request) -> RequestContext:
         headers = request.headers
@@ -189,9 +188,10 @@ class ProxyHandler:
             peer, trusted, cip, unbanned = passed.peer, passed.trusted, passed.client_ip, passed.unbanned
         else:
             # Parsing an address costs microseconds; keep-alive clients and proxies repeat theirs.
-            peer, trusted = self._peer(request.remote or "")
+            found, trusted = self._peer(request.remote or "")
+            peer = found[0]
             forwarded = trusted and ("X-Forwarded-For" in headers or "Forwarded" in headers)
-            cip = forwarded_client(peer, headers, self.trusted) if forwarded else peer
+            cip = forwarded_client(found, headers, self.trusted)[0] if forwarded else peer
             unbanned = -1
         rid = headers.get("X-Request-ID", "") if trusted else ""
         if not REQUEST_ID.fullmatch(rid):

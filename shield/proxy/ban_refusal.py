@@ -127,9 +127,9 @@ class BanRefusals:
         """Whether any ban is in force (else nothing needs looking up)."""
         return bool(len(self._bans))
 
-    def find(self, client_ip: str, now: float) -> Ban | None:
-        """The ban of this address or its subnet, if any."""
-        return self._bans.find({"ip": client_ip, "subnet": _subnet(client_ip)}, now)
+    def find(self, client_ip: str, now: float, subnet: str | None = None) -> Ban | None:
+        """The ban of this address or its subnet (`subnet`: subnet_of(client_ip), if known), if any."""
+        return self._bans.find({"ip": client_ip, "subnet": _subnet(client_ip) if subnet is None else subnet}, now)
 
     def refuse_folded(
         self, ban: Ban, route: RouteSettings | None, client_ip: str, request_id: str, now: float

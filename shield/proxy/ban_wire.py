@@ -34,9 +34,10 @@ import functools
 from collections.abc import Sequence
 from typing import Any
 
+from shield.facts.address import subnet_text
 from shield.proxy.app import REQUEST_ID, RequestIds
 from shield.proxy.ban_refusal import BanRefusals, Streak
-from shield.proxy.client_ip import TrustedProxies, address, forwarded_client
+from shield.proxy.client_ip import Address, TrustedProxies, address, forwarded_client
 from shield.proxy.early_answers import Connection, Passed
 from shield.proxy.header_policy import connection_tokens, names_framing
 from shield.proxy.respond import banned_wire
@@ -63,12 +64,11 @@ class WireBans:
         self._ids = RequestIds()
         self._peer = functools.lru_cache(maxsize=4096)(self._peer_uncached)
 
-    def _peer_uncached(self, peer: str) -> tuple[str, bool] | None:
+    def _peer_uncached(self, peer: str) -> tuple[Address, bool] | None:
         found = address(peer)
         if found is None:  # not an address (a Unix socket): the full path knows what to do
             return None
-        text, value, version = found
-        return text, self._trusted.holds(value, version)
+        return found, self._trusted.holds(found[1], found[2])
 
     def answer(self, conn: Connection, msg: Head, *, keep_alive: bool) -> bytes | None:
         """The 403 to write for this request (`keep_alive`: the connection stays open after it),
@@ -91,12 +91,16 @@ class WireBans:
         known = self._peer(conn.peer)
         if known is None:
             return None
-        peer, trusted = known
+        found, trusted = known
+        peer = found[0]
         headers = msg.headers
         forwarded = trusted and ("X-Forwarded-For" in headers or "Forwarded" in headers)
-        ip = forwarded_client(peer, headers, self._trusted) if forwarded else peer
+        client = forwarded_client(found, headers, self._trusted) if forwarded else found
+        ip = client[0]
         now = self._now()
-        ban = refusals.find(ip, now)
+        # the subnet from the address's integer: subnet_of would parse the text again (a rotating
+        # attack's addresses all miss BanRefusals' cache of them)
+        ban = refusals.find(ip, now, subnet_text(client[2], client[1]))
         if ban is None:
             # the handler of this request takes the client and the ban cache's answer from here
             conn.passed = Passed(msg, peer, trusted, ip, refusals.bans_version)
