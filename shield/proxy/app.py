@@ -20,7 +20,8 @@ from shield.model import Clock, SystemClock
 from shield.observe.logs import RequestLines
 from shield.observe.metrics import Metrics
 from shield.proxy.choose import make_forwarder
-from shield.proxy.client_ip import TrustedProxies, address, client_ip
+from shield.proxy.client_ip import Address, TrustedProxies, address, forwarded_client
+from shield.proxy.client_limits import LimitedRequestHandler
 from shield.proxy.dispatch import DIRECT_KEY
 from shield.proxy.forwarder import (
     ClientBodyFailed,
@@ -170,24 +171,32 @@ class ProxyHandler:
         self._peer = functools.lru_cache(maxsize=4096)(self._peer_uncached)
         self._ids = RequestIds()
 
-    def _peer_uncached(self, peer: str) -> tuple[str, bool]:
+    def _peer_uncached(self, peer: str) -> tuple[Address, bool]:
         found = address(peer)
         if found is None:
-            return peer, False
-        text, value, version = found
-        return text, self.trusted.holds(value, version)
+            return (peer, 0, 0), False
+        return found, self.trusted.holds(found[1], found[2])
 
     def context(self, request: web.Request) -> RequestContext:
-        peer = request.remote or ""
-        # Parsing an address costs microseconds; keep-alive clients and proxies repeat theirs.
-        peer, trusted = self._peer(peer)
         headers = request.headers
-        forwarded = trusted and ("X-Forwarded-For" in headers or "Forwarded" in headers)
-        cip = client_ip(peer, headers, self.trusted) if forwarded else peer
+        proto = request.protocol
+        # the connection's gate (shield.proxy.ban_wire) found the client, and whether it has a ban,
+        # as it parsed this head: the same answers from the same peer, headers and trusted proxies
+        # (request._message: aiohttp warns on every read of its public `message`)
+        passed = proto.passed(request._message) if isinstance(proto, LimitedRequestHandler) else None
+        if passed is not None:
+            peer, trusted, cip, unbanned = passed.peer, passed.trusted, passed.client_ip, passed.unbanned
+        else:
+            # Parsing an address costs microseconds; keep-alive clients and proxies repeat theirs.
+            found, trusted = self._peer(request.remote or "")
+            peer = found[0]
+            forwarded = trusted and ("X-Forwarded-For" in headers or "Forwarded" in headers)
+            cip = forwarded_client(found, headers, self.trusted)[0] if forwarded else peer
+            unbanned = -1
         rid = headers.get("X-Request-ID", "") if trusted else ""
         if not REQUEST_ID.fullmatch(rid):
             rid = self._ids.next()
-        return RequestContext(rid, cip, peer, trusted, self.clock.monotonic())
+        return RequestContext(rid, cip, peer, trusted, self.clock.monotonic(), unbanned=unbanned)
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         ctx = self.context(request)

@@ -104,7 +104,8 @@ class BanRefusals:
     async def __call__(
         self, request: web.Request, ctx: RequestContext, route: RouteSettings | None
     ) -> web.StreamResponse | None:
-        if not len(self._bans):  # the common case: nothing to look up, not even the subnet
+        bans = self._bans
+        if not len(bans) or ctx.unbanned == bans.version:  # no ban, or none for this client (ban_wire found)
             return None
         now = self._clock.now()
         ban = self.find(ctx.client_ip, now)
@@ -116,13 +117,19 @@ class BanRefusals:
     def clock(self) -> Clock:
         return self._clock
 
+    @property
+    def bans_version(self) -> int:
+        """The ban cache's version (BanCache.version): while it stays, `find` gives the same answers
+        but for the bans that end in the meantime."""
+        return self._bans.version
+
     def any(self) -> bool:
         """Whether any ban is in force (else nothing needs looking up)."""
         return bool(len(self._bans))
 
-    def find(self, client_ip: str, now: float) -> Ban | None:
-        """The ban of this address or its subnet, if any."""
-        return self._bans.find({"ip": client_ip, "subnet": _subnet(client_ip)}, now)
+    def find(self, client_ip: str, now: float, subnet: str | None = None) -> Ban | None:
+        """The ban of this address or its subnet (`subnet`: subnet_of(client_ip), if known), if any."""
+        return self._bans.find({"ip": client_ip, "subnet": _subnet(client_ip) if subnet is None else subnet}, now)
 
     def refuse_folded(
         self, ban: Ban, route: RouteSettings | None, client_ip: str, request_id: str, now: float

@@ -32,17 +32,21 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
+from typing import Any
 
-from aiohttp.http_parser import RawRequestMessage
-
+from shield.facts.address import subnet_text
 from shield.proxy.app import REQUEST_ID, RequestIds
 from shield.proxy.ban_refusal import BanRefusals, Streak
-from shield.proxy.client_ip import TrustedProxies, address, client_ip
-from shield.proxy.early_answers import Connection
+from shield.proxy.client_ip import Address, TrustedProxies, address, forwarded_client
+from shield.proxy.early_answers import Connection, Passed
 from shield.proxy.header_policy import connection_tokens, names_framing
 from shield.proxy.respond import banned_wire
 from shield.proxy.routes import RouteMatcher
 from shield.settings.schema import IPNetwork, RouteSettings
+
+# aiohttp's RawRequestMessage: a NamedTuple to mypy, the C parser's own type at run time (which mypyc's
+# compiled tuple checks refuse)
+Head = Any
 
 
 class WireBans:
@@ -60,14 +64,13 @@ class WireBans:
         self._ids = RequestIds()
         self._peer = functools.lru_cache(maxsize=4096)(self._peer_uncached)
 
-    def _peer_uncached(self, peer: str) -> tuple[str, bool] | None:
+    def _peer_uncached(self, peer: str) -> tuple[Address, bool] | None:
         found = address(peer)
         if found is None:  # not an address (a Unix socket): the full path knows what to do
             return None
-        text, value, version = found
-        return text, self._trusted.holds(value, version)
+        return found, self._trusted.holds(found[1], found[2])
 
-    def answer(self, conn: Connection, msg: RawRequestMessage, *, keep_alive: bool) -> bytes | None:
+    def answer(self, conn: Connection, msg: Head, *, keep_alive: bool) -> bytes | None:
         """The 403 to write for this request (`keep_alive`: the connection stays open after it),
         having recorded it; or None, recording nothing: aiohttp and the full path handle it."""
         seen = conn.memo
@@ -81,21 +84,29 @@ class WireBans:
             conn.memo = None
         return self._decide(conn, msg, keep_alive=keep_alive)
 
-    def _decide(self, conn: Connection, msg: RawRequestMessage, *, keep_alive: bool) -> bytes | None:
+    def _decide(self, conn: Connection, msg: Head, *, keep_alive: bool) -> bytes | None:
         refusals = self._refusals
         if not refusals.any():
             return None
         known = self._peer(conn.peer)
         if known is None:
             return None
-        ip, trusted = known
+        found, trusted = known
+        peer = found[0]
         headers = msg.headers
         forwarded = trusted and ("X-Forwarded-For" in headers or "Forwarded" in headers)
-        if forwarded:
-            ip = client_ip(ip, headers, self._trusted)
+        client = forwarded_client(found, headers, self._trusted) if forwarded else found
+        ip = client[0]
         now = self._now()
-        ban = refusals.find(ip, now)
-        if ban is None or msg.upgrade or _framing_refused(msg):
+        # the subnet from the address's integer: subnet_of would parse the text again (a rotating
+        # attack's addresses all miss BanRefusals' cache of them)
+        ban = refusals.find(ip, now, subnet_text(client[2], client[1]))
+        if ban is None:
+            # the handler of this request takes the client and the ban cache's answer from here
+            conn.passed = Passed(msg, peer, trusted, ip, refusals.bans_version)
+            return None
+        if msg.upgrade or _framing_refused(msg):
+            conn.passed = Passed(msg, peer, trusted, ip, -1)
             return None
         rid = headers.get("X-Request-ID", "") if trusted else ""
         if not REQUEST_ID.fullmatch(rid):
@@ -103,13 +114,14 @@ class WireBans:
         route = self._routes.match(msg.method, msg.path)  # the raw target, as the full path matches it
         streak = refusals.refuse_folded(ban, route, ip, rid, now)
         if streak is None:
+            conn.passed = Passed(msg, peer, trusted, ip, -1)
             return None
         head_only = msg.method == "HEAD"
         if not forwarded:  # the client is the peer: the connection's next heads have it too
             conn.memo = _Seen(msg.method, msg.path, trusted, head_only, streak)
         return banned_wire(rid, msg.version, keep_alive=keep_alive, head_only=head_only)
 
-    def _request_id(self, msg: RawRequestMessage) -> str:
+    def _request_id(self, msg: Head) -> str:
         """The request's id from a trusted proxy, or a new one; "" when a proxy names the client (the
         connection's last client may not be this one)."""
         headers = msg.headers
@@ -128,7 +140,7 @@ class _Seen:
         self.method, self.path, self.trusted, self.head_only, self.streak = method, path, trusted, head_only, streak
 
 
-def _framing_refused(msg: RawRequestMessage) -> bool:
+def _framing_refused(msg: Head) -> bool:
     """Whether shield.proxy.app.framing_refusal would answer this head 400 (it runs before the ban check)."""
     headers = msg.headers
     values = headers.getall("Connection", ())

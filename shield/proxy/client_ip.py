@@ -45,7 +45,10 @@ class TrustedProxies:
         return False
 
 
-def address(text: str) -> tuple[str, int, int] | None:
+Address = tuple[str, int, int]  # an address as `address` gives it: normalised text, integer, version
+
+
+def address(text: str) -> Address | None:
     """An address as written in a header or a peer name: (normalised text, integer, version), or None.
 
     Same answers as shield.facts.address.parse_ip (ports, brackets, zone ids, IPv4-mapped IPv6),
@@ -99,6 +102,14 @@ def client_ip(peer: str, headers: Headers, trusted: TrustedProxies | Sequence[IP
     # X-Forwarded-For cannot rotate his identity.
     if not nets or not nets.holds(value, version):
         return current
+    return forwarded_client(peer_addr, headers, nets)[0]
+
+
+def forwarded_client(peer: Address, headers: Headers, nets: TrustedProxies) -> Address:
+    """`client_ip` for a peer already known to be a trusted proxy (`peer`: its address as `address`
+    gives it), as `address` gives it: the walk through the forwarded headers, without parsing the
+    peer again."""
+    current = peer
     hops = _xff_hops(_header_values(headers, "X-Forwarded-For"))
     if not hops:
         hops = _forwarded_hops(_header_values(headers, "Forwarded"))
@@ -106,7 +117,7 @@ def client_ip(peer: str, headers: Headers, trusted: TrustedProxies | Sequence[IP
         hop = address(raw)
         if hop is None:
             break
-        current, value, version = hop
-        if not nets.holds(value, version):
+        current = hop
+        if not nets.holds(hop[1], hop[2]):
             break
     return current

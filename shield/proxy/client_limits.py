@@ -33,7 +33,7 @@ from aiohttp.web_protocol import RequestHandler, _ErrInfo
 from aiohttp.web_request import BaseRequest
 from aiohttp.web_server import Server
 
-from shield.proxy.early_answers import EarlyAnswers, Gate, head_size
+from shield.proxy.early_answers import EarlyAnswers, Gate, Passed, head_size
 from shield.settings.schema import LimitsSettings
 
 
@@ -113,6 +113,14 @@ class LimitedRequestHandler(RequestHandler):
             if timer is not None:
                 timer.cancel()
         super().connection_lost(exc)
+
+    def passed(self, msg: RawRequestMessage) -> Passed | None:
+        """What the gate found out about this head when it left it to aiohttp, if it did."""
+        early = self._early
+        if early is None:
+            return None
+        passed = early.passed
+        return passed if passed is not None and passed.msg is msg else None
 
     def idle(self) -> bool:
         """Whether an answer written now comes in order: aiohttp has written the answer of every

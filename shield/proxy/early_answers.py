@@ -29,6 +29,21 @@ class Connection(Protocol):
 
     peer: str  # the peer's address
     memo: Any  # the gate's own, from one head to the next of this connection (None at first)
+    passed: Passed | None  # what the gate found out about the last head it left to aiohttp
+
+
+class Passed:
+    """What a gate found out about a head it left to aiohttp, so that the handler of that request
+    need not find it out again (`LimitedRequestHandler.passed`): the peer's normalised address,
+    whether it is a trusted proxy, the client's address (shield.proxy.client_ip.client_ip of both),
+    and the version of the ban cache (shield.store.bancache.BanCache.version) with which the client
+    and its subnet had no ban, or -1 when that is not known. A ban cache whose version did not change
+    since holds no ban for them either (a new ban changes it; time only ends bans)."""
+
+    __slots__ = ("client_ip", "msg", "peer", "trusted", "unbanned")
+
+    def __init__(self, msg: RawRequestMessage, peer: str, trusted: bool, client_ip: str, unbanned: int) -> None:
+        self.msg, self.peer, self.trusted, self.client_ip, self.unbanned = msg, peer, trusted, client_ip, unbanned
 
 
 class Gate(Protocol):
@@ -43,7 +58,7 @@ GATE_KEY: web.AppKey[Gate] = web.AppKey("shield.proxy.early_answers.gate")  # se
 class EarlyAnswers:
     """The parser of one connection, with early answers; every other attribute is the parser's."""
 
-    __slots__ = ("_gate", "_idle", "_max_head", "_parser", "_proto", "answered", "memo", "peer")
+    __slots__ = ("_gate", "_idle", "_max_head", "_parser", "_proto", "answered", "memo", "passed", "peer")
 
     def __init__(
         self, parser: Any, proto: RequestHandler, gate: Gate, *, idle: Callable[[], bool], peer: str, max_head: int
@@ -54,6 +69,7 @@ class EarlyAnswers:
         self._gate = gate
         self.peer = peer
         self.memo: Any = None  # the gate's (Connection)
+        self.passed: Passed | None = None  # the gate's (Connection)
         self._max_head = max_head
         self.answered = 0  # heads answered here (aiohttp's _request_count counts the others)
 

@@ -101,6 +101,9 @@ class RequestContext:
     peer_trusted: bool
     started: float  # time.monotonic() at arrival
     route: str = "-"
+    # the ban cache's version (BanCache.version) with which the client had no ban, as the connection
+    # found when it parsed the head (shield.proxy.ban_wire), or -1: the ban check looks again otherwise
+    unbanned: int = -1
 
 
 @dataclass(slots=True)

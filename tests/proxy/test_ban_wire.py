@@ -22,11 +22,13 @@ import orjson
 import pytest
 from aiohttp import web
 from aiohttp.http_parser import HttpRequestParser
+from aiohttp.test_utils import make_mocked_request
 
-from shield.model import FakeClock, Observation
+from shield.model import Ban, FakeClock, Observation
 from shield.observe.logs import configure_logging
 from shield.proxy.ban_refusal import STORE_COUNTS_PER_SECOND
 from shield.proxy.early_answers import GATE_KEY, head_size
+from shield.proxy.forwarder import RequestContext
 from shield.proxy.listener import LimitedRunner
 from shield.service import Service, build_service
 from shield.settings.schema import AdminSettings, LimitsSettings, LogSettings
@@ -494,3 +496,31 @@ async def test_a_connection_answered_early_still_meets_the_idle_and_head_deadlin
         writer.close()
     assert data.startswith(b"HTTP/1.1 403 Forbidden\r\n")
     assert shield.handled_by_aiohttp == before
+
+
+async def test_a_ban_that_came_after_the_gate_found_none_still_refuses(start_shield: Start) -> None:
+    """The gate hands the request's handler its ban cache's answer (no ban) with the cache's version,
+    so the handler need not look again; a ban added since (another version) is looked up, not missed."""
+    shield = await start_shield()
+    refusals = shield.service.proxy[GATE_KEY]._refusals  # type: ignore[attr-defined]
+    bans = shield.service.bans
+    now = shield.clock.now()
+    ctx = RequestContext("rid", CLEAN, "127.0.0.1", True, 0.0, unbanned=bans.version)
+    request = make_mocked_request("GET", "/a")
+    assert await refusals(request, ctx, None) is None
+    bans.put(Ban("ip", CLEAN, "test", created_at=now, expires_at=now + 600))
+    answer = await refusals(request, ctx, None)
+    assert answer is not None
+    assert answer.status == 403
+
+
+async def test_the_handler_of_a_head_the_gate_passed_sees_the_same_client(start_shield: Start) -> None:
+    """The client the gate found behind the trusted proxy is the one the handler logs (the rightmost
+    address that is not a trusted proxy), request after request on one connection."""
+    shield = await start_shield()
+    payload = req("GET", "/p", xff=CLEAN) + req("GET", "/q", xff=f"{CLEAN}, {BANNED}, 127.0.0.1")
+    payload += req("GET", "/r", xff=f"{BANNED}, {CLEAN}")
+    answers, _ = await exchange(shield.port, payload, ["GET"] * 3)
+    assert [a.status for a in answers] == [200, 403, 200]
+    logged = {line["path"]: line["client_ip"] for line in shield.lines() if line.get("event") == "request"}
+    assert logged == {"/p": CLEAN, "/r": CLEAN}
