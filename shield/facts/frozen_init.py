@@ -20,7 +20,7 @@ _new = object.__new__
 Setter = Callable[[object, Any], None]
 
 
-def _slot_setters(cls: type, names: tuple[str, ...]) -> tuple[Setter, ...]:
+def slot_setters(cls: type, names: tuple[str, ...]) -> tuple[Setter, ...]:
     """Each field's slot setter, in `names` order, which must be the dataclass's fields in order."""
     declared = tuple(f.name for f in dataclasses.fields(cls))
     if names != declared or hasattr(cls, "__post_init__"):
@@ -31,14 +31,14 @@ def _slot_setters(cls: type, names: tuple[str, ...]) -> tuple[Setter, ...]:
 (
     _a_request_id, _a_route, _a_client_ip, _a_subnet, _a_account, _a_account_id, _a_password_id, _a_pair_id,
     _a_fingerprint, _a_device_id, _a_malformed,
-) = _slot_setters(Attempt, (
+) = slot_setters(Attempt, (
     "request_id", "route", "client_ip", "subnet", "account", "account_id", "password_id", "pair_id", "fingerprint",
     "device_id", "malformed",
 ))
 
 (
     _o_route, _o_ip, _o_subnet, _o_asn, _o_country, _o_account, _o_fp, _o_device, _o_password, _o_pair, _o_lat, _o_lon,
-) = _slot_setters(Observation, (
+) = slot_setters(Observation, (
     "route", "ip", "subnet", "asn", "country", "account", "fp", "device", "password", "pair", "lat", "lon",
 ))
 

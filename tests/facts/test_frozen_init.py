@@ -45,5 +45,5 @@ def test_fields_that_differ_from_the_models_are_refused_at_import() -> None:
         b: str
 
     with pytest.raises(TypeError, match="the model has"):
-        frozen_init._slot_setters(Grown, ("a",))
-    assert len(frozen_init._slot_setters(Grown, ("a", "b"))) == 2
+        frozen_init.slot_setters(Grown, ("a",))
+    assert len(frozen_init.slot_setters(Grown, ("a", "b"))) == 2
