@@ -223,23 +223,26 @@ def _write_vouched(event: str, fields: dict[str, Any], text: tuple[str, ...], le
     return True
 
 
-class _Stamp:
-    """`shield.observe.logs.timestamp` (structlog's TimeStamper's text, a test compares them), with
-    the text of the current second kept: one strftime per second."""
+class Stamp:
+    """`shield.observe.logs.timestamp` (structlog's TimeStamper's text; tests/observe compares `at` with
+    `logs.iso_utc`), compiled, with the text of the current second kept: one strftime per second."""
 
     def __init__(self) -> None:
         self.second = -1
         self.text = ""
 
     def now(self) -> str:
-        sec, us = divmod(time.time_ns() // 1000, 1_000_000)
+        return self.at(time.time_ns() // 1000)
+
+    def at(self, epoch_us: int) -> str:
+        sec, us = divmod(epoch_us, 1_000_000)
         if sec != self.second:
             self.text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(sec))
             self.second = sec
         return f"{self.text}.{us:06d}Z" if us else f"{self.text}Z"
 
 
-_STAMP = _Stamp()
+_STAMP = Stamp()
 
 
 def request_fields(facts: Facts, *, host: str | None) -> dict[str, Any]:

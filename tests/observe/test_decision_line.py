@@ -16,6 +16,7 @@ from shield.observe.decision_log import (
     BAN_ADDED_KEYS,
     BUILT_KEYS,
     TEXT_KEYS,
+    Stamp,
     Timings,
     ban_refusal_fields,
     decision_fields,
@@ -138,6 +139,15 @@ def test_a_key_the_builder_does_not_know_gets_the_full_redaction(log_file: Path)
 def test_the_timestamp_is_datetime_isoformat(epoch_us: int) -> None:
     expected = (datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=epoch_us)).isoformat()
     assert iso_utc(epoch_us) == expected.replace("+00:00", "Z")
+
+
+def test_the_direct_lines_timestamp_is_the_logs_one_across_seconds() -> None:
+    """decision_log's compiled Stamp keeps the current second's text: the same text as logs.iso_utc,
+    in order, back in time (a clock step), and on every second's first and last microsecond."""
+    stamp = Stamp()
+    times = [0, 1, 999_999, 1_000_000, 1_796_584_222_000_000, 1_796_584_222_123_456, 1_796_584_222_999_999,
+             1_796_584_223_000_001, 1_796_584_222_500_000, 1_796_584_223_000_000]
+    assert [stamp.at(us) for us in times] == [iso_utc(us) for us in times]
 
 
 def _benign_line() -> dict[str, Any]:
