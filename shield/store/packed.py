@@ -103,9 +103,10 @@ class RowReader:
             # zip's strict= keyword alone costs ~1,000 instructions a call to parse)
             pairs = zip(current, previous, self._window_of)  # noqa: B905
             return [c + floor(p * w[k] + 0.5) if p else c for c, p, k in pairs]
-        out: list[int] = []
-        for j, k in zip(self._picks, self._window_of):  # noqa: B905 (equal by construction)
-            c = values[j]
-            p = values[j + 1]
-            out.append(c + floor(p * w[k] + 0.5) if p else c)
-        return out
+        picks = self._picks
+        if not any(values[3::2]):  # a new entity's row: the current buckets picked
+            return [values[j] for j in picks]
+        return [
+            values[j] + floor(p * w[k] + 0.5) if (p := values[j + 1]) else values[j]
+            for j, k in zip(picks, self._window_of)  # noqa: B905 (equal by construction)
+        ]
