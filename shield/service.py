@@ -185,7 +185,8 @@ def build_service(
     metrics = Metrics(multiprocess_dir=multiproc.current())
     on_error, on_state = _store_hooks(metrics)
     metrics.store_up.set(1)
-    store = store or open_store(settings.store, retention(settings), on_error=on_error, on_state=on_state)
+    if store is None:  # not `store or`: an empty MemoryStore is falsy (its __len__, units in use, is 0)
+        store = open_store(settings.store, retention(settings), on_error=on_error, on_state=on_state)
     keyer = Keyer(settings.secret)
     # The rule book loads rules/lists/ with the rules (at start and on every reload) into one
     # RulePack; the pipeline hands the pack's lists to the fact builder, so ip.hosting, ip.tor, ...

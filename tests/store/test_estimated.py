@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from urllib.parse import urlsplit
 
 import pytest
@@ -15,7 +16,8 @@ from shield.decision.takeover import event_fields, takeover_risk
 from shield.facts.catalog import counter_names
 from shield.model import DEFAULT_WINDOWS, FakeClock, Observation, Outcome, Signals, TakeoverPolicy
 from shield.rules.pack import load_pack
-from shield.settings.schema import Settings
+from shield.service import build_service
+from shield.settings.schema import LogSettings, Settings
 from shield.store.base import Retention, Store
 from shield.store.connect import StoreOptions, open_redis
 from shield.store.estimated import STOPPED_DIMENSIONS, estimated
@@ -108,3 +110,17 @@ async def test_a_counter_a_reload_reads_has_its_true_value_on_the_next_request(s
     assert counters["device.attempts_10m"] == 6
     assert counters["subnet.failures_1h"] == 5
     assert counters["account.failures_unfamiliar_24h"] == 5
+
+
+@pytest.mark.parametrize(("scope", "every"), [("rules", False), ("catalog", True), ("off", False)])
+async def test_a_worker_estimates_every_counter_only_when_every_fact_goes_on_record(scope: str, every: bool) -> None:
+    """shield.service wires the store to the rule book: the counters needed, all with log.decision_facts: catalog."""
+    settings = replace(Settings(secret=b"s" * 32), log=LogSettings(decision_facts=scope))  # type: ignore[arg-type]
+    store = MemoryStore(Retention())
+    service = build_service(settings, clock=FakeClock(), with_admin=False, store=store)
+    try:
+        counters = (await store.observe(login("10.70.0.1"), FakeClock().now())).counters
+    finally:
+        await service.close()
+    assert ("device.attempts_10m" in counters) is every
+    assert counters["ip.failures_10m"] == 0  # a bundled rule reads it: present at 0 either way
