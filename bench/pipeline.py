@@ -33,6 +33,9 @@ from shield.settings.schema import Settings
 from shield.sim.world import demo_world
 from shield.store.base import Store
 from shield.store.connect import open_store
+from shield.store.memory import MemoryStore
+from shield.store.redis import RedisStore
+from shield.store.resilient import ResilientStore
 
 BROWSERS = [
     b"Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36",
@@ -112,6 +115,11 @@ async def measure(url: str, n: int, resolver: object) -> dict[str, float]:
     lists = load_list_folders(settings.rules / "lists", settings.extra_lists)
     builder = FactBuilder.from_settings(settings, keyer=Keyer(settings.secret), lists=lists, ua_resolver=resolver)
     store = open_store(url, retention(settings))
+    # as a worker's stores do (shield.service): keep the distinct sets and estimate the counters the pack needs
+    reads = load_pack(settings.rules, extra_lists=settings.extra_lists, windows=settings.windows).rules.reads
+    for one in (store.primary, store.fallback) if isinstance(store, ResilientStore) else (store,):
+        if isinstance(one, RedisStore | MemoryStore):
+            one.follow(lambda: reads)
     try:
         await replay(store, settings, builder, min(n, 2000))  # warm the caches and connections
         steps = await replay(store, settings, builder, n)

@@ -141,13 +141,15 @@ def retention(settings: Settings) -> Retention:
     )
 
 
-def _follow_reads(store: Store, rules: RuleBook) -> None:
-    """Both stores keep only the distinct sets the live rules read (see Retention.reads); so does the
-    memory fallback of a Redis store, whose answers then hold the same counters as Redis's."""
+def _follow_reads(store: Store, rules: RuleBook, *, every: bool = False) -> None:
+    """Both stores keep only the distinct sets the live rules read (see Retention.reads) and estimate only
+    the counters they need (shield.store.estimated); so does the memory fallback of a Redis store, whose
+    answers then hold the same counters as Redis's. `every`: estimate every counter (a decision log that
+    records the whole catalog)."""
     stores = (store.primary, store.fallback) if isinstance(store, ResilientStore) else (store,)
     for one in stores:
         if isinstance(one, RedisStore | MemoryStore):
-            one.follow(lambda: rules.pack.rules.reads)
+            one.follow(lambda: rules.pack.rules.reads, every=every)
 
 
 def _reload_counter(metrics: Metrics) -> Callable[[ReloadResult], None]:
@@ -183,7 +185,8 @@ def build_service(
     metrics = Metrics(multiprocess_dir=multiproc.current())
     on_error, on_state = _store_hooks(metrics)
     metrics.store_up.set(1)
-    store = store or open_store(settings.store, retention(settings), on_error=on_error, on_state=on_state)
+    if store is None:  # not `store or`: an empty MemoryStore is falsy (its __len__, units in use, is 0)
+        store = open_store(settings.store, retention(settings), on_error=on_error, on_state=on_state)
     keyer = Keyer(settings.secret)
     # The rule book loads rules/lists/ with the rules (at start and on every reload) into one
     # RulePack; the pipeline hands the pack's lists to the fact builder, so ip.hosting, ip.tor, ...
@@ -192,7 +195,8 @@ def build_service(
         settings.rules, extra_lists=settings.extra_lists, windows=settings.windows,
         routes=[r.name for r in settings.routes], on_reload=_reload_counter(metrics),
     )
-    _follow_reads(store, rules)
+    # the counters no rule needs are left out of the answers, unless every fact goes on record
+    _follow_reads(store, rules, every=settings.log.decision_facts == "catalog")
     facts = FactBuilder.from_settings(settings, keyer=keyer, lists=rules.pack.lists, ua_resolver=ua_resolver)
     bans = BanCache(store)
     fwd = forwarder or make_forwarder(settings)

@@ -25,7 +25,9 @@ STOPPED_DIMENSIONS = ("ip", "device")
 
 
 def stopped_facts(counters: Mapping[str, int], windows: Sequence[Window] = DEFAULT_WINDOWS) -> dict[str, FactValue]:
-    """ip.stopped_<w> and device.stopped_<w> for every window whose counters are present."""
+    """ip.stopped_<w> and device.stopped_<w> for every window whose three counters are present (the stores
+    estimate only the counters something reads, shield.store.estimated: an attempts count without its
+    outcomes is not a stopped count)."""
     out: dict[str, FactValue] = {}
     add_stopped(out, counters, windows)
     return out
@@ -40,7 +42,10 @@ def add_stopped(
         attempts = get(attempts_name)
         if attempts is None:
             continue
-        left = attempts - (get(failures_name, 0) + get(successes_name, 0)) - 1
+        failures, successes = get(failures_name), get(successes_name)
+        if failures is None or successes is None:
+            continue
+        left = attempts - (failures + successes) - 1
         out[stopped_name] = left if left > 0 else 0
 
 

@@ -40,12 +40,18 @@ class Counters:
     """Counting and reading the windows of every dimension value (see the module docstring)."""
 
     def __init__(
-        self, keys: LinkedKeyspace, windows: Sequence[Window], *, ttl: float, reads: frozenset[str] | None
+        self,
+        keys: LinkedKeyspace,
+        windows: Sequence[Window],
+        *,
+        ttl: float,
+        reads: frozenset[str] | None,
+        estimated: frozenset[str] | None = None,
     ) -> None:
         self.keys = keys
         self._tables = keys.tables
         self.windows = tuple(windows)
-        self.plans = {dim: plan(dim, windows, reads) for dim in (*DIMENSIONS, SITE)}
+        self.plans = {dim: plan(dim, windows, reads, estimated) for dim in (*DIMENSIONS, SITE)}
         for dim, p in self.plans.items():
             self._tables[dim].members(len(p.specs))
         self.ttl = ttl
@@ -61,14 +67,15 @@ class Counters:
         self._widths = self.plans[DIMENSIONS[0]].widths
         self._site_widths = self.plans[SITE].widths
 
-    def keep(self, reads: frozenset[str] | None) -> None:
-        """Count the distinct sets `reads` keeps from now on (a rule pack reloaded). A set no longer kept keeps
+    def keep(self, reads: frozenset[str] | None, estimated: frozenset[str] | None = None) -> None:
+        """Count the distinct sets `reads` keeps from now on (a rule pack reloaded), and write the estimates
+        of the counters `estimated` names (None: all; shield.store.estimated). A set no longer kept keeps
         its members until they expire, as on Redis; one kept anew starts empty.
 
         An entity seen once holds its members in columns of the sets kept then (see distinct.py): a
         dimension whose sets change has those laid out flat first, a pass over its entities (reloads are
         rare)."""
-        old, self.plans = self.plans, {dim: plan(dim, self.windows, reads) for dim in (*DIMENSIONS, SITE)}
+        old, self.plans = self.plans, {dim: plan(dim, self.windows, reads, estimated) for dim in (*DIMENSIONS, SITE)}
         for dim, before in old.items():
             specs = before.specs
             if [k for k, _, _ in specs] == [k for k, _, _ in self.plans[dim].specs]:
@@ -105,7 +112,7 @@ class Counters:
         return slot
 
     def observe(self, obs: Observation, now: float, out: dict[str, int], *, unknown: bool) -> None:
-        """Count the attempt in every dimension and the site; every estimate into `out`."""
+        """Count the attempt in every dimension and the site; the estimates the plans write into `out`."""
         # The hot path of a protected request: entity() inlined, attributes bound once per call.
         weights_now = weights(now, self._widths)
         horizon, cutoffs = now - self._max_window, [now - span for span in self._spans]

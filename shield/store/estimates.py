@@ -20,28 +20,37 @@ class Estimator:
     """The estimates of one plan: per window, the (counter position, fact name) of each measure, in
     measure order (as shield.store.plans.plan lists them).
 
-    Called with (counters, per-window weights of the previous bucket, out): for each name,
+    Called with (counters, per-window weights of the previous bucket, out): for each name estimated,
     c = current + int(previous * w + 0.5) when previous, written to `out` when non-zero (`out` starts at
     zero). `bump`: the index of a measure counted first, in every window (an attempt: the counters must
-    be writable), in the same pass; `also`: a second one (the site's attempts on unknown accounts)."""
+    be writable), in the same pass; `also`: a second one (the site's attempts on unknown accounts).
+    `estimated`: the names written (None: all; shield.store.estimated): a bumped measure is counted in
+    every window whether or not its estimate is written."""
 
-    __slots__ = ("bumped", "names", "positions", "windows")
+    __slots__ = ("bumps", "names", "positions", "windows")
 
     def __init__(
-        self, names: Sequence[Sequence[tuple[int, str]]], *, bump: int | None = None, also: int | None = None
+        self,
+        names: Sequence[Sequence[tuple[int, str]]],
+        *,
+        bump: int | None = None,
+        also: int | None = None,
+        estimated: frozenset[str] | None = None,
     ) -> None:
         self.positions: Final[list[int]] = []
         self.names: Final[list[str]] = []
         self.windows: Final[list[int]] = []  # per name, its window's index in the weights
-        self.bumped: Final[list[bool]] = []
+        self.bumps: Final[list[int]] = []  # the positions counted first
         for i, window in enumerate(names):
             for j, (pos, name) in enumerate(window):
                 if type(pos) is not int or type(name) is not str:  # a plan is positions and names, nothing else
                     raise TypeError(f"counter position {pos!r} and name {name!r}")
-                self.positions.append(pos)
-                self.names.append(name)
-                self.windows.append(i)
-                self.bumped.append(j in (bump, also))
+                if j in (bump, also):
+                    self.bumps.append(pos)
+                if estimated is None or name in estimated:
+                    self.positions.append(pos)
+                    self.names.append(name)
+                    self.windows.append(i)
 
     def __call__(self, counts: MutableSequence[int], ws: list[float], out: dict[str, int]) -> None:
         self.write(counts, ws, out)
@@ -50,13 +59,14 @@ class Estimator:
         """As calling it: compiled callers call this method directly, a call of the object goes through
         the generic call protocol."""
         vals: list[int] = counts.tolist() if isinstance(counts, array) else list(counts)
-        positions, names, windows, bumped = self.positions, self.names, self.windows, self.bumped
+        for pos in self.bumps:
+            c = vals[pos] + 1
+            vals[pos] = c
+            counts[pos] = c
+        positions, names, windows = self.positions, self.names, self.windows
         for k in range(len(positions)):
             pos = positions[k]
             c = vals[pos]
-            if bumped[k]:
-                c += 1
-                counts[pos] = c
             p = vals[pos + 1]
             if p:
                 c += int(p * ws[windows[k]] + 0.5)
@@ -65,7 +75,11 @@ class Estimator:
 
 
 def estimator(
-    names: Sequence[Sequence[tuple[int, str]]], *, bump: int | None = None, also: int | None = None
+    names: Sequence[Sequence[tuple[int, str]]],
+    *,
+    bump: int | None = None,
+    also: int | None = None,
+    estimated: frozenset[str] | None = None,
 ) -> Estimator:
     """The Estimator of a plan's names (see Estimator)."""
-    return Estimator(names, bump=bump, also=also)
+    return Estimator(names, bump=bump, also=also, estimated=estimated)

@@ -22,6 +22,7 @@ from shield.store.base import Retention
 from shield.store.counters import LOW, SHAPES_MAX, Counters
 from shield.store.distinct import UNREAD
 from shield.store.entities import NARROW_MAX
+from shield.store.estimated import estimated
 from shield.store.layout import SITE, Plan, unkept, with_shared
 from shield.store.linked_keyspace import HITS_MAX, LinkedKeyspace, Table
 from shield.store.memory_bans import MemoryBans
@@ -52,25 +53,31 @@ class MemoryStore:
         kept = with_shared(retention.reads, [w.name for w in retention.windows])
         self._counters = Counters(self._keys, retention.windows, ttl=ttl, reads=kept)
         self._follow: Callable[[], frozenset[str] | None] = lambda: retention.reads
+        self._every = False  # estimate every counter whatever the rules read
         self._keep(retention.reads)
 
     def __len__(self) -> int:
         """Units in use (entries plus members of large distinct sets): never above memory.max_keys."""
         return self._keys.units
 
-    def follow(self, reads: Callable[[], frozenset[str] | None]) -> None:
-        """Keep the distinct sets `reads()` names (the live rule pack's reads, read per observe: a
-        reload that reads a new set gets it counted from then on), as RedisStore.follow."""
+    def follow(self, reads: Callable[[], frozenset[str] | None], *, every: bool = False) -> None:
+        """Keep the distinct sets `reads()` names and estimate the counters it needs (shield.store.estimated:
+        the live rule pack's reads, read per observe: a reload that reads a new set gets it counted from
+        then on, a new counter its estimate on the next request), as RedisStore.follow. `every`: estimate
+        every counter (a decision log that records the whole catalog)."""
         self._follow = reads
+        self._every = every
         self._keep(reads())
 
     def _keep(self, reads: frozenset[str] | None) -> None:
         self._reads = reads  # as given: observe compares the live pack's reads with it by identity
-        reads = with_shared(reads, [w.name for w in self._plan.windows])
+        windows = [w.name for w in self._plan.windows]
+        needed = None if self._every else estimated(reads, windows)
+        reads = with_shared(reads, windows)
         self._partial = reads is not None
-        names = self._plan.names
+        names = [n for n in self._plan.names if needed is None or n in needed]
         self._zero = dict.fromkeys(names if reads is None else [n for n in names if not unkept(n, reads)], 0)
-        self._counters.keep(reads)
+        self._counters.keep(reads, needed)
 
     # -- the Store port ------------------------------------------------------------------------
 

@@ -67,30 +67,46 @@ class Row:
 
 
 class RowReader:
-    """Window estimates from a returned row (the estimate lua/common.lua used to compute)."""
+    """Window estimates from a returned row (the estimate lua/common.lua used to compute): of every
+    (window, measure) pair, or of the pairs `picks` lists (their indexes, window-major; the counters
+    something reads, shield.store.estimated), in that order; `names`: the pairs' counter names, carried
+    for the caller."""
 
-    __slots__ = ("_codec", "_widths", "_window_of")
+    __slots__ = ("_codec", "_every", "_picks", "_widths", "_window_of", "names")
 
-    def __init__(self, row: Row) -> None:
+    def __init__(self, row: Row, picks: Sequence[int] | None = None, names: Sequence[str] = ()) -> None:
         self._codec = row.codec()
         self._widths = row.widths
-        # per (window, measure) pair, window-major as the row: its window
-        self._window_of = [i for i in range(len(row.widths)) for _ in range(row.measures)]
+        every = range(len(row.widths) * row.measures)
+        self._every = picks is None or list(picks) == list(every)
+        chosen = list(every) if picks is None else list(picks)
+        # per pair estimated: its current bucket's index in the unpacked values, and its window
+        self._picks = [2 + 2 * i for i in chosen]
+        self._window_of = [i // row.measures for i in chosen]
+        self.names: list[str] = list(names)
 
     def estimates(self, blob: bytes, now: float, weights_now: Sequence[float]) -> list[int]:
-        """Every window's (window-major) measures' estimates: current + round(previous * weight),
-        the weights at `now` (`weights_now`), or at the last write for a late one (a write stamped
-        before the last, counted in the last write's buckets)."""
+        """The pairs' estimates: current + round(previous * weight), the weights at `now` (`weights_now`),
+        or at the last write for a late one (a write stamped before the last, counted in the last write's
+        buckets)."""
         values = self._codec.unpack(blob)
         last = values[0]
         w = weights_now if last == now else [1.0 - (last / x - math.floor(last / x)) for x in self._widths]
-        current, previous = values[2::2], values[3::2]
-        if not any(previous):  # every previous bucket empty (a new entity's row): the current ones
-            return list(current)
         floor = math.floor
-        # An empty previous bucket adds 0 (w is finite: a NaN or infinite time raised above), and
-        # skipping its arithmetic halves this for a new entity's row, the common one under attack.
-        # (zip over the unpacked halves, no index arithmetic per pair; equal lengths by the codec, and
-        # zip's strict= keyword alone costs ~1,000 instructions a call to parse)
-        pairs = zip(current, previous, self._window_of)  # noqa: B905
-        return [c + floor(p * w[k] + 0.5) if p else c for c, p, k in pairs]
+        if self._every:
+            current, previous = values[2::2], values[3::2]
+            if not any(previous):  # every previous bucket empty (a new entity's row): the current ones
+                return list(current)
+            # An empty previous bucket adds 0 (w is finite: a NaN or infinite time raised above), and
+            # skipping its arithmetic halves this for a new entity's row, the common one under attack.
+            # (zip over the unpacked halves, no index arithmetic per pair; equal lengths by the codec, and
+            # zip's strict= keyword alone costs ~1,000 instructions a call to parse)
+            pairs = zip(current, previous, self._window_of)  # noqa: B905
+            return [c + floor(p * w[k] + 0.5) if p else c for c, p, k in pairs]
+        picks = self._picks
+        if not any(values[3::2]):  # a new entity's row: the current buckets picked
+            return [values[j] for j in picks]
+        return [
+            values[j] + floor(p * w[k] + 0.5) if (p := values[j + 1]) else values[j]
+            for j, k in zip(picks, self._window_of)  # noqa: B905 (equal by construction)
+        ]

@@ -27,15 +27,19 @@ class DimPlan:
     estimate: Estimator  # names' estimates from the counters and the windows' weights (shield.store.estimates)
     attempt: Estimator  # the same, counting an attempt (measure A) first
     attempt_unknown: Estimator  # the site's: counting an attempt on an unknown account (A and U) first
-    attempt_names: list[str]  # the attempts counter's name per window
+    attempt_names: list[str]  # the attempts counter's name per window, those estimated
     specs: Specs  # its distinct sets
     blank: bytes  # the counters before the first write
     first: bytes  # the counters after the first attempt
 
 
-def plan(dim: str, windows: Sequence[Window], reads: frozenset[str] | None) -> DimPlan:
+def plan(
+    dim: str, windows: Sequence[Window], reads: frozenset[str] | None, estimated: frozenset[str] | None = None
+) -> DimPlan:
     """`reads`: the counter names the rules read (None: all); a distinct set none of whose windows is kept
-    (layout.keeps) is not counted, and a window of a kept set that is not is written as UNREAD."""
+    (layout.keeps) is not counted, and a window of a kept set that is not is written as UNREAD.
+    `estimated`: the counters whose estimates are written (None: all; shield.store.estimated); every
+    window of every measure is counted all the same."""
     pairs = SITE_MEASURES if dim == SITE else MEASURES + ACCOUNT_MEASURES if dim == "account" else MEASURES
     wins = SITE_WINDOWS if dim == SITE else tuple(windows)
     m = len(pairs)
@@ -55,10 +59,10 @@ def plan(dim: str, windows: Sequence[Window], reads: frozenset[str] | None) -> D
         measures=m,
         widths=[float(w.seconds) for w in wins],
         names=names,
-        estimate=estimator(names),
-        attempt=estimator(names, bump=A),
-        attempt_unknown=estimator(names, bump=A, also=U),
-        attempt_names=[window[A][1] for window in names],
+        estimate=estimator(names, estimated=estimated),
+        attempt=estimator(names, bump=A, estimated=estimated),
+        attempt_unknown=estimator(names, bump=A, also=U, estimated=estimated),
+        attempt_names=[window[A][1] for window in names if estimated is None or window[A][1] in estimated],
         specs=specs,
         blank=blank,
         first=bytes(first),

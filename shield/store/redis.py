@@ -56,6 +56,7 @@ from shield.model import Ban, Observation, Signals
 from shield.store.base import Retention
 from shield.store.batched import Batched, Layout, Tally
 from shield.store.coalesce import Coalescer
+from shield.store.estimated import estimated
 from shield.store.layout import ACCOUNT_MEASURES, MEASURES, SITE_MEASURES, Plan, unkept, with_shared
 from shield.store.packed import RowReader
 from shield.store.records import history_from_record
@@ -119,7 +120,7 @@ class RedisStore(RedisOutcomes):
         dim_row, account_row, site_row = plan_rows(self._plan)
         self._hot_layout, self._site_layout = Layout("d", dim_row), Layout("s", site_row)
         self._batched = Batched(self._send_batch)  # the site's, countries' and ASNs' counts
-        self._rows = (RowReader(dim_row), RowReader(account_row))  # indexed by "is the account"
+        self._row_shapes = (dim_row, account_row)  # indexed by "is the account"
         self._widths = dim_row.widths
         # Per dimension, the names of its row's estimates (window-major, as RowReader returns them)
         # and of its distinct counts (window-major, as the script returns them).
@@ -131,24 +132,41 @@ class RedisStore(RedisOutcomes):
         ]
         self._distinct_sizes = [len(names) for names in self._distinct_names]  # each counted entity's, in a reply
         self._follow: Callable[[], frozenset[str] | None] = lambda: retention.reads
+        self._every = False  # estimate every counter whatever the rules read
         self._keep(retention.reads)
         self._outcomes: Coalescer[PendingOutcome] = Coalescer(self._flush_outcomes, name="store.outcomes")
         self._listed = {}
 
     # -- the Store port ------------------------------------------------------------------------
 
-    def follow(self, reads: Callable[[], frozenset[str] | None]) -> None:
-        """Keep the distinct sets `reads()` names (the live rule pack's reads, read per observe: a
-        reload that reads a new set gets it counted from then on)."""
+    def follow(self, reads: Callable[[], frozenset[str] | None], *, every: bool = False) -> None:
+        """Keep the distinct sets `reads()` names and estimate the counters it needs (shield.store.estimated:
+        the live rule pack's reads, read per observe: a reload that reads a new set gets it counted from
+        then on, a new counter its estimate on the next request). `every`: estimate every counter."""
         self._follow = reads
+        self._every = every
         self._keep(reads())
 
     def _keep(self, reads: frozenset[str] | None) -> None:
         self._reads_src = reads
-        reads = with_shared(reads, [w.name for w in self._plan.windows])
-        self._reads_bytes = reads_mask([w.name for w in self._plan.windows], reads).encode()
-        # The counters before any reply: 0, without the distinct counts that are not kept (absent).
-        self._blank = {name: 0 for name in self._names if not unkept(name, reads)}
+        windows = [w.name for w in self._plan.windows]
+        needed = None if self._every else estimated(reads, windows)
+        reads = with_shared(reads, windows)
+        self._reads_bytes = reads_mask(windows, reads).encode()
+        # The counters before any reply: 0, without the distinct counts that are not kept and the counters
+        # no one reads (absent).
+        self._blank = {
+            name: 0 for name in self._names if not unkept(name, reads) and (needed is None or name in needed)
+        }
+        # Per dimension, its rows' reader: the estimates of the counters needed, by name (window-major).
+        self._readers = [
+            RowReader(
+                self._row_shapes[d == ACCOUNT],
+                [i for i, name in enumerate(names) if needed is None or name in needed],
+                [name for name in names if needed is None or name in needed],
+            )
+            for d, names in enumerate(self._row_names)
+        ]
         self._kept_distinct = [
             [(name, i) for i, name in enumerate(names) if not unkept(name, reads)] for names in self._distinct_names
         ]
@@ -205,8 +223,7 @@ class RedisStore(RedisOutcomes):
                 weights_now,
                 hot,
                 hot_layout=self._hot_layout,
-                readers=self._rows,
-                row_names=self._row_names,
+                readers=self._readers,
                 kept_distinct=self._kept_distinct,
                 distinct_sizes=self._distinct_sizes,
             )

@@ -20,7 +20,6 @@ from shield.model import BAN_SCOPES, Observation
 from shield.store.batched import Layout, Tally
 from shield.store.layout import SITE_MEASURES, keeps
 from shield.store.packed import RowReader
-from shield.store.routing import ACCOUNT
 from shield.store.sliding import weights
 
 # The hot, low-cardinality dimensions: counted by the worker and sent in batches (shield.store.batched),
@@ -47,16 +46,16 @@ def place(
     hot: Mapping[int, tuple[str, Tally, int]],
     *,
     hot_layout: Layout,
-    readers: tuple[RowReader, RowReader],
-    row_names: Sequence[Sequence[str]],
+    readers: Sequence[RowReader],
     kept_distinct: Sequence[Sequence[tuple[str, int]]],
     distinct_sizes: Sequence[int],
 ) -> None:
     """One call's entities, DIMENSIONS order, one flat list (lua/observe.lua): each one's packed row,
     then, when it was counted (not only read: 'r'), its `distinct_sizes[d]` distinct counts: the rows'
     window estimates and the kept distinct counts, by name. A hot entity's row is its stored total:
-    the tally's new base (unless a flush of it has started since the read was sent). `readers` is
-    indexed by "is the account"."""
+    the tally's new base (unless a flush of it has started since the read was sent). `readers`: per
+    dimension, its row's reader, which estimates only the counters needed (shield.store.estimated) and
+    names them."""
     pos = 0
     for d, value in enumerate(values):
         mode = owned[d]
@@ -68,8 +67,8 @@ def place(
                 stored = hot_layout.unpack(rows[pos])
                 t.read(*(stored or (0.0, [0] * hot_layout.counts)), read_at=now)
         else:
-            estimates = readers[d == ACCOUNT].estimates(rows[pos], now, weights_now)
-            counters.update(zip(row_names[d], estimates))  # noqa: B905 (equal by the codec; _STRICT)
+            reader = readers[d]
+            counters.update(zip(reader.names, reader.estimates(rows[pos], now, weights_now)))  # noqa: B905 (_STRICT)
         if mode == "r":  # the stored row only
             pos += 1
             continue

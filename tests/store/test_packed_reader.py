@@ -69,3 +69,16 @@ def test_estimates_of_a_new_entitys_row_equal_the_reference(case: tuple[Row, byt
     row, blob, now = case
     w = weights(now, row.widths)
     assert answer(lambda: RowReader(row).estimates(blob, now, w)) == answer(lambda: reference(row, blob, now, w))
+
+
+@settings(max_examples=500)
+@given(st.one_of(rows(), new_rows()), st.data())
+def test_picked_estimates_are_the_references_at_the_picks(case: tuple[Row, bytes, float], data: st.DataObject) -> None:
+    """A reader of some pairs only (the counters needed, shield.store.estimated) answers those, in order."""
+    row, blob, now = case
+    w = weights(now, row.widths)
+    pairs = range((row.values - 2) // 2)
+    picks = data.draw(st.lists(st.sampled_from(pairs), unique=True).map(sorted))
+    full = answer(lambda: reference(row, blob, now, w))
+    picked = answer(lambda: RowReader(row, picks, [str(i) for i in picks]).estimates(blob, now, w))
+    assert picked == ([full[i] for i in picks] if isinstance(full, list) else full)
