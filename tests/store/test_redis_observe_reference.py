@@ -22,6 +22,7 @@ import redis
 
 from shield.facts.catalog import DIMENSIONS, DISTINCT
 from shield.store.base import Retention
+from shield.store.pipelining import split
 from shield.store.routing import shard_key
 from tests.store.packed_sets import logical
 from tests.store.reference_library import load_libraries
@@ -117,7 +118,9 @@ def test_observe_answers_and_writes_as_the_reference(redis_url: str) -> None:
         sizes = rnd.choice((1, 1, 2, 3))
         batch = [_args(rnd, rnd.random() * 1000 if rnd.random() < 0.01 else now, mask) for _ in range(sizes)]
         want = [sync.fcall(reference, 1, shard_key("ref:", 0), *args) for args in batch]
-        got = sync.fcall(current, 1, shard_key("new:", 0), mask, *[a for args in batch for a in _block(args)])
+        flat = sync.fcall(current, 1, shard_key("new:", 0), mask, *[a for args in batch for a in _block(args)])
+        got = split(flat, len(batch))  # one flat list: per attempt its reply's length, then its reply
+        assert got is not None, (step, flat)
         assert [_as_reference(reply, args) for reply, args in zip(got, batch, strict=True)] == want, (step, batch)
     new, ref = _keyspace(sync, "new"), _keyspace(sync, "ref")
     assert {k: v[:2] for k, v in new.items()} == {k: v[:2] for k, v in ref.items()}
@@ -128,3 +131,25 @@ def test_observe_answers_and_writes_as_the_reference(redis_url: str) -> None:
     assert all(new[k][2] for k, v in ref.items() if v[2])
     assert lost
     assert all(k.startswith(b"{:") and new[k][0] == b"hash" for k in lost), lost
+
+
+def test_attempts_straddling_bucket_edges_count_as_the_reference(redis_url: str) -> None:
+    """A call's attempts reuse the window starts of the one before while every window stays in its
+    bucket (lua/common.lua set_now): times a hair's breadth from an edge of every window (a day's,
+    so every window's), on either side, in one call, answer as the reference's exact arithmetic."""
+    sync = redis.Redis.from_url(redis_url)
+    reference, current = load_libraries(sync, REFERENCE, "observe")
+    rnd = random.Random(7)
+    mask = "1" * SETS * len(Retention().windows)
+    edge = 1_700_006_400.0  # a multiple of 86,400: every window's bucket edge
+    ulp = 2.0**-22  # edge's float spacing
+    for turn in range(6):
+        times = [edge - ulp, edge, edge + ulp, edge - 0.001, edge + 0.003, edge - 0.0035, edge + 0.0034, edge + 30]
+        rnd.shuffle(times)
+        batch = [_args(rnd, t, mask) for t in sorted(times, key=lambda t: rnd.random())]
+        want = [sync.fcall(reference, 1, shard_key("ref:", 0), *args) for args in batch]
+        flat = sync.fcall(current, 1, shard_key("new:", 0), mask, *[a for args in batch for a in _block(args)])
+        got = split(flat, len(batch))
+        assert got is not None
+        assert [_as_reference(reply, args) for reply, args in zip(got, batch, strict=True)] == want, turn
+        edge += 86_400.0
