@@ -129,7 +129,6 @@ class RedisStore(RedisOutcomes):
         self._distinct_names = [
             [intern(f"{d}.{m}_{w}") for w in windows for m in DISTINCT.get(d, {})] for d in DIMENSIONS
         ]
-        self._distinct_sizes = [len(names) for names in self._distinct_names]  # each counted entity's, in a reply
         self._follow: Callable[[], frozenset[str] | None] = lambda: retention.reads
         self._keep(retention.reads)
         self._outcomes: Coalescer[PendingOutcome] = Coalescer(self._flush_outcomes, name="store.outcomes")
@@ -149,9 +148,11 @@ class RedisStore(RedisOutcomes):
         self._reads_bytes = reads_mask([w.name for w in self._plan.windows], reads).encode()
         # The counters before any reply: 0, without the distinct counts that are not kept (absent).
         self._blank = {name: 0 for name in self._names if not unkept(name, reads)}
-        self._kept_distinct = [
-            [(name, i) for i, name in enumerate(names) if not unkept(name, reads)] for names in self._distinct_names
-        ]
+        # Per dimension, its distinct counts in a reply: only the windows the mask counts (window-major,
+        # as lua/common.lua's mask_of places them), each by name; and how many (each counted entity's).
+        kept = [[name for name in names if not unkept(name, reads)] for names in self._distinct_names]
+        self._kept_distinct = [[(name, i) for i, name in enumerate(names)] for names in kept]
+        self._distinct_sizes = [len(names) for names in kept]
         # A hot dimension with a kept distinct set is still met by every observe (mode 'd').
         self._hot_sets = {d: bool(self._kept_distinct[d]) for d in HOT}
 
@@ -185,8 +186,10 @@ class RedisStore(RedisOutcomes):
         # Bytes, encoded once here: redis-py's encoder tests each str argument's type five times over.
         # Each master gets the call's reads mask, then its block: only the values it reads (observe_block).
         stamp, encoded = repr(now).encode(), [v.encode() for v in values]
+        # The mask sent and the reply's layout it makes (a reload may change both while the call is out).
+        reads_bytes, kept_distinct, distinct_sizes = self._reads_bytes, self._kept_distinct, self._distinct_sizes
         arglists = {
-            g.shard: [self._reads_bytes, *observe_block(stamp, own, "r" if g.reads_site else "0", g.bans, encoded)]
+            g.shard: [reads_bytes, *observe_block(stamp, own, "r" if g.reads_site else "0", g.bans, encoded)]
             for g, own in zip(groups, owned)  # noqa: B905 (redis_replies._STRICT)
         }
         replies = await self._per_master("observe", groups, lambda g: arglists[g.shard])
@@ -207,8 +210,8 @@ class RedisStore(RedisOutcomes):
                 hot_layout=self._hot_layout,
                 readers=self._rows,
                 row_names=self._row_names,
-                kept_distinct=self._kept_distinct,
-                distinct_sizes=self._distinct_sizes,
+                kept_distinct=kept_distinct,
+                distinct_sizes=distinct_sizes,
             )
             if shard:
                 t = self._batched.tally(g.shard, site_layout)

@@ -65,19 +65,31 @@ def _block(args: list[str]) -> list[str]:
 
 def _as_reference(reply: list[object], args: list[str]) -> list[object]:
     """The current code's reply to the reference's arguments `args` (one flat list: history, ban,
-    site counters or None, then per entity met its row, and when counted its distinct counts, as many
-    as its sets times the windows: a list each in a reply costs Redis a table's conversion) in the
-    reference's shape: [rows and lists of counts, history, ban, site counters or []]. Every element is
+    site counters or None, then per entity met its row, and when counted its distinct counts, one
+    per set and window the reads mask counts, window-major: a list each in a reply costs Redis a
+    table's conversion, a value ~550 instructions) in the reference's shape: [rows and lists of
+    counts (-1 where the mask counts nothing), history, ban, site counters or []]. Every element is
     compared, and none is left over."""
     hist, ban, site, *flat = reply
-    _, owned, _, _, _, *values = args
+    _, owned, _, _, mask, *values = args
     windows, rows, pos = len(Retention().windows), list[object](), 0
+    offset = 0  # the dimension's first set in the mask (set-major, a character per window)
     for d, (mode, value) in enumerate(zip(owned, values, strict=True)):
+        sets = len(DISTINCT.get(DIMENSIONS[d], {}))
+        first, offset = offset, offset + sets
         if not value or mode == "0":
             continue
-        size = 0 if mode == "r" else windows * len(DISTINCT.get(DIMENSIONS[d], {}))
-        rows += [flat[pos], flat[pos + 1 : pos + 1 + size]]
-        pos += 1 + size
+        row, pos = flat[pos], pos + 1
+        counts: list[object] = []
+        if mode != "r":
+            for w in range(windows):
+                for k in range(sets):
+                    if mask[(first + k) * windows + w] == "1":
+                        counts.append(flat[pos])
+                        pos += 1
+                    else:
+                        counts.append(-1)
+        rows += [row, counts]
     assert pos == len(flat), (pos, flat)
     return [rows, hist, ban, [] if site is None else site]
 
@@ -153,3 +165,24 @@ def test_attempts_straddling_bucket_edges_count_as_the_reference(redis_url: str)
         assert got is not None
         assert [_as_reference(reply, args) for reply, args in zip(got, batch, strict=True)] == want, turn
         edge += 86_400.0
+
+
+def test_a_reply_carries_only_the_distinct_counts_the_mask_counts(redis_url: str) -> None:
+    """Per counted entity its row, then one count per set and window the reads mask counts (every
+    value in a reply is Redis CPU on every attempt): none for a window no rule reads."""
+    sync = redis.Redis.from_url(redis_url)
+    _, current = load_libraries(sync, REFERENCE, "observe")
+    windows = len(Retention().windows)
+    account = DIMENSIONS.index("account")
+    first = sum(len(DISTINCT.get(d, {})) for d in DIMENSIONS[:account])  # the account's first set in the mask
+    for kept in ((), (0,), (0, windows - 1), tuple(range(windows))):
+        mask = ["0"] * SETS * windows
+        for w in kept:  # account.distinct_ips (the account's first set) in these windows
+            mask[first * windows + w] = "1"
+        flags = "0" * account + "1" + "0" * (len(DIMENSIONS) - account - 1) + "00"
+        args = ["1700000000.5", flags, f"acct-{len(kept)}"]
+        got = split(sync.fcall(current, 1, shard_key("new:", 0), "".join(mask), *args), 1)
+        assert got is not None
+        hist, ban, site, row, *counts = got[0]
+        assert (hist, ban, site, len(row)) == (None, None, None, 176)
+        assert counts == [0] * len(kept)  # the attempt carries no IP: none seen

@@ -51,8 +51,10 @@ local function frame(ws, m, chunks)
   f.patch = {} -- per measures counted, patch_format's
   return f
 end
--- The reads mask (observe's ARGV[5]) decoded, per mask: per dimension, per set k whether it is kept
--- and per window whether it is counted. A library keeps it across calls (a rule reload brings a new
+-- The reads mask (observe's ARGV[1]) decoded, per mask: per dimension, per set k whether it is kept
+-- and per window whether it is counted, and where each counted window's count goes among the
+-- entity's counts in a reply (slot[k][wi]: window-major, only the counted ones; `slots` of them:
+-- shield.store.redis's kept_distinct). A library keeps it across calls (a rule reload brings a new
 -- mask; a few are kept).
 local MASKS, NMASKS = {}, 0
 local function mask_of(reads)
@@ -72,6 +74,14 @@ local function mask_of(reads)
       per.rws[k] = rw
       per.any = per.any or per.kept[k]
     end
+    local slot, c = {}, 0
+    for k = 1, #DISTINCT[d] do slot[k] = {} end
+    for wi = 1, #DW do
+      for k = 1, #DISTINCT[d] do
+        if per.rws[k][wi] then c = c + 1; slot[k][wi] = c end
+      end
+    end
+    per.slot, per.slots = slot, c
     m[d] = per
   end
   MASKS[reads], NMASKS = m, NMASKS + 1
@@ -474,6 +484,7 @@ end
 -- Writes set k's counts into dc (window-major, nd sets, from dc[DCO + 1] on) and its state into w.
 local ADDED, HST = {}, {}
 local DCO = 0 -- where the entity being counted has its distinct counts in its table (observe_entity's)
+local DSLOT -- and each counted window's place among them (slot[k][wi]: mask_of's)
 -- The fields to write and to delete, one entity after another (observe_entity's): made once (a table
 -- made per entity, and grown field by field, is 2 of them and their reallocations per entity on every
 -- attempt), their first NW and NDEL values the entity's, counted from 0 when an entity starts (so
@@ -511,7 +522,7 @@ local function hll_counts(st, base, k, member, w, rw, dc, nd)
       end
       local cur, prev = c + ADDED[wi], st[2 + NDW + wi]
       HST[2 + wi], HST[2 + NDW + wi] = cur, prev
-      if rw[wi] then dc[DCO + (wi - 1) * nd + k] = cur + floor(prev * weight[wi] + 0.5) end
+      if rw[wi] then dc[DCO + DSLOT[k][wi]] = cur + floor(prev * weight[wi] + 0.5) end
     end
   else
     at = NOW
@@ -522,7 +533,7 @@ local function hll_counts(st, base, k, member, w, rw, dc, nd)
         HST[2 + wi], HST[2 + NDW + wi] = cur, math.max(0, rcall('PFCOUNT', hk, base .. PREVSFX[wi]) - cur)
         -- a new bucket always forces this merge: its key gets its expiry here
         rcall('PEXPIRE', hk, TTL_ARG)
-        dc[DCO + (wi - 1) * nd + k] = HST[2 + wi] + floor(HST[2 + NDW + wi] * weight[wi] + 0.5)
+        dc[DCO + DSLOT[k][wi]] = HST[2 + wi] + floor(HST[2 + NDW + wi] * weight[wi] + 0.5)
       else
         HST[2 + wi], HST[2 + NDW + wi] = 0, 0
       end
@@ -672,7 +683,7 @@ local function distinct_new(d, w, dc, nd)
       end
       local n = member ~= '' and 1 or 0
       for wi = 1, NDW do
-        if rw[wi] then dc[DCO + (wi - 1) * nd + k] = n end
+        if rw[wi] then dc[DCO + DSLOT[k][wi]] = n end
       end
     end
   end
@@ -920,7 +931,7 @@ local function distinct_all(d, key, all, states, nm, w, del, dc, nd)
       local new = cur and not present
       if live <= CAP then
         for wi = 1, NDW do
-          if rw[wi] then dc[DCO + (wi - 1) * nd + k] = CNT[wi] end
+          if rw[wi] then dc[DCO + DSLOT[k][wi]] = CNT[wi] end
         end
         local s, from = blob, nil
         if stale or n ~= packed then -- members to drop or to add from the previous layout: packed again
@@ -963,7 +974,7 @@ end
 -- into out from out[at + 1] on (observe.lua's reply, one flat list: a table in a reply costs Redis
 -- ~4k instructions to convert, on every master an attempt reaches): its packed row after counting
 -- ('' when not counted here: its stored row as it is), then its distinct counts per window and set
--- (window-major; -1: not kept). Returns the position of its last value.
+-- (window-major; only the windows the reads mask counts). Returns the position of its last value.
 local RAW, STATES = {}, {}
 local PDIRTY = true -- whether PCH and PN may hold an entity's packed sets (observe_entity clears them)
 local NNOW, NFR, NC1, NROW -- a new entity's first field and row, of frame 3 (an attempt's ip, password, pair)
@@ -980,9 +991,12 @@ local function observe_entity(d, v, own, out, at)
   end
   local fr = frame_of(d)
   local nd = #DISTINCT[d]
-  local dc, last = out, at + 1 + NDW * nd -- the distinct counts: out[at + 2 .. last], none kept yet
-  for i = at + 2, last do dc[i] = -1 end
-  DCO = at + 1
+  -- the distinct counts: out[at + 2 .. last], only the windows counted (the reads mask's), each
+  -- written by its set's count (distinct_new, distinct_all): no -1 for the others (a value in a
+  -- reply is ~550 instructions to convert, on every attempt)
+  local mask = OMASK[d]
+  local dc, last = out, at + 1 + mask.slots
+  DCO, DSLOT = at + 1, mask.slot
   local w, del = W, DEL
   NW, NDEL = 0, 0
   local arm, row = false, ''
@@ -1065,8 +1079,8 @@ end
 -- from out[at + 1] on: its length, then the history, the ban, the site shard's counters (false
 -- when not read), then per entity met (DIMS order) its packed row ('r': its stored row, and
 -- nothing more; counted: after counting the attempt; the caller estimates the windows from it),
--- then, when counted, its distinct counts per window and set (-1: not kept; #DW * #DISTINCT[d] of
--- them). Returns the position of its last value. Per attempt and node (paid on every master an
+-- then, when counted, its distinct counts per window and set, only those the reads mask counts
+-- (mask_of's slots). Returns the position of its last value. Per attempt and node (paid on every master an
 -- attempt reaches, whatever it counts there): no table made but the site shard's, no function
 -- called but the ones that count.
 local function observe_attempt(shard, ARGV, o, f, mask, out, at)

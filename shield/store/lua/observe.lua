@@ -4,7 +4,7 @@
 -- shard (if asked): common.lua's observe_attempt.
 -- KEYS[1]: this node's site shard. ARGV[1]: the reads mask (the call's, shared by its attempts: per
 -- distinct set in DISTINCT order, one '1'/'0' per window: whether a rule reads it; a set with no
--- window read is not stored, a window no rule reads is not counted, and either returns -1). Then
+-- window read is not stored, a window no rule reads is neither counted nor returned). Then
 -- the attempts' blocks back to back (shield.store.scripts.BATCHED), each: now, flags, then one value
 -- per flag of a dimension that is not '0' (DIMS order). Flags: per dimension
 -- '1' this call counts it, 'r' only returns its stored row, 'd' counts it in its distinct sets and
