@@ -17,7 +17,7 @@ while o < n do
   starts[ne], heads[ne] = o, f
   o = o + f.len
 end
-ROWS, LEGACY, REARMS = {}, false, false
+outcome_start()
 local shard = KEYS[1]
 for i = 1, ne do
   local at = starts[i]
