@@ -14,8 +14,9 @@ A script call also has a fixed cost inside Redis (arguments, dispatch, the reply
 master an observe reaches. A command sent with `head` names a call that takes several argument
 blocks: the calls of one turn sharing their first `head` words (FCALL, the function, numkeys, the
 key: one master's; then the arguments its blocks share, scripts.BATCHED) go out as ONE command
-carrying their blocks in order (at most MAX_BLOCKS), whose reply is one per block; each caller gets
-its own, or every caller the command's error.
+carrying their blocks in order (at most MAX_BLOCKS), whose reply is one flat list, per block its
+reply's length and then its reply's elements (`split`); each caller gets its own (a list), or every
+caller the command's error, or an error when the reply is not exactly one part per block.
 """
 
 from __future__ import annotations
@@ -52,13 +53,16 @@ class _Command:
         elif isinstance(reply, Exception):
             for future in self.futures:
                 _settle(future, reply)
-        elif not isinstance(reply, list) or len(reply) != len(self.futures):
-            error = ResponseError(f"a merged call of {len(self.futures)} answered {type(reply).__name__}")
-            for future in self.futures:
-                _settle(future, error)
         else:
-            for future, one in zip(self.futures, reply, strict=True):
-                _settle(future, one)
+            parts = split(reply, len(self.futures))
+            if parts is None:
+                what = f"{len(reply)} values" if isinstance(reply, list) else type(reply).__name__
+                error = ResponseError(f"a merged call of {len(self.futures)} answered {what}")
+                for future in self.futures:
+                    _settle(future, error)
+            else:
+                for future, one in zip(self.futures, parts, strict=True):
+                    _settle(future, one)
 
     def fail(self, error: BaseException) -> None:
         for future in self.futures:
@@ -166,6 +170,23 @@ class TickPipeline:
         for _, _, future in self._queue:
             future.cancel()
         self._queue = []
+
+
+def split(reply: Any, blocks: int) -> list[list[Any]] | None:
+    """A merged command's reply cut into its blocks' replies: one flat list, per block its reply's
+    length, then that many elements (a list per block would cost Redis a list's conversion each, on
+    every master an attempt reaches). None unless it is exactly `blocks` of them."""
+    if not isinstance(reply, list):
+        return None
+    parts: list[list[Any]] = []
+    pos, end = 0, len(reply)
+    while pos < end and len(parts) < blocks:
+        size = reply[pos]
+        if type(size) is not int or size < 0 or pos + 1 + size > end:
+            return None
+        parts.append(reply[pos + 1 : pos + 1 + size])
+        pos += 1 + size
+    return parts if pos == end and len(parts) == blocks else None
 
 
 def _settle(future: asyncio.Future[Any], reply: Any) -> None:

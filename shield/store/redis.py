@@ -130,7 +130,6 @@ class RedisStore(RedisOutcomes):
         self._distinct_names = [
             [intern(f"{d}.{m}_{w}") for w in windows for m in DISTINCT.get(d, {})] for d in DIMENSIONS
         ]
-        self._distinct_sizes = [len(names) for names in self._distinct_names]  # each counted entity's, in a reply
         self._follow: Callable[[], frozenset[str] | None] = lambda: retention.reads
         self._every = False  # estimate every counter whatever the rules read
         self._keep(retention.reads)
@@ -167,9 +166,11 @@ class RedisStore(RedisOutcomes):
             )
             for d, names in enumerate(self._row_names)
         ]
-        self._kept_distinct = [
-            [(name, i) for i, name in enumerate(names) if not unkept(name, reads)] for names in self._distinct_names
-        ]
+        # Per dimension, its distinct counts in a reply: only the windows the mask counts (window-major,
+        # as lua/common.lua's mask_of places them), each by name; and how many (each counted entity's).
+        kept = [[name for name in names if not unkept(name, reads)] for names in self._distinct_names]
+        self._kept_distinct = [[(name, i) for i, name in enumerate(names)] for names in kept]
+        self._distinct_sizes = [len(names) for names in kept]
         # A hot dimension with a kept distinct set is still met by every observe (mode 'd').
         self._hot_sets = {d: bool(self._kept_distinct[d]) for d in HOT}
 
@@ -203,8 +204,10 @@ class RedisStore(RedisOutcomes):
         # Bytes, encoded once here: redis-py's encoder tests each str argument's type five times over.
         # Each master gets the call's reads mask, then its block: only the values it reads (observe_block).
         stamp, encoded = repr(now).encode(), [v.encode() for v in values]
+        # The mask sent and the reply's layout it makes (a reload may change both while the call is out).
+        reads_bytes, kept_distinct, distinct_sizes = self._reads_bytes, self._kept_distinct, self._distinct_sizes
         arglists = {
-            g.shard: [self._reads_bytes, *observe_block(stamp, own, "r" if g.reads_site else "0", g.bans, encoded)]
+            g.shard: [reads_bytes, *observe_block(stamp, own, "r" if g.reads_site else "0", g.bans, encoded)]
             for g, own in zip(groups, owned)  # noqa: B905 (redis_replies._STRICT)
         }
         replies = await self._per_master("observe", groups, lambda g: arglists[g.shard])
@@ -224,8 +227,8 @@ class RedisStore(RedisOutcomes):
                 hot,
                 hot_layout=self._hot_layout,
                 readers=self._readers,
-                kept_distinct=self._kept_distinct,
-                distinct_sizes=self._distinct_sizes,
+                kept_distinct=kept_distinct,
+                distinct_sizes=distinct_sizes,
             )
             if shard:
                 t = self._batched.tally(g.shard, site_layout)

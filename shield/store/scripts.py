@@ -1,7 +1,7 @@
 """The Lua code of the Redis store: one function library (FCALL) and the same code as scripts (EVALSHA).
 
 lua/common.lua is shared; each lua/<name>.lua is one call's body, wrapped as
-`local function run_<name>(KEYS, ARGV)` (a BATCHED one's runs the body once per argument block).
+`local function run_<name>(KEYS, ARGV)` (a BATCHED one's body walks its argument blocks itself).
 A generated prelude holds the configuration as Lua constants, so the code is generic and its
 name (library) or SHA (scripts) is per configuration.
 The library is loaded once per server (FUNCTION LOAD, Redis >= 7.0) and a call runs only its
@@ -74,8 +74,9 @@ PER_MASTER = ("observe", "outcome", "hot")
 
 # The calls that take several attempts (a loop turn's, merged by shield.store.pipelining): ARGV is
 # this many arguments shared by the call (the same in every merged call), then the attempts' blocks
-# back to back, each as long as lua/common.lua's block_<name>(ARGV, offset) says; each block runs
-# the body as one call would (at its own time), in order, and the reply is the list of the blocks'.
+# back to back (each's length told by its own flags: lua/observe.lua); each block runs as one call
+# would (at its own time), in order, and the reply is one flat list: per block its reply's length,
+# then its reply's elements (shield.store.pipelining's split).
 BATCHED = {"observe": 1}
 
 
@@ -88,28 +89,9 @@ def _lua() -> tuple[str, dict[str, str]]:
 def _wrap(name: str, body: str) -> str:
     if name not in BATCHED:
         return f"local function run_{name}(KEYS, ARGV)\nbegin(ARGV)\n{body}end\n"
-    # A block's body reads its arguments at offset o of the call's ARGV (no table per block: an
-    # attempt's fixed cost is paid on every master it reaches), and runs at its own time; `slot` is
-    # its position in the call (1, 2, ...).
-    return (
-        f"local function one_{name}(KEYS, ARGV, o, slot)\nset_now(tonumber(ARGV[o + 1]) or 0)\n{body}end\n"
-        f"local function run_{name}(KEYS, ARGV)\n"
-        f"  local starts, o, n = {{}}, {BATCHED[name]}, #ARGV\n"
-        # security: a short or ragged ARGV is refused whole (never a block read past its end)
-        "  while o < n do\n"
-        f"    local len = block_{name}(ARGV, o)\n"
-        f"    if not len or o + len > n then return redis.error_reply('ERR {name}: a ragged block at ' .. o) end\n"
-        "    starts[#starts + 1] = o\n"
-        "    o = o + len\n"
-        "  end\n"
-        f"  if o ~= n then return redis.error_reply('ERR {name}: ' .. n .. ' arguments, not its call\\'s') end\n"
-        "  cjson.encode_number_precision(14) -- begin's, once per call\n"
-        "  local out = {}\n"
-        "  for i = 1, #starts do\n"
-        f"    out[i] = one_{name}(KEYS, ARGV, starts[i], i)\n"
-        "  end\n"
-        "  return out\nend\n"
-    )
+    # A batched call's body walks its blocks itself (each at its own time: no begin) and answers one
+    # flat list, per block its reply's length, then its reply (shield.store.pipelining splits it).
+    return f"local function run_{name}(KEYS, ARGV)\n{body}end\n"
 
 
 def _prelude(plan: Plan, prefix: str, tag: str, days: int, size: int) -> str:

@@ -90,20 +90,57 @@ async def test_ban_calls_share_the_turns_pipeline_with_its_observes(redis_url: s
         await store.close()
 
 
+# A merged call's reply: one flat list, per block its reply's length, then its reply's elements (here
+# each block names keys: its reply is their values).
+_BLOCKS = """
+local out = {}
+for i = 1, #ARGV, 2 do
+  local n = tonumber(ARGV[i])
+  out[#out + 1] = n
+  for k = 1, n do out[#out + 1] = redis.call('GET', ARGV[i + 1] .. k) end
+end
+return out
+"""
+
+
 async def test_calls_sharing_a_head_go_out_as_one_command_each_caller_its_reply(redis_url: str) -> None:
     client = Redis.from_url(redis_url)
     pipe = TickPipeline(client)
     try:
-        await client.mset({"a": "1", "b": "2", "c": "3"})
+        await client.mset({"a1": "1", "b1": "2", "b2": "3", "c1": "4"})
         replies = await asyncio.gather(
-            pipe.call("MGET", "a", head=1),
+            pipe.call("EVAL", _BLOCKS, "0", "1", "a", head=3),
             pipe.call("INCR", "n"),
-            pipe.call("MGET", "b", head=1),
-            pipe.call("MGET", "c", head=1),
+            pipe.call("EVAL", _BLOCKS, "0", "2", "b", head=3),
+            pipe.call("EVAL", _BLOCKS, "0", "0", "none", head=3),
+            pipe.call("EVAL", _BLOCKS, "0", "1", "c", head=3),
         )
-        assert replies == [b"1", 1, b"2", b"3"]
-        assert pipe.merged == 2  # MGET a b c, and INCR: one pipeline of two commands
-        assert await pipe.call("MGET", "b", head=1) == b"2"  # alone: its own block's reply too
+        assert replies == [[b"1"], 1, [b"2", b"3"], [], [b"4"]]
+        assert pipe.merged == 3  # one EVAL of four blocks, and INCR: one pipeline of two commands
+        assert await pipe.call("EVAL", _BLOCKS, "0", "2", "b", head=3) == [b"2", b"3"]  # alone: its own too
+    finally:
+        await pipe.close()
+        await client.aclose()
+
+
+async def test_a_merged_reply_that_does_not_split_into_its_blocks_fails_every_caller(redis_url: str) -> None:
+    client = Redis.from_url(redis_url)
+    pipe = TickPipeline(client)
+    try:
+        await client.mset({"a1": "1", "a2": "2"})
+        # each block's length says 2 values while it brings 1 (or none): no caller gets a wrong reply
+        short = "local out = {} for i = 1, #ARGV do out[#out + 1] = 2; out[#out + 1] = 'x' end return out"
+        replies = await asyncio.gather(
+            *(pipe.call("EVAL", short, "0", "k", head=3) for _ in range(3)), return_exceptions=True
+        )
+        assert all(isinstance(r, rexc.ResponseError) for r in replies), replies
+        # one block's reply too many (a length not an integer, or past the end): likewise
+        extra = "return {1, 'x', 1, 'y', 1, 'z', 7}"
+        replies = await asyncio.gather(
+            *(pipe.call("EVAL", extra, "0", "k", head=3) for _ in range(3)), return_exceptions=True
+        )
+        assert all(isinstance(r, rexc.ResponseError) for r in replies), replies
+        assert await pipe.call("EVAL", _BLOCKS, "0", "2", "a", head=3) == [b"1", b"2"]
     finally:
         await pipe.close()
         await client.aclose()
@@ -128,7 +165,9 @@ async def test_a_merged_command_to_an_unreachable_server_fails_every_caller(unus
     client = Redis(port=unused_tcp_port, socket_connect_timeout=1)
     pipe = TickPipeline(client)
     try:
-        replies = await asyncio.gather(*(pipe.call("MGET", "k", head=1) for _ in range(3)), return_exceptions=True)
+        replies = await asyncio.gather(
+            *(pipe.call("EVAL", _BLOCKS, "0", "1", "k", head=3) for _ in range(3)), return_exceptions=True
+        )
         assert all(isinstance(r, rexc.ConnectionError) for r in replies), replies
     finally:
         await pipe.close()

@@ -22,6 +22,7 @@ import redis
 
 from shield.facts.catalog import DIMENSIONS, DISTINCT
 from shield.store.base import Retention
+from shield.store.pipelining import split
 from shield.store.routing import shard_key
 from tests.store.packed_sets import logical
 from tests.store.reference_library import load_libraries
@@ -64,19 +65,31 @@ def _block(args: list[str]) -> list[str]:
 
 def _as_reference(reply: list[object], args: list[str]) -> list[object]:
     """The current code's reply to the reference's arguments `args` (one flat list: history, ban,
-    site counters or None, then per entity met its row, and when counted its distinct counts, as many
-    as its sets times the windows: a list each in a reply costs Redis a table's conversion) in the
-    reference's shape: [rows and lists of counts, history, ban, site counters or []]. Every element is
+    site counters or None, then per entity met its row, and when counted its distinct counts, one
+    per set and window the reads mask counts, window-major: a list each in a reply costs Redis a
+    table's conversion, a value ~550 instructions) in the reference's shape: [rows and lists of
+    counts (-1 where the mask counts nothing), history, ban, site counters or []]. Every element is
     compared, and none is left over."""
     hist, ban, site, *flat = reply
-    _, owned, _, _, _, *values = args
+    _, owned, _, _, mask, *values = args
     windows, rows, pos = len(Retention().windows), list[object](), 0
+    offset = 0  # the dimension's first set in the mask (set-major, a character per window)
     for d, (mode, value) in enumerate(zip(owned, values, strict=True)):
+        sets = len(DISTINCT.get(DIMENSIONS[d], {}))
+        first, offset = offset, offset + sets
         if not value or mode == "0":
             continue
-        size = 0 if mode == "r" else windows * len(DISTINCT.get(DIMENSIONS[d], {}))
-        rows += [flat[pos], flat[pos + 1 : pos + 1 + size]]
-        pos += 1 + size
+        row, pos = flat[pos], pos + 1
+        counts: list[object] = []
+        if mode != "r":
+            for w in range(windows):
+                for k in range(sets):
+                    if mask[(first + k) * windows + w] == "1":
+                        counts.append(flat[pos])
+                        pos += 1
+                    else:
+                        counts.append(-1)
+        rows += [row, counts]
     assert pos == len(flat), (pos, flat)
     return [rows, hist, ban, [] if site is None else site]
 
@@ -117,7 +130,9 @@ def test_observe_answers_and_writes_as_the_reference(redis_url: str) -> None:
         sizes = rnd.choice((1, 1, 2, 3))
         batch = [_args(rnd, rnd.random() * 1000 if rnd.random() < 0.01 else now, mask) for _ in range(sizes)]
         want = [sync.fcall(reference, 1, shard_key("ref:", 0), *args) for args in batch]
-        got = sync.fcall(current, 1, shard_key("new:", 0), mask, *[a for args in batch for a in _block(args)])
+        flat = sync.fcall(current, 1, shard_key("new:", 0), mask, *[a for args in batch for a in _block(args)])
+        got = split(flat, len(batch))  # one flat list: per attempt its reply's length, then its reply
+        assert got is not None, (step, flat)
         assert [_as_reference(reply, args) for reply, args in zip(got, batch, strict=True)] == want, (step, batch)
     new, ref = _keyspace(sync, "new"), _keyspace(sync, "ref")
     assert {k: v[:2] for k, v in new.items()} == {k: v[:2] for k, v in ref.items()}
@@ -128,3 +143,46 @@ def test_observe_answers_and_writes_as_the_reference(redis_url: str) -> None:
     assert all(new[k][2] for k, v in ref.items() if v[2])
     assert lost
     assert all(k.startswith(b"{:") and new[k][0] == b"hash" for k in lost), lost
+
+
+def test_attempts_straddling_bucket_edges_count_as_the_reference(redis_url: str) -> None:
+    """A call's attempts reuse the window starts of the one before while every window stays in its
+    bucket (lua/common.lua set_now): times a hair's breadth from an edge of every window (a day's,
+    so every window's), on either side, in one call, answer as the reference's exact arithmetic."""
+    sync = redis.Redis.from_url(redis_url)
+    reference, current = load_libraries(sync, REFERENCE, "observe")
+    rnd = random.Random(7)
+    mask = "1" * SETS * len(Retention().windows)
+    edge = 1_700_006_400.0  # a multiple of 86,400: every window's bucket edge
+    ulp = 2.0**-22  # edge's float spacing
+    for turn in range(6):
+        times = [edge - ulp, edge, edge + ulp, edge - 0.001, edge + 0.003, edge - 0.0035, edge + 0.0034, edge + 30]
+        rnd.shuffle(times)
+        batch = [_args(rnd, t, mask) for t in sorted(times, key=lambda t: rnd.random())]
+        want = [sync.fcall(reference, 1, shard_key("ref:", 0), *args) for args in batch]
+        flat = sync.fcall(current, 1, shard_key("new:", 0), mask, *[a for args in batch for a in _block(args)])
+        got = split(flat, len(batch))
+        assert got is not None
+        assert [_as_reference(reply, args) for reply, args in zip(got, batch, strict=True)] == want, turn
+        edge += 86_400.0
+
+
+def test_a_reply_carries_only_the_distinct_counts_the_mask_counts(redis_url: str) -> None:
+    """Per counted entity its row, then one count per set and window the reads mask counts (every
+    value in a reply is Redis CPU on every attempt): none for a window no rule reads."""
+    sync = redis.Redis.from_url(redis_url)
+    _, current = load_libraries(sync, REFERENCE, "observe")
+    windows = len(Retention().windows)
+    account = DIMENSIONS.index("account")
+    first = sum(len(DISTINCT.get(d, {})) for d in DIMENSIONS[:account])  # the account's first set in the mask
+    for kept in ((), (0,), (0, windows - 1), tuple(range(windows))):
+        mask = ["0"] * SETS * windows
+        for w in kept:  # account.distinct_ips (the account's first set) in these windows
+            mask[first * windows + w] = "1"
+        flags = "0" * account + "1" + "0" * (len(DIMENSIONS) - account - 1) + "00"
+        args = ["1700000000.5", flags, f"acct-{len(kept)}"]
+        got = split(sync.fcall(current, 1, shard_key("new:", 0), "".join(mask), *args), 1)
+        assert got is not None
+        hist, ban, site, row, *counts = got[0]
+        assert (hist, ban, site, len(row)) == (None, None, None, 176)
+        assert counts == [0] * len(kept)  # the attempt carries no IP: none seen

@@ -51,8 +51,10 @@ local function frame(ws, m, chunks)
   f.patch = {} -- per measures counted, patch_format's
   return f
 end
--- The reads mask (observe's ARGV[5]) decoded, per mask: per dimension, per set k whether it is kept
--- and per window whether it is counted. A library keeps it across calls (a rule reload brings a new
+-- The reads mask (observe's ARGV[1]) decoded, per mask: per dimension, per set k whether it is kept
+-- and per window whether it is counted, and where each counted window's count goes among the
+-- entity's counts in a reply (slot[k][wi]: window-major, only the counted ones; `slots` of them:
+-- shield.store.redis's kept_distinct). A library keeps it across calls (a rule reload brings a new
 -- mask; a few are kept).
 local MASKS, NMASKS = {}, 0
 local function mask_of(reads)
@@ -72,6 +74,14 @@ local function mask_of(reads)
       per.rws[k] = rw
       per.any = per.any or per.kept[k]
     end
+    local slot, c = {}, 0
+    for k = 1, #DISTINCT[d] do slot[k] = {} end
+    for wi = 1, #DW do
+      for k = 1, #DISTINCT[d] do
+        if per.rws[k][wi] then c = c + 1; slot[k][wi] = c end
+      end
+    end
+    per.slot, per.slots = slot, c
     m[d] = per
   end
   MASKS[reads], NMASKS = m, NMASKS + 1
@@ -93,16 +103,43 @@ local function at(f)
   end
 end
 
--- The time every window's arithmetic uses (the caller's).
+-- The time every window's arithmetic uses (the caller's). Per attempt on every master it reaches, so
+-- FRAMES[3]'s window starts are made again only when NOW leaves the span [SLO, SHI) they were made
+-- for (every window in the same bucket), and its weights only when asked (weights3: a large set's
+-- counts): at ~50 instructions a bytecode, at()'s loop was 5k instructions an attempt. The span is
+-- cut short by a margin of float rounding at each edge, so a time near a bucket's edge still takes
+-- at()'s exact arithmetic (its floor of NOW / w, not the span's comparison); NaN too.
+local SLO, SHI, WAT = 1, 0, nil
 local function set_now(t)
   NOW = t
+  if t >= SLO and t < SHI then return end
   if not FRAMES then
     rcall, spack, sunpack, ssub, tconcat, floor = redis.call, struct.pack, struct.unpack, string.sub, table.concat, math.floor
     FRAMES, SITE_FRAME = {[3] = frame(DW, 3, ROW3), [5] = frame(DW, 5, ROW5)}, frame(SW, 4, ROWSITE)
     FRAMES.hllfmt = '<dd' .. string.rep('i4', 2 * #DW) -- a large set's packed state (observe.lua)
     FRAMES[5].start, FRAMES[5].weight = FRAMES[3].start, FRAMES[3].weight -- the same windows
   end
-  at(FRAMES[3]) -- SITE_FRAME's when a site shard is met (site_frame: most attempts meet none)
+  local f = FRAMES[3]
+  at(f) -- SITE_FRAME's when a site shard is met (site_frame: most attempts meet none)
+  WAT = t
+  local lo, hi = -math.huge, math.huge
+  for i = 1, #f.ws do
+    local b, w = f.start[i], f.ws[i]
+    if b > lo then lo = b end
+    if b + w < hi then hi = b + w end
+  end
+  local margin = (math.abs(lo) + math.abs(hi)) * 1e-12 + 1e-9 -- far above a division's rounding
+  SLO, SHI = lo + margin, hi - margin
+  if not (t >= SLO and t < SHI) then SLO, SHI = 1, 0 end -- near an edge (or NaN): at() every time
+end
+
+-- FRAMES[3]'s weights of NOW (at()'s: set_now makes them only with the starts).
+local function weights3()
+  if WAT ~= NOW then
+    at(FRAMES[3])
+    WAT = NOW
+  end
+  return FRAMES[3].weight
 end
 
 -- SITE_FRAME with its window starts and weights of NOW (made once per time: the call that counts or
@@ -379,10 +416,10 @@ local function site_shard(key, bump_it, j, j2)
 end
 
 -- observe.lua's work per entity, here so that a call creates no closures (a library's functions
--- are built once). Set per call by observe_begin: its values (DIMS order), its time as sent
--- (ARGV[1]: a set member's last seen) and its reads mask (mask_of).
-local OVALS, OSTAMP, OMASK
-local OSEEN -- the call's time as sent, as a number (NaN when it is not one: a stale member)
+-- are built once). Set per attempt by observe_attempt: its values (DIMS order) and the call's reads
+-- mask (mask_of).
+local OVALS, OMASK
+local OSEEN -- the attempt's time as sent, as a number (NaN when it is not one: a stale member)
 local NDW = #DW
 local HLLLEN = 16 + 8 * NDW -- a large set's packed state (FRAMES.hllfmt)
 -- Field name prefixes "<k>|" and "<k>~", a set's HyperLogLog keys' infix ":x:<k>:", and the keys' expiry as redis.call's argument: strings
@@ -392,38 +429,36 @@ local sbyte, tonum -- string.byte, tonumber (a library's load cannot reach strin
 -- observe.lua's per-attempt state, made once: its values (DIMS order, overwritten by each attempt of
 -- a call in turn).
 local NDIMS, OBS_VALS = #DIMS, {}
-local OBS_OUT = {} -- observe.lua's replies, per position in a call (the first 512), reused call after call
+local OBS_AT, OBS_HEAD, OBS_REPLY = {}, {}, {} -- a call's blocks (offset, flags) and its reply, reused
+local OUT_AT, OUT_HEAD = {}, {} -- an outcome call's entries (offset, flags), reused
 local BAN_FIELDS = {} -- observe.lua's ban fields of an attempt (the first nf of them)
 -- A block's flags (observe.lua's: one per dimension, then `extra` more; outcome.lua's likewise),
--- decoded once per flags string and kept (few repeat): each flag's byte, and the dimensions whose
--- flag is not '0' (a value or key follows for each, in order). nil when malformed.
-local FLAGS, NFLAGS = {}, 0
+-- decoded once per flags string and kept (few repeat): each flag's byte, the dimensions whose flag
+-- is not '0' (a value or key follows for each, in order), and the block's length in arguments (now,
+-- flags, those values; and an outcome's four history values when it counts the account). nil when
+-- malformed. The callers look a string up in FLAGS[extra] first (a function call costs ~1k
+-- instructions, on every master an attempt reaches).
+local FLAGS, NFLAGS = {[2] = {}, [3] = {}}, 0
 local function flags_of(flags, extra)
   if type(flags) ~= 'string' or #flags ~= NDIMS + extra then return nil end
-  local f = FLAGS[flags]
+  local known = FLAGS[extra]
+  local f = known[flags]
   if f then return f end
-  if NFLAGS >= 512 then FLAGS, NFLAGS = {}, 0 end
+  if NFLAGS >= 512 then FLAGS, NFLAGS = {[2] = {}, [3] = {}}, 0; known = FLAGS[extra] end
   f = {byte = {string.byte(flags, 1, #flags)}, dims = {}}
   for d = 1, NDIMS do
     if f.byte[d] ~= 48 then f.dims[#f.dims + 1] = d end
   end
   f.n = #f.dims
-  FLAGS[flags], NFLAGS = f, NFLAGS + 1
+  f.len = 2 + f.n + ((extra == 3 and f.byte[ACCOUNT] == 49) and 4 or 0)
+  known[flags], NFLAGS = f, NFLAGS + 1
   return f
 end
--- An observe block's length (arguments) at offset o of ARGV: now, flags, a value per flag not '0'.
-local function block_observe(argv, o)
-  local f = flags_of(argv[o + 2], 2)
-  return f and 2 + f.n
-end
-local function observe_begin(vals, stamp, mask)
-  OVALS, OSTAMP, OMASK = vals, stamp, mask
-  OSEEN = NOW ~= 0 and NOW or tonumber(stamp) or 0 / 0 -- NOW: the stamp as a number, 0 when it is none
-  if not TTL_ARG then
-    TTL_ARG, sbyte, tonum = string.format('%d', TTL_MS), string.byte, tonumber
-    for d = 1, #DIMS do
-      for k = 1, #DISTINCT[d] do MPFX[k], SPFX[k], XPFX[k] = k .. '|', k .. '~', ':x:' .. k .. ':' end
-    end
+-- The library's strings made at its first observe (a library's load cannot reach string).
+local function observe_strings()
+  TTL_ARG, sbyte, tonum = string.format('%d', TTL_MS), string.byte, tonumber
+  for d = 1, #DIMS do
+    for k = 1, #DISTINCT[d] do MPFX[k], SPFX[k], XPFX[k] = k .. '|', k .. '~', ':x:' .. k .. ':' end
   end
 end
 
@@ -449,6 +484,7 @@ end
 -- Writes set k's counts into dc (window-major, nd sets, from dc[DCO + 1] on) and its state into w.
 local ADDED, HST = {}, {}
 local DCO = 0 -- where the entity being counted has its distinct counts in its table (observe_entity's)
+local DSLOT -- and each counted window's place among them (slot[k][wi]: mask_of's)
 -- The fields to write and to delete, one entity after another (observe_entity's): made once (a table
 -- made per entity, and grown field by field, is 2 of them and their reallocations per entity on every
 -- attempt), their first NW and NDEL values the entity's, counted from 0 when an entity starts (so
@@ -477,7 +513,7 @@ local function hll_counts(st, base, k, member, w, rw, dc, nd)
     end
   end
   HST[1] = NOW
-  local weight = FRAMES[3].weight
+  local weight = weights3()
   if fresh then -- (each window's count goes to dc in the same pass)
     for wi = 1, NDW do
       local c = st[2 + wi]
@@ -486,7 +522,7 @@ local function hll_counts(st, base, k, member, w, rw, dc, nd)
       end
       local cur, prev = c + ADDED[wi], st[2 + NDW + wi]
       HST[2 + wi], HST[2 + NDW + wi] = cur, prev
-      if rw[wi] then dc[DCO + (wi - 1) * nd + k] = cur + floor(prev * weight[wi] + 0.5) end
+      if rw[wi] then dc[DCO + DSLOT[k][wi]] = cur + floor(prev * weight[wi] + 0.5) end
     end
   else
     at = NOW
@@ -497,7 +533,7 @@ local function hll_counts(st, base, k, member, w, rw, dc, nd)
         HST[2 + wi], HST[2 + NDW + wi] = cur, math.max(0, rcall('PFCOUNT', hk, base .. PREVSFX[wi]) - cur)
         -- a new bucket always forces this merge: its key gets its expiry here
         rcall('PEXPIRE', hk, TTL_ARG)
-        dc[DCO + (wi - 1) * nd + k] = HST[2 + wi] + floor(HST[2 + NDW + wi] * weight[wi] + 0.5)
+        dc[DCO + DSLOT[k][wi]] = HST[2 + wi] + floor(HST[2 + NDW + wi] * weight[wi] + 0.5)
       else
         HST[2 + wi], HST[2 + NDW + wi] = 0, 0
       end
@@ -647,7 +683,7 @@ local function distinct_new(d, w, dc, nd)
       end
       local n = member ~= '' and 1 or 0
       for wi = 1, NDW do
-        if rw[wi] then dc[DCO + (wi - 1) * nd + k] = n end
+        if rw[wi] then dc[DCO + DSLOT[k][wi]] = n end
       end
     end
   end
@@ -895,7 +931,7 @@ local function distinct_all(d, key, all, states, nm, w, del, dc, nd)
       local new = cur and not present
       if live <= CAP then
         for wi = 1, NDW do
-          if rw[wi] then dc[DCO + (wi - 1) * nd + k] = CNT[wi] end
+          if rw[wi] then dc[DCO + DSLOT[k][wi]] = CNT[wi] end
         end
         local s, from = blob, nil
         if stale or n ~= packed then -- members to drop or to add from the previous layout: packed again
@@ -938,7 +974,7 @@ end
 -- into out from out[at + 1] on (observe.lua's reply, one flat list: a table in a reply costs Redis
 -- ~4k instructions to convert, on every master an attempt reaches): its packed row after counting
 -- ('' when not counted here: its stored row as it is), then its distinct counts per window and set
--- (window-major; -1: not kept). Returns the position of its last value.
+-- (window-major; only the windows the reads mask counts). Returns the position of its last value.
 local RAW, STATES = {}, {}
 local PDIRTY = true -- whether PCH and PN may hold an entity's packed sets (observe_entity clears them)
 local NNOW, NFR, NC1, NROW -- a new entity's first field and row, of frame 3 (an attempt's ip, password, pair)
@@ -955,9 +991,12 @@ local function observe_entity(d, v, own, out, at)
   end
   local fr = frame_of(d)
   local nd = #DISTINCT[d]
-  local dc, last = out, at + 1 + NDW * nd -- the distinct counts: out[at + 2 .. last], none kept yet
-  for i = at + 2, last do dc[i] = -1 end
-  DCO = at + 1
+  -- the distinct counts: out[at + 2 .. last], only the windows counted (the reads mask's), each
+  -- written by its set's count (distinct_new, distinct_all): no -1 for the others (a value in a
+  -- reply is ~550 instructions to convert, on every attempt)
+  local mask = OMASK[d]
+  local dc, last = out, at + 1 + mask.slots
+  DCO, DSLOT = at + 1, mask.slot
   local w, del = W, DEL
   NW, NDEL = 0, 0
   local arm, row = false, ''
@@ -1031,4 +1070,299 @@ local function observe_entity(d, v, own, out, at)
   if arm and (NW > 0 or #all > 0) then rcall('PEXPIRE', key, TTL_ARG) end
   out[at + 1] = row
   return last
+end
+
+-- One attempt's block of an observe call (lua/observe.lua), at offset o of ARGV with its decoded
+-- flags f (flags_of), on the node whose site shard is `shard`: the attempt counted in the entities
+-- this node holds, their counters read, the history (if it holds the account), the bans (if it
+-- holds them) and its site shard (if asked). Its reply goes into the call's one flat list `out`
+-- from out[at + 1] on: its length, then the history, the ban, the site shard's counters (false
+-- when not read), then per entity met (DIMS order) its packed row ('r': its stored row, and
+-- nothing more; counted: after counting the attempt; the caller estimates the windows from it),
+-- then, when counted, its distinct counts per window and set, only those the reads mask counts
+-- (mask_of's slots). Returns the position of its last value. Per attempt and node (paid on every master an
+-- attempt reaches, whatever it counts there): no table made but the site shard's, no function
+-- called but the ones that count.
+local function observe_attempt(shard, ARGV, o, f, mask, out, at)
+  local stamp = ARGV[o + 1]
+  local now = tonumber(stamp) or 0
+  set_now(now)
+  if not TTL_ARG then observe_strings() end
+  local vals, dims, flag = OBS_VALS, f.dims, f.byte
+  for d = 1, NDIMS do vals[d] = '' end
+  for i = 1, f.n do vals[dims[i]] = ARGV[o + 2 + i] end
+  OVALS, OMASK = vals, mask
+  OSEEN = now ~= 0 and now or tonumber(stamp) or 0 / 0
+
+  -- The account's history (returned raw; the caller decodes it) and whether it is still live.
+  local hist, known = false, false
+  local account = vals[ACCOUNT]
+  if account ~= '' and flag[ACCOUNT] == 49 then
+    hist = rcall('GET', counter_key(ACCOUNT, account) .. ':h')
+    if hist then
+      local ok, rec = pcall(cjson.decode, hist)
+      known = ok and type(rec) == 'table' and type(rec.t) == 'number' and rec.t > now - HDAYS * 86400
+    end
+  end
+
+  local base = at + 1 -- the block's length
+  out[base + 1], out[base + 2], out[base + 3] = hist, false, false
+  local n = base + 3
+  for i = 1, f.n do
+    local d = dims[i]
+    local v = vals[d]
+    if v ~= '' then
+      local m = flag[d]
+      if m == 114 then -- 'r': the stored row only
+        local fr = frame_of(d)
+        local raw = rcall('HMGET', counter_key(d, v), unpack(fr.fields))
+        local parts = {}
+        for i = 1, #fr.chunks do parts[i] = raw[i] or '' end
+        out[n + 1] = tconcat(parts)
+        n = n + 1
+      elseif m == 49 or m == 100 then -- counted (observe_entity)
+        n = observe_entity(d, v, m == 49, out, n)
+      end
+    end
+  end
+
+  -- The shard that counts the attempt is the account's node's (it knows whether the account is known).
+  local site_flag = flag[NDIMS + 1]
+  if site_flag ~= 48 then
+    out[base + 3] = site_shard(shard, site_flag == 49, 1, (account ~= '' and not known) and 4 or nil)
+  end
+
+  -- The harshest active ban on any of ip/subnet/asn/account/fp (read on every attempt by the ban
+  -- table's master: numeric loops, no ipairs call per element).
+  if flag[NDIMS + 2] == 49 then
+    local fields, nf = BAN_FIELDS, 0 -- read up to nf: what an earlier attempt left past it is not sent
+    for i = 1, #BAN_DIMS do
+      local d = BAN_DIMS[i]
+      local v = vals[d]
+      if v ~= '' then nf = nf + 1; fields[nf] = DIMS[d] .. ':' .. v end
+    end
+    if nf > 0 then
+      local ban, ban_exp = false, now
+      local got = rcall('HMGET', B, unpack(fields, 1, nf))
+      for i = 1, nf do
+        local raw = got[i]
+        if raw then
+          local b = cjson.decode(raw)
+          if b.e > ban_exp then ban, ban_exp = raw, b.e end
+        end
+      end
+      out[base + 2] = ban
+    end
+  end
+  out[base] = n - base
+  return n
+end
+
+-- outcome.lua's work, here so that a call creates no closures (ten of them, made per call, were
+-- ~36k instructions of an outcome call's fixed cost, paid on every master a batch reaches).
+-- Its helpers are locals of a block (the library's chunk may hold at most 200 locals at once).
+local outcome_start, outcome_one, write_rows
+do
+  local function num(v) return type(v) == 'number' end
+
+  -- Dimension d's value, from its entity's key (counter_key(d, value)); '' for ''. A SPREAD
+  -- dimension's key ends in ':' and 4 hex digits of the value's SHA-1 (counter_key): not the value's.
+  local function value_of(d, key)
+    if key == '' then return '' end
+    return ssub(key, #T + #DIMS[d] + 3, SPREAD[d] and -7 or -2)
+  end
+
+  -- The rows this call counts in: each is read once, counted outcome by outcome (at each outcome's
+  -- time, as separate bumps would: lua/common.lua's counted) and written once when the batch is done
+  -- (a batch often counts one subnet or fingerprint many times). Nothing in the call reads them back.
+  -- rows[fr]: key -> packed row of frame fr; `legacy` the keys still holding the previous layout's
+  -- fields, `rearm` those one of whose counts re-armed the expiry (both rare: made when first needed;
+  -- every table made here is Redis CPU).
+  local ROWS, LEGACY, REARMS = nil, false, false -- set per call (outcome_start)
+  function outcome_start() ROWS, LEGACY, REARMS = {}, false, false end
+  local function count(key, fr, j, j2)
+    local rows = ROWS
+    local per = rows[fr]
+    if not per then per = {}; rows[fr] = per end
+    local s = per[key]
+    if not s then
+      local raw = rcall('HMGET', key, unpack(fr.fields))
+      s = joined(fr, raw)
+      if raw[#fr.fields] then LEGACY = LEGACY or {}; LEGACY[key] = true end
+    end
+    local arm
+    s, arm = counted(fr, s, j, j2)
+    per[key] = s
+    if arm then
+      REARMS = REARMS or {}
+      REARMS[key] = true
+    end
+  end
+
+  -- Every counted row written back (cut into its fields as pack_counts does), then its previous
+  -- layout's fields dropped, its expiry re-armed if one of its counts did.
+  function write_rows()
+    local legacy, rearm = LEGACY, REARMS
+    for fr, per in pairs(ROWS) do
+      local w, nw = {}, 2 * #fr.chunks
+      for key, row in pairs(per) do
+        put_row(fr, row, w, 0)
+        rcall('HSET', key, unpack(w, 1, nw))
+        if legacy and legacy[key] then rcall('HDEL', key, unpack(fr.legacy)) end
+        if rearm and rearm[key] then rcall('PEXPIRE', key, TTL_MS) end
+      end
+    end
+  end
+
+  -- The confirmed list `kind` of rec after learning value v seen at t (newest first, at most HSIZE).
+  local function learn_value(rec, kind, v, t, horizon)
+    local kept = {}
+    if type(rec[kind]) == 'table' then
+      for _, x in ipairs(rec[kind]) do if x[2] > horizon then kept[#kept + 1] = x end end
+    end
+    if type(v) == 'string' then
+      local older = nil
+      for _, x in ipairs(kept) do if x[1] == v then older = x end end
+      if not older or older[2] < t then
+        local again = {}
+        for _, x in ipairs(kept) do if x[1] ~= v then again[#again + 1] = x end end
+        again[#again + 1] = {v, t}
+        table.sort(again, function(x, y) return x[2] > y[2] end)
+        kept = again
+      end
+    end
+    local cut = {}
+    for i = 1, math.min(#kept, HSIZE) do cut[i] = kept[i] end
+    rec[kind] = cut
+  end
+
+  -- rec with every pending success at or before `ripe` made confirmed (shield.store.records.settled).
+  local function settle(rec, horizon, ripe)
+    local pending, matured = {}, {}
+    if type(rec.p) == 'table' then
+      for _, e in ipairs(rec.p) do
+        if type(e) == 'table' and num(e.t) and e.t > horizon then
+          if e.t <= ripe then matured[#matured + 1] = e else pending[#pending + 1] = e end
+        end
+      end
+    end
+    table.sort(matured, function(x, y) return x.t < y.t end)
+    for _, e in ipairs(matured) do
+      for _, spec in ipairs(HISTORY) do learn_value(rec, spec[1], e[spec[1]], e.t, horizon) end
+      if not num(rec.t) or e.t >= rec.t then
+        rec.t = e.t
+        if e.lat ~= nil then rec.lat = e.lat end
+        if e.lon ~= nil then rec.lon = e.lon end
+        if e.cc ~= nil then rec.cc = e.cc end
+      end
+    end
+    rec.p = pending
+    return rec
+  end
+
+  local function has_pending(rec, horizon)
+    if type(rec.p) ~= 'table' then return false end
+    for _, e in ipairs(rec.p) do
+      if type(e) == 'table' and num(e.t) and e.t > horizon then return true end
+    end
+    return false
+  end
+
+  local KEYV = {} -- the entry's key per dimension ('' when none was sent), reused entry after entry
+  -- The dimensions an entry's flags count ('1'): those of one attempt's own first (address, password,
+  -- pair: new ones hold the same row, and count() keeps its last row joined and counted), then the
+  -- account (its row is another frame's), then the shared ones (subnet, ASN, country, fingerprint,
+  -- device). Made once per flags string.
+  local SHARED = {subnet = true, asn = true, country = true, fp = true, device = true}
+  local function counted_order(f)
+    local order = {}
+    for pass = 1, 3 do
+      for i = 1, f.n do
+        local d = f.dims[i]
+        local rank = SHARED[DIMS[d]] and 3 or (d == ACCOUNT and 2 or 1)
+        if f.byte[d] == 49 and rank == pass then order[#order + 1] = d end
+      end
+    end
+    f.counted = order
+    return order
+  end
+  function outcome_one(shard, ARGV, o, f)
+    local now = NOW
+    local nd = NDIMS
+    local flag, dims = f.byte, f.dims
+    local m, familiar = flag[nd + 1] == 115 and 's' or 'f', flag[nd + 2] == 49
+    for d = 1, nd do KEYV[d] = '' end
+    for i = 1, f.n do KEYV[dims[i]] = ARGV[o + 2 + i] end
+    local order = f.counted or counted_order(f)
+    for i = 1, #order do
+      local d = order[i]
+      local key = KEYV[d]
+      if key ~= '' then
+        local extra = nil
+        if d == ACCOUNT and m == 'f' then extra = MI[familiar and 'ff' or 'fu'] end
+        count(key, frame_of(d), MI[m], extra)
+      end
+    end
+    if flag[nd + 3] == 49 then count(shard, site_frame(), MI[m]) end
+
+    local account = KEYV[ACCOUNT]
+    if account == '' or flag[ACCOUNT] ~= 49 then return end
+    local p = o + 2 + f.n
+    local lat, lon = ARGV[p + 1], ARGV[p + 2]
+    local confirmed, ripe = ARGV[p + 3] == '1', tonumber(ARGV[p + 4])
+    -- The account history (same shape as shield.store.records).
+    local hkey = account .. ':h'
+    local raw = rcall('GET', hkey)
+    if m ~= 's' and not raw then return end
+    local rec = {}
+    if raw then
+      local ok, decoded = pcall(cjson.decode, raw)
+      if ok and type(decoded) == 'table' then rec = decoded end
+    end
+    local horizon = now - HDAYS * 86400
+    if m ~= 's' then
+      -- A failed login is a contrary signal: the unconfirmed successes are forgotten (records.contradicted).
+      if not has_pending(rec, horizon) then return end
+      rec = settle(rec, horizon, ripe)
+      rec.p = {}
+      rcall('SET', hkey, cjson.encode(rec), 'KEEPTTL')
+      return
+    end
+    rec = settle(rec, horizon, ripe)
+    local new
+    if not confirmed then
+      local e = {t = now}
+      for _, spec in ipairs(HISTORY) do
+        local value = value_of(spec[2], KEYV[spec[2]])
+        if value ~= '' then e[spec[1]] = value end
+      end
+      if lat ~= '' and lon ~= '' then e.lat, e.lon = tonumber(lat), tonumber(lon) end
+      if KEYV[COUNTRY] ~= '' then e.cc = value_of(COUNTRY, KEYV[COUNTRY]) end
+      local p = {e}
+      for _, x in ipairs(rec.p) do
+        if #p >= HSIZE then break end
+        p[#p + 1] = x
+      end
+      rec.p = p
+      new = rec
+    else
+      new = {t = now, p = rec.p}
+      for _, spec in ipairs(HISTORY) do
+        local kind, value = spec[1], value_of(spec[2], KEYV[spec[2]])
+        local kept = {}
+        if value ~= '' then kept[1] = {value, now} end
+        if type(rec[kind]) == 'table' then
+          for _, e in ipairs(rec[kind]) do
+            if #kept >= HSIZE then break end
+            if e[2] > horizon and e[1] ~= value then kept[#kept + 1] = e end
+          end
+        end
+        new[kind] = kept
+      end
+      if lat ~= '' and lon ~= '' then new.lat, new.lon = tonumber(lat), tonumber(lon) end
+      if KEYV[COUNTRY] ~= '' then new.cc = value_of(COUNTRY, KEYV[COUNTRY]) end
+    end
+    rcall('SET', hkey, cjson.encode(new), 'PX', HDAYS * 86400000)
+    return
+  end
 end
