@@ -12,9 +12,10 @@ from typing import Any, NamedTuple
 import orjson
 from aiohttp import web
 
-from shield.model import Attempt, Ban, Decision, Facts, FactValue, Outcome, RuleHit
+from shield.model import Attempt, Ban, Decision, Facts, FactValue, Outcome
 from shield.observe.fact_record import FactScope, fact_record, line_record
-from shield.observe.logs import FastLevel, Redacted, RedactedList, RequestLines, may_match, redact_text
+from shield.observe.logs import FastLevel, Redacted, RedactedList, RequestLines
+from shield.observe.secret_text import may_match, redact_text
 
 # Bump when a field changes meaning; consumers can pin it.
 # 2: + method, path, host, user_agent, tls_fingerprint (request_fields)
@@ -225,8 +226,8 @@ def _decision_line(
         "evidence": evidence if evidence.__class__ is dict else dict(evidence),
         "action": decision.action._value_,
         "enforced": decision.enforced,
-        "rules": _hit_fields(decision.hits),
-        "shadow_rules": _hit_fields(decision.shadow_hits) if decision.shadow_hits else [],
+        "rules": [{"id": h.id, "score": h.score} for h in decision.hits],
+        "shadow_rules": [{"id": h.id, "score": h.score} for h in decision.shadow_hits],
         "shadow_action": decision.shadow_action._value_ if decision.shadow_action else None,
         "ruleset": decision.ruleset,
         "challenge": challenge,
@@ -262,24 +263,6 @@ def _decision_line(
     fields["level"] = "info"
     fields["ts"] = _STAMP.now()
     return orjson.dumps(fields, default=str, option=orjson.OPT_APPEND_NEWLINE)
-
-
-# A hit's `{"id", "score"}` on the line, by the hit's id(), kept with the hit itself (so no other
-# object takes its id while kept): a hit is its rule's own object (shield.rules.score makes one per
-# rule), so a rule set's fields are built once, not two attribute reads and a dict per hit per line.
-_HIT_FIELDS: dict[int, tuple[RuleHit, dict[str, Any]]] = {}
-
-
-def _hit_fields(hits: tuple[RuleHit, ...]) -> list[dict[str, Any]]:
-    out: list[dict[str, Any]] = []
-    for hit in hits:
-        kept = _HIT_FIELDS.get(id(hit))
-        if kept is None or kept[0] is not hit:
-            if len(_HIT_FIELDS) >= 4096:  # hits made per decision elsewhere, or many reloads: start over
-                _HIT_FIELDS.clear()
-            kept = _HIT_FIELDS[id(hit)] = (hit, {"id": hit.id, "score": hit.score})
-        out.append(kept[1])
-    return out
 
 
 def _mask(value: Any) -> Any:

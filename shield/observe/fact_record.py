@@ -17,7 +17,8 @@ from typing import Any, Literal
 
 from shield.facts.catalog import catalog
 from shield.model import Decision, Facts, FactValue
-from shield.observe.logs import Redacted, redact_text
+from shield.observe.logs import Redacted
+from shield.observe.secret_text import redact_text
 
 # Bump when the record's shape or a value's encoding changes; `shield replay` refuses others.
 FACTS_SCHEMA = 1
