@@ -9,7 +9,6 @@ Configured once at start (`configure_logging`); every module then logs through
 from __future__ import annotations
 
 import logging
-import re
 import sys
 import time
 from collections.abc import Mapping, MutableMapping
@@ -22,9 +21,10 @@ from structlog.typing import EventDict, Processor, WrappedLogger
 
 from shield.observe.ecs import ecs_processor
 from shield.observe.library_logs import route_library_logs, unroute_library_logs
-from shield.settings.schema import LogSettings
 
-MASK = "[redacted]"
+# the free-text masking: compiled, every line's text values go through it
+from shield.observe.secret_text import MASK, redact_text
+from shield.settings.schema import LogSettings
 
 # Lower-case key names whose values never reach a log line, at any nesting.
 SENSITIVE_KEYS = frozenset(
@@ -43,17 +43,6 @@ SENSITIVE_KEYS = frozenset(
         "shield-pass",
         "x-api-key",
     }
-)
-
-# The same names inside free text (exception messages, reprs): `password=x`, `'password': 'x'`,
-# `"Authorization": "Bearer x"`, `Cookie: a=b`.
-_IN_TEXT = re.compile(
-    r"""(?ix)
-    (?P<key>["']?(?:password|passwd|authorization|proxy-authorization|set-cookie|cookie|token|secret
-        |shield-challenge-response|shield-pass|x-api-key)["']?)
-    (?P<sep>\s*[:=]\s*)
-    (?P<val>"[^"]*"|'[^']*'|[^\s,;&}\])]+(?:[ ][^\s,;&}\])]+)?)
-    """
 )
 
 # The levels the fast path writes: it is on only when info lines pass (configure_logging), so these pass too.
@@ -116,35 +105,6 @@ def _is_sensitive(key: object) -> bool:
         return False
     k = key.lower()
     return k in SENSITIVE_KEYS or k.endswith(("password", "_token", "_secret"))
-
-
-# Every name `_IN_TEXT` matches contains one of these (lower-case): an ASCII text without any cannot match.
-_KEY_WORDS = ("passw", "authorization", "cookie", "token", "secret", "shield-challenge-response", "shield-pass",
-              "x-api-key")
-
-
-def may_match(text: str) -> bool:
-    """False when `_IN_TEXT` cannot match `text` (nor any part of it): no `:` or `=`, or ASCII without a key name.
-
-    A host with its port, a user agent with a colon: the regex costs ~7 us on such a text, these
-    substring tests well under one. Only for ASCII text: IGNORECASE also matches some non-ASCII letters
-    to ASCII ones (the long s to `s`, the Kelvin sign to `k`), which lower() does not."""
-    if ":" not in text and "=" not in text:  # the common case (ids, paths, addresses)
-        return False
-    if not text.isascii():
-        return True
-    low = text.lower()
-    for word in _KEY_WORDS:  # noqa: SIM110 (a generator for any() costs more than the loop)
-        if word in low:
-            return True
-    return False
-
-
-def redact_text(text: str) -> str:
-    """Mask `name=value` style secrets inside free text."""
-    if not may_match(text):
-        return text
-    return _IN_TEXT.sub(lambda m: f"{m['key']}{m['sep']}{MASK}", text)
 
 
 def redact(value: Any) -> Any:
