@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from shield.model import Action, BanSpec, FactValue
 from shield.rules.load import load_texts
-from shield.rules.score import RuleSet
+from shield.rules.score import VERDICT_CACHE_SIZE, RuleSet
 from shield.rules.values import UNSET
 
 RULES = """
@@ -170,3 +170,31 @@ def _indexed(cache: dict[str, RuleSet] = {}) -> RuleSet:  # noqa: B006 - compile
     if "rs" not in cache:
         cache["rs"] = load_texts({"r.yaml": INDEXED}, lists={})
     return cache["rs"]
+
+
+def test_one_verdict_object_per_set_of_matched_rules(ruleset: RuleSet) -> None:
+    """Each set of matched rules has one Verdict, built once: the decision core memoises decide() on it."""
+    first = ruleset.score({"ip.overseas": True, "ip.failures_10m": 3}, "login")
+    again = ruleset.score({"ip.overseas": True, "ip.failures_10m": 4, "ip.asn": 7}, "login")
+    other = ruleset.score({"ip.overseas": False}, "login")
+    assert first is again
+    assert other is not first
+    assert other != first
+
+
+def test_the_verdict_cache_is_bounded_and_stays_right() -> None:
+    """4225 sets of matched rules (65 x 65 thresholds passed) against a cache of 4096: each verdict still right."""
+    body = "rules:\n" + "".join(
+        f"  - {{id: {name}{k}, description: d, class: client, when: '{fact} >= {k}', score: {weight}}}\n"
+        for name, fact, weight in (("f", "ip.failures_10m", 1), ("a", "ip.attempts_10m", 100))
+        for k in range(1, 65)
+    )
+    rs = load_texts({"r.yaml": body}, lists={})
+    for failures in range(65):
+        for attempts in range(65):
+            v = rs.score({"ip.failures_10m": failures, "ip.attempts_10m": attempts}, "login")
+            assert v.score == failures + 100 * attempts
+            assert [h.id for h in v.hits] == [f"f{k}" for k in range(1, failures + 1)] + [
+                f"a{k}" for k in range(1, attempts + 1)
+            ]
+    assert 0 < len(rs._default.verdicts) <= VERDICT_CACHE_SIZE  # type: ignore[attr-defined]
