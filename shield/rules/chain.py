@@ -28,12 +28,11 @@ def chain(op: str, terms: tuple[Term, ...]) -> Fn:
         return _all_of(trues, falses, calls)
 
     def any_of(f: dict[str, Any], m: list[Any]) -> bool:
-        get = f.get
         for name in trues:
-            if get(name) is True:
+            if f.get(name) is True:
                 return True
         for name in falses:
-            if get(name) is not True:
+            if f.get(name) is not True:
                 return True
         for call in calls:  # noqa: SIM110 (a generator for any() costs more than the loop)
             if call(f, m):
@@ -48,12 +47,11 @@ def _all_of(trues: tuple[str, ...], falses: tuple[str, ...], calls: tuple[Fn, ..
     if not calls:
 
         def lookups(f: dict[str, Any], m: list[Any]) -> bool:
-            get = f.get
             for name in trues:
-                if get(name) is not True:
+                if f.get(name) is not True:
                     return False
             for name in falses:  # noqa: SIM110 (a generator for all() costs more than the loop)
-                if get(name) is True:
+                if f.get(name) is True:
                     return False
             return True
 
@@ -69,12 +67,11 @@ def _all_of(trues: tuple[str, ...], falses: tuple[str, ...], calls: tuple[Fn, ..
         return calls_only
 
     def all_of(f: dict[str, Any], m: list[Any]) -> bool:
-        get = f.get
         for name in trues:
-            if get(name) is not True:
+            if f.get(name) is not True:
                 return False
         for name in falses:
-            if get(name) is True:
+            if f.get(name) is True:
                 return False
         for call in calls:  # noqa: SIM110 (a generator for all() costs more than the loop)
             if not call(f, m):
