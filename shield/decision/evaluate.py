@@ -61,9 +61,12 @@ def evaluate(
     if credit is None:
         credit = (challenge.solve_credit if solved else 0) + (challenge.pass_credit if passed else 0)
     verdict = ruleset.score(facts, route.name)
-    decision = decider(
-        verdict, route.name, ruleset.policy, challenge=challenge, mode=mode, credit=credit, solved=solved,
-    )
+    if decider is decide:
+        decision = _decided(verdict, route.name, ruleset.policy, challenge, mode, credit, solved)
+    else:
+        decision = decider(
+            verdict, route.name, ruleset.policy, challenge=challenge, mode=mode, credit=credit, solved=solved,
+        )
     if (
         degraded
         and route.on_store_error == "challenge"
@@ -73,6 +76,31 @@ def evaluate(
         # Without shared memory the counters are this process's only: ask for work instead.
         reasons = (*decision.reasons, "store_unavailable")
         decision = replace(decision, action=Action.CHALLENGE, difficulty=challenge.base_difficulty, reasons=reasons)
+    return decision
+
+
+# security: bounded; a cleared memo only costs the next requests a decide() each.
+DECIDED_SIZE = 4096
+# decide() is pure and RuleSet.score returns one Verdict object per set of matched rules, so its Decision
+# is memoised by the identities of the verdict, policy and challenge settings (the entry holds all three,
+# so no id is reused while it lives) and the plain values: ~40k instructions of decide per protected
+# request become one dict lookup. A memoised Decision is shared: frozen, and its readers copy or only read.
+_DECIDED: dict[tuple[int, int, int, str, str, int, bool], tuple[Verdict, Policy, ChallengeSettings, Decision]] = {}
+
+
+def _decided(
+    verdict: Verdict, route: str, policy: Policy, challenge: ChallengeSettings, mode: Literal["enforce", "shadow"],
+    credit: int, solved: bool,
+) -> Decision:
+    """decide(verdict, route, policy, ...), memoised."""
+    key = (id(verdict), id(policy), id(challenge), route, mode, credit, solved)
+    hit = _DECIDED.get(key)
+    if hit is not None:
+        return hit[3]
+    decision = decide(verdict, route, policy, challenge=challenge, mode=mode, credit=credit, solved=solved)
+    if len(_DECIDED) >= DECIDED_SIZE:
+        _DECIDED.clear()
+    _DECIDED[key] = (verdict, policy, challenge, decision)
     return decision
 
 

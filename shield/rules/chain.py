@@ -7,7 +7,6 @@ combination of term kinds). The terms come from values.Term: IS_TRUE / NOT_TRUE 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 from shield.rules.values import CALL, IS_TRUE, NOT_TRUE, Fn, Term
@@ -28,13 +27,12 @@ def chain(op: str, terms: tuple[Term, ...]) -> Fn:
     if op == "and":
         return _all_of(trues, falses, calls)
 
-    def any_of(f: Mapping[str, Any], m: list[Any]) -> bool:
-        get = f.get
+    def any_of(f: dict[str, Any], m: list[Any]) -> bool:
         for name in trues:
-            if get(name) is True:
+            if f.get(name) is True:
                 return True
         for name in falses:
-            if get(name) is not True:
+            if f.get(name) is not True:
                 return True
         for call in calls:  # noqa: SIM110 (a generator for any() costs more than the loop)
             if call(f, m):
@@ -48,20 +46,19 @@ def _all_of(trues: tuple[str, ...], falses: tuple[str, ...], calls: tuple[Fn, ..
     """An and-chain without the loops it does not need (every condition is scored on every request)."""
     if not calls:
 
-        def lookups(f: Mapping[str, Any], m: list[Any]) -> bool:
-            get = f.get
+        def lookups(f: dict[str, Any], m: list[Any]) -> bool:
             for name in trues:
-                if get(name) is not True:
+                if f.get(name) is not True:
                     return False
             for name in falses:  # noqa: SIM110 (a generator for all() costs more than the loop)
-                if get(name) is True:
+                if f.get(name) is True:
                     return False
             return True
 
         return lookups
     if not trues and not falses:
 
-        def calls_only(f: Mapping[str, Any], m: list[Any]) -> bool:
+        def calls_only(f: dict[str, Any], m: list[Any]) -> bool:
             for call in calls:  # noqa: SIM110 (a generator for all() costs more than the loop)
                 if not call(f, m):
                     return False
@@ -69,13 +66,12 @@ def _all_of(trues: tuple[str, ...], falses: tuple[str, ...], calls: tuple[Fn, ..
 
         return calls_only
 
-    def all_of(f: Mapping[str, Any], m: list[Any]) -> bool:
-        get = f.get
+    def all_of(f: dict[str, Any], m: list[Any]) -> bool:
         for name in trues:
-            if get(name) is not True:
+            if f.get(name) is not True:
                 return False
         for name in falses:
-            if get(name) is True:
+            if f.get(name) is True:
                 return False
         for call in calls:  # noqa: SIM110 (a generator for all() costs more than the loop)
             if not call(f, m):

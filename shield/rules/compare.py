@@ -80,7 +80,7 @@ def _comparison(node: Binary, left: Compiled, right: Compiled) -> Compiled:
         # the common shape `fact OP literal`, in one closure: it dominates large rule sets
         name, const = node.left.name, right.const
 
-        def fact_vs_const(f: Mapping[str, Any], m: list[Any]) -> bool:
+        def fact_vs_const(f: dict[str, Any], m: list[Any]) -> bool:
             v = f.get(name, MISSING)
             return v is not MISSING and cmp(v, const)
 
@@ -96,7 +96,7 @@ def _general(cmp: Callable[[Any, Any], Any], node: Binary, a: Fn, b: Fn) -> Fn:
     if _is_fact(node.left):
         left = node.left.name
 
-        def fact_vs_value(f: Mapping[str, Any], m: list[Any]) -> bool:
+        def fact_vs_value(f: dict[str, Any], m: list[Any]) -> bool:
             x = f.get(left, MISSING)
             if x is MISSING:
                 return False
@@ -107,7 +107,7 @@ def _general(cmp: Callable[[Any, Any], Any], node: Binary, a: Fn, b: Fn) -> Fn:
     if _is_fact(node.right):
         right = node.right.name
 
-        def value_vs_fact(f: Mapping[str, Any], m: list[Any]) -> bool:
+        def value_vs_fact(f: dict[str, Any], m: list[Any]) -> bool:
             x = a(f, m)
             if x is MISSING:
                 return False
@@ -116,7 +116,7 @@ def _general(cmp: Callable[[Any, Any], Any], node: Binary, a: Fn, b: Fn) -> Fn:
 
         return value_vs_fact
 
-    def general(f: Mapping[str, Any], m: list[Any]) -> bool:
+    def general(f: dict[str, Any], m: list[Any]) -> bool:
         x = a(f, m)
         if x is MISSING:
             return False
@@ -153,7 +153,7 @@ def _arithmetic(node: Binary, left: Compiled, right: Compiled) -> Compiled:
         # `0.2 * fact`, the commonest shape, in one closure
         const, name = left.const, node.right.name
 
-        def const_by_fact(f: Mapping[str, Any], m: list[Any]) -> Any:
+        def const_by_fact(f: dict[str, Any], m: list[Any]) -> Any:
             y = f.get(name, MISSING)
             return MISSING if y is MISSING else calc(const, y)
 
@@ -161,14 +161,14 @@ def _arithmetic(node: Binary, left: Compiled, right: Compiled) -> Compiled:
     elif right.const is not MISSING and _is_fact(node.left):
         const, name = right.const, node.left.name
 
-        def fact_by_const(f: Mapping[str, Any], m: list[Any]) -> Any:
+        def fact_by_const(f: dict[str, Any], m: list[Any]) -> Any:
             x = f.get(name, MISSING)
             return MISSING if x is MISSING else calc(x, const)
 
         fn = fact_by_const
     else:
 
-        def arith(f: Mapping[str, Any], m: list[Any]) -> Any:
+        def arith(f: dict[str, Any], m: list[Any]) -> Any:
             x = a(f, m)
             if x is MISSING:
                 return MISSING
@@ -208,7 +208,7 @@ def _membership(node: Binary, left: Compiled, right: Compiled) -> Compiled:
     negate = node.op == "not in"
     reads = left.reads | right.reads
 
-    def member(f: Mapping[str, Any], m: list[Any]) -> bool:
+    def member(f: dict[str, Any], m: list[Any]) -> bool:
         x = a(f, m)
         if x is MISSING:
             return False
@@ -235,7 +235,7 @@ def compile_pattern(kind: str, subject: Compiled, pattern: Node, pos: int) -> Co
         test = re.compile(fnmatch.translate(pattern.value)).match
     f = subject.fn
 
-    def matcher(facts: Mapping[str, Any], memo: list[Any]) -> bool:
+    def matcher(facts: dict[str, Any], memo: list[Any]) -> bool:
         v = f(facts, memo)
         return v is not MISSING and test(v[:MAX_SUBJECT]) is not None
 

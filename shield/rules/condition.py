@@ -98,7 +98,7 @@ class Compiler:
         self.slots += 1
         inner = c.fn
 
-        def fn(facts: Mapping[str, Any], memo: list[Any]) -> Any:
+        def fn(facts: dict[str, Any], memo: list[Any]) -> Any:
             v = memo[slot]
             if v is UNSET:
                 v = memo[slot] = inner(facts, memo)
@@ -136,12 +136,12 @@ class Compiler:
         reads = frozenset({name})
         if typ == "bool":
 
-            def truth(facts: Mapping[str, Any], memo: list[Any]) -> bool:
+            def truth(facts: dict[str, Any], memo: list[Any]) -> bool:
                 return facts.get(name) is True
 
             return Compiled("bool", truth, reads, reads, truthy=reads, terms=((IS_TRUE, name),))
 
-        def value(facts: Mapping[str, Any], memo: list[Any]) -> Any:
+        def value(facts: dict[str, Any], memo: list[Any]) -> Any:
             return facts.get(name, MISSING)
 
         return Compiled(typ, value, reads, reads)
@@ -173,7 +173,7 @@ class Compiler:
         if inner.type != "num":
             raise ExprError(f"'-' needs a number, but this is a {human(inner.type)}", node.operand.pos)
 
-        def neg(facts: Mapping[str, Any], memo: list[Any]) -> Any:
+        def neg(facts: dict[str, Any], memo: list[Any]) -> Any:
             v = f(facts, memo)
             return MISSING if v is MISSING else -v
 

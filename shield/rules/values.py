@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -25,8 +25,9 @@ UNSET: Final = _Sentinel("UNSET")
 # (fact, ">=" or ">", threshold): lets the scorer skip a rule by a binary search over thresholds.
 Gate = tuple[str, str, float]
 
-# A compiled node: (facts, per-request memo) -> value.
-Fn = Callable[[Mapping[str, Any], list[Any]], Any]
+# A compiled node: (facts, per-request memo) -> value. The facts are a dict (RuleSet.score makes one of any
+# mapping): compiled closures then read them without a method call per lookup.
+Fn = Callable[[dict[str, Any], list[Any]], Any]
 
 # One term of a flattened `and` / `or` chain: a bool fact that must be true (IS_TRUE, name), must
 # not be true (NOT_TRUE, name), or any other boolean node (CALL, fn). A chain of terms runs in one

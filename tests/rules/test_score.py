@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from shield.model import Action, BanSpec, FactValue
 from shield.rules.load import load_texts
-from shield.rules.score import RuleSet
+from shield.rules.score import VERDICT_CACHE_SIZE, RuleSet
 from shield.rules.values import UNSET
 
 RULES = """
@@ -114,12 +114,20 @@ def test_hash_ignores_comments_and_layout_but_not_content() -> None:
 
 
 def test_shared_sub_expression_is_computed_once_per_request() -> None:
-    calls = []
+    compared: list[str] = []
 
-    class CountingFacts(dict[str, FactValue]):
-        def get(self, key: str, default: object = None) -> object:  # type: ignore[override]
-            calls.append(key)
-            return super().get(key, default)
+    class Counted(int):
+        """A fact value that notes each comparison made with it (the memo is about computing, not reading)."""
+
+        def __gt__(self, other: object) -> bool:
+            compared.append(">")
+            return int(self) > other  # type: ignore[operator]
+
+        def __eq__(self, other: object) -> bool:
+            compared.append("==")
+            return int(self) == other
+
+        __hash__ = int.__hash__
 
     body = "rules:\n" + "".join(
         f"  - id: r{i}\n    description: d\n    class: client\n"
@@ -128,10 +136,10 @@ def test_shared_sub_expression_is_computed_once_per_request() -> None:
         for i in range(5)
     )
     rs = load_texts({"r.yaml": body}, lists={})
-    v = rs.score(CountingFacts({"ip.failures_10m": 9, "ip.attempts_10m": 10, "ip.asn": 3}), "login")
+    v = rs.score({"ip.failures_10m": Counted(9), "ip.attempts_10m": 10, "ip.asn": Counted(3)}, "login")
     assert [h.id for h in v.hits] == ["r3"]
-    assert calls.count("ip.failures_10m") == 1
-    assert calls.count("ip.asn") == 5
+    assert compared.count(">") == 1
+    assert compared.count("==") == 5
 
 
 INDEXED = """
@@ -170,3 +178,31 @@ def _indexed(cache: dict[str, RuleSet] = {}) -> RuleSet:  # noqa: B006 - compile
     if "rs" not in cache:
         cache["rs"] = load_texts({"r.yaml": INDEXED}, lists={})
     return cache["rs"]
+
+
+def test_one_verdict_object_per_set_of_matched_rules(ruleset: RuleSet) -> None:
+    """Each set of matched rules has one Verdict, built once: the decision core memoises decide() on it."""
+    first = ruleset.score({"ip.overseas": True, "ip.failures_10m": 3}, "login")
+    again = ruleset.score({"ip.overseas": True, "ip.failures_10m": 4, "ip.asn": 7}, "login")
+    other = ruleset.score({"ip.overseas": False}, "login")
+    assert first is again
+    assert other is not first
+    assert other != first
+
+
+def test_the_verdict_cache_is_bounded_and_stays_right() -> None:
+    """4225 sets of matched rules (65 x 65 thresholds passed) against a cache of 4096: each verdict still right."""
+    body = "rules:\n" + "".join(
+        f"  - {{id: {name}{k}, description: d, class: client, when: '{fact} >= {k}', score: {weight}}}\n"
+        for name, fact, weight in (("f", "ip.failures_10m", 1), ("a", "ip.attempts_10m", 100))
+        for k in range(1, 65)
+    )
+    rs = load_texts({"r.yaml": body}, lists={})
+    for failures in range(65):
+        for attempts in range(65):
+            v = rs.score({"ip.failures_10m": failures, "ip.attempts_10m": attempts}, "login")
+            assert v.score == failures + 100 * attempts
+            assert [h.id for h in v.hits] == [f"f{k}" for k in range(1, failures + 1)] + [
+                f"a{k}" for k in range(1, attempts + 1)
+            ]
+    assert 0 < len(rs._default.verdicts) <= VERDICT_CACHE_SIZE  # type: ignore[attr-defined]
