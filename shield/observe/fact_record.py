@@ -56,7 +56,14 @@ def _read_values(facts: Facts, reads: frozenset[str], *, account_in_clear: bool)
         value = source.get(name)
         if value is not None:  # absent stays absent
             out[name] = value
-    for name in _checked(reads):
+    _encode_checked(out, _checked(reads), account_in_clear=account_in_clear)
+    return out
+
+
+def _encode_checked(out: dict[str, Any], checked: tuple[str, ...], *, account_in_clear: bool) -> None:
+    """Encode in place the recorded values of `checked` (the names that may hold text or sets, see
+    _checked) that are not numbers or bools; the account name leaves unless `account_in_clear`."""
+    for name in checked:
         value = out.get(name)
         if value is None or value.__class__ is int or value.__class__ is bool or value.__class__ is float:
             continue
@@ -64,7 +71,6 @@ def _read_values(facts: Facts, reads: frozenset[str], *, account_in_clear: bool)
             out[name] = _encode(value)
         else:
             del out[name]
-    return out
 
 
 def _encode(value: FactValue) -> Any:
@@ -105,9 +111,9 @@ def fact_record(
     else:
         values = _values(facts, sorted(facts), skip_zero_counters=True, account_in_clear=account_in_clear)
     record = Redacted(v=FACTS_SCHEMA, scope=scope, values=values)  # fact names are never sensitive keys
-    for reason in decision.reasons:
-        if reason.startswith("banned:"):  # an active ban decided, not the rules
-            record["ban"] = reason[len("banned:"):]
+    ban = _banned_by(decision)
+    if ban is not None:
+        record["ban"] = ban
     return record
 
 
@@ -145,19 +151,21 @@ def line_record(
             del values[name]
         else:
             values[name] = value
-    for name in template.checked:  # as _read_values: the few names that may hold text or sets
-        value = values.get(name)
-        if value is None or value.__class__ is int or value.__class__ is bool or value.__class__ is float:
-            continue
-        if name != "account" or account_in_clear:
-            values[name] = _encode(value)
-        else:
-            del values[name]
+    _encode_checked(values, template.checked, account_in_clear=account_in_clear)  # as _read_values
     record: dict[str, Any] = {"v": FACTS_SCHEMA, "scope": scope, "values": values}
-    for reason in decision.reasons:
-        if reason.startswith("banned:"):  # an active ban decided, not the rules
-            record["ban"] = reason[len("banned:"):]
+    ban = _banned_by(decision)
+    if ban is not None:
+        record["ban"] = ban
     return record
+
+
+def _banned_by(decision: Decision) -> str | None:
+    """The scope of the active ban that decided (its last `banned:` reason), else None: the rules did."""
+    found = None
+    for reason in decision.reasons:
+        if reason.startswith("banned:"):
+            found = reason[len("banned:"):]
+    return found
 
 
 def ban_record(*, scope: FactScope, ban_scope: str) -> dict[str, Any] | None:
