@@ -454,6 +454,21 @@ local function flags_of(flags, extra)
   known[flags], NFLAGS = f, NFLAGS + 1
   return f
 end
+-- A call's ARGV cut into its observe blocks (extra 2) or outcome entries (extra 3), each as long as its
+-- own flags tell (flags_of), from offset `o`: each one's offset into `starts`, its flags into `heads`.
+-- Returns how many and the offset reached, or nil and the offset of a ragged one (security: a block
+-- is never read past ARGV's end).
+local function split_blocks(argv, o, extra, starts, heads)
+  local n, nb, known = #argv, 0, FLAGS[extra]
+  while o < n do
+    local f = known[argv[o + 2]] or flags_of(argv[o + 2], extra)
+    if not f or o + f.len > n then return nil, o end
+    nb = nb + 1
+    starts[nb], heads[nb] = o, f
+    o = o + f.len
+  end
+  return nb, o
+end
 -- The library's strings made at its first observe (a library's load cannot reach string).
 local function observe_strings()
   TTL_ARG, sbyte, tonum = string.format('%d', TTL_MS), string.byte, tonumber

@@ -18,15 +18,9 @@
 -- an attempt reaches); shield.store.pipelining cuts it into each caller's reply. The list is reused
 -- call after call, its end marked by a nil (Redis reads a reply list up to its first nil).
 -- security: a short or ragged ARGV is refused whole (never a block read past its end, nothing counted).
-local n, o, nb = #ARGV, 1, 0
-local starts, heads, known = OBS_AT, OBS_HEAD, FLAGS[2]
-while o < n do
-  local f = known[ARGV[o + 2]] or flags_of(ARGV[o + 2], 2)
-  if not f or o + f.len > n then return redis.error_reply('ERR observe: a ragged block at ' .. o) end
-  nb = nb + 1
-  starts[nb], heads[nb] = o, f
-  o = o + f.len
-end
+local n, starts, heads = #ARGV, OBS_AT, OBS_HEAD
+local nb, o = split_blocks(ARGV, 1, 2, starts, heads)
+if not nb then return redis.error_reply('ERR observe: a ragged block at ' .. o) end
 if o ~= n then return redis.error_reply('ERR observe: ' .. n .. ' arguments, not its call\'s') end
 local mask, out, at, shard = mask_of(ARGV[1]), OBS_REPLY, 0, KEYS[1]
 for i = 1, nb do

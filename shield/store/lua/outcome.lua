@@ -8,15 +8,9 @@
 -- site ('1': count it in the shard). A key is counter_key's, built by the caller (a string less to
 -- make here per entity). Returns how many outcomes were recorded; a ragged entry refuses the call.
 -- The work is common.lua's (outcome_one, count, write_rows): no closure made per call.
-local n, o, ne = #ARGV, 0, 0
-local starts, heads, known = OUT_AT, OUT_HEAD, FLAGS[3]
-while o < n do
-  local f = known[ARGV[o + 2]] or flags_of(ARGV[o + 2], 3)
-  if not f or o + f.len > n then return redis.error_reply('ERR outcome: a ragged entry at ' .. o) end
-  ne = ne + 1
-  starts[ne], heads[ne] = o, f
-  o = o + f.len
-end
+local starts, heads = OUT_AT, OUT_HEAD
+local ne, o = split_blocks(ARGV, 0, 3, starts, heads)
+if not ne then return redis.error_reply('ERR outcome: a ragged entry at ' .. o) end
 outcome_start()
 local shard = KEYS[1]
 for i = 1, ne do
