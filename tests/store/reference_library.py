@@ -10,6 +10,7 @@ from pathlib import Path
 
 import redis
 
+from shield.model import Window
 from shield.store.base import Retention
 from shield.store.layout import Plan
 from shield.store.scripts import LuaCode, _prelude
@@ -30,3 +31,52 @@ def load_libraries(sync: redis.Redis, folder: Path, call: str) -> tuple[str, str
     sync.function_load(reference, replace=True)
     sync.function_load(code.library_code, replace=True)
     return f"reference_{call}", f"{code.library}_{call}"
+
+
+# The current library's common.lua with one test function: every key's pending outcome counts (the
+# "+<j><j2><now>" fields lua/outcome.lua writes instead of reading the row) folded into its row, as
+# the entity's next observe folds them. KEYS: the entities; ARGV[1]: a time (unused), then per key
+# its frame ('5': an account's row, '3': another dimension's).
+_FOLD = """
+redis.register_function('fold_test', function(KEYS, ARGV)
+  begin(ARGV)
+  if not TTL_ARG then observe_strings() end
+  local folded = 0
+  for i = 1, #KEYS do
+    local key, fr = KEYS[i], FRAMES[tonumber(ARGV[i + 1])]
+    local s, arm, legacy = fold_key(key, fr)
+    if NDEL > 0 then
+      local w = {}
+      put_row(fr, s, w, 0)
+      rcall('HSET', key, unpack(w, 1, 2 * #fr.chunks))
+      if legacy then
+        for _, f in ipairs(fr.legacy) do NDEL = NDEL + 1; DEL[NDEL] = f end
+      end
+      rcall('HDEL', key, unpack(DEL, 1, NDEL))
+      if arm then rcall('PEXPIRE', key, TTL_ARG) end
+      folded = folded + 1
+    end
+  end
+  return folded
+end)
+"""
+
+
+def fold_pending(sync: redis.Redis, tag: str, windows: tuple[Window, ...] | None = None) -> int:
+    """Every entity's pending outcome counts under `tag` (rows of `windows`, the default ones when
+    None) folded into its row (lua/common.lua fold_key): the keyspace as a read sees it. Returns how
+    many entities had some."""
+    plan = Plan.build(Retention().windows if windows is None else windows)
+    code = LuaCode.build(plan, prefix="{new}:", tag="new:", history_days=90, history_size=3, clustered=False)
+    common = code.library_code.split("\n", 1)[1].split("local function run_")[0]
+    sync.function_load(
+        "#!lua name=shield_fold_test\n" + common + _FOLD,
+        replace=True,
+    )
+    keys = [
+        k
+        for k in sync.scan_iter(match=f"{{{tag}*", count=1000)
+        if sync.type(k) == b"hash" and any(f.startswith(b"+") for f in sync.hkeys(k))
+    ]
+    frames = ["5" if k.startswith(f"{{{tag}account:".encode()) else "3" for k in keys]
+    return int(sync.fcall("fold_test", len(keys), *keys, "0", *frames)) if keys else 0

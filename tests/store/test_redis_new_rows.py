@@ -15,6 +15,7 @@ from shield.store.layout import Plan
 from shield.store.memory import MemoryStore
 from shield.store.packed import Row
 from shield.store.scripts import plan_rows
+from tests.store.reference_library import fold_pending
 
 ONE_WINDOW = (Window("1h", 3600),)  # rows of one hash field each (lua/common.lua's frame: no tail)
 
@@ -53,6 +54,7 @@ async def test_new_entities_count_as_the_memory_store_does(redis_url: str, windo
         await store.close()
     dims, account = plan_rows(Plan.build(windows))[:2]
     sync = redis.Redis.from_url(redis_url)
+    assert fold_pending(sync, "shield:", windows) > 0  # the outcomes' counts, as the next observe folds them
     for key, row in (("{shield:ip:10.81.0.1}", dims), ("{shield:account:acct-10.81.0.1}", account)):
         stored = cast(dict[bytes, bytes], sync.hgetall(key))
         assert sorted(f for f in stored if f.startswith(b"c")) == [c[0].encode() for c in row.chunks()]

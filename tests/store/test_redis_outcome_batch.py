@@ -19,6 +19,7 @@ from shield.store.redis import RedisStore
 from shield.store.routing import entity_key
 from shield.store.scripts import plan_rows
 from shield.store.sliding import MEASURE_INDEX, roll
+from tests.store.reference_library import fold_pending
 
 COLD = ("ip", "subnet", "account", "fp", "password", "pair")  # asn, country: the worker's (batched)
 
@@ -100,6 +101,7 @@ async def test_a_batch_of_outcomes_counts_each_as_alone(redis_url: str) -> None:
     finally:
         await store.close()
     _expected(rows, start, dim_row, account_row)
+    assert fold_pending(sync, "shield:") > 0  # the outcomes' counts, as each entity's next observe folds them
     assert len(rows) == 3 + 1 + 4 + 2 + 2 * len(PLAN)  # ips, subnet, accounts, fps, passwords and pairs
     for key, a in rows.items():
         row = account_row if ":account:" in key else dim_row

@@ -9,6 +9,10 @@
 --   "<k>#" .. chr(32 + i)  distinct set k's members and last seen, packed (exact, small sets: set_read)
 --   "<k>|<member>" the previous layout's member -> last seen (read, packed and deleted: set_upgrade)
 --   "<k>~"         set k went HyperLogLog at that time; "<k>~t" / "<k>~c" / "<k>~p" its cached counts
+--   "+<j><j2><now>" an outcome's count of measure j (and j2, or 0) at time <now> as sent, not yet in
+--                  the row -> its sequence number on the node (outcome.lua writes it instead of
+--                  reading and writing the row; the entity's next observe counts the pending ones
+--                  into the row, in the order written, and deletes them: fold_deltas)
 -- The row is unpacked once, moved, bumped, packed once and returned as it is: the window estimates
 -- are the worker's work (Redis's CPU is the one every worker shares).
 -- Bucket starts and previous-bucket weights depend only on `now`: computed once per call.
@@ -991,6 +995,41 @@ end
 -- ('' when not counted here: its stored row as it is), then its distinct counts per window and set
 -- (window-major; only the windows the reads mask counts). Returns the position of its last value.
 local RAW, STATES = {}, {}
+-- Pending outcome counts ("+<j><j2><now>" fields, outcome.lua's), folded into the row by the next
+-- writer in the order they were written: the positions in an HGETALL of them, and the row after them.
+local DPOS = {}
+local function fold_deltas(fr, s, all, del, NDPOS)
+  local t0, arm = NOW, false
+  if NDPOS > 1 then -- in the order written: by their sequence numbers (a hash's order is not kept
+    -- once Redis makes it a hash table), ties as found; an insertion sort (a handful)
+    for x = 2, NDPOS do
+      local p = DPOS[x]
+      local q = tonum(all[p + 1]) or 0
+      local y = x - 1
+      while y >= 1 and (tonum(all[DPOS[y] + 1]) or 0) > q do
+        DPOS[y + 1] = DPOS[y]; y = y - 1
+      end
+      DPOS[y + 1] = p
+    end
+  end
+  for x = 1, NDPOS do
+    local f = all[DPOS[x]]
+    NDEL = NDEL + 1; del[NDEL] = f
+    local j, j2 = sbyte(f, 2, 3)
+    local t = tonum(ssub(f, 4))
+    if t and j2 then -- (a field that is not one is deleted, not counted)
+      j, j2 = j - 48, j2 - 48
+      if j >= 1 and j <= fr.m and j2 >= 0 and j2 <= fr.m then
+        set_now(t)
+        local a
+        s, a = counted(fr, s, j, j2 ~= 0 and j2 or nil)
+        arm = arm or a
+      end
+    end
+  end
+  set_now(t0)
+  return s, arm
+end
 local PDIRTY = true -- whether PCH and PN may hold an entity's packed sets (observe_entity clears them)
 local NNOW, NFR, NC1, NROW -- a new entity's first field and row, of frame 3 (an attempt's ip, password, pair)
 local function observe_entity(d, v, own, out, at)
@@ -1038,7 +1077,7 @@ local function observe_entity(d, v, own, out, at)
     local nc = #chunks
     for i = 1, nc do RAW[i] = false end
     for k = 1, nd do STATES[k] = nil end
-    local legacy, nm, npacked = false, 0, 0
+    local legacy, nm, npacked, NDPOS = false, 0, 0, 0
     for j = 1, #all, 2 do
       local f = all[j]
       local r = fr.chunk_index[f]
@@ -1055,6 +1094,8 @@ local function observe_entity(d, v, own, out, at)
         elseif b2 == 126 and #f == 2 then -- "<k>~"
           local s = b1 - 48
           if s >= 1 and s <= nd then STATES[s] = all[j + 1] end
+        elseif b1 == 43 then -- "+<j><j2><now>": an outcome's count, pending
+          NDPOS = NDPOS + 1; DPOS[NDPOS] = j
         elseif f == 'n' then
           legacy = true
         end
@@ -1069,8 +1110,15 @@ local function observe_entity(d, v, own, out, at)
       for _, f in ipairs(fr.legacy) do NDEL = NDEL + 1; del[NDEL] = f end
     end
     -- only the row: no set's members to count or delete
-    if OMASK[d].any or fields_before(#all / 2, npacked) ~= nc then distinct_all(d, key, all, STATES, nm, w, del, dc, nd) end
-    if own then
+    if OMASK[d].any or fields_before(#all / 2 - NDPOS, npacked) ~= nc then distinct_all(d, key, all, STATES, nm, w, del, dc, nd) end
+    if NDPOS > 0 then -- outcomes' counts written since the row: counted first, in their order
+      local armd
+      row, armd = fold_deltas(fr, joined(fr, RAW), all, del, NDPOS)
+      if own then row, arm = counted(fr, row, 1) end
+      arm = arm or armd
+      put_row(fr, row, w, NW)
+      NW = NW + 2 * nc
+    elseif own then
       row, arm = counted(fr, joined(fr, RAW), 1)
       put_row(fr, row, w, NW)
       NW = NW + 2 * nc
@@ -1085,6 +1133,29 @@ local function observe_entity(d, v, own, out, at)
   if arm and (NW > 0 or #all > 0) then rcall('PEXPIRE', key, TTL_ARG) end
   out[at + 1] = row
   return last
+end
+
+-- Entity `key`'s row (frame fr) with its pending outcome counts folded in (fold_deltas), read
+-- whole: the row, whether a count re-armed the expiry, whether the previous layout's fields are
+-- there; the pending fields' names are DEL's first NDEL (the caller deletes them with the row written).
+local function fold_key(key, fr)
+  local all = rcall('HGETALL', key)
+  for i = 1, #fr.chunks do RAW[i] = false end
+  NDEL = 0
+  local legacy, NDPOS = false, 0
+  for x = 1, #all, 2 do
+    local f = all[x]
+    local r = fr.chunk_index[f]
+    if r then
+      RAW[r] = all[x + 1]
+    elseif sbyte(f, 1) == 43 then
+      NDPOS = NDPOS + 1; DPOS[NDPOS] = x
+    elseif f == 'n' then
+      legacy = true
+    end
+  end
+  local s, arm = fold_deltas(fr, joined(fr, RAW), all, DEL, NDPOS)
+  return s, arm, legacy
 end
 
 -- One attempt's block of an observe call (lua/observe.lua), at offset o of ARGV with its decoded
@@ -1193,8 +1264,54 @@ do
   -- rows[fr]: key -> packed row of frame fr; `legacy` the keys still holding the previous layout's
   -- fields, `rearm` those one of whose counts re-armed the expiry (both rare: made when first needed;
   -- every table made here is Redis CPU).
+  -- The call's pending counts (count_later): `names` "+<j><j2>" by j * 8 + j2; per call its node's
+  -- site shard, its number of entries and the sequence number before its first (made when first
+  -- needed); per entry its time as sent, its index and its sequence number as a string (made when
+  -- first needed). One table: the chunk's main function may hold at most 200 locals.
+  local OC = {names = {}, stamp = nil, shard = nil, n = 0, seq = nil, entry = 0, seqv = nil}
   local ROWS, LEGACY, REARMS = nil, false, false -- set per call (outcome_start)
-  function outcome_start() ROWS, LEGACY, REARMS = {}, false, false end
+  function outcome_start(shard, ne)
+    ROWS, LEGACY, REARMS = {}, false, false
+    OC.shard, OC.n, OC.seq, OC.entry = shard, ne, nil, 0
+    if not TTL_ARG then observe_strings() end
+  end
+  -- Counts measure j (and j2) of this entry's outcome in entity `key` (frame fr) without reading
+  -- its row (an HMGET, a row unpacked and packed, an HSET: ~38k instructions an entity, against one
+  -- HSETNX): a field "+<j><j2><now>" -> the entry's sequence number, which the entity's next observe
+  -- folds into the row (fold_deltas: each at its own time, in the order written, as this call once
+  -- counted them). Its expiry is not touched: the observe that made or counted the entity moments
+  -- before armed it, and the fold re-arms it when a count would have.
+  local function count_later(key, fr, j, j2)
+    local oc = OC
+    local id = j * 8 + (j2 or 0)
+    local pfx = oc.names[id]
+    if not pfx then pfx = '+' .. j .. (j2 or 0); oc.names[id] = pfx end
+    local seqv = oc.seqv
+    if not seqv then
+      if not oc.seq then -- the call's first pending count: its entries' sequence numbers (the
+        -- counter outlives every entity key it numbered a count of: each such key expires sooner)
+        local q = oc.shard .. ':q'
+        oc.seq = rcall('INCRBY', q, oc.n) - oc.n
+        rcall('PEXPIRE', q, TTL_ARG)
+      end
+      seqv = tostring(oc.seq + oc.entry)
+      oc.seqv = seqv
+    end
+    if rcall('HSETNX', key, pfx .. oc.stamp, seqv) == 1 then return end
+    -- The same count at the same time is pending (two outcomes of one entity at one time, rare):
+    -- the row is made now, its pending counts first (in their order), then this one.
+    local s, arm, legacy = fold_key(key, fr)
+    local a
+    s, a = counted(fr, s, j, j2)
+    local w = {}
+    put_row(fr, s, w, 0)
+    rcall('HSET', key, unpack(w, 1, 2 * #fr.chunks))
+    if legacy then
+      for _, f in ipairs(fr.legacy) do NDEL = NDEL + 1; DEL[NDEL] = f end
+    end
+    rcall('HDEL', key, unpack(DEL, 1, NDEL))
+    if arm or a then rcall('PEXPIRE', key, TTL_ARG) end
+  end
   local function count(key, fr, j, j2)
     local rows = ROWS
     local per = rows[fr]
@@ -1303,6 +1420,7 @@ do
   end
   function outcome_one(shard, ARGV, o, f)
     local now = NOW
+    OC.stamp, OC.entry, OC.seqv = ARGV[o + 1], OC.entry + 1, nil
     local nd = NDIMS
     local flag, dims = f.byte, f.dims
     local m, familiar = flag[nd + 1] == 115 and 's' or 'f', flag[nd + 2] == 49
@@ -1315,7 +1433,7 @@ do
       if key ~= '' then
         local extra = nil
         if d == ACCOUNT and m == 'f' then extra = MI[familiar and 'ff' or 'fu'] end
-        count(key, frame_of(d), MI[m], extra)
+        count_later(key, frame_of(d), MI[m], extra)
       end
     end
     if flag[nd + 3] == 49 then count(shard, site_frame(), MI[m]) end

@@ -7,12 +7,16 @@
 -- on every master an outcome reaches); then the measure ('s' or 'f'), familiar ('1' or '0') and
 -- site ('1': count it in the shard). A key is counter_key's, built by the caller (a string less to
 -- make here per entity). Returns how many outcomes were recorded; a ragged entry refuses the call.
--- The work is common.lua's (outcome_one, count, write_rows): no closure made per call.
+-- An entity's count is not read and written here: it waits in a field of the entity's hash, numbered
+-- in the order written (the node's counter, KEYS[1] .. ':q'), and the entity's next observe counts
+-- it into the row (common.lua's count_later, fold_deltas). The site shard's count (a shard this call
+-- is asked to count) is read and written here.
+-- The work is common.lua's (outcome_one, count_later, count, write_rows): no closure made per call.
 local starts, heads = OUT_AT, OUT_HEAD
 local ne, o = split_blocks(ARGV, 0, 3, starts, heads)
 if not ne then return redis.error_reply('ERR outcome: a ragged entry at ' .. o) end
-outcome_start()
 local shard = KEYS[1]
+outcome_start(shard, ne)
 for i = 1, ne do
   local at = starts[i]
   set_now(tonumber(ARGV[at + 1]))
