@@ -218,3 +218,27 @@ def test_a_pending_field_that_is_not_one_is_dropped(redis_url: str) -> None:
     want = sync.fcall(ref_observe, 1, shard_key("ref:", 0), mask, "1700000011.0", flags, "ip-1")
     assert sync.fcall(new_observe, 1, shard_key("new:", 0), mask, "1700000011.0", flags, "ip-1") == want
     assert not any(f.startswith(b"+") for f in sync.hkeys(entity_key("new:", "ip", "ip-1")))
+
+
+def test_an_outcome_for_an_entity_key_gone_leaves_it_an_expiry(redis_url: str) -> None:
+    """An entity's key gone between its observe and its outcome (evicted, flushed, lost in a
+    failover) is made again by the outcome's pending count: with an expiry, as the library before
+    left it, never a key that outlives every TTL (a never-seen-again address would stay for good,
+    and a volatile-* eviction policy could never drop it)."""
+    sync = redis.Redis.from_url(redis_url)
+    _, new_observe = load_libraries(sync, EAGER, "observe")
+    _, new_outcome = load_libraries(sync, EAGER, "outcome")
+    ref_observe, ref_outcome = _old_library(sync, "ref:")
+    mask = "1" * SETS * len(Retention().windows)
+    ip = DIMENSIONS.index("ip")
+    flags = "0" * ip + "1" + "0" * (len(DIMENSIONS) - ip - 1)
+    now = 1_700_000_010.0
+    for tag, observe, outcome in (("ref:", ref_observe, ref_outcome), ("new:", new_observe, new_outcome)):
+        key = entity_key(tag, "ip", "ip-gone")
+        sync.fcall(observe, 1, shard_key(tag, 0), mask, repr(now), flags + "00", "ip-gone")
+        sync.delete(key)
+        sync.fcall(outcome, 1, shard_key(tag, 0), *outcome_entry(repr(now + 1), "f", "0", flags, [
+            key if d == ip else "" for d in range(len(DIMENSIONS))
+        ], ()))
+        assert sync.exists(key)
+        assert sync.pttl(key) > 0, tag

@@ -1297,7 +1297,12 @@ do
       seqv = tostring(oc.seq + oc.entry)
       oc.seqv = seqv
     end
-    if rcall('HSETNX', key, pfx .. oc.stamp, seqv) == 1 then return end
+    if rcall('HSETNX', key, pfx .. oc.stamp, seqv) == 1 then
+      -- A key gone since its observe (evicted, flushed, lost in a failover) was made again just
+      -- now, without an expiry: it gets one (PTTL, not PEXPIRE's NX: Redis < 7.0 runs this too).
+      if rcall('PTTL', key) == -1 then rcall('PEXPIRE', key, TTL_ARG) end
+      return
+    end
     -- The same count at the same time is pending (two outcomes of one entity at one time, rare):
     -- the row is made now, its pending counts first (in their order), then this one.
     local s, arm, legacy = fold_key(key, fr)
