@@ -13,7 +13,8 @@ import orjson
 from aiohttp import web
 
 from shield.model import Attempt, Ban, Decision, Facts, FactValue, Outcome
-from shield.observe.fact_record import FactScope, fact_record, line_record
+from shield.observe.fact_record import FactScope, fact_record, record_parts
+from shield.observe.line_json import NULL, fresh, fresh_text, hits, text, value
 from shield.observe.logs import FastLevel, Redacted, RedactedList, RequestLines
 from shield.observe.secret_text import may_match, redact_text
 
@@ -148,10 +149,10 @@ def log_decision(
     with positional arguments, so the line's builders run as native calls (a sixth of its cost
     went in keyword parsing and the calls between the interpreted pipeline and them).
 
-    On the direct path the line is built in one dict from the same values as `decision_fields`,
-    `fact_record` and `request_fields` (tests/observe holds it to their line byte for byte) with
-    none of their copies: plain dicts and lists for the Redacted ones (only structlog's processor
-    reads those marks), the facts on record in a dict reused from line to line (`line_record`)."""
+    On the direct path the line is written piece by piece from the same values as `decision_fields`,
+    `fact_record` and `request_fields` (tests/observe holds it to their line byte for byte), with no
+    dict for orjson to walk: the keys pre-encoded, the recurring values' pieces kept
+    (shield.observe.line_json), the facts on record from the rule set's pieces (`record_parts`)."""
     out = RequestLines.stream
     if out is None:
         record = fact_record(facts, decision, reads=reads, scope=record_scope, account_in_clear=account_in_clear)
@@ -188,88 +189,75 @@ def _decision_line(
     host: str | None,
 ) -> bytes:
     """The JSON of `log_decision`'s line: `decision_fields` + `request_fields` + the stamp keys, in
-    their order, the text values masked as `_write_vouched` masks TEXT_KEYS."""
-    # the free-text values (TEXT_KEYS), read once and masked below
-    request_id, route, device_id = attempt.request_id, attempt.route, attempt.device_id
-    country, asn_org, ua_family = values.get("ip.country"), values.get("ip.asn_org"), values.get("ua.family")
-    method = values.get("request.method")
-    path = _cut(values.get("request.path"))
-    cut_host = _cut(host)
-    user_agent = _cut(values.get("ua")) or None
-    tls = _cut(values.get("fp.ja4", values.get("fp.ja3")))
-    ban_reason = ban.reason if ban is not None else None
-    ban_source = ban.source if ban is not None else None
-    account = attempt.account if account_in_clear else None
-    # security: masked as _write_vouched masks TEXT_KEYS (to redact_text(value): its scan of them all
-    # at once for a key name cost more than the few values with a `:` or `=`, a host's port, alone)
-    request_id, route, challenge = _mask(request_id), _mask(route), _mask(challenge)
-    country, asn_org, device_id, ua_family = _mask(country), _mask(asn_org), _mask(device_id), _mask(ua_family)
-    ban_reason, ban_source, account = _mask(ban_reason), _mask(ban_source), _mask(account)
-    method, path, cut_host = _mask(method), _mask(path), _mask(cut_host)
-    user_agent, tls = _mask(user_agent), _mask(tls)
-    evidence = decision.scores_by_class
+    their order, the text values masked as `_write_vouched` masks TEXT_KEYS; written piece by piece
+    (shield.observe.line_json: orjson's encoding of each value, the keys pre-encoded), the bytes
+    orjson would write for that dict (tests/observe/test_decision_line_bytes.py)."""
+    # security: the free-text values (TEXT_KEYS) go through line_json.text / fresh_text, which mask
+    # them as _write_vouched masks TEXT_KEYS (redact_text where a `:` or `=` is)
     upstream_ms = timings.upstream_ms
-    fields: dict[str, Any] = {
-        "schema": SCHEMA_VERSION,
-        "request_id": request_id,
-        "route": route,
-        "client_ip": attempt.client_ip,
-        "subnet": attempt.subnet,
-        "country": country,
-        "asn": values.get("ip.asn"),
-        "asn_org": asn_org,
-        "account_id": attempt.account_id,
-        "fingerprint": attempt.fingerprint,
-        "device_id": device_id,
-        "ua_family": ua_family,
-        "score": decision.score,
-        "evidence": evidence if evidence.__class__ is dict else dict(evidence),
-        "action": decision.action._value_,
-        "enforced": decision.enforced,
-        "rules": [{"id": h.id, "score": h.score} for h in decision.hits],
-        "shadow_rules": [{"id": h.id, "score": h.score} for h in decision.shadow_hits],
-        "shadow_action": decision.shadow_action._value_ if decision.shadow_action else None,
-        "ruleset": decision.ruleset,
-        "challenge": challenge,
-        "status": status,
-        "upstream_status": upstream_status,
-        "outcome": outcome._value_,
-        "malformed": attempt.malformed,
-        "store_degraded": store_degraded,
-        "shield_ms": round3(timings.shield_ms),
-        "store_ms": round3(timings.store_ms),
-        "upstream_ms": None if upstream_ms is None else round3(upstream_ms),
-        "duration_ms": round3(timings.total_ms),
-    }
+    shadow_action = decision.shadow_action
+    evidence = decision.scores_by_class
+    p: list[bytes] = [
+        _HEAD, fresh_text(attempt.request_id),
+        b',"route":', text(attempt.route),
+        b',"client_ip":', fresh(attempt.client_ip),
+        b',"subnet":', fresh(attempt.subnet),
+        b',"country":', text(values.get("ip.country")),
+        b',"asn":', value(values.get("ip.asn")),
+        b',"asn_org":', text(values.get("ip.asn_org")),
+        b',"account_id":', fresh(attempt.account_id),
+        b',"fingerprint":', value(attempt.fingerprint),
+        b',"device_id":', fresh_text(attempt.device_id),
+        b',"ua_family":', text(values.get("ua.family")),
+        b',"score":', value(decision.score),
+        b',"evidence":', orjson.dumps(evidence if type(evidence) is dict else dict(evidence), default=str),
+        b',"action":', value(decision.action._value_),
+        b',"enforced":', value(decision.enforced),
+        b',"rules":',
+    ]
+    hits(p, decision.hits)
+    p.append(b',"shadow_rules":')
+    hits(p, decision.shadow_hits)
+    p += [
+        b',"shadow_action":', value(shadow_action._value_) if shadow_action else NULL,
+        b',"ruleset":', value(decision.ruleset),
+        b',"challenge":', text(challenge),
+        b',"status":', value(status),
+        b',"upstream_status":', value(upstream_status),
+        b',"outcome":', value(outcome._value_),
+        b',"malformed":', value(attempt.malformed),
+        b',"store_degraded":', value(store_degraded),
+        b',"shield_ms":', orjson.dumps(round3(timings.shield_ms)),
+        b',"store_ms":', orjson.dumps(round3(timings.store_ms)),
+        b',"upstream_ms":', NULL if upstream_ms is None else orjson.dumps(round3(upstream_ms)),
+        b',"duration_ms":', orjson.dumps(round3(timings.total_ms)),
+    ]
     if ban is not None:
-        fields["ban_scope"] = ban.scope
-        fields["ban_reason"] = ban_reason
-        fields["ban_source"] = ban_source
-        fields["ban_ttl_s"] = round3(max(0.0, ban.expires_at - now))
+        p += [
+            b',"ban_scope":', value(ban.scope),
+            b',"ban_reason":', text(ban.reason),
+            b',"ban_source":', text(ban.source),
+            b',"ban_ttl_s":', orjson.dumps(round3(max(0.0, ban.expires_at - now))),
+        ]
     elif decision.ban_scope is not None:
-        fields["ban_scope"] = decision.ban_scope
-        fields["ban_ttl_s"] = decision.ban_ttl
-    if account is not None:
-        fields["account"] = account
-    record = line_record(values, decision, reads=reads, scope=record_scope, account_in_clear=account_in_clear)
-    if record is not None:
-        fields["facts"] = record
-    fields["method"] = method
-    fields["path"] = path
-    fields["host"] = cut_host
-    fields["user_agent"] = user_agent
-    fields["tls_fingerprint"] = tls
-    fields["event"] = "decision"
-    fields["level"] = "info"
-    fields["ts"] = _STAMP.now()
-    return orjson.dumps(fields, default=str, option=orjson.OPT_APPEND_NEWLINE)
+        p += [b',"ban_scope":', value(decision.ban_scope), b',"ban_ttl_s":', value(decision.ban_ttl)]
+    if account_in_clear and attempt.account is not None:
+        p.append(b',"account":')
+        p.append(text(attempt.account))
+    record_parts(p, values, decision, reads=reads, scope=record_scope, account_in_clear=account_in_clear)
+    p += [
+        b',"method":', text(values.get("request.method")),
+        b',"path":', text(_cut(values.get("request.path"))),
+        b',"host":', text(_cut(host)),
+        b',"user_agent":', text(_cut(values.get("ua")) or None),
+        b',"tls_fingerprint":', text(_cut(values.get("fp.ja4", values.get("fp.ja3")))),
+        _TAIL, _STAMP.now().encode(), b'"}\n',
+    ]
+    return b"".join(p)
 
 
-def _mask(value: Any) -> Any:
-    """`redact_text(value)` for a string (its regex only where a `:` or `=` is), else value."""
-    if isinstance(value, str) and (":" in value or "=" in value):
-        return redact_text(value)
-    return value
+_HEAD = b'{"schema":' + orjson.dumps(SCHEMA_VERSION) + b',"request_id":'
+_TAIL = b',"event":"decision","level":"info","ts":"'  # the stamp's text is digits and -T:.Z: no escape
 
 
 def round3(value: float) -> float:

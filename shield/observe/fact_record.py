@@ -11,12 +11,16 @@ the id shield signed, not the signed cookie). The account name is on record only
 from __future__ import annotations
 
 import re
+import sys
 from collections.abc import Iterable
 from functools import lru_cache
-from typing import Any, Literal
+from typing import Any, Literal, cast
+
+import orjson
 
 from shield.facts.catalog import catalog
 from shield.model import Decision, Facts, FactValue
+from shield.observe import line_json
 from shield.observe.logs import Redacted
 from shield.observe.secret_text import redact_text
 
@@ -118,45 +122,91 @@ def fact_record(
 
 
 class _Template:
-    """A rule set's recorded names, and a dict of them (values None) in their order: a line's record
-    starts as its copy (a clone of its table) and has each value replaced, where a dict built name
-    by name grew four times on the way (~13k of the ~37k instructions of a decision line's record)."""
+    """A rule set's recorded names with their JSON pieces (`,"name":`, and `,"name":false`, `true`, `0`
+    and `1`, the values most facts hold) and whether each may need encoding (see _checked): a line's
+    record is written piece by piece from them (`record_parts`), with no dict of its values for orjson
+    to walk."""
 
     def __init__(self, reads: frozenset[str]) -> None:
-        self.names = _names(reads)
-        self.checked = _checked(reads)
-        self.empty: dict[str, Any] = dict.fromkeys(self.names)
+        # interned: the facts' names are (literals), so each lookup finds its key by identity
+        self.names: tuple[str, ...] = tuple(sys.intern(n) for n in _names(reads))
+        checked = frozenset(_checked(reads))
+        self.is_checked: tuple[bool, ...] = tuple(n in checked for n in self.names)
+        self.keys: tuple[bytes, ...] = tuple(b"," + orjson.dumps(n) + b":" for n in self.names)
+        self.common: tuple[tuple[bytes, bytes, bytes, bytes], ...] = tuple(
+            (k + b"false", k + b"true", k + b"0", k + b"1") for k in self.keys
+        )
 
 
 _TEMPLATES: dict[frozenset[str], _Template] = {}
+_RULES_HEAD = b',"facts":{"v":' + orjson.dumps(FACTS_SCHEMA) + b',"scope":"rules","values":{'
 
 
-def line_record(
-    facts: dict[str, FactValue], decision: Decision, *, reads: frozenset[str], scope: FactScope, account_in_clear: bool
-) -> dict[str, Any] | None:
-    """`fact_record` as plain dicts, for decision_log's direct path (only structlog's processor reads
-    the Redacted mark): the same names in the same order with the same values, so the same JSON
-    byte for byte (tests/observe/test_decision_line_bytes.py)."""
+def record_parts(
+    parts: list[bytes],
+    facts: dict[str, FactValue],
+    decision: Decision,
+    *,
+    reads: frozenset[str],
+    scope: FactScope,
+    account_in_clear: bool,
+) -> None:
+    """The `,"facts":...` of decision_log's direct line, appended to its pieces: the JSON of
+    `fact_record` (the same names in the same order with the same values, so the same bytes:
+    tests/observe/test_decision_line_bytes.py), nothing when `log.decision_facts` is off."""
     if scope != "rules":
-        return fact_record(facts, decision, reads=reads, scope=scope, account_in_clear=account_in_clear)
+        record = fact_record(facts, decision, reads=reads, scope=scope, account_in_clear=account_in_clear)
+        if record is not None:
+            parts.append(b',"facts":')
+            parts.append(orjson.dumps(record, default=str))
+        return
     template = _TEMPLATES.get(reads)
     if template is None:
         if len(_TEMPLATES) >= 16:  # a rule set reloaded many times: keep the recent ones only
             _TEMPLATES.clear()
         template = _TEMPLATES[reads] = _Template(reads)
-    values = template.empty.copy()
-    for name in template.names:
-        value = facts.get(name)
-        if value is None:  # absent stays absent
-            del values[name]
+    names, is_checked, keys, common = template.names, template.is_checked, template.keys, template.common
+    parts.append(_RULES_HEAD)
+    start = len(parts)
+    for i in range(len(names)):
+        v = facts.get(names[i])
+        if v is None:  # absent stays absent
+            continue
+        cls = type(v)  # type(): a pointer read compiled, where .__class__ is an attribute lookup
+        if cls is bool:
+            parts.append(common[i][1] if v is True else common[i][0])
+            continue
+        if cls is int:
+            n = cast(int, v)  # an unboxed int: its comparisons are native
+            if n == 0:
+                parts.append(common[i][2])
+                continue
+            if n == 1:
+                parts.append(common[i][3])
+                continue
+            piece = line_json.integer(n)
+        elif cls is float or not is_checked[i]:
+            piece = line_json.value(v)
+        elif names[i] != "account" or account_in_clear:  # as _encode_checked and _encode
+            if isinstance(v, frozenset):
+                piece = orjson.dumps(sorted(v), default=str)  # fixed vocabularies (fp.reasons)
+            elif isinstance(v, str):
+                piece = line_json.text(v[:MAX_TEXT])
+            else:
+                piece = line_json.value(v)
         else:
-            values[name] = value
-    _encode_checked(values, template.checked, account_in_clear=account_in_clear)  # as _read_values
-    record: dict[str, Any] = {"v": FACTS_SCHEMA, "scope": scope, "values": values}
+            continue
+        parts.append(keys[i])
+        parts.append(piece)
+    if len(parts) > start:
+        parts[start] = parts[start][1:]  # the first value's key has no comma before it
     ban = _banned_by(decision)
     if ban is not None:
-        record["ban"] = ban
-    return record
+        parts.append(b'},"ban":')
+        parts.append(line_json.value(ban))
+        parts.append(b"}")
+    else:
+        parts.append(b"}}")
 
 
 def _banned_by(decision: Decision) -> str | None:
