@@ -38,12 +38,16 @@ class Passed:
     whether it is a trusted proxy, the client's address (shield.proxy.client_ip.client_ip of both),
     and the version of the ban cache (shield.store.bancache.BanCache.version) with which the client
     and its subnet had no ban, or -1 when that is not known. A ban cache whose version did not change
-    since holds no ban for them either (a new ban changes it; time only ends bans)."""
+    since holds no ban for them either (a new ban changes it; time only ends bans). And the client's
+    subnet (shield.facts.address.subnet_of), for the handler's own look in a ban cache that changed."""
 
-    __slots__ = ("client_ip", "msg", "peer", "trusted", "unbanned")
+    __slots__ = ("client_ip", "msg", "peer", "subnet", "trusted", "unbanned")
 
-    def __init__(self, msg: RawRequestMessage, peer: str, trusted: bool, client_ip: str, unbanned: int) -> None:
+    def __init__(
+        self, msg: RawRequestMessage, peer: str, trusted: bool, client_ip: str, unbanned: int, subnet: str
+    ) -> None:
         self.msg, self.peer, self.trusted, self.client_ip, self.unbanned = msg, peer, trusted, client_ip, unbanned
+        self.subnet = subnet
 
 
 class Gate(Protocol):
