@@ -39,8 +39,9 @@ from shield.proxy.app import REQUEST_ID, RequestIds
 from shield.proxy.ban_refusal import BanRefusals, Streak
 from shield.proxy.client_ip import Address, TrustedProxies, address, forwarded_client
 from shield.proxy.clocks import now_of
-from shield.proxy.early_answers import Connection, Passed
+from shield.proxy.early_answers import Connection
 from shield.proxy.header_policy import connection_tokens, names_framing
+from shield.proxy.passed import Passed
 from shield.proxy.respond import banned_wire
 from shield.proxy.routes import RouteMatcher
 from shield.settings.schema import IPNetwork, RouteSettings
