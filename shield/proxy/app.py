@@ -10,18 +10,20 @@ from __future__ import annotations
 import functools
 import os
 import re
-from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 import structlog
-from aiohttp import web
+from aiohttp import hdrs, web
+from aiohttp.http_parser import RawRequestMessage
+from multidict import CIMultiDictProxy
 
-from shield.model import Clock, SystemClock
+from shield.model import Ban, Clock, SystemClock
 from shield.observe.logs import RequestLines
 from shield.observe.metrics import Metrics
 from shield.proxy.choose import make_forwarder
 from shield.proxy.client_ip import Address, TrustedProxies, address, forwarded_client
 from shield.proxy.client_limits import LimitedRequestHandler
+from shield.proxy.clocks import monotonic_of
 from shield.proxy.dispatch import DIRECT_KEY
 from shield.proxy.forwarder import (
     ClientBodyFailed,
@@ -33,6 +35,7 @@ from shield.proxy.forwarder import (
     WebSocketForwarder,
 )
 from shield.proxy.header_policy import connection_tokens, names_framing
+from shield.proxy.message import path_and_query
 from shield.proxy.routes import RouteMatcher
 from shield.settings.schema import RouteSettings, Settings
 
@@ -45,8 +48,15 @@ class ProtectedHandler(Protocol):
     ) -> web.StreamResponse: ...
 
 
-# Runs before routing's work and before any body is read: None to go on, or the answer to a banned client.
-BanCheck = Callable[[web.Request, RequestContext, RouteSettings | None], Awaitable[web.StreamResponse | None]]
+class BanCheck(Protocol):
+    """Runs before any body is read: `banned` finds the client's ban (most requests have none: no
+    coroutine for them), `refuse` answers a banned client."""
+
+    def banned(self, ctx: RequestContext) -> Ban | None: ...
+
+    async def refuse(
+        self, request: web.Request, ctx: RequestContext, route: RouteSettings | None, ban: Ban
+    ) -> web.StreamResponse: ...
 
 SETTINGS_KEY = web.AppKey("shield.settings.schema", Settings)
 METRICS_KEY = web.AppKey("shield.metrics", Metrics)
@@ -70,12 +80,12 @@ def error_response(status: int, error: str, request_id: str) -> web.Response:
 async def read_body(request: web.Request, limit: int) -> bytes:
     """The whole body, or BodyTooLarge as soon as it passes `limit` (declared or actually sent);
     ClientBodyFailed when it breaks off."""
-    declared = request.content_length
-    if declared is not None and declared > limit:
+    declared = request._headers.get(hdrs.CONTENT_LENGTH)  # request.content_length, without its descriptor
+    if declared is not None and int(declared) > limit:
         raise BodyTooLarge
     parts: list[bytes] = []
     size = 0
-    content = request.content
+    content = request._payload  # request.content
     while True:
         try:
             # A login body usually came with its head: take what is buffered without a wait.
@@ -107,9 +117,8 @@ def upstream_failure(exc: UpstreamError, request_id: str, *, metrics: Metrics, u
     return resp
 
 
-def framing_refusal(request: web.Request) -> str | None:
-    """Why a request cannot be forwarded as the client framed it, or None."""
-    headers = request.headers
+def framing_refusal(headers: CIMultiDictProxy[str]) -> str | None:
+    """Why a request (its headers) cannot be forwarded as the client framed it, or None."""
     values = headers.getall("Connection", ())
     if values and names_framing(connection_tokens(values)):
         # security: a Connection that names Content-Length, Transfer-Encoding or Host asks the
@@ -170,6 +179,7 @@ class ProxyHandler:
         self.log = structlog.get_logger().bind()
         self._peer = functools.lru_cache(maxsize=4096)(self._peer_uncached)
         self._ids = RequestIds()
+        self._monotonic = monotonic_of(clock)
 
     def _peer_uncached(self, peer: str) -> tuple[Address, bool]:
         found = address(peer)
@@ -177,15 +187,15 @@ class ProxyHandler:
             return (peer, 0, 0), False
         return found, self.trusted.holds(found[1], found[2])
 
-    def context(self, request: web.Request) -> RequestContext:
-        headers = request.headers
-        proto = request.protocol
+    def context(self, request: web.Request, msg: RawRequestMessage, headers: CIMultiDictProxy[str]) -> RequestContext:
+        proto = request._protocol
         # the connection's gate (shield.proxy.ban_wire) found the client, and whether it has a ban,
         # as it parsed this head: the same answers from the same peer, headers and trusted proxies
-        # (request._message: aiohttp warns on every read of its public `message`)
-        passed = proto.passed(request._message) if isinstance(proto, LimitedRequestHandler) else None
+        passed = proto.passed(msg) if isinstance(proto, LimitedRequestHandler) else None
+        subnet: str | None = None
         if passed is not None:
             peer, trusted, cip, unbanned = passed.peer, passed.trusted, passed.client_ip, passed.unbanned
+            subnet = passed.subnet
         else:
             # Parsing an address costs microseconds; keep-alive clients and proxies repeat theirs.
             found, trusted = self._peer(request.remote or "")
@@ -196,21 +206,25 @@ class ProxyHandler:
         rid = headers.get("X-Request-ID", "") if trusted else ""
         if not REQUEST_ID.fullmatch(rid):
             rid = self._ids.next()
-        return RequestContext(rid, cip, peer, trusted, self.clock.monotonic(), unbanned=unbanned)
+        return RequestContext(rid, cip, peer, trusted, self._monotonic(), unbanned=unbanned, subnet=subnet)
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
-        ctx = self.context(request)
-        route = self.routes.match(request.method, request.raw_path)  # raw: shield decodes it as servers may
+        # the request line and headers from aiohttp's parsed message (request._message: aiohttp warns on
+        # every read of its public `message`), not through the Request's cached properties, each a call
+        msg = request._message
+        headers = msg.headers
+        ctx = self.context(request, msg, headers)
+        route = self.routes.match(msg.method, msg.path)  # the raw target: shield decodes it as servers may
         if route is not None:
             ctx.route = route.name
-        refusal = framing_refusal(request)
+        refusal = framing_refusal(headers)
         if refusal is not None:
             return self._refuse(request, ctx, refusal)
         try:
             if self.ban_check is not None:
-                banned = await self.ban_check(request, ctx, route)
-                if banned is not None:
-                    return banned
+                ban = self.ban_check.banned(ctx)
+                if ban is not None:
+                    return await self.ban_check.refuse(request, ctx, route, ban)
             if route is None:
                 return await self._passthrough(request, ctx)
             return await self._protected(request, route, ctx)
@@ -288,13 +302,13 @@ class ProxyHandler:
         fields = {
             "request_id": ctx.request_id,
             "client_ip": ctx.client_ip,
-            "method": request.method,
-            "path": request.path,
+            "method": request._message.method,
+            "path": path_and_query(request)[0],
             "route": ctx.route,
             "status": status,
             "upstream_status": upstream_status or None,
             "bytes": nbytes,
-            "duration_ms": round((self.clock.monotonic() - ctx.started) * 1000, 3),
+            "duration_ms": round((self._monotonic() - ctx.started) * 1000, 3),
         }
         if reason is not None:
             fields["reason"] = reason

@@ -38,6 +38,7 @@ from shield.observe.decision_log import Timings, ban_refusal_fields, refused_req
 from shield.observe.fact_record import FactScope, ban_record
 from shield.observe.metrics import Metrics
 from shield.observe.tallies import Count
+from shield.proxy.clocks import now_of
 from shield.proxy.forwarder import RequestContext
 from shield.proxy.respond import Canned, banned
 from shield.rules.reload import RuleBook
@@ -71,11 +72,11 @@ class Streak:
 
 
 class BanRefusals:
-    """The `ban_check` of shield.proxy.app: None to go on, or the 403 of a banned client."""
+    """The `ban_check` of shield.proxy.app: finds a client's ban, answers a banned client 403."""
 
     __slots__ = (
-        "_bans", "_clock", "_counted", "_degraded", "_epoch", "_facts_scope", "_lines", "_metrics", "_rules",
-        "_store",
+        "_bans", "_clock", "_counted", "_degraded", "_epoch", "_facts_scope", "_lines", "_metrics", "_now",
+        "_rules", "_store",
     )
 
     def __init__(
@@ -95,37 +96,34 @@ class BanRefusals:
         self._store = store
         self._rules = rules
         self._clock = clock
+        self._now = now_of(clock)
         self._metrics = metrics
         self._lines = lines
         self._degraded = degraded
         self._counted: dict[tuple[str, str], tuple[int, int]] = {}  # ban -> (second, refusals counted in it)
         self._epoch = 0  # bumped when a ban's count starts over (a streak's "not counted" may not hold)
 
-    async def __call__(
-        self, request: web.Request, ctx: RequestContext, route: RouteSettings | None
-    ) -> web.StreamResponse | None:
+    def banned(self, ctx: RequestContext) -> Ban | None:
+        """The ban of this request's client, if any (a request without one costs no coroutine)."""
         bans = self._bans
         if not len(bans) or ctx.unbanned == bans.version:  # no ban, or none for this client (ban_wire found)
             return None
-        now = self._clock.now()
-        ban = self.find(ctx.client_ip, now)
-        if ban is None:
-            return None
-        return await self._refuse(request, ctx, route, _subnet(ctx.client_ip), ban, now)
+        return self.find(ctx.client_ip, self._now(), ctx.subnet)
+
+    async def refuse(
+        self, request: web.Request, ctx: RequestContext, route: RouteSettings | None, ban: Ban
+    ) -> web.StreamResponse:
+        """The 403 of a client `banned` found a ban for, recorded."""
+        subnet = ctx.subnet if ctx.subnet is not None else _subnet(ctx.client_ip)
+        return await self._refuse(request, ctx, route, subnet, ban, self._now())
 
     @property
     def clock(self) -> Clock:
         return self._clock
 
     @property
-    def bans_version(self) -> int:
-        """The ban cache's version (BanCache.version): while it stays, `find` gives the same answers
-        but for the bans that end in the meantime."""
-        return self._bans.version
-
-    def any(self) -> bool:
-        """Whether any ban is in force (else nothing needs looking up)."""
-        return bool(len(self._bans))
+    def ban_cache(self) -> BanCache:
+        return self._bans
 
     def find(self, client_ip: str, now: float, subnet: str | None = None) -> Ban | None:
         """The ban of this address or its subnet (`subnet`: subnet_of(client_ip), if known), if any."""

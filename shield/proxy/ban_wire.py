@@ -38,8 +38,10 @@ from shield.facts.address import subnet_text
 from shield.proxy.app import REQUEST_ID, RequestIds
 from shield.proxy.ban_refusal import BanRefusals, Streak
 from shield.proxy.client_ip import Address, TrustedProxies, address, forwarded_client
-from shield.proxy.early_answers import Connection, Passed
+from shield.proxy.clocks import now_of
+from shield.proxy.early_answers import Connection
 from shield.proxy.header_policy import connection_tokens, names_framing
+from shield.proxy.passed import Passed
 from shield.proxy.respond import banned_wire
 from shield.proxy.routes import RouteMatcher
 from shield.settings.schema import IPNetwork, RouteSettings
@@ -52,13 +54,14 @@ Head = Any
 class WireBans:
     """The `Gate` of shield.proxy.early_answers: the bytes of a banned client's 403, or None for aiohttp."""
 
-    __slots__ = ("_ids", "_now", "_peer", "_refusals", "_routes", "_trusted")
+    __slots__ = ("_bans", "_ids", "_now", "_peer", "_refusals", "_routes", "_trusted")
 
     def __init__(
         self, refusals: BanRefusals, *, routes: Sequence[RouteSettings], trusted: Sequence[IPNetwork]
     ) -> None:
         self._refusals = refusals
-        self._now = refusals.clock.now
+        self._bans = refusals.ban_cache
+        self._now = now_of(refusals.clock)
         self._routes = RouteMatcher(routes)
         self._trusted = TrustedProxies(trusted)  # compiled once: client_ip would compile a sequence per call
         self._ids = RequestIds()
@@ -85,8 +88,8 @@ class WireBans:
         return self._decide(conn, msg, keep_alive=keep_alive)
 
     def _decide(self, conn: Connection, msg: Head, *, keep_alive: bool) -> bytes | None:
-        refusals = self._refusals
-        if not refusals.any():
+        bans = self._bans
+        if not len(bans):  # no ban in force: nothing to look up
             return None
         known = self._peer(conn.peer)
         if known is None:
@@ -99,14 +102,16 @@ class WireBans:
         ip = client[0]
         now = self._now()
         # the subnet from the address's integer: subnet_of would parse the text again (a rotating
-        # attack's addresses all miss BanRefusals' cache of them)
-        ban = refusals.find(ip, now, subnet_text(client[2], client[1]))
+        # attack's addresses all miss BanRefusals' cache of them); BanRefusals.find's look, from here
+        subnet = subnet_text(client[2], client[1])
+        ban = bans.find({"ip": ip, "subnet": subnet}, now)
         if ban is None:
             # the handler of this request takes the client and the ban cache's answer from here
-            conn.passed = Passed(msg, peer, trusted, ip, refusals.bans_version)
+            conn.passed = Passed(msg, peer, trusted, ip, bans.version, subnet)
             return None
+        refusals = self._refusals
         if msg.upgrade or _framing_refused(msg):
-            conn.passed = Passed(msg, peer, trusted, ip, -1)
+            conn.passed = Passed(msg, peer, trusted, ip, -1, subnet)
             return None
         rid = headers.get("X-Request-ID", "") if trusted else ""
         if not REQUEST_ID.fullmatch(rid):
@@ -114,7 +119,7 @@ class WireBans:
         route = self._routes.match(msg.method, msg.path)  # the raw target, as the full path matches it
         streak = refusals.refuse_folded(ban, route, ip, rid, now)
         if streak is None:
-            conn.passed = Passed(msg, peer, trusted, ip, -1)
+            conn.passed = Passed(msg, peer, trusted, ip, -1, subnet)
             return None
         head_only = msg.method == "HEAD"
         if not forwarded:  # the client is the peer: the connection's next heads have it too

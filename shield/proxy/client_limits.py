@@ -33,7 +33,8 @@ from aiohttp.web_protocol import RequestHandler, _ErrInfo
 from aiohttp.web_request import BaseRequest
 from aiohttp.web_server import Server
 
-from shield.proxy.early_answers import EarlyAnswers, Gate, Passed, head_size
+from shield.proxy.early_answers import EarlyAnswers, Gate, head_size
+from shield.proxy.passed import Passed
 from shield.settings.schema import LimitsSettings
 
 

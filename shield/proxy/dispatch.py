@@ -30,8 +30,13 @@ def direct(handler: Handler, routed: Routed) -> Routed:
     """`routed` (the app's own `_handle`) with the router skipped where it could only pick `handler`."""
 
     async def dispatch(request: BaseRequest) -> web.StreamResponse:
-        path = request.rel_url.path_safe  # what the router matches (decoded, %2F kept)
-        if path[:1] == "/" and "\n" not in path and hdrs.EXPECT not in request.headers:
+        msg = request._message  # the parsed head (aiohttp warns on every read of its public `message`)
+        target = msg.path
+        # the router matches rel_url.path_safe (decoded, %2F kept); a target starting with "/" and no
+        # percent escape decodes to itself (path_safe is its part before any "?" or "#"): checked as it is
+        plain = target[:1] == "/" and "%" not in target
+        path = target if plain else request.rel_url.path_safe
+        if path[:1] == "/" and "\n" not in path and hdrs.EXPECT not in msg.headers:
             return await handler(request)  # type: ignore[arg-type]  # the app's request factory makes web.Request
         return await routed(request)
 

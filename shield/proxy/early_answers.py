@@ -21,6 +21,8 @@ from aiohttp import web
 from aiohttp.http_parser import RawRequestMessage
 from aiohttp.web_protocol import RequestHandler
 
+from shield.proxy.passed import Passed
+
 Parsed = tuple[Sequence[tuple[Any, Any]], bool, bytes]  # aiohttp's feed_data: messages, upgraded, tail
 
 
@@ -30,20 +32,6 @@ class Connection(Protocol):
     peer: str  # the peer's address
     memo: Any  # the gate's own, from one head to the next of this connection (None at first)
     passed: Passed | None  # what the gate found out about the last head it left to aiohttp
-
-
-class Passed:
-    """What a gate found out about a head it left to aiohttp, so that the handler of that request
-    need not find it out again (`LimitedRequestHandler.passed`): the peer's normalised address,
-    whether it is a trusted proxy, the client's address (shield.proxy.client_ip.client_ip of both),
-    and the version of the ban cache (shield.store.bancache.BanCache.version) with which the client
-    and its subnet had no ban, or -1 when that is not known. A ban cache whose version did not change
-    since holds no ban for them either (a new ban changes it; time only ends bans)."""
-
-    __slots__ = ("client_ip", "msg", "peer", "trusted", "unbanned")
-
-    def __init__(self, msg: RawRequestMessage, peer: str, trusted: bool, client_ip: str, unbanned: int) -> None:
-        self.msg, self.peer, self.trusted, self.client_ip, self.unbanned = msg, peer, trusted, client_ip, unbanned
 
 
 class Gate(Protocol):

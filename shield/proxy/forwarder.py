@@ -104,6 +104,7 @@ class RequestContext:
     # the ban cache's version (BanCache.version) with which the client had no ban, as the connection
     # found when it parsed the head (shield.proxy.ban_wire), or -1: the ban check looks again otherwise
     unbanned: int = -1
+    subnet: str | None = None  # the client's subnet (shield.facts.address.subnet_of), when the gate found it
 
 
 @dataclass(slots=True)

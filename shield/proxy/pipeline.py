@@ -39,9 +39,11 @@ from shield.observe.app_pattern_warning import AppPatternWarning
 from shield.observe.decision_log import Timings, log_ban_added, log_decision
 from shield.observe.metrics import Metrics
 from shield.proxy.app import upstream_failure
+from shield.proxy.clocks import monotonic_of, now_of
 from shield.proxy.delay import Tarpit
 from shield.proxy.forwarder import Forwarder, RequestContext, StreamAborted, UpstreamError, UpstreamReply
 from shield.proxy.header_policy import SHIELD_PREFIX
+from shield.proxy.message import host, path_and_query
 from shield.proxy.respond import banned, rate_limited, refusal, upstream_tags
 from shield.rules.pack import RulePack
 from shield.rules.reload import RuleBook
@@ -84,7 +86,7 @@ NOTHING_CARRIED = ChallengeState(None, solved=False, failed=None, passed=False)
 def carries_nothing(request: web.Request) -> bool:
     """True when `carried` would find neither a pass nor a solution (passes.read_pass and pow.read_solution
     read these two headers and two cookies). False is always safe: the full check runs."""
-    headers = request.headers
+    headers = request._message.headers  # request.headers (shield.proxy.message)
     if headers.get(passes.PASS_HEADER) or headers.get(pow.RESPONSE_HEADER):
         return False
     if hdrs.COOKIE not in headers:
@@ -138,6 +140,7 @@ class Pipeline:
         self.rules = rules
         self.forwarder = forwarder
         self.clock = clock
+        self._now, self._monotonic = now_of(clock), monotonic_of(clock)
         self.metrics = metrics
         self.bans = bans
         self.degraded = degraded
@@ -151,20 +154,23 @@ class Pipeline:
     async def __call__(
         self, request: web.Request, route: RouteSettings, body: bytes, ctx: RequestContext
     ) -> web.StreamResponse:
-        started = self.clock.monotonic()
-        now = self.clock.now()
+        monotonic = self._monotonic
+        started = monotonic()
+        now = self._now()
         pack = self.rules.pack  # one read: the facts' lists and the rules come from the same load
+        msg = request._message  # the head's fields, not the Request's properties (shield.proxy.message)
+        path, query = path_and_query(request)
         rf = self.facts.build(
-            request_id=ctx.request_id, route=route, method=request.method, path=request.path,
-            query=request.query, raw_headers=request.raw_headers, body=body, client_ip=ctx.client_ip,
+            request_id=ctx.request_id, route=route, method=msg.method, path=path,
+            query=query, raw_headers=msg.raw_headers, body=body, client_ip=ctx.client_ip,
             peer_trusted=ctx.peer_trusted, lists=pack.lists,
         )
         self.app_pattern.seen(rf.facts, route=route.name)
         state = NOTHING_CARRIED if carries_nothing(request) else await self._challenge_state(request, rf, now)
         obs = observation(rf)
-        t_store = self.clock.monotonic()
+        t_store = monotonic()
         signals = await self.store.observe(obs, now)
-        store_s = self.clock.monotonic() - t_store
+        store_s = monotonic() - t_store
         self.metrics.store_time("observe", store_s)
         degraded = self.degraded()
         evaluation = evaluate_request(
@@ -172,7 +178,7 @@ class Pipeline:
             solved=state.solved, passed=state.passed, failed=state.failed is not None, degraded=degraded,
         )
         facts, decision = evaluation.facts, evaluation.decision
-        shield_ms = (self.clock.monotonic() - started) * 1000
+        shield_ms = (monotonic() - started) * 1000
         self.metrics.pipeline_time(route.name, shield_ms / 1000)
         if decision.action is Action.BAN and decision.enforced and signals.ban is None:
             await self._ban(decision, rf, facts, pack, now)
@@ -285,7 +291,7 @@ class Pipeline:
                         _learned(h.obs, rf, outcome), outcome, familiar=facts.get("account.familiar") is True,
                         now=now, confirmed=learn,
                     )
-        total_ms = (self.clock.monotonic() - ctx.started) * 1000
+        total_ms = (self._monotonic() - ctx.started) * 1000
         self._observe(
             h, challenge_label, answer.status, upstream_status, outcome,
             Timings(h.timings[0], h.timings[1], upstream_ms, total_ms),
@@ -387,7 +393,7 @@ class Pipeline:
         logs = self.settings.log
         fields = log_decision(
             rf.attempt, facts, decision, challenge, status, upstream_status, outcome, timings, h.degraded,
-            logs.account_in_clear, logs.decision_facts, h.pack.rules.reads, h.ban, h.now, h.request.host,
+            logs.account_in_clear, logs.decision_facts, h.pack.rules.reads, h.ban, h.now, host(h.request),
         )
         if fields is not None:
             log.info("decision", **fields)

@@ -173,12 +173,13 @@ class Canned(web.Response):
         if self._payload_writer is not None:
             return self._payload_writer
         self._req = request
-        writer = self._payload_writer = request.writer
-        keep_alive = request.keep_alive if self._keep_alive is None else self._keep_alive
+        writer = self._payload_writer = request._payload_writer  # request.writer
+        msg = request._message  # request.keep_alive, version and method (shield.proxy.message)
+        keep_alive = not msg.should_close if self._keep_alive is None else self._keep_alive
         self._keep_alive = keep_alive
         self._wire = wire_answer(
-            request.version, self.status, self.reason, self._head, self._raw, keep_alive=keep_alive,
-            head_only=request.method == "HEAD",
+            msg.version, self.status, self.reason, self._head, self._raw, keep_alive=keep_alive,
+            head_only=msg.method == "HEAD",
         )
         return writer
 

@@ -24,6 +24,7 @@ from aiohttp import web
 from aiohttp.http_parser import HttpRequestParser
 from aiohttp.test_utils import make_mocked_request
 
+from shield.facts.address import subnet_of
 from shield.model import Ban, FakeClock, Observation
 from shield.observe.logs import configure_logging
 from shield.proxy.ban_refusal import STORE_COUNTS_PER_SECOND
@@ -507,11 +508,41 @@ async def test_a_ban_that_came_after_the_gate_found_none_still_refuses(start_shi
     now = shield.clock.now()
     ctx = RequestContext("rid", CLEAN, "127.0.0.1", True, 0.0, unbanned=bans.version)
     request = make_mocked_request("GET", "/a")
-    assert await refusals(request, ctx, None) is None
+    assert refusals.banned(ctx) is None
     bans.put(Ban("ip", CLEAN, "test", created_at=now, expires_at=now + 600))
-    answer = await refusals(request, ctx, None)
-    assert answer is not None
+    ban = refusals.banned(ctx)
+    assert ban is not None
+    answer = await refusals.refuse(request, ctx, None, ban)
     assert answer.status == 403
+
+
+@pytest.mark.parametrize("client", [CLEAN, "2001:db8:5:6::7"], ids=["ipv4", "ipv6"])
+async def test_the_gate_passes_the_client_and_its_subnet_to_the_handler(start_shield: Start, client: str) -> None:
+    """A head the gate leaves to aiohttp carries the client it found and that client's subnet, with which
+    the handler looks again in a ban cache that changed since (no address parsed twice)."""
+    shield = await start_shield()
+    gate = shield.service.proxy[GATE_KEY]
+
+    class Conn:
+        peer, memo, passed = "127.0.0.1", None, None
+
+    class Protocol:
+        def pause_reading(self, **_: Any) -> None: ...
+        def resume_reading(self, **_: Any) -> None: ...
+
+    parser = HttpRequestParser(Protocol(), asyncio.get_running_loop(), 2**16)
+    (msg, _payload), *_ = parser.feed_data(req("GET", "/a", xff=client))[0]
+    conn = Conn()
+    assert gate.answer(conn, msg, keep_alive=True) is None
+    assert conn.passed is not None
+    assert (conn.passed.client_ip, conn.passed.subnet) == (client, subnet_of(client))
+    now = shield.clock.now()
+    shield.service.bans.put(Ban("subnet", subnet_of(client), "test", created_at=now, expires_at=now + 600))
+    ctx = RequestContext("rid", client, "127.0.0.1", True, 0.0, unbanned=conn.passed.unbanned,
+                         subnet=conn.passed.subnet)
+    ban = gate._refusals.banned(ctx)  # type: ignore[attr-defined]
+    assert ban is not None
+    assert ban.scope == "subnet"
 
 
 async def test_the_handler_of_a_head_the_gate_passed_sees_the_same_client(start_shield: Start) -> None:

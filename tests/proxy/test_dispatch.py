@@ -88,18 +88,21 @@ async def test_a_newline_in_the_path_goes_the_routers_way() -> None:
 
     dispatch = direct(handler, routed)
 
-    class Req:
-        def __init__(self, path: str, headers: dict[str, str]) -> None:
+    class Req:  # the raw target and headers in the parsed message; the router's decoded path in rel_url
+        def __init__(self, target: str, path: str, headers: dict[str, str]) -> None:
+            self._message = type("M", (), {"path": target, "headers": headers})()
             self.rel_url = type("U", (), {"path_safe": path})()
             self.headers = headers
 
-    async def via(path: str, headers: dict[str, str] | None = None) -> str:
-        resp = await dispatch(Req(path, headers or {}))  # type: ignore[arg-type]
+    async def via(target: str, path: str | None = None, headers: dict[str, str] | None = None) -> str:
+        resp = await dispatch(Req(target, target if path is None else path, headers or {}))  # type: ignore[arg-type]
         assert isinstance(resp, web.Response)
         return str(resp.text)
 
     assert await via("/api/login") == "direct"
+    assert await via("/api/login?a=%0A", "/api/login") == "direct"
+    assert await via("/a%0Ab", "/a\nb") == "routed"
     assert await via("/a\nb") == "routed"
     assert await via("*") == "routed"
     assert await via("") == "routed"
-    assert await via("/x", {"Expect": "100-continue"}) == "routed"
+    assert await via("/x", headers={"Expect": "100-continue"}) == "routed"

@@ -13,6 +13,7 @@ import pytest
 from aiohttp import web
 from yarl import URL
 
+from shield.model import Ban
 from shield.proxy.forwarder import RequestContext
 from shield.settings.schema import RouteSettings, UpstreamSettings
 from tests.fixtures.upstream import Upstream, free_port
@@ -318,12 +319,16 @@ async def test_handler_crash_is_500_json_without_traceback(start_proxy: StartPro
 
 
 async def test_ban_check_answers_before_forwarding(start_proxy: StartProxy, upstream: Upstream) -> None:
-    async def ban_check(
-        request: web.Request, ctx: RequestContext, route: RouteSettings | None
-    ) -> web.StreamResponse | None:
-        return web.json_response({"error": "banned"}, status=403) if ctx.client_ip == "127.0.0.1" else None
+    class BanCheck:
+        def banned(self, ctx: RequestContext) -> Ban | None:
+            return Ban("ip", ctx.client_ip, "test", 0.0, 2e9) if ctx.client_ip == "127.0.0.1" else None
 
-    p = await start_proxy(ban_check=ban_check)
+        async def refuse(
+            self, request: web.Request, ctx: RequestContext, route: RouteSettings | None, ban: Ban
+        ) -> web.StreamResponse:
+            return web.json_response({"error": "banned"}, status=403)
+
+    p = await start_proxy(ban_check=BanCheck())
     async with aiohttp.ClientSession() as s, s.get(f"{p.url}/echo") as r:
         assert r.status == 403
     assert upstream.requests == []
