@@ -9,20 +9,21 @@ unrolled windows always give the same next shape, remembered in `_steps`.
 from __future__ import annotations
 
 import math
-from collections.abc import MutableSequence, Sequence
+from collections.abc import Sequence
+from operator import attrgetter
+from typing import Final
 
 from shield.facts.catalog import DIMENSIONS
 from shield.model import Observation, Window
 from shield.store.distinct import count_distinct, flat
-from shield.store.entities import BELOW_NARROW as NARROW
-from shield.store.entities import writable
+from shield.store.entities import narrowed
 from shield.store.layout import SITE
 from shield.store.linked_keyspace import HITS_MAX, KEPT, LinkedKeyspace, Table
 from shield.store.plans import DimPlan, plan
-from shield.store.sliding import A, U, roll, weights
+from shield.store.sliding import A, U, roll_list, weights
 from shield.store.slot_table import PRESENT
 
-SHAPES_MAX = 4096  # shared counter shapes remembered (the cache starts over when full)
+SHAPES_MAX: Final = 4096  # shared counter shapes remembered (the cache starts over when full)
 
 # Every dimension's entities are keyed, and their values kept as members of other dimensions' sets, by
 # the low 60 bits of the value's str hash (an int in a column: no Python object per value) instead of
@@ -33,7 +34,7 @@ SHAPES_MAX = 4096  # shared counter shapes remembered (the cache starts over whe
 # low bits are the str hash's own, so a sampled set samples a member as it would its str
 # (shield.store.sampled). The site is the one entity of its table, keyed 0.
 HASHED = frozenset(DIMENSIONS)
-LOW = (1 << 60) - 1
+LOW: Final = 1152921504606846975  # (1 << 60) - 1; a Final literal: compiled code inlines it
 
 
 class Counters:
@@ -64,6 +65,7 @@ class Counters:
         self._now = math.nan
         self._bound = (0.0, 0.0)
         self._dims = [(dim, self._tables[dim]) for dim in DIMENSIONS]
+        self._values = attrgetter(*DIMENSIONS)  # an Observation's values of DIMENSIONS, as a tuple
         self._widths = self.plans[DIMENSIONS[0]].widths
         self._site_widths = self.plans[SITE].widths
 
@@ -120,9 +122,12 @@ class Counters:
         bound = self.bounds(now)[0]
         ids: dict[str, int] = {}  # the attempt's values as the store keys them (see HASHED)
         met: list[tuple[str, Table, int]] = []
-        for dim, table in self._dims:
-            value = getattr(obs, dim)
+        values = self._values(obs)  # one C call, not a generic getattr() per dimension
+        dims = self._dims
+        for i in range(len(dims)):
+            value = values[i]
             if value is not None:
+                dim, table = dims[i]
                 ids[dim] = key = hash(value) & LOW
                 met.append((dim, table, key))
         for dim, table, key in met:
@@ -142,17 +147,15 @@ class Counters:
                     # add(table, slot, p, A, -1, now, out, weights_now, site=False) inlined: one call fewer
                     refs = table.refs
                     raw = refs[slot]
-                    counts: MutableSequence[int]
-                    if type(raw) is bytes or (raw.typecode == "B" and bool(raw.tobytes().translate(None, NARROW))):
-                        counts = writable(refs, slot, outcome=False)[0]
-                    else:
-                        counts = raw
+                    counts: list[int] = list(raw) if type(raw) is bytes else raw
                     if now > last:
                         if last < bound:  # else every window's bucket is still the current one
-                            roll(counts, last, now, p.widths, p.measures)
+                            roll_list(counts, last, now, p.widths, p.measures)
                         t[slot] = now
                     # a late write reads the buckets as of the entity's last write
                     p.attempt.write(counts, weights(last, p.widths) if now < last else weights_now, out)
+                    if type(raw) is bytes:
+                        refs[slot] = narrowed(counts)
                     if p.specs:
                         count_distinct(keys, table, slot, p.specs, ids, out, now, horizon, cutoffs)
                     continue
@@ -163,11 +166,13 @@ class Counters:
             table.refs[slot] = p.first
             for name in p.attempt_names:
                 out[name] = 1
-            for column, (_, other, names) in zip(table.firsts, p.specs, strict=True):
-                member = ids.get(other)
+            firsts, specs = table.firsts, p.specs
+            for i in range(len(specs)):  # index loops: compiled, a zip() is a generic call and iterator
+                spec = specs[i]
+                member = ids.get(spec[1])
                 if member is not None:
-                    column[slot] = member | PRESENT
-                    for name in names:
+                    firsts[i][slot] = member | PRESENT
+                    for name in spec[2]:
                         out[name] = 1
         site_table = self._tables[SITE]
         site = self.entity(site_table, 0, now)  # keyed as hash("") & LOW, as outcome() keys it
@@ -193,22 +198,21 @@ class Counters:
         m = p.measures
         refs = table.refs
         raw = refs[slot]
-        counts: MutableSequence[int]
-        if type(raw) is bytes or (raw.typecode == "B" and bool(raw.tobytes().translate(None, NARROW))):
-            counts, shared = writable(refs, slot, outcome=out is None)
-        else:
-            counts, shared = raw, False
+        packed = type(raw) is bytes
+        counts: list[int] = list(raw) if packed else raw
         last = table.t[slot]
         if now > last:
             if now != self._now:
                 self.bounds(now)
             if last < self._bound[site]:  # else every window's bucket is still the current one
-                roll(counts, last, now, p.widths, m)
+                roll_list(counts, last, now, p.widths, m)
             table.t[slot] = now
         if index == A and (extra < 0 or (site and extra == U)) and out is not None and weights_now is not None:
             # an attempt (never a shared shape: writable() shares only on an outcome): count and read in one pass
             attempt = p.attempt if extra < 0 else p.attempt_unknown
             attempt.write(counts, weights(last, p.widths) if now < last else weights_now, out)
+            if packed:
+                refs[slot] = narrowed(counts)
             return
         step = 2 * m
         first = 2 * index
@@ -220,8 +224,9 @@ class Counters:
         else:
             for i in range(first, len(counts), step):
                 counts[i] += 1
-        if shared:
-            refs[slot] = self._shared(bytes(counts))
+        if packed:  # an outcome's shape is shared (most are a one-off entity's first and only)
+            after = narrowed(counts)
+            refs[slot] = self._shared(after) if type(after) is bytes else after
         if out is None or weights_now is None:
             return
         # a late write reads the buckets as of the entity's last write

@@ -12,17 +12,18 @@ from __future__ import annotations
 
 import math
 from bisect import bisect_right
-from typing import Any
+from typing import Any, Final
 
 from shield.store.linked_keyspace import LinkedKeyspace
 from shield.store.packed_set import PackedSet
-from shield.store.sampled import SMALL
+from shield.store.sampled import SMALL as SAMPLED_SMALL
 from shield.store.slot_table import PRESENT, Table
 
 # Per dimension: (set index, the dimension counted, one fact name per window). Only the sets kept
 # (shield.store.layout.keeps); a kept set's window that no rule reads is named UNREAD: its count is
 # written under that name and dropped from the counters once (cheaper than a test per write).
 Specs = list[tuple[int, str, list[str]]]
+SMALL: Final = SAMPLED_SMALL  # a Final: compiled code reads a static, not the module's dict
 UNREAD = ""
 
 
@@ -49,15 +50,17 @@ def count_distinct(
     else:
         small = table.flat.get(slot)
         big = table.big.get(slot) if table.big else None
-    # the sets counted small (not sampled) to which the attempt adds a member: set index -> member
-    added: dict[Any, int] = {}
+    # per spec, the attempt's member when the set is counted small (not sampled), else None
+    added: list[int | None] = []  # an optional int is an object in compiled code: passed through, no new int
+    some = False
     for k, other, names in specs:
         member = ids.get(other)
         sampled = big.get(k) if big else None
         if sampled is None:
-            if member is not None:
-                added[k] = member
+            added.append(member)
+            some = some or member is not None
             continue
+        added.append(None)
         # The hot path of an attempt on a busy network, ASN, country: a sampled set's prune, add and
         # counts_since inlined where they would do nothing (the members' times are in step and the oldest
         # is newer than the horizon; the member is out of the sample), as they would answer.
@@ -81,7 +84,7 @@ def count_distinct(
             if name:  # an UNREAD window would only be dropped from `out`
                 # every member is in a window that starts before the oldest: no search
                 out[name] = (size if oldest > cutoff else size - bisect_right(times, cutoff)) << level
-    if not added and not small:
+    if not some and not small:
         return
     _count_small(keys, table, slot, specs, small, added, out, now, horizon, cutoffs)
 
@@ -92,54 +95,69 @@ def _count_small(
     slot: int,
     specs: Specs,
     small: tuple[Any, ...] | None,
-    added: dict[Any, int],
+    added: list[int | None],
     out: dict[str, int],
     now: float,
     horizon: float,
     cutoffs: list[float],
 ) -> None:
-    """The small sets: the attempt's members (`added`), then the entity's others not forgotten, counted per
-    window (a set outgrowing SMALL is promoted), laid flat again. Typed locals throughout: compiled code
-    then compares and adds machine numbers instead of calling the generic operators."""
+    """The small sets: the attempt's members (`added`, per spec: None for none or a sampled set), then
+    the entity's others not forgotten, counted per window (a set outgrowing SMALL is promoted), laid flat
+    again. Typed locals throughout: compiled code then compares and adds machine numbers instead of
+    calling the generic operators; one flat list of tallies, no dict per set."""
     # Members and set indexes pass through as the objects they are (an int-typed local would unbox each and
     # box it again into a new int object); times are read as floats once.
+    windows = len(cutoffs)
+    width = windows + 1  # per spec: a tally per window, then every member not forgotten
+    nspecs = len(specs)
+    tallies = [0] * (nspecs * width)
     kept: list[Any] = []
-    for k, member in added.items():
-        kept.append(k)
-        kept.append(member)
-        kept.append(now)
+    for i in range(nspecs):
+        member = added[i]
+        if member is not None:
+            kept.append(specs[i][0])
+            kept.append(member)
+            kept.append(now)
+            for wi in range(i * width, i * width + width):  # seen now: inside every window
+                tallies[wi] = 1
     if small:
         for j in range(0, len(small), 3):
             seen: float = small[j + 2]
-            if seen > horizon:
-                index: object = small[j]
-                value: object = small[j + 1]
-                ours = added.get(index)
-                if ours is None or ours != value:
-                    kept.append(index)
-                    kept.append(value)
-                    kept.append(small[j + 2])
-    windows = len(cutoffs)
-    tallies: dict[object, list[int]] = {}
-    for j in range(0, len(kept), 3):
-        index = kept[j]
-        seen = kept[j + 2]
-        row = tallies.get(index)
-        if row is None:
-            row = tallies[index] = [0] * (windows + 1)
-        row[windows] = row[windows] + 1  # not +=: an augmented item assignment is the generic in-place add
-        for wi in range(windows):
-            if seen > cutoffs[wi]:
-                row[wi] = row[wi] + 1
-    for k, _, names in specs:
-        row = tallies.get(k)
-        if row is None:
+            if seen <= horizon:
+                continue
+            index: int = small[j]
+            at = 0  # the position of its set in specs, or nspecs: a set no longer kept (its members stay)
+            while at < nspecs and specs[at][0] != index:
+                at += 1
+            value: object = small[j + 1]
+            if at < nspecs:
+                ours = added[at]
+                if ours is not None and ours == value:
+                    continue  # seen again now: counted above
+                base = at * width
+                tallies[base + windows] = tallies[base + windows] + 1
+                for wi in range(windows):
+                    if seen > cutoffs[wi]:
+                        tallies[base + wi] = tallies[base + wi] + 1
+            kept.append(small[j])
+            kept.append(value)
+            kept.append(small[j + 2])
+    for i in range(nspecs):
+        base = i * width
+        if not tallies[base + windows]:
             continue
-        if row[windows] > SMALL:
+        k, _, names = specs[i]
+        if tallies[base + windows] > SMALL:
             kept = promote(keys, table, slot, k, kept)
             row = table.big[slot][k].counts_since(cutoffs)
+            for wi in range(len(names)):
+                if names[wi]:
+                    out[names[wi]] = row[wi]
+            continue
         for wi in range(len(names)):
-            out[names[wi]] = row[wi]
+            name = names[wi]
+            if name:  # an UNREAD window would only be dropped from `out`
+                out[name] = tallies[base + wi]
     if kept:
         table.flat[slot] = tuple(kept)
     elif small:

@@ -2,17 +2,16 @@
 
 Every protected request reads the estimates of every counter of the entities it touches (each window's
 current count plus the part of its previous bucket still inside the window, shield.store.sliding): a
-dozen counters on each of the six or so entities an attempt on a busy network reaches. The counters are
-copied into a list once per call (one C loop), then read by position: an array read by index from
-compiled code goes through the generic item protocol, a list read does not. (The straight-line code
-this replaced was generated and exec'd once per plan, and so ran interpreted in the compiled build:
-~12,500 instructions per entity, call included, against ~6,700 for this loop, callgrind.)
+dozen counters on each of the six or so entities an attempt on a busy network reaches. The counters come
+as a list (the caller unpacks an entity's bytes into one, shield.store.entities), read by position: an
+array read by index from compiled code goes through the generic item protocol, a list read does not.
+(The straight-line code this replaced was generated and exec'd once per plan, and so ran interpreted in
+the compiled build: ~12,500 instructions per entity, call included, against ~6,700 for this loop.)
 """
 
 from __future__ import annotations
 
-from array import array
-from collections.abc import MutableSequence, Sequence
+from collections.abc import Sequence
 from typing import Final
 
 
@@ -20,10 +19,10 @@ class Estimator:
     """The estimates of one plan: per window, the (counter position, fact name) of each measure, in
     measure order (as shield.store.plans.plan lists them).
 
-    Called with (counters, per-window weights of the previous bucket, out): for each name estimated,
+    `write(counters, per-window weights of the previous bucket, out)`: for each name estimated,
     c = current + int(previous * w + 0.5) when previous, written to `out` when non-zero (`out` starts at
-    zero). `bump`: the index of a measure counted first, in every window (an attempt: the counters must
-    be writable), in the same pass; `also`: a second one (the site's attempts on unknown accounts).
+    zero). `bump`: the index of a measure counted first, in every window (an attempt: in the list, in
+    place), in the same pass; `also`: a second one (the site's attempts on unknown accounts).
     `estimated`: the names written (None: all; shield.store.estimated): a bumped measure is counted in
     every window whether or not its estimate is written."""
 
@@ -52,17 +51,10 @@ class Estimator:
                     self.names.append(name)
                     self.windows.append(i)
 
-    def __call__(self, counts: MutableSequence[int], ws: list[float], out: dict[str, int]) -> None:
-        self.write(counts, ws, out)
-
-    def write(self, counts: MutableSequence[int], ws: list[float], out: dict[str, int]) -> None:
-        """As calling it: compiled callers call this method directly, a call of the object goes through
-        the generic call protocol."""
-        vals: list[int] = counts.tolist() if isinstance(counts, array) else list(counts)
+    def write(self, vals: list[int], ws: list[float], out: dict[str, int]) -> None:
+        """Count the bumped measures in `vals` (an entity's counters as a list) and write the estimates."""
         for pos in self.bumps:
-            c = vals[pos] + 1
-            vals[pos] = c
-            counts[pos] = c
+            vals[pos] = vals[pos] + 1
         positions, names, windows = self.positions, self.names, self.windows
         for k in range(len(positions)):
             pos = positions[k]

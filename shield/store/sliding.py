@@ -20,17 +20,35 @@ from __future__ import annotations
 
 import math
 from collections.abc import MutableSequence, Sequence
+from typing import Final
 
 # Measure positions: attempts, failures, successes, then the account's familiar / unfamiliar
 # failures (account entities) or the attempts on unknown accounts (the site entity).
-A, F, S, FF, FU = 0, 1, 2, 3, 4
-U = 3
+A: Final = 0  # Final literals: compiled code inlines them
+F: Final = 1
+S: Final = 2
+FF: Final = 3
+FU: Final = 4
+U: Final = 3
 MEASURE_INDEX = {"a": A, "f": F, "s": S, "ff": FF, "fu": FU, "u": U}
 
 
 def roll(counts: MutableSequence[int], last: float, now: float, widths: Sequence[float], measures: int) -> None:
     """Move every window's buckets from the last write (`last`) to `now` (now > last)."""
-    for i, width in enumerate(widths):
+    if isinstance(counts, list):
+        roll_list(counts, last, now, widths, measures)
+        return
+    rolled = list(counts)  # any other sequence (an array, a bytearray): item by item
+    roll_list(rolled, last, now, widths, measures)
+    for i in range(len(rolled)):
+        counts[i] = rolled[i]
+
+
+def roll_list(counts: list[int], last: float, now: float, widths: Sequence[float], measures: int) -> None:
+    """roll() of a list: compiled code writes its items directly (an array's or a bytearray's go through
+    the generic item protocol)."""
+    for i in range(len(widths)):  # an index loop: compiled, iterating a Sequence is the generic protocol
+        width = widths[i]
         cur = math.floor(now / width)
         lb = math.floor(last / width)
         if lb == cur:
@@ -43,7 +61,11 @@ def roll(counts: MutableSequence[int], last: float, now: float, widths: Sequence
 
 def weights(now: float, widths: Sequence[float]) -> list[float]:
     """Per window, the weight of the previous bucket at `now`."""
-    return [1.0 - (now / w - math.floor(now / w)) for w in widths]
+    out: list[float] = []
+    for i in range(len(widths)):  # an index loop: compiled, iterating a Sequence is the generic protocol
+        q = now / widths[i]
+        out.append(1.0 - (q - math.floor(q)))
+    return out
 
 
 def estimate(current: int, previous: int, weight: float) -> int:

@@ -15,14 +15,16 @@ from __future__ import annotations
 
 import math
 from array import array
-from typing import Any
+from typing import Any, Final
 
 from shield.store.packed_set import PackedSet
 
-JUNK, KEPT = 0, 1  # the heads' slots: junk (no recorded outcome) and kept lists
-CHUNK = 256  # slots added to every column at once
-HITS_MAX = 2**31 - 1  # recorded outcomes saturate here (int32): only eviction weighs them
-PRESENT = 1 << 62  # a first member's mark in its column (0: absent); members are below 2**60
+# Final literals: compiled code inlines them (a plain module global is a dict lookup per use, ~140 instructions)
+JUNK: Final = 0  # the heads' slots: junk (no recorded outcome) and kept lists
+KEPT: Final = 1
+CHUNK: Final = 256  # slots added to every column at once
+HITS_MAX: Final = 2147483647  # 2**31 - 1: recorded outcomes saturate here (int32): only eviction weighs them
+PRESENT: Final = 4611686018427387904  # 1 << 62: a first member's mark in its column (0: absent); members < 2**60
 
 
 class Table:

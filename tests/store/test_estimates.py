@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import random
-from array import array
 
 import pytest
 
@@ -13,7 +12,7 @@ from shield.store.plans import plan
 from shield.store.sliding import A, U, estimate
 
 
-def looped(counts: array[int], ws: list[float], names: list[list[tuple[int, str]]]) -> dict[str, int]:
+def looped(counts: list[int], ws: list[float], names: list[list[tuple[int, str]]]) -> dict[str, int]:
     out: dict[str, int] = {}
     for w, window in zip(ws, names, strict=True):
         for pos, name in window:
@@ -28,16 +27,16 @@ def test_unrolled_estimates_match_the_loop(dim: str) -> None:
     p = plan(dim, DEFAULT_WINDOWS, None)
     rng = random.Random(dim)
     for _ in range(300):
-        counts = array("i", [rng.choice((0, 0, 1, 7, 250, 100_000)) for _ in range(len(p.blank))])
+        counts = [rng.choice((0, 0, 1, 7, 250, 100_000)) for _ in range(len(p.blank))]
         ws = [rng.choice((0.0, 0.5, rng.random(), 1.0)) for _ in p.widths]
         out: dict[str, int] = {}
-        p.estimate(counts, ws, out)
+        p.estimate.write(counts, ws, out)
         assert out == looped(counts, ws, p.names)
-        bumped = array("i", counts)
+        bumped = list(counts)
         for i in range(2 * A, len(bumped), 2 * p.measures):  # an attempt, as Counters.add counts one
             bumped[i] += 1
         out = {}
-        p.attempt(counts, ws, out)
+        p.attempt.write(counts, ws, out)
         assert counts == bumped
         assert out == looped(bumped, ws, p.names)
 
@@ -51,13 +50,13 @@ def test_the_sites_attempt_on_an_unknown_account_counts_both_measures_in_one_pas
     p = plan("site", DEFAULT_WINDOWS, None)
     rng = random.Random("unknown")
     for _ in range(100):
-        counts = array("i", [rng.choice((0, 1, 7, 250)) for _ in range(len(p.blank))])
+        counts = [rng.choice((0, 1, 7, 250)) for _ in range(len(p.blank))]
         ws = [rng.random() for _ in p.widths]
-        bumped = array("i", counts)
+        bumped = list(counts)
         for i in range(0, len(bumped), 2 * p.measures):
             bumped[i + 2 * A] += 1
             bumped[i + 2 * U] += 1
         out: dict[str, int] = {}
-        p.attempt_unknown(counts, ws, out)
+        p.attempt_unknown.write(counts, ws, out)
         assert counts == bumped
         assert out == looped(bumped, ws, p.names)
