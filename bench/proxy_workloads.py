@@ -161,8 +161,8 @@ def wrk_rps(url: str, *, lua: str | None, duration: int, connections: int, tmp: 
     return float(re.search(r"Requests/sec:\s+([\d.]+)", out)[1]), done  # type: ignore[index]
 
 
-def refused_share(admin: int) -> str:
-    """How shield decided on the protected route, by action, from its Prometheus text."""
+def decision_counts(admin: int) -> dict[str, float]:
+    """Shield's enforced decisions on the protected route so far, by action, from its Prometheus text."""
     req = Request(f"http://127.0.0.1:{admin}/metrics", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
     text = urlopen(req, timeout=5).read().decode()
     counts: dict[str, float] = {}
@@ -170,8 +170,20 @@ def refused_share(admin: int) -> str:
         labels = dict(re.findall(r'(\w+)="([^"]*)"', m[1]))
         if labels.get("shadow") == "false":
             counts[labels["action"]] = counts.get(labels["action"], 0.0) + float(m[2])
+    return counts
+
+
+def share_text(counts: dict[str, float], before: dict[str, float] | None = None) -> str:
+    """`counts` (less `before`'s, when given: one stretch of a run) as shares by action."""
+    if before is not None:
+        counts = {a: n - before.get(a, 0.0) for a, n in counts.items()}
     total = sum(counts.values()) or 1.0
     return ", ".join(f"{a} {n / total:.0%}" for a, n in sorted(counts.items(), key=lambda kv: -kv[1]) if n)
+
+
+def refused_share(admin: int) -> str:
+    """How shield decided on the protected route, by action, over its whole run."""
+    return share_text(decision_counts(admin))
 
 
 def run(args: Any) -> None:
