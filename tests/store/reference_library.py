@@ -46,14 +46,7 @@ redis.register_function('fold_test', function(KEYS, ARGV)
     local key, fr = KEYS[i], FRAMES[tonumber(ARGV[i + 1])]
     local s, arm, legacy = fold_key(key, fr)
     if NDEL > 0 then
-      local w = {}
-      put_row(fr, s, w, 0)
-      rcall('HSET', key, unpack(w, 1, 2 * #fr.chunks))
-      if legacy then
-        for _, f in ipairs(fr.legacy) do NDEL = NDEL + 1; DEL[NDEL] = f end
-      end
-      rcall('HDEL', key, unpack(DEL, 1, NDEL))
-      if arm then rcall('PEXPIRE', key, TTL_ARG) end
+      write_folded(key, fr, s, arm, legacy)
       folded = folded + 1
     end
   end
@@ -80,3 +73,13 @@ def fold_pending(sync: redis.Redis, tag: str, windows: tuple[Window, ...] | None
     ]
     frames = ["5" if k.startswith(f"{{{tag}account:".encode()) else "3" for k in keys]
     return int(sync.fcall("fold_test", len(keys), *keys, "0", *frames)) if keys else 0
+
+
+def keyspace(sync: redis.Redis, tag: str) -> dict[bytes, object]:
+    """Every key under `tag` (the tag cut from its name): its type, value and whether it expires."""
+    out: dict[bytes, object] = {}
+    for key in sync.scan_iter(match=f"{{{tag}*", count=1000):
+        kind = sync.type(key)
+        value = sync.hgetall(key) if kind == b"hash" else sync.get(key)
+        out[key.replace(tag.encode(), b"", 1)] = (kind, value, sync.pttl(key) > 0)
+    return out

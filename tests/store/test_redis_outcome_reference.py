@@ -24,7 +24,7 @@ import redis
 from shield.facts.catalog import DIMENSIONS
 from shield.store.redis_outcomes import outcome_entry
 from shield.store.routing import entity_key, shard_key
-from tests.store.reference_library import fold_pending, load_libraries
+from tests.store.reference_library import fold_pending, keyspace, load_libraries
 
 REFERENCE = Path(__file__).parent / "lua_reference" / "outcome"
 STEPS = 3_000
@@ -62,15 +62,6 @@ def _values(rnd: random.Random) -> list[str]:
     return ["" if rnd.random() < 0.1 else f"{d}-{rnd.randrange(POOLS[d])}" for d in DIMENSIONS]
 
 
-def _keyspace(sync: redis.Redis, tag: str) -> dict[bytes, object]:
-    out: dict[bytes, object] = {}
-    for key in sync.scan_iter(match=f"{{{tag}*", count=1000):
-        kind = sync.type(key)
-        value = sync.hgetall(key) if kind == b"hash" else sync.get(key)
-        out[key.replace(tag.encode(), b"", 1)] = (kind, value, sync.pttl(key) > 0)
-    return out
-
-
 def test_outcome_answers_and_writes_as_the_reference(redis_url: str) -> None:
     sync = redis.Redis.from_url(redis_url)
     reference, current = load_libraries(sync, REFERENCE, "outcome")
@@ -105,6 +96,6 @@ def test_outcome_answers_and_writes_as_the_reference(redis_url: str) -> None:
     # next observe): folded here, every key reads as the reference wrote it.
     assert fold_pending(sync, "new:") > 0
     # (and numbers them per node, in the order written: the site shard's ":q" counter, not a count)
-    new = _keyspace(sync, "new:")
+    new = keyspace(sync, "new:")
     assert new.pop(shard_key("", 0).encode() + b":q")[0] == b"string"
-    assert new == _keyspace(sync, "ref:")
+    assert new == keyspace(sync, "ref:")

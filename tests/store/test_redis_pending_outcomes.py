@@ -26,7 +26,7 @@ from shield.store.redis_outcomes import outcome_entry
 from shield.store.redis_replies import HOT
 from shield.store.routing import entity_key, shard_key
 from shield.store.scripts import _prelude
-from tests.store.reference_library import fold_pending, load_libraries
+from tests.store.reference_library import fold_pending, keyspace, load_libraries
 
 EAGER = Path(__file__).parent / "lua_reference" / "eager"
 STEPS = 2_500
@@ -70,15 +70,6 @@ def _old_library(sync: redis.Redis, tag: str) -> tuple[str, str]:
     code += f"redis.register_function('{name}_outcome', run_outcome)\n"
     sync.function_load(code, replace=True)
     return f"{name}_observe", f"{name}_outcome"
-
-
-def _keyspace(sync: redis.Redis, tag: str) -> dict[bytes, object]:
-    out: dict[bytes, object] = {}
-    for key in sync.scan_iter(match=f"{{{tag}*", count=1000):
-        kind = sync.type(key)
-        value = sync.hgetall(key) if kind == b"hash" else sync.get(key)
-        out[key.replace(tag.encode(), b"", 1)] = (kind, value, sync.pttl(key) > 0)
-    return out
 
 
 def test_observes_and_outcomes_answer_as_the_library_before(redis_url: str) -> None:
@@ -135,9 +126,9 @@ def test_observes_and_outcomes_answer_as_the_library_before(redis_url: str) -> N
     assert pending_seen > 100  # the cases this test is for did occur
     assert same_time > 10
     assert fold_pending(sync, "new:") > 0
-    new = _keyspace(sync, "new:")
+    new = keyspace(sync, "new:")
     assert new.pop(shard_key("", 0).encode() + b":q")[0] == b"string"
-    assert new == _keyspace(sync, "ref:")
+    assert new == keyspace(sync, "ref:")
 
 
 def test_pending_counts_fold_in_the_order_written_in_a_hash_table(redis_url: str) -> None:

@@ -1158,6 +1158,19 @@ local function fold_key(key, fr)
   return s, arm, legacy
 end
 
+-- Writes entity `key`'s row s (frame fr) as fold_key left it: the row, the fields it dropped (the
+-- pending counts folded, DEL[1..NDEL], and a legacy layout's), the expiry re-armed when `arm`.
+local function write_folded(key, fr, s, arm, legacy)
+  local w = {}
+  put_row(fr, s, w, 0)
+  rcall('HSET', key, unpack(w, 1, 2 * #fr.chunks))
+  if legacy then
+    for _, f in ipairs(fr.legacy) do NDEL = NDEL + 1; DEL[NDEL] = f end
+  end
+  rcall('HDEL', key, unpack(DEL, 1, NDEL))
+  if arm then rcall('PEXPIRE', key, TTL_ARG) end
+end
+
 -- One attempt's block of an observe call (lua/observe.lua), at offset o of ARGV with its decoded
 -- flags f (flags_of), on the node whose site shard is `shard`: the attempt counted in the entities
 -- this node holds, their counters read, the history (if it holds the account), the bans (if it
@@ -1308,14 +1321,7 @@ do
     local s, arm, legacy = fold_key(key, fr)
     local a
     s, a = counted(fr, s, j, j2)
-    local w = {}
-    put_row(fr, s, w, 0)
-    rcall('HSET', key, unpack(w, 1, 2 * #fr.chunks))
-    if legacy then
-      for _, f in ipairs(fr.legacy) do NDEL = NDEL + 1; DEL[NDEL] = f end
-    end
-    rcall('HDEL', key, unpack(DEL, 1, NDEL))
-    if arm or a then rcall('PEXPIRE', key, TTL_ARG) end
+    write_folded(key, fr, s, arm or a, legacy)
   end
   local function count(key, fr, j, j2)
     local rows = ROWS
