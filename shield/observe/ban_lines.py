@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,7 +23,7 @@ from shield.observe.decision_log import SCHEMA_VERSION, ban_fields, write_decisi
 
 FOLDED_EVENT = "decision.folded"
 FLUSH_AFTER_S = 1.0
-MAX_TRACKED = 4096  # bans tracked at once; past seconds are flushed and forgotten beyond it
+MAX_TRACKED = 4096  # bans tracked at once; beyond it the oldest half is flushed and forgotten
 
 
 Folded = tuple[Ban, str, str, int]  # what `fold` keeps of a refusal, with its time: ban, route, client_ip, status
@@ -72,7 +73,7 @@ class BanLines:
             window = None
         if window is None:
             if len(self._seconds) >= MAX_TRACKED:
-                self._forget_before(second)
+                self._make_room(second)
             window = self._seconds[key] = BanSecond(second)
         window.lines += 1
         if not self._per_second or window.lines <= self._per_second:
@@ -140,9 +141,19 @@ class BanLines:
                 first_request_id=window.first_id, last_request_id=window.last_id,
             )
 
-    def _forget_before(self, second: int) -> None:
-        for key in [k for k, w in self._seconds.items() if w.second < second]:
+    def _make_room(self, second: int) -> None:
+        """Flush and forget the bans of past seconds, then, if more than half the bound is still
+        tracked (a wave refusing thousands of distinct bans a second), the oldest of this second too:
+        their summaries are written early and their next refusals start a new second, so nothing is
+        lost. Room for half the bound at once keeps this amortised O(1) per write; a scan per write
+        once the table was full of this second's bans cost 5 % of a worker under a rotating wave."""
+        seconds = self._seconds
+        for key in [k for k, w in seconds.items() if w.second < second]:
             self._flush(key)
+        extra = len(seconds) - MAX_TRACKED // 2
+        if extra > 0:
+            for key in list(itertools.islice(seconds, extra)):  # oldest first: dicts keep insertion order
+                self._flush(key)
 
     def close(self) -> None:
         """Write every pending summary (shutdown)."""

@@ -6,6 +6,7 @@ import asyncio
 from typing import Any
 
 from shield.model import Ban
+from shield.observe import ban_lines
 from shield.observe.ban_lines import FOLDED_EVENT, BanLines
 from shield.observe.decision_log import SCHEMA_VERSION, ban_fields
 
@@ -101,3 +102,50 @@ async def test_fold_when_the_line_would_not_fold_writes_nothing_and_says_so() ->
     assert not BanLines(per_second=0, logger=log).fold(
         IP_BAN, request_id="r4", route="login", client_ip="10.0.0.1", status=403, now=5.0
     )
+
+
+def _ban(n: int) -> Ban:
+    return Ban("ip", f"10.1.{n // 256}.{n % 256}", "ban_me", created_at=0.0, expires_at=600.0)
+
+
+async def test_the_tracked_bans_stay_bounded_when_every_one_is_of_this_second(monkeypatch: Any) -> None:
+    """A rotating-address wave refuses more distinct bans in a second than are tracked: the table must not
+    outgrow its bound (it used to, and each such write scanned the whole table for a past second)."""
+    monkeypatch.setattr(ban_lines, "MAX_TRACKED", 64)
+    log = Captured()
+    lines = BanLines(per_second=1, logger=log)
+    sizes = []
+    for n in range(500):
+        lines.write(_ban(n), fields(n), 100.5)
+        lines.write(_ban(n), fields(1000 + n), 100.5)  # folds
+        sizes.append(len(lines._seconds))
+    assert max(sizes) <= 64
+    lines.close()
+    per_request = [x for x in log.lines if x["event"] == "decision"]
+    folded = [x for x in log.lines if x["event"] == FOLDED_EVENT]
+    assert len(per_request) == 500  # nothing lost, nothing twice
+    assert sum(x["count"] for x in folded) == 500
+
+
+async def test_making_room_visits_each_tracked_ban_a_bounded_number_of_times(monkeypatch: Any) -> None:
+    """Room is made for half the table at once, so the writes of a wave cost amortised O(1) each, not a
+    scan of every tracked ban per write."""
+    monkeypatch.setattr(ban_lines, "MAX_TRACKED", 64)
+    visits = 0
+
+    class Counted(dict[Any, Any]):
+        def items(self) -> Any:
+            nonlocal visits
+            visits += len(self)
+            return super().items()
+
+        def __iter__(self) -> Any:
+            nonlocal visits
+            visits += len(self)
+            return super().__iter__()
+
+    lines = BanLines(per_second=1, logger=Captured())
+    lines._seconds = Counted()
+    for n in range(2000):
+        lines.write(_ban(n), fields(n), 100.0 + n / 1000)  # two seconds of distinct bans
+    assert visits <= 4 * 2000
