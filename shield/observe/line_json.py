@@ -12,11 +12,13 @@ text (`redact_text`), and is kept by the text before masking: a cached piece nev
 
 from __future__ import annotations
 
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 import orjson
 
 from shield.observe.secret_text import redact_text
+
+T = TypeVar("T")
 
 NULL: Final = b"null"
 TRUE: Final = b"true"
@@ -64,10 +66,7 @@ def plain(v: str) -> bytes:
     piece = _PLAIN.get(v)
     if piece is None:
         piece = orjson.dumps(v)
-        if len(v) <= MAX_CACHED_LEN:
-            if len(_PLAIN) >= MAX_CACHED:
-                _PLAIN.clear()
-            _PLAIN[v] = piece
+        _keep(_PLAIN, v, piece)
     return piece
 
 
@@ -82,11 +81,16 @@ def text(v: Any) -> bytes:
     piece = _TEXTS.get(s)
     if piece is None:
         piece = orjson.dumps(masked(s))
-        if len(s) <= MAX_CACHED_LEN:
-            if len(_TEXTS) >= MAX_CACHED:
-                _TEXTS.clear()
-            _TEXTS[s] = piece
+        _keep(_TEXTS, s, piece)
     return piece
+
+
+def _keep(cache: dict[str, T], key: str, piece: T) -> None:
+    """Keep a short text's piece; a full cache starts over (an attacker's endless texts only refill it)."""
+    if len(key) <= MAX_CACHED_LEN:
+        if len(cache) >= MAX_CACHED:
+            cache.clear()
+        cache[key] = piece
 
 
 def masked(v: Any) -> Any:
@@ -121,10 +125,7 @@ def hits(p: list[bytes], found: tuple[Any, ...]) -> None:
                 piece = kept[1]
             else:
                 piece = b'{"id":' + plain(rule) + b',"score":' + integer(n) + b"}"
-                if len(rule) <= MAX_CACHED_LEN:
-                    if len(_HITS) >= MAX_CACHED:
-                        _HITS.clear()
-                    _HITS[rule] = (n, piece)
+                _keep(_HITS, rule, (n, piece))
         else:
             piece = b'{"id":' + value(rule) + b',"score":' + value(score) + b"}"
         p.append(sep)
