@@ -386,11 +386,17 @@ def request_fields(facts: Facts, *, host: str | None) -> dict[str, Any]:
 
 def refused_request_fields(request: web.Request) -> dict[str, Any]:
     """The schema-2 request fields of a request refused before its facts were built (the ban fast path)."""
+    return refused_head_fields(request.method, request.path, request.host, request.headers.get("User-Agent"))
+
+
+def refused_head_fields(method: str, path: str, host: str | None, user_agent: str | None) -> dict[str, Any]:
+    """`refused_request_fields` from what the request's head says: its method, decoded path, host and
+    user agent (shield.proxy.ban_wire answers below aiohttp, from the parsed head)."""
     return {
-        "method": request.method,
-        "path": _cut(request.path),
-        "host": _cut(request.host),
-        "user_agent": _cut(request.headers.get("User-Agent")),
+        "method": method,
+        "path": _cut(path),
+        "host": _cut(host),
+        "user_agent": _cut(user_agent),
         "tls_fingerprint": None,  # security: read only from trusted proxies, in the facts the fast path skips
     }
 

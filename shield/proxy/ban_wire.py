@@ -12,10 +12,14 @@ Only the refusals that need nothing else are answered here; everything else goes
 the full path as before, which is why this is safe to get wrong by omission:
 
 - a client with no ban (the address, or for a trusted proxy its X-Forwarded-For client, and subnet);
-- the first refusals of each ban and second (their own decision line, a store count on a protected
-  route: `BanRefusals.refuse_folded` says so);
+- a refusal whose decision line needs what only aiohttp's Request says: a target that is not its own
+  decoded path (a percent escape, a query, an absolute form) or a head without a Host.
 - a head shield would refuse as framed (Connection naming a framing header, a Transfer-Encoding
   other than chunked) or too large, and an upgrade (WebSocket).
+
+The first refusals of each ban and second (their own `decision` line, a store count on a protected
+route, which is not waited for: `BanRefusals.refuse_head`) are answered here too: a rotating-address
+wave's refusals are all first ones, and each cost an aiohttp Request, task and handler.
 
 The body of a refused request is never read: the parser drops a body that came with its head;
 one still on its way closes the connection after the answer (Connection: close), as on the full path.
@@ -35,12 +39,14 @@ from collections.abc import Sequence
 from typing import Any
 
 from shield.facts.address import subnet_text
+from shield.observe.decision_log import refused_head_fields
 from shield.proxy.app import REQUEST_ID, RequestIds
 from shield.proxy.ban_refusal import BanRefusals, Streak
 from shield.proxy.client_ip import Address, TrustedProxies, address, forwarded_client
-from shield.proxy.clocks import now_of
+from shield.proxy.clocks import monotonic_of, now_of
 from shield.proxy.early_answers import Connection
 from shield.proxy.header_policy import connection_tokens, names_framing
+from shield.proxy.message import plain_target
 from shield.proxy.passed import Passed
 from shield.proxy.respond import banned_wire
 from shield.proxy.routes import RouteMatcher
@@ -54,7 +60,7 @@ Head = Any
 class WireBans:
     """The `Gate` of shield.proxy.early_answers: the bytes of a banned client's 403, or None for aiohttp."""
 
-    __slots__ = ("_bans", "_ids", "_now", "_peer", "_refusals", "_routes", "_trusted")
+    __slots__ = ("_bans", "_ids", "_monotonic", "_now", "_peer", "_refusals", "_routes", "_trusted")
 
     def __init__(
         self, refusals: BanRefusals, *, routes: Sequence[RouteSettings], trusted: Sequence[IPNetwork]
@@ -62,6 +68,7 @@ class WireBans:
         self._refusals = refusals
         self._bans = refusals.ban_cache
         self._now = now_of(refusals.clock)
+        self._monotonic = monotonic_of(refusals.clock)
         self._routes = RouteMatcher(routes)
         self._trusted = TrustedProxies(trusted)  # compiled once: client_ip would compile a sequence per call
         self._ids = RequestIds()
@@ -100,7 +107,7 @@ class WireBans:
         forwarded = trusted and ("X-Forwarded-For" in headers or "Forwarded" in headers)
         client = forwarded_client(found, headers, self._trusted) if forwarded else found
         ip = client[0]
-        now = self._now()
+        started, now = self._monotonic(), self._now()
         # the subnet from the address's integer: subnet_of would parse the text again (a rotating
         # attack's addresses all miss BanRefusals' cache of them); BanRefusals.find's look, from here
         subnet = subnet_text(client[2], client[1])
@@ -118,10 +125,17 @@ class WireBans:
             rid = self._ids.next()
         route = self._routes.match(msg.method, msg.path)  # the raw target, as the full path matches it
         streak = refusals.refuse_folded(ban, route, ip, rid, now)
-        if streak is None:
-            conn.passed = Passed(msg, peer, trusted, ip, -1, subnet)
-            return None
         head_only = msg.method == "HEAD"
+        if streak is None:
+            # its own decision line or a store count: recorded from the head where the head says what
+            # aiohttp's Request would (the decoded path, the host)
+            target, host = msg.path, headers.get("Host")
+            if host is None or not plain_target(target):
+                conn.passed = Passed(msg, peer, trusted, ip, -1, subnet)
+                return None
+            head = refused_head_fields(msg.method, target, host, headers.get("User-Agent"))
+            refusals.refuse_head(ban, route, ip, subnet, rid, head, started, now)
+            return banned_wire(rid, msg.version, keep_alive=keep_alive, head_only=head_only)
         if not forwarded:  # the client is the peer: the connection's next heads have it too
             conn.memo = _Seen(msg.method, msg.path, trusted, head_only, streak)
         return banned_wire(rid, msg.version, keep_alive=keep_alive, head_only=head_only)

@@ -555,3 +555,50 @@ async def test_the_handler_of_a_head_the_gate_passed_sees_the_same_client(start_
     assert [a.status for a in answers] == [200, 403, 200]
     logged = {line["path"]: line["client_ip"] for line in shield.lines() if line.get("event") == "request"}
     assert logged == {"/p": CLEAN, "/r": CLEAN}
+
+
+def _own_lines(shield: Shield, ids: list[str]) -> list[dict[str, Any]]:
+    """The decision lines of these requests, without what differs from one run to the next."""
+    varying = ("request_id", "ts", "timestamp", "shield_ms", "store_ms", "upstream_ms", "total_ms", "ban_ttl_s")
+    by_id = {d["request_id"]: d for d in shield.lines() if d.get("event") == "decision" and d["request_id"] in ids}
+    return [{k: v for k, v in by_id[i].items() if k not in varying} for i in ids]
+
+
+async def test_first_refusals_of_a_second_are_answered_below_aiohttp_with_the_same_lines(start_shield: Start) -> None:
+    """A rotating-address wave's refusals are each the first of their ban and second: their own decision
+    line and a store count. They are answered as the head is parsed, on record exactly as aiohttp's path
+    records them (they used to go to aiohttp: a Request, task and handler each)."""
+    shapes = [(req("POST", "/api/login", body=LOGIN), "POST"), (req("GET", "/static/app.js"), "GET"),
+              (req("HEAD", "/static/app.js"), "HEAD")]
+    results = []
+    for fast in (True, False):
+        shield = await start_shield(fast=fast, log=LogSettings(format="json", ban_lines_per_second=5))
+        before = shield.handled_by_aiohttp
+        answers, closed = await exchange(shield.port, b"".join(p for p, _ in shapes), [m for _, m in shapes])
+        await asyncio.sleep(0.05)  # the store count is not waited for
+        probe = Observation(route="login", ip=BANNED, subnet=subnet_of(BANNED))
+        signals = await shield.service.store.observe(probe, shield.clock.now())
+        results.append((
+            [a.normalised() for a in answers], closed, _own_lines(shield, [a.request_id for a in answers]),
+            signals.counters["ip.attempts_1m"], shield.handled_by_aiohttp - before,
+        ))
+    (fast_answers, fast_closed, fast_lines, fast_count, fast_aiohttp), slow = results
+    assert (fast_answers, fast_closed, fast_lines, fast_count) == slow[:4]
+    assert [line["route"] for line in fast_lines] == ["login", "passthrough", "passthrough"]
+    assert fast_count == 2  # the refusal on the login route and the probe
+    assert fast_aiohttp == 0
+    assert slow[4] == len(shapes)
+
+
+async def test_first_refusals_the_head_cannot_describe_go_to_aiohttp(start_shield: Start) -> None:
+    """A target with a percent escape or a query (aiohttp's decoded path differs), or no Host: the full path."""
+    shield = await start_shield(log=LogSettings(format="json", ban_lines_per_second=5))
+    before = shield.handled_by_aiohttp
+    no_host = f"GET /a HTTP/1.0\r\nX-Forwarded-For: {BANNED}\r\n\r\n".encode()
+    payload = req("GET", "/static/a%20b.js") + req("GET", "/static/app.js?v=1") + no_host
+    answers, _ = await exchange(shield.port, payload, ["GET"] * 3)
+    assert [a.status for a in answers] == [403] * 3
+    assert shield.handled_by_aiohttp - before == 3
+    paths = [d["path"] for d in shield.lines() if d.get("event") == "decision"
+             and d["request_id"] in {a.request_id for a in answers}]
+    assert sorted(paths) == ["/a", "/static/a b.js", "/static/app.js"]
