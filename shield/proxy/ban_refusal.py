@@ -8,11 +8,12 @@ records it like any other decision:
 - a `decision` line with the ban's scope, reason and remaining TTL (folded per ban and second
   under a flood: shield.observe.ban_lines);
 - the decision metrics;
-- on a protected route, one store call counting the attempt for the address and its subnet (the
-  call every protected request makes), so a ban that expires does not hand the attacker a clean
-  slate. The body is never read, so no account, password or fingerprint is counted. Under a flood
-  the first STORE_COUNTS_PER_SECOND refusals of a ban in a second are counted (per worker), the
-  rest only in the metrics and the folded lines: the store call was a third of a refusal's cost,
+- on a protected route, the attempt counted in the store for the address and its subnet (what
+  the observe of every protected request writes, with none of its reads: Store.count_attempt,
+  which waits for nothing), so a ban that expires does not hand the attacker a clean slate. The
+  body is never read, so no account, password or fingerprint is counted. Under a flood the first
+  STORE_COUNTS_PER_SECOND refusals of a ban in a second are counted (per worker), the rest only in
+  the metrics and the folded lines: the store call was a third of a refusal's cost (as an observe),
   and 20 a second already keeps every attempt counter of the bundled rules past its threshold
   when the ban ends (ip.attempts_1m >= 30 needs two seconds of flood).
 
@@ -209,7 +210,7 @@ class BanRefusals:
         label = route.name if route is not None else PASSTHROUGH
         store_ms = 0.0
         if route is not None and self._count(ban, now):
-            await self._store.observe(Observation(route=route.name, ip=ctx.client_ip, subnet=subnet), now)
+            self._store.count_attempt(Observation(route=route.name, ip=ctx.client_ip, subnet=subnet), now)
             store_ms = (self._clock.monotonic() - started) * 1000
         if not self._record_folded(ban, label, ctx.client_ip, ctx.request_id, now):  # else in the summary line
             self._record(ban, label, ctx.client_ip, subnet, ctx.request_id, refused_request_fields(request),

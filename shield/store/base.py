@@ -3,7 +3,8 @@
 A protected request makes exactly one call, `observe`, which counts the attempt in every
 dimension, reads back every counter, the account's history and any active ban. The
 outcome (read from the upstream's answer) is recorded by a second call, `record_outcome`,
-off the request path. `MemoryStore` and `RedisStore` pass the same contract suite.
+off the request path. A refused request (a ban in force) is only counted, `count_attempt`: the
+same writes as `observe`, no reads. `MemoryStore` and `RedisStore` pass the same contract suite.
 """
 
 from __future__ import annotations
@@ -34,6 +35,13 @@ class Retention:
     reads: frozenset[str] | None = None
 
 
+def check_count(obs: Observation) -> None:
+    """`count_attempt`'s observation: none of the dimensions whose values are distinct sets' members or
+    ask for the account's history (what a refusal, its body unread, never has)."""
+    if obs.account is not None or obs.password is not None or obs.pair is not None:
+        raise ValueError("count_attempt: an observation without account, password or pair (observe counts those)")
+
+
 class StoreUnavailable(Exception):
     """The backing store cannot be reached; the caller falls back to local counters."""
 
@@ -42,6 +50,14 @@ class Store(Protocol):
     async def observe(self, obs: Observation, now: float) -> Signals:
         """Count one attempt everywhere, return all counters, history and the harshest active ban
         matching any of ip/subnet/asn/account/fp. One round trip."""
+        ...
+
+    def count_attempt(self, obs: Observation, now: float) -> None:
+        """Count one attempt as `observe` counts it (the same counters, buckets and expiry), reading
+        and returning nothing: a refusal's count (shield.proxy.ban_refusal), which needs no answer.
+        Never waits and never raises for the store's sake (Redis: queued, sent off the request path in
+        batches, bounded). `obs` is a refused request's: no account, password or pair (no member of any
+        distinct set, no history to ask whether the account is known): ValueError otherwise."""
         ...
 
     async def record_outcome(

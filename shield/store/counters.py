@@ -179,6 +179,47 @@ class Counters:
         sp = self.plans[SITE]
         self.add(site_table, site, sp, A, U if unknown else -1, now, out, weights(now, sp.widths), site=True)
 
+    def count(self, obs: Observation, now: float) -> None:
+        """Count the attempt in every dimension and the site as `observe` does (the same buckets rolled,
+        the same entities made and kept), estimating nothing: a refusal's count. Its observation has no
+        member of any distinct set (shield.store.base.check_count), so the sets are left as they are:
+        what observe's pass over them would drop (members past the horizon) the next one drops alike,
+        and a first attempt's members are laid flat by the next one as by this one."""
+        keys, plans, ttl = self.keys, self.plans, self.ttl
+        bound = self.bounds(now)[0]
+        values = self._values(obs)
+        dims = self._dims
+        for i in range(len(dims)):
+            value = values[i]
+            if value is None:
+                continue
+            dim, table = dims[i]
+            p = plans[dim]
+            key = hash(value) & LOW
+            slot = table.find(key)
+            if slot:
+                t = table.t
+                last = t[slot]
+                if now - last < ttl:
+                    keys.refresh(table, slot)
+                    refs = table.refs
+                    raw = refs[slot]
+                    counts: list[int] = list(raw) if type(raw) is bytes else raw
+                    if now > last:
+                        if last < bound:
+                            roll_list(counts, last, now, p.widths, p.measures)
+                        t[slot] = now
+                    p.attempt.bump(counts)
+                    if type(raw) is bytes:
+                        refs[slot] = narrowed(counts)
+                    continue
+                keys.drop(table, slot)
+            slot = keys.add(table, key, now, t=now, born=now)
+            table.refs[slot] = p.first
+        site_table = self._tables[SITE]
+        site = self.entity(site_table, 0, now)
+        self.add(site_table, site, self.plans[SITE], A, -1, now, None, None, site=True)
+
     def add(
         self,
         table: Table,

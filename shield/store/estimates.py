@@ -51,6 +51,11 @@ class Estimator:
                     self.names.append(name)
                     self.windows.append(i)
 
+    def bump(self, vals: list[int]) -> None:
+        """Count the bumped measures in `vals`, estimating nothing (`write`'s first step)."""
+        for pos in self.bumps:
+            vals[pos] = vals[pos] + 1
+
     def write(self, vals: list[int], ws: list[float], out: dict[str, int]) -> None:
         """Count the bumped measures in `vals` (an entity's counters as a list) and write the estimates."""
         for pos in self.bumps:

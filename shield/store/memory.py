@@ -18,7 +18,7 @@ from typing import Any
 
 from shield.facts.catalog import DIMENSIONS
 from shield.model import BAN_SCOPES, AccountHistory, Ban, BanScope, Observation, Outcome, Signals
-from shield.store.base import Retention
+from shield.store.base import Retention, check_count
 from shield.store.counters import LOW, SHAPES_MAX, Counters
 from shield.store.distinct import UNREAD
 from shield.store.entities import NARROW_MAX
@@ -92,6 +92,13 @@ class MemoryStore:
             counters.pop(UNREAD, None)
         ban = self._bans.find(_ban_keys(obs), now) if self._bans.any() else None
         return Signals(counters=counters, history=history, ban=ban)
+
+    def count_attempt(self, obs: Observation, now: float) -> None:
+        check_count(obs)
+        reads = self._follow()
+        if reads is not self._reads:
+            self._keep(reads)
+        self._counters.count(obs, now)
 
     async def record_outcome(
         self, obs: Observation, outcome: Outcome, *, familiar: bool, now: float, confirmed: bool = True

@@ -44,16 +44,18 @@ caller's `now`.
 
 from __future__ import annotations
 
+import asyncio
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from sys import intern
 
 import orjson
+from redis import exceptions as rexc
 from redis.asyncio.cluster import RedisCluster
 
 from shield.facts.catalog import DIMENSIONS, DISTINCT, SITE_WINDOWS
 from shield.model import Ban, Observation, Signals
-from shield.store.base import Retention
+from shield.store.base import Retention, StoreUnavailable, check_count
 from shield.store.batched import Batched, Layout, Tally
 from shield.store.coalesce import Coalescer
 from shield.store.estimated import estimated
@@ -62,6 +64,7 @@ from shield.store.packed import RowReader
 from shield.store.records import history_from_record
 from shield.store.redis_bans import ban_from_json
 from shield.store.redis_calls import RedisClient
+from shield.store.redis_counts import AttemptCounts, Count
 from shield.store.redis_outcomes import PendingOutcome, RedisOutcomes
 from shield.store.redis_replies import (
     HOT,
@@ -134,6 +137,7 @@ class RedisStore(RedisOutcomes):
         self._every = False  # estimate every counter whatever the rules read
         self._keep(retention.reads)
         self._outcomes: Coalescer[PendingOutcome] = Coalescer(self._flush_outcomes, name="store.outcomes")
+        self._counts = AttemptCounts(self._send_counts)  # count_attempt's queue
         self._listed = {}
 
     # -- the Store port ------------------------------------------------------------------------
@@ -256,15 +260,60 @@ class RedisStore(RedisOutcomes):
             ban=max(bans, key=lambda b: b.expires_at) if bans else None,
         )
 
+    def count_attempt(self, obs: Observation, now: float) -> None:
+        check_count(obs)
+        # The hot entities and (one server) the site, as observe counts them: in this worker's tallies.
+        batched = self._batched
+        for d in HOT:
+            value = obs.dimension(DIMENSIONS[d])
+            if value is not None:
+                batched.add(batched.tally(entity_key(self._tag, DIMENSIONS[d], value), self._hot_layout), now, ATTEMPT)
+        if self._router is None:
+            batched.add(batched.tally(self._shard0, self._site_layout), now, ATTEMPT)
+        self._counts.add(obs, now)  # the other entities: written off the request path (redis_counts)
+
+    async def _send_counts(self, batch: Sequence[Count]) -> None:
+        """A batch of refusal counts: one `count` call per master holding some of their entities."""
+        per_shard: dict[str, list[str]] = {}
+        router = self._router
+        home = None
+        if router is not None:  # the site's count, as observe's: in the tally of the home shard
+            await self._initialize()
+            home = self._batched.tally(router.home_shard(), self._site_layout)
+        tag = self._tag
+        for obs, now in batch:
+            if home is not None:
+                self._batched.add(home, now, ATTEMPT)
+            stamp = repr(now)
+            for d, value in enumerate(values_of(obs)):
+                if value and d not in HOT:
+                    key = entity_key(tag, DIMENSIONS[d], value)
+                    shard = self._shard0 if router is None else router.shard_of(key)
+                    args = per_shard.get(shard)
+                    if args is None:
+                        args = per_shard[shard] = []
+                    args.append(stamp)
+                    args.append(key)
+        try:
+            await asyncio.gather(*(self._run("count", *a, key=shard, trip=False) for shard, a in per_shard.items()))
+        except rexc.ResponseError as e:
+            if router is None or "non local key" not in str(e):
+                raise
+            router.forget()
+            raise StoreUnavailable(f"redis: {e}") from e
+
     async def claim_once(self, key: str, *, ttl: float, now: float) -> bool:
         claim_key = "{" + self._tag + "o:" + key + "}"
         return bool(await self._run("claim", repr(now), repr(float(ttl)), key=claim_key))
 
     async def flush(self) -> None:
-        """Send the batched counts now (they go out on their own within batched.FLUSH_INTERVAL)."""
+        """Send the batched counts now (they go out on their own within batched.FLUSH_INTERVAL), and
+        the refusal counts queued (redis_counts)."""
+        await self._counts.flush()
         await self._batched.flush()
 
     async def close(self) -> None:
+        await self._counts.close()
         await self._outcomes.close()
         await self._batched.close()
         await self._pipe.close()

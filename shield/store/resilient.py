@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 import structlog
@@ -24,6 +24,7 @@ from redis.exceptions import RedisError
 from shield.model import Ban, BanScope, Observation, Outcome, Signals
 from shield.store.base import Store, StoreUnavailable
 from shield.store.deadlines import Deadlines
+from shield.store.redis_counts import AttemptCounts
 
 T = TypeVar("T")
 MAX_PROBE_INTERVAL = 30.0
@@ -54,6 +55,9 @@ class ResilientStore:
         self._log = logger if logger is not None else structlog.get_logger("shield.store")
         self._down = False
         self._probe: asyncio.Task[None] | None = None
+        counts = getattr(primary, "_counts", None)  # RedisStore's queued refusal counts (redis_counts)
+        if isinstance(counts, AttemptCounts):
+            counts.on_lost, counts.on_drop = self._count_lost, self._count_dropped
 
     @property
     def degraded(self) -> bool:
@@ -64,6 +68,30 @@ class ResilientStore:
 
     async def observe(self, obs: Observation, now: float) -> Signals:
         return await self._call("observe", lambda s: s.observe(obs, now))
+
+    def count_attempt(self, obs: Observation, now: float) -> None:
+        if not self._down:
+            try:
+                self.primary.count_attempt(obs, now)  # queued: a batch's failure comes back in _count_lost
+                return
+            except _UNAVAILABLE as e:
+                self._failed("count_attempt", "unavailable", str(e))
+        self.fallback.count_attempt(obs, now)
+
+    def _count_lost(self, batch: Sequence[tuple[Observation, float]], error: Exception) -> None:
+        """A batch of the primary's queued counts failed: an outage, counted in the fallback (as the
+        observes meanwhile are)."""
+        if isinstance(error, _UNAVAILABLE):
+            self._failed("count_attempt", "unavailable", str(error))
+        elif self._on_error is not None:
+            self._on_error("count_attempt")
+        for obs, now in batch:
+            self.fallback.count_attempt(obs, now)
+
+    def _count_dropped(self, n: int) -> None:
+        if self._on_error is not None:
+            for _ in range(n):
+                self._on_error("count_dropped")
 
     async def record_outcome(
         self, obs: Observation, outcome: Outcome, *, familiar: bool, now: float, confirmed: bool = True

@@ -68,8 +68,8 @@ class LuaCode:
         return cls(scripts, library, f"#!lua name={library}\n" + code + registrations)
 
 
-SCRIPTS = ("observe", "outcome", "hot", "ban_add", "ban_list", "ban_remove", "claim")
-PER_MASTER = ("observe", "outcome", "hot")
+SCRIPTS = ("observe", "outcome", "hot", "count", "ban_add", "ban_list", "ban_remove", "claim")
+PER_MASTER = ("observe", "outcome", "hot", "count")
 
 
 # The calls that take several attempts (a loop turn's, merged by shield.store.pipelining): ARGV is

@@ -124,3 +124,25 @@ async def test_close_cancels_the_probe_task(restartable_redis: RedisServer) -> N
     assert len(probes) == 1
     await store.close()
     assert probes[0].cancelled()
+
+
+async def test_a_refusal_counted_while_redis_is_down_lands_in_the_fallback(restartable_redis: RedisServer) -> None:
+    # count_attempt never raises nor waits: the queued batch fails in the background, which degrades
+    # the store and counts it in the fallback, as an observe would have been.
+    hooks, now = Hooks(), FakeClock().now()
+    store = resilient(restartable_redis, hooks)
+    refused = Observation(route="login", ip="10.30.0.7", subnet="10.30.0.0/24")
+    restartable_redis.stop()
+    try:
+        store.count_attempt(refused, now)
+        for _ in range(200):
+            if store.degraded:
+                break
+            await asyncio.sleep(0.01)
+        assert store.degraded
+        assert hooks.errors
+        store.count_attempt(refused, now)  # degraded: straight to the fallback
+        counters = (await store.observe(refused, now)).counters
+        assert counters["ip.attempts_1m"] == counters["subnet.attempts_1m"] == 3
+    finally:
+        await store.close()
