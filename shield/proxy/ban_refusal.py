@@ -27,12 +27,10 @@ second's store counts, the folded line's second).
 
 from __future__ import annotations
 
-import asyncio
 import functools
 from collections.abc import Callable
 from typing import Any
 
-import structlog
 from aiohttp import web
 
 from shield.facts.address import subnet_of
@@ -53,8 +51,6 @@ from shield.store.base import Store
 PASSTHROUGH = "passthrough"  # the route label of unprotected traffic (shield.proxy.app.PASSTHROUGH)
 STORE_COUNTS_PER_SECOND = 20
 _MAX_TRACKED = 4096  # bans whose second is tracked at once; past it the table starts over
-
-log = structlog.get_logger()
 
 
 @functools.lru_cache(maxsize=4096)
@@ -81,8 +77,8 @@ class BanRefusals:
     """The `ban_check` of shield.proxy.app: finds a client's ban, answers a banned client 403."""
 
     __slots__ = (
-        "_bans", "_clock", "_counted", "_counting", "_degraded", "_epoch", "_facts_scope", "_lines", "_metrics",
-        "_now", "_rules", "_store",
+        "_bans", "_clock", "_counted", "_degraded", "_epoch", "_facts_scope", "_lines", "_metrics", "_now",
+        "_rules", "_store",
     )
 
     def __init__(
@@ -108,7 +104,6 @@ class BanRefusals:
         self._degraded = degraded
         self._counted: dict[tuple[str, str], tuple[int, int]] = {}  # ban -> (second, refusals counted in it)
         self._epoch = 0  # bumped when a ban's count starts over (a streak's "not counted" may not hold)
-        self._counting: set[asyncio.Task[Any]] = set()  # refusal counts under way (refuse_head's)
 
     def banned(self, ctx: RequestContext) -> Ban | None:
         """The ban of this request's client, if any (a request without one costs no coroutine)."""
@@ -206,28 +201,21 @@ class BanRefusals:
     async def _refuse(
         self, request: web.Request, ctx: RequestContext, route: RouteSettings | None, subnet: str, ban: Ban, now: float
     ) -> web.StreamResponse:
-        started = self._clock.monotonic()
-        label = route.name if route is not None else PASSTHROUGH
-        store_ms = 0.0
-        if route is not None and self._count(ban, now):
-            self._store.count_attempt(Observation(route=route.name, ip=ctx.client_ip, subnet=subnet), now)
-            store_ms = (self._clock.monotonic() - started) * 1000
-        if not self._record_folded(ban, label, ctx.client_ip, ctx.request_id, now):  # else in the summary line
-            self._record(ban, label, ctx.client_ip, subnet, ctx.request_id, refused_request_fields(request),
-                         Timings((self._clock.monotonic() - started) * 1000, store_ms, None,
-                                 (self._clock.monotonic() - ctx.started) * 1000), now)
+        self.refuse_head(ban, route, ctx.client_ip, subnet, ctx.request_id, refused_request_fields(request),
+                         ctx.started, now)
         return self._answer(request, ctx)
 
     def refuse_head(
         self, ban: Ban, route: RouteSettings | None, client_ip: str, subnet: str, request_id: str,
         head: dict[str, Any], started: float, now: float,
     ) -> None:
-        """Record a refusal `refuse_folded` leaves (its own decision line, or a store count) as `_refuse`
-        does, from the request's parsed head (shield.proxy.ban_wire): `head` is its
-        `refused_head_fields`. The store count is not waited for: the answer needs nothing from it."""
+        """Record a refusal `refuse_folded` leaves (its own decision line, or a store count): `head` is
+        its `refused_head_fields` (shield.proxy.ban_wire reads them from the parsed head, `_refuse` from
+        aiohttp's Request), `started` the monotonic time its handling began. The store count waits for
+        nothing (Store.count_attempt)."""
         label = route.name if route is not None else PASSTHROUGH
         if route is not None and self._count(ban, now):
-            self._count_later(Observation(route=route.name, ip=client_ip, subnet=subnet), now)
+            self._store.count_attempt(Observation(route=route.name, ip=client_ip, subnet=subnet), now)
         if not self._record_folded(ban, label, client_ip, request_id, now):
             spent = (self._clock.monotonic() - started) * 1000
             self._record(ban, label, client_ip, subnet, request_id, head, Timings(spent, 0.0, None, spent), now)
@@ -247,19 +235,6 @@ class BanRefusals:
         if (record := ban_record(scope=self._facts_scope, ban_scope=ban.scope)) is not None:
             fields["facts"] = record  # replay keeps a ban refusal a ban, whatever the candidate rules say
         self._lines.write(ban, fields, now)
-
-    def _count_later(self, obs: Observation, now: float) -> None:
-        """Count a refusal in the store without waiting: the task is kept until it ends, and a failure
-        is logged and counted (a store outage must not lose the refusal's answer or line)."""
-        task = asyncio.get_running_loop().create_task(self._store.observe(obs, now))
-        self._counting.add(task)
-        task.add_done_callback(self._counted_later)
-
-    def _counted_later(self, task: asyncio.Task[Any]) -> None:
-        self._counting.discard(task)
-        if not task.cancelled() and (exc := task.exception()) is not None:
-            self._metrics.store_error("refusal_count")
-            log.warning("ban_refusal.count_failed", error=type(exc).__name__)
 
     @staticmethod
     def _answer(request: web.Request, ctx: RequestContext) -> web.StreamResponse:
