@@ -210,6 +210,37 @@ async def test_merged_script_calls_answer_as_one_per_turn(redis_url: str) -> Non
         await sequential.close()
 
 
+async def _each_its_own_ban(store: RedisStore, now: float) -> None:
+    """A turn of attempts on some of which a ban is in force (by address, account, subnet): one
+    HMGET reads the call's bans, and each attempt gets its own, as it would alone."""
+    await _warm(store, now)
+    await store.add_ban("ip", stuffing(2).ip, ttl=60, reason="ip", now=now)
+    await store.add_ban("account", "victim-4", ttl=600, reason="account", now=now)
+    await store.add_ban("subnet", stuffing(120).subnet or "", ttl=300, reason="subnet", now=now)
+    turn = [1, 2, 3, 4, 5, 120, 121, 6]
+    got = await asyncio.gather(*(store.observe(stuffing(i), now + 1) for i in turn))
+    reasons = [s.ban.reason if s.ban else None for s in got]
+    assert reasons == [None, "ip", None, "account", None, "subnet", "subnet", None]
+    alone = [(await store.observe(stuffing(i), now + 2)).ban for i in turn]
+    assert [b.reason if b else None for b in alone] == reasons
+
+
+async def test_each_attempt_of_a_turn_gets_its_own_ban(redis_url: str) -> None:
+    store = _open(redis_url)
+    try:
+        await _each_its_own_ban(store, FakeClock().now())
+    finally:
+        await store.close()
+
+
+async def test_each_attempt_of_a_turn_gets_its_own_ban_on_a_cluster(redis_cluster_url: str) -> None:
+    store = _open(redis_cluster_url)
+    try:
+        await _each_its_own_ban(store, FakeClock().now())
+    finally:
+        await store.close()
+
+
 async def test_an_error_in_one_attempt_reaches_every_caller_of_the_turn(redis_url: str) -> None:
     store = _open(redis_url)
     now = FakeClock().now()

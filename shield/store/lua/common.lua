@@ -125,7 +125,7 @@ local function set_now(t)
   end
   local f = FRAMES[3]
   at(f) -- SITE_FRAME's when a site shard is met (site_frame: most attempts meet none)
-  WAT = t
+  WAT, FRAMES.span = t, (FRAMES.span or 0) + 1 -- span: which span (suffixes' test)
   local lo, hi = -math.huge, math.huge
   for i = 1, #f.ws do
     local b, w = f.start[i], f.ws[i]
@@ -435,7 +435,7 @@ local sbyte, tonum -- string.byte, tonumber (a library's load cannot reach strin
 local NDIMS, OBS_VALS = #DIMS, {}
 local OBS_AT, OBS_HEAD, OBS_REPLY = {}, {}, {} -- a call's blocks (offset, flags) and its reply, reused
 local OUT_AT, OUT_HEAD = {}, {} -- an outcome call's entries (offset, flags), reused
-local BAN_FIELDS = {} -- observe.lua's ban fields of an attempt (the first nf of them)
+local BAN_FIELDS, OBS_BANS = {}, {} -- observe.lua's ban fields of a call (the first nf of them), where each block's start
 -- A block's flags (observe.lua's: one per dimension, then `extra` more; outcome.lua's likewise),
 -- decoded once per flags string and kept (few repeat): each flag's byte, the dimensions whose flag
 -- is not '0' (a value or key follows for each, in order), and the block's length in arguments (now,
@@ -483,8 +483,14 @@ end
 
 -- The HyperLogLog bucket keys' suffixes ("<window>:<bucket>") of NOW, made again when a bucket
 -- changes (formatting numbers is what costs).
+-- Not even looked at while NOW stays in the span they were made in (set_now's: every window's bucket
+-- the same; a span near an edge, or NaN, is a new one at every set_now): floor and a division per
+-- window were ~4k instructions per large set counted, on every attempt.
 local CURSFX, PREVSFX, SFXB = {}, {}, {}
 local function suffixes()
+  local span = FRAMES.span
+  if SFXB.span == span then return end
+  SFXB.span = span
   for wi = 1, NDW do
     local b = floor(NOW / DW[wi])
     if SFXB[wi] ~= b then
@@ -1012,6 +1018,10 @@ local function fold_deltas(fr, s, all, del, NDPOS)
       DPOS[y + 1] = p
     end
   end
+  -- Three or more: the row unpacked once, each count made on its values as counted() makes it (its
+  -- moves test, roll, add, the expiry's re-arm), packed once (counted() unpacks and packs the
+  -- values it changes per count: ~10k instructions a count, a busy subnet's fold has a dozen).
+  local v = NDPOS >= 3 and {sunpack(fr.fmt, s)}
   for x = 1, NDPOS do
     local f = all[DPOS[x]]
     NDEL = NDEL + 1; del[NDEL] = f
@@ -1021,12 +1031,26 @@ local function fold_deltas(fr, s, all, del, NDPOS)
       j, j2 = j - 48, j2 - 48
       if j >= 1 and j <= fr.m and j2 >= 0 and j2 <= fr.m then
         set_now(t)
-        local a
-        s, a = counted(fr, s, j, j2 ~= 0 and j2 or nil)
-        arm = arm or a
+        if v then
+          local last, moves = v[1], false
+          if NOW > last and last ~= 0 then
+            for i = 1, #fr.ws do
+              if last < fr.start[i] then moves = true end
+            end
+          end
+          if moves then roll(fr, v) elseif NOW > last then v[1] = NOW end
+          add(fr, v, j)
+          if j2 ~= 0 then add(fr, v, j2) end
+          if NOW - v[2] >= REARM or NOW < v[2] then v[2], arm = NOW, true end
+        else
+          local a
+          s, a = counted(fr, s, j, j2 ~= 0 and j2 or nil)
+          arm = arm or a
+        end
       end
     end
   end
+  if v then s = spack(fr.fmt, unpack(v, 1, fr.n)) end
   set_now(t0)
   return s, arm
 end
@@ -1182,7 +1206,7 @@ end
 -- (mask_of's slots). Returns the position of its last value. Per attempt and node (paid on every master an
 -- attempt reaches, whatever it counts there): no table made but the site shard's, no function
 -- called but the ones that count.
-local function observe_attempt(shard, ARGV, o, f, mask, out, at)
+local function observe_attempt(shard, ARGV, o, f, mask, out, at, bans, b0, b1)
   local stamp = ARGV[o + 1]
   local now = tonumber(stamp) or 0
   set_now(now)
@@ -1232,26 +1256,19 @@ local function observe_attempt(shard, ARGV, o, f, mask, out, at)
   end
 
   -- The harshest active ban on any of ip/subnet/asn/account/fp (read on every attempt by the ban
-  -- table's master: numeric loops, no ipairs call per element).
-  if flag[NDIMS + 2] == 49 then
-    local fields, nf = BAN_FIELDS, 0 -- read up to nf: what an earlier attempt left past it is not sent
-    for i = 1, #BAN_DIMS do
-      local d = BAN_DIMS[i]
-      local v = vals[d]
-      if v ~= '' then nf = nf + 1; fields[nf] = DIMS[d] .. ':' .. v end
-    end
-    if nf > 0 then
-      local ban, ban_exp = false, now
-      local got = rcall('HMGET', B, unpack(fields, 1, nf))
-      for i = 1, nf do
-        local raw = got[i]
-        if raw then
-          local b = cjson.decode(raw)
-          if b.e > ban_exp then ban, ban_exp = raw, b.e end
-        end
+  -- table's master: numeric loops, no ipairs call per element): its fields' values are
+  -- bans[b0 + 1 .. b1], read for the whole call at once (ban_fields: nothing in an observe call
+  -- writes the ban table, so one HMGET reads what each attempt's own would have).
+  if flag[NDIMS + 2] == 49 and b1 > b0 then
+    local ban, ban_exp = false, now
+    for i = b0 + 1, b1 do
+      local raw = bans[i]
+      if raw then
+        local b = cjson.decode(raw)
+        if b.e > ban_exp then ban, ban_exp = raw, b.e end
       end
-      out[base + 2] = ban
     end
+    out[base + 2] = ban
   end
   out[base] = n - base
   return n
@@ -1281,11 +1298,12 @@ do
   -- site shard, its number of entries and the sequence number before its first (made when first
   -- needed); per entry its time as sent, its index and its sequence number as a string (made when
   -- first needed). One table: the chunk's main function may hold at most 200 locals.
-  local OC = {names = {}, stamp = nil, shard = nil, n = 0, seq = nil, entry = 0, seqv = nil}
+  -- `ttl`: the keys whose expiry this call has checked (count_later), made per call.
+  local OC = {names = {}, stamp = nil, shard = nil, n = 0, seq = nil, entry = 0, seqv = nil, ttl = nil}
   local ROWS, LEGACY, REARMS = nil, false, false -- set per call (outcome_start)
   function outcome_start(shard, ne)
     ROWS, LEGACY, REARMS = {}, false, false
-    OC.shard, OC.n, OC.seq, OC.entry = shard, ne, nil, 0
+    OC.shard, OC.n, OC.seq, OC.entry, OC.ttl = shard, ne, nil, 0, {}
     if not TTL_ARG then observe_strings() end
   end
   -- Counts measure j (and j2) of this entry's outcome in entity `key` (frame fr) without reading
@@ -1313,7 +1331,13 @@ do
     if rcall('HSETNX', key, pfx .. oc.stamp, seqv) == 1 then
       -- A key gone since its observe (evicted, flushed, lost in a failover) was made again just
       -- now, without an expiry: it gets one (PTTL, not PEXPIRE's NX: Redis < 7.0 runs this too).
-      if rcall('PTTL', key) == -1 then rcall('PEXPIRE', key, TTL_ARG) end
+      -- Once per key and call: a key this call saw with an expiry, or gave one, keeps it to the
+      -- call's end (nothing here removes an expiry; a script's keys do not expire while it runs).
+      local ttl = oc.ttl
+      if not ttl[key] then
+        ttl[key] = true
+        if rcall('PTTL', key) == -1 then rcall('PEXPIRE', key, TTL_ARG) end
+      end
       return
     end
     -- The same count at the same time is pending (two outcomes of one entity at one time, rare):

@@ -23,8 +23,36 @@ local nb, o = split_blocks(ARGV, 1, 2, starts, heads)
 if not nb then return redis.error_reply('ERR observe: a ragged block at ' .. o) end
 if o ~= n then return redis.error_reply('ERR observe: ' .. n .. ' arguments, not its call\'s') end
 local mask, out, at, shard = mask_of(ARGV[1]), OBS_REPLY, 0, KEYS[1]
+-- The bans of every attempt that reads them ('1'), in ONE HMGET for the call (a command is ~5k
+-- instructions of call machinery, on the ban table's master for every attempt): each attempt's
+-- fields (its ip/subnet/asn/account/fp values, BAN_DIMS order), and where they start and end.
+local fields, nf, ends = BAN_FIELDS, 0, OBS_BANS
 for i = 1, nb do
-  at = observe_attempt(shard, ARGV, starts[i], heads[i], mask, out, at)
+  local f = heads[i]
+  ends[i] = nf
+  if f.byte[NDIMS + 2] == 49 then
+    local bp = f.bans -- per flags string (made once): each ban dimension's value's place, its field's prefix
+    if not bp then
+      bp = {}
+      for j = 1, #BAN_DIMS do
+        local d = BAN_DIMS[j]
+        for x = 1, f.n do
+          if f.dims[x] == d then bp[#bp + 1] = x; bp[#bp + 1] = DIMS[d] .. ':' end
+        end
+      end
+      f.bans = bp
+    end
+    local o = starts[i] + 2
+    for j = 1, #bp, 2 do
+      local v = ARGV[o + bp[j]]
+      if v ~= '' then nf = nf + 1; fields[nf] = bp[j + 1] .. v end
+    end
+  end
+end
+ends[nb + 1] = nf
+local bans = nf > 0 and redis.call('HMGET', B, unpack(fields, 1, nf)) -- (rcall: set by a call's first set_now)
+for i = 1, nb do
+  at = observe_attempt(shard, ARGV, starts[i], heads[i], mask, out, at, bans, ends[i], ends[i + 1])
 end
 out[at + 1] = nil
 return out
