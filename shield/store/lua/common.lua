@@ -802,18 +802,20 @@ end
 -- Set k's members v[2i] (last seen v[2i + 1], i in 1..n) counted per window read (rw) into CNT,
 -- `cur` (the attempt's member, or false) at age 0, a new one too; KEEP[i]: whether member i is
 -- live. Returns whether cur is present, its index, the live members (cur included) and whether
--- one is stale (last seen MAXW or more ago: dropped).
+-- one is stale (last seen MAXW or more ago: dropped). cur is live whenever it was last seen: it is
+-- seen now (a member back after a day counts, as on the memory store).
 local function set_pass(v, n, cur, rw)
   local now = NOW
   for wi = 1, NDW do CNT[wi], FIRST[wi] = 0, 0 end
   local present, at, live, stale = false, 0, 0, false
   for i = 1, n do
     local m, seen = v[2 * i], v[2 * i + 1]
-    if m == cur then present, at = true, i end
-    if now - seen < MAXW then
+    local mine = m == cur
+    if mine then present, at = true, i end
+    if mine or now - seen < MAXW then
       live = live + 1
       KEEP[i] = true
-      local age = m == cur and 0 or now - seen -- its last seen moves to now
+      local age = mine and 0 or now - seen -- its last seen moves to now
       if ASCENDING then -- counted in its first window and every longer one (added up below)
         local wi = 1
         while wi <= NDW and age >= DW[wi] do wi = wi + 1 end
@@ -834,7 +836,7 @@ local function set_pass(v, n, cur, rw)
       if rw[wi] then CNT[wi] = sum end
     end
   end
-  -- a new member counts now; one present but stale (dropped above) is written back, not counted
+  -- a new member counts now
   if cur and not present then
     live = live + 1
     for wi = 1, NDW do

@@ -126,7 +126,8 @@ local function distinct_all(d, v, h, w, del)
     if string.byte(f, 2) == 124 then -- "<k>|<member>"
       local k = string.byte(f, 1) - 48
       local seen = tonumber(t)
-      if hll[k] == false and kept[k] and seen and now - seen < MAXW then
+      -- patched: a member back after a day counts (see test_count_attempt)
+      if hll[k] == false and kept[k] and seen and (now - seen < MAXW or f == k .. '|' .. vals[specs[k][2]]) then
         local l = live[k]
         l[#l + 1] = f
         l[#l + 1] = seen

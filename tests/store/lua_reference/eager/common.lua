@@ -800,7 +800,7 @@ local function set_pass(v, n, cur, rw)
   for i = 1, n do
     local m, seen = v[2 * i], v[2 * i + 1]
     if m == cur then present, at = true, i end
-    if now - seen < MAXW then
+    if m == cur or now - seen < MAXW then -- patched: a member back after a day counts (see test_count_attempt)
       live = live + 1
       KEEP[i] = true
       local age = m == cur and 0 or now - seen -- its last seen moves to now

@@ -355,7 +355,7 @@ local function distinct_all(d, key, all, states, members, nm, w, del, dc, nd)
     local f, k = all[j], MEMBERK[i]
     local seen = kept[k] and HLLK[k] == false and tonum(all[j + 1]) -- (no other member's value is read)
     if f == MF[k] then PRESENT[k] = true end
-    if seen and now - seen < MAXW then
+    if seen and (f == MF[k] or now - seen < MAXW) then -- patched: a member back after a day counts
       LIVE[k] = LIVE[k] + 1
       local age = f == MF[k] and 0 or now - seen -- its last seen moves to now
       local rw, at = rws[k], k
