@@ -134,7 +134,6 @@ class RedisStore(RedisOutcomes):
         self._every = False  # estimate every counter whatever the rules read
         self._keep(retention.reads)
         self._outcomes: Coalescer[PendingOutcome] = Coalescer(self._flush_outcomes, name="store.outcomes")
-        self._listed = {}
 
     # -- the Store port ------------------------------------------------------------------------
 
