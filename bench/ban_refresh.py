@@ -128,7 +128,7 @@ def with_redis(body: Callable[[str, redis.Redis], None]) -> None:
                     break
                 except redis.ConnectionError:
                     time.sleep(0.05)
-            body(f"redis://127.0.0.1:{port}/0", client)
+            body(f"redis://127.0.0.1:{port}/0?socket_timeout=30", client)  # a whole read of 130k takes >1 s
         finally:
             proc.kill()
             proc.wait()
