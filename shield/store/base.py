@@ -42,6 +42,29 @@ def check_count(obs: Observation) -> None:
         raise ValueError("count_attempt: an observation without account, password or pair (observe counts those)")
 
 
+BanKey = tuple[BanScope, str]
+# Where a reader of the ban table stands: (the table's epoch, the last change read). The epoch names
+# one life of one table (a memory store's, a Redis keyspace's until a flush), so a cursor from another
+# (a ResilientStore's fallback, a restarted or flushed Redis) is never taken for this one's.
+BanCursor = tuple[str, int]
+
+
+@dataclass(slots=True, frozen=True)
+class BanChanges:
+    """What changed in the ban table since a cursor (Store.ban_changes).
+
+    `full`: the cursor could not be answered (none, another table's, trimmed past, ahead of the
+    table); `bans` is then every active ban and replaces what the reader holds. Otherwise `bans` are
+    the bans added or re-added since (active at the call's `now`) and `lifted` the keys that no
+    longer hold one (lifted, or expired and deleted). Plain expiry needs no event: a reader checks
+    `Ban.active(now)` and drops its expired bans itself."""
+
+    cursor: BanCursor
+    full: bool
+    bans: list[Ban]
+    lifted: list[BanKey]
+
+
 class StoreUnavailable(Exception):
     """The backing store cannot be reached; the caller falls back to local counters."""
 
@@ -91,6 +114,11 @@ class Store(Protocol):
 
     async def bans(self, now: float) -> list[Ban]:
         """Every active ban."""
+        ...
+
+    async def ban_changes(self, cursor: BanCursor | None, now: float) -> BanChanges:
+        """The ban table's changes since `cursor` (None: everything), and the cursor to ask with next
+        (shield.store.bancache reads them every second: a few, not the whole table)."""
         ...
 
     async def find_ban(self, keys: Mapping[BanScope, str], now: float) -> Ban | None:

@@ -18,7 +18,7 @@ from typing import Any
 
 from shield.facts.catalog import DIMENSIONS
 from shield.model import BAN_SCOPES, AccountHistory, Ban, BanScope, Observation, Outcome, Signals
-from shield.store.base import Retention, check_count
+from shield.store.base import BanChanges, BanCursor, Retention, check_count
 from shield.store.counters import LOW, SHAPES_MAX, Counters
 from shield.store.distinct import UNREAD
 from shield.store.entities import NARROW_MAX
@@ -131,6 +131,9 @@ class MemoryStore:
 
     async def bans(self, now: float) -> list[Ban]:
         return self._bans.active(now)
+
+    async def ban_changes(self, cursor: BanCursor | None, now: float) -> BanChanges:
+        return self._bans.changes(cursor, now)
 
     async def find_ban(self, keys: Mapping[BanScope, str], now: float) -> Ban | None:
         return self._bans.find(keys, now)

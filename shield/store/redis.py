@@ -138,7 +138,6 @@ class RedisStore(RedisOutcomes):
         self._keep(retention.reads)
         self._outcomes: Coalescer[PendingOutcome] = Coalescer(self._flush_outcomes, name="store.outcomes")
         self._counts = AttemptCounts(self._send_counts)  # count_attempt's queue
-        self._listed = {}
 
     # -- the Store port ------------------------------------------------------------------------
 

@@ -4,22 +4,32 @@
 "count|last|kept" (lua/ban_add.lua escalates a repeat offender's ttl from it). Writes and the list
 are script calls on the bans' master; find_ban is one HMGET of the scopes asked; an observe reads
 the bans in its own call (shield.store.redis). Expiry is checked at read time.
+
+Every add and lift also goes into a change log, `{<prefix>}:banlog` (a sorted set: each field at the
+sequence number of its last change, the oldest trimmed past 65,536) under `{<prefix>}:banmeta` (its
+epoch, last number and floor), so each worker's ban cache reads only what changed since its cursor
+(ban_changes: one ZRANGEBYSCORE and an HMGET of the fields changed), not the whole table every
+second. `{<prefix>}:banexp` (each field at the time it next expires) lets those calls delete expired
+bans and forgotten offenses a few at a time. All in the `{<prefix>}` slot, with the bans.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from operator import attrgetter
+from typing import Any, cast
 
 import orjson
 
 from shield.model import Ban, BanScope
+from shield.store.base import BanChanges, BanCursor, BanKey
 from shield.store.redis_calls import RedisCalls
+
+_CREATED = attrgetter("created_at")
 
 
 class RedisBanTable(RedisCalls):
-    """The Store port's ban methods (RedisStore's base; RedisStore sets `_listed` to {})."""
-
-    _listed: dict[bytes, Ban]  # the last list's bans by their JSON (`bans`)
+    """The Store port's ban methods (RedisStore's base)."""
 
     async def add_ban(
         self,
@@ -41,11 +51,26 @@ class RedisBanTable(RedisCalls):
 
     async def bans(self, now: float) -> list[Ban]:
         raw: list[bytes] = await self._run("ban_list", repr(now))
-        # Listed every second (shield.store.bancache) and mostly as it was: a ban whose JSON the last
-        # list held is that (frozen) Ban again, parsed once; only what this list holds is kept.
-        known = self._listed
-        self._listed = listed = {r: known.get(r) or ban_from_json(r) for r in raw}
-        return sorted(listed.values(), key=lambda b: b.created_at)
+        return sorted(_active(raw, now), key=_CREATED)
+
+    async def ban_changes(self, cursor: BanCursor | None, now: float) -> BanChanges:
+        args = (repr(now),) if cursor is None else (repr(now), cursor[0], str(cursor[1]))
+        # epoch, sequence, 1 and every ban's JSON, or 0 and per change its field and JSON (or nil)
+        raw: list[Any] = await self._run("ban_list", *args)
+        at = (cast(bytes, raw[0]).decode(), int(raw[1]))
+        if raw[2]:
+            return BanChanges(at, True, _active(raw, now), [])
+        bans: list[Ban] = []
+        lifted: list[BanKey] = []
+        for i in range(3, len(raw), 2):
+            found = raw[i + 1]
+            ban = ban_from_json(found) if found is not None else None
+            if ban is not None and now < ban.expires_at:
+                bans.append(ban)
+            else:
+                scope, value = cast(bytes, raw[i]).decode().split(":", 1)
+                lifted.append((cast(BanScope, scope), value))
+        return BanChanges(at, False, bans, lifted)
 
     async def find_ban(self, keys: Mapping[BanScope, str], now: float) -> Ban | None:
         fields = [f"{scope}:{value}" for scope, value in keys.items()]
@@ -55,6 +80,12 @@ class RedisBanTable(RedisCalls):
         found = [ban_from_json(r) for r in raws if r]
         active = [b for b in found if b.active(now)]
         return max(active, key=lambda b: b.expires_at, default=None)
+
+
+def _active(raw: list[Any], now: float) -> list[Ban]:
+    """The active bans of a whole table's reply (epoch, sequence, 1, then every ban's JSON)."""
+    bans = [ban_from_json(r) for r in raw[3:]]
+    return [b for b in bans if now < b.expires_at]
 
 
 def ban_from_json(raw: bytes | str) -> Ban:

@@ -9,6 +9,12 @@ While degraded, calls go straight to the fallback: a dead Redis costs nothing pe
 The pipeline reads `store.degraded` right after `await store.observe(...)` (no await in
 between, so it describes that call) and applies the route's `on_store_error` policy.
 What the fallback learns during an outage (counters, outcomes, bans) stays in that process.
+
+The ban cache's changes (`ban_changes`) cross a failover without unbanning anyone: the fallback
+cannot answer the primary's cursor, and its whole table (the bans made during the outage) is taken
+as added to what the cache holds, not instead of it; back on the primary, its whole table is read
+again with the fallback's active bans added (lifts made meanwhile on the primary reach the cache on
+that first refresh). A lift goes to both stores, so a fallback's copy does not outlive it.
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ import structlog
 from redis.exceptions import RedisError
 
 from shield.model import Ban, BanScope, Observation, Outcome, Signals
-from shield.store.base import Store, StoreUnavailable
+from shield.store.base import BanChanges, BanCursor, Store, StoreUnavailable
 from shield.store.deadlines import Deadlines
 from shield.store.redis_counts import AttemptCounts
 
@@ -120,10 +126,32 @@ class ResilientStore:
         )
 
     async def remove_ban(self, scope: BanScope, value: str) -> bool:
-        return await self._call("remove_ban", lambda s: s.remove_ban(scope, value))
+        removed = await self._call("remove_ban", lambda s: s.remove_ban(scope, value))
+        if not self._down:  # the fallback's copy, from an outage, goes too (answered by it: done)
+            removed = await self.fallback.remove_ban(scope, value) or removed
+        return removed
 
     async def bans(self, now: float) -> list[Ban]:
         return await self._call("bans", lambda s: s.bans(now))
+
+    async def ban_changes(self, cursor: BanCursor | None, now: float) -> BanChanges:
+        return await self._call("ban_changes", lambda s: self._ban_changes(s, cursor, now))
+
+    async def _ban_changes(self, store: Store, cursor: BanCursor | None, now: float) -> BanChanges:
+        changes = await store.ban_changes(cursor, now)
+        if not changes.full or cursor is None:
+            return changes
+        if store is self.fallback:  # an outage: what the cache holds from the primary stays
+            return BanChanges(changes.cursor, False, changes.bans, [])
+        kept = await self.fallback.bans(now)  # back from one: the bans made during it stay
+        if not kept:
+            return changes
+        merged = {(b.scope, b.value): b for b in changes.bans}
+        for ban in kept:
+            held = merged.get((ban.scope, ban.value))
+            if held is None or ban.expires_at > held.expires_at:
+                merged[(ban.scope, ban.value)] = ban
+        return BanChanges(changes.cursor, True, list(merged.values()), [])
 
     async def find_ban(self, keys: Mapping[BanScope, str], now: float) -> Ban | None:
         return await self._call("find_ban", lambda s: s.find_ban(keys, now))

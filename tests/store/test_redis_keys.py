@@ -41,7 +41,9 @@ async def test_every_key_but_the_ban_tables_expires(redis_url: str) -> None:
         await store.close()
     sync = redis.Redis.from_url(redis_url)
     keys = {k.decode() for k in sync.scan_iter("*")}
-    assert {k for k in keys if sync.pttl(k) < 0} == {"{shield}:bans", "{shield}:offenses"}
+    assert {k for k in keys if sync.pttl(k) < 0} == {
+        "{shield}:bans", "{shield}:offenses", "{shield}:banmeta", "{shield}:banlog", "{shield}:banexp"
+    }
     assert any(k.startswith("{shield:asn:64550}:x:") for k in keys)  # the large set went HyperLogLog
     assert "{shield:ip:10.50.0.1}" in keys
     subnet = "{shield:subnet:10.50.0.0/24:2c25}"  # a /24's tag carries a digest (routing.SPREAD)

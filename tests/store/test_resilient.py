@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from structlog.testing import capture_logs
 
 from shield.model import FakeClock, Observation, Outcome
+from shield.store.bancache import BanCache
 from shield.store.base import StoreUnavailable
 from shield.store.connect import open_store
 from shield.store.resilient import ResilientStore
@@ -145,4 +146,41 @@ async def test_a_refusal_counted_while_redis_is_down_lands_in_the_fallback(resta
         counters = (await store.observe(refused, now)).counters
         assert counters["ip.attempts_1m"] == counters["subnet.attempts_1m"] == 3
     finally:
+        await store.close()
+
+
+async def test_the_ban_cache_unbans_no_one_across_an_outage_and_takes_the_lifts_made_meanwhile(
+    restartable_redis: RedisServer,
+) -> None:
+    hooks, now = Hooks(), FakeClock().now()
+    store = resilient(restartable_redis, hooks)
+    elsewhere = open_store(restartable_redis.url)  # another host's admin, on the same Redis
+    cache = BanCache(store)
+    process = restartable_redis.process
+    assert process is not None
+    try:
+        shared = await store.add_ban("ip", "10.30.0.1", ttl=600, reason="r", now=now)
+        await store.add_ban("ip", "10.30.0.2", ttl=600, reason="r", now=now)
+        await cache.refresh(now)
+        os.kill(process.pid, signal.SIGSTOP)
+        try:
+            local = await store.add_ban("ip", "10.30.0.3", ttl=600, reason="r", now=now + 1)  # by the fallback
+            assert store.degraded
+            await cache.refresh(now + 1)
+            assert [cache.find({"ip": f"10.30.0.{i}"}, now + 1) is not None for i in (1, 2, 3)] == [True] * 3
+        finally:
+            os.kill(process.pid, signal.SIGCONT)
+        await wait_recovered(store)
+        assert await elsewhere.remove_ban("ip", "10.30.0.2") is True
+        await cache.refresh(now + 2)
+        assert cache.find({"ip": "10.30.0.1"}, now + 2) == shared
+        assert cache.find({"ip": "10.30.0.2"}, now + 2) is None
+        assert cache.find({"ip": "10.30.0.3"}, now + 2) == local  # made during the outage: kept
+        assert await store.remove_ban("ip", "10.30.0.3") is True  # the fallback's copy, lifted
+        await cache.refresh(now + 3)
+        assert (cache.find({"ip": "10.30.0.3"}, now + 3), len(cache)) == (None, 1)
+        await cache.refresh(now + 4)  # a full read again (a new worker's) has it no more either
+        assert [b.value for b in (await store.ban_changes(None, now + 4)).bans] == ["10.30.0.1"]
+    finally:
+        await elsewhere.close()
         await store.close()
