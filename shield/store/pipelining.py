@@ -29,7 +29,7 @@ from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import ResponseError
 
-from shield.store.exchange import exchange, pack, pool_of
+from shield.store.exchange import Lanes, pack, pool_of
 
 MAX_BATCH = 256  # commands per pipeline: a bigger turn is split (bounded replies, bounded latency)
 # Calls merged into one command: bounds its reply and how long Redis runs it without serving
@@ -73,11 +73,12 @@ class _Command:
 class TickPipeline:
     """The caller maps errors and caps concurrency per command (RedisStore._call)."""
 
-    __slots__ = ("_client", "_pool", "_queue", "_scheduled", "_tasks", "calls", "merged", "sent")
+    __slots__ = ("_client", "_lanes", "_pool", "_queue", "_scheduled", "_tasks", "calls", "merged", "sent")
 
     def __init__(self, client: Redis | RedisCluster) -> None:
         self._client = client
         self._pool = pool_of(client)  # None: redis-py's pipeline (a Cluster's routes by slot)
+        self._lanes = Lanes(self._pool) if self._pool is not None else None
         self._queue: list[tuple[tuple[str | bytes, ...], int, asyncio.Future[Any]]] = []
         self._scheduled = False
         self._tasks: set[asyncio.Task[None]] = set()
@@ -152,8 +153,8 @@ class TickPipeline:
             c.deliver(reply)
 
     async def _execute(self, commands: list[Sequence[str | bytes]]) -> list[Any]:
-        if self._pool is not None:  # packed in C, one write on a pooled connection (shield.store.exchange)
-            return await exchange(self._pool, [pack(words) for words in commands])
+        if self._lanes is not None:  # packed in C, one write on a kept connection (shield.store.exchange)
+            return await self._lanes.exchange([pack(words) for words in commands])
         if len(commands) == 1:  # alone in its turn: a plain command is cheaper than a pipeline
             try:
                 return [await self._client.execute_command(*commands[0])]
@@ -170,6 +171,8 @@ class TickPipeline:
         for _, _, future in self._queue:
             future.cancel()
         self._queue = []
+        if self._lanes is not None:
+            await self._lanes.close()
 
 
 def split(reply: Any, blocks: int) -> list[list[Any]] | None:

@@ -16,7 +16,7 @@ from redis.backoff import NoBackoff
 
 from shield.model import FakeClock
 from shield.store.base import StoreUnavailable
-from shield.store.exchange import exchange, pack, pool_of
+from shield.store.exchange import KEPT, Lanes, exchange, pack, pool_of
 from shield.store.pipelining import TickPipeline
 from tests.fixtures.redis import RedisServer
 from tests.store.test_redis_calls import _open
@@ -99,6 +99,77 @@ async def test_a_hung_server_times_out_as_redis_py_does(restartable_redis: Redis
             process.send_signal(18)  # SIGCONT
         assert await exchange(pool, [pack(["ECHO", "back"])]) == [b"back"]  # a fresh connection, in sync
     finally:
+        await pool.aclose()
+
+
+async def test_the_turns_keep_their_connections_out_of_the_pool_until_closed(redis_url: str) -> None:
+    pool = BlockingConnectionPool.from_url(redis_url, max_connections=8, timeout=2)
+    lanes = Lanes(pool)
+    try:
+        for i in range(5):  # one after the other: one connection, taken from the pool once
+            assert await lanes.exchange([pack(["ECHO", str(i)])]) == [str(i).encode()]
+        assert (len(pool._in_use_connections), len(pool._available_connections)) == (1, 0)
+        many = [lanes.exchange([pack(["ECHO", str(i)])]) for i in range(KEPT + 2)]  # at once
+        assert await asyncio.gather(*many) == [[str(i).encode()] for i in range(KEPT + 2)]
+        assert (len(pool._in_use_connections), len(pool._available_connections)) == (KEPT, 2)
+        await lanes.close()
+        assert (len(pool._in_use_connections), len(pool._available_connections)) == (0, KEPT + 2)
+    finally:
+        await lanes.close()
+        await pool.aclose()
+
+
+async def test_a_kept_connection_killed_by_the_server_fails_once_then_is_replaced(
+    redis_url: str, redis_server: RedisServer
+) -> None:
+    pool = _pool(redis_url)
+    lanes = Lanes(pool)
+    try:
+        assert await lanes.exchange([pack(["ECHO", "a"])]) == [b"a"]
+        assert redis.Redis(port=redis_server.port).client_kill_filter(_type="normal", skipme=True) >= 1
+        with pytest.raises(rexc.ConnectionError):
+            await lanes.exchange([pack(["ECHO", "b"])])
+        assert await lanes.exchange([pack(["ECHO", "c"]), pack(["ECHO", "d"])]) == [b"c", b"d"]
+    finally:
+        await lanes.close()
+        await pool.aclose()
+
+
+async def test_a_cancelled_turn_leaves_no_reply_on_a_kept_connection(redis_url: str) -> None:
+    pool = _pool(redis_url)  # one connection: the next exchange gets the same one, or a fresh one
+    lanes = Lanes(pool)
+    try:
+        assert await lanes.exchange([pack(["ECHO", "kept"])]) == [b"kept"]
+        first = asyncio.create_task(lanes.exchange([pack(["BLPOP", "empty-list", "0.3"]), pack(["ECHO", "late"])]))
+        await asyncio.sleep(0.05)
+        first.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await first
+        assert await lanes.exchange([pack(["ECHO", "mine"])]) == [b"mine"]
+    finally:
+        await lanes.close()
+        await pool.aclose()
+
+
+async def test_a_hung_server_times_out_the_whole_turn_once(restartable_redis: RedisServer) -> None:
+    # One deadline for the turn's replies: the socket timeout, not one per reply.
+    pool = _pool(restartable_redis.url, socket_timeout=0.3, retry=None)
+    lanes = Lanes(pool)
+    process = restartable_redis.process
+    assert process is not None
+    try:
+        assert await lanes.exchange([pack(["PING"])]) == [b"PONG"]
+        process.send_signal(19)  # SIGSTOP
+        try:
+            started = asyncio.get_running_loop().time()
+            with pytest.raises(rexc.TimeoutError):
+                await lanes.exchange([pack(["PING"]), pack(["PING"]), pack(["PING"])])
+            assert 0.25 < asyncio.get_running_loop().time() - started < 0.6
+        finally:
+            process.send_signal(18)  # SIGCONT
+        assert await lanes.exchange([pack(["ECHO", "back"])]) == [b"back"]  # a fresh connection, in sync
+    finally:
+        await lanes.close()
         await pool.aclose()
 
 
