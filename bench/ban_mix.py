@@ -1,11 +1,13 @@
 """What the rotating wave's protected answers are, round by round: blocks, new bans, refusals of bans in force.
 
-    .venv/bin/python bench/ban_mix.py [--rounds 3] [--duration 10]
+    .venv/bin/python bench/ban_mix.py [--rounds 3] [--duration 10] [--fresh]
 
 Runs `./dev bench proxy`'s protected memory load (nginx as the app, one shield with the bench's memory
 config, wrk -c64 with the rotating-login script) and reads shield's Prometheus counters after each
 round: its decisions by action and the bans it added. A ban decision that added no ban refused an
-address banned earlier in the run (the wave's 131k addresses come round again).
+address banned earlier in the run. wrk's random start is unseeded, so each round replays the last
+round's addresses; `--fresh` starts each round where the last ended (new addresses until the 131k
+come round again).
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--duration", type=int, default=10, help="seconds per round (default 10)")
+    ap.add_argument("--fresh", action="store_true", help="each round goes on where the last ended (see bench/proxy.py)")
     args = ap.parse_args()
     print("| round | req/s | requests | blocks | new bans | refusals of bans in force | other |")
     print("|---|---:|---:|---:|---:|---:|---:|")
@@ -45,10 +48,13 @@ def main() -> None:
         config = pw.shield_config(tmp, "mem", protected=True)
         stack.enter_context(pw.shield_with(port, f"http://127.0.0.1:{origin}", config, admin))
         seen: dict[str, float] = {}
+        start = 0
         added = 0.0
         for rnd in range(args.rounds):
             url = f"http://127.0.0.1:{port}/api/login"
-            rps, done = pw.wrk_rps(url, lua=pw.ROTATING_LUA, duration=args.duration, connections=64, tmp=tmp)
+            lua = pw.rotating_from(start) if args.fresh else pw.ROTATING_LUA
+            rps, done = pw.wrk_rps(url, lua=lua, duration=args.duration, connections=64, tmp=tmp)
+            start += done + 64
             counts, now_added = pw.decision_counts(admin), bans_added(admin)
             d = {a: n - seen.get(a, 0.0) for a, n in counts.items()}
             new = now_added - added

@@ -324,6 +324,9 @@ def main() -> None:
     ap.add_argument("--duration", type=int, default=5, help="seconds per wrk run")
     ap.add_argument("--connections", type=int, help="wrk connections (default 64, 16 with --table)")
     ap.add_argument("--repeat", type=int, default=3, help="wrk runs per cell; the best is reported")
+    ap.add_argument("--fresh", action="store_true",
+                    help="each wrk run of the rotating wave goes on where the last ended (default: each starts at "
+                    "the same request, wrk's random start being unseeded, so later runs replay banned addresses)")
     ap.add_argument("--rate", type=int, default=1000, help="paced requests/s for the added-latency run")
     ap.add_argument("--paced-seconds", type=float, default=5.0)
     ap.add_argument("--paced-repeat", type=int, default=5, help="paced runs per target; medians are reported")

@@ -69,6 +69,21 @@ request = function()
 end
 """
 
+
+
+WAVES = ("replayed (each run from the same start)", "fresh (each run goes on where the last ended)")
+
+
+def rotating_from(start: int) -> str:
+    """ROTATING_LUA starting at request `start`. wrk's LuaJIT random generator is unseeded, so every wrk
+    run of ROTATING_LUA starts at the same request and replays the last run's addresses, banned by
+    then; a run started where the last one ended sends addresses not yet seen in the benchmark (until
+    the 131,072 come round again)."""
+    lua = ROTATING_LUA.replace("math.random(0, 1000000)", str(start))
+    assert lua != ROTATING_LUA
+    return lua
+
+
 FLOOD_LUA = r"""
 wrk.method = "POST"
 wrk.body = '{"username": "alice@example.com", "password": "not-the-password"}'
@@ -218,16 +233,22 @@ def run(args: Any) -> None:
         start("flood, banned", shield_config(tmp, "flood", protected=True), "/api/login", FLOOD_LUA)
         best: dict[str, float] = {}
         cpu: dict[str, tuple[float, float]] = {}  # the least CPU per request over the rounds: target's, Redis's
+        starts: dict[str, int] = {}  # --fresh: where each target's rotating wave goes on
         for rnd in range(args.repeat):
             for w in loads:
                 cpu0, extra0 = cpu_seconds(w.pids), cpu_seconds(w.extra_pids) if w.extra_pids else 0.0
+                lua = w.lua
+                if args.fresh and lua is ROTATING_LUA:
+                    lua = rotating_from(starts.setdefault(w.name, 0))
                 rps, done = wrk_rps(
                     f"http://127.0.0.1:{w.port}{w.path}",
-                    lua=w.lua,
+                    lua=lua,
                     duration=args.duration,
                     connections=args.connections,
                     tmp=tmp,
                 )
+                if w.name in starts:
+                    starts[w.name] += done + args.connections  # and the requests in flight at the end
                 used = (cpu_seconds(w.pids) - cpu0) / done * 1e6
                 extra = ((cpu_seconds(w.extra_pids) if w.extra_pids else 0.0) - extra0) / done * 1e6
                 best[w.name] = max(best.get(w.name, 0.0), rps)
@@ -244,6 +265,7 @@ def print_ratios(
     passthrough, bare = best["pass-through"], best["bare aiohttp"]
     print(
         f"\nwrk -t1 -c{args.connections} -d{args.duration}s, best of {args.repeat} interleaved rounds, nginx origin, "
+        f"rotating wave {WAVES[bool(args.fresh)]}, "
         f"2 workers or processes per target; load average before {args.load_before}, after "
         f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}; {os.cpu_count()} CPUs, Python {sys.version.split()[0]}\n"
     )
