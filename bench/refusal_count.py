@@ -13,11 +13,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import random
-import shutil
-import socket
-import subprocess
+import sys
 import tempfile
 import time
+from pathlib import Path
 
 from redis import Redis
 from redis.asyncio import Redis as AsyncRedis
@@ -26,6 +25,11 @@ from shield.model import FakeClock, Observation
 from shield.store.base import Retention
 from shield.store.memory import MemoryStore
 from shield.store.redis import RedisStore
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import proxy_workloads as pw
+from proxy import free_port
 
 
 def refusals(n: int, seed: int = 1) -> list[Observation]:
@@ -56,12 +60,6 @@ async def memory(n: int) -> None:
                     store.count_attempt(o, now + i * 0.0005)
             best = min(best, time.perf_counter() - t0)
         print(f"memory {way:14s} {best / n * 1e6:6.2f} us per refusal (best of 5, {n} refusals)")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def commandstats(r: Redis) -> dict[str, tuple[int, int]]:
@@ -118,32 +116,12 @@ def main() -> None:
     ap.add_argument("--redis-port", type=int, default=0)
     args = ap.parse_args()
     asyncio.run(memory(args.n))
-    port, proc = args.redis_port, None
-    if not port:
-        port = free_port()
-        tmp = tempfile.mkdtemp()
-        proc = subprocess.Popen(
-            [
-                shutil.which("redis-server") or "redis-server",
-                "--port",
-                str(port),
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--dir",
-                tmp,
-            ],
-            stdout=subprocess.DEVNULL,
-        )
-        time.sleep(0.3)
-    try:
+    if args.redis_port:
+        asyncio.run(redis(args.n, args.redis_port))
+        return
+    port = free_port()
+    with tempfile.TemporaryDirectory() as tmp, pw.redis_server(port, Path(tmp)):
         asyncio.run(redis(args.n, port))
-    finally:
-        if proc is not None:
-            proc.terminate()
-            proc.wait()
-
 
 if __name__ == "__main__":
     main()
