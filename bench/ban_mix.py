@@ -1,13 +1,13 @@
 """What the rotating wave's protected answers are, round by round: blocks, new bans, refusals of bans in force.
 
-    .venv/bin/python bench/ban_mix.py [--rounds 3] [--duration 10] [--fresh]
+    .venv/bin/python bench/ban_mix.py [--rounds 3] [--duration 10] [--replayed]
 
 Runs `./dev bench proxy`'s protected memory load (nginx as the app, one shield with the bench's memory
 config, wrk -c64 with the rotating-login script) and reads shield's Prometheus counters after each
 round: its decisions by action and the bans it added. A ban decision that added no ban refused an
-address banned earlier in the run. wrk's random start is unseeded, so each round replays the last
-round's addresses; `--fresh` starts each round where the last ended (new addresses until the 131k
-come round again).
+address banned earlier in the run. Each round starts where the last ended (new addresses until the
+131k come round again); wrk's random start is unseeded, so with `--replayed` each round starts at the
+same request and replays the last round's addresses (the wave of the first twelve passes' numbers).
 """
 
 from __future__ import annotations
@@ -36,8 +36,12 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--duration", type=int, default=10, help="seconds per round (default 10)")
-    ap.add_argument("--fresh", action="store_true", help="each round goes on where the last ended (see bench/proxy.py)")
+    ap.add_argument("--replayed", action="store_true", help="each round replays the last one's addresses")
+    ap.add_argument("--fresh", action="store_true", help="the default wave, named (kept for older commands)")
     args = ap.parse_args()
+    if args.fresh and args.replayed:
+        ap.error("--fresh and --replayed name different waves")
+    args.fresh = not args.replayed
     print("| round | req/s | requests | blocks | new bans | refusals of bans in force | other |")
     print("|---|---:|---:|---:|---:|---:|---:|")
     with ExitStack() as stack:

@@ -324,15 +324,20 @@ def main() -> None:
     ap.add_argument("--duration", type=int, default=5, help="seconds per wrk run")
     ap.add_argument("--connections", type=int, help="wrk connections (default 64, 16 with --table)")
     ap.add_argument("--repeat", type=int, default=3, help="wrk runs per cell; the best is reported")
-    ap.add_argument("--fresh", action="store_true",
-                    help="each wrk run of the rotating wave goes on where the last ended (default: each starts at "
-                    "the same request, wrk's random start being unseeded, so later runs replay banned addresses)")
+    ap.add_argument("--replayed", action="store_true",
+                    help="each wrk run of the rotating wave starts at the same request (wrk's random start is "
+                    "unseeded), so later runs replay addresses banned by then: the wave of the first twelve passes' "
+                    "numbers (default: each run goes on where the last ended, ever-new addresses as in an attack)")
+    ap.add_argument("--fresh", action="store_true", help="the default wave, named (kept for older commands)")
     ap.add_argument("--rate", type=int, default=1000, help="paced requests/s for the added-latency run")
     ap.add_argument("--paced-seconds", type=float, default=5.0)
     ap.add_argument("--paced-repeat", type=int, default=5, help="paced runs per target; medians are reported")
     ap.add_argument("--serve-upstream", type=int, help=argparse.SUPPRESS)
     ap.add_argument("--serve-bare", nargs=2, help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.fresh and args.replayed:
+        ap.error("--fresh and --replayed name different waves")
+    args.fresh = not args.replayed
     if args.serve_upstream:
         return serve_upstream(args.serve_upstream)
     if args.serve_bare:

@@ -51,8 +51,8 @@ TARGETS = {  # the issue's targets: ratio to shield pass-through (bare: pass-thr
 }
 
 # Every request: another address in the demo world's Japanese mobile /16s (198.18.0.0/15, 131,072
-# addresses, a /24 revisited every 512 requests) and another account. Counters start at a random
-# point so the rounds of a run do not replay the same addresses.
+# addresses, a /24 revisited every 512 requests) and another account. `math.random` looks like a random
+# start, but wrk's LuaJIT generator is unseeded: every run starts at the same request (see rotating_from).
 ROTATING_LUA = r"""
 local i = math.random(0, 1000000)
 request = function()
