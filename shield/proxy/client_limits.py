@@ -134,11 +134,8 @@ class LimitedRequestHandler(RequestHandler):
             and not (self._force_close or self._close) and self.transport is not None and not self.writing_paused
         )
 
-    async def _handle_request(self, request: BaseRequest, start_time: float | None, request_handler: Any) -> Any:
-        try:
-            resp, reset = await super()._handle_request(request, start_time, request_handler)
-        finally:
-            self._answered += 1
+    def _answered_one(self, resp: web.StreamResponse, reset: bool) -> None:
+        """A request aiohttp was handed has its answer written (or the client left: `reset`)."""
         self._last_closes = reset or not resp.keep_alive
         ends = self._last_closes or self._close or self._force_close or self._upgraded
         if self._held and not (ends or self._messages) and self._payload_parser is None:
@@ -149,7 +146,6 @@ class LimitedRequestHandler(RequestHandler):
             # security: only on a connection that stays open, never after a refusal or an error
             # (the bytes after a bad request are never parsed: a kick there smuggled them).
             self.data_received(b"")
-        return resp, reset
 
     async def start(self) -> None:
         """aiohttp 3.14's RequestHandler.start, with each request's handler awaited in this
@@ -195,9 +191,13 @@ class LimitedRequestHandler(RequestHandler):
             )
             try:
                 try:
-                    resp, reset = await self._handle_request(request, started, request_handler)
+                    try:
+                        resp, reset = await RequestHandler._handle_request(self, request, started, request_handler)
+                    finally:
+                        self._answered += 1
                 except ConnectionError:
                     break
+                self._answered_one(resp, reset)
                 if reset:
                     break
                 self._keepalive = bool(resp.keep_alive)  # notify server about keep-alive
