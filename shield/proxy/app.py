@@ -99,6 +99,8 @@ async def read_body(request: web.Request, limit: int) -> bytes:
         size += len(chunk)
         if size > limit:  # security: chunked or lying bodies must not grow memory past the limit
             raise BodyTooLarge
+        if not parts and content.at_eof():  # the whole body in one piece: no second read, no join
+            return chunk
         parts.append(chunk)
 
 
@@ -204,7 +206,7 @@ class ProxyHandler:
             cip = forwarded_client(found, headers, self.trusted)[0] if forwarded else peer
             unbanned = -1
         rid = headers.get("X-Request-ID", "") if trusted else ""
-        if not REQUEST_ID.fullmatch(rid):
+        if not rid or not REQUEST_ID.fullmatch(rid):
             rid = self._ids.next()
         return RequestContext(rid, cip, peer, trusted, self._monotonic(), unbanned=unbanned, subnet=subnet)
 

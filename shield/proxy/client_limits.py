@@ -26,10 +26,12 @@ from typing import Any, Protocol
 import orjson
 import structlog
 from aiohttp import web
+from aiohttp.helpers import ceil_timeout
 from aiohttp.http_exceptions import LineTooLong
 from aiohttp.http_parser import RawRequestMessage
+from aiohttp.http_writer import StreamWriter
 from aiohttp.streams import EMPTY_PAYLOAD, StreamReader
-from aiohttp.web_protocol import RequestHandler, _ErrInfo
+from aiohttp.web_protocol import _PAYLOAD_ACCESS_ERROR, ERROR, RequestHandler, _ErrInfo
 from aiohttp.web_request import BaseRequest
 from aiohttp.web_server import Server
 
@@ -132,11 +134,8 @@ class LimitedRequestHandler(RequestHandler):
             and not (self._force_close or self._close) and self.transport is not None and not self.writing_paused
         )
 
-    async def _handle_request(self, request: BaseRequest, start_time: float | None, request_handler: Any) -> Any:
-        try:
-            resp, reset = await super()._handle_request(request, start_time, request_handler)
-        finally:
-            self._answered += 1
+    def _answered_one(self, resp: web.StreamResponse, reset: bool) -> None:
+        """A request aiohttp was handed has its answer written (or the client left: `reset`)."""
         self._last_closes = reset or not resp.keep_alive
         ends = self._last_closes or self._close or self._force_close or self._upgraded
         if self._held and not (ends or self._messages) and self._payload_parser is None:
@@ -147,7 +146,104 @@ class LimitedRequestHandler(RequestHandler):
             # security: only on a connection that stays open, never after a refusal or an error
             # (the bytes after a bad request are never parsed: a kick there smuggled them).
             self.data_received(b"")
-        return resp, reset
+
+    async def start(self) -> None:
+        """aiohttp 3.14's RequestHandler.start, with each request's handler awaited in this
+        connection's task instead of a new task per request: on Python 3.11 (no eager tasks) a task
+        per request costs its creation, a loop turn to start it and one to wake this loop after it
+        (~2.7 % of a refused protected login's instructions, bench/worker_instructions.py --load
+        banning). aiohttp makes one to give each request a copy of the context variables; shield's
+        handlers set none (structlog only reads them). A request's task (request.task, what a
+        disconnect cancels) was already the connection's. The rest is aiohttp's loop as it is:
+        keep-alive, lingering close, the payload closed after the handler.
+        """
+        loop = self._loop
+        manager = self._manager
+        assert manager is not None
+        keepalive_timeout = self._keepalive_timeout
+        resp = None
+        assert self._request_factory is not None
+        assert self._request_handler is not None
+
+        while not self._force_close:
+            if not self._messages:
+                try:
+                    self._waiter = loop.create_future()  # wait for the next request
+                    await self._waiter
+                finally:
+                    self._waiter = None
+            message, payload = self._messages.popleft()
+            if self._parser is not None:
+                self._parser.message_consumed()
+            if self._buffer_paused and len(self._messages) <= self._msg_queue_resume_size:
+                self._resume_reading_if_drained()
+            started = loop.time() if self._logging_enabled else None
+            manager.requests_count += 1
+            writer = StreamWriter(self, loop)
+            if isinstance(message, _ErrInfo):
+                request_handler = self._make_error_handler(message)  # make request_factory work
+                message = ERROR
+            else:
+                request_handler = self._request_handler
+            request = self._request_factory(
+                message, payload, self, writer,
+                self._task_handler or asyncio.current_task(loop),  # type: ignore[arg-type]
+            )
+            try:
+                try:
+                    try:
+                        resp, reset = await RequestHandler._handle_request(self, request, started, request_handler)
+                    finally:
+                        self._answered += 1
+                except ConnectionError:
+                    break
+                self._answered_one(resp, reset)
+                if reset:
+                    break
+                self._keepalive = bool(resp.keep_alive)  # notify server about keep-alive
+                if not payload.is_eof():
+                    await self._linger(payload)
+                payload.set_exception(_PAYLOAD_ACCESS_ERROR)
+            except asyncio.CancelledError:
+                self.force_close()
+                raise
+            except Exception as exc:
+                self.log_exception("Unhandled exception", exc_info=exc)
+                self.force_close()
+            except BaseException:
+                self.force_close()
+                raise
+            finally:
+                request._task = None  # type: ignore[assignment]  # break a reference cycle on an exception
+            if self._keepalive and not self._close and not self._force_close:
+                close_time = loop.time() + keepalive_timeout  # start the keep-alive timer
+                self._next_keepalive_close_time = close_time
+                if self._keepalive_handle is None:
+                    self._keepalive_handle = loop.call_at(close_time, self._process_keepalive)
+            else:
+                break
+        if not self._force_close:  # remove the handler, close the transport if no handlers are left
+            self._task_handler = None
+            if self.transport is not None:
+                self.transport.close()
+
+    async def _linger(self, payload: StreamReader) -> None:
+        """aiohttp's lingering close: read and drop what is left of an unread body for a while."""
+        loop = self._loop
+        lingering_time = self._lingering_time
+        if not self._force_close and lingering_time:
+            now = loop.time()
+            end_t = now + lingering_time
+            try:
+                while not payload.is_eof() and now < end_t:
+                    async with ceil_timeout(end_t - now):
+                        await payload.readany()  # read and ignore
+                    now = loop.time()
+            except (asyncio.CancelledError, TimeoutError):
+                if (t := asyncio.current_task()) and t.cancelling():
+                    raise
+        if not payload.is_eof() and not self._force_close:
+            self.close()  # the payload is still uncompleted
 
     def resume_reading(self, resume_parser: bool = True) -> None:
         # A request body's StreamReader calls this every time its buffer drains below the low-water

@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Iterable, Mapping
+from http import HTTPStatus
 from time import time as _time
 
 import orjson
@@ -17,6 +18,7 @@ from aiohttp import web
 from aiohttp.abc import AbstractStreamWriter
 from aiohttp.helpers import rfc822_formatted_time
 from aiohttp.http import SERVER_SOFTWARE, HttpVersion, HttpVersion10, HttpVersion11
+from aiohttp.http_writer import StreamWriter
 from aiohttp.web_request import BaseRequest
 from multidict import CIMultiDict
 
@@ -92,25 +94,40 @@ def _date_lines() -> bytes:
 
 def banned_wire(request_id: str, version: HttpVersion, *, keep_alive: bool, head_only: bool) -> bytes:
     """The bytes of `banned(request_id)` as its `prepare` and `write_eof` would send them, for an
-    answer written straight to the transport (shield.proxy.ban_wire). `request_id` must be plain.
+    answer written straight to the transport (shield.proxy.ban_wire). `request_id` must be plain."""
+    return canned_wire(_BAN_SHAPE, request_id, version, keep_alive=keep_alive, head_only=head_only)
 
-    A flood answers this thousands of times a second: the answer of each shape (version, keep-alive,
-    HEAD, id length) is rendered once a second, cut where the id goes, and joined around each id."""
-    key = (version, keep_alive, head_only, len(request_id))
+
+Shape = tuple[int, str, str, tuple[tuple[str, str], ...]]  # a refusal but its id: status, error, mitigated, extras
+_BAN_SHAPE: Shape = (403, "blocked", "ban", ())
+
+
+def canned_wire(shape: Shape, request_id: str, version: HttpVersion, *, keep_alive: bool, head_only: bool) -> bytes:
+    """A canned refusal of `shape` for `request_id` (plain), as sent: `wire_answer` of `_rendered`.
+
+    A flood or a wave answers this thousands of times a second: the answer of each shape (refusal,
+    version, keep-alive, HEAD, id length) is rendered once a second, cut where the id goes, and
+    joined around each id."""
+    key = (shape, version, keep_alive, head_only, len(request_id))
     second = int(_time())  # the second of aiohttp's Date (rfc822_formatted_time), without its call
-    cached = _ban_wires.get(key)
+    cached = _wires.get(key)
     if cached is None or cached[0] != second:
+        status, error, mitigated, extras = shape
         hole = "\0" * len(request_id)  # no byte of the rendered answer is a NUL: the id's place, found again
-        head, raw = _rendered(403, "blocked", hole, "ban", ())
-        wire = wire_answer(version, 403, "Forbidden", head, raw, keep_alive=keep_alive, head_only=head_only)
-        if len(_ban_wires) >= 64:  # ids of every length from a trusted proxy: bounded
-            _ban_wires.clear()
-        cached = _ban_wires[key] = (second, wire.split(hole.encode()))
+        head, raw = _rendered(status, error, hole, mitigated, extras)
+        wire = wire_answer(version, status, _REASONS[status], head, raw, keep_alive=keep_alive, head_only=head_only)
+        parts = wire.split(hole.encode())
+        if len(parts) != (2 if head_only else 3):  # security: a NUL in an extra header would misplace the id
+            raise ValueError("a canned refusal's header holds a NUL")
+        if len(_wires) >= 256:  # ids of every length from a trusted proxy, Retry-After values: bounded
+            _wires.clear()
+        cached = _wires[key] = (second, parts)
     return request_id.encode().join(cached[1])
 
 
-# banned_wire's answers cut around the id, with the second whose Date and Server lines they hold
-_ban_wires: dict[tuple[HttpVersion, bool, bool, int], tuple[int, list[bytes]]] = {}
+# canned_wire's answers cut around the id, with the second whose Date and Server lines they hold
+_wires: dict[tuple[Shape, HttpVersion, bool, bool, int], tuple[int, list[bytes]]] = {}
+_REASONS = {int(s): s.phrase for s in HTTPStatus}  # aiohttp's reason phrases (web_response.REASON_PHRASES)
 
 
 def _rendered(
@@ -128,6 +145,8 @@ class Canned(web.Response):
     a `web.Response` built from them, written in one send with no header objects or JSON encoder on
     the way (a flood of refusals spent ~8% of a worker in aiohttp's response machinery).
 
+    Built without StreamResponse.__init__ (its header multidict and status check): the class's
+    defaults hold the other fields, and the bytes come whole from `canned_wire` at `prepare`.
     `headers` and `body` are still there for whoever reads them (tests, the pipeline), built on first
     use; an app `on_response_prepare` hook is not run (shield registers none).
     """
@@ -135,12 +154,11 @@ class Canned(web.Response):
     def __init__(
         self, status: int, error: str, request_id: str, mitigated: str, extra: Mapping[str, str] = {}
     ) -> None:
-        web.StreamResponse.__init__(self, status=status)
-        extras = tuple(extra.items())
-        # the header block: everything but Date, Server and Connection, which prepare adds
-        self._head, self._raw = _rendered(status, error, request_id, mitigated, extras)
-        self._fixed = [(MITIGATED_HEADER, mitigated), ("Cache-Control", "no-store"), ("X-Request-ID", request_id),
-                       *extras, ("Content-Type", "application/json"), ("Content-Length", str(len(self._raw)))]
+        self._state = {}
+        self._status, self._reason = status, _REASONS[status]
+        self._shape: Shape = (status, error, mitigated, tuple(extra.items()) if extra else ())
+        self._rid = request_id
+        self._wire = b""
         self._lazy_headers: CIMultiDict[str] | None = None
         self._hang_up = False
 
@@ -152,12 +170,16 @@ class Canned(web.Response):
     @property
     def headers(self) -> CIMultiDict[str]:
         if self._lazy_headers is None:
-            self._lazy_headers = CIMultiDict(self._fixed)
+            _status, _error, mitigated, extras = self._shape
+            fixed = [(MITIGATED_HEADER, mitigated), ("Cache-Control", "no-store"), ("X-Request-ID", self._rid),
+                     *extras, ("Content-Type", "application/json"), ("Content-Length", str(self.content_length))]
+            self._lazy_headers = CIMultiDict(fixed)
         return self._lazy_headers
 
     @property  # type: ignore[misc]
     def body(self) -> bytes:
-        return self._raw
+        status, error, mitigated, extras = self._shape
+        return _rendered(status, error, self._rid, mitigated, extras)[1]
 
     @property  # type: ignore[misc]
     def content_type(self) -> str:
@@ -165,7 +187,7 @@ class Canned(web.Response):
 
     @property  # type: ignore[misc]
     def content_length(self) -> int:
-        return len(self._raw)
+        return len(self.body)
 
     async def prepare(self, request: BaseRequest) -> AbstractStreamWriter | None:
         if self._eof_sent:
@@ -177,17 +199,21 @@ class Canned(web.Response):
         msg = request._message  # request.keep_alive, version and method (shield.proxy.message)
         keep_alive = not msg.should_close if self._keep_alive is None else self._keep_alive
         self._keep_alive = keep_alive
-        self._wire = wire_answer(
-            msg.version, self.status, self.reason, self._head, self._raw, keep_alive=keep_alive,
-            head_only=msg.method == "HEAD",
-        )
+        self._wire = canned_wire(self._shape, self._rid, msg.version, keep_alive=keep_alive,
+                                 head_only=msg.method == "HEAD")
         return writer
 
     async def write_eof(self, data: bytes = b"") -> None:
         if self._eof_sent:
             return
-        assert self._payload_writer is not None, "prepare() first"
-        await self._payload_writer.write_eof(self._wire)
+        writer = self._payload_writer
+        assert isinstance(writer, StreamWriter), "prepare() first"
+        # StreamWriter.write_eof(wire) without its branches (no headers buffered, no compression, no
+        # chunking): the one transport write, then the wait while the client reads slower than we write
+        writer._write(self._wire)
+        if writer._protocol._paused:
+            await writer.drain()
+        writer._eof = True
         self._eof_sent = True
         if self._hang_up and self._req is not None:
             # after the answer (transport.close() sends what is buffered first): aiohttp would

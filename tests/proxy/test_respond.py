@@ -23,6 +23,7 @@ from shield.proxy.respond import (
     banned,
     banned_wire,
     blocked,
+    canned_wire,
     rate_limited,
     refusal,
     strip_shield_headers,
@@ -251,3 +252,19 @@ def test_the_ban_answer_cut_around_its_id_is_the_answer_rendered_for_that_id(
         head, raw = _rendered(403, "blocked", rid, "ban", ())
         expected = wire_answer(version, 403, "Forbidden", head, raw, keep_alive=keep_alive, head_only=head_only)
         assert banned_wire(rid, version, keep_alive=keep_alive, head_only=head_only) == expected
+
+
+@pytest.mark.parametrize("version", [HttpVersion10, HttpVersion11])
+def test_canned_answers_of_one_second_keep_their_own_shape(version: HttpVersion) -> None:
+    """Each refusal's bytes come cut from a rendering kept for the second: a 429 of another
+    Retry-After, a block, a ban, with ids of one length, one after the other, are each their own."""
+    shapes = [(429, "rate_limited", "block", (("Retry-After", "5"),)),
+              (429, "rate_limited", "block", (("Retry-After", "30"),)),
+              (403, "blocked", "block", ()), (403, "blocked", "ban", ())]
+    for rid in ("a" * 24, "b" * 24):
+        for status, error, mitigated, extras in shapes:
+            head, raw = _rendered(status, error, rid, mitigated, extras)
+            reason = "Too Many Requests" if status == 429 else "Forbidden"
+            expected = wire_answer(version, status, reason, head, raw, keep_alive=True, head_only=False)
+            wire = canned_wire((status, error, mitigated, extras), rid, version, keep_alive=True, head_only=False)
+            assert wire == expected
