@@ -10,8 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from functools import lru_cache
-from types import MappingProxyType
-from typing import Any, NamedTuple
+from typing import Any
 
 from shield.facts.address import bare_ip_int, ip_text, subnet_of, subnet_text
 from shield.facts.client_facts import ClientFacts
@@ -19,7 +18,7 @@ from shield.facts.client_facts import fp_facts as fp_facts  # re-exported: tests
 from shield.facts.client_facts import ua_facts as ua_facts
 from shield.facts.enrich.geo import GeoLookup, GeoRecord, merged
 from shield.facts.enrich.lists import CidrList
-from shield.facts.enrich.reserved import is_private_int
+from shield.facts.enrich.reserved import is_private_int, reserved_uniform
 from shield.facts.enrich.useragent import UserAgentParser
 from shield.facts.frozen_init import new_attempt, new_observation
 from shield.facts.identity.body_decoding import decode_body
@@ -33,13 +32,16 @@ from shield.settings.schema import ClientSettings, RouteSettings, Settings
 IP_CACHE_SIZE = 65536
 
 
-class IpFacts(NamedTuple):
+class IpFacts:
     """Everything derived from the client address alone (cached per address)."""
 
-    # NamedTuples, not frozen dataclasses: built for every new address and every request, 4x cheaper.
-    ip: str
-    subnet: str
-    facts: MappingProxyType[str, FactValue]  # read-only; build() copies it
+    # a compiled class: built for every new address, cheaper than a NamedTuple
+    __slots__ = ("facts", "ip", "subnet")
+
+    def __init__(self, ip: str, subnet: str, facts: dict[str, FactValue]) -> None:
+        self.ip = ip
+        self.subnet = subnet
+        self.facts = facts  # shared by the requests of this address (and of its network): copy it, never change it
 
 
 class RequestFacts:
@@ -87,6 +89,7 @@ _ADDRESS_LISTS = (("ip.tor", "tor_exits"), ("ip.bad", "bad_cidrs"), ("ip.allowli
 RECORD_CACHE_SIZE = 4096
 # security: subnet texts by /24 or /48; an attacker rotating networks only empties the cache.
 SUBNET_CACHE_SIZE = 4096
+_NETWORK_FREE_BITS = {4: 8, 6: 80}  # the bits of an address below its ip.subnet (/24, /48)
 
 
 def record_facts(
@@ -131,8 +134,8 @@ def _address_lists(lists: Mapping[str, NamedList]) -> tuple[tuple[str, NamedList
 class FactBuilder:
     """Turns a protected request into an Attempt and its identity + enrich facts."""
 
-    __slots__ = ("_address_lists", "_client", "_clients", "_geo", "_home", "_ip_facts", "_keyer", "_lists", "_records",
-                 "_subnets", "_ua")
+    __slots__ = ("_address_lists", "_client", "_clients", "_geo", "_home", "_ip_facts", "_keyer", "_lists",
+                 "_networks", "_records", "_subnets", "_ua")
 
     def __init__(
         self,
@@ -151,6 +154,10 @@ class FactBuilder:
         self._records: dict[tuple[int, int], tuple[GeoRecord, GeoRecord, dict[str, FactValue]]] = {}
         # ip.subnet by network (IPv6: the /48 as an integer; IPv4: the /24's, bit-inverted, so never one of those)
         self._subnets: dict[int, str] = {}
+        # (ip.subnet, the address facts of its first address) by network as above, for the networks over which
+        # all but `ip` are the same (reserved ranges, GeoIP leaves, address lists): a wave's next address there
+        # copies them and sets its own `ip`
+        self._networks: dict[int, tuple[str, dict[str, FactValue]]] = {}
         self._geo = geo
         self._ua = ua_parser
         self._client = client
@@ -177,6 +184,7 @@ class FactBuilder:
         self._lists = lists
         self._address_lists = _address_lists(lists)
         self._records = {}
+        self._networks = {}
         self._ip_facts.cache_clear()
 
     @property
@@ -189,6 +197,7 @@ class FactBuilder:
         swapped = self._geo.refresh()
         if swapped:
             self._records = {}
+            self._networks = {}
             self._ip_facts.cache_clear()
         return swapped
 
@@ -201,11 +210,16 @@ class FactBuilder:
         parsed = bare_ip_int(client_ip.strip().strip("[]").split("%", 1)[0])
         if parsed is None:  # not an address (a unix socket peer): its text, and a subnet if it has a port
             subnet = subnet_of(client_ip)
-            return IpFacts(client_ip, subnet, MappingProxyType({"ip": client_ip, "ip.subnet": subnet}))
+            return IpFacts(client_ip, subnet, {"ip": client_ip, "ip.subnet": subnet})
         version, value = parsed
         ip = ip_text(version, value)
         # a wave's new addresses come from few networks: their subnet text is printed once each
         network = value >> 80 if version == 6 else ~(value >> 8)
+        shared = self._networks.get(network)
+        if shared is not None:  # every fact but `ip` is the network's (checked when it was stored)
+            own = shared[1].copy()
+            own["ip"] = ip  # in its place, first
+            return IpFacts(ip, shared[0], own)
         known = self._subnets.get(network)
         if known is None:
             known = subnet_text(version, value)
@@ -213,16 +227,30 @@ class FactBuilder:
                 self._subnets = {}
             self._subnets[network] = known
         subnet = known
+        place, where, span = self._geo.records_span(version, value, text=ip)
         facts: dict[str, FactValue] = {
             "ip": ip,
             "ip.subnet": subnet,
             "ip.version": version,
             "ip.private": is_private_int(version, value),
-            **self._record_facts(*self._geo.records_int(version, value, text=ip)),
+            **self._record_facts(place, where),
         }
+        free = _NETWORK_FREE_BITS[version]  # the address bits below its subnet's
+        low = value >> free << free
+        high = low | ((1 << free) - 1)
+        uniform = span >= free and reserved_uniform(version, low, high)
         for fact, named in self._address_lists:
-            facts[fact] = named.contains_int(version, value) if isinstance(named, CidrList) else named.contains(ip)
-        return IpFacts(ip, subnet, MappingProxyType(facts))
+            if isinstance(named, CidrList):
+                facts[fact] = named.contains_int(version, value)
+                uniform = uniform and named.uniform_int(version, low, high)
+            else:  # a list of texts: per address
+                facts[fact] = named.contains(ip)
+                uniform = False
+        if uniform:  # private, GeoIP leaves and lists all the same over the subnet: its next addresses share them
+            if len(self._networks) >= SUBNET_CACHE_SIZE:
+                self._networks = {}
+            self._networks[network] = (subnet, facts)
+        return IpFacts(ip, subnet, facts)
 
     def _record_facts(self, place: GeoRecord, network: GeoRecord) -> dict[str, FactValue]:
         """record_facts of the merged records, once per pair of records: a wave's new addresses share a few leaves."""
@@ -280,16 +308,14 @@ class FactBuilder:
         ip, subnet = where.ip, where.subnet
 
         facts: dict[str, FactValue] = where.facts.copy()
-        facts |= {
-            "request.route": route.name,
-            "request.method": method.upper(),
-            "request.path": path,
-            "request.malformed": creds.malformed,
-            "request.body_bytes": len(body),
-            "account.present": creds.account_present,
-            "password.present": creds.password_present,
-            "device.present": device.present,
-        }
+        facts["request.route"] = route.name
+        facts["request.method"] = method.upper()
+        facts["request.path"] = path
+        facts["request.malformed"] = creds.malformed
+        facts["request.body_bytes"] = len(body)
+        facts["account.present"] = creds.account_present
+        facts["password.present"] = creds.password_present
+        facts["device.present"] = device.present
         if creds.account is not None:
             facts["account"] = creds.account
         if device.id is not None:

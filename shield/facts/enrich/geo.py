@@ -28,6 +28,7 @@ from shield.facts.enrich.leaf_cache import LeafCache
 from shield.facts.enrich.reserved import geo_eligible_int
 
 _PROBE = "1.1.1.1"
+_BITS = {4: 32, 6: 128}
 
 
 @dataclass(slots=True, frozen=True)
@@ -144,6 +145,20 @@ class ReloadingReader:
             self._leaves.put(version, value, prefix_len, found)
         return found
 
+    def record_span(
+        self, version: int, value: int, text: str, convert: Callable[[dict[str, Any]], GeoRecord]
+    ) -> tuple[GeoRecord, int]:
+        """`record`, and how many low bits of the address its answer holds for (0: this address alone is known)."""
+        cached = self._leaves.find(version, value)
+        if cached is not None:
+            return cached
+        reader = self._reader
+        if reader is None:
+            return EMPTY, _BITS[version]
+        found = self.record(version, value, text, convert)
+        cached = self._leaves.find(version, value)
+        return (found, 0) if cached is None or cached[0] is not found else cached
+
     def refresh(self) -> bool:
         """Open the file again if it changed and has been stable since the last call. True on a swap."""
         sig = _signature(self.path)
@@ -230,6 +245,24 @@ class GeoLookup:
             return (country.record(version, value, text, _both) if country is not None else EMPTY), EMPTY
         place = country.record(version, value, text, _place) if country is not None else EMPTY
         return place, asn.record(version, value, text, _network) if asn is not None else EMPTY
+
+    def records_span(self, version: int, value: int, *, text: str) -> tuple[GeoRecord, GeoRecord, int]:
+        """`records_int`, and how many low bits of the address both records hold for (0: this address alone).
+
+        An address that is never looked up (reserved space) answers for the whole space: the caller checks
+        that the reserved ranges are the same over the addresses it means to share the answer with."""
+        bits = _BITS[version]
+        if not geo_eligible_int(version, value):
+            return EMPTY, EMPTY, bits
+        country, asn = self._country, self._asn
+        if asn is country:
+            if country is None:
+                return EMPTY, EMPTY, bits
+            both, span = country.record_span(version, value, text, _both)
+            return both, EMPTY, span
+        place, span = country.record_span(version, value, text, _place) if country is not None else (EMPTY, bits)
+        network, network_span = asn.record_span(version, value, text, _network) if asn is not None else (EMPTY, bits)
+        return place, network, min(span, network_span)
 
     def close(self) -> None:
         for reader in (self._country, self._asn):

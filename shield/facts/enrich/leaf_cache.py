@@ -39,6 +39,14 @@ class LeafCache(Generic[T]):
                 return hit
         return None
 
+    def find(self, version: int, value: int) -> tuple[T, int] | None:
+        """`get`, with how many low bits of the address its leaf leaves free (the same value for all of them)."""
+        for shift, found in self._levels[version]:
+            hit = found.get(value >> shift)
+            if hit is not None:
+                return hit, shift
+        return None
+
     def put(self, version: int, value: int, prefix_len: int, item: T) -> None:
         bits = _BITS[version]
         if not 0 <= prefix_len <= bits:

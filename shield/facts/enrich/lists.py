@@ -87,6 +87,18 @@ class _Ranges:
         i = bisect.bisect_right(self.starts, x) - 1
         return i >= 0 and x <= self.ends[i]
 
+    def uniform(self, lo: int, hi: int) -> bool:
+        """Every integer of lo..hi is in, or every one is out (no range starts or ends inside)."""
+        return uniform(self.starts, self.ends, lo, hi)
+
+
+def uniform(starts: tuple[int, ...], ends: tuple[int, ...], lo: int, hi: int) -> bool:
+    """Merged inclusive ranges (starts, ends) hold all of lo..hi or none of it."""
+    i = bisect.bisect_right(starts, lo) - 1
+    if i >= 0 and lo <= ends[i]:
+        return hi <= ends[i]  # lo is inside range i: so must hi be
+    return i + 1 >= len(starts) or starts[i + 1] > hi  # lo is in a gap: the next range starts past hi
+
 
 @dataclass(slots=True, frozen=True)
 class CidrList:
@@ -114,6 +126,10 @@ class CidrList:
     def contains_int(self, version: int, value: int) -> bool:
         """`contains` of an address already parsed (version, integer)."""
         return value in (self.v4 if version == 4 else self.v6)
+
+    def uniform_int(self, version: int, lo: int, hi: int) -> bool:
+        """`contains_int` is the same for every address of lo..hi."""
+        return (self.v4 if version == 4 else self.v6).uniform(lo, hi)
 
     def __len__(self) -> int:
         return self.entries

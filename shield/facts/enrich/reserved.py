@@ -80,6 +80,13 @@ class Ranges:
         i = bisect.bisect_right(self.starts, x) - 1
         return i >= 0 and x <= self.ends[i]
 
+    def uniform(self, lo: int, hi: int) -> bool:
+        """Every integer of lo..hi is in, or every one is out."""
+        i = bisect.bisect_right(self.starts, lo) - 1
+        if i >= 0 and lo <= self.ends[i]:
+            return hi <= self.ends[i]
+        return i + 1 >= len(self.starts) or self.starts[i + 1] > hi
+
 
 _NO_GEO = {v: Ranges(n for n in NO_GEO_NETWORKS if n.version == v) for v in (4, 6)}
 _PRIVATE = {v: Ranges(n for n in PRIVATE_NETWORKS if n.version == v) for v in (4, 6)}
@@ -93,6 +100,11 @@ def geo_eligible_int(version: int, value: int) -> bool:
 def is_private_int(version: int, value: int) -> bool:
     """ipaddress's is_private or is_loopback or is_link_local or is_reserved or is_multicast or is_unspecified."""
     return value in _PRIVATE[version]
+
+
+def reserved_uniform(version: int, lo: int, hi: int) -> bool:
+    """`geo_eligible_int` and `is_private_int` are each the same for every address of lo..hi."""
+    return _NO_GEO[version].uniform(lo, hi) and _PRIVATE[version].uniform(lo, hi)
 
 
 def geo_eligible(addr: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:

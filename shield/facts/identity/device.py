@@ -28,6 +28,9 @@ class DeviceId(NamedTuple):
     signed_ok: bool | None  # for a cookie: is its signature valid; None without a cookie
 
 
+_ABSENT = DeviceId(id=None, present=False, signed_ok=None)  # a tuple: the same one serves every such request
+
+
 def cookie_value(cookie_header: str, name: str) -> str | None:
     """The first cookie called `name` in a Cookie header, without ever raising."""
     for part in cookie_header.split(";"):
@@ -45,9 +48,12 @@ def read_device(headers: Mapping[str, str], *, device_header: str | None, cookie
             app_id = app_id.strip()
             valid = _APP_ID.fullmatch(app_id) is not None
             return DeviceId(id=f"a:{app_id}" if valid else None, present=True, signed_ok=None)
-    token = cookie_value(headers.get("cookie", ""), cookie_name)
+    cookies = headers.get("cookie")
+    if not cookies:  # a stuffing wave's request: no cookie to look through
+        return _ABSENT
+    token = cookie_value(cookies, cookie_name)
     if token is None:
-        return DeviceId(id=None, present=False, signed_ok=None)
+        return _ABSENT
     value = keyer.verify(token) if len(token) < 128 else None
     ok = value is not None and _COOKIE_ID.fullmatch(value) is not None
     return DeviceId(id=f"c:{value}" if ok else None, present=True, signed_ok=ok)
