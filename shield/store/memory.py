@@ -14,7 +14,6 @@ Bans are kept apart (they must not be evicted by a flood of new keys; shield.sto
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from operator import attrgetter
 from typing import Any
 
 from shield.facts.catalog import DIMENSIONS
@@ -203,15 +202,10 @@ class MemoryStore:
         return slot
 
 
-_BAN_VALUES = attrgetter(*BAN_SCOPES)  # an Observation's values of BAN_SCOPES: one C call, not a getattr() each
-
-
 def _ban_keys(obs: Observation) -> dict[BanScope, str]:
     keys: dict[BanScope, str] = {}
-    values: tuple[str | None, ...] = _BAN_VALUES(obs)
-    scopes = BAN_SCOPES  # a module global is a dict lookup per read in compiled code
-    for i in range(len(scopes)):
-        value = values[i]
+    for scope in BAN_SCOPES:
+        value = getattr(obs, scope)
         if value is not None:
-            keys[scopes[i]] = value
+            keys[scope] = value
     return keys
