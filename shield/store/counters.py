@@ -65,6 +65,7 @@ class Counters:
         self._now = math.nan
         self._bound = (0.0, 0.0)
         self._dims = [(dim, self._tables[dim]) for dim in DIMENSIONS]
+        self._dim_plans = [self.plans[dim] for dim in DIMENSIONS]  # plans by position in DIMENSIONS
         self._values = attrgetter(*DIMENSIONS)  # an Observation's values of DIMENSIONS, as a tuple
         self._widths = self.plans[DIMENSIONS[0]].widths
         self._site_widths = self.plans[SITE].widths
@@ -78,6 +79,7 @@ class Counters:
         dimension whose sets change has those laid out flat first, a pass over its entities (reloads are
         rare)."""
         old, self.plans = self.plans, {dim: plan(dim, self.windows, reads, estimated) for dim in (*DIMENSIONS, SITE)}
+        self._dim_plans = [self.plans[dim] for dim in DIMENSIONS]
         for dim, before in old.items():
             specs = before.specs
             if [k for k, _, _ in specs] == [k for k, _, _ in self.plans[dim].specs]:
@@ -118,20 +120,20 @@ class Counters:
         # The hot path of a protected request: entity() inlined, attributes bound once per call.
         weights_now = weights(now, self._widths)
         horizon, cutoffs = now - self._max_window, [now - span for span in self._spans]
-        keys, plans, ttl = self.keys, self.plans, self.ttl
+        keys, ttl = self.keys, self.ttl
         bound = self.bounds(now)[0]
-        ids: dict[str, int] = {}  # the attempt's values as the store keys them (see HASHED)
-        met: list[tuple[str, Table, int]] = []
-        values = self._values(obs)  # one C call, not a generic getattr() per dimension
-        dims = self._dims
+        values: tuple[str | None, ...] = self._values(obs)  # one C call, not a generic getattr() per dimension
+        # the attempt's values as the store keys them (see HASHED), in DIMENSIONS' order (None: absent): a
+        # list read by position, not a dict by name, and no tuple per value met
+        ids: list[int | None] = [None if value is None else hash(value) & LOW for value in values]
+        dims, dim_plans = self._dims, self._dim_plans
         for i in range(len(dims)):
-            value = values[i]
-            if value is not None:
-                dim, table = dims[i]
-                ids[dim] = key = hash(value) & LOW
-                met.append((dim, table, key))
-        for dim, table, key in met:
-            p = plans[dim]
+            found = ids[i]
+            if found is None:
+                continue
+            key: int = found
+            table = dims[i][1]
+            p = dim_plans[i]
             index, keyed, span = table.index, table.keys, table.span  # table.find(key) inlined
             pos = key % span
             while True:
@@ -167,11 +169,11 @@ class Counters:
             for name in p.attempt_names:
                 out[name] = 1
             firsts, specs = table.firsts, p.specs
-            for i in range(len(specs)):  # index loops: compiled, a zip() is a generic call and iterator
-                spec = specs[i]
-                member = ids.get(spec[1])
+            for j in range(len(specs)):  # index loops: compiled, a zip() is a generic call and iterator
+                spec = specs[j]
+                member = ids[spec[1]]
                 if member is not None:
-                    firsts[i][slot] = member | PRESENT
+                    firsts[j][slot] = member | PRESENT
                     for name in spec[2]:
                         out[name] = 1
         site_table = self._tables[SITE]

@@ -19,10 +19,11 @@ from shield.store.packed_set import PackedSet
 from shield.store.sampled import SMALL as SAMPLED_SMALL
 from shield.store.slot_table import PRESENT, Table
 
-# Per dimension: (set index, the dimension counted, one fact name per window). Only the sets kept
+# Per dimension: (set index, the dimension counted (its position in shield.facts.catalog.DIMENSIONS), one
+# fact name per window). Only the sets kept
 # (shield.store.layout.keeps); a kept set's window that no rule reads is named UNREAD: its count is
 # written under that name and dropped from the counters once (cheaper than a test per write).
-Specs = list[tuple[int, str, list[str]]]
+Specs = list[tuple[int, int, list[str]]]
 SMALL: Final = SAMPLED_SMALL  # a Final: compiled code reads a static, not the module's dict
 UNREAD = ""
 
@@ -32,14 +33,14 @@ def count_distinct(
     table: Table,
     slot: int,
     specs: Specs,
-    ids: dict[str, int],
+    ids: list[int | None],
     out: dict[str, int],
     now: float,
     horizon: float,
     cutoffs: list[float],
 ) -> None:
-    """Add the attempt's members (`ids`: its values as the store keys them) to the entity's sets and write
-    every set's count per window to `out`.
+    """Add the attempt's members (`ids`: its values as the store keys them, by dimension in DIMENSIONS'
+    order, None where it has none) to the entity's sets and write every set's count per window to `out`.
 
     `horizon`: members last seen at or before it are forgotten; `cutoffs`: per window, the start."""
     born = table.born[slot]
@@ -54,7 +55,7 @@ def count_distinct(
     added: list[int | None] = []  # an optional int is an object in compiled code: passed through, no new int
     some = False
     for k, other, names in specs:
-        member = ids.get(other)
+        member = ids[other]
         sampled = big.get(k) if big else None
         if sampled is None:
             added.append(member)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from shield.facts.catalog import DISTINCT, SITE_WINDOWS
+from shield.facts.catalog import DIMENSIONS, DISTINCT, SITE_WINDOWS
 from shield.model import Window
 from shield.store.distinct import UNREAD, Specs
 from shield.store.estimates import Estimator, estimator
@@ -50,7 +50,7 @@ def plan(
     for k, (measure, other) in enumerate(DISTINCT.get(dim, {}).items()):
         set_names = [f"{dim}.{measure}_{w.name}" if keeps(dim, measure, w.name, reads) else UNREAD for w in windows]
         if any(set_names):
-            specs.append((k, other, set_names))
+            specs.append((k, DIMENSIONS.index(other), set_names))
     blank = bytes(2 * len(wins) * m)
     first = bytearray(blank)
     for window in names:
