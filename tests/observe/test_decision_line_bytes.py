@@ -234,6 +234,9 @@ def test_round3_is_round_to_three_digits(value: float) -> None:
 def test_the_stamp_is_datetime_isoformat(epoch_us: int) -> None:
     expected = (datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=epoch_us)).isoformat()
     assert Stamp().at(epoch_us) == iso_utc(epoch_us) == expected.replace("+00:00", "Z")
+    pieces: list[bytes] = []
+    Stamp().add_at(pieces, epoch_us)  # the lines' encoded pieces
+    assert b"".join(pieces) == expected.replace("+00:00", "Z").encode()
 
 
 @settings(max_examples=500)
