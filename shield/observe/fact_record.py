@@ -127,9 +127,12 @@ class _Template:
     record is written piece by piece from them (`record_parts`), with no dict of its values for orjson
     to walk."""
 
-    def __init__(self, reads: frozenset[str]) -> None:
-        # interned: the facts' names are (literals), so each lookup finds its key by identity
-        self.names: tuple[str, ...] = tuple(sys.intern(n) for n in _names(reads))
+    def __init__(self, reads: frozenset[str], facts: dict[str, FactValue] | None = None) -> None:
+        # the key objects of the first facts written with it (the stores' counter names, the builder's
+        # literals: the same objects on every request), else interned: a lookup that finds its key by
+        # identity skips the string compare (~60 instructions, ~50 names a line)
+        own: dict[str, str] = {k: k for k in facts} if facts is not None else {}
+        self.names: tuple[str, ...] = tuple(own.get(n) or sys.intern(n) for n in _names(reads))
         checked = frozenset(_checked(reads))
         self.is_checked: tuple[bool, ...] = tuple(n in checked for n in self.names)
         self.keys: tuple[bytes, ...] = tuple(b"," + orjson.dumps(n) + b":" for n in self.names)
@@ -164,7 +167,7 @@ def record_parts(
     if template is None:
         if len(_TEMPLATES) >= 16:  # a rule set reloaded many times: keep the recent ones only
             _TEMPLATES.clear()
-        template = _TEMPLATES[reads] = _Template(reads)
+        template = _TEMPLATES[reads] = _Template(reads, facts)
     names, is_checked, keys, common = template.names, template.is_checked, template.keys, template.common
     parts.append(_RULES_HEAD)
     start = len(parts)
