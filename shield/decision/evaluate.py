@@ -19,7 +19,7 @@ from typing import Literal, Protocol
 
 from shield.decision.decide import decide
 from shield.decision.history import history_facts
-from shield.decision.site import site_facts
+from shield.decision.site import add_site_facts
 from shield.decision.stopped import add_stopped
 from shield.facts.shared_address import shared_facts
 from shield.model import DEFAULT_WINDOWS, Action, BanScope, Decision, Facts, FactValue, Policy, Signals, Verdict, Window
@@ -122,7 +122,7 @@ def gather(
     facts.update(counters)
     facts.update(shared_facts(facts))
     facts.update(history_facts(signals.history, facts, now))
-    facts.update(site_facts(counters))
+    add_site_facts(facts, counters)
     facts["challenge.solved"] = solved
     facts["challenge.passed"] = passed
     facts["challenge.failed"] = failed

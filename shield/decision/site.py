@@ -36,19 +36,28 @@ SLOTS_PER_DAY = 288  # 5-minute slots in 24 hours
 
 def site_facts(counters: Mapping[str, int]) -> dict[str, FactValue]:
     """site.failure_ratio_5m/24h, site.unknown_ratio_5m/24h and site.attack_level (0..3)."""
-    get = counters.get
-    att5, att24 = get("site.attempts_5m", 0), get("site.attempts_24h", 0)
-    fail5, fail24 = get("site.failures_5m", 0), get("site.failures_24h", 0)
-    fin5, fin24 = fail5 + get("site.successes_5m", 0), fail24 + get("site.successes_24h", 0)
-    unk5, unk24 = get("site.unknown_5m", 0), get("site.unknown_24h", 0)
+    out: dict[str, FactValue] = {}
+    add_site_facts(out, counters)
+    return out
+
+
+def add_site_facts(out: dict[str, FactValue], counters: Mapping[str, int]) -> None:
+    """site_facts written into `out` (on every protected request: no dict of its own to merge). The
+    counters as a dict (the stores' are one): compiled, a dict's get is a direct lookup, a Mapping's a
+    method call."""
+    known: dict[str, int] = counters if isinstance(counters, dict) else dict(counters)
+    att5, att24 = known.get("site.attempts_5m", 0), known.get("site.attempts_24h", 0)
+    fail5, fail24 = known.get("site.failures_5m", 0), known.get("site.failures_24h", 0)
+    fin5, fin24 = fail5 + known.get("site.successes_5m", 0), fail24 + known.get("site.successes_24h", 0)
+    unk5, unk24 = known.get("site.unknown_5m", 0), known.get("site.unknown_24h", 0)
     # the ratios inline (on every protected request): part / whole, 0.0 over nothing
-    return {
-        "site.failure_ratio_5m": fail5 / fin5 if fin5 > 0 else 0.0,
-        "site.failure_ratio_24h": fail24 / fin24 if fin24 > 0 else 0.0,
-        "site.unknown_ratio_5m": unk5 / att5 if att5 > 0 else 0.0,
-        "site.unknown_ratio_24h": unk24 / att24 if att24 > 0 else 0.0,
-        "site.attack_level": 0 if att5 < MIN_VOLUME else _level(att5, att24, fail5, fail24, fin5, fin24, unk5, unk24),
-    }
+    out["site.failure_ratio_5m"] = fail5 / fin5 if fin5 > 0 else 0.0
+    out["site.failure_ratio_24h"] = fail24 / fin24 if fin24 > 0 else 0.0
+    out["site.unknown_ratio_5m"] = unk5 / att5 if att5 > 0 else 0.0
+    out["site.unknown_ratio_24h"] = unk24 / att24 if att24 > 0 else 0.0
+    out["site.attack_level"] = (
+        0 if att5 < MIN_VOLUME else _level(att5, att24, fail5, fail24, fin5, fin24, unk5, unk24)
+    )
 
 
 def attack_level(

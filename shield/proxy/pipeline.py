@@ -171,7 +171,6 @@ class Pipeline:
         t_store = monotonic()
         signals = await self.store.observe(obs, now)
         store_s = monotonic() - t_store
-        self.metrics.store_time("observe", store_s)
         degraded = self.degraded()
         evaluation = evaluate_request(
             pack.rules, rf.facts, route, signals, challenge=self.settings.challenge, now=now, mode=self.mode(),
@@ -179,7 +178,7 @@ class Pipeline:
         )
         facts, decision = evaluation.facts, evaluation.decision
         shield_ms = (monotonic() - started) * 1000
-        self.metrics.pipeline_time(route.name, shield_ms / 1000)
+        self.metrics.decided(route.name, store_s, shield_ms / 1000)  # the store's and shield's time
         if decision.action is Action.BAN and decision.enforced and signals.ban is None:
             await self._ban(decision, rf, facts, pack, now)
         return await self._act(Handled(
@@ -382,14 +381,7 @@ class Pipeline:
         self, h: Handled, challenge: str, status: int, upstream_status: int | None, outcome: Outcome, timings: Timings
     ) -> None:
         rf, facts, decision = h.rf, h.facts, h.decision
-        route = rf.attempt.route
-        self.metrics.request(route, status)
-        self.metrics.decision(route, decision.action._value_, shadow=False)  # ._value_: .value is a slow descriptor
-        if decision.shadow_action is not None:
-            self.metrics.decision(route, decision.shadow_action._value_, shadow=True)
-        self.metrics.rule_hits(decision.hits, shadow=False)
-        if decision.shadow_hits:
-            self.metrics.rule_hits(decision.shadow_hits, shadow=True)
+        self.metrics.answered(rf.attempt.route, status, decision)  # requests, decisions, rule hits
         logs = self.settings.log
         fields = log_decision(
             rf.attempt, facts, decision, challenge, status, upstream_status, outcome, timings, h.degraded,

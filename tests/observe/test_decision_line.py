@@ -148,6 +148,13 @@ def test_the_direct_lines_timestamp_is_the_logs_one_across_seconds() -> None:
     times = [0, 1, 999_999, 1_000_000, 1_796_584_222_000_000, 1_796_584_222_123_456, 1_796_584_222_999_999,
              1_796_584_223_000_001, 1_796_584_222_500_000, 1_796_584_223_000_000]
     assert [stamp.at(us) for us in times] == [iso_utc(us) for us in times]
+    pieces = Stamp()  # the lines' encoded pieces, their own second kept the same way
+    encoded = []
+    for us in times:
+        p: list[bytes] = []
+        pieces.add_at(p, us)
+        encoded.append(b"".join(p))
+    assert encoded == [iso_utc(us).encode() for us in times]
 
 
 def _benign_line() -> dict[str, Any]:

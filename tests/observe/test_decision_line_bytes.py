@@ -234,6 +234,9 @@ def test_round3_is_round_to_three_digits(value: float) -> None:
 def test_the_stamp_is_datetime_isoformat(epoch_us: int) -> None:
     expected = (datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=epoch_us)).isoformat()
     assert Stamp().at(epoch_us) == iso_utc(epoch_us) == expected.replace("+00:00", "Z")
+    pieces: list[bytes] = []
+    Stamp().add_at(pieces, epoch_us)  # the lines' encoded pieces
+    assert b"".join(pieces) == expected.replace("+00:00", "Z").encode()
 
 
 @settings(max_examples=500)
@@ -254,3 +257,17 @@ def test_the_record_pieces_are_the_fact_record(
         parts: list[bytes] = []
         record_parts(parts, facts, decision, reads=reads, scope=scope, account_in_clear=clear)
         assert b"".join(parts) == expected
+
+
+def test_the_kept_small_counts_are_each_names_own() -> None:
+    """A template keeps `,"name":n` per name for small counts: lines whose names hold the same counts,
+    and counts each name held before, are still fact_record's JSON, name by name."""
+    names = [n for n in FACT_NAMES if (spec := catalog().get(n)) is not None and spec.type == "int"]
+    reads = frozenset(names)
+    decision = Decision(action=Action.ALLOW, score=0)
+    for line in range(6):
+        facts: dict[str, Any] = {n: (2 + (i + line) % 3) if line % 2 else 2 + line for i, n in enumerate(names)}
+        old = fact_record(facts, decision, reads=reads, scope="rules", account_in_clear=False)
+        parts: list[bytes] = []
+        record_parts(parts, facts, decision, reads=reads, scope="rules", account_in_clear=False)
+        assert b"".join(parts) == b',"facts":' + orjson.dumps(old, default=str)

@@ -211,3 +211,40 @@ def test_rule_hits_counts_as_rule_hit_per_hit() -> None:
 
     assert counts(bulk) == counts(one_by_one)
     assert len(counts(bulk)) == 4
+
+
+@pytest.mark.parametrize("shadow", [False, True], ids=["enforced", "with-shadow-rules"])
+def test_decided_and_answered_are_the_calls_they_replace(shadow: bool) -> None:
+    """The pipeline's two calls per protected request expose what its five or six did: the same names,
+    labels and values (histogram buckets and sums included), over requests on two routes."""
+    from shield.model import Action, Decision, RuleHit
+
+    hits = (RuleHit("a", 10), RuleHit("b", 5))
+    shadow_hits = (RuleHit("s", 1, None, True),) if shadow else ()
+    decisions = [
+        Decision(action=Action.BAN, score=15, ruleset="r", hits=hits, shadow_hits=shadow_hits,
+                 shadow_action=Action.BLOCK if shadow else None),
+        Decision(action=Action.ALLOW, score=0, ruleset="r"),
+    ]
+    calls, combined = Metrics(CollectorRegistry()), Metrics(CollectorRegistry())
+    for i in range(12):
+        route, status, decision = ("login", "admin")[i % 2], (403, 200, 401)[i % 3], decisions[i % 2 if i % 5 else 0]
+        store_s, shield_s = 0.00003 * (i + 1) ** 2, 0.0001 * i
+        calls.store_time("observe", store_s)
+        calls.pipeline_time(route, shield_s)
+        calls.request(route, status)
+        calls.decision(route, decision.action._value_, shadow=False)
+        if decision.shadow_action is not None:
+            calls.decision(route, decision.shadow_action._value_, shadow=True)
+        calls.rule_hits(decision.hits, shadow=False)
+        if decision.shadow_hits:
+            calls.rule_hits(decision.shadow_hits, shadow=True)
+        combined.decided(route, store_s, shield_s)
+        combined.answered(route, status, decision)
+
+    def shield_lines(m: Metrics) -> list[str]:
+        return [line for line in m.exposition().decode().splitlines() if line.startswith("shield_")
+                and not line.startswith("shield_build_info") and "_created{" not in line]
+
+    assert shield_lines(combined) == shield_lines(calls)
+    assert any(line.startswith("shield_pipeline_seconds_sum") for line in shield_lines(combined))
