@@ -64,7 +64,8 @@ async def decided(settings: Settings, n: int) -> list[Handled]:
     store = open_store("memory://", retention(settings))
     route = settings.routes[0]
     now = 1_800_000_000.0
-    request = SimpleNamespace(host="shop.example")
+    # shield.proxy.message.host reads the request's cache first
+    request = SimpleNamespace(host="shop.example", _cache={"host": "shop.example"})
     out: list[Handled] = []
     try:
         for i in range(n):
