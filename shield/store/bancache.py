@@ -86,7 +86,8 @@ class BanCache:
         changed = False
         for ban in bans:
             key = (ban.scope, ban.value)
-            if held.get(key) != ban:
+            was = held.get(key)
+            if was is not ban and was != ban:  # (a ban of this process's comes back as the very object)
                 held[key] = ban
                 heapq.heappush(heap, (ban.expires_at, ban.scope, ban.value))
                 changed = True

@@ -4,6 +4,7 @@ with redis-py's connection semantics (errors mapped, a broken connection never r
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import pytest
 import redis
@@ -202,3 +203,37 @@ async def test_a_replica_refusing_the_write_is_an_outage_not_an_answer(
     finally:
         await store.close()
         replica.replicaof("NO", "ONE")
+
+
+def test_pack_heads_long_arguments_and_many_of_them() -> None:
+    words: list[str | bytes] = ["RPUSH", "l", b"x" * 511, b"y" * 512, "z" * 70_000, *[str(i) for i in range(600)]]
+    assert pack(words) == b"".join(Connection().pack_command(*words))
+
+
+async def test_an_exchange_on_a_connected_connection_starts_no_task(redis_url: str) -> None:
+    # redis-py's send runs its write under asyncio.wait_for: a task (and a timer) per exchange
+    pool = _pool(redis_url, socket_timeout=1.0)
+    lanes = Lanes(pool)
+    loop = asyncio.get_running_loop()
+    started: list[object] = []
+    factory = loop.get_task_factory()
+
+    def counting(loop: asyncio.AbstractEventLoop, coro: Any, **kwargs: Any) -> asyncio.Future[Any]:
+        started.append(coro)
+        return factory(loop, coro, **kwargs) if factory else asyncio.Task(coro, loop=loop, **kwargs)
+
+    try:
+        assert await lanes.exchange([pack(["ECHO", "connect"])]) == [b"connect"]
+        loop.set_task_factory(counting)
+        try:
+            replies = await lanes.exchange([pack(["ECHO", "a"]), pack(["INCR", "e"]), pack(["SET", "e", "x"])])
+            replies += await lanes.exchange([pack(["INCR", "e"]), pack(["ECHO", "b" * 100_000])])
+        finally:
+            loop.set_task_factory(factory)
+        assert replies[:3] == [b"a", 1, True] or replies[:3] == [b"a", 1, b"OK"]
+        assert isinstance(replies[3], rexc.ResponseError)
+        assert replies[4] == b"b" * 100_000
+        assert started == []
+    finally:
+        await lanes.close()
+        await pool.aclose()

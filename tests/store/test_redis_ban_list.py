@@ -124,3 +124,31 @@ async def test_bans_written_before_the_log_existed_are_indexed_for_expiry_on_the
         assert (raw.hlen("{shield}:bans"), raw.hlen("{shield}:offenses"), raw.zcard(EXPIRY)) == (0, 0, 0)
     finally:
         await store.close()
+
+
+async def test_a_workers_own_bans_come_back_from_the_log_as_the_bans_it_holds(redis_url: str) -> None:
+    # Its own bans are not parsed again: the change log hands back the Ban add_ban made, the very
+    # object; another worker's are read as ever, and a ban changed since is read anew.
+    worker, other = _open(redis_url), _open(redis_url)
+    cache, now = BanCache(worker), FakeClock().now()
+    try:
+        await cache.refresh(now)
+        mine = [await worker.add_ban("ip", f"10.71.1.{i}", ttl=600, reason="r", now=now) for i in range(3)]
+        for ban in mine:
+            cache.put(ban)
+        theirs = await other.add_ban("ip", "10.71.2.1", ttl=600, reason="r", now=now)
+        again = await other.add_ban("ip", "10.71.1.2", ttl=600, reason="again", now=now + 1)  # escalated
+        changes = await worker.ban_changes(cache._cursor, now + 1)
+        by_value = {b.value: b for b in changes.bans}
+        assert by_value["10.71.1.0"] is mine[0]
+        assert by_value["10.71.1.1"] is mine[1]
+        assert by_value["10.71.2.1"] == theirs
+        assert by_value["10.71.1.2"] == again != mine[2]
+        version = cache.version
+        cache.apply(changes.bans, changes.lifted)
+        assert cache.version == version + 1  # the two read anew, not its own
+        assert cache.find({"ip": "10.71.1.2"}, now + 1) == again
+        assert list(worker._own.values()) == [mine[2]]  # the rest taken back (that one bounded by MAX_OWN)
+    finally:
+        await worker.close()
+        await other.close()
