@@ -184,6 +184,10 @@ async def _read(parser: _AsyncHiredisParser, count: int, replies: list[Any]) -> 
             else:
                 await parser.handle_push_response(reply)  # type: ignore[no-untyped-call]
             reply = reader.gets()
+        if isinstance(reply, ConnectionError):
+            # an error reply the parser maps to a ConnectionError (LOADING, MASTERDOWN...): the server
+            # cannot answer now, as redis-py's read_response raises it, not a command's answer
+            raise reply
         replies.append(reply)
 
 

@@ -237,3 +237,17 @@ async def test_an_exchange_on_a_connected_connection_starts_no_task(redis_url: s
     finally:
         await lanes.close()
         await pool.aclose()
+
+
+async def test_an_error_reply_meaning_the_server_cannot_answer_is_raised_not_returned(redis_url: str) -> None:
+    """A LOADING (or MASTERDOWN...) reply is not a command's answer: redis-py's read raises it as a
+    ConnectionError, and so does the exchange's own read (a Lua error reply stands in for it here)."""
+    pool = _pool(redis_url)
+    try:
+        loading = pack(["EVAL", "return redis.error_reply('LOADING Redis is loading the dataset in memory')", "0"])
+        assert await exchange(pool, [pack(["PING"])]) == [b"PONG"]  # connected: the exchange's own reads
+        with pytest.raises(rexc.BusyLoadingError):
+            await exchange(pool, [pack(["PING"]), loading])
+        assert await exchange(pool, [pack(["PING"])]) == [b"PONG"]  # and the next exchange goes on
+    finally:
+        await pool.disconnect()
