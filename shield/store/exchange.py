@@ -124,8 +124,18 @@ async def _round_trip(conn: AbstractConnection, packed: list[bytes]) -> list[Any
         and conn.is_connected
         and not conn.health_check_interval
     )
+    if fast and _closed_by_server(conn):
+        # the server closed it while it was kept (a restart, an idle timeout): connect again first, as
+        # the pool's own check before lending a connection would
+        await conn.disconnect(nowait=True)
+        fast = False
     if fast:
-        _send(conn, packed)
+        try:
+            _send(conn, packed)
+        except BaseException:
+            # as send_packed_command does: a connection that failed a write is never used again as is
+            await conn.disconnect(nowait=True)
+            raise
     else:
         await conn.send_packed_command(packed)
     replies: list[Any] = []
@@ -154,6 +164,13 @@ async def _round_trip(conn: AbstractConnection, packed: list[bytes]) -> list[Any
         await conn.disconnect(nowait=True)
         raise
     return replies
+
+
+def _closed_by_server(conn: AbstractConnection) -> bool:
+    """Whether the connection's stream has read the server's end (or an error): redis-py's pool checks
+    that (can_read) before lending a connection; a kept one was not lent since."""
+    stream = conn._reader
+    return stream is None or stream.at_eof() or stream.exception() is not None
 
 
 def _send(conn: AbstractConnection, packed: list[bytes]) -> None:
